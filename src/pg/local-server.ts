@@ -1,0 +1,103 @@
+/**
+ * Starting and stopping a PostgreSQL server on a local data directory with pg_ctl.
+ * PostgreSQL refuses to run as root, so when pgark runs as root the server runs as an
+ * unprivileged OS user (default "postgres") that owns the data directory.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PgBinaries } from './binaries.js';
+import { PgarkError } from '../util/errors.js';
+
+export interface RunAs {
+  uid: number;
+  gid: number;
+  user: string;
+}
+
+/** The identity PostgreSQL processes run as: ourselves, or an unprivileged user when we are root. */
+export function serverIdentity(user = process.env.PGARK_PG_OS_USER ?? 'postgres'): RunAs | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+  return { uid, gid, user };
+}
+
+/** Gives a directory tree to the server's user (no-op when not root). */
+export function chownTree(path: string, who: RunAs | undefined): void {
+  if (!who) return;
+  chownSync(path, who.uid, who.gid);
+  if (statSync(path).isDirectory()) {
+    for (const name of readdirSync(path)) {
+      const p = join(path, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) chownTree(p, who);
+      else chownSync(p, who.uid, who.gid);
+    }
+  }
+}
+
+/** Creates a directory owned by the server's user. */
+export function mkdirForServer(path: string, who: RunAs | undefined, mode = 0o700): void {
+  mkdirSync(path, { recursive: true, mode });
+  if (who) chownSync(path, who.uid, who.gid);
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a PostgreSQL binary as the server's user and collects its output. */
+export function runPgTool(
+  bin: string,
+  args: string[],
+  opts: { who?: RunAs; env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
+): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(bin, args, {
+      uid: opts.who?.uid,
+      gid: opts.who?.gid,
+      cwd: opts.cwd ?? '/tmp',
+      env: { ...process.env, ...opts.env, ...(opts.who ? { HOME: '/tmp', USER: opts.who.user } : {}) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+async function mustRun(bin: string, args: string[], opts: Parameters<typeof runPgTool>[2]): Promise<RunResult> {
+  const r = await runPgTool(bin, args, opts);
+  if (r.code !== 0) {
+    throw new PgarkError(`${bin.split('/').pop()} ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  }
+  return r;
+}
+
+export async function initdb(bin: PgBinaries, pgdata: string, who: RunAs | undefined, extraArgs: string[] = []): Promise<void> {
+  await mustRun(bin.path('initdb'), ['-D', pgdata, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', ...extraArgs], { who });
+}
+
+/** pg_ctl start with -w; logFile gets the server log. */
+export async function pgCtlStart(
+  bin: PgBinaries,
+  pgdata: string,
+  who: RunAs | undefined,
+  opts: { logFile: string; options?: string; env?: NodeJS.ProcessEnv; timeoutSeconds?: number },
+): Promise<void> {
+  const args = ['-D', pgdata, '-l', opts.logFile, '-w', '-t', String(opts.timeoutSeconds ?? 120), 'start'];
+  if (opts.options) args.push('-o', opts.options);
+  await mustRun(bin.path('pg_ctl'), args, { who, env: opts.env });
+}
+
+export async function pgCtlStop(bin: PgBinaries, pgdata: string, who: RunAs | undefined, mode: 'fast' | 'immediate' | 'smart' = 'fast'): Promise<void> {
+  await mustRun(bin.path('pg_ctl'), ['-D', pgdata, '-m', mode, '-w', '-t', '120', 'stop'], { who });
+}

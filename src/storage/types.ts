@@ -1,0 +1,87 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * What a provider allows, declared by each driver so callers size parts and batches
+ * without special-casing a provider (the idea of barman's CloudInterface limits).
+ */
+export interface StorageLimits {
+  /** Smallest part of a multipart upload except the last one (S3: 5 MiB). */
+  minPartSize: number;
+  /** Largest single part/block. */
+  maxPartSize: number;
+  /** Most parts/blocks in one object (S3 10,000; Azure 50,000). */
+  maxParts: number;
+  /** Most keys in one batched delete (S3 1000; Azure 256). */
+  deleteBatchSize: number;
+  /** True when the provider can create an object only if absent, atomically. */
+  conditionalCreate: boolean;
+}
+
+export interface ObjectInfo {
+  /** Key relative to the store's root (the destinationPath). */
+  key: string;
+  size: number;
+  lastModified?: Date;
+  metadata?: Record<string, string>;
+}
+
+export interface PutOptions {
+  /** Object tags (S3 tagging, Azure blob index tags). */
+  tags?: Record<string, string>;
+  /** User metadata (x-amz-meta-*, Azure metadata). Keys lower-case, values ASCII. */
+  metadata?: Record<string, string>;
+  contentType?: string;
+  /** Create only if absent; resolves to 'exists' instead of overwriting. */
+  ifAbsent?: boolean;
+  /** Part size for streaming uploads; clamped to the driver's limits. */
+  partSize?: number;
+  /** Parts uploaded at once for one streaming object. */
+  queueSize?: number;
+  /** Called with the number of bytes stored so far. */
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface PutResult {
+  status: 'created' | 'exists';
+  size: number;
+}
+
+export interface GetOptions {
+  /** First byte (inclusive). */
+  start?: number;
+  /** Last byte (inclusive). */
+  end?: number;
+  signal?: AbortSignal;
+}
+
+export interface ListEntry {
+  /** Present for objects. */
+  object?: ObjectInfo;
+  /** Present for common prefixes ("directories") when a delimiter is used; ends with the delimiter. */
+  prefix?: string;
+}
+
+/**
+ * One interface for file://, S3 and Azure Blob. Keys are POSIX-style, relative to the
+ * store root (the path part of destinationPath), never starting with '/'.
+ */
+export interface ObjectStore {
+  /** The destination URL with credentials removed, safe to print. */
+  readonly displayUrl: string;
+  readonly provider: 'file' | 's3' | 'azure';
+  readonly limits: StorageLimits;
+  /** Stores a Buffer in one request, or a stream with bounded memory (multipart / block list). */
+  put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<PutResult>;
+  /** Streams an object; a dropped connection resumes from the last byte received. Throws NotFoundError. */
+  get(key: string, opts?: GetOptions): Promise<Readable>;
+  /** Convenience for small objects. Throws NotFoundError. */
+  getBuffer(key: string): Promise<Buffer>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Paginated listing of every key under prefix; with delimiter '/', one level with common prefixes. */
+  list(prefix: string, opts?: { delimiter?: '/'; signal?: AbortSignal }): AsyncIterable<ListEntry>;
+  /** Deletes keys in batches of limits.deleteBatchSize; missing keys are not an error. */
+  delete(keys: string[]): Promise<void>;
+  /** Releases sockets. */
+  close(): Promise<void>;
+}

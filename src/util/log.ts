@@ -1,0 +1,15 @@
+/**
+ * Structured logging to stderr (stdout is for command output). JSON lines when stderr is
+ * not a terminal, short human lines when it is. Callers must never pass secret values.
+ */
+import { pino, type Logger } from 'pino';
+
+let root: Logger | undefined;
+
+export function logger(): Logger {
+  if (!root) {
+    const level = process.env.PGARK_LOG_LEVEL ?? 'info';
+    root = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+  }
+  return root;
+}

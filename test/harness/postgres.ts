@@ -1,0 +1,121 @@
+/**
+ * Real PostgreSQL servers for tests: initdb + pg_ctl on a free loopback port, run as the
+ * unprivileged "postgres" user when the tests run as root.
+ */
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { findPgBinaries, type PgBinaries } from '../../src/pg/binaries.js';
+import { initdb, pgCtlStart, pgCtlStop, serverIdentity, mkdirForServer, type RunAs } from '../../src/pg/local-server.js';
+import { freePort } from './ports.js';
+import { scratchDir } from './tmp.js';
+
+export interface PgServer {
+  major: number;
+  bin: PgBinaries;
+  port: number;
+  host: string;
+  /** Directory holding pgdata, the log and anything else the test puts next to it. */
+  baseDir: string;
+  pgdata: string;
+  logFile: string;
+  who: RunAs | undefined;
+  /** libpq environment for child processes (PGHOST, PGPORT, PGUSER, PGDATABASE). */
+  env: Record<string, string>;
+  query<T extends pg.QueryResultRow = any>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
+  start(): Promise<void>;
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
+  /** Stops the server (immediate) and removes its files. */
+  destroy(): Promise<void>;
+  /** Appends settings to postgresql.conf (takes effect at next start or reload). */
+  configure(settings: Record<string, string | number | boolean>): void;
+  log(): string;
+}
+
+export interface StartOptions {
+  major?: number;
+  settings?: Record<string, string | number | boolean>;
+  initdbArgs?: string[];
+  /** Create the cluster but do not start it. */
+  noStart?: boolean;
+}
+
+function render(settings: Record<string, string | number | boolean>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${k} = '${String(v).replace(/'/g, "''")}'\n`)
+    .join('');
+}
+
+export const DEFAULT_MAJOR = Number(process.env.PGARK_TEST_PG_MAJOR ?? 15);
+
+export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
+  const major = opts.major ?? DEFAULT_MAJOR;
+  const bin = findPgBinaries(major);
+  const who = serverIdentity();
+  const dir = scratchDir(`pg${major}`);
+  const pgdata = join(dir.path, 'data');
+  const sockDir = join(dir.path, 'sock');
+  mkdirForServer(sockDir, who);
+  const logFile = join(dir.path, 'postgres.log');
+  await initdb(bin, pgdata, who, opts.initdbArgs ?? ['--data-checksums']);
+  const port = await freePort();
+  const host = '127.0.0.1';
+  const server: PgServer = {
+    major,
+    bin,
+    port,
+    host,
+    baseDir: dir.path,
+    pgdata,
+    logFile,
+    who,
+    env: { PGHOST: host, PGPORT: String(port), PGUSER: 'postgres', PGDATABASE: 'postgres' },
+    async query(sql, params, database = 'postgres') {
+      const client = new pg.Client({ host, port, user: 'postgres', database });
+      await client.connect();
+      try {
+        return (await client.query(sql, params as any[])).rows;
+      } finally {
+        await client.end();
+      }
+    },
+    async start() {
+      await pgCtlStart(bin, pgdata, who, { logFile });
+    },
+    async stop(mode = 'fast') {
+      await pgCtlStop(bin, pgdata, who, mode);
+    },
+    async destroy() {
+      try {
+        await pgCtlStop(bin, pgdata, who, 'immediate');
+      } catch {
+        // already stopped
+      }
+      dir.cleanup();
+    },
+    configure(settings) {
+      appendFileSync(join(pgdata, 'postgresql.conf'), render(settings));
+    },
+    log() {
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+  };
+  server.configure({
+    port,
+    listen_addresses: host,
+    unix_socket_directories: sockDir,
+    wal_level: 'replica',
+    max_wal_senders: 5,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'on',
+    shared_buffers: '64MB',
+    ...opts.settings,
+  });
+  if (!opts.noStart) await server.start();
+  return server;
+}
