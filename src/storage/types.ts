@@ -15,6 +15,10 @@ export interface StorageLimits {
   deleteBatchSize: number;
   /** True when the provider can create an object only if absent, atomically. */
   conditionalCreate: boolean;
+  /** True when put() metadata comes back from head()/list(). */
+  metadata: boolean;
+  /** True when put() tags are stored on the object. */
+  tags: boolean;
 }
 
 export interface ObjectInfo {
@@ -25,6 +29,12 @@ export interface ObjectInfo {
   metadata?: Record<string, string>;
 }
 
+/**
+ * Memory: a streaming put() buffers at most partSize x queueSize bytes (S3 multipart parts in
+ * flight, Azure staged blocks in flight), so N concurrent uploads hold N x partSize x queueSize.
+ * Downloads are streamed with the socket's own backpressure (no whole-object buffering), except
+ * getBuffer(), which is for small objects only.
+ */
 export interface PutOptions {
   /** Object tags (S3 tagging, Azure blob index tags). */
   tags?: Record<string, string>;
@@ -35,6 +45,8 @@ export interface PutOptions {
   ifAbsent?: boolean;
   /** Part size for streaming uploads; clamped to the driver's limits. */
   partSize?: number;
+  /** Expected total size of a stream body when known, so the part size can be raised to fit maxParts. */
+  sizeHint?: number;
   /** Parts uploaded at once for one streaming object. */
   queueSize?: number;
   /** Called with the number of bytes stored so far. */

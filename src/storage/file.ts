@@ -1,0 +1,213 @@
+/**
+ * file:// driver: a local directory as an object store (the embedded default, and the test
+ * baseline). Writes are atomic and durable: data goes to a temp file beside the target, is
+ * fsynced, then renamed (or hard-linked for ifAbsent, which fails atomically when the name
+ * exists) and the directory is fsynced, so a crash leaves either no object or the whole one.
+ * Metadata and tags are not kept (limits.metadata/tags = false).
+ */
+import { constants } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, rename, rmdir, stat, unlink, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { NotFoundError } from '../util/errors.js';
+import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
+import { storageError } from './errors.js';
+import { assertKey } from './keys.js';
+
+/** Temp files carry this prefix; listing hides them. */
+const TEMP_MARK = '.pgark-tmp-';
+
+export class FileObjectStore implements ObjectStore {
+  readonly provider = 'file' as const;
+  readonly limits: StorageLimits = {
+    minPartSize: 1,
+    maxPartSize: Number.MAX_SAFE_INTEGER,
+    maxParts: 1,
+    deleteBatchSize: 1000,
+    conditionalCreate: true,
+    metadata: false,
+    tags: false,
+  };
+
+  constructor(
+    readonly root: string,
+    readonly displayUrl: string,
+  ) {}
+
+  private path(key: string): string {
+    assertKey(key);
+    return join(this.root, key);
+  }
+
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const target = this.path(key);
+    const dir = dirname(target);
+    const temp = join(dir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+    try {
+      const size = await writeDurably(await createTemp(dir, temp), body, opts);
+      try {
+        if (opts.ifAbsent) {
+          try {
+            await link(temp, target);
+          } catch (e: any) {
+            if (e?.code === 'EEXIST') return { status: 'exists', size: (await stat(target)).size };
+            throw e;
+          }
+        } else {
+          await rename(temp, target);
+        }
+      } finally {
+        if (opts.ifAbsent) await unlink(temp).catch(() => undefined);
+      }
+      await fsyncDir(dir);
+      return { status: 'created', size };
+    } catch (e) {
+      await unlink(temp).catch(() => undefined);
+      throw storageError('put', key, this.displayUrl, e);
+    }
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<Readable> {
+    // Open first so a missing object is reported here rather than as a stream error.
+    const fh = await open(this.path(key), constants.O_RDONLY).catch((e) => {
+      throw e?.code === 'ENOENT' ? new NotFoundError(`object "${key}" not found in ${this.displayUrl}`) : storageError('get', key, this.displayUrl, e);
+    });
+    const stream = fh.createReadStream({ start: opts.start, end: opts.end });
+    return opts.signal ? addAbortSignal(opts.signal, stream) : stream;
+  }
+
+  async getBuffer(key: string): Promise<Buffer> {
+    try {
+      return await readFile(this.path(key));
+    } catch (e: any) {
+      if (e?.code === 'ENOENT') throw new NotFoundError(`object "${key}" not found in ${this.displayUrl}`);
+      throw storageError('get', key, this.displayUrl, e);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { key, size: s.size, lastModified: s.mtime } : undefined;
+    } catch (e: any) {
+      if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') return undefined;
+      throw storageError('head', key, this.displayUrl, e);
+    }
+  }
+
+  async *list(prefix: string, opts: { delimiter?: '/'; signal?: AbortSignal } = {}): AsyncIterable<ListEntry> {
+    // The directory holding the prefix, and the part of the last segment names must start with.
+    const cut = prefix.lastIndexOf('/') + 1;
+    const dirKey = prefix.slice(0, cut);
+    try {
+      yield* this.walk(dirKey, prefix.slice(cut), opts.delimiter !== undefined, opts.signal);
+    } catch (e) {
+      throw storageError('list', prefix, this.displayUrl, e);
+    }
+  }
+
+  /** Yields keys in the byte order S3 uses: a directory sorts as its name followed by '/'. */
+  private async *walk(dirKey: string, namePrefix: string, oneLevel: boolean, signal?: AbortSignal): AsyncGenerator<ListEntry> {
+    signal?.throwIfAborted();
+    let entries;
+    try {
+      entries = await readdir(join(this.root, dirKey), { withFileTypes: true });
+    } catch (e: any) {
+      if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') return;
+      throw e;
+    }
+    const named = entries
+      .filter((e) => e.name.startsWith(namePrefix) && !e.name.startsWith(TEMP_MARK) && (e.isFile() || e.isDirectory()))
+      .map((e) => ({ sortKey: e.isDirectory() ? `${e.name}/` : e.name, entry: e }))
+      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    for (const { sortKey, entry } of named) {
+      const key = dirKey + sortKey;
+      if (entry.isDirectory()) {
+        if (!oneLevel) yield* this.walk(key, '', false, signal);
+        else if (await this.holdsObjects(key)) yield { prefix: key };
+      } else {
+        const s = await stat(join(this.root, key)).catch(() => undefined);
+        if (s) yield { object: { key, size: s.size, lastModified: s.mtime } };
+      }
+    }
+  }
+
+  /** Whether a directory has an object somewhere below it (object stores have no empty "directories"). */
+  private async holdsObjects(dirKey: string): Promise<boolean> {
+    for await (const _ of this.walk(dirKey, '', false)) return true;
+    return false;
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      const path = this.path(key);
+      try {
+        await unlink(path);
+      } catch (e: any) {
+        if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') continue;
+        throw storageError('delete', key, this.displayUrl, e);
+      }
+      await this.pruneEmptyDirs(dirname(path));
+    }
+  }
+
+  /** Removes now-empty parent directories up to the root, as deleting the last key of a prefix does on S3. */
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    while (dir.startsWith(this.root + '/') && dir !== this.root) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty, or a concurrent writer recreated it
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Creates the temp file, recreating its directory if a concurrent delete pruned it meanwhile. */
+async function createTemp(dir: string, temp: string): Promise<FileHandle> {
+  for (let attempt = 1; ; attempt++) {
+    await mkdir(dir, { recursive: true });
+    try {
+      return await open(temp, 'wx', 0o644);
+    } catch (e: any) {
+      if (e?.code !== 'ENOENT' || attempt >= 5) throw e;
+    }
+  }
+}
+
+/** Writes body to the open file, fsyncs and closes it; returns the byte count. */
+async function writeDurably(fh: FileHandle, body: Buffer | Readable, opts: PutOptions): Promise<number> {
+  let size = 0;
+  try {
+    if (Buffer.isBuffer(body)) {
+      await fh.writeFile(body);
+      size = body.length;
+    } else {
+      for await (const chunk of body) {
+        opts.signal?.throwIfAborted();
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        await fh.write(buf);
+        size += buf.length;
+        opts.onProgress?.(size);
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  if (Buffer.isBuffer(body)) opts.onProgress?.(size);
+  return size;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Opens the object store a resolved barmanObjectStore points at. Drivers are imported lazily so
+ * that a command using file:// never loads the AWS or Azure SDKs.
+ */
+import type { ResolvedObjectStore } from '../config/types.js';
+import { UserError } from '../util/errors.js';
+import type { ObjectStore } from './types.js';
+import { parseDestination } from './destination.js';
+
+export async function openObjectStore(resolved: ResolvedObjectStore): Promise<ObjectStore> {
+  const dest = parseDestination(resolved.destinationPath);
+  switch (dest.provider) {
+    case 'file': {
+      const { FileObjectStore } = await import('./file.js');
+      return new FileObjectStore(dest.root, dest.displayUrl);
+    }
+    case 's3':
+    case 'azure':
+      throw new UserError(`${dest.provider} storage driver not available yet (${dest.displayUrl})`);
+  }
+}

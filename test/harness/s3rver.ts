@@ -1,0 +1,78 @@
+/**
+ * s3rver (a local S3 server) on a free loopback port for tests: path-style addressing,
+ * credentials S3RVER/S3RVER, any region. With `tls`, it serves https with a throw-away
+ * self-signed certificate whose subjectAltName has IP:127.0.0.1 (pgBackRest only speaks https).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { scratchDir } from './tmp.js';
+import { startServerProcess } from './server-process.js';
+
+export interface S3rver {
+  port: number;
+  /** http(s)://127.0.0.1:PORT — pass as endpointURL. */
+  endpoint: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  tls: boolean;
+  /** PEM of the self-signed certificate (tls only): the endpointCA. */
+  caPem?: string;
+  /** Path of that PEM on disk (for AWS_CA_BUNDLE or pgBackRest). */
+  caFile?: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface S3rverOptions {
+  /** Bucket created at start (default "pgark"). */
+  bucket?: string;
+  tls?: boolean;
+}
+
+/** Generates a self-signed certificate for 127.0.0.1/localhost in dir; returns the key and cert paths. */
+export function selfSignedCert(dir: string): { key: string; cert: string } {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '7', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    { stdio: 'ignore' },
+  );
+  return { key, cert };
+}
+
+export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
+  const bucket = opts.bucket ?? 'pgark';
+  const tls = opts.tls ?? false;
+  const dir = scratchDir('s3rver');
+  const dataDir = join(dir.path, 'data');
+  const cert = tls ? selfSignedCert(dir.path) : undefined;
+  const server = await startServerProcess(
+    's3rver',
+    (port) => ['-d', dataDir, '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', bucket, ...(cert ? ['--key', cert.key, '--cert', cert.cert] : [])],
+    's3rver',
+  ).catch((e) => {
+    dir.cleanup();
+    throw e;
+  });
+  return {
+    port: server.port,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`,
+    bucket,
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    region: 'us-east-1',
+    tls,
+    caPem: cert ? readFileSync(cert.cert, 'utf8') : undefined,
+    caFile: cert?.cert,
+    dataDir,
+    stop: async () => {
+      await server.stop();
+      dir.cleanup();
+    },
+  };
+}

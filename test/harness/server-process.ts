@@ -1,0 +1,54 @@
+/**
+ * Starts a server binary from node_modules/.bin on a free loopback port and stops it again;
+ * shared by the s3rver and Azurite harnesses.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.js';
+
+export interface ServerProcess {
+  port: number;
+  child: ChildProcess;
+  /** Everything the server wrote, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** node_modules/.bin of the checkout (tests run from dist/test/harness). */
+export function binPath(name: string): string {
+  return join(process.cwd(), 'node_modules', '.bin', name);
+}
+
+/**
+ * Spawns `bin` with the arguments `argsFor(port)` and waits until the port accepts connections.
+ * A free port can be taken by someone else between the check and the listen, so a server that
+ * dies while starting is retried on a fresh port.
+ */
+export async function startServerProcess(bin: string, argsFor: (port: number) => string[], label: string): Promise<ServerProcess> {
+  let lastOutput = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const child = spawn(binPath(bin), argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d) => (output = (output + d).slice(-8000)));
+    child.stderr!.on('data', (d) => (output = (output + d).slice(-8000)));
+    const exited = new Promise<'exited'>((resolve) => child.once('exit', () => resolve('exited')));
+    const ready = await Promise.race([waitForPort(port, '127.0.0.1', 30_000).then(() => 'ready' as const), exited]);
+    if (ready === 'ready') {
+      return {
+        port,
+        child,
+        output: () => output,
+        stop: async () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill('SIGTERM');
+          const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+          await exited;
+          clearTimeout(killer);
+        },
+      };
+    }
+    lastOutput = output;
+  }
+  throw new Error(`${label} did not start: ${lastOutput}`);
+}
