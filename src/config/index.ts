@@ -1,10 +1,7 @@
 /**
- * Public entry of the config layer. PROVISIONAL minimal implementation (no validation) so that
- * other modules can run while the config work lands; the signatures below are the contract.
+ * Public entry of the config layer: load and validate CNPG manifests (-f FILE|DIR, repeatable),
+ * resolve their secrets, and hand other modules typed manifests and ready-to-connect object stores.
  */
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import type {
   BarmanObjectStoreConfiguration,
   Cluster,
@@ -12,11 +9,19 @@ import type {
   ResolvedObjectStore,
   SecretKeySelector,
 } from './types.js';
-import { UserError } from '../util/errors.js';
+import { ConfigError, UserError, type ManifestIssue } from '../util/errors.js';
+import { expandManifestPaths, parseManifestFiles } from './source.js';
+import { validateDocument } from './validate.js';
+import { ChainedSecretResolver, type ResolvedSecret } from './secrets.js';
+import { destinationKind } from './rules.js';
+
+export type { ResolvedSecret } from './secrets.js';
 
 export interface SecretResolver {
   /** The secret's value as text. Throws UserError naming the secret and key (never the value). */
-  get(selector: SecretKeySelector): Promise<string>;
+  get(selector: SecretKeySelector, namespace?: string): Promise<string>;
+  /** Value plus a printable description of where it was found. */
+  resolve?(selector: SecretKeySelector, namespace?: string): Promise<ResolvedSecret>;
 }
 
 export interface ConfigContext {
@@ -27,97 +32,162 @@ export interface ConfigContext {
 export interface LoadOptions {
   files: string[];
   secretsDir?: string;
+  /** Environment consulted for the Kubernetes API (KUBERNETES_SERVICE_HOST, KUBECONFIG, HOME); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
-function expand(paths: string[]): string[] {
-  return paths.flatMap((p) =>
-    statSync(p).isDirectory() ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f)) : [p],
-  );
+/** Reads, parses and validates every manifest; throws ConfigError listing all problems of all files. */
+export async function loadManifests(files: string[]): Promise<ManifestSet> {
+  if (files.length === 0) {
+    throw new UserError('no manifest given', 'pass -f FILE (or a directory of *.yaml), or set PGARK_CONFIG');
+  }
+  const expanded = expandManifestPaths(files);
+  const parsed = parseManifestFiles(expanded.files);
+  const issues: ManifestIssue[] = [...expanded.issues, ...parsed.issues];
+  const set: ManifestSet = { clusters: [], backups: [], scheduledBackups: [], secrets: [], notes: [] };
+  for (const doc of parsed.documents) {
+    const r = await validateDocument(doc);
+    issues.push(...r.issues);
+    if (r.note) set.notes!.push(r.note);
+    const m = r.manifest;
+    if (!m) continue;
+    if (m.kind === 'Cluster') set.clusters.push(m);
+    else if (m.kind === 'Backup') set.backups.push(m);
+    else if (m.kind === 'ScheduledBackup') set.scheduledBackups.push(m);
+    else set.secrets.push(m);
+  }
+  issues.push(...duplicateNames(set));
+  if (issues.length > 0) throw new ConfigError(sortIssues(issues));
+  return set;
 }
 
 export async function loadContext(opts: LoadOptions): Promise<ConfigContext> {
-  const manifests: ManifestSet = { clusters: [], backups: [], scheduledBackups: [], secrets: [] };
-  for (const file of expand(opts.files)) {
-    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
-      const obj = doc.toJS() as any;
-      if (!obj) continue;
-      const origin = { file, position: { file, line: 1, column: 1 }, positionOf: () => undefined };
-      if (obj.kind === 'Cluster') manifests.clusters.push({ ...obj, origin, ignoredFields: [] });
-      else if (obj.kind === 'Backup') manifests.backups.push({ ...obj, origin, ignoredFields: [] });
-      else if (obj.kind === 'ScheduledBackup') manifests.scheduledBackups.push({ ...obj, origin, ignoredFields: [] });
-      else if (obj.kind === 'Secret') {
-        const values: Record<string, Buffer> = {};
-        for (const [k, v] of Object.entries(obj.data ?? {})) values[k] = Buffer.from(String(v), 'base64');
-        for (const [k, v] of Object.entries(obj.stringData ?? {})) values[k] = Buffer.from(String(v));
-        manifests.secrets.push({ apiVersion: 'v1', kind: 'Secret', metadata: obj.metadata, values, origin });
-      }
+  const manifests = await loadManifests(opts.files);
+  const secrets = new ChainedSecretResolver({ manifests: manifests.secrets, secretsDir: opts.secretsDir, env: opts.env ?? process.env });
+  return { manifests, secrets };
+}
+
+function duplicateNames(set: ManifestSet): ManifestIssue[] {
+  const out: ManifestIssue[] = [];
+  const seen = new Map<string, string>();
+  for (const m of [...set.clusters, ...set.backups, ...set.scheduledBackups, ...set.secrets]) {
+    const id = `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`;
+    const first = seen.get(id);
+    if (first) {
+      out.push({ position: m.origin.positionOf('metadata.name'), path: 'metadata.name', message: `duplicate ${m.kind} "${m.metadata.name}" (also defined at ${first})` });
+    } else {
+      const p = m.origin.position;
+      seen.set(id, `${p.file}:${p.line}`);
     }
   }
-  const secrets: SecretResolver = {
-    async get(sel) {
-      const s = manifests.secrets.find((x) => x.metadata.name === sel.name);
-      const v = s?.values[sel.key];
-      if (v) return v.toString('utf8');
-      if (opts.secretsDir && existsSync(join(opts.secretsDir, sel.name, sel.key))) {
-        return readFileSync(join(opts.secretsDir, sel.name, sel.key), 'utf8');
-      }
-      throw new UserError(`secret "${sel.name}" key "${sel.key}" not found`);
-    },
-  };
-  return { manifests, secrets };
+  return out;
+}
+
+function sortIssues(issues: ManifestIssue[]): ManifestIssue[] {
+  return [...issues].sort(
+    (a, b) =>
+      (a.position?.file ?? '').localeCompare(b.position?.file ?? '') ||
+      (a.position?.line ?? 0) - (b.position?.line ?? 0) ||
+      (a.position?.column ?? 0) - (b.position?.column ?? 0),
+  );
 }
 
 /** The Cluster named `name`, or the only Cluster when no name is given. */
 export function findCluster(set: ManifestSet, name?: string): Cluster {
   const found = name ? set.clusters.filter((c) => c.metadata.name === name) : set.clusters;
   if (found.length === 1) return found[0];
-  throw new UserError(name ? `no Cluster named "${name}"` : `expected exactly one Cluster, found ${found.length}`);
+  const names = set.clusters.map((c) => c.metadata.name);
+  if (name) throw new UserError(`no Cluster named "${name}" in the manifests`, names.length ? `Clusters found: ${names.join(', ')}` : 'pass the Cluster manifest with -f');
+  throw new UserError(
+    `expected exactly one Cluster in the manifests, found ${found.length}`,
+    found.length ? `choose one with --cluster (${names.join(', ')})` : 'pass the Cluster manifest with -f',
+  );
 }
 
-/** Resolves the secrets of a barmanObjectStore; serverName defaults to `defaultServerName`. */
+/**
+ * Resolves the secrets of a barmanObjectStore; serverName defaults to `defaultServerName`.
+ * `namespace` (the manifest's) scopes Kubernetes API lookups.
+ */
 export async function resolveObjectStore(
   ctx: ConfigContext,
   store: BarmanObjectStoreConfiguration,
   defaultServerName: string,
+  namespace?: string,
 ): Promise<ResolvedObjectStore> {
-  const get = (sel?: SecretKeySelector) => (sel ? ctx.secrets.get(sel) : Promise.resolve(undefined));
-  const r: ResolvedObjectStore = {
+  const sources = new Map<string, string[]>();
+  const get = async (field: string, sel?: SecretKeySelector): Promise<string | undefined> => {
+    if (!sel) return undefined;
+    const r = ctx.secrets.resolve
+      ? await ctx.secrets.resolve(sel, namespace)
+      : { value: await ctx.secrets.get(sel, namespace), source: `secret ${sel.name}` };
+    sources.set(r.source, [...(sources.get(r.source) ?? []), field]);
+    return r.value;
+  };
+  const resolved: ResolvedObjectStore = {
     destinationPath: store.destinationPath,
     endpointURL: store.endpointURL,
-    endpointCA: await get(store.endpointCA),
+    endpointCA: await get('endpointCA', store.endpointCA),
     serverName: store.serverName ?? defaultServerName,
-    credentialSource: 'manifest secrets',
+    credentialSource: '',
     config: store,
   };
+  let provider = 'no credentials';
+  const ambient: string[] = [];
   if (store.s3Credentials) {
     const c = store.s3Credentials;
-    r.s3 = {
-      accessKeyId: await get(c.accessKeyId),
-      secretAccessKey: await get(c.secretAccessKey),
-      sessionToken: await get(c.sessionToken),
-      region: await get(c.region),
+    provider = 's3Credentials';
+    resolved.s3 = {
+      accessKeyId: await get('accessKeyId', c.accessKeyId),
+      secretAccessKey: await get('secretAccessKey', c.secretAccessKey),
+      sessionToken: await get('sessionToken', c.sessionToken),
+      region: await get('region', c.region),
       inheritFromIAMRole: c.inheritFromIAMRole,
     };
+    if (c.inheritFromIAMRole) ambient.push('inheritFromIAMRole (AWS default credential chain: IRSA, instance profile, environment)');
   }
   if (store.azureCredentials) {
     const c = store.azureCredentials;
-    r.azure = {
-      connectionString: await get(c.connectionString),
-      storageAccount: await get(c.storageAccount),
-      storageKey: await get(c.storageKey),
-      storageSasToken: await get(c.storageSasToken),
+    provider = 'azureCredentials';
+    resolved.azure = {
+      connectionString: await get('connectionString', c.connectionString),
+      storageAccount: await get('storageAccount', c.storageAccount),
+      storageKey: await get('storageKey', c.storageKey),
+      storageSasToken: await get('storageSasToken', c.storageSasToken),
       inheritFromAzureAD: c.inheritFromAzureAD,
       useDefaultAzureCredentials: c.useDefaultAzureCredentials,
     };
+    if (c.inheritFromAzureAD) ambient.push('inheritFromAzureAD (managed identity)');
+    if (c.useDefaultAzureCredentials) ambient.push('useDefaultAzureCredentials (Azure default credential chain)');
   }
-  return r;
+  if (store.googleCredentials) {
+    const c = store.googleCredentials;
+    provider = 'googleCredentials';
+    resolved.google = { applicationCredentials: await get('applicationCredentials', c.applicationCredentials), gkeEnvironment: c.gkeEnvironment };
+    if (c.gkeEnvironment) ambient.push('gkeEnvironment (GKE workload identity)');
+  }
+  const parts = [...sources].map(([source, fields]) => `${fields.join(', ')} from ${source}`);
+  if (destinationKind(store.destinationPath) === 'file' && parts.length === 0) parts.push('local file:// store, no credentials');
+  resolved.credentialSource = `${provider}: ${[...ambient, ...parts].join('; ') || 'none'}`;
+  return resolved;
 }
 
 /** The Cluster's own spec.backup.barmanObjectStore, resolved (serverName defaults to the cluster name). */
 export async function clusterObjectStore(ctx: ConfigContext, cluster: Cluster): Promise<ResolvedObjectStore> {
   const store = cluster.spec.backup?.barmanObjectStore;
   if (!store) {
-    throw new UserError(`Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore`, 'add a backup.barmanObjectStore section (see the seed document)');
+    throw new UserError(
+      `Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore`,
+      'add a spec.backup.barmanObjectStore section with destinationPath and credentials',
+    );
   }
-  return resolveObjectStore(ctx, store, cluster.metadata.name);
+  return resolveObjectStore(ctx, store, cluster.metadata.name, cluster.metadata.namespace);
+}
+
+/** The barmanObjectStore of spec.externalClusters[name] (serverName defaults to that name), resolved. */
+export async function externalClusterObjectStore(ctx: ConfigContext, cluster: Cluster, name: string): Promise<ResolvedObjectStore> {
+  const ext = cluster.spec.externalClusters?.find((e) => e.name === name);
+  if (!ext?.barmanObjectStore) {
+    throw new UserError(`Cluster "${cluster.metadata.name}" has no externalClusters entry "${name}" with a barmanObjectStore`);
+  }
+  return resolveObjectStore(ctx, ext.barmanObjectStore, ext.name, cluster.metadata.namespace);
 }

@@ -1,7 +1,7 @@
 /**
  * Typed view of the CNPG manifests pgark acts on (postgresql.cnpg.io/v1), after validation
- * and defaulting. Field names are CNPG's JSON names. src/config/schema.ts validates raw YAML
- * into these types; every other module reads only these.
+ * and defaulting. Field names are CNPG's JSON names. src/config/schema.ts (with rules.ts) validates
+ * raw YAML into these types; every other module reads only these.
  */
 import type { SourcePosition } from '../util/errors.js';
 
@@ -33,8 +33,8 @@ export interface GoogleCredentials {
 }
 
 export type WalCompression = 'bzip2' | 'gzip' | 'lz4' | 'snappy' | 'xz' | 'zstd';
-/** pgark also accepts xz and zstd for data, documented as readable by pgark only. */
-export type DataCompression = 'bzip2' | 'gzip' | 'lz4' | 'snappy' | 'zstd';
+/** CNPG allows bzip2, gzip, lz4, snappy for data; pgark also accepts xz and zstd (readable by pgark only). */
+export type DataCompression = 'bzip2' | 'gzip' | 'lz4' | 'snappy' | 'xz' | 'zstd';
 export type Encryption = 'AES256' | 'aws:kms';
 
 export interface WalBackupConfiguration {
@@ -194,6 +194,8 @@ export interface ManifestSet {
   backups: Backup[];
   scheduledBackups: ScheduledBackup[];
   secrets: Secret[];
+  /** Documents of kinds pgark does not read (e.g. a ConfigMap in a manifest directory), one line each. */
+  notes?: string[];
 }
 
 /**
