@@ -1,0 +1,181 @@
+/**
+ * The resident archiver of one data directory. PostgreSQL runs archive_command for one segment
+ * at a time; this service, asked for segment N, also looks ahead over pg_wal/archive_status/*.ready
+ * and uploads up to wal.maxParallel segments at once over the same connections. A segment stored
+ * ahead gets a marker in the archive spool, so the archive_command for it returns at once.
+ *
+ * Safety: a marker is written (temp file + rename) only after the store acknowledged the upload,
+ * and records the file's inode, size and mtime, so a marker never vouches for other bytes. A
+ * request is answered only from an upload that completed in this process or from the store itself.
+ * Killing the daemon at any point loses only work in progress: the next request redoes it, and
+ * the idempotent upload turns an object that did reach the store into "already archived".
+ */
+import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { logger } from '../util/log.js';
+import { archiveWalFile, EmptyArchiveGate, type ArchiveResult } from './archive.js';
+import type { ArchiveMarker, ConfigRef } from './protocol.js';
+import { archiveMarkerMatches, type WalRuntime } from './runtime.js';
+import type { WalTarget, WalTargetCache } from './target.js';
+
+/** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
+const LOOKAHEAD_RETRY_MS = 10_000;
+
+interface Job {
+  name: string;
+  promise: Promise<ArchiveResult>;
+}
+
+export class ArchiveService {
+  private readonly jobs = new Map<string, Job>();
+  private readonly failedAt = new Map<string, number>();
+  /** Segments stored by this process and the file identity they were stored from. */
+  private readonly stored = new Map<string, { marker: ArchiveMarker; result: ArchiveResult }>();
+  private readonly gate: EmptyArchiveGate;
+  private pumping = false;
+  private pumpAgain = false;
+
+  constructor(
+    private readonly rt: WalRuntime,
+    private readonly targets: WalTargetCache,
+  ) {
+    this.gate = new EmptyArchiveGate(rt.pgdata);
+  }
+
+  /** Uploads in progress (the daemon stays up while any is running). */
+  get busy(): boolean {
+    return this.jobs.size > 0;
+  }
+
+  /** Resolves once the WAL file at `path` is durably stored; rejects with the reason otherwise. */
+  async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
+    const target = await this.targets.get(ref);
+    const name = basename(path);
+    const done = this.jobs.has(name) ? undefined : await this.storedHere(name, path);
+    const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
+    void this.pump(target, dirname(path), ref);
+    const result = await pending;
+    // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
+    await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
+    return result;
+  }
+
+  private start(target: WalTarget, path: string, ref: ConfigRef): Job {
+    const name = basename(path);
+    const promise = (async () => {
+      const before = await stat(path);
+      const result = await archiveWalFile(target, path, this.gate);
+      const marker = { size: before.size, mtimeMs: before.mtimeMs, ino: before.ino };
+      this.stored.set(name, { marker, result });
+      await this.writeMarker(name, marker);
+      return result;
+    })();
+    const job = { name, promise };
+    this.jobs.set(name, job);
+    promise.then(
+      (r) => {
+        this.failedAt.delete(name);
+        logger().debug({ wal: name, key: r.key, status: r.status }, 'WAL archived');
+      },
+      (err) => {
+        this.failedAt.set(name, Date.now());
+        logger().warn({ wal: name, err: (err as Error).message }, 'WAL archive failed');
+      },
+    );
+    void promise
+      .catch(() => undefined)
+      .finally(() => {
+        this.jobs.delete(name);
+        void this.pump(target, dirname(path), ref);
+      });
+    return job;
+  }
+
+  private async writeMarker(name: string, marker: ArchiveMarker): Promise<void> {
+    const final = join(this.rt.archiveSpool, name);
+    const temp = `${final}.tmp`;
+    await writeFile(temp, JSON.stringify(marker));
+    await rename(temp, final);
+  }
+
+  /**
+   * Fills free upload slots with the oldest .ready segments not yet stored, in the order
+   * PostgreSQL will ask for them. While CNPG's empty-archive marker exists, one at a time, so
+   * the check sees the archive before our own first upload lands.
+   */
+  private async pump(target: WalTarget, walDir: string, ref: ConfigRef): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        await this.fill(target, walDir, ref);
+      } while (this.pumpAgain);
+    } catch (err) {
+      logger().warn({ err: (err as Error).message }, 'WAL look-ahead scan failed');
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async fill(target: WalTarget, walDir: string, ref: ConfigRef): Promise<void> {
+    {
+      const limit = (await this.gateOpen(target)) ? target.maxParallel : 1;
+      if (this.jobs.size >= limit) return;
+      const ready = await this.readySegments(walDir);
+      const now = Date.now();
+      for (const name of ready) {
+        if (this.jobs.size >= limit) break;
+        if (this.jobs.has(name)) continue;
+        if (now - (this.failedAt.get(name) ?? 0) < LOOKAHEAD_RETRY_MS) continue;
+        const path = join(walDir, name);
+        if (await this.alreadyStored(name, path)) continue;
+        this.start(target, path, ref);
+      }
+    }
+  }
+
+  private async gateOpen(target: WalTarget): Promise<boolean> {
+    if (target.skipEmptyCheck) return true;
+    return stat(this.gate.markerPath).then(
+      () => false,
+      () => true,
+    );
+  }
+
+  private async readySegments(walDir: string): Promise<string[]> {
+    const status = await readdir(join(walDir, 'archive_status')).catch(() => [] as string[]);
+    return status
+      .filter((f) => f.endsWith('.ready'))
+      .map((f) => f.slice(0, -'.ready'.length))
+      .sort();
+  }
+
+  private async storedHere(name: string, path: string): Promise<ArchiveResult | undefined> {
+    const mine = this.stored.get(name);
+    if (!mine) return undefined;
+    const s = await stat(path).catch(() => undefined);
+    const m = mine.marker;
+    return s && s.size === m.size && s.mtimeMs === m.mtimeMs && s.ino === m.ino ? mine.result : undefined;
+  }
+
+  /** Stored already (by this process or, per its spool marker, by an earlier one), for the very file now at path. */
+  private async alreadyStored(name: string, path: string): Promise<boolean> {
+    if (await this.storedHere(name, path)) return true;
+    return archiveMarkerMatches(join(this.rt.archiveSpool, name), path);
+  }
+
+  /** Removes markers of segments PostgreSQL no longer has as .ready (archived through another call, or recycled). */
+  async sweepMarkers(walDir: string): Promise<void> {
+    const ready = new Set(await this.readySegments(walDir));
+    for (const name of this.stored.keys()) if (!ready.has(name)) this.stored.delete(name);
+    for (const f of await readdir(this.rt.archiveSpool).catch(() => [] as string[])) {
+      const name = f.endsWith('.tmp') ? f.slice(0, -4) : f;
+      if (!ready.has(name) && !this.jobs.has(name)) await unlink(join(this.rt.archiveSpool, f)).catch(() => undefined);
+    }
+  }
+}
+

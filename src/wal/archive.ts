@@ -1,0 +1,140 @@
+/**
+ * Archiving one WAL file in barman-cloud's layout (<server>/wals/<TLI+LOG>/<name>[.ext], .history
+ * at the top of wals/), idempotently: a name already stored with the same bytes (under any
+ * compression suffix) is success without rewriting; different bytes are an error naming both.
+ *
+ * Memory per call: the file (one segment) plus its compressed copy, so the daemon holds at most
+ * maxParallel x (segment size + compressed size).
+ */
+import { createHash } from 'node:crypto';
+import { readFile, unlink, access } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { walKey } from '../catalog/layout.js';
+import { codecExtension, compressBuffer, decompressBuffer, splitCodecSuffix } from '../codec/index.js';
+import type { ObjectStore } from '../storage/types.js';
+import { PgarkError, UserError } from '../util/errors.js';
+import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
+import { parseWalName, readSegmentHeader, type ParsedWalName } from './segment.js';
+import type { WalTarget } from './target.js';
+
+/** CNPG's marker: while it exists, the empty-archive check runs before archiving. */
+export const CHECK_EMPTY_MARKER = '.check-empty-wal-archive';
+
+export interface ArchiveResult {
+  key: string;
+  /** 'stored' = uploaded now; 'exists' = the same bytes were already in the archive. */
+  status: 'stored' | 'exists';
+  size: number;
+}
+
+export class WalConflictError extends PgarkError {}
+
+/** The stored key of a WAL file name with a compression suffix, if any variant exists. */
+export async function findStoredWal(store: ObjectStore, serverName: string, name: string): Promise<{ key: string; codec: ReturnType<typeof splitCodecSuffix>['codec'] } | undefined> {
+  const base = walKey(serverName, name);
+  let found: { key: string; codec: ReturnType<typeof splitCodecSuffix>['codec'] } | undefined;
+  for await (const entry of store.list(base)) {
+    const key = entry.object?.key;
+    if (!key) continue;
+    const split = splitCodecSuffix(key);
+    // Only the exact name with a known codec suffix: never X.partial or X.<offset>.backup for X.
+    if (split.base !== base) continue;
+    if (!found || split.codec === 'none') found = { key, codec: split.codec };
+  }
+  return found;
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Compares an archived object with the local bytes; throws WalConflictError when they differ. */
+async function verifyExisting(store: ObjectStore, key: string, name: string, localPath: string, data: Buffer): Promise<void> {
+  const stored = await decompressBuffer(splitCodecSuffix(key).codec, await store.getBuffer(key));
+  if (stored.equals(data)) return;
+  const what = name.endsWith('.history') ? 'timeline history file' : 'WAL file';
+  throw new WalConflictError(
+    `${what} ${name} is already archived as ${key} with different content: archive ${stored.length} bytes sha256 ${sha256(stored)}, ` +
+      `local ${localPath} ${data.length} bytes sha256 ${sha256(data)}`,
+    1,
+    'another cluster may be archiving into the same serverName; give each cluster its own serverName',
+  );
+}
+
+/**
+ * Runs the "Expected empty archive" check once per process and data directory before the first
+ * upload. With CNPG's marker file, any WAL on the same or a higher timeline refuses. Without it
+ * (a cluster not set up by CNPG), pgark refuses only WAL written by another system: it reads the
+ * system identifier of the newest archived segment and compares it with this segment's header.
+ * Concurrent callers share one check.
+ */
+export class EmptyArchiveGate {
+  private passed: Promise<void> | undefined;
+
+  constructor(private readonly pgdata: string) {}
+
+  get markerPath(): string {
+    return join(this.pgdata, CHECK_EMPTY_MARKER);
+  }
+
+  async before(target: WalTarget, wal: ParsedWalName, data: Buffer): Promise<void> {
+    if (target.skipEmptyCheck) return;
+    if (!this.passed) {
+      this.passed = this.check(target, wal, data);
+      this.passed.catch(() => (this.passed = undefined));
+    }
+    return this.passed;
+  }
+
+  private async check(target: WalTarget, wal: ParsedWalName, data: Buffer): Promise<void> {
+    const header = wal.kind === 'segment' || wal.kind === 'partial' ? readSegmentHeader(data) : undefined;
+    const hasMarker = await access(this.markerPath).then(
+      () => true,
+      () => false,
+    );
+    if (hasMarker) {
+      await checkEmptyArchive(target.store, target.serverName, { timeline: wal.timeline, systemIdentifier: header?.systemIdentifier });
+      return;
+    }
+    if (!header) return;
+    const report = await findArchivedWal(target.store, target.serverName, { timeline: wal.timeline });
+    if (!report.newestSegmentKey) return;
+    const archived = await archivedSystemIdentifier(target.store, report.newestSegmentKey);
+    if (archived && archived !== header.systemIdentifier) {
+      throw emptyArchiveError(target.store, target.serverName, report, { timeline: wal.timeline, systemIdentifier: header.systemIdentifier }, archived);
+    }
+  }
+
+  /** After a successful upload the check is done for good (CNPG removes the marker the same way). */
+  async after(): Promise<void> {
+    await unlink(this.markerPath).catch(() => undefined);
+  }
+}
+
+/** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
+export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate): Promise<ArchiveResult> {
+  const name = basename(path);
+  const wal = parseWalName(name);
+  if (!wal) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
+  const data = await readFile(path);
+  await gate.before(target, wal, data);
+  const { store, serverName } = target;
+  const existing = await findStoredWal(store, serverName, name);
+  if (existing) {
+    await verifyExisting(store, existing.key, name, path, data);
+    await gate.after();
+    return { key: existing.key, status: 'exists', size: data.length };
+  }
+  const key = walKey(serverName, name, codecExtension(target.compression));
+  const body = await compressBuffer(target.compression, data);
+  const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
+  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, contentType: 'application/octet-stream' });
+  if (put.status === 'exists') {
+    // Someone stored the same name between our listing and our write: same rule as above.
+    await verifyExisting(store, key, name, path, data);
+    await gate.after();
+    return { key, status: 'exists', size: data.length };
+  }
+  await gate.after();
+  return { key, status: 'stored', size: data.length };
+}

@@ -1,0 +1,235 @@
+/**
+ * `pgark wal-archive` and `pgark wal-restore` as PostgreSQL runs them (archive_command,
+ * restore_command): a small client that loads no SDK and no CLI framework. It answers from the
+ * spools when it can (a segment the daemon already stored, a segment already prefetched), and
+ * otherwise hands the request to the resident WAL daemon of this data directory, starting it when
+ * needed. When the daemon cannot be reached it does the work in-process (correct, only slower).
+ *
+ * Exit codes: 0 stored / restored; 1 failed or (restore) not found; 2 bad arguments or manifest;
+ * 3 (restore) not a WAL file name. One line on stderr says why.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeMessage, type ConfigRef, type WalReply, type WalRequest } from './protocol.js';
+import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
+
+export type WalCommand = 'wal-archive' | 'wal-restore';
+
+export interface WalClientOptions {
+  config: ConfigRef;
+  pgdata?: string;
+  /** Work in this process, without the daemon. */
+  noDaemon: boolean;
+  positional: string[];
+}
+
+class UsageError extends Error {}
+
+const VALUE_OPTIONS = new Set(['-f', '--file', '--secrets-dir', '--cluster', '--source', '--pgdata']);
+
+/** Parses the options both commands accept (the same names as the commander definitions in cli/commands/wal.ts). */
+export function parseWalArgs(command: WalCommand, args: string[]): WalClientOptions {
+  const files: string[] = [];
+  const opts: WalClientOptions = { config: { files }, noDaemon: false, positional: [] };
+  for (let i = 0; i < args.length; i++) {
+    let arg = args[i];
+    let value: string | undefined;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    if (eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    if (VALUE_OPTIONS.has(arg)) {
+      value ??= args[++i];
+      if (value === undefined) throw new UsageError(`option ${arg} needs a value`);
+      if (arg === '-f' || arg === '--file') files.push(value);
+      else if (arg === '--secrets-dir') opts.config.secretsDir = value;
+      else if (arg === '--cluster') opts.config.cluster = value;
+      else if (arg === '--pgdata') opts.pgdata = value;
+      else if (command === 'wal-restore') opts.config.source = value;
+      else throw new UsageError(`option --source is for wal-restore only`);
+    } else if (arg === '--no-daemon') {
+      opts.noDaemon = true;
+    } else if (arg.startsWith('-') && arg !== '-') {
+      throw new UsageError(`unknown option ${arg}`);
+    } else {
+      opts.positional.push(arg);
+    }
+  }
+  if (files.length === 0 && process.env.PGARK_CONFIG) files.push(process.env.PGARK_CONFIG);
+  if (files.length === 0) throw new UsageError('no manifest: pass -f /path/to/cluster.yaml or set PGARK_CONFIG');
+  opts.config.files = files.map((f) => resolve(f));
+  if (opts.config.secretsDir) opts.config.secretsDir = resolve(opts.config.secretsDir);
+  const want = command === 'wal-archive' ? 1 : 2;
+  if (opts.positional.length !== want) {
+    throw new UsageError(command === 'wal-archive' ? 'usage: pgark wal-archive -f CLUSTER.yaml %p' : 'usage: pgark wal-restore -f CLUSTER.yaml [--source NAME] %f %p');
+  }
+  if (process.env.PGARK_WAL_NO_DAEMON === '1') opts.noDaemon = true;
+  return opts;
+}
+
+/** PGDATA: --pgdata, else the parent of pg_wal in %p (PostgreSQL runs us in PGDATA), else $PGDATA, else cwd. */
+function dataDirectory(explicit: string | undefined, walPath: string): string {
+  if (explicit) return resolve(explicit);
+  const dir = dirname(walPath);
+  if (basename(dir) === 'pg_wal') return dirname(dir);
+  return resolve(process.env.PGDATA ?? process.cwd());
+}
+
+const DAEMON_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'daemon-main.js');
+const DAEMON_START_TIMEOUT_MS = 10_000;
+const MAX_LOG_BYTES = 10 * 1024 * 1024;
+
+function startDaemon(rt: WalRuntime): void {
+  ensureRuntimeDirs(rt);
+  try {
+    if (statSync(rt.logFile).size > MAX_LOG_BYTES) truncateSync(rt.logFile, 0);
+  } catch {
+    // no log yet
+  }
+  const log = openSync(rt.logFile, 'a', 0o600);
+  try {
+    const child = spawn(process.execPath, [DAEMON_MAIN, rt.pgdata], { detached: true, stdio: ['ignore', 'ignore', log], cwd: rt.pgdata });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+type Exchange = { reply: WalReply } | { failure: 'unreachable' | 'dropped' };
+
+/** One request/reply over the daemon socket. */
+function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Promise<Exchange> {
+  return new Promise((resolvePromise) => {
+    const sock = connect(rt.socketPath);
+    let buf = '';
+    let connected = false;
+    let settled = false;
+    const done = (r: Exchange) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolvePromise(r);
+    };
+    const timer = setTimeout(
+      () => done({ reply: { ok: false, message: `no answer from the WAL daemon within ${timeoutMs / 1000} s`, exitCode: 1 } }),
+      timeoutMs,
+    );
+    sock.setEncoding('utf8');
+    sock.on('connect', () => {
+      connected = true;
+      sock.write(encodeMessage(req));
+    });
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        try {
+          done({ reply: JSON.parse(buf.slice(0, nl)) as WalReply });
+        } catch {
+          done({ failure: 'dropped' });
+        }
+      }
+    });
+    sock.on('error', () => done({ failure: connected ? 'dropped' : 'unreachable' }));
+    sock.on('close', () => done({ failure: connected ? 'dropped' : 'unreachable' }));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends the request to the daemon, starting it if nobody listens. A daemon that dies mid-request
+ * (kill -9) is replaced and the request repeated: every request is idempotent. Undefined when no
+ * daemon could be reached, so the caller works in-process.
+ */
+async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<WalReply | undefined> {
+  const timeoutMs = (Number(process.env.PGARK_WAL_TIMEOUT_SECONDS) || 600) * 1000;
+  let startedAt: number | undefined;
+  let drops = 0;
+  for (;;) {
+    const r = await exchange(rt, req, timeoutMs);
+    if ('reply' in r) return r.reply;
+    if (r.failure === 'dropped') {
+      if (++drops > 2) return undefined;
+      startedAt = undefined; // the daemon died: start another one
+      continue;
+    }
+    if (startedAt === undefined) {
+      try {
+        startDaemon(rt);
+      } catch {
+        return undefined;
+      }
+      startedAt = Date.now();
+    } else if (Date.now() - startedAt > DAEMON_START_TIMEOUT_MS) {
+      return undefined;
+    }
+    await sleep(25);
+  }
+}
+
+async function inProcess(req: WalRequest, pgdata: string): Promise<WalReply> {
+  const { runInProcess } = await import('./in-process.js');
+  return runInProcess(req, pgdata);
+}
+
+function report(command: WalCommand, reply: WalReply): number {
+  if (reply.ok) return 0;
+  process.stderr.write(`pgark ${command}: ${reply.message}${reply.hint ? ` (hint: ${reply.hint})` : ''}\n`);
+  return reply.exitCode || 1;
+}
+
+export async function walArchive(opts: WalClientOptions): Promise<number> {
+  const path = resolve(opts.positional[0]);
+  const pgdata = dataDirectory(opts.pgdata, path);
+  const rt = walRuntime(pgdata);
+  const name = basename(path);
+  const marker = join(rt.archiveSpool, name);
+  if (archiveMarkerMatches(marker, path)) {
+    try {
+      unlinkSync(marker);
+    } catch {
+      // a concurrent sweep removed it; the segment is stored either way
+    }
+    return 0;
+  }
+  const req: WalRequest = { op: 'archive', path, config: opts.config };
+  const reply = (!opts.noDaemon && (await viaDaemon(rt, req))) || (await inProcess(req, pgdata));
+  return report('wal-archive', reply);
+}
+
+export async function walRestore(opts: WalClientOptions): Promise<number> {
+  const [name, destArg] = opts.positional;
+  const dest = resolve(destArg);
+  const pgdata = dataDirectory(opts.pgdata, dest);
+  const rt = walRuntime(pgdata);
+  if (!opts.noDaemon && !name.includes('/') && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
+    // Keep the prefetch window ahead; the daemon answers at once, and its absence is no error.
+    await exchange(rt, { op: 'restore-served', name, config: opts.config }, 2000);
+    return 0;
+  }
+  const req: WalRequest = { op: 'restore', name, dest, config: opts.config };
+  const reply = (!opts.noDaemon && (await viaDaemon(rt, req))) || (await inProcess(req, pgdata));
+  if (!reply.ok && reply.notFound) {
+    process.stderr.write(`pgark wal-restore: ${reply.message}\n`);
+    return 1;
+  }
+  return report('wal-restore', reply);
+}
+
+/** Entry used by bin/pgark.js for `pgark wal-archive ...` / `pgark wal-restore ...`. */
+export async function main(argv: string[]): Promise<void> {
+  const command = argv[2] as WalCommand;
+  try {
+    const opts = parseWalArgs(command, argv.slice(3));
+    process.exitCode = command === 'wal-archive' ? await walArchive(opts) : await walRestore(opts);
+  } catch (err) {
+    process.stderr.write(`pgark ${command}: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Entry point of the detached WAL daemon that `pgark wal-archive` / `pgark wal-restore` start:
+ *   node daemon-main.js <pgdata>
+ * Exits 0 after the idle timeout (PGARK_WAL_DAEMON_IDLE_SECONDS, default 60) or on SIGTERM/SIGINT,
+ * and at once when another daemon already serves the data directory.
+ */
+import { DaemonAlreadyRunning, DEFAULT_IDLE_TIMEOUT_MS, startWalDaemon } from './daemon.js';
+import { logger } from '../util/log.js';
+
+async function run(): Promise<void> {
+  const pgdata = process.argv[2];
+  if (!pgdata) throw new Error('usage: daemon-main.js <pgdata>');
+  const idleSeconds = Number(process.env.PGARK_WAL_DAEMON_IDLE_SECONDS);
+  const idleTimeoutMs = Number.isFinite(idleSeconds) && idleSeconds > 0 ? idleSeconds * 1000 : DEFAULT_IDLE_TIMEOUT_MS;
+  const daemon = await startWalDaemon({ pgdata, idleTimeoutMs, onIdle: () => process.exit(0) });
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => void daemon.close().finally(() => process.exit(0)));
+  }
+}
+
+run().catch((err) => {
+  if (err instanceof DaemonAlreadyRunning) process.exit(0);
+  logger().error({ err: (err as Error).message }, 'WAL daemon failed to start');
+  process.exit(1);
+});

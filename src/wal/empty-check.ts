@@ -1,0 +1,158 @@
+/**
+ * The "Expected empty archive" check (barman-cloud-check-wal-archive, cnpg-barman-cloud.md §2.3):
+ * a new or freshly restored cluster must not write into a wals/ folder that already holds WAL on
+ * the same or a higher timeline, or later restores would mix two histories.
+ */
+import { walsPrefix, WAL_NAME_RE } from '../catalog/layout.js';
+import { decompressStream, splitCodecSuffix } from '../codec/index.js';
+import type { ObjectStore } from '../storage/types.js';
+import { PgarkError } from '../util/errors.js';
+import { readSegmentHeader } from './segment.js';
+
+/** What a non-empty archive holds, enough for a useful error message. */
+export interface ArchivedWalReport {
+  /** Timelines with at least one WAL file (segment, .history, .backup or .partial), ascending. */
+  timelines: number[];
+  /** A few keys of WAL files found, for the error message. */
+  samples: string[];
+  /** Newest plain segment on the highest timeline seen (key), to read its system identifier. */
+  newestSegmentKey?: string;
+}
+
+const SAMPLE_COUNT = 3;
+
+/** True when a key's base name is a WAL file name with at most one known compression suffix. */
+function walNameOf(key: string): string | undefined {
+  const base = splitCodecSuffix(key.slice(key.lastIndexOf('/') + 1)).base;
+  return WAL_NAME_RE.test(base) ? base : undefined;
+}
+
+/**
+ * Lists the WAL files of `serverName` on timelines >= `timeline` (all timelines when absent).
+ * Reads one level of wals/ and then only as much of each timeline's folders as it takes to find
+ * a real WAL file, so it stays cheap on large archives.
+ */
+export async function findArchivedWal(store: ObjectStore, serverName: string, opts: { timeline?: number } = {}): Promise<ArchivedWalReport> {
+  const minTimeline = opts.timeline ?? 0;
+  const timelines = new Set<number>();
+  const samples: string[] = [];
+  const dirsByTimeline = new Map<number, string[]>();
+  for await (const entry of store.list(walsPrefix(serverName), { delimiter: '/' })) {
+    if (entry.object) {
+      const name = walNameOf(entry.object.key);
+      if (!name) continue;
+      const tli = parseInt(name.slice(0, 8), 16);
+      if (tli < minTimeline) continue;
+      timelines.add(tli);
+      if (samples.length < SAMPLE_COUNT) samples.push(entry.object.key);
+    } else if (entry.prefix) {
+      const dir = entry.prefix.slice(walsPrefix(serverName).length, -1);
+      if (!/^[\dA-Fa-f]{16}$/.test(dir)) continue;
+      const tli = parseInt(dir.slice(0, 8), 16);
+      if (tli < minTimeline) continue;
+      dirsByTimeline.set(tli, [...(dirsByTimeline.get(tli) ?? []), entry.prefix]);
+    }
+  }
+  let newestSegmentKey: string | undefined;
+  const ordered = [...dirsByTimeline.keys()].sort((a, b) => b - a);
+  for (const tli of ordered) {
+    const dirs = dirsByTimeline.get(tli)!;
+    // Newest folder first: its last segment is the one whose header tells whose WAL this is.
+    for (const dir of [...dirs].reverse()) {
+      let found = false;
+      let lastSegment: string | undefined;
+      for await (const entry of store.list(dir)) {
+        const key = entry.object?.key;
+        const name = key ? walNameOf(key) : undefined;
+        if (!key || !name) continue;
+        found = true;
+        if (name.length === 24) lastSegment = key;
+        if (samples.length < SAMPLE_COUNT && !samples.includes(key)) samples.push(key);
+      }
+      newestSegmentKey ??= lastSegment;
+      if (found) {
+        timelines.add(tli);
+        break;
+      }
+    }
+    if (newestSegmentKey && samples.length >= SAMPLE_COUNT) {
+      // Enough to report; lower timelines only need to be counted, not sampled.
+      for (const other of ordered.filter((t) => t < tli)) timelines.add(other);
+      break;
+    }
+  }
+  return { timelines: [...timelines].sort((a, b) => a - b), samples, newestSegmentKey };
+}
+
+/** System identifier written in the first page of an archived segment; undefined when unreadable. */
+export async function archivedSystemIdentifier(store: ObjectStore, key: string): Promise<string | undefined> {
+  const { codec } = splitCodecSuffix(key.slice(key.lastIndexOf('/') + 1));
+  const source = await store.get(key);
+  const decoder = decompressStream(codec);
+  source.pipe(decoder);
+  try {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of decoder) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length >= 64) break;
+    }
+    return readSegmentHeader(Buffer.concat(chunks))?.systemIdentifier;
+  } catch {
+    return undefined;
+  } finally {
+    source.destroy();
+    decoder.destroy();
+  }
+}
+
+export class ArchiveNotEmptyError extends PgarkError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly report: ArchivedWalReport,
+  ) {
+    super(message, 1, hint);
+  }
+}
+
+export interface EmptyCheckOptions {
+  /** Only WAL on this timeline or a higher one counts (barman's --timeline). */
+  timeline?: number;
+  /** This cluster's system identifier, shown next to the archive's for comparison. */
+  systemIdentifier?: string;
+}
+
+/**
+ * Throws ArchiveNotEmptyError when wals/ of serverName holds WAL (on timelines >= opts.timeline);
+ * resolves when the archive can be used. For the recovery pre-check and the first archive_command.
+ */
+export async function checkEmptyArchive(store: ObjectStore, serverName: string, opts: EmptyCheckOptions = {}): Promise<void> {
+  const report = await findArchivedWal(store, serverName, { timeline: opts.timeline });
+  if (report.timelines.length === 0) return;
+  const archivedSysid = report.newestSegmentKey ? await archivedSystemIdentifier(store, report.newestSegmentKey) : undefined;
+  throw emptyArchiveError(store, serverName, report, opts, archivedSysid);
+}
+
+export function emptyArchiveError(
+  store: ObjectStore,
+  serverName: string,
+  report: ArchivedWalReport,
+  opts: EmptyCheckOptions,
+  archivedSysid: string | undefined,
+): ArchiveNotEmptyError {
+  const scope = opts.timeline !== undefined ? ` on timeline ${opts.timeline} or higher` : '';
+  const ids = [
+    archivedSysid ? `archived WAL belongs to system ${archivedSysid}` : undefined,
+    opts.systemIdentifier ? `this cluster is system ${opts.systemIdentifier}` : undefined,
+  ].filter(Boolean);
+  const message =
+    `Expected empty archive: ${store.displayUrl} server "${serverName}" already holds WAL${scope} ` +
+    `(timelines ${report.timelines.join(', ')}; e.g. ${report.samples.join(', ')})` +
+    (ids.length ? `; ${ids.join(', ')}` : '');
+  const hint =
+    'set a new spec.backup.barmanObjectStore.serverName for this cluster, or, if this archive really belongs to it, ' +
+    'add the annotation cnpg.io/skipEmptyWalArchiveCheck: enabled to the Cluster';
+  return new ArchiveNotEmptyError(message, hint, report);
+}

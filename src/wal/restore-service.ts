@@ -1,0 +1,80 @@
+/**
+ * Restore side of the resident WAL daemon: serves restore_command requests and keeps the next
+ * maxParallel-1 segments prefetched in the restore spool (one folder per source), so PostgreSQL's
+ * single-threaded replay rarely waits on the network. Prefetched files are fsynced and renamed
+ * into the spool only when complete, so the spool never holds a partial file under a WAL name.
+ */
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NotFoundError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import type { ConfigRef } from './protocol.js';
+import { fetchWalFile } from './restore.js';
+import { restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
+import { DEFAULT_SEGMENT_SIZE, followingSegments, isSegmentSize, parseWalName } from './segment.js';
+import type { WalTarget, WalTargetCache } from './target.js';
+
+export class RestoreService {
+  /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  private segmentSize = DEFAULT_SEGMENT_SIZE;
+
+  constructor(
+    private readonly rt: WalRuntime,
+    private readonly targets: WalTargetCache,
+  ) {}
+
+  get busy(): boolean {
+    return this.inflight.size > 0;
+  }
+
+  /** Puts WAL file `name` at `dest` (from the spool or the store), then refills the prefetch window. */
+  async restore(name: string, dest: string, ref: ConfigRef): Promise<void> {
+    const target = await this.targets.get(ref);
+    const spool = restoreSpoolDir(this.rt, ref);
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    const spooled = join(spool, name);
+    await this.inflight.get(spooled)?.catch(() => false);
+    if (!takeSpooledFile(spooled, dest)) await fetchWalFile(target, name, dest);
+    const size = (await stat(dest)).size;
+    if (parseWalName(name)?.kind === 'segment' && isSegmentSize(size)) this.segmentSize = size;
+    void this.prefetch(target, spool, name);
+  }
+
+  /** The client took `name` from the spool by itself; keep the window ahead of it. */
+  async served(name: string, ref: ConfigRef): Promise<void> {
+    const target = await this.targets.get(ref);
+    const spool = restoreSpoolDir(this.rt, ref);
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    await this.prefetch(target, spool, name);
+  }
+
+  private async prefetch(target: WalTarget, spool: string, current: string): Promise<void> {
+    const next = followingSegments(current, target.maxParallel - 1, this.segmentSize);
+    if (next.length === 0) return;
+    await this.dropPassed(spool, current);
+    for (const name of next) {
+      const path = join(spool, name);
+      if (this.inflight.has(path)) continue;
+      if (await stat(path).then(() => true, () => false)) continue;
+      const job = fetchWalFile(target, name, path, { fsync: true }).then(
+        () => true,
+        (err) => {
+          if (!(err instanceof NotFoundError)) logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
+          return false;
+        },
+      );
+      this.inflight.set(path, job);
+      void job.finally(() => this.inflight.delete(path));
+    }
+  }
+
+  /** Segments of the spool that replay has moved past will not be asked for again. */
+  private async dropPassed(spool: string, current: string): Promise<void> {
+    const p = parseWalName(current);
+    for (const f of await readdir(spool).catch(() => [] as string[])) {
+      const q = parseWalName(f);
+      if (q?.kind === 'segment' && q.timeline === p?.timeline && f < current) await unlink(join(spool, f)).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Where the WAL client and the resident WAL daemon of one data directory meet: a runtime directory
+ * (default $PGDATA/pgark-wal, or PGARK_WAL_RUNTIME_DIR) holding the daemon's socket, lock and log,
+ * the archive spool (markers of segments already stored) and the restore spool (prefetched
+ * segments). Everything in it can be deleted at any time; it only saves work.
+ *
+ * This module is loaded on the archive_command hot path, so it uses node builtins only.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { ArchiveMarker, ConfigRef } from './protocol.js';
+
+/** Name of the runtime directory inside PGDATA; base backups should skip it. */
+export const RUNTIME_DIR_NAME = 'pgark-wal';
+
+/** Unix socket paths are limited to 107 bytes on Linux. */
+const MAX_SOCKET_PATH = 100;
+
+export interface WalRuntime {
+  pgdata: string;
+  dir: string;
+  socketPath: string;
+  lockFile: string;
+  logFile: string;
+  /** Markers of segments the daemon stored ahead of PostgreSQL's request. */
+  archiveSpool: string;
+  /** Segments prefetched for restore_command. */
+  restoreSpool: string;
+}
+
+export function walRuntime(pgdata: string): WalRuntime {
+  const data = resolve(pgdata);
+  const dir = resolve(process.env.PGARK_WAL_RUNTIME_DIR ?? join(data, RUNTIME_DIR_NAME));
+  let socketPath = join(dir, 'daemon.sock');
+  if (socketPath.length > MAX_SOCKET_PATH) {
+    const digest = createHash('sha256').update(dir).digest('hex').slice(0, 20);
+    socketPath = join(tmpdir(), `pgark-${process.getuid?.() ?? 0}-${digest}.sock`);
+  }
+  return {
+    pgdata: data,
+    dir,
+    socketPath,
+    lockFile: join(dir, 'daemon.lock'),
+    logFile: join(dir, 'daemon.log'),
+    archiveSpool: join(dir, 'archive-spool'),
+    restoreSpool: join(dir, 'restore-spool'),
+  };
+}
+
+/** Creates the runtime directories (private to the server's OS user). */
+export function ensureRuntimeDirs(rt: WalRuntime): void {
+  for (const d of [rt.dir, rt.archiveSpool, rt.restoreSpool]) mkdirSync(d, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Whether the archive-spool marker at markerPath was written for the very file now at walPath
+ * (same inode, size and mtime). Unreadable or foreign markers never count. Synchronous: it is
+ * the whole work of an archive_command call for a segment the daemon already stored.
+ */
+export function archiveMarkerMatches(markerPath: string, walPath: string): boolean {
+  try {
+    const marker = JSON.parse(readFileSync(markerPath, 'utf8')) as ArchiveMarker;
+    const s = statSync(walPath);
+    return marker.size === s.size && marker.mtimeMs === s.mtimeMs && marker.ino === s.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Restore spool of one source (manifests + cluster + --source): files prefetched from one archive never serve another. */
+export function restoreSpoolDir(rt: WalRuntime, ref: ConfigRef): string {
+  const id = createHash('sha256')
+    .update(JSON.stringify([ref.files.map((f) => resolve(f)), ref.cluster ?? '', ref.source ?? '']))
+    .digest('hex')
+    .slice(0, 16);
+  return join(rt.restoreSpool, id);
+}
+
+/**
+ * Moves a prefetched file to where PostgreSQL wants it: a rename, or when pg_wal is on another
+ * file system, a copy to a temp name beside the target and a rename, so the target name only
+ * ever holds a complete file. Returns false when the spool does not hold the file.
+ */
+export function takeSpooledFile(spooled: string, dest: string): boolean {
+  try {
+    renameSync(spooled, dest);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    if (code !== 'EXDEV') throw err;
+  }
+  const temp = join(dirname(dest), `.${basename(dest)}.pgark-tmp-${process.pid}`);
+  try {
+    copyFileSync(spooled, temp);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  renameSync(temp, dest);
+  unlinkSync(spooled);
+  return true;
+}
