@@ -1,0 +1,98 @@
+/**
+ * `pgark logical backup`: one database, or the globals plus every connectable non-template database,
+ * dumped one after another under one timestamp folder, then age-based retention.
+ */
+import { openObjectStore } from '../storage/open.js';
+import { logger } from '../util/log.js';
+import { listDumps } from './catalog.js';
+import { dumpToStore, type DumpRequest } from './dump.js';
+import { databaseKey, globalsKey, runPrefix, type DumpCodec, type DumpFormat } from './keys.js';
+import { describeLocation, resolveLocation, type StorageLocation } from './location.js';
+import { connectionError, serverVersion, toolVersion, withClient, type PgConn } from './pgconn.js';
+import { expiredKeys, retentionCutoff, type RetentionPeriod } from './retention.js';
+
+export interface LogicalBackupSettings {
+  location: StorageLocation;
+  credentialSource: string;
+  scope: string;
+  conn: PgConn;
+  /** One database, or undefined for globals + all databases. */
+  database?: string;
+  format: DumpFormat;
+  codec: DumpCodec;
+  noOwner: boolean;
+  retention?: RetentionPeriod;
+}
+
+export interface DumpReport {
+  key: string;
+  kind: 'database' | 'globals';
+  database?: string;
+  size: number;
+  sha256: string;
+  seconds: number;
+}
+
+export interface LogicalBackupReport {
+  destination: string;
+  prefix: string;
+  dumps: DumpReport[];
+  deleted: string[];
+}
+
+async function databasesToDump(conn: PgConn): Promise<{ name: string; bytes: number }[]> {
+  try {
+    return await withClient(conn, conn.database, async (c) =>
+      (
+        await c.query<{ datname: string; bytes: string }>(
+          'SELECT datname, pg_database_size(oid)::text AS bytes FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname',
+        )
+      ).rows.map((r) => ({ name: r.datname, bytes: Number(r.bytes) })),
+    );
+  } catch (err) {
+    throw connectionError(conn, conn.database, err);
+  }
+}
+
+export async function runLogicalBackup(settings: LogicalBackupSettings, now = new Date()): Promise<LogicalBackupReport> {
+  const log = logger();
+  const { conn, scope } = settings;
+  const version = await serverVersion(conn, settings.database ?? conn.database);
+  const pgDumpVersion = await toolVersion('pg_dump');
+  const all = await databasesToDump(conn);
+  const targets = settings.database === undefined ? all : all.filter((d) => d.name === settings.database);
+  if (settings.database !== undefined && targets.length === 0) {
+    // serverVersion() connected to it, so it exists but does not allow connections or is a template.
+    targets.push({ name: settings.database, bytes: 0 });
+  }
+  const store = await openObjectStore(resolveLocation(settings.location, settings.credentialSource));
+  const report: LogicalBackupReport = { destination: describeLocation(settings.location), prefix: runPrefix(scope, now), dumps: [], deleted: [] };
+  try {
+    const common = { store, format: settings.format, codec: settings.codec, conn, scope, serverVersion: version, pgDumpVersion, noOwner: settings.noOwner };
+    const jobs: DumpRequest[] = [
+      ...(settings.database === undefined
+        ? [{ ...common, kind: 'globals' as const, key: globalsKey(scope, now, settings.codec), format: 'plain' as const, expectedBytes: 0 }]
+        : []),
+      ...targets.map((t) => ({ ...common, kind: 'database' as const, database: t.name, key: databaseKey(scope, now, t.name, settings.format, settings.codec), expectedBytes: t.bytes })),
+    ];
+    for (const job of jobs) {
+      const started = Date.now();
+      log.info({ key: job.key, database: job.database }, 'dumping');
+      const meta = await dumpToStore(job);
+      const seconds = (Date.now() - started) / 1000;
+      report.dumps.push({ key: job.key, kind: job.kind, database: job.database, size: meta.size, sha256: meta.sha256, seconds });
+      log.info({ key: job.key, bytes: meta.size, seconds }, 'dump stored');
+    }
+    if (settings.retention) {
+      const cutoff = retentionCutoff(settings.retention, now);
+      report.deleted = expiredKeys(await listDumps(store, `${scope}/`), cutoff);
+      if (report.deleted.length > 0) {
+        await store.delete(report.deleted);
+        log.info({ count: report.deleted.length, olderThan: cutoff.toISOString() }, 'retention removed old dumps');
+      }
+    }
+    return report;
+  } finally {
+    await store.close();
+  }
+}

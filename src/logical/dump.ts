@@ -1,0 +1,106 @@
+/**
+ * One dump, streamed: pg_dump (or pg_dumpall --globals-only) stdout -> exit gate -> compressor ->
+ * SHA-256/byte count -> ObjectStore.put as a multipart / block-list upload. No temporary file.
+ *
+ * Memory: the store buffers partSize x queueSize bytes for one upload (8 MiB x 2 by default, part size
+ * grown for very large databases so the object fits the provider's part limit), plus the ~64 KiB stream
+ * buffers between the stages, whatever the database size.
+ *
+ * A dump counts only when its sidecar exists, and the sidecar is written after put() resolved. If
+ * pg_dump fails midway the exit gate fails the stream, the upload is aborted, and anything that may have
+ * reached the store under the dump's key is deleted.
+ */
+import { pipeline } from 'node:stream';
+import { clientTool } from '../pg/binaries.js';
+import { logger } from '../util/log.js';
+import type { ObjectStore } from '../storage/types.js';
+import { ExitGate, Tool } from './child.js';
+import type { DumpCodec, DumpFormat } from './keys.js';
+import { metaKey } from './keys.js';
+import { writeMeta, type DumpMeta } from './meta.js';
+import { toolEnv, type PgConn } from './pgconn.js';
+import { DigestStream, compressor } from './streams.js';
+
+const MIN_PART = 8 * 1024 * 1024;
+const QUEUE = 2;
+
+export interface DumpRequest {
+  store: ObjectStore;
+  key: string;
+  kind: 'database' | 'globals';
+  /** Required for kind 'database'. */
+  database?: string;
+  format: DumpFormat;
+  codec: DumpCodec;
+  conn: PgConn;
+  scope: string;
+  serverVersion: string;
+  pgDumpVersion: string;
+  /** Upper estimate of the dump size, used to size upload parts. */
+  expectedBytes: number;
+  /** Leave ownership out of the dump (pg_dump --no-owner). */
+  noOwner?: boolean;
+}
+
+function dumpCommand(req: DumpRequest): { tool: string; args: string[]; database: string } {
+  if (req.kind === 'globals') return { tool: 'pg_dumpall', args: ['--globals-only', '--no-password'], database: req.conn.database };
+  const args = ['--no-password', req.format === 'custom' ? '--format=custom' : '--format=plain'];
+  if (req.noOwner) args.push('--no-owner');
+  // The database goes through PGDATABASE: a name containing '=' would be read as a conninfo string by -d.
+  return { tool: 'pg_dump', args, database: req.database! };
+}
+
+function partSizeFor(store: ObjectStore, expectedBytes: number): number {
+  // Twice the estimate over the part limit leaves room for a dump larger than the database on disk.
+  const needed = Math.ceil((expectedBytes * 2) / store.limits.maxParts);
+  return Math.min(Math.max(MIN_PART, needed, store.limits.minPartSize), store.limits.maxPartSize);
+}
+
+export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
+  const startedAt = new Date();
+  const { tool: name, args, database } = dumpCommand(req);
+  const tool = new Tool(name, clientTool(name), args, toolEnv(req.conn, database), { stdin: false, stdout: true });
+  const digest = new DigestStream();
+  const abort = new AbortController();
+  const zip = compressor(req.codec);
+  const stages: NodeJS.ReadWriteStream[] = [new ExitGate(tool), ...(zip ? [zip] : []), digest];
+  let streamError: Error | undefined;
+  pipeline([tool.child.stdout!, ...stages], (err) => {
+    if (err) {
+      streamError = err;
+      abort.abort(err);
+    }
+  });
+  try {
+    const result = await req.store.put(req.key, digest, {
+      partSize: partSizeFor(req.store, req.expectedBytes),
+      queueSize: QUEUE,
+      contentType: req.format === 'custom' ? 'application/octet-stream' : req.codec === 'gzip' ? 'application/gzip' : 'application/sql',
+      signal: abort.signal,
+    });
+    await tool.success();
+    if (streamError) throw streamError;
+    if (result.size !== digest.bytes) throw new Error(`stored ${result.size} bytes for "${req.key}" but produced ${digest.bytes}`);
+    const meta: DumpMeta = {
+      version: 1,
+      kind: req.kind,
+      ...(req.kind === 'database' ? { database: req.database } : {}),
+      format: req.format,
+      codec: req.codec,
+      size: digest.bytes,
+      sha256: digest.sha256,
+      serverVersion: req.serverVersion,
+      pgDumpVersion: req.pgDumpVersion,
+      scope: req.scope,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+    };
+    await writeMeta(req.store, metaKey(req.key), meta);
+    return meta;
+  } catch (err) {
+    tool.kill();
+    await req.store.delete([req.key]).catch((e) => logger().warn({ key: req.key, err: (e as Error).message }, 'could not remove an incomplete dump'));
+    // The tool's own message says more than the aborted upload does.
+    throw streamError ?? err;
+  }
+}
