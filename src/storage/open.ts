@@ -3,7 +3,6 @@
  * that a command using file:// never loads the AWS or Azure SDKs.
  */
 import type { ResolvedObjectStore } from '../config/types.js';
-import { UserError } from '../util/errors.js';
 import type { ObjectStore } from './types.js';
 import { parseDestination } from './destination.js';
 
@@ -14,8 +13,13 @@ export async function openObjectStore(resolved: ResolvedObjectStore): Promise<Ob
       const { FileObjectStore } = await import('./file.js');
       return new FileObjectStore(dest.root, dest.displayUrl);
     }
-    case 's3':
-    case 'azure':
-      throw new UserError(`${dest.provider} storage driver not available yet (${dest.displayUrl})`);
+    case 's3': {
+      const { S3ObjectStore } = await import('./s3.js');
+      return new S3ObjectStore(resolved, dest);
+    }
+    case 'azure': {
+      const { AzureObjectStore } = await import('./azure.js');
+      return AzureObjectStore.open(resolved, dest);
+    }
   }
 }

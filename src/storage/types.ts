@@ -41,6 +41,8 @@ export interface PutOptions {
   /** User metadata (x-amz-meta-*, Azure metadata). Keys lower-case, values ASCII. */
   metadata?: Record<string, string>;
   contentType?: string;
+  /** S3 server-side encryption (barmanObjectStore wal/data.encryption); Azure always encrypts at rest. */
+  encryption?: 'AES256' | 'aws:kms';
   /** Create only if absent; resolves to 'exists' instead of overwriting. */
   ifAbsent?: boolean;
   /** Part size for streaming uploads; clamped to the driver's limits. */

@@ -1,0 +1,259 @@
+/**
+ * S3 driver (AWS SDK v3), also for S3-compatible servers through endpointURL (path-style).
+ *
+ * Limits (AWS S3): parts 5 MiB..5 GiB except the last, at most 10,000 parts per object (so a
+ * stream larger than partSize x 10,000 needs PutOptions.sizeHint to raise the part size), at
+ * most 1000 keys per DeleteObjects. Memory per streaming put: partSize x queueSize.
+ *
+ * One S3Client per store, with keep-alive agents and our retry policy (retry.ts) in place of the
+ * SDK's. Checksums are computed/validated only when an operation requires them: the SDK's newer
+ * default (CRC32 on every request, aws-chunked bodies) breaks many S3-compatible servers.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type PutObjectCommandInput,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { ResolvedObjectStore } from '../config/types.js';
+import { NotFoundError, UserError } from '../util/errors.js';
+import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
+import { errorFacts, storageError, StorageError } from './errors.js';
+import { assertKey, partSizeFor } from './keys.js';
+import { keepAliveAgents, type Agents } from './agents.js';
+import { DEFAULT_RETRY, backoffDelay, isTransient } from './retry.js';
+import { resumableDownload } from './resumable.js';
+import { collect, counted, discardBody, mergeListing, tagQuery } from './common.js';
+
+const MiB = 1024 * 1024;
+export const DEFAULT_PART_SIZE = 16 * MiB;
+export const DEFAULT_QUEUE_SIZE = 4;
+
+type RetryStrategyV2 = Extract<NonNullable<S3ClientConfig['retryStrategy']>, { acquireInitialRetryToken: unknown }>;
+
+/** Adapts retry.ts to the SDK's retry middleware, so every request (and every multipart part) uses it. */
+function sharedRetryStrategy(): RetryStrategyV2 {
+  const token = (retries: number, delay: number) => ({ getRetryCount: () => retries, getRetryDelay: () => delay });
+  return {
+    acquireInitialRetryToken: async () => token(0, 0),
+    refreshRetryTokenForRetry: async (previous, info) => {
+      const retries = previous.getRetryCount() + 1;
+      if (retries >= DEFAULT_RETRY.maxAttempts || !isTransient(info.error)) throw info.error;
+      return token(retries, backoffDelay(retries));
+    },
+    recordSuccess: () => undefined,
+  };
+}
+
+export interface S3Location {
+  bucket: string;
+  prefix: string;
+  displayUrl: string;
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly provider = 's3' as const;
+  readonly limits: StorageLimits;
+  readonly displayUrl: string;
+  private readonly client: S3Client;
+  private readonly agents: Agents;
+  private readonly bucket: string;
+  private readonly root: string;
+
+  constructor(resolved: ResolvedObjectStore, location: S3Location) {
+    this.bucket = location.bucket;
+    this.root = location.prefix;
+    this.displayUrl = resolved.endpointURL ? `${location.displayUrl} (endpoint ${resolved.endpointURL})` : location.displayUrl;
+    this.limits = {
+      minPartSize: 5 * MiB,
+      maxPartSize: 5 * 1024 * MiB,
+      maxParts: 10_000,
+      deleteBatchSize: 1000,
+      // AWS honours If-None-Match on PUT and CompleteMultipartUpload; S3-compatible servers may
+      // silently ignore it (s3rver does), so custom endpoints get a head-then-put instead.
+      conditionalCreate: !resolved.endpointURL,
+      metadata: true,
+      tags: true,
+    };
+    const s3 = resolved.s3 ?? {};
+    if (!s3.inheritFromIAMRole && (s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
+      throw new UserError(`${this.displayUrl}: s3Credentials needs both accessKeyId and secretAccessKey`, 'or set inheritFromIAMRole: true');
+    }
+    this.agents = keepAliveAgents(resolved.endpointCA);
+    this.client = new S3Client({
+      region: s3.region?.trim() || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
+      endpoint: resolved.endpointURL,
+      forcePathStyle: resolved.endpointURL !== undefined,
+      followRegionRedirects: true,
+      // Without static keys the SDK's default chain applies: env, shared config, IRSA web identity, ECS/EC2 roles.
+      credentials:
+        s3.accessKeyId && s3.secretAccessKey && !s3.inheritFromIAMRole
+          ? { accessKeyId: s3.accessKeyId.trim(), secretAccessKey: s3.secretAccessKey.trim(), sessionToken: s3.sessionToken?.trim() || undefined }
+          : undefined,
+      requestHandler: { httpAgent: this.agents.http, httpsAgent: this.agents.https, connectionTimeout: 10_000, requestTimeout: 120_000 },
+      retryStrategy: sharedRetryStrategy(),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  private objectKey(key: string): string {
+    assertKey(key);
+    return this.root + key;
+  }
+
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const Key = this.objectKey(key);
+    const partSize = partSizeFor(opts.partSize ?? DEFAULT_PART_SIZE, this.limits, opts.sizeHint ?? (Buffer.isBuffer(body) ? body.length : undefined), this.limits.maxParts);
+    const params: PutObjectCommandInput = {
+      Bucket: this.bucket,
+      Key,
+      Metadata: opts.metadata,
+      ContentType: opts.contentType,
+      ServerSideEncryption: opts.encryption,
+      Tagging: opts.tags && Object.keys(opts.tags).length ? tagQuery(opts.tags) : undefined,
+      IfNoneMatch: opts.ifAbsent ? '*' : undefined,
+    };
+    try {
+      if (opts.ifAbsent && !this.limits.conditionalCreate) {
+        const existing = await this.head(key);
+        if (existing) return await discardBody(body, existing.size);
+      }
+      if (Buffer.isBuffer(body) && body.length <= partSize) {
+        // The hot path (WAL segments): one request, integrity checked by the server via Content-MD5.
+        await this.client.send(
+          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: createHash('md5').update(body).digest('base64') }),
+          { abortSignal: opts.signal },
+        );
+        opts.onProgress?.(body.length);
+        return { status: 'created', size: body.length };
+      }
+      return { status: 'created', size: await this.multipart(params, body, partSize, opts) };
+    } catch (e) {
+      if (opts.ifAbsent && isPreconditionFailure(e)) {
+        return { status: 'exists', size: (await this.head(key))?.size ?? 0 };
+      }
+      throw storageError('put', key, this.displayUrl, e);
+    }
+  }
+
+  /** Streams body as a multipart upload holding at most partSize x queueSize bytes. */
+  private async multipart(params: PutObjectCommandInput, body: Buffer | Readable, partSize: number, opts: PutOptions): Promise<number> {
+    const source = Buffer.isBuffer(body) ? body : counted(body);
+    const upload = new Upload({ client: this.client, params: { ...params, Body: source }, partSize, queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE, leavePartsOnError: false });
+    if (opts.onProgress) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && opts.onProgress!(p.loaded));
+    const abort = () => void upload.abort();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await upload.done();
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+    }
+    return Buffer.isBuffer(source) ? source.length : source.bytes;
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<Readable> {
+    const Key = this.objectKey(key);
+    return resumableDownload(
+      async (start, end, signal) => {
+        const range = start > 0 || end !== undefined ? `bytes=${start}-${end ?? ''}` : undefined;
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range: range }), { abortSignal: signal });
+        return { body: out.Body as Readable, length: out.ContentLength ?? 0, etag: out.ETag };
+      },
+      { start: opts.start, end: opts.end, signal: opts.signal, wrapError: (e) => this.readError(key, e) },
+    );
+  }
+
+  private readError(key: string, e: unknown): Error {
+    const { codes, status } = errorFacts(e);
+    if (codes.includes('NoSuchKey') || (status === 404 && !codes.includes('NoSuchBucket'))) {
+      return new NotFoundError(`object "${key}" not found in ${this.displayUrl}`);
+    }
+    return storageError('get', key, this.displayUrl, e);
+  }
+
+  async getBuffer(key: string): Promise<Buffer> {
+    return collect(await this.get(key));
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified, metadata: out.Metadata };
+    } catch (e) {
+      const { codes, status } = errorFacts(e);
+      // HEAD has no body, so a missing bucket is also a bare 404; tell them apart with a listing.
+      if (status === 404 || codes.includes('NotFound')) {
+        await this.assertBucket('head', key);
+        return undefined;
+      }
+      throw storageError('head', key, this.displayUrl, e);
+    }
+  }
+
+  private async assertBucket(operation: string, key: string): Promise<void> {
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root, MaxKeys: 1 }));
+    } catch (e) {
+      throw storageError(operation, key, this.displayUrl, e);
+    }
+  }
+
+  async *list(prefix: string, opts: { delimiter?: '/'; signal?: AbortSignal } = {}): AsyncIterable<ListEntry> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root + prefix, Delimiter: opts.delimiter, ContinuationToken: token }),
+          { abortSignal: opts.signal },
+        );
+      } catch (e) {
+        throw storageError('list', prefix, this.displayUrl, e);
+      }
+      const strip = (k: string) => k.slice(this.root.length);
+      yield* mergeListing(
+        (page.Contents ?? []).map((o) => ({ key: strip(o.Key!), size: o.Size ?? 0, lastModified: o.LastModified })),
+        (page.CommonPrefixes ?? []).map((p) => strip(p.Prefix!)),
+      );
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += this.limits.deleteBatchSize) {
+      const batch = keys.slice(i, i + this.limits.deleteBatchSize);
+      let out;
+      try {
+        out = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.objectKey(k) })) } }),
+        );
+      } catch (e) {
+        throw storageError('delete', batch[0], this.displayUrl, e);
+      }
+      const failed = out.Errors?.find((err) => err.Code !== 'NoSuchKey');
+      if (failed) {
+        const key = failed.Key?.slice(this.root.length);
+        const kind = failed.Code === 'AccessDenied' ? 'auth' : 'other';
+        throw new StorageError('delete', key, this.displayUrl, kind, `${failed.Code}: ${failed.Message} (${out.Errors!.length} of ${batch.length} keys failed)`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.agents.destroy();
+  }
+}
+
+function isPreconditionFailure(e: unknown): boolean {
+  const { codes, status } = errorFacts(e);
+  return status === 412 || codes.includes('PreconditionFailed');
+}
