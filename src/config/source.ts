@@ -82,7 +82,7 @@ export function parseText(file: string, text: string): ParsedFiles {
   // parseAllDocuments returns an EmptyStream (an array with no documents) for blank input.
   (Array.isArray(docs) ? docs : [docs]).forEach((doc: Document.Parsed, index: number) => {
     if (doc.errors.length > 0) {
-      issues.push(...yamlErrors(doc, lines, at));
+      issues.push(...yamlErrors(doc, lines, at, (offset) => formatPath(pathAtOffset(doc.contents as Node | null, offset))));
       return;
     }
     const root = doc.contents as Node | null;
@@ -99,7 +99,12 @@ export function parseText(file: string, text: string): ParsedFiles {
 }
 
 /** YAML syntax errors, one issue per distinct line, with a Markdown-link hint when the line has one. */
-function yamlErrors(doc: Document.Parsed, lines: string[], at: (offset: number) => SourcePosition): ManifestIssue[] {
+function yamlErrors(
+  doc: Document.Parsed,
+  lines: string[],
+  at: (offset: number) => SourcePosition,
+  pathAt: (offset: number) => string,
+): ManifestIssue[] {
   const seenLines = new Set<number>();
   const out: ManifestIssue[] = [];
   for (const err of doc.errors) {
@@ -107,14 +112,19 @@ function yamlErrors(doc: Document.Parsed, lines: string[], at: (offset: number) 
     if (seenLines.has(position.line)) continue;
     seenLines.add(position.line);
     const lineText = lines[position.line - 1] ?? '';
+    const md = markdownLinkHint(lineText);
+    const misaligned = err.code === 'BAD_INDENT' ? /^(\s*)(?:-\s*)?([^\s:#]+):/.exec(lineText) : null;
     const hint =
-      markdownLinkHint(lineText) ??
-      (err.code === 'BAD_INDENT' || err.code === 'MISSING_CHAR' || err.code === 'UNEXPECTED_TOKEN'
-        ? 'check the indentation: keys of one mapping must start in the same column, nested keys further right'
-        : undefined);
+      md ??
+      (misaligned
+        ? `"${misaligned[2]}" starts in column ${misaligned[1].length + 1}, which matches no mapping around it: align it with its sibling keys`
+        : err.code === 'BAD_INDENT' || err.code === 'MISSING_CHAR' || err.code === 'UNEXPECTED_TOKEN'
+          ? 'check the indentation: keys of one mapping must start in the same column, nested keys further right'
+          : undefined);
     out.push({
-      position,
-      path: '',
+      position: misaligned ? { ...position, column: misaligned[1].length + 1 } : position,
+      // The partial tree knows which field a Markdown link broke; an indentation error has no reliable field.
+      path: md ? pathAt(err.pos[0]) : misaligned ? misaligned[2] : '',
       message: `invalid YAML: ${firstLine(err.message)}`,
       expected: 'a well-formed YAML document',
       hint,
@@ -125,6 +135,37 @@ function yamlErrors(doc: Document.Parsed, lines: string[], at: (offset: number) 
 
 function firstLine(s: string): string {
   return s.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/** The deepest field whose key or value spans `offset` (the parser still builds a partial tree on errors). */
+function pathAtOffset(root: Node | null, offset: number): FieldPath {
+  const path: (string | number)[] = [];
+  let node: unknown = root;
+  for (;;) {
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => {
+        const start = (p.key as Node | null)?.range?.[0];
+        const end = (p.value as Node | null)?.range?.[2] ?? (p.key as Node | null)?.range?.[2];
+        return start !== undefined && end !== undefined && start <= offset && offset <= end;
+      });
+      if (pair && isScalar(pair.key)) {
+        path.push(String(pair.key.value));
+        next = pair.value;
+      }
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex((item) => {
+        const r = (item as Node | null)?.range;
+        return r != null && r[0] <= offset && offset <= r[2];
+      });
+      if (i >= 0) {
+        path.push(i);
+        next = node.items[i];
+      }
+    }
+    if (next === undefined) return path;
+    node = next;
+  }
 }
 
 function locateNode(

@@ -1,0 +1,163 @@
+/**
+ * `pgark check`: everything a user should know works before relying on pgark. Validates the
+ * manifests, resolves the secrets, lists and writes a probe to every object store the Cluster
+ * uses, and inspects PostgreSQL's archiving settings. Each step becomes one row of the report;
+ * nothing here prints a secret value.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Cluster, ResolvedObjectStore } from '../config/types.js';
+import { clusterObjectStore, externalClusterObjectStore, findCluster, loadContext, type ConfigContext } from '../config/index.js';
+import { PgarkError } from '../util/errors.js';
+import { checkPostgres, type PgTarget } from './postgres.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip' | 'info';
+
+export interface CheckRow {
+  check: string;
+  status: CheckStatus;
+  detail: string;
+  hint?: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  cluster?: string;
+  rows: CheckRow[];
+}
+
+export interface CheckOptions {
+  files: string[];
+  secretsDir?: string;
+  cluster?: string;
+  pg: PgTarget;
+}
+
+/** Throws ConfigError (exit 2) for invalid manifests; every later problem becomes a failed row. */
+export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
+  const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
+  const rows: CheckRow[] = [];
+  const m = ctx.manifests;
+  const counts = (
+    [
+      [m.clusters.length, 'Cluster'],
+      [m.backups.length, 'Backup'],
+      [m.scheduledBackups.length, 'ScheduledBackup'],
+      [m.secrets.length, 'Secret'],
+    ] as const
+  )
+    .filter(([n]) => n > 0)
+    .map(([n, kind]) => `${n} ${kind}`);
+  rows.push({ check: 'manifests', status: 'ok', detail: `valid: ${counts.join(', ') || 'no documents'}` });
+  for (const note of m.notes ?? []) rows.push({ check: 'manifests', status: 'info', detail: note });
+
+  const cluster = findCluster(m, opts.cluster);
+  const ignored = [...cluster.ignoredFields, ...m.backups.flatMap((b) => b.ignoredFields), ...m.scheduledBackups.flatMap((s) => s.ignoredFields)];
+  rows.push({
+    check: 'ignored fields',
+    status: 'info',
+    detail: ignored.length ? `accepted, not acted on by pgark: ${ignored.join(', ')}` : 'none',
+  });
+
+  const stores = storesOf(cluster);
+  if (stores.length === 0) {
+    rows.push({
+      check: 'object store',
+      status: 'fail',
+      detail: `Cluster "${cluster.metadata.name}" has neither spec.backup.barmanObjectStore nor a recovery source with one`,
+      hint: 'add spec.backup.barmanObjectStore (destinationPath + credentials)',
+    });
+  }
+  for (const s of stores) rows.push(...(await checkStore(ctx, cluster, s)));
+  rows.push(...(await checkPostgres(opts.pg, imageMajor(cluster.spec.imageName))));
+  return { ok: !rows.some((r) => r.status === 'fail'), cluster: cluster.metadata.name, rows };
+}
+
+interface StoreRef {
+  label: string;
+  /** The Cluster's own archive gets a write probe; a recovery source is only read. */
+  writable: boolean;
+  resolve(ctx: ConfigContext, cluster: Cluster): Promise<ResolvedObjectStore>;
+}
+
+function storesOf(cluster: Cluster): StoreRef[] {
+  const out: StoreRef[] = [];
+  if (cluster.spec.backup?.barmanObjectStore) {
+    out.push({ label: 'backup store', writable: true, resolve: clusterObjectStore });
+  }
+  const source = cluster.spec.bootstrap?.recovery?.source;
+  if (source && cluster.spec.externalClusters?.find((e) => e.name === source)?.barmanObjectStore) {
+    out.push({ label: `recovery source ${source}`, writable: false, resolve: (ctx, c) => externalClusterObjectStore(ctx, c, source) });
+  }
+  return out;
+}
+
+async function checkStore(ctx: ConfigContext, cluster: Cluster, ref: StoreRef): Promise<CheckRow[]> {
+  const rows: CheckRow[] = [];
+  let resolved: ResolvedObjectStore;
+  try {
+    resolved = await ref.resolve(ctx, cluster);
+  } catch (err) {
+    return [failRow(`${ref.label}: credentials`, err)];
+  }
+  rows.push({ check: `${ref.label}: credentials`, status: 'ok', detail: resolved.credentialSource });
+  const { openObjectStore } = await import('../storage/open.js');
+  let store;
+  try {
+    store = await openObjectStore(resolved);
+  } catch (err) {
+    rows.push(failRow(`${ref.label}: connect`, err));
+    return rows;
+  }
+  const where = `${store.displayUrl} (server ${resolved.serverName})`;
+  try {
+    const prefix = `${resolved.serverName}/`;
+    let entries = 0;
+    for await (const _entry of store.list(prefix, { delimiter: '/' })) entries++;
+    rows.push({ check: `${ref.label}: list`, status: 'ok', detail: `${where}: ${entries} entr${entries === 1 ? 'y' : 'ies'} under ${prefix}` });
+    if (ref.writable) {
+      const probe = `${prefix}.pgark-check-${randomBytes(6).toString('hex')}`;
+      await store.put(probe, Buffer.from('pgark check probe\n'));
+      await store.delete([probe]);
+      if (await store.head(probe)) throw new PgarkError(`probe object ${probe} still exists after delete`);
+      rows.push({ check: `${ref.label}: write+delete`, status: 'ok', detail: `probe object written and deleted under ${prefix}` });
+    }
+  } catch (err) {
+    rows.push(await storageFailRow(`${ref.label}: access`, err));
+  } finally {
+    await store.close();
+  }
+  return rows;
+}
+
+async function storageFailRow(check: string, err: unknown): Promise<CheckRow> {
+  const { classifyStorageError } = await import('../storage/errors.js');
+  const kind = classifyStorageError(err);
+  const label = { auth: 'wrong credentials', 'not-found-bucket': 'missing bucket/container', unreachable: 'endpoint unreachable', other: 'failed' }[kind];
+  const row = failRow(check, err);
+  return { ...row, detail: `${label}: ${row.detail}` };
+}
+
+function failRow(check: string, err: unknown): CheckRow {
+  const e = err as Error & { hint?: string };
+  return { check, status: 'fail', detail: e?.message ?? String(err), hint: e instanceof PgarkError ? e.hint : undefined };
+}
+
+/** Major version from an image tag such as ghcr.io/cloudnative-pg/postgresql:15.4-bookworm. */
+export function imageMajor(imageName: string | undefined): number | undefined {
+  const tag = imageName?.match(/:(\d+)(?:[.\-][^/]*)?$/);
+  return tag ? Number(tag[1]) : undefined;
+}
+
+/** The report as a fixed-width table. */
+export function renderTable(report: CheckReport): string {
+  const header = { check: 'CHECK', status: 'STATUS', detail: 'DETAIL' };
+  const w = Math.max(header.check.length, ...report.rows.map((r) => r.check.length));
+  const line = (c: string, s: string, d: string) => `${c.padEnd(w)}  ${s.padEnd(6)}  ${d}`;
+  const out = [line(header.check, header.status, header.detail)];
+  for (const r of report.rows) {
+    out.push(line(r.check, r.status.toUpperCase(), r.detail));
+    if (r.hint && r.status !== 'ok') out.push(line('', '', `hint: ${r.hint}`));
+  }
+  out.push(report.ok ? `OK: cluster ${report.cluster} is ready for pgark` : 'FAILED: fix the rows marked FAIL and run pgark check again');
+  return out.join('\n') + '\n';
+}
