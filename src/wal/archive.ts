@@ -69,7 +69,7 @@ async function verifyExisting(store: ObjectStore, key: string, name: string, loc
  * Concurrent callers share one check.
  */
 export class EmptyArchiveGate {
-  private passed: Promise<void> | undefined;
+  private readonly passed = new WeakMap<WalTarget, Promise<void>>();
 
   constructor(private readonly pgdata: string) {}
 
@@ -79,11 +79,13 @@ export class EmptyArchiveGate {
 
   async before(target: WalTarget, wal: ParsedWalName, data: Buffer): Promise<void> {
     if (target.skipEmptyCheck) return;
-    if (!this.passed) {
-      this.passed = this.check(target, wal, data);
-      this.passed.catch(() => (this.passed = undefined));
+    let passed = this.passed.get(target);
+    if (!passed) {
+      passed = this.check(target, wal, data);
+      this.passed.set(target, passed);
+      passed.catch(() => this.passed.delete(target));
     }
-    return this.passed;
+    return passed;
   }
 
   private async check(target: WalTarget, wal: ParsedWalName, data: Buffer): Promise<void> {
