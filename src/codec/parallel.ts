@@ -1,0 +1,180 @@
+/**
+ * Parallel compression for base-backup tars ("compression runs in parallel across cores").
+ *
+ * The output is always ONE valid stream of the codec, because barman-cloud-restore 3.4 reads tars
+ * with Python's tarfile `r|gz` / `r|bz2`, which stop after the first gzip member / bzip2 stream.
+ *
+ * - gzip: pigz-style. Input is cut into blocks; each is raw-deflated on the libuv threadpool
+ *   (async zlib), primed with the previous block's last 32 KiB as dictionary and ended with a
+ *   sync flush so the pieces concatenate into one deflate stream; the last block ends the stream.
+ *   One gzip header, and a trailer with the CRC-32 of all input (zlib.crc32, chained) and its length.
+ * - snappy: the framing format is a sequence of independent <= 64 KiB chunks; blocks are framed on
+ *   the threadpool and emitted in order after one stream identifier.
+ * - lz4: each block becomes a complete frame on the threadpool; concatenated frames are one valid
+ *   lz4 stream for the CLI and for Python's lz4.frame.
+ * - zstd: libzstd's own worker threads (nbWorkers) produce a single frame.
+ * - xz: `xz -T<workers>` compresses blocks in parallel into a single .xz stream.
+ * - bzip2: one `bzip2` process. NOT parallel: no parallel bzip2 is available here.
+ *
+ * Memory bound (threadpool codecs): at most `workers` blocks are in flight, each holding its input
+ * and its compressed output (<= input for the data that matters, plus a small codec overhead), plus
+ * one partially filled block: about workers x blockSize x 2 (+ blockSize). Node's threadpool has 4
+ * threads by default (UV_THREADPOOL_SIZE), which caps the useful `workers` for gzip/snappy/lz4.
+ */
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { CompressStream } from 'zstd-napi';
+import type { CodecName } from './types.js';
+import { BlockAccumulator } from './blocks.js';
+import { ChildProcessTransform } from './child-process.js';
+import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from './snappy-framing.js';
+import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
+import { compressStream, levelArg, type CompressOptions } from './streams.js';
+
+export interface ParallelCompressOptions extends CompressOptions {
+  /** Blocks compressed at the same time. Default 2. */
+  workers?: number;
+  /** Input bytes per block. Default 1 MiB (rounded up to a multiple of 64 KiB for snappy). */
+  blockSize?: number;
+}
+
+const DEFAULT_WORKERS = 2;
+const DEFAULT_BLOCK_SIZE = 1 << 20;
+const DEFLATE_WINDOW = 32 * 1024;
+
+/** How one codec turns independent blocks into pieces of a single stream. */
+interface BlockCodec {
+  header(): Buffer;
+  /** Compress a block that is not the last one. `previous` is the block before it (or undefined). */
+  block(data: Buffer, previous: Buffer | undefined): Promise<Buffer>;
+  /** Compress the last block (possibly empty) and return it with any trailer. */
+  last(data: Buffer, previous: Buffer | undefined): Promise<Buffer>;
+}
+
+const deflateRaw = promisify<zlib.InputType, zlib.ZlibOptions, Buffer>(zlib.deflateRaw);
+
+function gzipBlockCodec(level: number | undefined): BlockCodec {
+  let crc = 0;
+  let length = 0;
+  const deflate = (data: Buffer, previous: Buffer | undefined, finishFlush: number): Promise<Buffer> => {
+    crc = zlib.crc32(data, crc);
+    length += data.length;
+    const opts: zlib.ZlibOptions = { finishFlush };
+    if (level !== undefined) opts.level = level;
+    if (previous) opts.dictionary = previous.subarray(Math.max(0, previous.length - DEFLATE_WINDOW));
+    return deflateRaw(data, opts);
+  };
+  return {
+    // RFC 1952 header: magic, CM=deflate, no flags, MTIME=0, XFL=0, OS=3 (Unix).
+    header: () => Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]),
+    block: (data, previous) => deflate(data, previous, zlib.constants.Z_SYNC_FLUSH),
+    last: async (data, previous) => {
+      const body = await deflate(data, previous, zlib.constants.Z_FINISH);
+      const trailer = Buffer.allocUnsafe(8);
+      trailer.writeUInt32LE(crc >>> 0, 0);
+      trailer.writeUInt32LE(length % 2 ** 32, 4);
+      return Buffer.concat([body, trailer]);
+    },
+  };
+}
+
+const snappyBlockCodec: BlockCodec = {
+  header: () => SNAPPY_STREAM_IDENTIFIER,
+  block: (data) => snappyFrameChunks(data),
+  last: (data) => snappyFrameChunks(data),
+};
+
+function lz4BlockCodec(): BlockCodec {
+  let frames = 0;
+  return {
+    header: () => Buffer.alloc(0),
+    block: (data) => {
+      frames++;
+      return lz4Frame(data);
+    },
+    // An empty final block only matters when nothing was written: a zero-byte file is not lz4.
+    last: (data) => (data.length || !frames ? lz4Frame(data) : Promise.resolve(Buffer.alloc(0))),
+  };
+}
+
+/** Compresses blocks concurrently and emits them in input order, with at most `workers` in flight. */
+class ParallelBlockCompressor extends Transform {
+  private readonly blocks: BlockAccumulator;
+  private readonly inFlight: Promise<Buffer>[] = [];
+  private previous: Buffer | undefined;
+
+  constructor(
+    private readonly codec: BlockCodec,
+    private readonly workers: number,
+    blockSize: number,
+  ) {
+    super();
+    this.blocks = new BlockAccumulator(blockSize);
+    this.push(codec.header());
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.submit(this.blocks.add(chunk)).then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const rest = this.blocks.rest() ?? Buffer.alloc(0);
+    this.enqueue(this.codec.last(rest, this.previous));
+    this.drain(0).then(() => callback(), callback);
+  }
+
+  private async submit(blocks: Buffer[]): Promise<void> {
+    for (const b of blocks) {
+      await this.drain(this.workers - 1);
+      this.enqueue(this.codec.block(b, this.previous));
+      this.previous = b;
+    }
+  }
+
+  private enqueue(p: Promise<Buffer>): void {
+    // Rejections are observed by drain(); avoid an unhandled-rejection crash meanwhile.
+    p.catch(() => undefined);
+    this.inFlight.push(p);
+  }
+
+  /** Emits finished blocks, oldest first, until at most `keep` remain in flight. */
+  private async drain(keep: number): Promise<void> {
+    while (this.inFlight.length > keep) {
+      const out = await this.inFlight.shift()!;
+      if (out.length) this.push(out);
+    }
+  }
+}
+
+function positiveInteger(value: number, what: string): number {
+  if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${what} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** A Transform producing one valid stream of `codec`, compressed using up to `workers` cores. */
+export function parallelCompressStream(codec: CodecName, opts: ParallelCompressOptions = {}): Transform {
+  const workers = positiveInteger(opts.workers ?? DEFAULT_WORKERS, 'workers');
+  const blockSize = positiveInteger(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 'blockSize');
+  switch (codec) {
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return new ParallelBlockCompressor(gzipBlockCodec(opts.level), workers, blockSize);
+    case 'snappy':
+      return new ParallelBlockCompressor(snappyBlockCodec, workers, Math.ceil(blockSize / SNAPPY_MAX_CHUNK) * SNAPPY_MAX_CHUNK);
+    case 'lz4':
+      return new ParallelBlockCompressor(lz4BlockCodec(), workers, Math.min(blockSize, LZ4_FRAME_INPUT));
+    case 'zstd':
+      return new CompressStream({
+        checksumFlag: true,
+        nbWorkers: workers,
+        jobSize: Math.max(blockSize, 512 * 1024),
+        ...(opts.level === undefined ? {} : { compressionLevel: opts.level }),
+      });
+    case 'xz':
+      return new ChildProcessTransform(codec, 'xz', ['-c', '-z', `-T${workers}`, ...levelArg(opts.level, 0, 9, codec)], false);
+    case 'bzip2':
+      return compressStream('bzip2', opts);
+  }
+}

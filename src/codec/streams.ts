@@ -1,0 +1,73 @@
+/**
+ * Streaming compression for every codec barman-cloud knows. Each stream holds a bounded amount of
+ * data (at most one codec block: 64 KiB for snappy, 4 MiB for lz4, the library's window for
+ * gzip/zstd, a pipe buffer for the child-process codecs), so objects of any size can pass.
+ */
+import { PassThrough, type Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { CompressStream, DecompressStream } from 'zstd-napi';
+import type { CodecName } from './types.js';
+import { SnappyFrameDecoder, SnappyFrameEncoder } from './snappy-framing.js';
+import { Lz4FrameEncoder, lz4Decoder } from './lz4.js';
+import { ChildProcessTransform } from './child-process.js';
+import { CorruptDataError } from './errors.js';
+
+export interface CompressOptions {
+  /** Codec-specific level; omitted = the codec's usual default. Ignored by snappy and lz4 (no levels). */
+  level?: number;
+}
+
+// bzip2 and xz go through the Debian `bzip2` / `xz` programs: no well-maintained native npm
+// binding for them is installed here, and the programs are the reference implementations.
+export function levelArg(level: number | undefined, min: number, max: number, codec: string): string[] {
+  if (level === undefined) return [];
+  if (!Number.isInteger(level) || level < min || level > max) throw new RangeError(`${codec} level must be an integer ${min}-${max}, got ${level}`);
+  return [`-${level}`];
+}
+
+/** A Transform that compresses bytes with the codec ('none' passes them through). */
+export function compressStream(codec: CodecName, opts: CompressOptions = {}): Transform {
+  switch (codec) {
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return zlib.createGzip(opts.level === undefined ? {} : { level: opts.level });
+    case 'bzip2':
+      return new ChildProcessTransform(codec, 'bzip2', ['-c', '-z', ...levelArg(opts.level, 1, 9, codec)], false);
+    case 'xz':
+      return new ChildProcessTransform(codec, 'xz', ['-c', '-z', ...levelArg(opts.level, 0, 9, codec)], false);
+    case 'snappy':
+      return new SnappyFrameEncoder();
+    case 'lz4':
+      return new Lz4FrameEncoder();
+    case 'zstd':
+      return new CompressStream({ checksumFlag: true, ...(opts.level === undefined ? {} : { compressionLevel: opts.level }) });
+  }
+}
+
+/** A Transform that decompresses the codec's stream; corrupt or truncated input fails the stream. */
+export function decompressStream(codec: CodecName): Transform {
+  switch (codec) {
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return wrapErrors(codec, zlib.createGunzip());
+    case 'bzip2':
+      return new ChildProcessTransform(codec, 'bzip2', ['-c', '-d'], true);
+    case 'xz':
+      return new ChildProcessTransform(codec, 'xz', ['-c', '-d'], true);
+    case 'snappy':
+      return new SnappyFrameDecoder();
+    case 'lz4':
+      return lz4Decoder();
+    case 'zstd':
+      return wrapErrors(codec, new DecompressStream());
+  }
+}
+
+/** Re-labels a library's decoding errors as CorruptDataError so callers can tell them apart. */
+function wrapErrors(codec: CodecName, t: Transform): Transform {
+  const destroy = t.destroy.bind(t);
+  t.destroy = (err?: Error) => destroy(err && !(err instanceof CorruptDataError) ? new CorruptDataError(codec, err.message) : err);
+  return t;
+}

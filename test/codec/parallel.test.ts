@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import tar from 'tar-stream';
+import snappy from 'snappy';
+import { decompressStream, parallelCompressStream, type CodecName } from '../../src/codec/index.js';
+import { runTool, sampleData, through } from './helpers.js';
+
+const BLOCK = 256 * 1024;
+const data = sampleData(1 << 20, 3 << 20);
+
+async function referenceDecode(codec: CodecName, input: Buffer): Promise<Buffer> {
+  if (codec === 'snappy') {
+    const d = new snappy.Decompressor();
+    const head = d.update(input);
+    return Buffer.concat([head, await d.finish()]);
+  }
+  const tool = { gzip: 'gzip', bzip2: 'bzip2', xz: 'xz', zstd: 'zstd', lz4: 'lz4' }[codec as string]!;
+  return runTool(tool, ['-d', '-c', '-q'], input);
+}
+
+const codecs: CodecName[] = ['gzip', 'snappy', 'lz4', 'zstd', 'xz', 'bzip2'];
+
+for (const codec of codecs) {
+  test(`parallel ${codec}: output decodes with the reference decoder and with ours`, async () => {
+    const compressed = await through(data, [parallelCompressStream(codec, { workers: 3, blockSize: BLOCK })]);
+    assert.ok(compressed.length < data.length);
+    assert.ok((await referenceDecode(codec, compressed)).equals(data), 'reference decoder disagrees');
+    assert.ok((await through(compressed, [decompressStream(codec)])).equals(data), 'our decoder disagrees');
+  });
+
+  test(`parallel ${codec}: empty, sub-block and exact-multiple inputs`, async () => {
+    for (const input of [Buffer.alloc(0), data.subarray(0, 1000), data.subarray(0, 4 * BLOCK)]) {
+      const compressed = await through(input, [parallelCompressStream(codec, { workers: 2, blockSize: BLOCK })]);
+      assert.ok((await referenceDecode(codec, compressed)).equals(input), `reference decode of ${input.length} bytes`);
+      assert.ok((await through(compressed, [decompressStream(codec)])).equals(input), `our decode of ${input.length} bytes`);
+    }
+  });
+}
+
+test('parallel gzip is ONE gzip member (what Python tarfile r|gz requires), even with a slow consumer', async () => {
+  const compressed = await through(data, [parallelCompressStream('gzip', { workers: 4, blockSize: 100_000 })], true);
+  const script = [
+    'import sys, zlib, hashlib',
+    'raw = sys.stdin.buffer.read()',
+    'd = zlib.decompressobj(wbits=31)',
+    'out = d.decompress(raw)',
+    'print(d.eof, len(d.unused_data), hashlib.sha256(out).hexdigest())',
+  ].join('\n');
+  const r = spawnSync('/usr/bin/python3', ['-c', script], { input: compressed, maxBuffer: 1 << 26 });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const expected = createHash('sha256').update(data).digest('hex');
+  assert.equal(r.stdout.toString().trim(), `True 0 ${expected}`);
+});
+
+async function makeTar(files: Record<string, Buffer>): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const [name, body] of Object.entries(files)) pack.entry({ name, size: body.length }, body);
+  pack.finalize();
+  const out: Buffer[] = [];
+  for await (const c of pack) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+for (const [codec, mode] of [
+  ['gzip', 'r|gz'],
+  ['bzip2', 'r|bz2'],
+] as const) {
+  test(`a tar compressed by parallel ${codec} streams through Python tarfile.open(mode='${mode}')`, async () => {
+    const files: Record<string, Buffer> = {
+      './PG_VERSION': Buffer.from('17\n'),
+      'base/1/1259': randomBytes(700_000),
+      'base/1/2619': sampleData(10_000, 900_000),
+      'global/pg_control': randomBytes(8192),
+    };
+    const tarball = await makeTar(files);
+    const compressed = await through(tarball, [parallelCompressStream(codec, { workers: 2, blockSize: 64 * 1024 })]);
+    const script = [
+      'import sys, tarfile, hashlib',
+      `t = tarfile.open(fileobj=sys.stdin.buffer, mode='${mode}')`,
+      'for m in t:',
+      '    print(m.name, hashlib.sha256(t.extractfile(m).read()).hexdigest())',
+    ].join('\n');
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { input: compressed, maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, r.stderr.toString());
+    const expected = Object.entries(files).map(([n, b]) => `${n} ${createHash('sha256').update(b).digest('hex')}`);
+    assert.deepEqual(r.stdout.toString().trim().split('\n'), expected);
+  });
+}
+
+test('parallel options are validated', () => {
+  assert.throws(() => parallelCompressStream('gzip', { workers: 0 }), RangeError);
+  assert.throws(() => parallelCompressStream('snappy', { blockSize: -1 }), RangeError);
+  assert.throws(() => parallelCompressStream('xz', { level: 11 }), RangeError);
+});
