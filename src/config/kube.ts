@@ -28,12 +28,15 @@ export interface KubeSecretReader {
   defaultNamespace(): Promise<string>;
 }
 
-export function kubeSecretReader(): KubeSecretReader {
+export function kubeSecretReader(env: NodeJS.ProcessEnv = process.env): KubeSecretReader {
   let client: Promise<{ api: import('@kubernetes/client-node').CoreV1Api; namespace: string }> | undefined;
   const connect = () =>
     (client ??= import('@kubernetes/client-node').then((k8s) => {
       const kc = new k8s.KubeConfig();
-      kc.loadFromDefault();
+      // Same precedence as kubectl, but from `env` so callers (and tests) choose the environment.
+      if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0]);
+      else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+      else kc.loadFromFile(join(env.HOME ?? homedir(), '.kube', 'config'));
       const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
       return { api: kc.makeApiClient(k8s.CoreV1Api), namespace };
     }));

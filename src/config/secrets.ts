@@ -96,7 +96,7 @@ export class ChainedSecretResolver {
     if (opts.secretsDir) this.sources.push(directorySource(opts.secretsDir));
     else this.notTried.push('--secrets-dir (not given)');
     const kube = kubernetesAvailability(opts.env);
-    if (kube) this.sources.push(kubernetesSource(kubeSecretReader(), kube));
+    if (kube) this.sources.push(kubernetesSource(kubeSecretReader(opts.env), kube));
     else this.notTried.push('Kubernetes API (no KUBERNETES_SERVICE_HOST, KUBECONFIG or ~/.kube/config)');
   }
 

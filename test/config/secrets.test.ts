@@ -1,0 +1,195 @@
+/**
+ * SecretKeySelector resolution: Secret documents from -f, --secrets-dir, and the Kubernetes API.
+ * No Kubernetes runs here, so the API is a protocol-level stand-in: a local HTTPS server that
+ * answers the real paths (/api/v1/namespaces/NS/secrets/NAME) with real V1Secret JSON, reached
+ * by @kubernetes/client-node through a kubeconfig the test writes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { clusterObjectStore, loadContext } from '../../src/config/index.js';
+import { UserError } from '../../src/util/errors.js';
+import { scratchDir } from '../harness/tmp.js';
+import { selfSignedCert } from '../harness/s3rver.js';
+
+const NO_KUBE = { HOME: '/nonexistent-home-for-tests' };
+
+function writeManifest(dir: string, text: string): string {
+  const file = join(dir, 'm.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+const CLUSTER = (namespace?: string) => `apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: pg${namespace ? `\n  namespace: ${namespace}` : ''}
+spec:
+  backup:
+    barmanObjectStore:
+      destinationPath: s3://bucket/pg
+      s3Credentials:
+        accessKeyId: {name: creds, key: ACCESS_KEY_ID}
+        secretAccessKey: {name: creds, key: SECRET_ACCESS_KEY}
+`;
+
+test('Secret documents: data is base64-decoded, stringData wins, values never reach credentialSource', async () => {
+  const dir = scratchDir('secrets');
+  try {
+    const file = writeManifest(
+      dir.path,
+      `${CLUSTER()}---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data:
+  ACCESS_KEY_ID: ${Buffer.from('AKIA-from-data').toString('base64')}
+  SECRET_ACCESS_KEY: ${Buffer.from('overridden').toString('base64')}
+stringData:
+  SECRET_ACCESS_KEY: very-secret-value
+`,
+    );
+    const ctx = await loadContext({ files: [file], env: NO_KUBE });
+    const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
+    assert.equal(r.s3?.accessKeyId, 'AKIA-from-data');
+    assert.equal(r.s3?.secretAccessKey, 'very-secret-value');
+    assert.equal(r.serverName, 'pg');
+    assert.equal(r.credentialSource, `s3Credentials: accessKeyId, secretAccessKey from Secret creds (${file})`);
+    assert.ok(!JSON.stringify(r.credentialSource).includes('very-secret-value'));
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('--secrets-dir DIR/NAME/KEY is read byte for byte; -f Secrets come first', async () => {
+  const dir = scratchDir('secrets');
+  try {
+    const mount = join(dir.path, 'mount');
+    mkdirSync(join(mount, 'creds'), { recursive: true });
+    writeFileSync(join(mount, 'creds', 'ACCESS_KEY_ID'), 'id-from-dir');
+    writeFileSync(join(mount, 'creds', 'SECRET_ACCESS_KEY'), 'key-from-dir\n');
+    const file = writeManifest(dir.path, CLUSTER());
+    const ctx = await loadContext({ files: [file], secretsDir: mount, env: NO_KUBE });
+    const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
+    assert.equal(r.s3?.accessKeyId, 'id-from-dir');
+    assert.equal(r.s3?.secretAccessKey, 'key-from-dir\n', 'the trailing newline is kept, as Kubernetes mounts it');
+    assert.equal(r.credentialSource, `s3Credentials: accessKeyId, secretAccessKey from --secrets-dir ${join(mount, 'creds')}`);
+
+    const both = writeManifest(dir.path, `${CLUSTER()}---\napiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {ACCESS_KEY_ID: id-from-manifest}\n`);
+    const ctx2 = await loadContext({ files: [both], secretsDir: mount, env: NO_KUBE });
+    const r2 = await clusterObjectStore(ctx2, ctx2.manifests.clusters[0]);
+    assert.equal(r2.s3?.accessKeyId, 'id-from-manifest');
+    assert.equal(r2.s3?.secretAccessKey, 'key-from-dir\n');
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('a missing secret or key names both and every source tried, and no value', async () => {
+  const dir = scratchDir('secrets');
+  try {
+    const mount = join(dir.path, 'mount');
+    mkdirSync(join(mount, 'creds'), { recursive: true });
+    writeFileSync(join(mount, 'creds', 'ACCESS_KEY_ID'), 'visible-only-in-files');
+    const file = writeManifest(dir.path, CLUSTER());
+    const ctx = await loadContext({ files: [file], secretsDir: mount, env: NO_KUBE });
+    const err = await clusterObjectStore(ctx, ctx.manifests.clusters[0]).then(
+      () => assert.fail('resolved'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof UserError);
+    assert.equal(err.exitCode, 2);
+    assert.match(err.message, /^secret "creds" key "SECRET_ACCESS_KEY" not found; tried: /);
+    assert.match(err.message, /no Secret document named "creds" in the -f manifests/);
+    assert.match(err.message, /--secrets-dir .*creds has no file "SECRET_ACCESS_KEY" \(keys: ACCESS_KEY_ID\)/);
+    assert.match(err.message, /Kubernetes API \(no KUBERNETES_SERVICE_HOST, KUBECONFIG or ~\/\.kube\/config\): not tried/);
+    assert.ok(!err.message.includes('visible-only-in-files'));
+  } finally {
+    dir.cleanup();
+  }
+});
+
+/** Stand-in API server: secrets by "namespace/name"; records the paths and auth headers it saw. */
+async function fakeKubeApi(dir: string, secrets: Record<string, Record<string, string>>) {
+  const seen: { path: string; auth?: string }[] = [];
+  const pem = selfSignedCert(dir);
+  const ca = readFileSync(pem.cert);
+  const server = createServer({ key: readFileSync(pem.key), cert: ca }, (req: IncomingMessage, res) => {
+    seen.push({ path: req.url ?? '', auth: req.headers.authorization });
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/?]+)/.exec(req.url ?? '');
+    const data = m ? secrets[`${m[1]}/${m[2]}`] : undefined;
+    res.setHeader('content-type', 'application/json');
+    if (!m || !data) {
+      res.statusCode = 404;
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: 'secrets not found' }));
+      return;
+    }
+    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    res.end(JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: { name: m[2], namespace: m[1] }, type: 'Opaque', data: encoded }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return { seen, url: `https://127.0.0.1:${port}`, caData: ca.toString('base64'), close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+function kubeconfig(dir: string, server: string, caData: string, namespace: string): string {
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {server: "${server}", certificate-authority-data: "${caData}"}
+users:
+- name: tester
+  user: {token: test-token}
+contexts:
+- name: test
+  context: {cluster: test, user: tester, namespace: ${namespace}}
+current-context: test
+`,
+  );
+  return file;
+}
+
+test('Kubernetes API: namespace from the manifest, else from the kubeconfig context; 404 is a clear miss', async () => {
+  const dir = scratchDir('secrets');
+  const api = await fakeKubeApi(dir.path, {
+    'prod/creds': { ACCESS_KEY_ID: 'prod-id', SECRET_ACCESS_KEY: 'prod-secret' },
+    'team-a/creds': { ACCESS_KEY_ID: 'team-id' },
+  });
+  try {
+    const env = { KUBECONFIG: kubeconfig(dir.path, api.url, api.caData, 'team-a'), HOME: '/nonexistent' };
+    const prodFile = writeManifest(dir.path, CLUSTER('prod'));
+    const ctx = await loadContext({ files: [prodFile], env });
+    const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
+    assert.equal(r.s3?.accessKeyId, 'prod-id');
+    assert.equal(r.s3?.secretAccessKey, 'prod-secret');
+    assert.equal(r.credentialSource, 's3Credentials: accessKeyId, secretAccessKey from Kubernetes secret prod/creds');
+    assert.ok(api.seen.every((s) => s.path.startsWith('/api/v1/namespaces/prod/secrets/creds') && s.auth === 'Bearer test-token'));
+
+    const plainFile = writeManifest(dir.path, CLUSTER());
+    const ctx2 = await loadContext({ files: [plainFile], env });
+    const err = await clusterObjectStore(ctx2, ctx2.manifests.clusters[0]).then(
+      () => assert.fail('resolved'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof UserError);
+    assert.match(err.message, /secret "creds" key "SECRET_ACCESS_KEY" not found/);
+    assert.match(err.message, /Kubernetes secret team-a\/creds has no key "SECRET_ACCESS_KEY" \(keys: ACCESS_KEY_ID\)/);
+    assert.ok(!err.message.includes('team-id'));
+    assert.ok(api.seen.some((s) => s.path.startsWith('/api/v1/namespaces/team-a/secrets/creds')));
+
+    const missing = writeManifest(dir.path, CLUSTER('nowhere'));
+    const ctx3 = await loadContext({ files: [missing], env });
+    await assert.rejects(clusterObjectStore(ctx3, ctx3.manifests.clusters[0]), /Kubernetes API \(kubeconfig .*\) has no secret nowhere\/creds/);
+  } finally {
+    await api.close();
+    dir.cleanup();
+  }
+});
