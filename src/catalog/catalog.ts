@@ -1,0 +1,260 @@
+/**
+ * The backup catalog of one server in an object store: what barman-cloud's CloudBackupCatalog
+ * sees (../shared/reference/cnpg-barman-cloud.md section 3.6), plus what pgark needs on top
+ * (object sizes, keep annotations, directories left by interrupted uploads).
+ *
+ * base/ is listed recursively rather than one level with a delimiter as barman does: the same
+ * listing gives every backup id, which ones have a backup.info, their keep annotation and the
+ * size of every object (bytes a deletion frees), for one paginated listing instead of a request
+ * per backup.
+ */
+import { BACKUP_ID_RE, backupInfoKey, backupPrefix, basePrefix } from './layout.js';
+import { emptyBackupInfo, parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
+import { PyDateTime } from './pytime.js';
+import type { ObjectInfo, ObjectStore } from '../storage/types.js';
+import { StorageError } from '../storage/errors.js';
+import { NotFoundError, UserError } from '../util/errors.js';
+
+export type KeepTarget = 'full' | 'standalone';
+
+export interface UnreadableBackup {
+  backupId: string;
+  error: string;
+}
+
+export interface Catalog {
+  serverName: string;
+  /** Readable backups of every status, sorted by backup_id (oldest first). */
+  backups: BackupInfo[];
+  /** Backups whose backup.info exists but cannot be read or parsed. */
+  unreadable: UnreadableBackup[];
+  /** Directories under base/ with objects but no backup.info (interrupted uploads); barman ignores them. */
+  incomplete: string[];
+  /** Every object under base/<id>/ (backup.info included), by backup id. */
+  objects: Map<string, ObjectInfo[]>;
+  /** barman-cloud-backup-keep annotations, by backup id. */
+  keep: Map<string, KeepTarget>;
+}
+
+/** Reads at most this many backup.info objects at once. */
+const READ_CONCURRENCY = 8;
+
+const KEEP_ANNOTATION = 'annotations/keep';
+
+/** Runs `fn` over `items` with at most `limit` calls in flight, keeping order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Errors that say the store as a whole is unusable: a listing built on them would lie. */
+function isStoreWide(err: unknown): boolean {
+  return err instanceof StorageError && (err.kind === 'unreachable' || err.kind === 'not-found-bucket');
+}
+
+async function readText(store: ObjectStore, key: string): Promise<string | undefined> {
+  try {
+    return (await store.getBuffer(key)).toString('utf8');
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** Lists and reads every backup of `serverName`. */
+export async function listBackups(store: ObjectStore, serverName: string): Promise<Catalog> {
+  const base = basePrefix(serverName);
+  const objects = new Map<string, ObjectInfo[]>();
+  for await (const entry of store.list(base)) {
+    if (!entry.object) continue;
+    const rest = entry.object.key.slice(base.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) continue;
+    const id = rest.slice(0, slash);
+    if (!objects.has(id)) objects.set(id, []);
+    objects.get(id)!.push(entry.object);
+  }
+  const ids = [...objects.keys()].sort();
+  const catalog: Catalog = { serverName, backups: [], unreadable: [], incomplete: [], objects, keep: new Map() };
+  const has = (id: string, name: string) => objects.get(id)!.some((o) => o.key === backupPrefix(serverName, id) + name);
+
+  const read = await mapLimit(ids, READ_CONCURRENCY, async (id) => {
+    if (!has(id, 'backup.info')) return { id, missing: true as const };
+    try {
+      const text = await readText(store, backupInfoKey(serverName, id));
+      // Deleted between the listing and the read: skipped, as barman skips a missing file.
+      if (text === undefined) return { id, missing: true as const };
+      const info = parseBackupInfo(text, id);
+      const keepText = has(id, KEEP_ANNOTATION) ? await readText(store, backupPrefix(serverName, id) + KEEP_ANNOTATION) : undefined;
+      return { id, info, keep: parseKeep(keepText) };
+    } catch (err) {
+      if (isStoreWide(err)) throw err;
+      return { id, error: (err as Error).message };
+    }
+  });
+  for (const r of read) {
+    if ('missing' in r) catalog.incomplete.push(r.id);
+    else if ('error' in r) catalog.unreadable.push({ backupId: r.id, error: r.error! });
+    else {
+      catalog.backups.push(r.info!);
+      if (r.keep) catalog.keep.set(r.id, r.keep);
+    }
+  }
+  return catalog;
+}
+
+function parseKeep(text: string | undefined): KeepTarget | undefined {
+  const target = text?.trim();
+  return target === 'full' || target === 'standalone' ? target : undefined;
+}
+
+/** Words that select a backup by position instead of id or name (barman >= 3.15 shortcuts). */
+export const BACKUP_SHORTCUTS = ['latest', 'last', 'first', 'oldest', 'last-failed'] as const;
+
+/**
+ * The backup `ref` designates: a backup_id, a backup_name (an error if several backups share
+ * it), `latest`/`last` (newest DONE), `first`/`oldest` (oldest DONE) or `last-failed` (newest
+ * FAILED). Throws NotFoundError when nothing matches.
+ */
+export function findBackup(catalog: Pick<Catalog, 'backups' | 'serverName'>, ref: string): BackupInfo {
+  const sorted = [...catalog.backups].sort((a, b) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0));
+  const done = sorted.filter((b) => b.status === 'DONE');
+  let found: BackupInfo | undefined;
+  switch (ref) {
+    case 'latest':
+    case 'last':
+      found = done.at(-1);
+      break;
+    case 'first':
+    case 'oldest':
+      found = done[0];
+      break;
+    case 'last-failed':
+      found = sorted.filter((b) => b.status === 'FAILED').at(-1);
+      break;
+    default:
+      if (BACKUP_ID_RE.test(ref)) {
+        found = sorted.find((b) => b.backup_id === ref);
+      } else {
+        const named = sorted.filter((b) => b.backup_name === ref);
+        if (named.length > 1) {
+          throw new UserError(
+            `backup name "${ref}" is ambiguous: it names ${named.map((b) => b.backup_id).join(', ')}`,
+            'use the backup id instead',
+          );
+        }
+        found = named[0];
+      }
+  }
+  if (!found) {
+    const what = (BACKUP_SHORTCUTS as readonly string[]).includes(ref) ? `no backup matches "${ref}"` : `unknown backup "${ref}"`;
+    throw new NotFoundError(`${what} for server "${catalog.serverName}"`);
+  }
+  return found;
+}
+
+/*
+ * Deleting a backup, resumably.
+ *
+ * An object store has no transactions, and a deletion can be interrupted anywhere. The one state
+ * that must never exist is a backup.info saying DONE beside missing data files: recovery would
+ * pick that backup and fail halfway. So a deletion runs in three steps:
+ *   1. backup.info is rewritten with status FAILED and an `error` starting with
+ *      DELETION_MARKER (skipped when it already says so). From here on barman, CNPG and pgark
+ *      all see a failed backup, which recovery never selects and barman's retention never touches.
+ *   2. every other object under base/<id>/ is deleted, in batches of the provider's limit.
+ *   3. backup.info is deleted, last.
+ * Running deleteBackup again after an interruption at any point finishes the job, and retention
+ * finishes any backup whose backup.info carries the marker. The rewritten file has barman 3.4's
+ * key set, so barman 3.4 still reads it. A directory without backup.info (an interrupted upload)
+ * goes straight to step 2.
+ */
+export const DELETION_MARKER = 'pgark: deletion in progress';
+
+export function isDeletionInProgress(info: BackupInfo): boolean {
+  return info.status === 'FAILED' && (info.error ?? '').startsWith(DELETION_MARKER);
+}
+
+export interface DeleteResult {
+  backupId: string;
+  objectsDeleted: number;
+  bytesFreed: number;
+}
+
+/** Deletes `keys` in batches of the store's deleteBatchSize. */
+export async function deleteInBatches(store: ObjectStore, keys: string[]): Promise<void> {
+  const size = Math.max(1, store.limits.deleteBatchSize);
+  for (let i = 0; i < keys.length; i += size) await store.delete(keys.slice(i, i + size));
+}
+
+export interface DeleteOptions {
+  /** The parsed backup.info when the caller has it; otherwise it is read. */
+  info?: BackupInfo;
+  /** Delete even with a barman-cloud-backup-keep annotation (barman refuses). */
+  ignoreKeep?: boolean;
+  now?: Date;
+}
+
+async function listObjects(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
+  const objects: ObjectInfo[] = [];
+  for await (const entry of store.list(prefix)) if (entry.object) objects.push(entry.object);
+  return objects;
+}
+
+/**
+ * Step 1: rewrites backup.info as FAILED with the deletion marker, unless it already carries it
+ * or does not exist. An unreadable backup.info is replaced by a minimal marker file.
+ */
+export async function markDeletionInProgress(store: ObjectStore, serverName: string, backupId: string, info?: BackupInfo, now = new Date()): Promise<void> {
+  const infoKey = backupInfoKey(serverName, backupId);
+  let current = info;
+  if (!current) {
+    const text = await readText(store, infoKey);
+    if (text === undefined) return;
+    try {
+      current = parseBackupInfo(text, backupId);
+    } catch {
+      current = undefined;
+    }
+  }
+  if (current && isDeletionInProgress(current)) return;
+  const since = PyDateTime.fromDate(now).isoformat();
+  const marked: BackupInfo = {
+    ...(current ?? { ...emptyBackupInfo(backupId), server_name: 'cloud' }),
+    status: 'FAILED',
+    error: `${DELETION_MARKER} since ${since} (was ${current?.status ?? 'unreadable'}); run "pgark backup delete ${backupId}" to finish`,
+  };
+  await store.put(infoKey, Buffer.from(serializeBackupInfo(marked), 'utf8'), { contentType: 'text/plain' });
+}
+
+/** Steps 2 and 3: every object but backup.info, then backup.info. */
+export async function deleteBackupObjects(store: ObjectStore, serverName: string, backupId: string): Promise<DeleteResult> {
+  const infoKey = backupInfoKey(serverName, backupId);
+  const objects = await listObjects(store, backupPrefix(serverName, backupId));
+  await deleteInBatches(store, objects.filter((o) => o.key !== infoKey).map((o) => o.key));
+  if (objects.some((o) => o.key === infoKey)) await store.delete([infoKey]);
+  return { backupId, objectsDeleted: objects.length, bytesFreed: objects.reduce((n, o) => n + o.size, 0) };
+}
+
+/** Deletes every object of one backup (see the design above); refuses a backup with a keep annotation. */
+export async function deleteBackup(store: ObjectStore, serverName: string, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+  const prefix = backupPrefix(serverName, backupId);
+  const objects = await listObjects(store, prefix);
+  if (objects.length === 0) throw new NotFoundError(`backup "${backupId}" not found for server "${serverName}"`);
+  if (!opts.ignoreKeep && objects.some((o) => o.key === prefix + KEEP_ANNOTATION)) {
+    throw new UserError(
+      `backup "${backupId}" has a keep annotation and is not deleted`,
+      'release it first (barman-cloud-backup-keep --release) if the backup is no longer needed',
+    );
+  }
+  await markDeletionInProgress(store, serverName, backupId, opts.info, opts.now);
+  return deleteBackupObjects(store, serverName, backupId);
+}
