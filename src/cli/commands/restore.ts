@@ -1,4 +1,58 @@
 import type { Command } from 'commander';
+import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions, type PgConnectionOptions } from '../common.js';
+import { UserError } from '../../util/errors.js';
 
-/** Placeholder until this command's issue lands; the owner replaces this file. */
-export function register(_program: Command): void {}
+interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
+  cluster?: string;
+  start?: boolean;
+  dryRun?: boolean;
+  jobs?: string;
+  finishRecovery?: boolean;
+}
+
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(value)) throw new UserError(`${flag} must be a positive integer, got "${value}"`);
+  return Number(value);
+}
+
+/** `pgark restore`: bootstrap.recovery of a Cluster manifest into a local data directory. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('restore')
+    .description('recover a Cluster (spec.bootstrap.recovery) into an empty data directory: pre-checks, download, recovery settings')
+    .option('--cluster <name>', 'the Cluster to recover when the manifests hold several')
+    .option('--start', 'start PostgreSQL, wait until it reaches the target and promotes, ensure database/owner; leave it running')
+    .option('--dry-run', 'print the plan (backup, WAL range, target, recoverable window, estimate) and change nothing')
+    .option('--jobs <n>', 'archives downloaded at once (default: data.jobs of the source store, else 4)')
+    .option('--finish-recovery', 'internal: run by recovery_end_command when PostgreSQL ends the recovery');
+  cmd.options.find((o) => o.long === '--finish-recovery')!.hideHelp();
+  withPgOptions(withConfigOptions(cmd)).action(
+    action(async (flags: RestoreFlags) => {
+      const pgdata = flags.pgdata ?? process.env.PGDATA;
+      if (!pgdata) throw new UserError('no data directory given', 'pass --pgdata DIR (an empty or absent directory) or set PGDATA');
+      const files = configFiles(flags);
+      if (flags.finishRecovery) {
+        const { finishRecoveryFromManifests } = await import('../../recovery/cli.js');
+        await finishRecoveryFromManifests({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata });
+        return;
+      }
+      const { recoverFromManifests } = await import('../../recovery/cli.js');
+      await recoverFromManifests({
+        files,
+        secretsDir: flags.secretsDir,
+        cluster: flags.cluster,
+        recovery: {
+          pgdata,
+          start: flags.start,
+          dryRun: flags.dryRun,
+          json: flags.json,
+          pghost: flags.pghost,
+          pgport: positiveInt(flags.pgport, '--pgport'),
+          pguser: flags.pguser,
+          jobs: positiveInt(flags.jobs, '--jobs'),
+        },
+      });
+    }),
+  );
+}

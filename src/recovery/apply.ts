@@ -1,0 +1,213 @@
+/**
+ * Recovery of a Cluster whose manifest has spec.bootstrap.recovery, end to end:
+ * plan + pre-checks (nothing written) -> download and extraction -> recovery settings ->
+ * optionally start PostgreSQL, follow the replay to the target and the promotion, and ensure the
+ * application database. Used by `pgark restore` and `pgark apply`.
+ */
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import type { ConfigContext } from '../config/index.js';
+import type { Cluster } from '../config/types.js';
+import { serverIdentity, type RunAs } from '../pg/local-server.js';
+import { PgarkError } from '../util/errors.js';
+import { CreatedDirectories } from './directories.js';
+import { downloadBackup, type DownloadResult } from './download.js';
+import { GENERATED_SOURCE_MANIFEST } from './finish.js';
+import { formatLsn } from './lsn.js';
+import { finishCommand, restoreCommand, type ManifestRef } from './pgark-command.js';
+import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
+import { formatBytes, formatDuration, stderrProgress, type Progress } from './progress.js';
+import { connectionFromPidFile, ensureApplicationDatabase, followRecovery, serverState, startServer, type DatabaseReport, type RecoveryOutcome } from './server.js';
+import { AUTO_CONF, CHECK_EMPTY_WAL_ARCHIVE, RECOVERY_SIGNAL, writeRecoveryConfig } from './settings.js';
+import { describeTarget, recoveryTargetSettings } from './target.js';
+
+export interface RecoveryOptions {
+  pgdata: string;
+  start?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  /** Manifest files and secrets directory for the commands PostgreSQL runs (default: the files the manifests came from). */
+  manifestFiles?: string[];
+  secretsDir?: string;
+  /** Written as port / listen_addresses / unix_socket_directories when given. */
+  pghost?: string;
+  pgport?: number;
+  /** Role pgark connects as after promotion (default postgres). */
+  pguser?: string;
+  /** Tars downloaded at once (default data.jobs of the source store, else 4). */
+  jobs?: number;
+  progress?: Progress;
+}
+
+export interface RecoveryResult {
+  plan: Record<string, unknown>;
+  dryRun: boolean;
+  download?: DownloadResult;
+  recovery?: RecoveryOutcome;
+  database?: DatabaseReport;
+  server?: { host: string; port: number; timeline: number; archiveCommand: string; logFile: string };
+  seconds: number;
+}
+
+const DEFAULT_JOBS = 4;
+
+/** The contract the lead wires `pgark apply` to: prints progress on stderr and a summary on stdout. */
+export async function applyRecovery(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): Promise<void> {
+  const result = await runRecovery(ctx, cluster, opts);
+  process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : summaryText(result));
+}
+
+function manifestRefOf(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): ManifestRef {
+  const files = opts.manifestFiles?.length
+    ? opts.manifestFiles
+    : [...new Set([cluster, ...ctx.manifests.clusters, ...ctx.manifests.backups, ...ctx.manifests.secrets].map((m) => m.origin.file))];
+  return { files: files.map((f) => resolve(f)), secretsDir: opts.secretsDir };
+}
+
+function connectionSettings(opts: RecoveryOptions): [string, string][] {
+  const out: [string, string][] = [];
+  if (opts.pgport !== undefined) out.push(['port', String(opts.pgport)]);
+  if (opts.pghost?.startsWith('/')) out.push(['unix_socket_directories', opts.pghost], ['listen_addresses', '']);
+  else if (opts.pghost) out.push(['listen_addresses', opts.pghost], ['unix_socket_directories', '']);
+  return out;
+}
+
+export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): Promise<RecoveryResult> {
+  const started = Date.now();
+  const progress = opts.progress ?? stderrProgress();
+  const pgdata = resolve(opts.pgdata);
+  progress.step(`recovering Cluster "${cluster.metadata.name}" into ${pgdata}: running pre-checks`);
+  const { plan, store } = await planRecovery(ctx, cluster, { pgdata });
+  try {
+    reportPlan(plan, progress);
+    const summary = planSummary(plan);
+    if (opts.dryRun) {
+      progress.step('dry run: nothing downloaded, nothing written');
+      return { plan: summary, dryRun: true, seconds: (Date.now() - started) / 1000 };
+    }
+    const who = serverIdentity();
+    const dirs = new CreatedDirectories();
+    dirs.track(pgdata);
+    for (const t of plan.backup.tablespaces) dirs.track(t.location);
+    let download: DownloadResult;
+    try {
+      const jobs = opts.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
+      progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
+      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who });
+      progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
+      configure(ctx, cluster, plan, opts, who);
+    } catch (err) {
+      dirs.removeAll();
+      throw err;
+    }
+    const result: RecoveryResult = { plan: summary, dryRun: false, download, seconds: 0 };
+    if (opts.start) await startAndFollow(plan, opts, who, progress, result);
+    else progress.step(`data directory ready: start PostgreSQL ${plan.major} on ${pgdata} to replay WAL up to the target and promote`);
+    result.seconds = (Date.now() - started) / 1000;
+    return result;
+  } finally {
+    await store.close();
+  }
+}
+
+function reportPlan(plan: RecoveryPlan, progress: Progress): void {
+  const b = plan.backup;
+  const w = plan.window;
+  progress.step(`source: ${plan.sourceDescription}`);
+  progress.step(`backup ${b.backupId}${b.backupName ? ` (${b.backupName})` : ''}: ${plan.reason}; PostgreSQL ${plan.major}, ended ${b.endTime?.toISOString() ?? '?'}, ${formatBytes(plan.downloadBytes)} to download`);
+  progress.step(`target: ${describeTarget(plan.target)}`);
+  progress.step(
+    `WAL to replay: ${w.firstSegment} .. ${w.lastSegment} (${w.segmentsToReplay} segments, ${formatBytes(w.bytesToReplay)}) on timeline ${w.targetTimeline}, prefetching ${plan.source.maxParallel} at a time`,
+  );
+  const earliest = plan.earliest;
+  progress.step(
+    `recoverable: from ${earliest.time?.toISOString() ?? '?'} (${earliest.lsn !== undefined ? formatLsn(earliest.lsn) : '?'}, end of backup ${earliest.backupId}) to ${w.latestTime?.toISOString() ?? '?'} (${w.latestLsn !== undefined ? formatLsn(w.latestLsn) : '?'})`,
+  );
+  if (plan.newArchive) progress.step(`after promotion the cluster archives to ${plan.newArchive.displayUrl} server "${plan.newArchive.serverName}" (empty-archive check ${plan.newArchive.emptyCheck})`);
+  else progress.step('the Cluster has no backup.barmanObjectStore: WAL archiving stays off after promotion');
+  progress.step(`estimated time: about ${formatDuration(plan.estimateSeconds)}`);
+}
+
+/** Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest when needed). */
+function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): void {
+  const pgdata = plan.pgdata;
+  const ref = manifestRefOf(ctx, cluster, opts);
+  const several = ctx.manifests.clusters.length > 1;
+  let restore: string;
+  const written = [AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_WAL_ARCHIVE];
+  if (plan.source.kind === 'source') {
+    restore = restoreCommand(ref, { source: plan.source.externalCluster, cluster: several ? cluster.metadata.name : undefined });
+  } else if (plan.sourceServerName === plan.source.store.serverName) {
+    restore = restoreCommand(ref, { cluster: several || plan.source.walCluster !== cluster.metadata.name ? plan.source.walCluster : undefined });
+  } else {
+    // The backup sits under a server folder no manifest names: a one-Cluster manifest pointing there serves the WAL.
+    const name = `${cluster.metadata.name}-recovery-source`;
+    const doc = {
+      apiVersion: 'postgresql.cnpg.io/v1',
+      kind: 'Cluster',
+      metadata: { name, ...(cluster.metadata.namespace ? { namespace: cluster.metadata.namespace } : {}) },
+      spec: { backup: { barmanObjectStore: { ...plan.source.store.config, serverName: plan.sourceServerName } } },
+    };
+    const file = join(pgdata, GENERATED_SOURCE_MANIFEST);
+    writeFileSync(file, `# written by pgark restore; removed when the recovery ends\n${stringify(doc)}`, { mode: 0o600 });
+    written.push(GENERATED_SOURCE_MANIFEST);
+    restore = restoreCommand({ ...ref, files: [...ref.files, file] }, { cluster: name });
+  }
+  writeRecoveryConfig(
+    pgdata,
+    {
+      archives: plan.newArchive !== undefined,
+      restoreCommand: restore,
+      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined),
+      targetSettings: recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget),
+      connectionSettings: connectionSettings(opts),
+    },
+    `pgark restore of Cluster "${cluster.metadata.name}" from backup ${plan.backup.backupId} (${new Date().toISOString()})`,
+  );
+  if (who) for (const f of written) chownSync(join(pgdata, f), who.uid, who.gid);
+}
+
+async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult): Promise<void> {
+  const logDir = join(plan.pgdata, 'log');
+  if (!existsSync(logDir)) mkdirSync(logDir, { mode: 0o700 });
+  if (who) chownSync(logDir, who.uid, who.gid);
+  const logFile = join(logDir, 'pgark-recovery.log');
+  progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
+  await startServer(plan.binaries, plan.pgdata, who, logFile);
+  const user = opts.pguser ?? 'postgres';
+  result.recovery = await followRecovery(plan.pgdata, logFile, progress, describeTarget(plan.target), user);
+  const conn = connectionFromPidFile(plan.pgdata);
+  if (!conn) throw new PgarkError(`PostgreSQL promoted but ${plan.pgdata}/postmaster.pid does not say where it listens`);
+  const rec = plan.cluster.spec.bootstrap!.recovery!;
+  if (rec.database && rec.owner) {
+    result.database = await ensureApplicationDatabase(conn, user, rec.database, rec.owner);
+    for (const a of result.database.actions) progress.step(a);
+    for (const w of result.database.warnings) progress.step(`warning: ${w}`);
+  }
+  const state = await serverState(conn, user);
+  result.server = { ...conn, timeline: state.timeline, archiveCommand: state.archiveCommand, logFile };
+  progress.step(`PostgreSQL is running on ${conn.host}:${conn.port}, timeline ${state.timeline}, archive_command = ${state.archiveCommand}`);
+}
+
+export function summaryText(r: RecoveryResult): string {
+  const p = r.plan as ReturnType<typeof planSummary> & Record<string, any>;
+  const lines = [
+    `Cluster:      ${p.cluster}`,
+    `Source:       ${p.source}`,
+    `Backup:       ${p.backup.id}${p.backup.name ? ` (${p.backup.name})` : ''}: ${p.backup.reason}`,
+    `              PostgreSQL ${p.backup.postgresMajor}, ${formatBytes(p.backup.downloadBytes)} in ${p.backup.objects.length} archive(s), ended ${p.backup.endTime}`,
+    `Target:       ${p.target}`,
+    `WAL:          ${p.wal.first} .. ${p.wal.last} (${p.wal.segments} segments, ${formatBytes(p.wal.bytes)}), timeline ${p.wal.timeline}, prefetch ${p.wal.prefetch}`,
+    `Recoverable:  ${p.recoverable.earliest.time} (${p.recoverable.earliest.lsn}) .. ${p.recoverable.latest.time} (${p.recoverable.latest.lsn})`,
+    `Estimate:     about ${formatDuration(p.estimateSeconds)}`,
+  ];
+  if (r.dryRun) lines.push('Dry run:      nothing was downloaded or written');
+  if (r.download) lines.push(`Downloaded:   ${formatBytes(r.download.bytes)}, ${r.download.files} files in ${formatDuration(r.download.seconds)}`);
+  if (r.recovery) lines.push(`Replayed:     ${r.recovery.segmentsRestored} WAL segments from the archive in ${formatDuration(r.recovery.seconds)}${r.recovery.stoppedAt ? `; ${r.recovery.stoppedAt}` : ''}`);
+  if (r.database) lines.push(`Database:     ${[...r.database.actions, ...r.database.warnings].join('; ')}`);
+  if (r.server) lines.push(`Running:      ${r.server.host}:${r.server.port}, timeline ${r.server.timeline}, archive_command = ${r.server.archiveCommand}`);
+  else if (!r.dryRun) lines.push(`Ready:        start PostgreSQL on ${p.pgdata}; it replays to the target and promotes`);
+  lines.push(`Total:        ${formatDuration(r.seconds)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,29 @@
+/** Glue between `pgark restore` and the recovery modules: manifests in, recovery or finish out. */
+import { findCluster, loadContext } from '../config/index.js';
+import type { Cluster, ManifestSet } from '../config/types.js';
+import { applyRecovery, type RecoveryOptions } from './apply.js';
+import { finishRecovery } from './finish.js';
+
+/** The Cluster to recover: --cluster, else the only one with bootstrap.recovery, else the only one. */
+export function recoveryCluster(set: ManifestSet, name?: string): Cluster {
+  if (name) return findCluster(set, name);
+  const recovering = set.clusters.filter((c) => c.spec.bootstrap?.recovery);
+  return recovering.length === 1 ? recovering[0] : findCluster(set);
+}
+
+export async function recoverFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; recovery: RecoveryOptions }): Promise<void> {
+  const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
+  const cluster = recoveryCluster(ctx.manifests, opts.cluster);
+  await applyRecovery(ctx, cluster, { ...opts.recovery, manifestFiles: opts.files, secretsDir: opts.secretsDir });
+}
+
+export async function finishRecoveryFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string }): Promise<void> {
+  const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
+  const cluster = recoveryCluster(ctx.manifests, opts.cluster);
+  finishRecovery({
+    pgdata: opts.pgdata,
+    ref: { files: opts.files, secretsDir: opts.secretsDir },
+    cluster: ctx.manifests.clusters.length > 1 ? cluster.metadata.name : undefined,
+    archives: cluster.spec.backup?.barmanObjectStore !== undefined,
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Command lines PostgreSQL runs on pgark's behalf (restore_command, archive_command,
+ * recovery_end_command): the absolute path of this Node and of the pgark launcher, the manifest
+ * files as absolute paths, then the subcommand. PostgreSQL hands them to /bin/sh, so every
+ * argument is single-quoted for the shell.
+ */
+import { resolve, join } from 'node:path';
+import { PACKAGE_ROOT } from '../pg/binaries.js';
+
+export interface ManifestRef {
+  files: string[];
+  secretsDir?: string;
+}
+
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function pgarkPrefix(ref: ManifestRef): string[] {
+  const args = [process.execPath, join(PACKAGE_ROOT, 'bin', 'pgark.js')];
+  return [args, ref.files.flatMap((f) => ['-f', resolve(f)]), ref.secretsDir ? ['--secrets-dir', resolve(ref.secretsDir)] : []].flat();
+}
+
+function render(sub: string, ref: ManifestRef, extra: string[], placeholders: string[]): string {
+  const [node, launcher, ...config] = pgarkPrefix(ref);
+  return [node, launcher, sub, ...config, ...extra].map(shellQuote).concat(placeholders).join(' ');
+}
+
+function clusterArgs(cluster: string | undefined): string[] {
+  return cluster ? ['--cluster', cluster] : [];
+}
+
+/** restore_command: pgark wal-restore against the recovery source (an externalCluster, or a Cluster's own store). */
+export function restoreCommand(ref: ManifestRef, opts: { source?: string; cluster?: string }): string {
+  return render('wal-restore', ref, [...clusterArgs(opts.cluster), ...(opts.source ? ['--source', opts.source] : [])], ['%f', '%p']);
+}
+
+/** archive_command of the recovered cluster: its own backup.barmanObjectStore (and so its new serverName). */
+export function archiveCommand(ref: ManifestRef, cluster: string | undefined): string {
+  return render('wal-archive', ref, clusterArgs(cluster), ['%p']);
+}
+
+/** recovery_end_command: switches archive_command from 'false' to pgark wal-archive once recovery ends. */
+export function finishCommand(ref: ManifestRef, pgdata: string, cluster: string | undefined): string {
+  return render('restore', ref, [...clusterArgs(cluster), '--finish-recovery', '--pgdata', resolve(pgdata)], []);
+}

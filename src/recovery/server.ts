@@ -1,0 +1,202 @@
+/**
+ * `--start`: runs PostgreSQL on the restored data directory, follows the recovery in the server
+ * log (segments restored from the archive, where replay stopped, the new timeline), waits for the
+ * promotion, then makes sure the application database and its owner exist as CNPG does
+ * (CREATE ROLE ... LOGIN, CREATE DATABASE ... OWNER; an existing database is left untouched).
+ * The server is left running.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { PgBinaries } from '../pg/binaries.js';
+import { runPgTool, type RunAs } from '../pg/local-server.js';
+import { PgarkError } from '../util/errors.js';
+import { every, type Progress } from './progress.js';
+
+export interface RecoveryOutcome {
+  segmentsRestored: number;
+  /** Log line saying where replay stopped ("recovery stopping before commit of transaction 745, time ..."). */
+  stoppedAt?: string;
+  newTimeline?: number;
+  seconds: number;
+}
+
+export interface ConnectionInfo {
+  host: string;
+  port: number;
+}
+
+/** Where the running server listens, from postmaster.pid (socket directory first, then the first listen address). */
+export function connectionFromPidFile(pgdata: string): ConnectionInfo | undefined {
+  const path = join(pgdata, 'postmaster.pid');
+  if (!existsSync(path)) return undefined;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const port = Number(lines[3]);
+  const socketDir = lines[4]?.trim();
+  const listen = lines[5]?.trim().split(',')[0]?.trim();
+  if (!port) return undefined;
+  if (socketDir) return { host: socketDir, port };
+  if (listen && listen !== '*') return { host: listen, port };
+  return { host: '127.0.0.1', port };
+}
+
+function postmasterAlive(pgdata: string): boolean {
+  const path = join(pgdata, 'postmaster.pid');
+  if (!existsSync(path)) return false;
+  const pid = Number(readFileSync(path, 'utf8').split('\n')[0]);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startServer(bin: PgBinaries, pgdata: string, who: RunAs | undefined, logFile: string): Promise<void> {
+  // -W: recovery may take far longer than pg_ctl's wait; progress is followed in the log instead.
+  const r = await runPgTool(bin.path('pg_ctl'), ['-D', pgdata, '-l', logFile, '-W', 'start'], { who });
+  if (r.code !== 0) throw new PgarkError(`pg_ctl start failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+}
+
+const RESTORED = /restored log file "([0-9A-F]{24})" from archive/;
+const STOPPING = /(recovery stopping [^\n]*)/;
+const NEW_TIMELINE = /selected new timeline ID: (\d+)/;
+const READY = /database system is ready to accept connections/;
+const FATAL = /(FATAL|PANIC):\s+([^\n]*)/;
+
+/**
+ * Follows the server log until PostgreSQL has promoted (the "ready to accept connections" after
+ * "selected new timeline ID"). Fails with the server's own FATAL message if the postmaster exits.
+ */
+export async function followRecovery(pgdata: string, logFile: string, progress: Progress, targetText: string, user: string): Promise<RecoveryOutcome> {
+  const started = Date.now();
+  const outcome: RecoveryOutcome = { segmentsRestored: 0, seconds: 0 };
+  let lastSegment = '';
+  let offset = 0;
+  let promoted = false;
+  let reported = 0;
+  let replayLsn: string | undefined;
+  const ticker = every(2000, () => {
+    if (outcome.segmentsRestored !== reported) {
+      reported = outcome.segmentsRestored;
+      const at = replayLsn ? `replayed up to ${replayLsn} (${lastSegment})` : `at ${lastSegment}`;
+      progress.step(`replaying WAL: ${outcome.segmentsRestored} segments fetched from the archive, ${at}; target: ${targetText}`);
+    }
+  });
+  let polls = 0;
+  try {
+    for (;;) {
+      const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+      const fresh = text.slice(offset);
+      offset = text.length;
+      for (const line of fresh.split('\n')) {
+        const restored = RESTORED.exec(line);
+        if (restored) {
+          outcome.segmentsRestored++;
+          lastSegment = restored[1];
+        }
+        const stop = STOPPING.exec(line);
+        if (stop) {
+          outcome.stoppedAt = stop[1];
+          progress.step(`target reached: ${stop[1]}`);
+        }
+        const tl = NEW_TIMELINE.exec(line);
+        if (tl) {
+          outcome.newTimeline = Number(tl[1]);
+          progress.step(`promoted: new timeline ${tl[1]}`);
+        }
+        if (READY.test(line) && outcome.newTimeline !== undefined) promoted = true;
+      }
+      if (!promoted && ++polls % 4 === 0) {
+        // The log may go elsewhere (logging_collector): ask the server too, once it accepts connections.
+        const state = await recoveryState(pgdata, user);
+        if (state) {
+          replayLsn = state.replayLsn ?? replayLsn;
+          if (!state.inRecovery) promoted = true;
+        }
+      }
+      if (promoted) break;
+      if (!postmasterAlive(pgdata) && Date.now() - started > 1000) {
+        const fatal = [...text.matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]);
+        throw new PgarkError(
+          `PostgreSQL stopped during recovery${fatal.length ? `: ${fatal[fatal.length - 1]}` : ''}`,
+          1,
+          `server log: ${logFile}; the data directory is left as it is for inspection`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    ticker.stop();
+  }
+  outcome.seconds = (Date.now() - started) / 1000;
+  return outcome;
+}
+
+async function recoveryState(pgdata: string, user: string): Promise<{ inRecovery: boolean; replayLsn?: string } | undefined> {
+  const conn = connectionFromPidFile(pgdata);
+  if (!conn) return undefined;
+  const client = new pg.Client({ host: conn.host, port: conn.port, user, database: 'postgres', connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const r = await client.query<{ rec: boolean; lsn: string | null }>('SELECT pg_catalog.pg_is_in_recovery() AS rec, pg_catalog.pg_last_wal_replay_lsn()::text AS lsn');
+    return { inRecovery: r.rows[0].rec, replayLsn: r.rows[0].lsn ?? undefined };
+  } catch {
+    // Not accepting connections yet (before consistency, or hot_standby off).
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface DatabaseReport {
+  database: string;
+  owner: string;
+  actions: string[];
+  warnings: string[];
+}
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** After promotion: the application database and owner, as CNPG's ConfigureNewInstance. */
+export async function ensureApplicationDatabase(conn: ConnectionInfo, user: string, database: string, owner: string): Promise<DatabaseReport> {
+  const client = new pg.Client({ host: conn.host, port: conn.port, user, database: 'postgres' });
+  await client.connect();
+  const report: DatabaseReport = { database, owner, actions: [], warnings: [] };
+  try {
+    const role = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [owner]);
+    if (role.rowCount === 0) {
+      await client.query(`CREATE ROLE ${ident(owner)} LOGIN`);
+      report.actions.push(`created role ${owner} (LOGIN)`);
+    }
+    const db = await client.query<{ owner: string }>('SELECT pg_catalog.pg_get_userbyid(datdba) AS owner FROM pg_catalog.pg_database WHERE datname = $1', [database]);
+    if (db.rowCount === 0) {
+      await client.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(owner)}`);
+      report.actions.push(`created database ${database} owned by ${owner}`);
+    } else if (db.rows[0].owner !== owner) {
+      report.warnings.push(`database ${database} exists but is owned by ${db.rows[0].owner}, not ${owner} (left untouched, as CNPG does)`);
+    } else {
+      report.actions.push(`verified database ${database} exists, owned by ${owner}`);
+    }
+  } finally {
+    await client.end();
+  }
+  return report;
+}
+
+/** pg_is_in_recovery() and archive_command of the running server, for the final report. */
+export async function serverState(conn: ConnectionInfo, user: string): Promise<{ inRecovery: boolean; archiveCommand: string; timeline: number }> {
+  const client = new pg.Client({ host: conn.host, port: conn.port, user, database: 'postgres' });
+  await client.connect();
+  try {
+    const r = await client.query<{ rec: boolean; ac: string; tli: number }>(
+      "SELECT pg_catalog.pg_is_in_recovery() AS rec, current_setting('archive_command') AS ac, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli",
+    );
+    return { inRecovery: r.rows[0].rec, archiveCommand: r.rows[0].ac, timeline: Number(r.rows[0].tli) };
+  } finally {
+    await client.end();
+  }
+}
