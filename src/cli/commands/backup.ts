@@ -1,4 +1,105 @@
+/**
+ * `pgark backup` takes a base backup; `pgark backup list|show|delete` manage the catalog.
+ *
+ * commander runs the parent's action when no subcommand name comes first, so `backup` itself
+ * takes the backup. The parent's options (-f, --secrets-dir, --json, --cluster) may appear on
+ * either side of the subcommand name; subcommands read them with optsWithGlobals().
+ */
 import type { Command } from 'commander';
+import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions, type PgConnectionOptions } from '../common.js';
 
-/** Placeholder until this command's issue lands; the owner replaces this file. */
-export function register(_program: Command): void {}
+interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
+  cluster?: string;
+  name?: string;
+  immediateCheckpoint?: boolean;
+  compression?: string;
+  jobs?: string;
+  method?: string;
+  walTimeout?: string;
+  progress: boolean;
+}
+
+async function context(opts: ConfigOptions) {
+  const { loadContext } = await import('../../config/index.js');
+  return loadContext({ files: configFiles(opts), secretsDir: opts.secretsDir });
+}
+
+export function register(program: Command): void {
+  const backup = withPgOptions(
+    withConfigOptions(
+      program
+        .command('backup')
+        .description('take an online base backup into the Cluster\'s barmanObjectStore (barman-cloud layout); see also backup list|show|delete')
+        .option('--cluster <name>', 'Cluster to use when the manifests hold several')
+        .option('--name <name>', 'backup_name recorded in backup.info (recovery can select the backup by it)')
+        .option('--immediate-checkpoint', 'request an immediate checkpoint (default: data.immediateCheckpoint)')
+        .option('--compression <codec>', 'none, gzip, bzip2, snappy (barman-cloud restorable), lz4, zstd (pgark only); default: data.compression')
+        .option('--jobs <n>', 'compression workers and parts uploaded at once (default: data.jobs or 2)')
+        .option('--method <method>', 'auto (local when --pgdata/PGDATA is the server\'s data directory), local or remote (BASE_BACKUP)', 'auto')
+        .option('--wal-timeout <seconds>', 'how long to wait for the end WAL segment to be archived', '300')
+        .option('--no-progress', 'no progress display'),
+    ),
+  ).action(
+    action(async (opts: BackupCliOptions) => {
+      const { findCluster } = await import('../../config/index.js');
+      const { backupRequest } = await import('../../backup/request.js');
+      const { takeBackup } = await import('../../backup/run.js');
+      const { printBackupResult } = await import('../../backup/output.js');
+      const ctx = await context(opts);
+      const cluster = findCluster(ctx.manifests, opts.cluster);
+      const req = await backupRequest(ctx, cluster, opts, {
+        name: opts.name,
+        immediateCheckpoint: opts.immediateCheckpoint,
+        compression: opts.compression,
+        jobs: opts.jobs,
+        method: opts.method,
+        walTimeout: opts.walTimeout,
+        progress: opts.progress,
+      });
+      printBackupResult(await takeBackup(req), Boolean(opts.json));
+    }),
+  );
+
+  const globals = (cmd: Command) => cmd.optsWithGlobals() as BackupCliOptions;
+  const catalogCommand = async (cmd: Command) => {
+    const opts = globals(cmd);
+    const { findCluster } = await import('../../config/index.js');
+    const ctx = await context(opts);
+    return { opts, ctx, cluster: findCluster(ctx.manifests, opts.cluster) };
+  };
+
+  backup
+    .command('list')
+    .description('list the backups in the Cluster\'s object store (--json: barman-cloud-backup-list --format json keys, plus pgark_*)')
+    .action(
+      action(async (_o: unknown, cmd: Command) => {
+        const { opts, ctx, cluster } = await catalogCommand(cmd);
+        const { listCommand } = await import('../../backup/catalog-commands.js');
+        await listCommand(ctx, cluster, Boolean(opts.json));
+      }),
+    );
+
+  backup
+    .command('show')
+    .description('show one backup (--json: barman-cloud-backup-show --format json, keyed by server_name)')
+    .argument('<backup>', 'backup id (YYYYMMDDTHHMMSS), backup name, or latest/oldest')
+    .action(
+      action(async (id: string, _o: unknown, cmd: Command) => {
+        const { opts, ctx, cluster } = await catalogCommand(cmd);
+        const { showCommand } = await import('../../backup/catalog-commands.js');
+        await showCommand(ctx, cluster, id, Boolean(opts.json));
+      }),
+    );
+
+  backup
+    .command('delete')
+    .description('delete one backup and its objects; also removes an incomplete backup (a directory without backup.info)')
+    .argument('<backup>', 'backup id or backup name')
+    .action(
+      action(async (id: string, _o: unknown, cmd: Command) => {
+        const { opts, ctx, cluster } = await catalogCommand(cmd);
+        const { deleteCommand } = await import('../../backup/catalog-commands.js');
+        await deleteCommand(ctx, cluster, id, Boolean(opts.json));
+      }),
+    );
+}

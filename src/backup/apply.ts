@@ -1,0 +1,27 @@
+/**
+ * `pgark apply -f backup.yaml`: a CNPG Backup manifest takes one backup of the Cluster it names,
+ * recorded under the Backup's metadata.name (backup_name in backup.info), so that recovery can
+ * later find it by that name as CNPG's bootstrap.recovery.backup.name does.
+ */
+import type { ConfigContext } from '../config/index.js';
+import { findCluster } from '../config/index.js';
+import type { Backup } from '../config/types.js';
+import { UserError } from '../util/errors.js';
+import { backupRequest } from './request.js';
+import { takeBackup } from './run.js';
+import { printBackupResult } from './output.js';
+import type { PgConnectionOptions } from '../cli/common.js';
+
+export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { json?: boolean; pg?: PgConnectionOptions }): Promise<void> {
+  const method = backup.spec.method ?? 'barmanObjectStore';
+  if (method !== 'barmanObjectStore') {
+    throw new UserError(`Backup "${backup.metadata.name}": spec.method ${method} is not supported by pgark`, 'use method: barmanObjectStore (or omit it)');
+  }
+  if (backup.spec.online === false) {
+    throw new UserError(`Backup "${backup.metadata.name}": offline backups (spec.online: false) are not supported`, 'pgark takes online backups; remove spec.online');
+  }
+  const cluster = findCluster(ctx.manifests, backup.spec.cluster.name);
+  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name });
+  const result = await takeBackup(req);
+  printBackupResult(result, Boolean(opts.json));
+}

@@ -1,0 +1,36 @@
+/**
+ * What pgark knows about a backup it is taking, in its own terms; turned into barman's
+ * backup.info (3.4 key set) only when committing.
+ */
+import type { CodecName } from '../codec/types.js';
+import type { ServerFacts } from './types.js';
+
+export interface CopyStats {
+  totalSeconds: number;
+  workers: number;
+  /** Seconds spent per tar base name ("data" or the tablespace oid). */
+  perArchiveSeconds: Record<string, number>;
+  copySeconds: number;
+}
+
+export interface BackupRecord {
+  backupId: string;
+  backupName?: string;
+  status: 'DONE' | 'FAILED';
+  error?: string;
+  facts: ServerFacts;
+  compression: CodecName;
+  beginTime: Date;
+  beginLsn: string;
+  beginWal: string;
+  beginOffset: number;
+  timeline: number;
+  endTime?: Date;
+  endLsn?: string;
+  endWal?: string;
+  endOffset?: number;
+  backupLabel?: string;
+  /** Bytes stored in the object store (all tars, compressed). */
+  storedBytes?: number;
+  copyStats?: CopyStats;
+}

@@ -1,0 +1,61 @@
+/**
+ * Turns a Cluster manifest and command-line overrides into a BackupRequest: the Cluster's
+ * spec.backup.barmanObjectStore.data section (compression, jobs, immediateCheckpoint) gives the
+ * defaults, as it does for barman-cloud-backup under CNPG.
+ */
+import type { ConfigContext } from '../config/index.js';
+import { clusterObjectStore } from '../config/index.js';
+import type { Cluster } from '../config/types.js';
+import type { PgConnectionOptions } from '../cli/common.js';
+import { CODECS, type CodecName } from '../codec/types.js';
+import { UserError } from '../util/errors.js';
+import type { BackupMethod } from './pg-target.js';
+import type { BackupRequest } from './run.js';
+import { checkBackupName } from './commit.js';
+
+/** Codecs for base backups: barman-cloud 3.4 restores none/gzip/bzip2/snappy; lz4 and zstd are pgark-only. */
+export const BACKUP_CODECS: readonly CodecName[] = ['none', 'gzip', 'bzip2', 'snappy', 'lz4', 'zstd'];
+export const BARMAN_RESTORABLE_CODECS: readonly CodecName[] = ['none', 'gzip', 'bzip2', 'snappy'];
+
+export interface BackupOverrides {
+  name?: string;
+  immediateCheckpoint?: boolean;
+  compression?: string;
+  jobs?: string | number;
+  method?: string;
+  walTimeout?: string | number;
+  progress?: boolean;
+}
+
+function positiveInt(value: string | number, what: string, hint: string): number {
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${what} must be a positive integer, got "${value}"`, hint);
+  return n;
+}
+
+export function parseCodec(value: string, where: string): CodecName {
+  const codec = value as CodecName;
+  if (!BACKUP_CODECS.includes(codec) || !CODECS.includes(codec)) {
+    throw new UserError(`${where}: unknown compression "${value}" (expected one of ${BACKUP_CODECS.join(', ')})`, 'none, gzip, bzip2 and snappy are restorable by barman-cloud too; lz4 and zstd only by pgark');
+  }
+  return codec;
+}
+
+export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: PgConnectionOptions, o: BackupOverrides): Promise<BackupRequest> {
+  const store = await clusterObjectStore(ctx, cluster);
+  const data = store.config.data ?? {};
+  if (o.name !== undefined) checkBackupName(o.name);
+  const method = (o.method ?? 'auto') as BackupMethod;
+  if (!['auto', 'local', 'remote'].includes(method)) throw new UserError(`--method must be auto, local or remote, got "${o.method}"`);
+  return {
+    store,
+    pg,
+    name: o.name,
+    immediateCheckpoint: o.immediateCheckpoint ?? data.immediateCheckpoint ?? false,
+    compression: o.compression !== undefined ? parseCodec(o.compression, '--compression') : data.compression ? parseCodec(data.compression, 'spec.backup.barmanObjectStore.data.compression') : 'none',
+    jobs: positiveInt(o.jobs ?? data.jobs ?? 2, o.jobs !== undefined ? '--jobs' : 'spec.backup.barmanObjectStore.data.jobs', 'e.g. --jobs 2 (compression workers and parts uploaded at once)'),
+    method,
+    walTimeoutSeconds: positiveInt(o.walTimeout ?? 300, '--wal-timeout', 'seconds to wait for the end WAL segment to be archived'),
+    progress: o.progress,
+  };
+}

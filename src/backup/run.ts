@@ -1,0 +1,204 @@
+/**
+ * Takes one base backup into a barman-cloud object store:
+ *
+ *   pg_backup_start / BASE_BACKUP -> one tar per tablespace, then data.tar (pg_control last)
+ *   -> pg_backup_stop -> backup_label and backup_manifest appended to data.tar
+ *   -> pg_switch_wal -> wait until the end WAL segment is in the store -> backup.info (the commit)
+ *
+ * Nothing is written before the tars, and backup.info is written once, last: an interrupted
+ * backup leaves tars without backup.info (invisible to every catalog, removable with
+ * `pgark backup delete`). A failure that pgark sees is recorded as status=FAILED (best effort).
+ *
+ * Memory: one tar is open at a time; it holds at most `jobs` compression blocks in flight
+ * (codec block size each, x2 for input and output) plus the upload's `queueSize` parts of
+ * `partSize` bytes, plus a few MiB of stream buffers: see docs/backups.md.
+ */
+import type { Transform } from 'node:stream';
+import type pg from 'pg';
+import type { ResolvedObjectStore } from '../config/types.js';
+import type { PgConnectionOptions } from '../cli/common.js';
+import type { CodecName } from '../codec/types.js';
+import { CODEC_EXTENSION } from '../codec/types.js';
+import { compressStream } from '../codec/index.js';
+import type { ObjectStore } from '../storage/types.js';
+import { openObjectStore } from '../storage/open.js';
+import { backupPrefix } from '../catalog/layout.js';
+import { logger } from '../util/log.js';
+import { ArchiveWriter } from './archive-writer.js';
+import { renderBackupManifest, type ManifestFile } from './manifest.js';
+import { LocalSource } from './local-source.js';
+import { RemoteSource } from './remote-source.js';
+import { readServerFacts } from './server-facts.js';
+import { chooseMethod, clientConfig, connect, type BackupMethod } from './pg-target.js';
+import { waitForWal } from './wait-wal.js';
+import { walFileAt } from './wal-position.js';
+import { Progress } from './progress.js';
+import type { BackupRecord } from './record.js';
+import { commitBackupInfo, ensureNameIsFree } from './commit.js';
+
+export interface BackupRequest {
+  store: ResolvedObjectStore;
+  pg: PgConnectionOptions;
+  /** backup_name in backup.info (a Backup manifest's metadata.name, or --name). */
+  name?: string;
+  immediateCheckpoint: boolean;
+  compression: CodecName;
+  /** Compression workers and parts uploaded at once. */
+  jobs: number;
+  method: BackupMethod;
+  walTimeoutSeconds: number;
+  /** Multipart part size in bytes (default 16 MiB; raised by the store when the object would need too many parts). */
+  partSize?: number;
+  /** Progress display: true = terminal line / JSON lines; false = silent. */
+  progress?: boolean;
+}
+
+const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+
+/** barman's backup_id: YYYYMMDDTHHMMSS (UTC here, as in CNPG pods). */
+export function backupIdFor(d: Date): string {
+  return d.toISOString().slice(0, 19).replace(/[-:]/g, '');
+}
+
+/** A fresh backup id whose directory is empty: two backups in one second wait for the next one. */
+async function newBackupId(store: ObjectStore, serverName: string): Promise<string> {
+  for (;;) {
+    const id = backupIdFor(new Date());
+    let used = false;
+    for await (const _ of store.list(backupPrefix(serverName, id))) {
+      used = true;
+      break;
+    }
+    if (!used) return id;
+    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+  }
+}
+
+function compressor(codec: CodecName): Transform {
+  return compressStream(codec);
+}
+
+export interface BackupResult {
+  record: BackupRecord;
+  method: 'local' | 'remote';
+  displayUrl: string;
+}
+
+export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
+  const log = logger();
+  const store = await openObjectStore(req.store);
+  let sql: pg.Client | undefined;
+  try {
+    const serverName = req.store.serverName;
+    if (req.name !== undefined) await ensureNameIsFree(store, serverName, req.name);
+    const config = clientConfig(req.pg);
+    sql = await connect(config);
+    const facts = await readServerFacts(sql);
+    const method = await chooseMethod(req.method, req.pg.pgdata ?? process.env.PGDATA, facts);
+    const backupId = await newBackupId(store, serverName);
+    const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, config, facts);
+    const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
+    log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
+
+    const ext = CODEC_EXTENSION[req.compression];
+    const writers: ArchiveWriter[] = [];
+    let storedTotal = 0;
+    const openWriter = (name: string, sizeHint?: number) => {
+      let storedHere = 0;
+      const w = new ArchiveWriter({
+        store,
+        key: `${backupPrefix(serverName, backupId)}${name}.tar${ext}`,
+        compressor: compressor(req.compression),
+        codec: req.compression,
+        partSize: req.partSize ?? DEFAULT_PART_SIZE,
+        queueSize: Math.max(2, req.jobs),
+        sizeHint,
+        onBytes: (n) => progress.addBytes(n),
+        onStored: (n) => {
+          progress.setStored(storedTotal + n);
+          storedHere = n;
+        },
+      });
+      writers.push(w);
+      return { w, stored: () => storedHere };
+    };
+
+    let record: BackupRecord | undefined;
+    const began = Date.now();
+    try {
+      const start = await source.start(`pgark backup cloud ${backupId}`, req.immediateCheckpoint);
+      const begin = walFileAt(start.timeline, start.lsn, facts.walSegmentSize);
+      record = {
+        backupId,
+        backupName: req.name,
+        status: 'FAILED',
+        facts,
+        compression: req.compression,
+        beginTime: start.time,
+        beginLsn: start.lsn,
+        beginWal: begin.wal,
+        beginOffset: begin.offset,
+        timeline: start.timeline,
+      };
+      const perArchiveSeconds: Record<string, number> = {};
+      const manifestFiles: ManifestFile[] = [];
+      let data: ArchiveWriter | undefined;
+      let dataStarted = 0;
+      for await (const archive of source.archives()) {
+        const t0 = Date.now();
+        const { w } = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);
+        for await (const entry of archive.entries) await w.add(entry);
+        if (archive.name === 'data') {
+          data = w;
+          dataStarted = t0;
+          continue;
+        }
+        storedTotal += await w.finish();
+        perArchiveSeconds[archive.name] = (Date.now() - t0) / 1000;
+        manifestFiles.push(...w.files.map((f) => ({ ...f, path: `pg_tblspc/${archive.name}/${f.path}` })));
+      }
+      if (!data) throw new Error('the server sent no data directory archive');
+      progress.setPhase('stopping backup');
+      const stop = await source.stop();
+      const end = walFileAt(stop.timeline, stop.lsn, facts.walSegmentSize);
+      Object.assign(record, { endTime: stop.time, endLsn: stop.lsn, endWal: end.wal, endOffset: end.offset, backupLabel: stop.labelFile });
+      await data.addBuffer('backup_label', Buffer.from(stop.labelFile));
+      const manifest = renderBackupManifest([...data.files, ...manifestFiles], [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
+      await data.addBuffer('backup_manifest', manifest);
+      progress.setPhase('completing upload');
+      storedTotal += await data.finish();
+      perArchiveSeconds.data = (Date.now() - dataStarted) / 1000;
+      await source.close();
+      if (!facts.inRecovery) {
+        // Like barman: close the end segment now so archiving does not wait for archive_timeout.
+        await sql.query('SELECT pg_switch_wal()');
+        await sql.query('SELECT pg_create_restore_point($1)', [`barman_${backupId}`]);
+      }
+      progress.setPhase(`waiting for WAL ${end.wal}`);
+      await waitForWal(store, serverName, end.wal, sql, req.walTimeoutSeconds);
+      const copySeconds = Object.values(perArchiveSeconds).reduce((a, b) => a + b, 0);
+      Object.assign(record, {
+        status: 'DONE',
+        storedBytes: storedTotal,
+        copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
+      });
+      await commitBackupInfo(store, serverName, record);
+      progress.stop();
+      log.info({ event: 'backup-done', backupId, method, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000 }, 'base backup done');
+      return { record, method, displayUrl: store.displayUrl };
+    } catch (err) {
+      progress.stop();
+      for (const w of writers) w.abort(err as Error);
+      await source.close();
+      if (record) {
+        record.status = 'FAILED';
+        record.error = `failure uploading data (${String((err as Error).message ?? err).split('\n')[0]})`;
+        await commitBackupInfo(store, serverName, record).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
+      }
+      throw err;
+    }
+  } finally {
+    await sql?.end().catch(() => undefined);
+    await store.close();
+  }
+}

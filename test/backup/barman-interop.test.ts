@@ -1,0 +1,97 @@
+/**
+ * pgark backups restored by barman-cloud 3.4 (the reference reader of the layout), and a
+ * barman-cloud backup read by pgark's catalog. Real PostgreSQL 15, s3rver, barman-cloud.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startStore, type TestStore } from '../harness/stores.js';
+import { scratchDir } from '../harness/tmp.js';
+import { clientTool } from '../../src/pg/binaries.js';
+import { createTestData, pgark, run, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from './helpers.js';
+
+function shellEnv(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `${k}='${v}'`)
+    .join(' ');
+}
+
+describe('pgark backups and barman-cloud 3.4', () => {
+  let store: TestStore;
+  let server: ArchivingServer;
+  const work = scratchDir('backup-interop');
+  let expected: { count: number; md5: string };
+
+  before(async () => {
+    store = await startStore('s3');
+    server = await startArchivingServer(store);
+    await createTestData(server.pg, 20000);
+    expected = await tableChecksum(server.pg);
+  });
+
+  after(async () => {
+    await server?.pg.destroy();
+    await store?.stop();
+    work.cleanup();
+  });
+
+  for (const codec of ['none', 'gzip', 'bzip2', 'snappy'] as const) {
+    it(`a ${codec} backup is restored by barman-cloud-restore and PostgreSQL recovers it with barman-cloud-wal-restore`, async () => {
+      const name = `interop-${codec}`;
+      const b = await pgark(['backup', '-f', server.manifest, '--compression', codec, '--name', name, '--immediate-checkpoint', '--json', '--pgdata', server.pg.pgdata], server.pg.env);
+      assert.equal(b.code, 0, b.stderr);
+      const out = JSON.parse(b.stdout);
+      assert.equal(out.status, 'DONE');
+      assert.equal(out.backup_name, name);
+      assert.equal(out.pgark_method, 'local');
+
+      const dest = join(work.path, `restore-${codec}`);
+      const barman = store.barman!;
+      const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barman.env);
+      assert.equal(restore.code, 0, restore.stderr);
+      assert.ok(existsSync(join(dest, 'backup_label')), 'backup_label restored');
+      assert.ok(existsSync(join(dest, 'backup_manifest')), 'backup_manifest restored');
+
+      if (codec === 'none') {
+        const verify = await run(clientTool('pg_verifybackup'), ['-n', dest]);
+        assert.equal(verify.code, 0, `pg_verifybackup: ${verify.stdout}${verify.stderr}`);
+      }
+
+      const restoreCommand = `${shellEnv(barman.env)} barman-cloud-wal-restore ${barman.args.join(' ')} ${store.destinationPath} ${server.clusterName} %f %p`;
+      const restored = await startRestored(15, dest, restoreCommand);
+      try {
+        assert.match(restored.log(), /consistent recovery state reached/);
+        assert.deepEqual(await tableChecksum({ query: restored.query } as never), expected);
+      } finally {
+        await restored.stop();
+      }
+    });
+  }
+
+  it('a backup taken by barman-cloud-backup appears in pgark backup list with its fields', async () => {
+    const barman = store.barman!;
+    const env = { ...barman.env, ...server.pg.env };
+    const b = await run('barman-cloud-backup', [...barman.args, '--name', 'from-barman', '--immediate-checkpoint', '--gzip', '-h', server.pg.host, '-p', String(server.pg.port), '-U', 'postgres', store.destinationPath, server.clusterName], env);
+    assert.equal(b.code, 0, b.stderr);
+    const theirs = await run('barman-cloud-backup-list', [...barman.args, '--format', 'json', store.destinationPath, server.clusterName], barman.env);
+    assert.equal(theirs.code, 0, theirs.stderr);
+    const barmanList = JSON.parse(theirs.stdout).backups_list as Record<string, unknown>[];
+    const list = await pgark(['backup', 'list', '-f', server.manifest, '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    const ours = JSON.parse(list.stdout).backups_list as Record<string, unknown>[];
+    const mine = ours.find((x) => x.backup_name === 'from-barman');
+    const ref = barmanList.find((x) => x.backup_name === 'from-barman');
+    assert.ok(mine && ref, 'listed by both');
+    for (const key of ['backup_id', 'status', 'begin_wal', 'end_wal', 'begin_xlog', 'end_xlog', 'systemid', 'timeline', 'version', 'server_name', 'begin_time', 'end_time']) {
+      assert.deepEqual(mine[key], ref[key], key);
+    }
+    assert.equal(mine.pgark_compression, 'gzip');
+    // pgark's own backups are listed by barman with the same ids.
+    const pgarkIds = ours.filter((x) => String(x.backup_name).startsWith('interop-')).map((x) => x.backup_id);
+    for (const id of pgarkIds) assert.ok(barmanList.some((x) => x.backup_id === id && x.status === 'DONE'), `barman lists ${id}`);
+    const table = await pgark(['backup', 'list', '-f', server.manifest]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /from-barman\s+DONE/);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Shared pieces of the base-backup tests: a real PostgreSQL archiving its WAL with
+ * `pgark wal-archive` into a test store, the pgark CLI as a child process, and a checksum of
+ * the test data to compare a restored server with its origin.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
+import type { TestStore } from '../harness/stores.js';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+
+export function run(cmd: string, args: string[], env: Record<string, string> = {}, opts: { uid?: number; gid?: number; cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd ?? '/tmp', uid: opts.uid, gid: opts.gid });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+export function pgark(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return run(process.execPath, [PGARK, ...args], { PGARK_LOG_LEVEL: 'warn', ...env });
+}
+
+export interface ArchivingServer {
+  pg: PgServer;
+  /** Cluster + Secret manifest (readable by the postgres user). */
+  manifest: string;
+  clusterName: string;
+}
+
+/** A PostgreSQL whose archive_command is `pgark wal-archive` into `store` (serverName = clusterName). */
+export async function startArchivingServer(store: TestStore, opts: StartOptions & { clusterName?: string; objectStore?: Record<string, unknown> } = {}): Promise<ArchivingServer> {
+  const clusterName = opts.clusterName ?? 'pg';
+  const pg = await startPostgres({ ...opts, noStart: true });
+  const manifest = join(pg.baseDir, 'cluster.yaml');
+  writeFileSync(manifest, store.manifest({ clusterName, objectStore: opts.objectStore }));
+  chmodSync(manifest, 0o644);
+  pg.configure({
+    archive_mode: 'on',
+    archive_command: `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`,
+    ...opts.settings,
+  });
+  await pg.start();
+  return { pg, manifest, clusterName };
+}
+
+/** Deterministic test data: a table with a few thousand rows. */
+export async function createTestData(pg: PgServer, rows = 5000, tablespace?: string): Promise<void> {
+  await pg.query(
+    `CREATE TABLE IF NOT EXISTS t (id int primary key, payload text)${tablespace ? ` TABLESPACE ${tablespace}` : ''};
+     INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, ${rows}) g ON CONFLICT DO NOTHING`,
+  );
+}
+
+/** Row count and md5 of the ordered table, to compare a restored server with its origin. */
+export async function tableChecksum(pg: PgServer, table = 't'): Promise<{ count: number; md5: string }> {
+  const r = await pg.query<{ count: string; md5: string }>(`SELECT count(*)::text AS count, md5(string_agg(id::text || ':' || payload, ',' ORDER BY id)) AS md5 FROM ${table}`);
+  return { count: Number(r[0].count), md5: r[0].md5 };
+}
+
+/**
+ * Starts PostgreSQL on a restored data directory in archive recovery (recovery.signal +
+ * restore_command), waits until recovery has ended, and returns a client-like handle.
+ */
+export async function startRestored(
+  major: number,
+  pgdata: string,
+  restoreCommand: string,
+): Promise<{ query: PgServer['query']; port: number; stop(): Promise<void>; log(): string }> {
+  const { findPgBinaries } = await import('../../src/pg/binaries.js');
+  const { serverIdentity, chownTree, pgCtlStart, pgCtlStop } = await import('../../src/pg/local-server.js');
+  const { freePort } = await import('../harness/ports.js');
+  const { appendFileSync, readFileSync, chmodSync: chmod, writeFileSync: write, mkdirSync } = await import('node:fs');
+  const pgClient = (await import('pg')).default;
+  const bin = findPgBinaries(major);
+  const who = serverIdentity();
+  const port = await freePort();
+  const sock = `${pgdata}.sock`;
+  mkdirSync(sock, { recursive: true });
+  appendFileSync(
+    join(pgdata, 'postgresql.conf'),
+    `\nport = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${sock}'\narchive_mode = off\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\n`,
+  );
+  write(join(pgdata, 'recovery.signal'), '');
+  chownTree(pgdata, who);
+  chownTree(sock, who);
+  chmod(pgdata, 0o700);
+  const logFile = `${pgdata}.log`;
+  await pgCtlStart(bin, pgdata, who, { logFile });
+  const query: PgServer['query'] = async (sql, params, database = 'postgres') => {
+    const c = new pgClient.Client({ host: '127.0.0.1', port, user: 'postgres', database });
+    await c.connect();
+    try {
+      return (await c.query(sql, params as unknown[])).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  for (let i = 0; i < 600; i++) {
+    const r = await query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
+    if (!r[0].rec) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return {
+    query,
+    port,
+    stop: () => pgCtlStop(bin, pgdata, who, 'immediate'),
+    log: () => {
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+  };
+}
