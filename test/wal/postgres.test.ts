@@ -1,0 +1,203 @@
+/**
+ * PostgreSQL 15 with pgark as archive_command under pgbench load, on real stores: every segment
+ * PostgreSQL archived is in barman-cloud's layout and decompresses to the exact bytes of pg_wal
+ * (wal_keep_size keeps them for the comparison), also while pgark clients and the daemon are
+ * killed with SIGKILL again and again; then a copy of a base backup taken before the load, started
+ * with recovery.signal and pgark as restore_command, replays the archive and sees the data.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startPostgres, type PgServer } from '../harness/postgres.js';
+import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
+import { scratchDir } from '../harness/tmp.js';
+import { runPgTool } from '../../src/pg/local-server.js';
+import { clientTool } from '../../src/pg/binaries.js';
+import { openObjectStore } from '../../src/storage/open.js';
+import { decompressBuffer, splitCodecSuffix } from '../../src/codec/index.js';
+import { freePort } from '../harness/ports.js';
+import { PGARK, stopWalDaemon } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** pids of node processes of pgark (WAL clients or daemon) whose command line mentions `needle`. */
+function pgarkPids(needle: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0] === process.execPath && argv.some((a) => a.includes(needle)) && argv.some((a) => a === 'wal-archive' || a.endsWith('daemon-main.js'))) pids.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+async function waitArchived(pg: PgServer, timeoutMs = 180_000): Promise<void> {
+  await pg.query('SELECT pg_switch_wal()');
+  await pg.query('CHECKPOINT');
+  const status = join(pg.pgdata, 'pg_wal', 'archive_status');
+  const deadline = Date.now() + timeoutMs;
+  while (readdirSync(status).some((f) => f.endsWith('.ready'))) {
+    if (Date.now() > deadline) throw new Error(`archiving did not catch up: ${readdirSync(status).filter((f) => f.endsWith('.ready')).length} .ready left\n${pg.log().slice(-3000)}`);
+    await sleep(200);
+  }
+}
+
+async function pgbench(pg: PgServer, args: string[]): Promise<void> {
+  const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', ...args, 'postgres'], { who: pg.who });
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** Every .done segment of pg_wal is stored once, in the layout, with the exact bytes; returns how many. */
+async function verifyArchive(pg: PgServer, store: TestStore, serverName: string): Promise<number> {
+  const client = await openObjectStore(store.resolved(serverName));
+  try {
+    const stored = new Map<string, string>();
+    for await (const e of client.list(`${serverName}/wals/`)) {
+      if (!e.object) continue;
+      const { base } = splitCodecSuffix(e.object.key.slice(e.object.key.lastIndexOf('/') + 1));
+      assert.ok(!stored.has(base), `${base} stored twice`);
+      stored.set(base, e.object.key);
+    }
+    const done = readdirSync(join(pg.pgdata, 'pg_wal', 'archive_status'))
+      .filter((f) => f.endsWith('.done'))
+      .map((f) => f.slice(0, -5))
+      .sort();
+    assert.ok(done.length > 5, `only ${done.length} segments archived`);
+    for (const name of done) {
+      const key = stored.get(name);
+      assert.ok(key, `${name} archived by PostgreSQL but not in the store`);
+      const dir = name.endsWith('.history') ? '' : `${name.slice(0, 16)}/`;
+      assert.equal(splitCodecSuffix(key).base, `${serverName}/wals/${dir}${name}`);
+      const local = readFileSync(join(pg.pgdata, 'pg_wal', name));
+      const remote = await decompressBuffer(splitCodecSuffix(key).codec, await client.getBuffer(key));
+      assert.ok(remote.equals(local), `${key} differs from pg_wal/${name}`);
+    }
+    const segs = done.filter((n) => n.length === 24);
+    const nums = segs.map((n) => parseInt(n.slice(8, 16), 16) * 256 + parseInt(n.slice(16), 16));
+    for (let i = 1; i < nums.length; i++) assert.equal(nums[i], nums[i - 1] + 1, `gap after ${segs[i - 1]}`);
+    return done.length;
+  } finally {
+    await client.close();
+  }
+}
+
+interface Scenario {
+  kind: StoreKind;
+  compression?: string;
+  chaos: boolean;
+  recover: boolean;
+}
+
+const scenarios: Scenario[] = [
+  { kind: 's3', compression: 'zstd', chaos: true, recover: true },
+  { kind: 'azure-connection-string', compression: 'gzip', chaos: false, recover: false },
+];
+
+for (const sc of scenarios) {
+  describe(`PostgreSQL 15 archiving through pgark to ${sc.kind}`, () => {
+    const dir = scratchDir(`walpg-${sc.kind}`);
+    const cleanups: Array<() => Promise<void>> = [];
+    let store: TestStore | undefined;
+    after(async () => {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+      await store?.stop();
+      dir.cleanup();
+    });
+
+    test(`every segment is archived byte-identical${sc.chaos ? ' while pgark processes are killed -9' : ''}${sc.recover ? ', and a restored copy replays the archive' : ''}`, async (t) => {
+      const t0 = Date.now();
+      store = await startStore(sc.kind);
+      const manifest = join(dir.path, 'cluster.yaml');
+      writeFileSync(manifest, store.manifest({ clusterName: 'walpg', objectStore: { wal: { compression: sc.compression, maxParallel: 4 } } }));
+      const archiveCommand = `PGARK_WAL_DAEMON_IDLE_SECONDS=10 ${process.execPath} ${PGARK} wal-archive -f ${manifest} %p`;
+      const pg = await startPostgres({
+        major: 15,
+        settings: { archive_mode: 'on', archive_command: archiveCommand, wal_keep_size: '4GB', max_wal_size: '4GB', checkpoint_timeout: '30min' },
+      });
+      cleanups.push(async () => {
+        await pg.destroy();
+        await stopWalDaemon(pg.pgdata);
+      });
+      const marker = join(pg.pgdata, '.check-empty-wal-archive');
+      writeFileSync(marker, '');
+
+      const backupDir = join(dir.path, 'base');
+      if (sc.recover) {
+        const r = await runPgTool(clientTool('pg_basebackup'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-D', backupDir, '-X', 'none', '-c', 'fast'], { who: pg.who });
+        assert.equal(r.code, 0, r.stderr);
+      }
+
+      let killed = 0;
+      let stopChaos = false;
+      const chaos = sc.chaos
+        ? (async () => {
+            while (!stopChaos) {
+              await sleep(150 + Math.floor(Math.random() * 250));
+              for (const pid of [...pgarkPids(pg.pgdata), ...pgarkPids(manifest)]) {
+                try {
+                  process.kill(pid, 'SIGKILL');
+                  killed++;
+                } catch {
+                  // already gone
+                }
+              }
+            }
+          })()
+        : Promise.resolve();
+      await pgbench(pg, ['-i', '-s', '8', '-q']);
+      await pgbench(pg, ['-c', '4', '-T', '8', '-n']);
+      await pg.query('CREATE TABLE after_load AS SELECT 42 AS answer');
+      stopChaos = true;
+      await chaos;
+      await waitArchived(pg);
+      if (sc.chaos) assert.ok(killed > 0, 'the chaos loop killed pgark processes');
+      const count = await verifyArchive(pg, store, 'walpg');
+      t.diagnostic(`${count} WAL files verified byte-identical, ${killed} pgark processes killed, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      assert.ok(!existsSync(marker), 'empty-archive marker removed after the first success');
+      const stats = await pg.query<{ archived_count: string; last_archived_wal: string }>('SELECT archived_count, last_archived_wal FROM pg_stat_archiver');
+      assert.ok(Number(stats[0].archived_count) >= count - 1, JSON.stringify(stats));
+
+      if (!sc.recover) return;
+      const expected = await pg.query<{ n: string }>('SELECT sum(abalance)::text AS n FROM pgbench_accounts');
+      const port = await freePort();
+      const restoreCommand = `PGARK_WAL_DAEMON_IDLE_SECONDS=10 ${process.execPath} ${PGARK} wal-restore -f ${manifest} %f %p`;
+      writeFileSync(join(backupDir, 'recovery.signal'), '');
+      writeFileSync(
+        join(backupDir, 'postgresql.auto.conf'),
+        `port = ${port}\nrestore_command = '${restoreCommand}'\narchive_mode = off\nunix_socket_directories = '${dir.path}'\n`,
+      );
+      if (pg.who) await runPgTool('chown', ['-R', `${pg.who.uid}:${pg.who.gid}`, backupDir]);
+      const logFile = join(dir.path, 'restored.log');
+      const started = await runPgTool(pg.bin.path('pg_ctl'), ['-D', backupDir, '-l', logFile, '-w', '-t', '300', 'start'], { who: pg.who });
+      cleanups.push(async () => {
+        await runPgTool(pg.bin.path('pg_ctl'), ['-D', backupDir, '-m', 'immediate', '-w', 'stop'], { who: pg.who });
+        await stopWalDaemon(backupDir);
+      });
+      assert.equal(started.code, 0, started.stderr + (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''));
+      const { default: pgClient } = await import('pg');
+      const q = async (sql: string) => {
+        const c = new pgClient.Client({ host: pg.host, port, user: 'postgres', database: 'postgres' });
+        await c.connect();
+        try {
+          return (await c.query(sql)).rows;
+        } finally {
+          await c.end();
+        }
+      };
+      const deadline = Date.now() + 300_000;
+      while ((await q('SELECT pg_is_in_recovery() AS r'))[0].r) {
+        assert.ok(Date.now() < deadline, 'recovery did not finish');
+        await sleep(300);
+      }
+      assert.equal((await q('SELECT answer FROM after_load'))[0].answer, 42);
+      assert.equal((await q('SELECT sum(abalance)::text AS n FROM pgbench_accounts'))[0].n, expected[0].n);
+      t.diagnostic(`recovery done at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      assert.match(readFileSync(logFile, 'utf8'), /restored log file "0000000100000000000000\w\w" from archive/);
+    });
+  });
+}
