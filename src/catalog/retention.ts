@@ -1,0 +1,332 @@
+/**
+ * Retention: CNPG's `retentionPolicy` ("30d", "4w", "2m") is barman's
+ * "RECOVERY WINDOW OF N DAYS|WEEKS|MONTHS", applied as barman-cloud-backup-delete 3.4 does
+ * (../shared/reference/cnpg-barman-cloud.md section 3.10, barman/retention_policies.py and
+ * barman/clients/cloud_backup_delete.py):
+ *
+ *  - point of recoverability (PoR) = now - window; a month is 31 days;
+ *  - DONE backups newest first: each is kept, up to and including the first whose end_time < PoR
+ *    (the base for recovering to the start of the window); older DONE backups are obsolete
+ *    unless they carry a keep annotation; other statuses are never retention's to delete;
+ *  - obsolete backups are deleted oldest first, and after each one the WAL it alone needed:
+ *    only when no older DONE/WAITING_FOR_WALS backup remains (keep:standalone ones only protect
+ *    their own begin..end range), every WAL name < begin_wal of the next such backup (of the
+ *    deleted one when none), by plain string comparison as barman does, except .history files
+ *    and WAL on timelines of any remaining backup other than that next one's (the deleted
+ *    backup's own timeline included, see walNamesFreedBy).
+ *
+ * pgark adds one thing: a backup whose backup.info carries the deletion marker (an interrupted
+ * delete, see catalog.ts) is finished with the same WAL rule.
+ *
+ * Planning is pure; applyRetention() executes a plan.
+ */
+import type { BackupInfo } from './backup-info.js';
+import {
+  deleteBackupObjects,
+  deleteInBatches,
+  isDeletionInProgress,
+  markDeletionInProgress,
+  type Catalog,
+  type KeepTarget,
+  type UnreadableBackup,
+} from './catalog.js';
+import type { ObjectInfo, ObjectStore } from '../storage/types.js';
+import { PgarkError, UserError } from '../util/errors.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const UNIT_DAYS = { d: 1, w: 7, m: 31 } as const;
+const UNIT_WORD = { d: 'DAYS', w: 'WEEKS', m: 'MONTHS' } as const;
+
+export interface RetentionPolicy {
+  /** As written in the manifest, e.g. "30d". */
+  text: string;
+  value: number;
+  unit: 'd' | 'w' | 'm';
+  /** The window in days (months count 31 days). */
+  days: number;
+  /** barman's spelling, e.g. "RECOVERY WINDOW OF 30 DAYS". */
+  barman: string;
+}
+
+/** Parses CNPG's retentionPolicy (pattern ^[1-9][0-9]*[dwm]$). */
+export function parseRetentionPolicy(text: string): RetentionPolicy {
+  const m = /^([1-9][0-9]*)([dwm])$/.exec(text.trim());
+  if (!m) {
+    throw new UserError(
+      `invalid retentionPolicy "${text}" (expected a number of days, weeks or months: e.g. 30d, 4w, 2m)`,
+      'CNPG accepts ^[1-9][0-9]*[dwm]$; a month counts 31 days',
+    );
+  }
+  const value = Number(m[1]);
+  const unit = m[2] as RetentionPolicy['unit'];
+  return { text: text.trim(), value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}` };
+}
+
+/** A WAL object: its key and its WAL file name without compression suffix. */
+export interface WalObject {
+  key: string;
+  name: string;
+  size: number;
+}
+
+export type BackupDecisionKind = 'keep' | 'delete' | 'finish-deletion' | 'ignore';
+
+export interface BackupDecision {
+  backupId: string;
+  backupName: string | null;
+  status: BackupInfo['status'];
+  endTime: Date | null;
+  decision: BackupDecisionKind;
+  reason: string;
+  /** Bytes of the backup's objects (0 when unknown). */
+  bytes: number;
+  /** WAL objects removed right after this backup. */
+  walDeleted: number;
+}
+
+export interface WalRange {
+  timeline: string;
+  first: string;
+  last: string;
+  files: number;
+  bytes: number;
+}
+
+export interface RetentionPlan {
+  serverName: string;
+  policy: RetentionPolicy;
+  now: Date;
+  pointOfRecoverability: Date;
+  /** Oldest first. */
+  backups: BackupDecision[];
+  /** Backups to delete, in deletion order, each with the WAL keys to delete after it. */
+  steps: { backupId: string; info: BackupInfo; walKeys: string[] }[];
+  walRanges: WalRange[];
+  walFilesDeleted: number;
+  bytesFreed: number;
+  /** Earliest time recoverable from the catalog (end of the oldest DONE backup), before and after. */
+  firstRecoverabilityBefore: Date | null;
+  firstRecoverabilityAfter: Date | null;
+  /** Set when the plan must not be applied (unreadable backup.info). */
+  blockedBy: UnreadableBackup[];
+}
+
+export interface PlanInput {
+  serverName: string;
+  backups: BackupInfo[];
+  /** Keep annotations by backup id. */
+  keep?: Map<string, KeepTarget>;
+  /** Objects of each backup directory, for bytes freed. */
+  objects?: Map<string, ObjectInfo[]>;
+  unreadable?: UnreadableBackup[];
+  wals: WalObject[];
+  policy: RetentionPolicy | string;
+  now: Date;
+}
+
+const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0);
+
+/** barman's DEFAULT_STATUS_FILTER for "previous" and "next" backups. */
+const COPY_DONE = new Set<BackupInfo['status']>(['WAITING_FOR_WALS', 'DONE']);
+
+function timelineOf(walName: string): number {
+  return parseInt(walName.slice(0, 8), 16);
+}
+
+/**
+ * The WAL barman removes after deleting `deleted` from `remaining` (the catalog still holding
+ * `deleted`), as cloud_backup_delete._remove_wals_for_backup with
+ * skip_wal_cleanup_if_standalone=False. Returns the names to delete.
+ */
+function walNamesFreedBy(deleted: BackupInfo, remaining: BackupInfo[], keep: Map<string, KeepTarget>, walNames: Iterable<string>): string[] {
+  const ids = remaining.map((b) => b.backup_id);
+  const at = ids.indexOf(deleted.backup_id);
+  const protectedRanges: [string, string][] = [];
+  for (let i = at - 1; i >= 0; i--) {
+    const previous = remaining[i];
+    if (!COPY_DONE.has(previous.status)) continue;
+    // An older backup still needs all WAL from its begin to now, unless it is keep:standalone.
+    if (keep.get(previous.backup_id) !== 'standalone') return [];
+    protectedRanges.push([previous.begin_wal ?? '', previous.end_wal ?? '']);
+  }
+  const removeUntil = remaining.slice(at + 1).find((b) => COPY_DONE.has(b.status)) ?? deleted;
+  const untilWal = removeUntil.begin_wal;
+  if (!untilWal) return [];
+  // Timelines of the other backups are protected, and so is the deleted backup's own: barman
+  // means to skip it (`value == deleted_backup`) but compares a freshly read BackupInfo with the
+  // cached one by identity, so it never matches. We keep that (conservative) behaviour to agree.
+  const protectedTimelines = new Set(remaining.filter((b) => b.timeline !== null).map((b) => b.timeline));
+  protectedTimelines.delete(removeUntil.timeline);
+
+  const out: string[] = [];
+  for (const name of walNames) {
+    if (name.endsWith('.history')) continue;
+    if (protectedTimelines.has(timelineOf(name))) continue;
+    const rangeName = name.endsWith('.backup') ? name.slice(0, 24) : name;
+    if (protectedRanges.some(([begin, end]) => rangeName >= begin && rangeName <= end)) continue;
+    if (name < untilWal) out.push(name);
+  }
+  return out;
+}
+
+function firstRecoverability(backups: BackupInfo[]): Date | null {
+  const oldest = backups.filter((b) => b.status === 'DONE' && b.end_time).sort(byId)[0];
+  return oldest?.end_time?.toDate() ?? null;
+}
+
+/** Builds the retention plan for one server (pure; `now` is explicit). */
+export function planRetention(input: PlanInput): RetentionPlan {
+  const policy = typeof input.policy === 'string' ? parseRetentionPolicy(input.policy) : input.policy;
+  const keep = input.keep ?? new Map<string, KeepTarget>();
+  const por = new Date(input.now.getTime() - policy.days * DAY_MS);
+  const porMicros = BigInt(por.getTime()) * 1000n;
+  const sorted = [...input.backups].sort(byId);
+  const bytesOf = (id: string) => (input.objects?.get(id) ?? []).reduce((n, o) => n + o.size, 0);
+
+  // Backup report, newest first, as RecoveryWindowRetentionPolicy._backup_report.
+  const decisions = new Map<string, Pick<BackupDecision, 'decision' | 'reason'>>();
+  let outside = false;
+  for (const b of [...sorted].reverse()) {
+    const target = keep.get(b.backup_id);
+    if (isDeletionInProgress(b)) {
+      decisions.set(b.backup_id, { decision: 'finish-deletion', reason: 'an earlier deletion was interrupted' });
+    } else if (b.status !== 'DONE') {
+      decisions.set(b.backup_id, { decision: 'ignore', reason: `status ${b.status}: retention deletes DONE backups only` });
+    } else if (outside) {
+      decisions.set(
+        b.backup_id,
+        target
+          ? { decision: 'keep', reason: `keep:${target} annotation` }
+          : { decision: 'delete', reason: 'obsolete: older than the backup that covers the start of the window' },
+      );
+    } else {
+      const endsBefore = b.end_time !== null && b.end_time.epochMicros() < porMicros;
+      decisions.set(b.backup_id, {
+        decision: 'keep',
+        reason: endsBefore ? 'newest backup ending before the window start: base for recovery to it' : 'inside the recovery window',
+      });
+      if (endsBefore) outside = true;
+    }
+  }
+
+  // Deletions oldest first, each removing the WAL it alone needed, on a shrinking catalog.
+  let remaining = sorted;
+  const walByName = new Map<string, WalObject[]>();
+  for (const w of input.wals) {
+    if (!walByName.has(w.name)) walByName.set(w.name, []);
+    walByName.get(w.name)!.push(w);
+  }
+  const liveWal = new Set(walByName.keys());
+  const deletedWal = new Set<string>();
+  const steps: RetentionPlan['steps'] = [];
+  const walCount = new Map<string, number>();
+  for (const b of sorted) {
+    const d = decisions.get(b.backup_id)!.decision;
+    if (d !== 'delete' && d !== 'finish-deletion') continue;
+    const names = walNamesFreedBy(b, remaining, keep, [...liveWal].sort());
+    const walKeys = names.flatMap((n) => walByName.get(n)!.map((w) => w.key));
+    for (const n of names) {
+      liveWal.delete(n);
+      deletedWal.add(n);
+    }
+    steps.push({ backupId: b.backup_id, info: b, walKeys });
+    walCount.set(b.backup_id, walKeys.length);
+    remaining = remaining.filter((r) => r !== b);
+  }
+
+  const backups: BackupDecision[] = sorted.map((b) => ({
+    backupId: b.backup_id,
+    backupName: b.backup_name,
+    status: b.status,
+    endTime: b.end_time?.toDate() ?? null,
+    ...decisions.get(b.backup_id)!,
+    bytes: bytesOf(b.backup_id),
+    walDeleted: walCount.get(b.backup_id) ?? 0,
+  }));
+  const walRanges = rangesOf([...walByName.keys()].sort(), deletedWal, walByName);
+  const walBytes = walRanges.reduce((n, r) => n + r.bytes, 0);
+  const backupBytes = backups.filter((b) => b.decision === 'delete' || b.decision === 'finish-deletion').reduce((n, b) => n + b.bytes, 0);
+  return {
+    serverName: input.serverName,
+    policy,
+    now: input.now,
+    pointOfRecoverability: por,
+    backups,
+    steps,
+    walRanges,
+    walFilesDeleted: walRanges.reduce((n, r) => n + r.files, 0),
+    bytesFreed: walBytes + backupBytes,
+    firstRecoverabilityBefore: firstRecoverability(sorted),
+    firstRecoverabilityAfter: firstRecoverability(remaining),
+    blockedBy: input.unreadable ?? [],
+  };
+}
+
+/** Runs of consecutive deleted names (in name order, per timeline), for display. */
+function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<string, WalObject[]>): WalRange[] {
+  const ranges: WalRange[] = [];
+  let current: WalRange | undefined;
+  for (const name of allNames) {
+    const timeline = name.slice(0, 8);
+    if (!deleted.has(name) || (current && current.timeline !== timeline)) current = undefined;
+    if (!deleted.has(name)) continue;
+    const objects = walByName.get(name)!;
+    const bytes = objects.reduce((n, w) => n + w.size, 0);
+    if (!current) {
+      current = { timeline, first: name, last: name, files: 0, bytes: 0 };
+      ranges.push(current);
+    }
+    current.last = name;
+    current.files += objects.length;
+    current.bytes += bytes;
+  }
+  return ranges;
+}
+
+/** Plans retention over a catalog read by listBackups(). */
+export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: RetentionPolicy | string, now: Date): RetentionPlan {
+  return planRetention({
+    serverName: catalog.serverName,
+    backups: catalog.backups,
+    keep: catalog.keep,
+    objects: catalog.objects,
+    unreadable: catalog.unreadable,
+    wals,
+    policy,
+    now,
+  });
+}
+
+export interface ApplyProgress {
+  backupId: string;
+  phase: 'marked' | 'wal-deleted' | 'deleted';
+}
+
+/**
+ * Executes a plan. Per backup, oldest first: mark its backup.info as a deletion in progress,
+ * delete the WAL it alone needed, delete its data files, delete backup.info. Every delete is
+ * batched to the provider's limit. An interruption leaves marked (FAILED) backups that the next
+ * run finishes. Deletes nothing when the catalog had an unreadable backup.info.
+ */
+export async function applyRetention(
+  store: ObjectStore,
+  serverName: string,
+  plan: RetentionPlan,
+  onProgress?: (p: ApplyProgress) => void,
+): Promise<void> {
+  if (plan.blockedBy.length > 0) {
+    throw new PgarkError(
+      `retention deleted nothing: cannot read backup.info of ${plan.blockedBy.map((u) => `${u.backupId} (${u.error})`).join(', ')}`,
+      1,
+      'fix or remove the unreadable backup(s) first; deleting with an incomplete view of the catalog could remove WAL a backup needs',
+    );
+  }
+  for (const step of plan.steps) {
+    await markDeletionInProgress(store, serverName, step.backupId, step.info);
+    onProgress?.({ backupId: step.backupId, phase: 'marked' });
+    await deleteInBatches(store, step.walKeys);
+    onProgress?.({ backupId: step.backupId, phase: 'wal-deleted' });
+    await deleteBackupObjects(store, serverName, step.backupId);
+    onProgress?.({ backupId: step.backupId, phase: 'deleted' });
+  }
+}
