@@ -70,6 +70,9 @@ export function runPgTool(
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
+    // A tool that exits without reading stdin (pg_ctl stop on a stopped server) makes this write
+    // fail with EPIPE; its exit code already tells the story, so the write error is not fatal.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
