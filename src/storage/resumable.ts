@@ -19,6 +19,16 @@ export interface RangeResponse {
 /** Requests bytes start..end (inclusive; end undefined = to the end of the object). */
 export type RangeOpener = (start: number, end: number | undefined, signal?: AbortSignal) => Promise<RangeResponse>;
 
+/**
+ * Checks a ranged response really starts at `start` and stops at `end`: a server that ignores or
+ * misreads Range (some S3-compatible servers do) would otherwise splice wrong bytes into a resume.
+ */
+export function assertContentRange(contentRange: string | undefined, start: number, end: number | undefined): void {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '');
+  const ok = m !== null && Number(m[1]) === start && (end === undefined || Number(m[2]) === end || (m[3] !== '*' && end >= Number(m[3]) - 1 && Number(m[2]) === Number(m[3]) - 1));
+  if (!ok) throw new Error(`server answered range ${start}-${end ?? ''} with ${contentRange ? `"${contentRange}"` : 'the whole object'}`);
+}
+
 export interface ResumableOptions {
   start?: number;
   end?: number;

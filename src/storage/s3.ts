@@ -29,7 +29,7 @@ import { errorFacts, storageError, StorageError } from './errors.js';
 import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
 import { DEFAULT_RETRY, backoffDelay, isTransient } from './retry.js';
-import { resumableDownload } from './resumable.js';
+import { assertContentRange, resumableDownload } from './resumable.js';
 import { collect, counted, discardBody, mergeListing, tagQuery } from './common.js';
 
 const MiB = 1024 * 1024;
@@ -86,6 +86,8 @@ export class S3ObjectStore implements ObjectStore {
     if (!s3.inheritFromIAMRole && (s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
       throw new UserError(`${this.displayUrl}: s3Credentials needs both accessKeyId and secretAccessKey`, 'or set inheritFromIAMRole: true');
     }
+    // The SDK warns on every process start about its own future Node support; not actionable for pgark users.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.agents = keepAliveAgents(resolved.endpointCA);
     this.client = new S3Client({
       region: s3.region?.trim() || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
@@ -165,6 +167,14 @@ export class S3ObjectStore implements ObjectStore {
       async (start, end, signal) => {
         const range = start > 0 || end !== undefined ? `bytes=${start}-${end ?? ''}` : undefined;
         const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range: range }), { abortSignal: signal });
+        if (range) {
+          try {
+            assertContentRange(out.ContentRange, start, end);
+          } catch (e) {
+            (out.Body as Readable).destroy();
+            throw e;
+          }
+        }
         return { body: out.Body as Readable, length: out.ContentLength ?? 0, etag: out.ETag };
       },
       { start: opts.start, end: opts.end, signal: opts.signal, wrapError: (e) => this.readError(key, e) },

@@ -2,6 +2,13 @@
  * s3rver (a local S3 server) on a free loopback port for tests: path-style addressing,
  * credentials S3RVER/S3RVER, any region. With `tls`, it serves https with a throw-away
  * self-signed certificate whose subjectAltName has IP:127.0.0.1 (pgBackRest only speaks https).
+ *
+ * Known s3rver 3.7.1 quirks (real S3 differs): it does not verify SigV4 signatures (only that the
+ * access key id exists); it ignores If-None-Match and x-amz-tagging on PUT; "Range: bytes=0-0"
+ * returns the whole object; a delimiter listing misses common prefixes whose objects all sit two
+ * or more levels below the listed prefix; and it encrypts continuation tokens with DES, which
+ * OpenSSL 3 only offers through its legacy provider (enabled below, or every listing past one
+ * page answers 500).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -55,6 +62,7 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
     's3rver',
     (port) => ['-d', dataDir, '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', bucket, ...(cert ? ['--key', cert.key, '--cert', cert.cert] : [])],
     's3rver',
+    { NODE_OPTIONS: '--openssl-legacy-provider' },
   ).catch((e) => {
     dir.cleanup();
     throw e;

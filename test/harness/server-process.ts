@@ -24,11 +24,11 @@ export function binPath(name: string): string {
  * A free port can be taken by someone else between the check and the listen, so a server that
  * dies while starting is retried on a fresh port.
  */
-export async function startServerProcess(bin: string, argsFor: (port: number) => string[], label: string): Promise<ServerProcess> {
+export async function startServerProcess(bin: string, argsFor: (port: number) => string[], label: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   let lastOutput = '';
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
-    const child = spawn(binPath(bin), argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(binPath(bin), argsFor(port), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let output = '';
     child.stdout!.on('data', (d) => (output = (output + d).slice(-8000)));
     child.stderr!.on('data', (d) => (output = (output + d).slice(-8000)));
