@@ -191,3 +191,12 @@ export async function externalClusterObjectStore(ctx: ConfigContext, cluster: Cl
   }
   return resolveObjectStore(ctx, ext.barmanObjectStore, ext.name, cluster.metadata.namespace);
 }
+
+/**
+ * PostgreSQL major version from spec.imageName's tag (ghcr.io/cloudnative-pg/postgresql:15.4-bookworm -> 15):
+ * the only part of imageName pgark uses, to pick binaries. Undefined without a numeric tag.
+ */
+export function imageMajorVersion(imageName: string | undefined): number | undefined {
+  const tag = imageName?.match(/:(\d+)(?:[.\-][^/:]*)?$/);
+  return tag ? Number(tag[1]) : undefined;
+}

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
-import { clusterObjectStore, externalClusterObjectStore, findCluster, loadContext, type ConfigContext } from '../config/index.js';
+import { clusterObjectStore, externalClusterObjectStore, findCluster, imageMajorVersion, loadContext, type ConfigContext } from '../config/index.js';
 import { PgarkError } from '../util/errors.js';
 import { checkPostgres, type PgTarget } from './postgres.js';
 
@@ -68,7 +68,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     });
   }
   for (const s of stores) rows.push(...(await checkStore(ctx, cluster, s)));
-  rows.push(...(await checkPostgres(opts.pg, imageMajor(cluster.spec.imageName))));
+  rows.push(...(await checkPostgres(opts.pg, imageMajorVersion(cluster.spec.imageName))));
   return { ok: !rows.some((r) => r.status === 'fail'), cluster: cluster.metadata.name, rows };
 }
 
@@ -140,12 +140,6 @@ async function storageFailRow(check: string, err: unknown): Promise<CheckRow> {
 function failRow(check: string, err: unknown): CheckRow {
   const e = err as Error & { hint?: string };
   return { check, status: 'fail', detail: e?.message ?? String(err), hint: e instanceof PgarkError ? e.hint : undefined };
-}
-
-/** Major version from an image tag such as ghcr.io/cloudnative-pg/postgresql:15.4-bookworm. */
-export function imageMajor(imageName: string | undefined): number | undefined {
-  const tag = imageName?.match(/:(\d+)(?:[.\-][^/]*)?$/);
-  return tag ? Number(tag[1]) : undefined;
 }
 
 /** The report as a fixed-width table. */
