@@ -5,6 +5,9 @@
  */
 import type { FieldPath } from './source.js';
 import { closestWord } from './hints.js';
+import { barmanObjectStore } from './schema.js';
+
+const STORE_FIELDS = Object.keys(barmanObjectStore.shape);
 
 export interface RuleIssue {
   path: FieldPath;
@@ -107,6 +110,18 @@ export function objectStoreRules(store: Obj, p: FieldPath): RuleIssue[] {
   return out;
 }
 
+/**
+ * When barmanObjectStore is empty and its fields sit next to it (dedented by one level, as in
+ * the seed's Azure recovery snippet), the store rules still run on those fields where they are,
+ * so their own mistakes (placeholder URLs, conflicting credentials) show in the same pass.
+ */
+function misplacedStoreRules(parent: Obj, p: FieldPath): RuleIssue[] {
+  const fields = STORE_FIELDS.filter((k) => k in parent && k !== 'name');
+  if (!fields.includes('destinationPath')) return [];
+  const virtual = Object.fromEntries(fields.map((k) => [k, parent[k]]));
+  return objectStoreRules(virtual, p);
+}
+
 function s3Rules(s3: Obj, p: FieldPath): RuleIssue[] {
   const hasId = present(s3.accessKeyId);
   const hasSecret = present(s3.secretAccessKey);
@@ -189,6 +204,7 @@ export function clusterRules(doc: Obj): RuleIssue[] {
     }
     const store = obj(ec.barmanObjectStore);
     if (store) out.push(...objectStoreRules(store, [...p, 'barmanObjectStore']));
+    else out.push(...misplacedStoreRules(ec, p));
   });
 
   const bootstrap = obj(spec.bootstrap);

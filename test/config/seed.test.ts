@@ -125,6 +125,11 @@ test('seed: the Azure recovery snippet, aligned, shows the store fields outside 
     assert.equal(i.position?.line, line);
     assert.match(i.hint ?? '', /belongs inside "barmanObjectStore"/);
   }
+  const placeholder = find(issues, 'spec.externalClusters[0].destinationPath', '"your s3 backup path" is not an object-store URL');
+  assert.match(placeholder.hint ?? '', /placeholder text/);
+  find(issues, 'spec.externalClusters[0].endpointURL', '"your s3 endpoint" is not an http(s) URL');
+  const cs = find(issues, 'spec.externalClusters[0].azureCredentials.connectionString', 'cannot be combined with storageAccount, storageKey, storageSasToken');
+  assert.equal(cs.position?.line, 17);
   const wal = find(issues, 'spec.externalClusters[0].azureCredentials.wal', 'unknown field "wal"');
   assert.equal(wal.position?.line, 28);
   assert.match(wal.hint ?? '', /belongs one level up, next to "azureCredentials"/);
