@@ -16,10 +16,14 @@
  * - xz: `xz -T<workers>` compresses blocks in parallel into a single .xz stream.
  * - bzip2: one `bzip2` process. NOT parallel: no parallel bzip2 is available here.
  *
- * Memory bound (threadpool codecs): at most `workers` blocks are in flight, each holding its input
- * and its compressed output (<= input for the data that matters, plus a small codec overhead), plus
- * one partially filled block: about workers x blockSize x 2 (+ blockSize). Node's threadpool has 4
- * threads by default (UV_THREADPOOL_SIZE), which caps the useful `workers` for gzip/snappy/lz4.
+ * Memory bound (gzip, snappy, lz4): at most `workers` blocks are in flight, each holding its input
+ * and its compressed output (<= input plus a small codec overhead), so about
+ * workers x blockSize x 2, plus one partially filled block and, for gzip, the previous block kept
+ * for its last 32 KiB of dictionary (2 x blockSize). zstd: libzstd buffers roughly
+ * (workers + 1) x jobSize (jobSize = max(blockSize, 512 KiB)) plus its window. xz -T: the child
+ * process uses about workers x 3 x dictionary size (24 MiB per thread at the default level 6).
+ * Node's threadpool has 4 threads by default (UV_THREADPOOL_SIZE), which caps the useful
+ * `workers` for gzip/snappy/lz4.
  */
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
