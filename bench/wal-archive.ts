@@ -1,0 +1,287 @@
+/**
+ * WAL archiving benchmark: one backlog of ready 16 MiB segments produced by a real PostgreSQL 15
+ * (archive_command failing while a mixed load runs: pgbench plus md5 text that compresses about
+ * 2:1), drained to one TLS s3rver by
+ *   - pgark wal-archive            (resident daemon, wal.maxParallel segments at once)
+ *   - barman-cloud-wal-archive 3.4 (one process per segment, as PostgreSQL calls it)
+ *   - pgbackrest archive-push      (--archive-async, process-max=2)
+ * each called the way PostgreSQL calls archive_command: one call at a time, in order, the next
+ * only after the previous exited 0 (.ready renamed .done then, as PostgreSQL does).
+ *
+ *   node dist/bench/wal-archive.js [--segments 200] [--barman-segments 40] [--max-parallel 4]
+ *
+ * barman-cloud runs about one segment per second, so by default it drains only the first
+ * --barman-segments of the same backlog (its rate is per segment and does not depend on the
+ * backlog length); pass --barman-segments 200 for the full run. barman 3.4 has no zstd: its
+ * compressed run uses gzip. Prints segments/s, ratios, pgark's peak memory, and the latency of an
+ * archive_command call for a segment the daemon already pushed.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startPostgres } from '../test/harness/postgres.js';
+import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+import { scratchDir } from '../test/harness/tmp.js';
+import { PACKAGE_ROOT, clientTool } from '../src/pg/binaries.js';
+import { runPgTool } from '../src/pg/local-server.js';
+import { walRuntime } from '../src/wal/runtime.js';
+
+const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const SEGMENTS = arg('segments', 200);
+const BARMAN_SEGMENTS = Math.min(SEGMENTS, arg('barman-segments', 40));
+const MAX_PARALLEL = arg('max-parallel', 4);
+const SEG_SIZE = 16 * 1024 * 1024;
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+  });
+}
+
+/** Produces the backlog with a real server; returns the data directory (stopped) and the segment names. */
+async function produceBacklog(): Promise<{ pgdata: string; segments: string[]; cleanup(): Promise<void> }> {
+  const pg = await startPostgres({
+    major: 15,
+    settings: { archive_mode: 'on', archive_command: '/bin/false', max_wal_size: '16GB', checkpoint_timeout: '1h', wal_keep_size: 0 },
+  });
+  const status = join(pg.pgdata, 'pg_wal', 'archive_status');
+  const ready = () => readdirSync(status).filter((f) => f.endsWith('.ready') && f.length === 24 + 6);
+  const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-i', '-s', '20', '-q', 'postgres'], { who: pg.who });
+  if (r.code !== 0) throw new Error(r.stderr);
+  await pg.query('CREATE TABLE text_load (id bigserial, a text, b text)');
+  while (ready().length < SEGMENTS + 1) {
+    await Promise.all([
+      pg.query(`INSERT INTO text_load (a, b) SELECT md5(random()::text) || md5(random()::text), md5(i::text) FROM generate_series(1, 100000) i`),
+      runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-n', '-c', '2', '-t', '2000', 'postgres'], { who: pg.who }),
+    ]);
+  }
+  await pg.stop('fast');
+  const segments = ready().map((f) => f.slice(0, 24)).sort().slice(0, SEGMENTS);
+  return { pgdata: pg.pgdata, segments, cleanup: () => pg.destroy() };
+}
+
+/** A data directory for one tool: pg_control and PG_VERSION copied, the backlog hard-linked and marked .ready. */
+function toolDataDir(base: string, source: string, segments: string[]): string {
+  const pgdata = join(base, 'data');
+  mkdirSync(join(pgdata, 'global'), { recursive: true });
+  mkdirSync(join(pgdata, 'pg_wal', 'archive_status'), { recursive: true });
+  copyFileSync(join(source, 'global', 'pg_control'), join(pgdata, 'global', 'pg_control'));
+  copyFileSync(join(source, 'PG_VERSION'), join(pgdata, 'PG_VERSION'));
+  for (const s of segments) {
+    linkSync(join(source, 'pg_wal', s), join(pgdata, 'pg_wal', s));
+    writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), '');
+  }
+  return pgdata;
+}
+
+/** Calls archive_command for each segment like PostgreSQL: in order, one at a time, retrying a failure after 1 s. */
+async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv): Promise<number> {
+  const t0 = performance.now();
+  for (const s of segments) {
+    for (let attempt = 1; ; attempt++) {
+      const [cmd, args] = command(`pg_wal/${s}`);
+      const r = await run(cmd, args, env, pgdata);
+      if (r.code === 0) break;
+      if (attempt >= 5) throw new Error(`${cmd} failed 5 times on ${s}: ${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    renameSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), join(pgdata, 'pg_wal', 'archive_status', `${s}.done`));
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+/** Bytes stored under a prefix of the s3rver bucket (its data directory mirrors the keys). */
+function storedBytes(s3: S3rver, prefix: string): number {
+  let total = 0;
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('._S3rver_object')) total += statSync(p).size;
+    }
+  };
+  walk(join(s3.dataDir, s3.bucket, prefix));
+  return total;
+}
+
+function peakRssMiB(pid: number): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Result {
+  tool: string;
+  compression: string;
+  segments: number;
+  seconds: number;
+  ratio: number;
+  note?: string;
+}
+
+async function main(): Promise<void> {
+  const work = scratchDir('bench-wal');
+  const s3 = await startS3rver({ tls: true });
+  const results: Result[] = [];
+  let backlog: Awaited<ReturnType<typeof produceBacklog>> | undefined;
+  const extra: string[] = [];
+  try {
+    process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
+    backlog = await produceBacklog();
+    const segs = backlog.segments;
+    const raw = (n: number) => n * SEG_SIZE;
+
+    for (const compression of ['none', 'zstd']) {
+      // pgark
+      {
+        const dir = join(work.path, `pgark-${compression}`);
+        const pgdata = toolDataDir(dir, backlog.pgdata, segs);
+        const manifest = join(dir, 'cluster.yaml');
+        writeFileSync(
+          manifest,
+          [
+            'apiVersion: postgresql.cnpg.io/v1',
+            'kind: Cluster',
+            'metadata: {name: bench}',
+            'spec:',
+            '  backup:',
+            '    barmanObjectStore:',
+            `      destinationPath: s3://${s3.bucket}/pgark-${compression}`,
+            `      endpointURL: ${s3.endpoint}`,
+            '      endpointCA: {name: s3, key: ca.crt}',
+            '      s3Credentials:',
+            '        accessKeyId: {name: s3, key: id}',
+            '        secretAccessKey: {name: s3, key: secret}',
+            '        region: {name: s3, key: region}',
+            `      wal: {maxParallel: ${MAX_PARALLEL}${compression === 'none' ? '' : `, compression: ${compression}`}}`,
+            '---',
+            'apiVersion: v1',
+            'kind: Secret',
+            'metadata: {name: s3}',
+            'stringData:',
+            `  id: ${s3.accessKeyId}`,
+            `  secret: ${s3.secretAccessKey}`,
+            `  region: ${s3.region}`,
+            '  ca.crt: |',
+            ...s3.caPem!.trim().split('\n').map((l) => `    ${l}`),
+            '',
+          ].join('\n'),
+        );
+        const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };
+        const seconds = await drain(pgdata, segs, (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env);
+        const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
+        const rss = peakRssMiB(pid);
+        results.push({ tool: 'pgark', compression, segments: segs.length, seconds, ratio: raw(segs.length) / storedBytes(s3, `pgark-${compression}`), note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB` });
+
+        // Latency of archive_command for segments the daemon already pushed ahead.
+        const probe = ['0000000F0000000000000001', '0000000F0000000000000002', '0000000F0000000000000003', '0000000F0000000000000004', '0000000F0000000000000005', '0000000F0000000000000006'];
+        for (const [i, name] of probe.entries()) {
+          writeFileSync(join(pgdata, 'pg_wal', name), readFileSync(join(pgdata, 'pg_wal', segs[i])));
+          writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${name}.ready`), '');
+        }
+        await drain(pgdata, probe.slice(0, 1), (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env);
+        const spool = walRuntime(pgdata).archiveSpool;
+        while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
+        const lat: number[] = [];
+        for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env)) * 1000);
+        extra.push(`pgark ${compression}: archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss?.toFixed(0)} MiB`);
+        process.kill(pid, 'SIGTERM');
+        rmSync(join(s3.dataDir, s3.bucket, `pgark-${compression}`), { recursive: true, force: true });
+      }
+
+      // barman-cloud (no zstd in 3.4: gzip stands in)
+      {
+        const flag = compression === 'none' ? [] : ['--gzip'];
+        const dir = join(work.path, `barman-${compression}`);
+        const part = segs.slice(0, BARMAN_SEGMENTS);
+        const pgdata = toolDataDir(dir, backlog.pgdata, part);
+        const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region, AWS_CA_BUNDLE: s3.caFile! };
+        const seconds = await drain(
+          pgdata,
+          part,
+          (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/barman-${compression}`, 'bench', p]],
+          env,
+        );
+        results.push({ tool: 'barman-cloud', compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, ratio: raw(part.length) / storedBytes(s3, `barman-${compression}`) });
+        rmSync(join(s3.dataDir, s3.bucket, `barman-${compression}`), { recursive: true, force: true });
+      }
+
+      // pgBackRest, asynchronous archive-push
+      {
+        const dir = join(work.path, `pgbackrest-${compression}`);
+        const pgdata = toolDataDir(dir, backlog.pgdata, segs);
+        const conf = join(dir, 'pgbackrest.conf');
+        writeFileSync(
+          conf,
+          [
+            '[global]',
+            'repo1-type=s3',
+            `repo1-path=/pgbackrest-${compression}`,
+            `repo1-s3-bucket=${s3.bucket}`,
+            'repo1-s3-endpoint=127.0.0.1',
+            `repo1-storage-port=${s3.port}`,
+            'repo1-s3-uri-style=path',
+            'repo1-storage-verify-tls=n',
+            `repo1-s3-key=${s3.accessKeyId}`,
+            `repo1-s3-key-secret=${s3.secretAccessKey}`,
+            `repo1-s3-region=${s3.region}`,
+            'archive-async=y',
+            `spool-path=${join(dir, 'spool')}`,
+            `lock-path=${join(dir, 'lock')}`,
+            'process-max=2',
+            `compress-type=${compression === 'none' ? 'none' : 'zst'}`,
+            'log-level-console=warn',
+            'log-level-file=off',
+            '[bench]',
+            `pg1-path=${pgdata}`,
+            '',
+          ].join('\n'),
+        );
+        const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
+        if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
+        const seconds = await drain(pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
+        results.push({ tool: 'pgBackRest', compression: compression === 'none' ? 'none' : 'zst', segments: segs.length, seconds, ratio: raw(segs.length) / storedBytes(s3, `pgbackrest-${compression}/archive`), note: 'archive-async, process-max=2' });
+        rmSync(join(s3.dataDir, s3.bucket, `pgbackrest-${compression}`), { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await backlog?.cleanup();
+    await s3.stop();
+    work.cleanup();
+  }
+
+  const rate = (r: Result) => r.segments / r.seconds;
+  console.log(`\nWAL archive benchmark: ${SEGMENTS} ready 16 MiB segments from PostgreSQL 15 (pgbench + md5 text), TLS s3rver, ${new Date().toISOString()}`);
+  console.log('tool          compression  segments  seconds  segments/s  MB/s (raw)  ratio  notes');
+  for (const r of results) {
+    console.log(
+      `${r.tool.padEnd(13)} ${r.compression.padEnd(12)} ${String(r.segments).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate(r).toFixed(2).padStart(11)} ${((rate(r) * SEG_SIZE) / 1e6).toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}  ${r.note ?? ''}`,
+    );
+  }
+  for (const compression of ['none', 'zstd']) {
+    const mine = results.find((r) => r.tool === 'pgark' && r.compression === compression)!;
+    const barman = results.find((r) => r.tool === 'barman-cloud' && (compression === 'none' ? r.compression === 'none' : r.compression === 'gzip'))!;
+    const pbr = results.find((r) => r.tool === 'pgBackRest' && (compression === 'none' ? r.compression === 'none' : r.compression === 'zst'))!;
+    console.log(`${compression}: pgark / barman-cloud = ${(rate(mine) / rate(barman)).toFixed(1)}x, pgark / pgBackRest = ${(rate(mine) / rate(pbr)).toFixed(2)}x`);
+  }
+  for (const line of extra) console.log(line);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
