@@ -81,6 +81,7 @@ const AUTH_CODES = new Set([
   'InvalidAuthenticationInfo',
   'NoAuthenticationInformation',
   'CredentialUnavailableError',
+  'CredentialsProviderError',
   'AuthenticationRequiredError',
 ]);
 
