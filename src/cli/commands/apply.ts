@@ -33,6 +33,12 @@ export function register(program: Command): void {
           : 'apply acts on Backup manifests and on Clusters with spec.bootstrap.recovery';
         throw new UserError('nothing to apply in the given manifests', hint);
       }
+      if (recoveries.length > 1) {
+        throw new UserError(
+          `${recoveries.length} Clusters have bootstrap.recovery (${recoveries.map((c) => c.metadata.name).join(', ')}); one data directory holds one cluster`,
+          'apply the recovery manifests one at a time, each with its own --pgdata',
+        );
+      }
       if (recoveries.length > 0 && !(flags.pgdata ?? process.env.PGDATA)) {
         throw new UserError(
           `Cluster "${recoveries[0].metadata.name}" has bootstrap.recovery but no data directory was given`,
@@ -43,9 +49,9 @@ export function register(program: Command): void {
         const { applyBackup } = await import('../../backup/apply.js');
         await applyBackup(ctx, backup, { json: flags.json, pg: flags });
       }
-      for (const cluster of recoveries) {
+      if (recoveries.length === 1) {
         const { applyRecovery } = await import('../../recovery/apply.js');
-        await applyRecovery(ctx, cluster, {
+        await applyRecovery(ctx, recoveries[0], {
           pgdata: (flags.pgdata ?? process.env.PGDATA)!,
           start: flags.start,
           dryRun: flags.dryRun,
