@@ -55,6 +55,12 @@ export function readRestoreMode(env: NodeJS.ProcessEnv, issues: IssueList): Rest
   return mode;
 }
 
+/** RESTORE_JOBS: default 4; undefined when the text is not 1..999. */
+export function parseJobs(text: string | undefined): number | undefined {
+  if (text === undefined) return 4;
+  return /^\d{1,3}$/.test(text) && Number(text) >= 1 ? Number(text) : undefined;
+}
+
 export function normaliseProvider(text: string | undefined): 's3' | 'azure' | undefined {
   const p = text?.toLowerCase();
   return p === 's3' ? 's3' : p === 'azure' || p === 'az' ? 'azure' : undefined;
@@ -107,8 +113,8 @@ export function readRestoreEnv(env: NodeJS.ProcessEnv): { request?: RestoreReque
   const portText = need('DB_PORT');
   const port = portText === undefined ? undefined : parsePort(portText);
   if (portText !== undefined && port === undefined) issues.invalid('DB_PORT', RESTORE_VARIABLES.DB_PORT, 'an integer from 1 to 65535', portText);
-  const jobsText = envValue(env, 'RESTORE_JOBS') ?? '4';
-  const jobs = /^\d{1,3}$/.test(jobsText) && Number(jobsText) >= 1 ? Number(jobsText) : undefined;
+  const jobsText = envValue(env, 'RESTORE_JOBS');
+  const jobs = parseJobs(jobsText);
   if (jobs === undefined) issues.invalid('RESTORE_JOBS', RESTORE_VARIABLES.RESTORE_JOBS, 'an integer from 1 to 999', jobsText);
 
   if (issues.issues.length > 0 || !location || !backupPath || !database || !user || !host || !port || !jobs) return { issues };

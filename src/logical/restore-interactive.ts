@@ -10,7 +10,7 @@ import { listDumps, restorable } from './catalog.js';
 import { formatAge, formatBytes } from './format.js';
 import { describeLocation, type StorageLocation } from './location.js';
 import type { PgConn } from './pgconn.js';
-import { normaliseProvider } from './restore-env.js';
+import { normaliseProvider, parseJobs } from './restore-env.js';
 import { inspectTarget, resolveBackup, type ResolvedBackup, type RestoreResult, type TargetState } from './restore.js';
 import { openLocation, performRestore, targetWarnings } from './restore-run.js';
 import { envValue, isHttpUrl, parsePort } from './settings.js';
@@ -100,6 +100,8 @@ export async function interactiveRestore(env: NodeJS.ProcessEnv): Promise<Restor
   if (!process.stdin.isTTY) {
     throw new UserError('interactive restore needs a terminal', 'set RESTORE_MODE=non-interactive and the variables listed in docs/logical-backups.md');
   }
+  const jobs = parseJobs(envValue(env, 'RESTORE_JOBS'));
+  if (jobs === undefined) throw new UserError('RESTORE_JOBS must be an integer from 1 to 999 (parallel jobs for custom-format dumps)');
   const location = await askLocation(env);
   const store = await openLocation(location);
   try {
@@ -121,7 +123,6 @@ export async function interactiveRestore(env: NodeJS.ProcessEnv): Promise<Restor
       process.stdout.write('restore cancelled; nothing was changed\n');
       return undefined;
     }
-    const jobs = Number(envValue(env, 'RESTORE_JOBS') ?? 4) || 4;
     return await performRestore(store, backup, conn, state, jobs);
   } finally {
     await store.close();

@@ -1,0 +1,125 @@
+/**
+ * Peak memory of `pgark logical backup` and of the restore tool while they stream a large database,
+ * next to the same figures for a small one: bounded memory means the two are about equal.
+ *
+ *   npm run build && node dist/bench/logical-memory.js [big-rows=4000000] [small-rows=40000]
+ *
+ * 4,000,000 rows of ~256 bytes is about 1 GB on disk. Dumps go to s3rver (the real S3 driver with
+ * multipart uploads) and are restored into a second PostgreSQL 15. RSS is sampled from
+ * /proc/<pid>/status of the pgark node process every 100 ms; VmHWM (the kernel's own peak) is read
+ * in the same samples.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startPostgres, type PgServer } from '../test/harness/postgres.js';
+import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+
+interface Sampled {
+  code: number | null;
+  seconds: number;
+  peakRssMiB: number;
+  hwmMiB: number;
+  stdout: string;
+  stderr: string;
+}
+
+function statusKiB(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function runSampled(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sampled> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(cmd, args, { env: { ...env, NODE_NO_WARNINGS: '1', PGARK_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let peak = 0;
+    let hwm = 0;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setInterval(() => {
+      peak = Math.max(peak, statusKiB(child.pid!, 'VmRSS'));
+      hwm = Math.max(hwm, statusKiB(child.pid!, 'VmHWM'));
+    }, 100);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(timer);
+      resolve({ code, seconds: (Date.now() - started) / 1000, peakRssMiB: peak / 1024, hwmMiB: hwm / 1024, stdout, stderr });
+    });
+  });
+}
+
+const PAYLOAD = [0, 1, 2, 3, 4, 5, 6].map((k) => `md5((g * 7 + ${k})::text)`).join(' || ') + " || 'ä'";
+
+async function fill(pg: PgServer, db: string, rows: number): Promise<number> {
+  await pg.query(`CREATE DATABASE ${db}`);
+  await pg.query('CREATE TABLE big (id bigint PRIMARY KEY, payload text)', [], db);
+  const batch = 500_000;
+  for (let from = 1; from <= rows; from += batch) {
+    const to = Math.min(rows, from + batch - 1);
+    // Seven distinct md5s per row: hex text that gzip shrinks about 2x, like real data rather than repeats.
+    await pg.query(`INSERT INTO big SELECT g, ${PAYLOAD} FROM generate_series(${from}, ${to}) g`, [], db);
+  }
+  const [r] = await pg.query<{ b: string }>(`SELECT pg_database_size('${db}')::text AS b`);
+  return Number(r.b);
+}
+
+async function measure(src: PgServer, dst: PgServer, s3: S3rver, db: string, rows: number): Promise<void> {
+  const size = await fill(src, db, rows);
+  const pgark = join(process.cwd(), 'bin', 'pgark.js');
+  const backupEnv = {
+    ...process.env,
+    PGHOST: src.host,
+    PGPORT: String(src.port),
+    PGUSER: 'postgres',
+    SCOPE: 'bench',
+    LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
+    LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
+    LOGICAL_BACKUP_S3_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+  const b = await runSampled(process.execPath, [pgark, 'logical', 'backup', '--database', db, '--json'], backupEnv);
+  if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
+  const dump = (JSON.parse(b.stdout) as { dumps: { key: string; size: number }[] }).dumps[0];
+  const r = await runSampled(process.execPath, [pgark, 'logical', 'restore'], {
+    PATH: process.env.PATH,
+    RESTORE_MODE: 'non-interactive',
+    STORAGE_PROVIDER: 's3',
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
+    LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
+    BACKUP_FILE_PATH: `spilo/${dump.key}`,
+    DB_NAME: db,
+    DB_USER: 'postgres',
+    DB_PASS: '',
+    DB_HOST: dst.host,
+    DB_PORT: String(dst.port),
+  });
+  if (r.code !== 0) throw new Error(`restore failed: ${r.stderr}`);
+  const [check] = await dst.query<{ n: string }>('SELECT count(*) AS n FROM big', [], db);
+  if (Number(check.n) !== rows) throw new Error(`restored ${check.n} rows, expected ${rows}`);
+  const mib = (n: number) => (n / 1048576).toFixed(0);
+  console.log(
+    `${db}: database ${mib(size)} MiB, dump ${mib(dump.size)} MiB (gzip) | ` +
+      `backup ${b.seconds.toFixed(1)} s, peak RSS ${b.peakRssMiB.toFixed(0)} MiB (VmHWM ${b.hwmMiB.toFixed(0)}) | ` +
+      `restore ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMiB.toFixed(0)} MiB (VmHWM ${r.hwmMiB.toFixed(0)})`,
+  );
+}
+
+const bigRows = Number(process.argv[2] ?? 4_000_000);
+const smallRows = Number(process.argv[3] ?? 40_000);
+const [src, dst, s3] = await Promise.all([startPostgres({ major: 15 }), startPostgres({ major: 15 }), startS3rver()]);
+try {
+  await measure(src, dst, s3, 'small', smallRows);
+  await measure(src, dst, s3, 'large', bigRows);
+} finally {
+  await Promise.allSettled([src.destroy(), dst.destroy(), s3.stop()]);
+}
