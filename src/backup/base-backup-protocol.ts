@@ -67,6 +67,7 @@ export class BaseBackupStream {
   private archive?: PassThrough;
   private copyResponses = 0;
   private discarding = false;
+  private paused = false;
   private readonly queue: (ServerArchive | null)[] = [];
   private waiter?: () => void;
   private failure?: Error;
@@ -148,7 +149,9 @@ export class BaseBackupStream {
   }
 
   handleCopyData(msg: { chunk: Buffer }): void {
-    const chunk = msg.chunk;
+    // pg-protocol hands out views into its read buffer and reuses that buffer for later socket
+    // data; archive bytes wait in a stream buffer, so they must be copied out.
+    const chunk = Buffer.from(msg.chunk);
     if (this.major < 15) {
       if (!this.discarding) this.write(chunk);
       return;
@@ -226,6 +229,8 @@ export class BaseBackupStream {
   private beginArchive(name: string): void {
     this.discarding = false;
     this.archive = new PassThrough({ highWaterMark: ARCHIVE_HIGH_WATER });
+    // The consumer learns of failures from archives()/finish(); an unread archive must not crash the process.
+    this.archive.on('error', () => undefined);
     this.push({ name, tar: this.archive });
   }
 
@@ -237,10 +242,15 @@ export class BaseBackupStream {
   private write(data: Buffer): void {
     const archive = this.archive;
     if (!archive) return;
-    if (!archive.write(data) && this.connection) {
+    // Messages already parsed from the current socket chunk still arrive after pause(): one resume suffices.
+    if (!archive.write(data) && this.connection && !this.paused) {
       const socket = this.connection.stream;
+      this.paused = true;
       socket.pause();
-      archive.once('drain', () => socket.resume());
+      archive.once('drain', () => {
+        this.paused = false;
+        socket.resume();
+      });
     }
   }
 

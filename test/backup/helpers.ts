@@ -79,6 +79,8 @@ export async function startRestored(
   major: number,
   pgdata: string,
   restoreCommand: string,
+  /** Directories outside pgdata the server must own (restored tablespaces). */
+  ownedDirs: string[] = [],
 ): Promise<{ query: PgServer['query']; port: number; stop(): Promise<void>; log(): string }> {
   const { findPgBinaries } = await import('../../src/pg/binaries.js');
   const { serverIdentity, chownTree, pgCtlStart, pgCtlStop } = await import('../../src/pg/local-server.js');
@@ -97,6 +99,7 @@ export async function startRestored(
   write(join(pgdata, 'recovery.signal'), '');
   chownTree(pgdata, who);
   chownTree(sock, who);
+  for (const d of ownedDirs) chownTree(d, who);
   chmod(pgdata, 0o700);
   const logFile = `${pgdata}.log`;
   await pgCtlStart(bin, pgdata, who, { logFile });
