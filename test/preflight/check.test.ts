@@ -62,6 +62,10 @@ function writeManifest(text: string): string {
   return file;
 }
 
+function expectExit(r: Run, code: number): void {
+  assert.equal(r.code, code, `exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`);
+}
+
 function row(out: string, check: string): string {
   const line = out.split('\n').find((l) => l.startsWith(check + ' '));
   assert.ok(line, `no row "${check}" in:\n${out}`);
@@ -81,7 +85,7 @@ for (const kind of FORMS) {
     try {
       const file = writeManifest(store.manifest({ clusterName: 'pg', spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:17' } }));
       const r = await pgark(['check', '-f', file]);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
+      expectExit(r, 0);
       assert.match(row(r.stdout, 'manifests'), /OK\s+valid: 1 Cluster/);
       assert.match(row(r.stdout, 'ignored fields'), /spec\.instances, spec\.imageName/);
       const cred = row(r.stdout, 'backup store: credentials');
@@ -95,7 +99,7 @@ for (const kind of FORMS) {
         assert.ok(!r.stdout.includes(v) && !r.stderr.includes(v), 'a secret value was printed');
       }
       const j = await pgark(['check', '-f', file, '--json']);
-      assert.equal(j.code, 0, j.stdout + j.stderr);
+      expectExit(j, 0);
       const report = JSON.parse(j.stdout) as { ok: boolean; cluster: string; rows: { check: string; status: string }[] };
       assert.equal(report.ok, true);
       assert.equal(report.cluster, 'pg');
@@ -117,7 +121,7 @@ function seedPointedAtS3rver(name: string, bucketUrl: string, endpoint: string):
 test("the seed's S3 manifests, pointed at s3rver, pass check (backup store and recovery source)", async () => {
   const recovery = writeManifest(seedPointedAtS3rver('recovery-s3.yaml', 's3://your-backup-bucket-name', 'https://s3.your-provider.com'));
   const r = await pgark(['check', '-f', recovery]);
-  assert.equal(r.code, 0, r.stdout + r.stderr);
+  expectExit(r, 0);
   assert.match(row(r.stdout, 'backup store: credentials'), /accessKeyId, secretAccessKey from Secret backup-creds/);
   assert.match(row(r.stdout, 'backup store: write+delete'), /under oncall-pgsql-v2\//);
   assert.match(row(r.stdout, 'recovery source oncall-pgsql-old: list'), /OK .*under oncall-pgsql-old\//);
@@ -126,13 +130,13 @@ test("the seed's S3 manifests, pointed at s3rver, pass check (backup store and r
 
   const backup = writeManifest(seedPointedAtS3rver('s3-backup.yaml', 's3://grafana-backup/backups', 'https://s3.storage.foo.bar'));
   const b = await pgark(['check', '-f', backup]);
-  assert.equal(b.code, 0, b.stdout + b.stderr);
+  expectExit(b, 0);
   assert.match(row(b.stdout, 'backup store: credentials'), /from Secret s3-creds/);
 });
 
 async function failingCheck(manifest: string): Promise<Run> {
   const r = await pgark(['check', '-f', writeManifest(manifest)]);
-  assert.equal(r.code, 2, r.stdout + r.stderr);
+  expectExit(r, 2);
   assert.match(r.stdout, /FAILED: fix the rows marked FAIL/);
   return r;
 }
@@ -177,12 +181,12 @@ test('a missing secret fails the credentials row naming the secret and key', asy
 test('invalid manifests exit 2 with file:line:column, field path and hint; --json lists the issues', async () => {
   const file = 'test/fixtures/manifests/seed/verbatim/azure-backup.yaml';
   const r = await pgark(['check', '-f', file]);
-  assert.equal(r.code, 2);
+  expectExit(r, 2);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, new RegExp(`${file}:11:24: spec\\.backup\\.barmanObjectStore\\.destinationPath: destinationPath "s3://grafana-backup/backups" is an s3:// URL but the credentials are azureCredentials`));
   assert.match(r.stderr, /hint: either write destinationPath as https:\/\/ACCOUNT\.blob\.core\.windows\.net/);
   const j = await pgark(['check', '-f', 'test/fixtures/manifests/seed/verbatim/recovery-s3.yaml', '--json']);
-  assert.equal(j.code, 2);
+  expectExit(j, 2);
   const body = JSON.parse(j.stdout) as { ok: boolean; issues: { path: string; hint: string; position: { line: number } }[] };
   assert.equal(body.ok, false);
   assert.deepEqual(
@@ -202,7 +206,7 @@ test('PostgreSQL: version and archiving settings are reported; an unreachable ex
     const file = writeManifest(store.manifest({ clusterName: 'pg', spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:16' } }));
     const flags = ['--pghost', pg.host, '--pgport', String(pg.port), '--pguser', pg.env.PGUSER ?? 'postgres'];
     const r = await pgark(['check', '-f', file, ...flags]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
+    expectExit(r, 0);
     assert.match(row(r.stdout, 'postgresql'), /WARN\s+PostgreSQL 17\.\d+ at .*; imageName says PostgreSQL 16/);
     assert.match(row(r.stdout, 'wal_level'), /OK\s+replica/);
     assert.match(row(r.stdout, 'archive_mode'), /WARN\s+off: no WAL is archived/);
@@ -216,7 +220,7 @@ test('PostgreSQL: version and archiving settings are reported; an unreachable ex
     assert.match(row(on.stdout, 'archive_command'), /OK\s+pgark wal-archive/);
 
     const down = await pgark(['check', '-f', file, '--pghost', '127.0.0.1', '--pgport', String(await freePort())]);
-    assert.equal(down.code, 2);
+    expectExit(down, 2);
     assert.match(row(down.stdout, 'postgresql'), /FAIL\s+cannot connect to 127\.0\.0\.1:\d+/);
   } finally {
     await pg.destroy();
