@@ -1,0 +1,126 @@
+/**
+ * What happens around a backup: a Backup manifest names it, archiving that fails is reported
+ * clearly and never yields a DONE backup, and a backup killed with SIGKILL stays invisible to
+ * recovery and is removable. Real PostgreSQL 15 and a file:// store.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startStore, type TestStore } from '../harness/stores.js';
+import { loadContext } from '../../src/config/index.js';
+import { applyBackup } from '../../src/backup/apply.js';
+import { listBackups } from '../../src/catalog/catalog.js';
+import { openObjectStore } from '../../src/storage/open.js';
+import { createTestData, pgark, PGARK, startArchivingServer, type ArchivingServer } from './helpers.js';
+
+async function catalog(store: TestStore, serverName: string) {
+  const os = await openObjectStore(store.resolved(serverName));
+  try {
+    return await listBackups(os, serverName);
+  } finally {
+    await os.close();
+  }
+}
+
+async function objectCount(store: TestStore, prefix: string): Promise<number> {
+  const os = await openObjectStore(store.resolved());
+  try {
+    let n = 0;
+    for await (const e of os.list(prefix)) if (e.object) n++;
+    return n;
+  } finally {
+    await os.close();
+  }
+}
+
+describe('backup lifecycle', () => {
+  let store: TestStore;
+  let server: ArchivingServer;
+
+  before(async () => {
+    store = await startStore('file');
+    server = await startArchivingServer(store);
+    await createTestData(server.pg, 2000);
+  });
+  after(async () => {
+    await server?.pg.destroy();
+    await store?.stop();
+  });
+
+  it('a Backup manifest applied with applyBackup records metadata.name as backup_name', async () => {
+    const backupFile = join(server.pg.baseDir, 'backup.yaml');
+    writeFileSync(backupFile, stringify({ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Backup', metadata: { name: 'nightly-manual' }, spec: { cluster: { name: server.clusterName } } }));
+    const ctx = await loadContext({ files: [server.manifest, backupFile] });
+    const backup = ctx.manifests.backups[0];
+    const pg = { pghost: server.pg.host, pgport: String(server.pg.port), pguser: 'postgres', pgdata: server.pg.pgdata };
+    await applyBackup(ctx, backup, { json: true, pg });
+    const c = await catalog(store, server.clusterName);
+    const b = c.backups.find((x) => x.backup_name === 'nightly-manual');
+    assert.ok(b, 'backup listed under its manifest name');
+    assert.equal(b.status, 'DONE');
+    assert.equal(b.server_name, 'cloud');
+    const show = await pgark(['backup', 'show', 'nightly-manual', '-f', server.manifest, '--json']);
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(JSON.parse(show.stdout).cloud.backup_id, b.backup_id);
+    // The same name twice would make recovery by name ambiguous.
+    await assert.rejects(applyBackup(ctx, backup, { pg }), /already used by backup/);
+  });
+
+  it('archiving that fails ends in a clear error and a FAILED backup, never DONE', async () => {
+    await server.pg.query(`ALTER SYSTEM SET archive_command = 'false'`);
+    await server.pg.query('SELECT pg_reload_conf()');
+    try {
+      const r = await pgark(['backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '3', '--name', 'no-wal'], server.pg.env);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /WAL archiving is failing: end WAL [0-9A-F]{24} .* after 3s/);
+      assert.match(r.stderr, /last failure: [0-9A-F]{24}/);
+      const c = await catalog(store, server.clusterName);
+      const b = c.backups.find((x) => x.backup_name === 'no-wal');
+      assert.equal(b?.status, 'FAILED');
+      assert.match(b?.error ?? '', /WAL archiving is failing/);
+    } finally {
+      await server.pg.query('ALTER SYSTEM RESET archive_command');
+      await server.pg.query('SELECT pg_reload_conf()');
+    }
+  });
+
+  it('a backup killed with SIGKILL never shows as DONE, and backup delete removes its objects', async () => {
+    // Archiving stalls, so the backup is caught after its tars are stored but before the commit.
+    await server.pg.query(`ALTER SYSTEM SET archive_command = 'false'`);
+    await server.pg.query('SELECT pg_reload_conf()');
+    let id = '';
+    try {
+      const child = spawn(process.execPath, [PGARK, 'backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '600'], {
+        env: { ...process.env, ...server.pg.env, PGARK_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (d) => {
+          stderr += d;
+          if (/waiting for WAL/.test(stderr)) resolve();
+        });
+        child.on('exit', () => reject(new Error(`backup exited early: ${stderr}`)));
+      });
+      id = /"backupId":"(\d{8}T\d{6})"/.exec(stderr)![1];
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('close', r));
+    } finally {
+      await server.pg.query('ALTER SYSTEM RESET archive_command');
+      await server.pg.query('SELECT pg_reload_conf()');
+    }
+    const c = await catalog(store, server.clusterName);
+    assert.ok(!c.backups.some((b) => b.backup_id === id), 'no backup.info was written');
+    assert.ok(c.incomplete.includes(id), 'its tars are there, without backup.info');
+    const list = await pgark(['backup', 'list', '-f', server.manifest]);
+    assert.match(list.stdout, new RegExp(`${id}\\s+-\\s+INCOMPLETE`));
+    const prefix = `${server.clusterName}/base/${id}/`;
+    assert.ok((await objectCount(store, prefix)) > 0);
+    const del = await pgark(['backup', 'delete', id, '-f', server.manifest]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(await objectCount(store, prefix), 0);
+  });
+});
