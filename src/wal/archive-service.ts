@@ -63,20 +63,19 @@ export class ArchiveService {
   private start(target: WalTarget, path: string, ref: ConfigRef): Job {
     const name = basename(path);
     const promise = (async () => {
+      const t0 = performance.now();
       const before = await stat(path);
       const result = await archiveWalFile(target, path, this.gate);
       const marker = { size: before.size, mtimeMs: before.mtimeMs, ino: before.ino };
       this.stored.set(name, { marker, result });
       await this.writeMarker(name, marker);
+      logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
       return result;
     })();
     const job = { name, promise };
     this.jobs.set(name, job);
     promise.then(
-      (r) => {
-        this.failedAt.delete(name);
-        logger().debug({ wal: name, key: r.key, status: r.status }, 'WAL archived');
-      },
+      () => this.failedAt.delete(name),
       (err) => {
         this.failedAt.set(name, Date.now());
         logger().warn({ wal: name, err: (err as Error).message }, 'WAL archive failed');

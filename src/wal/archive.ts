@@ -128,9 +128,10 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
     return { key: existing.key, status: 'exists', size: data.length };
   }
   const key = walKey(serverName, name, codecExtension(target.compression));
-  const body = await compressBuffer(target.compression, data);
+  // 'none' stores the file's own buffer: no second copy of the segment in memory.
+  const body = target.compression === 'none' ? data : await compressBuffer(target.compression, data);
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
-  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, contentType: 'application/octet-stream' });
+  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream' });
   if (put.status === 'exists') {
     // Someone stored the same name between our listing and our write: same rule as above.
     await verifyExisting(store, key, name, path, data);

@@ -137,7 +137,7 @@ for (const sc of scenarios) {
       const chaos = sc.chaos
         ? (async () => {
             while (!stopChaos) {
-              await sleep(150 + Math.floor(Math.random() * 250));
+              await sleep(300 + Math.floor(Math.random() * 400));
               for (const pid of [...pgarkPids(pg.pgdata), ...pgarkPids(manifest)]) {
                 try {
                   process.kill(pid, 'SIGKILL');
@@ -149,7 +149,7 @@ for (const sc of scenarios) {
             }
           })()
         : Promise.resolve();
-      await pgbench(pg, ['-i', '-s', '8', '-q']);
+      await pgbench(pg, ['-i', '-s', '12', '-q']);
       await pgbench(pg, ['-c', '4', '-T', '8', '-n']);
       await pg.query('CREATE TABLE after_load AS SELECT 42 AS answer');
       stopChaos = true;
