@@ -247,8 +247,9 @@ async function scheduleIssues(raw: Obj, issue: MakeIssue): Promise<ManifestIssue
   let parseSchedule: ((expr: string) => unknown) | undefined;
   try {
     parseSchedule = ((await import(specifier)) as { parseSchedule?: (expr: string) => unknown }).parseSchedule;
-  } catch {
-    return [];
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return [];
+    throw err;
   }
   if (!parseSchedule) return [];
   try {

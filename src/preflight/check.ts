@@ -68,6 +68,15 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     });
   }
   for (const s of stores) rows.push(...(await checkStore(ctx, cluster, s)));
+  const dataCompression = cluster.spec.backup?.barmanObjectStore?.data?.compression;
+  if (dataCompression === 'xz' || dataCompression === 'zstd') {
+    rows.push({
+      check: 'barman-cloud compatibility',
+      status: 'warn',
+      detail: `data.compression ${dataCompression} is a pgark extension: barman-cloud-restore and CNPG cannot restore these base backups`,
+      hint: 'use gzip, bzip2 or snappy if CNPG or barman-cloud must read the backups',
+    });
+  }
   rows.push(...(await checkPostgres(opts.pg, imageMajorVersion(cluster.spec.imageName))));
   return { ok: !rows.some((r) => r.status === 'fail'), cluster: cluster.metadata.name, rows };
 }

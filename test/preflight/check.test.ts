@@ -171,6 +171,17 @@ test('an unreachable endpoint fails clearly', async () => {
   assert.match(r.stdout, /hint: check endpointURL/);
 });
 
+test('a data compression only pgark reads is a warning, not a failure', async () => {
+  const store = await startStore('file');
+  try {
+    const r = await pgark(['check', '-f', writeManifest(store.manifest({ clusterName: 'pg', objectStore: { data: { compression: 'zstd' } } }))]);
+    expectExit(r, 0);
+    assert.match(row(r.stdout, 'barman-cloud compatibility'), /WARN\s+data\.compression zstd is a pgark extension/);
+  } finally {
+    await store.stop();
+  }
+});
+
 test('a missing secret fails the credentials row naming the secret and key', async () => {
   const s3store = await startStore('s3', { s3rver: s3 });
   const manifest = s3store.manifest({ clusterName: 'pg' }).split('---\n')[0];
