@@ -28,7 +28,7 @@ const BACKUPS: SyntheticBackup[] = [
   { id: '20240105T000000', beginSeg: 11, endSeg: 11, endTime: new Date(T0 + 4 * DAY), status: 'FAILED' },
 ];
 
-for (const kind of ['file', 's3'] as StoreKind[]) {
+for (const kind of ['file', 's3', 'azure-connection-string'] as StoreKind[]) {
   test(`catalog on ${kind}: list, find, unreadable and incomplete backups, resumable delete`, async () => {
     const ts = await startStore(kind);
     const store = await openObjectStore(ts.resolved(SERVER));

@@ -36,7 +36,7 @@ function failingAfter(store: ObjectStore, okCalls: number): ObjectStore {
 
 const stripWal = (key: string) => key.slice(key.lastIndexOf('/') + 1).replace(/\.gz$/, '');
 
-for (const kind of ['file', 's3'] as StoreKind[]) {
+for (const kind of ['file', 's3', 'azure-connection-string'] as StoreKind[]) {
   test(`retention applied on ${kind}: exactly the expected objects remain, also after an interrupted run`, async () => {
     const now = new Date();
     const s = scenario(now.getTime());
