@@ -13,8 +13,6 @@ export type FieldPath = readonly (string | number)[];
 
 export interface SourceDocument {
   file: string;
-  /** 0-based index of the document inside its file. */
-  index: number;
   /** Plain JS value of the document (null for an empty document). */
   value: unknown;
   /** Position of the document start. */
@@ -80,7 +78,7 @@ export function parseText(file: string, text: string): ParsedFiles {
   const documents: SourceDocument[] = [];
   const issues: ManifestIssue[] = [];
   // parseAllDocuments returns an EmptyStream (an array with no documents) for blank input.
-  (Array.isArray(docs) ? docs : [docs]).forEach((doc: Document.Parsed, index: number) => {
+  (Array.isArray(docs) ? docs : [docs]).forEach((doc: Document.Parsed) => {
     if (doc.errors.length > 0) {
       issues.push(...yamlErrors(doc, lines, at, (offset) => formatPath(pathAtOffset(doc.contents as Node | null, offset))));
       return;
@@ -89,7 +87,6 @@ export function parseText(file: string, text: string): ParsedFiles {
     const position = at(root?.range?.[0] ?? doc.range[0]);
     documents.push({
       file,
-      index,
       value: doc.toJS({ maxAliasCount: 100 }),
       position,
       locate: (path, key) => locateNode(root, path, key ?? false, at) ?? position,

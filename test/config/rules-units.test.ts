@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { closestWord, editDistance, markdownLinkHint, placeholderIn, unknownKeyHint } from '../../src/config/hints.js';
 import { isTargetTime } from '../../src/config/target-time.js';
 import { destinationKind } from '../../src/config/rules.js';
-import { imageMajorVersion, loadManifests } from '../../src/config/index.js';
+import { findCluster, imageMajorVersion, loadManifests } from '../../src/config/index.js';
 import { ConfigError, UserError } from '../../src/util/errors.js';
 import { scratchDir } from '../harness/tmp.js';
 
@@ -107,4 +107,21 @@ test('imageName: only the major version of the tag is read', () => {
   assert.equal(imageMajorVersion('registry:5000/postgresql:17.2'), 17);
   assert.equal(imageMajorVersion('postgres:latest'), undefined);
   assert.equal(imageMajorVersion(undefined), undefined);
+});
+
+test('findCluster: the only Cluster, or the one named; otherwise a hint listing the names', async () => {
+  const dir = scratchDir('clusters');
+  try {
+    const doc = (name: string) => `apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: ${name}}\nspec: {instances: 1}\n`;
+    writeFileSync(join(dir.path, 'a.yaml'), doc('alpha'));
+    writeFileSync(join(dir.path, 'b.yaml'), doc('beta'));
+    const set = await loadManifests([dir.path]);
+    assert.equal(findCluster(set, 'beta').metadata.name, 'beta');
+    assert.throws(() => findCluster(set), (e: unknown) => e instanceof UserError && /found 2/.test(e.message) && e.hint === 'choose one with --cluster (alpha, beta)');
+    assert.throws(() => findCluster(set, 'gamma'), (e: unknown) => e instanceof UserError && e.message === 'no Cluster named "gamma" in the manifests');
+    const one = await loadManifests([join(dir.path, 'a.yaml')]);
+    assert.equal(findCluster(one).metadata.name, 'alpha');
+  } finally {
+    dir.cleanup();
+  }
 });
