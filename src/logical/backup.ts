@@ -68,7 +68,8 @@ export async function runLogicalBackup(settings: LogicalBackupSettings, now = ne
   const store = await openObjectStore(resolveLocation(settings.location, settings.credentialSource));
   const report: LogicalBackupReport = { destination: describeLocation(settings.location), prefix: runPrefix(scope, now), dumps: [], deleted: [] };
   try {
-    const common = { store, format: settings.format, codec: settings.codec, conn, scope, serverVersion: version, pgDumpVersion, noOwner: settings.noOwner };
+    const encryption = settings.location.provider === 's3' ? settings.location.sse : undefined;
+    const common = { store, format: settings.format, codec: settings.codec, conn, scope, serverVersion: version, pgDumpVersion, noOwner: settings.noOwner, encryption };
     const jobs: DumpRequest[] = [
       ...(settings.database === undefined
         ? [{ ...common, kind: 'globals' as const, key: globalsKey(scope, now, settings.codec), format: 'plain' as const, expectedBytes: 0 }]

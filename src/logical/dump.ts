@@ -11,6 +11,7 @@
  * reached the store under the dump's key is deleted.
  */
 import { pipeline } from 'node:stream';
+import type { Encryption } from '../config/types.js';
 import { clientTool } from '../pg/binaries.js';
 import { logger } from '../util/log.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -40,6 +41,8 @@ export interface DumpRequest {
   expectedBytes: number;
   /** Leave ownership out of the dump (pg_dump --no-owner). */
   noOwner?: boolean;
+  /** S3 server-side encryption for the dump and its sidecar. */
+  encryption?: Encryption;
 }
 
 function dumpCommand(req: DumpRequest): { tool: string; args: string[]; database: string } {
@@ -77,6 +80,7 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
       queueSize: QUEUE,
       contentType: req.format === 'custom' ? 'application/octet-stream' : req.codec === 'gzip' ? 'application/gzip' : 'application/sql',
       signal: abort.signal,
+      encryption: req.encryption,
     });
     await tool.success();
     if (streamError) throw streamError;
@@ -95,7 +99,7 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
     };
-    await writeMeta(req.store, metaKey(req.key), meta);
+    await writeMeta(req.store, metaKey(req.key), meta, req.encryption);
     return meta;
   } catch (err) {
     tool.kill();

@@ -13,6 +13,7 @@ export type StorageLocation =
       prefix: string;
       endpoint?: string;
       region?: string;
+      /** Server-side encryption requested on every upload (PutOptions.encryption). */
       sse?: Encryption;
       /** Both absent: the AWS default credential chain (environment, profile, IAM role). */
       accessKeyId?: string;
@@ -52,11 +53,7 @@ export function resolveLocation(loc: StorageLocation, credentialSource: string):
           inheritFromIAMRole: !explicit,
         },
         credentialSource,
-        config: {
-          destinationPath,
-          endpointURL: loc.endpoint,
-          ...(loc.sse ? { data: { encryption: loc.sse }, wal: { encryption: loc.sse } } : {}),
-        },
+        config: { destinationPath, endpointURL: loc.endpoint },
       };
     }
     case 'azure': {

@@ -2,6 +2,7 @@
  * The sidecar written next to each dump after every byte of it is stored: its presence is what makes
  * a dump complete, and its size and SHA-256 let restore verify what it downloads.
  */
+import type { Encryption } from '../config/types.js';
 import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError } from '../util/errors.js';
 import type { DumpCodec, DumpFormat } from './keys.js';
@@ -24,8 +25,8 @@ export interface DumpMeta {
   finishedAt: string;
 }
 
-export async function writeMeta(store: ObjectStore, key: string, meta: DumpMeta): Promise<void> {
-  await store.put(key, Buffer.from(JSON.stringify(meta, null, 2) + '\n'), { contentType: 'application/json' });
+export async function writeMeta(store: ObjectStore, key: string, meta: DumpMeta, encryption?: Encryption): Promise<void> {
+  await store.put(key, Buffer.from(JSON.stringify(meta, null, 2) + '\n'), { contentType: 'application/json', encryption });
 }
 
 /** The sidecar, or undefined when it is absent or unreadable (an incomplete or foreign dump). */

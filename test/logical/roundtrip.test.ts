@@ -29,6 +29,9 @@ let s3: S3rver;
 let az: Azurite;
 let tmp: { path: string; cleanup(): void };
 let expected: Record<string, string>;
+let expectedTiny: Record<string, string>;
+/** Key (from the bucket root) of the tiny database's dump in the all-databases run on s3rver. */
+let tinyS3Key: string;
 
 function s3BackupEnv(): NodeJS.ProcessEnv {
   return {
@@ -41,6 +44,7 @@ function s3BackupEnv(): NodeJS.ProcessEnv {
     LOGICAL_BACKUP_S3_REGION: s3.region,
     AWS_ACCESS_KEY_ID: s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    LOGICAL_BACKUP_S3_SSE: 'AES256',
   };
 }
 
@@ -96,7 +100,26 @@ before(async () => {
   await src.query('CREATE DATABASE tiny');
   await src.query("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'tiny ' || g FROM generate_series(1, 100) g", [], 'tiny');
   expected = await fingerprint(src, 'shop');
+  expectedTiny = await fingerprint(src, 'tiny');
 });
+
+/** Runs bin/restore.sh on a real pseudo-terminal, answering each prompt in turn; returns the transcript. */
+async function restoreOnTerminal(steps: [string, string][], env: Record<string, string>): Promise<{ code: number | null; transcript: string }> {
+  const script = join(tmp.path, `answers-${Date.now()}.json`);
+  writeFileSync(script, JSON.stringify(steps.map(([expect, send]) => ({ expect, send }))));
+  const r = await run('python3', [join(REPO, 'test', 'logical', 'pty-drive.py'), script, '--', RESTORE_SH], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TERM: 'xterm',
+    NODE_NO_WARNINGS: '1',
+    ...env,
+  });
+  return { code: r.code, transcript: r.stdout };
+}
+
+function reEscape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 after(async () => {
   await Promise.allSettled([src?.destroy(), dst?.destroy(), s3?.stop(), az?.stop()]);
@@ -112,6 +135,7 @@ test('every database plus globals to s3rver, listed newest first, restored non-i
     ['globals', 'postgres', 'shop', 'tiny'],
   );
   assert.match(report.dumps[2].key, /^shop-cluster\/logical_backups\/\d{8}T\d{6}Z\/shop\.sql\.gz$/);
+  tinyS3Key = `spilo/${report.dumps[3].key}`;
   // Stored under the operator's default prefix, each with its sidecar.
   const store = await s3Store();
   try {
@@ -204,43 +228,99 @@ test('custom format to Azurite, restored in parallel through the interactive too
   const key = (JSON.parse(b.stdout) as { dumps: { key: string }[] }).dumps[0].key;
   assert.match(key, /\/shop\.dump$/);
 
-  const script = join(tmp.path, 'answers.json');
-  const steps: [string, string][] = [
-    ['Storage provider', '\r'],
-    ['Azure storage account name', `${az.account}\r`],
-    ['Azure storage account key', `${az.accountKey}\r`],
-    ['Azure container', `${az.container}\r`],
-    ['Blob service URL', '\r'],
-    [`Backup to restore[\\s\\S]*${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, '\r'],
-    ['Database host', '\r'],
-    ['Database port', '\r'],
-    ['Database name to restore into', 'shop_az\r'],
-    ['Database user', '\r'],
-    ['Use DB_PASS from the environment', '\r'],
-    ['Start the restore\\?', 'y\r'],
-  ];
-  writeFileSync(script, JSON.stringify(steps.map(([expect, send]) => ({ expect, send }))));
-  const env: NodeJS.ProcessEnv = {
+  const r = await restoreOnTerminal(
+    [
+      ['Storage provider', '\r'],
+      ['Azure storage account name', `${az.account}\r`],
+      ['Azure storage account key', `${az.accountKey}\r`],
+      ['Azure container', `${az.container}\r`],
+      ['Blob service URL', '\r'],
+      [`Backup to restore[\\s\\S]*${reEscape(key)}`, '\r'],
+      ['Database host', '\r'],
+      ['Database port', '\r'],
+      ['Database name to restore into', 'shop_az\r'],
+      ['Database user', '\r'],
+      ['Use DB_PASS from the environment', '\r'],
+      ['Start the restore\\?', 'y\r'],
+    ],
+    {
+      STORAGE_PROVIDER: 'azure',
+      AZURE_STORAGE_ENDPOINT: az.blobEndpoint,
+      DB_HOST: dst.host,
+      DB_PORT: String(dst.port),
+      DB_USER: 'postgres',
+      DB_PASS: '',
+      RESTORE_JOBS: '2',
+    },
+  );
+  assert.equal(r.code, 0, r.transcript);
+  assert.match(r.transcript, /Restore summary/);
+  assert.match(r.transcript, /custom format/);
+  assert.match(r.transcript, /database "shop_az" on .* does not exist and will be created/);
+  assert.match(r.transcript, /restoring \[#+/, 'no progress bar on the terminal');
+  assert.match(r.transcript, /restored ".*shop\.dump" into database "shop_az".*SHA-256 verified/);
+  assert.ok(!r.transcript.includes(az.accountKey), 'the account key was echoed on the terminal');
+  assert.deepEqual(await fingerprint(dst, 'shop_az'), expected);
+});
+
+test('interactive restore from s3rver with a typed path: a wrong path is refused and asked again', async () => {
+  const r = await restoreOnTerminal(
+    [
+      ['Storage provider', '\r'],
+      ['AWS access key ID', '\r'],
+      ['Use AWS_SECRET_ACCESS_KEY from the environment', '\r'],
+      ['S3 bucket', '\r'],
+      ['S3 endpoint URL', '\r'],
+      [`Backup to restore[\\s\\S]*${reEscape(tinyS3Key)}[\\s\\S]*Type a path`, '\u001b[A\r'],
+      ['Backup path in the bucket', 'spilo/no/such.sql.gz\r'],
+      ['not found[\\s\\S]*Backup path in the bucket', `${tinyS3Key}\r`],
+      ['Database host', '\r'],
+      ['Database port', '\r'],
+      ['Database name to restore into', '\r'],
+      ['Database user', '\r'],
+      ['Use DB_PASS from the environment', '\r'],
+      ['Start the restore\\?', 'y\r'],
+    ],
+    {
+      STORAGE_PROVIDER: 's3',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
+      LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
+      LOGICAL_BACKUP_S3_REGION: s3.region,
+      DB_NAME: 'tiny_pty',
+      DB_HOST: dst.host,
+      DB_PORT: String(dst.port),
+      DB_USER: 'postgres',
+      DB_PASS: '',
+    },
+  );
+  assert.equal(r.code, 0, r.transcript);
+  assert.match(r.transcript, /restored ".*tiny\.sql\.gz" into database "tiny_pty".*SHA-256 verified/);
+  assert.deepEqual(await fingerprint(dst, 'tiny_pty'), expectedTiny);
+});
+
+test('non-interactive restore from Azurite: "latest" picks the dump of DB_NAME', async () => {
+  const b = await pgark(['logical', 'backup', '--database', 'tiny'], azBackupEnv());
+  assert.equal(b.code, 0, b.stderr);
+  const r = await run(RESTORE_SH, [], {
     PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TERM: 'xterm',
-    NODE_NO_WARNINGS: '1',
+    RESTORE_MODE: 'non-interactive',
     STORAGE_PROVIDER: 'azure',
+    AZURE_STORAGE_ACCOUNT_NAME: az.account,
+    AZURE_STORAGE_ACCOUNT_KEY: az.accountKey,
+    AZURE_STORAGE_CONTAINER_NAME: az.container,
     AZURE_STORAGE_ENDPOINT: az.blobEndpoint,
-    DB_HOST: dst.host,
-    DB_PORT: String(dst.port),
+    AZURE_STORAGE_BACKUP_PATH: 'latest',
+    DB_NAME: 'tiny',
     DB_USER: 'postgres',
     DB_PASS: '',
-    RESTORE_JOBS: '2',
-  };
-  const r = await run('python3', [join(REPO, 'test', 'logical', 'pty-drive.py'), script, '--', RESTORE_SH], env);
-  assert.equal(r.code, 0, r.stdout);
-  assert.match(r.stdout, /Restore summary/);
-  assert.match(r.stdout, /custom format/);
-  assert.match(r.stdout, /database "shop_az" on .* does not exist and will be created/);
-  assert.match(r.stdout, /restored ".*shop\.dump" into database "shop_az".*SHA-256 verified/);
-  assert.ok(!r.stdout.includes(az.accountKey), 'the account key was echoed on the terminal');
-  assert.deepEqual(await fingerprint(dst, 'shop_az'), expected);
+    DB_HOST: dst.host,
+    DB_PORT: String(dst.port),
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /restored "spilo\/shop-cluster\/logical_backups\/\d{8}T\d{6}Z\/tiny\.sql\.gz" into database "tiny".*SHA-256 verified/);
+  assert.deepEqual(await fingerprint(dst, 'tiny'), expectedTiny);
 });
 
 test('retention by age on Azure removes old runs and keeps the newest; list shows newest first with size and age', async () => {
