@@ -56,13 +56,13 @@ async function produceBacklog(): Promise<{ pgdata: string; segments: string[]; c
   });
   const status = join(pg.pgdata, 'pg_wal', 'archive_status');
   const ready = () => readdirSync(status).filter((f) => f.endsWith('.ready') && f.length === 24 + 6);
-  const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-i', '-s', '20', '-q', 'postgres'], { who: pg.who });
+  const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-i', '-s', '2', '-q', 'postgres'], { who: pg.who });
   if (r.code !== 0) throw new Error(r.stderr);
   await pg.query('CREATE TABLE text_load (id bigserial, a text, b text)');
   while (ready().length < SEGMENTS + 1) {
     await Promise.all([
-      pg.query(`INSERT INTO text_load (a, b) SELECT md5(random()::text) || md5(random()::text), md5(i::text) FROM generate_series(1, 100000) i`),
-      runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-n', '-c', '2', '-t', '2000', 'postgres'], { who: pg.who }),
+      pg.query(`INSERT INTO text_load (a, b) SELECT md5(random()::text) || md5(random()::text), md5(random()::text) FROM generate_series(1, 100000) i`),
+      runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-n', '-c', '2', '-t', '500', 'postgres'], { who: pg.who }),
     ]);
   }
   await pg.stop('fast');

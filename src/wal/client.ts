@@ -81,6 +81,7 @@ function dataDirectory(explicit: string | undefined, walPath: string): string {
 
 const DAEMON_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'daemon-main.js');
 const DAEMON_START_TIMEOUT_MS = 10_000;
+const DAEMON_RESPAWN_MS = 1_000;
 const MAX_LOG_BYTES = 10 * 1024 * 1024;
 
 function startDaemon(rt: WalRuntime): void {
@@ -149,25 +150,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<WalReply | undefined> {
   const timeoutMs = (Number(process.env.PGARK_WAL_TIMEOUT_SECONDS) || 600) * 1000;
-  let startedAt: number | undefined;
+  let firstSpawn: number | undefined;
+  let lastSpawn = 0;
   let drops = 0;
   for (;;) {
     const r = await exchange(rt, req, timeoutMs);
     if ('reply' in r) return r.reply;
     if (r.failure === 'dropped') {
       if (++drops > 2) return undefined;
-      startedAt = undefined; // the daemon died: start another one
-      continue;
+      continue; // the daemon died mid-request: the next attempt starts another one
     }
-    if (startedAt === undefined) {
+    const now = Date.now();
+    if (firstSpawn !== undefined && now - firstSpawn > DAEMON_START_TIMEOUT_MS) return undefined;
+    // Spawn again now and then: a daemon refuses to start while a just-killed one's lock looks fresh.
+    if (now - lastSpawn > DAEMON_RESPAWN_MS) {
       try {
         startDaemon(rt);
       } catch {
         return undefined;
       }
-      startedAt = Date.now();
-    } else if (Date.now() - startedAt > DAEMON_START_TIMEOUT_MS) {
-      return undefined;
+      firstSpawn ??= now;
+      lastSpawn = now;
     }
     await sleep(25);
   }

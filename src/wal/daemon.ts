@@ -7,8 +7,8 @@
  * One daemon per data directory, guarded by a pid lock file. Requests carry their ConfigRef,
  * so the daemon needs no configuration of its own.
  */
-import { createServer, type Server, type Socket } from 'node:net';
-import { mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { closeSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -37,37 +37,49 @@ export interface WalDaemon {
 
 export class DaemonAlreadyRunning extends PgarkError {}
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Whether a daemon answers on the socket (a socket file copied with PGDATA, or left by kill -9, does not). */
+function socketAlive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(socketPath);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
 }
 
-/** Takes the pid lock; a lock left by a dead process (kill -9) is taken over. */
-function acquireLock(lockFile: string): void {
+/** A lock this young belongs to a daemon still starting up. */
+const STARTING_LOCK_MS = 5_000;
+
+/**
+ * Takes the lock file of the runtime directory. A lock whose daemon no longer answers on the
+ * socket (killed, or copied into another data directory by a base backup) is taken over, unless
+ * it is so recent that its daemon may still be starting.
+ */
+async function acquireLock(rt: WalRuntime): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = openSync(lockFile, 'wx', 0o600);
+      const fd = openSync(rt.lockFile, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const pid = Number(readFileSync(lockFile, 'utf8').trim() || '0');
-    if (pid > 0 && pid !== process.pid && processAlive(pid)) throw new DaemonAlreadyRunning(`a pgark WAL daemon (pid ${pid}) already serves this data directory`);
-    unlinkSync(lockFile);
+    const age = Date.now() - (statSync(rt.lockFile, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    if ((await socketAlive(rt.socketPath)) || age < STARTING_LOCK_MS) {
+      throw new DaemonAlreadyRunning(`a pgark WAL daemon already serves ${rt.pgdata}`);
+    }
+    rmSync(rt.lockFile, { force: true });
   }
-  throw new DaemonAlreadyRunning(`could not take the WAL daemon lock ${lockFile}`);
+  throw new DaemonAlreadyRunning(`could not take the WAL daemon lock ${rt.lockFile}`);
 }
 
 export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon> {
   const rt = walRuntime(opts.pgdata);
   ensureRuntimeDirs(rt);
-  acquireLock(rt.lockFile);
+  await acquireLock(rt);
   // Prefetched files of an earlier run may predate changes to the archive; start clean.
   rmSync(rt.restoreSpool, { recursive: true, force: true });
   mkdirSync(rt.restoreSpool, { recursive: true, mode: 0o700 });

@@ -1,0 +1,207 @@
+/**
+ * Base-backup benchmark: the same PostgreSQL 15 database backed up to one TLS s3rver by pgark,
+ * barman-cloud-backup 3.4 and pgBackRest 2.45 (process-max=2), in one run, with comparable codecs.
+ *
+ *   npm run bench:backup                      # pgbench scale 50 + 350 MB of ~2:1 text (> 1 GB)
+ *   BENCH_SCALE=5 BENCH_TEXT_MB=30 npm run bench:backup        # a quick run
+ *   BENCH_TOOLS=pgark,pgbackrest BENCH_CODECS=none,lz4 ...     # a subset
+ *
+ * Every tool reads the data directory on this host, writes over https to the same s3rver and
+ * waits, as it does by default, for what it needs: pgark and pgBackRest for the end WAL segment
+ * to be archived (archive_command runs both archivers), barman-cloud for nothing. Printed per
+ * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { startPostgres, type PgServer } from '../test/harness/postgres.js';
+import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+import { startStore, type TestStore } from '../test/harness/stores.js';
+import { scratchDir } from '../test/harness/tmp.js';
+import { openObjectStore } from '../src/storage/open.js';
+
+type Tool = 'pgark' | 'barman' | 'pgbackrest';
+type Codec = 'none' | 'gzip' | 'lz4' | 'zstd' | 'snappy' | 'bzip2';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 50);
+const TEXT_MB = Number(process.env.BENCH_TEXT_MB ?? 350);
+const TOOLS = (process.env.BENCH_TOOLS ?? 'pgark,pgbackrest,barman').split(',') as Tool[];
+const CODECS = (process.env.BENCH_CODECS ?? 'none,gzip,lz4,zstd').split(',') as Codec[];
+const JOBS = Number(process.env.BENCH_JOBS ?? 2);
+const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+
+/** Which codec each tool uses for a column; undefined = the tool has none comparable. */
+const TOOL_CODEC: Record<Tool, Partial<Record<Codec, string[]>>> = {
+  pgark: { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] },
+  pgbackrest: { none: ['none'], gzip: ['gz'], lz4: ['lz4'], zstd: ['zst'], bzip2: ['bz2'] },
+  barman: { none: [], gzip: ['--gzip'], snappy: ['--snappy'], bzip2: ['--bzip2'] },
+};
+
+interface Result {
+  tool: Tool;
+  codec: Codec;
+  seconds: number;
+  storedBytes: number;
+  peakRssKb: number;
+  ok: boolean;
+  note?: string;
+}
+
+function timed(cmd: string, args: string[], env: Record<string, string>, uid?: number, gid?: number): Promise<{ code: number; seconds: number; rssKb: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], uid, gid, cwd: '/tmp' });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const rssKb = Number(/MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
+      resolve({ code: code ?? 1, seconds, rssKb, stderr });
+    });
+  });
+}
+
+async function prefixBytes(store: TestStore, prefix: string): Promise<number> {
+  const os = await openObjectStore(store.resolved());
+  try {
+    let n = 0;
+    for await (const e of os.list(prefix)) if (e.object) n += e.object.size;
+    return n;
+  } finally {
+    await os.close();
+  }
+}
+
+async function loadData(pg: PgServer): Promise<void> {
+  execFileSync(pg.bin.path('pgbench'), ['-i', '-q', '-s', String(SCALE), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+  // Hex text compresses about 2:1 with gzip: 4 bits of entropy per 8-bit character.
+  const rows = Math.round((TEXT_MB * 1e6) / 232);
+  await pg.query(
+    `CREATE TABLE random_text AS SELECT g AS id, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, ${rows}) g`,
+  );
+  await pg.query('CHECKPOINT');
+}
+
+function pgbackrestConfig(dir: string, s3: S3rver, pg: PgServer, repoPath: string): string {
+  const conf = join(dir, 'pgbackrest.conf');
+  writeFileSync(
+    conf,
+    [
+      '[global]',
+      'repo1-type=s3',
+      `repo1-path=${repoPath}`,
+      `repo1-s3-bucket=${s3.bucket}`,
+      'repo1-s3-endpoint=127.0.0.1',
+      `repo1-storage-port=${s3.port}`,
+      'repo1-s3-uri-style=path',
+      'repo1-storage-verify-tls=n',
+      `repo1-s3-key=${s3.accessKeyId}`,
+      `repo1-s3-key-secret=${s3.secretAccessKey}`,
+      `repo1-s3-region=${s3.region}`,
+      'repo1-retention-full=100',
+      `process-max=${JOBS}`,
+      'start-fast=y',
+      `lock-path=${join(dir, 'lock')}`,
+      `log-path=${join(dir, 'log')}`,
+      'log-level-file=off',
+      'log-level-console=warn',
+      '',
+      '[bench]',
+      `pg1-path=${pg.pgdata}`,
+      `pg1-port=${pg.port}`,
+      `pg1-socket-path=${join(pg.baseDir, 'sock')}`,
+      'pg1-user=postgres',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(conf, 0o644);
+  for (const d of ['lock', 'log']) {
+    mkdirSync(join(dir, d), { recursive: true });
+    chmodSync(join(dir, d), 0o777);
+  }
+  return conf;
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(0);
+}
+
+async function main(): Promise<void> {
+  const work = scratchDir('bench-backup');
+  const s3 = await startS3rver({ tls: true });
+  const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
+  const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
+  const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  const results: Result[] = [];
+  try {
+    const manifest = join(work.path, 'cluster.yaml');
+    writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench' }));
+    chmodSync(manifest, 0o644);
+    const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest');
+    pg.configure({
+      archive_mode: 'on',
+      archive_command: `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p && pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
+    });
+    await pg.start();
+    const who = pg.who;
+    const t0 = Date.now();
+    await loadData(pg);
+    const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
+    console.log(`database: ${mb(dbBytes)} MB (pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text), loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const pbrEnv = { PGHOST: join(pg.baseDir, 'sock') };
+    const sc = await timed('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', 'stanza-create'], pbrEnv, who?.uid, who?.gid);
+    if (sc.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${sc.stderr}`);
+
+    for (const codec of CODECS) {
+      for (const tool of TOOLS) {
+        const codecArgs = TOOL_CODEC[tool][codec];
+        if (!codecArgs) continue;
+        let r;
+        let stored = 0;
+        if (tool === 'pgark') {
+          r = await timed(process.execPath, [PGARK, 'backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, PGARK_LOG_LEVEL: 'warn' });
+          const before = results.filter((x) => x.tool === 'pgark').reduce((n, x) => n + x.storedBytes, 0);
+          stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
+        } else if (tool === 'barman') {
+          const b = barmanStore.barman!;
+          r = await timed('barman-cloud-backup', [...b.args, ...codecArgs, '--immediate-checkpoint', '-j', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], b.env);
+          const before = results.filter((x) => x.tool === 'barman').reduce((n, x) => n + x.storedBytes, 0);
+          stored = (await prefixBytes(barmanStore, 'bench/base/')) - before;
+        } else {
+          r = await timed('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', `--compress-type=${codecArgs[0]}`, '--type=full', 'backup'], pbrEnv, who?.uid, who?.gid);
+          const rootStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgbackrest' });
+          const before = results.filter((x) => x.tool === 'pgbackrest').reduce((n, x) => n + x.storedBytes, 0);
+          stored = (await prefixBytes(rootStore, 'backup/bench/')) - before;
+          await rootStore.stop();
+        }
+        const res: Result = { tool, codec, seconds: r.seconds, storedBytes: stored, peakRssKb: r.rssKb, ok: r.code === 0, note: r.code === 0 ? undefined : r.stderr.slice(-300) };
+        results.push(res);
+        console.log(
+          `${codec.padEnd(6)} ${tool.padEnd(10)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MB${res.note ? `\n    ${res.note}` : ''}`,
+        );
+      }
+    }
+    console.log('\nsummary (seconds; pgark speed-up = other / pgark):');
+    for (const codec of CODECS) {
+      const p = results.find((x) => x.tool === 'pgark' && x.codec === codec && x.ok);
+      if (!p) continue;
+      const vs = results
+        .filter((x) => x.codec === codec && x.tool !== 'pgark' && x.ok)
+        .map((x) => `${x.tool} ${x.seconds.toFixed(1)} s (x${(x.seconds / p.seconds).toFixed(2)})`);
+      console.log(`  ${codec.padEnd(6)} pgark ${p.seconds.toFixed(1)} s, ${(dbBytes / 1e6 / p.seconds).toFixed(1)} MB/s, peak RSS ${(p.peakRssKb / 1024).toFixed(0)} MB; ${vs.join('; ')}`);
+    }
+  } finally {
+    await pg.destroy();
+    await pgarkStore.stop();
+    await barmanStore.stop();
+    await s3.stop();
+    work.cleanup();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
