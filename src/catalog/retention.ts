@@ -31,7 +31,7 @@ import {
   type UnreadableBackup,
 } from './catalog.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
-import { PgarkError, UserError } from '../util/errors.js';
+import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const UNIT_DAYS = { d: 1, w: 7, m: 31 } as const;
@@ -92,23 +92,35 @@ export interface WalRange {
   bytes: number;
 }
 
-export interface RetentionPlan {
+/** One backup to delete and the WAL keys to delete right after marking it. */
+export interface DeletionStep {
+  backupId: string;
+  /** Its backup.info; undefined when unreadable or absent (an interrupted upload). */
+  info?: BackupInfo;
+  walKeys: string[];
+}
+
+/** What applyRetention() executes: a retention plan, or one explicit deletion (planBackupDeletion). */
+export interface DeletionPlan {
   serverName: string;
+  /** In deletion order (oldest first). */
+  steps: DeletionStep[];
+  /** Set when the plan must not be applied (unreadable backup.info). */
+  blockedBy: UnreadableBackup[];
+}
+
+export interface RetentionPlan extends DeletionPlan {
   policy: RetentionPolicy;
   now: Date;
   pointOfRecoverability: Date;
   /** Oldest first. */
   backups: BackupDecision[];
-  /** Backups to delete, in deletion order, each with the WAL keys to delete after it. */
-  steps: { backupId: string; info: BackupInfo; walKeys: string[] }[];
   walRanges: WalRange[];
   walFilesDeleted: number;
   bytesFreed: number;
   /** Earliest time recoverable from the catalog (end of the oldest DONE backup), before and after. */
   firstRecoverabilityBefore: Date | null;
   firstRecoverabilityAfter: Date | null;
-  /** Set when the plan must not be applied (unreadable backup.info). */
-  blockedBy: UnreadableBackup[];
 }
 
 export interface PlanInput {
@@ -136,9 +148,16 @@ function timelineOf(walName: string): number {
 /**
  * The WAL barman removes after deleting `deleted` from `remaining` (the catalog still holding
  * `deleted`), as cloud_backup_delete._remove_wals_for_backup with
- * skip_wal_cleanup_if_standalone=False. Returns the names to delete.
+ * skip_wal_cleanup_if_standalone (False for retention, True for an explicit deletion). Returns the
+ * names to delete.
  */
-function walNamesFreedBy(deleted: BackupInfo, remaining: BackupInfo[], keep: Map<string, KeepTarget>, walNames: Iterable<string>): string[] {
+function walNamesFreedBy(
+  deleted: BackupInfo,
+  remaining: BackupInfo[],
+  keep: Map<string, KeepTarget>,
+  walNames: Iterable<string>,
+  skipIfStandalone: boolean,
+): string[] {
   const ids = remaining.map((b) => b.backup_id);
   const at = ids.indexOf(deleted.backup_id);
   const protectedRanges: [string, string][] = [];
@@ -146,7 +165,7 @@ function walNamesFreedBy(deleted: BackupInfo, remaining: BackupInfo[], keep: Map
     const previous = remaining[i];
     if (!COPY_DONE.has(previous.status)) continue;
     // An older backup still needs all WAL from its begin to now, unless it is keep:standalone.
-    if (keep.get(previous.backup_id) !== 'standalone') return [];
+    if (keep.get(previous.backup_id) !== 'standalone' || skipIfStandalone) return [];
     protectedRanges.push([previous.begin_wal ?? '', previous.end_wal ?? '']);
   }
   const removeUntil = remaining.slice(at + 1).find((b) => COPY_DONE.has(b.status)) ?? deleted;
@@ -218,12 +237,12 @@ export function planRetention(input: PlanInput): RetentionPlan {
   }
   const liveWal = new Set(walByName.keys());
   const deletedWal = new Set<string>();
-  const steps: RetentionPlan['steps'] = [];
+  const steps: DeletionStep[] = [];
   const walCount = new Map<string, number>();
   for (const b of sorted) {
     const d = decisions.get(b.backup_id)!.decision;
     if (d !== 'delete' && d !== 'finish-deletion') continue;
-    const names = walNamesFreedBy(b, remaining, keep, [...liveWal].sort());
+    const names = walNamesFreedBy(b, remaining, keep, [...liveWal].sort(), false);
     const walKeys = names.flatMap((n) => walByName.get(n)!.map((w) => w.key));
     for (const n of names) {
       liveWal.delete(n);
@@ -297,6 +316,38 @@ export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: Ret
   });
 }
 
+/**
+ * An explicit deletion (`pgark backup delete`), as barman-cloud-backup-delete -b does: the backup,
+ * then the WAL only it needed (none when an older backup is keep:standalone, since barman skips
+ * WAL cleanup then). Refuses a backup with a keep annotation. With an unreadable backup.info in
+ * the catalog the WAL is left alone (it cannot be reasoned about), but the backup is deleted.
+ */
+export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string): DeletionPlan & { walSkippedBecause?: string } {
+  const keepTarget = catalog.keep.get(backupId);
+  if (keepTarget) {
+    throw new UserError(
+      `backup "${backupId}" has a keep:${keepTarget} annotation and is not deleted`,
+      'release it first (barman-cloud-backup-keep --release) if the backup is no longer needed',
+    );
+  }
+  const sorted = [...catalog.backups].sort(byId);
+  const info = sorted.find((b) => b.backup_id === backupId);
+  const known = info || catalog.unreadable.some((u) => u.backupId === backupId) || catalog.incomplete.includes(backupId);
+  if (!known) throw new NotFoundError(`backup "${backupId}" not found for server "${catalog.serverName}"`);
+  let walSkippedBecause: string | undefined;
+  if (!info) walSkippedBecause = 'the backup has no readable backup.info';
+  else if (catalog.unreadable.length > 0) walSkippedBecause = `unreadable backup.info in ${catalog.unreadable.map((u) => u.backupId).join(', ')}`;
+  const walNames = [...new Set(wals.map((w) => w.name))].sort();
+  const names = info && !walSkippedBecause ? walNamesFreedBy(info, sorted, catalog.keep, walNames, true) : [];
+  const wanted = new Set(names);
+  return {
+    serverName: catalog.serverName,
+    steps: [{ backupId, info, walKeys: wals.filter((w) => wanted.has(w.name)).map((w) => w.key) }],
+    blockedBy: [],
+    walSkippedBecause,
+  };
+}
+
 export interface ApplyProgress {
   backupId: string;
   phase: 'marked' | 'wal-deleted' | 'deleted';
@@ -311,7 +362,7 @@ export interface ApplyProgress {
 export async function applyRetention(
   store: ObjectStore,
   serverName: string,
-  plan: RetentionPlan,
+  plan: DeletionPlan,
   onProgress?: (p: ApplyProgress) => void,
 ): Promise<void> {
   if (plan.blockedBy.length > 0) {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { listBackups } from '../../src/catalog/catalog.js';
 import { backupInfoKey, basePrefix, backupPrefix, walKey, walsPrefix } from '../../src/catalog/layout.js';
-import { applyRetention, parseRetentionPolicy, planFromCatalog } from '../../src/catalog/retention.js';
+import { applyRetention, parseRetentionPolicy, planBackupDeletion, planFromCatalog } from '../../src/catalog/retention.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { startStore, type StoreKind } from '../harness/stores.js';
@@ -191,5 +191,59 @@ test('barman-cloud-backup-delete 3.4 --dry-run and pgark choose the same backups
     }
   } finally {
     await s3.stop();
+  }
+});
+
+test('explicit deletion: pgark and barman-cloud-backup-delete 3.4 -b --dry-run remove the same WAL; applied on file://', async () => {
+  const ts = await startStore('s3');
+  const store = await openObjectStore(ts.resolved(SERVER));
+  try {
+    const s = scenario(Date.now());
+    await populate(store, s);
+    const root = new URL(ts.destinationPath).pathname.replace(/^\//, '');
+    const catalog = await listBackups(store, SERVER);
+    const wals = await walObjects(store);
+    const walCounts: number[] = [];
+    for (const i of [0, 3, 4, 8]) {
+      const id = s.backups[i].id;
+      const r = barmanCloud(ts, 'barman-cloud-backup-delete', ['-b', id, '--dry-run'], SERVER);
+      assert.equal(r.status, 0, r.stderr);
+      const theirWal = dryRunKeys(r.stdout + r.stderr)
+        .map((k) => k.slice(root.length + 1))
+        .filter((k) => k.startsWith(walsPrefix(SERVER)))
+        .map(stripWal)
+        .sort();
+      const plan = planBackupDeletion(catalog, wals, id);
+      assert.deepEqual(plan.steps.map((st) => st.backupId), [id]);
+      const ourWal = plan.steps[0].walKeys.map(stripWal).sort();
+      assert.deepEqual(ourWal, theirWal, `WAL freed by deleting ${id}`);
+      walCounts.push(ourWal.length);
+    }
+    // The oldest frees WAL; one after a keep:standalone backup frees none (barman skips cleanup then);
+    // so does the newest (an older backup still needs the WAL).
+    assert.ok(walCounts[0] > 0);
+    assert.equal(walCounts[1], 0);
+    assert.equal(walCounts[3], 0);
+    assert.throws(() => planBackupDeletion(catalog, wals, s.backups[2].id), /keep:standalone annotation/);
+    assert.throws(() => planBackupDeletion(catalog, wals, '20000101T000000'), /not found/);
+  } finally {
+    await store.close();
+    await ts.stop();
+  }
+  // Applied: the backup and exactly the planned WAL disappear.
+  const fts = await startStore('file');
+  const fstore = await openObjectStore(fts.resolved(SERVER));
+  try {
+    const s = scenario(Date.now());
+    await populate(fstore, s);
+    const before = await allKeys(fstore, '');
+    const plan = planBackupDeletion(await listBackups(fstore, SERVER), await walObjects(fstore), s.backups[0].id);
+    await applyRetention(fstore, SERVER, plan);
+    const remaining = new Set(await allKeys(fstore, ''));
+    const gone = before.filter((k) => !remaining.has(k));
+    assert.deepEqual(gone.sort(), [...plan.steps[0].walKeys, ...before.filter((k) => k.startsWith(backupPrefix(SERVER, s.backups[0].id)))].sort());
+  } finally {
+    await fstore.close();
+    await fts.stop();
   }
 });
