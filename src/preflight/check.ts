@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import { clusterObjectStore, externalClusterObjectStore, findCluster, imageMajorVersion, loadContext, type ConfigContext } from '../config/index.js';
 import { PgarkError } from '../util/errors.js';
-import { checkPostgres, type PgTarget } from './postgres.js';
+import { checkPostgres } from './postgres.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip' | 'info';
 
@@ -29,7 +30,7 @@ export interface CheckOptions {
   files: string[];
   secretsDir?: string;
   cluster?: string;
-  pg: PgTarget;
+  pg: PgConnectionOptions;
 }
 
 /** Throws ConfigError (exit 2) for invalid manifests; every later problem becomes a failed row. */

@@ -3,28 +3,9 @@
  * Connection parameters follow libpq (flags over PG* environment variables); the password is
  * never echoed.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { CheckRow } from './check.js';
-
-export interface PgTarget {
-  host?: string;
-  port?: string;
-  user?: string;
-  password?: string;
-  database?: string;
-}
-
-/** libpq conventions: explicit flags, then PG* variables, then libpq's defaults. */
-export function pgTargetFrom(flags: PgTarget, env: NodeJS.ProcessEnv = process.env): PgTarget & { explicit: boolean } {
-  const t: PgTarget = {
-    host: flags.host ?? env.PGHOST,
-    port: flags.port ?? env.PGPORT,
-    user: flags.user ?? env.PGUSER,
-    password: flags.password ?? env.PGPASSWORD,
-    database: flags.database ?? env.PGDATABASE,
-  };
-  return { ...t, explicit: Boolean(t.host || t.port || t.user || t.database) };
-}
+import { connectPg, describeConnection, pgConnectionConfig, type PgConnectionOptions } from '../pg/connect.js';
 
 interface Settings {
   version: string;
@@ -34,24 +15,26 @@ interface Settings {
   archive_command: string | null;
 }
 
+/** True when the user pointed pgark at a server (flags or PG* variables), rather than relying on libpq defaults. */
+function explicitTarget(opts: PgConnectionOptions, env: NodeJS.ProcessEnv): boolean {
+  return Boolean(opts.pghost || opts.pgport || opts.pguser || opts.pgdatabase || env.PGHOST || env.PGPORT || env.PGUSER || env.PGDATABASE);
+}
+
 /**
  * Rows for PostgreSQL. An unreachable server fails the check only when the user pointed pgark
- * at one (flags or PG* variables); otherwise it is skipped, since archiving config can be
- * checked before the database exists.
+ * at one; otherwise it is skipped, since the archive can be checked before the database exists.
  */
-export async function checkPostgres(target: PgTarget & { explicit?: boolean }, expectedMajor: number | undefined): Promise<CheckRow[]> {
-  const client = new pg.Client({
-    host: target.host,
-    port: target.port ? Number(target.port) : undefined,
-    user: target.user,
-    password: target.password,
-    database: target.database ?? 'postgres',
-    connectionTimeoutMillis: 5000,
-  });
-  const where = `${target.host ?? 'default socket'}:${target.port ?? 5432}`;
+export async function checkPostgres(
+  opts: PgConnectionOptions,
+  expectedMajor: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CheckRow[]> {
   let s: Settings;
+  let client: pg.Client | undefined;
+  let where: string;
   try {
-    await client.connect();
+    where = describeConnection(pgConnectionConfig(opts, env));
+    client = await connectPg(opts, { env, application_name: 'pgark check' });
     const r = await client.query<Settings>(
       `SELECT version() AS version, current_setting('server_version_num') AS server_version_num,
               current_setting('wal_level') AS wal_level, current_setting('archive_mode') AS archive_mode,
@@ -59,14 +42,14 @@ export async function checkPostgres(target: PgTarget & { explicit?: boolean }, e
     );
     s = r.rows[0];
   } catch (err) {
-    const detail = `cannot connect to ${where}: ${(err as Error).message}`;
+    const e = err as Error & { hint?: string };
     return [
-      target.explicit
-        ? { check: 'postgresql', status: 'fail', detail, hint: 'check --pghost/--pgport/--pguser (or PGHOST, PGPORT, PGUSER, PGPASSWORD)' }
-        : { check: 'postgresql', status: 'skip', detail: `${detail} (no connection settings given)` },
+      explicitTarget(opts, env)
+        ? { check: 'postgresql', status: 'fail', detail: e.message, hint: e.hint }
+        : { check: 'postgresql', status: 'skip', detail: `${e.message} (no connection settings given)` },
     ];
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
   const major = Math.floor(Number(s.server_version_num) / 10000);
   const rows: CheckRow[] = [];

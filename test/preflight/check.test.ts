@@ -232,7 +232,7 @@ test('PostgreSQL: version and archiving settings are reported; an unreachable ex
 
     const down = await pgark(['check', '-f', file, '--pghost', '127.0.0.1', '--pgport', String(await freePort())]);
     expectExit(down, 2);
-    assert.match(row(down.stdout, 'postgresql'), /FAIL\s+cannot connect to 127\.0\.0\.1:\d+/);
+    assert.match(row(down.stdout, 'postgresql'), /FAIL\s+cannot connect to PostgreSQL at 127\.0\.0\.1:\d+ as /);
   } finally {
     await pg.destroy();
     await store.stop();

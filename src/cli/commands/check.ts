@@ -15,8 +15,7 @@ export function register(program: Command): void {
   withPgOptions(withConfigOptions(cmd)).action(
     action(async (flags: CheckFlags) => {
       const { runCheck, renderTable } = await import('../../preflight/check.js');
-      const { pgTargetFrom } = await import('../../preflight/postgres.js');
-      const pg = pgTargetFrom({ host: flags.pghost, port: flags.pgport, user: flags.pguser, password: flags.pgpassword, database: flags.pgdatabase });
+      const pg = { pghost: flags.pghost, pgport: flags.pgport, pguser: flags.pguser, pgpassword: flags.pgpassword, pgdatabase: flags.pgdatabase };
       let report;
       try {
         report = await runCheck({ files: configFiles(flags), secretsDir: flags.secretsDir, cluster: flags.cluster, pg });
