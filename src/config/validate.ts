@@ -258,7 +258,7 @@ async function scheduleIssues(raw: Obj, issue: MakeIssue): Promise<ManifestIssue
   } catch (err) {
     const e = err as { message?: string; hint?: string };
     return [
-      issue(['spec', 'schedule'], `invalid schedule ${JSON.stringify(schedule)}: ${e.message ?? String(err)}`, {
+      issue(['spec', 'schedule'], e.message?.includes(schedule) ? e.message : `invalid schedule ${JSON.stringify(schedule)}: ${e.message ?? String(err)}`, {
         expected: 'a robfig/cron schedule with a leading seconds field, e.g. "0 0 0 * * *"',
         hint: e.hint,
       }),
