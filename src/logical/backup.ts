@@ -3,6 +3,7 @@
  * dumped one after another under one timestamp folder, then age-based retention.
  */
 import { openObjectStore } from '../storage/open.js';
+import { UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { listDumps } from './catalog.js';
 import { dumpToStore, type DumpRequest } from './dump.js';
@@ -68,6 +69,13 @@ export async function runLogicalBackup(settings: LogicalBackupSettings, now = ne
   const store = await openObjectStore(resolveLocation(settings.location, settings.credentialSource));
   const report: LogicalBackupReport = { destination: describeLocation(settings.location), prefix: runPrefix(scope, now), dumps: [], deleted: [] };
   try {
+    // Keys have one-second resolution: a second run in the same second would overwrite the first one's dumps.
+    const existing = store.list(report.prefix)[Symbol.asyncIterator]();
+    const first = await existing.next();
+    await existing.return?.();
+    if (!first.done) {
+      throw new UserError(`a logical backup run already exists at ${report.prefix} in ${store.displayUrl}`, 'start the next run at least a second later');
+    }
     const encryption = settings.location.provider === 's3' ? settings.location.sse : undefined;
     const common = { store, format: settings.format, codec: settings.codec, conn, scope, serverVersion: version, pgDumpVersion, noOwner: settings.noOwner, encryption };
     const jobs: DumpRequest[] = [

@@ -6,6 +6,7 @@ import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
 import { formatBytes } from './format.js';
+import { META_SUFFIX } from './keys.js';
 import { resolveLocation, type StorageLocation } from './location.js';
 import { describeConn, type PgConn } from './pgconn.js';
 import { ProgressBar } from './progress.js';
@@ -29,7 +30,7 @@ export function targetWarnings(conn: PgConn, state: TargetState): string[] {
 
 export async function performRestore(store: ObjectStore, backup: ResolvedBackup, conn: PgConn, state: TargetState, jobs: number): Promise<RestoreResult> {
   if (!state.exists) await createDatabase(conn);
-  if (!backup.meta) process.stderr.write(`warning: "${backup.key}" has no ${'.meta.json'} sidecar; its checksum cannot be verified\n`);
+  if (!backup.meta) process.stderr.write(`warning: "${backup.key}" has no ${META_SUFFIX} sidecar; its checksum cannot be verified\n`);
   const progress = ProgressBar.forTerminal(backup.size, 'restoring');
   const result = await executeRestore(store, backup, conn, { jobs, progress });
   process.stdout.write(

@@ -21,7 +21,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { listDumps, pickLatest } from './catalog.js';
 import { Tool, ToolSink } from './child.js';
-import { formatOfName, metaKey, type DumpCodec, type DumpFormat } from './keys.js';
+import { formatOfName, metaKey, parseDumpKey, type DumpCodec, type DumpFormat } from './keys.js';
 import { readMeta, type DumpMeta } from './meta.js';
 import { connectionError, describeConn, quoteIdent, toolEnv, withClient, type PgConn } from './pgconn.js';
 import { ProgressBar } from './progress.js';
@@ -34,6 +34,8 @@ export interface ResolvedBackup {
   size: number;
   /** Absent for dumps written without a sidecar (e.g. by the postgres-operator job): no checksum to verify. */
   meta?: DumpMeta;
+  /** A postgres-operator pg_dumpall: it creates and connects to databases, which cannot run in one transaction. */
+  clusterWide: boolean;
 }
 
 export class ChecksumError extends PgarkError {}
@@ -50,7 +52,9 @@ export async function resolveBackup(store: ObjectStore, path: string, database: 
     throw new NotFoundError(`backup "${key}" not found in ${store.displayUrl}; run \`pgark logical list\` to see the dumps, or use "latest"`);
   }
   const meta = await readMeta(store, metaKey(key));
-  return { key, ...kind, size: info.size, meta };
+  const parsed = parseDumpKey(key);
+  const clusterWide = !meta && parsed !== undefined && parsed.kind === 'database' && parsed.database === undefined && parsed.format === 'plain';
+  return { key, ...kind, size: info.size, meta, clusterWide };
 }
 
 export interface TargetState {
@@ -142,7 +146,10 @@ export async function executeRestore(
     const tool =
       backup.format === 'custom'
         ? new Tool('pg_restore', clientTool('pg_restore'), ['--no-password', '--exit-on-error', '--single-transaction', `--dbname=${dbnameConninfo(conn.database)}`], env, { stdin: true, stdout: false })
-        : new Tool('psql', clientTool('psql'), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'], env, { stdin: true, stdout: false });
+        : new Tool('psql', clientTool('psql'), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...(backup.clusterWide ? [] : ['--single-transaction']), '-f', '-'], env, {
+            stdin: true,
+            stdout: false,
+          });
     const unzip = decompressor(backup.codec);
     try {
       await pipeline([await store.get(backup.key), verify, ...(unzip ? [unzip] : []), new ToolSink(tool)]);

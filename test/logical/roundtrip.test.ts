@@ -332,6 +332,8 @@ test('retention by age on Azure removes old runs and keeps the newest; list show
   const recent = await runLogicalBackup(settings, new Date(now - 3 * day));
   const current = await runLogicalBackup({ ...settings, retention: parseRetention('7 days') }, new Date(now));
   assert.deepEqual(current.deleted, [`${old.dumps[0].key}.meta.json`, old.dumps[0].key]);
+  // A second run in the same second would overwrite the first one's dumps: refused before dumping.
+  await assert.rejects(runLogicalBackup(settings, new Date(now)), /a logical backup run already exists at retained\/logical_backups\//);
 
   const list = await pgark(['logical', 'list', '--scope', 'retained'], env);
   assert.equal(list.code, 0, list.stderr);

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { action, withPgOptions } from '../common.js';
+import { RESTORE_VARIABLES } from '../../logical/restore-env.js';
 
 function withLocationOptions(cmd: Command): Command {
   return cmd
@@ -63,7 +64,10 @@ export function register(program: Command): void {
 
   logical
     .command('restore')
-    .description('restore a dump; configured by RESTORE_MODE, STORAGE_PROVIDER, BACKUP_FILE_PATH, DB_* ... (see docs/logical-backups.md)')
+    .description('restore a dump (bin/restore.sh); configured by environment variables, see docs/logical-backups.md')
+    .addHelpText('after', `\nEnvironment:\n${Object.entries(RESTORE_VARIABLES)
+      .map(([name, purpose]) => `  ${name.padEnd(30)} ${purpose}`)
+      .join('\n')}\n`)
     .action(
       action(async () => {
         const { runRestore } = await import('../../logical/restore-run.js');
