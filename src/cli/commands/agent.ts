@@ -1,4 +1,51 @@
+/** `pgark agent` (scheduled backups, retention, WAL fast path, metrics) and `pgark status` (what an agent reports). */
 import type { Command } from 'commander';
+import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions, type PgConnectionOptions } from '../common.js';
 
-/** Placeholder until this command's issue lands; the owner replaces this file. */
-export function register(_program: Command): void {}
+interface AgentCliOptions extends ConfigOptions, PgConnectionOptions {
+  listen: string;
+  retentionInterval: string;
+  refreshInterval: string;
+  stateDir?: string;
+}
+
+export function register(program: Command): void {
+  withPgOptions(
+    withConfigOptions(
+      program
+        .command('agent')
+        .description(
+          'run every ScheduledBackup in the manifests (CNPG semantics), apply retentionPolicy after each backup and periodically, serve the WAL archive fast path for --pgdata, and expose /metrics, /healthz, /readyz and /status',
+        )
+        .option('--listen <host:port>', 'HTTP address for /metrics, /healthz, /readyz, /status', '127.0.0.1:9187')
+        .option('--retention-interval <duration>', 'apply each Cluster\'s retentionPolicy this often, besides after every backup', '30m')
+        .option('--refresh-interval <duration>', 're-read each backup catalog this often (metrics, readiness)', '1m')
+        .option('--state-dir <dir>', 'where the agent keeps its state (default ~/.pgark/agent)'),
+    ),
+  ).action(
+    action(async (opts: AgentCliOptions) => {
+      const { runAgent } = await import('../../agent/agent.js');
+      await runAgent({
+        files: configFiles(opts),
+        secretsDir: opts.secretsDir,
+        pg: { pghost: opts.pghost, pgport: opts.pgport, pguser: opts.pguser, pgpassword: opts.pgpassword, pgdatabase: opts.pgdatabase, pgdata: opts.pgdata },
+        listen: opts.listen,
+        retentionInterval: opts.retentionInterval,
+        refreshInterval: opts.refreshInterval,
+        stateDir: opts.stateDir,
+      });
+    }),
+  );
+
+  program
+    .command('status')
+    .description("print a running agent's status: each backup's phase (pending, running, walArchivingFailing, completed, failed) and error, schedules, catalogs")
+    .option('--agent <url>', 'the agent\'s address', 'http://127.0.0.1:9187')
+    .option('--json', 'the status as JSON')
+    .action(
+      action(async (opts: { agent: string; json?: boolean }) => {
+        const { statusCommand } = await import('../../agent/status-cli.js');
+        await statusCommand(opts.agent, Boolean(opts.json));
+      }),
+    );
+}

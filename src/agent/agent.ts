@@ -1,0 +1,192 @@
+/**
+ * `pgark agent`: the long-running companion of a PostgreSQL server. It runs every
+ * ScheduledBackup in the manifests (scheduler.ts), one backup per cluster at a time with
+ * retention after each and every --retention-interval (cluster-worker.ts), hosts the WAL fast
+ * path for the data directory it is given (wal-host.ts), and serves /metrics, /healthz, /readyz
+ * and /status (http.ts). Its state survives restarts (state.ts).
+ *
+ * Memory: the agent holds its state (at most a few hundred backup entries), one catalog listing
+ * per refresh, and the WAL daemon's bound (wal.maxParallel x (segment + compressed segment)).
+ * Each backup runs in its own process with the backup's own bound (docs/backups.md).
+ *
+ * Shutdown (SIGTERM/SIGINT): no new work; the running backup is aborted (its process ends before
+ * backup.info could say DONE, and its objects are removed), WAL uploads in progress finish, the
+ * HTTP server closes, exit code 0.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Server } from 'node:http';
+import { clusterObjectStore, findCluster, loadContext } from '../config/index.js';
+import type { PgConnectionOptions } from '../cli/common.js';
+import { parseGoDuration, parseSchedule } from '../schedule/cron.js';
+import { UserError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import { AgentState } from './state.js';
+import { AgentMetrics } from './metrics.js';
+import { ClusterWorker } from './cluster-worker.js';
+import { ScheduleRunner } from './scheduler.js';
+import { WalHost } from './wal-host.js';
+import { parseListen, startHttpServer } from './http.js';
+import { isTerminal } from './phases.js';
+
+export interface AgentOptions {
+  files: string[];
+  secretsDir?: string;
+  pg: PgConnectionOptions;
+  listen: string;
+  retentionInterval: string;
+  refreshInterval: string;
+  stateDir?: string;
+}
+
+/** A readiness probe fails when a store has not answered for this many refresh intervals. */
+const READY_MISSED_REFRESHES = 3;
+
+function interval(text: string, option: string): number {
+  let ms: number;
+  try {
+    ms = parseGoDuration(text) / 1e6;
+  } catch (err) {
+    throw new UserError(`${option}: ${(err as Error).message}`, 'a duration such as 30s, 10m or 1h');
+  }
+  if (!(ms >= 1000)) throw new UserError(`${option}: "${text}" is shorter than one second`, 'a duration such as 30s, 10m or 1h');
+  return ms;
+}
+
+export function defaultStateDir(): string {
+  return join(homedir(), '.pgark', 'agent');
+}
+
+export async function runAgent(opts: AgentOptions): Promise<void> {
+  const log = logger();
+  const startedAt = new Date();
+  const retentionMs = interval(opts.retentionInterval, '--retention-interval');
+  const refreshMs = interval(opts.refreshInterval, '--refresh-interval');
+  const listen = parseListen(opts.listen);
+  if (opts.files.length === 0) throw new UserError('no manifests: pass -f DIR_OR_FILE (or set PGARK_CONFIG)', 'the directory or files holding the Cluster and its ScheduledBackups');
+  const files = opts.files.map((f) => resolve(f));
+  const ctx = await loadContext({ files, secretsDir: opts.secretsDir });
+  const pgdata = opts.pg.pgdata ?? process.env.PGDATA;
+
+  // Everything the agent will do is checked before it does anything: bad input exits 2.
+  const schedules = ctx.manifests.scheduledBackups.map((sb) => {
+    const where = `ScheduledBackup "${sb.metadata.name}"`;
+    if ((sb.spec.method ?? 'barmanObjectStore') !== 'barmanObjectStore') {
+      throw new UserError(`${where}: spec.method ${sb.spec.method} is not supported by pgark`, 'use method: barmanObjectStore (or omit it)');
+    }
+    const parsed = parseSchedule(sb.spec.schedule);
+    if (parsed.warning) log.warn({ scheduledBackup: sb.metadata.name }, parsed.warning);
+    const cluster = findCluster(ctx.manifests, sb.spec.cluster.name);
+    if (!cluster.spec.backup?.barmanObjectStore) {
+      throw new UserError(`${where}: Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore`, 'add one to the Cluster, or remove the ScheduledBackup');
+    }
+    return { sb, schedule: parsed.schedule };
+  });
+
+  const state = AgentState.open(opts.stateDir ?? defaultStateDir());
+  const metrics = new AgentMetrics(pgdata);
+  const shutdown = new AbortController();
+  const walHost = pgdata ? new WalHost(resolve(pgdata), metrics) : undefined;
+  const workers = new Map<string, ClusterWorker>();
+  let server: Server | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  const runners: ScheduleRunner[] = [];
+  let stopping: Promise<void> | undefined;
+  let url = '';
+
+  const stop = (why: string): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info({ reason: why }, 'agent stopping');
+      for (const r of runners) r.stop();
+      for (const t of timers) clearInterval(t);
+      shutdown.abort(why);
+      for (const w of workers.values()) await w.idle();
+      await walHost?.close();
+      for (const w of workers.values()) await w.close();
+      if (server) {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server!.close(() => r()));
+      }
+      state.close();
+      log.info({}, 'agent stopped');
+    })());
+
+  try {
+    for (const cluster of ctx.manifests.clusters) {
+      if (!cluster.spec.backup?.barmanObjectStore) continue;
+      const resolved = await clusterObjectStore(ctx, cluster);
+      workers.set(
+        cluster.metadata.name,
+        new ClusterWorker(cluster, resolved, {
+          files,
+          secretsDir: opts.secretsDir ? resolve(opts.secretsDir) : undefined,
+          pg: { ...opts.pg, pgdata },
+          state,
+          metrics,
+          shutdown: shutdown.signal,
+          walArchivingProblem: () => walHost?.problem(),
+        }),
+      );
+    }
+
+    // Backups a dead agent left pending or running are settled before anything new starts.
+    for (const entry of state.backups.filter((b) => !isTerminal(b.phase))) {
+      const worker = workers.get(entry.cluster);
+      if (worker) await worker.resolveInterrupted(entry);
+      else state.advance(entry.name, 'failed', { error: 'agent restarted while the backup was running (its Cluster is no longer in the manifests)', stoppedAt: new Date().toISOString() });
+    }
+
+    await walHost?.start();
+    await Promise.all([...workers.values()].map((w) => w.refreshCatalog()));
+
+    const notReady = (): string | undefined => {
+      const stale = [...workers.values()].filter((w) => !w.view.lastContact || Date.now() - Date.parse(w.view.lastContact) > READY_MISSED_REFRESHES * refreshMs);
+      if (stale.length > 0) return stale.map((w) => `object store of ${w.name} not reached recently${w.view.lastError ? ` (${w.view.lastError})` : ''}`).join('; ');
+      return undefined;
+    };
+    const http = await startHttpServer(listen, {
+      registry: metrics.registry,
+      notReady,
+      status: () => ({
+        agent: { pid: process.pid, startedAt: startedAt.toISOString(), url, stateDir: state.dir, pgdata: pgdata ?? null, walFastPath: walHost?.serving ?? false, ready: notReady() === undefined },
+        clusters: [...workers.values()].map((w) => w.view),
+        scheduledBackups: runners.map((r) => r.view()),
+        backups: [...state.backups].reverse(),
+      }),
+    });
+    server = http.server;
+    url = http.url;
+
+    for (const { sb, schedule } of schedules) {
+      const runner = new ScheduleRunner(sb, schedule, workers.get(sb.spec.cluster.name)!, state);
+      runners.push(runner);
+      runner.start();
+    }
+    timers.push(setInterval(() => workers.forEach((w) => w.enqueueRetention('interval')), retentionMs));
+    timers.push(setInterval(() => workers.forEach((w) => void w.refreshCatalog()), refreshMs));
+    log.info(
+      { url, stateDir: state.dir, clusters: [...workers.keys()], scheduledBackups: runners.map((r) => r.name), walFastPath: walHost?.serving ?? false },
+      'pgark agent running',
+    );
+  } catch (err) {
+    await stop('startup failed');
+    throw err;
+  }
+
+  await new Promise<void>((resolveRun) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (++signals > 1) {
+        log.error({ signal: sig }, 'second signal while stopping: exiting now');
+        process.exit(1);
+      }
+      void stop(`received ${sig}`).then(resolveRun, (err: Error) => {
+        log.error({ err: err.message }, 'agent shutdown failed');
+        process.exitCode = 1;
+        resolveRun();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

@@ -1,0 +1,15 @@
+/** Messages between the agent and the backup process it starts (backup-child.ts), over Node's IPC channel. */
+import type { PgConnectionOptions } from '../cli/common.js';
+
+/** What the child needs to take one backup; the child loads the manifests itself. */
+export interface BackupJob {
+  files: string[];
+  secretsDir?: string;
+  cluster: string;
+  name: string;
+  pg: PgConnectionOptions;
+}
+
+export type BackupOutcome =
+  | { ok: true; backupId: string; storedBytes: number; beginTime: string; endTime?: string }
+  | { ok: false; message: string; walArchiving: boolean };

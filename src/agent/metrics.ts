@@ -1,0 +1,158 @@
+/**
+ * The agent's Prometheus metrics. The cnpg_collector_* names, meanings and units are those of
+ * CloudNativePG's instance collector, so dashboards and alerts built for CNPG backups work
+ * unchanged (timestamps in Unix seconds; pg_wal_archive_status counts .ready/.done files by
+ * label value). pgark_* metrics are pgark's own. Every metric carries a `cluster` label except
+ * the WAL ones, which describe the one data directory the agent serves.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface ArchiveStatusCounts {
+  ready: number;
+  done: number;
+  /** Age in seconds of the oldest .ready file (0 when none). */
+  oldestReadySeconds: number;
+}
+
+/** Counts pg_wal/archive_status/*.ready and *.done (what PostgreSQL still has to archive, and has archived). */
+export async function archiveStatusCounts(pgdata: string, now = Date.now()): Promise<ArchiveStatusCounts> {
+  const dir = join(pgdata, 'pg_wal', 'archive_status');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const ready = names.filter((n) => n.endsWith('.ready')).sort();
+  const done = names.filter((n) => n.endsWith('.done')).length;
+  let oldestReadySeconds = 0;
+  // WAL names sort in archiving order, so the first .ready is the oldest still waiting.
+  for (const name of ready) {
+    const s = await stat(join(dir, name)).catch(() => undefined);
+    if (!s) continue;
+    oldestReadySeconds = Math.max(0, (now - s.mtimeMs) / 1000);
+    break;
+  }
+  return { ready: ready.length, done, oldestReadySeconds };
+}
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+
+  readonly lastAvailableBackup = new Gauge({
+    name: 'cnpg_collector_last_available_backup_timestamp',
+    help: 'The last available backup as a unix timestamp',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly firstRecoverabilityPoint = new Gauge({
+    name: 'cnpg_collector_first_recoverability_point',
+    help: 'The first point of recoverability for the cluster as a unix timestamp',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly lastFailedBackup = new Gauge({
+    name: 'cnpg_collector_last_failed_backup_timestamp',
+    help: 'The last failed backup as a unix timestamp',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly backupDuration = new Histogram({
+    name: 'pgark_backup_duration_seconds',
+    help: 'Wall-clock duration of the backups the agent ran, by result',
+    labelNames: ['cluster', 'result'],
+    buckets: [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200],
+    registers: [this.registry],
+  });
+  readonly backupSize = new Histogram({
+    name: 'pgark_backup_size_bytes',
+    help: 'Bytes stored per completed backup (compressed tars)',
+    labelNames: ['cluster'],
+    buckets: [1 << 20, 16 << 20, 128 << 20, 1 << 30, 8 * 2 ** 30, 64 * 2 ** 30, 512 * 2 ** 30, 4 * 2 ** 40],
+    registers: [this.registry],
+  });
+  readonly lastBackupSize = new Gauge({
+    name: 'pgark_last_backup_size_bytes',
+    help: 'Bytes stored by the last completed backup',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly backups = new Counter({
+    name: 'pgark_backups_total',
+    help: 'Backups the agent finished, by result (completed, failed)',
+    labelNames: ['cluster', 'result'],
+    registers: [this.registry],
+  });
+  readonly backupRunning = new Gauge({
+    name: 'pgark_backup_running',
+    help: '1 while a backup of the cluster is running',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly uploadedBytes = new Counter({
+    name: 'pgark_uploaded_bytes_total',
+    help: 'Bytes the agent stored in object stores, by kind (backup, wal)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly walArchived = new Counter({
+    name: 'pgark_wal_archived_total',
+    help: 'WAL files the agent archived for archive_command (stored now or found already stored)',
+    registers: [this.registry],
+  });
+  readonly walArchiveFailed = new Counter({
+    name: 'pgark_wal_archive_failed_total',
+    help: 'archive_command requests the agent answered with a failure',
+    registers: [this.registry],
+  });
+  readonly retentionRuns = new Counter({
+    name: 'pgark_retention_runs_total',
+    help: 'Retention policy runs, by result (ok, failed)',
+    labelNames: ['cluster', 'result'],
+    registers: [this.registry],
+  });
+  readonly retentionDeletedBackups = new Counter({
+    name: 'pgark_retention_deleted_backups_total',
+    help: 'Backups deleted by the retention policy',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly storeReachable = new Gauge({
+    name: 'pgark_object_store_last_contact_timestamp',
+    help: 'Last time the cluster\'s object store answered a catalog listing (unix seconds)',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+
+  constructor(pgdata: string | undefined) {
+    collectDefaultMetrics({ register: this.registry });
+    if (!pgdata) return;
+    // Read at scrape time: the files are the truth, and nothing is held between scrapes.
+    let pending: Promise<ArchiveStatusCounts> | undefined;
+    const counts = () => (pending ??= archiveStatusCounts(pgdata).finally(() => (pending = undefined)));
+    new Gauge({
+      name: 'cnpg_collector_pg_wal_archive_status',
+      help: 'Number of WAL segments in the archive status directory (ready, done)',
+      labelNames: ['value'],
+      registers: [this.registry],
+      async collect() {
+        const c = await counts();
+        this.set({ value: 'ready' }, c.ready);
+        this.set({ value: 'done' }, c.done);
+      },
+    });
+    new Gauge({
+      name: 'pgark_wal_archive_lag_segments',
+      help: 'WAL segments PostgreSQL has not archived yet (.ready files)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await counts()).ready);
+      },
+    });
+    new Gauge({
+      name: 'pgark_wal_archive_lag_seconds',
+      help: 'Age of the oldest WAL segment waiting to be archived (0 when none)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await counts()).oldestReadySeconds);
+      },
+    });
+  }
+}

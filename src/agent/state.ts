@@ -1,0 +1,202 @@
+/**
+ * The agent's persistent state: every backup it queued or ran (name, phase, backup id, error,
+ * times) and, per ScheduledBackup, CNPG's lastCheckTime/lastScheduleTime/nextScheduleTime.
+ *
+ * It lives in one JSON file in the state directory, rewritten atomically (temp file, fsync,
+ * rename, fsync of the directory) on every change, so a kill -9 leaves either the old or the
+ * new state, never half of one. That is what makes restarts safe: a backup recorded as pending
+ * or running when the agent died is resolved on the next start (see agent.ts) and its slot,
+ * already recorded, is never run again.
+ *
+ * A pid lock keeps two agents from sharing a state directory (they would run every backup twice).
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgarkError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import { advancePhase, isTerminal, type BackupPhase } from './phases.js';
+
+/** Terminal entries kept in the state (and /status); older ones are dropped, bounding memory and file size. */
+const MAX_FINISHED_ENTRIES = 200;
+
+export interface BackupEntry {
+  /** backup_name in backup.info: `<scheduledbackup>-<YYYYMMDDhhmmss>`. */
+  name: string;
+  cluster: string;
+  scheduledBackup: string;
+  /** The slot this backup stands for (ISO 8601; `now` for an immediate backup). */
+  slot: string;
+  immediate: boolean;
+  phase: BackupPhase;
+  queuedAt: string;
+  /** barman backup id, once the backup process announced it. */
+  backupId?: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  error?: string;
+  /** Bytes stored in the object store (completed backups). */
+  storedBytes?: number;
+  /** The backup process, while running (to make sure it is gone after a restart). */
+  pid?: number;
+}
+
+export interface ScheduleEntry {
+  cluster: string;
+  schedule: string;
+  lastCheckTime?: string;
+  lastScheduleTime?: string;
+  nextScheduleTime?: string;
+}
+
+export interface AgentStateFile {
+  version: 1;
+  backups: BackupEntry[];
+  schedules: Record<string, ScheduleEntry>;
+}
+
+export class AgentLockedError extends PgarkError {}
+
+/** Whether a process exists (EPERM: it exists but belongs to another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class AgentState {
+  private data: AgentStateFile;
+  private readonly file: string;
+  private readonly lockFile: string;
+
+  private constructor(readonly dir: string) {
+    this.file = join(dir, 'state.json');
+    this.lockFile = join(dir, 'agent.lock');
+    this.data = { version: 1, backups: [], schedules: {} };
+  }
+
+  /** Opens (creating) the state directory, takes its lock and reads the state. */
+  static open(dir: string): AgentState {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const state = new AgentState(dir);
+    state.lock();
+    state.data = state.read();
+    return state;
+  }
+
+  private lock(): void {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = openSync(this.lockFile, 'wx', 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const pid = Number(readFileSync(this.lockFile, 'utf8').trim() || '0');
+      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new AgentLockedError(`another pgark agent (pid ${pid}) uses the state directory ${this.dir}`, 2, 'stop it, or give this agent its own --state-dir');
+      }
+      // Left by an agent that died (kill -9): take it over.
+      unlinkSync(this.lockFile);
+    }
+    throw new AgentLockedError(`could not take the agent lock ${this.lockFile}`);
+  }
+
+  private read(): AgentStateFile {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, backups: [], schedules: {} };
+      throw err;
+    }
+    try {
+      const parsed = JSON.parse(text) as AgentStateFile;
+      if (parsed.version !== 1 || !Array.isArray(parsed.backups)) throw new Error('unknown layout');
+      return { version: 1, backups: parsed.backups, schedules: parsed.schedules ?? {} };
+    } catch (err) {
+      // Keep the unreadable file for inspection rather than overwrite it.
+      const aside = `${this.file}.unreadable-${Date.now()}`;
+      renameSync(this.file, aside);
+      logger().error({ file: this.file, movedTo: aside, err: (err as Error).message }, 'agent state unreadable; starting with an empty state');
+      return { version: 1, backups: [], schedules: {} };
+    }
+  }
+
+  private save(): void {
+    const finished = this.data.backups.filter((b) => isTerminal(b.phase));
+    if (finished.length > MAX_FINISHED_ENTRIES) {
+      const drop = new Set(finished.slice(0, finished.length - MAX_FINISHED_ENTRIES));
+      this.data.backups = this.data.backups.filter((b) => !drop.has(b));
+    }
+    const temp = `${this.file}.tmp`;
+    const fd = openSync(temp, 'w', 0o600);
+    try {
+      writeFileSync(fd, JSON.stringify(this.data, null, 1));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, this.file);
+    const dirFd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+
+  /** Releases the lock (the state file stays). */
+  close(): void {
+    try {
+      unlinkSync(this.lockFile);
+    } catch {
+      // already gone
+    }
+  }
+
+  get backups(): readonly BackupEntry[] {
+    return this.data.backups;
+  }
+
+  get schedules(): Readonly<Record<string, ScheduleEntry>> {
+    return this.data.schedules;
+  }
+
+  find(name: string): BackupEntry | undefined {
+    return this.data.backups.find((b) => b.name === name);
+  }
+
+  /** Records a new backup (phase pending). */
+  add(entry: Omit<BackupEntry, 'phase' | 'queuedAt'>, now = new Date()): BackupEntry {
+    const created: BackupEntry = { ...entry, phase: 'pending', queuedAt: now.toISOString() };
+    this.data.backups.push(created);
+    this.save();
+    return created;
+  }
+
+  /**
+   * Moves a backup forward and merges `patch`. A change that would move it backwards (or out of
+   * a terminal phase) is ignored entirely, patch included, and logged.
+   */
+  advance(name: string, phase: BackupPhase, patch: Partial<Omit<BackupEntry, 'name' | 'phase'>> = {}): BackupEntry {
+    const entry = this.find(name);
+    if (!entry) throw new Error(`no backup ${name} in the agent state`);
+    if (advancePhase(entry.phase, phase) !== phase) {
+      logger().warn({ backup: name, from: entry.phase, to: phase }, 'ignored a backwards backup phase change');
+      return entry;
+    }
+    Object.assign(entry, patch, { phase });
+    this.save();
+    return entry;
+  }
+
+  setSchedule(name: string, entry: ScheduleEntry): void {
+    this.data.schedules[name] = entry;
+    this.save();
+  }
+}
