@@ -56,29 +56,33 @@ export async function resumableDownload(open: RangeOpener, opts: ResumableOption
     let current = first;
     let position = start;
     let failuresWithoutProgress = 0;
-    for (;;) {
-      try {
-        for await (const chunk of current.body) {
-          position += (chunk as Buffer).length;
-          failuresWithoutProgress = 0;
-          yield chunk as Buffer;
-        }
-        if (position < endExclusive) throw new TruncatedBody(position - start, first.length);
-        return;
-      } catch (e) {
-        current.body.destroy();
-        if (opts.signal?.aborted || ++failuresWithoutProgress >= DEFAULT_RETRY.maxAttempts) throw opts.wrapError(e);
-        await backoff(failuresWithoutProgress, opts.signal);
+    try {
+      for (;;) {
         try {
-          current = await withRetry(() => open(position, endExclusive - 1, opts.signal), { signal: opts.signal });
-        } catch (reopenError) {
-          throw opts.wrapError(reopenError);
-        }
-        if (first.etag && current.etag && current.etag !== first.etag) {
+          for await (const chunk of current.body) {
+            position += (chunk as Buffer).length;
+            failuresWithoutProgress = 0;
+            yield chunk as Buffer;
+          }
+          if (position < endExclusive) throw new TruncatedBody(position - start, first.length);
+          return;
+        } catch (e) {
           current.body.destroy();
-          throw opts.wrapError(new Error(`object changed during download (ETag ${first.etag} became ${current.etag})`));
+          if (opts.signal?.aborted || ++failuresWithoutProgress >= DEFAULT_RETRY.maxAttempts) throw opts.wrapError(e);
+          await backoff(failuresWithoutProgress, opts.signal);
+          try {
+            current = await withRetry(() => open(position, endExclusive - 1, opts.signal), { signal: opts.signal });
+          } catch (reopenError) {
+            throw opts.wrapError(reopenError);
+          }
+          if (first.etag && current.etag && current.etag !== first.etag) {
+            throw opts.wrapError(new Error(`object changed during download (ETag ${first.etag} became ${current.etag})`));
+          }
         }
       }
+    } finally {
+      // Also runs when the consumer destroys the stream early: release the socket now.
+      current.body.destroy();
     }
   }
 

@@ -15,10 +15,20 @@ export interface TcpProxy {
   cutAll(): void;
   /** Cuts all connections once `bytes` more bytes have flowed (either direction); one-shot. */
   cutAfter(bytes: number): void;
+  /** Everything clients sent so far (only with `capture`), to check what went on the wire. */
+  sentByClients(): Buffer;
   close(): Promise<void>;
 }
 
-export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+export interface ProxyOptions {
+  targetHost?: string;
+  /** Keep a copy of client-to-target bytes (small transfers only). */
+  capture?: boolean;
+}
+
+export async function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise<TcpProxy> {
+  const targetHost = opts.targetHost ?? '127.0.0.1';
+  const captured: Buffer[] = [];
   const live = new Set<Socket>();
   let accepted = 0;
   let cuts = 0;
@@ -32,8 +42,9 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
   };
 
   /** Copies from -> to with backpressure, charging the armed byte budget in both directions. */
-  const forward = (from: Socket, to: Socket) => {
+  const forward = (from: Socket, to: Socket, record: boolean) => {
     from.on('data', (chunk: Buffer) => {
+      if (record) captured.push(chunk);
       if (budget !== undefined) {
         budget -= chunk.length;
         if (budget <= 0) {
@@ -63,8 +74,8 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(client, upstream, opts.capture === true);
+    forward(upstream, client, false);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -84,6 +95,7 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
     cutAfter: (bytes) => {
       budget = bytes;
     },
+    sentByClients: () => Buffer.concat(captured),
     close: async () => {
       for (const s of live) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -294,6 +294,20 @@ export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
     });
 
     if (hasNetwork(kind)) {
+      test('sequential puts reuse keep-alive connections', async () => {
+        const proxy = await startProxy(ts.s3rver?.port ?? ts.azurite!.port);
+        const via = await openObjectStore(viaProxy(ts, proxy.port));
+        try {
+          for (let i = 0; i < 40; i++) await via.put(`reuse/${i}`, Buffer.from(String(i)));
+          assert.ok(proxy.accepted <= 2, `40 puts opened ${proxy.accepted} connections`);
+        } finally {
+          await via.close();
+          await proxy.close();
+        }
+      });
+    }
+
+    if (hasNetwork(kind)) {
       test('a download survives connections cut mid-stream (resumes from the last byte)', async () => {
         const data = randomBytes(12 * MiB);
         await store.put('cut/obj', data);
@@ -322,6 +336,27 @@ export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
       });
     }
 
+    if (hasNetwork(kind)) {
+      test('a resumed download refuses to splice in a newer version of the object', async () => {
+        // Big enough that most of it is still on the server when the first chunk arrives.
+        const size = 40 * MiB;
+        await store.put('cut/changing', Buffer.alloc(size, 1));
+        const proxy = await startProxy(ts.s3rver?.port ?? ts.azurite!.port);
+        const via = await openObjectStore(viaProxy(ts, proxy.port));
+        try {
+          const chunks = (await via.get('cut/changing'))[Symbol.asyncIterator]();
+          assert.equal((await chunks.next()).done, false);
+          await store.put('cut/changing', Buffer.alloc(size, 2));
+          proxy.cutAll();
+          await assert.rejects(async () => {
+            while (!(await chunks.next()).done);
+          }, /object changed during download/);
+        } finally {
+          await via.close();
+          await proxy.close();
+        }
+      });
+    }
   });
 }
 
