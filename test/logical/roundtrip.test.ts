@@ -323,6 +323,22 @@ test('non-interactive restore from Azurite: "latest" picks the dump of DB_NAME',
   assert.deepEqual(await fingerprint(dst, 'tiny'), expectedTiny);
 });
 
+test('zstd plain dumps and custom-format dumps streamed into one pg_restore transaction (RESTORE_JOBS=1) round-trip', async () => {
+  for (const [flags, db] of [
+    [['--compression', 'zstd'], 'tiny_zstd'],
+    [['--format', 'custom'], 'tiny_custom'],
+  ] as const) {
+    const b = await pgark(['logical', 'backup', '--database', 'tiny', '--scope', db, '--json', ...flags], s3BackupEnv());
+    assert.equal(b.code, 0, b.stderr);
+    const key = `spilo/${(JSON.parse(b.stdout) as { dumps: { key: string }[] }).dumps[0].key}`;
+    assert.match(key, db === 'tiny_zstd' ? /\/tiny\.sql\.zst$/ : /\/tiny\.dump$/);
+    const r = await run(RESTORE_SH, [], s3RestoreEnv({ BACKUP_FILE_PATH: key, DB_NAME: db, RESTORE_JOBS: '1' }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /SHA-256 verified/);
+    assert.deepEqual(await fingerprint(dst, db), expectedTiny);
+  }
+});
+
 test('retention by age on Azure removes old runs and keeps the newest; list shows newest first with size and age', async () => {
   const env = azBackupEnv();
   const settings = readBackupSettings({ database: 'tiny', scope: 'retained' }, env);
