@@ -131,7 +131,7 @@ export async function resolveObjectStore(
     credentialSource: '',
     config: store,
   };
-  let provider = 'no credentials';
+  let provider = 'none';
   const ambient: string[] = [];
   if (store.s3Credentials) {
     const c = store.s3Credentials;
@@ -166,8 +166,10 @@ export async function resolveObjectStore(
     if (c.gkeEnvironment) ambient.push('gkeEnvironment (GKE workload identity)');
   }
   const parts = [...sources].map(([source, fields]) => `${fields.join(', ')} from ${source}`);
-  if (destinationKind(store.destinationPath) === 'file' && parts.length === 0) parts.push('local file:// store, no credentials');
-  resolved.credentialSource = `${provider}: ${[...ambient, ...parts].join('; ') || 'none'}`;
+  resolved.credentialSource =
+    destinationKind(store.destinationPath) === 'file' && provider === 'none'
+      ? 'none: local file:// store'
+      : `${provider}: ${[...ambient, ...parts].join('; ') || 'none'}`;
   return resolved;
 }
 

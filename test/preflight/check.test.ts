@@ -89,7 +89,7 @@ for (const kind of FORMS) {
       assert.match(row(r.stdout, 'manifests'), /OK\s+valid: 1 Cluster/);
       assert.match(row(r.stdout, 'ignored fields'), /spec\.instances, spec\.imageName/);
       const cred = row(r.stdout, 'backup store: credentials');
-      if (kind === 'file') assert.match(cred, /OK\s+no credentials: local file:\/\/ store/);
+      if (kind === 'file') assert.match(cred, /OK\s+none: local file:\/\/ store$/);
       else assert.match(cred, new RegExp(`OK\\s+(s3|azure)Credentials: .* from Secret ${store.secretName} \\(${file.replace(/[.]/g, '\\.')}\\)`));
       assert.match(row(r.stdout, 'backup store: list'), /OK/);
       assert.match(row(r.stdout, 'backup store: write+delete'), /OK\s+probe object written and deleted under pg\//);
