@@ -45,7 +45,8 @@ export class FileObjectStore implements ObjectStore {
     const dir = dirname(target);
     const temp = join(dir, `${TEMP_MARK}${randomBytes(6).toString('hex')}`);
     try {
-      const size = await writeDurably(await createTemp(dir, temp), body, opts);
+      const { handle, newDirs } = await createTemp(dir, temp);
+      const size = await writeDurably(handle, body, opts);
       try {
         if (opts.ifAbsent) {
           try {
@@ -60,7 +61,8 @@ export class FileObjectStore implements ObjectStore {
       } finally {
         if (opts.ifAbsent) await unlink(temp).catch(() => undefined);
       }
-      await fsyncDir(dir);
+      // The new name, and any directory mkdir just created, must survive a crash too.
+      for (const d of [dir, ...newDirs]) await fsyncDir(d);
       return { status: 'created', size };
     } catch (e) {
       await unlink(temp).catch(() => undefined);
@@ -167,12 +169,17 @@ export class FileObjectStore implements ObjectStore {
   async close(): Promise<void> {}
 }
 
-/** Creates the temp file, recreating its directory if a concurrent delete pruned it meanwhile. */
-async function createTemp(dir: string, temp: string): Promise<FileHandle> {
+/**
+ * Creates the temp file, recreating its directory if a concurrent delete pruned it meanwhile.
+ * newDirs lists the parents whose entries changed because mkdir created directories.
+ */
+async function createTemp(dir: string, temp: string): Promise<{ handle: FileHandle; newDirs: string[] }> {
+  const newDirs = new Set<string>();
   for (let attempt = 1; ; attempt++) {
-    await mkdir(dir, { recursive: true });
+    const firstCreated = await mkdir(dir, { recursive: true });
+    if (firstCreated) for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) newDirs.add(dirname(d));
     try {
-      return await open(temp, 'wx', 0o644);
+      return { handle: await open(temp, 'wx', 0o644), newDirs: [...newDirs] };
     } catch (e: any) {
       if (e?.code !== 'ENOENT' || attempt >= 5) throw e;
     }
