@@ -41,6 +41,18 @@ export interface LogicalBackupReport {
   deleted: string[];
 }
 
+/** pg_dump refuses servers newer than itself; say so before anything is written, with the way out. */
+function assertDumpCanRead(pgDumpVersion: string, serverVersion: string): void {
+  const client = Number(/\)\s+(\d+)/.exec(pgDumpVersion)?.[1]);
+  const server = Number(/^(\d+)/.exec(serverVersion)?.[1]);
+  if (client < server) {
+    throw new UserError(
+      `${pgDumpVersion} cannot dump a PostgreSQL ${server} server (pg_dump must be at least as new as the server)`,
+      `install postgresql-client-${server} (the Dockerfile: --build-arg PG_MAJOR=${server})`,
+    );
+  }
+}
+
 async function databasesToDump(conn: PgConn): Promise<{ name: string; bytes: number }[]> {
   try {
     return await withClient(conn, conn.database, async (c) =>
@@ -60,6 +72,7 @@ export async function runLogicalBackup(settings: LogicalBackupSettings, now = ne
   const { conn, scope } = settings;
   const version = await serverVersion(conn, settings.database ?? conn.database);
   const pgDumpVersion = await toolVersion('pg_dump');
+  assertDumpCanRead(pgDumpVersion, version);
   const all = await databasesToDump(conn);
   const targets = settings.database === undefined ? all : all.filter((d) => d.name === settings.database);
   if (settings.database !== undefined && targets.length === 0) {

@@ -12,9 +12,13 @@ export interface PgConn {
   database: string;
 }
 
+/** Storage secrets the PostgreSQL tools have no use for: kept out of their environment. */
+const STORAGE_SECRETS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AZURE_STORAGE_ACCOUNT_KEY', 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY', 'DB_PASS'];
+
 /** Environment for psql/pg_dump/pg_restore: the caller's PG* settings (sslmode...) overridden by this connection. */
 export function toolEnv(conn: PgConn, database = conn.database): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: conn.host, PGPORT: String(conn.port), PGUSER: conn.user, PGDATABASE: database };
+  for (const name of STORAGE_SECRETS) delete env[name];
   if (conn.password !== undefined) env.PGPASSWORD = conn.password;
   else delete env.PGPASSWORD;
   return env;
