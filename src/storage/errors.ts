@@ -17,7 +17,8 @@ export class StorageError extends PgarkError {
     options?: { cause?: unknown },
   ) {
     super(`${operation}${key !== undefined ? ` "${key}"` : ''} on ${displayUrl} failed: ${describeKind(kind)}${detail}`, 1, hintFor(kind));
-    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+    // Kept for debugging but not enumerable, so loggers that copy own properties skip the SDK's request details.
+    if (options?.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false });
   }
 }
 
