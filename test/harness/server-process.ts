@@ -35,6 +35,10 @@ export async function startServerProcess(bin: string, argsFor: (port: number) =>
     const exited = new Promise<'exited'>((resolve) => child.once('exit', () => resolve('exited')));
     const ready = await Promise.race([waitForPort(port, '127.0.0.1', 30_000).then(() => 'ready' as const), exited]);
     if (ready === 'ready') {
+      // A test process that crashes or exits without stop() must not leave the server behind.
+      const killOnExit = () => child.kill('SIGKILL');
+      process.once('exit', killOnExit);
+      void exited.then(() => process.removeListener('exit', killOnExit));
       return {
         port,
         child,
@@ -49,6 +53,7 @@ export async function startServerProcess(bin: string, argsFor: (port: number) =>
       };
     }
     lastOutput = output;
+    child.kill('SIGKILL');
   }
   throw new Error(`${label} did not start: ${lastOutput}`);
 }
