@@ -8,7 +8,7 @@
  * so the daemon needs no configuration of its own.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { closeSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -147,6 +147,7 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
     server.once('error', reject);
     server.listen(rt.socketPath, () => resolve());
   });
+  const socketIno = statSync(rt.socketPath).ino;
   logger().info({ pid: process.pid, socket: rt.socketPath }, 'WAL daemon listening');
 
   let closed = false;
@@ -170,13 +171,16 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
     clearInterval(sweep);
     if (idleTimer) clearInterval(idleTimer);
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const f of [rt.socketPath, rt.lockFile]) {
+    // A daemon started meanwhile (our socket stopped answering) may own these names now.
+    if (statSync(rt.socketPath, { throwIfNoEntry: false })?.ino === socketIno) rmSync(rt.socketPath, { force: true });
+    const lockOwner = (() => {
       try {
-        unlinkSync(f);
+        return readFileSync(rt.lockFile, 'utf8').trim();
       } catch {
-        // already gone
+        return undefined;
       }
-    }
+    })();
+    if (lockOwner === String(process.pid)) rmSync(rt.lockFile, { force: true });
     rmSync(rt.restoreSpool, { recursive: true, force: true });
     await targets.close();
     logger().info({ pid: process.pid }, 'WAL daemon stopped');

@@ -21,6 +21,10 @@ const SEG1 = '000000010000000000000001';
 const SEG2 = '000000010000000000000002';
 const SEG3 = '000000010000000000000003';
 
+function expectOk(r: { code: number | null; stderr: string }): void {
+  assert.equal(r.code, 0, r.stderr);
+}
+
 async function keys(store: ObjectStore, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of store.list(prefix)) if (e.object) out.push(e.object.key);
@@ -74,7 +78,7 @@ for (const kind of ['file', 's3'] as const) {
       const r = await runPgark(['wal-archive', '-f', cfg, segs[0].p], { cwd: d.pgdata });
       assert.equal(r.code, 0, r.stderr);
       // The daemon pushes the other .ready segments ahead; the next calls are answered from the spool.
-      for (const s of segs.slice(1)) assert.equal((await runPgark(['wal-archive', '-f', cfg, s.p], { cwd: d.pgdata })).code, 0);
+      for (const s of segs.slice(1)) expectOk(await runPgark(['wal-archive', '-f', cfg, s.p], { cwd: d.pgdata }));
       const stored = await keys(client, 'layout/wals/');
       assert.deepEqual(stored, segs.map((s) => `layout/wals/0000000100000000/${s.n}.gz`));
       for (const s of segs) assert.ok(gunzipSync(await client.getBuffer(`layout/wals/0000000100000000/${s.n}.gz`)).equals(s.data));
@@ -85,7 +89,7 @@ for (const kind of ['file', 's3'] as const) {
       const plain = manifest('idem-none', { serverName: 'idem' });
       const data = craftSegment(SEG1);
       const a = pgdata('idem-a');
-      assert.equal((await runPgark(['wal-archive', '--no-daemon', '-f', gz, a.addReady(SEG1, data)], { cwd: a.pgdata })).code, 0);
+      expectOk(await runPgark(['wal-archive', '--no-daemon', '-f', gz, a.addReady(SEG1, data)], { cwd: a.pgdata }));
       const before = await keys(client, 'idem/wals/');
       const b = pgdata('idem-b');
       const same = await runPgark(['wal-archive', '-f', plain, b.addReady(SEG1, data)], { cwd: b.pgdata });
@@ -108,7 +112,7 @@ for (const kind of ['file', 's3'] as const) {
       const cfg = manifest('hist', { serverName: 'hist' });
       const a = pgdata('hist-a');
       const history = Buffer.from('1\t0/3000000\tno recovery target specified\n');
-      assert.equal((await runPgark(['wal-archive', '-f', cfg, a.addReady('00000002.history', history)], { cwd: a.pgdata })).code, 0);
+      expectOk(await runPgark(['wal-archive', '-f', cfg, a.addReady('00000002.history', history)], { cwd: a.pgdata }));
       assert.deepEqual(await client.getBuffer('hist/wals/00000002.history'), history);
       const b = pgdata('hist-b');
       const r = await runPgark(['wal-archive', '-f', cfg, b.addReady('00000002.history', Buffer.from('1\t0/4000000\tother\n'))], { cwd: b.pgdata });
@@ -121,7 +125,7 @@ for (const kind of ['file', 's3'] as const) {
       const cfg = manifest('empty', { serverName: 'empty' });
       const skip = manifest('empty-skip', { serverName: 'empty', annotations: { 'cnpg.io/skipEmptyWalArchiveCheck': 'enabled' } });
       const old = pgdata('empty-old');
-      assert.equal((await runPgark(['wal-archive', '-f', cfg, old.addReady(SEG1, craftSegment(SEG1, 111n))], { cwd: old.pgdata })).code, 0);
+      expectOk(await runPgark(['wal-archive', '-f', cfg, old.addReady(SEG1, craftSegment(SEG1, 111n))], { cwd: old.pgdata }));
 
       const fresh = pgdata('empty-new');
       writeFileSync(join(fresh.pgdata, '.check-empty-wal-archive'), '');
@@ -151,10 +155,10 @@ for (const kind of ['file', 's3'] as const) {
       const cfg = manifest('sysid', { serverName: 'sysid' });
       const first = pgdata('sysid-first');
       writeFileSync(join(first.pgdata, '.check-empty-wal-archive'), '');
-      assert.equal((await runPgark(['wal-archive', '-f', cfg, first.addReady(SEG1, craftSegment(SEG1, 333n))], { cwd: first.pgdata })).code, 0);
+      expectOk(await runPgark(['wal-archive', '-f', cfg, first.addReady(SEG1, craftSegment(SEG1, 333n))], { cwd: first.pgdata }));
       assert.ok(!existsSync(join(first.pgdata, '.check-empty-wal-archive')));
       const same = pgdata('sysid-same');
-      assert.equal((await runPgark(['wal-archive', '-f', cfg, same.addReady(SEG2, craftSegment(SEG2, 333n))], { cwd: same.pgdata })).code, 0);
+      expectOk(await runPgark(['wal-archive', '-f', cfg, same.addReady(SEG2, craftSegment(SEG2, 333n))], { cwd: same.pgdata }));
       const foreign = pgdata('sysid-foreign');
       const r = await runPgark(['wal-archive', '-f', cfg, foreign.addReady(SEG3, craftSegment(SEG3, 444n))], { cwd: foreign.pgdata });
       assert.equal(r.code, 1);
@@ -165,7 +169,7 @@ for (const kind of ['file', 's3'] as const) {
       const cfg = manifest('rest', { serverName: 'rest', compression: 'gzip' });
       const a = pgdata('rest-a');
       const seg = craftSegment(SEG1);
-      assert.equal((await runPgark(['wal-archive', '-f', cfg, a.addReady(SEG1, seg)], { cwd: a.pgdata })).code, 0);
+      expectOk(await runPgark(['wal-archive', '-f', cfg, a.addReady(SEG1, seg)], { cwd: a.pgdata }));
       await client.put(`rest/wals/0000000100000000/${SEG2}.partial`, craftSegment(SEG2));
       await client.put(`rest/wals/0000000100000000/${SEG3}.00000028.backup`, Buffer.from('START WAL LOCATION: 0/3000028\n'));
       await client.put(`rest/wals/0000000100000000/000000010000000000000005`, craftSegment('000000010000000000000005'));
@@ -179,7 +183,7 @@ for (const kind of ['file', 's3'] as const) {
         assert.match(miss.stderr, /not found/);
       }
       const partial = await runPgark(['wal-restore', '-f', cfg, `${SEG2}.partial`, 'pg_wal/x'], { cwd: r.pgdata });
-      assert.equal(partial.code, 0, 'a .partial asked for by its own name is served');
+      assert.equal(partial.code, 0, `a .partial asked for by its own name is served: ${partial.stderr}`);
       const bad = await runPgark(['wal-restore', '-f', cfg, 'pg_control', 'pg_wal/x'], { cwd: r.pgdata });
       assert.equal(bad.code, 3);
 
