@@ -22,7 +22,7 @@ import { writeMeta, type DumpMeta } from './meta.js';
 import { toolEnv, type PgConn } from './pgconn.js';
 import { DigestStream, compressor } from './streams.js';
 
-const MIN_PART = 8 * 1024 * 1024;
+const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE = 2;
 
 export interface DumpRequest {
@@ -53,12 +53,6 @@ function dumpCommand(req: DumpRequest): { tool: string; args: string[]; database
   return { tool: 'pg_dump', args, database: req.database! };
 }
 
-function partSizeFor(store: ObjectStore, expectedBytes: number): number {
-  // Twice the estimate over the part limit leaves room for a dump larger than the database on disk.
-  const needed = Math.ceil((expectedBytes * 2) / store.limits.maxParts);
-  return Math.min(Math.max(MIN_PART, needed, store.limits.minPartSize), store.limits.maxPartSize);
-}
-
 export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
   const startedAt = new Date();
   const { tool: name, args, database } = dumpCommand(req);
@@ -76,7 +70,9 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
   });
   try {
     const result = await req.store.put(req.key, digest, {
-      partSize: partSizeFor(req.store, req.expectedBytes),
+      partSize: PART_SIZE,
+      // Twice the database size leaves room for a dump larger than the data on disk (bytea as hex, no codec).
+      sizeHint: req.expectedBytes * 2,
       queueSize: QUEUE,
       contentType: req.format === 'custom' ? 'application/octet-stream' : req.codec === 'gzip' ? 'application/gzip' : 'application/sql',
       signal: abort.signal,
