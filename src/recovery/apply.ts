@@ -14,7 +14,7 @@ import { PgarkError } from '../util/errors.js';
 import { CreatedDirectories } from './directories.js';
 import { downloadBackup, type DownloadResult } from './download.js';
 import { GENERATED_SOURCE_MANIFEST } from './finish.js';
-import { formatLsn } from './lsn.js';
+import { formatLsn } from '../pg/lsn.js';
 import { finishCommand, restoreCommand, type ManifestRef } from './pgark-command.js';
 import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
 import { formatBytes, formatDuration, stderrProgress, type Progress } from './progress.js';

@@ -8,7 +8,7 @@ import { backupPrefix } from '../catalog/layout.js';
 import { splitCodecSuffix, type CodecName } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError } from '../util/errors.js';
-import { parseLsn } from './lsn.js';
+import { parseLsn } from '../pg/lsn.js';
 import type { RecoveryBackup } from './select-backup.js';
 
 export function toRecoveryBackup(info: BackupInfo): RecoveryBackup {

@@ -16,7 +16,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { backupObjects, loadBackups, type BackupObject } from './catalog-view.js';
 import { assertEmptyOrAbsent } from './directories.js';
-import { formatLsn } from './lsn.js';
+import { formatLsn } from '../pg/lsn.js';
 import { describeBackups, selectBackup, type RecoveryBackup } from './select-backup.js';
 import { describeSource, resolveRecoverySource, type RecoverySource } from './source.js';
 import { describeTarget, parseRecoveryTarget, type ParsedTarget } from './target.js';

@@ -7,7 +7,7 @@
  *   otherwise                    -> newest backup on the requested timeline (any, without a recoveryTarget).
  */
 import { UserError } from '../util/errors.js';
-import { formatLsn } from './lsn.js';
+import { formatLsn } from '../pg/lsn.js';
 import type { ParsedTarget } from './target.js';
 
 /** The catalog facts recovery needs about one backup. */

@@ -4,7 +4,7 @@
  * layer has already applied CNPG's webhook rules (formats, mutual exclusion, backupID required).
  */
 import type { RecoveryTarget } from '../config/types.js';
-import { parseLsn } from './lsn.js';
+import { parseLsn } from '../pg/lsn.js';
 
 export type TargetKind = 'time' | 'lsn' | 'xid' | 'name' | 'immediate' | 'end-of-archive';
 

@@ -8,7 +8,9 @@ import { walsPrefix, WAL_NAME_RE } from '../catalog/layout.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
-import { formatLsn, lsnOfSegno, parseLsn, parseSegmentName, segmentName, segnoOfLsn } from './lsn.js';
+import { parseHistoryFile } from '../pg/history.js';
+import { formatLsn, type Lsn } from '../pg/lsn.js';
+import { formatSegmentName, parseWalName, segmentFromNumber, segmentNumber } from '../pg/wal-names.js';
 import type { RecoveryBackup } from './select-backup.js';
 
 export interface ArchivedFile {
@@ -18,8 +20,8 @@ export interface ArchivedFile {
 }
 
 export interface ArchiveInventory {
-  /** segments[timeline][segno] */
-  segments: Map<number, Map<bigint, ArchivedFile>>;
+  /** segments[timeline][segment number] */
+  segments: Map<number, Map<number, ArchivedFile>>;
   histories: Map<number, ArchivedFile>;
 }
 
@@ -36,11 +38,11 @@ export async function listArchive(store: ObjectStore, serverName: string, segmen
       inv.histories.set(parseInt(name.slice(0, 8), 16), file);
       continue;
     }
-    const pos = parseSegmentName(name, segmentSize);
-    if (!pos) continue;
-    let tl = inv.segments.get(pos.timeline);
-    if (!tl) inv.segments.set(pos.timeline, (tl = new Map()));
-    tl.set(pos.segno, file);
+    const parsed = parseWalName(name, segmentSize);
+    if (parsed.kind !== 'segment' || !parsed.segment) continue;
+    let tl = inv.segments.get(parsed.timeline);
+    if (!tl) inv.segments.set(parsed.timeline, (tl = new Map()));
+    tl.set(segmentNumber(parsed.segment, segmentSize), file);
   }
   return inv;
 }
@@ -48,21 +50,14 @@ export async function listArchive(store: ObjectStore, serverName: string, segmen
 /** One timeline of the path and the LSN where it begins (0 for the first one). */
 export interface TimelineStep {
   timeline: number;
-  begin: bigint;
+  begin: Lsn;
 }
 
-/** Parses a PostgreSQL timeline history file: "parentTLI<TAB>switchpoint<TAB>reason" lines. */
-export function parseHistory(text: string, timeline: number): TimelineStep[] {
-  const steps: TimelineStep[] = [];
-  let begin = 0n;
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const [tli, lsn] = t.split(/\s+/);
-    steps.push({ timeline: Number(tli), begin });
-    begin = parseLsn(lsn);
-  }
-  steps.push({ timeline, begin });
+/** The path to `timeline` from its history file: each ancestor from where it began, then `timeline` itself. */
+export function historyPath(text: string, timeline: number): TimelineStep[] {
+  const entries = parseHistoryFile(text, `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`);
+  const steps = entries.map((e, i) => ({ timeline: e.timeline, begin: i === 0 ? 0n : entries[i - 1].switchpoint }));
+  steps.push({ timeline, begin: entries.length ? entries[entries.length - 1].switchpoint : 0n });
   return steps;
 }
 
@@ -78,7 +73,7 @@ export interface ReplayWindow {
   /** First segment that is missing after the contiguous run, if any exists later in the archive. */
   gapAt?: string;
   /** End of the last contiguous segment: replay cannot go past it. */
-  latestLsn?: bigint;
+  latestLsn?: Lsn;
   /** When the last contiguous segment was stored: no commit in the archive is later than this. */
   latestTime?: Date;
   /** True when the contiguous run reaches end_wal: the backup can be made consistent. */
@@ -100,7 +95,7 @@ export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, ta
   const { decompressBuffer } = await import('../codec/index.js');
   const raw = await store.getBuffer(file.key);
   const text = (await decompressBuffer(splitCodecSuffix(file.key).codec, raw)).toString('utf8');
-  return parseHistory(text, targetTimeline);
+  return historyPath(text, targetTimeline);
 }
 
 /** "latest": the highest timeline with a history file (PostgreSQL's default since 12), or the backup's. */
@@ -109,11 +104,13 @@ export function latestTimeline(inv: ArchiveInventory, backupTimeline: number): n
 }
 
 export function computeWindow(inv: ArchiveInventory, backup: RecoveryBackup, path: TimelineStep[]): ReplayWindow {
-  const seg = backup.segmentSize;
+  const segSize = backup.segmentSize;
+  const segnoOf = (lsn: Lsn) => Number(lsn / BigInt(segSize));
+  const nameOf = (segno: number) => formatSegmentName(segmentFromNumber(timelineFor(segno), segno, segSize));
   const targetTimeline = path[path.length - 1].timeline;
   const backupTimeline = backup.timeline ?? 1;
-  const beginLsn = backup.beginLsn ?? segnoLsnOfName(backup.beginWal!, seg);
-  const endLsn = backup.endLsn ?? segnoLsnOfName(backup.endWal!, seg);
+  const beginLsn = backup.beginLsn ?? startOfSegment(backup.beginWal!, segSize);
+  const endLsn = backup.endLsn ?? startOfSegment(backup.endWal!, segSize);
   const stepIndex = path.findIndex((s) => s.timeline === backupTimeline);
   const nextBegin = stepIndex >= 0 && stepIndex + 1 < path.length ? path[stepIndex + 1].begin : undefined;
   if (stepIndex < 0 || (nextBegin !== undefined && nextBegin < endLsn)) {
@@ -122,15 +119,15 @@ export function computeWindow(inv: ArchiveInventory, backup: RecoveryBackup, pat
       `timeline ${targetTimeline} descends from ${path.map((s) => `${s.timeline}@${formatLsn(s.begin)}`).join(' -> ')}; pick a backup on that path or set recoveryTarget.targetTLI`,
     );
   }
-  const timelineFor = (segno: bigint): number => {
-    const start = lsnOfSegno(segno, seg);
+  // PostgreSQL reads a segment from the newest timeline of the path that had begun by its start.
+  function timelineFor(segno: number): number {
     let tl = path[0].timeline;
-    for (const s of path) if (segnoOfLsn(s.begin, seg) <= segnoOfLsn(start, seg)) tl = s.timeline;
+    for (const s of path) if (segnoOf(s.begin) <= segno) tl = s.timeline;
     return tl;
-  };
-  const firstSegno = segnoOfLsn(beginLsn, seg);
-  const endSegno = segnoOfLsn(endLsn === 0n ? 0n : endLsn - 1n, seg);
-  let last: bigint | undefined;
+  }
+  const firstSegno = segnoOf(beginLsn);
+  const endSegno = segnoOf(endLsn === 0n ? 0n : endLsn - 1n);
+  let last: number | undefined;
   let lastFile: ArchivedFile | undefined;
   let bytes = 0;
   for (let n = firstSegno; ; n++) {
@@ -140,29 +137,30 @@ export function computeWindow(inv: ArchiveInventory, backup: RecoveryBackup, pat
     lastFile = file;
     bytes += file.size;
   }
-  const maxArchived = Math.max(-1, ...[...inv.segments.values()].flatMap((m) => [...m.keys()].map(Number)));
-  const nextMissing = last === undefined ? firstSegno : last + 1n;
+  const onPath = new Set(path.map((s) => s.timeline));
+  const maxArchived = Math.max(-1, ...[...inv.segments].filter(([tl]) => onPath.has(tl)).flatMap(([, m]) => [...m.keys()]));
+  const nextMissing = last === undefined ? firstSegno : last + 1;
   const window: ReplayWindow = {
     targetTimeline,
     path,
-    firstSegment: segmentName({ timeline: timelineFor(firstSegno), segno: firstSegno }, seg),
-    backupEndSegment: segmentName({ timeline: timelineFor(endSegno), segno: endSegno }, seg),
+    firstSegment: nameOf(firstSegno),
+    backupEndSegment: nameOf(endSegno),
     coversBackupEnd: last !== undefined && last >= endSegno,
-    segmentsToReplay: last === undefined ? 0 : Number(last - firstSegno + 1n),
+    segmentsToReplay: last === undefined ? 0 : last - firstSegno + 1,
     bytesToReplay: bytes,
   };
   if (last !== undefined) {
-    window.lastSegment = segmentName({ timeline: timelineFor(last), segno: last }, seg);
+    window.lastSegment = nameOf(last);
     window.lastSegmentFile = lastFile;
-    window.latestLsn = lsnOfSegno(last + 1n, seg);
+    window.latestLsn = BigInt(last + 1) * BigInt(segSize);
     window.latestTime = lastFile?.lastModified;
   }
-  if (Number(nextMissing) <= maxArchived) window.gapAt = segmentName({ timeline: timelineFor(nextMissing), segno: nextMissing }, seg);
+  if (nextMissing <= maxArchived) window.gapAt = nameOf(nextMissing);
   return window;
 }
 
-function segnoLsnOfName(name: string, segmentSize: number): bigint {
-  const pos = parseSegmentName(name, segmentSize);
-  if (!pos) throw new RangeError(`not a WAL segment name: ${name}`);
-  return lsnOfSegno(pos.segno, segmentSize);
+function startOfSegment(name: string, segSize: number): Lsn {
+  const parsed = parseWalName(name, segSize);
+  if (!parsed.segment) throw new RangeError(`not a WAL segment name: ${name}`);
+  return BigInt(segmentNumber(parsed.segment, segSize)) * BigInt(segSize);
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { selectBackup, type RecoveryBackup } from '../../src/recovery/select-backup.js';
 import { parseRecoveryTarget } from '../../src/recovery/target.js';
-import { parseLsn } from '../../src/recovery/lsn.js';
+import { parseLsn } from '../../src/pg/lsn.js';
 import { UserError } from '../../src/util/errors.js';
 
 function backup(id: string, status: string, end: string, endLsn: string, timeline = 1): RecoveryBackup {
