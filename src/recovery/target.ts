@@ -88,7 +88,7 @@ export function describeTarget(t: ParsedTarget): string {
   const incl = t.kind === 'time' || t.kind === 'lsn' || t.kind === 'xid' ? (t.exclusive ? ' (exclusive)' : ' (inclusive)') : '';
   switch (t.kind) {
     case 'time':
-      return `time ${t.value} = ${t.time!.toISOString()}${incl}${tl}`;
+      return `time ${t.value}${t.value === t.time!.toISOString() ? '' : ` (${t.time!.toISOString()})`}${incl}${tl}`;
     case 'lsn':
       return `LSN ${t.value}${incl}${tl}`;
     case 'xid':
