@@ -30,6 +30,8 @@ const TOOLS = (process.env.BENCH_TOOLS ?? 'pgark,pgbackrest,barman').split(',') 
 const CODECS = (process.env.BENCH_CODECS ?? 'none,gzip,lz4,zstd').split(',') as Codec[];
 const JOBS = Number(process.env.BENCH_JOBS ?? 2);
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+/** Extra node flags for pgark's process, e.g. BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_ARGS = (process.env.BENCH_PGARK_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** Which codec each tool uses for a column; undefined = the tool has none comparable. */
 const TOOL_CODEC: Record<Tool, Partial<Record<Codec, string[]>>> = {
@@ -81,7 +83,19 @@ async function loadData(pg: PgServer): Promise<void> {
   await pg.query(
     `CREATE TABLE random_text AS SELECT g AS id, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, ${rows}) g`,
   );
+  // Nothing left for autovacuum to do during the runs, and every page already written out.
+  await pg.query('VACUUM (FREEZE, ANALYZE)');
   await pg.query('CHECKPOINT');
+}
+
+/** Switches WAL and waits until the archiver has stored everything, so no run pays for another's WAL backlog. */
+async function waitArchiverIdle(pg: PgServer): Promise<void> {
+  const [{ wal }] = await pg.query<{ wal: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS wal');
+  for (;;) {
+    const [s] = await pg.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
+    if (s.last && s.last >= wal) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 function pgbackrestConfig(dir: string, s3: S3rver, pg: PgServer, repoPath: string): string {
@@ -158,15 +172,16 @@ async function main(): Promise<void> {
       for (const tool of TOOLS) {
         const codecArgs = TOOL_CODEC[tool][codec];
         if (!codecArgs) continue;
+        await waitArchiverIdle(pg);
         let r;
         let stored = 0;
         if (tool === 'pgark') {
-          r = await timed(process.execPath, [PGARK, 'backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, PGARK_LOG_LEVEL: 'warn' });
+          r = await timed(process.execPath, [...NODE_ARGS, PGARK, 'backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, PGARK_LOG_LEVEL: 'warn' });
           const before = results.filter((x) => x.tool === 'pgark').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
         } else if (tool === 'barman') {
           const b = barmanStore.barman!;
-          r = await timed('barman-cloud-backup', [...b.args, ...codecArgs, '--immediate-checkpoint', '-j', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], b.env);
+          r = await timed('barman-cloud-backup', [...b.args, ...codecArgs, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], b.env);
           const before = results.filter((x) => x.tool === 'barman').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(barmanStore, 'bench/base/')) - before;
         } else {

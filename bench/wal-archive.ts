@@ -84,10 +84,15 @@ function toolDataDir(base: string, source: string, segments: string[]): string {
   return pgdata;
 }
 
-/** Calls archive_command for each segment like PostgreSQL: in order, one at a time, retrying a failure after 1 s. */
-async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv): Promise<number> {
+/**
+ * Calls archive_command for each segment like PostgreSQL: in order, one at a time, retrying a
+ * failure after 1 s, and skipping a segment whose .ready file is gone (PostgreSQL 15 checks it
+ * before each call: pgark marks segments it stored ahead .done itself).
+ */
+async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv, opts: { always?: boolean } = {}): Promise<number> {
   const t0 = performance.now();
   for (const s of segments) {
+    if (!opts.always && !existsSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`))) continue;
     for (let attempt = 1; ; attempt++) {
       const [cmd, args] = command(`pg_wal/${s}`);
       const r = await run(cmd, args, env, pgdata);
@@ -95,7 +100,11 @@ async function drain(pgdata: string, segments: string[], command: (walPath: stri
       if (attempt >= 5) throw new Error(`${cmd} failed 5 times on ${s}: ${r.stderr}`);
       await new Promise((res) => setTimeout(res, 1000));
     }
-    renameSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), join(pgdata, 'pg_wal', 'archive_status', `${s}.done`));
+    try {
+      renameSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), join(pgdata, 'pg_wal', 'archive_status', `${s}.done`));
+    } catch {
+      // marked .done meanwhile (PostgreSQL only warns)
+    }
   }
   return (performance.now() - t0) / 1000;
 }
@@ -197,7 +206,8 @@ async function main(): Promise<void> {
         const spool = walRuntime(pgdata).archiveSpool;
         while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
         const lat: number[] = [];
-        for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env)) * 1000);
+        // PostgreSQL would skip these (.done already); call anyway, as when it had picked one just before pgark marked it.
+        for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env, { always: true })) * 1000);
         extra.push(`pgark ${compression}: archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss?.toFixed(0)} MiB`);
         process.kill(pid, 'SIGTERM');
         rmSync(join(s3.dataDir, s3.bucket, `pgark-${compression}`), { recursive: true, force: true });

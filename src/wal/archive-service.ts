@@ -18,6 +18,20 @@ import type { ArchiveMarker, ConfigRef } from './protocol.js';
 import { archiveMarkerMatches, type WalRuntime } from './runtime.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
+/**
+ * After storing a segment ahead, rename its .ready to .done as PostgreSQL would, so PostgreSQL
+ * does not call archive_command for it at all (PostgreSQL 15+ checks that a .ready file still
+ * exists before archiving it; 14 rescans the directory). Only ever after a durable upload.
+ * PGARK_WAL_MARK_DONE=0 leaves every segment to archive_command (e.g. to keep pg_stat_archiver's
+ * archived_count complete); the spool markers then make those calls return at once.
+ */
+const MARK_DONE = process.env.PGARK_WAL_MARK_DONE !== '0';
+
+async function markDone(walPath: string): Promise<void> {
+  const status = join(dirname(walPath), 'archive_status', basename(walPath));
+  await rename(`${status}.ready`, `${status}.done`).catch(() => undefined);
+}
+
 /** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
 const LOOKAHEAD_RETRY_MS = 10_000;
 
@@ -28,6 +42,8 @@ interface Job {
 
 export class ArchiveService {
   private readonly jobs = new Map<string, Job>();
+  /** Segments a client is waiting for: PostgreSQL marks those .done itself. */
+  private readonly requested = new Map<string, number>();
   private readonly failedAt = new Map<string, number>();
   /** Segments stored by this process and the file identity they were stored from. */
   private readonly stored = new Map<string, { marker: ArchiveMarker; result: ArchiveResult }>();
@@ -51,10 +67,18 @@ export class ArchiveService {
   async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
     const target = await this.targets.get(ref);
     const name = basename(path);
-    const done = this.jobs.has(name) ? undefined : await this.storedHere(name, path);
-    const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
-    void this.pump(target, dirname(path), ref);
-    const result = await pending;
+    this.requested.set(name, (this.requested.get(name) ?? 0) + 1);
+    let result: ArchiveResult;
+    try {
+      const done = this.jobs.has(name) ? undefined : await this.storedHere(name, path);
+      const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
+      void this.pump(target, dirname(path), ref);
+      result = await pending;
+    } finally {
+      const n = (this.requested.get(name) ?? 1) - 1;
+      if (n > 0) this.requested.set(name, n);
+      else this.requested.delete(name);
+    }
     // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
     await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
     return result;
@@ -69,6 +93,7 @@ export class ArchiveService {
       const marker = { size: before.size, mtimeMs: before.mtimeMs, ino: before.ino };
       this.stored.set(name, { marker, result });
       await this.writeMarker(name, marker);
+      if (MARK_DONE && !this.requested.has(name)) await markDone(path);
       logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
       return result;
     })();
