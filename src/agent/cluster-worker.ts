@@ -165,10 +165,10 @@ export class ClusterWorker {
         { files: this.cfg.files, secretsDir: this.cfg.secretsDir, cluster: this.name, name, pg: this.cfg.pg },
         this.cfg.shutdown,
         {
-          onSpawn: (pid) => state.advance(name, 'running', { pid }),
+          onSpawn: (pid) => state.annotate(name, { pid }),
           onBackupId: (id) => {
             backupId = id;
-            state.advance(name, 'running', { backupId: id });
+            state.annotate(name, { backupId: id });
           },
         },
       );

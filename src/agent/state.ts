@@ -195,6 +195,14 @@ export class AgentState {
     return entry;
   }
 
+  /** Records facts about a backup in progress (process id, backup id) without touching its phase; ignored once terminal. */
+  annotate(name: string, patch: Pick<Partial<BackupEntry>, 'pid' | 'backupId'>): void {
+    const entry = this.find(name);
+    if (!entry || isTerminal(entry.phase)) return;
+    Object.assign(entry, patch);
+    this.save();
+  }
+
   setSchedule(name: string, entry: ScheduleEntry): void {
     this.data.schedules[name] = entry;
     this.save();
