@@ -228,6 +228,8 @@ export async function walRestore(opts: WalClientOptions): Promise<number> {
 /** Entry used by bin/pgark.js for `pgark wal-archive ...` / `pgark wal-restore ...`. */
 export async function main(argv: string[]): Promise<void> {
   const command = argv[2] as WalCommand;
+  // Our stderr lands in PostgreSQL's log: one line per failure, no SDK notices (in-process fallback, daemon).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   try {
     const opts = parseWalArgs(command, argv.slice(3));
     process.exitCode = command === 'wal-archive' ? await walArchive(opts) : await walRestore(opts);

@@ -8,6 +8,7 @@ import { DaemonAlreadyRunning, DEFAULT_IDLE_TIMEOUT_MS, startWalDaemon } from '.
 import { logger } from '../util/log.js';
 
 async function run(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const pgdata = process.argv[2];
   if (!pgdata) throw new Error('usage: daemon-main.js <pgdata>');
   const idleSeconds = Number(process.env.PGARK_WAL_DAEMON_IDLE_SECONDS);
