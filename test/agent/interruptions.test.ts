@@ -113,6 +113,8 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
       return s.backups.find((b) => !namesBefore.has(b.name) && (b.phase === 'running' || b.phase === 'walArchivingFailing') && b.backupId && b.pid);
     }, 300_000, a2);
     assert.equal(victim.immediate, false);
+    // Its tars are in the store (it waits for WAL only after them): the kill leaves real debris.
+    await waitFor('the running backup\'s objects in the store', async () => ((await catalog()).incomplete.includes(victim.backupId!) ? true : undefined), 120_000, a2);
     a2.proc.kill('SIGKILL');
     await a2.exited;
     await waitFor('the backup process to end with its agent', async () => (processAlive(victim.pid!) ? undefined : true), 60_000);
