@@ -187,6 +187,17 @@ for (const kind of ['file', 's3'] as const) {
       const bad = await runPgark(['wal-restore', '-f', cfg, 'pg_control', 'pg_wal/x'], { cwd: r.pgdata });
       assert.equal(bad.code, 3);
 
+      // Recovery reads another cluster's archive: externalClusters[NAME], serverName defaulting to NAME.
+      const recovery = join(dir.path, 'recovery.yaml');
+      writeFileSync(recovery, store.manifest({ clusterName: 'pg-new', serverName: 'pg-new', spec: { externalClusters: [{ name: 'rest', barmanObjectStore: store.objectStoreConfig() }] } }));
+      const r2 = pgdata('rest-source');
+      const viaSource = await runPgark(['wal-restore', '-f', recovery, '--source', 'rest', SEG1, 'pg_wal/RECOVERYXLOG'], { cwd: r2.pgdata });
+      assert.equal(viaSource.code, 0, viaSource.stderr);
+      assert.ok(readFileSync(join(r2.walDir, 'RECOVERYXLOG')).equals(seg));
+      const unknown = await runPgark(['wal-restore', '-f', recovery, '--source', 'nope', SEG1, 'pg_wal/RECOVERYXLOG'], { cwd: r2.pgdata });
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /no externalClusters entry "nope".*known external clusters: rest/);
+
       const summary = await summarizeWalArchive(client, 'rest');
       assert.deepEqual(summary.timelines.map((t) => [t.firstSegment, t.lastSegment, t.segments, t.gaps.map((g) => [g.from, g.to])]), [
         [SEG1, '000000010000000000000005', 2, [[SEG2, '000000010000000000000004']]],
