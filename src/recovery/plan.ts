@@ -73,10 +73,9 @@ export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: P
 async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions, source: RecoverySource, store: ObjectStore): Promise<RecoveryPlan> {
   const rt = cluster.spec.bootstrap!.recovery!.recoveryTarget;
   const target = parseRecoveryTarget(rt);
-  const sourceDescription = describeSource(source, store.displayUrl);
-
   const found = source.kind === 'backup' ? await findNamedBackup(store, source) : undefined;
   const sourceServerName = found?.serverName ?? source.store.serverName;
+  const sourceDescription = describeSource(source, store.displayUrl, sourceServerName);
   const backups = found ? [found.backup] : await loadBackups(store, sourceServerName);
   const choice = found
     ? { backup: found.backup, reason: `recovery.backup.name "${source.backupName}" is its backup_name` }

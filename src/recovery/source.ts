@@ -90,7 +90,7 @@ function parallelOf(cfg: BarmanObjectStoreConfiguration): number {
 }
 
 /** "externalClusters[old] s3://bucket/path server old" for humans (no credentials). */
-export function describeSource(src: RecoverySource, displayUrl: string): string {
-  const what = src.kind === 'source' ? `externalClusters "${src.externalCluster}"` : `backup "${src.backupName}" of the Cluster's own store`;
-  return `${what}: ${displayUrl} server "${src.store.serverName}"`;
+export function describeSource(src: RecoverySource, displayUrl: string, serverName: string): string {
+  const what = src.kind === 'source' ? `externalClusters "${src.externalCluster}"` : `backup "${src.backupName}"`;
+  return `${what}: ${displayUrl} server "${serverName}"`;
 }

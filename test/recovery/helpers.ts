@@ -28,30 +28,34 @@ export async function startOrigin(store: TestStore, opts: { clusterName?: string
 }
 
 /**
- * Takes a base backup of the origin with `pgark backup`, as the server's OS user (as CNPG runs it
- * in the pod, and so that store folders it creates stay writable by archive_command); returns its ID.
+ * Takes a base backup with `pgark backup`, as the server's OS user (as CNPG runs it in the pod,
+ * and so that store folders it creates stay writable by archive_command); returns its ID.
  */
-export async function backupOrigin(origin: Origin, extra: string[] = []): Promise<string> {
+export async function backupCluster(manifest: string, pgdata: string, env: Record<string, string>, extra: string[] = []): Promise<string> {
   const who = serverIdentity();
-  const args = [PGARK, 'backup', '-f', origin.manifest, '--immediate-checkpoint', '--json', '--no-progress', '--pgdata', origin.pg.pgdata, ...extra];
-  const r = await run(process.execPath, args, { PGARK_LOG_LEVEL: 'warn', ...origin.pg.env }, { uid: who?.uid, gid: who?.gid });
+  const args = [PGARK, 'backup', '-f', manifest, '--immediate-checkpoint', '--json', '--no-progress', '--pgdata', pgdata, ...extra];
+  const r = await run(process.execPath, args, { PGARK_LOG_LEVEL: 'warn', ...env }, { uid: who?.uid, gid: who?.gid });
   if (r.code !== 0) throw new Error(`pgark backup failed: ${r.stderr}`);
-  return JSON.parse(r.stdout).backupId ?? JSON.parse(r.stdout).backup_id;
+  return JSON.parse(r.stdout).backup_id;
 }
 
-export async function insertBatch(pg: PgServer, batch: number, rows = 3): Promise<void> {
+export function backupOrigin(origin: Origin, extra: string[] = []): Promise<string> {
+  return backupCluster(origin.manifest, origin.pg.pgdata, origin.pg.env, extra);
+}
+
+export async function insertBatch(pg: Pick<PgServer, 'query'>, batch: number, rows = 3): Promise<void> {
   await pg.query(`INSERT INTO rows (batch) SELECT $1 FROM generate_series(1, ${rows})`, [batch]);
 }
 
 /** Forces the current WAL segment out and waits until the archiver has stored it. */
-export async function archiveCurrentWal(pg: PgServer): Promise<void> {
+export async function archiveCurrentWal(pg: Pick<PgServer, 'query'> & { log?(): string }): Promise<void> {
   const [{ name }] = await pg.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
   for (let i = 0; i < 600; i++) {
     const [s] = await pg.query<{ last: string | null; failed: string | null }>('SELECT last_archived_wal AS last, last_failed_wal AS failed FROM pg_stat_archiver');
     if (s.last && s.last >= name) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`WAL ${name} was not archived: ${pg.log().slice(-2000)}`);
+  throw new Error(`WAL ${name} was not archived: ${pg.log?.().slice(-2000) ?? ''}`);
 }
 
 export interface RecoveryManifestOptions {
