@@ -12,7 +12,7 @@ import { allKeys } from './synthetic.js';
 import { populate, scenario } from './scenarios.js';
 
 function pgark(args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/pgark.js', ...args], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+  const r = spawnSync(process.execPath, ['bin/pgark.js', ...args], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

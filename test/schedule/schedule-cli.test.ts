@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { scratchDir } from '../harness/tmp.js';
 
 function pgark(args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/pgark.js', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['bin/pgark.js', ...args], { encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
