@@ -28,6 +28,7 @@ import { ScheduleRunner } from './scheduler.js';
 import { WalHost } from './wal-host.js';
 import { parseListen, startHttpServer } from './http.js';
 import { isTerminal } from './phases.js';
+import { readArchiverStats } from './pg-stats.js';
 
 export interface AgentOptions {
   files: string[];
@@ -84,7 +85,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   });
 
   const state = AgentState.open(opts.stateDir ?? defaultStateDir());
-  const metrics = new AgentMetrics(pgdata);
+  const metrics = new AgentMetrics(pgdata, () => readArchiverStats({ ...opts.pg, pgdata }));
   const shutdown = new AbortController();
   const walHost = pgdata ? new WalHost(resolve(pgdata), metrics) : undefined;
   const workers = new Map<string, ClusterWorker>();

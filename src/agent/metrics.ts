@@ -8,6 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ArchiverStats } from './pg-stats.js';
 
 export interface ArchiveStatusCounts {
   ready: number;
@@ -121,8 +122,14 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
-  constructor(pgdata: string | undefined) {
+  /**
+   * `archiverStats` reads pg_stat_archiver (undefined: no PostgreSQL to ask). When PostgreSQL
+   * cannot be asked, the cnpg_pg_stat_archiver_* samples keep their last values (a counter that
+   * dropped to 0 would read as a reset) and pgark_pg_stat_archiver_up says 0.
+   */
+  constructor(pgdata: string | undefined, archiverStats?: () => Promise<ArchiverStats>) {
     collectDefaultMetrics({ register: this.registry });
+    if (archiverStats) this.registerArchiverStats(archiverStats);
     if (!pgdata) return;
     // Read at scrape time: the files are the truth, and nothing is held between scrapes.
     let pending: Promise<ArchiveStatusCounts> | undefined;
@@ -154,5 +161,37 @@ export class AgentMetrics {
         this.set((await counts()).oldestReadySeconds);
       },
     });
+  }
+
+  private registerArchiverStats(read: () => Promise<ArchiverStats>): void {
+    let pending: Promise<ArchiverStats | undefined> | undefined;
+    const stats = () => (pending ??= read().catch(() => undefined).finally(() => (pending = undefined)));
+    const fields: [keyof ArchiverStats, string, string][] = [
+      ['archivedCount', 'archived_count', 'Number of WAL files that have been successfully archived'],
+      ['failedCount', 'failed_count', 'Number of failed attempts for archiving WAL files'],
+      ['secondsSinceLastArchival', 'seconds_since_last_archival', 'Seconds since the last successful archival operation (-1: none)'],
+      ['secondsSinceLastFailure', 'seconds_since_last_failure', 'Seconds since the last failed archival operation (-1: none)'],
+      ['lastArchivedTime', 'last_archived_time', 'Epoch of the last time WAL archiving succeeded (-1: none)'],
+      ['lastFailedTime', 'last_failed_time', 'Epoch of the last time WAL archiving failed (-1: none)'],
+    ];
+    new Gauge({
+      name: 'pgark_pg_stat_archiver_up',
+      help: '1 when the last scrape could read pg_stat_archiver from PostgreSQL',
+      registers: [this.registry],
+      async collect() {
+        this.set((await stats()) ? 1 : 0);
+      },
+    });
+    for (const [field, suffix, help] of fields) {
+      new Gauge({
+        name: `cnpg_pg_stat_archiver_${suffix}`,
+        help,
+        registers: [this.registry],
+        async collect() {
+          const s = await stats();
+          if (s) this.set(s[field]);
+        },
+      });
+    }
   }
 }

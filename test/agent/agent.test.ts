@@ -155,6 +155,9 @@ describe('pgark agent: scheduled backups, retention, metrics, status', { timeout
     assert.notEqual(metric(text, 'cnpg_collector_pg_wal_archive_status', { value: 'ready' }), undefined);
     assert.ok((metric(text, 'cnpg_collector_pg_wal_archive_status', { value: 'done' }) ?? 0) >= 1, 'archived segments are counted as done');
     assert.ok((metric(text, 'pgark_wal_archived_total') ?? 0) >= 1, 'WAL went through the agent\'s fast path');
+    assert.equal(metric(text, 'pgark_pg_stat_archiver_up'), 1);
+    assert.ok((metric(text, 'cnpg_pg_stat_archiver_archived_count') ?? 0) >= 3, 'pg_stat_archiver counts the archived segments');
+    assert.equal(metric(text, 'cnpg_pg_stat_archiver_failed_count'), 0);
     assert.ok((metric(text, 'pgark_uploaded_bytes_total', { kind: 'backup' }) ?? 0) > 0);
     assert.ok((metric(text, 'process_resident_memory_bytes') ?? 0) > 0, 'process memory is exported');
     assert.ok((metric(text, 'pgark_backup_duration_seconds_count', { cluster: CLUSTER, result: 'completed' }) ?? 0) >= 3);
