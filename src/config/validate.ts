@@ -2,6 +2,7 @@
  * Turns parsed YAML documents into typed manifests: kind dispatch, zod schema, cross-field
  * rules, value checks (Markdown links, placeholders) and positions for every issue.
  */
+import { parseSchedule, ScheduleError } from '../schedule/cron.js';
 import type { z } from 'zod';
 import type { ManifestIssue } from '../util/errors.js';
 import type { Backup, Cluster, DocumentOrigin, ScheduledBackup, Secret } from './types.js';
@@ -68,7 +69,7 @@ export async function validateDocument(doc: SourceDocument): Promise<DocumentRes
   const ruleIssues: RuleIssue[] =
     k === 'Cluster' ? clusterRules(raw) : k === 'Backup' || k === 'ScheduledBackup' ? backupSpecRules(raw) : [];
   for (const r of ruleIssues) issues.push(issue(r.path, r.message, { expected: r.expected, hint: r.hint }));
-  if (k === 'ScheduledBackup') issues.push(...(await scheduleIssues(raw, issue)));
+  if (k === 'ScheduledBackup') issues.push(...scheduleIssues(raw, issue));
   if (k === 'Secret') issues.push(...secretDataIssues(raw, issue));
   addValueHints(raw, [], issues, issue);
 
@@ -235,32 +236,19 @@ function addValueHints(v: unknown, path: FieldPath, issues: ManifestIssue[], iss
   for (const [seg, child] of entries) addValueHints(child, [...path, seg], issues, issue);
 }
 
-/**
- * Deep cron validation belongs to the schedule module (src/schedule/cron.ts). It is loaded by a
- * computed specifier so the config layer builds even before that module exists; without it only
- * presence (checked by the schema) is validated.
- */
-async function scheduleIssues(raw: Obj, issue: MakeIssue): Promise<ManifestIssue[]> {
+/** Deep cron validation is the schedule module's (robfig/cron grammar with a leading seconds field). */
+function scheduleIssues(raw: Obj, issue: MakeIssue): ManifestIssue[] {
   const schedule = (raw.spec as Obj | undefined)?.schedule;
   if (typeof schedule !== 'string' || schedule === '') return [];
-  const specifier = '../schedule/cron.js';
-  let parseSchedule: ((expr: string) => unknown) | undefined;
-  try {
-    parseSchedule = ((await import(specifier)) as { parseSchedule?: (expr: string) => unknown }).parseSchedule;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return [];
-    throw err;
-  }
-  if (!parseSchedule) return [];
   try {
     parseSchedule(schedule);
     return [];
   } catch (err) {
-    const e = err as { message?: string; hint?: string };
+    if (!(err instanceof ScheduleError)) throw err;
     return [
-      issue(['spec', 'schedule'], e.message?.includes(schedule) ? e.message : `invalid schedule ${JSON.stringify(schedule)}: ${e.message ?? String(err)}`, {
+      issue(['spec', 'schedule'], `invalid schedule ${JSON.stringify(schedule)}: ${err.detail}`, {
         expected: 'a robfig/cron schedule with a leading seconds field, e.g. "0 0 0 * * *"',
-        hint: e.hint,
+        hint: err.hint,
       }),
     ];
   }
