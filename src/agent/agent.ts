@@ -110,6 +110,9 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       }
       state.close();
       log.info({}, 'agent stopped');
+      // Everything is closed; should a library still hold the event loop (a keep-alive socket),
+      // exit anyway rather than be killed at the end of the orchestrator's grace period.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 5000).unref();
     })());
 
   try {

@@ -29,7 +29,7 @@ async function run(job: BackupJob): Promise<BackupOutcome> {
     const cluster = findCluster(ctx.manifests, job.cluster);
     const req = await backupRequest(ctx, cluster, job.pg, { name: job.name, progress: false });
     const { record } = await takeBackup(req);
-    return { ok: true, backupId: record.backupId, storedBytes: record.storedBytes ?? 0, beginTime: record.beginTime.toISOString(), endTime: record.endTime?.toISOString() };
+    return { ok: true, backupId: record.backupId, storedBytes: record.storedBytes ?? 0 };
   } catch (err) {
     const e = err as Error & { hint?: string };
     const message = `${e?.message ?? String(err)}${e?.hint ? ` (hint: ${e.hint})` : ''}`;

@@ -31,7 +31,8 @@ function relay(line: string, backup: string, onBackupId: (id: string) => void): 
     record = undefined;
   }
   if (!record || typeof record !== 'object') {
-    if (line.trim() !== '') log.info({ backup, output: line }, 'backup process output');
+    // Not pino's: a crash trace or a runtime warning.
+    if (line.trim() !== '') log.warn({ backup, output: line }, 'backup process output');
     return;
   }
   if (record.event === 'backup-start' && typeof record.backupId === 'string') onBackupId(record.backupId);

@@ -11,5 +11,5 @@ export interface BackupJob {
 }
 
 export type BackupOutcome =
-  | { ok: true; backupId: string; storedBytes: number; beginTime: string; endTime?: string }
+  | { ok: true; backupId: string; storedBytes: number }
   | { ok: false; message: string; walArchiving: boolean };
