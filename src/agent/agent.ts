@@ -22,7 +22,7 @@ import { parseGoDuration, parseSchedule } from '../schedule/cron.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { AgentState } from './state.js';
-import { AgentMetrics } from './metrics.js';
+import { AgentMetrics, archiveStatusCounts } from './metrics.js';
 import { ClusterWorker } from './cluster-worker.js';
 import { ScheduleRunner } from './scheduler.js';
 import { WalHost } from './wal-host.js';
@@ -84,8 +84,27 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     return { sb, schedule: parsed.schedule };
   });
 
+  const archiverStats = () => readArchiverStats({ ...opts.pg, pgdata });
+  /**
+   * What CNPG checks before a backup (pg_stat_archiver), plus what the hosted WAL daemon saw:
+   * archiving fails when its last failure is newer than its last success. The text says how far
+   * behind archiving is, the first thing to look at when a backup waits for its WAL.
+   */
+  const walArchivingProblem = async (): Promise<string | undefined> => {
+    let problem = walHost?.problem();
+    if (!problem) {
+      const s = await archiverStats().catch(() => undefined);
+      if (s && s.lastFailedTime > 0 && s.lastFailedTime > s.lastArchivedTime) {
+        problem = `WAL archiving is failing: archive_command last failed ${Math.round(s.secondsSinceLastFailure)} s ago and has not succeeded since (pg_stat_archiver failed_count ${s.failedCount})`;
+      }
+    }
+    if (!problem || !pgdata) return problem;
+    const lag = await archiveStatusCounts(pgdata);
+    return `${problem}; ${lag.ready} segment(s) waiting, the oldest for ${Math.round(lag.oldestReadySeconds)} s`;
+  };
+
   const state = AgentState.open(opts.stateDir ?? defaultStateDir());
-  const metrics = new AgentMetrics(pgdata, () => readArchiverStats({ ...opts.pg, pgdata }));
+  const metrics = new AgentMetrics(pgdata, archiverStats);
   const shutdown = new AbortController();
   const walHost = pgdata ? new WalHost(resolve(pgdata), metrics) : undefined;
   const workers = new Map<string, ClusterWorker>();
@@ -128,7 +147,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
           state,
           metrics,
           shutdown: shutdown.signal,
-          walArchivingProblem: () => walHost?.problem(),
+          walArchivingProblem,
         }),
       );
     }
@@ -151,8 +170,9 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     const http = await startHttpServer(listen, {
       registry: metrics.registry,
       notReady,
-      status: () => ({
+      status: async () => ({
         agent: { pid: process.pid, startedAt: startedAt.toISOString(), url, stateDir: state.dir, pgdata: pgdata ?? null, walFastPath: walHost?.serving ?? false, ready: notReady() === undefined },
+        walArchive: pgdata ? { ...(await archiveStatusCounts(pgdata)), problem: (await walArchivingProblem()) ?? null } : null,
         clusters: [...workers.values()].map((w) => w.view),
         scheduledBackups: runners.map((r) => r.view()),
         backups: [...state.backups].reverse(),

@@ -35,7 +35,7 @@ export interface WorkerConfig {
   /** Aborted when the agent stops: ends the running backup. */
   shutdown: AbortSignal;
   /** The WAL archiving problem the agent sees right now, if any (sets walArchivingFailing). */
-  walArchivingProblem?: () => string | undefined;
+  walArchivingProblem?: () => Promise<string | undefined>;
 }
 
 export interface BackupRequestOfSlot {
@@ -157,8 +157,8 @@ export class ClusterWorker {
     state.advance(name, 'running', { startedAt: started.toISOString() });
     metrics.backupRunning.set({ cluster: this.name }, 1);
     log.info({ cluster: this.name, backup: name }, 'scheduled backup started');
-    const walWatch = setInterval(() => this.checkWalArchiving(name), WAL_CHECK_INTERVAL_MS);
-    this.checkWalArchiving(name);
+    const walWatch = setInterval(() => void this.checkWalArchiving(name), WAL_CHECK_INTERVAL_MS);
+    void this.checkWalArchiving(name);
     let backupId: string | undefined;
     try {
       const outcome = await runBackupProcess(
@@ -197,8 +197,8 @@ export class ClusterWorker {
     if (!this.cfg.shutdown.aborted) await this.maintenance();
   }
 
-  private checkWalArchiving(name: string): void {
-    const problem = this.cfg.walArchivingProblem?.();
+  private async checkWalArchiving(name: string): Promise<void> {
+    const problem = await this.cfg.walArchivingProblem?.().catch(() => undefined);
     const entry = this.cfg.state.find(name);
     if (problem && entry && entry.phase === 'running') this.cfg.state.advance(name, 'walArchivingFailing', { error: problem });
   }

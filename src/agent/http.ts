@@ -10,7 +10,7 @@ export interface HttpHandlers {
   registry: Registry;
   /** undefined when ready, else the reason. */
   notReady(): string | undefined;
-  status(): unknown;
+  status(): Promise<unknown>;
 }
 
 /** Parses HOST:PORT (IPv6 as [::1]:9187); PORT alone listens on 127.0.0.1. */
@@ -45,7 +45,11 @@ export async function startHttpServer(listen: { host: string; port: number }, h:
         return reason ? reply(503, 'text/plain', `not ready: ${reason}\n`) : reply(200, 'text/plain', 'ready\n');
       }
       case '/status':
-        return reply(200, 'application/json', JSON.stringify(h.status(), null, 2) + '\n');
+        h.status().then(
+          (status) => reply(200, 'application/json', JSON.stringify(status, null, 2) + '\n'),
+          (err: Error) => reply(500, 'text/plain', `status failed: ${err.message}\n`),
+        );
+        return;
       default:
         return reply(404, 'text/plain', 'not found: try /metrics, /healthz, /readyz or /status\n');
     }

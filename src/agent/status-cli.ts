@@ -6,6 +6,8 @@ import type { ScheduleView } from './scheduler.js';
 
 export interface AgentStatus {
   agent: { pid: number; startedAt: string; url: string; stateDir: string; pgdata: string | null; walFastPath: boolean; ready: boolean };
+  /** pg_wal/archive_status of the served data directory, and why archiving fails (if it does). */
+  walArchive: { ready: number; done: number; oldestReadySeconds: number; problem: string | null } | null;
   clusters: ClusterView[];
   scheduledBackups: ScheduleView[];
   /** Newest first. */
@@ -34,7 +36,12 @@ const time = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, '
 
 export function renderStatus(s: AgentStatus): string {
   let out = `agent pid ${s.agent.pid} at ${s.agent.url}, up since ${time(s.agent.startedAt)}, ${s.agent.ready ? 'ready' : 'NOT READY'}; `;
-  out += `WAL fast path: ${s.agent.walFastPath ? `serving ${s.agent.pgdata}` : 'off'}\n\n`;
+  out += `WAL fast path: ${s.agent.walFastPath ? `serving ${s.agent.pgdata}` : 'off'}\n`;
+  if (s.walArchive) {
+    out += `WAL archive: ${s.walArchive.ready} segment(s) waiting${s.walArchive.ready > 0 ? `, oldest for ${Math.round(s.walArchive.oldestReadySeconds)} s` : ''}`;
+    out += s.walArchive.problem ? `; ${s.walArchive.problem}\n` : '\n';
+  }
+  out += '\n';
   out += table([
     ['CLUSTER', 'SERVER', 'FIRST RECOVERABILITY', 'LAST BACKUP', 'LAST FAILED', 'RETENTION', 'STORE'],
     ...s.clusters.map((c) => [

@@ -110,9 +110,13 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
     const a2 = await start();
     const victim = await waitFor('a scheduled backup running with its id', async () => {
       const s = await poll(a2);
-      return s.backups.find((b) => !namesBefore.has(b.name) && (b.phase === 'running' || b.phase === 'walArchivingFailing') && b.backupId && b.pid);
+      return s.backups.find((b) => !namesBefore.has(b.name) && b.phase === 'walArchivingFailing' && b.backupId && b.pid);
     }, 300_000, a2);
     assert.equal(victim.immediate, false);
+    // The reason names the archiving failure and how far behind it is (peers' pain point: a backup waiting for WAL says why).
+    assert.match(victim.error ?? '', /WAL archiving is failing: .*segment\(s\) waiting/);
+    const during = await getStatus(a2.url);
+    assert.ok(during.walArchive && during.walArchive.ready >= 1 && during.walArchive.problem, 'the status shows the archive lag and the problem');
     // Its tars are in the store (it waits for WAL only after them): the kill leaves real debris.
     await waitFor('the running backup\'s objects in the store', async () => ((await catalog()).incomplete.includes(victim.backupId!) ? true : undefined), 120_000, a2);
     a2.proc.kill('SIGKILL');
