@@ -185,7 +185,12 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
     for (const a of result.database.actions) progress.step(a);
     for (const w of result.database.warnings) progress.step(`warning: ${w}`);
   }
-  const state = await serverState(conn, user);
+  let state = await serverState(conn, user);
+  // recovery_end_command has asked for a reload; give the postmaster a moment to apply it.
+  for (let i = 0; i < 20 && plan.newArchive && state.archiveCommand === 'false'; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    state = await serverState(conn, user);
+  }
   result.server = { ...conn, timeline: state.timeline, archiveCommand: state.archiveCommand, logFile };
   progress.step(`PostgreSQL is running on ${conn.host}:${conn.port}, timeline ${state.timeline}, archive_command = ${state.archiveCommand}`);
 }

@@ -63,6 +63,8 @@ const STOPPING = /(recovery stopping [^\n]*)/;
 const NEW_TIMELINE = /selected new timeline ID: (\d+)/;
 const READY = /database system is ready to accept connections/;
 const FATAL = /(FATAL|PANIC):\s+([^\n]*)/;
+// PostgreSQL pauses instead of failing when, e.g., max_connections is lower than on the primary.
+const PAUSED = /recovery has paused/;
 
 /**
  * Follows the server log until PostgreSQL has promoted (the "ready to accept connections" after
@@ -106,6 +108,10 @@ export async function followRecovery(pgdata: string, logFile: string, progress: 
           progress.step(`promoted: new timeline ${tl[1]}`);
         }
         if (READY.test(line) && outcome.newTimeline !== undefined) promoted = true;
+        if (PAUSED.test(line)) {
+          const detail = text.slice(text.indexOf(line)).split('\n').slice(1, 4).join(' ').trim();
+          throw new PgarkError(`PostgreSQL paused the recovery: ${line.trim()} ${detail}`, 1, `server log: ${logFile}; fix the setting it names, then restart the server`);
+        }
       }
       if (!promoted && ++polls % 4 === 0) {
         // The log may go elsewhere (logging_collector): ask the server too, once it accepts connections.
