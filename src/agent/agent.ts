@@ -104,6 +104,31 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   };
 
   const state = AgentState.open(opts.stateDir ?? defaultStateDir());
+
+  // Signals are taken from here on. One that arrives during startup (which is bounded: settling
+  // interrupted backups, first catalog reads) stops the agent as soon as startup is over, so
+  // nothing started is left unclosed.
+  let startupDone!: () => void;
+  const started = new Promise<void>((r) => (startupDone = r));
+  let signals = 0;
+  let resolveRun!: () => void;
+  const stopped = new Promise<void>((r) => (resolveRun = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.error({ signal: sig }, 'second signal while stopping: exiting now');
+      process.exit(1);
+    }
+    void started
+      .then(() => stop(`received ${sig}`))
+      .then(resolveRun, (err: Error) => {
+        log.error({ err: err.message }, 'agent shutdown failed');
+        process.exitCode = 1;
+        resolveRun();
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
   const metrics = new AgentMetrics(pgdata, archiverStats);
   const shutdown = new AbortController();
   const walHost = pgdata ? new WalHost(resolve(pgdata), metrics) : undefined;
@@ -197,20 +222,6 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     throw err;
   }
 
-  await new Promise<void>((resolveRun) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (++signals > 1) {
-        log.error({ signal: sig }, 'second signal while stopping: exiting now');
-        process.exit(1);
-      }
-      void stop(`received ${sig}`).then(resolveRun, (err: Error) => {
-        log.error({ err: err.message }, 'agent shutdown failed');
-        process.exitCode = 1;
-        resolveRun();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  startupDone();
+  await stopped;
 }
