@@ -81,16 +81,3 @@ export function finishRecoveryConfig(pgdata: string, archiveCommand: string | un
   const drop = (name: string) => RECOVERY_ONLY.test(name) || (archiveCommand !== undefined && name === 'archive_command');
   rewriteAutoConf(pgdata, drop, settings, "pgark: recovery finished; archiving to the recovered cluster's own store");
 }
-
-/** Reads one setting back from postgresql.auto.conf (last occurrence), unquoted. */
-export function readAutoConfSetting(pgdata: string, name: string): string | undefined {
-  const path = join(pgdata, AUTO_CONF);
-  if (!existsSync(path)) return undefined;
-  let value: string | undefined;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (settingName(line) !== name) continue;
-    const m = /=\s*'((?:[^'\\]|''|\\.)*)'/.exec(line);
-    value = m ? m[1].replace(/''/g, "'").replace(/\\\\/g, '\\') : line.split('=')[1]?.trim();
-  }
-  return value;
-}

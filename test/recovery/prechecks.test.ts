@@ -4,7 +4,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { pack } from 'tar-stream';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installedMajors } from '../../src/pg/binaries.js';
@@ -152,4 +153,22 @@ test("the backup's begin_wal missing from the archive is refused", async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /lacks 000000010000000000000002, the first WAL of backup/);
   assertNothingWritten(r);
+});
+
+test('a backup whose tar escapes the data directory is refused and what was extracted is removed', async () => {
+  copyServer('evil', { withWal: true });
+  const base = join(storeRoot, 'evil', 'base', backupId);
+  for (const f of readdirSync(base)) if (f.startsWith('data')) rmSync(join(base, f));
+  const p = pack();
+  p.entry({ name: 'PG_VERSION' }, '15\n');
+  p.entry({ name: '../../escaped' }, 'owned');
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(Buffer.from(c as Uint8Array));
+  writeFileSync(join(base, 'data.tar'), Buffer.concat(chunks));
+  const r = await attempt({ sourceServerName: 'evil' });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /refusing tar entry "\.\.\/\.\.\/escaped".*path contains "\.\."/);
+  assert.ok(!existsSync(r.pgdata), 'partly restored data directory removed');
+  assert.ok(!existsSync(join(work.path, 'escaped')) && !existsSync(join(work.path, '..', 'escaped')));
 });
