@@ -74,6 +74,7 @@ export class ClusterWorker {
   private readonly policy?: RetentionPolicy;
   readonly view: ClusterView;
   private agentFailureMs = 0;
+  private refreshing?: Promise<void>;
 
   constructor(
     readonly cluster: Cluster,
@@ -223,7 +224,7 @@ export class ClusterWorker {
   /** backupMaintenance: retention (when a policy is set), then the catalog for the metrics. */
   private async maintenance(): Promise<void> {
     if (this.policy) await this.runRetention('after backup');
-    else await this.refreshCatalog();
+    else await this.refreshCatalog(true);
   }
 
   private async runRetention(reason: string): Promise<void> {
@@ -250,11 +251,21 @@ export class ClusterWorker {
       this.view.lastRetention = { at, ok: false, deleted: 0, error: (err as Error).message };
       log.error({ cluster: this.name, reason, err: (err as Error).message }, 'retention policy failed');
     }
-    await this.refreshCatalog();
+    await this.refreshCatalog(true);
   }
 
-  /** Re-reads the catalog: metrics, /status and readiness. Never throws. */
-  async refreshCatalog(): Promise<void> {
+  /**
+   * Re-reads the catalog: metrics, /status and readiness. Never throws; one listing at a time.
+   * `fresh`: the listing must start after this call (after a change the caller made), so one
+   * already in flight is waited for, not shared.
+   */
+  async refreshCatalog(fresh = false): Promise<void> {
+    if (fresh && this.refreshing) await this.refreshing;
+    this.refreshing ??= this.readCatalog().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async readCatalog(): Promise<void> {
     try {
       const store = await this.store();
       this.noteCatalog(await listBackups(store, this.resolved.serverName));
