@@ -49,7 +49,7 @@ export function register(program: Command): void {
           json: flags.json,
           pghost: flags.pghost,
           pgport: positiveInt(flags.pgport, '--pgport'),
-          pguser: flags.pguser,
+          pguser: flags.pguser ?? process.env.PGUSER,
           jobs: positiveInt(flags.jobs, '--jobs'),
         },
       });
