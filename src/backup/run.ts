@@ -19,7 +19,7 @@ import type { ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../cli/common.js';
 import type { CodecName } from '../codec/types.js';
 import { CODEC_EXTENSION } from '../codec/types.js';
-import { compressStream } from '../codec/index.js';
+import { parallelCompressStream } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
@@ -30,7 +30,7 @@ import { LocalSource } from './local-source.js';
 import { RemoteSource } from './remote-source.js';
 import { readServerFacts } from './server-facts.js';
 import { chooseMethod, clientConfig, connect, type BackupMethod } from './pg-target.js';
-import { waitForWal } from './wait-wal.js';
+import { waitForWal, WalArchivingError } from './wait-wal.js';
 import { walFileAt } from './wal-position.js';
 import { Progress } from './progress.js';
 import type { BackupRecord } from './record.js';
@@ -47,13 +47,13 @@ export interface BackupRequest {
   jobs: number;
   method: BackupMethod;
   walTimeoutSeconds: number;
-  /** Multipart part size in bytes (default 16 MiB; raised by the store when the object would need too many parts). */
+  /** Multipart part size in bytes (default 8 MiB; raised by the store when the object would need too many parts). */
   partSize?: number;
   /** Progress display: true = terminal line / JSON lines; false = silent. */
   progress?: boolean;
 }
 
-const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
 /** barman's backup_id: YYYYMMDDTHHMMSS (UTC here, as in CNPG pods). */
 export function backupIdFor(d: Date): string {
@@ -74,8 +74,9 @@ async function newBackupId(store: ObjectStore, serverName: string): Promise<stri
   }
 }
 
-function compressor(codec: CodecName): Transform {
-  return compressStream(codec);
+/** One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on `jobs` cores. */
+function compressor(codec: CodecName, jobs: number): Transform {
+  return parallelCompressStream(codec, { workers: jobs });
 }
 
 export interface BackupResult {
@@ -108,7 +109,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       const w = new ArchiveWriter({
         store,
         key: `${backupPrefix(serverName, backupId)}${name}.tar${ext}`,
-        compressor: compressor(req.compression),
+        compressor: compressor(req.compression, req.jobs),
         codec: req.compression,
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
         queueSize: Math.max(2, req.jobs),
@@ -192,7 +193,8 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       await source.close();
       if (record) {
         record.status = 'FAILED';
-        record.error = `failure uploading data (${String((err as Error).message ?? err).split('\n')[0]})`;
+        const message = String((err as Error).message ?? err).split('\n')[0];
+        record.error = err instanceof WalArchivingError ? message : `failure uploading data (${message})`;
         await commitBackupInfo(store, serverName, record).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
       }
       throw err;
