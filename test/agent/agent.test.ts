@@ -74,7 +74,7 @@ describe('pgark agent: scheduled backups, retention, metrics, status', { timeout
     dir.cleanup();
   });
 
-  it('runs the schedule, applies retention, and reports it all', async () => {
+  it('runs the schedule, applies retention, and reports it all', async (t) => {
     const port = await freePort();
     agent = startAgent(['-f', manifests, '--state-dir', stateDir, '--pgdata', pg.pgdata, '--retention-interval', '1h', '--refresh-interval', '1s'], {
       who: pg.who,
@@ -160,6 +160,7 @@ describe('pgark agent: scheduled backups, retention, metrics, status', { timeout
     assert.equal(metric(text, 'cnpg_pg_stat_archiver_failed_count'), 0);
     assert.ok((metric(text, 'pgark_uploaded_bytes_total', { kind: 'backup' }) ?? 0) > 0);
     assert.ok((metric(text, 'process_resident_memory_bytes') ?? 0) > 0, 'process memory is exported');
+    t.diagnostic(`agent RSS after ${completed.length} backups: ${((metric(text, 'process_resident_memory_bytes') ?? 0) / 2 ** 20).toFixed(1)} MiB, heap used ${((metric(text, 'nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20).toFixed(1)} MiB`);
     assert.ok((metric(text, 'pgark_backup_duration_seconds_count', { cluster: CLUSTER, result: 'completed' }) ?? 0) >= 3);
 
     // Probes and the status command.
