@@ -55,6 +55,13 @@ test('targetTime (RFC3339) between batches two and three: exactly batches one an
   assert.doesNotMatch(conf, /recovery_target_time/, 'recovery settings removed after promotion');
 });
 
+test("targetTime in PostgreSQL's own format with a +02 offset lands at the same instant", async () => {
+  const t = new Date(new Date(marks.between2and3!).getTime() + 2 * 3600_000).toISOString();
+  const pgForm = `${t.slice(0, 10)} ${t.slice(11, 23)}+02`;
+  const r = await recoverTo('pitr-time-pg', { targetTime: pgForm, targetTLI: 'latest' });
+  assert.deepEqual(await batches(r), [1, 2]);
+});
+
 test('targetLSN right after batch one: batch one only', async () => {
   const r = await recoverTo('pitr-lsn', { targetLSN: marks.lsnAfter1 });
   assert.deepEqual(await batches(r), [1]);
