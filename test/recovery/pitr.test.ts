@@ -41,11 +41,11 @@ after(async () => {
   await store?.stop();
 });
 
-async function recoverTo(name: string, recoveryTarget: Record<string, unknown>): Promise<Recovered> {
-  const { result, recovered: r } = await restore(recoveryManifest(store, { name, sourceName: 'origin', recoveryTarget }), ['--start']);
+async function recoverTo(name: string, recoveryTarget: Record<string, unknown> | undefined, extra: { database?: string; owner?: string } = {}): Promise<Recovered & { stdout: string }> {
+  const { result, recovered: r } = await restore(recoveryManifest(store, { name, sourceName: 'origin', recoveryTarget, ...extra }), ['--start']);
   recovered.push(r);
   assert.equal(result.code, 0, `pgark restore failed:\n${result.stderr}`);
-  return r;
+  return Object.assign(r, { stdout: result.stdout });
 }
 
 test('targetTime (RFC3339) between batches two and three: exactly batches one and two', async () => {
@@ -87,10 +87,15 @@ test('targetImmediate: the backup alone, no batch', async () => {
   assert.deepEqual(await batches(r), []);
 });
 
-test('no target: everything archived, promoted on a new timeline', async () => {
-  const r = await recoverTo('pitr-end', {});
+test('no target: everything archived, promoted on a new timeline; missing owner and database created', async () => {
+  const r = await recoverTo('pitr-end', undefined, { database: 'app', owner: 'app' });
   assert.deepEqual(await batches(r), [1, 2, 3]);
   const [s] = await r.query<{ rec: boolean; tli: number }>('SELECT pg_is_in_recovery() AS rec, (SELECT timeline_id FROM pg_control_checkpoint()) AS tli');
   assert.equal(s.rec, false);
   assert.ok(s.tli >= 2);
+  const [db] = await r.query<{ owner: string; login: boolean }>(
+    "SELECT pg_get_userbyid(d.datdba) AS owner, r.rolcanlogin AS login FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = 'app'",
+  );
+  assert.deepEqual(db, { owner: 'app', login: true });
+  assert.match(r.stdout, /created role app \(LOGIN\); created database app owned by app/);
 });
