@@ -88,12 +88,12 @@ async function loadData(pg: PgServer): Promise<void> {
   await pg.query('CHECKPOINT');
 }
 
-/** Switches WAL and waits until the archiver has stored everything, so no run pays for another's WAL backlog. */
+/** Switches WAL and waits until nothing is left to archive, so no run pays for another's WAL backlog. */
 async function waitArchiverIdle(pg: PgServer): Promise<void> {
-  const [{ wal }] = await pg.query<{ wal: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS wal');
+  await pg.query('SELECT pg_switch_wal()');
   for (;;) {
-    const [s] = await pg.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
-    if (s.last && s.last >= wal) return;
+    const [s] = await pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`);
+    if (s.n === 0) return;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -149,6 +149,19 @@ async function main(): Promise<void> {
   const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
   const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
   const results: Result[] = [];
+  const cleanup = async () => {
+    await pg.destroy();
+    await pgarkStore.stop();
+    await barmanStore.stop();
+    await s3.stop();
+    work.cleanup();
+  };
+  // An interrupted run must not leave PostgreSQL and s3rver behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
   try {
     const manifest = join(work.path, 'cluster.yaml');
     writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench' }));
@@ -208,11 +221,7 @@ async function main(): Promise<void> {
       console.log(`  ${codec.padEnd(6)} pgark ${p.seconds.toFixed(1)} s, ${(dbBytes / 1e6 / p.seconds).toFixed(1)} MB/s, peak RSS ${(p.peakRssKb / 1024).toFixed(0)} MB; ${vs.join('; ')}`);
     }
   } finally {
-    await pg.destroy();
-    await pgarkStore.stop();
-    await barmanStore.stop();
-    await s3.stop();
-    work.cleanup();
+    await cleanup();
   }
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clientTool } from '../../src/pg/binaries.js';
-import { createTestData, pgark, run, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from './helpers.js';
+import { barmanEnv, createTestData, pgark, run, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from './helpers.js';
 
 function shellEnv(env: Record<string, string>): string {
   return Object.entries(env)
@@ -48,7 +48,7 @@ describe('pgark backups and barman-cloud 3.4', () => {
 
       const dest = join(work.path, `restore-${codec}`);
       const barman = store.barman!;
-      const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barman.env);
+      const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barmanEnv(barman.env));
       assert.equal(restore.code, 0, restore.stderr);
       assert.ok(existsSync(join(dest, 'backup_label')), 'backup_label restored');
       assert.ok(existsSync(join(dest, 'backup_manifest')), 'backup_manifest restored');
