@@ -40,17 +40,21 @@ export function connectionFromPidFile(pgdata: string): ConnectionInfo | undefine
   return { host: '127.0.0.1', port };
 }
 
-function postmasterAlive(pgdata: string): boolean {
+/** 'starting' until postmaster.pid appears, then 'alive' or 'gone'. */
+function postmasterState(pgdata: string): 'starting' | 'alive' | 'gone' {
   const path = join(pgdata, 'postmaster.pid');
-  if (!existsSync(path)) return false;
+  if (!existsSync(path)) return 'starting';
   const pid = Number(readFileSync(path, 'utf8').split('\n')[0]);
   try {
     process.kill(pid, 0);
-    return true;
+    return 'alive';
   } catch {
-    return false;
+    return 'gone';
   }
 }
+
+/** How long a starting postmaster may take to write postmaster.pid on a busy machine. */
+const STARTUP_GRACE_MS = 30_000;
 
 export async function startServer(bin: PgBinaries, pgdata: string, who: RunAs | undefined, logFile: string): Promise<void> {
   // -W: recovery may take far longer than pg_ctl's wait; progress is followed in the log instead.
@@ -63,6 +67,8 @@ const STOPPING = /(recovery stopping [^\n]*)/;
 const NEW_TIMELINE = /selected new timeline ID: (\d+)/;
 const READY = /database system is ready to accept connections/;
 const FATAL = /(FATAL|PANIC):\s+([^\n]*)/;
+// What our own connection attempts during startup make the server log; not a failure.
+const CONNECTION_REFUSALS = /the database system is (starting up|not yet accepting connections|shutting down)|not yet accepting connections/;
 // PostgreSQL pauses instead of failing when, e.g., max_connections is lower than on the primary.
 const PAUSED = /recovery has paused/;
 
@@ -86,6 +92,7 @@ export async function followRecovery(pgdata: string, logFile: string, progress: 
     }
   });
   let polls = 0;
+  let seenRunning = false;
   try {
     for (;;) {
       const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
@@ -115,15 +122,18 @@ export async function followRecovery(pgdata: string, logFile: string, progress: 
       }
       if (!promoted && ++polls % 4 === 0) {
         // The log may go elsewhere (logging_collector): ask the server too, once it accepts connections.
-        const state = await recoveryState(pgdata, user);
-        if (state) {
-          replayLsn = state.replayLsn ?? replayLsn;
-          if (!state.inRecovery) promoted = true;
+        const server = await recoveryState(pgdata, user);
+        if (server) {
+          replayLsn = server.replayLsn ?? replayLsn;
+          if (!server.inRecovery) promoted = true;
         }
       }
       if (promoted) break;
-      if (!postmasterAlive(pgdata) && Date.now() - started > 1000) {
-        const fatal = [...text.matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]);
+      const state = postmasterState(pgdata);
+      if (state === 'alive') seenRunning = true;
+      const fatal = [...text.matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]).filter((m) => !CONNECTION_REFUSALS.test(m));
+      const dead = state === 'gone' || (state === 'starting' && (seenRunning || fatal.length > 0 || Date.now() - started > STARTUP_GRACE_MS));
+      if (dead) {
         throw new PgarkError(
           `PostgreSQL stopped during recovery${fatal.length ? `: ${fatal[fatal.length - 1]}` : ''}`,
           1,

@@ -99,3 +99,14 @@ test('no target: everything archived, promoted on a new timeline; missing owner 
   assert.deepEqual(db, { owner: 'app', login: true });
   assert.match(r.stdout, /created role app \(LOGIN\); created database app owned by app/);
 });
+
+test('a target PostgreSQL never reaches fails the command with the server\'s own message', async () => {
+  const { result, recovered: r } = await restore(
+    recoveryManifest(store, { name: 'pitr-unreached', sourceName: 'origin', recoveryTarget: { backupID: backupId, targetXID: '4000000000' } }),
+    ['--start'],
+  );
+  recovered.push(r);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /PostgreSQL stopped during recovery: recovery ended before configured recovery target was reached/);
+  assert.match(result.stderr, /server log: .*pgark-recovery\.log/);
+});
