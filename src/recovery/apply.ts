@@ -19,7 +19,8 @@ import { finishCommand, restoreCommand, type ManifestRef } from './pgark-command
 import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
 import { formatBytes, formatDuration, stderrProgress, type Progress } from './progress.js';
 import { connectionFromPidFile, ensureApplicationDatabase, followRecovery, serverState, startServer, type DatabaseReport, type RecoveryOutcome } from './server.js';
-import { AUTO_CONF, CHECK_EMPTY_WAL_ARCHIVE, RECOVERY_SIGNAL, writeRecoveryConfig } from './settings.js';
+import { CHECK_EMPTY_MARKER } from '../wal/archive.js';
+import { AUTO_CONF, RECOVERY_SIGNAL, writeRecoveryConfig } from './settings.js';
 import { describeTarget, recoveryTargetSettings } from './target.js';
 
 export interface RecoveryOptions {
@@ -135,7 +136,7 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
   const ref = manifestRefOf(ctx, cluster, opts);
   const several = ctx.manifests.clusters.length > 1;
   let restore: string;
-  const written = [AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_WAL_ARCHIVE];
+  const written = [AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_MARKER];
   if (plan.source.kind === 'source') {
     restore = restoreCommand(ref, { source: plan.source.externalCluster, cluster: several ? cluster.metadata.name : undefined });
   } else if (plan.sourceServerName === plan.source.store.serverName) {

@@ -23,8 +23,8 @@ import { describeTarget, parseRecoveryTarget, type ParsedTarget } from './target
 import { checkImageMajor, localBinariesFor, majorOfVersionNum } from './versions.js';
 import { computeWindow, latestTimeline, listArchive, timelinePath, type ReplayWindow } from './wal-window.js';
 import type { PgBinaries } from '../pg/binaries.js';
-
-export const SKIP_EMPTY_WAL_ARCHIVE_CHECK = 'cnpg.io/skipEmptyWalArchiveCheck';
+import { checkEmptyArchive } from '../wal/empty-check.js';
+import { SKIP_EMPTY_CHECK_ANNOTATION } from '../wal/target.js';
 
 /** Rough rates for the time estimate (documented in docs/recovery.md): download and WAL replay. */
 const ESTIMATE_DOWNLOAD_BYTES_PER_SECOND = 80 * 1024 * 1024;
@@ -160,10 +160,9 @@ async function checkNewArchive(ctx: ConfigContext, cluster: Cluster): Promise<Re
   const own = await clusterObjectStore(ctx, cluster);
   const ownStore = await openObjectStore(own);
   try {
-    if (cluster.metadata.annotations?.[SKIP_EMPTY_WAL_ARCHIVE_CHECK] === 'enabled') {
+    if (cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled') {
       return { displayUrl: ownStore.displayUrl, serverName: own.serverName, emptyCheck: 'skipped by annotation' };
     }
-    const { checkEmptyArchive } = await import('../wal/empty-check.js');
     await checkEmptyArchive(ownStore, own.serverName);
     return { displayUrl: ownStore.displayUrl, serverName: own.serverName, emptyCheck: 'passed' };
   } finally {

@@ -8,11 +8,10 @@
  */
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CHECK_EMPTY_MARKER } from '../wal/archive.js';
 
 export const AUTO_CONF = 'postgresql.auto.conf';
 export const RECOVERY_SIGNAL = 'recovery.signal';
-/** Same marker as CNPG: the first archive_command checks the archive is empty, then removes it. */
-export const CHECK_EMPTY_WAL_ARCHIVE = '.check-empty-wal-archive';
 
 /** Settings that only make sense while recovering; removed at promotion. */
 const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command)$/;
@@ -69,7 +68,8 @@ export function writeRecoveryConfig(pgdata: string, cfg: RecoveryConfig, comment
   const names = new Set(settings.map(([k]) => k));
   rewriteAutoConf(pgdata, (name) => names.has(name) || RECOVERY_ONLY.test(name), settings, comment);
   writeFileSync(join(pgdata, RECOVERY_SIGNAL), '', { mode: 0o600 });
-  writeFileSync(join(pgdata, CHECK_EMPTY_WAL_ARCHIVE), '', { mode: 0o600 });
+  // CNPG's marker: the first archive_command checks that the archive is empty, then removes it.
+  writeFileSync(join(pgdata, CHECK_EMPTY_MARKER), '', { mode: 0o600 });
 }
 
 /**
