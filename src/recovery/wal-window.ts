@@ -5,7 +5,7 @@
  * segment holding a switch point comes from the child timeline), which is what is checked here.
  */
 import { walsPrefix, WAL_NAME_RE } from '../catalog/layout.js';
-import { splitCodecSuffix } from '../codec/index.js';
+import { decompressBuffer, splitCodecSuffix } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
@@ -92,7 +92,6 @@ export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, ta
       `archived timelines: ${[...inv.segments.keys()].sort((a, b) => a - b).join(', ') || 'none'}`,
     );
   }
-  const { decompressBuffer } = await import('../codec/index.js');
   const raw = await store.getBuffer(file.key);
   const text = (await decompressBuffer(splitCodecSuffix(file.key).codec, raw)).toString('utf8');
   return historyPath(text, targetTimeline);
