@@ -146,19 +146,16 @@ export class ArchiveService {
   }
 
   private async fill(target: WalTarget, walDir: string, ref: ConfigRef): Promise<void> {
-    {
-      const limit = (await this.gateOpen(target)) ? target.maxParallel : 1;
-      if (this.jobs.size >= limit) return;
-      const ready = await this.readySegments(walDir);
-      const now = Date.now();
-      for (const name of ready) {
-        if (this.jobs.size >= limit) break;
-        if (this.jobs.has(name)) continue;
-        if (now - (this.failedAt.get(name) ?? 0) < LOOKAHEAD_RETRY_MS) continue;
-        const path = join(walDir, name);
-        if (await this.alreadyStored(name, path)) continue;
-        this.start(target, path, ref);
-      }
+    const limit = (await this.gateOpen(target)) ? target.maxParallel : 1;
+    if (this.jobs.size >= limit) return;
+    const now = Date.now();
+    for (const name of await this.readySegments(walDir)) {
+      if (this.jobs.size >= limit) break;
+      if (this.jobs.has(name)) continue;
+      if (now - (this.failedAt.get(name) ?? 0) < LOOKAHEAD_RETRY_MS) continue;
+      const path = join(walDir, name);
+      if (await this.alreadyStored(name, path)) continue;
+      this.start(target, path, ref);
     }
   }
 
