@@ -9,7 +9,6 @@
 import type { Readable, Transform } from 'node:stream';
 import tar from 'tar-stream';
 import type { ObjectStore } from '../storage/types.js';
-import type { CodecName } from '../codec/types.js';
 import { Crc32cState } from './manifest.js';
 import type { SourceEntry } from './types.js';
 
@@ -25,7 +24,6 @@ export interface ArchiveWriterOptions {
   store: ObjectStore;
   key: string;
   compressor: Transform;
-  codec: CodecName;
   partSize: number;
   queueSize: number;
   /** Expected uncompressed size, so the store can pick a part size that fits its part limit. */

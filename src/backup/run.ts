@@ -105,23 +105,18 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
     const openWriter = (name: string, sizeHint?: number) => {
-      let storedHere = 0;
       const w = new ArchiveWriter({
         store,
         key: `${backupPrefix(serverName, backupId)}${name}.tar${ext}`,
         compressor: compressor(req.compression, req.jobs),
-        codec: req.compression,
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
         queueSize: Math.max(2, req.jobs),
         sizeHint,
         onBytes: (n) => progress.addBytes(n),
-        onStored: (n) => {
-          progress.setStored(storedTotal + n);
-          storedHere = n;
-        },
+        onStored: (n) => progress.setStored(storedTotal + n),
       });
       writers.push(w);
-      return { w, stored: () => storedHere };
+      return w;
     };
 
     let record: BackupRecord | undefined;
@@ -147,7 +142,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       let dataStarted = 0;
       for await (const archive of source.archives()) {
         const t0 = Date.now();
-        const { w } = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);
+        const w = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);
         for await (const entry of archive.entries) await w.add(entry);
         if (archive.name === 'data') {
           data = w;
