@@ -8,9 +8,7 @@
  * Exit codes: 0 stored / restored; 1 failed or (restore) not found; 2 bad arguments or manifest;
  * 3 (restore) not a WAL file name. One line on stderr says why.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, statSync, truncateSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, type ConfigRef, type WalReply, type WalRequest } from './protocol.js';
@@ -84,7 +82,9 @@ const DAEMON_START_TIMEOUT_MS = 10_000;
 const DAEMON_RESPAWN_MS = 1_000;
 const MAX_LOG_BYTES = 10 * 1024 * 1024;
 
-function startDaemon(rt: WalRuntime): void {
+// node:net and node:child_process are loaded only when the spool cannot answer: the fast path pays nothing for them.
+async function startDaemon(rt: WalRuntime): Promise<void> {
+  const { spawn } = await import('node:child_process');
   ensureRuntimeDirs(rt);
   try {
     if (statSync(rt.logFile).size > MAX_LOG_BYTES) truncateSync(rt.logFile, 0);
@@ -103,7 +103,8 @@ function startDaemon(rt: WalRuntime): void {
 type Exchange = { reply: WalReply } | { failure: 'unreachable' | 'dropped' };
 
 /** One request/reply over the daemon socket. */
-function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Promise<Exchange> {
+async function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Promise<Exchange> {
+  const { connect } = await import('node:net');
   return new Promise((resolvePromise) => {
     const sock = connect(rt.socketPath);
     let buf = '';
@@ -165,7 +166,7 @@ async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<WalReply | un
     // Spawn again now and then: a daemon refuses to start while a just-killed one's lock looks fresh.
     if (now - lastSpawn > DAEMON_RESPAWN_MS) {
       try {
-        startDaemon(rt);
+        await startDaemon(rt);
       } catch {
         return undefined;
       }
