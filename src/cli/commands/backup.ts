@@ -61,6 +61,7 @@ export function register(program: Command): void {
   );
 
   const globals = (cmd: Command) => cmd.optsWithGlobals() as BackupCliOptions;
+  const sharedOptions = '\nAlso takes -f/--file, --secrets-dir, --cluster and --json (the options of "pgark backup"), before or after the subcommand.';
   const catalogCommand = async (cmd: Command) => {
     const opts = globals(cmd);
     const { findCluster } = await import('../../config/index.js');
@@ -70,6 +71,7 @@ export function register(program: Command): void {
 
   backup
     .command('list')
+    .addHelpText('after', sharedOptions)
     .description('list the backups in the Cluster\'s object store (--json: barman-cloud-backup-list --format json keys, plus pgark_*)')
     .action(
       action(async (_o: unknown, cmd: Command) => {
@@ -81,6 +83,7 @@ export function register(program: Command): void {
 
   backup
     .command('show')
+    .addHelpText('after', sharedOptions)
     .description('show one backup (--json: barman-cloud-backup-show --format json, keyed by server_name)')
     .argument('<backup>', 'backup id (YYYYMMDDTHHMMSS), backup name, or latest/oldest')
     .action(
@@ -93,6 +96,7 @@ export function register(program: Command): void {
 
   backup
     .command('delete')
+    .addHelpText('after', sharedOptions)
     .description('delete one backup and its objects; also removes an incomplete backup (a directory without backup.info)')
     .argument('<backup>', 'backup id or backup name')
     .action(
