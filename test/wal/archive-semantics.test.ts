@@ -15,6 +15,7 @@ import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { checkEmptyArchive, ArchiveNotEmptyError } from '../../src/wal/empty-check.js';
 import { summarizeWalArchive } from '../../src/wal/list.js';
+import { restoreSpoolDir, walRuntime } from '../../src/wal/runtime.js';
 import { craftSegment, fakePgdata, runPgark, stopWalDaemon } from './helpers.js';
 
 const SEG1 = '000000010000000000000001';
@@ -70,7 +71,7 @@ for (const kind of ['file', 's3'] as const) {
       dir.cleanup();
     });
 
-    test('segments land in <server>/wals/<TLI+LOG>/<name>.gz, look-ahead included, and decompress to the same bytes', async () => {
+    test('segments land in <server>/wals/<TLI+LOG>/<name>.gz, look-ahead included, decompress to the same bytes, and restore prefetches through the spool', async () => {
       const cfg = manifest('layout', { serverName: 'layout', compression: 'gzip' });
       const d = pgdata('layout');
       const segs = [SEG1, SEG2, SEG3].map((n) => ({ n, data: craftSegment(n), p: '' }));
@@ -82,6 +83,19 @@ for (const kind of ['file', 's3'] as const) {
       const stored = await keys(client, 'layout/wals/');
       assert.deepEqual(stored, segs.map((s) => `layout/wals/0000000100000000/${s.n}.gz`));
       for (const s of segs) assert.ok(gunzipSync(await client.getBuffer(`layout/wals/0000000100000000/${s.n}.gz`)).equals(s.data));
+
+      // Restore: the daemon prefetches the next maxParallel-1 segments into the spool; the next call takes it from there.
+      const rd = pgdata('layout-restore');
+      const first = await runPgark(['wal-restore', '-f', cfg, SEG1, 'pg_wal/RECOVERYXLOG'], { cwd: rd.pgdata });
+      assert.equal(first.code, 0, first.stderr);
+      assert.ok(readFileSync(join(rd.walDir, 'RECOVERYXLOG')).equals(segs[0].data));
+      const spooled = join(restoreSpoolDir(walRuntime(rd.pgdata), { files: [cfg] }), SEG2);
+      for (let i = 0; i < 200 && !existsSync(spooled); i++) await new Promise((res) => setTimeout(res, 50));
+      assert.ok(readFileSync(spooled).equals(segs[1].data), 'next segment prefetched, complete, under its own name');
+      const second = await runPgark(['wal-restore', '-f', cfg, SEG2, 'pg_wal/RECOVERYXLOG'], { cwd: rd.pgdata });
+      assert.equal(second.code, 0, second.stderr);
+      assert.ok(!existsSync(spooled), 'served from the spool');
+      assert.ok(readFileSync(join(rd.walDir, 'RECOVERYXLOG')).equals(segs[1].data));
     });
 
     test('same name, same bytes: success without rewriting, whatever the compression now; different bytes: error with both sizes and checksums', async () => {
