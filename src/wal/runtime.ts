@@ -81,16 +81,15 @@ export function restoreSpoolDir(rt: WalRuntime, ref: ConfigRef): string {
 /**
  * Moves a prefetched file to where PostgreSQL wants it: a rename, or when pg_wal is on another
  * file system, a copy to a temp name beside the target and a rename, so the target name only
- * ever holds a complete file. Returns false when the spool does not hold the file.
+ * ever holds a complete file. Returns false when the spool does not hold the file (or cannot be used).
  */
 export function takeSpooledFile(spooled: string, dest: string): boolean {
   try {
     renameSync(spooled, dest);
     return true;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return false;
-    if (code !== 'EXDEV') throw err;
+    // Not spooled, or no usable spool: the caller fetches the file the normal way.
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') return false;
   }
   const temp = join(dirname(dest), `.${basename(dest)}.pgark-tmp-${process.pid}`);
   try {

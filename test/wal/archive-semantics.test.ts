@@ -122,6 +122,20 @@ for (const kind of ['file', 's3'] as const) {
       assert.ok(gunzipSync(await client.getBuffer('idem/wals/0000000100000000/000000010000000000000001.gz')).equals(data), 'archived bytes untouched');
     });
 
+    test('when the daemon cannot start, wal-archive and wal-restore work in-process', async () => {
+      const cfg = manifest('nodaemon', { serverName: 'nodaemon' });
+      const d = pgdata('nodaemon');
+      const data = craftSegment(SEG1);
+      // A runtime directory that cannot be created: no socket, no spool, no daemon.
+      const env = { PGARK_WAL_RUNTIME_DIR: join(cfg, 'not-a-directory') };
+      const r = await runPgark(['wal-archive', '-f', cfg, d.addReady(SEG1, data)], { cwd: d.pgdata, env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(!existsSync(join(d.pgdata, 'pgark-wal')));
+      const back = await runPgark(['wal-restore', '-f', cfg, SEG1, 'pg_wal/RECOVERYXLOG'], { cwd: d.pgdata, env });
+      assert.equal(back.code, 0, back.stderr);
+      assert.ok(readFileSync(join(d.walDir, 'RECOVERYXLOG')).equals(data));
+    });
+
     test('.history files go to the top of wals/ and are never overwritten with different content', async () => {
       const cfg = manifest('hist', { serverName: 'hist' });
       const a = pgdata('hist-a');
