@@ -6,7 +6,7 @@
  * Metadata and tags are not kept (limits.metadata/tags = false).
  */
 import { constants } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readdir, rename, rmdir, stat, unlink, readFile } from 'node:fs/promises';
+import { type FileHandle, chown, link, mkdir, open, readdir, rename, rmdir, stat, unlink, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -177,13 +177,29 @@ async function createTemp(dir: string, temp: string): Promise<{ handle: FileHand
   const newDirs = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     const firstCreated = await mkdir(dir, { recursive: true });
-    if (firstCreated) for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) newDirs.add(dirname(d));
+    if (firstCreated) {
+      for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) newDirs.add(dirname(d));
+      await inheritOwner(firstCreated, dir);
+    }
     try {
       return { handle: await open(temp, 'wx', 0o644), newDirs: [...newDirs] };
     } catch (e: any) {
       if (e?.code !== 'ENOENT' || attempt >= 5) throw e;
     }
   }
+}
+
+/**
+ * When pgark runs as root (a backup or restore run by hand) while PostgreSQL's archive_command
+ * runs as the postgres user, directories root creates would be root's and 0755, and the next
+ * archive_command would fail with EACCES. New directories therefore take the owner of the
+ * directory they were created in, as a setgid directory does for groups.
+ */
+async function inheritOwner(firstCreated: string, deepest: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const parent = await stat(dirname(firstCreated));
+  if (parent.uid === 0 && parent.gid === 0) return;
+  for (let d = deepest; d !== dirname(firstCreated); d = dirname(d)) await chown(d, parent.uid, parent.gid);
 }
 
 /** Writes body to the open file, fsyncs and closes it; returns the byte count. */

@@ -1,3 +1,33 @@
 import { runContract } from './contract.js';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { openObjectStore } from '../../src/storage/open.js';
+import { serverIdentity } from '../../src/pg/local-server.js';
+import { scratchDir } from '../harness/tmp.js';
 
 runContract('file', 'full');
+
+
+test('directories the file driver creates belong to the store root owner, so root and postgres can share a store', async () => {
+  const dir = scratchDir('file-owner');
+  try {
+    const root = join(dir.path, 'store');
+    mkdirSync(root);
+    // As root, hand the store to the PostgreSQL OS user, as a user running archive_command as postgres would.
+    const who = serverIdentity();
+    if (who) chownSync(root, who.uid, who.gid);
+    const expected = statSync(root);
+    const store = await openObjectStore({ destinationPath: `file://${root}`, serverName: 'x', credentialSource: 'none', config: { destinationPath: `file://${root}` } });
+    await store.put('srv/wals/0000000100000000/000000010000000000000001', Buffer.from('wal'));
+    for (const d of ['srv', 'srv/wals', 'srv/wals/0000000100000000']) {
+      const st = statSync(join(root, d));
+      assert.equal(st.uid, expected.uid, `${d} owner`);
+      assert.equal(st.gid, expected.gid, `${d} group`);
+    }
+    await store.close();
+  } finally {
+    dir.cleanup();
+  }
+});
