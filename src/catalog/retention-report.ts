@@ -1,7 +1,7 @@
 /** How a retention plan is shown: a table for people, JSON for scripts. */
 import type { RetentionPlan } from './retention.js';
 import type { JsonValue } from './backup-info.js';
-import { formatBytes } from '../logical/format.js';
+import { formatBytes } from '../util/format.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 

@@ -2,7 +2,7 @@
 import { UserError } from '../util/errors.js';
 import { listDumps } from './catalog.js';
 import { readLocation, type LocationFlags } from './backup-env.js';
-import { formatAge, formatBytes } from './format.js';
+import { formatAge, formatBytes } from '../util/format.js';
 import { openLocation } from './restore-run.js';
 import { IssueList } from './settings.js';
 import { LOGICAL_DIR } from './keys.js';

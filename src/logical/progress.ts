@@ -2,7 +2,7 @@
  * A one-line progress bar for restores on a terminal. Written here because none of the installed
  * packages draws one and it is a dozen lines; nothing is drawn when stderr is not a TTY.
  */
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 
 const WIDTH = 30;
 

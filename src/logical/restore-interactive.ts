@@ -7,7 +7,7 @@ import { confirm, input, password, select } from '@inquirer/prompts';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
 import { listDumps, restorable } from './catalog.js';
-import { formatAge, formatBytes } from './format.js';
+import { formatAge, formatBytes } from '../util/format.js';
 import { describeLocation, type StorageLocation } from './location.js';
 import type { PgConn } from './pgconn.js';
 import { normaliseProvider, parseJobs } from './restore-env.js';

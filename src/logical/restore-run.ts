@@ -5,7 +5,7 @@
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../util/format.js';
 import { META_SUFFIX } from './keys.js';
 import { resolveLocation, type StorageLocation } from './location.js';
 import { describeConn, type PgConn } from './pgconn.js';

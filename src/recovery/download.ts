@@ -15,7 +15,8 @@ import { chownTree, type RunAs } from '../pg/local-server.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { BackupObject } from './catalog-view.js';
 import { extractTar } from './extract.js';
-import { every, formatBytes, type Progress } from './progress.js';
+import { formatBytes } from '../util/format.js';
+import { every, type Progress } from './progress.js';
 import type { RecoveryBackup } from './select-backup.js';
 
 export interface DownloadResult {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { databaseKey, formatOfName, formatStamp, globalsKey, metaKey, parseDumpKey, parseStamp } from '../../src/logical/keys.js';
 import { expiredKeys, parseRetention, retentionCutoff } from '../../src/logical/retention.js';
 import { pickLatest, type DumpEntry } from '../../src/logical/catalog.js';
-import { formatAge } from '../../src/logical/format.js';
+import { formatAge } from '../../src/util/format.js';
 
 const T = new Date('2026-03-01T04:05:06.789Z');
 

@@ -47,7 +47,7 @@ export function register(program: Command): void {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
         }
-        const { formatBytes } = await import('../../logical/format.js');
+        const { formatBytes } = await import('../../util/format.js');
         for (const d of report.dumps) process.stdout.write(`${d.key}  ${formatBytes(d.size)}  ${d.seconds.toFixed(1)} s  sha256 ${d.sha256}\n`);
         if (report.deleted.length) process.stdout.write(`retention deleted ${report.deleted.length} objects\n`);
       }),
