@@ -34,6 +34,8 @@ export interface ArchiveWriterOptions {
   onStored?: (n: number) => void;
 }
 
+type TarHeader = Partial<tar.Header> & { name: string; mtime: Date };
+
 export function tarMemberName(path: string): string {
   if (path === '') return '.';
   return path.includes('/') ? path : `./${path}`;
@@ -49,6 +51,8 @@ export class ArchiveWriter {
   private readonly pack = tar.pack();
   private readonly upload: Promise<{ size: number }>;
   private failure?: Error;
+  /** Owner of the archive's root, given to the members pgark adds itself (backup_label, backup_manifest). */
+  private owner = { uid: 0, gid: 0 };
 
   constructor(private readonly opts: ArchiveWriterOptions) {
     this.key = opts.key;
@@ -80,30 +84,31 @@ export class ArchiveWriter {
   /** Adds one entry; resolves once its bytes are handed to the compressor. */
   async add(entry: SourceEntry): Promise<void> {
     this.check();
-    const header = { name: tarMemberName(entry.path), mode: entry.mode, mtime: entry.mtime };
+    const header = { name: tarMemberName(entry.path), mode: entry.mode, mtime: entry.mtime, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
     if (entry.type === 'directory') {
       await this.whole({ ...header, type: 'directory' });
     } else if (entry.type === 'symlink') {
       await this.whole({ ...header, type: 'symlink', linkname: entry.linkname });
     } else {
-      await this.file(entry.path, entry.size, entry.mtime, entry.mode, entry.body);
+      await this.file(entry.path, entry.size, header, entry.body);
     }
   }
 
   /** Adds a small in-memory file (backup_label, backup_manifest). */
   async addBuffer(path: string, data: Buffer, mode = 0o600): Promise<void> {
-    await this.file(path, data.length, new Date(), mode, [data]);
+    await this.file(path, data.length, { name: tarMemberName(path), mode, mtime: new Date(), uid: this.owner.uid, gid: this.owner.gid }, [data]);
   }
 
   private whole(header: Partial<tar.Header> & { name: string }): Promise<void> {
+    if (header.type === 'directory' && header.name === '.') this.owner = { uid: header.uid ?? 0, gid: header.gid ?? 0 };
     return new Promise((resolve, reject) => this.pack.entry(header, (err) => (err ? reject(err) : resolve())));
   }
 
-  private async file(path: string, size: number, mtime: Date, mode: number, body: AsyncIterable<Uint8Array> | Uint8Array[]): Promise<void> {
+  private async file(path: string, size: number, header: TarHeader, body: AsyncIterable<Uint8Array> | Uint8Array[]): Promise<void> {
     let finished!: Promise<void>;
     const sink = await new Promise<ReturnType<tar.Pack['entry']>>((resolve) => {
       finished = new Promise<void>((ok, ko) => {
-        resolve(this.pack.entry({ name: tarMemberName(path), size, mode, mtime, type: 'file' }, (err) => (err ? ko(err) : ok())));
+        resolve(this.pack.entry({ ...header, size, type: 'file' }, (err) => (err ? ko(err) : ok())));
       });
     });
     finished.catch(() => undefined);
@@ -140,7 +145,7 @@ export class ArchiveWriter {
     (sink as unknown as { end(): void }).end();
     await finished;
     this.contentBytes += size;
-    this.files.push({ path, size, mtime, crc32c: crc.digest() });
+    this.files.push({ path, size, mtime: header.mtime, crc32c: crc.digest() });
   }
 
   /** Ends the tar and waits until the object is completely stored. Returns the stored (compressed) size. */

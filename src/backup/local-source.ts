@@ -50,7 +50,7 @@ async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterab
     if (isMissing(err)) return;
     throw err;
   }
-  yield { type: 'directory', path: rel, mode: st.mode & 0o7777, mtime: st.mtime };
+  yield { type: 'directory', path: rel, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
   let names: string[];
   try {
     names = (await readdir(abs)).sort();
@@ -70,13 +70,13 @@ async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterab
       throw err;
     }
     if (est.isDirectory()) subdirs.push(path);
-    else if (est.isFile()) yield { type: 'file', path, mode: est.mode & 0o7777, mtime: est.mtime, size: est.size, body: fileBody(join(root, path), est.size) };
+    else if (est.isFile()) yield { type: 'file', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, size: est.size, body: fileBody(join(root, path), est.size) };
     else if (est.isSymbolicLink()) {
       // Like barman (os.walk without followlinks): a link to a directory, such as pg_wal on another
       // volume, is not stored; a link to a file is stored as a link.
       const target = await stat(join(root, path)).catch(() => undefined);
       if (target?.isDirectory()) continue;
-      yield { type: 'symlink', path, mode: est.mode & 0o7777, mtime: est.mtime, linkname: await readlink(join(root, path)) };
+      yield { type: 'symlink', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, linkname: await readlink(join(root, path)) };
     }
   }
   for (const d of subdirs) yield* walk(root, d, filter);
@@ -87,7 +87,7 @@ async function* pgdataEntries(facts: ServerFacts, filter: PathFilter): AsyncIter
   // barman copies pg_control last, after every other file: it must be newer than the data it describes.
   const path = 'global/pg_control';
   const st = await stat(join(facts.pgdata, path));
-  yield { type: 'file', path, mode: st.mode & 0o7777, mtime: st.mtime, size: st.size, body: fileBody(join(facts.pgdata, path), st.size) };
+  yield { type: 'file', path, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid, size: st.size, body: fileBody(join(facts.pgdata, path), st.size) };
 }
 
 export class LocalSource implements BackupSource {

@@ -67,7 +67,7 @@ export class RemoteSource implements BackupSource {
         entry.resume();
         continue;
       }
-      const base = { path, mode: (h.mode ?? 0o600) & 0o7777, mtime: h.mtime ?? new Date() };
+      const base = { path, mode: (h.mode ?? 0o600) & 0o7777, mtime: h.mtime ?? new Date(), uid: h.uid, gid: h.gid };
       if (h.type === 'directory') {
         entry.resume();
         yield { ...base, type: 'directory' };

@@ -46,6 +46,9 @@ export interface SourceEntryBase {
   path: string;
   mode: number;
   mtime: Date;
+  /** Owner as the server's host has it; tar extraction as root restores it, as with barman's tars. */
+  uid?: number;
+  gid?: number;
 }
 
 export type SourceEntry =

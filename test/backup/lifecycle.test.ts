@@ -14,6 +14,7 @@ import { loadContext } from '../../src/config/index.js';
 import { applyBackup } from '../../src/backup/apply.js';
 import { listBackups } from '../../src/catalog/catalog.js';
 import { openObjectStore } from '../../src/storage/open.js';
+import { startProxy } from '../harness/proxy.js';
 import { createTestData, pgark, PGARK, startArchivingServer, type ArchivingServer } from './helpers.js';
 
 async function catalog(store: TestStore, serverName: string) {
@@ -122,5 +123,23 @@ describe('backup lifecycle', () => {
     const del = await pgark(['backup', 'delete', id, '-f', server.manifest]);
     assert.equal(del.code, 0, del.stderr);
     assert.equal(await objectCount(store, prefix), 0);
+  });
+
+  it('a remote backup whose connection is cut mid-stream fails and is never DONE', async () => {
+    const proxy = await startProxy(server.pg.port);
+    try {
+      // The data directory is about 25 MB: cut once 5 MB have flowed through BASE_BACKUP.
+      proxy.cutAfter(5 * 1024 * 1024);
+      const r = await pgark(['backup', '-f', server.manifest, '--method', 'remote', '--immediate-checkpoint', '--name', 'cut', '--pghost', '127.0.0.1', '--pgport', String(proxy.port)], { PGUSER: 'postgres' });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /Connection terminated|ECONNRESET|terminated unexpectedly/i);
+      assert.equal(proxy.cuts, 1);
+    } finally {
+      await proxy.close();
+    }
+    const c = await catalog(store, server.clusterName);
+    const b = c.backups.find((x) => x.backup_name === 'cut');
+    assert.ok(!b || b.status === 'FAILED', `status ${b?.status}`);
+    assert.ok(!c.backups.some((x) => x.backup_name === 'cut' && x.status === 'DONE'));
   });
 });
