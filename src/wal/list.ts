@@ -5,6 +5,7 @@
 import { walsPrefix } from '../catalog/layout.js';
 import { splitCodecSuffix, type CodecName } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
+import { formatBytes } from '../util/format.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalName, segmentNameAt, segmentNumber, type WalFileKind } from './segment.js';
 
 export interface ArchivedWalFile {
@@ -97,16 +98,6 @@ export async function summarizeWalArchive(store: ObjectStore, serverName: string
     });
   }
   return summary;
-}
-
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
 /** Human-readable report for `pgark wal-list`. */
