@@ -4,7 +4,7 @@
  * reach the agent as requests), exported under the names of CNPG's default monitoring queries.
  */
 import type { PgConnectionOptions } from '../cli/common.js';
-import { clientConfig, connect } from '../backup/pg-target.js';
+import { connectPg } from '../pg/connect.js';
 
 export interface ArchiverStats {
   archivedCount: number;
@@ -25,7 +25,7 @@ const QUERY = `SELECT archived_count::float8 AS "archivedCount", failed_count::f
   FROM pg_catalog.pg_stat_archiver`;
 
 export async function readArchiverStats(opts: PgConnectionOptions): Promise<ArchiverStats> {
-  const client = await connect({ ...clientConfig(opts), application_name: 'pgark_agent', connectionTimeoutMillis: 5000 });
+  const client = await connectPg(opts, { application_name: 'pgark_agent', connectTimeoutMs: 5000 });
   try {
     return (await client.query<ArchiverStats>(QUERY)).rows[0];
   } finally {

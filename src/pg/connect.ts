@@ -62,6 +62,8 @@ export interface ConnectOptions {
   replication?: 'database' | true;
   application_name?: string;
   env?: NodeJS.ProcessEnv;
+  /** Give up connecting after this long (default: no limit, as libpq). */
+  connectTimeoutMs?: number;
 }
 
 /** Opens a connected pg.Client; failures become a PgarkError naming the target (not the password). */
@@ -70,6 +72,7 @@ export async function connectPg(opts: PgConnectionOptions = {}, connect: Connect
   // node-postgres supports the replication startup parameter but its types do not declare it.
   const clientConfig: pg.ClientConfig & { replication?: string | boolean } = { ...config, application_name: connect.application_name ?? 'pgark' };
   if (connect.replication !== undefined) clientConfig.replication = connect.replication;
+  if (connect.connectTimeoutMs !== undefined) clientConfig.connectionTimeoutMillis = connect.connectTimeoutMs;
   const client = new pg.Client(clientConfig);
   try {
     await client.connect();
