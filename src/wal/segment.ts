@@ -1,13 +1,23 @@
 /**
- * What the WAL commands need to know about WAL file names and segment headers: the kind of a
- * name, its timeline, the segment that follows (for restore prefetch) and the system identifier
- * stored in a segment's first page (for the archive ownership check).
+ * What the WAL commands need to know about WAL file names (a thin layer over src/pg/wal-names.ts
+ * in the shapes the WAL modules use) and the system identifier stored in a segment's first page
+ * (for the archive ownership check).
  */
-import { WAL_NAME_RE } from '../catalog/layout.js';
+import {
+  classifyWalName,
+  DEFAULT_WAL_SEGMENT_SIZE,
+  formatSegmentName,
+  nextSegment,
+  parseWalName as parseArchiveName,
+  segmentFromNumber,
+  segmentNumber as pgSegmentNumber,
+  segmentsPerXLogId,
+  validateSegmentSize,
+  type WalFileKind,
+} from '../pg/wal-names.js';
 
-export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
-
-export type WalFileKind = 'segment' | 'history' | 'backup' | 'partial';
+export type { WalFileKind };
+export const DEFAULT_SEGMENT_SIZE = DEFAULT_WAL_SEGMENT_SIZE;
 
 export interface ParsedWalName {
   name: string;
@@ -18,44 +28,41 @@ export interface ParsedWalName {
   seg?: number;
 }
 
-/** Parses a WAL file name (barman's xlog regex); undefined when it is not one. */
+/** Parses a WAL file name; undefined when it is not one, so each command chooses its own error. */
 export function parseWalName(name: string): ParsedWalName | undefined {
-  const m = WAL_NAME_RE.exec(name);
-  if (!m) return undefined;
-  const timeline = parseInt(m[1], 16);
-  if (m[2] === undefined) return { name, kind: 'history', timeline };
-  const kind: WalFileKind = name.endsWith('.backup') ? 'backup' : name.endsWith('.partial') ? 'partial' : 'segment';
-  return { name, kind, timeline, log: parseInt(m[2], 16), seg: parseInt(m[3], 16) };
+  if (!classifyWalName(name)) return undefined;
+  const p = parseArchiveName(name);
+  return { name, kind: p.kind, timeline: p.timeline, log: p.segment?.log, seg: p.segment?.seg };
 }
-
-const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
 
 /** Segments per "log" (the middle 8 hex digits) for a segment size: 256 for 16 MiB. */
-export function segmentsPerLog(segmentSize: number): number {
-  return Math.floor(0x100000000 / segmentSize);
-}
+export const segmentsPerLog = segmentsPerXLogId;
 
 /** Position of a segment on its timeline, for ordering and gap detection. */
 export function segmentNumber(log: number, seg: number, segmentSize: number): number {
-  return log * segmentsPerLog(segmentSize) + seg;
+  return pgSegmentNumber({ timeline: 1, log, seg }, segmentSize);
 }
 
 export function segmentNameAt(timeline: number, number: number, segmentSize: number): string {
-  const per = segmentsPerLog(segmentSize);
-  return hex8(timeline) + hex8(Math.floor(number / per)) + hex8(number % per);
+  return formatSegmentName(segmentFromNumber(timeline, number, segmentSize));
 }
 
 /** The `count` segment names following a plain segment name on the same timeline. */
 export function followingSegments(name: string, count: number, segmentSize: number): string[] {
-  const p = parseWalName(name);
-  if (!p || p.kind !== 'segment') return [];
-  const start = segmentNumber(p.log!, p.seg!, segmentSize);
-  return Array.from({ length: count }, (_, i) => segmentNameAt(p.timeline, start + i + 1, segmentSize));
+  if (classifyWalName(name) !== 'segment') return [];
+  const out: string[] = [];
+  for (let prev = name; out.length < count; ) out.push((prev = nextSegment(prev, segmentSize)));
+  return out;
 }
 
 /** A valid WAL segment size: a power of two from 1 MiB to 1 GiB. */
 export function isSegmentSize(n: number): boolean {
-  return n >= 1 << 20 && n <= 1 << 30 && (n & (n - 1)) === 0;
+  try {
+    validateSegmentSize(n);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** XLogLongPageHeaderData: xlp_magic(2) xlp_info(2) xlp_tli(4) xlp_pageaddr(8) xlp_rem_len(4) pad(4) xlp_sysid(8) xlp_seg_size(4) xlp_xlog_blcksz(4). */
