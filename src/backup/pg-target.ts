@@ -1,39 +1,11 @@
 /**
- * Which server to back up and how: libpq-style options (PG* environment as defaults, applied by
- * node-postgres itself) and the choice between reading the data directory locally and streaming
- * it with BASE_BACKUP.
+ * How to read the server: from its data directory on this host, or streamed with BASE_BACKUP.
  */
 import { realpath } from 'node:fs/promises';
-import pg from 'pg';
-import type { PgConnectionOptions } from '../cli/common.js';
 import type { ServerFacts } from './types.js';
 import { UserError } from '../util/errors.js';
 
 export type BackupMethod = 'auto' | 'local' | 'remote';
-
-export function clientConfig(opts: PgConnectionOptions): pg.ClientConfig {
-  const port = opts.pgport ?? process.env.PGPORT;
-  if (port !== undefined && !/^\d+$/.test(port)) throw new UserError(`--pgport must be a port number, got "${port}"`);
-  return {
-    host: opts.pghost,
-    port: port === undefined ? undefined : Number(port),
-    user: opts.pguser,
-    password: opts.pgpassword,
-    database: opts.pgdatabase ?? process.env.PGDATABASE ?? 'postgres',
-    application_name: 'pgark_backup',
-  };
-}
-
-export async function connect(config: pg.ClientConfig): Promise<pg.Client> {
-  const client = new pg.Client(config);
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    throw new UserError(`cannot connect to PostgreSQL: ${(err as Error).message}`, 'check --pghost/--pgport/--pguser or the PG* environment variables');
-  }
-  return client;
-}
 
 async function sameDirectory(a: string, b: string): Promise<boolean> {
   const [ra, rb] = await Promise.all([realpath(a).catch(() => a), realpath(b).catch(() => b)]);

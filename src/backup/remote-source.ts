@@ -4,8 +4,9 @@
  * writes barman's member naming, drops what barman does not store (the pg_tblspc links, which
  * barman-cloud-restore recreates from backup.info) and moves backup_label to the end of data.tar.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import tar from 'tar-stream';
+import { connectPg, type PgConnectionOptions } from '../pg/connect.js';
 import type { BackupSource, BackupStart, BackupStop, ServerFacts, SourceArchive, SourceEntry } from './types.js';
 import { BaseBackupStream, type ServerArchive } from './base-backup-protocol.js';
 import { PgarkError } from '../util/errors.js';
@@ -23,15 +24,14 @@ export class RemoteSource implements BackupSource {
   constructor(
     /** The runner's ordinary SQL session (for the server's clock). */
     private readonly sql: pg.Client,
-    private readonly replicationConfig: pg.ClientConfig,
+    private readonly connection: PgConnectionOptions,
     private readonly facts: ServerFacts,
   ) {}
 
   async start(label: string, fast: boolean): Promise<BackupStart> {
-    const client = new pg.Client({ ...this.replicationConfig, replication: 'database' } as pg.ClientConfig);
+    const client = await connectPg(this.connection, { replication: 'database', application_name: 'pgark_backup' });
     // Failures surface through the BASE_BACKUP stream; without a listener an 'error' event would crash the process.
     client.on('error', () => undefined);
-    await client.connect();
     this.replication = client;
     this.stream = new BaseBackupStream(this.facts.major, label, fast);
     this.stream.run(client);

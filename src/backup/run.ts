@@ -29,9 +29,11 @@ import { renderBackupManifest, type ManifestFile } from './manifest.js';
 import { LocalSource } from './local-source.js';
 import { RemoteSource } from './remote-source.js';
 import { readServerFacts } from './server-facts.js';
-import { chooseMethod, clientConfig, connect, type BackupMethod } from './pg-target.js';
+import { chooseMethod, type BackupMethod } from './pg-target.js';
+import { connectPg } from '../pg/connect.js';
+import { parseLsn } from '../pg/lsn.js';
+import { walSegmentName, walSegmentOffset } from '../pg/wal-names.js';
 import { waitForWal, WalArchivingError } from './wait-wal.js';
-import { walFileAt } from './wal-position.js';
 import { Progress } from './progress.js';
 import type { BackupRecord } from './record.js';
 import { commitBackupInfo, ensureNameIsFree } from './commit.js';
@@ -54,6 +56,12 @@ export interface BackupRequest {
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** backup.info's WAL name and offset for a position (barman's location_to_xlogfile_name_offset). */
+function walFileAt(timeline: number, lsn: string, segmentSize: number): { wal: string; offset: number } {
+  const pos = parseLsn(lsn);
+  return { wal: walSegmentName(timeline, pos, segmentSize), offset: walSegmentOffset(pos, segmentSize) };
+}
 
 /** barman's backup_id: YYYYMMDDTHHMMSS (UTC here, as in CNPG pods). */
 export function backupIdFor(d: Date): string {
@@ -92,12 +100,12 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
   try {
     const serverName = req.store.serverName;
     if (req.name !== undefined) await ensureNameIsFree(store, serverName, req.name);
-    const config = clientConfig(req.pg);
-    sql = await connect(config);
+    sql = await connectPg(req.pg, { application_name: 'pgark_backup' });
+    sql.on('error', () => undefined);
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? process.env.PGDATA, facts);
     const backupId = await newBackupId(store, serverName);
-    const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, config, facts);
+    const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 

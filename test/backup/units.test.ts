@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { pgdataFilter, tablespaceFilter } from '../../src/backup/exclusions.js';
 import { crc32cManifestHex, renderBackupManifest } from '../../src/backup/manifest.js';
-import { walFileAt } from '../../src/backup/wal-position.js';
 import { tarMemberName } from '../../src/backup/archive-writer.js';
 import { baseBackupCommand } from '../../src/backup/base-backup-protocol.js';
 import { backupIdFor } from '../../src/backup/run.js';
@@ -60,11 +59,6 @@ describe('backup_manifest', () => {
 });
 
 describe('positions and names', () => {
-  it('maps an LSN to its WAL segment and offset', () => {
-    assert.deepEqual(walFileAt(1, '0/6000028', 16 * 1024 * 1024), { wal: '000000010000000000000006', offset: 40 });
-    assert.deepEqual(walFileAt(2, '1/FF000000', 16 * 1024 * 1024), { wal: '0000000200000001000000FF', offset: 0 });
-    assert.deepEqual(walFileAt(1, '0/6000028', 64 * 1024 * 1024), { wal: '000000010000000000000001', offset: 0x2000028 });
-  });
   it('names tar members as barman does', () => {
     assert.equal(tarMemberName(''), '.');
     assert.equal(tarMemberName('PG_VERSION'), './PG_VERSION');
