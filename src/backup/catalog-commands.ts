@@ -8,7 +8,7 @@ import { deleteBackup, findBackup, listBackups, type Catalog } from '../catalog/
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
 import { BACKUP_ID_RE } from '../catalog/layout.js';
 import { splitCodecSuffix } from '../codec/index.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../util/format.js';
 
 async function withStore<T>(ctx: ConfigContext, cluster: Cluster, fn: (store: ObjectStore, serverName: string) => Promise<T>): Promise<T> {
   const resolved = await clusterObjectStore(ctx, cluster);

@@ -1,7 +1,7 @@
 /** What `pgark backup` prints when a backup is taken. */
 import { backupInfoToJson } from '../catalog/backup-info.js';
 import { recordToBackupInfo } from './commit.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../util/format.js';
 import type { BackupResult } from './run.js';
 
 export function printBackupResult(result: BackupResult, json: boolean): void {

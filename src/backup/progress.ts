@@ -4,23 +4,7 @@
  * the percentage is capped below 100 until the copy ends.
  */
 import { logger } from '../util/log.js';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${Math.round(s)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-}
+import { formatBytes, formatDuration } from '../util/format.js';
 
 export class Progress {
   private done = 0;
@@ -67,7 +51,7 @@ export class Progress {
     const s = this.snapshot();
     if (this.tty) {
       const pct = Math.min(99, Math.floor((this.done / Math.max(1, s.total)) * 100));
-      const line = `${this.backupId} ${this.phase}: ${formatBytes(this.done)} / ~${formatBytes(s.total)} (${pct}%) ${formatBytes(s.rate)}/s ETA ${formatSeconds(s.eta)}`;
+      const line = `${this.backupId} ${this.phase}: ${formatBytes(this.done)} / ~${formatBytes(s.total)} (${pct}%) ${formatBytes(s.rate)}/s ETA ${Number.isFinite(s.eta) ? formatDuration(s.eta) : '?'}`;
       process.stderr.write(`\r\x1b[2K${line}`);
     } else {
       logger().info({ event: 'backup-progress', backupId: this.backupId, phase: this.phase, bytesDone: this.done, bytesTotal: s.total, bytesStored: this.stored, bytesPerSecond: Math.round(s.rate), etaSeconds: Number.isFinite(s.eta) ? Math.round(s.eta) : null }, 'backup progress');
