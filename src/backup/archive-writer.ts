@@ -8,7 +8,7 @@
  */
 import type { Readable, Transform } from 'node:stream';
 import tar from 'tar-stream';
-import type { ObjectStore } from '../storage/types.js';
+import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { Crc32cState } from './manifest.js';
 import type { SourceEntry } from './types.js';
 
@@ -32,6 +32,8 @@ export interface ArchiveWriterOptions {
   onBytes?: (n: number) => void;
   /** Called with the number of bytes stored so far in this object. */
   onStored?: (n: number) => void;
+  /** barmanObjectStore tags and data.encryption, applied to every object of the backup as barman does. */
+  objectOptions?: Pick<PutOptions, 'tags' | 'encryption'>;
 }
 
 type TarHeader = Partial<tar.Header> & { name: string; mtime: Date };
@@ -66,6 +68,7 @@ export class ArchiveWriter {
         queueSize: opts.queueSize,
         sizeHint: opts.sizeHint,
         onProgress: opts.onStored,
+        ...opts.objectOptions,
       })
       .then((r) => ({ size: r.size }));
     this.upload.catch((err: Error) => this.fail(err));

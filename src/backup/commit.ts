@@ -3,7 +3,7 @@
  * archived. Only barman 3.4's keys are written (catalog/backup-info.ts), with server_name=cloud as
  * barman-cloud writes it (CNPG reads `barman-cloud-backup-show` output keyed by it).
  */
-import type { ObjectStore } from '../storage/types.js';
+import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { backupInfoKey, BACKUP_ID_RE } from '../catalog/layout.js';
 import { emptyBackupInfo, oneLineError, serializeBackupInfo, type BackupInfo } from '../catalog/backup-info.js';
 import { PyDateTime } from '../catalog/pytime.js';
@@ -75,8 +75,8 @@ export function recordToBackupInfo(r: BackupRecord): BackupInfo {
   };
 }
 
-export async function commitBackupInfo(store: ObjectStore, serverName: string, record: BackupRecord): Promise<void> {
-  await store.put(backupInfoKey(serverName, record.backupId), Buffer.from(serializeBackupInfo(recordToBackupInfo(record))));
+export async function commitBackupInfo(store: ObjectStore, serverName: string, record: BackupRecord, objectOptions: Pick<PutOptions, 'tags' | 'encryption'> = {}): Promise<void> {
+  await store.put(backupInfoKey(serverName, record.backupId), Buffer.from(serializeBackupInfo(recordToBackupInfo(record))), objectOptions);
 }
 
 /** Refuses a name another backup of this server already has (barman's name lookup fails on duplicates). */

@@ -110,6 +110,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 
     const ext = CODEC_EXTENSION[req.compression];
+    const objectOptions = { tags: req.store.config.tags, encryption: req.store.config.data?.encryption };
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
     const openWriter = (name: string, sizeHint?: number) => {
@@ -122,6 +123,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         sizeHint,
         onBytes: (n) => progress.addBytes(n),
         onStored: (n) => progress.setStored(storedTotal + n),
+        objectOptions,
       });
       writers.push(w);
       return w;
@@ -186,7 +188,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         storedBytes: storedTotal,
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
-      await commitBackupInfo(store, serverName, record);
+      await commitBackupInfo(store, serverName, record, objectOptions);
       progress.stop();
       log.info({ event: 'backup-done', backupId, method, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000 }, 'base backup done');
       return { record, method, displayUrl: store.displayUrl };
@@ -198,7 +200,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         record.status = 'FAILED';
         const message = String((err as Error).message ?? err).split('\n')[0];
         record.error = err instanceof WalArchivingError ? message : `failure uploading data (${message})`;
-        await commitBackupInfo(store, serverName, record).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
+        await commitBackupInfo(store, serverName, record, objectOptions).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
       }
       throw err;
     }

@@ -1,7 +1,11 @@
-/** A base backup into Azure Blob Storage (Azurite), restored by barman-cloud-restore's Azure provider. */
+/**
+ * A base backup into Azure Blob Storage (Azurite), restored by barman-cloud-restore's Azure provider.
+ * Azurite keeps blob index tags, so it also shows that barmanObjectStore.tags reach every object.
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clientTool } from '../../src/pg/binaries.js';
@@ -14,7 +18,7 @@ describe('base backup to Azure Blob Storage', () => {
 
   before(async () => {
     store = await startStore('azure-connection-string');
-    server = await startArchivingServer(store);
+    server = await startArchivingServer(store, { objectStore: { tags: { env: 'test', team: 'db' } } });
     await createTestData(server.pg, 2000);
   });
   after(async () => {
@@ -37,5 +41,13 @@ describe('base backup to Azure Blob Storage', () => {
     assert.equal(r.code, 0, r.stderr);
     const verify = await run(clientTool('pg_verifybackup'), ['-n', dest]);
     assert.equal(verify.code, 0, `${verify.stdout}${verify.stderr}`);
+
+    const az = store.azurite!;
+    const prefix = store.destinationPath.slice(`${az.blobEndpoint}/${az.container}/`.length);
+    const container = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient(az.container);
+    for (const name of ['data.tar.snappy', 'backup.info']) {
+      const { tags } = await container.getBlobClient(`${prefix}/${server.clusterName}/base/${id}/${name}`).getTags();
+      assert.deepEqual(tags, { env: 'test', team: 'db' }, `tags of ${name}`);
+    }
   });
 });
