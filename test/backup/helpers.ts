@@ -4,7 +4,6 @@
  * the test data to compare a restored server with its origin.
  */
 import { spawn } from 'node:child_process';
-import * as fsSync from 'node:fs';
 import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
@@ -132,36 +131,4 @@ export async function startRestored(
   };
 }
 
-/**
- * Environment for barman-cloud commands. Debian bookworm's python3-snappy 0.5.3 has a C
- * `_crc32c` that fails on Python 3.11 ("PY_SSIZE_T_CLEAN macro must be defined"), so
- * barman-cloud 3.4 cannot read or write .snappy there at all. A sitecustomize on PYTHONPATH swaps
- * in python3-crcmod's CRC-32C (same polynomial, C speed), so the test checks pgark's snappy
- * framing and checksums against barman's real decoder.
- */
-let pythonFixDir: string | undefined;
-
-export function barmanEnv(env: Record<string, string>): Record<string, string> {
-  pythonFixDir ??= writePythonFix();
-  return { ...env, PYTHONPATH: pythonFixDir };
-}
-
-function writePythonFix(): string {
-  const { mkdtempSync, writeFileSync: write, chmodSync: chmod, rmSync } = fsSync;
-  const dir = mkdtempSync('/tmp/pgark-pyfix-');
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  write(
-    join(dir, 'sitecustomize.py'),
-    [
-      'try:',
-      '    import crcmod.predefined',
-      '    import snappy.snappy',
-      "    snappy.snappy._crc32c = crcmod.predefined.mkPredefinedCrcFun('crc-32c')",
-      'except ImportError:',
-      '    pass',
-      '',
-    ].join('\n'),
-  );
-  chmod(dir, 0o755);
-  return dir;
-}
+export { barmanEnv } from '../harness/barman.js';

@@ -3,8 +3,8 @@
  * gzip, bzip2, snappy) are fetched by barman-cloud-wal-restore byte-identical, and WAL files
  * barman-cloud-wal-archive stores (segments and .history) are restored by pgark byte-identical.
  *
- * barman's snappy path needs barman-snappy-shim (see its sitecustomize.py): Debian's python3-snappy
- * cannot compute its CRC-32C on Python 3.11, so barman-cloud --snappy fails here without it.
+ * barman's snappy path needs the fix in test/harness/barman-python (see its sitecustomize.py):
+ * Debian's python3-snappy cannot compute its CRC-32C on Python 3.11.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,10 +12,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { craftSegment, fakePgdata, runBarman, runPgark, stopWalDaemon } from './helpers.js';
-
-const SNAPPY_SHIM = join(PACKAGE_ROOT, 'test', 'wal', 'barman-snappy-shim');
 
 const CODECS = [
   { codec: 'none', flag: [] as string[] },
@@ -38,7 +36,7 @@ for (const { kind, codecs } of RUNS) {
     let barmanEnv: Record<string, string>;
     before(async () => {
       store = await startStore(kind);
-      barmanEnv = { ...store.barman!.env, PYTHONPATH: SNAPPY_SHIM };
+      barmanEnv = withBarmanFix(store.barman!.env);
     });
     after(async () => {
       for (const p of pgdatas) await stopWalDaemon(p);
