@@ -14,6 +14,8 @@ export interface RangeResponse {
   /** Bytes this response will deliver. */
   length: number;
   etag?: string;
+  /** The Content-Range header of a ranged response, checked against the request. */
+  contentRange?: string;
 }
 
 /** Requests bytes start..end (inclusive; end undefined = to the end of the object). */
@@ -44,10 +46,24 @@ class TruncatedBody extends Error {
   }
 }
 
+/** Opens a range and refuses (releasing the socket) a response that does not cover exactly that range. */
+async function openChecked(open: RangeOpener, start: number, end: number | undefined, signal?: AbortSignal): Promise<RangeResponse> {
+  const res = await open(start, end, signal);
+  if (start > 0 || end !== undefined) {
+    try {
+      assertContentRange(res.contentRange, start, end);
+    } catch (e) {
+      res.body.destroy();
+      throw e;
+    }
+  }
+  return res;
+}
+
 export async function resumableDownload(open: RangeOpener, opts: ResumableOptions): Promise<Readable> {
   const start = opts.start ?? 0;
   // The first request fails fast with NotFoundError etc.; only transient failures are retried.
-  const first = await withRetry(() => open(start, opts.end, opts.signal), { signal: opts.signal }).catch((e) => {
+  const first = await withRetry(() => openChecked(open, start, opts.end, opts.signal), { signal: opts.signal }).catch((e) => {
     throw opts.wrapError(e);
   });
   const endExclusive = start + first.length;
@@ -71,7 +87,7 @@ export async function resumableDownload(open: RangeOpener, opts: ResumableOption
           if (opts.signal?.aborted || ++failuresWithoutProgress >= DEFAULT_RETRY.maxAttempts) throw opts.wrapError(e);
           await backoff(failuresWithoutProgress, opts.signal);
           try {
-            current = await withRetry(() => open(position, endExclusive - 1, opts.signal), { signal: opts.signal });
+            current = await withRetry(() => openChecked(open, position, endExclusive - 1, opts.signal), { signal: opts.signal });
           } catch (reopenError) {
             throw opts.wrapError(reopenError);
           }
