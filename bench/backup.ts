@@ -20,6 +20,7 @@ import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { openObjectStore } from '../src/storage/open.js';
+import { pgbackrestS3RepoLines } from './pgbackrest.js';
 
 type Tool = 'pgark' | 'barman' | 'pgbackrest';
 type Codec = 'none' | 'gzip' | 'lz4' | 'zstd' | 'snappy' | 'bzip2';
@@ -103,17 +104,7 @@ function pgbackrestConfig(dir: string, s3: S3rver, pg: PgServer, repoPath: strin
   writeFileSync(
     conf,
     [
-      '[global]',
-      'repo1-type=s3',
-      `repo1-path=${repoPath}`,
-      `repo1-s3-bucket=${s3.bucket}`,
-      'repo1-s3-endpoint=127.0.0.1',
-      `repo1-storage-port=${s3.port}`,
-      'repo1-s3-uri-style=path',
-      'repo1-storage-verify-tls=n',
-      `repo1-s3-key=${s3.accessKeyId}`,
-      `repo1-s3-key-secret=${s3.secretAccessKey}`,
-      `repo1-s3-region=${s3.region}`,
+      ...pgbackrestS3RepoLines(s3, repoPath),
       'repo1-retention-full=100',
       `process-max=${JOBS}`,
       'start-fast=y',

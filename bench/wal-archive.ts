@@ -25,6 +25,7 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { PACKAGE_ROOT, clientTool } from '../src/pg/binaries.js';
 import { runPgTool } from '../src/pg/local-server.js';
 import { walRuntime } from '../src/wal/runtime.js';
+import { pgbackrestS3RepoLines } from './pgbackrest.js';
 
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
 
@@ -238,17 +239,7 @@ async function main(): Promise<void> {
         writeFileSync(
           conf,
           [
-            '[global]',
-            'repo1-type=s3',
-            `repo1-path=/pgbackrest-${compression}`,
-            `repo1-s3-bucket=${s3.bucket}`,
-            'repo1-s3-endpoint=127.0.0.1',
-            `repo1-storage-port=${s3.port}`,
-            'repo1-s3-uri-style=path',
-            'repo1-storage-verify-tls=n',
-            `repo1-s3-key=${s3.accessKeyId}`,
-            `repo1-s3-key-secret=${s3.secretAccessKey}`,
-            `repo1-s3-region=${s3.region}`,
+            ...pgbackrestS3RepoLines(s3, `/pgbackrest-${compression}`),
             'archive-async=y',
             `spool-path=${join(dir, 'spool')}`,
             `lock-path=${join(dir, 'lock')}`,
