@@ -144,18 +144,21 @@ export interface Cluster {
   ignoredFields: string[];
 }
 
+/** What a Backup and a ScheduledBackup share (CNPG copies these into each scheduled Backup). */
+export interface BackupSpecCommon {
+  cluster: { name: string };
+  target?: 'primary' | 'prefer-standby';
+  method?: 'barmanObjectStore' | 'volumeSnapshot' | 'plugin';
+  online?: boolean;
+  onlineConfiguration?: unknown;
+  pluginConfiguration?: unknown;
+}
+
 export interface Backup {
   apiVersion: 'postgresql.cnpg.io/v1';
   kind: 'Backup';
   metadata: ObjectMeta;
-  spec: {
-    cluster: { name: string };
-    target?: 'primary' | 'prefer-standby';
-    method?: 'barmanObjectStore' | 'volumeSnapshot' | 'plugin';
-    online?: boolean;
-    onlineConfiguration?: unknown;
-    pluginConfiguration?: unknown;
-  };
+  spec: BackupSpecCommon;
   origin: DocumentOrigin;
   ignoredFields: string[];
 }
@@ -164,17 +167,11 @@ export interface ScheduledBackup {
   apiVersion: 'postgresql.cnpg.io/v1';
   kind: 'ScheduledBackup';
   metadata: ObjectMeta;
-  spec: {
+  spec: BackupSpecCommon & {
     schedule: string;
-    cluster: { name: string };
     suspend?: boolean;
     immediate?: boolean;
     backupOwnerReference?: 'none' | 'self' | 'cluster';
-    target?: 'primary' | 'prefer-standby';
-    method?: 'barmanObjectStore' | 'volumeSnapshot' | 'plugin';
-    online?: boolean;
-    onlineConfiguration?: unknown;
-    pluginConfiguration?: unknown;
   };
   origin: DocumentOrigin;
   ignoredFields: string[];
