@@ -23,9 +23,9 @@ import {
 } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/core-auth';
 import type { ResolvedObjectStore } from '../config/types.js';
-import { NotFoundError, UserError } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
-import { classifyStorageError, errorFacts, storageError, StorageError } from './errors.js';
+import { classifyStorageError, errorFacts, readFailure, storageError, StorageError } from './errors.js';
 import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
 import { DEFAULT_RETRY, backoff, isTransient, isTransientStatus } from './retry.js';
@@ -183,11 +183,7 @@ export class AzureObjectStore implements ObjectStore {
   }
 
   private readError(key: string, e: unknown): Error {
-    const { codes, status } = errorFacts(e);
-    if (codes.includes('BlobNotFound') || (status === 404 && !codes.includes('ContainerNotFound'))) {
-      return new NotFoundError(`object "${key}" not found in ${this.displayUrl}`);
-    }
-    return storageError('get', key, this.displayUrl, e);
+    return readFailure(e, key, this.displayUrl, { missingObject: 'BlobNotFound', missingContainer: 'ContainerNotFound' });
   }
 
   async getBuffer(key: string): Promise<Buffer> {

@@ -3,7 +3,7 @@
  * store's displayUrl (credentials removed) and never a secret; `kind` lets `pgark check` tell a
  * wrong key from a missing bucket from an unreachable endpoint without parsing provider codes.
  */
-import { PgarkError } from '../util/errors.js';
+import { NotFoundError, PgarkError } from '../util/errors.js';
 
 export type StorageErrorKind = 'auth' | 'not-found-bucket' | 'unreachable' | 'other';
 
@@ -127,4 +127,16 @@ export function errorDetail(err: unknown): string {
 export function storageError(operation: string, key: string | undefined, displayUrl: string, err: unknown): StorageError {
   if (err instanceof StorageError) return err;
   return new StorageError(operation, key, displayUrl, classifyStorageError(err), errorDetail(err), { cause: err });
+}
+
+/**
+ * The error of a failed read: NotFoundError when the object is missing (the provider's code for
+ * it, or a bare 404 that is not about the bucket/container), else a StorageError.
+ */
+export function readFailure(err: unknown, key: string, displayUrl: string, codes: { missingObject: string; missingContainer: string }): Error {
+  const facts = errorFacts(err);
+  if (facts.codes.includes(codes.missingObject) || (facts.status === 404 && !facts.codes.includes(codes.missingContainer))) {
+    return new NotFoundError(`object "${key}" not found in ${displayUrl}`);
+  }
+  return storageError('get', key, displayUrl, err);
 }

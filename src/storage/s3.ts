@@ -23,9 +23,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ResolvedObjectStore } from '../config/types.js';
-import { NotFoundError, UserError } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
-import { errorFacts, storageError, StorageError } from './errors.js';
+import { errorFacts, readFailure, storageError, StorageError } from './errors.js';
 import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
 import { DEFAULT_RETRY, backoffDelay, isTransient } from './retry.js';
@@ -174,11 +174,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   private readError(key: string, e: unknown): Error {
-    const { codes, status } = errorFacts(e);
-    if (codes.includes('NoSuchKey') || (status === 404 && !codes.includes('NoSuchBucket'))) {
-      return new NotFoundError(`object "${key}" not found in ${this.displayUrl}`);
-    }
-    return storageError('get', key, this.displayUrl, e);
+    return readFailure(e, key, this.displayUrl, { missingObject: 'NoSuchKey', missingContainer: 'NoSuchBucket' });
   }
 
   async getBuffer(key: string): Promise<Buffer> {
