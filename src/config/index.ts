@@ -131,38 +131,31 @@ export async function resolveObjectStore(
     credentialSource: '',
     config: store,
   };
+  // Every SecretKeySelector of a credentials block becomes its secret's value; flags pass through.
+  const resolveFields = async <T extends object>(creds: T): Promise<ResolvedFields<T>> => {
+    const out: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(creds)) out[field] = isSelector(value) ? await get(field, value) : value;
+    return out as ResolvedFields<T>;
+  };
   let provider = 'none';
   const ambient: string[] = [];
   if (store.s3Credentials) {
     const c = store.s3Credentials;
     provider = 's3Credentials';
-    resolved.s3 = {
-      accessKeyId: await get('accessKeyId', c.accessKeyId),
-      secretAccessKey: await get('secretAccessKey', c.secretAccessKey),
-      sessionToken: await get('sessionToken', c.sessionToken),
-      region: await get('region', c.region),
-      inheritFromIAMRole: c.inheritFromIAMRole,
-    };
+    resolved.s3 = await resolveFields(c);
     if (c.inheritFromIAMRole) ambient.push('inheritFromIAMRole (AWS default credential chain: IRSA, instance profile, environment)');
   }
   if (store.azureCredentials) {
     const c = store.azureCredentials;
     provider = 'azureCredentials';
-    resolved.azure = {
-      connectionString: await get('connectionString', c.connectionString),
-      storageAccount: await get('storageAccount', c.storageAccount),
-      storageKey: await get('storageKey', c.storageKey),
-      storageSasToken: await get('storageSasToken', c.storageSasToken),
-      inheritFromAzureAD: c.inheritFromAzureAD,
-      useDefaultAzureCredentials: c.useDefaultAzureCredentials,
-    };
+    resolved.azure = await resolveFields(c);
     if (c.inheritFromAzureAD) ambient.push('inheritFromAzureAD (managed identity)');
     if (c.useDefaultAzureCredentials) ambient.push('useDefaultAzureCredentials (Azure default credential chain)');
   }
   if (store.googleCredentials) {
     const c = store.googleCredentials;
     provider = 'googleCredentials';
-    resolved.google = { applicationCredentials: await get('applicationCredentials', c.applicationCredentials), gkeEnvironment: c.gkeEnvironment };
+    resolved.google = await resolveFields(c);
     if (c.gkeEnvironment) ambient.push('gkeEnvironment (GKE workload identity)');
   }
   const parts = [...sources].map(([source, fields]) => `${fields.join(', ')} from ${source}`);
@@ -192,6 +185,13 @@ export async function externalClusterObjectStore(ctx: ConfigContext, cluster: Cl
     throw new UserError(`Cluster "${cluster.metadata.name}" has no externalClusters entry "${name}" with a barmanObjectStore`);
   }
   return resolveObjectStore(ctx, ext.barmanObjectStore, ext.name, cluster.metadata.namespace);
+}
+
+/** A credentials block with each SecretKeySelector replaced by the secret's text. */
+type ResolvedFields<T> = { [K in keyof T]: T[K] extends SecretKeySelector | undefined ? string | undefined : T[K] };
+
+function isSelector(value: unknown): value is SecretKeySelector {
+  return typeof value === 'object' && value !== null && 'name' in value && 'key' in value;
 }
 
 /**
