@@ -27,7 +27,8 @@ import { runPgTool } from '../src/pg/local-server.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
 
-const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+// The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
+const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -191,8 +192,8 @@ async function main(): Promise<void> {
             '',
           ].join('\n'),
         );
-        const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };
-        const seconds = await drain(pgdata, segs, (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env);
+        const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
+        const seconds = await drain(pgdata, segs, (p) => [PGARK, ['wal-archive', '-f', manifest, p]], env);
         const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
         const rss = peakRssMiB(pid);
         results.push({ tool: 'pgark', compression, segments: segs.length, seconds, ratio: raw(segs.length) / storedBytes(s3, `pgark-${compression}`), note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB` });
@@ -203,12 +204,12 @@ async function main(): Promise<void> {
           writeFileSync(join(pgdata, 'pg_wal', name), readFileSync(join(pgdata, 'pg_wal', segs[i])));
           writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${name}.ready`), '');
         }
-        await drain(pgdata, probe.slice(0, 1), (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env);
+        await drain(pgdata, probe.slice(0, 1), (p) => [PGARK, ['wal-archive', '-f', manifest, p]], env);
         const spool = walRuntime(pgdata).archiveSpool;
         while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
         const lat: number[] = [];
         // PostgreSQL would skip these (.done already); call anyway, as when it had picked one just before pgark marked it.
-        for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], (p) => [process.execPath, [PGARK, 'wal-archive', '-f', manifest, p]], env, { always: true })) * 1000);
+        for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], (p) => [PGARK, ['wal-archive', '-f', manifest, p]], env, { always: true })) * 1000);
         extra.push(`pgark ${compression}: archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss?.toFixed(0)} MiB`);
         process.kill(pid, 'SIGTERM');
         rmSync(join(s3.dataDir, s3.bucket, `pgark-${compression}`), { recursive: true, force: true });

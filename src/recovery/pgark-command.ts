@@ -1,8 +1,9 @@
 /**
  * Command lines PostgreSQL runs on pgark's behalf (restore_command, archive_command,
- * recovery_end_command): the absolute path of this Node and of the pgark launcher, the manifest
- * files as absolute paths, then the subcommand. PostgreSQL hands them to /bin/sh, so every
- * argument is single-quoted for the shell.
+ * recovery_end_command): the pgark launcher (bin/pgark, which answers archive_command for
+ * segments the WAL daemon already stored without starting Node) with PGARK_NODE naming this
+ * Node, the manifest files as absolute paths, then the subcommand. PostgreSQL hands them to
+ * /bin/sh, so every argument is single-quoted for the shell.
  */
 import { resolve, join } from 'node:path';
 import { PACKAGE_ROOT } from '../pg/binaries.js';
@@ -16,14 +17,10 @@ export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-function pgarkPrefix(ref: ManifestRef): string[] {
-  const args = [process.execPath, join(PACKAGE_ROOT, 'bin', 'pgark.js')];
-  return [args, ref.files.flatMap((f) => ['-f', resolve(f)]), ref.secretsDir ? ['--secrets-dir', resolve(ref.secretsDir)] : []].flat();
-}
-
 function render(sub: string, ref: ManifestRef, extra: string[], placeholders: string[]): string {
-  const [node, launcher, ...config] = pgarkPrefix(ref);
-  return [node, launcher, sub, ...config, ...extra].map(shellQuote).concat(placeholders).join(' ');
+  const config = [ref.files.flatMap((f) => ['-f', resolve(f)]), ref.secretsDir ? ['--secrets-dir', resolve(ref.secretsDir)] : []].flat();
+  const words = [join(PACKAGE_ROOT, 'bin', 'pgark'), sub, ...config, ...extra].map(shellQuote);
+  return [`PGARK_NODE=${shellQuote(process.execPath)}`, ...words, ...placeholders].join(' ');
 }
 
 function clusterArgs(cluster: string | undefined): string[] {

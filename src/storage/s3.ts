@@ -52,6 +52,17 @@ function sharedRetryStrategy(): RetryStrategyV2 {
   };
 }
 
+/**
+ * A request that carries Content-MD5 over TLS is not also hashed with SHA-256 for its signature
+ * (x-amz-content-sha256: UNSIGNED-PAYLOAD, as boto3 and the AWS CLI do for S3 over HTTPS): the
+ * server still verifies the body against the MD5, TLS protects it in transit, and the WAL daemon
+ * saves a second pass over every segment. Plain-HTTP requests keep the signed payload hash.
+ */
+function unsignedPayloadWhenChecked(request: unknown): void {
+  const r = request as { protocol?: string; headers?: Record<string, string> };
+  if (r.protocol === 'https:' && r.headers?.['content-md5'] !== undefined) r.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+}
+
 export interface S3Location {
   bucket: string;
   prefix: string;
@@ -104,6 +115,13 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    this.client.middlewareStack.add(
+      (next) => (args) => {
+        unsignedPayloadWhenChecked(args.request);
+        return next(args);
+      },
+      { step: 'build', name: 'pgarkUnsignedPayloadWhenChecked' },
+    );
   }
 
   private objectKey(key: string): string {
@@ -131,7 +149,7 @@ export class S3ObjectStore implements ObjectStore {
       if (Buffer.isBuffer(body) && body.length <= partSize) {
         // The hot path (WAL segments): one request, integrity checked by the server via Content-MD5.
         await this.client.send(
-          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: createHash('md5').update(body).digest('base64') }),
+          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: opts.contentMD5 ?? createHash('md5').update(body).digest('base64') }),
           { abortSignal: opts.signal },
         );
         opts.onProgress?.(body.length);

@@ -45,6 +45,8 @@ export interface PutOptions {
   contentType?: string;
   /** S3 server-side encryption (barmanObjectStore wal/data.encryption); Azure always encrypts at rest. */
   encryption?: 'AES256' | 'aws:kms';
+  /** Base64 MD5 of a Buffer body, when the caller computed it already (else the driver does if it sends one). */
+  contentMD5?: string;
   /** Create only if absent; resolves to 'exists' instead of overwriting. */
   ifAbsent?: boolean;
   /** Part size for streaming uploads; clamped to the driver's limits. */

@@ -10,12 +10,13 @@
  * Killing the daemon at any point loses only work in progress: the next request redoes it, and
  * the idempotent upload turns an object that did reach the store into "already archived".
  */
-import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { CompressionPool } from '../codec/pool.js';
 import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, type ArchiveResult } from './archive.js';
-import type { ArchiveMarker, ConfigRef } from './protocol.js';
-import { archiveMarkerMatches, type WalRuntime } from './runtime.js';
+import type { ConfigRef } from './protocol.js';
+import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, WANTED_SUFFIX, type WalRuntime } from './runtime.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
 /**
@@ -32,6 +33,12 @@ async function markDone(walPath: string): Promise<void> {
   await rename(`${status}.ready`, `${status}.done`).catch(() => undefined);
 }
 
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
 /** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
 const LOOKAHEAD_RETRY_MS = 10_000;
 
@@ -46,7 +53,7 @@ export class ArchiveService {
   private readonly requested = new Map<string, number>();
   private readonly failedAt = new Map<string, number>();
   /** Segments stored by this process and the file identity they were stored from. */
-  private readonly stored = new Map<string, { marker: ArchiveMarker; result: ArchiveResult }>();
+  private readonly stored = new Map<string, { identity: string; result: ArchiveResult }>();
   private readonly gate: EmptyArchiveGate;
   private pumping = false;
   private pumpAgain = false;
@@ -54,6 +61,7 @@ export class ArchiveService {
   constructor(
     private readonly rt: WalRuntime,
     private readonly targets: WalTargetCache,
+    private readonly compression?: CompressionPool,
   ) {
     this.gate = new EmptyArchiveGate(rt.pgdata);
   }
@@ -80,7 +88,7 @@ export class ArchiveService {
       else this.requested.delete(name);
     }
     // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
-    await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
+    await Promise.all([name, name + WANTED_SUFFIX].map((f) => unlink(join(this.rt.archiveSpool, f)).catch(() => undefined)));
     return result;
   }
 
@@ -88,14 +96,22 @@ export class ArchiveService {
     const name = basename(path);
     const promise = (async () => {
       const t0 = performance.now();
-      const before = await stat(path);
-      const result = await archiveWalFile(target, path, this.gate);
-      const marker = { size: before.size, mtimeMs: before.mtimeMs, ino: before.ino };
-      this.stored.set(name, { marker, result });
-      await this.writeMarker(name, marker);
-      if (MARK_DONE && !this.requested.has(name)) await markDone(path);
-      logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
-      return result;
+      const inflight = join(this.rt.archiveSpool, name + INFLIGHT_SUFFIX);
+      await writeFile(inflight, '');
+      try {
+        // Taken before the bytes are read: a file rewritten meanwhile no longer matches its marker.
+        const identity = fileIdentity(path);
+        if (identity === undefined) throw new Error(`${path}: no such file`);
+        const result = await archiveWalFile(target, path, this.gate, this.compression);
+        this.stored.set(name, { identity, result });
+        await this.writeMarker(name, identity);
+        if (MARK_DONE && !this.requested.has(name) && !(await exists(join(this.rt.archiveSpool, name + WANTED_SUFFIX)))) await markDone(path);
+        logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
+        return result;
+      } finally {
+        // After the marker: bin/pgark, seeing neither, asks the daemon (which reports the failure).
+        await unlink(inflight).catch(() => undefined);
+      }
     })();
     const job = { name, promise };
     this.jobs.set(name, job);
@@ -115,10 +131,10 @@ export class ArchiveService {
     return job;
   }
 
-  private async writeMarker(name: string, marker: ArchiveMarker): Promise<void> {
+  private async writeMarker(name: string, identity: string): Promise<void> {
     const final = join(this.rt.archiveSpool, name);
     const temp = `${final}.tmp`;
-    await writeFile(temp, JSON.stringify(marker));
+    await writeFile(temp, `${identity}\n`);
     await rename(temp, final);
   }
 
@@ -161,10 +177,7 @@ export class ArchiveService {
 
   private async gateOpen(target: WalTarget): Promise<boolean> {
     if (target.skipEmptyCheck) return true;
-    return stat(this.gate.markerPath).then(
-      () => false,
-      () => true,
-    );
+    return !(await exists(this.gate.markerPath));
   }
 
   private async readySegments(walDir: string): Promise<string[]> {
@@ -177,10 +190,7 @@ export class ArchiveService {
 
   private async storedHere(name: string, path: string): Promise<ArchiveResult | undefined> {
     const mine = this.stored.get(name);
-    if (!mine) return undefined;
-    const s = await stat(path).catch(() => undefined);
-    const m = mine.marker;
-    return s && s.size === m.size && s.mtimeMs === m.mtimeMs && s.ino === m.ino ? mine.result : undefined;
+    return mine && fileIdentity(path) === mine.identity ? mine.result : undefined;
   }
 
   /** Stored already (by this process or, per its spool marker, by an earlier one), for the very file now at path. */
@@ -194,8 +204,11 @@ export class ArchiveService {
     const ready = new Set(await this.readySegments(walDir));
     for (const name of this.stored.keys()) if (!ready.has(name)) this.stored.delete(name);
     for (const f of await readdir(this.rt.archiveSpool).catch(() => [] as string[])) {
-      const name = f.endsWith('.tmp') ? f.slice(0, -4) : f;
-      if (!ready.has(name) && !this.jobs.has(name)) await unlink(join(this.rt.archiveSpool, f)).catch(() => undefined);
+      const suffix = [INFLIGHT_SUFFIX, WANTED_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
+      const name = suffix ? f.slice(0, -suffix.length) : f;
+      if (this.jobs.has(name)) continue;
+      // An .inflight file without a job is left over from a daemon that was killed.
+      if (suffix === INFLIGHT_SUFFIX || !ready.has(name)) await unlink(join(this.rt.archiveSpool, f)).catch(() => undefined);
     }
   }
 }

@@ -5,12 +5,16 @@
  *
  * Memory per call: the file (one segment) plus its compressed copy, so the daemon holds at most
  * maxParallel x (segment size + compressed size).
+ *
+ * The resident daemon passes a CompressionPool: compression and the Content-MD5 hash then run on
+ * worker threads, off the event loop that carries every upload in flight.
  */
 import { createHash } from 'node:crypto';
 import { readFile, unlink, access } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, compressBuffer, decompressBuffer, splitCodecSuffix } from '../codec/index.js';
+import type { CompressionPool } from '../codec/pool.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
@@ -114,11 +118,11 @@ export class EmptyArchiveGate {
 }
 
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
-export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate): Promise<ArchiveResult> {
+export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, pool?: CompressionPool): Promise<ArchiveResult> {
   const name = basename(path);
   const wal = parseWalName(name);
   if (!wal) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
-  const data = await readFile(path);
+  let data: Buffer = await readFile(path);
   await gate.before(target, wal, data);
   const { store, serverName } = target;
   const existing = await findStoredWal(store, serverName, name);
@@ -129,9 +133,16 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
   }
   const key = walKey(serverName, name, codecExtension(target.compression));
   // 'none' stores the file's own buffer: no second copy of the segment in memory.
-  const body = target.compression === 'none' ? data : await compressBuffer(target.compression, data);
+  let body: Buffer;
+  let contentMD5: string | undefined;
+  if (pool) {
+    // The pool detaches `data` while the worker has it and hands it back.
+    ({ data, body, md5: contentMD5 } = await pool.compress(target.compression, data));
+  } else {
+    body = target.compression === 'none' ? data : await compressBuffer(target.compression, data);
+  }
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
-  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream' });
+  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5 });
   if (put.status === 'exists') {
     // Someone stored the same name between our listing and our write: same rule as above.
     await verifyExisting(store, key, name, path, data);

@@ -12,6 +12,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkS
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { CompressionPool } from '../codec/pool.js';
 import { ArchiveService } from './archive-service.js';
 import { encodeMessage, errorReply, type WalReply, type WalRequest } from './protocol.js';
 import { RestoreService } from './restore-service.js';
@@ -84,7 +85,8 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
   rmSync(rt.restoreSpool, { recursive: true, force: true });
   mkdirSync(rt.restoreSpool, { recursive: true, mode: 0o700 });
   const targets = new WalTargetCache();
-  const archive = new ArchiveService(rt, targets);
+  const compression = new CompressionPool();
+  const archive = new ArchiveService(rt, targets, compression);
   const restore = new RestoreService(rt, targets);
   const walDir = join(rt.pgdata, 'pg_wal');
   await archive.sweepMarkers(walDir);
@@ -183,6 +185,7 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
     if (lockOwner === String(process.pid)) rmSync(rt.lockFile, { force: true });
     rmSync(rt.restoreSpool, { recursive: true, force: true });
     await targets.close();
+    await compression.close();
     logger().info({ pid: process.pid }, 'WAL daemon stopped');
   }
 

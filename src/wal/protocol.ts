@@ -27,13 +27,6 @@ export type WalReply =
   | { ok: true; detail?: string }
   | { ok: false; message: string; hint?: string; exitCode: number; notFound?: boolean };
 
-/** Spool marker of a segment stored ahead: identifies the exact file that was uploaded. */
-export interface ArchiveMarker {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
-
 export function encodeMessage(msg: WalRequest | WalReply): string {
   return JSON.stringify(msg) + '\n';
 }

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { ArchiveMarker, ConfigRef } from './protocol.js';
+import type { ConfigRef } from './protocol.js';
 
 /** Name of the runtime directory inside PGDATA; base backups should skip it. */
 export const RUNTIME_DIR_NAME = 'pgark-wal';
@@ -55,15 +55,31 @@ export function ensureRuntimeDirs(rt: WalRuntime): void {
 }
 
 /**
+ * The identity of the file at path as one line: "inode size mtime", the mtime in seconds with
+ * nanoseconds, exactly as GNU `stat -c '%i %s %.9Y'` prints it, so that bin/pgark (POSIX sh) can
+ * check a marker without starting Node. Undefined when the file is missing.
+ */
+export function fileIdentity(path: string): string | undefined {
+  const s = statSync(path, { bigint: true, throwIfNoEntry: false });
+  if (!s) return undefined;
+  const ns = s.mtimeNs;
+  return `${s.ino} ${s.size} ${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+/** Suffix of the file that exists in the archive spool while the daemon uploads a segment (bin/pgark waits on it). */
+export const INFLIGHT_SUFFIX = '.inflight';
+/** Suffix of the file bin/pgark leaves while it waits, so the daemon lets PostgreSQL mark that segment .done itself. */
+export const WANTED_SUFFIX = '.wanted';
+
+/**
  * Whether the archive-spool marker at markerPath was written for the very file now at walPath
  * (same inode, size and mtime). Unreadable or foreign markers never count. Synchronous: it is
  * the whole work of an archive_command call for a segment the daemon already stored.
  */
 export function archiveMarkerMatches(markerPath: string, walPath: string): boolean {
   try {
-    const marker = JSON.parse(readFileSync(markerPath, 'utf8')) as ArchiveMarker;
-    const s = statSync(walPath);
-    return marker.size === s.size && marker.mtimeMs === s.mtimeMs && marker.ino === s.ino;
+    const identity = fileIdentity(walPath);
+    return identity !== undefined && readFileSync(markerPath, 'utf8').trim() === identity;
   } catch {
     return false;
   }

@@ -17,7 +17,7 @@ import { clientTool } from '../../src/pg/binaries.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { decompressBuffer, splitCodecSuffix } from '../../src/codec/index.js';
 import { freePort } from '../harness/ports.js';
-import { PGARK, stopWalDaemon } from './helpers.js';
+import { PGARK, PGARK_LAUNCHER, stopWalDaemon } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,7 +28,8 @@ function pgarkPids(needle: string): number[] {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
       const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0] === process.execPath && argv.some((a) => a.includes(needle)) && argv.some((a) => a === 'wal-archive' || a.endsWith('daemon-main.js'))) pids.push(Number(d));
+      const pgark = argv[0] === process.execPath || argv[1] === PGARK_LAUNCHER;
+      if (pgark && argv.some((a) => a.includes(needle)) && argv.some((a) => a === 'wal-archive' || a.endsWith('daemon-main.js'))) pids.push(Number(d));
     } catch {
       // exited meanwhile
     }
@@ -114,7 +115,8 @@ for (const sc of scenarios) {
       store = await startStore(sc.kind);
       const manifest = join(dir.path, 'cluster.yaml');
       writeFileSync(manifest, store.manifest({ clusterName: 'walpg', objectStore: { wal: { compression: sc.compression, maxParallel: 4 } } }));
-      const archiveCommand = `PGARK_WAL_DAEMON_IDLE_SECONDS=10 ${process.execPath} ${PGARK} wal-archive -f ${manifest} %p`;
+      // The launcher PostgreSQL runs in production: sh, which hands over to Node unless the daemon already stored the segment.
+      const archiveCommand = `PGARK_WAL_DAEMON_IDLE_SECONDS=10 PGARK_NODE=${process.execPath} ${PGARK_LAUNCHER} wal-archive -f ${manifest} %p`;
       const pg = await startPostgres({
         major: 15,
         settings: { archive_mode: 'on', archive_command: archiveCommand, wal_keep_size: '4GB', max_wal_size: '4GB', checkpoint_timeout: '30min' },

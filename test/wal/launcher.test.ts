@@ -1,0 +1,110 @@
+/**
+ * bin/pgark, the POSIX sh launcher PostgreSQL runs as archive_command: it answers for a segment
+ * the WAL daemon stored (or is storing) without starting Node, and hands everything else to Node.
+ * PGARK_NODE=/bin/false makes any hand-over visible as exit code 1, so each test shows which side
+ * answered. The real daemon path is covered by postgres.test.ts, which archives through it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scratchDir } from '../harness/tmp.js';
+import { fileIdentity, walRuntime } from '../../src/wal/runtime.js';
+import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
+
+const SEG = '000000010000000000000007';
+const work = scratchDir('wal-launcher');
+after(() => work.cleanup());
+
+function launch(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<number | null> } {
+  const child = spawn(PGARK_LAUNCHER, args, { cwd, env: { ...process.env, PGARK_NODE: '/bin/false', ...env }, stdio: 'ignore' });
+  const done = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+  return { child, done };
+}
+
+function setup(name: string) {
+  const d = fakePgdata(join(work.path, name));
+  const p = d.addReady(SEG, craftSegment(SEG));
+  const rt = walRuntime(d.pgdata);
+  mkdirSync(rt.archiveSpool, { recursive: true });
+  const marker = join(rt.archiveSpool, SEG);
+  return { ...d, p, rt, marker, identity: fileIdentity(join(d.pgdata, p))! };
+}
+
+test('a marker naming the very file answers without Node; any other file identity goes to Node', async () => {
+  const s = setup('marker');
+  writeFileSync(s.marker, `${s.identity}\n`);
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 0);
+  // Absolute %p, as some setups pass it.
+  assert.equal(await launch('/', ['wal-archive', '-f', 'c.yaml', join(s.pgdata, s.p)]).done, 0);
+
+  // The same name rewritten (new mtime): the marker no longer vouches for it.
+  utimesSync(join(s.pgdata, s.p), new Date(), new Date(Date.now() + 5000));
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1);
+  // A marker from another file with the same name and size (another inode).
+  writeFileSync(s.marker, `${s.identity}\n`);
+  const copy = join(s.walDir, 'copy');
+  writeFileSync(copy, craftSegment(SEG));
+  renameSync(copy, join(s.pgdata, s.p));
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1);
+});
+
+test('only plain segments under pg_wal, with the daemon in use, are answered by sh', async () => {
+  const s = setup('scope');
+  writeFileSync(s.marker, `${s.identity}\n`);
+  for (const args of [
+    ['wal-archive', '--no-daemon', '-f', 'c.yaml', s.p],
+    ['wal-archive', '--pgdata', s.pgdata, '-f', 'c.yaml', s.p],
+    ['wal-archive', '-f', 'c.yaml', s.p, '--help'],
+    ['wal-restore', '-f', 'c.yaml', SEG, s.p],
+  ]) {
+    assert.equal(await launch(s.pgdata, args).done, 1, args.join(' '));
+  }
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p], { PGARK_WAL_NO_DAEMON: '1' }).done, 1);
+  // A history file is never answered from a marker.
+  const history = s.addReady('00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'));
+  writeFileSync(join(s.rt.archiveSpool, '00000002.history'), `${fileIdentity(join(s.pgdata, history))}\n`);
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', history]).done, 1);
+});
+
+test('while the daemon uploads the segment, sh waits for its marker and leaves .wanted', async () => {
+  const s = setup('inflight');
+  const daemon = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    writeFileSync(s.rt.lockFile, String(daemon.pid));
+    writeFileSync(`${s.marker}.inflight`, '');
+    const run = launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]);
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(exited, false, 'still waiting while the upload is in flight');
+    assert.ok(existsSync(`${s.marker}.wanted`), '.wanted tells the daemon not to mark the segment .done itself');
+    // The daemon's order: marker first, then .inflight removed.
+    writeFileSync(s.marker, `${s.identity}\n`);
+    unlinkSync(`${s.marker}.inflight`);
+    assert.equal(await run.done, 0);
+
+    // A failed upload: .inflight goes away without a marker, and Node takes over (to report the error).
+    rmSync(s.marker);
+    writeFileSync(`${s.marker}.inflight`, '');
+    const failed = launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]);
+    await new Promise((r) => setTimeout(r, 200));
+    unlinkSync(`${s.marker}.inflight`);
+    assert.equal(await failed.done, 1);
+  } finally {
+    daemon.kill();
+  }
+});
+
+test('an .inflight file left by a killed daemon does not hold archive_command', async () => {
+  const s = setup('stale');
+  const gone = spawn('true');
+  await new Promise((r) => gone.on('close', r));
+  writeFileSync(s.rt.lockFile, String(gone.pid));
+  writeFileSync(`${s.marker}.inflight`, '');
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1);
+});
