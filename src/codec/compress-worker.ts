@@ -1,8 +1,10 @@
 /**
- * Worker-thread side of CompressionPool: compresses one whole buffer per message and hashes the
- * result, then hands both buffers back by transfer.
+ * Worker-thread side of CompressionPool: reads one file per message into a buffer it keeps for
+ * the next file, compresses it, hashes the result if asked, and hands the result back by transfer. Only
+ * the compressed bytes ever reach the main thread.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { compressBuffer } from './index.js';
 import { exclusiveArrayBuffer, type CompressJob, type CompressReply } from './pool-protocol.js';
@@ -10,18 +12,41 @@ import { exclusiveArrayBuffer, type CompressJob, type CompressReply } from './po
 const port = parentPort;
 if (!port) throw new Error('compress-worker.js runs only as a worker thread');
 
+let scratch = Buffer.alloc(0);
+
+/** The whole file: in the reused scratch buffer when it will be compressed, in its own buffer when it is the body itself. */
+async function readWhole(path: string, own: boolean): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    let target: Buffer;
+    if (own) target = Buffer.allocUnsafeSlow(size);
+    else {
+      if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(size);
+      target = scratch.subarray(0, size);
+    }
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await file.read(target, done, size - done, done);
+      if (bytesRead === 0) throw new Error(`${path}: file shrank while being read (${done} of ${size} bytes)`);
+      done += bytesRead;
+    }
+    return target;
+  } finally {
+    await file.close();
+  }
+}
+
 port.on('message', (job: CompressJob) => {
   void (async () => {
     try {
-      const data = Buffer.from(job.data);
+      const data = await readWhole(job.path, job.codec === 'none');
       const body = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
-      const md5 = createHash('md5').update(body).digest('base64');
-      const dataBuffer = exclusiveArrayBuffer(data);
-      const bodyBuffer = body === data ? dataBuffer : exclusiveArrayBuffer(body);
-      const reply: CompressReply = { id: job.id, data: dataBuffer, body: bodyBuffer, md5 };
-      port.postMessage(reply, bodyBuffer === dataBuffer ? [dataBuffer] : [dataBuffer, bodyBuffer]);
+      const md5 = job.md5 ? createHash('md5').update(body).digest('base64') : undefined;
+      const transferable = exclusiveArrayBuffer(body);
+      port.postMessage({ body: transferable, md5, size: data.length } satisfies CompressReply, [transferable]);
     } catch (err) {
-      port.postMessage({ id: job.id, error: (err as Error).message } satisfies CompressReply);
+      port.postMessage({ error: (err as Error).message } satisfies CompressReply);
     }
   })();
 });

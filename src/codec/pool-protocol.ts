@@ -2,12 +2,12 @@
 import type { CodecName } from './types.js';
 
 export interface CompressJob {
-  id: number;
   codec: CodecName;
-  data: ArrayBuffer;
+  path: string;
+  md5: boolean;
 }
 
-export type CompressReply = { id: number; data: ArrayBuffer; body: ArrayBuffer; md5: string } | { id: number; error: string };
+export type CompressReply = { body: ArrayBuffer; md5?: string; size: number } | { error: string };
 
 /**
  * An ArrayBuffer holding exactly the buffer's bytes and nothing else, so it can be transferred

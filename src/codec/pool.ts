@@ -1,72 +1,74 @@
 /**
- * Whole-buffer compression on worker threads. The resident WAL daemon compresses a 16 MiB segment
+ * Whole-file compression on worker threads. The resident WAL daemon compresses a 16 MiB segment
  * in about 120 ms (zstd level 3 here); on its own event loop that stalls every upload in flight,
- * and it keeps the work on one core. The pool runs one job per worker, computes the body's MD5 on
- * the worker as well (sent as Content-MD5), and moves buffers between threads by transfer, not
- * copy: the caller's input buffer is detached and comes back as `data`.
+ * and it keeps the work on one core. Each worker runs one job at a time: it reads the file into a
+ * buffer it reuses, compresses it, computes the body's MD5 if asked (S3 gets it as Content-MD5), and transfers
+ * the body to the caller without a copy. The uncompressed bytes never reach the caller's heap.
  *
- * Memory: the caller holds each job's input; a running job adds its compressed output. Jobs beyond
- * `size` wait in a queue without further allocation.
+ * Memory: per worker, one reused input buffer (the largest file seen) plus the output of the job
+ * it runs; queued jobs hold nothing. Workers: `size` (default: the machine's cores).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CodecName } from './types.js';
-import { exclusiveArrayBuffer, type CompressJob, type CompressReply } from './pool-protocol.js';
+import type { CompressJob, CompressReply } from './pool-protocol.js';
 
 const WORKER_SCRIPT = new URL('./compress-worker.js', import.meta.url);
 
-export interface PooledCompression {
-  /** The input bytes, handed back after the round trip. */
-  data: Buffer;
-  /** The compressed bytes (the same buffer as data for 'none'). */
+export interface CompressedFile {
+  /** The compressed bytes (the file's own bytes for 'none'). */
   body: Buffer;
-  /** Base64 MD5 of body. */
-  md5: string;
+  /** Base64 MD5 of body, when asked for. */
+  md5?: string;
+  /** Size of the file that was read. */
+  size: number;
+}
+
+interface Job {
+  message: CompressJob;
+  resolve(r: CompressedFile): void;
+  reject(e: Error): void;
 }
 
 interface Slot {
   worker: Worker;
-  busy?: { resolve(r: PooledCompression): void; reject(e: Error): void };
+  job?: Job;
 }
 
 export class CompressionPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: Array<(slot: Slot) => void> = [];
-  private nextId = 0;
+  private readonly pending: Job[] = [];
   private closed = false;
 
   constructor(private readonly size: number = Math.max(1, availableParallelism())) {}
 
-  compress(codec: CodecName, data: Buffer): Promise<PooledCompression> {
+  compressFile(codec: CodecName, path: string, opts: { md5: boolean }): Promise<CompressedFile> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
-    return this.acquire().then(
-      (slot) =>
-        new Promise<PooledCompression>((resolve, reject) => {
-          slot.busy = { resolve, reject };
-          const buffer = exclusiveArrayBuffer(data);
-          const job: CompressJob = { id: ++this.nextId, codec, data: buffer };
-          slot.worker.postMessage(job, [buffer]);
-        }),
-    );
+    return new Promise((resolve, reject) => {
+      this.pending.push({ message: { codec, path, md5: opts.md5 }, resolve, reject });
+      this.dispatch();
+    });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const job of this.pending.splice(0)) job.reject(new Error('compression pool is closed'));
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
-  private acquire(): Promise<Slot> {
-    const free = this.slots.find((s) => !s.busy);
-    if (free) return Promise.resolve(free);
-    if (this.slots.length < this.size) return Promise.resolve(this.spawn());
-    return new Promise((resolve) => this.queue.push(resolve));
-  }
-
-  private release(slot: Slot): void {
-    slot.busy = undefined;
-    const waiter = this.queue.shift();
-    if (waiter) waiter(slot);
+  /** Hands queued jobs to idle workers, starting workers up to `size`; synchronous, so no job can take a busy worker. */
+  private dispatch(): void {
+    while (this.pending.length > 0 && !this.closed) {
+      let slot = this.slots.find((s) => !s.job);
+      if (!slot) {
+        if (this.slots.length >= this.size) return;
+        slot = this.spawn();
+      }
+      const job = this.pending.shift()!;
+      slot.job = job;
+      slot.worker.postMessage(job.message);
+    }
   }
 
   private spawn(): Slot {
@@ -76,11 +78,11 @@ export class CompressionPool {
     const slot: Slot = { worker };
     this.slots.push(slot);
     worker.on('message', (reply: CompressReply) => {
-      const busy = slot.busy;
-      if (!busy) return;
-      this.release(slot);
-      if ('error' in reply) busy.reject(new Error(reply.error));
-      else busy.resolve({ data: Buffer.from(reply.data), body: Buffer.from(reply.body), md5: reply.md5 });
+      const job = slot.job;
+      slot.job = undefined;
+      if ('error' in reply) job?.reject(new Error(reply.error));
+      else job?.resolve({ body: Buffer.from(reply.body), md5: reply.md5, size: reply.size });
+      this.dispatch();
     });
     // A crashed worker fails its job and is replaced on demand; the pool itself stays usable.
     worker.on('error', (err) => this.drop(slot, err));
@@ -92,9 +94,8 @@ export class CompressionPool {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
     this.slots.splice(i, 1);
-    slot.busy?.reject(err);
-    slot.busy = undefined;
-    const waiter = this.queue.shift();
-    if (waiter && !this.closed) waiter(this.spawn());
+    slot.job?.reject(err);
+    slot.job = undefined;
+    this.dispatch();
   }
 }

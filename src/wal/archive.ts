@@ -3,18 +3,19 @@
  * at the top of wals/), idempotently: a name already stored with the same bytes (under any
  * compression suffix) is success without rewriting; different bytes are an error naming both.
  *
- * Memory per call: the file (one segment) plus its compressed copy, so the daemon holds at most
- * maxParallel x (segment size + compressed size).
- *
- * The resident daemon passes a CompressionPool: compression and the Content-MD5 hash then run on
- * worker threads, off the event loop that carries every upload in flight.
+ * The resident daemon passes a CompressionPool: reading, compression and the Content-MD5 hash then
+ * run on worker threads, off the event loop that carries every upload in flight, and the daemon's
+ * own heap holds only compressed bodies: at most maxParallel of them, plus one reused segment-sized
+ * buffer per worker. Without a pool (in-process fallback) a call holds the file and its
+ * compressed copy.
  */
 import { createHash } from 'node:crypto';
-import { readFile, unlink, access } from 'node:fs/promises';
+import { access, open, readFile, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, compressBuffer, decompressBuffer, splitCodecSuffix } from '../codec/index.js';
-import type { CompressionPool } from '../codec/pool.js';
+import type { CompressedFile, CompressionPool } from '../codec/pool.js';
+import type { CodecName } from '../codec/types.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
@@ -52,10 +53,11 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Compares an archived object with the local bytes; throws WalConflictError when they differ. */
-async function verifyExisting(store: ObjectStore, key: string, name: string, localPath: string, data: Buffer): Promise<void> {
+/** Compares an archived object with the local file; throws WalConflictError when they differ, else returns the size. */
+async function verifyExisting(store: ObjectStore, key: string, name: string, localPath: string): Promise<number> {
   const stored = await decompressBuffer(splitCodecSuffix(key).codec, await store.getBuffer(key));
-  if (stored.equals(data)) return;
+  const data = await readFile(localPath);
+  if (stored.equals(data)) return data.length;
   const what = name.endsWith('.history') ? 'timeline history file' : 'WAL file';
   throw new WalConflictError(
     `${what} ${name} is already archived as ${key} with different content: archive ${stored.length} bytes sha256 ${sha256(stored)}, ` +
@@ -117,38 +119,51 @@ export class EmptyArchiveGate {
   }
 }
 
+/** The first bytes of a file: enough for a segment's long page header. */
+async function readHead(path: string, bytes = 8192): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(bytes), 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads and compresses in this thread (the in-process fallback has no pool); the store hashes the body if it needs to. */
+async function compressHere(codec: CodecName, path: string): Promise<CompressedFile> {
+  const data = await readFile(path);
+  // 'none' stores the file's own buffer: no second copy of the segment in memory.
+  const body = codec === 'none' ? data : await compressBuffer(codec, data);
+  return { body, size: data.length };
+}
+
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
 export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, pool?: CompressionPool): Promise<ArchiveResult> {
   const name = basename(path);
   const wal = parseWalName(name);
   if (!wal) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
-  let data: Buffer = await readFile(path);
-  await gate.before(target, wal, data);
+  // A pool starts compressing now, while the checks below wait on the store.
+  const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3' });
+  prepared?.catch(() => undefined);
+  await gate.before(target, wal, await readHead(path));
   const { store, serverName } = target;
   const existing = await findStoredWal(store, serverName, name);
   if (existing) {
-    await verifyExisting(store, existing.key, name, path, data);
+    const size = await verifyExisting(store, existing.key, name, path);
     await gate.after();
-    return { key: existing.key, status: 'exists', size: data.length };
+    return { key: existing.key, status: 'exists', size };
   }
   const key = walKey(serverName, name, codecExtension(target.compression));
-  // 'none' stores the file's own buffer: no second copy of the segment in memory.
-  let body: Buffer;
-  let contentMD5: string | undefined;
-  if (pool) {
-    // The pool detaches `data` while the worker has it and hands it back.
-    ({ data, body, md5: contentMD5 } = await pool.compress(target.compression, data));
-  } else {
-    body = target.compression === 'none' ? data : await compressBuffer(target.compression, data);
-  }
+  const { body, md5, size } = await (prepared ?? compressHere(target.compression, path));
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
-  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5 });
+  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5: md5 });
   if (put.status === 'exists') {
     // Someone stored the same name between our listing and our write: same rule as above.
-    await verifyExisting(store, key, name, path, data);
+    await verifyExisting(store, key, name, path);
     await gate.after();
-    return { key, status: 'exists', size: data.length };
+    return { key, status: 'exists', size };
   }
   await gate.after();
-  return { key, status: 'stored', size: data.length };
+  return { key, status: 'stored', size };
 }

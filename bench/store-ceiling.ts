@@ -1,0 +1,69 @@
+/**
+ * The ceiling the other benchmarks run under: how fast one TLS s3rver on this machine ingests a
+ * large object when nothing else is done (no PostgreSQL, no tar, no compression). Bytes come
+ * from memory (a 64 MiB block of random data repeated), go through pgark's own S3 driver as one
+ * streamed multipart upload, for a few part sizes and queue depths. bench/backup compares tools
+ * against each other; this says how close to the store's own limit they are.
+ *
+ *   node dist/bench/store-ceiling.js [--mb 1160] [--http]
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { startS3rver } from '../test/harness/s3rver.js';
+import { startStore } from '../test/harness/stores.js';
+import { openObjectStore } from '../src/storage/open.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const MiB = 1024 * 1024;
+const TOTAL = arg('mb', 1160) * 1e6;
+const TLS = !process.argv.includes('--http');
+const SHAPES = [
+  { partSize: 8 * MiB, queueSize: 2 },
+  { partSize: 8 * MiB, queueSize: 4 },
+  { partSize: 16 * MiB, queueSize: 4 },
+];
+
+/** total bytes in 1 MiB chunks cut from one random block, so producing them costs nothing. */
+function source(total: number): Readable {
+  const block = randomBytes(64 * MiB);
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= total) return void this.push(null);
+      const n = Math.min(MiB, total - sent);
+      const at = sent % (block.length - MiB);
+      sent += n;
+      this.push(block.subarray(at, at + n));
+    },
+  });
+}
+
+async function main(): Promise<void> {
+  const s3 = await startS3rver({ tls: TLS });
+  const store = await startStore(TLS ? 's3-tls' : 's3', { s3rver: s3, prefix: 'ceiling' });
+  const objects = await openObjectStore(store.resolved());
+  try {
+    console.log(`one ${(TOTAL / 1e6).toFixed(0)} MB object, streamed multipart through pgark's S3 driver to ${TLS ? 'TLS ' : ''}s3rver, ${new Date().toISOString()}`);
+    console.log('part size  queue  seconds   MB/s');
+    for (const [i, shape] of SHAPES.entries()) {
+      const t0 = performance.now();
+      await objects.put(`ceiling-${i}`, source(TOTAL), { ...shape, sizeHint: TOTAL });
+      const seconds = (performance.now() - t0) / 1000;
+      console.log(`${String(shape.partSize / MiB).padStart(6)} MiB ${String(shape.queueSize).padStart(6)} ${seconds.toFixed(1).padStart(8)} ${(TOTAL / 1e6 / seconds).toFixed(0).padStart(6)}`);
+      await objects.delete([`ceiling-${i}`]);
+    }
+  } finally {
+    await objects.close();
+    await store.stop();
+    await s3.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
