@@ -1,11 +1,14 @@
 /**
- * The ceiling the other benchmarks run under: how fast one TLS s3rver on this machine ingests a
- * large object when nothing else is done (no PostgreSQL, no tar, no compression). Bytes come
- * from memory (a 64 MiB block of random data repeated), go through pgark's own S3 driver as one
- * streamed multipart upload, for a few part sizes and queue depths. bench/backup compares tools
- * against each other; this says how close to the store's own limit they are.
+ * The ceiling the other benchmarks run under: how fast one TLS s3rver on this machine ingests data
+ * when nothing else is done (no PostgreSQL, no tar, no compression, no disk reads). Bytes come from
+ * memory (random data) and go through pgark's own S3 driver in the two shapes pgark uses:
+ *   - one large object as a streamed multipart upload (a base backup's data.tar), for a few part
+ *     sizes and queue depths;
+ *   - many 16 MiB objects, each one PUT, a few at once (WAL segments with wal.maxParallel).
+ * bench/backup and bench/wal-archive compare tools with each other; this says how close to the
+ * store's own limit they are.
  *
- *   node dist/bench/store-ceiling.js [--mb 1160] [--http]
+ *   node dist/bench/store-ceiling.js [--mb 1160] [--segments 100] [--http]
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -20,6 +23,7 @@ function arg(name: string, fallback: number): number {
 
 const MiB = 1024 * 1024;
 const TOTAL = arg('mb', 1160) * 1e6;
+const SEGMENTS = arg('segments', 100);
 const TLS = !process.argv.includes('--http');
 const SHAPES = [
   { partSize: 8 * MiB, queueSize: 2 },
@@ -55,6 +59,20 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - t0) / 1000;
       console.log(`${String(shape.partSize / MiB).padStart(6)} MiB ${String(shape.queueSize).padStart(6)} ${seconds.toFixed(1).padStart(8)} ${(TOTAL / 1e6 / seconds).toFixed(0).padStart(6)}`);
       await objects.delete([`ceiling-${i}`]);
+    }
+    const segment = randomBytes(16 * MiB);
+    console.log(`\n${SEGMENTS} objects of 16 MiB, one PUT each`);
+    console.log('at once  seconds   MB/s  objects/s');
+    for (const parallel of [1, 2, 4]) {
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: parallel }, async () => {
+          while (next < SEGMENTS) await objects.put(`seg-${parallel}/${String(next++).padStart(6, '0')}`, segment);
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      console.log(`${String(parallel).padStart(7)} ${seconds.toFixed(1).padStart(8)} ${((SEGMENTS * segment.length) / 1e6 / seconds).toFixed(0).padStart(6)} ${(SEGMENTS / seconds).toFixed(2).padStart(10)}`);
     }
   } finally {
     await objects.close();
