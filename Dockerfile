@@ -34,7 +34,7 @@ COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist ./dist
 COPY bin ./bin
-RUN ln -s /opt/pgark/bin/pgark.js /usr/local/bin/pgark \
+RUN ln -s /opt/pgark/bin/pgark /usr/local/bin/pgark \
  && ln -s /opt/pgark/bin/restore.sh /usr/local/bin/restore.sh
 ENV NODE_ENV=production
 USER node
