@@ -5,7 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
@@ -15,8 +16,8 @@ import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { checkEmptyArchive, ArchiveNotEmptyError } from '../../src/wal/empty-check.js';
 import { summarizeWalArchive } from '../../src/wal/list.js';
-import { restoreSpoolDir, walRuntime } from '../../src/wal/runtime.js';
-import { craftSegment, fakePgdata, runPgark, stopWalDaemon } from './helpers.js';
+import { fileIdentity, restoreSpoolDir, walRuntime } from '../../src/wal/runtime.js';
+import { craftSegment, fakePgdata, PGARK_LAUNCHER, runPgark, stopWalDaemon } from './helpers.js';
 
 const SEG1 = '000000010000000000000001';
 const SEG2 = '000000010000000000000002';
@@ -69,6 +70,28 @@ for (const kind of ['file', 's3'] as const) {
       await client.close();
       await store.stop();
       dir.cleanup();
+    });
+
+    test('segments stored ahead are marked .done unless a caller left .wanted, and their markers let the sh launcher answer without Node', async () => {
+      const cfg = manifest('ahead', { serverName: 'ahead' });
+      const d = pgdata('ahead');
+      const segs = [SEG1, SEG2, SEG3].map((n) => d.addReady(n, craftSegment(n)));
+      const spool = walRuntime(d.pgdata).archiveSpool;
+      mkdirSync(spool, { recursive: true });
+      writeFileSync(join(spool, `${SEG3}.wanted`), '');
+      expectOk(await runPgark(['wal-archive', '-f', cfg, segs[0]], { cwd: d.pgdata }));
+      for (let i = 0; i < 200 && !(existsSync(join(spool, SEG2)) && existsSync(join(spool, SEG3))); i++) await new Promise((res) => setTimeout(res, 50));
+      const status = (n: string, ext: string) => existsSync(join(d.walDir, 'archive_status', `${n}.${ext}`));
+      assert.ok(status(SEG2, 'done') && !status(SEG2, 'ready'), 'stored ahead, nobody waiting: marked .done by the daemon');
+      assert.ok(status(SEG3, 'ready') && !status(SEG3, 'done'), 'stored ahead, a launcher waiting: left to PostgreSQL');
+      assert.ok(status(SEG1, 'ready'), 'the requested segment is left to PostgreSQL');
+      for (const n of [SEG2, SEG3]) {
+        assert.equal(readFileSync(join(spool, n), 'utf8').trim(), fileIdentity(join(d.walDir, n)));
+        assert.ok(!existsSync(join(spool, `${n}.inflight`)), 'no .inflight once stored');
+      }
+      const launched = spawnSync(PGARK_LAUNCHER, ['wal-archive', '-f', cfg, segs[2]], { cwd: d.pgdata, env: { ...process.env, PGARK_NODE: '/bin/false' } });
+      assert.equal(launched.status, 0, 'answered by sh from the daemon marker');
+      assert.deepEqual(await keys(client, 'ahead/wals/'), [SEG1, SEG2, SEG3].map((n) => `ahead/wals/0000000100000000/${n}`));
     });
 
     test('segments land in <server>/wals/<TLI+LOG>/<name>.gz, look-ahead included, decompress to the same bytes, and restore prefetches through the spool', async () => {
