@@ -1,14 +1,19 @@
 /**
  * WAL archiving benchmark: one backlog of ready 16 MiB segments produced by a real PostgreSQL 15
  * (archive_command failing while a mixed load runs: pgbench plus md5 text that compresses about
- * 2:1), drained to one TLS s3rver by
+ * 2:1), drained to s3rver by
  *   - pgark wal-archive            (resident daemon, wal.maxParallel segments at once)
  *   - barman-cloud-wal-archive 3.4 (one process per segment, as PostgreSQL calls it)
  *   - pgbackrest archive-push      (--archive-async, process-max=2)
  * each called the way PostgreSQL calls archive_command: one call at a time, in order, the next
  * only after the previous exited 0 (.ready renamed .done then, as PostgreSQL does).
  *
- *   node dist/bench/wal-archive.js [--segments 200] [--barman-segments 40] [--max-parallel 4]
+ * Each comparison uses one transport for both tools: pgBackRest speaks only https to S3, so pgark
+ * and pgBackRest drain to a TLS s3rver; pgark and barman-cloud drain to a plain-http s3rver (TLS in
+ * s3rver's own Node process costs about a third of its throughput here, see bench/store-ceiling).
+ * `--transport tls` runs everything, barman-cloud included, on the TLS s3rver instead.
+ *
+ *   node dist/bench/wal-archive.js [--segments 200] [--barman-segments 40] [--max-parallel 4] [--transport paired|tls]
  *
  * barman-cloud runs about one segment per second, so by default it drains only the first
  * --barman-segments of the same backlog (its rate is per segment and does not depend on the
@@ -39,6 +44,8 @@ const SEGMENTS = arg('segments', 200);
 const BARMAN_SEGMENTS = Math.min(SEGMENTS, arg('barman-segments', 40));
 const MAX_PARALLEL = arg('max-parallel', 4);
 const SEG_SIZE = 16 * 1024 * 1024;
+const TRANSPORT = process.argv.includes('--transport') ? process.argv[process.argv.indexOf('--transport') + 1] : 'paired';
+if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -137,6 +144,7 @@ function peakRssMiB(pid: number): number | undefined {
 
 interface Result {
   tool: string;
+  transport: 'tls' | 'http';
   compression: string;
   segments: number;
   seconds: number;
@@ -144,141 +152,173 @@ interface Result {
   note?: string;
 }
 
+const raw = (n: number) => n * SEG_SIZE;
+type Backlog = Awaited<ReturnType<typeof produceBacklog>>;
+
+function transportOf(s3: S3rver): 'tls' | 'http' {
+  return s3.tls ? 'tls' : 'http';
+}
+
+/** pgark drains the backlog, then the latency of archive_command for segments its daemon already pushed is measured. */
+async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression: string, extra: string[]): Promise<Result> {
+  const segs = backlog.segments;
+  const prefix = `pgark-${compression}-${transportOf(s3)}`;
+  const dir = join(work, prefix);
+  const pgdata = toolDataDir(dir, backlog.pgdata, segs);
+  const manifest = join(dir, 'cluster.yaml');
+  writeFileSync(
+    manifest,
+    [
+      'apiVersion: postgresql.cnpg.io/v1',
+      'kind: Cluster',
+      'metadata: {name: bench}',
+      'spec:',
+      '  backup:',
+      '    barmanObjectStore:',
+      `      destinationPath: s3://${s3.bucket}/${prefix}`,
+      `      endpointURL: ${s3.endpoint}`,
+      ...(s3.caPem ? ['      endpointCA: {name: s3, key: ca.crt}'] : []),
+      '      s3Credentials:',
+      '        accessKeyId: {name: s3, key: id}',
+      '        secretAccessKey: {name: s3, key: secret}',
+      '        region: {name: s3, key: region}',
+      `      wal: {maxParallel: ${MAX_PARALLEL}${compression === 'none' ? '' : `, compression: ${compression}`}}`,
+      '---',
+      'apiVersion: v1',
+      'kind: Secret',
+      'metadata: {name: s3}',
+      'stringData:',
+      `  id: ${s3.accessKeyId}`,
+      `  secret: ${s3.secretAccessKey}`,
+      `  region: ${s3.region}`,
+      ...(s3.caPem ? ['  ca.crt: |', ...s3.caPem.trim().split('\n').map((l) => `    ${l}`)] : []),
+      '',
+    ].join('\n'),
+  );
+  const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
+  const command = (p: string): [string, string[]] => [PGARK, ['wal-archive', '-f', manifest, p]];
+  const seconds = await drain(pgdata, segs, command, env);
+  const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
+  const rss = peakRssMiB(pid);
+  const result: Result = {
+    tool: 'pgark',
+    transport: transportOf(s3),
+    compression,
+    segments: segs.length,
+    seconds,
+    ratio: raw(segs.length) / storedBytes(s3, prefix),
+    note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB`,
+  };
+
+  // Latency of archive_command for segments the daemon already pushed ahead.
+  const probe = ['0000000F0000000000000001', '0000000F0000000000000002', '0000000F0000000000000003', '0000000F0000000000000004', '0000000F0000000000000005', '0000000F0000000000000006'];
+  for (const [i, name] of probe.entries()) {
+    writeFileSync(join(pgdata, 'pg_wal', name), readFileSync(join(pgdata, 'pg_wal', segs[i])));
+    writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${name}.ready`), '');
+  }
+  await drain(pgdata, probe.slice(0, 1), command, env);
+  const spool = walRuntime(pgdata).archiveSpool;
+  while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
+  const lat: number[] = [];
+  // PostgreSQL would skip these (.done already); call anyway, as when it had picked one just before pgark marked it.
+  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], command, env, { always: true })) * 1000);
+  extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss?.toFixed(0)} MiB`);
+  process.kill(pid, 'SIGTERM');
+  rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
+  return result;
+}
+
+/** barman-cloud 3.4 on the first BARMAN_SEGMENTS of the backlog (no zstd in 3.4: gzip stands in). */
+async function runBarman(s3: S3rver, work: string, backlog: Backlog, compression: string): Promise<Result> {
+  const flag = compression === 'none' ? [] : ['--gzip'];
+  const prefix = `barman-${compression}-${transportOf(s3)}`;
+  const part = backlog.segments.slice(0, BARMAN_SEGMENTS);
+  const pgdata = toolDataDir(join(work, prefix), backlog.pgdata, part);
+  const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region };
+  if (s3.caFile) env.AWS_CA_BUNDLE = s3.caFile;
+  const seconds = await drain(pgdata, part, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env);
+  const result: Result = { tool: 'barman-cloud', transport: transportOf(s3), compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, ratio: raw(part.length) / storedBytes(s3, prefix) };
+  rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
+  return result;
+}
+
+/** pgBackRest's asynchronous archive-push (https only). */
+async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compression: string): Promise<Result> {
+  const segs = backlog.segments;
+  const prefix = `pgbackrest-${compression}`;
+  const dir = join(work, prefix);
+  const pgdata = toolDataDir(dir, backlog.pgdata, segs);
+  const conf = join(dir, 'pgbackrest.conf');
+  writeFileSync(
+    conf,
+    [
+      ...pgbackrestS3RepoLines(s3, `/${prefix}`),
+      'archive-async=y',
+      `spool-path=${join(dir, 'spool')}`,
+      `lock-path=${join(dir, 'lock')}`,
+      'process-max=2',
+      `compress-type=${compression === 'none' ? 'none' : 'zst'}`,
+      'log-level-console=warn',
+      'log-level-file=off',
+      '[bench]',
+      `pg1-path=${pgdata}`,
+      '',
+    ].join('\n'),
+  );
+  const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
+  if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
+  const seconds = await drain(pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
+  const result: Result = {
+    tool: 'pgBackRest',
+    transport: 'tls',
+    compression: compression === 'none' ? 'none' : 'zst',
+    segments: segs.length,
+    seconds,
+    ratio: raw(segs.length) / storedBytes(s3, `${prefix}/archive`),
+    note: 'archive-async, process-max=2',
+  };
+  rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
+  return result;
+}
+
 async function main(): Promise<void> {
   const work = scratchDir('bench-wal');
-  const s3 = await startS3rver({ tls: true });
+  const tls = await startS3rver({ tls: true });
+  const http = TRANSPORT === 'paired' ? await startS3rver({ tls: false }) : tls;
   const results: Result[] = [];
-  let backlog: Awaited<ReturnType<typeof produceBacklog>> | undefined;
+  let backlog: Backlog | undefined;
   const extra: string[] = [];
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog();
-    const segs = backlog.segments;
-    const raw = (n: number) => n * SEG_SIZE;
-
     for (const compression of ['none', 'zstd']) {
-      // pgark
-      {
-        const dir = join(work.path, `pgark-${compression}`);
-        const pgdata = toolDataDir(dir, backlog.pgdata, segs);
-        const manifest = join(dir, 'cluster.yaml');
-        writeFileSync(
-          manifest,
-          [
-            'apiVersion: postgresql.cnpg.io/v1',
-            'kind: Cluster',
-            'metadata: {name: bench}',
-            'spec:',
-            '  backup:',
-            '    barmanObjectStore:',
-            `      destinationPath: s3://${s3.bucket}/pgark-${compression}`,
-            `      endpointURL: ${s3.endpoint}`,
-            '      endpointCA: {name: s3, key: ca.crt}',
-            '      s3Credentials:',
-            '        accessKeyId: {name: s3, key: id}',
-            '        secretAccessKey: {name: s3, key: secret}',
-            '        region: {name: s3, key: region}',
-            `      wal: {maxParallel: ${MAX_PARALLEL}${compression === 'none' ? '' : `, compression: ${compression}`}}`,
-            '---',
-            'apiVersion: v1',
-            'kind: Secret',
-            'metadata: {name: s3}',
-            'stringData:',
-            `  id: ${s3.accessKeyId}`,
-            `  secret: ${s3.secretAccessKey}`,
-            `  region: ${s3.region}`,
-            '  ca.crt: |',
-            ...s3.caPem!.trim().split('\n').map((l) => `    ${l}`),
-            '',
-          ].join('\n'),
-        );
-        const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
-        const seconds = await drain(pgdata, segs, (p) => [PGARK, ['wal-archive', '-f', manifest, p]], env);
-        const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
-        const rss = peakRssMiB(pid);
-        results.push({ tool: 'pgark', compression, segments: segs.length, seconds, ratio: raw(segs.length) / storedBytes(s3, `pgark-${compression}`), note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB` });
-
-        // Latency of archive_command for segments the daemon already pushed ahead.
-        const probe = ['0000000F0000000000000001', '0000000F0000000000000002', '0000000F0000000000000003', '0000000F0000000000000004', '0000000F0000000000000005', '0000000F0000000000000006'];
-        for (const [i, name] of probe.entries()) {
-          writeFileSync(join(pgdata, 'pg_wal', name), readFileSync(join(pgdata, 'pg_wal', segs[i])));
-          writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${name}.ready`), '');
-        }
-        await drain(pgdata, probe.slice(0, 1), (p) => [PGARK, ['wal-archive', '-f', manifest, p]], env);
-        const spool = walRuntime(pgdata).archiveSpool;
-        while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
-        const lat: number[] = [];
-        // PostgreSQL would skip these (.done already); call anyway, as when it had picked one just before pgark marked it.
-        for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], (p) => [PGARK, ['wal-archive', '-f', manifest, p]], env, { always: true })) * 1000);
-        extra.push(`pgark ${compression}: archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss?.toFixed(0)} MiB`);
-        process.kill(pid, 'SIGTERM');
-        rmSync(join(s3.dataDir, s3.bucket, `pgark-${compression}`), { recursive: true, force: true });
-      }
-
-      // barman-cloud (no zstd in 3.4: gzip stands in)
-      {
-        const flag = compression === 'none' ? [] : ['--gzip'];
-        const dir = join(work.path, `barman-${compression}`);
-        const part = segs.slice(0, BARMAN_SEGMENTS);
-        const pgdata = toolDataDir(dir, backlog.pgdata, part);
-        const env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region, AWS_CA_BUNDLE: s3.caFile! };
-        const seconds = await drain(
-          pgdata,
-          part,
-          (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/barman-${compression}`, 'bench', p]],
-          env,
-        );
-        results.push({ tool: 'barman-cloud', compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, ratio: raw(part.length) / storedBytes(s3, `barman-${compression}`) });
-        rmSync(join(s3.dataDir, s3.bucket, `barman-${compression}`), { recursive: true, force: true });
-      }
-
-      // pgBackRest, asynchronous archive-push
-      {
-        const dir = join(work.path, `pgbackrest-${compression}`);
-        const pgdata = toolDataDir(dir, backlog.pgdata, segs);
-        const conf = join(dir, 'pgbackrest.conf');
-        writeFileSync(
-          conf,
-          [
-            ...pgbackrestS3RepoLines(s3, `/pgbackrest-${compression}`),
-            'archive-async=y',
-            `spool-path=${join(dir, 'spool')}`,
-            `lock-path=${join(dir, 'lock')}`,
-            'process-max=2',
-            `compress-type=${compression === 'none' ? 'none' : 'zst'}`,
-            'log-level-console=warn',
-            'log-level-file=off',
-            '[bench]',
-            `pg1-path=${pgdata}`,
-            '',
-          ].join('\n'),
-        );
-        const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
-        if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
-        const seconds = await drain(pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
-        results.push({ tool: 'pgBackRest', compression: compression === 'none' ? 'none' : 'zst', segments: segs.length, seconds, ratio: raw(segs.length) / storedBytes(s3, `pgbackrest-${compression}/archive`), note: 'archive-async, process-max=2' });
-        rmSync(join(s3.dataDir, s3.bucket, `pgbackrest-${compression}`), { recursive: true, force: true });
-      }
+      results.push(await runPgark(tls, work.path, backlog, compression, extra));
+      if (http !== tls) results.push(await runPgark(http, work.path, backlog, compression, extra));
+      results.push(await runBarman(http, work.path, backlog, compression));
+      results.push(await runPgbackrest(tls, work.path, backlog, compression));
     }
   } finally {
     await backlog?.cleanup();
-    await s3.stop();
+    await tls.stop();
+    if (http !== tls) await http.stop();
     work.cleanup();
   }
 
   const rate = (r: Result) => r.segments / r.seconds;
-  console.log(`\nWAL archive benchmark: ${SEGMENTS} ready 16 MiB segments from PostgreSQL 15 (pgbench + md5 text), TLS s3rver, ${new Date().toISOString()}`);
-  console.log('tool          compression  segments  seconds  segments/s  MB/s (raw)  ratio  notes');
+  console.log(`\nWAL archive benchmark: ${SEGMENTS} ready 16 MiB segments from PostgreSQL 15 (pgbench + md5 text), s3rver, ${new Date().toISOString()}`);
+  console.log('tool          transport compression  segments  seconds  segments/s  MB/s (raw)  ratio  notes');
   for (const r of results) {
     console.log(
-      `${r.tool.padEnd(13)} ${r.compression.padEnd(12)} ${String(r.segments).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate(r).toFixed(2).padStart(11)} ${((rate(r) * SEG_SIZE) / 1e6).toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}  ${r.note ?? ''}`,
+      `${r.tool.padEnd(13)} ${r.transport.padEnd(9)} ${r.compression.padEnd(12)} ${String(r.segments).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate(r).toFixed(2).padStart(11)} ${((rate(r) * SEG_SIZE) / 1e6).toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}  ${r.note ?? ''}`,
     );
   }
+  const find = (tool: string, transport: string, compressions: string[]) => results.find((r) => r.tool === tool && r.transport === transport && compressions.includes(r.compression))!;
   for (const compression of ['none', 'zstd']) {
-    const mine = results.find((r) => r.tool === 'pgark' && r.compression === compression)!;
-    const barman = results.find((r) => r.tool === 'barman-cloud' && (compression === 'none' ? r.compression === 'none' : r.compression === 'gzip'))!;
-    const pbr = results.find((r) => r.tool === 'pgBackRest' && (compression === 'none' ? r.compression === 'none' : r.compression === 'zst'))!;
-    console.log(`${compression}: pgark / barman-cloud = ${(rate(mine) / rate(barman)).toFixed(1)}x, pgark / pgBackRest = ${(rate(mine) / rate(pbr)).toFixed(2)}x`);
+    const barman = find('barman-cloud', transportOf(http), [compression === 'none' ? 'none' : 'gzip']);
+    const pbr = find('pgBackRest', 'tls', [compression === 'none' ? 'none' : 'zst']);
+    const vsBarman = find('pgark', barman.transport, [compression]);
+    const vsPbr = find('pgark', 'tls', [compression]);
+    console.log(`${compression}: pgark / barman-cloud (${barman.transport}) = ${(rate(vsBarman) / rate(barman)).toFixed(1)}x, pgark / pgBackRest (tls) = ${(rate(vsPbr) / rate(pbr)).toFixed(2)}x`);
   }
   for (const line of extra) console.log(line);
 }
