@@ -53,14 +53,15 @@ function sharedRetryStrategy(): RetryStrategyV2 {
 }
 
 /**
- * A request that carries Content-MD5 over TLS is not also hashed with SHA-256 for its signature
- * (x-amz-content-sha256: UNSIGNED-PAYLOAD, as boto3 and the AWS CLI do for S3 over HTTPS): the
- * server still verifies the body against the MD5, TLS protects it in transit, and the WAL daemon
- * saves a second pass over every segment. Plain-HTTP requests keep the signed payload hash.
+ * A request that carries Content-MD5 is not also hashed with SHA-256 for its signature
+ * (x-amz-content-sha256: UNSIGNED-PAYLOAD, as boto3 and the AWS CLI do for S3): the server still
+ * verifies the body against the MD5, and the signature covers the Content-MD5 header, so the body
+ * cannot be changed on the way without the request failing. The WAL daemon computes the MD5 on a
+ * worker thread and so saves a second pass over every segment on its event loop.
  */
 function unsignedPayloadWhenChecked(request: unknown): void {
-  const r = request as { protocol?: string; headers?: Record<string, string> };
-  if (r.protocol === 'https:' && r.headers?.['content-md5'] !== undefined) r.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  const r = request as { headers?: Record<string, string> };
+  if (r.headers?.['content-md5'] !== undefined) r.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
 }
 
 export interface S3Location {
