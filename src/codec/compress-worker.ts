@@ -14,13 +14,16 @@ if (!port) throw new Error('compress-worker.js runs only as a worker thread');
 
 let scratch = Buffer.alloc(0);
 
-/** The whole file: in the reused scratch buffer when it will be compressed, in its own buffer when it is the body itself. */
-async function readWhole(path: string, own: boolean): Promise<Buffer> {
+/**
+ * The whole file: in the reused scratch buffer when it will be compressed; when it is the body
+ * itself, in the caller's recycled buffer if that is large enough, else in a new one.
+ */
+async function readWhole(path: string, asBody: boolean, into: ArrayBuffer | undefined): Promise<Buffer> {
   const file = await open(path, 'r');
   try {
     const { size } = await file.stat();
     let target: Buffer;
-    if (own) target = Buffer.allocUnsafeSlow(size);
+    if (asBody) target = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
     else {
       if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(size);
       target = scratch.subarray(0, size);
@@ -40,11 +43,12 @@ async function readWhole(path: string, own: boolean): Promise<Buffer> {
 port.on('message', (job: CompressJob) => {
   void (async () => {
     try {
-      const data = await readWhole(job.path, job.codec === 'none');
+      const data = await readWhole(job.path, job.codec === 'none', job.into);
       const body = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
       const md5 = job.md5 ? createHash('md5').update(body).digest('base64') : undefined;
-      const transferable = exclusiveArrayBuffer(body);
-      port.postMessage({ body: transferable, md5, size: data.length } satisfies CompressReply, [transferable]);
+      // A body read into a recycled buffer goes back whole; others as their own exact ArrayBuffer.
+      const transferable = body.byteOffset === 0 && body.buffer === job.into ? job.into : exclusiveArrayBuffer(body);
+      port.postMessage({ body: transferable, bodyLength: body.length, md5, size: data.length } satisfies CompressReply, [transferable]);
     } catch (err) {
       port.postMessage({ error: (err as Error).message } satisfies CompressReply);
     }

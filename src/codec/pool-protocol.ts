@@ -5,9 +5,12 @@ export interface CompressJob {
   codec: CodecName;
   path: string;
   md5: boolean;
+  /** For 'none': a recycled buffer to read the file into when it is large enough (transferred). */
+  into?: ArrayBuffer;
 }
 
-export type CompressReply = { body: ArrayBuffer; md5?: string; size: number } | { error: string };
+/** body holds the result in its first bodyLength bytes (a recycled buffer may be larger). */
+export type CompressReply = { body: ArrayBuffer; bodyLength: number; md5?: string; size: number } | { error: string };
 
 /**
  * An ArrayBuffer holding exactly the buffer's bytes and nothing else, so it can be transferred

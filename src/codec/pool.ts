@@ -6,7 +6,10 @@
  * the body to the caller without a copy. The uncompressed bytes never reach the caller's heap.
  *
  * Memory: per worker, one reused input buffer (the largest file seen) plus the output of the job
- * it runs; queued jobs hold nothing. Workers: `size` (default: the machine's cores).
+ * it runs; queued jobs hold nothing. Workers: `size` (default: the machine's cores). Bodies read
+ * for 'none' can be handed back with recycle() once uploaded: the next such file is read into one
+ * of them, so a daemon archiving uncompressed segments does not allocate (and collect) a new
+ * segment-sized buffer per segment. At most MAX_SPARE of them are kept.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -14,6 +17,9 @@ import type { CodecName } from './types.js';
 import type { CompressJob, CompressReply } from './pool-protocol.js';
 
 const WORKER_SCRIPT = new URL('./compress-worker.js', import.meta.url);
+const MAX_SPARE = 8;
+/** Smaller bodies (history files) are not worth keeping. */
+const MIN_SPARE_BYTES = 1024 * 1024;
 
 export interface CompressedFile {
   /** The compressed bytes (the file's own bytes for 'none'). */
@@ -38,6 +44,7 @@ interface Slot {
 export class CompressionPool {
   private readonly slots: Slot[] = [];
   private readonly pending: Job[] = [];
+  private readonly spare: ArrayBuffer[] = [];
   private closed = false;
 
   constructor(private readonly size: number = Math.max(1, availableParallelism())) {}
@@ -50,7 +57,15 @@ export class CompressionPool {
     });
   }
 
+  /** Gives back the memory of a 'none' body that is no longer used by anyone. */
+  recycle(body: Buffer): void {
+    const memory = body.buffer;
+    if (this.closed || this.spare.length >= MAX_SPARE || !(memory instanceof ArrayBuffer) || memory.byteLength < MIN_SPARE_BYTES) return;
+    this.spare.push(memory);
+  }
+
   async close(): Promise<void> {
+    this.spare.length = 0;
     this.closed = true;
     for (const job of this.pending.splice(0)) job.reject(new Error('compression pool is closed'));
     const slots = this.slots.splice(0);
@@ -67,7 +82,8 @@ export class CompressionPool {
       }
       const job = this.pending.shift()!;
       slot.job = job;
-      slot.worker.postMessage(job.message);
+      const into = job.message.codec === 'none' ? this.spare.pop() : undefined;
+      slot.worker.postMessage({ ...job.message, into }, into ? [into] : []);
     }
   }
 
@@ -81,7 +97,7 @@ export class CompressionPool {
       const job = slot.job;
       slot.job = undefined;
       if ('error' in reply) job?.reject(new Error(reply.error));
-      else job?.resolve({ body: Buffer.from(reply.body), md5: reply.md5, size: reply.size });
+      else job?.resolve({ body: Buffer.from(reply.body, 0, reply.bodyLength), md5: reply.md5, size: reply.size });
       this.dispatch();
     });
     // A crashed worker fails its job and is replaced on demand; the pool itself stays usable.

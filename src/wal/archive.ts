@@ -157,7 +157,13 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
   const key = walKey(serverName, name, codecExtension(target.compression));
   const { body, md5, size } = await (prepared ?? compressHere(target.compression, path));
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
-  const put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5: md5 });
+  let put;
+  try {
+    put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5: md5 });
+  } finally {
+    // The store is done with the body, stored or not.
+    if (pool && target.compression === 'none') pool.recycle(body);
+  }
   if (put.status === 'exists') {
     // Someone stored the same name between our listing and our write: same rule as above.
     await verifyExisting(store, key, name, path);

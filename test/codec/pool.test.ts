@@ -43,3 +43,20 @@ test('md5 only when asked; a missing file fails its job and the pool keeps worki
   const again = await pool.compressFile('gzip', path, { md5: true });
   assert.equal(again.size, 1 << 20);
 });
+
+test("a recycled 'none' body is read into again, and holds exactly the next file's bytes", async () => {
+  const big = join(work.path, 'big');
+  const small = join(work.path, 'small');
+  writeFileSync(big, sampleData(2 << 20, 2 << 20));
+  writeFileSync(small, sampleData(1 << 20, 1 << 20));
+  const first = await pool.compressFile('none', big, { md5: true });
+  const memory = first.body.buffer;
+  const capacity = memory.byteLength;
+  pool.recycle(first.body);
+  const second = await pool.compressFile('none', small, { md5: true });
+  assert.equal(memory.byteLength, 0, 'the recycled buffer went to the worker (detached here)');
+  assert.equal(second.body.buffer.byteLength, capacity, 'the 2 MiB file was read into the recycled 4 MiB buffer');
+  assert.ok(second.body.equals(readFileSync(small)));
+  assert.equal(second.size, 2 << 20);
+  assert.equal(second.md5, md5(readFileSync(small)));
+});
