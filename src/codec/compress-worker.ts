@@ -7,7 +7,19 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { compressBuffer } from './index.js';
-import { exclusiveArrayBuffer, type CompressJob, type CompressReply } from './pool-protocol.js';
+import type { CompressJob, CompressReply } from './pool-protocol.js';
+
+/**
+ * An ArrayBuffer holding exactly the buffer's bytes and nothing else, so it can be transferred:
+ * a large Buffer usually owns its memory outright (no copy then); a small one may share Node's
+ * allocation pool, and transferring that would detach its neighbours.
+ */
+function exclusiveArrayBuffer(buf: Buffer): ArrayBuffer {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) return buf.buffer;
+  const copy = new ArrayBuffer(buf.byteLength);
+  new Uint8Array(copy).set(buf);
+  return copy;
+}
 
 const port = parentPort;
 if (!port) throw new Error('compress-worker.js runs only as a worker thread');
@@ -46,8 +58,8 @@ port.on('message', (job: CompressJob) => {
       const data = await readWhole(job.path, job.codec === 'none', job.into);
       const body = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
       const md5 = job.md5 ? createHash('md5').update(body).digest('base64') : undefined;
-      // A body read into a recycled buffer goes back whole; others as their own exact ArrayBuffer.
-      const transferable = body.byteOffset === 0 && body.buffer === job.into ? job.into : exclusiveArrayBuffer(body);
+      // A 'none' body sits at the start of memory it owns (new, or recycled and maybe larger): it goes back whole.
+      const transferable = job.codec === 'none' ? (data.buffer as ArrayBuffer) : exclusiveArrayBuffer(body);
       port.postMessage({ body: transferable, bodyLength: body.length, md5, size: data.length } satisfies CompressReply, [transferable]);
     } catch (err) {
       port.postMessage({ error: (err as Error).message } satisfies CompressReply);

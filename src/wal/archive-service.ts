@@ -10,9 +10,10 @@
  * Killing the daemon at any point loses only work in progress: the next request redoes it, and
  * the idempotent upload turns an object that did reach the store into "already archived".
  */
-import { access, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CompressionPool } from '../codec/pool.js';
+import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
@@ -32,12 +33,6 @@ async function markDone(walPath: string): Promise<void> {
   const status = join(dirname(walPath), 'archive_status', basename(walPath));
   await rename(`${status}.ready`, `${status}.done`).catch(() => undefined);
 }
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 /** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
 const LOOKAHEAD_RETRY_MS = 10_000;
@@ -78,7 +73,7 @@ export class ArchiveService {
     this.requested.set(name, (this.requested.get(name) ?? 0) + 1);
     let result: ArchiveResult;
     try {
-      const done = this.jobs.has(name) ? undefined : await this.storedHere(name, path);
+      const done = this.jobs.has(name) ? undefined : this.storedHere(name, path);
       const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
       void this.pump(target, dirname(path), ref);
       result = await pending;
@@ -105,7 +100,7 @@ export class ArchiveService {
         const result = await archiveWalFile(target, path, this.gate, this.compression);
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);
-        if (MARK_DONE && !this.requested.has(name) && !(await exists(join(this.rt.archiveSpool, name + WANTED_SUFFIX)))) await markDone(path);
+        if (MARK_DONE && !this.requested.has(name) && !(await pathExists(join(this.rt.archiveSpool, name + WANTED_SUFFIX)))) await markDone(path);
         logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
         return result;
       } finally {
@@ -170,14 +165,14 @@ export class ArchiveService {
       if (this.jobs.has(name)) continue;
       if (now - (this.failedAt.get(name) ?? 0) < LOOKAHEAD_RETRY_MS) continue;
       const path = join(walDir, name);
-      if (await this.alreadyStored(name, path)) continue;
+      if (this.alreadyStored(name, path)) continue;
       this.start(target, path, ref);
     }
   }
 
   private async gateOpen(target: WalTarget): Promise<boolean> {
     if (target.skipEmptyCheck) return true;
-    return !(await exists(this.gate.markerPath));
+    return !(await pathExists(this.gate.markerPath));
   }
 
   private async readySegments(walDir: string): Promise<string[]> {
@@ -188,15 +183,14 @@ export class ArchiveService {
       .sort();
   }
 
-  private async storedHere(name: string, path: string): Promise<ArchiveResult | undefined> {
+  private storedHere(name: string, path: string): ArchiveResult | undefined {
     const mine = this.stored.get(name);
     return mine && fileIdentity(path) === mine.identity ? mine.result : undefined;
   }
 
   /** Stored already (by this process or, per its spool marker, by an earlier one), for the very file now at path. */
-  private async alreadyStored(name: string, path: string): Promise<boolean> {
-    if (await this.storedHere(name, path)) return true;
-    return archiveMarkerMatches(join(this.rt.archiveSpool, name), path);
+  private alreadyStored(name: string, path: string): boolean {
+    return this.storedHere(name, path) !== undefined || archiveMarkerMatches(join(this.rt.archiveSpool, name), path);
   }
 
   /** Removes markers of segments PostgreSQL no longer has as .ready (archived through another call, or recycled). */

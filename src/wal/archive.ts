@@ -10,7 +10,7 @@
  * compressed copy.
  */
 import { createHash } from 'node:crypto';
-import { access, open, readFile, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, compressBuffer, decompressBuffer, splitCodecSuffix } from '../codec/index.js';
@@ -19,7 +19,8 @@ import type { CodecName } from '../codec/types.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
-import { parseWalName, readSegmentHeader, type ParsedWalName } from './segment.js';
+import { pathExists } from '../util/fs.js';
+import { parseWalName, readSegmentHeaderOf, type ParsedWalName } from './segment.js';
 import type { WalTarget } from './target.js';
 
 /** CNPG's marker: while it exists, the empty-archive check runs before archiving. */
@@ -83,24 +84,21 @@ export class EmptyArchiveGate {
     return join(this.pgdata, CHECK_EMPTY_MARKER);
   }
 
-  async before(target: WalTarget, wal: ParsedWalName, data: Buffer): Promise<void> {
+  /** Runs the check for the WAL file at path unless it passed already for this target (only then is the file's header read). */
+  async before(target: WalTarget, wal: ParsedWalName, path: string): Promise<void> {
     if (target.skipEmptyCheck) return;
     let passed = this.passed.get(target);
     if (!passed) {
-      passed = this.check(target, wal, data);
+      passed = this.check(target, wal, path);
       this.passed.set(target, passed);
       passed.catch(() => this.passed.delete(target));
     }
     return passed;
   }
 
-  private async check(target: WalTarget, wal: ParsedWalName, data: Buffer): Promise<void> {
-    const header = wal.kind === 'segment' || wal.kind === 'partial' ? readSegmentHeader(data) : undefined;
-    const hasMarker = await access(this.markerPath).then(
-      () => true,
-      () => false,
-    );
-    if (hasMarker) {
+  private async check(target: WalTarget, wal: ParsedWalName, path: string): Promise<void> {
+    const header = wal.kind === 'segment' || wal.kind === 'partial' ? await readSegmentHeaderOf(path) : undefined;
+    if (await pathExists(this.markerPath)) {
       await checkEmptyArchive(target.store, target.serverName, { timeline: wal.timeline, systemIdentifier: header?.systemIdentifier });
       return;
     }
@@ -116,17 +114,6 @@ export class EmptyArchiveGate {
   /** After a successful upload the check is done for good (CNPG removes the marker the same way). */
   async after(): Promise<void> {
     await unlink(this.markerPath).catch(() => undefined);
-  }
-}
-
-/** The first bytes of a file: enough for a segment's long page header. */
-async function readHead(path: string, bytes = 8192): Promise<Buffer> {
-  const file = await open(path, 'r');
-  try {
-    const { buffer, bytesRead } = await file.read(Buffer.alloc(bytes), 0, bytes, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await file.close();
   }
 }
 
@@ -146,7 +133,7 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
   // A pool starts compressing now, while the checks below wait on the store.
   const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3' });
   prepared?.catch(() => undefined);
-  await gate.before(target, wal, await readHead(path));
+  await gate.before(target, wal, path);
   const { store, serverName } = target;
   const existing = await findStoredWal(store, serverName, name);
   if (existing) {

@@ -7,6 +7,7 @@
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
+import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
@@ -56,7 +57,7 @@ export class RestoreService {
     for (const name of next) {
       const path = join(spool, name);
       if (this.inflight.has(path)) continue;
-      if (await stat(path).then(() => true, () => false)) continue;
+      if (await pathExists(path)) continue;
       const job = fetchWalFile(target, name, path, { fsync: true }).then(
         () => true,
         (err) => {

@@ -3,6 +3,7 @@
  * in the shapes the WAL modules use) and the system identifier stored in a segment's first page
  * (for the archive ownership check).
  */
+import { open } from 'node:fs/promises';
 import {
   classifyWalName,
   DEFAULT_WAL_SEGMENT_SIZE,
@@ -73,6 +74,17 @@ export interface SegmentHeader {
   timeline: number;
   systemIdentifier: string;
   segmentSize: number;
+}
+
+/** The long page header of the WAL segment file at path (only its first bytes are read). */
+export async function readSegmentHeaderOf(path: string): Promise<SegmentHeader | undefined> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(LONG_HEADER_SIZE), 0, LONG_HEADER_SIZE, 0);
+    return readSegmentHeader(buffer.subarray(0, bytesRead));
+  } finally {
+    await file.close();
+  }
 }
 
 /** Reads the long page header at the start of a WAL segment; undefined when the bytes are not one. */
