@@ -14,14 +14,17 @@
  * `--transport tls` runs everything, barman-cloud included, on the TLS s3rver instead.
  *
  *   node dist/bench/wal-archive.js [--segments 200] [--barman-segments 40] [--max-parallel 4] [--transport paired|tls]
+ *                                  [--tools pgark,barman,pgbackrest]
  *
  * barman-cloud runs about one segment per second, so by default it drains only the first
  * --barman-segments of the same backlog (its rate is per segment and does not depend on the
  * backlog length); pass --barman-segments 200 for the full run. barman 3.4 has no zstd: its
  * compressed run uses gzip. Prints segments/s, ratios, pgark's peak memory, and the latency of an
- * archive_command call for a segment the daemon already pushed.
+ * archive_command call for a segment the daemon already pushed. "store CPU" is the share of one
+ * core s3rver (one Node process) used during a drain: near 100% means the store, not the tool,
+ * set the pace.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres } from '../test/harness/postgres.js';
@@ -46,6 +49,8 @@ const MAX_PARALLEL = arg('max-parallel', 4);
 const SEG_SIZE = 16 * 1024 * 1024;
 const TRANSPORT = process.argv.includes('--transport') ? process.argv[process.argv.indexOf('--transport') + 1] : 'paired';
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
+const TOOLS = process.argv.includes('--tools') ? process.argv[process.argv.indexOf('--tools') + 1].split(',') : ['pgark', 'barman', 'pgbackrest'];
+for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -118,6 +123,17 @@ async function drain(pgdata: string, segments: string[], command: (walPath: stri
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * drain(), also returning how busy the store's process was meanwhile (1 = one core). Dirty pages
+ * are flushed first, so no tool inherits the writeback of the backlog or of the tool before it.
+ */
+async function timedDrain(s3: S3rver, ...args: Parameters<typeof drain>): Promise<{ seconds: number; storeBusy: number }> {
+  execFileSync('sync');
+  const cpu0 = cpuSeconds(s3.pid);
+  const seconds = await drain(...args);
+  return { seconds, storeBusy: (cpuSeconds(s3.pid) - cpu0) / seconds };
+}
+
 /** Bytes stored under a prefix of the s3rver bucket (its data directory mirrors the keys). */
 function storedBytes(s3: S3rver, prefix: string): number {
   let total = 0;
@@ -131,6 +147,13 @@ function storedBytes(s3: S3rver, prefix: string): number {
   };
   walk(join(s3.dataDir, s3.bucket, prefix));
   return total;
+}
+
+/** CPU seconds a process has used so far (user + system), from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat(5); the slice starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function peakRssMiB(pid: number): number | undefined {
@@ -149,6 +172,8 @@ interface Result {
   segments: number;
   seconds: number;
   ratio: number;
+  /** Share of one core the store's process used while the tool drained. */
+  storeBusy: number;
   note?: string;
 }
 
@@ -197,7 +222,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   );
   const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
   const command = (p: string): [string, string[]] => [PGARK, ['wal-archive', '-f', manifest, p]];
-  const seconds = await drain(pgdata, segs, command, env);
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, command, env);
   const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
   const rss = peakRssMiB(pid);
   const result: Result = {
@@ -206,6 +231,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
     compression,
     segments: segs.length,
     seconds,
+    storeBusy,
     ratio: raw(segs.length) / storedBytes(s3, prefix),
     note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB`,
   };
@@ -236,8 +262,8 @@ async function runBarman(s3: S3rver, work: string, backlog: Backlog, compression
   const pgdata = toolDataDir(join(work, prefix), backlog.pgdata, part);
   const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region };
   if (s3.caFile) env.AWS_CA_BUNDLE = s3.caFile;
-  const seconds = await drain(pgdata, part, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env);
-  const result: Result = { tool: 'barman-cloud', transport: transportOf(s3), compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, ratio: raw(part.length) / storedBytes(s3, prefix) };
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, part, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env);
+  const result: Result = { tool: 'barman-cloud', transport: transportOf(s3), compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, storeBusy, ratio: raw(part.length) / storedBytes(s3, prefix) };
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   return result;
 }
@@ -267,13 +293,14 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
   );
   const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
   if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
-  const seconds = await drain(pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
   const result: Result = {
     tool: 'pgBackRest',
     transport: 'tls',
     compression: compression === 'none' ? 'none' : 'zst',
     segments: segs.length,
     seconds,
+    storeBusy,
     ratio: raw(segs.length) / storedBytes(s3, `${prefix}/archive`),
     note: 'archive-async, process-max=2',
   };
@@ -292,10 +319,12 @@ async function main(): Promise<void> {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog();
     for (const compression of ['none', 'zstd']) {
-      results.push(await runPgark(tls, work.path, backlog, compression, extra));
-      if (http !== tls) results.push(await runPgark(http, work.path, backlog, compression, extra));
-      results.push(await runBarman(http, work.path, backlog, compression));
-      results.push(await runPgbackrest(tls, work.path, backlog, compression));
+      if (TOOLS.includes('pgark')) {
+        if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tls, work.path, backlog, compression, extra));
+        if (http !== tls) results.push(await runPgark(http, work.path, backlog, compression, extra));
+      }
+      if (TOOLS.includes('barman')) results.push(await runBarman(http, work.path, backlog, compression));
+      if (TOOLS.includes('pgbackrest')) results.push(await runPgbackrest(tls, work.path, backlog, compression));
     }
   } finally {
     await backlog?.cleanup();
@@ -306,19 +335,23 @@ async function main(): Promise<void> {
 
   const rate = (r: Result) => r.segments / r.seconds;
   console.log(`\nWAL archive benchmark: ${SEGMENTS} ready 16 MiB segments from PostgreSQL 15 (pgbench + md5 text), s3rver, ${new Date().toISOString()}`);
-  console.log('tool          transport compression  segments  seconds  segments/s  MB/s (raw)  ratio  notes');
+  console.log('tool          transport compression  segments  seconds  segments/s  MB/s (raw)  ratio  store CPU  notes');
   for (const r of results) {
     console.log(
-      `${r.tool.padEnd(13)} ${r.transport.padEnd(9)} ${r.compression.padEnd(12)} ${String(r.segments).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate(r).toFixed(2).padStart(11)} ${((rate(r) * SEG_SIZE) / 1e6).toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}  ${r.note ?? ''}`,
+      `${r.tool.padEnd(13)} ${r.transport.padEnd(9)} ${r.compression.padEnd(12)} ${String(r.segments).padStart(8)} ${r.seconds.toFixed(1).padStart(8)} ${rate(r).toFixed(2).padStart(11)} ${((rate(r) * SEG_SIZE) / 1e6).toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(6)} ${`${(r.storeBusy * 100).toFixed(0)}%`.padStart(10)}  ${r.note ?? ''}`,
     );
   }
-  const find = (tool: string, transport: string, compressions: string[]) => results.find((r) => r.tool === tool && r.transport === transport && compressions.includes(r.compression))!;
+  const find = (tool: string, transport: string, compressions: string[]) => results.find((r) => r.tool === tool && r.transport === transport && compressions.includes(r.compression));
   for (const compression of ['none', 'zstd']) {
     const barman = find('barman-cloud', transportOf(http), [compression === 'none' ? 'none' : 'gzip']);
     const pbr = find('pgBackRest', 'tls', [compression === 'none' ? 'none' : 'zst']);
-    const vsBarman = find('pgark', barman.transport, [compression]);
+    const vsBarman = find('pgark', transportOf(http), [compression]);
     const vsPbr = find('pgark', 'tls', [compression]);
-    console.log(`${compression}: pgark / barman-cloud (${barman.transport}) = ${(rate(vsBarman) / rate(barman)).toFixed(1)}x, pgark / pgBackRest (tls) = ${(rate(vsPbr) / rate(pbr)).toFixed(2)}x`);
+    const ratios = [
+      barman && vsBarman ? `pgark / barman-cloud (${barman.transport}) = ${(rate(vsBarman) / rate(barman)).toFixed(1)}x` : undefined,
+      pbr && vsPbr ? `pgark / pgBackRest (tls) = ${(rate(vsPbr) / rate(pbr)).toFixed(2)}x` : undefined,
+    ].filter(Boolean);
+    if (ratios.length) console.log(`${compression}: ${ratios.join(', ')}`);
   }
   for (const line of extra) console.log(line);
 }

@@ -24,7 +24,7 @@ import {
 import type { TokenCredential } from '@azure/core-auth';
 import type { ResolvedObjectStore } from '../config/types.js';
 import { UserError } from '../util/errors.js';
-import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
+import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
 import { classifyStorageError, errorFacts, readFailure, storageError, StorageError } from './errors.js';
 import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
@@ -201,17 +201,19 @@ export class AzureObjectStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string, opts: { delimiter?: '/'; signal?: AbortSignal } = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListEntry> {
     const options = { prefix: this.root + prefix, abortSignal: opts.signal };
     const pages = opts.delimiter
       ? this.container.listBlobsByHierarchy(opts.delimiter, options).byPage({ maxPageSize: 5000 })
       : this.container.listBlobsFlat(options).byPage({ maxPageSize: 5000 });
     const strip = (name: string) => name.slice(this.root.length);
     const info = (b: BlobItem): ObjectInfo => ({ key: strip(b.name), size: b.properties.contentLength ?? 0, lastModified: b.properties.lastModified });
+    // Blob listing has no start-after parameter, only opaque continuation markers.
+    const after = (key: string) => opts.startAfter === undefined || key > opts.startAfter;
     try {
       for await (const page of pages) {
         const segment = page.segment as { blobItems: BlobItem[]; blobPrefixes?: { name: string }[] };
-        yield* mergeListing(segment.blobItems.map(info), (segment.blobPrefixes ?? []).map((p) => strip(p.name)));
+        yield* mergeListing(segment.blobItems.map(info).filter((o) => after(o.key)), (segment.blobPrefixes ?? []).map((p) => strip(p.name)).filter(after));
       }
     } catch (e) {
       throw storageError('list', prefix, this.displayUrl, e);

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { NotFoundError } from '../util/errors.js';
-import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
+import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
 import { storageError } from './errors.js';
 import { assertKey } from './keys.js';
 
@@ -98,12 +98,14 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string, opts: { delimiter?: '/'; signal?: AbortSignal } = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListEntry> {
     // The directory holding the prefix, and the part of the last segment names must start with.
     const cut = prefix.lastIndexOf('/') + 1;
     const dirKey = prefix.slice(0, cut);
     try {
-      yield* this.walk(dirKey, prefix.slice(cut), opts.delimiter !== undefined, opts.signal);
+      for await (const entry of this.walk(dirKey, prefix.slice(cut), opts.delimiter !== undefined, opts.signal)) {
+        if (opts.startAfter === undefined || (entry.object?.key ?? entry.prefix!) > opts.startAfter) yield entry;
+      }
     } catch (e) {
       throw storageError('list', prefix, this.displayUrl, e);
     }

@@ -24,7 +24,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ResolvedObjectStore } from '../config/types.js';
 import { UserError } from '../util/errors.js';
-import type { GetOptions, ListEntry, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
+import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
 import { errorFacts, readFailure, storageError, StorageError } from './errors.js';
 import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
@@ -223,13 +223,19 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async *list(prefix: string, opts: { delimiter?: '/'; signal?: AbortSignal } = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, opts: ListOptions = {}): AsyncIterable<ListEntry> {
     let token: string | undefined;
     do {
       let page;
       try {
         page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root + prefix, Delimiter: opts.delimiter, ContinuationToken: token }),
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.root + prefix,
+            Delimiter: opts.delimiter,
+            StartAfter: opts.startAfter === undefined ? undefined : this.root + opts.startAfter,
+            ContinuationToken: token,
+          }),
           { abortSignal: opts.signal },
         );
       } catch (e) {

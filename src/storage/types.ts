@@ -80,6 +80,16 @@ export interface ListEntry {
   prefix?: string;
 }
 
+export interface ListOptions {
+  delimiter?: '/';
+  /**
+   * Only keys that sort after this one (byte order). S3 skips the rest on the server (StartAfter);
+   * Azure and file:// filter them out on the client, which saves the transfer but not the walk.
+   */
+  startAfter?: string;
+  signal?: AbortSignal;
+}
+
 /**
  * One interface for file://, S3 and Azure Blob. Keys are POSIX-style, relative to the
  * store root (the path part of destinationPath), never starting with '/'.
@@ -97,7 +107,7 @@ export interface ObjectStore {
   getBuffer(key: string): Promise<Buffer>;
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Paginated listing of every key under prefix; with delimiter '/', one level with common prefixes. */
-  list(prefix: string, opts?: { delimiter?: '/'; signal?: AbortSignal }): AsyncIterable<ListEntry>;
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ListEntry>;
   /** Deletes keys in batches of limits.deleteBatchSize; missing keys are not an error. */
   delete(keys: string[]): Promise<void>;
   /** Releases sockets. */

@@ -18,6 +18,7 @@ import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
 import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, WANTED_SUFFIX, type WalRuntime } from './runtime.js';
+import { ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
 /**
@@ -50,6 +51,7 @@ export class ArchiveService {
   /** Segments stored by this process and the file identity they were stored from. */
   private readonly stored = new Map<string, { identity: string; result: ArchiveResult }>();
   private readonly gate: EmptyArchiveGate;
+  private readonly archived = new ArchivedWalIndex();
   private pumping = false;
   private pumpAgain = false;
 
@@ -97,7 +99,7 @@ export class ArchiveService {
         // Taken before the bytes are read: a file rewritten meanwhile no longer matches its marker.
         const identity = fileIdentity(path);
         if (identity === undefined) throw new Error(`${path}: no such file`);
-        const result = await archiveWalFile(target, path, this.gate, this.compression);
+        const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived });
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);
         if (MARK_DONE && !this.requested.has(name) && !(await pathExists(join(this.rt.archiveSpool, name + WANTED_SUFFIX)))) await markDone(path);

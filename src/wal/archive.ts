@@ -17,10 +17,11 @@ import { codecExtension, compressBuffer, decompressBuffer, splitCodecSuffix } fr
 import type { CompressedFile, CompressionPool } from '../codec/pool.js';
 import type { CodecName } from '../codec/types.js';
 import type { ObjectStore } from '../storage/types.js';
-import { PgarkError, UserError } from '../util/errors.js';
+import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
 import { parseWalName, readSegmentHeaderOf, type ParsedWalName } from './segment.js';
+import { findStoredWal, type ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget } from './target.js';
 
 /** CNPG's marker: while it exists, the empty-archive check runs before archiving. */
@@ -34,21 +35,6 @@ export interface ArchiveResult {
 }
 
 export class WalConflictError extends PgarkError {}
-
-/** The stored key of a WAL file name with a compression suffix, if any variant exists. */
-export async function findStoredWal(store: ObjectStore, serverName: string, name: string): Promise<{ key: string; codec: ReturnType<typeof splitCodecSuffix>['codec'] } | undefined> {
-  const base = walKey(serverName, name);
-  let found: { key: string; codec: ReturnType<typeof splitCodecSuffix>['codec'] } | undefined;
-  for await (const entry of store.list(base)) {
-    const key = entry.object?.key;
-    if (!key) continue;
-    const split = splitCodecSuffix(key);
-    // Only the exact name with a known codec suffix: never X.partial or X.<offset>.backup for X.
-    if (split.base !== base) continue;
-    if (!found || split.codec === 'none') found = { key, codec: split.codec };
-  }
-  return found;
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -125,8 +111,15 @@ async function compressHere(codec: CodecName, path: string): Promise<CompressedF
   return { body, size: data.length };
 }
 
+export interface ArchiveOptions {
+  /** Reads, compresses and hashes on worker threads (the resident daemon). */
+  pool?: CompressionPool;
+  /** Answers "already archived?" from folder listings instead of a LIST per file (the resident daemon). */
+  index?: ArchivedWalIndex;
+}
+
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
-export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, pool?: CompressionPool): Promise<ArchiveResult> {
+export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index }: ArchiveOptions = {}): Promise<ArchiveResult> {
   const name = basename(path);
   const wal = parseWalName(name);
   if (!wal) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
@@ -135,11 +128,18 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
   prepared?.catch(() => undefined);
   await gate.before(target, wal, path);
   const { store, serverName } = target;
-  const existing = await findStoredWal(store, serverName, name);
+  const existing = await (index ? index.find(store, serverName, name) : findStoredWal(store, serverName, name));
   if (existing) {
-    const size = await verifyExisting(store, existing.key, name, path);
-    await gate.after();
-    return { key: existing.key, status: 'exists', size };
+    const size = await verifyExisting(store, existing.key, name, path).catch((err: unknown) => {
+      // The index listed it, but it is gone since (deleted by hand or by another tool): store it again.
+      if (!(err instanceof NotFoundError) || !index) throw err;
+      index.forget(store, existing.key);
+      return undefined;
+    });
+    if (size !== undefined) {
+      await gate.after();
+      return { key: existing.key, status: 'exists', size };
+    }
   }
   const key = walKey(serverName, name, codecExtension(target.compression));
   const { body, md5, size } = await (prepared ?? compressHere(target.compression, path));
@@ -152,11 +152,12 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
     if (pool && target.compression === 'none') pool.recycle(body);
   }
   if (put.status === 'exists') {
-    // Someone stored the same name between our listing and our write: same rule as above.
+    // Someone stored the same name between our lookup and our write: same rule as above.
     await verifyExisting(store, key, name, path);
     await gate.after();
     return { key, status: 'exists', size };
   }
+  index?.noteStored(store, key);
   await gate.after();
   return { key, status: 'stored', size };
 }

@@ -13,7 +13,7 @@ import { Transform } from 'node:stream';
 import { decompressStream } from '../codec/index.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { NotFoundError, UserError } from '../util/errors.js';
-import { findStoredWal } from './archive.js';
+import { findStoredWal } from './stored-wal.js';
 import { isSegmentSize, parseWalName } from './segment.js';
 import type { WalTarget } from './target.js';
 

@@ -30,6 +30,8 @@ export interface S3rver {
   /** Path of that PEM on disk (for AWS_CA_BUNDLE or pgBackRest). */
   caFile?: string;
   dataDir: string;
+  /** The server's process id (benchmarks read its CPU time from /proc). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
     caPem: cert ? readFileSync(cert.cert, 'utf8') : undefined,
     caFile: cert?.cert,
     dataDir,
+    pid: server.child.pid!,
     stop: async () => {
       await server.stop();
       dir.cleanup();

@@ -67,9 +67,9 @@ function hashingTap(): Transform & { digest(): string } {
   return tap;
 }
 
-async function listAll(store: ObjectStore, prefix: string, delimiter?: '/'): Promise<ListEntry[]> {
+async function listAll(store: ObjectStore, prefix: string, delimiter?: '/', startAfter?: string): Promise<ListEntry[]> {
   const out: ListEntry[] = [];
-  for await (const e of store.list(prefix, { delimiter })) out.push(e);
+  for await (const e of store.list(prefix, { delimiter, startAfter })) out.push(e);
   return out;
 }
 
@@ -206,6 +206,11 @@ export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
       assert.deepEqual(level.map((e) => e.object?.key ?? e.prefix), ['ls/one', 'ls/sub/', 'ls/two']);
       // A prefix that is not a "directory" matches partial names.
       assert.deepEqual((await listAll(store, 'ls/t')).map((e) => e.object?.key), ['ls/two']);
+      // startAfter: only keys after it, whether or not it names an object.
+      assert.deepEqual((await listAll(store, 'ls/', undefined, 'ls/one')).map((e) => e.object?.key), ['ls/sub/three', 'ls/two']);
+      assert.deepEqual((await listAll(store, 'ls/', undefined, 'ls/sub/x')).map((e) => e.object?.key), ['ls/two']);
+      assert.deepEqual((await listAll(store, 'ls/', '/', 'ls/one')).map((e) => e.object?.key ?? e.prefix), ['ls/sub/', 'ls/two']);
+      assert.deepEqual(await listAll(store, 'ls/', undefined, 'ls/two'), []);
       await store.delete(['ls/one', 'ls/sub/three', 'ls/never-existed']);
       assert.deepEqual((await listAll(store, 'ls/')).map((e) => e.object?.key), ['ls/two']);
       assert.deepEqual(await listAll(store, 'nothing-here/'), []);
