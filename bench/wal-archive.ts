@@ -225,6 +225,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, command, env);
   const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
   const rss = peakRssMiB(pid);
+  const daemonCpu = cpuSeconds(pid);
   const result: Result = {
     tool: 'pgark',
     transport: transportOf(s3),
@@ -233,7 +234,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
     seconds,
     storeBusy,
     ratio: raw(segs.length) / storedBytes(s3, prefix),
-    note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB`,
+    note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB, daemon CPU ${((daemonCpu / segs.length) * 1000).toFixed(0)} ms/segment`,
   };
 
   // Latency of archive_command for segments the daemon already pushed ahead.
