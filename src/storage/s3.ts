@@ -58,6 +58,10 @@ function sharedRetryStrategy(): RetryStrategyV2 {
  * verifies the body against the MD5, and the signature covers the Content-MD5 header, so the body
  * cannot be changed on the way without the request failing. The WAL daemon computes the MD5 on a
  * worker thread and so saves a second pass over every segment on its event loop.
+ *
+ * Content-MD5 stays although SHA-256 and CRC32 are cheaper here: buckets with Object Lock refuse a
+ * PUT without Content-MD5 or an x-amz-checksum-* header, and some S3-compatible stores accept only
+ * Content-MD5 there (pgBackRest 2.55 dropped it from WAL PUTs and had to restore it, pgbackrest#2613).
  */
 function unsignedPayloadWhenChecked(request: unknown): void {
   const r = request as { headers?: Record<string, string> };
