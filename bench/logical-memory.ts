@@ -10,10 +10,10 @@
  * in the same samples.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+import { procStatusKiB } from './util.js';
 
 interface Sampled {
   code: number | null;
@@ -22,15 +22,6 @@ interface Sampled {
   hwmMiB: number;
   stdout: string;
   stderr: string;
-}
-
-function statusKiB(pid: number, field: string): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function runSampled(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sampled> {
@@ -44,8 +35,8 @@ function runSampled(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promis
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setInterval(() => {
-      peak = Math.max(peak, statusKiB(child.pid!, 'VmRSS'));
-      hwm = Math.max(hwm, statusKiB(child.pid!, 'VmHWM'));
+      peak = Math.max(peak, procStatusKiB(child.pid!, 'VmRSS'));
+      hwm = Math.max(hwm, procStatusKiB(child.pid!, 'VmHWM'));
     }, 100);
     child.on('error', reject);
     child.on('close', (code) => {

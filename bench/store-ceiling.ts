@@ -15,15 +15,11 @@ import { Readable } from 'node:stream';
 import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore } from '../test/harness/stores.js';
 import { openObjectStore } from '../src/storage/open.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberOption } from './util.js';
 
 const MiB = 1024 * 1024;
-const TOTAL = arg('mb', 1160) * 1e6;
-const SEGMENTS = arg('segments', 100);
+const TOTAL = numberOption('mb', 1160) * 1e6;
+const SEGMENTS = numberOption('segments', 100);
 const TLS = !process.argv.includes('--http');
 const SHAPES = [
   { partSize: 8 * MiB, queueSize: 2 },

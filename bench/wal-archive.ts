@@ -34,22 +34,18 @@ import { PACKAGE_ROOT, clientTool } from '../src/pg/binaries.js';
 import { runPgTool } from '../src/pg/local-server.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
+import { cpuSeconds, numberOption, option, procStatusKiB } from './util.js';
 
 // The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const SEGMENTS = arg('segments', 200);
-const BARMAN_SEGMENTS = Math.min(SEGMENTS, arg('barman-segments', 40));
-const MAX_PARALLEL = arg('max-parallel', 4);
+const SEGMENTS = numberOption('segments', 200);
+const BARMAN_SEGMENTS = Math.min(SEGMENTS, numberOption('barman-segments', 40));
+const MAX_PARALLEL = numberOption('max-parallel', 4);
 const SEG_SIZE = 16 * 1024 * 1024;
-const TRANSPORT = process.argv.includes('--transport') ? process.argv[process.argv.indexOf('--transport') + 1] : 'paired';
+const TRANSPORT = option('transport') ?? 'paired';
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
-const TOOLS = process.argv.includes('--tools') ? process.argv[process.argv.indexOf('--tools') + 1].split(',') : ['pgark', 'barman', 'pgbackrest'];
+const TOOLS = (option('tools') ?? 'pgark,barman,pgbackrest').split(',');
 for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stderr: string }> {
@@ -149,22 +145,6 @@ function storedBytes(s3: S3rver, prefix: string): number {
   return total;
 }
 
-/** CPU seconds a process has used so far (user + system), from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime are fields 14 and 15 of stat(5); the slice starts at field 3.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function peakRssMiB(pid: number): number | undefined {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 interface Result {
   tool: string;
   transport: 'tls' | 'http';
@@ -224,7 +204,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   const command = (p: string): [string, string[]] => [PGARK, ['wal-archive', '-f', manifest, p]];
   const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, command, env);
   const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
-  const rss = peakRssMiB(pid);
+  const rss = procStatusKiB(pid, 'VmHWM') / 1024;
   const daemonCpu = cpuSeconds(pid);
   const result: Result = {
     tool: 'pgark',
@@ -234,7 +214,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
     seconds,
     storeBusy,
     ratio: raw(segs.length) / storedBytes(s3, prefix),
-    note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss?.toFixed(0)} MiB, daemon CPU ${((daemonCpu / segs.length) * 1000).toFixed(0)} ms/segment`,
+    note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss.toFixed(0)} MiB, daemon CPU ${((daemonCpu / segs.length) * 1000).toFixed(0)} ms/segment`,
   };
 
   // Latency of archive_command for segments the daemon already pushed ahead.
@@ -249,7 +229,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   const lat: number[] = [];
   // PostgreSQL would skip these (.done already); call anyway, as when it had picked one just before pgark marked it.
   for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], command, env, { always: true })) * 1000);
-  extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss?.toFixed(0)} MiB`);
+  extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss.toFixed(0)} MiB`);
   process.kill(pid, 'SIGTERM');
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   return result;

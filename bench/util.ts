@@ -1,0 +1,30 @@
+/** What several benchmarks share: their --name value options, and what /proc says about a process. */
+import { readFileSync } from 'node:fs';
+
+/** The value after --name on the command line, if given. */
+export function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+export function numberOption(name: string, fallback: number): number {
+  const value = option(name);
+  return value === undefined ? fallback : Number(value);
+}
+
+/** A "Name: N kB" field of /proc/<pid>/status (VmRSS, VmHWM) in KiB; 0 once the process is gone. */
+export function procStatusKiB(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds a live process has used so far (user + system), from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat(5) (the split starts at field 3), in clock ticks of 1/100 s on Linux.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
