@@ -8,12 +8,14 @@
  * or running when the agent died is resolved on the next start (see agent.ts) and its slot,
  * already recorded, is never run again.
  *
- * A pid lock keeps two agents from sharing a state directory (they would run every backup twice).
+ * A process lock (util/process-lock.ts) keeps two agents from sharing a state directory (they
+ * would run every backup twice); agent.lock only names the holder's PID for humans.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
 import { advancePhase, isTerminal, type BackupPhase } from './phases.js';
 
 /** Terminal entries kept in the state (and /status); older ones are dropped, bounding memory and file size. */
@@ -66,44 +68,40 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+const agentLockFile = (dir: string) => join(dir, 'agent.lock');
+
 export class AgentState {
   private data: AgentStateFile;
   private readonly file: string;
   private readonly lockFile: string;
 
-  private constructor(readonly dir: string) {
+  private constructor(
+    readonly dir: string,
+    private readonly processLock: ProcessLock,
+  ) {
     this.file = join(dir, 'state.json');
-    this.lockFile = join(dir, 'agent.lock');
+    this.lockFile = agentLockFile(dir);
     this.data = { version: 1, backups: [], schedules: {} };
   }
 
   /** Opens (creating) the state directory, takes its lock and reads the state. */
-  static open(dir: string): AgentState {
+  static async open(dir: string): Promise<AgentState> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const state = new AgentState(dir);
-    state.lock();
-    state.data = state.read();
-    return state;
-  }
-
-  private lock(): void {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.lockFile, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const pid = Number(readFileSync(this.lockFile, 'utf8').trim() || '0');
-      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
-        throw new AgentLockedError(`another pgark agent (pid ${pid}) uses the state directory ${this.dir}`, 2, 'stop it, or give this agent its own --state-dir');
-      }
-      // Left by an agent that died (kill -9): take it over.
-      unlinkSync(this.lockFile);
+    const lock = await takeProcessLock(directoryLockName('agent', dir));
+    const lockFile = agentLockFile(dir);
+    if (!lock) {
+      const pid = pidFileOwner(lockFile);
+      throw new AgentLockedError(`another pgark agent${pid ? ` (pid ${pid})` : ''} uses the state directory ${dir}`, 2, 'stop it, or give this agent its own --state-dir');
     }
-    throw new AgentLockedError(`could not take the agent lock ${this.lockFile}`);
+    const state = new AgentState(dir, lock);
+    try {
+      writePidFile(lockFile);
+      state.data = state.read();
+    } catch (err) {
+      await state.close();
+      throw err;
+    }
+    return state;
   }
 
   private read(): AgentStateFile {
@@ -151,12 +149,9 @@ export class AgentState {
   }
 
   /** Releases the lock (the state file stays). */
-  close(): void {
-    try {
-      unlinkSync(this.lockFile);
-    } catch {
-      // already gone
-    }
+  async close(): Promise<void> {
+    removePidFile(this.lockFile);
+    await this.processLock.release();
   }
 
   get backups(): readonly BackupEntry[] {

@@ -3,16 +3,17 @@
  * restore_command): a small client that loads no SDK and no CLI framework. It answers from the
  * spools when it can (a segment the daemon already stored, a segment already prefetched), and
  * otherwise hands the request to the resident WAL daemon of this data directory, starting it when
- * needed. When the daemon cannot be reached it does the work in-process (correct, only slower).
+ * needed. When the daemon cannot be reached, or cannot be trusted, it does the work in-process
+ * (correct, only slower) and says why on stderr.
  *
  * Exit codes: 0 stored / restored; 1 failed or (restore) not found; 2 bad arguments or manifest;
  * 3 (restore) not a WAL file name. One line on stderr says why.
  */
-import { closeSync, openSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeMessage, type ConfigRef, type WalReply, type WalRequest } from './protocol.js';
-import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
+import { encodeMessage, newNonce, proofMatches, prove, type Challenge, type ConfigRef, type Sealed, type WalReply, type WalRequest } from './protocol.js';
+import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, runtimeDirProblem, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
 
 export type WalCommand = 'wal-archive' | 'wal-restore';
 
@@ -100,16 +101,23 @@ async function startDaemon(rt: WalRuntime): Promise<void> {
   }
 }
 
-type Exchange = { reply: WalReply } | { failure: 'unreachable' | 'dropped' };
+type Exchange = { reply: WalReply } | { failure: 'unreachable' | 'dropped' } | { untrusted: string };
 
-/** One request/reply over the daemon socket. */
+/**
+ * One request/reply over the daemon socket, after the challenge-response of protocol.ts. Whatever
+ * does not prove it knows the key is untrusted: it may be another user's process on the socket.
+ */
 async function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Promise<Exchange> {
   const { connect } = await import('node:net');
+  const untrusted = `something answered on ${rt.socketPath} without proving it knows the WAL daemon's key (${rt.keyFile})`;
   return new Promise((resolvePromise) => {
     const sock = connect(rt.socketPath);
     let buf = '';
     let connected = false;
     let settled = false;
+    let challenge: string | undefined;
+    let nonce = '';
+    let key = '';
     const done = (r: Exchange) => {
       if (settled) return;
       settled = true;
@@ -121,20 +129,37 @@ async function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Pro
       () => done({ reply: { ok: false, message: `no answer from the WAL daemon within ${timeoutMs / 1000} s`, exitCode: 1 } }),
       timeoutMs,
     );
+    const onLine = (line: string) => {
+      let msg: Partial<Challenge & Sealed>;
+      try {
+        msg = JSON.parse(line) as Partial<Challenge & Sealed>;
+      } catch {
+        return done({ untrusted });
+      }
+      if (challenge === undefined) {
+        if (typeof msg.challenge !== 'string') return done({ untrusted });
+        challenge = msg.challenge;
+        try {
+          key = readFileSync(rt.keyFile, 'utf8');
+        } catch {
+          return done({ untrusted });
+        }
+        nonce = newNonce();
+        const body = JSON.stringify(req);
+        sock.write(encodeMessage({ nonce, body, proof: prove(key, 'client', challenge, nonce, body) }));
+        return;
+      }
+      if (typeof msg.body !== 'string' || !proofMatches(prove(key, 'daemon', challenge, nonce, msg.body), msg.proof)) return done({ untrusted });
+      done({ reply: JSON.parse(msg.body) as WalReply });
+    };
     sock.setEncoding('utf8');
-    sock.on('connect', () => {
-      connected = true;
-      sock.write(encodeMessage(req));
-    });
+    sock.on('connect', () => (connected = true));
     sock.on('data', (d: string) => {
       buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        try {
-          done({ reply: JSON.parse(buf.slice(0, nl)) as WalReply });
-        } catch {
-          done({ failure: 'dropped' });
-        }
+      for (let nl = buf.indexOf('\n'); nl >= 0 && !settled; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        onLine(line);
       }
     });
     sock.on('error', () => done({ failure: connected ? 'dropped' : 'unreachable' }));
@@ -144,37 +169,55 @@ async function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Pro
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The daemon's reply, or why the work has to be done in this process. */
+type DaemonOutcome = { reply: WalReply } | { fallback: string };
+
 /**
  * Sends the request to the daemon, starting it if nobody listens. A daemon that dies mid-request
- * (kill -9) is replaced and the request repeated: every request is idempotent. Undefined when no
- * daemon could be reached, so the caller works in-process.
+ * (kill -9) is replaced and the request repeated: every request is idempotent.
  */
-async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<WalReply | undefined> {
+async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<DaemonOutcome> {
   const timeoutMs = (Number(process.env.PGARK_WAL_TIMEOUT_SECONDS) || 600) * 1000;
   let firstSpawn: number | undefined;
   let lastSpawn = 0;
   let drops = 0;
   for (;;) {
     const r = await exchange(rt, req, timeoutMs);
-    if ('reply' in r) return r.reply;
+    if ('reply' in r) return r;
+    if ('untrusted' in r) return { fallback: r.untrusted };
     if (r.failure === 'dropped') {
-      if (++drops > 2) return undefined;
+      if (++drops > 2) return { fallback: `the WAL daemon on ${rt.socketPath} closed the connection ${drops} times without answering` };
       continue; // the daemon died mid-request: the next attempt starts another one
     }
     const now = Date.now();
-    if (firstSpawn !== undefined && now - firstSpawn > DAEMON_START_TIMEOUT_MS) return undefined;
-    // Spawn again now and then: a daemon refuses to start while a just-killed one's lock looks fresh.
+    if (firstSpawn !== undefined && now - firstSpawn > DAEMON_START_TIMEOUT_MS) {
+      return { fallback: `no WAL daemon answered on ${rt.socketPath} within ${DAEMON_START_TIMEOUT_MS / 1000} s of starting one (its log: ${rt.logFile})` };
+    }
+    // Spawn again now and then: the first spawn may have lost the lock to a daemon that then exited.
     if (now - lastSpawn > DAEMON_RESPAWN_MS) {
       try {
         await startDaemon(rt);
-      } catch {
-        return undefined;
+      } catch (err) {
+        return { fallback: `could not start the WAL daemon: ${(err as Error).message}` };
       }
       firstSpawn ??= now;
       lastSpawn = now;
     }
     await sleep(25);
   }
+}
+
+/**
+ * The daemon's answer, else the work done here. Falling back says why, once, on stderr (which
+ * PostgreSQL logs): a client that keeps working in-process is correct but several times slower.
+ */
+async function run(command: WalCommand, rt: WalRuntime, req: WalRequest, pgdata: string, opts: WalClientOptions, untrustedDir: string | undefined): Promise<WalReply> {
+  if (!opts.noDaemon) {
+    const outcome = untrustedDir ? { fallback: untrustedDir } : await viaDaemon(rt, req);
+    if ('reply' in outcome) return outcome.reply;
+    process.stderr.write(`pgark ${command}: not using the WAL daemon: ${outcome.fallback}; working in this process instead (slower)\n`);
+  }
+  return inProcess(req, pgdata);
 }
 
 async function inProcess(req: WalRequest, pgdata: string): Promise<WalReply> {
@@ -194,7 +237,9 @@ export async function walArchive(opts: WalClientOptions): Promise<number> {
   const rt = walRuntime(pgdata);
   const name = basename(path);
   const marker = join(rt.archiveSpool, name);
-  if (archiveMarkerMatches(marker, path)) {
+  // A marker in a directory others can write proves nothing.
+  const untrustedDir = runtimeDirProblem(rt);
+  if (!untrustedDir && archiveMarkerMatches(marker, path)) {
     try {
       unlinkSync(marker);
     } catch {
@@ -203,8 +248,7 @@ export async function walArchive(opts: WalClientOptions): Promise<number> {
     return 0;
   }
   const req: WalRequest = { op: 'archive', path, config: opts.config };
-  const reply = (!opts.noDaemon && (await viaDaemon(rt, req))) || (await inProcess(req, pgdata));
-  return report('wal-archive', reply);
+  return report('wal-archive', await run('wal-archive', rt, req, pgdata, opts, untrustedDir));
 }
 
 export async function walRestore(opts: WalClientOptions): Promise<number> {
@@ -212,13 +256,14 @@ export async function walRestore(opts: WalClientOptions): Promise<number> {
   const dest = resolve(destArg);
   const pgdata = dataDirectory(opts.pgdata, dest);
   const rt = walRuntime(pgdata);
-  if (!opts.noDaemon && !name.includes('/') && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
+  const untrustedDir = runtimeDirProblem(rt);
+  if (!opts.noDaemon && !untrustedDir && !name.includes('/') && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
     // Keep the prefetch window ahead; the daemon answers at once, and its absence is no error.
     await exchange(rt, { op: 'restore-served', name, config: opts.config }, 2000);
     return 0;
   }
   const req: WalRequest = { op: 'restore', name, dest, config: opts.config };
-  const reply = (!opts.noDaemon && (await viaDaemon(rt, req))) || (await inProcess(req, pgdata));
+  const reply = await run('wal-restore', rt, req, pgdata, opts, untrustedDir);
   if (!reply.ok && reply.notFound) {
     process.stderr.write(`pgark wal-restore: ${reply.message}\n`);
     return 1;

@@ -13,10 +13,20 @@ async function run(): Promise<void> {
   if (!pgdata) throw new Error('usage: daemon-main.js <pgdata>');
   const idleSeconds = Number(process.env.PGARK_WAL_DAEMON_IDLE_SECONDS);
   const idleTimeoutMs = Number.isFinite(idleSeconds) && idleSeconds > 0 ? idleSeconds * 1000 : DEFAULT_IDLE_TIMEOUT_MS;
-  const daemon = await startWalDaemon({ pgdata, idleTimeoutMs, onIdle: () => process.exit(0) });
+  // Taken before startup: a signal that arrives while the daemon starts still closes it cleanly
+  // (socket, key and PID file removed) instead of killing it half-started.
+  let close: (() => Promise<void>) | undefined;
+  let stopRequested = false;
+  const stop = () => void close?.().finally(() => process.exit(0));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => void daemon.close().finally(() => process.exit(0)));
+    process.once(sig, () => {
+      stopRequested = true;
+      stop();
+    });
   }
+  const daemon = await startWalDaemon({ pgdata, idleTimeoutMs, onIdle: () => process.exit(0) });
+  close = daemon.close;
+  if (stopRequested) stop();
 }
 
 run().catch((err) => {

@@ -4,17 +4,20 @@
  * and its open connections. `pgark wal-archive` starts it on demand (daemon-main.ts) and it exits
  * after an idle period; the pgark agent can host the same service with startWalDaemon().
  *
- * One daemon per data directory, guarded by a pid lock file. Requests carry their ConfigRef,
+ * One daemon per data directory, guarded by a process lock (util/process-lock.ts); only
+ * clients that know the daemon's key are served (protocol.ts). Requests carry their ConfigRef,
  * so the daemon needs no configuration of its own.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { CompressionPool } from '../codec/pool.js';
 import { ArchiveService } from './archive-service.js';
-import { encodeMessage, errorReply, type WalReply, type WalRequest } from './protocol.js';
+import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
+import { encodeMessage, errorReply, newNonce, proofMatches, prove, type Sealed, type WalReply, type WalRequest } from './protocol.js';
 import { RestoreService } from './restore-service.js';
 import { ensureRuntimeDirs, walRuntime, type WalRuntime } from './runtime.js';
 import { WalTargetCache } from './target.js';
@@ -38,49 +41,48 @@ export interface WalDaemon {
 
 export class DaemonAlreadyRunning extends PgarkError {}
 
-/** Whether a daemon answers on the socket (a socket file copied with PGDATA, or left by kill -9, does not). */
-function socketAlive(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(socketPath);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
-
-/** A lock this young belongs to a daemon still starting up. */
-const STARTING_LOCK_MS = 5_000;
-
 /**
- * Takes the lock file of the runtime directory. A lock whose daemon no longer answers on the
- * socket (killed, or copied into another data directory by a base backup) is taken over, unless
- * it is so recent that its daemon may still be starting.
+ * Takes the data directory's process lock, so that of any number of daemons (and agents) started
+ * together exactly one serves it, and one killed with -9 is replaced at once.
  */
-async function acquireLock(rt: WalRuntime): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(rt.lockFile, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const age = Date.now() - (statSync(rt.lockFile, { throwIfNoEntry: false })?.mtimeMs ?? 0);
-    if ((await socketAlive(rt.socketPath)) || age < STARTING_LOCK_MS) {
-      throw new DaemonAlreadyRunning(`a pgark WAL daemon already serves ${rt.pgdata}`);
-    }
-    rmSync(rt.lockFile, { force: true });
+async function acquireLock(rt: WalRuntime): Promise<ProcessLock> {
+  const lock = await takeProcessLock(directoryLockName('wal', rt.pgdata));
+  if (!lock) {
+    const pid = pidFileOwner(rt.lockFile);
+    throw new DaemonAlreadyRunning(`a pgark WAL daemon${pid ? ` (pid ${pid})` : ''} already serves ${rt.pgdata}`);
   }
-  throw new DaemonAlreadyRunning(`could not take the WAL daemon lock ${rt.lockFile}`);
+  writePidFile(rt.lockFile);
+  return lock;
 }
+
+/** A fresh secret per daemon: a key read by an earlier daemon's clients proves nothing to this one. */
+function writeKey(rt: WalRuntime): string {
+  const key = randomBytes(32).toString('hex');
+  const temp = `${rt.keyFile}.${process.pid}`;
+  rmSync(temp, { force: true });
+  writeFileSync(temp, key, { mode: 0o600, flag: 'wx' });
+  renameSync(temp, rt.keyFile);
+  return key;
+}
+
+/** A request line is a few hundred bytes; anything far longer is not a client of ours. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
 
 export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon> {
   const rt = walRuntime(opts.pgdata);
   ensureRuntimeDirs(rt);
-  await acquireLock(rt);
+  const lock = await acquireLock(rt);
+  try {
+    return await serve(rt, lock, opts);
+  } catch (err) {
+    removePidFile(rt.lockFile);
+    await lock.release();
+    throw err;
+  }
+}
+
+async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions): Promise<WalDaemon> {
+  const key = writeKey(rt);
   // Prefetched files of an earlier run may predate changes to the archive; start clean.
   rmSync(rt.restoreSpool, { recursive: true, force: true });
   mkdirSync(rt.restoreSpool, { recursive: true, mode: 0o700 });
@@ -109,28 +111,38 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
   }
 
   function onConnection(sock: Socket): void {
+    const challenge = newNonce();
     let buf = '';
     sock.setEncoding('utf8');
     sock.on('error', () => undefined);
+    sock.write(encodeMessage({ challenge }));
     sock.on('data', (d: string) => {
       buf += d;
       const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      sock.removeAllListeners('data');
-      active++;
-      lastActivity = Date.now();
-      let req: WalRequest;
-      try {
-        req = JSON.parse(buf.slice(0, nl)) as WalRequest;
-      } catch {
-        sock.end(encodeMessage({ ok: false, message: 'malformed request', exitCode: 2 }));
-        active--;
+      if (nl < 0) {
+        if (buf.length > MAX_REQUEST_BYTES) sock.destroy();
         return;
       }
+      sock.removeAllListeners('data');
+      let sealed: Sealed;
+      let req: WalRequest;
+      try {
+        sealed = JSON.parse(buf.slice(0, nl)) as Sealed;
+        if (typeof sealed.nonce !== 'string' || !proofMatches(prove(key, 'client', challenge, sealed.nonce, sealed.body), sealed.proof)) throw new Error('no proof');
+        req = JSON.parse(sealed.body) as WalRequest;
+      } catch {
+        logger().warn({ socket: rt.socketPath }, 'WAL daemon: a connection did not prove it knows the daemon key; closed without serving it');
+        sock.destroy();
+        return;
+      }
+      const nonce = sealed.nonce;
+      active++;
+      lastActivity = Date.now();
       handle(req)
         .catch(errorReply)
         .then((reply) => {
-          if (!sock.destroyed) sock.end(encodeMessage(reply));
+          const body = JSON.stringify(reply);
+          if (!sock.destroyed) sock.end(encodeMessage({ body, proof: prove(key, 'daemon', challenge, nonce, body) }));
         })
         .finally(() => {
           active--;
@@ -149,7 +161,6 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
     server.once('error', reject);
     server.listen(rt.socketPath, () => resolve());
   });
-  const socketIno = statSync(rt.socketPath).ino;
   logger().info({ pid: process.pid, socket: rt.socketPath }, 'WAL daemon listening');
 
   let closed = false;
@@ -173,17 +184,12 @@ export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon>
     clearInterval(sweep);
     if (idleTimer) clearInterval(idleTimer);
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    // A daemon started meanwhile (our socket stopped answering) may own these names now.
-    if (statSync(rt.socketPath, { throwIfNoEntry: false })?.ino === socketIno) rmSync(rt.socketPath, { force: true });
-    const lockOwner = (() => {
-      try {
-        return readFileSync(rt.lockFile, 'utf8').trim();
-      } catch {
-        return undefined;
-      }
-    })();
-    if (lockOwner === String(process.pid)) rmSync(rt.lockFile, { force: true });
+    // The names are ours while we hold the lock: remove them before a successor can take it.
+    rmSync(rt.socketPath, { force: true });
+    rmSync(rt.keyFile, { force: true });
+    removePidFile(rt.lockFile);
     rmSync(rt.restoreSpool, { recursive: true, force: true });
+    await lock.release();
     await targets.close();
     await compression.close();
     logger().info({ pid: process.pid }, 'WAL daemon stopped');

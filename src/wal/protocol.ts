@@ -2,7 +2,14 @@
  * Messages between `pgark wal-archive` / `pgark wal-restore` (the short-lived clients PostgreSQL
  * runs) and the resident WAL daemon: one JSON object per line over a Unix socket, one request and
  * one reply per connection. Loaded on the hot path: types and tiny helpers only.
+ *
+ * A reply {ok: true} lets PostgreSQL recycle a segment, so neither side trusts the other on the
+ * socket's word: the daemon opens with a challenge, the client's request carries its own nonce
+ * and an HMAC (key: the daemon's secret file, readable only by the server's OS user) over both
+ * nonces and the request, and the reply carries an HMAC over both nonces and the reply. An
+ * impostor on the socket cannot answer, and a request from someone without the key is not served.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { NotFoundError, PgarkError } from '../util/errors.js';
 
 /** Which manifests to read and which object store in them to use. */
@@ -27,7 +34,7 @@ export type WalReply =
   | { ok: true; detail?: string }
   | { ok: false; message: string; hint?: string; exitCode: number; notFound?: boolean };
 
-export function encodeMessage(msg: WalRequest | WalReply): string {
+export function encodeMessage(msg: Challenge | Sealed): string {
   return JSON.stringify(msg) + '\n';
 }
 
@@ -35,4 +42,31 @@ export function encodeMessage(msg: WalRequest | WalReply): string {
 export function errorReply(err: unknown): WalReply {
   if (err instanceof PgarkError) return { ok: false, message: err.message, hint: err.hint, exitCode: err.exitCode, notFound: err instanceof NotFoundError };
   return { ok: false, message: (err as Error)?.message ?? String(err), exitCode: 1 };
+}
+
+/** The daemon's first line on every connection. */
+export interface Challenge {
+  challenge: string;
+}
+
+/** A request or reply as JSON text (body), with the proof that its sender knows the key. */
+export interface Sealed {
+  body: string;
+  proof: string;
+  /** The client's nonce (requests only). */
+  nonce?: string;
+}
+
+export function newNonce(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** The HMAC one side sends; the role keeps a client's proof from passing as the daemon's. */
+export function prove(key: string, role: 'client' | 'daemon', challenge: string, nonce: string, body: string): string {
+  return createHmac('sha256', key).update(`pgark-wal ${role}\n${challenge}\n${nonce}\n${body}`).digest('hex');
+}
+
+export function proofMatches(expected: string, got: unknown): boolean {
+  if (typeof got !== 'string' || got.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(got));
 }

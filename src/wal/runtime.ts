@@ -1,13 +1,18 @@
 /**
  * Where the WAL client and the resident WAL daemon of one data directory meet: a runtime directory
- * (default $PGDATA/pgark-wal, or PGARK_WAL_RUNTIME_DIR) holding the daemon's socket, lock and log,
- * the archive spool (markers of segments already stored) and the restore spool (prefetched
- * segments). Everything in it can be deleted at any time; it only saves work.
+ * (default $PGDATA/pgark-wal, or PGARK_WAL_RUNTIME_DIR) holding the daemon's socket, key, PID file
+ * and log, the archive spool (markers of segments already stored) and the restore spool
+ * (prefetched segments). Everything in it can be deleted at any time; it only saves work.
+ *
+ * A marker there makes archive_command succeed and the socket's answer decides whether PostgreSQL
+ * may recycle a segment, so the directory is trusted only while it is private: owned by this OS
+ * user, no group or other permissions, not a symbolic link. A socket path too long for sun_path
+ * goes to a private directory under the temp directory, checked the same way.
  *
  * This module is loaded on the archive_command hot path, so it uses node builtins only.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
@@ -21,7 +26,12 @@ const MAX_SOCKET_PATH = 100;
 export interface WalRuntime {
   pgdata: string;
   dir: string;
+  /** The directory holding the socket: dir, or a private one under the temp directory when dir is too long. */
+  socketDir: string;
   socketPath: string;
+  /** The daemon's secret, which client and daemon prove to each other that they know. */
+  keyFile: string;
+  /** The daemon's PID, for humans and bin/pgark; the process lock, not this file, decides who runs. */
   lockFile: string;
   logFile: string;
   /** Markers of segments the daemon stored ahead of PostgreSQL's request. */
@@ -33,15 +43,18 @@ export interface WalRuntime {
 export function walRuntime(pgdata: string): WalRuntime {
   const data = resolve(pgdata);
   const dir = resolve(process.env.PGARK_WAL_RUNTIME_DIR ?? join(data, RUNTIME_DIR_NAME));
+  let socketDir = dir;
   let socketPath = join(dir, 'daemon.sock');
   if (socketPath.length > MAX_SOCKET_PATH) {
-    const digest = createHash('sha256').update(dir).digest('hex').slice(0, 20);
-    socketPath = join(tmpdir(), `pgark-${process.getuid?.() ?? 0}-${digest}.sock`);
+    socketDir = join(tmpdir(), `pgark-wal-${process.getuid?.() ?? 0}`);
+    socketPath = join(socketDir, `${createHash('sha256').update(dir).digest('hex').slice(0, 20)}.sock`);
   }
   return {
     pgdata: data,
     dir,
+    socketDir,
     socketPath,
+    keyFile: join(dir, 'daemon.key'),
     lockFile: join(dir, 'daemon.lock'),
     logFile: join(dir, 'daemon.log'),
     archiveSpool: join(dir, 'archive-spool'),
@@ -49,9 +62,41 @@ export function walRuntime(pgdata: string): WalRuntime {
   };
 }
 
-/** Creates the runtime directories (private to the server's OS user). */
+/** A runtime or socket directory that another user could write to or answer from. */
+export class RuntimeDirError extends Error {}
+
+/** Throws RuntimeDirError unless dir is a real directory owned by this user with mode 0700 (or stricter). */
+function checkPrivateDir(dir: string): void {
+  const s = lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  const mode = (s.mode & 0o777).toString(8).padStart(4, '0');
+  const fix = `remove it (it holds nothing that cannot be rebuilt) or make it private: chown ${uid} and chmod 0700`;
+  if (!s.isDirectory()) throw new RuntimeDirError(`${dir} is not a directory (a symbolic link or a file); pgark does not use it: ${fix}`);
+  if (s.uid !== uid || (s.mode & 0o077) !== 0) {
+    throw new RuntimeDirError(`${dir} is owned by uid ${s.uid} with mode ${mode}; pgark uses it only when it is private to uid ${uid} (this process's user, mode 0700): ${fix}`);
+  }
+}
+
+/** Why the existing runtime directories must not be trusted, or undefined when they are private (or not there yet). */
+export function runtimeDirProblem(rt: WalRuntime): string | undefined {
+  for (const d of new Set([rt.dir, rt.socketDir])) {
+    try {
+      checkPrivateDir(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      return (err as Error).message;
+    }
+  }
+  return undefined;
+}
+
+/** Creates the runtime directories private to this OS user; throws RuntimeDirError when an existing one is not. */
 export function ensureRuntimeDirs(rt: WalRuntime): void {
-  for (const d of [rt.dir, rt.archiveSpool, rt.restoreSpool]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of new Set([rt.dir, rt.socketDir])) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    checkPrivateDir(d);
+  }
+  for (const d of [rt.archiveSpool, rt.restoreSpool]) mkdirSync(d, { recursive: true, mode: 0o700 });
 }
 
 /**

@@ -42,60 +42,61 @@ describe('backup phases', () => {
 });
 
 describe('agent state', () => {
-  it('persists entries, ignores backwards changes, and survives a reopen', () => {
+  it('persists entries, ignores backwards changes, and survives a reopen', async () => {
     const dir = scratchDir('agent-state');
     try {
-      const state = AgentState.open(dir.path);
+      const state = await AgentState.open(dir.path);
       state.add({ name: 'sb-20260101000000', cluster: 'pg', scheduledBackup: 'sb', slot: '2026-01-01T00:00:00.000Z', immediate: false });
       state.advance('sb-20260101000000', 'running', { startedAt: '2026-01-01T00:00:01.000Z' });
       state.annotate('sb-20260101000000', { backupId: '20260101T000001', pid: 1234 });
       state.advance('sb-20260101000000', 'completed', { stoppedAt: '2026-01-01T00:01:00.000Z' });
       state.advance('sb-20260101000000', 'failed', { error: 'late news' });
       state.annotate('sb-20260101000000', { backupId: 'other' });
-      state.close();
+      await state.close();
 
-      const again = AgentState.open(dir.path);
+      const again = await AgentState.open(dir.path);
       const b = again.find('sb-20260101000000')!;
       assert.equal(b.phase, 'completed');
       assert.equal(b.error, undefined, 'a refused change applies none of its fields');
       assert.equal(b.backupId, '20260101T000001', 'a terminal backup takes no annotations');
       assert.equal(b.startedAt, '2026-01-01T00:00:01.000Z');
-      again.close();
+      await again.close();
       assert.deepEqual(readdirSync(dir.path).sort(), ['state.json'], 'no temp file or lock left');
     } finally {
       dir.cleanup();
     }
   });
 
-  it('refuses a state directory locked by a live process and takes over a dead one', () => {
+  it('refuses a state directory held by a live agent; a lock file naming a live PID (reused) does not block', async () => {
     const dir = scratchDir('agent-lock');
     try {
+      const holder = await AgentState.open(dir.path);
+      await assert.rejects(AgentState.open(dir.path), AgentLockedError);
+      await holder.close();
       writeFileSync(join(dir.path, 'agent.lock'), '1'); // pid 1 is always alive
-      assert.throws(() => AgentState.open(dir.path), AgentLockedError);
-      writeFileSync(join(dir.path, 'agent.lock'), '2147483646');
-      AgentState.open(dir.path).close();
+      await (await AgentState.open(dir.path)).close();
     } finally {
       dir.cleanup();
     }
   });
 
-  it('moves an unreadable state file aside instead of overwriting it', () => {
+  it('moves an unreadable state file aside instead of overwriting it', async () => {
     const dir = scratchDir('agent-bad');
     try {
       writeFileSync(join(dir.path, 'state.json'), '{ not json');
-      const state = AgentState.open(dir.path);
+      const state = await AgentState.open(dir.path);
       assert.equal(state.backups.length, 0);
       assert.ok(readdirSync(dir.path).some((f) => f.startsWith('state.json.unreadable-')));
-      state.close();
+      await state.close();
     } finally {
       dir.cleanup();
     }
   });
 
-  it('keeps at most 200 finished entries, never dropping unfinished ones', () => {
+  it('keeps at most 200 finished entries, never dropping unfinished ones', async () => {
     const dir = scratchDir('agent-prune');
     try {
-      const state = AgentState.open(dir.path);
+      const state = await AgentState.open(dir.path);
       state.add({ name: 'still-running', cluster: 'pg', scheduledBackup: 'sb', slot: '2026-01-01T00:00:00.000Z', immediate: false });
       state.advance('still-running', 'running');
       for (let i = 0; i < 210; i++) {
@@ -106,7 +107,7 @@ describe('agent state', () => {
       assert.ok(state.find('still-running'));
       assert.equal(state.find('b0'), undefined, 'the oldest finished entries go first');
       assert.ok(state.find('b209'));
-      state.close();
+      await state.close();
     } finally {
       dir.cleanup();
     }
@@ -135,12 +136,12 @@ describe('ScheduledBackup start semantics', () => {
   // In the future, so the runner's timer (real clock) stays armed until stop() instead of firing.
   const now = new Date('2030-03-04T05:06:07.890Z');
 
-  it('immediate: one backup named after now, the first time only; the next slot after now', () => {
+  it('immediate: one backup named after now, the first time only; the next slot after now', async () => {
     const dir = scratchDir('agent-sched');
     try {
       const sb = scheduledBackup('nightly', { immediate: true });
       const schedule = parseSchedule(sb.spec.schedule).schedule;
-      let state = AgentState.open(dir.path);
+      let state = await AgentState.open(dir.path);
       const first = recordingWorker();
       const runner = new ScheduleRunner(sb, schedule, first.worker, state);
       runner.start(now);
@@ -151,10 +152,10 @@ describe('ScheduledBackup start semantics', () => {
       );
       assert.equal(state.schedules.nightly.nextScheduleTime, next(schedule, now)!.toISOString());
       assert.equal(state.schedules.nightly.nextScheduleTime, '2030-03-05T00:00:00.000Z');
-      state.close();
+      await state.close();
 
       // A restart (same state): no second immediate backup; missed slots are not replayed.
-      state = AgentState.open(dir.path);
+      state = await AgentState.open(dir.path);
       const second = recordingWorker();
       const later = new Date('2030-03-09T12:00:00.000Z');
       const again = new ScheduleRunner(sb, schedule, second.worker, state);
@@ -162,24 +163,24 @@ describe('ScheduledBackup start semantics', () => {
       again.stop();
       assert.deepEqual(second.requests, []);
       assert.equal(state.schedules.nightly.nextScheduleTime, '2030-03-10T00:00:00.000Z');
-      state.close();
+      await state.close();
     } finally {
       dir.cleanup();
     }
   });
 
-  it('suspend: no backup at all, even with immediate', () => {
+  it('suspend: no backup at all, even with immediate', async () => {
     const dir = scratchDir('agent-susp');
     try {
       const sb = scheduledBackup('paused', { immediate: true, suspend: true });
-      const state = AgentState.open(dir.path);
+      const state = await AgentState.open(dir.path);
       const { worker, requests } = recordingWorker();
       const runner = new ScheduleRunner(sb, parseSchedule(sb.spec.schedule).schedule, worker, state);
       runner.start(now);
       runner.stop();
       assert.deepEqual(requests, []);
       assert.equal(runner.view().nextScheduleTime, undefined);
-      state.close();
+      await state.close();
     } finally {
       dir.cleanup();
     }

@@ -77,7 +77,7 @@ for (const kind of ['file', 's3'] as const) {
       const d = pgdata('ahead');
       const segs = [SEG1, SEG2, SEG3].map((n) => d.addReady(n, craftSegment(n)));
       const spool = walRuntime(d.pgdata).archiveSpool;
-      mkdirSync(spool, { recursive: true });
+      mkdirSync(spool, { recursive: true, mode: 0o700 });
       writeFileSync(join(spool, `${SEG3}.wanted`), '');
       expectOk(await runPgark(['wal-archive', '-f', cfg, segs[0]], { cwd: d.pgdata }));
       for (let i = 0; i < 200 && !(existsSync(join(spool, SEG2)) && existsSync(join(spool, SEG3))); i++) await new Promise((res) => setTimeout(res, 50));
