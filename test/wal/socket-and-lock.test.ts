@@ -5,7 +5,7 @@
  * Runs as root (as the test machine does); "another user" is nobody (uid 65534).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -180,8 +180,10 @@ describe('WAL daemon lock: one daemon per data directory, no stale-lock wait', (
 
     winner.child.kill('SIGKILL');
     await winner.exited;
-    // Its lock file and socket are left behind; the kernel released the lock itself.
+    // Its lock file and socket are left behind; the kernel released the lock itself. A fresh
+    // mtime makes the lock file look like that of a daemon still starting.
     assert.equal(readFileSync(d.rt.lockFile, 'utf8').trim(), String(winner.child.pid));
+    utimesSync(d.rt.lockFile, new Date(), new Date());
     const next = daemon(d.pgdata);
     await serving(d.rt.lockFile, next);
     next.child.kill('SIGTERM');
