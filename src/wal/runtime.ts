@@ -63,7 +63,7 @@ export function walRuntime(pgdata: string): WalRuntime {
 }
 
 /** A runtime or socket directory that another user could write to or answer from. */
-export class RuntimeDirError extends Error {}
+class RuntimeDirError extends Error {}
 
 /** Throws RuntimeDirError unless dir is a real directory owned by this user with mode 0700 (or stricter). */
 function checkPrivateDir(dir: string): void {
