@@ -13,14 +13,13 @@ import { startS3rver, type S3rver } from '../harness/s3rver.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { openObjectStore } from '../../src/storage/open.js';
+import { backdate } from './scenarios.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { listBackups } from '../../src/catalog/catalog.js';
-import { parseBackupInfo, serializeBackupInfo } from '../../src/catalog/backup-info.js';
-import { backupInfoKey, backupPrefix, walsPrefix } from '../../src/catalog/layout.js';
-import { PyDateTime } from '../../src/catalog/pytime.js';
-import { archiveCurrentWal, backupOrigin, batches, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
+import { backupPrefix, walsPrefix } from '../../src/catalog/layout.js';
+import { takeBackups } from './real-backups.js';
+import { batches, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
 
-const DAY = 86_400_000;
 const SERVER = 'locked';
 const SSE = { 'x-amz-server-side-encryption': 'AES256' };
 
@@ -32,8 +31,6 @@ let objects: ObjectStore;
 const dir = scratchDir('locked');
 const ids: { a?: string; b?: string } = {};
 const recovered: Recovered[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function keysUnder(prefix: string): Promise<string[]> {
   const out: string[] = [];
@@ -48,14 +45,6 @@ function manifestVia(front: S3rver): string {
   return file;
 }
 
-async function backdate(backupId: string, daysAgo: number): Promise<void> {
-  const key = backupInfoKey(SERVER, backupId);
-  const info = parseBackupInfo((await objects.getBuffer(key)).toString('utf8'), backupId);
-  const end = new Date(Date.now() - daysAgo * DAY);
-  info.begin_time = PyDateTime.fromDate(new Date(end.getTime() - 60_000));
-  info.end_time = PyDateTime.fromDate(end);
-  await objects.put(key, Buffer.from(serializeBackupInfo(info)), { encryption: 'AES256' });
-}
 
 before(async () => {
   s3 = await startS3rver({ rules: { requireHeaders: SSE } });
@@ -63,15 +52,9 @@ before(async () => {
   store = await startStore('s3', { s3rver: s3 });
   origin = await startOrigin(store, { clusterName: SERVER, objectStore: { data: { encryption: 'AES256' }, wal: { encryption: 'AES256' } } });
   objects = await openObjectStore(store.resolved(SERVER));
-  await insertBatch(origin.pg, 1);
-  ids.a = await backupOrigin(origin);
-  await sleep(1100); // backup IDs have one-second resolution
-  await insertBatch(origin.pg, 2);
-  ids.b = await backupOrigin(origin);
-  await insertBatch(origin.pg, 3);
-  await archiveCurrentWal(origin.pg);
-  await backdate(ids.a!, 20);
-  await backdate(ids.b!, 10);
+  [ids.a, ids.b] = await takeBackups(origin, 2);
+  await backdate(objects, SERVER, ids.a!, 20, { encryption: 'AES256' });
+  await backdate(objects, SERVER, ids.b!, 10, { encryption: 'AES256' });
 });
 
 after(async () => {
