@@ -17,7 +17,7 @@ import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../cli/common.js';
 import type { ObjectStore } from '../storage/types.js';
 import { openObjectStore } from '../storage/open.js';
-import { isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
+import { catalogWriteOptions, isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { applyRetention, parseRetentionPolicy, planFromCatalog, type RetentionPolicy, type WalObject } from '../catalog/retention.js';
 import { archivedWalFiles } from '../wal/list.js';
@@ -238,8 +238,11 @@ export class ClusterWorker {
       const wals: WalObject[] = [];
       for await (const w of archivedWalFiles(store, this.resolved.serverName)) wals.push(w);
       const plan = planFromCatalog(catalog, wals, this.policy!, new Date());
-      await applyRetention(store, this.resolved.serverName, plan, (p) => {
-        if (p.phase === 'deleted') log.info({ cluster: this.name, backupId: p.backupId }, 'retention deleted backup');
+      await applyRetention(store, this.resolved.serverName, plan, {
+        write: catalogWriteOptions(this.resolved.config),
+        onProgress: (p) => {
+          if (p.phase === 'deleted') log.info({ cluster: this.name, backupId: p.backupId }, 'retention deleted backup');
+        },
       });
       metrics.retentionRuns.inc({ cluster: this.name, result: 'ok' });
       metrics.retentionDeletedBackups.inc({ cluster: this.name }, plan.steps.length);

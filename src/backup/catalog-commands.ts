@@ -1,20 +1,20 @@
 /** `pgark backup list | show | delete`: the catalog of one Cluster's object store, for people and for scripts. */
 import type { ConfigContext } from '../config/index.js';
 import { clusterObjectStore } from '../config/index.js';
-import type { Cluster } from '../config/types.js';
+import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
-import { deleteBackup, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
+import { catalogWriteOptions, deleteBackup, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
 import { BACKUP_ID_RE } from '../catalog/layout.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import { formatBytes } from '../util/format.js';
 
-async function withStore<T>(ctx: ConfigContext, cluster: Cluster, fn: (store: ObjectStore, serverName: string) => Promise<T>): Promise<T> {
+async function withStore<T>(ctx: ConfigContext, cluster: Cluster, fn: (store: ObjectStore, serverName: string, resolved: ResolvedObjectStore) => Promise<T>): Promise<T> {
   const resolved = await clusterObjectStore(ctx, cluster);
   const store = await openObjectStore(resolved);
   try {
-    return await fn(store, resolved.serverName);
+    return await fn(store, resolved.serverName, resolved);
   } finally {
     await store.close();
   }
@@ -130,11 +130,11 @@ export async function showCommand(ctx: ConfigContext, cluster: Cluster, ref: str
 }
 
 export async function deleteCommand(ctx: ConfigContext, cluster: Cluster, ref: string, json: boolean): Promise<void> {
-  await withStore(ctx, cluster, async (store, serverName) => {
+  await withStore(ctx, cluster, async (store, serverName, resolved) => {
     const catalog = await listBackups(store, serverName);
     const bare = BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.unreadable.some((u) => u.backupId === ref));
     const info = bare ? undefined : findBackup(catalog, ref);
-    const result = await deleteBackup(store, serverName, info?.backup_id ?? ref, { info });
+    const result = await deleteBackup(store, serverName, info?.backup_id ?? ref, { info, write: catalogWriteOptions(resolved.config) });
     if (json) {
       process.stdout.write(`${JSON.stringify({ backup_id: result.backupId, objects_deleted: result.objectsDeleted, bytes_freed: result.bytesFreed })}\n`);
       return;

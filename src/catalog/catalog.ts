@@ -11,9 +11,10 @@
 import { BACKUP_ID_RE, backupInfoKey, backupPrefix, basePrefix } from './layout.js';
 import { emptyBackupInfo, parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
 import { PyDateTime } from './pytime.js';
-import type { ObjectInfo, ObjectStore } from '../storage/types.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../storage/types.js';
+import type { BarmanObjectStoreConfiguration } from '../config/types.js';
 import { StorageError } from '../storage/errors.js';
-import { NotFoundError, UserError } from '../util/errors.js';
+import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
 export type KeepTarget = 'full' | 'standalone';
 
@@ -162,25 +163,38 @@ export function findBackup(catalog: Pick<Catalog, 'backups' | 'serverName'>, ref
 }
 
 /*
- * Deleting a backup, resumably.
+ * Deleting a backup, resumably, and honestly when the store refuses deletes.
  *
  * An object store has no transactions, and a deletion can be interrupted anywhere. The one state
  * that must never exist is a backup.info saying DONE beside missing data files: recovery would
- * pick that backup and fail halfway. So a deletion runs in three steps:
+ * pick that backup and fail halfway (barman-cloud-backup-delete deletes the data first and has
+ * that window). So a deletion runs in four steps:
  *   1. backup.info is rewritten with status FAILED and an `error` starting with
  *      DELETION_MARKER (skipped when it already says so). From here on barman, CNPG and pgark
  *      all see a failed backup, which recovery never selects and barman's retention never touches.
- *   2. every other object under base/<id>/ is deleted, in batches of the provider's limit.
- *   3. backup.info is deleted, last.
- * Running deleteBackup again after an interruption at any point finishes the job, and retention
+ *   2. every other object under base/<id>/ is deleted, in batches of the provider's limit. When
+ *      this fails and a new listing shows every one of them still there (a bucket with Object Lock
+ *      or a policy denying deletes refuses them all), backup.info is put back byte for byte: the
+ *      backup is intact, and must not stay FAILED for good.
+ *   3. the WAL only this backup needed (retention), now that its data is gone.
+ *   4. backup.info is deleted, last.
+ * Running the deletion again after an interruption at any point finishes the job, and retention
  * finishes any backup whose backup.info carries the marker. The rewritten file has barman 3.4's
  * key set, so barman 3.4 still reads it. A directory without backup.info (an interrupted upload)
- * goes straight to step 2.
+ * goes straight to step 2. Every write carries the barmanObjectStore tags and data encryption, as
+ * the backup's own objects do, or a bucket that requires them refuses it.
  */
 export const DELETION_MARKER = 'pgark: deletion in progress';
 
 export function isDeletionInProgress(info: BackupInfo): boolean {
   return info.status === 'FAILED' && (info.error ?? '').startsWith(DELETION_MARKER);
+}
+
+/** Tags and server-side encryption of the objects under base/ (barmanObjectStore tags and data.encryption). */
+export type CatalogWriteOptions = Pick<PutOptions, 'tags' | 'encryption'>;
+
+export function catalogWriteOptions(config: BarmanObjectStoreConfiguration): CatalogWriteOptions {
+  return { tags: config.tags, encryption: config.data?.encryption };
 }
 
 export interface DeleteResult {
@@ -195,12 +209,22 @@ export async function deleteInBatches(store: ObjectStore, keys: string[]): Promi
   for (let i = 0; i < keys.length; i += size) await store.delete(keys.slice(i, i + size));
 }
 
-export interface DeleteOptions {
+export interface MarkOptions {
   /** The parsed backup.info when the caller has it; otherwise it is read. */
   info?: BackupInfo;
+  write?: CatalogWriteOptions;
+  now?: Date;
+}
+
+export interface DeleteOptions extends MarkOptions {
   /** Delete even with a barman-cloud-backup-keep annotation (barman refuses). */
   ignoreKeep?: boolean;
-  now?: Date;
+}
+
+export interface DeletionStepOptions extends MarkOptions {
+  /** WAL to delete once the backup's data is gone (the WAL only it needed). */
+  walKeys?: string[];
+  onPhase?: (phase: 'marked' | 'wal-deleted') => void;
 }
 
 async function listObjects(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
@@ -211,37 +235,96 @@ async function listObjects(store: ObjectStore, prefix: string): Promise<ObjectIn
 
 /**
  * Step 1: rewrites backup.info as FAILED with the deletion marker, unless it already carries it
- * or does not exist. An unreadable backup.info is replaced by a minimal marker file.
+ * or does not exist. An unreadable backup.info is replaced by a minimal marker file. Returns the
+ * bytes it replaced (undefined when it wrote nothing).
  */
-export async function markDeletionInProgress(store: ObjectStore, serverName: string, backupId: string, info?: BackupInfo, now = new Date()): Promise<void> {
+export async function markDeletionInProgress(store: ObjectStore, serverName: string, backupId: string, opts: MarkOptions = {}): Promise<Buffer | undefined> {
   const infoKey = backupInfoKey(serverName, backupId);
-  let current = info;
+  const original = await readBytes(store, infoKey);
+  if (original === undefined) return undefined;
+  let current = opts.info;
   if (!current) {
-    const text = await readText(store, infoKey);
-    if (text === undefined) return;
     try {
-      current = parseBackupInfo(text, backupId);
+      current = parseBackupInfo(original.toString('utf8'), backupId);
     } catch {
       current = undefined;
     }
   }
-  if (current && isDeletionInProgress(current)) return;
-  const since = PyDateTime.fromDate(now).isoformat();
+  if (current && isDeletionInProgress(current)) return undefined;
+  const since = PyDateTime.fromDate(opts.now ?? new Date()).isoformat();
   const marked: BackupInfo = {
     ...(current ?? { ...emptyBackupInfo(backupId), server_name: 'cloud' }),
     status: 'FAILED',
     error: `${DELETION_MARKER} since ${since} (was ${current?.status ?? 'unreadable'}); run "pgark backup delete ${backupId}" to finish`,
   };
-  await store.put(infoKey, Buffer.from(serializeBackupInfo(marked), 'utf8'), { contentType: 'text/plain' });
+  await store.put(infoKey, Buffer.from(serializeBackupInfo(marked), 'utf8'), { ...opts.write, contentType: 'text/plain' });
+  return original;
 }
 
-/** Steps 2 and 3: every object but backup.info, then backup.info. */
+async function readBytes(store: ObjectStore, key: string): Promise<Buffer | undefined> {
+  try {
+    return await store.getBuffer(key);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** Steps 2 and 4 for a directory no deletion marker protects (an uncommitted upload): every object but backup.info, then backup.info. */
 export async function deleteBackupObjects(store: ObjectStore, serverName: string, backupId: string): Promise<DeleteResult> {
   const infoKey = backupInfoKey(serverName, backupId);
   const objects = await listObjects(store, backupPrefix(serverName, backupId));
   await deleteInBatches(store, objects.filter((o) => o.key !== infoKey).map((o) => o.key));
   if (objects.some((o) => o.key === infoKey)) await store.delete([infoKey]);
   return { backupId, objectsDeleted: objects.length, bytesFreed: objects.reduce((n, o) => n + o.size, 0) };
+}
+
+/** Steps 1 to 4 for one backup (see the design above). */
+export async function runDeletionStep(store: ObjectStore, serverName: string, backupId: string, opts: DeletionStepOptions = {}): Promise<DeleteResult> {
+  const infoKey = backupInfoKey(serverName, backupId);
+  const replaced = await markDeletionInProgress(store, serverName, backupId, opts);
+  opts.onPhase?.('marked');
+  const objects = await listObjects(store, backupPrefix(serverName, backupId));
+  const data = objects.filter((o) => o.key !== infoKey);
+  try {
+    await deleteInBatches(store, data.map((o) => o.key));
+  } catch (err) {
+    if (replaced) await restoreIfUntouched(store, serverName, backupId, data, replaced, opts.write, err);
+    throw err;
+  }
+  await deleteInBatches(store, opts.walKeys ?? []);
+  opts.onPhase?.('wal-deleted');
+  if (objects.some((o) => o.key === infoKey)) await store.delete([infoKey]);
+  return { backupId, objectsDeleted: objects.length, bytesFreed: objects.reduce((n, o) => n + o.size, 0) };
+}
+
+/**
+ * After a failed delete of a backup's data: when every data object is still there, puts the
+ * original backup.info back and throws an error saying so; otherwise returns (the backup stays
+ * marked, honestly, and the caller rethrows).
+ */
+async function restoreIfUntouched(
+  store: ObjectStore,
+  serverName: string,
+  backupId: string,
+  data: ObjectInfo[],
+  original: Buffer,
+  write: CatalogWriteOptions | undefined,
+  cause: unknown,
+): Promise<void> {
+  let left: Set<string>;
+  try {
+    left = new Set((await listObjects(store, backupPrefix(serverName, backupId))).map((o) => o.key));
+  } catch {
+    return;
+  }
+  if (!data.every((o) => left.has(o.key))) return;
+  await store.put(backupInfoKey(serverName, backupId), original, { ...write, contentType: 'text/plain' });
+  throw new PgarkError(
+    `backup ${backupId} was not deleted and is unchanged: ${(cause as Error).message}`,
+    1,
+    'the store refused to delete its objects: Object Lock retention, a legal hold or a policy denying deletes; retention deletes it once the store allows it',
+  );
 }
 
 /** Deletes every object of one backup (see the design above); refuses a backup with a keep annotation. */
@@ -255,6 +338,5 @@ export async function deleteBackup(store: ObjectStore, serverName: string, backu
       'release it first (barman-cloud-backup-keep --release) if the backup is no longer needed',
     );
   }
-  await markDeletionInProgress(store, serverName, backupId, opts.info, opts.now);
-  return deleteBackupObjects(store, serverName, backupId);
+  return runDeletionStep(store, serverName, backupId, opts);
 }

@@ -4,7 +4,7 @@ import { openObjectStore } from '../storage/open.js';
 import { archivedWalFiles } from '../wal/list.js';
 import { logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
-import { listBackups } from './catalog.js';
+import { catalogWriteOptions, listBackups } from './catalog.js';
 import { applyRetention, parseRetentionPolicy, planFromCatalog, type RetentionPlan, type WalObject } from './retention.js';
 import { planToJson, planToText } from './retention-report.js';
 
@@ -39,8 +39,11 @@ export async function runRetention(opts: RetentionRunOptions): Promise<Retention
     const apply = !opts.dryRun && plan.blockedBy.length === 0;
     if (apply) {
       const log = logger();
-      await applyRetention(store, resolved.serverName, plan, (p) => {
-        if (p.phase === 'deleted') log.info({ backupId: p.backupId, server: resolved.serverName }, 'retention deleted backup');
+      await applyRetention(store, resolved.serverName, plan, {
+        write: catalogWriteOptions(resolved.config),
+        onProgress: (p) => {
+          if (p.phase === 'deleted') log.info({ backupId: p.backupId, server: resolved.serverName }, 'retention deleted backup');
+        },
       });
     }
     process.stdout.write(opts.json ? JSON.stringify(planToJson(plan, store.displayUrl, apply), null, 2) + '\n' : planToText(plan, store.displayUrl, apply));

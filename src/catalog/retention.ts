@@ -22,11 +22,10 @@
  */
 import type { BackupInfo } from './backup-info.js';
 import {
-  deleteBackupObjects,
-  deleteInBatches,
   isDeletionInProgress,
-  markDeletionInProgress,
+  runDeletionStep,
   type Catalog,
+  type CatalogWriteOptions,
   type KeepTarget,
   type UnreadableBackup,
 } from './catalog.js';
@@ -92,7 +91,7 @@ export interface WalRange {
   bytes: number;
 }
 
-/** One backup to delete and the WAL keys to delete right after marking it. */
+/** One backup to delete and the WAL keys to delete once its data is gone. */
 export interface DeletionStep {
   backupId: string;
   /** Its backup.info; undefined when unreadable or absent (an interrupted upload). */
@@ -353,18 +352,20 @@ export interface ApplyProgress {
   phase: 'marked' | 'wal-deleted' | 'deleted';
 }
 
+export interface ApplyOptions {
+  /** Tags and encryption for rewriting backup.info (catalogWriteOptions of the store's configuration). */
+  write?: CatalogWriteOptions;
+  onProgress?: (p: ApplyProgress) => void;
+}
+
 /**
- * Executes a plan. Per backup, oldest first: mark its backup.info as a deletion in progress,
- * delete the WAL it alone needed, delete its data files, delete backup.info. Every delete is
- * batched to the provider's limit. An interruption leaves marked (FAILED) backups that the next
- * run finishes. Deletes nothing when the catalog had an unreadable backup.info.
+ * Executes a plan. Per backup, oldest first, as catalog.ts's runDeletionStep: mark its
+ * backup.info as a deletion in progress, delete its data files, then the WAL it alone needed, then
+ * backup.info. Every delete is batched to the provider's limit. An interruption leaves marked
+ * (FAILED) backups that the next run finishes; a store refusing the deletes leaves them as they
+ * were. Deletes nothing when the catalog had an unreadable backup.info.
  */
-export async function applyRetention(
-  store: ObjectStore,
-  serverName: string,
-  plan: DeletionPlan,
-  onProgress?: (p: ApplyProgress) => void,
-): Promise<void> {
+export async function applyRetention(store: ObjectStore, serverName: string, plan: DeletionPlan, opts: ApplyOptions = {}): Promise<void> {
   if (plan.blockedBy.length > 0) {
     throw new PgarkError(
       `retention deleted nothing: cannot read backup.info of ${plan.blockedBy.map((u) => `${u.backupId} (${u.error})`).join(', ')}`,
@@ -373,11 +374,8 @@ export async function applyRetention(
     );
   }
   for (const step of plan.steps) {
-    await markDeletionInProgress(store, serverName, step.backupId, step.info);
-    onProgress?.({ backupId: step.backupId, phase: 'marked' });
-    await deleteInBatches(store, step.walKeys);
-    onProgress?.({ backupId: step.backupId, phase: 'wal-deleted' });
-    await deleteBackupObjects(store, serverName, step.backupId);
-    onProgress?.({ backupId: step.backupId, phase: 'deleted' });
+    const report = (phase: ApplyProgress['phase']) => opts.onProgress?.({ backupId: step.backupId, phase });
+    await runDeletionStep(store, serverName, step.backupId, { info: step.info, walKeys: step.walKeys, write: opts.write, onPhase: report });
+    report('deleted');
   }
 }

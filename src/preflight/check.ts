@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import { clusterObjectStore, externalClusterObjectStore, findCluster, imageMajorVersion, loadContext, type ConfigContext } from '../config/index.js';
 import { PgarkError } from '../util/errors.js';
+import { catalogWriteOptions } from '../catalog/catalog.js';
 import { checkPostgres } from './postgres.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 
@@ -126,7 +127,8 @@ async function checkStore(ctx: ConfigContext, cluster: Cluster, ref: StoreRef): 
     rows.push({ check: `${ref.label}: list`, status: 'ok', detail: `${where}: ${entries} entr${entries === 1 ? 'y' : 'ies'} under ${prefix}` });
     if (ref.writable) {
       const probe = `${prefix}.pgark-check-${randomBytes(6).toString('hex')}`;
-      await store.put(probe, Buffer.from('pgark check probe\n'));
+      // With the backups' tags and encryption: a bucket that requires them refuses a bare PUT.
+      await store.put(probe, Buffer.from('pgark check probe\n'), catalogWriteOptions(resolved.config));
       await store.delete([probe]);
       if (await store.head(probe)) throw new PgarkError(`probe object ${probe} still exists after delete`);
       rows.push({ check: `${ref.label}: write+delete`, status: 'ok', detail: `probe object written and deleted under ${prefix}` });

@@ -6,8 +6,9 @@
  * most 1000 keys per DeleteObjects. Memory per streaming put: partSize x queueSize.
  *
  * One S3Client per store, with keep-alive agents and our retry policy (retry.ts) in place of the
- * SDK's. Checksums are computed/validated only when an operation requires them: the SDK's newer
- * default (CRC32 on every request, aws-chunked bodies) breaks many S3-compatible servers.
+ * SDK's. Checksums are computed/validated only when an operation requires them, and then as
+ * Content-MD5: the SDK's newer default (CRC32 on every request, aws-chunked bodies) and its CRC32
+ * headers break many S3-compatible servers (see checksumsEveryStoreAccepts).
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -53,6 +54,14 @@ function sharedRetryStrategy(): RetryStrategyV2 {
 }
 
 /**
+ * Rewrites the SDK's checksum headers, before signing, into what every S3 implementation accepts.
+ *
+ * Operations that require a checksum (DeleteObjects) get CRC32 headers from the SDK even with
+ * requestChecksumCalculation WHEN_REQUIRED (x-amz-sdk-checksum-algorithm, x-amz-checksum-crc32);
+ * S3-compatible stores that predate them refuse the request, as they refused boto3 >= 1.36. The
+ * body of such an operation is a small XML document, so it gets Content-MD5 instead, which AWS
+ * S3 accepts too.
+ *
  * A request that carries Content-MD5 is not also hashed with SHA-256 for its signature
  * (x-amz-content-sha256: UNSIGNED-PAYLOAD, as boto3 and the AWS CLI do for S3): the server still
  * verifies the body against the MD5, and the signature covers the Content-MD5 header, so the body
@@ -63,9 +72,18 @@ function sharedRetryStrategy(): RetryStrategyV2 {
  * PUT without Content-MD5 or an x-amz-checksum-* header, and some S3-compatible stores accept only
  * Content-MD5 there (pgBackRest 2.55 dropped it from WAL PUTs and had to restore it, pgbackrest#2613).
  */
-function unsignedPayloadWhenChecked(request: unknown): void {
-  const r = request as { headers?: Record<string, string> };
-  if (r.headers?.['content-md5'] !== undefined) r.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+function checksumsEveryStoreAccepts(request: unknown): void {
+  const r = request as { headers?: Record<string, string>; body?: unknown };
+  const headers = r.headers;
+  if (!headers) return;
+  const body = r.body;
+  if (headers['x-amz-sdk-checksum-algorithm'] !== undefined && (typeof body === 'string' || body instanceof Uint8Array)) {
+    for (const name of Object.keys(headers)) {
+      if (name === 'x-amz-sdk-checksum-algorithm' || name.startsWith('x-amz-checksum-')) delete headers[name];
+    }
+    headers['content-md5'] = createHash('md5').update(body).digest('base64');
+  }
+  if (headers['content-md5'] !== undefined) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
 }
 
 export interface S3Location {
@@ -122,10 +140,11 @@ export class S3ObjectStore implements ObjectStore {
     });
     this.client.middlewareStack.add(
       (next) => (args) => {
-        unsignedPayloadWhenChecked(args.request);
+        checksumsEveryStoreAccepts(args.request);
         return next(args);
       },
-      { step: 'build', name: 'pgarkUnsignedPayloadWhenChecked' },
+      // Low priority: after the SDK's own checksum middleware of the same step, before signing.
+      { step: 'build', priority: 'low', name: 'pgarkChecksumsEveryStoreAccepts' },
     );
   }
 

@@ -17,14 +17,15 @@ async function planFor(store: ObjectStore, now: Date) {
   return planFromCatalog(await listBackups(store, SERVER), await walObjects(store), '30d', now);
 }
 
-/** A real store whose delete() fails once, after `okCalls` successful calls: an interrupted run. */
-function failingAfter(store: ObjectStore, okCalls: number): ObjectStore {
+/** A real store whose delete() fails after `okCalls` successful calls: once (an interrupted run), or for good (Object Lock). */
+function failingAfter(store: ObjectStore, okCalls: number, forGood = false): ObjectStore {
   let calls = 0;
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'delete') {
         return async (keys: string[]) => {
-          if (calls++ === okCalls) throw new Error('injected interruption');
+          const call = calls++;
+          if (call === okCalls || (forGood && call > okCalls)) throw new Error('injected interruption');
           return target.delete(keys);
         };
       }
@@ -52,8 +53,8 @@ for (const kind of ['file', 's3', 'azure-connection-string'] as StoreKind[]) {
         JSON.stringify(plan.backups.map((b) => [b.backupId, b.decision, b.reason])),
       );
 
-      // Interrupt the run on its 4th delete call (the second backup's WAL), then run again from a fresh listing.
-      await assert.rejects(applyRetention(failingAfter(store, 3), SERVER, plan), /injected interruption/);
+      // Interrupt the run on its 5th delete call (the second backup's WAL, after its data), then run again from a fresh listing.
+      await assert.rejects(applyRetention(failingAfter(store, 4), SERVER, plan), /injected interruption/);
       const midway = await listBackups(store, SERVER);
       assert.equal(midway.backups.find((b) => b.backup_id === ids[3])?.status, 'FAILED', 'the backup whose deletion was interrupted is not DONE any more');
       const resumed = await planFor(store, now);
@@ -100,6 +101,26 @@ for (const kind of ['file', 's3', 'azure-connection-string'] as StoreKind[]) {
     }
   });
 }
+
+test('a store refusing deletes leaves every backup as it was, DONE and complete', async () => {
+  const now = new Date();
+  const ts = await startStore('file');
+  const store = await openObjectStore(ts.resolved(SERVER));
+  try {
+    await populate(store, scenario(now.getTime()));
+    const plan = await planFor(store, now);
+    assert.ok(plan.steps.length > 0);
+    const before = await allKeys(store, '');
+    const infos = await Promise.all(plan.steps.map((s) => store.getBuffer(backupInfoKey(SERVER, s.backupId))));
+    await assert.rejects(applyRetention(failingAfter(store, 0, true), SERVER, plan), /was not deleted and is unchanged: injected interruption/);
+    assert.deepEqual(await allKeys(store, ''), before);
+    for (const [i, s] of plan.steps.entries()) assert.ok((await store.getBuffer(backupInfoKey(SERVER, s.backupId))).equals(infos[i]), `${s.backupId}: backup.info restored byte for byte`);
+    assert.deepEqual((await planFor(store, now)).backups, plan.backups, 'the next run sees the same catalog');
+  } finally {
+    await store.close();
+    await ts.stop();
+  }
+});
 
 test('an unreadable backup.info makes retention delete nothing', async () => {
   const now = new Date();

@@ -9,14 +9,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { openObjectStore } from '../../src/storage/open.js';
+import { backdate } from './scenarios.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { listBackups } from '../../src/catalog/catalog.js';
-import { parseBackupInfo, serializeBackupInfo } from '../../src/catalog/backup-info.js';
-import { backupInfoKey, backupPrefix } from '../../src/catalog/layout.js';
-import { PyDateTime } from '../../src/catalog/pytime.js';
-import { archiveCurrentWal, backupOrigin, batches, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
+import { backupPrefix } from '../../src/catalog/layout.js';
+import { takeBackups } from './real-backups.js';
+import { batches, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
 
-const DAY = 86_400_000;
 const SERVER = 'origin';
 
 let store: TestStore;
@@ -26,38 +25,18 @@ const ids: { a?: string; b?: string; c?: string } = {};
 let finalRows = 0;
 const recovered: Recovered[] = [];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function rowCount(q: Pick<Origin['pg'], 'query'>): Promise<number> {
   const [r] = await q.query<{ n: string }>('SELECT count(*)::text AS n FROM rows');
   return Number(r.n);
 }
 
-/** Rewrites a backup's begin/end times `daysAgo` days back, leaving every other field as it was. */
-async function backdate(backupId: string, daysAgo: number): Promise<void> {
-  const key = backupInfoKey(SERVER, backupId);
-  const info = parseBackupInfo((await objects.getBuffer(key)).toString('utf8'), backupId);
-  const end = new Date(Date.now() - daysAgo * DAY);
-  info.begin_time = PyDateTime.fromDate(new Date(end.getTime() - 60_000));
-  info.end_time = PyDateTime.fromDate(end);
-  await objects.put(key, Buffer.from(serializeBackupInfo(info)));
-}
 
 before(async () => {
   store = await startStore('s3');
   origin = await startOrigin(store, { clusterName: SERVER });
   objects = await openObjectStore(store.resolved(SERVER));
-  await insertBatch(origin.pg, 1);
-  ids.a = await backupOrigin(origin);
-  await sleep(1100); // backup IDs have one-second resolution
-  await insertBatch(origin.pg, 2);
-  ids.b = await backupOrigin(origin);
-  await sleep(1100);
-  await insertBatch(origin.pg, 3);
-  ids.c = await backupOrigin(origin);
-  await insertBatch(origin.pg, 4);
+  [ids.a, ids.b, ids.c] = await takeBackups(origin, 3);
   finalRows = await rowCount(origin.pg);
-  await archiveCurrentWal(origin.pg);
 });
 
 after(async () => {
@@ -69,8 +48,8 @@ after(async () => {
 
 test('7d policy on s3rver deletes only the backup before the window base; the kept ones stay listed', async () => {
   assert.equal(new Set([ids.a, ids.b, ids.c]).size, 3, 'three distinct backups');
-  await backdate(ids.a!, 20);
-  await backdate(ids.b!, 10);
+  await backdate(objects, SERVER, ids.a!, 20);
+  await backdate(objects, SERVER, ids.b!, 10);
 
   const r = await pgark(['retention', '-f', origin.manifest, '--policy', '7d', '--json']);
   assert.equal(r.code, 0, `pgark retention failed:\n${r.stderr}`);

@@ -1,7 +1,9 @@
 /** The multi-timeline catalog shared by the retention tests (applied, agreement with barman, CLI). */
-import { backupPrefix } from '../../src/catalog/layout.js';
+import { backupInfoKey, backupPrefix } from '../../src/catalog/layout.js';
+import { parseBackupInfo, serializeBackupInfo } from '../../src/catalog/backup-info.js';
+import { PyDateTime } from '../../src/catalog/pytime.js';
 import type { WalObject } from '../../src/catalog/retention.js';
-import type { ObjectStore } from '../../src/storage/types.js';
+import type { ObjectStore, PutOptions } from '../../src/storage/types.js';
 import { archivedWalFiles } from '../../src/wal/list.js';
 import { backupIdAt, DAY, segments, walName, writeBackup, writeWals, type SyntheticBackup } from './synthetic.js';
 
@@ -60,3 +62,13 @@ export async function walObjects(store: ObjectStore): Promise<WalObject[]> {
   return out;
 }
 
+
+/** Rewrites a real backup's begin/end times `daysAgo` days back, leaving every other field as it was. */
+export async function backdate(store: ObjectStore, serverName: string, backupId: string, daysAgo: number, write: PutOptions = {}): Promise<void> {
+  const key = backupInfoKey(serverName, backupId);
+  const info = parseBackupInfo((await store.getBuffer(key)).toString('utf8'), backupId);
+  const end = new Date(Date.now() - daysAgo * DAY);
+  info.begin_time = PyDateTime.fromDate(new Date(end.getTime() - 60_000));
+  info.end_time = PyDateTime.fromDate(end);
+  await store.put(key, Buffer.from(serializeBackupInfo(info)), write);
+}

@@ -3,8 +3,12 @@
  * credentials S3RVER/S3RVER, any region. With `tls`, it serves https with a throw-away
  * self-signed certificate whose subjectAltName has IP:127.0.0.1 (pgBackRest only speaks https).
  *
- * Known s3rver 3.7.1 quirks (real S3 differs): it does not verify SigV4 signatures (only that the
- * access key id exists); it ignores If-None-Match and x-amz-tagging on PUT; "Range: bytes=0-0"
+ * Clients reach s3rver through a strict front (s3-front.ts) that verifies every SigV4 signature,
+ * refuses the AWS SDK's newer checksum encodings and emulates If-None-Match, which s3rver itself
+ * does not; `withFront()` adds another front with bucket rules (Object Lock, required SSE headers)
+ * over the same data. `port`/`endpoint` are the front's; `backendPort` is s3rver's own.
+ *
+ * Other s3rver 3.7.1 quirks (real S3 differs): it ignores x-amz-tagging on PUT; "Range: bytes=0-0"
  * returns the whole object; a delimiter listing misses common prefixes whose objects all sit two
  * or more levels below the listed prefix; and it encrypts continuation tokens with DES, which
  * OpenSSL 3 only offers through its legacy provider (enabled below, or every listing past one
@@ -15,10 +19,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratchDir } from './tmp.js';
 import { startServerProcess } from './server-process.js';
+import { startS3Front, type FrontRules } from './s3-front.js';
 
 export interface S3rver {
+  /** The verifying front's port. */
   port: number;
-  /** http(s)://127.0.0.1:PORT — pass as endpointURL. */
+  /** s3rver's own port, behind the front. */
+  backendPort: number;
+  /** http(s)://127.0.0.1:PORT of the front — pass as endpointURL. */
   endpoint: string;
   bucket: string;
   accessKeyId: string;
@@ -30,8 +38,10 @@ export interface S3rver {
   /** Path of that PEM on disk (for AWS_CA_BUNDLE or pgBackRest). */
   caFile?: string;
   dataDir: string;
-  /** The server's process id (benchmarks read its CPU time from /proc). */
+  /** s3rver's process id (benchmarks read its CPU time from /proc). */
   pid: number;
+  /** The same bucket through another front applying `rules`; its stop() stops only that front. */
+  withFront(rules: FrontRules): Promise<S3rver>;
   stop(): Promise<void>;
 }
 
@@ -39,6 +49,8 @@ export interface S3rverOptions {
   /** Bucket created at start (default "pgark"). */
   bucket?: string;
   tls?: boolean;
+  /** Rules of the front every client goes through. */
+  rules?: FrontRules;
 }
 
 /** Generates a self-signed certificate for 127.0.0.1/localhost in dir; returns the key and cert paths. */
@@ -69,21 +81,34 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
     dir.cleanup();
     throw e;
   });
-  return {
-    port: server.port,
-    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`,
-    bucket,
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    region: 'us-east-1',
-    tls,
-    caPem: cert ? readFileSync(cert.cert, 'utf8') : undefined,
-    caFile: cert?.cert,
-    dataDir,
-    pid: server.child.pid!,
-    stop: async () => {
-      await server.stop();
-      dir.cleanup();
-    },
+  const credentials = { S3RVER: 'S3RVER' };
+  const viaFront = async (rules: FrontRules, stopBackend: boolean): Promise<S3rver> => {
+    const front = await startS3Front({ backendPort: server.port, tls: cert, credentials, rules });
+    return {
+      port: front.port,
+      backendPort: server.port,
+      endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${front.port}`,
+      bucket,
+      accessKeyId: 'S3RVER',
+      secretAccessKey: credentials.S3RVER,
+      region: 'us-east-1',
+      tls,
+      caPem: cert ? readFileSync(cert.cert, 'utf8') : undefined,
+      caFile: cert?.cert,
+      dataDir,
+      pid: server.child.pid!,
+      withFront: (more) => viaFront(more, false),
+      stop: async () => {
+        await front.stop();
+        if (!stopBackend) return;
+        await server.stop();
+        dir.cleanup();
+      },
+    };
   };
+  return viaFront(opts.rules ?? {}, true).catch(async (e) => {
+    await server.stop();
+    dir.cleanup();
+    throw e;
+  });
 }

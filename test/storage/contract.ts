@@ -104,8 +104,8 @@ function brokenVariants(ts: TestStore, closedPort: number): { wrongKey: Resolved
   const missingBucket = ts.resolved();
   const unreachable = ts.resolved();
   if (ts.s3rver) {
-    // s3rver does not verify SigV4 signatures, only that the access key id exists, so a wrong id is the wrong key it can detect.
-    wrongKey.s3 = { ...wrongKey.s3, accessKeyId: 'WRONGKEYID' };
+    // The harness's front verifies signatures, so a wrong secret is refused like on AWS.
+    wrongKey.s3 = { ...wrongKey.s3, secretAccessKey: 'not-the-secret' };
     missingBucket.destinationPath = 's3://no-such-bucket/x';
     unreachable.endpointURL = unreachable.endpointURL!.replace(`:${ts.s3rver.port}`, `:${closedPort}`);
   } else if (ts.azurite) {

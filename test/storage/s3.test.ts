@@ -6,6 +6,9 @@ import { Readable } from 'node:stream';
 import { startStore } from '../harness/stores.js';
 import { startProxy } from '../harness/proxy.js';
 import { runContract } from './contract.js';
+import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { errorFacts } from '../../src/storage/errors.js';
+import type { TestStore } from '../harness/stores.js';
 
 runContract('s3', 'full');
 // pgBackRest-style https endpoint with a private CA given as endpointCA.
@@ -74,6 +77,106 @@ test('server-side encryption and tags go on the wire for single and multipart pu
   } finally {
     await store.close();
     await proxy.close();
+    await ts.stop();
+  }
+});
+
+/** An SDK client of its own for the test store (not pgark's), set up for S3-compatible stores unless `config` says otherwise. */
+function rawClient(ts: TestStore, config: Partial<S3ClientConfig> = {}): S3Client {
+  const s3 = ts.s3rver!;
+  return new S3Client({
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    maxAttempts: 1,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    ...config,
+  });
+}
+
+const objectKey = (ts: TestStore, key: string) => `${ts.destinationPath.split('/').pop()}/${key}`;
+
+async function failureOf(p: Promise<unknown>): Promise<{ status?: number; codes: string[] }> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  assert.ok(err, 'the request succeeded');
+  return errorFacts(err);
+}
+
+test('the S3 front verifies every signature: a tampered one is refused before it reaches s3rver', async () => {
+  const ts = await startStore('s3');
+  const client = rawClient(ts);
+  const tampering = rawClient(ts);
+  tampering.middlewareStack.add(
+    (next) => (args) => {
+      const r = args.request as { headers: Record<string, string> };
+      // The deserialize step runs after signing: flip the signature's last hex digit.
+      r.headers.authorization = r.headers.authorization.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+      return next(args);
+    },
+    { step: 'deserialize', name: 'tamperSignature' },
+  );
+  try {
+    const put = (c: S3Client, key: string) => c.send(new PutObjectCommand({ Bucket: ts.s3rver!.bucket, Key: objectKey(ts, key), Body: 'x' }));
+    await put(client, 'sig/honest');
+    const refused = await failureOf(put(tampering, 'sig/tampered'));
+    assert.equal(refused.status, 403);
+    assert.ok(refused.codes.includes('SignatureDoesNotMatch'), refused.codes.join());
+    const store = await openObjectStore(ts.resolved());
+    assert.equal(await store.head('sig/tampered'), undefined, 'the refused request never reached s3rver');
+    assert.equal((await store.head('sig/honest'))?.size, 1);
+    await store.close();
+  } finally {
+    client.destroy();
+    tampering.destroy();
+    await ts.stop();
+  }
+});
+
+test("the S3 front refuses the SDK's default checksums (x-amz-checksum-*, aws-chunked) as strict S3-compatible stores do", async () => {
+  const ts = await startStore('s3');
+  const sdkDefaults = rawClient(ts, { requestChecksumCalculation: 'WHEN_SUPPORTED' });
+  try {
+    const bucket = ts.s3rver!.bucket;
+    const single = await failureOf(sdkDefaults.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey(ts, 'ck/buffer'), Body: Buffer.from('x') })));
+    assert.equal(single.status, 400);
+    assert.ok(single.codes.includes('InvalidArgument'), single.codes.join());
+    const streamed = await failureOf(
+      sdkDefaults.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey(ts, 'ck/stream'), Body: Readable.from([Buffer.from('streamed')]), ContentLength: 8 })),
+    );
+    assert.equal(streamed.status, 400);
+    // pgark's own client sends what such a store accepts, deletes (which require a checksum) included.
+    const store = await openObjectStore(ts.resolved());
+    await store.put('ck/pgark', Buffer.from('x'));
+    await store.delete(['ck/pgark']);
+    assert.equal(await store.head('ck/pgark'), undefined);
+    await store.close();
+  } finally {
+    sdkDefaults.destroy();
+    await ts.stop();
+  }
+});
+
+test('If-None-Match runs on the S3 front: a second conditional create is refused, and racing pgark creators have one winner', async () => {
+  const ts = await startStore('s3');
+  const client = rawClient(ts);
+  const store = await openObjectStore(ts.resolved());
+  try {
+    const create = (body: string) => client.send(new PutObjectCommand({ Bucket: ts.s3rver!.bucket, Key: objectKey(ts, 'inm/once'), Body: body, IfNoneMatch: '*' }));
+    await create('first');
+    const second = await failureOf(create('second'));
+    assert.equal(second.status, 412);
+    assert.equal((await store.getBuffer('inm/once')).toString(), 'first');
+    // Every racer's HEAD finds nothing, so the outcome rests on If-None-Match alone.
+    const bodies = Array.from({ length: 6 }, (_, i) => Buffer.from(`racer ${i} `.repeat(1000)));
+    const results = await Promise.all(bodies.map((b) => store.put('inm/race', b, { ifAbsent: true })));
+    const winners = results.map((r, i) => (r.status === 'created' ? i : -1)).filter((i) => i >= 0);
+    assert.equal(winners.length, 1, `winners: ${winners}`);
+    assert.ok(results.every((r) => r.size === bodies[0].length));
+    assert.ok((await store.getBuffer('inm/race')).equals(bodies[winners[0]]));
+  } finally {
+    client.destroy();
+    await store.close();
     await ts.stop();
   }
 });
