@@ -135,7 +135,7 @@ function mb(bytes: number): string {
 
 async function main(): Promise<void> {
   const work = scratchDir('bench-backup');
-  const s3 = await startS3rver({ tls: true });
+  const s3 = await startS3rver({ tls: true, front: false });
   const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
   const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
   const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });

@@ -107,7 +107,7 @@ async function measure(src: PgServer, dst: PgServer, s3: S3rver, db: string, row
 
 const bigRows = Number(process.argv[2] ?? 4_000_000);
 const smallRows = Number(process.argv[3] ?? 40_000);
-const [src, dst, s3] = await Promise.all([startPostgres({ major: 15 }), startPostgres({ major: 15 }), startS3rver()]);
+const [src, dst, s3] = await Promise.all([startPostgres({ major: 15 }), startPostgres({ major: 15 }), startS3rver({ front: false })]);
 try {
   await measure(src, dst, s3, 'small', smallRows);
   await measure(src, dst, s3, 'large', bigRows);

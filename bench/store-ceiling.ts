@@ -43,7 +43,7 @@ function source(total: number): Readable {
 }
 
 async function main(): Promise<void> {
-  const s3 = await startS3rver({ tls: TLS });
+  const s3 = await startS3rver({ tls: TLS, front: false });
   const store = await startStore(TLS ? 's3-tls' : 's3', { s3rver: s3, prefix: 'ceiling' });
   const objects = await openObjectStore(store.resolved());
   try {

@@ -291,8 +291,8 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
 
 async function main(): Promise<void> {
   const work = scratchDir('bench-wal');
-  const tls = await startS3rver({ tls: true });
-  const http = TRANSPORT === 'paired' ? await startS3rver({ tls: false }) : tls;
+  const tls = await startS3rver({ tls: true, front: false });
+  const http = TRANSPORT === 'paired' ? await startS3rver({ tls: false, front: false }) : tls;
   const results: Result[] = [];
   let backlog: Backlog | undefined;
   const extra: string[] = [];

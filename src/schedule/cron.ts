@@ -3,7 +3,7 @@
  * NewParser(Second | Minute | Hour | Dom | Month | DowOptional | Descriptor)
  * (../shared/reference/cnpg-barman-cloud.md section 1.4), evaluated in UTC like the operator.
  *
- * Written by hand rather than with croner (installed): croner 11 disagrees with robfig on what
+ * Written by hand rather than with croner: croner 11 disagrees with robfig on what
  * a schedule means, checked by running it: it reads 5 fields as minute-first Unix cron (robfig:
  * seconds first, so "0 0 * * *" is hourly, not daily), it ORs day-of-month with a `*\/2`
  * day-of-week (robfig v1.2.0 gives every `*`-started field the "star" bit, which makes it AND),

@@ -51,6 +51,11 @@ export interface S3rverOptions {
   tls?: boolean;
   /** Rules of the front every client goes through. */
   rules?: FrontRules;
+  /**
+   * false: clients talk to s3rver itself. Benchmarks measure the tools, not the verifying front
+   * (one more Node process and a second hop on a 2-core machine); tests always keep the front.
+   */
+  front?: boolean;
 }
 
 /** Generates a self-signed certificate for 127.0.0.1/localhost in dir; returns the key and cert paths. */
@@ -82,8 +87,8 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
     throw e;
   });
   const credentials = { S3RVER: 'S3RVER' };
-  const viaFront = async (rules: FrontRules, stopBackend: boolean): Promise<S3rver> => {
-    const front = await startS3Front({ backendPort: server.port, tls: cert, credentials, rules });
+  const viaFront = async (rules: FrontRules | undefined, stopBackend: boolean): Promise<S3rver> => {
+    const front = rules ? await startS3Front({ backendPort: server.port, tls: cert, credentials, rules }) : { port: server.port, stop: async () => undefined };
     return {
       port: front.port,
       backendPort: server.port,
@@ -106,7 +111,7 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
       },
     };
   };
-  return viaFront(opts.rules ?? {}, true).catch(async (e) => {
+  return viaFront(opts.front === false ? undefined : (opts.rules ?? {}), true).catch(async (e) => {
     await server.stop();
     dir.cleanup();
     throw e;
