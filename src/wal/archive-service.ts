@@ -91,6 +91,7 @@ export class ArchiveService {
       () => this.failedAt.delete(name),
       (err) => {
         this.failedAt.set(name, Date.now());
+        this.targets.failed(ref, err);
         logger().warn({ wal: name, err: (err as Error).message }, 'WAL archive failed');
       },
     );

@@ -75,7 +75,7 @@ describe('empty-archive gate: a failed read of the archive fails the call and is
     const rt = walRuntime(d.pgdata);
     ensureRuntimeDirs(rt);
     const target: WalTarget = { store: faulty, serverName: 'gate', compression: 'none', maxParallel: 1, skipEmptyCheck: false, description: 'test' };
-    const svc = new ArchiveService(rt, new WalTargetCache(async () => target));
+    const svc = new ArchiveService(rt, new WalTargetCache(async () => ({ fingerprint: label, open: async () => target })));
     return { archive: () => svc.archive(join(d.walDir, name), { files: [] }) };
   }
 
