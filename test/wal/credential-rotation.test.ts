@@ -19,7 +19,9 @@ import { binPath } from '../harness/server-process.js';
 import { scratchDir } from '../harness/tmp.js';
 import { walRuntime } from '../../src/wal/runtime.js';
 import { resolveWalTarget, WalTargetCache } from '../../src/wal/target.js';
+import type { AgentStatus } from '../../src/agent/status-cli.js';
 import { craftSegment, fakePgdata, runPgark, stopWalDaemon } from './helpers.js';
+import { startAgent, waitFor } from '../agent/helpers.js';
 
 const ACCOUNT = 'devstoreaccount1';
 const SECRET = 'azure-creds';
@@ -150,6 +152,29 @@ describe('rotated credentials are picked up without restarting the WAL daemon', 
       await assert.rejects(old.store.getBuffer('rotate/probe'), /credentials rejected/, 'the old key really is refused');
     } finally {
       await cache.close();
+    }
+  });
+
+  test('agent: its catalog reads switch to the rotated key without a restart', async () => {
+    const agent = startAgent(['-f', manifest, '--secrets-dir', secretsDir, '--state-dir', join(dir.path, 'agent-state'), '--refresh-interval', '1s'], { port: await freePort() });
+    try {
+      const view = async () => ((await (await fetch(`${agent.url}/status`)).json()) as AgentStatus).clusters[0];
+      await waitFor('the first catalog read', async () => ((await view()).lastContact ? true : undefined), 60_000, agent);
+      await rotate();
+      const rotatedAt = Date.now();
+      await waitFor(
+        'a catalog read with the new key',
+        async () => {
+          const v = await view();
+          return v.lastContact && Date.parse(v.lastContact) > rotatedAt && !v.lastError ? true : undefined;
+        },
+        60_000,
+        agent,
+      );
+      assert.equal(agent.proc.exitCode, null, 'the same agent process');
+    } finally {
+      agent.proc.kill('SIGTERM');
+      await agent.exited;
     }
   });
 });
