@@ -102,10 +102,11 @@ interface CachedTarget {
 }
 
 /**
- * Targets kept open by the resident daemon, one per distinct ConfigRef. The manifests and Secrets
- * are read again when a manifest file changes, every RECHECK_MS, and after the store rejected the
- * credentials; a target is reopened only when what they resolve to changed (an edited
- * wal.compression, a rotated key), so the daemon never needs a restart for either.
+ * Targets kept open by long-running processes (the resident WAL daemon, the agent's cluster
+ * workers), one per distinct ConfigRef. The manifests and Secrets are read again when a manifest
+ * file changes, every RECHECK_MS, and after the store rejected the credentials; a target is
+ * reopened only when what they resolve to changed (an edited wal.compression, a rotated key), so
+ * neither needs a restart.
  */
 export class WalTargetCache {
   private readonly entries = new Map<string, CachedTarget>();
