@@ -16,11 +16,12 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../cli/common.js';
 import type { ObjectStore } from '../storage/types.js';
-import { openObjectStore } from '../storage/open.js';
 import { catalogWriteOptions, isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { applyRetention, parseRetentionPolicy, planFromCatalog, type RetentionPolicy, type WalObject } from '../catalog/retention.js';
 import { archivedWalFiles } from '../wal/list.js';
+import type { ConfigRef } from '../wal/protocol.js';
+import { WalTargetCache } from '../wal/target.js';
 import { logger } from '../util/log.js';
 import { processAlive, type AgentState, type BackupEntry } from './state.js';
 import type { AgentMetrics } from './metrics.js';
@@ -70,7 +71,9 @@ export class ClusterWorker {
   private readonly queue: Job[] = [];
   private draining: Promise<void> = Promise.resolve();
   private running = false;
-  private storePromise?: Promise<ObjectStore>;
+  /** The store, opened from the manifests and Secrets read again as they change (rotated credentials need no restart). */
+  private readonly stores = new WalTargetCache();
+  private readonly ref: ConfigRef;
   private readonly policy?: RetentionPolicy;
   readonly view: ClusterView;
   private agentFailureMs = 0;
@@ -84,18 +87,15 @@ export class ClusterWorker {
     const policyText = cluster.spec.backup?.retentionPolicy;
     this.policy = policyText ? parseRetentionPolicy(policyText) : undefined;
     this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: resolved.destinationPath, retentionPolicy: policyText };
+    this.ref = { files: cfg.files, secretsDir: cfg.secretsDir, cluster: cluster.metadata.name };
   }
 
   get name(): string {
     return this.cluster.metadata.name;
   }
 
-  private store(): Promise<ObjectStore> {
-    this.storePromise ??= openObjectStore(this.resolved).catch((err) => {
-      this.storePromise = undefined;
-      throw err;
-    });
-    return this.storePromise;
+  private async store(): Promise<ObjectStore> {
+    return (await this.stores.get(this.ref)).store;
   }
 
   /** Queues the backup of a slot; false when it is skipped (already known, or one already pending). */
@@ -273,6 +273,7 @@ export class ClusterWorker {
       const store = await this.store();
       this.noteCatalog(await listBackups(store, this.resolved.serverName));
     } catch (err) {
+      this.stores.failed(this.ref, err);
       this.view.lastError = (err as Error).message;
       logger().warn({ cluster: this.name, err: (err as Error).message }, 'could not read the backup catalog');
     }
@@ -342,8 +343,7 @@ export class ClusterWorker {
   }
 
   async close(): Promise<void> {
-    const store = await this.storePromise?.catch(() => undefined);
-    await store?.close();
+    await this.stores.close();
   }
 }
 

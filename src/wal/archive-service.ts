@@ -17,23 +17,9 @@ import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
-import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, WANTED_SUFFIX, type WalRuntime } from './runtime.js';
+import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, type WalRuntime } from './runtime.js';
 import { ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget, WalTargetCache } from './target.js';
-
-/**
- * After storing a segment ahead, rename its .ready to .done as PostgreSQL would, so PostgreSQL
- * does not call archive_command for it at all (PostgreSQL 15+ checks that a .ready file still
- * exists before archiving it; 14 rescans the directory). Only ever after a durable upload.
- * PGARK_WAL_MARK_DONE=0 leaves every segment to archive_command (e.g. to keep pg_stat_archiver's
- * archived_count complete); the spool markers then make those calls return at once.
- */
-const MARK_DONE = process.env.PGARK_WAL_MARK_DONE !== '0';
-
-async function markDone(walPath: string): Promise<void> {
-  const status = join(dirname(walPath), 'archive_status', basename(walPath));
-  await rename(`${status}.ready`, `${status}.done`).catch(() => undefined);
-}
 
 /** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
 const LOOKAHEAD_RETRY_MS = 10_000;
@@ -45,8 +31,6 @@ interface Job {
 
 export class ArchiveService {
   private readonly jobs = new Map<string, Job>();
-  /** Segments a client is waiting for: PostgreSQL marks those .done itself. */
-  private readonly requested = new Map<string, number>();
   private readonly failedAt = new Map<string, number>();
   /** Segments stored by this process and the file identity they were stored from. */
   private readonly stored = new Map<string, { identity: string; result: ArchiveResult }>();
@@ -72,20 +56,12 @@ export class ArchiveService {
   async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
     const target = await this.targets.get(ref);
     const name = basename(path);
-    this.requested.set(name, (this.requested.get(name) ?? 0) + 1);
-    let result: ArchiveResult;
-    try {
-      const done = this.jobs.has(name) ? undefined : this.storedHere(name, path);
-      const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
-      void this.pump(target, dirname(path), ref);
-      result = await pending;
-    } finally {
-      const n = (this.requested.get(name) ?? 1) - 1;
-      if (n > 0) this.requested.set(name, n);
-      else this.requested.delete(name);
-    }
+    const done = this.jobs.has(name) ? undefined : this.storedHere(name, path);
+    const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
+    void this.pump(target, dirname(path), ref);
+    const result = await pending;
     // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
-    await Promise.all([name, name + WANTED_SUFFIX].map((f) => unlink(join(this.rt.archiveSpool, f)).catch(() => undefined)));
+    await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
     return result;
   }
 
@@ -102,7 +78,6 @@ export class ArchiveService {
         const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived });
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);
-        if (MARK_DONE && !this.requested.has(name) && !(await pathExists(join(this.rt.archiveSpool, name + WANTED_SUFFIX)))) await markDone(path);
         logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
         return result;
       } finally {
@@ -116,6 +91,7 @@ export class ArchiveService {
       () => this.failedAt.delete(name),
       (err) => {
         this.failedAt.set(name, Date.now());
+        this.targets.failed(ref, err);
         logger().warn({ wal: name, err: (err as Error).message }, 'WAL archive failed');
       },
     );
@@ -195,12 +171,21 @@ export class ArchiveService {
     return this.storedHere(name, path) !== undefined || archiveMarkerMatches(join(this.rt.archiveSpool, name), path);
   }
 
-  /** Removes markers of segments PostgreSQL no longer has as .ready (archived through another call, or recycled). */
+  /**
+   * Removes markers of segments PostgreSQL no longer has as .ready: it marked them .done after
+   * the launcher answered from the marker, or recycled them. Without this the spool would keep a
+   * marker for every segment stored ahead.
+   */
   async sweepMarkers(walDir: string): Promise<void> {
+    // Spool first: a marker listed now was written for a segment that was .ready before the
+    // status listing below, so "not .ready" cannot catch a marker for a segment that only just
+    // became .ready (and was stored ahead at once).
+    const spool = await readdir(this.rt.archiveSpool).catch(() => [] as string[]);
+    const stored = [...this.stored.keys()];
     const ready = new Set(await this.readySegments(walDir));
-    for (const name of this.stored.keys()) if (!ready.has(name)) this.stored.delete(name);
-    for (const f of await readdir(this.rt.archiveSpool).catch(() => [] as string[])) {
-      const suffix = [INFLIGHT_SUFFIX, WANTED_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
+    for (const name of stored) if (!ready.has(name)) this.stored.delete(name);
+    for (const f of spool) {
+      const suffix = [INFLIGHT_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
       const name = suffix ? f.slice(0, -suffix.length) : f;
       if (this.jobs.has(name)) continue;
       // An .inflight file without a job is left over from a daemon that was killed.

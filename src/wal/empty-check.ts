@@ -5,6 +5,7 @@
  */
 import { walsPrefix, WAL_NAME_RE } from '../catalog/layout.js';
 import { decompressStream, splitCodecSuffix } from '../codec/index.js';
+import { CorruptDataError } from '../codec/errors.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError } from '../util/errors.js';
 import { readSegmentHeader } from './segment.js';
@@ -84,11 +85,21 @@ export async function findArchivedWal(store: ObjectStore, serverName: string, op
   return { timelines: [...timelines].sort((a, b) => a - b), samples, newestSegmentKey };
 }
 
-/** System identifier written in the first page of an archived segment; undefined when unreadable. */
+/**
+ * System identifier written in the first page of an archived segment; undefined when the object's
+ * bytes do not decode to a WAL page header. A failure to read the object is thrown, not taken for
+ * "unknown": the empty-archive gate would pass on it, and archive another system's WAL.
+ */
 export async function archivedSystemIdentifier(store: ObjectStore, key: string): Promise<string | undefined> {
   const { codec } = splitCodecSuffix(key.slice(key.lastIndexOf('/') + 1));
   const source = await store.get(key);
   const decoder = decompressStream(codec);
+  let readError: Error | undefined;
+  // pipe() does not pass a source error on: the decoder would wait for more bytes forever.
+  source.once('error', (err: Error) => {
+    readError = err;
+    decoder.destroy(err);
+  });
   source.pipe(decoder);
   try {
     const chunks: Buffer[] = [];
@@ -99,8 +110,10 @@ export async function archivedSystemIdentifier(store: ObjectStore, key: string):
       if (length >= 64) break;
     }
     return readSegmentHeader(Buffer.concat(chunks))?.systemIdentifier;
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (readError) throw readError;
+    if (err instanceof CorruptDataError) return undefined;
+    throw err;
   } finally {
     source.destroy();
     decoder.destroy();

@@ -113,8 +113,6 @@ export function fileIdentity(path: string): string | undefined {
 
 /** Suffix of the file that exists in the archive spool while the daemon uploads a segment (bin/pgark waits on it). */
 export const INFLIGHT_SUFFIX = '.inflight';
-/** Suffix of the file bin/pgark leaves while it waits, so the daemon lets PostgreSQL mark that segment .done itself. */
-export const WANTED_SUFFIX = '.wanted';
 
 /**
  * Whether the archive-spool marker at markerPath was written for the very file now at walPath

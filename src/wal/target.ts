@@ -3,10 +3,12 @@
  * CNPG manifests: the Cluster's own spec.backup.barmanObjectStore, or for recovery an external
  * cluster's barmanObjectStore (`--source NAME`, serverName defaulting to NAME, as CNPG does).
  */
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { clusterObjectStore, findCluster, loadContext, resolveObjectStore } from '../config/index.js';
-import type { Encryption } from '../config/types.js';
+import type { Encryption, ResolvedObjectStore } from '../config/types.js';
 import type { CodecName } from '../codec/types.js';
+import { StorageError } from '../storage/errors.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
@@ -29,7 +31,17 @@ export interface WalTarget {
   description: string;
 }
 
-export async function loadWalTarget(ref: ConfigRef): Promise<WalTarget> {
+/**
+ * What a ConfigRef resolves to right now: a fingerprint of the settings and credentials read from
+ * the manifests and Secrets (a hash, never printed), and how to open a target with them.
+ */
+export interface WalTargetSource {
+  fingerprint: string;
+  open(): Promise<WalTarget>;
+}
+
+/** Reads the manifests and resolves the credentials, without connecting to anything. */
+export async function resolveWalTarget(ref: ConfigRef): Promise<WalTargetSource> {
   if (ref.files.length === 0) {
     throw new UserError('no manifest given', 'pass -f /path/to/cluster.yaml or set PGARK_CONFIG');
   }
@@ -49,6 +61,12 @@ export async function loadWalTarget(ref: ConfigRef): Promise<WalTarget> {
   } else {
     resolved = await clusterObjectStore(ctx, cluster);
   }
+  const skipEmptyCheck = cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled';
+  const fingerprint = createHash('sha256').update(JSON.stringify([resolved, skipEmptyCheck])).digest('hex');
+  return { fingerprint, open: () => openWalTarget(resolved, skipEmptyCheck) };
+}
+
+async function openWalTarget(resolved: ResolvedObjectStore, skipEmptyCheck: boolean): Promise<WalTarget> {
   const cfg = resolved.config;
   const store = await openObjectStore(resolved);
   return {
@@ -59,33 +77,82 @@ export async function loadWalTarget(ref: ConfigRef): Promise<WalTarget> {
     tags: cfg.tags,
     historyTags: cfg.historyTags,
     encryption: cfg.wal?.encryption,
-    skipEmptyCheck: cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled',
+    skipEmptyCheck,
     description: `${store.displayUrl} server "${resolved.serverName}"`,
   };
 }
 
+export async function loadWalTarget(ref: ConfigRef): Promise<WalTarget> {
+  return (await resolveWalTarget(ref)).open();
+}
+
 /**
- * Targets kept open by the resident daemon, one per distinct ConfigRef, reloaded when a manifest
- * file changes (so an edited wal.compression or maxParallel takes effect without a restart).
+ * How long a kept target is used before its manifests and Secrets are read again. Credentials
+ * rotate underneath a running daemon (a --secrets-dir volume is swapped atomically through its
+ * ..data symlink; a Kubernetes Secret is updated in place), and nothing else tells us.
+ */
+const RECHECK_MS = 30_000;
+
+interface CachedTarget {
+  fingerprint: string;
+  target: Promise<WalTarget>;
+  /** Manifest mtimes when last resolved: an edit is picked up at once, not after RECHECK_MS. */
+  stamp: string;
+  checkedAt: number;
+}
+
+/**
+ * Targets kept open by long-running processes (the resident WAL daemon, the agent's cluster
+ * workers), one per distinct ConfigRef. The manifests and Secrets are read again when a manifest
+ * file changes, every RECHECK_MS, and after the store rejected the credentials; a target is
+ * reopened only when what they resolve to changed (an edited wal.compression, a rotated key), so
+ * neither needs a restart.
  */
 export class WalTargetCache {
-  private readonly entries = new Map<string, { stamp: string; target: Promise<WalTarget> }>();
+  private readonly entries = new Map<string, CachedTarget>();
+  /** The re-read in progress per ConfigRef, shared by concurrent requests. */
+  private readonly pending = new Map<string, Promise<WalTarget>>();
 
-  constructor(private readonly load: (ref: ConfigRef) => Promise<WalTarget> = loadWalTarget) {}
+  constructor(
+    private readonly resolve: (ref: ConfigRef) => Promise<WalTargetSource> = resolveWalTarget,
+    private readonly recheckMs = RECHECK_MS,
+  ) {}
 
   get(ref: ConfigRef): Promise<WalTarget> {
-    const key = JSON.stringify([ref.files, ref.secretsDir, ref.cluster, ref.source]);
+    const key = refKey(ref);
     const stamp = ref.files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(',');
     const cached = this.entries.get(key);
-    if (cached && cached.stamp === stamp) return cached.target;
-    if (cached) {
-      // Give in-flight transfers time to finish on the old connections.
-      const old = cached.target;
-      setTimeout(() => void old.then((t) => t.store.close()).catch(() => undefined), 120_000).unref();
+    if (cached && cached.stamp === stamp && performance.now() - cached.checkedAt < this.recheckMs) return cached.target;
+    let pending = this.pending.get(key);
+    if (!pending) {
+      // A failed re-read (bad manifest, missing secret) fails this request and is retried on the next.
+      pending = this.reload(key, ref, stamp).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
     }
-    const target = this.load(ref);
-    this.entries.set(key, { stamp, target });
-    // A failed load (bad manifest, missing secret) is retried on the next request.
+    return pending;
+  }
+
+  /** After a failed transfer: credentials the store rejected are read again before the next attempt. */
+  failed(ref: ConfigRef, err: unknown): void {
+    const cached = this.entries.get(refKey(ref));
+    if (cached && err instanceof StorageError && err.kind === 'auth') cached.checkedAt = -Infinity;
+  }
+
+  private async reload(key: string, ref: ConfigRef, stamp: string): Promise<WalTarget> {
+    const checkedAt = performance.now();
+    const source = await this.resolve(ref);
+    const current = this.entries.get(key);
+    if (current?.fingerprint === source.fingerprint) {
+      current.stamp = stamp;
+      current.checkedAt = checkedAt;
+      return current.target;
+    }
+    const target = source.open();
+    this.entries.set(key, { fingerprint: source.fingerprint, target, stamp, checkedAt });
+    if (current) {
+      // Give in-flight transfers time to finish on the old connections.
+      setTimeout(() => void current.target.then((t) => t.store.close()).catch(() => undefined), 120_000).unref();
+    }
     target.catch(() => {
       if (this.entries.get(key)?.target === target) this.entries.delete(key);
     });
@@ -97,4 +164,8 @@ export class WalTargetCache {
     this.entries.clear();
     await Promise.all(all.map((e) => e.target.then((t) => t.store.close()).catch(() => undefined)));
   }
+}
+
+function refKey(ref: ConfigRef): string {
+  return JSON.stringify([ref.files, ref.secretsDir, ref.cluster, ref.source]);
 }
