@@ -5,7 +5,7 @@
  * answered. The real daemon path is covered by postgres.test.ts, which archives through it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { fileIdentity, walRuntime } from '../../src/wal/runtime.js';
 import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
 
 const SEG = '000000010000000000000007';
+const NOBODY = 65534;
 const work = scratchDir('wal-launcher');
 after(() => work.cleanup());
 
@@ -30,7 +31,7 @@ function setup(name: string) {
   const d = fakePgdata(join(work.path, name));
   const p = d.addReady(SEG, craftSegment(SEG));
   const rt = walRuntime(d.pgdata);
-  mkdirSync(rt.archiveSpool, { recursive: true });
+  mkdirSync(rt.archiveSpool, { recursive: true, mode: 0o700 });
   const marker = join(rt.archiveSpool, SEG);
   return { ...d, p, rt, marker, identity: fileIdentity(join(d.pgdata, p))! };
 }
@@ -51,6 +52,17 @@ test('a marker naming the very file answers without Node; any other file identit
   writeFileSync(copy, craftSegment(SEG));
   renameSync(copy, join(s.pgdata, s.p));
   assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1);
+});
+
+test('a marker in a runtime directory that is not private to this user is not believed', async () => {
+  const s = setup('not-private');
+  writeFileSync(s.marker, `${s.identity}\n`);
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 0);
+  chmodSync(s.rt.dir, 0o755);
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1, 'mode 0755');
+  chmodSync(s.rt.dir, 0o700);
+  chownSync(s.rt.dir, NOBODY, NOBODY);
+  assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1, 'owned by nobody');
 });
 
 test('only plain segments under pg_wal, with the daemon in use, are answered by sh', async () => {
