@@ -97,12 +97,12 @@ function toolDataDir(base: string, source: string, segments: string[]): string {
 /**
  * Calls archive_command for each segment like PostgreSQL: in order, one at a time, retrying a
  * failure after 1 s, and skipping a segment whose .ready file is gone (PostgreSQL 15 checks it
- * before each call: pgark marks segments it stored ahead .done itself).
+ * before each call).
  */
-async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv, opts: { always?: boolean } = {}): Promise<number> {
+async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv): Promise<number> {
   const t0 = performance.now();
   for (const s of segments) {
-    if (!opts.always && !existsSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`))) continue;
+    if (!existsSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`))) continue;
     for (let attempt = 1; ; attempt++) {
       const [cmd, args] = command(`pg_wal/${s}`);
       const r = await run(cmd, args, env, pgdata);
@@ -227,8 +227,8 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   const spool = walRuntime(pgdata).archiveSpool;
   while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
   const lat: number[] = [];
-  // PostgreSQL would skip these (.done already); call anyway, as when it had picked one just before pgark marked it.
-  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], command, env, { always: true })) * 1000);
+  // PostgreSQL calls archive_command for each of these; the launcher answers from the daemon's markers.
+  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], command, env)) * 1000);
   extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss.toFixed(0)} MiB`);
   process.kill(pid, 'SIGTERM');
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });

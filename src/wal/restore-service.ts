@@ -36,7 +36,13 @@ export class RestoreService {
     await mkdir(spool, { recursive: true, mode: 0o700 });
     const spooled = join(spool, name);
     await this.inflight.get(spooled)?.catch(() => false);
-    if (!takeSpooledFile(spooled, dest)) await fetchWalFile(target, name, dest);
+    if (!takeSpooledFile(spooled, dest)) {
+      await fetchWalFile(target, name, dest).catch((err: unknown) => {
+        // A rejected credential makes the next call read the Secrets again (rotation).
+        this.targets.failed(ref, err);
+        throw err;
+      });
+    }
     const size = (await stat(dest)).size;
     if (parseWalName(name)?.kind === 'segment' && isSegmentSize(size)) this.segmentSize = size;
     void this.prefetch(target, spool, name);
