@@ -7,20 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
-import { listBackups } from '../../src/catalog/catalog.js';
-import { openObjectStore } from '../../src/storage/open.js';
 import { parseLsn } from '../../src/pg/lsn.js';
-import { run } from './helpers.js';
+import { run, storeCatalog } from './helpers.js';
 import { backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from '../recovery/helpers.js';
 
-async function catalog(store: TestStore, serverName: string) {
-  const os = await openObjectStore(store.resolved(serverName));
-  try {
-    return await listBackups(os, serverName);
-  } finally {
-    await os.close();
-  }
-}
 
 /** The backup_label stored inside a backup's data.tar. */
 async function storedLabel(store: TestStore, serverName: string, id: string): Promise<string> {
@@ -48,7 +38,7 @@ describe('backups started at the same moment', () => {
   async function backupsAtOnce(n: number): Promise<string[]> {
     const ids = await Promise.all(Array.from({ length: n }, () => backupOrigin(origin)));
     assert.equal(new Set(ids).size, n, `distinct ids: ${ids.join(' ')}`);
-    const c = await catalog(store, origin.clusterName);
+    const c = await storeCatalog(store, origin.clusterName);
     for (const id of ids) {
       const info = c.backups.find((b) => b.backup_id === id);
       assert.equal(info?.status, 'DONE', id);

@@ -6,10 +6,8 @@
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStore, type TestStore } from '../harness/stores.js';
-import { listBackups } from '../../src/catalog/catalog.js';
-import { openObjectStore } from '../../src/storage/open.js';
 import { lastSegmentOfBackup } from '../../src/backup/wait-wal.js';
-import { createTestData, pgark, startArchivingServer, type ArchivingServer } from './helpers.js';
+import { createTestData, pgark, startArchivingServer, storeCatalog, type ArchivingServer } from './helpers.js';
 import { archiveCurrentWal } from '../recovery/helpers.js';
 
 const MiB = 1024 * 1024;
@@ -49,13 +47,8 @@ describe('waiting for the end WAL', () => {
   }
 
   async function backupStatus(name: string): Promise<{ status?: string; error?: string | null }> {
-    const os = await openObjectStore(store.resolved(server.clusterName));
-    try {
-      const b = (await listBackups(os, server.clusterName)).backups.find((x) => x.backup_name === name);
-      return { status: b?.status, error: b?.error };
-    } finally {
-      await os.close();
-    }
+    const b = (await storeCatalog(store, server.clusterName)).backups.find((x) => x.backup_name === name);
+    return { status: b?.status, error: b?.error };
   }
 
   // --wal-timeout is 600 in these tests: each must end on what the archiver shows, long before that.
