@@ -20,7 +20,6 @@ import type { PgConnectionOptions } from '../cli/common.js';
 import type { CodecName } from '../codec/types.js';
 import { CODEC_EXTENSION } from '../codec/types.js';
 import { parallelCompressStream } from '../codec/index.js';
-import type { ObjectStore } from '../storage/types.js';
 import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { logger } from '../util/log.js';
@@ -33,7 +32,8 @@ import { chooseMethod, type BackupMethod } from './pg-target.js';
 import { connectPg } from '../pg/connect.js';
 import { parseLsn } from '../pg/lsn.js';
 import { walSegmentName, walSegmentOffset } from '../pg/wal-names.js';
-import { waitForWal, WalArchivingError } from './wait-wal.js';
+import { checkArchivingConfigured, lastSegmentOfBackup, waitForWal, WalArchivingError } from './wait-wal.js';
+import { claimBackupId } from './claim.js';
 import { Progress } from './progress.js';
 import type { BackupRecord } from './record.js';
 import { commitBackupInfo, ensureNameIsFree } from './commit.js';
@@ -63,25 +63,6 @@ function walFileAt(timeline: number, lsn: string, segmentSize: number): { wal: s
   return { wal: walSegmentName(timeline, pos, segmentSize), offset: walSegmentOffset(pos, segmentSize) };
 }
 
-/** barman's backup_id: YYYYMMDDTHHMMSS (UTC here, as in CNPG pods). */
-export function backupIdFor(d: Date): string {
-  return d.toISOString().slice(0, 19).replace(/[-:]/g, '');
-}
-
-/** A fresh backup id whose directory is empty: two backups in one second wait for the next one. */
-async function newBackupId(store: ObjectStore, serverName: string): Promise<string> {
-  for (;;) {
-    const id = backupIdFor(new Date());
-    let used = false;
-    for await (const _ of store.list(backupPrefix(serverName, id))) {
-      used = true;
-      break;
-    }
-    if (!used) return id;
-    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
-  }
-}
-
 /** One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on `jobs` cores. */
 function compressor(codec: CodecName, jobs: number): Transform {
   return parallelCompressStream(codec, { workers: jobs });
@@ -104,7 +85,9 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     sql.on('error', () => undefined);
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? process.env.PGDATA, facts);
-    const backupId = await newBackupId(store, serverName);
+    if (!facts.inRecovery) await checkArchivingConfigured(sql);
+    const claim = await claimBackupId(store, serverName);
+    const backupId = claim.backupId;
     const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
@@ -132,7 +115,12 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     let record: BackupRecord | undefined;
     const began = Date.now();
     try {
+      // Without an immediate checkpoint, PostgreSQL starts the backup only once a spread checkpoint ends.
+      progress.setPhase(
+        req.immediateCheckpoint ? 'checkpoint (immediate)' : `waiting for checkpoint (immediateCheckpoint is false; next one within ${facts.checkpointTimeoutSeconds}s)`,
+      );
       const start = await source.start(`pgark backup cloud ${backupId}`, req.immediateCheckpoint);
+      progress.setPhase('copying');
       const begin = walFileAt(start.timeline, start.lsn, facts.walSegmentSize);
       record = {
         backupId,
@@ -180,8 +168,9 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         await sql.query('SELECT pg_switch_wal()');
         await sql.query('SELECT pg_create_restore_point($1)', [`barman_${backupId}`]);
       }
-      progress.setPhase(`waiting for WAL ${end.wal}`);
-      await waitForWal(store, serverName, end.wal, sql, req.walTimeoutSeconds);
+      const lastWal = lastSegmentOfBackup(stop.timeline, stop.lsn, facts.walSegmentSize);
+      progress.setPhase(`waiting for WAL ${lastWal}`);
+      await waitForWal(store, serverName, lastWal, sql, req.walTimeoutSeconds, !facts.inRecovery);
       const copySeconds = Object.values(perArchiveSeconds).reduce((a, b) => a + b, 0);
       Object.assign(record, {
         status: 'DONE',
@@ -189,6 +178,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
       await commitBackupInfo(store, serverName, record, objectOptions);
+      await claim.release();
       progress.stop();
       log.info({ event: 'backup-done', backupId, method, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000 }, 'base backup done');
       return { record, method, displayUrl: store.displayUrl };
@@ -200,7 +190,13 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         record.status = 'FAILED';
         const message = String((err as Error).message ?? err).split('\n')[0];
         record.error = err instanceof WalArchivingError ? message : `failure uploading data (${message})`;
-        await commitBackupInfo(store, serverName, record, objectOptions).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
+        await commitBackupInfo(store, serverName, record, objectOptions).then(
+          () => claim.release(),
+          (e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'),
+        );
+      } else {
+        // Nothing but the claim was written before the backup started on the server.
+        await claim.release();
       }
       throw err;
     }

@@ -14,7 +14,7 @@ export async function readServerFacts(client: pg.Client): Promise<ServerFacts> {
     throw new UserError(`PostgreSQL ${Math.floor(version / 10000)} is not supported for base backups`, 'pgark backs up PostgreSQL 14 and newer');
   }
   const settings = await client.query<{ name: string; setting: string }>(
-    `SELECT name, setting FROM pg_settings WHERE name IN ('data_directory','config_file','hba_file','ident_file','wal_segment_size')`,
+    `SELECT name, setting FROM pg_settings WHERE name IN ('data_directory','config_file','hba_file','ident_file','wal_segment_size','checkpoint_timeout')`,
   );
   const s = Object.fromEntries(settings.rows.map((r) => [r.name, r.setting]));
   const included = await client.query<{ f: string }>(
@@ -43,5 +43,7 @@ export async function readServerFacts(client: pg.Client): Promise<ServerFacts> {
     tablespaces: spc.rows.map((r): TablespaceFact => ({ name: r.name, oid: Number(r.oid), location: r.location })),
     inRecovery: misc.recovery,
     clusterSize: Number(misc.size),
+    // pg_settings reports it in seconds.
+    checkpointTimeoutSeconds: Number(s.checkpoint_timeout),
   };
 }

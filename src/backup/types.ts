@@ -25,6 +25,8 @@ export interface ServerFacts {
   inRecovery: boolean;
   /** Sum of pg_database_size over every database: the progress total. */
   clusterSize: number;
+  /** How long a backup without an immediate checkpoint may wait for the one it starts from. */
+  checkpointTimeoutSeconds: number;
 }
 
 export interface BackupStart {

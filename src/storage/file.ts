@@ -3,10 +3,11 @@
  * baseline). Writes are atomic and durable: data goes to a temp file beside the target, is
  * fsynced, then renamed (or hard-linked for ifAbsent, which fails atomically when the name
  * exists) and the directory is fsynced, so a crash leaves either no object or the whole one.
+ * Objects are 0600 and directories 0700 whatever the umask (see createTemp).
  * Metadata and tags are not kept (limits.metadata/tags = false).
  */
 import { constants } from 'node:fs';
-import { type FileHandle, chown, link, mkdir, open, readdir, rename, rmdir, stat, unlink, readFile } from 'node:fs/promises';
+import { type FileHandle, chmod, chown, link, mkdir, open, readdir, rename, rmdir, stat, unlink, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -17,6 +18,9 @@ import { assertKey } from './keys.js';
 
 /** Temp files carry this prefix; listing hides them. */
 const TEMP_MARK = '.pgark-tmp-';
+
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
 
 export class FileObjectStore implements ObjectStore {
   readonly provider = 'file' as const;
@@ -174,34 +178,53 @@ export class FileObjectStore implements ObjectStore {
 /**
  * Creates the temp file, recreating its directory if a concurrent delete pruned it meanwhile.
  * newDirs lists the parents whose entries changed because mkdir created directories.
+ *
+ * Backups and WAL are the whole database, so everything created here is private to its owner.
+ * The modes are set explicitly because the ones given to mkdir/open are cut by the umask, which
+ * differs between PostgreSQL's archive_command (0077), a shell (often 0022) and a container.
  */
 async function createTemp(dir: string, temp: string): Promise<{ handle: FileHandle; newDirs: string[] }> {
   const newDirs = new Set<string>();
   for (let attempt = 1; ; attempt++) {
-    const firstCreated = await mkdir(dir, { recursive: true });
+    const firstCreated = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
     if (firstCreated) {
-      for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) newDirs.add(dirname(d));
-      await inheritOwner(firstCreated, dir);
+      const owner = await inheritedOwner(dirname(firstCreated));
+      for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) {
+        newDirs.add(dirname(d));
+        await chmod(d, PRIVATE_DIR);
+        if (owner) await chown(d, owner.uid, owner.gid);
+      }
     }
+    let handle: FileHandle;
     try {
-      return { handle: await open(temp, 'wx', 0o644), newDirs: [...newDirs] };
+      handle = await open(temp, 'wx', PRIVATE_FILE);
     } catch (e: any) {
       if (e?.code !== 'ENOENT' || attempt >= 5) throw e;
+      continue;
     }
+    try {
+      await handle.chmod(PRIVATE_FILE);
+      const owner = await inheritedOwner(dir);
+      if (owner) await handle.chown(owner.uid, owner.gid);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+    return { handle, newDirs: [...newDirs] };
   }
 }
 
 /**
  * When pgark runs as root (a backup or restore run by hand) while PostgreSQL's archive_command
- * runs as the postgres user, directories root creates would be root's and 0755, and the next
- * archive_command would fail with EACCES. New directories therefore take the owner of the
- * directory they were created in, as a setgid directory does for groups.
+ * runs as the postgres user, what root creates would be root's, and private, so the next
+ * archive_command (or a listing by the postgres user) would fail with EACCES. New directories and
+ * objects therefore take the owner of the directory they are created in, as a setgid directory
+ * does for groups; undefined when nothing is to change.
  */
-async function inheritOwner(firstCreated: string, deepest: string): Promise<void> {
-  if (process.getuid?.() !== 0) return;
-  const parent = await stat(dirname(firstCreated));
-  if (parent.uid === 0 && parent.gid === 0) return;
-  for (let d = deepest; d !== dirname(firstCreated); d = dirname(d)) await chown(d, parent.uid, parent.gid);
+async function inheritedOwner(parent: string): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const s = await stat(parent);
+  return s.uid === 0 && s.gid === 0 ? undefined : { uid: s.uid, gid: s.gid };
 }
 
 /** Writes body to the open file, fsyncs and closes it; returns the byte count. */

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
+import { listBackups } from '../../src/catalog/catalog.js';
+import { openObjectStore } from '../../src/storage/open.js';
 
 export interface RunResult {
   code: number;
@@ -55,6 +57,16 @@ export async function startArchivingServer(store: TestStore, opts: StartOptions 
   });
   await pg.start();
   return { pg, manifest, clusterName };
+}
+
+/** The catalog of one server in a test store, as pgark reads it. */
+export async function storeCatalog(store: TestStore, serverName: string) {
+  const os = await openObjectStore(store.resolved(serverName));
+  try {
+    return await listBackups(os, serverName);
+  } finally {
+    await os.close();
+  }
 }
 
 /** Deterministic test data: a table with a few thousand rows. */

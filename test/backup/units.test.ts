@@ -6,7 +6,7 @@ import { pgdataFilter, tablespaceFilter } from '../../src/backup/exclusions.js';
 import { crc32cManifestHex, renderBackupManifest } from '../../src/backup/manifest.js';
 import { tarMemberName } from '../../src/backup/archive-writer.js';
 import { baseBackupCommand } from '../../src/backup/base-backup-protocol.js';
-import { backupIdFor } from '../../src/backup/run.js';
+import { backupIdFor } from '../../src/backup/claim.js';
 import { checkBackupName } from '../../src/backup/commit.js';
 
 describe('PGDATA exclusions (barman rules)', () => {

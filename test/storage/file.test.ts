@@ -10,7 +10,7 @@ import { scratchDir } from '../harness/tmp.js';
 runContract('file', 'full');
 
 
-test('directories the file driver creates belong to the store root owner, so root and postgres can share a store', async () => {
+test('directories and objects the file driver creates are private and belong to the store root owner, so root and postgres can share a store', async () => {
   const dir = scratchDir('file-owner');
   try {
     const root = join(dir.path, 'store');
@@ -25,7 +25,11 @@ test('directories the file driver creates belong to the store root owner, so roo
       const st = statSync(join(root, d));
       assert.equal(st.uid, expected.uid, `${d} owner`);
       assert.equal(st.gid, expected.gid, `${d} group`);
+      assert.equal(st.mode & 0o777, 0o700, `${d} mode`);
     }
+    // Objects too: private, so the postgres user could not read them if root kept them.
+    const object = statSync(join(root, 'srv/wals/0000000100000000/000000010000000000000001'));
+    assert.deepEqual([object.uid, object.gid, object.mode & 0o777], [expected.uid, expected.gid, 0o600]);
     await store.close();
   } finally {
     dir.cleanup();
