@@ -17,6 +17,7 @@ import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../cli/common.js';
 import type { ObjectStore } from '../storage/types.js';
 import { openObjectStore } from '../storage/open.js';
+import { safeDisplay } from '../storage/destination.js';
 import { isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { applyRetention, parseRetentionPolicy, planFromCatalog, type RetentionPolicy, type WalObject } from '../catalog/retention.js';
@@ -83,7 +84,7 @@ export class ClusterWorker {
   ) {
     const policyText = cluster.spec.backup?.retentionPolicy;
     this.policy = policyText ? parseRetentionPolicy(policyText) : undefined;
-    this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: resolved.destinationPath, retentionPolicy: policyText };
+    this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: safeDisplay(resolved.destinationPath), retentionPolicy: policyText };
   }
 
   get name(): string {
