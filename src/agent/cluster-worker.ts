@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../cli/common.js';
 import type { ObjectStore } from '../storage/types.js';
+import { safeDisplay } from '../storage/destination.js';
 import { catalogWriteOptions, isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { applyRetention, parseRetentionPolicy, planFromCatalog, type RetentionPolicy, type WalObject } from '../catalog/retention.js';
@@ -86,7 +87,7 @@ export class ClusterWorker {
   ) {
     const policyText = cluster.spec.backup?.retentionPolicy;
     this.policy = policyText ? parseRetentionPolicy(policyText) : undefined;
-    this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: resolved.destinationPath, retentionPolicy: policyText };
+    this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: safeDisplay(resolved.destinationPath), retentionPolicy: policyText };
     this.ref = { files: cfg.files, secretsDir: cfg.secretsDir, cluster: cluster.metadata.name };
   }
 

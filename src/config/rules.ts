@@ -6,6 +6,7 @@
 import type { FieldPath } from './source.js';
 import { closestWord } from './hints.js';
 import { barmanObjectStore } from './schema.js';
+import { safeDisplay } from '../storage/destination.js';
 
 const STORE_FIELDS = Object.keys(barmanObjectStore.shape);
 
@@ -64,7 +65,7 @@ export function objectStoreRules(store: Obj, p: FieldPath): RuleIssue[] {
   if (dest && !kind) {
     out.push({
       path: [...p, 'destinationPath'],
-      message: `"${dest}" is not an object-store URL`,
+      message: `"${safeDisplay(dest)}" is not an object-store URL`,
       expected: DESTINATION_FORMS,
       hint: /\s/.test(dest) ? 'this looks like placeholder text from an example; put the real bucket URL here' : undefined,
     });
@@ -87,7 +88,7 @@ export function objectStoreRules(store: Obj, p: FieldPath): RuleIssue[] {
     const provider = providers[0];
     out.push({
       path: [...p, 'destinationPath'],
-      message: `destinationPath "${dest}" is ${kind === 'azure' ? 'an Azure Blob' : kind === 's3' ? 'an s3://' : 'a gs://'} URL but the credentials are ${provider}`,
+      message: `destinationPath "${safeDisplay(dest!)}" is ${kind === 'azure' ? 'an Azure Blob' : kind === 's3' ? 'an s3://' : 'a gs://'} URL but the credentials are ${provider}`,
       expected: `a destination for ${provider} such as ${URL_FORM[provider]}`,
       hint: `either write destinationPath as ${URL_FORM[provider]} or use ${PROVIDER_FOR[kind]} instead of ${provider}`,
     });
@@ -105,7 +106,7 @@ export function objectStoreRules(store: Obj, p: FieldPath): RuleIssue[] {
   }
   const endpoint = str(store.endpointURL);
   if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) {
-    out.push({ path: [...p, 'endpointURL'], message: `"${endpoint}" is not an http(s) URL`, expected: 'https://HOST[:PORT]' });
+    out.push({ path: [...p, 'endpointURL'], message: `"${safeDisplay(endpoint)}" is not an http(s) URL`, expected: 'https://HOST[:PORT]' });
   }
   return out;
 }

@@ -7,8 +7,9 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Secret, SecretKeySelector } from './types.js';
-import { UserError } from '../util/errors.js';
+import { ConfigError, UserError } from '../util/errors.js';
 import { kubernetesAvailability, kubeSecretReader, type KubeSecretReader } from './kube.js';
+import { selectorOrigin } from './validate.js';
 
 export interface ResolvedSecret {
   value: string;
@@ -111,9 +112,10 @@ export class ChainedSecretResolver {
       if ('value' in r) return { value: r.value.toString('utf8'), source: r.source };
       reasons.push(r.missing);
     }
-    throw new UserError(
-      `secret "${selector.name}" key "${selector.key}" not found; tried: ${[...reasons, ...this.notTried.map((s) => `${s}: not tried`)].join('; ')}`,
-      'pass the Secret manifest with -f, or --secrets-dir DIR holding DIR/<secret name>/<key>',
-    );
+    const message = `secret "${selector.name}" key "${selector.key}" not found; tried: ${[...reasons, ...this.notTried.map((s) => `${s}: not tried`)].join('; ')}`;
+    const hint = 'pass the Secret manifest with -f, or --secrets-dir DIR holding DIR/<secret name>/<key>';
+    const origin = selectorOrigin(selector);
+    if (origin) throw new ConfigError([{ position: origin.position, path: origin.path, message, hint }]);
+    throw new UserError(message, hint);
   }
 }

@@ -104,12 +104,15 @@ function yamlErrors(
 ): ManifestIssue[] {
   const seenLines = new Set<number>();
   const out: ManifestIssue[] = [];
+  const secret = doc.get('kind') === 'Secret';
   for (const err of doc.errors) {
     const position = at(err.pos[0]);
     if (seenLines.has(position.line)) continue;
     seenLines.add(position.line);
     const lineText = lines[position.line - 1] ?? '';
-    const md = markdownLinkHint(lineText);
+    // A Secret's line holds its value: say what is wrong without repeating any of it.
+    const link = markdownLinkHint(lineText);
+    const md = link && secret ? 'this looks like a Markdown link; write the bare value' : link;
     const misaligned = err.code === 'BAD_INDENT' ? /^(\s*)(?:-\s*)?([^\s:#]+):/.exec(lineText) : null;
     const hint =
       md ??

@@ -4,13 +4,14 @@
  */
 import { parseSchedule, ScheduleError } from '../schedule/cron.js';
 import type { z } from 'zod';
-import type { ManifestIssue } from '../util/errors.js';
-import type { Backup, Cluster, DocumentOrigin, ScheduledBackup, Secret } from './types.js';
+import type { ManifestIssue, SourcePosition } from '../util/errors.js';
+import type { Backup, Cluster, DocumentOrigin, ScheduledBackup, Secret, SecretKeySelector } from './types.js';
 import { SCHEMAS, type ManifestKind } from './schema.js';
 import { schemaAt, keysOf, ignoredFieldsIn } from './schema-walk.js';
 import { formatPath, type FieldPath, type SourceDocument } from './source.js';
 import { closestWord, markdownLinkHint, placeholderIn, unknownKeyHint } from './hints.js';
 import { backupSpecRules, clusterRules, type RuleIssue } from './rules.js';
+import { safeDisplay } from '../storage/destination.js';
 
 export type ValidManifest = Cluster | Backup | ScheduledBackup | Secret;
 
@@ -27,6 +28,25 @@ const KINDS = Object.keys(SCHEMAS) as ManifestKind[];
 
 /** Keys whose string values must not hold unfilled template placeholders such as $backup-name. */
 const NAME_LIKE_KEYS = new Set(['name', 'key', 'namespace', 'source', 'serverName', 'destinationPath', 'endpointURL', 'backupID', 'database', 'owner']);
+
+/** URLs that may carry user:password@ or a SAS query: shown through safeDisplay. */
+const URL_KEYS = new Set(['destinationPath', 'endpointURL']);
+
+/** Fields of a Secret that are not its values. */
+const SECRET_OPEN_FIELDS = new Set(['apiVersion', 'kind', 'metadata']);
+
+/**
+ * True where a document holds a Secret's value. Such a value is never echoed, whatever its type
+ * (number, list, invalid base64 ...): issues there name the field and the expected form only.
+ */
+function isSecretValue(kind: string, path: FieldPath): boolean {
+  return kind === 'Secret' && path.length > 0 && !SECRET_OPEN_FIELDS.has(String(path[0]));
+}
+
+/** A value as an issue may quote it: URLs without credentials. */
+function quoted(path: FieldPath, v: string): string {
+  return JSON.stringify(URL_KEYS.has(String(path[path.length - 1])) ? safeDisplay(v) : v);
+}
 
 type Obj = Record<string, unknown>;
 
@@ -64,14 +84,14 @@ export async function validateDocument(doc: SourceDocument): Promise<DocumentRes
   const parsed = schema.safeParse(raw);
   const issues: ManifestIssue[] = [];
   if (!parsed.success) {
-    for (const zi of parsed.error.issues) issues.push(...fromZod(zi, { schema, raw, prefix: [] }, issue));
+    for (const zi of parsed.error.issues) issues.push(...fromZod(zi, { schema, raw, prefix: [], hidden: (p) => isSecretValue(k, p) }, issue));
   }
   const ruleIssues: RuleIssue[] =
     k === 'Cluster' ? clusterRules(raw) : k === 'Backup' || k === 'ScheduledBackup' ? backupSpecRules(raw) : [];
   for (const r of ruleIssues) issues.push(issue(r.path, r.message, { expected: r.expected, hint: r.hint }));
   if (k === 'ScheduledBackup') issues.push(...scheduleIssues(raw, issue));
   if (k === 'Secret') issues.push(...secretDataIssues(raw, issue));
-  addValueHints(raw, [], issues, issue);
+  addValueHints(raw, [], issues, issue, (p) => isSecretValue(k, p));
 
   if (issues.length > 0) return { issues: dedupe(issues) };
   const data = parsed.data as Obj;
@@ -81,8 +101,29 @@ export async function validateDocument(doc: SourceDocument): Promise<DocumentRes
     positionOf: (dotted) => doc.locate(parseDotted(dotted)),
   };
   if (k === 'Secret') return { issues, manifest: toSecret(data, origin) };
+  recordSelectors(data, [], doc);
   const ignoredFields = ignoredFieldsIn(schema, raw).map(formatPath);
   return { issues, manifest: { ...(data as object), origin, ignoredFields } as ValidManifest };
+}
+
+/** Where each SecretKeySelector of a loaded manifest names its key; weak, so manifests can be dropped. */
+const selectorOrigins = new WeakMap<object, { position: SourcePosition; path: string }>();
+
+/** The `key:` of a selector from a loaded manifest, so a missing key can be reported at file:line:col. */
+export function selectorOrigin(sel: SecretKeySelector): { position: SourcePosition; path: string } | undefined {
+  return selectorOrigins.get(sel);
+}
+
+function recordSelectors(v: unknown, path: FieldPath, doc: SourceDocument): void {
+  if (v === null || typeof v !== 'object') return;
+  const o = v as Obj;
+  if (typeof o.name === 'string' && typeof o.key === 'string') {
+    const keyPath = [...path, 'key'];
+    selectorOrigins.set(o, { position: doc.locate(keyPath, true), path: formatPath(keyPath) });
+    return;
+  }
+  const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(o);
+  for (const [seg, child] of entries) recordSelectors(child, [...path, seg], doc);
 }
 
 type MakeIssue = (path: FieldPath, message: string, extra?: Partial<ManifestIssue>, key?: boolean) => ManifestIssue;
@@ -96,11 +137,11 @@ function valueAt(root: unknown, path: FieldPath): unknown {
   return v;
 }
 
-function describe(v: unknown): string {
+function describe(v: unknown, hidden: boolean): string {
   if (v === null) return 'nothing (an empty value)';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return hidden ? `a ${typeof v}` : `${typeof v} ${JSON.stringify(v)}`;
 }
 
 interface ZodScope {
@@ -112,6 +153,8 @@ interface ZodScope {
   prefix: FieldPath;
   /** Name and keys of the level above the scope's root, for "one level up" hints. */
   parent?: { name: string; keys: readonly string[] };
+  /** Document paths whose values must not appear in an issue (a Secret's values). */
+  hidden: (path: FieldPath) => boolean;
 }
 
 function fromZod(zi: z.core.$ZodIssue, scope: ZodScope, issue: MakeIssue): ManifestIssue[] {
@@ -120,6 +163,7 @@ function fromZod(zi: z.core.$ZodIssue, scope: ZodScope, issue: MakeIssue): Manif
   const value = valueAt(scope.raw, path);
   const last = path[path.length - 1];
   const at = (p: FieldPath) => [...scope.prefix, ...p];
+  const hidden = scope.hidden(at(path));
   switch (zi.code) {
     case 'unrecognized_keys': {
       const here = keysOf(schemaAt(schema, path));
@@ -159,22 +203,24 @@ function fromZod(zi: z.core.$ZodIssue, scope: ZodScope, issue: MakeIssue): Manif
       }
       const hint =
         zi.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')
-          ? `quote the value: "${String(value)}"`
+          ? hidden
+            ? 'put the value in double quotes'
+            : `quote the value: "${String(value)}"`
           : zi.expected === 'boolean' && typeof value === 'string'
             ? 'write true or false without quotes'
             : zi.expected === 'number' && typeof value === 'string'
               ? 'write the number without quotes'
               : undefined;
-      return [issue(at(path), `expected ${zi.expected}, got ${describe(value)}`, { expected: zi.expected, hint })];
+      return [issue(at(path), `expected ${zi.expected}, got ${describe(value, hidden)}`, { expected: zi.expected, hint })];
     }
     case 'invalid_value': {
       const values = zi.values.map(String).filter((v) => v !== '');
       if (last === 'apiVersion' || last === 'kind') {
         return [issue(at(path), `${String(last)} must be "${values[0]}"`, { expected: values[0] })];
       }
-      const close = typeof value === 'string' ? closestWord(value, values) : undefined;
+      const close = typeof value === 'string' && !hidden ? closestWord(value, values) : undefined;
       return [
-        issue(at(path), `invalid value ${JSON.stringify(value)}`, {
+        issue(at(path), hidden ? 'invalid value' : `invalid value ${typeof value === 'string' ? quoted(at(path), value) : JSON.stringify(value)}`, {
           expected: `one of ${values.join(', ')}`,
           hint: close ? `did you mean "${close}"?` : undefined,
         }),
@@ -213,12 +259,14 @@ function misplacedValueIssues(
     raw: value,
     prefix: [...scope.prefix, ...path, key],
     parent: { name: key, keys: keysOf(schemaAt(scope.schema, [...path, home!.name])) },
+    hidden: scope.hidden,
   };
   return r.error.issues.flatMap((zi) => fromZod(zi, sub, issue));
 }
 
 /** Adds Markdown-link and placeholder findings: as hints on an existing issue at that path, or as new issues. */
-function addValueHints(v: unknown, path: FieldPath, issues: ManifestIssue[], issue: MakeIssue): void {
+function addValueHints(v: unknown, path: FieldPath, issues: ManifestIssue[], issue: MakeIssue, hidden: (path: FieldPath) => boolean): void {
+  if (hidden(path)) return;
   if (typeof v === 'string') {
     const key = path[path.length - 1];
     const md = markdownLinkHint(v);
@@ -228,12 +276,12 @@ function addValueHints(v: unknown, path: FieldPath, issues: ManifestIssue[], iss
     const at = formatPath(path);
     const existing = issues.find((i) => i.path === at);
     if (existing) existing.hint = hint;
-    else issues.push(issue(path, md ? `${JSON.stringify(v)} is a Markdown link, not a value` : `unfilled placeholder ${JSON.stringify(ph)}`, { hint }));
+    else issues.push(issue(path, md ? `${quoted(path, v)} is a Markdown link, not a value` : `unfilled placeholder ${JSON.stringify(ph)}`, { hint }));
     return;
   }
   if (v === null || typeof v !== 'object') return;
   const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
-  for (const [seg, child] of entries) addValueHints(child, [...path, seg], issues, issue);
+  for (const [seg, child] of entries) addValueHints(child, [...path, seg], issues, issue, hidden);
 }
 
 /** Deep cron validation is the schedule module's (robfig/cron grammar with a leading seconds field). */

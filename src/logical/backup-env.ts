@@ -9,7 +9,7 @@
  */
 import type { Encryption } from '../config/types.js';
 import type { DumpCodec, DumpFormat } from './keys.js';
-import type { StorageLocation } from './location.js';
+import { azureConnectionTarget, type StorageLocation } from './location.js';
 import type { LogicalBackupSettings } from './backup.js';
 import type { PgConn } from './pgconn.js';
 import { parseRetention, type RetentionPeriod } from './retention.js';
@@ -93,16 +93,22 @@ export function readLocation(flags: LocationFlags, env: NodeJS.ProcessEnv, issue
     };
   }
   if (provider === 'az' || provider === 'azure') {
-    const account = pick(flags.azureAccount, 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_NAME');
     const container = pick(flags.azureContainer, 'LOGICAL_BACKUP_AZURE_STORAGE_CONTAINER');
     const key = envValue(env, 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY');
-    const endpoint = pick(flags.azureEndpoint, 'LOGICAL_BACKUP_AZURE_STORAGE_ENDPOINT');
+    // pgark's own account/key variables win; the connection string is the Azure CLI/SDK convention.
+    const connection = key ? undefined : azureConnection(env, issues);
+    const account = pick(flags.azureAccount, 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_NAME') ?? connection?.account;
+    const endpoint = pick(flags.azureEndpoint, 'LOGICAL_BACKUP_AZURE_STORAGE_ENDPOINT') ?? connection?.endpoint;
     if (!account) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_NAME (--azure-account)', 'the Azure storage account');
     if (!container) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_CONTAINER (--azure-container)', 'the blob container that holds the dumps');
-    if (!key) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY', 'the storage account access key');
+    if (!key && !connection) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY', 'the storage account access key (or AZURE_STORAGE_CONNECTION_STRING)');
     if (endpoint && !isHttpUrl(endpoint)) issues.invalid('LOGICAL_BACKUP_AZURE_STORAGE_ENDPOINT (--azure-endpoint)', 'blob service URL', 'http(s)://host[:port][/account]', endpoint);
-    if (!account || !container || !key) return undefined;
-    return { location: { provider: 'azure', account, container, key, prefix, endpoint }, credentialSource: 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY', scope };
+    if (!account || !container || !(key || connection)) return undefined;
+    return {
+      location: { provider: 'azure', account, container, key, connectionString: connection?.text, prefix, endpoint },
+      credentialSource: key ? 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY' : 'AZURE_STORAGE_CONNECTION_STRING',
+      scope,
+    };
   }
   issues.invalid(
     'LOGICAL_BACKUP_PROVIDER (--provider)',
@@ -112,6 +118,18 @@ export function readLocation(flags: LocationFlags, env: NodeJS.ProcessEnv, issue
     provider === 'gcs' ? 'Google Cloud Storage is not supported by pgark' : undefined,
   );
   return undefined;
+}
+
+/** AZURE_STORAGE_CONNECTION_STRING with the account and endpoint it names; its text is never shown. */
+export function azureConnection(env: NodeJS.ProcessEnv, issues: IssueList): { text: string; account: string; endpoint: string } | undefined {
+  const text = envValue(env, 'AZURE_STORAGE_CONNECTION_STRING');
+  if (!text) return undefined;
+  const target = azureConnectionTarget(text);
+  if (!target) {
+    issues.invalid('AZURE_STORAGE_CONNECTION_STRING', 'Azure Storage connection string', 'AccountName=...;AccountKey=... (or SharedAccessSignature=...), with BlobEndpoint= or EndpointSuffix=');
+    return undefined;
+  }
+  return { text, ...target };
 }
 
 function readConn(flags: BackupFlags, env: NodeJS.ProcessEnv, issues: IssueList): PgConn | undefined {

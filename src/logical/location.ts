@@ -4,6 +4,8 @@
  * the bucket/container/prefix rules cannot drift apart.
  */
 import type { ResolvedObjectStore, Encryption } from '../config/types.js';
+import { safeDisplay } from '../storage/destination.js';
+import { isHttpUrl } from './settings.js';
 
 export type StorageLocation =
   | {
@@ -22,7 +24,9 @@ export type StorageLocation =
   | {
       provider: 'azure';
       account: string;
-      key: string;
+      /** Exactly one of key and connectionString. */
+      key?: string;
+      connectionString?: string;
       container: string;
       prefix: string;
       /** Blob service URL, e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite; default https://ACCOUNT.blob.core.windows.net */
@@ -62,12 +66,37 @@ export function resolveLocation(loc: StorageLocation, credentialSource: string):
       return {
         destinationPath,
         serverName: '',
-        azure: { storageAccount: loc.account, storageKey: loc.key },
+        azure: loc.connectionString ? { connectionString: loc.connectionString } : { storageAccount: loc.account, storageKey: loc.key },
         credentialSource,
         config: { destinationPath },
       };
     }
   }
+}
+
+/**
+ * Account and blob service URL named by an Azure Storage connection string (the form of the az CLI's
+ * and every Azure SDK's AZURE_STORAGE_CONNECTION_STRING), for the destination URL and messages; the
+ * storage driver hands the whole string to the SDK. Undefined when it names no blob service.
+ */
+export function azureConnectionTarget(text: string): { account: string; endpoint: string } | undefined {
+  const fields = new Map<string, string>();
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true') {
+    return { account: 'devstoreaccount1', endpoint: 'http://127.0.0.1:10000/devstoreaccount1' };
+  }
+  const named = fields.get('accountname');
+  const endpoint =
+    fields.get('blobendpoint')?.replace(/\/+$/, '') ??
+    (named ? `${fields.get('defaultendpointsprotocol') ?? 'https'}://${named}.blob.${fields.get('endpointsuffix') ?? 'core.windows.net'}` : undefined);
+  if (!endpoint || !isHttpUrl(endpoint)) return undefined;
+  // A SAS connection string may leave the account out: the emulator URL ends in it, the cloud host starts with it.
+  const url = new URL(endpoint);
+  const account = named ?? (url.pathname.split('/').filter(Boolean)[0] || url.hostname.split('.')[0]);
+  return { account, endpoint };
 }
 
 /** Where a location points, with no secret in it. */
@@ -76,8 +105,8 @@ export function describeLocation(loc: StorageLocation): string {
     case 'file':
       return loc.url;
     case 's3':
-      return `s3://${loc.bucket}/${loc.prefix}${loc.endpoint ? ` (endpoint ${loc.endpoint})` : ''}`;
+      return `s3://${loc.bucket}/${loc.prefix}${loc.endpoint ? ` (endpoint ${safeDisplay(loc.endpoint)})` : ''}`;
     case 'azure':
-      return `azure://${loc.account}/${loc.container}/${loc.prefix}${loc.endpoint ? ` (endpoint ${loc.endpoint})` : ''}`;
+      return `azure://${loc.account}/${loc.container}/${loc.prefix}${loc.endpoint ? ` (endpoint ${safeDisplay(loc.endpoint)})` : ''}`;
   }
 }

@@ -11,6 +11,7 @@
 import type { StorageLocation } from './location.js';
 import type { PgConn } from './pgconn.js';
 import { IssueList, envValue, isHttpUrl, parsePort } from './settings.js';
+import { azureConnection } from './backup-env.js';
 
 export type RestoreMode = 'interactive' | 'non-interactive';
 
@@ -32,6 +33,7 @@ export const RESTORE_VARIABLES = {
   DB_HOST: 'database host address',
   DB_PORT: 'database port',
   AZURE_STORAGE_ENDPOINT: 'blob service URL (optional; e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite)',
+  AZURE_STORAGE_CONNECTION_STRING: 'Azure Storage connection string (optional; instead of AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY)',
   LOGICAL_BACKUP_S3_REGION: 'S3 region (optional; default us-east-1)',
   RESTORE_JOBS: 'parallel jobs for custom-format dumps (optional; default 4)',
 } as const;
@@ -97,13 +99,15 @@ export function readRestoreEnv(env: NodeJS.ProcessEnv): { request?: RestoreReque
       location = { provider: 's3', bucket, prefix: '', endpoint, region: envValue(env, 'LOGICAL_BACKUP_S3_REGION'), accessKeyId, secretAccessKey };
     }
   } else if (provider === 'azure') {
-    const account = need('AZURE_STORAGE_ACCOUNT_NAME');
-    const key = need('AZURE_STORAGE_ACCOUNT_KEY');
+    // The account/key pair wins; without it, the connection string of the Azure CLI and SDKs.
+    const connection = envValue(env, 'AZURE_STORAGE_ACCOUNT_KEY') ? undefined : azureConnection(env, issues);
+    const account = connection ? (envValue(env, 'AZURE_STORAGE_ACCOUNT_NAME') ?? connection.account) : need('AZURE_STORAGE_ACCOUNT_NAME');
+    const key = connection ? undefined : need('AZURE_STORAGE_ACCOUNT_KEY');
     const container = need('AZURE_STORAGE_CONTAINER_NAME');
     backupPath = envValue(env, 'AZURE_STORAGE_BACKUP_PATH') ?? envValue(env, 'BACKUP_FILE_PATH');
     if (!backupPath) issues.missing('AZURE_STORAGE_BACKUP_PATH', `${RESTORE_VARIABLES.AZURE_STORAGE_BACKUP_PATH} (BACKUP_FILE_PATH is also accepted)`);
-    const endpoint = url('AZURE_STORAGE_ENDPOINT');
-    if (account && key && container) location = { provider: 'azure', account, key, container, prefix: '', endpoint };
+    const endpoint = url('AZURE_STORAGE_ENDPOINT') ?? connection?.endpoint;
+    if (account && (key || connection) && container) location = { provider: 'azure', account, key, connectionString: connection?.text, container, prefix: '', endpoint };
   }
 
   const database = need('DB_NAME');

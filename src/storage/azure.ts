@@ -100,7 +100,7 @@ async function endpointAndCredential(resolved: ResolvedObjectStore, location: Az
   }
   const account = azure.storageAccount.trim();
   if (account !== location.account) {
-    throw new UserError(`${displayUrl}: storageAccount "${account}" does not match the account "${location.account}" in destinationPath`);
+    throw new UserError(`${displayUrl}: the storageAccount secret does not match the account "${location.account}" in destinationPath`);
   }
   if (azure.storageKey) return { url: location.serviceUrl, credential: new StorageSharedKeyCredential(account, azure.storageKey.trim()) };
   if (azure.storageSasToken) return { url: `${location.serviceUrl}?${azure.storageSasToken.trim().replace(/^\?/, '')}`, credential: new AnonymousCredential() };

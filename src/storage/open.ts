@@ -5,8 +5,11 @@
 import type { ResolvedObjectStore } from '../config/types.js';
 import type { ObjectStore } from './types.js';
 import { parseDestination } from './destination.js';
+import { storageMaxAttempts } from './retry.js';
 
 export async function openObjectStore(resolved: ResolvedObjectStore): Promise<ObjectStore> {
+  // A bad PGARK_STORAGE_MAX_ATTEMPTS is refused here, before any request, not at the first retry.
+  storageMaxAttempts();
   const dest = parseDestination(resolved.destinationPath);
   switch (dest.provider) {
     case 'file': {

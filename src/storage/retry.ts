@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorFacts } from './errors.js';
+import { UserError } from '../util/errors.js';
 
 export interface RetryPolicy {
   /** Total tries including the first. */
@@ -15,8 +16,33 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+const MAX_ATTEMPTS_VARIABLE = 'PGARK_STORAGE_MAX_ATTEMPTS';
+const MAX_ATTEMPTS_DEFAULT = 6;
+let parsedMaxAttempts: { text: string | undefined; value: number } | undefined;
+
+/**
+ * PGARK_STORAGE_MAX_ATTEMPTS, the one reading of it. Anything but a whole number from 1 to 100 is
+ * refused: Number() would turn "six" into NaN, which no attempt count ever reaches, and "0" or "-1"
+ * into a policy that gives up before the first retry.
+ */
+export function storageMaxAttempts(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[MAX_ATTEMPTS_VARIABLE];
+  if (parsedMaxAttempts && parsedMaxAttempts.text === text) return parsedMaxAttempts.value;
+  const value = text === undefined ? MAX_ATTEMPTS_DEFAULT : /^\s*\d{1,3}\s*$/.test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= 100)) {
+    throw new UserError(
+      `${MAX_ATTEMPTS_VARIABLE}=${JSON.stringify(text)} is not a whole number from 1 to 100`,
+      `it counts every try of a storage request, the first included (default ${MAX_ATTEMPTS_DEFAULT}); unset it or set e.g. ${MAX_ATTEMPTS_VARIABLE}=6`,
+    );
+  }
+  parsedMaxAttempts = { text, value };
+  return value;
+}
+
 export const DEFAULT_RETRY: RetryPolicy = {
-  maxAttempts: Number(process.env.PGARK_STORAGE_MAX_ATTEMPTS ?? 6),
+  get maxAttempts() {
+    return storageMaxAttempts();
+  },
   baseDelayMs: 100,
   maxDelayMs: 8000,
 };
@@ -48,7 +74,18 @@ const TRANSIENT_CODES = new Set([
   'REQUEST_SEND_ERROR',
   // S3: another conditional write to the key is in flight; AWS says to retry.
   'ConditionalRequestConflict',
+  // The request's signing time is too far from the server's clock. The AWS SDK resets its clock
+  // offset from the failed response's Date header, so the retry is signed with the server's time.
+  'RequestTimeTooSkewed',
+  'RequestExpired',
+  'RequestInTheFuture',
 ]);
+
+/**
+ * Codes that mean a clock skew only sometimes: a wrong key gives them too, so, as in the AWS SDK,
+ * they are retried only when the SDK found the skew (and corrected it) on this very response.
+ */
+const SKEW_OR_AUTH_CODES = new Set(['SignatureDoesNotMatch', 'InvalidSignatureException', 'AccessDenied', 'AccessDeniedException', 'AuthFailure']);
 
 /** Status codes that are not 5xx but still mean "try again later". */
 const TRANSIENT_STATUS = new Set([408, 429]);
@@ -58,7 +95,10 @@ export function isTransient(err: unknown): boolean {
   if ((err as { name?: string })?.name === 'AbortError') return false;
   const { codes, status } = errorFacts(err);
   if (status !== undefined && (status >= 500 || TRANSIENT_STATUS.has(status))) return true;
-  return codes.some((c) => TRANSIENT_CODES.has(c));
+  if (codes.some((c) => TRANSIENT_CODES.has(c))) return true;
+  const e = err as { message?: unknown; $metadata?: { clockSkewCorrected?: boolean } };
+  if (codes.includes('InvalidSignatureException') && String(e?.message).includes('Signature expired')) return true;
+  return e?.$metadata?.clockSkewCorrected === true && codes.some((c) => SKEW_OR_AUTH_CODES.has(c));
 }
 
 /** Same test for an HTTP status alone (a response that did not throw). */

@@ -31,6 +31,7 @@ import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
 import { DEFAULT_RETRY, backoffDelay, isTransient } from './retry.js';
 import { resumableDownload } from './resumable.js';
+import { safeDisplay } from './destination.js';
 import { collect, counted, discardBody, mergeListing, tagQuery } from './common.js';
 
 const MiB = 1024 * 1024;
@@ -104,7 +105,7 @@ export class S3ObjectStore implements ObjectStore {
   constructor(resolved: ResolvedObjectStore, location: S3Location) {
     this.bucket = location.bucket;
     this.root = location.prefix;
-    this.displayUrl = resolved.endpointURL ? `${location.displayUrl} (endpoint ${resolved.endpointURL})` : location.displayUrl;
+    this.displayUrl = resolved.endpointURL ? `${location.displayUrl} (endpoint ${safeDisplay(resolved.endpointURL)})` : location.displayUrl;
     this.limits = {
       minPartSize: 5 * MiB,
       maxPartSize: 5 * 1024 * MiB,

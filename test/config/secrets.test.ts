@@ -103,7 +103,13 @@ test('a missing secret or key names both and every source tried, and no value', 
     );
     assert.ok(err instanceof UserError);
     assert.equal(err.exitCode, 2);
-    assert.match(err.message, /^secret "creds" key "SECRET_ACCESS_KEY" not found; tried: /);
+    // Pointed at the `key:` that asks for it, as other manifest errors are.
+    const lines = CLUSTER().split('\n');
+    const line = lines.findIndex((l) => l.includes('key: SECRET_ACCESS_KEY'));
+    const column = lines[line].indexOf('key: SECRET_ACCESS_KEY') + 1;
+    const where = `${file}:${line + 1}:${column}: spec.backup.barmanObjectStore.s3Credentials.secretAccessKey.key: `;
+    assert.ok(err.message.startsWith(where), `${err.message}\ndoes not start with ${where}`);
+    assert.match(err.message, /: secret "creds" key "SECRET_ACCESS_KEY" not found; tried: /);
     assert.match(err.message, /no Secret document named "creds" in the -f manifests/);
     assert.match(err.message, /--secrets-dir .*creds has no file "SECRET_ACCESS_KEY" \(keys: ACCESS_KEY_ID\)/);
     assert.match(err.message, /Kubernetes API \(no KUBERNETES_SERVICE_HOST, KUBECONFIG or ~\/\.kube\/config\): not tried/);

@@ -186,7 +186,7 @@ test('a missing secret fails the credentials row naming the secret and key', asy
   const s3store = await startStore('s3', { s3rver: s3 });
   const manifest = s3store.manifest({ clusterName: 'pg' }).split('---\n')[0];
   const r = await failingCheck(manifest);
-  assert.match(row(r.stdout, 'backup store: credentials'), /FAIL\s+secret "pgark-store-credentials" key "ACCESS_KEY_ID" not found; tried: /);
+  assert.match(row(r.stdout, 'backup store: credentials'), /FAIL\s+\S+\.yaml:\d+:\d+: spec\.backup\.barmanObjectStore\.s3Credentials\.accessKeyId\.key: secret "pgark-store-credentials" key "ACCESS_KEY_ID" not found; tried: /);
 });
 
 test('invalid manifests exit 2 with file:line:column, field path and hint; --json lists the issues', async () => {
