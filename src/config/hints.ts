@@ -2,6 +2,7 @@
  * "Did you mean" helpers for manifest errors: misspelt keys, keys at the wrong indentation,
  * Markdown links and template placeholders pasted into values.
  */
+import { withoutCredentials } from '../storage/destination.js';
 
 /** Levenshtein distance; written by hand because it is ten lines and no installed package exports it. */
 export function editDistance(a: string, b: string): number {
@@ -40,7 +41,8 @@ const MARKDOWN_LINK = /\[([^\]\s]*)\]\(([^)\s]*)\)/;
 export function markdownLinkHint(text: string): string | undefined {
   const m = MARKDOWN_LINK.exec(text);
   if (!m) return undefined;
-  const url = m[2] || m[1];
+  // The URL may carry user:password or a SAS query: show it without them.
+  const url = withoutCredentials(m[2] || m[1]);
   return `this looks like a Markdown link; write the bare URL: ${url}`;
 }
 

@@ -15,6 +15,7 @@ import type { PgConn } from './pgconn.js';
 import { parseRetention, type RetentionPeriod } from './retention.js';
 import { IssueList, envValue, isHttpUrl, parsePort } from './settings.js';
 import { UserError } from '../util/errors.js';
+import { withoutCredentials } from '../storage/destination.js';
 
 export interface LocationFlags {
   provider?: string;
@@ -68,7 +69,7 @@ export function readLocation(flags: LocationFlags, env: NodeJS.ProcessEnv, issue
     const bucket = pick(flags.bucket, 'LOGICAL_BACKUP_S3_BUCKET');
     if (!bucket) issues.missing('LOGICAL_BACKUP_S3_BUCKET (--bucket)', 'the S3 bucket that holds the dumps');
     const endpoint = pick(flags.endpoint, 'LOGICAL_BACKUP_S3_ENDPOINT');
-    if (endpoint && !isHttpUrl(endpoint)) issues.invalid('LOGICAL_BACKUP_S3_ENDPOINT (--endpoint)', 'S3-compatible endpoint URL', 'http(s)://host[:port]', endpoint);
+    if (endpoint && !isHttpUrl(endpoint)) issues.invalid('LOGICAL_BACKUP_S3_ENDPOINT (--endpoint)', 'S3-compatible endpoint URL', 'http(s)://host[:port]', withoutCredentials(endpoint));
     const sse = pick(flags.sse, 'LOGICAL_BACKUP_S3_SSE');
     if (sse && !SSE_VALUES.includes(sse as Encryption)) issues.invalid('LOGICAL_BACKUP_S3_SSE (--sse)', 'server-side encryption', SSE_VALUES.join(' or '), sse);
     const accessKeyId = envValue(env, 'AWS_ACCESS_KEY_ID');
@@ -102,7 +103,7 @@ export function readLocation(flags: LocationFlags, env: NodeJS.ProcessEnv, issue
     if (!account) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_NAME (--azure-account)', 'the Azure storage account');
     if (!container) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_CONTAINER (--azure-container)', 'the blob container that holds the dumps');
     if (!key && !connection) issues.missing('LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY', 'the storage account access key (or AZURE_STORAGE_CONNECTION_STRING)');
-    if (endpoint && !isHttpUrl(endpoint)) issues.invalid('LOGICAL_BACKUP_AZURE_STORAGE_ENDPOINT (--azure-endpoint)', 'blob service URL', 'http(s)://host[:port][/account]', endpoint);
+    if (endpoint && !isHttpUrl(endpoint)) issues.invalid('LOGICAL_BACKUP_AZURE_STORAGE_ENDPOINT (--azure-endpoint)', 'blob service URL', 'http(s)://host[:port][/account]', withoutCredentials(endpoint));
     if (!account || !container || !(key || connection)) return undefined;
     return {
       location: { provider: 'azure', account, container, key, connectionString: connection?.text, prefix, endpoint },

@@ -12,6 +12,7 @@ import type { StorageLocation } from './location.js';
 import type { PgConn } from './pgconn.js';
 import { IssueList, envValue, isHttpUrl, parsePort } from './settings.js';
 import { azureConnection } from './backup-env.js';
+import { withoutCredentials } from '../storage/destination.js';
 
 export type RestoreMode = 'interactive' | 'non-interactive';
 
@@ -78,7 +79,7 @@ export function readRestoreEnv(env: NodeJS.ProcessEnv): { request?: RestoreReque
   };
   const url = (name: VarName): string | undefined => {
     const v = envValue(env, name);
-    if (v !== undefined && !isHttpUrl(v)) issues.invalid(name, RESTORE_VARIABLES[name], 'an http:// or https:// URL', v);
+    if (v !== undefined && !isHttpUrl(v)) issues.invalid(name, RESTORE_VARIABLES[name], 'an http:// or https:// URL', withoutCredentials(v));
     return v;
   };
   readRestoreMode(env, issues);

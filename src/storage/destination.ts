@@ -37,8 +37,13 @@ export function safeDisplay(url: string): string {
     u.hash = '';
     return u.toString();
   } catch {
-    return url.replace(/[?#].*$/, '').replace(/\/\/[^/@]*@/, '//');
+    return withoutCredentials(url);
   }
+}
+
+/** Text as written, less a URL's user info and query (for text that need not parse as a URL). */
+export function withoutCredentials(text: string): string {
+  return text.replace(/[?#].*$/, '').replace(/\/\/[^/@]*@/, '//');
 }
 
 export function parseDestination(destinationPath: string): Destination {

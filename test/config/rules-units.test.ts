@@ -30,6 +30,8 @@ test('unknown-key hints prefer wrong indentation over spelling', () => {
 test('Markdown links and placeholders are recognised', () => {
   assert.equal(markdownLinkHint('endpointURL: [https://a.b](https://a.b)'), 'this looks like a Markdown link; write the bare URL: https://a.b');
   assert.equal(markdownLinkHint('https://a.b'), undefined);
+  // A pasted link may carry credentials: the hint repeats the URL without them.
+  assert.equal(markdownLinkHint('destinationPath: [https://u:p4ss@a.b/c?sig=s3cr3t](https://u:p4ss@a.b/c?sig=s3cr3t)'), 'this looks like a Markdown link; write the bare URL: https://a.b/c');
   assert.equal(placeholderIn('$backup-name'), '$backup-name');
   assert.equal(placeholderIn('${NAME}'), '${NAME}');
   assert.equal(placeholderIn('<cluster-name>'), '<cluster-name>');

@@ -75,6 +75,8 @@ const cases: Case[] = [
   { name: 'port out of range', env: { ...S3_ENV, DB_PORT: '70000' }, missing: [], invalid: ['DB_PORT'] },
   { name: 'port zero', env: { ...AZURE_ENV, DB_PORT: '0' }, missing: [], invalid: ['DB_PORT'] },
   { name: 'endpoint not a URL', env: { ...S3_ENV, LOGICAL_BACKUP_S3_ENDPOINT: 'minio:9000' }, missing: [], invalid: ['LOGICAL_BACKUP_S3_ENDPOINT'] },
+  // The invalid value is shown, less any credentials in it (checked by the SECRET scan below).
+  { name: 'endpoint with credentials, not http', env: { ...S3_ENV, LOGICAL_BACKUP_S3_ENDPOINT: `ftp://user:${SECRET}@minio:9000` }, missing: [], invalid: ['LOGICAL_BACKUP_S3_ENDPOINT'] },
   {
     name: 'several problems at once',
     env: { ...without(without(S3_ENV, 'LOGICAL_BACKUP_S3_BUCKET'), 'DB_USER'), DB_PORT: '-1', LOGICAL_BACKUP_S3_ENDPOINT: 'ftp://x' },
