@@ -1,13 +1,13 @@
 /**
- * Opens the object store a resolved barmanObjectStore points at. Drivers are imported lazily so
+ * Opens the object store the options point at. Drivers are imported lazily so
  * that a command using file:// never loads the AWS or Azure SDKs.
  */
-import type { ResolvedObjectStore } from '../config/types.js';
+import type { ObjectStoreOptions } from './options.js';
 import type { ObjectStore } from './types.js';
 import { parseDestination } from './destination.js';
 
-export async function openObjectStore(resolved: ResolvedObjectStore): Promise<ObjectStore> {
-  const dest = parseDestination(resolved.destinationPath);
+export async function openObjectStore(options: ObjectStoreOptions): Promise<ObjectStore> {
+  const dest = parseDestination(options.destinationPath);
   switch (dest.provider) {
     case 'file': {
       const { FileObjectStore } = await import('./file.js');
@@ -15,11 +15,11 @@ export async function openObjectStore(resolved: ResolvedObjectStore): Promise<Ob
     }
     case 's3': {
       const { S3ObjectStore } = await import('./s3.js');
-      return new S3ObjectStore(resolved, dest);
+      return new S3ObjectStore(options, dest);
     }
     case 'azure': {
       const { AzureObjectStore } = await import('./azure.js');
-      return AzureObjectStore.open(resolved, dest);
+      return AzureObjectStore.open(options, dest);
     }
   }
 }
