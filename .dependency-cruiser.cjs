@@ -11,8 +11,8 @@
  * parser, which config uses to validate ScheduledBackup schedules.
  * Foundations do not import each other; domain folders import each other only along DOMAIN_USES.
  */
-const { existsSync, readdirSync } = require('node:fs');
-const { join } = require('node:path');
+const { existsSync, readdirSync, realpathSync } = require('node:fs');
+const { dirname, join } = require('node:path');
 
 const DOMAIN = ['wal', 'backup', 'recovery', 'catalog', 'agent', 'logical', 'preflight'];
 const FOUNDATIONS = ['storage', 'codec', 'pg', 'schedule'];
@@ -37,9 +37,11 @@ const folders = (names) => `^src/(${names.join('|')})/`;
 
 /** dependency-cruiser 17 parses TypeScript with typescript < 7 or @swc/core; the project builds with typescript 7. */
 function typeScriptParser() {
+  // Looked up from the running dependency-cruiser, which loads its parser from its own node_modules.
+  const cruiser = process.argv[1] ? dirname(realpathSync(process.argv[1])) : process.cwd();
   const version = (name) => {
     try {
-      return require(`${name}/package.json`).version;
+      return require(require.resolve(`${name}/package.json`, { paths: [cruiser] })).version;
     } catch {
       return undefined;
     }
@@ -68,9 +70,8 @@ const sourceOptions = parser
   ? {
       parser,
       tsPreCompilationDeps: true,
+      // NodeNext sources import './x.js' for ./x.ts; dependency-cruiser falls back to the .ts file itself.
       tsConfig: { fileName: 'tsconfig.json' },
-      // NodeNext sources import './x.js' for ./x.ts.
-      enhancedResolveOptions: { extensionAlias: { '.js': ['.ts', '.js'] } },
     }
   : undefined;
 if (!parser) {
@@ -98,8 +99,8 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/util/' },
     },
     {
-      name: 'storage-must-not-import-config',
-      comment: 'Foundations (storage, codec, pg, schedule) take plain options (ObjectStoreOptions, PgConnectionOptions); the config layer builds them.',
+      name: 'foundation-must-not-import-config',
+      comment: 'Foundations (storage, codec, pg, schedule) never import config: they take plain options (ObjectStoreOptions, PgConnectionOptions); the config layer builds them.',
       severity: 'error',
       from: { path: folders(FOUNDATIONS) },
       to: { path: '^src/config/' },
