@@ -18,7 +18,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { clusterObjectStore, findCluster, loadContext } from '../config/index.js';
-import type { PgConnectionOptions } from '../cli/common.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import { parseGoDuration, parseSchedule } from '../schedule/cron.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';

@@ -1,5 +1,5 @@
 /** Messages between the agent and the backup process it starts (backup-child.ts), over Node's IPC channel. */
-import type { PgConnectionOptions } from '../cli/common.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 
 /** What the child needs to take one backup; the child loads the manifests itself. */
 export interface BackupJob {

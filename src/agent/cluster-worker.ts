@@ -14,12 +14,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
-import type { PgConnectionOptions } from '../cli/common.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import type { ObjectStore } from '../storage/types.js';
 import { safeDisplay } from '../storage/destination.js';
 import { catalogWriteOptions, isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { backupInfoKey } from '../catalog/layout.js';
-import { applyRetention, parseRetentionPolicy, planFromCatalog, type RetentionPolicy, type WalObject } from '../catalog/retention.js';
+import { assertNotBlocked, parseRetentionPolicy, type RetentionPolicy } from '../catalog/retention.js';
+import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache } from '../wal/target.js';
@@ -234,17 +235,13 @@ export class ClusterWorker {
     const at = new Date().toISOString();
     try {
       const store = await this.store();
-      const catalog = await listBackups(store, this.resolved.serverName);
-      this.noteCatalog(catalog);
-      const wals: WalObject[] = [];
-      for await (const w of archivedWalFiles(store, this.resolved.serverName)) wals.push(w);
-      const plan = planFromCatalog(catalog, wals, this.policy!, new Date());
-      await applyRetention(store, this.resolved.serverName, plan, {
+      const { catalog, plan } = await retentionPass(store, this.resolved.serverName, this.policy!, archivedWalFiles(store, this.resolved.serverName), {
+        apply: true,
         write: catalogWriteOptions(this.resolved.config),
-        onProgress: (p) => {
-          if (p.phase === 'deleted') log.info({ cluster: this.name, backupId: p.backupId }, 'retention deleted backup');
-        },
+        onDeleted: (backupId) => log.info({ cluster: this.name, backupId }, 'retention deleted backup'),
       });
+      this.noteCatalog(catalog);
+      assertNotBlocked(plan);
       metrics.retentionRuns.inc({ cluster: this.name, result: 'ok' });
       metrics.retentionDeletedBackups.inc({ cluster: this.name }, plan.steps.length);
       this.view.lastRetention = { at, ok: true, deleted: plan.steps.length };

@@ -3,7 +3,7 @@
  * It is the authoritative count (it includes segments the WAL daemon stored ahead, which never
  * reach the agent as requests), exported under the names of CNPG's default monitoring queries.
  */
-import type { PgConnectionOptions } from '../cli/common.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import { connectPg } from '../pg/connect.js';
 
 export interface ArchiverStats {

@@ -8,11 +8,10 @@ import { findCluster } from '../config/index.js';
 import type { Backup } from '../config/types.js';
 import { UserError } from '../util/errors.js';
 import { backupRequest } from './request.js';
-import { takeBackup } from './run.js';
-import { printBackupResult } from './output.js';
-import type { PgConnectionOptions } from '../cli/common.js';
+import { takeBackup, type BackupResult } from './run.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 
-export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { json?: boolean; pg?: PgConnectionOptions }): Promise<void> {
+export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions }): Promise<BackupResult> {
   const method = backup.spec.method ?? 'barmanObjectStore';
   if (method !== 'barmanObjectStore') {
     throw new UserError(`Backup "${backup.metadata.name}": spec.method ${method} is not supported by pgark`, 'use method: barmanObjectStore (or omit it)');
@@ -22,6 +21,5 @@ export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { js
   }
   const cluster = findCluster(ctx.manifests, backup.spec.cluster.name);
   const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name });
-  const result = await takeBackup(req);
-  printBackupResult(result, Boolean(opts.json));
+  return takeBackup(req);
 }

@@ -7,7 +7,7 @@
  * Rule syntax (rsync-like): a rule starting with "/" is anchored at the root, otherwise it
  * matches any suffix made of whole path components; "*" matches within one component.
  */
-import { RUNTIME_DIR_NAME } from '../wal/runtime.js';
+import { RUNTIME_DIR_NAME } from '../util/cnpg.js';
 
 /** Excluded only under PGDATA (barman's PGDATA_EXCLUDE_LIST). global/pg_control is added last, separately. */
 export const PGDATA_EXCLUDES = ['/pg_log/*', '/log/*', '/pg_xlog/*', '/pg_wal/*', '/global/pg_control'];

@@ -6,7 +6,7 @@
 import type { ConfigContext } from '../config/index.js';
 import { clusterObjectStore } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
-import type { PgConnectionOptions } from '../cli/common.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import { CODECS, type CodecName } from '../codec/types.js';
 import { UserError } from '../util/errors.js';
 import type { BackupMethod } from './pg-target.js';

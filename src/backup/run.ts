@@ -16,7 +16,7 @@
 import type { Transform } from 'node:stream';
 import type pg from 'pg';
 import type { ResolvedObjectStore } from '../config/types.js';
-import type { PgConnectionOptions } from '../cli/common.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import type { CodecName } from '../codec/types.js';
 import { CODEC_EXTENSION } from '../codec/types.js';
 import { parallelCompressStream } from '../codec/index.js';

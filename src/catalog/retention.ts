@@ -358,6 +358,17 @@ export interface ApplyOptions {
   onProgress?: (p: ApplyProgress) => void;
 }
 
+/** Refuses a plan made from a catalog with an unreadable backup.info (see applyRetention). */
+export function assertNotBlocked(plan: DeletionPlan): void {
+  if (plan.blockedBy.length > 0) {
+    throw new PgarkError(
+      `retention deleted nothing: cannot read backup.info of ${plan.blockedBy.map((u) => `${u.backupId} (${u.error})`).join(', ')}`,
+      1,
+      'fix or remove the unreadable backup(s) first; deleting with an incomplete view of the catalog could remove WAL a backup needs',
+    );
+  }
+}
+
 /**
  * Executes a plan. Per backup, oldest first, as catalog.ts's runDeletionStep: mark its
  * backup.info as a deletion in progress, delete its data files, then the WAL it alone needed, then
@@ -366,13 +377,7 @@ export interface ApplyOptions {
  * were. Deletes nothing when the catalog had an unreadable backup.info.
  */
 export async function applyRetention(store: ObjectStore, serverName: string, plan: DeletionPlan, opts: ApplyOptions = {}): Promise<void> {
-  if (plan.blockedBy.length > 0) {
-    throw new PgarkError(
-      `retention deleted nothing: cannot read backup.info of ${plan.blockedBy.map((u) => `${u.backupId} (${u.error})`).join(', ')}`,
-      1,
-      'fix or remove the unreadable backup(s) first; deleting with an incomplete view of the catalog could remove WAL a backup needs',
-    );
-  }
+  assertNotBlocked(plan);
   for (const step of plan.steps) {
     const report = (phase: ApplyProgress['phase']) => opts.onProgress?.({ backupId: step.backupId, phase });
     await runDeletionStep(store, serverName, step.backupId, { info: step.info, walKeys: step.walKeys, write: opts.write, onPhase: report });

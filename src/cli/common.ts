@@ -20,15 +20,6 @@ export function withConfigOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output');
 }
 
-export interface PgConnectionOptions {
-  pghost?: string;
-  pgport?: string;
-  pguser?: string;
-  pgpassword?: string;
-  pgdatabase?: string;
-  pgdata?: string;
-}
-
 /** libpq-style connection flags; the PG* environment variables are the defaults. */
 export function withPgOptions(cmd: Command): Command {
   return cmd

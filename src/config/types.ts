@@ -4,6 +4,7 @@
  * raw YAML into these types; every other module reads only these.
  */
 import type { SourcePosition } from '../util/errors.js';
+import type { ObjectStoreOptions } from '../storage/options.js';
 
 export interface SecretKeySelector {
   name: string;
@@ -199,28 +200,9 @@ export interface ManifestSet {
  * A barmanObjectStore with its secrets resolved: what the storage layer needs to connect.
  * Never log or print this object; use describeCredentialSource() for a safe summary.
  */
-export interface ResolvedObjectStore {
-  destinationPath: string;
-  endpointURL?: string;
-  /** PEM bundle from endpointCA. */
-  endpointCA?: string;
+export interface ResolvedObjectStore extends ObjectStoreOptions {
   /** Folder under destinationPath: serverName, defaulting to the cluster (or external cluster) name. */
   serverName: string;
-  s3?: {
-    accessKeyId?: string;
-    secretAccessKey?: string;
-    sessionToken?: string;
-    region?: string;
-    inheritFromIAMRole?: boolean;
-  };
-  azure?: {
-    connectionString?: string;
-    storageAccount?: string;
-    storageKey?: string;
-    storageSasToken?: string;
-    inheritFromAzureAD?: boolean;
-    useDefaultAzureCredentials?: boolean;
-  };
   google?: { applicationCredentials?: string; gkeEnvironment?: boolean };
   /** Human-readable description of where the credentials came from (names only, never values). */
   credentialSource: string;

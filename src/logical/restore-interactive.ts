@@ -12,7 +12,7 @@ import { describeLocation, type StorageLocation } from './location.js';
 import type { PgConn } from './pgconn.js';
 import { normaliseProvider, parseJobs } from './restore-env.js';
 import { inspectTarget, resolveBackup, type ResolvedBackup, type RestoreResult, type TargetState } from './restore.js';
-import { openLocation, performRestore, targetWarnings } from './restore-run.js';
+import { openLocation, performRestore, targetWarnings } from './restore-steps.js';
 import { envValue, isHttpUrl, parsePort } from './settings.js';
 
 const TYPE_PATH = '\u0000type-a-path';

@@ -9,9 +9,16 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
 import { PgarkError, UserError } from '../util/errors.js';
-import type { PgConnectionOptions } from '../cli/common.js';
 
-export type { PgConnectionOptions } from '../cli/common.js';
+/** libpq-style connection flags as the user gave them; unset fields fall back to the PG* variables. */
+export interface PgConnectionOptions {
+  pghost?: string;
+  pgport?: string;
+  pguser?: string;
+  pgpassword?: string;
+  pgdatabase?: string;
+  pgdata?: string;
+}
 
 const DEBIAN_SOCKET_DIR = '/var/run/postgresql';
 

@@ -11,21 +11,7 @@ import { PgarkError } from '../util/errors.js';
 import { catalogWriteOptions } from '../catalog/catalog.js';
 import { checkPostgres } from './postgres.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
-
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip' | 'info';
-
-export interface CheckRow {
-  check: string;
-  status: CheckStatus;
-  detail: string;
-  hint?: string;
-}
-
-export interface CheckReport {
-  ok: boolean;
-  cluster?: string;
-  rows: CheckRow[];
-}
+import type { CheckReport, CheckRow } from './report.js';
 
 export interface CheckOptions {
   files: string[];
@@ -152,18 +138,4 @@ async function storageFailRow(check: string, err: unknown): Promise<CheckRow> {
 function failRow(check: string, err: unknown): CheckRow {
   const e = err as Error & { hint?: string };
   return { check, status: 'fail', detail: e?.message ?? String(err), hint: e instanceof PgarkError ? e.hint : undefined };
-}
-
-/** The report as a fixed-width table. */
-export function renderTable(report: CheckReport): string {
-  const header = { check: 'CHECK', status: 'STATUS', detail: 'DETAIL' };
-  const w = Math.max(header.check.length, ...report.rows.map((r) => r.check.length));
-  const line = (c: string, s: string, d: string) => `${c.padEnd(w)}  ${s.padEnd(6)}  ${d}`;
-  const out = [line(header.check, header.status, header.detail)];
-  for (const r of report.rows) {
-    out.push(line(r.check, r.status.toUpperCase(), r.detail));
-    if (r.hint && r.status !== 'ok') out.push(line('', '', `hint: ${r.hint}`));
-  }
-  out.push(report.ok ? `OK: cluster ${report.cluster} is ready for pgark` : 'FAILED: fix the rows marked FAIL and run pgark check again');
-  return out.join('\n') + '\n';
 }

@@ -4,7 +4,7 @@
  * never echoed.
  */
 import type pg from 'pg';
-import type { CheckRow } from './check.js';
+import type { CheckRow } from './report.js';
 import { connectPg, describeConnection, pgConnectionConfig, type PgConnectionOptions } from '../pg/connect.js';
 
 interface Settings {

@@ -20,7 +20,7 @@ import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { stderrProgress, type Progress } from './progress.js';
 import { connectionFromPidFile, ensureApplicationDatabase, followRecovery, serverState, startServer, type DatabaseReport, type RecoveryOutcome } from './server.js';
-import { CHECK_EMPTY_MARKER } from '../wal/archive.js';
+import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 import { AUTO_CONF, RECOVERY_SIGNAL, writeRecoveryConfig } from './settings.js';
 import { describeTarget, recoveryTargetSettings } from './target.js';
 
@@ -28,7 +28,6 @@ export interface RecoveryOptions {
   pgdata: string;
   start?: boolean;
   dryRun?: boolean;
-  json?: boolean;
   /** Manifest files and secrets directory for the commands PostgreSQL runs (default: the files the manifests came from). */
   manifestFiles?: string[];
   secretsDir?: string;
@@ -53,12 +52,6 @@ export interface RecoveryResult {
 }
 
 const DEFAULT_JOBS = 4;
-
-/** The contract the lead wires `pgark apply` to: prints progress on stderr and a summary on stdout. */
-export async function applyRecovery(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): Promise<void> {
-  const result = await runRecovery(ctx, cluster, opts);
-  process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : summaryText(result));
-}
 
 function manifestRefOf(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): ManifestRef {
   const files = opts.manifestFiles?.length

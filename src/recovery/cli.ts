@@ -1,7 +1,7 @@
 /** Glue between `pgark restore` and the recovery modules: manifests in, recovery or finish out. */
 import { findCluster, loadContext } from '../config/index.js';
 import type { Cluster, ManifestSet } from '../config/types.js';
-import { applyRecovery, type RecoveryOptions } from './apply.js';
+import { runRecovery, type RecoveryOptions, type RecoveryResult } from './apply.js';
 import { finishRecovery } from './finish.js';
 
 /** The Cluster to recover: --cluster, else the only one with bootstrap.recovery, else the only one. */
@@ -11,10 +11,10 @@ export function recoveryCluster(set: ManifestSet, name?: string): Cluster {
   return recovering.length === 1 ? recovering[0] : findCluster(set);
 }
 
-export async function recoverFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; recovery: RecoveryOptions }): Promise<void> {
+export async function recoverFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; recovery: RecoveryOptions }): Promise<RecoveryResult> {
   const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
   const cluster = recoveryCluster(ctx.manifests, opts.cluster);
-  await applyRecovery(ctx, cluster, { ...opts.recovery, manifestFiles: opts.files, secretsDir: opts.secretsDir });
+  return runRecovery(ctx, cluster, { ...opts.recovery, manifestFiles: opts.files, secretsDir: opts.secretsDir });
 }
 
 export async function finishRecoveryFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string }): Promise<void> {

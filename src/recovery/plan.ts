@@ -24,7 +24,7 @@ import { checkImageMajor, localBinariesFor, majorOfVersionNum } from './versions
 import { computeWindow, latestTimeline, listArchive, timelinePath, type ReplayWindow } from './wal-window.js';
 import type { PgBinaries } from '../pg/binaries.js';
 import { checkEmptyArchive } from '../wal/empty-check.js';
-import { SKIP_EMPTY_CHECK_ANNOTATION } from '../wal/target.js';
+import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
 
 /** Rough rates for the time estimate (documented in docs/recovery.md): download and WAL replay. */
 const ESTIMATE_DOWNLOAD_BYTES_PER_SECOND = 80 * 1024 * 1024;

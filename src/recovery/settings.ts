@@ -8,7 +8,7 @@
  */
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHECK_EMPTY_MARKER } from '../wal/archive.js';
+import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 
 export const AUTO_CONF = 'postgresql.auto.conf';
 export const RECOVERY_SIGNAL = 'recovery.signal';

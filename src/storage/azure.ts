@@ -22,7 +22,7 @@ import {
   type WebResource,
 } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/core-auth';
-import type { ResolvedObjectStore } from '../config/types.js';
+import type { AzureCredentials, ObjectStoreOptions } from './options.js';
 import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
 import { classifyStorageError, errorFacts, readFailure, storageError, StorageError } from './errors.js';
@@ -73,7 +73,7 @@ function sharedRetryPolicy(agents: Agents): RequestPolicyFactory {
   };
 }
 
-async function tokenCredential(azure: NonNullable<ResolvedObjectStore['azure']>): Promise<TokenCredential> {
+async function tokenCredential(azure: AzureCredentials): Promise<TokenCredential> {
   const identity = await import('@azure/identity');
   if (azure.useDefaultAzureCredentials) return new identity.DefaultAzureCredential();
   const clientId = process.env.AZURE_CLIENT_ID;
@@ -82,8 +82,8 @@ async function tokenCredential(azure: NonNullable<ResolvedObjectStore['azure']>)
 }
 
 /** The service URL (with a SAS query when the credential is a SAS) and the credential to sign with. */
-async function endpointAndCredential(resolved: ResolvedObjectStore, location: AzureLocation, displayUrl: string): Promise<{ url: string; credential: Credential }> {
-  const azure = resolved.azure ?? {};
+async function endpointAndCredential(options: ObjectStoreOptions, location: AzureLocation, displayUrl: string): Promise<{ url: string; credential: Credential }> {
+  const azure = options.azure ?? {};
   if (azure.connectionString) {
     // Let the SDK parse every connection-string form (key, SAS, UseDevelopmentStorage), then rebuild the client on our pipeline.
     let parsed: BlobServiceClient;
@@ -129,9 +129,9 @@ export class AzureObjectStore implements ObjectStore {
     private readonly agents: Agents,
   ) {}
 
-  static async open(resolved: ResolvedObjectStore, location: AzureLocation): Promise<AzureObjectStore> {
-    const { url, credential } = await endpointAndCredential(resolved, location, location.displayUrl);
-    const agents = keepAliveAgents(resolved.endpointCA);
+  static async open(options: ObjectStoreOptions, location: AzureLocation): Promise<AzureObjectStore> {
+    const { url, credential } = await endpointAndCredential(options, location, location.displayUrl);
+    const agents = keepAliveAgents(options.endpointCA);
     const pipeline = newPipeline(credential, { retryOptions: { maxTries: 1 } });
     pipeline.factories.push(sharedRetryPolicy(agents));
     const container = new BlobServiceClient(url, pipeline).getContainerClient(location.container);

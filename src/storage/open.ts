@@ -1,16 +1,16 @@
 /**
- * Opens the object store a resolved barmanObjectStore points at. Drivers are imported lazily so
+ * Opens the object store the options point at. Drivers are imported lazily so
  * that a command using file:// never loads the AWS or Azure SDKs.
  */
-import type { ResolvedObjectStore } from '../config/types.js';
+import type { ObjectStoreOptions } from './options.js';
 import type { ObjectStore } from './types.js';
 import { parseDestination } from './destination.js';
 import { storageMaxAttempts } from './retry.js';
 
-export async function openObjectStore(resolved: ResolvedObjectStore): Promise<ObjectStore> {
+export async function openObjectStore(options: ObjectStoreOptions): Promise<ObjectStore> {
   // A bad PGARK_STORAGE_MAX_ATTEMPTS is refused here, before any request, not at the first retry.
   storageMaxAttempts();
-  const dest = parseDestination(resolved.destinationPath);
+  const dest = parseDestination(options.destinationPath);
   switch (dest.provider) {
     case 'file': {
       const { FileObjectStore } = await import('./file.js');
@@ -18,11 +18,11 @@ export async function openObjectStore(resolved: ResolvedObjectStore): Promise<Ob
     }
     case 's3': {
       const { S3ObjectStore } = await import('./s3.js');
-      return new S3ObjectStore(resolved, dest);
+      return new S3ObjectStore(options, dest);
     }
     case 'azure': {
       const { AzureObjectStore } = await import('./azure.js');
-      return AzureObjectStore.open(resolved, dest);
+      return AzureObjectStore.open(options, dest);
     }
   }
 }

@@ -23,7 +23,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { ResolvedObjectStore } from '../config/types.js';
+import type { ObjectStoreOptions } from './options.js';
 import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
 import { errorFacts, readFailure, storageError, StorageError } from './errors.js';
@@ -102,10 +102,10 @@ export class S3ObjectStore implements ObjectStore {
   private readonly bucket: string;
   private readonly root: string;
 
-  constructor(resolved: ResolvedObjectStore, location: S3Location) {
+  constructor(options: ObjectStoreOptions, location: S3Location) {
     this.bucket = location.bucket;
     this.root = location.prefix;
-    this.displayUrl = resolved.endpointURL ? `${location.displayUrl} (endpoint ${safeDisplay(resolved.endpointURL)})` : location.displayUrl;
+    this.displayUrl = options.endpointURL ? `${location.displayUrl} (endpoint ${safeDisplay(options.endpointURL)})` : location.displayUrl;
     this.limits = {
       minPartSize: 5 * MiB,
       maxPartSize: 5 * 1024 * MiB,
@@ -113,21 +113,21 @@ export class S3ObjectStore implements ObjectStore {
       deleteBatchSize: 1000,
       // AWS honours If-None-Match on PUT and CompleteMultipartUpload; S3-compatible servers may
       // silently ignore it (s3rver does), so custom endpoints get a head-then-put instead.
-      conditionalCreate: !resolved.endpointURL,
+      conditionalCreate: !options.endpointURL,
       metadata: true,
       tags: true,
     };
-    const s3 = resolved.s3 ?? {};
+    const s3 = options.s3 ?? {};
     if (!s3.inheritFromIAMRole && (s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
       throw new UserError(`${this.displayUrl}: s3Credentials needs both accessKeyId and secretAccessKey`, 'or set inheritFromIAMRole: true');
     }
     // The SDK warns on every process start about its own future Node support; not actionable for pgark users.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.agents = keepAliveAgents(resolved.endpointCA);
+    this.agents = keepAliveAgents(options.endpointCA);
     this.client = new S3Client({
       region: s3.region?.trim() || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
-      endpoint: resolved.endpointURL,
-      forcePathStyle: resolved.endpointURL !== undefined,
+      endpoint: options.endpointURL,
+      forcePathStyle: options.endpointURL !== undefined,
       followRegionRedirects: true,
       // Without static keys the SDK's default chain applies: env, shared config, IRSA web identity, ECS/EC2 roles.
       credentials:

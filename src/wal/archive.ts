@@ -23,9 +23,7 @@ import { pathExists } from '../util/fs.js';
 import { parseWalName, readSegmentHeaderOf, type ParsedWalName } from './segment.js';
 import { findStoredWal, type ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget } from './target.js';
-
-/** CNPG's marker: while it exists, the empty-archive check runs before archiving. */
-export const CHECK_EMPTY_MARKER = '.check-empty-wal-archive';
+import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 
 export interface ArchiveResult {
   key: string;

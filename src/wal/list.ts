@@ -5,7 +5,6 @@
 import { walsPrefix } from '../catalog/layout.js';
 import { splitCodecSuffix, type CodecName } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
-import { formatBytes } from '../util/format.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalName, segmentNameAt, segmentNumber, type WalFileKind } from './segment.js';
 
 export interface ArchivedWalFile {
@@ -98,18 +97,4 @@ export async function summarizeWalArchive(store: ObjectStore, serverName: string
     });
   }
   return summary;
-}
-
-/** Human-readable report for `pgark wal-list`. */
-export function formatWalSummary(s: WalArchiveSummary, where: string): string {
-  const lines = [`WAL archive of server "${s.serverName}" in ${where}: ${s.objects} objects, ${formatBytes(s.totalBytes)}`];
-  if (s.timelines.length === 0) lines.push('  no WAL segments');
-  for (const t of s.timelines) {
-    lines.push(`  timeline ${t.timeline}: ${t.firstSegment} .. ${t.lastSegment}, ${t.segments} segments, ${formatBytes(t.bytes)}`);
-    for (const g of t.gaps) lines.push(`    gap: ${g.from} .. ${g.to} (${g.missing} missing)`);
-  }
-  if (s.historyFiles.length) lines.push(`  history files: ${s.historyFiles.join(', ')}`);
-  if (s.backupLabels.length) lines.push(`  backup labels: ${s.backupLabels.length} (last ${s.backupLabels[s.backupLabels.length - 1]})`);
-  if (s.partialFiles.length) lines.push(`  partial segments: ${s.partialFiles.join(', ')}`);
-  return lines.join('\n');
 }

@@ -16,9 +16,7 @@ import { copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync,
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
-
-/** Name of the runtime directory inside PGDATA; base backups should skip it. */
-export const RUNTIME_DIR_NAME = 'pgark-wal';
+import { RUNTIME_DIR_NAME } from '../util/cnpg.js';
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 100;

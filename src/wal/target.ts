@@ -13,8 +13,7 @@ import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import type { ConfigRef } from './protocol.js';
-
-export const SKIP_EMPTY_CHECK_ANNOTATION = 'cnpg.io/skipEmptyWalArchiveCheck';
+import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
 
 export interface WalTarget {
   store: ObjectStore;

@@ -52,7 +52,7 @@ describe('backup lifecycle', () => {
     const ctx = await loadContext({ files: [server.manifest, backupFile] });
     const backup = ctx.manifests.backups[0];
     const pg = { pghost: server.pg.host, pgport: String(server.pg.port), pguser: 'postgres', pgdata: server.pg.pgdata };
-    await applyBackup(ctx, backup, { json: true, pg });
+    await applyBackup(ctx, backup, { pg });
     const c = await storeCatalog(store, server.clusterName);
     const b = c.backups.find((x) => x.backup_name === 'nightly-manual');
     assert.ok(b, 'backup listed under its manifest name');

@@ -19,7 +19,7 @@ test('directories and objects the file driver creates are private and belong to 
     const who = serverIdentity();
     if (who) chownSync(root, who.uid, who.gid);
     const expected = statSync(root);
-    const store = await openObjectStore({ destinationPath: `file://${root}`, serverName: 'x', credentialSource: 'none', config: { destinationPath: `file://${root}` } });
+    const store = await openObjectStore({ destinationPath: `file://${root}` });
     await store.put('srv/wals/0000000100000000/000000010000000000000001', Buffer.from('wal'));
     for (const d of ['srv', 'srv/wals', 'srv/wals/0000000100000000']) {
       const st = statSync(join(root, d));

@@ -1,6 +1,7 @@
 /** `pgark agent` (scheduled backups, retention, WAL fast path, metrics) and `pgark status` (what an agent reports). */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions, type PgConnectionOptions } from '../common.js';
+import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import type { PgConnectionOptions } from '../../pg/connect.js';
 
 interface AgentCliOptions extends ConfigOptions, PgConnectionOptions {
   listen: string;
@@ -24,8 +25,8 @@ export function register(program: Command): void {
     ),
   ).action(
     action(async (opts: AgentCliOptions) => {
-      const { runAgent } = await import('../../agent/agent.js');
-      await runAgent({
+      const { agentCommand } = await import('../../commands/agent.js');
+      await agentCommand({
         files: configFiles(opts),
         secretsDir: opts.secretsDir,
         pg: { pghost: opts.pghost, pgport: opts.pgport, pguser: opts.pguser, pgpassword: opts.pgpassword, pgdatabase: opts.pgdatabase, pgdata: opts.pgdata },
@@ -44,7 +45,7 @@ export function register(program: Command): void {
     .option('--json', 'the status as JSON')
     .action(
       action(async (opts: { agent: string; json?: boolean }) => {
-        const { statusCommand } = await import('../../agent/status-cli.js');
+        const { statusCommand } = await import('../../commands/agent.js');
         await statusCommand(opts.agent, Boolean(opts.json));
       }),
     );

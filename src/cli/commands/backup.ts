@@ -6,7 +6,8 @@
  * either side of the subcommand name; subcommands read them with optsWithGlobals().
  */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions, type PgConnectionOptions } from '../common.js';
+import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import type { PgConnectionOptions } from '../../pg/connect.js';
 
 interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
   cluster?: string;
@@ -19,9 +20,8 @@ interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
   progress: boolean;
 }
 
-async function context(opts: ConfigOptions) {
-  const { loadContext } = await import('../../config/index.js');
-  return loadContext({ files: configFiles(opts), secretsDir: opts.secretsDir });
+function clusterOptions(opts: BackupCliOptions) {
+  return { files: configFiles(opts), secretsDir: opts.secretsDir, cluster: opts.cluster, json: Boolean(opts.json) };
 }
 
 export function register(program: Command): void {
@@ -41,33 +41,25 @@ export function register(program: Command): void {
     ),
   ).action(
     action(async (opts: BackupCliOptions) => {
-      const { findCluster } = await import('../../config/index.js');
-      const { backupRequest } = await import('../../backup/request.js');
-      const { takeBackup } = await import('../../backup/run.js');
-      const { printBackupResult } = await import('../../backup/output.js');
-      const ctx = await context(opts);
-      const cluster = findCluster(ctx.manifests, opts.cluster);
-      const req = await backupRequest(ctx, cluster, opts, {
-        name: opts.name,
-        immediateCheckpoint: opts.immediateCheckpoint,
-        compression: opts.compression,
-        jobs: opts.jobs,
-        method: opts.method,
-        walTimeout: opts.walTimeout,
-        progress: opts.progress,
+      const { backupCommand } = await import('../../commands/backup.js');
+      await backupCommand({
+        ...clusterOptions(opts),
+        pg: opts,
+        overrides: {
+          name: opts.name,
+          immediateCheckpoint: opts.immediateCheckpoint,
+          compression: opts.compression,
+          jobs: opts.jobs,
+          method: opts.method,
+          walTimeout: opts.walTimeout,
+          progress: opts.progress,
+        },
       });
-      printBackupResult(await takeBackup(req), Boolean(opts.json));
     }),
   );
 
   const globals = (cmd: Command) => cmd.optsWithGlobals() as BackupCliOptions;
   const sharedOptions = '\nAlso takes -f/--file, --secrets-dir, --cluster and --json (the options of "pgark backup"), before or after the subcommand.';
-  const catalogCommand = async (cmd: Command) => {
-    const opts = globals(cmd);
-    const { findCluster } = await import('../../config/index.js');
-    const ctx = await context(opts);
-    return { opts, ctx, cluster: findCluster(ctx.manifests, opts.cluster) };
-  };
 
   backup
     .command('list')
@@ -75,9 +67,8 @@ export function register(program: Command): void {
     .description('list the backups in the Cluster\'s object store (--json: barman-cloud-backup-list --format json keys, plus pgark_*)')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const { opts, ctx, cluster } = await catalogCommand(cmd);
-        const { listCommand } = await import('../../backup/catalog-commands.js');
-        await listCommand(ctx, cluster, Boolean(opts.json));
+        const { listCommand } = await import('../../commands/backup.js');
+        await listCommand(clusterOptions(globals(cmd)));
       }),
     );
 
@@ -88,9 +79,8 @@ export function register(program: Command): void {
     .argument('<backup>', 'backup id (YYYYMMDDTHHMMSS), backup name, or latest/oldest')
     .action(
       action(async (id: string, _o: unknown, cmd: Command) => {
-        const { opts, ctx, cluster } = await catalogCommand(cmd);
-        const { showCommand } = await import('../../backup/catalog-commands.js');
-        await showCommand(ctx, cluster, id, Boolean(opts.json));
+        const { showCommand } = await import('../../commands/backup.js');
+        await showCommand(clusterOptions(globals(cmd)), id);
       }),
     );
 
@@ -101,9 +91,8 @@ export function register(program: Command): void {
     .argument('<backup>', 'backup id or backup name')
     .action(
       action(async (id: string, _o: unknown, cmd: Command) => {
-        const { opts, ctx, cluster } = await catalogCommand(cmd);
-        const { deleteCommand } = await import('../../backup/catalog-commands.js');
-        await deleteCommand(ctx, cluster, id, Boolean(opts.json));
+        const { deleteCommand } = await import('../../commands/backup.js');
+        await deleteCommand(clusterOptions(globals(cmd)), id);
       }),
     );
 }

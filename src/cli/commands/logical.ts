@@ -40,16 +40,8 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (opts: Record<string, unknown>) => {
-        const { readBackupSettings } = await import('../../logical/backup-env.js');
-        const { runLogicalBackup } = await import('../../logical/backup.js');
-        const report = await runLogicalBackup(readBackupSettings(opts));
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-          return;
-        }
-        const { formatBytes } = await import('../../util/format.js');
-        for (const d of report.dumps) process.stdout.write(`${d.key}  ${formatBytes(d.size)}  ${d.seconds.toFixed(1)} s  sha256 ${d.sha256}\n`);
-        if (report.deleted.length) process.stdout.write(`retention deleted ${report.deleted.length} objects\n`);
+        const { logicalBackupCommand } = await import('../../commands/logical.js');
+        await logicalBackupCommand(opts);
       }),
     );
 
@@ -57,8 +49,8 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action(async (opts: Record<string, unknown>) => {
-        const { listLogical } = await import('../../logical/list.js');
-        await listLogical(opts, Boolean(opts.json));
+        const { logicalListCommand } = await import('../../commands/logical.js');
+        await logicalListCommand(opts, Boolean(opts.json));
       }),
     );
 
@@ -70,14 +62,8 @@ export function register(program: Command): void {
       .join('\n')}\n`)
     .action(
       action(async () => {
-        const { runRestore } = await import('../../logical/restore-run.js');
-        try {
-          await runRestore();
-        } catch (err) {
-          if ((err as Error)?.name !== 'ExitPromptError') throw err;
-          process.stderr.write('restore cancelled; nothing was changed\n');
-          process.exitCode = 130;
-        }
+        const { logicalRestoreCommand } = await import('../../commands/logical.js');
+        await logicalRestoreCommand();
       }),
     );
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions, type PgConnectionOptions } from '../common.js';
+import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import type { PgConnectionOptions } from '../../pg/connect.js';
 import { UserError } from '../../util/errors.js';
 
 interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
@@ -33,20 +34,20 @@ export function register(program: Command): void {
       if (!pgdata) throw new UserError('no data directory given', 'pass --pgdata DIR (an empty or absent directory) or set PGDATA');
       const files = configFiles(flags);
       if (flags.finishRecovery) {
-        const { finishRecoveryFromManifests } = await import('../../recovery/cli.js');
-        await finishRecoveryFromManifests({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata });
+        const { finishRecoveryCommand } = await import('../../commands/restore.js');
+        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata });
         return;
       }
-      const { recoverFromManifests } = await import('../../recovery/cli.js');
-      await recoverFromManifests({
+      const { recoverCommand } = await import('../../commands/restore.js');
+      await recoverCommand({
         files,
         secretsDir: flags.secretsDir,
         cluster: flags.cluster,
+        json: Boolean(flags.json),
         recovery: {
           pgdata,
           start: flags.start,
           dryRun: flags.dryRun,
-          json: flags.json,
           pghost: flags.pghost,
           pgport: positiveInt(flags.pgport, '--pgport'),
           pguser: flags.pguser ?? process.env.PGUSER,

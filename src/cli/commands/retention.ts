@@ -20,7 +20,7 @@ export function register(program: Command): void {
       .option('--dry-run', 'print what would be deleted and why; delete nothing'),
   ).action(
     action(async (opts: RetentionCliOptions) => {
-      const { runRetention } = await import('../../catalog/retention-run.js');
+      const { runRetention } = await import('../../commands/retention.js');
       await runRetention({
         files: configFiles(opts),
         secretsDir: opts.secretsDir,

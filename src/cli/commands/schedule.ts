@@ -31,7 +31,7 @@ export function register(program: Command): void {
       .option('--from <time>', 'list run times after this ISO 8601 time instead of now'),
   ).action(
     action(async (opts: ScheduleNextCliOptions) => {
-      const { scheduleNext } = await import('../../schedule/next-command.js');
+      const { scheduleNext } = await import('../../commands/schedule.js');
       await scheduleNext({ files: configFiles(opts), count: positiveInt(opts.count), from: instant(opts.from), json: Boolean(opts.json) });
     }),
   );

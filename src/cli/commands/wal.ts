@@ -34,8 +34,8 @@ export function register(program: Command): void {
       .option('--no-daemon', 'archive in this process instead of through the resident WAL daemon'),
   ).action(
     action(async (walPath: string, opts: WalOptions) => {
-      const { parseWalArgs, walArchive } = await import('../../wal/client.js');
-      process.exitCode = await walArchive(parseWalArgs('wal-archive', [...clientArgs(opts), walPath]));
+      const { walCommand } = await import('../../commands/wal.js');
+      process.exitCode = await walCommand('wal-archive', [...clientArgs(opts), walPath]);
     }),
   );
 
@@ -51,8 +51,8 @@ export function register(program: Command): void {
       .option('--no-daemon', 'fetch in this process, without prefetching'),
   ).action(
     action(async (walName: string, dest: string, opts: WalOptions) => {
-      const { parseWalArgs, walRestore } = await import('../../wal/client.js');
-      process.exitCode = await walRestore(parseWalArgs('wal-restore', [...clientArgs(opts), walName, dest]));
+      const { walCommand } = await import('../../commands/wal.js');
+      process.exitCode = await walCommand('wal-restore', [...clientArgs(opts), walName, dest]);
     }),
   );
 
@@ -64,15 +64,8 @@ export function register(program: Command): void {
       .option('--source <name>', 'list externalClusters[name].barmanObjectStore instead of the Cluster\'s own'),
   ).action(
     action(async (opts: WalOptions) => {
-      const { loadWalTarget } = await import('../../wal/target.js');
-      const { summarizeWalArchive, formatWalSummary } = await import('../../wal/list.js');
-      const target = await loadWalTarget({ files: configFiles(opts), secretsDir: opts.secretsDir, cluster: opts.cluster, source: opts.source });
-      try {
-        const summary = await summarizeWalArchive(target.store, target.serverName);
-        process.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatWalSummary(summary, target.store.displayUrl) + '\n');
-      } finally {
-        await target.store.close();
-      }
+      const { walListCommand } = await import('../../commands/wal.js');
+      await walListCommand({ files: configFiles(opts), secretsDir: opts.secretsDir, cluster: opts.cluster, source: opts.source }, Boolean(opts.json));
     }),
   );
 }

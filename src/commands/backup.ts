@@ -1,16 +1,43 @@
-/** `pgark backup list | show | delete`: the catalog of one Cluster's object store, for people and for scripts. */
+/**
+ * `pgark backup` (take one) and `pgark backup list | show | delete` (the catalog of one Cluster's
+ * object store), for people and for scripts.
+ */
 import type { ConfigContext } from '../config/index.js';
-import { clusterObjectStore } from '../config/index.js';
+import { clusterObjectStore, findCluster, loadContext } from '../config/index.js';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
 import { catalogWriteOptions, deleteBackup, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
 import { BACKUP_ID_RE } from '../catalog/layout.js';
+import { recordToBackupInfo } from '../backup/commit.js';
+import { backupRequest, type BackupOverrides } from '../backup/request.js';
+import { takeBackup, type BackupResult } from '../backup/run.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import { formatBytes } from '../util/format.js';
 
-async function withStore<T>(ctx: ConfigContext, cluster: Cluster, fn: (store: ObjectStore, serverName: string, resolved: ResolvedObjectStore) => Promise<T>): Promise<T> {
+/** The manifests, secrets and Cluster a backup command acts on. */
+export interface ClusterCommandOptions {
+  files: string[];
+  secretsDir?: string;
+  cluster?: string;
+  json: boolean;
+}
+
+async function clusterOf(opts: ClusterCommandOptions): Promise<{ ctx: ConfigContext; cluster: Cluster }> {
+  const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
+  return { ctx, cluster: findCluster(ctx.manifests, opts.cluster) };
+}
+
+export async function backupCommand(opts: ClusterCommandOptions & { pg: PgConnectionOptions; overrides: BackupOverrides }): Promise<void> {
+  const { ctx, cluster } = await clusterOf(opts);
+  const req = await backupRequest(ctx, cluster, opts.pg, opts.overrides);
+  printBackupResult(await takeBackup(req), opts.json);
+}
+
+async function withStore<T>(opts: ClusterCommandOptions, fn: (store: ObjectStore, serverName: string, resolved: ResolvedObjectStore) => Promise<T>): Promise<T> {
+  const { ctx, cluster } = await clusterOf(opts);
   const resolved = await clusterObjectStore(ctx, cluster);
   const store = await openObjectStore(resolved);
   try {
@@ -88,8 +115,9 @@ export function renderCatalogTable(catalog: Catalog): string {
   return table(rows);
 }
 
-export async function listCommand(ctx: ConfigContext, cluster: Cluster, json: boolean): Promise<void> {
-  await withStore(ctx, cluster, async (store, serverName) => {
+export async function listCommand(opts: ClusterCommandOptions): Promise<void> {
+  const { json } = opts;
+  await withStore(opts, async (store, serverName) => {
     const catalog = await listBackups(store, serverName);
     if (json) {
       const out = {
@@ -111,8 +139,9 @@ export async function listCommand(ctx: ConfigContext, cluster: Cluster, json: bo
   });
 }
 
-export async function showCommand(ctx: ConfigContext, cluster: Cluster, ref: string, json: boolean): Promise<void> {
-  await withStore(ctx, cluster, async (store, serverName) => {
+export async function showCommand(opts: ClusterCommandOptions, ref: string): Promise<void> {
+  const { json } = opts;
+  await withStore(opts, async (store, serverName) => {
     const catalog = await listBackups(store, serverName);
     const info = findBackup(catalog, ref);
     const entry = jsonEntry(info, catalog.objects.get(info.backup_id) ?? []);
@@ -129,8 +158,9 @@ export async function showCommand(ctx: ConfigContext, cluster: Cluster, ref: str
   });
 }
 
-export async function deleteCommand(ctx: ConfigContext, cluster: Cluster, ref: string, json: boolean): Promise<void> {
-  await withStore(ctx, cluster, async (store, serverName, resolved) => {
+export async function deleteCommand(opts: ClusterCommandOptions, ref: string): Promise<void> {
+  const { json } = opts;
+  await withStore(opts, async (store, serverName, resolved) => {
     const catalog = await listBackups(store, serverName);
     const bare = BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.unreadable.some((u) => u.backupId === ref));
     const info = bare ? undefined : findBackup(catalog, ref);
@@ -141,4 +171,25 @@ export async function deleteCommand(ctx: ConfigContext, cluster: Cluster, ref: s
     }
     process.stdout.write(`deleted backup ${result.backupId}: ${result.objectsDeleted} objects, ${formatBytes(result.bytesFreed)}\n`);
   });
+}
+
+export function printBackupResult(result: BackupResult, json: boolean): void {
+  const r = result.record;
+  const seconds = r.endTime ? (r.endTime.getTime() - r.beginTime.getTime()) / 1000 : null;
+  if (json) {
+    const out = {
+      ...backupInfoToJson(recordToBackupInfo(r)),
+      pgark_method: result.method,
+      pgark_compression: r.compression,
+      pgark_stored_bytes: r.storedBytes ?? null,
+      pgark_destination: result.displayUrl,
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  const name = r.backupName ? ` (${r.backupName})` : '';
+  process.stdout.write(
+    `backup ${r.backupId}${name} ${r.status}: ${formatBytes(r.storedBytes ?? 0)} stored (${r.compression}) in ${result.displayUrl}` +
+      `${seconds !== null ? `, ${seconds.toFixed(1)}s between start and stop` : ''}; WAL ${r.beginWal} .. ${r.endWal} (${result.method})\n`,
+  );
 }

@@ -2,7 +2,7 @@
 import { loadManifests } from '../config/index.js';
 import type { ScheduledBackup } from '../config/types.js';
 import { UserError } from '../util/errors.js';
-import { nextN, parseSchedule, scheduledBackupName } from './cron.js';
+import { nextN, parseSchedule, scheduledBackupName } from '../schedule/cron.js';
 
 export interface ScheduleNextOptions {
   files: string[];

@@ -1,0 +1,157 @@
+/**
+ * The layers of src/, checked by `npm run lint:deps` (docs/architecture.md draws them):
+ *
+ *   cli -> commands -> domain (wal backup recovery catalog agent logical preflight)
+ *       -> config -> foundations (storage codec pg schedule) -> util
+ *
+ * A module may import its own folder and any layer below its own, never one above. config sits
+ * under the domain: it reads manifests and Secrets and hands the foundations plain option objects
+ * (storage's ObjectStoreOptions, pg's PgConnectionOptions), so no foundation imports config.
+ * schedule is a foundation: after `pgark schedule next` moved to commands it is only the cron
+ * parser, which config uses to validate ScheduledBackup schedules.
+ * Foundations do not import each other; domain folders import each other only along DOMAIN_USES.
+ */
+const { existsSync, readdirSync, realpathSync } = require('node:fs');
+const { dirname, join } = require('node:path');
+
+const DOMAIN = ['wal', 'backup', 'recovery', 'catalog', 'agent', 'logical', 'preflight'];
+const FOUNDATIONS = ['storage', 'codec', 'pg', 'schedule'];
+
+/** The only domain -> domain imports. catalog is the bottom of the domain: it reads and writes the store's layout. */
+const DOMAIN_USES = {
+  catalog: [],
+  logical: [],
+  // The WAL code names its objects with the catalog's layout.
+  wal: ['catalog'],
+  // A backup commits into the catalog.
+  backup: ['catalog'],
+  // Recovery selects a backup from the catalog and checks / serves WAL with the WAL code.
+  recovery: ['catalog', 'wal'],
+  // The agent schedules backups and retention and hosts the WAL fast path.
+  agent: ['backup', 'catalog', 'wal'],
+  // The preflight writes its probe with the catalog's write options.
+  preflight: ['catalog'],
+};
+
+const folders = (names) => `^src/(${names.join('|')})/`;
+
+/** dependency-cruiser 17 parses TypeScript with typescript < 7 or @swc/core; the project builds with typescript 7. */
+function typeScriptParser() {
+  // Looked up from the running dependency-cruiser, which loads its parser from its own node_modules.
+  const cruiser = process.argv[1] ? dirname(realpathSync(process.argv[1])) : process.cwd();
+  const version = (name) => {
+    try {
+      return require(require.resolve(`${name}/package.json`, { paths: [cruiser] })).version;
+    } catch {
+      return undefined;
+    }
+  };
+  if (version('@swc/core')) return 'swc';
+  const ts = version('typescript');
+  return ts && Number(ts.split('.')[0]) < 7 ? 'tsc' : undefined;
+}
+
+/** Compiled modules whose source is gone (dist/ is never cleaned), so that they are not checked. */
+function staleCompiledModules() {
+  const stale = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.name.endsWith('.js') && !existsSync(path.replace(/^dist\//, '').replace(/\.js$/, '.ts'))) stale.push(path.replace(/^dist\//, ''));
+    }
+  };
+  if (existsSync('dist/src')) walk('dist/src');
+  return stale;
+}
+
+const parser = typeScriptParser();
+const sourceOptions = parser
+  ? {
+      parser,
+      tsPreCompilationDeps: true,
+      // NodeNext sources import './x.js' for ./x.ts; dependency-cruiser falls back to the .ts file itself.
+      tsConfig: { fileName: 'tsconfig.json' },
+    }
+  : undefined;
+if (!parser) {
+  // Without a TypeScript parser the rules run over tsc's output (npm test compiles first): the
+  // same paths under dist/, every import but the type-only ones, which tsc erases.
+  process.stderr.write('lint:deps: no TypeScript parser for dependency-cruiser (typescript < 7 or @swc/core); checking the compiled dist/src, without type-only imports\n');
+  if (!existsSync('dist/src')) throw new Error('lint:deps: dist/src is missing: run `npx tsc -p tsconfig.json` first');
+}
+const stale = parser ? [] : staleCompiledModules();
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'Modules must not import each other in a circle, directly or through others: split out what both need.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'util-must-not-import-the-project',
+      comment: 'src/util is the bottom layer: it imports only itself.',
+      severity: 'error',
+      from: { path: '^src/util/' },
+      to: { path: '^src/', pathNot: '^src/util/' },
+    },
+    {
+      name: 'foundation-must-not-import-config',
+      comment: 'Foundations (storage, codec, pg, schedule) never import config: they take plain options (ObjectStoreOptions, PgConnectionOptions); the config layer builds them.',
+      severity: 'error',
+      from: { path: folders(FOUNDATIONS) },
+      to: { path: '^src/config/' },
+    },
+    {
+      name: 'foundation-must-not-import-up-or-sideways',
+      comment: 'A foundation imports its own folder and src/util only: not the domain, commands, cli, nor another foundation.',
+      severity: 'error',
+      from: { path: folders(FOUNDATIONS) },
+      to: { path: '^src/', pathNot: ['^src/util/', '^src/$1/', '^src/config/'] },
+    },
+    {
+      name: 'config-must-not-import-domain-or-above',
+      comment: 'config sits under the domain: it may import foundations and util only.',
+      severity: 'error',
+      from: { path: '^src/config/' },
+      to: { path: folders([...DOMAIN, 'commands', 'cli']) },
+    },
+    {
+      name: 'domain-must-not-import-commands-or-cli',
+      comment: 'Domain modules return data; printing and option parsing live above them.',
+      severity: 'error',
+      from: { path: folders(DOMAIN) },
+      to: { path: folders(['commands', 'cli']) },
+    },
+    ...Object.entries(DOMAIN_USES).map(([from, uses]) => ({
+      name: `domain-${from}-may-use-only-${uses.length ? uses.join('-') : 'itself'}`,
+      comment: `Allowed domain imports of src/${from}: ${uses.length ? uses.join(', ') : 'none'} (DOMAIN_USES in .dependency-cruiser.cjs).`,
+      severity: 'error',
+      from: { path: `^src/${from}/` },
+      to: { path: folders(DOMAIN.filter((d) => d !== from && !uses.includes(d))) },
+    })),
+    {
+      name: 'commands-must-not-import-cli',
+      comment: 'src/commands is called by the cli layer, never the other way round.',
+      severity: 'error',
+      from: { path: '^src/commands/' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'cli-calls-commands-not-the-domain',
+      comment:
+        'The cli layer parses options and calls src/commands. The one exception is the static table of restore variables that `pgark logical restore --help` shows.',
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: folders([...DOMAIN, 'config']), pathNot: '^src/logical/restore-env\\.(ts|js)$' },
+    },
+  ],
+  options: {
+    ...(parser ? sourceOptions : { baseDir: 'dist' }),
+    doNotFollow: { path: 'node_modules' },
+    ...(stale.length ? { exclude: { path: stale.map((p) => `^${p.replace(/[.]/g, '\\.')}$`) } } : {}),
+  },
+};
