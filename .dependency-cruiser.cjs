@@ -11,9 +11,6 @@
  * parser, which config uses to validate ScheduledBackup schedules.
  * Foundations do not import each other; domain folders import each other only along DOMAIN_USES.
  */
-const { existsSync, readdirSync, realpathSync } = require('node:fs');
-const { dirname, join } = require('node:path');
-
 const DOMAIN = ['wal', 'backup', 'recovery', 'catalog', 'agent', 'logical', 'preflight'];
 const FOUNDATIONS = ['storage', 'codec', 'pg', 'schedule'];
 
@@ -34,53 +31,6 @@ const DOMAIN_USES = {
 };
 
 const folders = (names) => `^src/(${names.join('|')})/`;
-
-/** dependency-cruiser 17 parses TypeScript with typescript < 7 or @swc/core; the project builds with typescript 7. */
-function typeScriptParser() {
-  // Looked up from the running dependency-cruiser, which loads its parser from its own node_modules.
-  const cruiser = process.argv[1] ? dirname(realpathSync(process.argv[1])) : process.cwd();
-  const version = (name) => {
-    try {
-      return require(require.resolve(`${name}/package.json`, { paths: [cruiser] })).version;
-    } catch {
-      return undefined;
-    }
-  };
-  if (version('@swc/core')) return 'swc';
-  const ts = version('typescript');
-  return ts && Number(ts.split('.')[0]) < 7 ? 'tsc' : undefined;
-}
-
-/** Compiled modules whose source is gone (dist/ is never cleaned), so that they are not checked. */
-function staleCompiledModules() {
-  const stale = [];
-  const walk = (dir) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) walk(path);
-      else if (e.name.endsWith('.js') && !existsSync(path.replace(/^dist\//, '').replace(/\.js$/, '.ts'))) stale.push(path.replace(/^dist\//, ''));
-    }
-  };
-  if (existsSync('dist/src')) walk('dist/src');
-  return stale;
-}
-
-const parser = typeScriptParser();
-const sourceOptions = parser
-  ? {
-      parser,
-      tsPreCompilationDeps: true,
-      // NodeNext sources import './x.js' for ./x.ts; dependency-cruiser falls back to the .ts file itself.
-      tsConfig: { fileName: 'tsconfig.json' },
-    }
-  : undefined;
-if (!parser) {
-  // Without a TypeScript parser the rules run over tsc's output (npm test compiles first): the
-  // same paths under dist/, every import but the type-only ones, which tsc erases.
-  process.stderr.write('lint:deps: no TypeScript parser for dependency-cruiser (typescript < 7 or @swc/core); checking the compiled dist/src, without type-only imports\n');
-  if (!existsSync('dist/src')) throw new Error('lint:deps: dist/src is missing: run `npx tsc -p tsconfig.json` first');
-}
-const stale = parser ? [] : staleCompiledModules();
 
 module.exports = {
   forbidden: [
@@ -150,8 +100,12 @@ module.exports = {
     },
   ],
   options: {
-    ...(parser ? sourceOptions : { baseDir: 'dist' }),
+    // dependency-cruiser 17 parses TypeScript with typescript < 7 or @swc/core; the build needs
+    // typescript 7, so @swc/core (a devDependency) reads the sources, type-only imports included.
+    parser: 'swc',
+    tsPreCompilationDeps: true,
+    // NodeNext sources import './x.js' for ./x.ts; dependency-cruiser falls back to the .ts file itself.
+    tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    ...(stale.length ? { exclude: { path: stale.map((p) => `^${p.replace(/[.]/g, '\\.')}$`) } } : {}),
   },
 };
