@@ -7,6 +7,7 @@
  * Rule syntax (rsync-like): a rule starting with "/" is anchored at the root, otherwise it
  * matches any suffix made of whole path components; "*" matches within one component.
  */
+import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../recovery/own-files.js';
 import { RUNTIME_DIR_NAME } from '../wal/runtime.js';
 
 /** Excluded only under PGDATA (barman's PGDATA_EXCLUDE_LIST). global/pg_control is added last, separately. */
@@ -65,8 +66,12 @@ export function pathFilter(exclude: string[], include: string[] = []): PathFilte
   };
 }
 
-/** pgark's own WAL runtime directory (sockets, spool markers) lives in PGDATA and is never backed up. */
-export const PGARK_EXCLUDES = [`/${RUNTIME_DIR_NAME}`];
+/**
+ * pgark's own files in PGDATA are never backed up: the WAL runtime directory (sockets, spool
+ * markers) and what a recovery leaves (its server log, which a BASE_BACKUP would otherwise carry
+ * into the next generation, and the generated source manifest).
+ */
+export const PGARK_EXCLUDES = [`/${RUNTIME_DIR_NAME}`, `/${RECOVERY_LOG}`, `/${GENERATED_SOURCE_MANIFEST}`];
 
 /** The PGDATA filter: barman's lists plus the tablespace links and any tablespace stored inside PGDATA. */
 export function pgdataFilter(tablespaceOids: number[], tablespaceDirsInsidePgdata: string[]): PathFilter {

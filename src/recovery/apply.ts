@@ -4,8 +4,8 @@
  * optionally start PostgreSQL, follow the replay to the target and the promotion, and ensure the
  * application database. Used by `pgark restore` and `pgark apply`.
  */
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { ConfigContext } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
@@ -13,7 +13,7 @@ import { serverIdentity, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
 import { CreatedDirectories } from './directories.js';
 import { downloadBackup, type DownloadResult } from './download.js';
-import { GENERATED_SOURCE_MANIFEST } from './finish.js';
+import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from './own-files.js';
 import { formatLsn } from '../pg/lsn.js';
 import { finishCommand, restoreCommand, type ManifestRef } from './pgark-command.js';
 import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
@@ -171,14 +171,16 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
 }
 
 async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult): Promise<void> {
-  const logDir = join(plan.pgdata, 'log');
+  const logFile = join(plan.pgdata, RECOVERY_LOG);
+  const logDir = dirname(logFile);
   if (!existsSync(logDir)) mkdirSync(logDir, { mode: 0o700 });
   if (who) chownSync(logDir, who.uid, who.gid);
-  const logFile = join(logDir, 'pgark-recovery.log');
+  // A log restored from an older backup holds an earlier recovery's lines: follow only what this server appends.
+  const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);
   const user = opts.pguser ?? 'postgres';
-  result.recovery = await followRecovery(plan.pgdata, logFile, progress, describeTarget(plan.target), user);
+  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user);
   const conn = connectionFromPidFile(plan.pgdata);
   if (!conn) throw new PgarkError(`PostgreSQL promoted but ${plan.pgdata}/postmaster.pid does not say where it listens`);
   const rec = plan.cluster.spec.bootstrap!.recovery!;
