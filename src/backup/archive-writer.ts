@@ -9,7 +9,7 @@
 import type { Readable, Transform } from 'node:stream';
 import tar from 'tar-stream';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
-import { Crc32cState } from './manifest.js';
+import { Crc32cState } from '../pg/backup-manifest.js';
 import type { SourceEntry } from './types.js';
 
 export interface StoredFile {

@@ -7,7 +7,7 @@
  * Rule syntax (rsync-like): a rule starting with "/" is anchored at the root, otherwise it
  * matches any suffix made of whole path components; "*" matches within one component.
  */
-import { RUNTIME_DIR_NAME } from '../util/cnpg.js';
+import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG, RUNTIME_DIR_NAME } from '../util/cnpg.js';
 
 /** Excluded only under PGDATA (barman's PGDATA_EXCLUDE_LIST). global/pg_control is added last, separately. */
 export const PGDATA_EXCLUDES = ['/pg_log/*', '/log/*', '/pg_xlog/*', '/pg_wal/*', '/global/pg_control'];
@@ -65,8 +65,12 @@ export function pathFilter(exclude: string[], include: string[] = []): PathFilte
   };
 }
 
-/** pgark's own WAL runtime directory (sockets, spool markers) lives in PGDATA and is never backed up. */
-export const PGARK_EXCLUDES = [`/${RUNTIME_DIR_NAME}`];
+/**
+ * pgark's own files in PGDATA are never backed up: the WAL runtime directory (sockets, spool
+ * markers) and what a recovery leaves (its server log, which a BASE_BACKUP would otherwise carry
+ * into the next generation, and the generated source manifest).
+ */
+export const PGARK_EXCLUDES = [`/${RUNTIME_DIR_NAME}`, `/${RECOVERY_LOG}`, `/${GENERATED_SOURCE_MANIFEST}`];
 
 /** The PGDATA filter: barman's lists plus the tablespace links and any tablespace stored inside PGDATA. */
 export function pgdataFilter(tablespaceOids: number[], tablespaceDirsInsidePgdata: string[]): PathFilter {

@@ -24,7 +24,7 @@ import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { logger } from '../util/log.js';
 import { ArchiveWriter } from './archive-writer.js';
-import { renderBackupManifest, type ManifestFile } from './manifest.js';
+import { renderBackupManifest, type ManifestFile } from '../pg/backup-manifest.js';
 import { LocalSource } from './local-source.js';
 import { RemoteSource } from './remote-source.js';
 import { readServerFacts } from './server-facts.js';

@@ -4,16 +4,16 @@
  * optionally start PostgreSQL, follow the replay to the target and the promotion, and ensure the
  * application database. Used by `pgark restore` and `pgark apply`.
  */
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { ConfigContext } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
 import { serverIdentity, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
 import { CreatedDirectories } from './directories.js';
-import { downloadBackup, type DownloadResult } from './download.js';
-import { GENERATED_SOURCE_MANIFEST } from './finish.js';
+import { downloadBackup, syncPaths, type DownloadResult } from './download.js';
+import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../util/cnpg.js';
 import { formatLsn } from '../pg/lsn.js';
 import { finishCommand, restoreCommand, type ManifestRef } from './pgark-command.js';
 import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
@@ -91,7 +91,9 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
       download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who });
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
-      configure(ctx, cluster, plan, opts, who);
+      progress.step(verificationText(download));
+      const written = configure(ctx, cluster, plan, opts, who);
+      await syncPaths([...written.map((f) => join(pgdata, f)), pgdata]);
     } catch (err) {
       dirs.removeAll();
       throw err;
@@ -124,8 +126,15 @@ function reportPlan(plan: RecoveryPlan, progress: Progress): void {
   progress.step(`estimated time: about ${formatDuration(plan.estimateSeconds)}`);
 }
 
-/** Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest when needed). */
-function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): void {
+function verificationText(d: DownloadResult): string {
+  const v = d.verification;
+  return v.manifest
+    ? `verified: all ${v.files} files of backup_manifest restored with their size and CRC-32C, nothing else restored, the manifest's own SHA-256 correct`
+    : `NOT verified file by file: ${v.reason}; only the tar headers' checksums and the compression format's own checks (none for an uncompressed tar) guarded the data`;
+}
+
+/** Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest when needed); returns the names written. */
+function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): string[] {
   const pgdata = plan.pgdata;
   const ref = manifestRefOf(ctx, cluster, opts);
   const several = ctx.manifests.clusters.length > 1;
@@ -161,17 +170,20 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
     `pgark restore of Cluster "${cluster.metadata.name}" from backup ${plan.backup.backupId} (${new Date().toISOString()})`,
   );
   if (who) for (const f of written) chownSync(join(pgdata, f), who.uid, who.gid);
+  return written;
 }
 
 async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult): Promise<void> {
-  const logDir = join(plan.pgdata, 'log');
+  const logFile = join(plan.pgdata, RECOVERY_LOG);
+  const logDir = dirname(logFile);
   if (!existsSync(logDir)) mkdirSync(logDir, { mode: 0o700 });
   if (who) chownSync(logDir, who.uid, who.gid);
-  const logFile = join(logDir, 'pgark-recovery.log');
+  // A log restored from an older backup holds an earlier recovery's lines: follow only what this server appends.
+  const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);
   const user = opts.pguser ?? 'postgres';
-  result.recovery = await followRecovery(plan.pgdata, logFile, progress, describeTarget(plan.target), user);
+  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user);
   const conn = connectionFromPidFile(plan.pgdata);
   if (!conn) throw new PgarkError(`PostgreSQL promoted but ${plan.pgdata}/postmaster.pid does not say where it listens`);
   const rec = plan.cluster.spec.bootstrap!.recovery!;
@@ -203,7 +215,10 @@ export function summaryText(r: RecoveryResult): string {
     `Estimate:     about ${formatDuration(p.estimateSeconds)}`,
   ];
   if (r.dryRun) lines.push('Dry run:      nothing was downloaded or written');
-  if (r.download) lines.push(`Downloaded:   ${formatBytes(r.download.bytes)}, ${r.download.files} files in ${formatDuration(r.download.seconds)}`);
+  if (r.download) {
+    lines.push(`Downloaded:   ${formatBytes(r.download.bytes)}, ${r.download.files} files in ${formatDuration(r.download.seconds)}`);
+    lines.push(`Verified:     ${r.download.verification.manifest ? `${r.download.verification.files} files against backup_manifest (size, CRC-32C)` : `no (${r.download.verification.reason})`}`);
+  }
   if (r.recovery) lines.push(`Replayed:     ${r.recovery.segmentsRestored} WAL segments from the archive in ${formatDuration(r.recovery.seconds)}${r.recovery.stoppedAt ? `; ${r.recovery.stoppedAt}` : ''}`);
   if (r.database) lines.push(`Database:     ${[...r.database.actions, ...r.database.warnings].join('; ')}`);
   if (r.server) lines.push(`Running:      ${r.server.host}:${r.server.port}, timeline ${r.server.timeline}, archive_command = ${r.server.archiveCommand}`);

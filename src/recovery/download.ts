@@ -4,25 +4,29 @@
  * a time. barman-cloud makes each part a complete tar of distinct files, so parts extract
  * concurrently. Memory is bounded per job by the stream buffers (about 3 x 64 KiB) plus one codec
  * block (64 KiB snappy, 4 MiB lz4, the zlib/zstd window), i.e. roughly jobs x 5 MiB at most.
- * Afterwards: pg_tblspc/<oid> links to the tablespace locations, pg_wal created, mode 0700, and
- * the files handed to the server's OS user when running as root.
+ * Afterwards: pg_tblspc/<oid> links to the tablespace locations, pg_wal created, mode 0700, the
+ * files handed to the server's OS user when running as root, every file checked against the
+ * backup_manifest, and the directories fsynced (each file was fsynced as it was written).
  */
 import { chmodSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { open } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { decompressStream } from '../codec/index.js';
 import { chownTree, type RunAs } from '../pg/local-server.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { BackupObject } from './catalog-view.js';
-import { extractTar } from './extract.js';
+import { extractTar, type WrittenFile } from './extract.js';
 import { formatBytes } from '../util/format.js';
 import { every, type Progress } from './progress.js';
 import type { RecoveryBackup } from './select-backup.js';
+import { verifyRestoredFiles, type Verification } from './verify.js';
 
 export interface DownloadResult {
   bytes: number;
   files: number;
   seconds: number;
+  verification: Verification;
 }
 
 export interface DownloadOptions {
@@ -59,6 +63,21 @@ async function pool<T>(items: T[], jobs: number, work: (item: T) => Promise<void
   if (failed !== undefined) throw failed;
 }
 
+/** How many fsyncs are in flight at once: enough for the kernel to batch them, few open descriptors. */
+const SYNC_WIDTH = 16;
+
+/** fsyncs files or directories (a directory's fsync makes the names in it durable). */
+export async function syncPaths(paths: Iterable<string>): Promise<void> {
+  await pool([...new Set(paths)], SYNC_WIDTH, async (path) => {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
 export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup, objects: BackupObject[], opts: DownloadOptions): Promise<DownloadResult> {
   const pgdata = resolve(opts.pgdata);
   mkdirSync(pgdata, { recursive: true, mode: 0o700 });
@@ -69,6 +88,8 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   const started = Date.now();
   let bytes = 0;
   let files = 0;
+  const written = new Map<string, WrittenFile>();
+  const directories = new Set<string>();
   const report = () => {
     const secs = (Date.now() - started) / 1000;
     const pct = total ? Math.floor((bytes / total) * 100) : 100;
@@ -79,17 +100,18 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
     await pool(objects, opts.jobs, async (o) => {
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
-      const counted = body.pipe(byteCounter((n) => (bytes += n)));
-      body.on('error', (err) => counted.destroy(err));
-      const plain = counted.pipe(decompressStream(o.codec));
-      counted.on('error', (err) => plain.destroy(err));
-      const stats = await extractTar(plain, root, o.key);
+      const stats = await extractTar([body, byteCounter((n) => (bytes += n)), decompressStream(o.codec)], root, o.key);
       files += stats.files;
+      // backup_manifest names tablespace files as PGDATA would reach them.
+      const prefix = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
+      for (const [path, f] of stats.written) written.set(prefix + path, f);
+      for (const d of stats.directories) directories.add(d);
     });
   } finally {
     ticker.stop();
   }
   report();
+  const verification = verifyRestoredFiles(pgdata, written);
 
   const tblspc = join(pgdata, 'pg_tblspc');
   mkdirSync(tblspc, { recursive: true, mode: 0o700 });
@@ -101,5 +123,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   chmodSync(pgdata, 0o700);
   chownTree(pgdata, opts.who);
   for (const loc of locations.values()) chownTree(loc, opts.who);
-  return { bytes, files, seconds: (Date.now() - started) / 1000 };
+  const roots = [pgdata, ...locations.values()];
+  await syncPaths([...directories, tblspc, walDir, join(walDir, 'archive_status'), ...roots, ...roots.map((r) => dirname(r))]);
+  return { bytes, files, seconds: (Date.now() - started) / 1000, verification };
 }

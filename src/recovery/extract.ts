@@ -4,13 +4,18 @@
  * hard links to names outside, and writes through a directory that resolves outside (a symlink
  * planted by an earlier entry). Only regular files, directories and links are extracted; device
  * nodes and FIFOs never belong in a PostgreSQL data directory and are refused.
+ *
+ * Each file's CRC-32C is computed as its bytes pass (for the backup_manifest check) and the file is
+ * fsynced before it is closed; the directories written are returned so the caller can fsync them
+ * once, after every archive is in place.
  */
 import { createWriteStream } from 'node:fs';
 import { link, lstat, mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
+import { Crc32cState } from '../pg/backup-manifest.js';
 import { PgarkError } from '../util/errors.js';
 
 export class UnsafeTarEntryError extends PgarkError {
@@ -19,9 +24,33 @@ export class UnsafeTarEntryError extends PgarkError {
   }
 }
 
+/** A regular file as extraction wrote it. */
+export interface WrittenFile {
+  size: number;
+  crc32c: number;
+}
+
 export interface ExtractStats {
   files: number;
   bytes: number;
+  /** Regular files by path relative to the root. */
+  written: Map<string, WrittenFile>;
+  /** Every directory entries were written into (the root included). */
+  directories: Set<string>;
+}
+
+/** Passes bytes through unchanged, keeping their count and CRC-32C. */
+function checksumTap(): { tap: Transform; result(): WrittenFile } {
+  const crc = new Crc32cState();
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      crc.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return { tap, result: () => ({ size, crc32c: crc.digest() }) };
 }
 
 function inside(root: string, path: string): boolean {
@@ -38,12 +67,23 @@ export function entryPath(name: string): { path: string } | { unsafe: string } {
   return { path: parts.join('/') };
 }
 
-/** Extracts the tar read from `tarStream` into `root` (which must exist). */
-export async function extractTar(tarStream: Readable, root: string, archive: string): Promise<ExtractStats> {
+/**
+ * Extracts into `root` (which must exist) the tar read from `source`: one stream, or a chain such as
+ * [store object, byte counter, decompressor] that is piped into the extractor as one pipeline.
+ */
+export async function extractTar(source: Readable | Readable[], root: string, archive: string): Promise<ExtractStats> {
   const realRoot = await realpath(root);
-  const stats: ExtractStats = { files: 0, bytes: 0 };
+  const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]) };
   const extractor = tarExtract();
-  const feeding = pipeline(tarStream, extractor);
+  const stages = Array.isArray(source) ? source : [source];
+  const feeding = pipeline([...stages, extractor]);
+  // A decoder can fail while an entry is being written. The entry's stream then never ends, so the
+  // write is raced against the failure; unobserved, the rejection would kill pgark (or the stalled
+  // write let it exit 0) before it removes what it extracted.
+  feeding.catch(() => undefined);
+  const broken = feeding.then(() => new Promise<never>(() => undefined));
+  broken.catch(() => undefined);
+  let current: Readable | undefined;
   // Verified parents are cached: most entries share a handful of directories.
   const safeDirs = new Set<string>([realRoot]);
 
@@ -54,6 +94,8 @@ export async function extractTar(tarStream: Readable, root: string, archive: str
     const real = await realpath(dir);
     if (!inside(realRoot, real)) throw new UnsafeTarEntryError(archive, entry, `its directory resolves to ${real}, outside the target`);
     safeDirs.add(dir);
+    // mkdir may have created several levels: each new entry needs its parent fsynced.
+    for (let d = real; d !== realRoot; d = dirname(d)) stats.directories.add(d);
   }
 
   async function handle(header: Header, body: Readable): Promise<void> {
@@ -66,6 +108,7 @@ export async function extractTar(tarStream: Readable, root: string, archive: str
         if (dest !== realRoot) {
           await checkedParent(dest, header.name);
           await mkdir(dest, { recursive: true, mode: 0o700 });
+          stats.directories.add(dest);
         }
         body.resume();
         return;
@@ -75,10 +118,12 @@ export async function extractTar(tarStream: Readable, root: string, archive: str
         await checkedParent(dest, header.name);
         const existing = await lstat(dest).catch(() => undefined);
         if (existing?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, header.name, 'it would write through a symbolic link');
-        await pipeline(body, createWriteStream(dest, { mode: mode || 0o600 }));
+        const sum = checksumTap();
+        await pipeline(body, sum.tap, createWriteStream(dest, { mode: mode || 0o600, flush: true }));
         if (header.mtime) await utimes(dest, header.mtime, header.mtime);
         stats.files++;
         stats.bytes += header.size ?? 0;
+        stats.written.set(parsed.path, sum.result());
         return;
       }
       case 'symlink': {
@@ -108,11 +153,15 @@ export async function extractTar(tarStream: Readable, root: string, archive: str
 
   try {
     for await (const entry of extractor) {
-      await handle(entry.header, entry as unknown as Readable);
+      current = entry as unknown as Readable;
+      const handled = handle(entry.header, current);
+      handled.catch(() => undefined);
+      await Promise.race([handled, broken]);
     }
     await feeding;
   } catch (err) {
-    tarStream.destroy();
+    current?.destroy();
+    for (const s of stages) s.destroy();
     extractor.destroy();
     await feeding.catch(() => undefined);
     throw err;

@@ -7,10 +7,8 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { archiveCommand, type ManifestRef } from './pgark-command.js';
+import { GENERATED_SOURCE_MANIFEST } from '../util/cnpg.js';
 import { finishRecoveryConfig } from './settings.js';
-
-/** Manifest pgark writes into PGDATA when the backup sits under another serverName than any manifest names. */
-export const GENERATED_SOURCE_MANIFEST = 'pgark-recovery-source.yaml';
 
 export interface FinishOptions {
   pgdata: string;

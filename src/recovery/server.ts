@@ -5,8 +5,9 @@
  * (CREATE ROLE ... LOGIN, CREATE DATABASE ... OWNER; an existing database is left untouched).
  * The server is left running.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import pg from 'pg';
 import type { PgBinaries } from '../pg/binaries.js';
 import { runPgTool, type RunAs } from '../pg/local-server.js';
@@ -72,15 +73,39 @@ const CONNECTION_REFUSALS = /the database system is (starting up|not yet accepti
 // PostgreSQL pauses instead of failing when, e.g., max_connections is lower than on the primary.
 const PAUSED = /recovery has paused/;
 
+/** The bytes appended to `path` since `offset` (none while it does not exist). */
+function readFrom(path: string, offset: number): Buffer {
+  if (!existsSync(path)) return Buffer.alloc(0);
+  const fd = openSync(path, 'r');
+  try {
+    const fresh = Buffer.alloc(Math.max(0, fstatSync(fd).size - offset));
+    const n = readSync(fd, fresh, 0, fresh.length, offset);
+    return fresh.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The server log and the offset where this server's output begins. */
+export interface FollowedLog {
+  path: string;
+  from: number;
+}
+
 /**
  * Follows the server log until PostgreSQL has promoted (the "ready to accept connections" after
  * "selected new timeline ID"). Fails with the server's own FATAL message if the postmaster exits.
  */
-export async function followRecovery(pgdata: string, logFile: string, progress: Progress, targetText: string, user: string): Promise<RecoveryOutcome> {
+export async function followRecovery(pgdata: string, log: FollowedLog, progress: Progress, targetText: string, user: string): Promise<RecoveryOutcome> {
+  const logFile = log.path;
   const started = Date.now();
   const outcome: RecoveryOutcome = { segmentsRestored: 0, seconds: 0 };
   let lastSegment = '';
-  let offset = 0;
+  let offset = log.from;
+  // Only this server's lines; a line still being written stays in `partial` until its newline arrives.
+  let text = '';
+  let partial = '';
+  const decoder = new StringDecoder('utf8');
   let promoted = false;
   let reported = 0;
   let replayLsn: string | undefined;
@@ -95,10 +120,12 @@ export async function followRecovery(pgdata: string, logFile: string, progress: 
   let seenRunning = false;
   try {
     for (;;) {
-      const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-      const fresh = text.slice(offset);
-      offset = text.length;
-      for (const line of fresh.split('\n')) {
+      const bytes = readFrom(logFile, offset);
+      offset += bytes.length;
+      const lines = (partial + decoder.write(bytes)).split('\n');
+      partial = lines.pop()!;
+      text += lines.map((l) => `${l}\n`).join('');
+      for (const line of lines) {
         const restored = RESTORED.exec(line);
         if (restored) {
           outcome.segmentsRestored++;
@@ -131,7 +158,7 @@ export async function followRecovery(pgdata: string, logFile: string, progress: 
       if (promoted) break;
       const state = postmasterState(pgdata);
       if (state === 'alive') seenRunning = true;
-      const fatal = [...text.matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]).filter((m) => !CONNECTION_REFUSALS.test(m));
+      const fatal = [...(text + partial).matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]).filter((m) => !CONNECTION_REFUSALS.test(m));
       const dead = state === 'gone' || (state === 'starting' && (seenRunning || fatal.length > 0 || Date.now() - started > STARTUP_GRACE_MS));
       if (dead) {
         throw new PgarkError(

@@ -13,8 +13,19 @@ import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 export const AUTO_CONF = 'postgresql.auto.conf';
 export const RECOVERY_SIGNAL = 'recovery.signal';
 
-/** Settings that only make sense while recovering; removed at promotion. */
+/** Settings that only make sense while recovering; an earlier recovery's values are replaced by a new one. */
 const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command)$/;
+
+/**
+ * The recovery settings a running server can drop at the reload that ends the recovery. The
+ * recovery_target* settings (and restore_command before PostgreSQL 14) are postmaster-only:
+ * removing them from the file makes that reload log "cannot be changed without restarting" and
+ * "configuration file ... contains errors", so they stay. Without recovery.signal or standby.signal
+ * PostgreSQL never reads them, and the next `pgark restore` replaces them.
+ */
+function droppableAtPromotion(major: number): RegExp {
+  return major >= 14 ? /^(restore_command|recovery_end_command)$/ : /^recovery_end_command$/;
+}
 
 /** A postgresql.conf value, quoted as PostgreSQL's own ALTER SYSTEM writes it. */
 export function quoteSetting(value: string): string {
@@ -73,11 +84,12 @@ export function writeRecoveryConfig(pgdata: string, cfg: RecoveryConfig, comment
 }
 
 /**
- * After promotion: recovery-only settings go, archive_command becomes the cluster's own pgark
+ * After promotion: the recovery settings a reload can drop go, archive_command becomes the cluster's own pgark
  * wal-archive (left alone when undefined: a cluster without a backup section has archive_mode off).
  */
 export function finishRecoveryConfig(pgdata: string, archiveCommand: string | undefined): void {
   const settings: [string, string][] = archiveCommand === undefined ? [] : [['archive_command', archiveCommand]];
-  const drop = (name: string) => RECOVERY_ONLY.test(name) || (archiveCommand !== undefined && name === 'archive_command');
+  const droppable = droppableAtPromotion(Number.parseInt(readFileSync(join(pgdata, 'PG_VERSION'), 'utf8'), 10));
+  const drop = (name: string) => droppable.test(name) || (archiveCommand !== undefined && name === 'archive_command');
   rewriteAutoConf(pgdata, drop, settings, "pgark: recovery finished; archiving to the recovered cluster's own store");
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { pgdataFilter, tablespaceFilter } from '../../src/backup/exclusions.js';
-import { crc32cManifestHex, renderBackupManifest } from '../../src/backup/manifest.js';
+import { crc32cManifestHex, renderBackupManifest } from '../../src/pg/backup-manifest.js';
 import { tarMemberName } from '../../src/backup/archive-writer.js';
 import { baseBackupCommand } from '../../src/backup/base-backup-protocol.js';
 import { backupIdFor } from '../../src/backup/claim.js';

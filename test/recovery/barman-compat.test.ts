@@ -88,6 +88,9 @@ for (const [i, [codec]] of CODECS.entries()) {
     assert.equal(result.code, 0, result.stderr);
     const objects = JSON.parse(result.stdout).plan.backup.objects as { key: string; codec: string }[];
     assert.deepEqual(objects.map((o) => o.codec), [codec]);
+    // barman-cloud writes no backup_manifest: the output must not claim a per-file check.
+    assert.deepEqual(JSON.parse(result.stdout).download.verification.manifest, false);
+    assert.match(result.stderr, /NOT verified file by file: the backup has no backup_manifest/);
     assert.deepEqual(await batches(r), Array.from({ length: i + 1 }, (_, k) => k + 1));
   });
 }

@@ -110,15 +110,18 @@ export interface Recovered {
   destroy(): Promise<void>;
 }
 
-/** Writes the manifest and runs `pgark restore` into a fresh directory. */
-export async function restore(manifestText: string, args: string[] = []): Promise<{ result: RunResult; recovered: Recovered }> {
+/** Writes the manifest and runs `pgark restore` into a fresh directory (under `wrapper`, e.g. strace, when given). */
+export async function restore(manifestText: string, args: string[] = [], wrapper: string[] = []): Promise<{ result: RunResult; recovered: Recovered }> {
   const dir = scratchDir('recovered');
   const manifest = join(dir.path, 'recovery-cluster.yaml');
   writeFileSync(manifest, manifestText);
   chmodSync(manifest, 0o644);
   const pgdata = join(dir.path, 'data');
   const port = await freePort();
-  const result = await pgark(['restore', '-f', manifest, '--pgdata', pgdata, '--pghost', '127.0.0.1', '--pgport', String(port), ...args]);
+  const restoreArgs = ['restore', '-f', manifest, '--pgdata', pgdata, '--pghost', '127.0.0.1', '--pgport', String(port), ...args];
+  const result = wrapper.length
+    ? await run(wrapper[0], [...wrapper.slice(1), process.execPath, PGARK, ...restoreArgs], { PGARK_LOG_LEVEL: 'warn' })
+    : await pgark(restoreArgs);
   const recovered: Recovered = {
     dir: dir.path,
     pgdata,

@@ -52,7 +52,8 @@ test('targetTime (RFC3339) between batches two and three: exactly batches one an
   const r = await recoverTo('pitr-time', { targetTime: marks.between2and3 });
   assert.deepEqual(await batches(r), [1, 2]);
   const conf = readFileSync(join(r.pgdata, 'postgresql.auto.conf'), 'utf8');
-  assert.doesNotMatch(conf, /recovery_target_time/, 'recovery settings removed after promotion');
+  assert.doesNotMatch(conf, /^(restore_command|recovery_end_command)\b/m, 'recovery commands removed after promotion');
+  assert.match(conf, /^archive_command = '.*wal-archive/m);
 });
 
 test("targetTime in PostgreSQL's own format with a +02 offset lands at the same instant", async () => {
