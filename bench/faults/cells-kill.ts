@@ -53,7 +53,7 @@ export const killCells: Cell[] = [
               }
             }
           })();
-          await pgbench(site.pg, ['-c', '2', '-T', String(ctx.quick ? 2 : 3), '-n']);
+          await Promise.all([pgbench(site.pg, ['-c', '2', '-T', '3', '-n']), writeRows(site.pg, 150_000)]);
           await site.pg.query('SELECT pg_switch_wal()');
           await sleep(random(0, 1500));
           stop = true;

@@ -214,8 +214,10 @@ export const localCells: Cell[] = [
       const s = await fileSource(ctx);
       const timelineDir = join(walDir(s), '0000000100000000');
       const segments = readdirSync(timelineDir).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort();
-      // The last few segments hold the rows written after the backup.
-      const candidates = segments.slice(-4, -1);
+      // Only segments after the backup's end hold rows the restore cannot get from data.tar.
+      const endWal = /^end_wal=(\w+)/m.exec(readFileSync(join(baseDir(s, s.backupId), 'backup.info'), 'utf8'))?.[1] ?? '';
+      const candidates = segments.filter((n) => n > endWal);
+      if (candidates.length === 0) throw new Error(`no segment after ${endWal} to damage`);
       for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
         t.trials++;
         const name = candidates[(trial - 1) % candidates.length];

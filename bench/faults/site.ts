@@ -205,7 +205,9 @@ function readyCount(pg: PgServer): number {
 export async function waitArchived(site: Site, t: Tally, trial: number, timeoutMs = 180_000): Promise<boolean> {
   await site.pg.query('SELECT pg_switch_wal()');
   const deadline = Date.now() + timeoutMs;
-  while (readyCount(site.pg) > 0) {
+  for (let round = 0; readyCount(site.pg) > 0; round++) {
+    // After three failed calls the archiver sleeps a minute; a reload sets its latch, so trials do not wait for that.
+    if (round % 10 === 9) await site.pg.query('SELECT pg_reload_conf()');
     if (Date.now() > deadline) {
       const [s] = await site.pg.query('SELECT last_failed_wal, failed_count FROM pg_stat_archiver');
       count(t, 'stuck', trial, `archiving did not catch up in ${timeoutMs / 1000} s (${readyCount(site.pg)} .ready, ${JSON.stringify(s)})`);
@@ -278,6 +280,7 @@ export async function verifyDataTar(store: ObjectStore, serverName: string, back
   const extract = tar.extract();
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
+      const name = header.name.replace(/^\.\//, '');
       let crc = 0;
       let size = 0;
       const chunks: Buffer[] = [];
@@ -285,11 +288,11 @@ export async function verifyDataTar(store: ObjectStore, serverName: string, back
         const c = data as Buffer;
         crc = crc32c(c, crc);
         size += c.length;
-        if (header.name === 'backup_manifest') chunks.push(c);
+        if (name === 'backup_manifest') chunks.push(c);
       });
       stream.on('end', () => {
-        if (header.type === 'file') files.set(header.name.replace(/^\.\//, ''), { size, crc: Buffer.from(new Uint32Array([crc >>> 0]).buffer).toString('hex') });
-        if (header.name === 'backup_manifest') manifest = Buffer.concat(chunks);
+        if (header.type === 'file') files.set(name, { size, crc: Buffer.from(new Uint32Array([crc >>> 0]).buffer).toString('hex') });
+        if (name === 'backup_manifest') manifest = Buffer.concat(chunks);
         next();
       });
       stream.on('error', reject);
