@@ -4,7 +4,7 @@
  * by a second restore into the same directory.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { LAUNCHER, backup, checkArchive, checkBackups, checkSecrets, checkStuck, judgeRestore, pgbench, restoreOnce, sleep, startSite, tableChecksum, waitArchived, writeRows } from './site.js';
+import { LAUNCHER, backup, checkArchive, checkBackups, checkSecrets, checkStuck, judgeRestore, pgbench, restoreOnce, restoreSource, sleep, startSite, timed, waitArchived, withSite, writeRows } from './site.js';
 import type { Cell } from './cell.js';
 
 /** pids of pgark WAL processes (launcher, client or daemon) whose command line mentions `needle`. */
@@ -71,13 +71,10 @@ export const killCells: Cell[] = [
     name: 'kill-backup',
     about: 'kill -9 of pgark backup at a random point of its run; no DONE backup may be incomplete (s3, gzip)',
     kind: 'kill',
-    async run(ctx, t) {
-      const site = await startSite(t.cell, { kind: 's3', servers: ctx.servers, dataCompression: 'gzip' });
-      try {
+    run: (ctx, t) =>
+      withSite(t.cell, { kind: 's3', servers: ctx.servers, dataCompression: 'gzip' }, async (site) => {
         await pgbench(site.pg, ['-i', '-s', ctx.quick ? '3' : '6', '-q']);
-        const t0 = Date.now();
-        const first = await backup(site, { deadlineMs: 600_000 });
-        const duration = Date.now() - t0;
+        const [first, duration] = await timed(() => backup(site, { deadlineMs: 600_000 }));
         if (first.code !== 0) throw new Error(`the calibration backup failed: ${first.stderr}`);
         for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
           t.trials++;
@@ -89,29 +86,16 @@ export const killCells: Cell[] = [
           ctx.log(`${t.cell} #${trial}: ${r.signal ?? `exit ${r.code}`}; ${c.done} DONE, ${c.other} other`);
         }
         if (await waitArchived(site, t, t.trials)) await checkArchive(site, t, t.trials, true);
-      } finally {
-        await site.stop();
-      }
-    },
+      }),
   },
   {
     name: 'kill-restore',
     about: 'kill -9 of pgark restore --start at a random point, then a second restore into the same directory (s3)',
     kind: 'kill',
-    async run(ctx, t) {
-      const site = await startSite(t.cell, { kind: 's3', servers: ctx.servers, walCompression: 'gzip' });
-      try {
-        await pgbench(site.pg, ['-i', '-s', '2', '-q']);
-        await writeRows(site.pg, 5000);
-        const b = await backup(site, { deadlineMs: 600_000 });
-        if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
-        await writeRows(site.pg, 5000);
-        await pgbench(site.pg, ['-c', '2', '-T', '2', '-n']);
-        const expected = await tableChecksum(site.pg);
-        if (!(await waitArchived(site, t, 0))) return;
-        const t0 = Date.now();
-        const calibration = await restoreOnce(site, { deadlineMs: 600_000 });
-        const duration = Date.now() - t0;
+    run: (ctx, t) =>
+      withSite(t.cell, { kind: 's3', servers: ctx.servers, walCompression: 'gzip' }, async (site) => {
+        const { expected } = await restoreSource(site, t);
+        const [calibration, duration] = await timed(() => restoreOnce(site, { deadlineMs: 600_000 }));
         await judgeRestore(t, 0, calibration, expected, 'calibration restore');
         await calibration.cleanup();
         if (calibration.result.code !== 0) throw new Error(`the calibration restore failed: ${calibration.result.stderr}`);
@@ -129,9 +113,6 @@ export const killCells: Cell[] = [
           await again.cleanup();
           await killed.cleanup();
         }
-      } finally {
-        await site.stop();
-      }
-    },
+      }),
   },
 ];

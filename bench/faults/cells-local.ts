@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import tar from 'tar-stream';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { scratchDir } from '../../test/harness/tmp.js';
-import { backup, checkSecrets, checkStuck, judgeRestore, pgark, pgbench, restoreOnce, startSite, tableChecksum, waitArchived, writeRows, type Site } from './site.js';
+import { checkSecrets, checkStuck, judgeRestore, pgark, restoreOnce, restoreSource, startSite, type Site } from './site.js';
 import { count, newTally, type Tally } from './tally.js';
 import type { Cell, RunContext } from './cell.js';
 
@@ -28,15 +28,8 @@ interface Source {
 function fileSource(ctx: RunContext): Promise<Source> {
   return ctx.shared('file-source', async () => {
     const site = await startSite('file-source', { kind: 'file', servers: ctx.servers });
-    await pgbench(site.pg, ['-i', '-s', '2', '-q']);
-    await writeRows(site.pg, 3000);
-    const b = await backup(site, { deadlineMs: 600_000 });
-    if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
-    await writeRows(site.pg, 3000);
-    await pgbench(site.pg, ['-c', '2', '-T', '2', '-n']);
-    const expected = await tableChecksum(site.pg);
-    if (!(await waitArchived(site, newTally('file-source'), 0))) throw new Error('the file source did not archive');
-    return { site, root: site.store.destinationPath.slice('file://'.length), backupId: JSON.parse(b.stdout).backup_id, expected, stop: () => site.stop() };
+    const { backupId, expected } = await restoreSource(site, newTally('file-source'));
+    return { site, root: site.store.destinationPath.slice('file://'.length), backupId, expected, stop: () => site.stop() };
   });
 }
 
@@ -128,14 +121,40 @@ function isRoot(): boolean {
 }
 
 /** A tmpfs of `size` at a fresh directory, writable by the server's user; removed by the returned function. */
-function tmpfs(size: string): { path: string; release(): void } {
+function tmpfs(size: string): { path: string; size: string; release(): void } {
   const dir = scratchDir('faults-tmpfs');
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0777`, 'tmpfs', dir.path]);
   return {
     path: dir.path,
+    size,
     release: () => {
       execFileSync('umount', ['-l', dir.path]);
       dir.cleanup();
+    },
+  };
+}
+
+/** A restore with part of its disk on a tmpfs of minMiB..maxMiB; `place` says which part. */
+function diskFullCell(name: string, about: string, minMiB: number, maxMiB: number, place: (mount: string) => Parameters<typeof restoreOnce>[1]): Cell {
+  return {
+    name,
+    about,
+    kind: 'disk',
+    async run(ctx, t) {
+      if (!isRoot()) {
+        t.skipped = 'needs root (mounts a tmpfs)';
+        return;
+      }
+      const s = await fileSource(ctx);
+      for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
+        t.trials++;
+        const fs = tmpfs(`${minMiB + Math.floor(Math.random() * (maxMiB - minMiB + 1))}m`);
+        try {
+          await restoreJudged(ctx, t, s, trial, `${name}: ${fs.size}`, place(fs.path));
+        } finally {
+          fs.release();
+        }
+      }
     },
   };
 }
@@ -248,48 +267,10 @@ export const localCells: Cell[] = [
       }
     },
   },
-  {
-    name: 'disk-full-restore',
-    about: 'the restore target is a tmpfs too small for the data directory',
-    kind: 'disk',
-    async run(ctx, t) {
-      if (!isRoot()) {
-        t.skipped = 'needs root (mounts a tmpfs)';
-        return;
-      }
-      const s = await fileSource(ctx);
-      for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
-        t.trials++;
-        const fs = tmpfs(`${8 + Math.floor(Math.random() * 40)}m`);
-        try {
-          await restoreJudged(ctx, t, s, trial, 'restore onto a full disk', { pgdata: join(fs.path, 'data') });
-        } finally {
-          fs.release();
-        }
-      }
-    },
-  },
-  {
-    name: 'disk-full-spool',
-    about: 'the WAL runtime directory (restore prefetch spool) is a tiny tmpfs during a restore',
-    kind: 'disk',
-    async run(ctx, t) {
-      if (!isRoot()) {
-        t.skipped = 'needs root (mounts a tmpfs)';
-        return;
-      }
-      const s = await fileSource(ctx);
-      for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
-        t.trials++;
-        const fs = tmpfs(`${1 + Math.floor(Math.random() * 40)}m`);
-        try {
-          mkdirSync(join(fs.path, 'rt'), { mode: 0o777 });
-          chmodSync(join(fs.path, 'rt'), 0o777);
-          await restoreJudged(ctx, t, s, trial, 'restore with a full WAL spool', { env: { PGARK_WAL_RUNTIME_DIR: join(fs.path, 'rt') } });
-        } finally {
-          fs.release();
-        }
-      }
-    },
-  },
+  diskFullCell('disk-full-restore', 'the restore target is a tmpfs too small for the data directory', 8, 48, (mount) => ({ pgdata: join(mount, 'data') })),
+  diskFullCell('disk-full-spool', 'the WAL runtime directory (restore prefetch spool) is a tiny tmpfs during a restore', 1, 41, (mount) => {
+    mkdirSync(join(mount, 'rt'), { mode: 0o777 });
+    chmodSync(join(mount, 'rt'), 0o777);
+    return { env: { PGARK_WAL_RUNTIME_DIR: join(mount, 'rt') } };
+  }),
 ];

@@ -182,6 +182,39 @@ export async function startSite(cell: string, o: SiteOptions): Promise<Site> {
   };
 }
 
+/** Runs `body` on a fresh site and stops the site afterwards, whatever happened. */
+export async function withSite(cell: string, o: SiteOptions, body: (site: Site) => Promise<void>): Promise<void> {
+  const site = await startSite(cell, o);
+  try {
+    await body(site);
+  } finally {
+    await site.stop();
+  }
+}
+
+/**
+ * What restores are judged against: a base backup, then rows and pgbench load after it, all
+ * archived; the origin stays idle afterwards, so the archive has one right answer.
+ */
+export async function restoreSource(site: Site, t: Tally): Promise<{ backupId: string; expected: string }> {
+  await pgbench(site.pg, ['-i', '-s', '2', '-q']);
+  await writeRows(site.pg, 3000);
+  const b = await backup(site, { deadlineMs: 600_000 });
+  if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
+  await writeRows(site.pg, 3000);
+  await pgbench(site.pg, ['-c', '2', '-T', '2', '-n']);
+  const expected = await tableChecksum(site.pg);
+  if (!(await waitArchived(site, t, 0))) throw new Error('archiving did not catch up after the load');
+  return { backupId: JSON.parse(b.stdout).backup_id, expected };
+}
+
+/** Runs fn and returns its result with the milliseconds it took (to aim kills inside a calibrated run). */
+export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = Date.now();
+  const r = await fn();
+  return [r, Date.now() - t0];
+}
+
 export async function pgbench(pg: PgServer, args: string[]): Promise<void> {
   const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', ...args, 'postgres'], { who: pg.who });
   if (r.code !== 0) throw new Error(`pgbench ${args.join(' ')}: ${r.stderr}`);

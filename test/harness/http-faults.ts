@@ -10,6 +10,7 @@
  */
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { listenLoopback } from './proxy.js';
 
 export type HttpFault =
   /** Answer with this status and a provider-style error body; the request never reaches the store. */
@@ -167,12 +168,7 @@ export async function startHttpFaultProxy(targetPort: number, targetHost = '127.
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenLoopback(server);
   return {
     port,
     endpoint: `http://127.0.0.1:${port}`,
