@@ -3,7 +3,7 @@
  * cut all live connections on demand, or once a given number of bytes has flowed (to kill a
  * download or an upload mid-stream).
  */
-import { createServer, connect, type Socket } from 'node:net';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
   port: number;
@@ -77,12 +77,7 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
     forward(client, upstream, opts.capture === true);
     forward(upstream, client, false);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenLoopback(server);
   return {
     port,
     get accepted() {
@@ -101,4 +96,14 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Listens on a free loopback port; resolves with the port. */
+export async function listenLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : 0;
 }

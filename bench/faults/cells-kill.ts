@@ -1,0 +1,118 @@
+/**
+ * kill -9 cells: the WAL archiver (sh launcher, Node client, resident daemon) at random moments
+ * under pgbench; a base backup at a random point of its run; a restore at a random point, followed
+ * by a second restore into the same directory.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { LAUNCHER, backup, checkArchive, checkBackups, checkSecrets, checkStuck, judgeRestore, pgbench, restoreOnce, restoreSource, sleep, startSite, timed, waitArchived, withSite, writeRows } from './site.js';
+import type { Cell } from './cell.js';
+
+/** pids of pgark WAL processes (launcher, client or daemon) whose command line mentions `needle`. */
+function archiverPids(needle: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const ours = argv[0] === process.execPath || argv.includes(LAUNCHER);
+      if (ours && argv.some((a) => a.includes(needle)) && argv.some((a) => a === 'wal-archive' || a.endsWith('daemon-main.js'))) pids.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+const random = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
+
+export const killCells: Cell[] = [
+  {
+    name: 'kill-archiver',
+    about: 'kill -9 of the archive_command launcher/client and the WAL daemon at random moments under pgbench (s3, zstd)',
+    kind: 'kill',
+    async run(ctx, t) {
+      const site = await startSite(t.cell, { kind: 's3', servers: ctx.servers, walCompression: 'zstd' });
+      try {
+        await pgbench(site.pg, ['-i', '-s', '2', '-q']);
+        for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
+          t.trials++;
+          let stop = false;
+          let killed = 0;
+          const chaos = (async () => {
+            while (!stop) {
+              await sleep(random(50, 900));
+              const pids = [...archiverPids(site.pg.pgdata), ...archiverPids(site.manifest)];
+              if (pids.length === 0) continue;
+              // One process at a time, so the launcher, a client and the daemon each get killed in every state.
+              const pid = pids[Math.floor(Math.random() * pids.length)];
+              try {
+                process.kill(pid, 'SIGKILL');
+                killed++;
+              } catch {
+                // already gone
+              }
+            }
+          })();
+          await Promise.all([pgbench(site.pg, ['-c', '2', '-T', '3', '-n']), writeRows(site.pg, 150_000)]);
+          await site.pg.query('SELECT pg_switch_wal()');
+          await sleep(random(0, 1500));
+          stop = true;
+          await chaos;
+          if (await waitArchived(site, t, trial)) await checkArchive(site, t, trial);
+          ctx.log(`${t.cell} #${trial}: ${killed} processes killed, ${site.verifiedWal.size} WAL files checked so far`);
+        }
+        await checkArchive(site, t, t.trials, true);
+      } finally {
+        await site.stop();
+      }
+    },
+  },
+  {
+    name: 'kill-backup',
+    about: 'kill -9 of pgark backup at a random point of its run; no DONE backup may be incomplete (s3, gzip)',
+    kind: 'kill',
+    run: (ctx, t) =>
+      withSite(t.cell, { kind: 's3', servers: ctx.servers, dataCompression: 'gzip' }, async (site) => {
+        await pgbench(site.pg, ['-i', '-s', ctx.quick ? '3' : '6', '-q']);
+        const [first, duration] = await timed(() => backup(site, { deadlineMs: 600_000 }));
+        if (first.code !== 0) throw new Error(`the calibration backup failed: ${first.stderr}`);
+        for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
+          t.trials++;
+          await writeRows(site.pg, 1000);
+          const r = await backup(site, { killAfterMs: random(0.05, 1.1) * duration, deadlineMs: 600_000 });
+          checkStuck(t, trial, r, 'pgark backup');
+          checkSecrets(t, trial, site.secrets, r, 'pgark backup');
+          const c = await checkBackups(site, t, trial);
+          ctx.log(`${t.cell} #${trial}: ${r.signal ?? `exit ${r.code}`}; ${c.done} DONE, ${c.other} other`);
+        }
+        if (await waitArchived(site, t, t.trials)) await checkArchive(site, t, t.trials, true);
+      }),
+  },
+  {
+    name: 'kill-restore',
+    about: 'kill -9 of pgark restore --start at a random point, then a second restore into the same directory (s3)',
+    kind: 'kill',
+    run: (ctx, t) =>
+      withSite(t.cell, { kind: 's3', servers: ctx.servers, walCompression: 'gzip' }, async (site) => {
+        const { expected } = await restoreSource(site, t);
+        const [calibration, duration] = await timed(() => restoreOnce(site, { deadlineMs: 600_000 }));
+        await judgeRestore(t, 0, calibration, expected, 'calibration restore');
+        await calibration.cleanup();
+        if (calibration.result.code !== 0) throw new Error(`the calibration restore failed: ${calibration.result.stderr}`);
+        for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
+          t.trials++;
+          const killed = await restoreOnce(site, { killAfterMs: random(0.05, 1.0) * duration, deadlineMs: 600_000 });
+          await judgeRestore(t, trial, killed, expected, 'restore before its kill');
+          // PostgreSQL started by the killed restore keeps running; stop it so the second restore meets the directory as a user would.
+          await killed.stopServer();
+          const again = await restoreOnce(site, { pgdata: killed.pgdata, deadlineMs: 600_000 });
+          checkStuck(t, trial, again.result, 'second pgark restore');
+          checkSecrets(t, trial, site.secrets, again.result, 'pgark restore');
+          await judgeRestore(t, trial, again, expected, 'restore into the directory of a killed restore');
+          ctx.log(`${t.cell} #${trial}: killed ${killed.result.signal ?? `(finished, exit ${killed.result.code})`}; second restore exit ${again.result.code}`);
+          await again.cleanup();
+          await killed.cleanup();
+        }
+      }),
+  },
+];
