@@ -25,7 +25,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { ObjectStore } from '../storage/types.js';
+import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { logger } from '../util/log.js';
 
@@ -61,14 +61,15 @@ async function releaseClaim(store: ObjectStore, key: string): Promise<void> {
   }
 }
 
-export async function claimBackupId(store: ObjectStore, serverName: string): Promise<BackupIdClaim> {
+export async function claimBackupId(store: ObjectStore, serverName: string, writeOptions: PutOptions): Promise<BackupIdClaim> {
   for (;;) {
     const backupId = backupIdFor(new Date());
     const prefix = backupPrefix(serverName, backupId);
     if ((await keysUnder(store, prefix)).length === 0) {
       const key = `${prefix}${CLAIM_PREFIX}${randomBytes(8).toString('hex')}`;
       const owner = { host: hostname(), pid: process.pid, claimedAt: new Date().toISOString() };
-      await store.put(key, Buffer.from(`${JSON.stringify(owner)}\n`));
+      // With the backup's tags and encryption: an SSE-required bucket refuses any other write.
+      await store.put(key, Buffer.from(`${JSON.stringify(owner)}\n`), writeOptions);
       const present = await keysUnder(store, prefix);
       if (present.length === 1 && present[0] === key) return { backupId, release: () => releaseClaim(store, key) };
       await store.delete([key]);

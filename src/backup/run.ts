@@ -22,6 +22,7 @@ import { CODEC_EXTENSION } from '../codec/types.js';
 import { parallelCompressStream } from '../codec/index.js';
 import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
+import { catalogWriteOptions } from '../catalog/catalog.js';
 import { logger } from '../util/log.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { renderBackupManifest, type ManifestFile } from '../pg/backup-manifest.js';
@@ -86,14 +87,14 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? process.env.PGDATA, facts);
     if (!facts.inRecovery) await checkArchivingConfigured(sql);
-    const claim = await claimBackupId(store, serverName);
+    const objectOptions = catalogWriteOptions(req.store.config);
+    const claim = await claimBackupId(store, serverName, objectOptions);
     const backupId = claim.backupId;
     const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 
     const ext = CODEC_EXTENSION[req.compression];
-    const objectOptions = { tags: req.store.config.tags, encryption: req.store.config.data?.encryption };
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
     const openWriter = (name: string, sizeHint?: number) => {
