@@ -15,6 +15,7 @@ import type { Encryption } from '../config/types.js';
 import { ChildStream } from '../io/child.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
+import { ProgressDisplay } from '../io/progress.js';
 import { clientTool } from '../pg/binaries.js';
 import { logger } from '../util/log.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -63,9 +64,11 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
   const digest = hash(cryptoHasher('sha256'));
   const abort = new AbortController();
   const zip = compressor(req.codec);
+  // A bar on a terminal only: off one, the sidecar and the command's summary are the record.
+  const progress = new ProgressDisplay({ label: `dumping ${req.kind === 'globals' ? 'globals' : database}`, total: req.expectedBytes, estimate: true });
   let streamError: Error | undefined;
   // The store's put reads the last stage: it is this pipeline's sink.
-  pipeline([tool, ...(zip ? [zip] : []), counter, digest], (err) => {
+  pipeline([tool, progress.filter(), ...(zip ? [zip] : []), counter, digest], (err) => {
     if (err) {
       streamError = err;
       abort.abort(err);
@@ -105,5 +108,7 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
     await req.store.delete([req.key]).catch((e) => logger().warn({ key: req.key, err: (e as Error).message }, 'could not remove an incomplete dump'));
     // The tool's own message says more than the aborted upload does.
     throw streamError ?? err;
+  } finally {
+    progress.stop();
   }
 }
