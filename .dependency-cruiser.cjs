@@ -2,17 +2,19 @@
  * The layers of src/, checked by `npm run lint:deps` (docs/architecture.md draws them):
  *
  *   cli -> commands -> domain (wal backup recovery catalog agent logical preflight)
- *       -> config -> foundations (storage codec pg schedule) -> util
+ *       -> config -> foundations (storage codec pg schedule io) -> util
  *
  * A module may import its own folder and any layer below its own, never one above. config sits
  * under the domain: it reads manifests and Secrets and hands the foundations plain option objects
  * (storage's ObjectStoreOptions, pg's PgConnectionOptions), so no foundation imports config.
  * schedule is a foundation: after `pgark schedule next` moved to commands it is only the cron
  * parser, which config uses to validate ScheduledBackup schedules.
- * Foundations do not import each other; domain folders import each other only along DOMAIN_USES.
+ * Foundations do not import each other, except io: the stream toolkit (count, hash, progress, the
+ * child-process stream) is the bottom foundation, which the others and everything above may use.
+ * Domain folders import each other only along DOMAIN_USES.
  */
 const DOMAIN = ['wal', 'backup', 'recovery', 'catalog', 'agent', 'logical', 'preflight'];
-const FOUNDATIONS = ['storage', 'codec', 'pg', 'schedule'];
+const FOUNDATIONS = ['storage', 'codec', 'pg', 'schedule', 'io'];
 
 /** The only domain -> domain imports. catalog is the bottom of the domain: it reads and writes the store's layout. */
 const DOMAIN_USES = {
@@ -50,17 +52,18 @@ module.exports = {
     },
     {
       name: 'foundation-must-not-import-config',
-      comment: 'Foundations (storage, codec, pg, schedule) never import config: they take plain options (ObjectStoreOptions, PgConnectionOptions); the config layer builds them.',
+      comment: 'Foundations (storage, codec, pg, schedule, io) never import config: they take plain options (ObjectStoreOptions, PgConnectionOptions); the config layer builds them.',
       severity: 'error',
       from: { path: folders(FOUNDATIONS) },
       to: { path: '^src/config/' },
     },
     {
       name: 'foundation-must-not-import-up-or-sideways',
-      comment: 'A foundation imports its own folder and src/util only: not the domain, commands, cli, nor another foundation.',
+      comment:
+        'A foundation imports its own folder, src/io and src/util only: not the domain, commands, cli, nor another foundation. io, the stream toolkit, sits under the other foundations, so io itself imports only util.',
       severity: 'error',
       from: { path: folders(FOUNDATIONS) },
-      to: { path: '^src/', pathNot: ['^src/util/', '^src/$1/', '^src/config/'] },
+      to: { path: '^src/', pathNot: ['^src/util/', '^src/$1/', '^src/config/', '^src/io/'] },
     },
     {
       name: 'config-must-not-import-domain-or-above',

@@ -9,7 +9,7 @@
 import type { Readable, Transform } from 'node:stream';
 import tar from 'tar-stream';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
-import { Crc32cState } from '../pg/backup-manifest.js';
+import { Crc32c } from '../io/hash.js';
 import type { SourceEntry } from './types.js';
 
 export interface StoredFile {
@@ -115,7 +115,7 @@ export class ArchiveWriter {
       });
     });
     finished.catch(() => undefined);
-    const crc = new Crc32cState();
+    const crc = new Crc32c();
     let written = 0;
     const put = async (chunk: Uint8Array) => {
       crc.update(chunk);

@@ -1,32 +1,36 @@
 /**
- * Backup progress: a single rewritten line on a terminal (bytes done / total, rate, ETA), JSON log
- * lines on stderr otherwise. The total is an estimate (pg_database_size over every database), so
- * the percentage is capped below 100 until the copy ends.
+ * Backup progress on the shared display (src/io/progress.ts). The total is an estimate
+ * (pg_database_size over every database), and off a terminal each period logs a `backup-progress`
+ * line with the phase and the bytes stored so far.
  */
+import { ProgressDisplay } from '../io/progress.js';
 import { logger } from '../util/log.js';
-import { formatBytes, formatDuration } from '../util/format.js';
 
 export class Progress {
-  private done = 0;
   private stored = 0;
-  private readonly startedAt = Date.now();
-  private timer?: NodeJS.Timeout;
   private phase = 'copying';
-  private readonly tty: boolean;
+  private readonly display: ProgressDisplay;
 
   constructor(
     private readonly backupId: string,
-    private total: number,
+    total: number,
     opts: { tty?: boolean; quiet?: boolean } = {},
   ) {
-    this.tty = opts.tty ?? Boolean(process.stderr.isTTY);
-    if (opts.quiet) return;
-    this.timer = setInterval(() => this.report(), this.tty ? 500 : 10_000);
-    this.timer.unref();
+    this.display = new ProgressDisplay({
+      label: this.label(),
+      total,
+      estimate: true,
+      ...opts,
+      log: (s) =>
+        logger().info(
+          { event: 'backup-progress', backupId, phase: this.phase, bytesDone: s.done, bytesTotal: s.total, bytesStored: this.stored, bytesPerSecond: Math.round(s.bytesPerSecond), etaSeconds: s.etaSeconds === null ? null : Math.round(s.etaSeconds) },
+          'backup progress',
+        ),
+    });
   }
 
   addBytes(n: number): void {
-    this.done += n;
+    this.display.add(n);
   }
 
   setStored(n: number): void {
@@ -35,33 +39,14 @@ export class Progress {
 
   setPhase(phase: string): void {
     this.phase = phase;
-    this.report();
-  }
-
-  private snapshot() {
-    const elapsed = (Date.now() - this.startedAt) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const total = Math.max(this.total, this.done);
-    const eta = rate > 0 ? (total - this.done) / rate : Infinity;
-    return { elapsed, rate, total, eta };
-  }
-
-  private report(): void {
-    if (!this.timer) return;
-    const s = this.snapshot();
-    if (this.tty) {
-      const pct = Math.min(99, Math.floor((this.done / Math.max(1, s.total)) * 100));
-      const line = `${this.backupId} ${this.phase}: ${formatBytes(this.done)} / ~${formatBytes(s.total)} (${pct}%) ${formatBytes(s.rate)}/s ETA ${Number.isFinite(s.eta) ? formatDuration(s.eta) : '?'}`;
-      process.stderr.write(`\r\x1b[2K${line}`);
-    } else {
-      logger().info({ event: 'backup-progress', backupId: this.backupId, phase: this.phase, bytesDone: this.done, bytesTotal: s.total, bytesStored: this.stored, bytesPerSecond: Math.round(s.rate), etaSeconds: Number.isFinite(s.eta) ? Math.round(s.eta) : null }, 'backup progress');
-    }
+    this.display.setLabel(this.label());
   }
 
   stop(): void {
-    if (!this.timer) return;
-    clearInterval(this.timer);
-    if (this.tty) process.stderr.write('\r\x1b[2K');
-    this.timer = undefined;
+    this.display.stop();
+  }
+
+  private label(): string {
+    return `${this.backupId} ${this.phase}`;
   }
 }

@@ -3,9 +3,9 @@
  * the next file, compresses it, hashes the result if asked, and hands the result back by transfer. Only
  * the compressed bytes ever reach the main thread.
  */
-import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
+import { digestOf } from '../io/hash.js';
 import { compressBuffer } from './index.js';
 import type { CompressJob, CompressReply } from './pool-protocol.js';
 
@@ -57,7 +57,8 @@ port.on('message', (job: CompressJob) => {
     try {
       const data = await readWhole(job.path, job.codec === 'none', job.into);
       const body = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
-      const md5 = job.md5 ? createHash('md5').update(body).digest('base64') : undefined;
+      // Hashed here, on the worker's thread, where the whole body already is.
+      const md5 = job.md5 ? digestOf('md5', body, 'base64') : undefined;
       // A 'none' body sits at the start of memory it owns (new, or recycled and maybe larger): it goes back whole.
       const transferable = job.codec === 'none' ? (data.buffer as ArrayBuffer) : exclusiveArrayBuffer(body);
       port.postMessage({ body: transferable, bodyLength: body.length, md5, size: data.length } satisfies CompressReply, [transferable]);

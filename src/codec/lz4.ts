@@ -12,7 +12,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import lz4 from 'lz4-napi';
 import { BlockAccumulator } from './blocks.js';
-import { ChildProcessTransform } from './child-process.js';
+import { codecProcess } from './child-process.js';
 
 /** Input per frame; equals lz4's largest block size so each frame holds a single block. */
 export const LZ4_FRAME_INPUT = 4 * 1024 * 1024;
@@ -47,5 +47,5 @@ export class Lz4FrameEncoder extends Transform {
 }
 
 export function lz4Decoder(): Transform {
-  return new ChildProcessTransform('lz4', 'lz4', ['-d', '-c'], true);
+  return codecProcess('lz4', 'lz4', ['-d', '-c'], true);
 }

@@ -31,7 +31,7 @@ import { promisify } from 'node:util';
 import { CompressStream } from 'zstd-napi';
 import type { CodecName } from './types.js';
 import { BlockAccumulator } from './blocks.js';
-import { ChildProcessTransform } from './child-process.js';
+import { codecProcess } from './child-process.js';
 import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from './snappy-framing.js';
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
 import { compressStream, levelArg, type CompressOptions } from './streams.js';
@@ -177,7 +177,7 @@ export function parallelCompressStream(codec: CodecName, opts: ParallelCompressO
         ...(opts.level === undefined ? {} : { compressionLevel: opts.level }),
       });
     case 'xz':
-      return new ChildProcessTransform(codec, 'xz', ['-c', '-z', `-T${workers}`, ...levelArg(opts.level, 0, 9, codec)], false);
+      return codecProcess(codec, 'xz', ['-c', '-z', `-T${workers}`, ...levelArg(opts.level, 0, 9, codec)], false);
     case 'bzip2':
       return compressStream('bzip2', opts);
   }

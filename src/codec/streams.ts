@@ -9,7 +9,7 @@ import { CompressStream, DecompressStream } from 'zstd-napi';
 import type { CodecName } from './types.js';
 import { SnappyFrameDecoder, SnappyFrameEncoder } from './snappy-framing.js';
 import { Lz4FrameEncoder, lz4Decoder } from './lz4.js';
-import { ChildProcessTransform } from './child-process.js';
+import { codecProcess } from './child-process.js';
 import { CorruptDataError } from './errors.js';
 
 export interface CompressOptions {
@@ -33,9 +33,9 @@ export function compressStream(codec: CodecName, opts: CompressOptions = {}): Tr
     case 'gzip':
       return zlib.createGzip(opts.level === undefined ? {} : { level: opts.level });
     case 'bzip2':
-      return new ChildProcessTransform(codec, 'bzip2', ['-c', '-z', ...levelArg(opts.level, 1, 9, codec)], false);
+      return codecProcess(codec, 'bzip2', ['-c', '-z', ...levelArg(opts.level, 1, 9, codec)], false);
     case 'xz':
-      return new ChildProcessTransform(codec, 'xz', ['-c', '-z', ...levelArg(opts.level, 0, 9, codec)], false);
+      return codecProcess(codec, 'xz', ['-c', '-z', ...levelArg(opts.level, 0, 9, codec)], false);
     case 'snappy':
       return new SnappyFrameEncoder();
     case 'lz4':
@@ -53,9 +53,9 @@ export function decompressStream(codec: CodecName): Transform {
     case 'gzip':
       return wrapErrors(codec, zlib.createGunzip());
     case 'bzip2':
-      return new ChildProcessTransform(codec, 'bzip2', ['-c', '-d'], true);
+      return codecProcess(codec, 'bzip2', ['-c', '-d'], true);
     case 'xz':
-      return new ChildProcessTransform(codec, 'xz', ['-c', '-d'], true);
+      return codecProcess(codec, 'xz', ['-c', '-d'], true);
     case 'snappy':
       return new SnappyFrameDecoder();
     case 'lz4':

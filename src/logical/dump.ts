@@ -1,26 +1,29 @@
 /**
- * One dump, streamed: pg_dump (or pg_dumpall --globals-only) stdout -> exit gate -> compressor ->
- * SHA-256/byte count -> ObjectStore.put as a multipart / block-list upload. No temporary file.
+ * One dump, streamed: pg_dump (or pg_dumpall --globals-only), ending only after a zero exit -> compressor ->
+ * byte count -> SHA-256 -> ObjectStore.put as a multipart / block-list upload. No temporary file.
  *
  * Memory: the store buffers partSize x queueSize bytes for one upload (8 MiB x 2 by default, part size
  * grown for very large databases so the object fits the provider's part limit), plus the ~64 KiB stream
  * buffers between the stages, whatever the database size.
  *
  * A dump counts only when its sidecar exists, and the sidecar is written after put() resolved. If
- * pg_dump fails midway the exit gate fails the stream, the upload is aborted, and anything that may have
+ * pg_dump fails midway its stream fails, the upload is aborted, and anything that may have
  * reached the store under the dump's key is deleted.
  */
 import { pipeline } from 'node:stream';
 import type { Encryption } from '../config/types.js';
+import { ChildStream } from '../io/child.js';
+import { count } from '../io/count.js';
+import { cryptoHasher, hash } from '../io/hash.js';
+import { ProgressDisplay } from '../io/progress.js';
 import { clientTool } from '../pg/binaries.js';
 import { logger } from '../util/log.js';
 import type { ObjectStore } from '../storage/types.js';
-import { ExitGate, Tool } from './child.js';
 import type { DumpCodec, DumpFormat } from './keys.js';
 import { metaKey } from './keys.js';
 import { writeMeta, type DumpMeta } from './meta.js';
 import { toolEnv, type PgConn } from './pgconn.js';
-import { DigestStream, compressor } from './streams.js';
+import { compressor } from './streams.js';
 
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE = 2;
@@ -56,13 +59,16 @@ function dumpCommand(req: DumpRequest): { tool: string; args: string[]; database
 export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
   const startedAt = new Date();
   const { tool: name, args, database } = dumpCommand(req);
-  const tool = new Tool(name, clientTool(name), args, toolEnv(req.conn, database), { stdin: false, stdout: true });
-  const digest = new DigestStream();
+  const tool = new ChildStream(clientTool(name), args, { label: name, env: toolEnv(req.conn, database), stdin: false });
+  const counter = count();
+  const digest = hash(cryptoHasher('sha256'));
   const abort = new AbortController();
   const zip = compressor(req.codec);
-  const stages: NodeJS.ReadWriteStream[] = [new ExitGate(tool), ...(zip ? [zip] : []), digest];
+  // A bar on a terminal only: off one, the sidecar and the command's summary are the record.
+  const progress = new ProgressDisplay({ label: `dumping ${req.kind === 'globals' ? 'globals' : database}`, total: req.expectedBytes, estimate: true });
   let streamError: Error | undefined;
-  pipeline([tool.child.stdout!, ...stages], (err) => {
+  // The store's put reads the last stage: it is this pipeline's sink.
+  pipeline([tool, progress.filter(), ...(zip ? [zip] : []), counter, digest], (err) => {
     if (err) {
       streamError = err;
       abort.abort(err);
@@ -80,15 +86,15 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
     });
     await tool.success();
     if (streamError) throw streamError;
-    if (result.size !== digest.bytes) throw new Error(`stored ${result.size} bytes for "${req.key}" but produced ${digest.bytes}`);
+    if (result.size !== counter.bytes) throw new Error(`stored ${result.size} bytes for "${req.key}" but produced ${counter.bytes}`);
     const meta: DumpMeta = {
       version: 1,
       kind: req.kind,
       ...(req.kind === 'database' ? { database: req.database } : {}),
       format: req.format,
       codec: req.codec,
-      size: digest.bytes,
-      sha256: digest.sha256,
+      size: counter.bytes,
+      sha256: digest.digest,
       serverVersion: req.serverVersion,
       pgDumpVersion: req.pgDumpVersion,
       scope: req.scope,
@@ -102,5 +108,7 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
     await req.store.delete([req.key]).catch((e) => logger().warn({ key: req.key, err: (e as Error).message }, 'could not remove an incomplete dump'));
     // The tool's own message says more than the aborted upload does.
     throw streamError ?? err;
+  } finally {
+    progress.stop();
   }
 }

@@ -2,7 +2,8 @@
 import pg from 'pg';
 import { clientTool } from '../pg/binaries.js';
 import { UserError } from '../util/errors.js';
-import { Tool } from './child.js';
+import { ChildStream } from '../io/child.js';
+import { collect } from '../io/collect.js';
 
 export interface PgConn {
   host: string;
@@ -57,11 +58,8 @@ export async function serverVersion(conn: PgConn, database: string): Promise<str
 
 /** Version line of a client tool, e.g. "pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)". */
 export async function toolVersion(tool: string): Promise<string> {
-  const t = new Tool(tool, clientTool(tool), ['--version'], process.env, { stdin: false, stdout: true });
-  let out = '';
-  t.child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  await t.success();
-  return out.trim();
+  const out = await collect(new ChildStream(clientTool(tool), ['--version'], { label: tool, stdin: false }));
+  return out.toString('utf8').trim();
 }
 
 /** SQL identifier quoting for names that come from users or catalogs. */

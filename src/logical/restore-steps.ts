@@ -2,13 +2,13 @@
  * The steps both restore paths share (non-interactive in restore-run.ts, interactive in
  * restore-interactive.ts): a separate module so that neither path imports the other.
  */
+import { ProgressDisplay } from '../io/progress.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { formatBytes } from '../util/format.js';
 import { META_SUFFIX } from './keys.js';
 import { resolveLocation, type StorageLocation } from './location.js';
 import { describeConn, type PgConn } from './pgconn.js';
-import { ProgressBar } from './progress.js';
 import { createDatabase, executeRestore, type ResolvedBackup, type RestoreResult, type TargetState } from './restore.js';
 
 export function openLocation(location: StorageLocation): Promise<ObjectStore> {
@@ -28,7 +28,8 @@ export function targetWarnings(conn: PgConn, state: TargetState): string[] {
 export async function performRestore(store: ObjectStore, backup: ResolvedBackup, conn: PgConn, state: TargetState, jobs: number): Promise<RestoreResult> {
   if (!state.exists) await createDatabase(conn);
   if (!backup.meta) process.stderr.write(`warning: "${backup.key}" has no ${META_SUFFIX} sidecar; its checksum cannot be verified\n`);
-  const progress = ProgressBar.forTerminal(backup.size, 'restoring');
+  // Off a terminal nothing is logged: the restore tool's own output is the record.
+  const progress = new ProgressDisplay({ label: 'restoring', total: backup.size });
   const result = await executeRestore(store, backup, conn, { jobs, progress });
   process.stdout.write(
     `restored "${result.key}" into ${describeConn(conn)}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s` +

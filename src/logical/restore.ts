@@ -16,16 +16,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { ChildStream } from '../io/child.js';
+import { count } from '../io/count.js';
+import { cryptoHasher, hash } from '../io/hash.js';
+import type { ProgressDisplay } from '../io/progress.js';
 import { clientTool } from '../pg/binaries.js';
 import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { listDumps, pickLatest } from './catalog.js';
-import { Tool, ToolSink } from './child.js';
 import { formatOfName, metaKey, parseDumpKey, type DumpCodec, type DumpFormat } from './keys.js';
 import { readMeta, type DumpMeta } from './meta.js';
 import { connectionError, describeConn, quoteIdent, toolEnv, withClient, type PgConn } from './pgconn.js';
-import { ProgressBar } from './progress.js';
-import { DigestStream, decompressor } from './streams.js';
+import { decompressor } from './streams.js';
 
 export interface ResolvedBackup {
   key: string;
@@ -122,19 +124,22 @@ export async function executeRestore(
   store: ObjectStore,
   backup: ResolvedBackup,
   conn: PgConn,
-  opts: { jobs: number; progress?: ProgressBar },
+  opts: { jobs: number; progress?: ProgressDisplay },
 ): Promise<RestoreResult> {
   const started = Date.now();
-  const verify = new DigestStream({ onBytes: (n) => opts.progress?.update(n), verify: verifier(backup) });
+  const counter = count((n) => opts.progress?.add(n));
+  const digest = hash(cryptoHasher('sha256'), { check: (sha256) => verifier(backup)(counter.bytes, sha256) });
   const env = toolEnv(conn);
   const parallel = backup.format === 'custom' && opts.jobs > 1;
   if (parallel) {
     const dir = await mkdtemp(join(tmpdir(), 'pgark-restore-'));
     try {
       const file = join(dir, 'dump');
-      await pipeline(await store.get(backup.key), verify, createWriteStream(file));
-      opts.progress?.finish();
-      const tool = new Tool('pg_restore', clientTool('pg_restore'), ['--no-password', '--exit-on-error', `--jobs=${opts.jobs}`, `--dbname=${dbnameConninfo(conn.database)}`, file], env, {
+      await pipeline(await store.get(backup.key), counter, digest, createWriteStream(file));
+      opts.progress?.stop();
+      const tool = new ChildStream(clientTool('pg_restore'), ['--no-password', '--exit-on-error', `--jobs=${opts.jobs}`, `--dbname=${dbnameConninfo(conn.database)}`, file], {
+        label: 'pg_restore',
+        env,
         stdin: false,
         stdout: false,
       });
@@ -145,24 +150,25 @@ export async function executeRestore(
   } else {
     const tool =
       backup.format === 'custom'
-        ? new Tool('pg_restore', clientTool('pg_restore'), ['--no-password', '--exit-on-error', '--single-transaction', `--dbname=${dbnameConninfo(conn.database)}`], env, { stdin: true, stdout: false })
-        : new Tool('psql', clientTool('psql'), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...(backup.clusterWide ? [] : ['--single-transaction']), '-f', '-'], env, {
-            stdin: true,
+        ? new ChildStream(clientTool('pg_restore'), ['--no-password', '--exit-on-error', '--single-transaction', `--dbname=${dbnameConninfo(conn.database)}`], { label: 'pg_restore', env, stdout: false })
+        : new ChildStream(clientTool('psql'), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...(backup.clusterWide ? [] : ['--single-transaction']), '-f', '-'], {
+            label: 'psql',
+            env,
             stdout: false,
           });
     const unzip = decompressor(backup.codec);
     try {
-      await pipeline([await store.get(backup.key), verify, ...(unzip ? [unzip] : []), new ToolSink(tool)]);
+      await pipeline([await store.get(backup.key), counter, digest, ...(unzip ? [unzip] : []), tool]);
     } finally {
       tool.kill();
-      opts.progress?.finish();
+      opts.progress?.stop();
     }
   }
   return {
     key: backup.key,
     database: conn.database,
-    bytes: verify.bytes,
-    sha256: verify.sha256,
+    bytes: counter.bytes,
+    sha256: digest.digest,
     verified: backup.meta !== undefined,
     seconds: (Date.now() - started) / 1000,
   };

@@ -6,7 +6,6 @@
  * `pg_verifybackup`.
  */
 import { createHash } from 'node:crypto';
-import { crc32c } from '@node-rs/crc32';
 
 export interface ManifestFile {
   path: string;
@@ -22,16 +21,8 @@ export interface WalRange {
   endLsn: string;
 }
 
-/** Incremental CRC-32C over a file's bytes, in the order they are stored. */
-export class Crc32cState {
-  private value = 0;
-  update(chunk: Uint8Array): void {
-    this.value = crc32c(chunk, this.value);
-  }
-  digest(): number {
-    return this.value >>> 0;
-  }
-}
+/** Incremental CRC-32C over a file's bytes, in the order they are stored (recovery/extract.ts's name for it). */
+export { Crc32c as Crc32cState } from '../io/hash.js';
 
 /** PostgreSQL prints a CRC-32C checksum as the hex of its in-memory (little-endian) bytes. */
 export function crc32cManifestHex(value: number): string {

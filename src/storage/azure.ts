@@ -30,7 +30,9 @@ import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
 import { DEFAULT_RETRY, backoff, isTransient, isTransientStatus } from './retry.js';
 import { resumableDownload } from './resumable.js';
-import { collect, counted, mergeListing } from './common.js';
+import { collect } from '../io/collect.js';
+import { counted } from '../io/count.js';
+import { mergeListing } from './common.js';
 
 const MiB = 1024 * 1024;
 export const DEFAULT_BLOCK_SIZE = 16 * MiB;

@@ -32,7 +32,9 @@ import { keepAliveAgents, type Agents } from './agents.js';
 import { DEFAULT_RETRY, backoffDelay, isTransient } from './retry.js';
 import { resumableDownload } from './resumable.js';
 import { safeDisplay } from './destination.js';
-import { collect, counted, discardBody, mergeListing, tagQuery } from './common.js';
+import { collect } from '../io/collect.js';
+import { counted } from '../io/count.js';
+import { discardBody, mergeListing, tagQuery } from './common.js';
 
 const MiB = 1024 * 1024;
 export const DEFAULT_PART_SIZE = 16 * MiB;

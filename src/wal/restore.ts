@@ -9,8 +9,8 @@ import { createWriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { decompressStream } from '../codec/index.js';
+import { count } from '../io/count.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { NotFoundError, UserError } from '../util/errors.js';
 import { findStoredWal } from './stored-wal.js';
@@ -24,24 +24,18 @@ export async function fetchWalFile(target: WalTarget, name: string, dest: string
   const found = await findStoredWal(target.store, target.serverName, name);
   if (!found) throw new NotFoundError(`WAL file ${name} not found in ${target.description}`);
   const temp = join(dirname(dest), `.${name}.pgark-tmp-${randomBytes(4).toString('hex')}`);
-  let size = 0;
-  const count = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const counter = count();
   try {
-    await pipeline(await target.store.get(found.key), decompressStream(found.codec), count, createWriteStream(temp, { mode: 0o600 }));
-    if (wal.kind === 'segment' && !isSegmentSize(size)) {
-      throw new CorruptDataError(found.codec, `${found.key} decompresses to ${size} bytes, which is not a WAL segment size`);
+    await pipeline(await target.store.get(found.key), decompressStream(found.codec), counter, createWriteStream(temp, { mode: 0o600 }));
+    if (wal.kind === 'segment' && !isSegmentSize(counter.bytes)) {
+      throw new CorruptDataError(found.codec, `${found.key} decompresses to ${counter.bytes} bytes, which is not a WAL segment size`);
     }
     if (opts.fsync) {
       const fh = await open(temp, 'r');
       await fh.sync().finally(() => fh.close());
     }
     await rename(temp, dest);
-    return size;
+    return counter.bytes;
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;

@@ -1,38 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Readable, type Transform } from 'node:stream';
 import { compressStream, decompressStream, parallelCompressStream } from '../../src/codec/index.js';
-
-const CHUNK = 64 * 1024;
-
-/**
- * Feeds an endless source into a codec whose output nobody reads, waits until the source is no
- * longer pulled, and returns how many bytes the codec accepted: that is what it buffers.
- */
-async function acceptedWhileStalled(codec: Transform, chunk: () => Buffer | null): Promise<{ accepted: number; buffered: number }> {
-  let pulled = 0;
-  const source = new Readable({
-    highWaterMark: CHUNK,
-    read() {
-      const c = chunk();
-      if (c) pulled += c.length;
-      this.push(c);
-    },
-  });
-  source.pipe(codec);
-  let last = -1;
-  while (pulled !== last) {
-    last = pulled;
-    await sleep(300);
-  }
-  const buffered = codec.readableLength;
-  source.unpipe(codec);
-  source.destroy();
-  codec.destroy();
-  return { accepted: pulled, buffered };
-}
+import { CHUNK, acceptedWhileStalled } from './helpers.js';
 
 const random = () => randomBytes(CHUNK);
 

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -43,4 +44,33 @@ export function runTool(command: string, args: string[], input: Buffer): Buffer 
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
   return r.stdout;
+}
+
+export const CHUNK = 64 * 1024;
+
+/**
+ * Feeds an endless source into a codec whose output nobody reads, waits until the source is no
+ * longer pulled, and returns how many bytes the codec accepted: that is what it buffers.
+ */
+export async function acceptedWhileStalled(codec: Transform, chunk: () => Buffer | null): Promise<{ accepted: number; buffered: number }> {
+  let pulled = 0;
+  const source = new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      const c = chunk();
+      if (c) pulled += c.length;
+      this.push(c);
+    },
+  });
+  source.pipe(codec);
+  let last = -1;
+  while (pulled !== last) {
+    last = pulled;
+    await sleep(300);
+  }
+  const buffered = codec.readableLength;
+  source.unpipe(codec);
+  source.destroy();
+  codec.destroy();
+  return { accepted: pulled, buffered };
 }

@@ -1,0 +1,78 @@
+/**
+ * Digests over bytes as they pass: MD5 (S3's Content-MD5), SHA-256 (logical dumps), CRC-32C
+ * (backup_manifest). A Hasher is the bare state, for code that already holds the bytes (the
+ * compression worker hashes a whole body on its own thread, the archive writer each tar member);
+ * HashFilter is the same in a pipeline, its digest readable once the stream ended.
+ */
+import { createHash, type BinaryToTextEncoding } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { crc32c } from '@node-rs/crc32';
+
+export interface Hasher<T> {
+  update(chunk: Uint8Array): void;
+  /** The digest of every byte given so far; call once, at the end. */
+  digest(): T;
+}
+
+/** Incremental CRC-32C (Castagnoli), as PostgreSQL's backup_manifest and snappy framing use it. */
+export class Crc32c implements Hasher<number> {
+  private value = 0;
+  update(chunk: Uint8Array): void {
+    this.value = crc32c(chunk, this.value);
+  }
+  digest(): number {
+    return this.value >>> 0;
+  }
+}
+
+export type CryptoAlgorithm = 'md5' | 'sha256';
+
+/** MD5 or SHA-256 as text: hex (what sidecars record) or base64 (what Content-MD5 wants). */
+export function cryptoHasher(algorithm: CryptoAlgorithm, encoding: BinaryToTextEncoding = 'hex'): Hasher<string> {
+  const h = createHash(algorithm);
+  return { update: (chunk) => void h.update(chunk), digest: () => h.digest(encoding) };
+}
+
+/** Digest of one buffer. */
+export function digestOf(algorithm: CryptoAlgorithm, data: Uint8Array, encoding: BinaryToTextEncoding = 'hex'): string {
+  const h = cryptoHasher(algorithm, encoding);
+  h.update(data);
+  return h.digest();
+}
+
+export interface HashFilterOptions<T> {
+  /** Returns an error to fail the stream before its end reaches the consumer (a digest that does not match). */
+  check?: (digest: T) => Error | undefined;
+}
+
+/** Passes bytes through unchanged while hashing them. */
+export class HashFilter<T> extends Transform {
+  private result: { value: T } | undefined;
+
+  constructor(
+    private readonly hasher: Hasher<T>,
+    private readonly opts: HashFilterOptions<T> = {},
+  ) {
+    super();
+  }
+
+  /** The digest; throws before the stream ended, as a digest of part of the bytes would be wrong. */
+  get digest(): T {
+    if (!this.result) throw new Error('the digest is read before the stream ended');
+    return this.result.value;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hasher.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.result = { value: this.hasher.digest() };
+    cb(this.opts.check?.(this.result.value));
+  }
+}
+
+export function hash<T>(hasher: Hasher<T>, opts?: HashFilterOptions<T>): HashFilter<T> {
+  return new HashFilter(hasher, opts);
+}
