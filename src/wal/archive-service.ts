@@ -72,14 +72,15 @@ export class ArchiveService {
 
   /** Resolves once the WAL file at `path` is durably stored; rejects with the reason otherwise. */
   async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
+    let result: ArchiveResult;
     try {
-      const result = await this.answer(path, ref);
-      this.onResult?.({ path, result });
-      return result;
+      result = await this.answer(path, ref);
     } catch (err) {
       this.onResult?.({ path, error: err as Error });
       throw err;
     }
+    this.onResult?.({ path, result });
+    return result;
   }
 
   private async answer(path: string, ref: ConfigRef): Promise<ArchiveResult> {
