@@ -5,10 +5,11 @@
  * own. When a standalone daemon already serves the directory, the agent waits for it to exit
  * (it does after its idle timeout) and takes over.
  *
- * Counts for the metrics come from wrapping the daemon's archive entry point: segments stored
+ * Counts for the metrics come from the archive service's outcome of each request: segments stored
  * ahead by look-ahead are counted when PostgreSQL's request for them reaches the daemon.
  */
 import { logger } from '../util/log.js';
+import type { ArchiveOutcome } from '../wal/archive-service.js';
 import { DaemonAlreadyRunning, startWalDaemon, type WalDaemon } from '../wal/daemon.js';
 import type { AgentMetrics } from './metrics.js';
 
@@ -40,8 +41,7 @@ export class WalHost {
   async start(): Promise<void> {
     if (this.stopped) return;
     try {
-      this.daemon = await startWalDaemon({ pgdata: this.pgdata, idleTimeoutMs: 0 });
-      this.instrument(this.daemon);
+      this.daemon = await startWalDaemon({ pgdata: this.pgdata, idleTimeoutMs: 0, onArchiveResult: (o) => this.count(o) });
       logger().info({ pgdata: this.pgdata, socket: this.daemon.runtime.socketPath }, 'agent serves the WAL archive fast path');
     } catch (err) {
       if (!(err instanceof DaemonAlreadyRunning)) throw err;
@@ -50,22 +50,15 @@ export class WalHost {
     }
   }
 
-  private instrument(daemon: WalDaemon): void {
-    const service = daemon.archive;
-    const archive = service.archive.bind(service);
-    service.archive = async (path, ref) => {
-      try {
-        const result = await archive(path, ref);
-        this.metrics.walArchived.inc();
-        if (result.status === 'stored') this.metrics.uploadedBytes.inc({ kind: 'wal' }, result.size);
-        this.lastSuccessAt = Date.now();
-        return result;
-      } catch (err) {
-        this.metrics.walArchiveFailed.inc();
-        this.lastFailure = { at: Date.now(), message: (err as Error).message };
-        throw err;
-      }
-    };
+  private count({ result, error }: ArchiveOutcome): void {
+    if (error) {
+      this.metrics.walArchiveFailed.inc();
+      this.lastFailure = { at: Date.now(), message: error.message };
+      return;
+    }
+    this.metrics.walArchived.inc();
+    if (result.status === 'stored') this.metrics.uploadedBytes.inc({ kind: 'wal' }, result.size);
+    this.lastSuccessAt = Date.now();
   }
 
   /** Lets uploads in progress finish (bounded), then closes the socket. */

@@ -6,9 +6,7 @@
  *   <server>/wals/<TLI+LOG>/<segment>[.ext]    (.backup and .partial files beside segments)
  *   <server>/wals/<TLI>.history[.ext]
  */
-
-/** barman's xlog name regex: segment, .backup label, .partial, or .history. */
-export const WAL_NAME_RE = /^([\dA-Fa-f]{8})(?:([\dA-Fa-f]{8})([\dA-Fa-f]{8})(?:\.[\dA-Fa-f]{8}\.backup|\.partial)?|\.history)$/;
+import { classifyWalName } from '../pg/wal-names.js';
 
 /** backup_id as barman generates it: local time YYYYMMDDTHHMMSS. */
 export const BACKUP_ID_RE = /^(\d{8})T\d{6}$/;
@@ -35,8 +33,13 @@ export function walsPrefix(serverName: string): string {
 
 /** The "hash dir" of a WAL file name: TLI+LOG upper-case for segments, none for .history files. */
 export function walHashDir(walName: string): string {
-  if (walName.endsWith('.history')) return '';
+  if (classifyWalName(walName) === 'history') return '';
   return walName.slice(0, 16).toUpperCase();
+}
+
+/** The timeline of a hash dir's name (TLI+LOG, 16 hex digits), or undefined when it is not one. */
+export function hashDirTimeline(dir: string): number | undefined {
+  return /^[\dA-Fa-f]{16}$/.test(dir) ? parseInt(dir.slice(0, 8), 16) : undefined;
 }
 
 /** Key of a WAL file (without compression suffix unless `extension` is given). */

@@ -3,6 +3,8 @@
  * T = timeline, X = "log" (high part of the segment number), Y = segment within that log.
  * A log holds 0x100000000 / segment size segments, so with 16 MiB segments Y runs 00..FF and with
  * 1 GiB segments 00..03. Names of .history, .backup and .partial files are recognised as well.
+ * This is the one place that reads WAL names; bin/pgark (sh) repeats only its plain-segment test,
+ * and test/wal/launcher.test.ts checks that both agree.
  */
 import { UserError } from '../util/errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
@@ -38,9 +40,14 @@ function hex8(n: number): string {
   return n.toString(16).toUpperCase().padStart(8, '0');
 }
 
+/** A valid WAL segment size: a power of two from 1 MiB to 1 GiB. */
+export function isSegmentSize(size: number): boolean {
+  return Number.isInteger(size) && size >= MIN_SEGMENT_SIZE && size <= MAX_SEGMENT_SIZE && (size & (size - 1)) === 0;
+}
+
 /** Throws unless the size is one PostgreSQL accepts: a power of two from 1 MiB to 1 GiB. */
 export function validateSegmentSize(size: number): number {
-  if (!Number.isInteger(size) || size < MIN_SEGMENT_SIZE || size > MAX_SEGMENT_SIZE || (size & (size - 1)) !== 0) {
+  if (!isSegmentSize(size)) {
     throw new UserError(`WAL segment size ${size} is invalid (expected a power of two between 1 MiB and 1 GiB)`);
   }
   return size;
@@ -70,9 +77,14 @@ export function formatSegmentName(s: WalSegment): string {
   return `${hex8(s.timeline)}${hex8(s.log)}${hex8(s.seg)}`;
 }
 
+/** Name of segment number `segno` on `timeline`. */
+export function segmentNameAt(timeline: number, segno: number, segSize: number): string {
+  return formatSegmentName(segmentFromNumber(timeline, segno, segSize));
+}
+
 /** The segment holding `lsn` on `timeline` (XLByteToSeg + XLogFileName). */
 export function walSegmentName(timeline: number, lsn: Lsn, segSize = DEFAULT_WAL_SEGMENT_SIZE): string {
-  return formatSegmentName(segmentFromNumber(timeline, Number(lsn / BigInt(validateSegmentSize(segSize))), segSize));
+  return segmentNameAt(timeline, Number(lsn / BigInt(validateSegmentSize(segSize))), segSize);
 }
 
 /** Byte offset of `lsn` within its segment (barman's begin_offset/end_offset). */
@@ -95,13 +107,22 @@ export function historyFileName(timeline: number): string {
   return `${hex8(timeline)}.history`;
 }
 
-/** Kind of a WAL-archive file name, or undefined when it is not one. */
-export function classifyWalName(name: string): WalFileKind | undefined {
+/**
+ * Kind and timeline of a name barman's xlog regex accepts (either case, any timeline, 0 included:
+ * only parseWalName refuses it), or undefined. Listings use it, so an odd key is skipped, not fatal.
+ */
+export function recogniseWalName(name: string): { kind: WalFileKind; timeline: number } | undefined {
   const m = NAME_RE.exec(name);
   if (!m) return undefined;
-  if (m[2] === undefined) return 'history';
-  if (m[4] !== undefined) return 'backup';
-  return m[5] ? 'partial' : 'segment';
+  const timeline = parseInt(m[1]!, 16);
+  if (m[2] === undefined) return { kind: 'history', timeline };
+  if (m[4] !== undefined) return { kind: 'backup', timeline };
+  return { kind: m[5] ? 'partial' : 'segment', timeline };
+}
+
+/** Kind of a WAL-archive file name, or undefined when it is not one. */
+export function classifyWalName(name: string): WalFileKind | undefined {
+  return recogniseWalName(name)?.kind;
 }
 
 /**
@@ -142,7 +163,15 @@ export function timelineOfWalName(name: string): number {
 /** The segment after `name` on the same timeline, rolling over into the next log. */
 export function nextSegment(name: string, segSize = DEFAULT_WAL_SEGMENT_SIZE): string {
   const s = parseSegmentName(name, segSize);
-  return formatSegmentName(segmentFromNumber(s.timeline, segmentNumber(s, segSize) + 1, segSize));
+  return segmentNameAt(s.timeline, segmentNumber(s, segSize) + 1, segSize);
+}
+
+/** The `count` segment names following a plain segment name on the same timeline (none after other kinds). */
+export function followingSegments(name: string, count: number, segSize = DEFAULT_WAL_SEGMENT_SIZE): string[] {
+  if (classifyWalName(name) !== 'segment') return [];
+  const out: string[] = [];
+  for (let prev = name; out.length < count; ) out.push((prev = nextSegment(prev, segSize)));
+  return out;
 }
 
 /** The segment before `name` on the same timeline; there is none before segment 0. */
@@ -150,7 +179,7 @@ export function previousSegment(name: string, segSize = DEFAULT_WAL_SEGMENT_SIZE
   const s = parseSegmentName(name, segSize);
   const n = segmentNumber(s, segSize);
   if (n === 0) throw new RangeError(`${name} is the first possible segment; there is no previous one`);
-  return formatSegmentName(segmentFromNumber(s.timeline, n - 1, segSize));
+  return segmentNameAt(s.timeline, n - 1, segSize);
 }
 
 /** Segment names from `first` to `last` inclusive, both on the same timeline. */
@@ -159,7 +188,7 @@ export function* segmentRange(first: string, last: string, segSize = DEFAULT_WAL
   const b = parseSegmentName(last, segSize);
   if (a.timeline !== b.timeline) throw new UserError(`WAL range ${first}..${last} spans timelines ${a.timeline} and ${b.timeline}`);
   const end = segmentNumber(b, segSize);
-  for (let n = segmentNumber(a, segSize); n <= end; n++) yield formatSegmentName(segmentFromNumber(a.timeline, n, segSize));
+  for (let n = segmentNumber(a, segSize); n <= end; n++) yield segmentNameAt(a.timeline, n, segSize);
 }
 
 /** Segments that hold WAL from `start` to `end` (inclusive) on one timeline. */

@@ -4,13 +4,13 @@
  * PostgreSQL reads segment N from the newest timeline of the path that had begun by N (the
  * segment holding a switch point comes from the child timeline), which is what is checked here.
  */
-import { walsPrefix, WAL_NAME_RE } from '../catalog/layout.js';
 import { decompressBuffer, splitCodecSuffix } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { formatLsn, type Lsn } from '../pg/lsn.js';
 import { formatSegmentName, parseWalName, segmentFromNumber, segmentNumber } from '../pg/wal-names.js';
+import { archivedWalFiles } from '../wal/list.js';
 import type { RecoveryBackup } from './select-backup.js';
 
 export interface ArchivedFile {
@@ -28,17 +28,14 @@ export interface ArchiveInventory {
 /** Lists every WAL file under <server>/wals/ (segments and history files; .backup/.partial are not replayed). */
 export async function listArchive(store: ObjectStore, serverName: string, segmentSize: number): Promise<ArchiveInventory> {
   const inv: ArchiveInventory = { segments: new Map(), histories: new Map() };
-  for await (const entry of store.list(walsPrefix(serverName))) {
-    const obj = entry.object;
-    if (!obj) continue;
-    const name = splitCodecSuffix(obj.key.slice(obj.key.lastIndexOf('/') + 1)).base;
-    if (!WAL_NAME_RE.test(name)) continue;
-    const file = { key: obj.key, size: obj.size, lastModified: obj.lastModified };
-    if (name.endsWith('.history')) {
-      inv.histories.set(parseInt(name.slice(0, 8), 16), file);
+  for await (const wal of archivedWalFiles(store, serverName)) {
+    const file = { key: wal.key, size: wal.size, lastModified: wal.lastModified };
+    if (wal.kind === 'history') {
+      inv.histories.set(wal.timeline, file);
       continue;
     }
-    const parsed = parseWalName(name, segmentSize);
+    // Throws for a name that cannot exist with this segment size: the archive is not this cluster's.
+    const parsed = parseWalName(wal.name, segmentSize);
     if (parsed.kind !== 'segment' || !parsed.segment) continue;
     let tl = inv.segments.get(parsed.timeline);
     if (!tl) inv.segments.set(parsed.timeline, (tl = new Map()));

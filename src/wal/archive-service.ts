@@ -24,6 +24,19 @@ import type { WalTarget, WalTargetCache } from './target.js';
 /** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
 const LOOKAHEAD_RETRY_MS = 10_000;
 
+/** How one archive() request ended: what PostgreSQL is told for the segment at `path`. */
+export type ArchiveOutcome = { path: string; result: ArchiveResult; error?: undefined } | { path: string; error: Error; result?: undefined };
+
+export interface ArchiveServiceOptions {
+  /** Reads, compresses and hashes on worker threads. */
+  compression?: CompressionPool;
+  /**
+   * Told of every archive() request's outcome (the agent's metrics), once per request: a segment
+   * stored ahead counts when PostgreSQL asks for it, not when look-ahead uploads it.
+   */
+  onResult?: (outcome: ArchiveOutcome) => void;
+}
+
 interface Job {
   name: string;
   promise: Promise<ArchiveResult>;
@@ -39,12 +52,17 @@ export class ArchiveService {
   private pumping = false;
   private pumpAgain = false;
 
+  private readonly compression?: CompressionPool;
+  private readonly onResult?: (outcome: ArchiveOutcome) => void;
+
   constructor(
     private readonly rt: WalRuntime,
     private readonly targets: WalTargetCache,
-    private readonly compression?: CompressionPool,
+    opts: ArchiveServiceOptions = {},
   ) {
     this.gate = new EmptyArchiveGate(rt.pgdata);
+    this.compression = opts.compression;
+    this.onResult = opts.onResult;
   }
 
   /** Uploads in progress (the daemon stays up while any is running). */
@@ -54,6 +72,18 @@ export class ArchiveService {
 
   /** Resolves once the WAL file at `path` is durably stored; rejects with the reason otherwise. */
   async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
+    let result: ArchiveResult;
+    try {
+      result = await this.answer(path, ref);
+    } catch (err) {
+      this.onResult?.({ path, error: err as Error });
+      throw err;
+    }
+    this.onResult?.({ path, result });
+    return result;
+  }
+
+  private async answer(path: string, ref: ConfigRef): Promise<ArchiveResult> {
     const target = await this.targets.get(ref);
     const name = basename(path);
     const done = this.jobs.has(name) ? undefined : this.storedHere(name, path);

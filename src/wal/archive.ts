@@ -20,7 +20,8 @@ import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
-import { parseWalName, readSegmentHeaderOf, type ParsedWalName } from './segment.js';
+import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
+import { readSegmentHeaderOf } from './segment.js';
 import { findStoredWal, type ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget } from './target.js';
 import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
@@ -43,7 +44,7 @@ async function verifyExisting(store: ObjectStore, key: string, name: string, loc
   const stored = await decompressBuffer(splitCodecSuffix(key).codec, await store.getBuffer(key));
   const data = await readFile(localPath);
   if (stored.equals(data)) return data.length;
-  const what = name.endsWith('.history') ? 'timeline history file' : 'WAL file';
+  const what = classifyWalName(name) === 'history' ? 'timeline history file' : 'WAL file';
   throw new WalConflictError(
     `${what} ${name} is already archived as ${key} with different content: archive ${stored.length} bytes sha256 ${sha256(stored)}, ` +
       `local ${localPath} ${data.length} bytes sha256 ${sha256(data)}`,
@@ -119,8 +120,8 @@ export interface ArchiveOptions {
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
 export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index }: ArchiveOptions = {}): Promise<ArchiveResult> {
   const name = basename(path);
+  if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   const wal = parseWalName(name);
-  if (!wal) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   // A pool starts compressing now, while the checks below wait on the store.
   const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3' });
   prepared?.catch(() => undefined);

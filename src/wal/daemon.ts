@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { CompressionPool } from '../codec/pool.js';
-import { ArchiveService } from './archive-service.js';
+import { ArchiveService, type ArchiveServiceOptions } from './archive-service.js';
 import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
 import { encodeMessage, errorReply, newNonce, proofMatches, prove, type Sealed, type WalReply, type WalRequest } from './protocol.js';
 import { RestoreService } from './restore-service.js';
@@ -30,6 +30,8 @@ export interface WalDaemonOptions {
   idleTimeoutMs?: number;
   /** Called once the daemon closed itself for idleness. */
   onIdle?: () => void;
+  /** Told how each archive request ended (ArchiveServiceOptions.onResult). */
+  onArchiveResult?: ArchiveServiceOptions['onResult'];
 }
 
 export interface WalDaemon {
@@ -88,7 +90,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   mkdirSync(rt.restoreSpool, { recursive: true, mode: 0o700 });
   const targets = new WalTargetCache();
   const compression = new CompressionPool();
-  const archive = new ArchiveService(rt, targets, compression);
+  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult });
   const restore = new RestoreService(rt, targets);
   const walDir = join(rt.pgdata, 'pg_wal');
   await archive.sweepMarkers(walDir);

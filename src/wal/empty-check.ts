@@ -3,11 +3,11 @@
  * a new or freshly restored cluster must not write into a wals/ folder that already holds WAL on
  * the same or a higher timeline, or later restores would mix two histories.
  */
-import { walsPrefix, WAL_NAME_RE } from '../catalog/layout.js';
 import { decompressStream, splitCodecSuffix } from '../codec/index.js';
 import { CorruptDataError } from '../codec/errors.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError } from '../util/errors.js';
+import { walArchiveTopLevel, walFilesUnder } from './list.js';
 import { readSegmentHeader } from './segment.js';
 
 /** What a non-empty archive holds, enough for a useful error message. */
@@ -22,12 +22,6 @@ export interface ArchivedWalReport {
 
 const SAMPLE_COUNT = 3;
 
-/** True when a key's base name is a WAL file name with at most one known compression suffix. */
-function walNameOf(key: string): string | undefined {
-  const base = splitCodecSuffix(key.slice(key.lastIndexOf('/') + 1)).base;
-  return WAL_NAME_RE.test(base) ? base : undefined;
-}
-
 /**
  * Lists the WAL files of `serverName` on timelines >= `timeline` (all timelines when absent).
  * Reads one level of wals/ and then only as much of each timeline's folders as it takes to find
@@ -38,20 +32,13 @@ export async function findArchivedWal(store: ObjectStore, serverName: string, op
   const timelines = new Set<number>();
   const samples: string[] = [];
   const dirsByTimeline = new Map<number, string[]>();
-  for await (const entry of store.list(walsPrefix(serverName), { delimiter: '/' })) {
-    if (entry.object) {
-      const name = walNameOf(entry.object.key);
-      if (!name) continue;
-      const tli = parseInt(name.slice(0, 8), 16);
-      if (tli < minTimeline) continue;
-      timelines.add(tli);
-      if (samples.length < SAMPLE_COUNT) samples.push(entry.object.key);
-    } else if (entry.prefix) {
-      const dir = entry.prefix.slice(walsPrefix(serverName).length, -1);
-      if (!/^[\dA-Fa-f]{16}$/.test(dir)) continue;
-      const tli = parseInt(dir.slice(0, 8), 16);
-      if (tli < minTimeline) continue;
-      dirsByTimeline.set(tli, [...(dirsByTimeline.get(tli) ?? []), entry.prefix]);
+  for await (const entry of walArchiveTopLevel(store, serverName)) {
+    if (entry.timeline < minTimeline) continue;
+    if ('key' in entry) {
+      timelines.add(entry.timeline);
+      if (samples.length < SAMPLE_COUNT) samples.push(entry.key);
+    } else {
+      dirsByTimeline.set(entry.timeline, [...(dirsByTimeline.get(entry.timeline) ?? []), entry.prefix]);
     }
   }
   let newestSegmentKey: string | undefined;
@@ -62,13 +49,10 @@ export async function findArchivedWal(store: ObjectStore, serverName: string, op
     for (const dir of [...dirs].reverse()) {
       let found = false;
       let lastSegment: string | undefined;
-      for await (const entry of store.list(dir)) {
-        const key = entry.object?.key;
-        const name = key ? walNameOf(key) : undefined;
-        if (!key || !name) continue;
+      for await (const wal of walFilesUnder(store, dir)) {
         found = true;
-        if (name.length === 24) lastSegment = key;
-        if (samples.length < SAMPLE_COUNT && !samples.includes(key)) samples.push(key);
+        if (wal.kind === 'segment') lastSegment = wal.key;
+        if (samples.length < SAMPLE_COUNT && !samples.includes(wal.key)) samples.push(wal.key);
       }
       newestSegmentKey ??= lastSegment;
       if (found) {

@@ -1,11 +1,14 @@
 /**
- * What a server's WAL archive holds, per timeline: first and last segment, count, gaps, bytes,
- * plus history, .backup and .partial files. Shared by `pgark wal-list`, retention and recovery.
+ * The one lister of a server's WAL archive (<server>/wals/): every WAL file, one folder of it, the
+ * keys after a given one, or the top level with its TLI+LOG folders. `pgark wal-list`, retention,
+ * the recovery WAL window, the empty-archive check and the archived-WAL index all read through it.
+ * Also what the archive holds, per timeline: first and last segment, count, gaps, bytes, plus
+ * history, .backup and .partial files.
  */
-import { walsPrefix } from '../catalog/layout.js';
+import { hashDirTimeline, walsPrefix } from '../catalog/layout.js';
 import { splitCodecSuffix, type CodecName } from '../codec/index.js';
-import type { ObjectStore } from '../storage/types.js';
-import { DEFAULT_SEGMENT_SIZE, parseWalName, segmentNameAt, segmentNumber, type WalFileKind } from './segment.js';
+import { DEFAULT_WAL_SEGMENT_SIZE, parseSegmentName, recogniseWalName, segmentNameAt, segmentNumber, type WalFileKind } from '../pg/wal-names.js';
+import type { ListEntry, ObjectStore } from '../storage/types.js';
 
 export interface ArchivedWalFile {
   key: string;
@@ -16,17 +19,52 @@ export interface ArchivedWalFile {
   codec: CodecName;
   /** Stored (compressed) size. */
   size: number;
+  lastModified?: Date;
+}
+
+/** A TLI+LOG folder of wals/ (key prefix ending in '/'). */
+export interface WalFolder {
+  prefix: string;
+  timeline: number;
+}
+
+/** The WAL file an entry of a listing names; undefined for folders and keys that are not WAL files (at most one codec suffix). */
+function walFileOf(entry: ListEntry): ArchivedWalFile | undefined {
+  const obj = entry.object;
+  if (!obj) return undefined;
+  const { base, codec } = splitCodecSuffix(obj.key.slice(obj.key.lastIndexOf('/') + 1));
+  const wal = recogniseWalName(base);
+  if (!wal) return undefined;
+  return { key: obj.key, name: base, kind: wal.kind, timeline: wal.timeline, codec, size: obj.size, lastModified: obj.lastModified };
+}
+
+/**
+ * The WAL files whose keys start with `prefix` (wals/ of a server, one of its folders, or the key
+ * of one WAL name, which also matches its compressed variants), in key order. Other keys are skipped.
+ */
+export async function* walFilesUnder(store: ObjectStore, prefix: string, opts: { startAfter?: string } = {}): AsyncGenerator<ArchivedWalFile> {
+  for await (const entry of store.list(prefix, { startAfter: opts.startAfter })) {
+    const file = walFileOf(entry);
+    if (file) yield file;
+  }
 }
 
 /** Every WAL file of the server, in key order (timeline, then position). Unknown keys are skipped. */
-export async function* archivedWalFiles(store: ObjectStore, serverName: string): AsyncGenerator<ArchivedWalFile> {
-  for await (const entry of store.list(walsPrefix(serverName))) {
-    const obj = entry.object;
-    if (!obj) continue;
-    const { base, codec } = splitCodecSuffix(obj.key.slice(obj.key.lastIndexOf('/') + 1));
-    const parsed = parseWalName(base);
-    if (!parsed) continue;
-    yield { key: obj.key, name: base, kind: parsed.kind, timeline: parsed.timeline, codec, size: obj.size };
+export function archivedWalFiles(store: ObjectStore, serverName: string): AsyncGenerator<ArchivedWalFile> {
+  return walFilesUnder(store, walsPrefix(serverName));
+}
+
+/** One level of wals/: the files there (history files, stray segments) and the TLI+LOG folders. */
+export async function* walArchiveTopLevel(store: ObjectStore, serverName: string): AsyncGenerator<ArchivedWalFile | WalFolder> {
+  const top = walsPrefix(serverName);
+  for await (const entry of store.list(top, { delimiter: '/' })) {
+    if (entry.prefix) {
+      const timeline = hashDirTimeline(entry.prefix.slice(top.length, -1));
+      if (timeline !== undefined) yield { prefix: entry.prefix, timeline };
+      continue;
+    }
+    const file = walFileOf(entry);
+    if (file) yield file;
   }
 }
 
@@ -58,7 +96,7 @@ export interface WalArchiveSummary {
 }
 
 /** Summarises the archive. Gaps assume `segmentSize` (16 MiB unless the cluster was initialised otherwise). */
-export async function summarizeWalArchive(store: ObjectStore, serverName: string, segmentSize = DEFAULT_SEGMENT_SIZE): Promise<WalArchiveSummary> {
+export async function summarizeWalArchive(store: ObjectStore, serverName: string, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): Promise<WalArchiveSummary> {
   const summary: WalArchiveSummary = { serverName, timelines: [], historyFiles: [], backupLabels: [], partialFiles: [], objects: 0, totalBytes: 0 };
   const byTimeline = new Map<number, { numbers: Set<number>; bytes: number }>();
   for await (const f of archivedWalFiles(store, serverName)) {
@@ -68,9 +106,8 @@ export async function summarizeWalArchive(store: ObjectStore, serverName: string
     else if (f.kind === 'backup') summary.backupLabels.push(f.name);
     else if (f.kind === 'partial') summary.partialFiles.push(f.name);
     else {
-      const p = parseWalName(f.name)!;
       const t = byTimeline.get(f.timeline) ?? { numbers: new Set<number>(), bytes: 0 };
-      t.numbers.add(segmentNumber(p.log!, p.seg!, segmentSize));
+      t.numbers.add(segmentNumber(parseSegmentName(f.name), segmentSize));
       t.bytes += f.size;
       byTimeline.set(f.timeline, t);
     }

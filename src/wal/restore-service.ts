@@ -12,13 +12,13 @@ import { logger } from '../util/log.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
 import { restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
-import { DEFAULT_SEGMENT_SIZE, followingSegments, isSegmentSize, parseWalName } from './segment.js';
+import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, isSegmentSize, recogniseWalName } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
 export class RestoreService {
   /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
   private readonly inflight = new Map<string, Promise<boolean>>();
-  private segmentSize = DEFAULT_SEGMENT_SIZE;
+  private segmentSize = DEFAULT_WAL_SEGMENT_SIZE;
 
   constructor(
     private readonly rt: WalRuntime,
@@ -44,7 +44,7 @@ export class RestoreService {
       });
     }
     const size = (await stat(dest)).size;
-    if (parseWalName(name)?.kind === 'segment' && isSegmentSize(size)) this.segmentSize = size;
+    if (classifyWalName(name) === 'segment' && isSegmentSize(size)) this.segmentSize = size;
     void this.prefetch(target, spool, name);
   }
 
@@ -78,9 +78,9 @@ export class RestoreService {
 
   /** Segments of the spool that replay has moved past will not be asked for again. */
   private async dropPassed(spool: string, current: string): Promise<void> {
-    const p = parseWalName(current);
+    const p = recogniseWalName(current);
     for (const f of await readdir(spool).catch(() => [] as string[])) {
-      const q = parseWalName(f);
+      const q = recogniseWalName(f);
       if (q?.kind === 'segment' && q.timeline === p?.timeline && f < current) await unlink(join(spool, f)).catch(() => undefined);
     }
   }

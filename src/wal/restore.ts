@@ -14,13 +14,13 @@ import { count } from '../io/count.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { NotFoundError, UserError } from '../util/errors.js';
 import { findStoredWal } from './stored-wal.js';
-import { isSegmentSize, parseWalName } from './segment.js';
+import { classifyWalName, isSegmentSize, parseWalName } from '../pg/wal-names.js';
 import type { WalTarget } from './target.js';
 
 /** Writes WAL file `name` to `dest`; resolves with its size. Throws NotFoundError when absent. */
 export async function fetchWalFile(target: WalTarget, name: string, dest: string, opts: { fsync?: boolean } = {}): Promise<number> {
+  if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
   const wal = parseWalName(name);
-  if (!wal) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
   const found = await findStoredWal(target.store, target.serverName, name);
   if (!found) throw new NotFoundError(`WAL file ${name} not found in ${target.description}`);
   const temp = join(dirname(dest), `.${name}.pgark-tmp-${randomBytes(4).toString('hex')}`);

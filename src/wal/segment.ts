@@ -1,70 +1,9 @@
 /**
- * What the WAL commands need to know about WAL file names (a thin layer over src/pg/wal-names.ts
- * in the shapes the WAL modules use) and the system identifier stored in a segment's first page
- * (for the archive ownership check).
+ * The long page header at the start of a WAL segment: the system identifier it holds (for the
+ * archive ownership check), its timeline and segment size. WAL file names are src/pg/wal-names.ts.
  */
 import { open } from 'node:fs/promises';
-import {
-  classifyWalName,
-  DEFAULT_WAL_SEGMENT_SIZE,
-  formatSegmentName,
-  nextSegment,
-  parseWalName as parseArchiveName,
-  segmentFromNumber,
-  segmentNumber as pgSegmentNumber,
-  segmentsPerXLogId,
-  validateSegmentSize,
-  type WalFileKind,
-} from '../pg/wal-names.js';
-
-export type { WalFileKind };
-export const DEFAULT_SEGMENT_SIZE = DEFAULT_WAL_SEGMENT_SIZE;
-
-export interface ParsedWalName {
-  name: string;
-  kind: WalFileKind;
-  timeline: number;
-  /** Log and segment numbers (absent for .history). */
-  log?: number;
-  seg?: number;
-}
-
-/** Parses a WAL file name; undefined when it is not one, so each command chooses its own error. */
-export function parseWalName(name: string): ParsedWalName | undefined {
-  if (!classifyWalName(name)) return undefined;
-  const p = parseArchiveName(name);
-  return { name, kind: p.kind, timeline: p.timeline, log: p.segment?.log, seg: p.segment?.seg };
-}
-
-/** Segments per "log" (the middle 8 hex digits) for a segment size: 256 for 16 MiB. */
-export const segmentsPerLog = segmentsPerXLogId;
-
-/** Position of a segment on its timeline, for ordering and gap detection. */
-export function segmentNumber(log: number, seg: number, segmentSize: number): number {
-  return pgSegmentNumber({ timeline: 1, log, seg }, segmentSize);
-}
-
-export function segmentNameAt(timeline: number, number: number, segmentSize: number): string {
-  return formatSegmentName(segmentFromNumber(timeline, number, segmentSize));
-}
-
-/** The `count` segment names following a plain segment name on the same timeline. */
-export function followingSegments(name: string, count: number, segmentSize: number): string[] {
-  if (classifyWalName(name) !== 'segment') return [];
-  const out: string[] = [];
-  for (let prev = name; out.length < count; ) out.push((prev = nextSegment(prev, segmentSize)));
-  return out;
-}
-
-/** A valid WAL segment size: a power of two from 1 MiB to 1 GiB. */
-export function isSegmentSize(n: number): boolean {
-  try {
-    validateSegmentSize(n);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isSegmentSize } from '../pg/wal-names.js';
 
 /** XLogLongPageHeaderData: xlp_magic(2) xlp_info(2) xlp_tli(4) xlp_pageaddr(8) xlp_rem_len(4) pad(4) xlp_sysid(8) xlp_seg_size(4) xlp_xlog_blcksz(4). */
 const XLP_LONG_HEADER = 0x0002;

@@ -18,6 +18,7 @@ import { walHashDir, walKey } from '../catalog/layout.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import type { CodecName } from '../codec/types.js';
 import type { ObjectStore } from '../storage/types.js';
+import { walFilesUnder } from './list.js';
 
 export interface StoredWal {
   key: string;
@@ -38,7 +39,7 @@ function pickStoredWal(base: string, keys: Iterable<string>): StoredWal | undefi
 
 async function listKeys(store: ObjectStore, prefix: string, startAfter?: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const entry of store.list(prefix, { startAfter })) if (entry.object) keys.push(entry.object.key);
+  for await (const wal of walFilesUnder(store, prefix, { startAfter })) keys.push(wal.key);
   return keys;
 }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scratchDir } from '../harness/tmp.js';
+import { parseWalName } from '../../src/pg/wal-names.js';
 import { fileIdentity, walRuntime } from '../../src/wal/runtime.js';
 import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
 
@@ -118,4 +119,51 @@ test('an .inflight file left by a killed daemon does not hold archive_command', 
   writeFileSync(s.rt.lockFile, String(gone.pid));
   writeFileSync(`${s.marker}.inflight`, '');
   assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1);
+});
+
+/**
+ * The launcher's own test for "a plain segment name" and src/pg/wal-names.ts must agree: sh answers
+ * from a marker only for a name the TS module parses as a segment in PostgreSQL's own spelling.
+ */
+test('sh and the WAL-name module agree on which names are plain segments', async () => {
+  const s = setup('names');
+  const names = [
+    SEG,
+    '0000000100000000000000FF',
+    '000000010000000100000000',
+    'FFFFFFFFFFFFFFFFFFFFFFFF',
+    // Impossible with 16 MiB segments, but neither side knows the segment size.
+    '0000000100000000000001FF',
+    '00000001000000000000000a',
+    '000000000000000000000007',
+    '00000002.history',
+    `${SEG}.partial`,
+    `${SEG}.00000028.backup`,
+    `${SEG}.ready`,
+    `${SEG}.done`,
+    ...['.gz', '.bz2', '.xz', '.snappy', '.zst', '.lz4'].map((ext) => `${SEG}${ext}`),
+    SEG.slice(1),
+    `${SEG}0`,
+    `0${SEG}`,
+    '00000001000000000000000G',
+    '0x0000010000000000000007',
+    ' 00000001000000000000007',
+    'RECOVERYXLOG',
+  ];
+  const moduleSays = (name: string) => {
+    try {
+      const p = parseWalName(name);
+      return p.kind === 'segment' && p.base === name;
+    } catch {
+      return false;
+    }
+  };
+  for (const name of names) {
+    const file = join(s.walDir, name);
+    writeFileSync(file, 'x');
+    writeFileSync(join(s.rt.archiveSpool, name), `${fileIdentity(file)}\n`);
+    const shAnswered = (await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', `pg_wal/${name}`]).done) === 0;
+    assert.equal(shAnswered, moduleSays(name), `${JSON.stringify(name)}: sh ${shAnswered ? 'answered' : 'handed over'}`);
+  }
+  assert.equal(moduleSays(SEG), true, 'the table holds names both accept');
 });

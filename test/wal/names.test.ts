@@ -1,21 +1,24 @@
 /** Pure logic of the WAL commands: names, prefetch order, segment headers, argument parsing. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { followingSegments, parseWalName, readSegmentHeader, segmentsPerLog } from '../../src/wal/segment.js';
+import { followingSegments, recogniseWalName, segmentsPerXLogId } from '../../src/pg/wal-names.js';
+import { readSegmentHeader } from '../../src/wal/segment.js';
 import { parseWalArgs } from '../../src/wal/client.js';
 import { craftSegment } from './helpers.js';
 
 test('WAL names: kinds and timelines', () => {
-  assert.deepEqual(parseWalName('0000000200000003000000FE'), { name: '0000000200000003000000FE', kind: 'segment', timeline: 2, log: 3, seg: 0xfe });
-  assert.equal(parseWalName('00000002.history')?.kind, 'history');
-  assert.equal(parseWalName('000000010000000000000003.00000028.backup')?.kind, 'backup');
-  assert.equal(parseWalName('000000010000000000000003.partial')?.kind, 'partial');
-  assert.equal(parseWalName('RECOVERYXLOG'), undefined);
-  assert.equal(parseWalName('000000010000000000000003.gz'), undefined);
+  assert.deepEqual(recogniseWalName('0000000200000003000000FE'), { kind: 'segment', timeline: 2 });
+  assert.deepEqual(recogniseWalName('0000000A.history'), { kind: 'history', timeline: 10 });
+  assert.equal(recogniseWalName('000000010000000000000003.00000028.backup')?.kind, 'backup');
+  assert.equal(recogniseWalName('000000010000000000000003.partial')?.kind, 'partial');
+  // Listings must not stop at a name PostgreSQL never writes: it is recognised, only parseWalName refuses it.
+  assert.deepEqual(recogniseWalName('000000000000000000000003'), { kind: 'segment', timeline: 0 });
+  assert.equal(recogniseWalName('RECOVERYXLOG'), undefined);
+  assert.equal(recogniseWalName('000000010000000000000003.gz'), undefined);
 });
 
 test('prefetch order wraps the segment number at the end of a log for 16 MiB and 1 GiB segments', () => {
-  assert.equal(segmentsPerLog(16 * 1024 * 1024), 256);
+  assert.equal(segmentsPerXLogId(16 * 1024 * 1024), 256);
   assert.deepEqual(followingSegments('0000000100000003000000FE', 3, 16 * 1024 * 1024), [
     '0000000100000003000000FF',
     '000000010000000400000000',

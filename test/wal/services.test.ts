@@ -1,0 +1,320 @@
+/**
+ * The WAL daemon's state machines on their own: ArchiveService (look-ahead, markers, back-off) and
+ * RestoreService (prefetch, end of the archive), with no PostgreSQL and no socket. The store is a
+ * real file:// store whose put/get a test can hold (to line requests up against an upload in
+ * flight) or fail once; every call it sees is recorded, so each test counts uploads and downloads.
+ */
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { walKey } from '../../src/catalog/layout.js';
+import { FileObjectStore } from '../../src/storage/file.js';
+import type { ObjectStore } from '../../src/storage/types.js';
+import { NotFoundError } from '../../src/util/errors.js';
+import { WalConflictError } from '../../src/wal/archive.js';
+import { ArchiveService, type ArchiveOutcome } from '../../src/wal/archive-service.js';
+import { RestoreService } from '../../src/wal/restore-service.js';
+import { ensureRuntimeDirs, fileIdentity, restoreSpoolDir, walRuntime } from '../../src/wal/runtime.js';
+import { WalTargetCache, type WalTarget } from '../../src/wal/target.js';
+import { scratchDir } from '../harness/tmp.js';
+import { craftSegment, fakePgdata } from './helpers.js';
+
+const SERVER = 'srv';
+const REF = { files: [] };
+const seg = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
+const [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6, SEG7] = [1, 2, 3, 4, 5, 6, 7].map(seg);
+
+const work = scratchDir('wal-services');
+after(() => work.cleanup());
+
+type Op = 'put' | 'get' | 'list';
+
+/** A file:// store whose calls are recorded by WAL file name, and can be held or failed once. */
+function controlledStore(label: string) {
+  const real = new FileObjectStore(join(work.path, label, 'store'), `file://${label}`);
+  const calls: { op: Op; name: string }[] = [];
+  const held = new Map<string, { entered: () => void; released: Promise<void> }>();
+  const failing = new Set<string>();
+  async function pass(op: Op, key: string): Promise<void> {
+    const name = key.slice(key.lastIndexOf('/') + 1);
+    calls.push({ op, name });
+    const h = held.get(`${op} ${name}`);
+    if (h) {
+      held.delete(`${op} ${name}`);
+      h.entered();
+      await h.released;
+    }
+    if (failing.delete(`${op} ${name}`)) throw new Error(`injected ${op} failure for ${name}`);
+  }
+  const store: ObjectStore = Object.create(real);
+  store.put = async (key, body, opts) => (await pass('put', key), real.put(key, body, opts));
+  store.get = async (key, opts) => (await pass('get', key), real.get(key, opts));
+  store.list = (prefix, opts) =>
+    (async function* () {
+      await pass('list', prefix);
+      yield* real.list(prefix, opts);
+    })();
+  return {
+    store,
+    real,
+    /** How many times `op` reached the store for `name`. */
+    count: (op: Op, name: string) => calls.filter((c) => c.op === op && c.name === name).length,
+    names: (op: Op) => calls.filter((c) => c.op === op).map((c) => c.name),
+    /** The next `op` on `name` waits for release(); entered resolves when it arrives. */
+    hold(op: Op, name: string) {
+      let release!: () => void;
+      let entered!: () => void;
+      const arrived = new Promise<void>((r) => (entered = r));
+      held.set(`${op} ${name}`, { entered, released: new Promise<void>((r) => (release = r)) });
+      return { entered: arrived, release };
+    },
+    /** Resolves when the next `op` on `name` reaches the store (which goes on at once). */
+    arrival(op: Op, name: string): Promise<void> {
+      let entered!: () => void;
+      const arrived = new Promise<void>((r) => (entered = r));
+      held.set(`${op} ${name}`, { entered, released: Promise.resolve() });
+      return arrived;
+    },
+    failNext: (op: Op, name: string) => failing.add(`${op} ${name}`),
+  };
+}
+
+function targetCache(store: ObjectStore, maxParallel: number): WalTargetCache {
+  const target: WalTarget = { store, serverName: SERVER, compression: 'none', maxParallel, skipEmptyCheck: true, description: 'test' };
+  return new WalTargetCache(async () => ({ fingerprint: 'test', open: async () => target }));
+}
+
+/** Waits (without a deadline of its own) until a service has no transfer in flight. */
+async function idle(service: { busy: boolean }): Promise<void> {
+  while (service.busy) await new Promise((r) => setTimeout(r, 5));
+}
+
+function archiveSetup(label: string, maxParallel: number, ready: string[]) {
+  const s = controlledStore(label);
+  const d = fakePgdata(join(work.path, label));
+  const data = new Map(ready.map((name) => [name, craftSegment(name)]));
+  for (const [name, bytes] of data) d.addReady(name, bytes);
+  const rt = walRuntime(d.pgdata);
+  ensureRuntimeDirs(rt);
+  const outcomes: ArchiveOutcome[] = [];
+  const service = new ArchiveService(rt, targetCache(s.store, maxParallel), { onResult: (o) => outcomes.push(o) });
+  return {
+    ...s,
+    ...d,
+    rt,
+    data,
+    service,
+    outcomes,
+    archive: (name: string) => service.archive(join(d.walDir, name), REF),
+    marker: (name: string) => join(rt.archiveSpool, name),
+    status: () => readdirSync(join(d.walDir, 'archive_status')).sort(),
+    stored: (name: string) => readFileSync(join(s.real.root, walKey(SERVER, name))),
+  };
+}
+
+test('a request for the segment look-ahead is uploading joins that upload: one PUT, every request answered', async () => {
+  const a = archiveSetup('join', 2, [SEG1, SEG2]);
+  const ahead = a.hold('put', SEG2);
+  assert.equal((await a.archive(SEG1)).status, 'stored');
+  await ahead.entered;
+  assert.ok(existsSync(`${a.marker(SEG2)}.inflight`), 'bin/pgark sees the upload in flight');
+  // PostgreSQL's request, and a retry of it, while look-ahead still uploads the segment.
+  const requests = [a.archive(SEG2), a.archive(SEG2)];
+  ahead.release();
+  const results = await Promise.all(requests);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['stored', 'stored'],
+  );
+  assert.equal(a.count('put', SEG2), 1);
+  assert.deepEqual(a.stored(SEG2), a.data.get(SEG2));
+  assert.ok(!existsSync(a.marker(SEG2)), 'the answered segment needs no marker');
+  assert.ok(!existsSync(`${a.marker(SEG2)}.inflight`));
+  assert.deepEqual(
+    a.outcomes.map((o) => [o.path.slice(-24), o.result?.status]),
+    [
+      [SEG1, 'stored'],
+      [SEG2, 'stored'],
+      [SEG2, 'stored'],
+    ],
+    'the observer hears each request once, not the look-ahead upload',
+  );
+});
+
+test('segments stored ahead stay .ready with a marker; archive_status is left to PostgreSQL', async () => {
+  const a = archiveSetup('ahead', 3, [SEG1, SEG2, SEG3]);
+  const holds = [SEG1, SEG2, SEG3].map((n) => a.hold('put', n));
+  const first = a.archive(SEG1);
+  await Promise.all(holds.map((h) => h.entered));
+  holds.forEach((h) => h.release());
+  await first;
+  await idle(a.service);
+  assert.deepEqual(a.status(), [`${SEG1}.ready`, `${SEG2}.ready`, `${SEG3}.ready`]);
+  for (const name of [SEG2, SEG3]) {
+    assert.equal(readFileSync(a.marker(name), 'utf8'), `${fileIdentity(join(a.walDir, name))}\n`, name);
+    assert.deepEqual(a.stored(name), a.data.get(name));
+  }
+  assert.ok(!existsSync(a.marker(SEG1)));
+  assert.deepEqual(readdirSync(a.rt.archiveSpool).sort(), [SEG2, SEG3], 'no .inflight or .tmp left');
+
+  // PostgreSQL marks SEG2 .done once the launcher answered from its marker: the sweep drops that marker only.
+  renameSync(join(a.walDir, 'archive_status', `${SEG2}.ready`), join(a.walDir, 'archive_status', `${SEG2}.done`));
+  await a.service.sweepMarkers(a.walDir);
+  assert.deepEqual(readdirSync(a.rt.archiveSpool), [SEG3]);
+  assert.equal(a.count('put', SEG2) + a.count('put', SEG3), 2);
+});
+
+test('a failed look-ahead upload is not retried by look-ahead within the back-off, but PostgreSQL\'s own call retries it', async () => {
+  const a = archiveSetup('backoff', 2, [SEG1, SEG2]);
+  const holds = [SEG1, SEG2].map((n) => a.hold('put', n));
+  a.failNext('put', SEG2);
+  const first = a.archive(SEG1);
+  await Promise.all(holds.map((h) => h.entered));
+  holds.forEach((h) => h.release());
+  await first;
+  await idle(a.service);
+  assert.equal(a.count('put', SEG2), 1);
+  assert.ok(!existsSync(a.marker(SEG2)), 'no marker for a failed upload');
+  assert.ok(!existsSync(`${a.marker(SEG2)}.inflight`), 'bin/pgark stops waiting and asks Node');
+
+  // The next scan passes SEG2 (in the back-off) and takes SEG3, which sorts after it.
+  a.addReady(SEG3, craftSegment(SEG3));
+  const next = a.hold('put', SEG3);
+  assert.equal((await a.archive(SEG1)).status, 'stored', 'answered from this process\'s upload');
+  await next.entered;
+  assert.equal(a.count('put', SEG2), 1, 'look-ahead did not retry SEG2');
+  assert.equal(a.count('put', SEG1), 1, 'SEG1 was not uploaded again');
+  next.release();
+
+  assert.equal((await a.archive(SEG2)).status, 'stored');
+  assert.equal(a.count('put', SEG2), 2);
+  await idle(a.service);
+});
+
+test('a file rewritten under a name stored ahead is not answered from the stale marker', async () => {
+  const a = archiveSetup('rewritten', 2, [SEG1, SEG2]);
+  const holds = [SEG1, SEG2].map((n) => a.hold('put', n));
+  const first = a.archive(SEG1);
+  await Promise.all(holds.map((h) => h.entered));
+  holds.forEach((h) => h.release());
+  await first;
+  await idle(a.service);
+  assert.ok(existsSync(a.marker(SEG2)), 'SEG2 was stored ahead');
+
+  // Other bytes under the same name (a new inode, as a recycled segment renamed into place).
+  const temp = join(a.walDir, 'recycled');
+  writeFileSync(temp, craftSegment(SEG2));
+  renameSync(temp, join(a.walDir, SEG2));
+  await assert.rejects(a.archive(SEG2), (err) => err instanceof WalConflictError && /different content/.test(err.message));
+  assert.equal(a.count('put', SEG2), 1, 'the stored object was not overwritten');
+  assert.deepEqual(a.stored(SEG2), a.data.get(SEG2));
+  assert.match(a.outcomes.at(-1)?.error?.message ?? '', /different content/, 'the observer hears the failure');
+  await idle(a.service);
+});
+
+function restoreSetup(label: string, maxParallel: number, inStore: string[]) {
+  const s = controlledStore(label);
+  const d = fakePgdata(join(work.path, label));
+  const rt = walRuntime(d.pgdata);
+  ensureRuntimeDirs(rt);
+  const data = new Map(inStore.map((name) => [name, name.endsWith('.history') ? Buffer.from('1\t0/3000000\tno recovery target specified\n') : craftSegment(name)]));
+  const service = new RestoreService(rt, targetCache(s.store, maxParallel));
+  const dest = join(d.walDir, 'RECOVERYXLOG');
+  return {
+    ...s,
+    service,
+    data,
+    dest,
+    async fill() {
+      for (const [name, bytes] of data) await s.real.put(walKey(SERVER, name), bytes);
+    },
+    restore: (name: string) => service.restore(name, dest, REF),
+    spool: () => readdirSync(restoreSpoolDir(rt, REF)).sort(),
+  };
+}
+
+test('restore: the next segments come from the prefetch spool, a request waits for a prefetch in flight', async () => {
+  const r = restoreSetup('prefetch', 3, [SEG1, SEG2, SEG3, SEG4]);
+  await r.fill();
+  const third = r.hold('get', SEG3);
+  await r.restore(SEG1);
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG1));
+  await third.entered;
+
+  const fourth = r.arrival('list', SEG4);
+  await r.restore(SEG2);
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG2));
+  assert.equal(r.count('get', SEG2), 1, 'a hit: SEG2 was downloaded once, by the prefetch');
+  await fourth;
+
+  const fifth = r.arrival('list', SEG5);
+  const waiting = r.restore(SEG3);
+  third.release();
+  await waiting;
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG3));
+  assert.equal(r.count('get', SEG3), 1, 'the request waited for the prefetch instead of downloading again');
+  await fifth;
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG4], 'segments replay moved past are dropped; SEG5 is not in the archive');
+
+  const after = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
+  await r.restore(SEG4);
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG4));
+  assert.deepEqual(r.names('get'), [SEG1, SEG2, SEG3, SEG4]);
+  await Promise.all(after);
+  await idle(r.service);
+});
+
+test('restore: a failed prefetch leaves nothing in the spool, and the request fetches the segment itself', async () => {
+  const r = restoreSetup('prefetch-miss', 2, [SEG1, SEG2, SEG3]);
+  await r.fill();
+  const second = r.hold('get', SEG2);
+  r.failNext('get', SEG2);
+  await r.restore(SEG1);
+  await second.entered;
+  second.release();
+  await idle(r.service);
+  assert.deepEqual(r.spool(), []);
+
+  const third = r.arrival('list', SEG3);
+  await r.restore(SEG2);
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG2));
+  assert.equal(r.count('get', SEG2), 2, 'the failed prefetch, then the request');
+  await third;
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG3]);
+});
+
+test('restore at the end of the archive: NotFound fails restore_command, and prefetch goes no further', async () => {
+  const r = restoreSetup('end', 3, [SEG3, SEG4]);
+  await r.fill();
+  const past = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
+  await r.restore(SEG4);
+  await Promise.all(past);
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [], 'nothing to prefetch past the last segment');
+
+  await assert.rejects(r.restore(SEG5), NotFoundError);
+  assert.equal(r.count('list', SEG5), 2, 'the request asked the store itself');
+  // Replay restarts at SEG4: a prefetch scheduled by the failed request would have asked for SEG7 by now.
+  const again = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
+  await r.restore(SEG4);
+  await Promise.all(again);
+  await idle(r.service);
+  assert.equal(r.count('list', SEG7), 0, 'no prefetch after the end');
+  assert.deepEqual(r.names('get'), [SEG4, SEG4]);
+});
+
+test('restore of history files: found or NotFound (how PostgreSQL looks for newer timelines), never a prefetch', async () => {
+  const r = restoreSetup('history', 3, ['00000002.history', SEG1]);
+  await r.fill();
+  await r.restore('00000002.history');
+  assert.deepEqual(readFileSync(r.dest), r.data.get('00000002.history'));
+  await assert.rejects(r.restore('00000003.history'), NotFoundError);
+  // A prefetch would list the store: the only LISTs are the two requests'.
+  await r.restore('00000002.history');
+  assert.deepEqual(r.names('list'), ['00000002.history', '00000003.history', '00000002.history']);
+  assert.deepEqual(r.names('get'), ['00000002.history', '00000002.history']);
+  assert.deepEqual(r.spool(), []);
+});
