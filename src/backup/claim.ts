@@ -17,8 +17,19 @@
  * ScheduledBackup with immediate: true next to an on-demand Backup must both run), and the ID
  * stays the second the backup really began in, never one in the future.
  *
- * The claim is deleted once backup.info (DONE or FAILED) is written. A killed backup leaves it
- * beside its tars: that directory is an incomplete backup (`pgark backup delete` removes it), and
+ * While the backup runs its claim is its heartbeat: the claim object is rewritten every
+ * heartbeatSeconds (10 s by default, PGARK_CLAIM_HEARTBEAT_SECONDS), with that period in its
+ * content, and a claim not refreshed for CLAIM_STALE_PERIODS periods (60 s by default) is stale.
+ * A folder without backup.info whose claim is fresh is a running backup (STARTED): nothing may
+ * delete it. One whose claim is stale is what a backup killed with SIGKILL left: incomplete, and
+ * deletable. Freshness is the newer of the store's lastModified and the writer's own timestamp,
+ * so a reader whose clock lags either of them errs towards "running", never "stale"; only a reader
+ * clock running ahead of both by more than the stale period could take a live claim for stale.
+ * Six periods let a heartbeat or two fail (a store briefly unreachable) without a live backup
+ * ever looking stale. A heartbeat that finds its claim gone (someone deleted the folder anyway)
+ * marks the claim lost, and the backup then fails rather than commit a backup with missing tars.
+ *
+ * The claim is deleted once the backup ends (after backup.info, DONE or FAILED, is written), and
  * since IDs only move forward with the clock a leftover claim never blocks a later backup.
  * barman-cloud ignores the claim: its catalog reads only base/<ID>/backup.info, and restore only
  * objects whose names start with data or a tablespace oid.
@@ -28,17 +39,91 @@ import { randomBytes } from 'node:crypto';
 import type { ObjectStore } from '../storage/types.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { logger } from '../util/log.js';
+import { PgarkError, UserError } from '../util/errors.js';
 
 const CLAIM_PREFIX = 'pgark-claim-';
+const DEFAULT_HEARTBEAT_SECONDS = 10;
+const MAX_HEARTBEAT_SECONDS = 3600;
+/** Periods without a refresh after which a claim is stale. */
+export const CLAIM_STALE_PERIODS = 6;
 
 /** barman's backup_id: YYYYMMDDTHHMMSS (UTC here, as in CNPG pods). */
 export function backupIdFor(d: Date): string {
   return d.toISOString().slice(0, 19).replace(/[-:]/g, '');
 }
 
+export function isClaimKey(key: string): boolean {
+  return key.slice(key.lastIndexOf('/') + 1).startsWith(CLAIM_PREFIX);
+}
+
+/** What a claim object holds; heartbeatSeconds tells readers when to call it stale. */
+interface ClaimContent {
+  host: string;
+  pid: number;
+  claimedAt: string;
+  refreshedAt: string;
+  heartbeatSeconds: number;
+}
+
+export interface ClaimState {
+  host?: string;
+  pid?: number;
+  /** Newest sign of life: the store's lastModified or the writer's refreshedAt, whichever is later. */
+  refreshedAt?: Date;
+  heartbeatSeconds: number;
+  /** When the claim stops counting as live unless refreshed again. */
+  staleAt?: Date;
+  live: boolean;
+}
+
+function validHeartbeat(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_HEARTBEAT_SECONDS;
+}
+
+/**
+ * Whether a claim object (its text, undefined when unreadable, and its lastModified) belongs to a
+ * backup still running at `now`. A claim with no timestamp at all counts as live: deleting a
+ * running backup loses data, while a folder wrongly kept only costs its space until someone looks.
+ */
+export function claimState(text: string | undefined, lastModified: Date | undefined, now: Date): ClaimState {
+  let content: Partial<ClaimContent> = {};
+  try {
+    const parsed: unknown = text === undefined ? undefined : JSON.parse(text);
+    if (parsed && typeof parsed === 'object') content = parsed as Partial<ClaimContent>;
+  } catch {
+    content = {};
+  }
+  const heartbeatSeconds = validHeartbeat(content.heartbeatSeconds) ? content.heartbeatSeconds : DEFAULT_HEARTBEAT_SECONDS;
+  const written = Date.parse(String(content.refreshedAt ?? content.claimedAt));
+  const times = [lastModified?.getTime(), written].filter((t): t is number => t !== undefined && Number.isFinite(t));
+  const state: ClaimState = {
+    host: typeof content.host === 'string' ? content.host : undefined,
+    pid: typeof content.pid === 'number' ? content.pid : undefined,
+    heartbeatSeconds,
+    live: true,
+  };
+  if (times.length === 0) return state;
+  const refreshed = Math.max(...times);
+  const staleAt = refreshed + CLAIM_STALE_PERIODS * heartbeatSeconds * 1000;
+  return { ...state, refreshedAt: new Date(refreshed), staleAt: new Date(staleAt), live: now.getTime() <= staleAt };
+}
+
+/** The heartbeat period this process uses: PGARK_CLAIM_HEARTBEAT_SECONDS, or 10 s. */
+function heartbeatSecondsFromEnv(): number {
+  const text = process.env.PGARK_CLAIM_HEARTBEAT_SECONDS;
+  if (text === undefined || text === '') return DEFAULT_HEARTBEAT_SECONDS;
+  const v = Number(text);
+  if (!validHeartbeat(v)) {
+    throw new UserError(`PGARK_CLAIM_HEARTBEAT_SECONDS="${text}" is not a whole number of seconds from 1 to ${MAX_HEARTBEAT_SECONDS}`, 'unset it to use the default of 10 seconds');
+  }
+  return v;
+}
+
 export interface BackupIdClaim {
   backupId: string;
-  /** Removes the claim object once backup.info is written; a failure is logged, not thrown (the backup itself is recorded). */
+  /** Throws when the claim was removed while the backup ran (its folder deleted): the backup must not be committed. */
+  assertHeld(): Promise<void>;
+  /** Stops the heartbeat and removes the claim once the backup has ended; a failure is logged, not thrown (the backup itself is recorded). */
   release(): Promise<void>;
 }
 
@@ -53,26 +138,73 @@ function untilNextSecond(now: number): number {
   return 1000 - (now % 1000) + Math.floor(Math.random() * 400);
 }
 
-async function releaseClaim(store: ObjectStore, key: string): Promise<void> {
-  try {
-    await store.delete([key]);
-  } catch (err) {
-    logger().warn({ key, err: (err as Error).message }, 'could not remove the backup id claim; pgark backup delete removes it with the backup');
-  }
+function claimBody(owner: Omit<ClaimContent, 'refreshedAt'>): Buffer {
+  return Buffer.from(`${JSON.stringify({ ...owner, refreshedAt: new Date().toISOString() })}\n`);
+}
+
+/** Rewrites the claim every period until stopped; notices when the claim has been deleted under it. */
+function heartbeat(store: ObjectStore, key: string, owner: Omit<ClaimContent, 'refreshedAt'>): { stop(): Promise<void>; lost(): boolean } {
+  let lost = false;
+  let beating: Promise<void> | undefined;
+  const beat = async () => {
+    try {
+      // Rewriting a claim somebody deleted would make its emptied folder look running again.
+      if (!(await store.head(key))) lost = true;
+      else await store.put(key, claimBody(owner));
+    } catch (err) {
+      logger().warn({ key, err: (err as Error).message }, 'could not refresh the backup id claim; it turns stale if this lasts');
+    } finally {
+      beating = undefined;
+    }
+  };
+  const timer = setInterval(() => {
+    if (!lost && !beating) beating = beat();
+  }, owner.heartbeatSeconds * 1000);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await beating;
+    },
+    lost: () => lost,
+  };
 }
 
 export async function claimBackupId(store: ObjectStore, serverName: string): Promise<BackupIdClaim> {
+  const heartbeatSeconds = heartbeatSecondsFromEnv();
   for (;;) {
     const backupId = backupIdFor(new Date());
     const prefix = backupPrefix(serverName, backupId);
     if ((await keysUnder(store, prefix)).length === 0) {
       const key = `${prefix}${CLAIM_PREFIX}${randomBytes(8).toString('hex')}`;
-      const owner = { host: hostname(), pid: process.pid, claimedAt: new Date().toISOString() };
-      await store.put(key, Buffer.from(`${JSON.stringify(owner)}\n`));
+      const owner = { host: hostname(), pid: process.pid, claimedAt: new Date().toISOString(), heartbeatSeconds };
+      await store.put(key, claimBody(owner));
       const present = await keysUnder(store, prefix);
-      if (present.length === 1 && present[0] === key) return { backupId, release: () => releaseClaim(store, key) };
+      if (present.length === 1 && present[0] === key) {
+        const beats = heartbeat(store, key, owner);
+        return {
+          backupId,
+          assertHeld: async () => {
+            if (beats.lost() || !(await store.head(key))) {
+              throw new PgarkError(`the claim ${key} of backup ${backupId} was deleted while the backup ran, so its objects may have been deleted too; the backup is not committed`, 1);
+            }
+          },
+          release: async () => {
+            await beats.stop();
+            await releaseClaim(store, key);
+          },
+        };
+      }
       await store.delete([key]);
     }
     await new Promise((r) => setTimeout(r, untilNextSecond(Date.now())));
+  }
+}
+
+async function releaseClaim(store: ObjectStore, key: string): Promise<void> {
+  try {
+    await store.delete([key]);
+  } catch (err) {
+    logger().warn({ key, err: (err as Error).message }, 'could not remove the backup id claim; pgark backup delete removes it with the backup');
   }
 }

@@ -177,6 +177,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         storedBytes: storedTotal,
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
+      await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();
       progress.stop();
@@ -190,14 +191,10 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         record.status = 'FAILED';
         const message = String((err as Error).message ?? err).split('\n')[0];
         record.error = err instanceof WalArchivingError ? message : `failure uploading data (${message})`;
-        await commitBackupInfo(store, serverName, record, objectOptions).then(
-          () => claim.release(),
-          (e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'),
-        );
-      } else {
-        // Nothing but the claim was written before the backup started on the server.
-        await claim.release();
+        await commitBackupInfo(store, serverName, record, objectOptions).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
       }
+      // The backup has ended either way: a claim kept beating would show it running for as long as this process lives.
+      await claim.release();
       throw err;
     }
   } finally {
