@@ -3,13 +3,15 @@
  * `pgark wal-archive` into a test store, the pgark CLI as a child process, and a checksum of
  * the test data to compare a restored server with its origin.
  */
-import { spawn } from 'node:child_process';
-import { writeFileSync, chmodSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
 import { listBackups } from '../../src/catalog/catalog.js';
+import { backupPrefix } from '../../src/catalog/layout.js';
+import { claimState, isClaimKey } from '../../src/backup/claim.js';
 import { openObjectStore } from '../../src/storage/open.js';
 
 export interface RunResult {
@@ -43,6 +45,10 @@ export interface ArchivingServer {
   clusterName: string;
 }
 
+function walArchiveCommand(manifest: string): string {
+  return `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`;
+}
+
 /** A PostgreSQL whose archive_command is `pgark wal-archive` into `store` (serverName = clusterName). */
 export async function startArchivingServer(store: TestStore, opts: StartOptions & { clusterName?: string; objectStore?: Record<string, unknown> } = {}): Promise<ArchivingServer> {
   const clusterName = opts.clusterName ?? 'pg';
@@ -52,7 +58,7 @@ export async function startArchivingServer(store: TestStore, opts: StartOptions 
   chmodSync(manifest, 0o644);
   pg.configure({
     archive_mode: 'on',
-    archive_command: `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`,
+    archive_command: walArchiveCommand(manifest),
     ...opts.settings,
   });
   await pg.start();
@@ -144,3 +150,54 @@ export async function startRestored(
 }
 
 export { barmanEnv } from '../harness/barman.js';
+
+/**
+ * Holds WAL archiving back until open() is called: archive_command waits for a gate file, so a
+ * backup stops at "waiting for WAL" with every tar stored, for as long as a test needs it there,
+ * and the archiver reports no failure meanwhile.
+ */
+export async function closeArchiveGate(server: ArchivingServer): Promise<{ open(): Promise<void> }> {
+  const gate = join(server.pg.baseDir, 'archive-gate');
+  rmSync(gate, { force: true });
+  await server.pg.query(`ALTER SYSTEM SET archive_command = 'while [ ! -e ${gate} ]; do sleep 0.1; done; ${walArchiveCommand(server.manifest)}'`);
+  await server.pg.query('SELECT pg_reload_conf()');
+  return {
+    open: async () => {
+      writeFileSync(gate, '');
+      await server.pg.query('ALTER SYSTEM RESET archive_command');
+      await server.pg.query('SELECT pg_reload_conf()');
+    },
+  };
+}
+
+/** `pgark backup` in the background (as root, JSON logs), resolved once it waits for its end WAL; `done` is its exit code. */
+export async function backupUntilWalWait(server: ArchivingServer, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; backupId: string; done: Promise<number> }> {
+  const child = spawn(process.execPath, [PGARK, 'backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '600', ...args], {
+    env: { ...process.env, ...server.pg.env, PGARK_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const done = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? 1)));
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (/waiting for WAL/.test(stderr)) resolve();
+    });
+    void done.then(() => reject(new Error(`backup exited early: ${stderr}`)));
+  });
+  return { child, backupId: /"backupId":"(\d{8}T\d{6})"/.exec(stderr)![1], done };
+}
+
+/** Waits until the claim a killed backup left stops counting as live (its own stale time, read from the claim). */
+export async function waitForStaleClaim(store: TestStore, serverName: string, backupId: string): Promise<void> {
+  const os = await openObjectStore(store.resolved(serverName));
+  try {
+    for await (const e of os.list(backupPrefix(serverName, backupId))) {
+      if (!e.object || !isClaimKey(e.object.key)) continue;
+      const state = claimState((await os.getBuffer(e.object.key)).toString(), e.object.lastModified, new Date());
+      await new Promise((r) => setTimeout(r, Math.max(0, state.staleAt!.getTime() - Date.now()) + 1000));
+    }
+  } finally {
+    await os.close();
+  }
+}
