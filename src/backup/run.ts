@@ -164,9 +164,13 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       perArchiveSeconds.data = (Date.now() - dataStarted) / 1000;
       await source.close();
       if (!facts.inRecovery) {
-        // Like barman: close the end segment now so archiving does not wait for archive_timeout.
-        await sql.query('SELECT pg_switch_wal()');
+        // The restore point goes in before the switch (barman does the reverse) so that the switch
+        // closes the segment holding it. That matters when the stop LSN is exactly on a segment
+        // boundary: a switch there does nothing, and the segment barman's end_wal names, which
+        // PostgreSQL must read to stop at recoveryTarget immediate, would stay open until more WAL
+        // fills it or archive_timeout.
         await sql.query('SELECT pg_create_restore_point($1)', [`barman_${backupId}`]);
+        await sql.query('SELECT pg_switch_wal()');
       }
       const lastWal = lastSegmentOfBackup(stop.timeline, stop.lsn, facts.walSegmentSize);
       progress.setPhase(`waiting for WAL ${lastWal}`);

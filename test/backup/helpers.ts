@@ -170,8 +170,13 @@ export async function closeArchiveGate(server: ArchivingServer): Promise<{ open(
   };
 }
 
-/** `pgark backup` in the background (as root, JSON logs), resolved once it waits for its end WAL; `done` is its exit code. */
-export async function backupUntilWalWait(server: ArchivingServer, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; backupId: string; done: Promise<number> }> {
+/** `pgark backup` in the background (as root, JSON logs), resolved once its log matches `until`; `done` is its exit code. */
+export async function backupInBackground(
+  server: ArchivingServer,
+  until: RegExp,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; backupId: string; done: Promise<number>; stderr(): string }> {
   const child = spawn(process.execPath, [PGARK, 'backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '600', ...args], {
     env: { ...process.env, ...server.pg.env, PGARK_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -181,11 +186,16 @@ export async function backupUntilWalWait(server: ArchivingServer, args: string[]
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d) => {
       stderr += d;
-      if (/waiting for WAL/.test(stderr)) resolve();
+      if (until.test(stderr)) resolve();
     });
     void done.then(() => reject(new Error(`backup exited early: ${stderr}`)));
   });
-  return { child, backupId: /"backupId":"(\d{8}T\d{6})"/.exec(stderr)![1], done };
+  return { child, backupId: /"backupId":"(\d{8}T\d{6})"/.exec(stderr)![1], done, stderr: () => stderr };
+}
+
+/** A background `pgark backup` caught after its tars are stored, waiting for its end WAL. */
+export function backupUntilWalWait(server: ArchivingServer, args: string[], env: Record<string, string> = {}) {
+  return backupInBackground(server, /waiting for WAL/, args, env);
 }
 
 /** Waits until the claim a killed backup left stops counting as live (its own stale time, read from the claim). */
