@@ -36,7 +36,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { ObjectStore } from '../storage/types.js';
+import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { logger } from '../util/log.js';
 import { PgarkError, UserError } from '../util/errors.js';
@@ -142,15 +142,18 @@ function claimBody(owner: Omit<ClaimContent, 'refreshedAt'>): Buffer {
   return Buffer.from(`${JSON.stringify({ ...owner, refreshedAt: new Date().toISOString() })}\n`);
 }
 
+/** Tags and server-side encryption: a bucket that requires them refuses a claim without them, as any object of the backup. */
+export type ClaimWriteOptions = Pick<PutOptions, 'tags' | 'encryption'>;
+
 /** Rewrites the claim every period until stopped; notices when the claim has been deleted under it. */
-function heartbeat(store: ObjectStore, key: string, owner: Omit<ClaimContent, 'refreshedAt'>): { stop(): Promise<void>; lost(): boolean } {
+function heartbeat(store: ObjectStore, key: string, owner: Omit<ClaimContent, 'refreshedAt'>, write: ClaimWriteOptions): { stop(): Promise<void>; lost(): boolean } {
   let lost = false;
   let beating: Promise<void> | undefined;
   const beat = async () => {
     try {
       // Rewriting a claim somebody deleted would make its emptied folder look running again.
       if (!(await store.head(key))) lost = true;
-      else await store.put(key, claimBody(owner));
+      else await store.put(key, claimBody(owner), write);
     } catch (err) {
       logger().warn({ key, err: (err as Error).message }, 'could not refresh the backup id claim; it turns stale if this lasts');
     } finally {
@@ -170,7 +173,7 @@ function heartbeat(store: ObjectStore, key: string, owner: Omit<ClaimContent, 'r
   };
 }
 
-export async function claimBackupId(store: ObjectStore, serverName: string): Promise<BackupIdClaim> {
+export async function claimBackupId(store: ObjectStore, serverName: string, write: ClaimWriteOptions = {}): Promise<BackupIdClaim> {
   const heartbeatSeconds = heartbeatSecondsFromEnv();
   for (;;) {
     const backupId = backupIdFor(new Date());
@@ -178,10 +181,10 @@ export async function claimBackupId(store: ObjectStore, serverName: string): Pro
     if ((await keysUnder(store, prefix)).length === 0) {
       const key = `${prefix}${CLAIM_PREFIX}${randomBytes(8).toString('hex')}`;
       const owner = { host: hostname(), pid: process.pid, claimedAt: new Date().toISOString(), heartbeatSeconds };
-      await store.put(key, claimBody(owner));
+      await store.put(key, claimBody(owner), write);
       const present = await keysUnder(store, prefix);
       if (present.length === 1 && present[0] === key) {
-        const beats = heartbeat(store, key, owner);
+        const beats = heartbeat(store, key, owner, write);
         return {
           backupId,
           assertHeld: async () => {

@@ -86,14 +86,14 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? process.env.PGDATA, facts);
     if (!facts.inRecovery) await checkArchivingConfigured(sql);
-    const claim = await claimBackupId(store, serverName);
+    const objectOptions = { tags: req.store.config.tags, encryption: req.store.config.data?.encryption };
+    const claim = await claimBackupId(store, serverName, objectOptions);
     const backupId = claim.backupId;
     const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 
     const ext = CODEC_EXTENSION[req.compression];
-    const objectOptions = { tags: req.store.config.tags, encryption: req.store.config.data?.encryption };
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
     const openWriter = (name: string, sizeHint?: number) => {
