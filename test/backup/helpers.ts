@@ -13,6 +13,7 @@ import { listBackups } from '../../src/catalog/catalog.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import { claimState, isClaimKey } from '../../src/backup/claim.js';
 import { openObjectStore } from '../../src/storage/open.js';
+import type { ObjectInfo } from '../../src/storage/types.js';
 
 export interface RunResult {
   code: number;
@@ -70,6 +71,18 @@ export async function storeCatalog(store: TestStore, serverName: string) {
   const os = await openObjectStore(store.resolved(serverName));
   try {
     return await listBackups(os, serverName);
+  } finally {
+    await os.close();
+  }
+}
+
+/** Every object under `prefix` in a test store. */
+export async function storeObjects(store: TestStore, prefix: string): Promise<ObjectInfo[]> {
+  const os = await openObjectStore(store.resolved());
+  try {
+    const out: ObjectInfo[] = [];
+    for await (const e of os.list(prefix)) if (e.object) out.push(e.object);
+    return out;
   } finally {
     await os.close();
   }

@@ -11,21 +11,13 @@ import { stringify } from 'yaml';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { loadContext } from '../../src/config/index.js';
 import { applyBackup } from '../../src/backup/apply.js';
-import { openObjectStore } from '../../src/storage/open.js';
 import { startProxy } from '../harness/proxy.js';
-import { backupUntilWalWait, closeArchiveGate, createTestData, pgark, startArchivingServer, storeCatalog, waitForStaleClaim, type ArchivingServer } from './helpers.js';
+import { backupUntilWalWait, closeArchiveGate, createTestData, pgark, startArchivingServer, storeCatalog, storeObjects, waitForStaleClaim, type ArchivingServer } from './helpers.js';
 import { archiveCurrentWal } from '../recovery/helpers.js';
 
 
 async function objectCount(store: TestStore, prefix: string): Promise<number> {
-  const os = await openObjectStore(store.resolved());
-  try {
-    let n = 0;
-    for await (const e of os.list(prefix)) if (e.object) n++;
-    return n;
-  } finally {
-    await os.close();
-  }
+  return (await storeObjects(store, prefix)).length;
 }
 
 describe('backup lifecycle', () => {

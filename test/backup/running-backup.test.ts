@@ -6,20 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStore, type TestStore } from '../harness/stores.js';
-import { openObjectStore } from '../../src/storage/open.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
-import { backupUntilWalWait, closeArchiveGate, pgark, storeCatalog } from './helpers.js';
+import { backupUntilWalWait, closeArchiveGate, pgark, storeCatalog, storeObjects } from './helpers.js';
 import { archiveCurrentWal, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from '../recovery/helpers.js';
 
 async function objectsUnder(store: TestStore, prefix: string): Promise<string[]> {
-  const os = await openObjectStore(store.resolved());
-  try {
-    const out: string[] = [];
-    for await (const e of os.list(prefix)) if (e.object) out.push(`${e.object.key} ${e.object.size}`);
-    return out.sort();
-  } finally {
-    await os.close();
-  }
+  return (await storeObjects(store, prefix)).map((o) => `${o.key} ${o.size}`).sort();
 }
 
 describe('a backup while it runs', () => {
