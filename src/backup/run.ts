@@ -165,9 +165,13 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       perArchiveSeconds.data = (Date.now() - dataStarted) / 1000;
       await source.close();
       if (!facts.inRecovery) {
-        // Like barman: close the end segment now so archiving does not wait for archive_timeout.
-        await sql.query('SELECT pg_switch_wal()');
+        // The restore point goes in before the switch (barman does the reverse) so that the switch
+        // closes the segment holding it. That matters when the stop LSN is exactly on a segment
+        // boundary: a switch there does nothing, and the segment barman's end_wal names, which
+        // PostgreSQL must read to stop at recoveryTarget immediate, would stay open until more WAL
+        // fills it or archive_timeout.
         await sql.query('SELECT pg_create_restore_point($1)', [`barman_${backupId}`]);
+        await sql.query('SELECT pg_switch_wal()');
       }
       const lastWal = lastSegmentOfBackup(stop.timeline, stop.lsn, facts.walSegmentSize);
       progress.setPhase(`waiting for WAL ${lastWal}`);
@@ -178,6 +182,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         storedBytes: storedTotal,
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
+      await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();
       progress.stop();
@@ -191,14 +196,10 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         record.status = 'FAILED';
         const message = String((err as Error).message ?? err).split('\n')[0];
         record.error = err instanceof WalArchivingError ? message : `failure uploading data (${message})`;
-        await commitBackupInfo(store, serverName, record, objectOptions).then(
-          () => claim.release(),
-          (e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'),
-        );
-      } else {
-        // Nothing but the claim was written before the backup started on the server.
-        await claim.release();
+        await commitBackupInfo(store, serverName, record, objectOptions).catch((e: Error) => log.warn({ err: e.message }, 'could not record the failed backup'));
       }
+      // The backup has ended either way: a claim kept beating would show it running for as long as this process lives.
+      await claim.release();
       throw err;
     }
   } finally {

@@ -7,6 +7,10 @@
  * listing gives every backup id, which ones have a backup.info, their keep annotation and the
  * size of every object (bytes a deletion frees), for one paginated listing instead of a request
  * per backup.
+ *
+ * A directory without backup.info is either a backup still running, when it holds a live claim
+ * (./claims.ts: a claim refreshed within its stale period), or an incomplete one left by
+ * a backup that died. barman lists neither; pgark refuses to delete a running one.
  */
 import { BACKUP_ID_RE, backupInfoKey, backupPrefix, basePrefix } from './layout.js';
 import { emptyBackupInfo, parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
@@ -15,12 +19,19 @@ import type { ObjectInfo, ObjectStore, PutOptions } from '../storage/types.js';
 import type { BarmanObjectStoreConfiguration } from '../config/types.js';
 import { StorageError } from '../storage/errors.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { CLAIM_STALE_PERIODS, claimState, isClaimKey, type ClaimState } from './claims.js';
 
 export type KeepTarget = 'full' | 'standalone';
 
 export interface UnreadableBackup {
   backupId: string;
   error: string;
+}
+
+/** A backup in progress: a directory without backup.info whose claim is still refreshed. */
+export interface RunningBackup {
+  backupId: string;
+  claim: ClaimState;
 }
 
 export interface Catalog {
@@ -31,6 +42,8 @@ export interface Catalog {
   unreadable: UnreadableBackup[];
   /** Directories under base/ with objects but no backup.info (interrupted uploads); barman ignores them. */
   incomplete: string[];
+  /** Directories under base/ without backup.info whose claim is live: barman's STARTED. */
+  running: RunningBackup[];
   /** Every object under base/<id>/ (backup.info included), by backup id. */
   objects: Map<string, ObjectInfo[]>;
   /** barman-cloud-backup-keep annotations, by backup id. */
@@ -70,8 +83,15 @@ async function readText(store: ObjectStore, key: string): Promise<string | undef
   }
 }
 
-/** Lists and reads every backup of `serverName`. */
-export async function listBackups(store: ObjectStore, serverName: string): Promise<Catalog> {
+/** The live claim among `objects` (a directory without backup.info), if any; claims are read at once. */
+async function liveClaim(store: ObjectStore, objects: ObjectInfo[], now: Date): Promise<ClaimState | undefined> {
+  const claims = objects.filter((o) => isClaimKey(o.key));
+  const states = await Promise.all(claims.map(async (o) => claimState(await readText(store, o.key), o.lastModified, now)));
+  return states.find((c) => c.live);
+}
+
+/** Lists and reads every backup of `serverName`; `now` decides which claims are live. */
+export async function listBackups(store: ObjectStore, serverName: string, now = new Date()): Promise<Catalog> {
   const base = basePrefix(serverName);
   const objects = new Map<string, ObjectInfo[]>();
   for await (const entry of store.list(base)) {
@@ -84,11 +104,11 @@ export async function listBackups(store: ObjectStore, serverName: string): Promi
     objects.get(id)!.push(entry.object);
   }
   const ids = [...objects.keys()].sort();
-  const catalog: Catalog = { serverName, backups: [], unreadable: [], incomplete: [], objects, keep: new Map() };
+  const catalog: Catalog = { serverName, backups: [], unreadable: [], incomplete: [], running: [], objects, keep: new Map() };
   const has = (id: string, name: string) => objects.get(id)!.some((o) => o.key === backupPrefix(serverName, id) + name);
 
   const read = await mapLimit(ids, READ_CONCURRENCY, async (id) => {
-    if (!has(id, 'backup.info')) return { id, missing: true as const };
+    if (!has(id, 'backup.info')) return { id, missing: true as const, claim: await liveClaim(store, objects.get(id)!, now) };
     try {
       const text = await readText(store, backupInfoKey(serverName, id));
       // Deleted between the listing and the read: skipped, as barman skips a missing file.
@@ -102,7 +122,10 @@ export async function listBackups(store: ObjectStore, serverName: string): Promi
     }
   });
   for (const r of read) {
-    if ('missing' in r) catalog.incomplete.push(r.id);
+    if ('missing' in r) {
+      if (r.claim) catalog.running.push({ backupId: r.id, claim: r.claim });
+      else catalog.incomplete.push(r.id);
+    }
     else if ('error' in r) catalog.unreadable.push({ backupId: r.id, error: r.error! });
     else {
       catalog.backups.push(r.info!);
@@ -327,11 +350,26 @@ async function restoreIfUntouched(
   );
 }
 
-/** Deletes every object of one backup (see the design above); refuses a backup with a keep annotation. */
+/** The refusal to delete a backup that is still running. */
+export function runningBackupError(backupId: string, claim: ClaimState): UserError {
+  const owner = [claim.host && `on ${claim.host}`, claim.pid !== undefined && `pid ${claim.pid}`].filter(Boolean).join(' ');
+  const seen = claim.refreshedAt ? `, last heartbeat ${claim.refreshedAt.toISOString()}` : '';
+  const stale = claim.staleAt ? ` (${claim.staleAt.toISOString()} if it has stopped)` : '';
+  return new UserError(
+    `backup "${backupId}" is running${owner ? ` (${owner}${seen})` : seen} and is not deleted`,
+    `wait for it to end; a backup that was killed becomes deletable once its claim has gone ${CLAIM_STALE_PERIODS} heartbeat periods (${CLAIM_STALE_PERIODS * claim.heartbeatSeconds} s) without a refresh${stale}`,
+  );
+}
+
+/** Deletes every object of one backup (see the design above); refuses a backup with a keep annotation, or one still running. */
 export async function deleteBackup(store: ObjectStore, serverName: string, backupId: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
   const prefix = backupPrefix(serverName, backupId);
   const objects = await listObjects(store, prefix);
   if (objects.length === 0) throw new NotFoundError(`backup "${backupId}" not found for server "${serverName}"`);
+  if (!objects.some((o) => o.key === backupInfoKey(serverName, backupId))) {
+    const claim = await liveClaim(store, objects, opts.now ?? new Date());
+    if (claim) throw runningBackupError(backupId, claim);
+  }
   if (!opts.ignoreKeep && objects.some((o) => o.key === prefix + KEEP_ANNOTATION)) {
     throw new UserError(
       `backup "${backupId}" has a keep annotation and is not deleted`,

@@ -15,8 +15,12 @@
  *    and WAL on timelines of any remaining backup other than that next one's (the deleted
  *    backup's own timeline included, see walNamesFreedBy).
  *
- * pgark adds one thing: a backup whose backup.info carries the deletion marker (an interrupted
- * delete, see catalog.ts) is finished with the same WAL rule.
+ * pgark adds two things: a backup whose backup.info carries the deletion marker (an interrupted
+ * delete, see catalog.ts) is finished with the same WAL rule; and a backup still running (a live
+ * claim, no backup.info yet) counts as a next backup whose begin_wal is not known yet, so the WAL
+ * of a deletion is kept when a running backup lies between it and the next DONE one (it would
+ * have been removed up to that later backup's begin_wal, past the running one's start). Running
+ * backups themselves are never retention's: it deletes backups with a backup.info only.
  *
  * Planning is pure; applyRetention() executes a plan.
  */
@@ -24,6 +28,7 @@ import type { BackupInfo } from './backup-info.js';
 import {
   isDeletionInProgress,
   runDeletionStep,
+  runningBackupError,
   type Catalog,
   type CatalogWriteOptions,
   type KeepTarget,
@@ -130,6 +135,8 @@ export interface PlanInput {
   /** Objects of each backup directory, for bytes freed. */
   objects?: Map<string, ObjectInfo[]>;
   unreadable?: UnreadableBackup[];
+  /** Ids of backups still running (catalog.running). */
+  running?: string[];
   wals: WalObject[];
   policy: RetentionPolicy | string;
   now: Date;
@@ -156,6 +163,7 @@ function walNamesFreedBy(
   keep: Map<string, KeepTarget>,
   walNames: Iterable<string>,
   skipIfStandalone: boolean,
+  running: readonly string[],
 ): string[] {
   const ids = remaining.map((b) => b.backup_id);
   const at = ids.indexOf(deleted.backup_id);
@@ -168,6 +176,7 @@ function walNamesFreedBy(
     protectedRanges.push([previous.begin_wal ?? '', previous.end_wal ?? '']);
   }
   const removeUntil = remaining.slice(at + 1).find((b) => COPY_DONE.has(b.status)) ?? deleted;
+  if (running.some((id) => id > deleted.backup_id && id < removeUntil.backup_id)) return [];
   const untilWal = removeUntil.begin_wal;
   if (!untilWal) return [];
   // Timelines of the other backups are protected, and so is the deleted backup's own: barman
@@ -241,7 +250,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
   for (const b of sorted) {
     const d = decisions.get(b.backup_id)!.decision;
     if (d !== 'delete' && d !== 'finish-deletion') continue;
-    const names = walNamesFreedBy(b, remaining, keep, [...liveWal].sort(), false);
+    const names = walNamesFreedBy(b, remaining, keep, [...liveWal].sort(), false, input.running ?? []);
     const walKeys = names.flatMap((n) => walByName.get(n)!.map((w) => w.key));
     for (const n of names) {
       liveWal.delete(n);
@@ -309,6 +318,7 @@ export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: Ret
     keep: catalog.keep,
     objects: catalog.objects,
     unreadable: catalog.unreadable,
+    running: catalog.running.map((r) => r.backupId),
     wals,
     policy,
     now,
@@ -331,13 +341,15 @@ export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId
   }
   const sorted = [...catalog.backups].sort(byId);
   const info = sorted.find((b) => b.backup_id === backupId);
+  const running = catalog.running.find((r) => r.backupId === backupId);
+  if (running) throw runningBackupError(backupId, running.claim);
   const known = info || catalog.unreadable.some((u) => u.backupId === backupId) || catalog.incomplete.includes(backupId);
   if (!known) throw new NotFoundError(`backup "${backupId}" not found for server "${catalog.serverName}"`);
   let walSkippedBecause: string | undefined;
   if (!info) walSkippedBecause = 'the backup has no readable backup.info';
   else if (catalog.unreadable.length > 0) walSkippedBecause = `unreadable backup.info in ${catalog.unreadable.map((u) => u.backupId).join(', ')}`;
   const walNames = [...new Set(wals.map((w) => w.name))].sort();
-  const names = info && !walSkippedBecause ? walNamesFreedBy(info, sorted, catalog.keep, walNames, true) : [];
+  const names = info && !walSkippedBecause ? walNamesFreedBy(info, sorted, catalog.keep, walNames, true, catalog.running.map((r) => r.backupId)) : [];
   const wanted = new Set(names);
   return {
     serverName: catalog.serverName,

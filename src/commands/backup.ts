@@ -89,6 +89,10 @@ function isoOrDash(t: { isoformat(): string } | null): string {
   return t ? t.isoformat().slice(0, 19).replace('T', ' ') : '-';
 }
 
+function bytesUnder(catalog: Catalog, id: string): number {
+  return (catalog.objects.get(id) ?? []).reduce((n, o) => n + o.size, 0);
+}
+
 export function renderCatalogTable(catalog: Catalog): string {
   const rows = [['ID', 'NAME', 'STATUS', 'BEGIN TIME', 'END TIME', 'BEGIN WAL', 'END WAL', 'SIZE', 'COMPRESSION', 'DURATION', 'PG']];
   for (const b of catalog.backups) {
@@ -107,9 +111,9 @@ export function renderCatalogTable(catalog: Catalog): string {
       e.postgresVersion ?? '-',
     ]);
   }
+  for (const { backupId } of catalog.running) rows.push([backupId, '-', 'STARTED', '-', '-', '-', '-', formatBytes(bytesUnder(catalog, backupId)), '-', '-', '-']);
   for (const id of catalog.incomplete) {
-    const size = (catalog.objects.get(id) ?? []).reduce((n, o) => n + o.size, 0);
-    rows.push([id, '-', 'INCOMPLETE', '-', '-', '-', '-', formatBytes(size), '-', '-', '-']);
+    rows.push([id, '-', 'INCOMPLETE', '-', '-', '-', '-', formatBytes(bytesUnder(catalog, id)), '-', '-', '-']);
   }
   for (const u of catalog.unreadable) rows.push([u.backupId, '-', 'UNREADABLE', '-', '-', '-', '-', '-', '-', '-', '-']);
   return table(rows);
@@ -123,16 +127,26 @@ export async function listCommand(opts: ClusterCommandOptions): Promise<void> {
       const out = {
         backups_list: catalog.backups.map((b) => jsonEntry(b, catalog.objects.get(b.backup_id) ?? [])),
         pgark_incomplete: catalog.incomplete,
+        // Outside backups_list: barman-cloud-backup-list never shows a backup before its backup.info exists, and CNPG parses every element of that list.
+        pgark_running: catalog.running.map(({ backupId, claim }) => ({
+          backup_id: backupId,
+          status: 'STARTED',
+          host: claim.host ?? null,
+          pid: claim.pid ?? null,
+          last_heartbeat_iso: claim.refreshedAt?.toISOString() ?? null,
+          pgark_size_bytes: bytesUnder(catalog, backupId),
+        })),
         pgark_unreadable: catalog.unreadable.map((u) => ({ backup_id: u.backupId, error: u.error })),
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
-    if (catalog.backups.length + catalog.incomplete.length + catalog.unreadable.length === 0) {
+    if (catalog.backups.length + catalog.running.length + catalog.incomplete.length + catalog.unreadable.length === 0) {
       process.stdout.write(`no backups for server "${serverName}" in ${store.displayUrl}\n`);
       return;
     }
     process.stdout.write(renderCatalogTable(catalog));
+    if (catalog.running.length) process.stdout.write(`\nSTARTED: a backup still running (its claim is refreshed); it cannot be deleted until it ends\n`);
     if (catalog.incomplete.length) {
       process.stdout.write(`\nINCOMPLETE: objects without backup.info (an interrupted backup); remove with "pgark backup delete ID"\n`);
     }
@@ -162,7 +176,8 @@ export async function deleteCommand(opts: ClusterCommandOptions, ref: string): P
   const { json } = opts;
   await withStore(opts, async (store, serverName, resolved) => {
     const catalog = await listBackups(store, serverName);
-    const bare = BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.unreadable.some((u) => u.backupId === ref));
+    const bare =
+      BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.running.some((r) => r.backupId === ref) || catalog.unreadable.some((u) => u.backupId === ref));
     const info = bare ? undefined : findBackup(catalog, ref);
     const result = await deleteBackup(store, serverName, info?.backup_id ?? ref, { info, write: catalogWriteOptions(resolved.config) });
     if (json) {

@@ -118,7 +118,7 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
     const during = await getStatus(a2.url);
     assert.ok(during.walArchive && during.walArchive.ready >= 1 && during.walArchive.problem, 'the status shows the archive lag and the problem');
     // Its tars are in the store (it waits for WAL only after them): the kill leaves real debris.
-    await waitFor('the running backup\'s objects in the store', async () => ((await catalog()).incomplete.includes(victim.backupId!) ? true : undefined), 120_000, a2);
+    await waitFor('the running backup\'s objects in the store', async () => ((await catalog()).running.some((r) => r.backupId === victim.backupId) ? true : undefined), 120_000, a2);
     a2.proc.kill('SIGKILL');
     await a2.exited;
     await waitFor('the backup process to end with its agent', async () => (processAlive(victim.pid!) ? undefined : true), 60_000);

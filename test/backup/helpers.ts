@@ -3,14 +3,17 @@
  * `pgark wal-archive` into a test store, the pgark CLI as a child process, and a checksum of
  * the test data to compare a restored server with its origin.
  */
-import { spawn } from 'node:child_process';
-import { writeFileSync, chmodSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
 import { listBackups } from '../../src/catalog/catalog.js';
+import { backupPrefix } from '../../src/catalog/layout.js';
+import { claimState, isClaimKey } from '../../src/catalog/claims.js';
 import { openObjectStore } from '../../src/storage/open.js';
+import type { ObjectInfo } from '../../src/storage/types.js';
 
 export interface RunResult {
   code: number;
@@ -43,6 +46,10 @@ export interface ArchivingServer {
   clusterName: string;
 }
 
+function walArchiveCommand(manifest: string): string {
+  return `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`;
+}
+
 /** A PostgreSQL whose archive_command is `pgark wal-archive` into `store` (serverName = clusterName). */
 export async function startArchivingServer(store: TestStore, opts: StartOptions & { clusterName?: string; objectStore?: Record<string, unknown> } = {}): Promise<ArchivingServer> {
   const clusterName = opts.clusterName ?? 'pg';
@@ -52,7 +59,7 @@ export async function startArchivingServer(store: TestStore, opts: StartOptions 
   chmodSync(manifest, 0o644);
   pg.configure({
     archive_mode: 'on',
-    archive_command: `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`,
+    archive_command: walArchiveCommand(manifest),
     ...opts.settings,
   });
   await pg.start();
@@ -64,6 +71,18 @@ export async function storeCatalog(store: TestStore, serverName: string) {
   const os = await openObjectStore(store.resolved(serverName));
   try {
     return await listBackups(os, serverName);
+  } finally {
+    await os.close();
+  }
+}
+
+/** Every object under `prefix` in a test store. */
+export async function storeObjects(store: TestStore, prefix: string): Promise<ObjectInfo[]> {
+  const os = await openObjectStore(store.resolved());
+  try {
+    const out: ObjectInfo[] = [];
+    for await (const e of os.list(prefix)) if (e.object) out.push(e.object);
+    return out;
   } finally {
     await os.close();
   }
@@ -144,3 +163,64 @@ export async function startRestored(
 }
 
 export { barmanEnv } from '../harness/barman.js';
+
+/**
+ * Holds WAL archiving back until open() is called: archive_command waits for a gate file, so a
+ * backup stops at "waiting for WAL" with every tar stored, for as long as a test needs it there,
+ * and the archiver reports no failure meanwhile.
+ */
+export async function closeArchiveGate(server: ArchivingServer): Promise<{ open(): Promise<void> }> {
+  const gate = join(server.pg.baseDir, 'archive-gate');
+  rmSync(gate, { force: true });
+  await server.pg.query(`ALTER SYSTEM SET archive_command = 'while [ ! -e ${gate} ]; do sleep 0.1; done; ${walArchiveCommand(server.manifest)}'`);
+  await server.pg.query('SELECT pg_reload_conf()');
+  return {
+    open: async () => {
+      writeFileSync(gate, '');
+      await server.pg.query('ALTER SYSTEM RESET archive_command');
+      await server.pg.query('SELECT pg_reload_conf()');
+    },
+  };
+}
+
+/** `pgark backup` in the background (as root, JSON logs), resolved once its log matches `until`; `done` is its exit code. */
+export async function backupInBackground(
+  server: ArchivingServer,
+  until: RegExp,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; backupId: string; done: Promise<number>; stderr(): string }> {
+  const child = spawn(process.execPath, [PGARK, 'backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '600', ...args], {
+    env: { ...process.env, ...server.pg.env, PGARK_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const done = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? 1)));
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (until.test(stderr)) resolve();
+    });
+    void done.then(() => reject(new Error(`backup exited early: ${stderr}`)));
+  });
+  return { child, backupId: /"backupId":"(\d{8}T\d{6})"/.exec(stderr)![1], done, stderr: () => stderr };
+}
+
+/** A background `pgark backup` caught after its tars are stored, waiting for its end WAL. */
+export function backupUntilWalWait(server: ArchivingServer, args: string[], env: Record<string, string> = {}) {
+  return backupInBackground(server, /waiting for WAL/, args, env);
+}
+
+/** Waits until the claim a killed backup left stops counting as live (its own stale time, read from the claim). */
+export async function waitForStaleClaim(store: TestStore, serverName: string, backupId: string): Promise<void> {
+  const os = await openObjectStore(store.resolved(serverName));
+  try {
+    for await (const e of os.list(backupPrefix(serverName, backupId))) {
+      if (!e.object || !isClaimKey(e.object.key)) continue;
+      const state = claimState((await os.getBuffer(e.object.key)).toString(), e.object.lastModified, new Date());
+      await new Promise((r) => setTimeout(r, Math.max(0, state.staleAt!.getTime() - Date.now()) + 1000));
+    }
+  } finally {
+    await os.close();
+  }
+}

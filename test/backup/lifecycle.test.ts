@@ -5,28 +5,19 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { loadContext } from '../../src/config/index.js';
 import { applyBackup } from '../../src/backup/apply.js';
-import { openObjectStore } from '../../src/storage/open.js';
 import { startProxy } from '../harness/proxy.js';
-import { createTestData, pgark, PGARK, startArchivingServer, storeCatalog, type ArchivingServer } from './helpers.js';
+import { backupUntilWalWait, closeArchiveGate, createTestData, pgark, startArchivingServer, storeCatalog, storeObjects, waitForStaleClaim, type ArchivingServer } from './helpers.js';
 import { archiveCurrentWal } from '../recovery/helpers.js';
 
 
 async function objectCount(store: TestStore, prefix: string): Promise<number> {
-  const os = await openObjectStore(store.resolved());
-  try {
-    let n = 0;
-    for await (const e of os.list(prefix)) if (e.object) n++;
-    return n;
-  } finally {
-    await os.close();
-  }
+  return (await storeObjects(store, prefix)).length;
 }
 
 describe('backup lifecycle', () => {
@@ -84,31 +75,20 @@ describe('backup lifecycle', () => {
     }
   });
 
-  it('a backup killed with SIGKILL never shows as DONE, and backup delete removes its objects', async () => {
-    // Archiving stalls, so the backup is caught after its tars are stored but before the commit.
-    await server.pg.query(`ALTER SYSTEM SET archive_command = 'false'`);
-    await server.pg.query('SELECT pg_reload_conf()');
+  it('a backup killed with SIGKILL never shows as DONE, lists INCOMPLETE once its claim is stale, and backup delete removes its objects', async () => {
+    // Archiving is held back, so the backup is caught after its tars are stored but before the commit.
+    const gate = await closeArchiveGate(server);
     let id = '';
     try {
-      const child = spawn(process.execPath, [PGARK, 'backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '600'], {
-        env: { ...process.env, ...server.pg.env, PGARK_LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      await new Promise<void>((resolve, reject) => {
-        child.stderr.on('data', (d) => {
-          stderr += d;
-          if (/waiting for WAL/.test(stderr)) resolve();
-        });
-        child.on('exit', () => reject(new Error(`backup exited early: ${stderr}`)));
-      });
-      id = /"backupId":"(\d{8}T\d{6})"/.exec(stderr)![1];
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('close', r));
+      // A 1 s heartbeat makes the claim stale 6 s after the kill rather than 60 s.
+      const backup = await backupUntilWalWait(server, [], { PGARK_CLAIM_HEARTBEAT_SECONDS: '1' });
+      id = backup.backupId;
+      backup.child.kill('SIGKILL');
+      await backup.done;
     } finally {
-      await server.pg.query('ALTER SYSTEM RESET archive_command');
-      await server.pg.query('SELECT pg_reload_conf()');
+      await gate.open();
     }
+    await waitForStaleClaim(store, server.clusterName, id);
     const c = await storeCatalog(store, server.clusterName);
     assert.ok(!c.backups.some((b) => b.backup_id === id), 'no backup.info was written');
     assert.ok(c.incomplete.includes(id), 'its tars are there, without backup.info');
