@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 import { UserError } from '../../util/errors.js';
 
@@ -21,14 +22,8 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
 export function register(program: Command): void {
   const cmd = program
     .command('restore')
-    .description('recover a Cluster (spec.bootstrap.recovery) into an empty data directory: pre-checks, download, recovery settings')
-    .option('--cluster <name>', 'the Cluster to recover when the manifests hold several')
-    .option('--start', 'start PostgreSQL, wait until it reaches the target and promotes, ensure database/owner; leave it running')
-    .option('--dry-run', 'print the plan (backup, WAL range, target, recoverable window, estimate) and change nothing')
-    .option('--jobs <n>', 'archives downloaded at once (default: data.jobs of the source store, else 4)')
-    .option('--finish-recovery', 'internal: run by recovery_end_command when PostgreSQL ends the recovery');
-  cmd.options.find((o) => o.long === '--finish-recovery')!.hideHelp();
-  withPgOptions(withConfigOptions(cmd)).action(
+    .description('recover a Cluster (spec.bootstrap.recovery) into an empty data directory: pre-checks, download, recovery settings');
+  withOptions(cmd, 'restore').action(
     action(async (flags: RestoreFlags) => {
       const pgdata = flags.pgdata ?? process.env.PGDATA;
       if (!pgdata) throw new UserError('no data directory given', 'pass --pgdata DIR (an empty or absent directory) or set PGDATA');
