@@ -27,7 +27,7 @@ export interface OptionSpec {
   readonly description: string;
   /** Left out of --help (internal flags). */
   readonly hidden?: boolean;
-  /** For a variable without a flag: who reads it. */
+  /** Who reads the variable, when that is not just the commands taking the flag. */
   readonly readBy?: string;
 }
 
@@ -114,6 +114,7 @@ export const OPTIONS = {
     flags: '--no-daemon',
     env: 'PGARK_WAL_NO_DAEMON',
     type: bool,
+    readBy: 'wal-archive, wal-restore, bin/pgark',
     description: 'archive in this process instead of through the resident WAL daemon',
   },
   restoreNoDaemon: { flags: '--no-daemon', env: 'PGARK_WAL_NO_DAEMON', type: bool, description: 'fetch in this process, without prefetching' },
