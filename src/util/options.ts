@@ -311,15 +311,20 @@ export function parseValue(spec: OptionSpec, text: string, from: string): string
   return text;
 }
 
+/** An empty text or 1/0 variable is unset (`PGARK_DEBUG= cmd` switches it off); an empty count or choice is an error. */
+function unset(spec: OptionSpec, text: string | undefined): boolean {
+  return text === undefined || (text === '' && (spec.type.kind === 'string' || spec.type.kind === 'list' || spec.type.kind === 'bool'));
+}
+
 /**
- * The value of a variable-backed setting: the variable when it is set (empty counts as unset),
- * else the table's default. Read when a command runs, never at module load, so that a test or a
- * parent process can set it for one call.
+ * The value of a variable-backed setting: the variable when it is set, else the table's default.
+ * Read when a command runs, never at module load, so that a test or a parent process can set it
+ * for one call.
  */
 export function setting<N extends OptionName>(name: N, env: NodeJS.ProcessEnv = process.env): Setting<N> {
   const spec: OptionSpec = OPTIONS[name];
   const text = spec.env === undefined ? undefined : env[spec.env];
-  if (text !== undefined && text !== '') return parseValue(spec, text, `${spec.env}=${JSON.stringify(text)}`) as Setting<N>;
+  if (!unset(spec, text)) return parseValue(spec, text!, `${spec.env}=${JSON.stringify(text)}`) as Setting<N>;
   return (spec.default === undefined || spec.flags !== undefined ? undefined : parseValue(spec, spec.default, 'default')) as Setting<N>;
 }
 

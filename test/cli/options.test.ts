@@ -56,6 +56,7 @@ describe('a PGARK_* value its type does not allow: exit 2, naming the variable a
   const walCases: [string, string, RegExp][] = [
     ['PGARK_WAL_TIMEOUT_SECONDS', 'ten', /PGARK_WAL_TIMEOUT_SECONDS="ten" is not a whole number of at least 1/],
     ['PGARK_WAL_TIMEOUT_SECONDS', '0', /PGARK_WAL_TIMEOUT_SECONDS="0" is not a whole number of at least 1/],
+    ['PGARK_WAL_TIMEOUT_SECONDS', '', /PGARK_WAL_TIMEOUT_SECONDS="" is not a whole number of at least 1/],
     ['PGARK_WAL_DAEMON_IDLE_SECONDS', '1.5', /PGARK_WAL_DAEMON_IDLE_SECONDS="1.5" is not a whole number of at least 1/],
     ['PGARK_WAL_NO_DAEMON', 'yes', /PGARK_WAL_NO_DAEMON="yes" is not 1 or 0/],
     ['PGARK_LOG_LEVEL', 'loud', /PGARK_LOG_LEVEL="loud" is not one of fatal, error, warn, info, debug, trace, silent/],
