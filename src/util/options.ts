@@ -328,6 +328,12 @@ export function setting<N extends OptionName>(name: N, env: NodeJS.ProcessEnv = 
   return (spec.default === undefined || spec.flags !== undefined ? undefined : parseValue(spec, spec.default, 'default')) as Setting<N>;
 }
 
+/** A flag's text checked against its option's type (`--pgport "x" is not ...`); undefined when the flag is absent. */
+export function flagValue<N extends OptionName>(name: N, text: string | undefined): Setting<N> {
+  const spec: OptionSpec = OPTIONS[name];
+  return (text === undefined ? undefined : parseValue(spec, text, `${flagNames(spec).long} ${JSON.stringify(text)}`)) as Setting<N>;
+}
+
 /** Each PGARK_* variable once, with the first option it sets. */
 export function pgarkVariables(): { env: string; name: OptionName; spec: OptionSpec }[] {
   const seen = new Map<string, { env: string; name: OptionName; spec: OptionSpec }>();

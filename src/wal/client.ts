@@ -98,7 +98,7 @@ function dataDirectory(explicit: string | undefined, walPath: string): string {
   if (explicit) return resolve(explicit);
   const dir = dirname(walPath);
   if (basename(dir) === 'pg_wal') return dirname(dir);
-  return resolve(process.env.PGDATA ?? process.cwd());
+  return resolve(setting('pgdata') ?? process.cwd());
 }
 
 const DAEMON_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'daemon-main.js');

@@ -16,6 +16,7 @@ import { walRuntime } from '../../src/wal/runtime.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { craftSegment, fakePgdata, runPgark, stopWalDaemon } from '../wal/helpers.js';
+import { recoveryManifest } from '../recovery/helpers.js';
 
 test('docs/options.md is what `npm run docs:options` writes from the table', () => {
   assert.equal(readFileSync(join(PACKAGE_ROOT, 'docs', 'options.md'), 'utf8'), optionsDoc(), 'run npm run docs:options and commit docs/options.md');
@@ -102,5 +103,17 @@ describe('a PGARK_* value its type does not allow: exit 2, naming the variable a
     const seg = '000000010000000000000002';
     const r = await runPgark(['wal-archive', '-f', cfg, d.addReady(seg, craftSegment(seg))], { cwd: d.pgdata, env: { PGARK_WAL_TIMEOUT_SECONDS: '30' } });
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('apply and restore refuse a --pgport that is not a port, before anything is created (apply wrote port = NaN before)', async () => {
+    const manifest = join(dir.path, 'recovery.yaml');
+    writeFileSync(manifest, recoveryManifest(store, { name: 'restored', sourceName: 'pg' }));
+    for (const command of ['apply', 'restore']) {
+      const pgdata = join(dir.path, `${command}-pgdata`);
+      const r = await runPgark([command, '-f', manifest, '--pgdata', pgdata, '--pgport', 'abc', '--dry-run']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /--pgport "abc" is not a whole number from 1 to 65535/, command);
+      assert.equal(existsSync(pgdata), false);
+    }
   });
 });
