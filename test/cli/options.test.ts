@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
@@ -20,6 +21,16 @@ import { recoveryManifest } from '../recovery/helpers.js';
 
 test('docs/options.md is what `npm run docs:options` writes from the table', () => {
   assert.equal(readFileSync(join(PACKAGE_ROOT, 'docs', 'options.md'), 'utf8'), optionsDoc(), 'run npm run docs:options and commit docs/options.md');
+});
+
+test('pgark --help ends with every PGARK_* variable; the WAL commands list only the flags their fast path takes', () => {
+  const help = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'pgark.js'), '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0, help.stderr);
+  for (const { env } of pgarkVariables()) assert.match(help.stdout, new RegExp(`\\n  ${env} `), env);
+  const archive = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'pgark.js'), 'wal-archive', '--help'], { encoding: 'utf8' });
+  assert.match(archive.stdout, /--no-daemon/);
+  // --json was listed, yet the fast path that archive_command runs refused it as an unknown option.
+  assert.doesNotMatch(archive.stdout, /--json/);
 });
 
 function sources(dir: string): string[] {
