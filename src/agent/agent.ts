@@ -30,6 +30,7 @@ import { WalHost } from './wal-host.js';
 import { parseListen, startHttpServer } from './http.js';
 import { isTerminal } from './phases.js';
 import { readArchiverStats } from './pg-stats.js';
+import { setting } from '../util/options.js';
 
 export interface AgentOptions {
   files: string[];
@@ -83,7 +84,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   if (opts.files.length === 0) throw new UserError('no manifests: pass -f DIR_OR_FILE (or set PGARK_CONFIG)', 'the directory or files holding the Cluster and its ScheduledBackups');
   const files = opts.files.map((f) => resolve(f));
   const ctx = await loadContext({ files, secretsDir: opts.secretsDir });
-  const pgdata = opts.pg.pgdata ?? process.env.PGDATA;
+  const pgdata = opts.pg.pgdata ?? setting('pgdata');
 
   // Everything the agent will do is checked before it does anything: bad input exits 2.
   const schedules = ctx.manifests.scheduledBackups.map((sb) => {

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../util/log.js';
+import { setting } from '../util/options.js';
 import type { BackupJob, BackupOutcome } from './backup-protocol.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'backup-child.js');
@@ -48,7 +49,7 @@ export function runBackupProcess(job: BackupJob, signal: AbortSignal, events: Ba
     const child = spawn(process.execPath, [CHILD], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       // The child's backup-start event carries the backup id; it is logged at info.
-      env: { ...process.env, PGARK_LOG_LEVEL: logger().levelVal > 30 ? 'info' : (process.env.PGARK_LOG_LEVEL ?? 'info') },
+      env: { ...process.env, PGARK_LOG_LEVEL: logger().levelVal > 30 ? 'info' : setting('logLevel') },
     });
     let outcome: BackupOutcome | undefined;
     let killTimer: NodeJS.Timeout | undefined;

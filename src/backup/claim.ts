@@ -39,24 +39,14 @@ import { randomBytes } from 'node:crypto';
 import type { ObjectStore } from '../storage/types.js';
 import { backupPrefix } from '../catalog/layout.js';
 import type { CatalogWriteOptions } from '../catalog/catalog.js';
-import { CLAIM_PREFIX, DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, validHeartbeat, type ClaimContent } from '../catalog/claims.js';
+import { CLAIM_PREFIX, type ClaimContent } from '../catalog/claims.js';
 import { logger } from '../util/log.js';
-import { PgarkError, UserError } from '../util/errors.js';
+import { PgarkError } from '../util/errors.js';
+import { setting } from '../util/options.js';
 
 /** barman's backup_id: YYYYMMDDTHHMMSS (UTC here, as in CNPG pods). */
 export function backupIdFor(d: Date): string {
   return d.toISOString().slice(0, 19).replace(/[-:]/g, '');
-}
-
-/** The heartbeat period this process uses: PGARK_CLAIM_HEARTBEAT_SECONDS, or 10 s. */
-function heartbeatSecondsFromEnv(): number {
-  const text = process.env.PGARK_CLAIM_HEARTBEAT_SECONDS;
-  if (text === undefined || text === '') return DEFAULT_HEARTBEAT_SECONDS;
-  const v = Number(text);
-  if (!validHeartbeat(v)) {
-    throw new UserError(`PGARK_CLAIM_HEARTBEAT_SECONDS="${text}" is not a whole number of seconds from 1 to ${MAX_HEARTBEAT_SECONDS}`, 'unset it to use the default of 10 seconds');
-  }
-  return v;
 }
 
 export interface BackupIdClaim {
@@ -111,7 +101,7 @@ function heartbeat(store: ObjectStore, key: string, owner: Omit<ClaimContent, 'r
 }
 
 export async function claimBackupId(store: ObjectStore, serverName: string, write: CatalogWriteOptions = {}): Promise<BackupIdClaim> {
-  const heartbeatSeconds = heartbeatSecondsFromEnv();
+  const heartbeatSeconds = setting('claimHeartbeatSeconds');
   for (;;) {
     const backupId = backupIdFor(new Date());
     const prefix = backupPrefix(serverName, backupId);

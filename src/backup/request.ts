@@ -43,7 +43,7 @@ export function parseCodec(value: string, where: string): CodecName {
 
 export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: PgConnectionOptions, o: BackupOverrides): Promise<BackupRequest> {
   const store = await clusterObjectStore(ctx, cluster);
-  const data = store.config.data ?? {};
+  const data: Partial<NonNullable<typeof store.config.data>> = store.config.data ?? {};
   if (o.name !== undefined) checkBackupName(o.name);
   const method = (o.method ?? 'auto') as BackupMethod;
   if (!['auto', 'local', 'remote'].includes(method)) throw new UserError(`--method must be auto, local or remote, got "${o.method}"`);

@@ -38,6 +38,7 @@ import { claimBackupId } from './claim.js';
 import { Progress } from './progress.js';
 import type { BackupRecord } from './record.js';
 import { commitBackupInfo, ensureNameIsFree } from './commit.js';
+import { setting } from '../util/options.js';
 
 export interface BackupRequest {
   store: ResolvedObjectStore;
@@ -85,12 +86,12 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     sql = await connectPg(req.pg, { application_name: 'pgark_backup' });
     sql.on('error', () => undefined);
     const facts = await readServerFacts(sql);
-    const method = await chooseMethod(req.method, req.pg.pgdata ?? process.env.PGDATA, facts);
+    const method = await chooseMethod(req.method, req.pg.pgdata ?? setting('pgdata'), facts);
     if (!facts.inRecovery) await checkArchivingConfigured(sql);
     const objectOptions = catalogWriteOptions(req.store.config);
     const claim = await claimBackupId(store, serverName, objectOptions);
     const backupId = claim.backupId;
-    const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? process.env.PGDATA ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
+    const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? setting('pgdata') ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 

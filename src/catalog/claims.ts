@@ -4,9 +4,13 @@
  * and whether a claim still belongs to a live backup. The catalog uses this to list a running
  * backup as STARTED and to refuse deleting it.
  */
+import { OPTIONS } from '../util/options.js';
+
 export const CLAIM_PREFIX = 'pgark-claim-';
-export const DEFAULT_HEARTBEAT_SECONDS = 10;
-export const MAX_HEARTBEAT_SECONDS = 3600;
+/** The period a claim without one is read with, and the longest a claim may state: PGARK_CLAIM_HEARTBEAT_SECONDS's default and range. */
+const HEARTBEAT = OPTIONS.claimHeartbeatSeconds;
+const DEFAULT_HEARTBEAT_SECONDS = Number(HEARTBEAT.default);
+const MAX_HEARTBEAT_SECONDS = HEARTBEAT.type.max ?? Infinity;
 /** Periods without a refresh after which a claim is stale. */
 export const CLAIM_STALE_PERIODS = 6;
 
@@ -34,7 +38,7 @@ export interface ClaimState {
   live: boolean;
 }
 
-export function validHeartbeat(v: unknown): v is number {
+function validHeartbeat(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_HEARTBEAT_SECONDS;
 }
 

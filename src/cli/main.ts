@@ -13,12 +13,14 @@ import { register as registerRetention } from './commands/retention.js';
 import { register as registerSchedule } from './commands/schedule.js';
 import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
+import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
   const program = new Command('pgark')
     .description('PostgreSQL backup and recovery for CloudNativePG manifests (barman-cloud compatible)')
     .version('0.1.0')
     .showSuggestionAfterError(true)
+    .addHelpText('after', environmentHelp())
     .exitOverride();
   for (const register of [
     registerCheck,

@@ -7,6 +7,7 @@ import { applyBackup } from '../backup/apply.js';
 import { runRecovery } from '../recovery/apply.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import { UserError } from '../util/errors.js';
+import { flagValue, setting } from '../util/options.js';
 import { printBackupResult } from './backup.js';
 import { printRecoveryResult } from './restore.js';
 
@@ -18,6 +19,9 @@ export interface ApplyCommandFlags extends PgConnectionOptions {
 }
 
 export async function applyCommand(files: string[], flags: ApplyCommandFlags): Promise<void> {
+  // Checked before any backup is taken: the recovery is the last step.
+  const pgport = flagValue('pgport', flags.pgport);
+  const pgdata = flags.pgdata ?? setting('pgdata');
   const ctx = await loadContext({ files, secretsDir: flags.secretsDir });
   const { backups, scheduledBackups } = ctx.manifests;
   const recoveries = ctx.manifests.clusters.filter((c) => c.spec.bootstrap?.recovery);
@@ -33,7 +37,7 @@ export async function applyCommand(files: string[], flags: ApplyCommandFlags): P
       'apply the recovery manifests one at a time, each with its own --pgdata',
     );
   }
-  if (recoveries.length > 0 && !(flags.pgdata ?? process.env.PGDATA)) {
+  if (recoveries.length > 0 && !pgdata) {
     throw new UserError(
       `Cluster "${recoveries[0].metadata.name}" has bootstrap.recovery but no data directory was given`,
       'pass --pgdata DIR (an empty or absent directory) or set PGDATA',
@@ -42,13 +46,13 @@ export async function applyCommand(files: string[], flags: ApplyCommandFlags): P
   for (const backup of backups) printBackupResult(await applyBackup(ctx, backup, { pg: flags }), Boolean(flags.json));
   if (recoveries.length === 1) {
     const result = await runRecovery(ctx, recoveries[0], {
-      pgdata: (flags.pgdata ?? process.env.PGDATA)!,
+      pgdata: pgdata!,
       start: flags.start,
       dryRun: flags.dryRun,
       manifestFiles: files,
       secretsDir: flags.secretsDir,
       pghost: flags.pghost,
-      pgport: flags.pgport === undefined ? undefined : Number(flags.pgport),
+      pgport,
       pguser: flags.pguser,
     });
     printRecoveryResult(result, Boolean(flags.json));

@@ -5,13 +5,16 @@
  */
 import type { WalArchiveSummary } from '../wal/list.js';
 import type { ConfigRef } from '../wal/protocol.js';
+import type { WalFlags } from '../wal/client.js';
 import { formatBytes } from '../util/format.js';
 
-/** Exit code for archive_command / restore_command; `args` as bin/pgark.js would get them. */
-export async function walCommand(command: 'wal-archive' | 'wal-restore', args: string[]): Promise<number> {
-  const { parseWalArgs, walArchive, walRestore } = await import('../wal/client.js');
-  const parsed = parseWalArgs(command, args);
-  return command === 'wal-archive' ? walArchive(parsed) : walRestore(parsed);
+export type { WalFlags } from '../wal/client.js';
+
+/** Exit code for archive_command / restore_command, from the flags commander parsed. */
+export async function walCommand(command: 'wal-archive' | 'wal-restore', flags: WalFlags, positional: string[]): Promise<number> {
+  const { walClientOptions, walArchive, walRestore } = await import('../wal/client.js');
+  const opts = walClientOptions(command, flags, positional);
+  return command === 'wal-archive' ? walArchive(opts) : walRestore(opts);
 }
 
 export async function walListCommand(ref: ConfigRef, json: boolean): Promise<void> {

@@ -1,50 +1,38 @@
 /**
  * Navigating the zod schemas by field path, to find the keys allowed around an error (for
- * hints) and the fields marked ignored. Relies on zod 4's public `_zod.def` shapes.
+ * hints) and the fields marked ignored. Uses zod 4's public classes (instanceof z.ZodObject, ...)
+ * and their accessors (.shape, .element, .valueType, .unwrap(), .in).
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { IGNORED } from './schema.js';
 import type { FieldPath } from './source.js';
 
 type AnySchema = z.ZodType;
 
-interface Def {
-  type: string;
-  innerType?: AnySchema;
-  in?: AnySchema;
-  element?: AnySchema;
-  valueType?: AnySchema;
-  shape?: Record<string, AnySchema>;
+/** The schema inside an optional/default/nullable wrapper, or undefined when s is none of them. */
+function inner(s: AnySchema): AnySchema | undefined {
+  return s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable ? (s.unwrap() as AnySchema) : undefined;
 }
 
-function def(s: AnySchema): Def {
-  return (s as unknown as { _zod: { def: Def } })._zod.def;
-}
-
-/** The schema under optional/default/nullable/transform wrappers. */
+/** The schema under optional/default/nullable/prefault wrappers and transforms. */
 function unwrap(s: AnySchema): AnySchema {
   for (;;) {
-    const d = def(s);
-    if ((d.type === 'optional' || d.type === 'default' || d.type === 'nullable' || d.type === 'prefault') && d.innerType) s = d.innerType;
-    else if (d.type === 'pipe' && d.in) s = d.in;
-    else return s;
+    const next = inner(s) ?? (s instanceof z.ZodPrefault ? s.unwrap() : s instanceof z.ZodPipe ? s.in : undefined);
+    if (!next) return s;
+    s = next as AnySchema;
   }
 }
 
 export function isIgnored(s: AnySchema): boolean {
-  for (let cur: AnySchema | undefined = s; cur; ) {
-    if (cur.description === IGNORED) return true;
-    const d = def(cur);
-    cur = d.type === 'optional' || d.type === 'default' || d.type === 'nullable' ? d.innerType : undefined;
-  }
+  for (let cur: AnySchema | undefined = s; cur; cur = inner(cur)) if (cur.description === IGNORED) return true;
   return false;
 }
 
 export function child(s: AnySchema, seg: string | number): AnySchema | undefined {
-  const d = def(unwrap(s));
-  if (d.type === 'object') return d.shape?.[String(seg)];
-  if (d.type === 'array' && typeof seg === 'number') return d.element;
-  if (d.type === 'record') return d.valueType;
+  const u = unwrap(s);
+  if (u instanceof z.ZodObject) return u.shape[String(seg)] as AnySchema | undefined;
+  if (u instanceof z.ZodArray && typeof seg === 'number') return u.element as AnySchema;
+  if (u instanceof z.ZodRecord) return u.valueType as AnySchema;
   return undefined;
 }
 
@@ -61,9 +49,8 @@ export function schemaAt(root: AnySchema, path: FieldPath): AnySchema | undefine
 export function keysOf(s: AnySchema | undefined): string[] {
   if (!s) return [];
   let u = unwrap(s);
-  if (def(u).type === 'array') u = unwrap(def(u).element!);
-  const d = def(u);
-  return d.type === 'object' && d.shape ? Object.keys(d.shape) : [];
+  if (u instanceof z.ZodArray) u = unwrap(u.element as AnySchema);
+  return u instanceof z.ZodObject ? Object.keys(u.shape) : [];
 }
 
 /** Dotted paths of every ignored field present in `value`. */
@@ -75,7 +62,7 @@ export function ignoredFieldsIn(schema: AnySchema, value: unknown, path: (string
     const c = child(schema, seg);
     if (!c) continue;
     if (isIgnored(c)) out.push([...path, seg]);
-    else if (def(unwrap(c)).type !== 'record') out.push(...ignoredFieldsIn(c, v, [...path, seg]));
+    else if (!(unwrap(c) instanceof z.ZodRecord)) out.push(...ignoredFieldsIn(c, v, [...path, seg]));
   }
   return out;
 }

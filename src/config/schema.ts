@@ -28,12 +28,12 @@ const k8sName = z
     message: 'must be a Kubernetes name: lower-case letters, digits, "-" and "."',
   });
 
-const secretKeySelector = z.strictObject({ name: z.string().min(1), key: z.string().min(1) });
+export const secretKeySelector = z.strictObject({ name: z.string().min(1), key: z.string().min(1) });
 /** corev1.SecretKeySelector (externalClusters ssl*, password) also has `optional`. */
 const coreSecretKeySelector = z.strictObject({ name: z.string().min(1), key: z.string().min(1), optional: z.boolean().optional() });
 const localObjectReference = z.strictObject({ name: k8sName });
 
-const encryption = z
+export const encryption = z
   .enum(['', 'AES256', 'aws:kms'])
   .optional()
   .transform((v) => (v === '' ? undefined : v));
@@ -112,7 +112,7 @@ const backupConfiguration = z.strictObject({
   volumeSnapshot: ignored(opaqueObject),
 });
 
-const recoveryTarget = z.strictObject({
+export const recoveryTarget = z.strictObject({
   backupID: z.string().optional(),
   targetTLI: z
     .string()

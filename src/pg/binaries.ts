@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { setting } from '../util/options.js';
 
 export interface PgBinaries {
   major: number;
@@ -24,7 +25,7 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 
 function candidateDirs(major: number): string[] {
   const dirs: string[] = [];
-  const explicit = process.env.PGARK_PG_BINDIR;
+  const explicit = setting('pgBindir');
   if (explicit) dirs.push(explicit);
   dirs.push(`/usr/lib/postgresql/${major}/bin`);
   dirs.push(join(PACKAGE_ROOT, 'node_modules', `pg${major}`, 'native', 'bin'));

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
 import { PgarkError, UserError } from '../util/errors.js';
+import { flagNames, OPTIONS } from '../util/options.js';
 
 /** libpq-style connection flags as the user gave them; unset fields fall back to the PG* variables. */
 export interface PgConnectionOptions {
@@ -36,8 +37,13 @@ function parsePort(text: string, from: string): number {
   return port;
 }
 
-function pick(flag: string | undefined, envName: string, env: NodeJS.ProcessEnv): { value: string; from: string } | undefined {
-  if (flag !== undefined && flag !== '') return { value: flag, from: `--${envName.toLowerCase()}` };
+type ConnectionFlag = 'pghost' | 'pgport' | 'pguser' | 'pgpassword' | 'pgdatabase';
+
+/** The flag, else its variable: both named by the option table, which --help and docs/options.md show. */
+function pick(name: ConnectionFlag, opts: PgConnectionOptions, env: NodeJS.ProcessEnv): { value: string; from: string } | undefined {
+  const flag = opts[name];
+  if (flag !== undefined && flag !== '') return { value: flag, from: flagNames(OPTIONS[name]).long };
+  const envName = OPTIONS[name].env;
   const v = env[envName];
   if (v !== undefined && v !== '') return { value: v, from: envName };
   return undefined;
@@ -45,15 +51,15 @@ function pick(flag: string | undefined, envName: string, env: NodeJS.ProcessEnv)
 
 /** Resolves connection settings from flags, then the environment, then libpq-like defaults. */
 export function pgConnectionConfig(opts: PgConnectionOptions = {}, env: NodeJS.ProcessEnv = process.env): PgConnectionConfig {
-  const host = pick(opts.pghost, 'PGHOST', env)?.value ?? (existsSync(DEBIAN_SOCKET_DIR) ? DEBIAN_SOCKET_DIR : 'localhost');
-  const port = pick(opts.pgport, 'PGPORT', env);
+  const host = pick('pghost', opts, env)?.value ?? (existsSync(DEBIAN_SOCKET_DIR) ? DEBIAN_SOCKET_DIR : 'localhost');
+  const port = pick('pgport', opts, env);
   const config: PgConnectionConfig = {
     host,
     port: port ? parsePort(port.value, port.from) : 5432,
-    user: pick(opts.pguser, 'PGUSER', env)?.value ?? os.userInfo().username,
-    database: pick(opts.pgdatabase, 'PGDATABASE', env)?.value ?? 'postgres',
+    user: pick('pguser', opts, env)?.value ?? os.userInfo().username,
+    database: pick('pgdatabase', opts, env)?.value ?? 'postgres',
   };
-  const password = pick(opts.pgpassword, 'PGPASSWORD', env)?.value;
+  const password = pick('pgpassword', opts, env)?.value;
   if (password !== undefined) config.password = password;
   return config;
 }

@@ -8,6 +8,7 @@ import { chownSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PgBinaries } from './binaries.js';
 import { PgarkError } from '../util/errors.js';
+import { setting } from '../util/options.js';
 
 export interface RunAs {
   uid: number;
@@ -16,7 +17,7 @@ export interface RunAs {
 }
 
 /** The identity PostgreSQL processes run as: ourselves, or an unprivileged user when we are root. */
-export function serverIdentity(user = process.env.PGARK_PG_OS_USER ?? 'postgres'): RunAs | undefined {
+export function serverIdentity(user = setting('pgOsUser')): RunAs | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());

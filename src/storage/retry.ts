@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorFacts } from './errors.js';
-import { UserError } from '../util/errors.js';
+import { setting } from '../util/options.js';
 
 export interface RetryPolicy {
   /** Total tries including the first. */
@@ -16,27 +16,13 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-const MAX_ATTEMPTS_VARIABLE = 'PGARK_STORAGE_MAX_ATTEMPTS';
-const MAX_ATTEMPTS_DEFAULT = 6;
-let parsedMaxAttempts: { text: string | undefined; value: number } | undefined;
-
 /**
- * PGARK_STORAGE_MAX_ATTEMPTS, the one reading of it. Anything but a whole number from 1 to 100 is
- * refused: Number() would turn "six" into NaN, which no attempt count ever reaches, and "0" or "-1"
- * into a policy that gives up before the first retry.
+ * PGARK_STORAGE_MAX_ATTEMPTS (the option table says: a whole number from 1 to 100). Number() alone
+ * would turn "six" into NaN, which no attempt count ever reaches, and "0" or "-1" into a policy
+ * that gives up before the first retry.
  */
 export function storageMaxAttempts(env: NodeJS.ProcessEnv = process.env): number {
-  const text = env[MAX_ATTEMPTS_VARIABLE];
-  if (parsedMaxAttempts && parsedMaxAttempts.text === text) return parsedMaxAttempts.value;
-  const value = text === undefined ? MAX_ATTEMPTS_DEFAULT : /^\s*\d{1,3}\s*$/.test(text) ? Number(text) : NaN;
-  if (!(value >= 1 && value <= 100)) {
-    throw new UserError(
-      `${MAX_ATTEMPTS_VARIABLE}=${JSON.stringify(text)} is not a whole number from 1 to 100`,
-      `it counts every try of a storage request, the first included (default ${MAX_ATTEMPTS_DEFAULT}); unset it or set e.g. ${MAX_ATTEMPTS_VARIABLE}=6`,
-    );
-  }
-  parsedMaxAttempts = { text, value };
-  return value;
+  return setting('storageMaxAttempts', env);
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {

@@ -3,12 +3,13 @@
  * not a terminal, short human lines when it is. Callers must never pass secret values.
  */
 import { pino, type Logger } from 'pino';
+import { setting } from './options.js';
 
 let root: Logger | undefined;
 
 export function logger(): Logger {
   if (!root) {
-    const level = process.env.PGARK_LOG_LEVEL ?? 'info';
+    const level = setting('logLevel');
     root = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
   }
   return root;

@@ -12,7 +12,10 @@
 import { closeSync, openSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { encodeMessage, newNonce, proofMatches, prove, type Challenge, type ConfigRef, type Sealed, type WalReply, type WalRequest } from './protocol.js';
+import { PgarkError } from '../util/errors.js';
+import { checkEnvironment, COMMAND_OPTIONS, flagNames, OPTIONS, setting, type OptionSpec } from '../util/options.js';
 import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, runtimeDirProblem, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
 
 export type WalCommand = 'wal-archive' | 'wal-restore';
@@ -27,47 +30,67 @@ export interface WalClientOptions {
 
 class UsageError extends Error {}
 
-const VALUE_OPTIONS = new Set(['-f', '--file', '--secrets-dir', '--cluster', '--source', '--pgdata']);
+/** The flags of wal-archive / wal-restore as either parser (this one, or commander's) read them. */
+export interface WalFlags {
+  file: string[];
+  secretsDir?: string;
+  cluster?: string;
+  source?: string;
+  pgdata?: string;
+  noDaemon: boolean;
+}
 
-/** Parses the options both commands accept (the same names as the commander definitions in cli/commands/wal.ts). */
-export function parseWalArgs(command: WalCommand, args: string[]): WalClientOptions {
-  const files: string[] = [];
-  const opts: WalClientOptions = { config: { files }, noDaemon: false, positional: [] };
-  for (let i = 0; i < args.length; i++) {
-    let arg = args[i];
-    let value: string | undefined;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    if (eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    if (VALUE_OPTIONS.has(arg)) {
-      value ??= args[++i];
-      if (value === undefined) throw new UsageError(`option ${arg} needs a value`);
-      if (arg === '-f' || arg === '--file') files.push(value);
-      else if (arg === '--secrets-dir') opts.config.secretsDir = value;
-      else if (arg === '--cluster') opts.config.cluster = value;
-      else if (arg === '--pgdata') opts.pgdata = value;
-      else if (command === 'wal-restore') opts.config.source = value;
-      else throw new UsageError(`option --source is for wal-restore only`);
-    } else if (arg === '--no-daemon') {
-      opts.noDaemon = true;
-    } else if (arg.startsWith('-') && arg !== '-') {
-      throw new UsageError(`unknown option ${arg}`);
-    } else {
-      opts.positional.push(arg);
-    }
-  }
-  if (files.length === 0 && process.env.PGARK_CONFIG) files.push(process.env.PGARK_CONFIG);
+/** Adds the environment's defaults (PGARK_CONFIG, PGARK_WAL_NO_DAEMON) and checks the manifests and operands. */
+export function walClientOptions(command: WalCommand, flags: WalFlags, positional: string[]): WalClientOptions {
+  const fromEnv = setting('file');
+  const files = flags.file.length > 0 ? flags.file : fromEnv ? [fromEnv] : [];
   if (files.length === 0) throw new UsageError('no manifest: pass -f /path/to/cluster.yaml or set PGARK_CONFIG');
-  opts.config.files = files.map((f) => resolve(f));
-  if (opts.config.secretsDir) opts.config.secretsDir = resolve(opts.config.secretsDir);
   const want = command === 'wal-archive' ? 1 : 2;
-  if (opts.positional.length !== want) {
+  if (positional.length !== want) {
     throw new UsageError(command === 'wal-archive' ? 'usage: pgark wal-archive -f CLUSTER.yaml %p' : 'usage: pgark wal-restore -f CLUSTER.yaml [--source NAME] %f %p');
   }
-  if (process.env.PGARK_WAL_NO_DAEMON === '1') opts.noDaemon = true;
-  return opts;
+  const config: ConfigRef = { files: files.map((f) => resolve(f)) };
+  if (flags.secretsDir) config.secretsDir = resolve(flags.secretsDir);
+  if (flags.cluster) config.cluster = flags.cluster;
+  if (flags.source) config.source = flags.source;
+  const envNoDaemon = setting(command === 'wal-archive' ? 'archiveNoDaemon' : 'restoreNoDaemon');
+  return { config, pgdata: flags.pgdata, noDaemon: flags.noDaemon || envNoDaemon === true, positional };
+}
+
+const OTHER: Record<WalCommand, WalCommand> = { 'wal-archive': 'wal-restore', 'wal-restore': 'wal-archive' };
+
+function parseConfig(command: WalCommand): Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> {
+  const config: ReturnType<typeof parseConfig> = {};
+  for (const name of COMMAND_OPTIONS[command]) {
+    const spec: OptionSpec = OPTIONS[name];
+    const { long, short, takesValue } = flagNames(spec);
+    config[long.slice(2)] = { type: takesValue ? 'string' : 'boolean', multiple: spec.type.kind === 'list', ...(short && { short: short.slice(1) }) };
+  }
+  return config;
+}
+
+/** Parses the options of the fast path with the option table's definitions of the command. */
+export function parseWalArgs(command: WalCommand, args: string[]): WalClientOptions {
+  const options = parseConfig(command);
+  // Not strict: parseArgs' own errors would not say that --source belongs to wal-restore.
+  const { values, positionals, tokens } = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    if (!(t.name in options)) {
+      throw new UsageError(t.name in parseConfig(OTHER[command]) ? `option ${t.rawName} is for ${OTHER[command]} only` : `unknown option ${t.rawName}`);
+    }
+    if (options[t.name].type === 'string' && t.value === undefined) throw new UsageError(`option ${t.rawName} needs a value`);
+  }
+  const text = (name: string) => values[name] as string | undefined;
+  const flags: WalFlags = {
+    file: (values.file as string[] | undefined) ?? [],
+    secretsDir: text('secrets-dir'),
+    cluster: text('cluster'),
+    source: text('source'),
+    pgdata: text('pgdata'),
+    noDaemon: values['no-daemon'] === true,
+  };
+  return walClientOptions(command, flags, positionals);
 }
 
 /** PGDATA: --pgdata, else the parent of pg_wal in %p (PostgreSQL runs us in PGDATA), else $PGDATA, else cwd. */
@@ -75,7 +98,7 @@ function dataDirectory(explicit: string | undefined, walPath: string): string {
   if (explicit) return resolve(explicit);
   const dir = dirname(walPath);
   if (basename(dir) === 'pg_wal') return dirname(dir);
-  return resolve(process.env.PGDATA ?? process.cwd());
+  return resolve(setting('pgdata') ?? process.cwd());
 }
 
 const DAEMON_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'daemon-main.js');
@@ -177,7 +200,7 @@ type DaemonOutcome = { reply: WalReply } | { fallback: string };
  * (kill -9) is replaced and the request repeated: every request is idempotent.
  */
 async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<DaemonOutcome> {
-  const timeoutMs = (Number(process.env.PGARK_WAL_TIMEOUT_SECONDS) || 600) * 1000;
+  const timeoutMs = setting('walTimeoutSeconds') * 1000;
   let firstSpawn: number | undefined;
   let lastSpawn = 0;
   let drops = 0;
@@ -277,10 +300,12 @@ export async function main(argv: string[]): Promise<void> {
   // Our stderr lands in PostgreSQL's log: one line per failure, no SDK notices (in-process fallback, daemon).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   try {
+    checkEnvironment();
     const opts = parseWalArgs(command, argv.slice(3));
     process.exitCode = command === 'wal-archive' ? await walArchive(opts) : await walRestore(opts);
   } catch (err) {
-    process.stderr.write(`pgark ${command}: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof UsageError ? 2 : 1;
+    const hint = err instanceof PgarkError && err.hint ? ` (hint: ${err.hint})` : '';
+    process.stderr.write(`pgark ${command}: ${(err as Error).message}${hint}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : err instanceof PgarkError ? err.exitCode : 1;
   }
 }

@@ -1,18 +1,19 @@
 /**
  * Entry point of the detached WAL daemon that `pgark wal-archive` / `pgark wal-restore` start:
  *   node daemon-main.js <pgdata>
- * Exits 0 after the idle timeout (PGARK_WAL_DAEMON_IDLE_SECONDS, default 60) or on SIGTERM/SIGINT,
+ * Exits 0 after the idle timeout (PGARK_WAL_DAEMON_IDLE_SECONDS) or on SIGTERM/SIGINT,
  * and at once when another daemon already serves the data directory.
  */
-import { DaemonAlreadyRunning, DEFAULT_IDLE_TIMEOUT_MS, startWalDaemon } from './daemon.js';
+import { DaemonAlreadyRunning, startWalDaemon } from './daemon.js';
 import { logger } from '../util/log.js';
+import { checkEnvironment, setting } from '../util/options.js';
 
 async function run(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const pgdata = process.argv[2];
   if (!pgdata) throw new Error('usage: daemon-main.js <pgdata>');
-  const idleSeconds = Number(process.env.PGARK_WAL_DAEMON_IDLE_SECONDS);
-  const idleTimeoutMs = Number.isFinite(idleSeconds) && idleSeconds > 0 ? idleSeconds * 1000 : DEFAULT_IDLE_TIMEOUT_MS;
+  checkEnvironment();
+  const idleTimeoutMs = setting('walDaemonIdleSeconds') * 1000;
   // Taken before startup: a signal that arrives while the daemon starts still closes it cleanly
   // (socket, key and PID file removed) instead of killing it half-started.
   let close: (() => Promise<void>) | undefined;

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
 import { RUNTIME_DIR_NAME } from '../util/cnpg.js';
+import { setting } from '../util/options.js';
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 100;
@@ -40,7 +41,7 @@ export interface WalRuntime {
 
 export function walRuntime(pgdata: string): WalRuntime {
   const data = resolve(pgdata);
-  const dir = resolve(process.env.PGARK_WAL_RUNTIME_DIR ?? join(data, RUNTIME_DIR_NAME));
+  const dir = resolve(setting('walRuntimeDir') ?? join(data, RUNTIME_DIR_NAME));
   let socketDir = dir;
   let socketPath = join(dir, 'daemon.sock');
   if (socketPath.length > MAX_SOCKET_PATH) {

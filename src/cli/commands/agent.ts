@@ -1,6 +1,7 @@
 /** `pgark agent` (scheduled backups, retention, WAL fast path, metrics) and `pgark status` (what an agent reports). */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 
 interface AgentCliOptions extends ConfigOptions, PgConnectionOptions {
@@ -11,18 +12,13 @@ interface AgentCliOptions extends ConfigOptions, PgConnectionOptions {
 }
 
 export function register(program: Command): void {
-  withPgOptions(
-    withConfigOptions(
-      program
-        .command('agent')
-        .description(
-          'run every ScheduledBackup in the manifests (CNPG semantics), apply retentionPolicy after each backup and periodically, serve the WAL archive fast path for --pgdata, and expose /metrics, /healthz, /readyz and /status',
-        )
-        .option('--listen <host:port>', 'HTTP address for /metrics, /healthz, /readyz, /status', '127.0.0.1:9187')
-        .option('--retention-interval <duration>', 'apply each Cluster\'s retentionPolicy this often, besides after every backup', '30m')
-        .option('--refresh-interval <duration>', 're-read each backup catalog this often (metrics, readiness)', '1m')
-        .option('--state-dir <dir>', 'where the agent keeps its state (default ~/.pgark/agent)'),
-    ),
+  withOptions(
+    program
+      .command('agent')
+      .description(
+        'run every ScheduledBackup in the manifests (CNPG semantics), apply retentionPolicy after each backup and periodically, serve the WAL archive fast path for --pgdata, and expose /metrics, /healthz, /readyz and /status',
+      ),
+    'agent',
   ).action(
     action(async (opts: AgentCliOptions) => {
       const { agentCommand } = await import('../../commands/agent.js');
@@ -38,12 +34,12 @@ export function register(program: Command): void {
     }),
   );
 
-  program
-    .command('status')
-    .description("print a running agent's status: each backup's phase (pending, running, walArchivingFailing, completed, failed) and error, schedules, catalogs")
-    .option('--agent <url>', 'the agent\'s address', 'http://127.0.0.1:9187')
-    .option('--json', 'the status as JSON')
-    .action(
+  withOptions(
+    program
+      .command('status')
+      .description("print a running agent's status: each backup's phase (pending, running, walArchivingFailing, completed, failed) and error, schedules, catalogs"),
+    'status',
+  ).action(
       action(async (opts: { agent: string; json?: boolean }) => {
         const { statusCommand } = await import('../../commands/agent.js');
         await statusCommand(opts.agent, Boolean(opts.json));

@@ -5,7 +5,8 @@
  * A ScheduledBackup is run by `pgark agent`, so apply points there instead of running it.
  */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 import { UserError } from '../../util/errors.js';
 
@@ -17,10 +18,8 @@ interface ApplyFlags extends ConfigOptions, PgConnectionOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('apply')
-    .description('act on manifests: a Backup takes that backup; a Cluster with bootstrap.recovery is recovered into --pgdata')
-    .option('--start', 'recovery: start PostgreSQL, wait for the target and promotion, and leave it running')
-    .option('--dry-run', 'recovery: print the plan and change nothing');
-  withPgOptions(withConfigOptions(cmd)).action(
+    .description('act on manifests: a Backup takes that backup; a Cluster with bootstrap.recovery is recovered into --pgdata');
+  withOptions(cmd, 'apply').action(
     action(async (flags: ApplyFlags) => {
       const files = configFiles(flags);
       if (files.length === 0) throw new UserError('no manifests given', 'pass -f FILE (repeatable) or set PGARK_CONFIG');

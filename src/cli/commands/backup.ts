@@ -6,7 +6,8 @@
  * either side of the subcommand name; subcommands read them with optsWithGlobals().
  */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 
 interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
@@ -25,20 +26,11 @@ function clusterOptions(opts: BackupCliOptions) {
 }
 
 export function register(program: Command): void {
-  const backup = withPgOptions(
-    withConfigOptions(
-      program
-        .command('backup')
-        .description('take an online base backup into the Cluster\'s barmanObjectStore (barman-cloud layout); see also backup list|show|delete')
-        .option('--cluster <name>', 'Cluster to use when the manifests hold several')
-        .option('--name <name>', 'backup_name recorded in backup.info (recovery can select the backup by it)')
-        .option('--immediate-checkpoint', 'request an immediate checkpoint (default: data.immediateCheckpoint)')
-        .option('--compression <codec>', 'none, gzip, bzip2, snappy (barman-cloud restorable), lz4, zstd (pgark only); default: data.compression')
-        .option('--jobs <n>', 'compression workers and parts uploaded at once (default: data.jobs or 2)')
-        .option('--method <method>', 'auto (local when --pgdata/PGDATA is the server\'s data directory), local or remote (BASE_BACKUP)', 'auto')
-        .option('--wal-timeout <seconds>', 'how long to wait for the end WAL segment to be archived', '300')
-        .option('--no-progress', 'no progress display'),
-    ),
+  const backup = withOptions(
+    program
+      .command('backup')
+      .description('take an online base backup into the Cluster\'s barmanObjectStore (barman-cloud layout); see also backup list|show|delete'),
+    'backup',
   ).action(
     action(async (opts: BackupCliOptions) => {
       const { backupCommand } = await import('../../commands/backup.js');

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 
 interface CheckFlags extends ConfigOptions, PgConnectionOptions {
@@ -10,9 +11,8 @@ interface CheckFlags extends ConfigOptions, PgConnectionOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('check')
-    .description('preflight: validate manifests, resolve secrets, probe the object store and PostgreSQL')
-    .option('--cluster <name>', 'the Cluster to check when the manifests hold several');
-  withPgOptions(withConfigOptions(cmd)).action(
+    .description('preflight: validate manifests, resolve secrets, probe the object store and PostgreSQL');
+  withOptions(cmd, 'check').action(
     action(async (flags: CheckFlags) => {
       const { checkCommand } = await import('../../commands/check.js');
       const pg = { pghost: flags.pghost, pgport: flags.pgport, pguser: flags.pguser, pgpassword: flags.pgpassword, pgdatabase: flags.pgdatabase };

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, withPgOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 import { UserError } from '../../util/errors.js';
+import { flagValue, setting } from '../../util/options.js';
 
 interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
   cluster?: string;
@@ -11,26 +13,14 @@ interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
   finishRecovery?: boolean;
 }
 
-function positiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[1-9]\d*$/.test(value)) throw new UserError(`${flag} must be a positive integer, got "${value}"`);
-  return Number(value);
-}
-
 /** `pgark restore`: bootstrap.recovery of a Cluster manifest into a local data directory. */
 export function register(program: Command): void {
   const cmd = program
     .command('restore')
-    .description('recover a Cluster (spec.bootstrap.recovery) into an empty data directory: pre-checks, download, recovery settings')
-    .option('--cluster <name>', 'the Cluster to recover when the manifests hold several')
-    .option('--start', 'start PostgreSQL, wait until it reaches the target and promotes, ensure database/owner; leave it running')
-    .option('--dry-run', 'print the plan (backup, WAL range, target, recoverable window, estimate) and change nothing')
-    .option('--jobs <n>', 'archives downloaded at once (default: data.jobs of the source store, else 4)')
-    .option('--finish-recovery', 'internal: run by recovery_end_command when PostgreSQL ends the recovery');
-  cmd.options.find((o) => o.long === '--finish-recovery')!.hideHelp();
-  withPgOptions(withConfigOptions(cmd)).action(
+    .description('recover a Cluster (spec.bootstrap.recovery) into an empty data directory: pre-checks, download, recovery settings');
+  withOptions(cmd, 'restore').action(
     action(async (flags: RestoreFlags) => {
-      const pgdata = flags.pgdata ?? process.env.PGDATA;
+      const pgdata = flags.pgdata ?? setting('pgdata');
       if (!pgdata) throw new UserError('no data directory given', 'pass --pgdata DIR (an empty or absent directory) or set PGDATA');
       const files = configFiles(flags);
       if (flags.finishRecovery) {
@@ -49,9 +39,9 @@ export function register(program: Command): void {
           start: flags.start,
           dryRun: flags.dryRun,
           pghost: flags.pghost,
-          pgport: positiveInt(flags.pgport, '--pgport'),
-          pguser: flags.pguser ?? process.env.PGUSER,
-          jobs: positiveInt(flags.jobs, '--jobs'),
+          pgport: flagValue('pgport', flags.pgport),
+          pguser: flags.pguser ?? setting('pguser'),
+          jobs: flagValue('restoreJobs', flags.jobs),
         },
       });
     }),

@@ -1,6 +1,7 @@
 /** `pgark retention`: apply the Cluster's retentionPolicy (barman's recovery window) to its object store. */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 
 interface RetentionCliOptions extends ConfigOptions {
   cluster?: string;
@@ -9,15 +10,13 @@ interface RetentionCliOptions extends ConfigOptions {
 }
 
 export function register(program: Command): void {
-  withConfigOptions(
+  withOptions(
     program
       .command('retention')
       .description(
         'delete backups and WAL outside spec.backup.retentionPolicy (Nd, Nw, Nm; a month is 31 days), as barman-cloud-backup-delete does; --dry-run prints the plan only',
-      )
-      .option('--cluster <name>', 'Cluster to use when the manifests hold several')
-      .option('--policy <Nd|Nw|Nm>', 'use this policy instead of spec.backup.retentionPolicy')
-      .option('--dry-run', 'print what would be deleted and why; delete nothing'),
+      ),
+    'retention',
   ).action(
     action(async (opts: RetentionCliOptions) => {
       const { runRetention } = await import('../../commands/retention.js');

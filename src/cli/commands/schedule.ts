@@ -1,7 +1,8 @@
 /** `pgark schedule next`: check ScheduledBackup schedules (CNPG's robfig/cron dialect, seconds first). */
 import type { Command } from 'commander';
 import { UserError } from '../../util/errors.js';
-import { action, configFiles, withConfigOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
 
 interface ScheduleNextCliOptions extends ConfigOptions {
   count: string;
@@ -23,13 +24,7 @@ function instant(text: string | undefined): Date {
 
 export function register(program: Command): void {
   const schedule = program.command('schedule').description('ScheduledBackup schedules');
-  withConfigOptions(
-    schedule
-      .command('next')
-      .description('print the next run times (UTC) and backup names of every ScheduledBackup in the manifests')
-      .option('-n, --count <n>', 'how many run times per ScheduledBackup', '5')
-      .option('--from <time>', 'list run times after this ISO 8601 time instead of now'),
-  ).action(
+  withOptions(schedule.command('next').description('print the next run times (UTC) and backup names of every ScheduledBackup in the manifests'), 'schedule next').action(
     action(async (opts: ScheduleNextCliOptions) => {
       const { scheduleNext } = await import('../../commands/schedule.js');
       await scheduleNext({ files: configFiles(opts), count: positiveInt(opts.count), from: instant(opts.from), json: Boolean(opts.json) });

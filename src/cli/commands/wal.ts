@@ -4,7 +4,9 @@
  * these definitions give them --help and the same behaviour when run through the full CLI.
  */
 import type { Command } from 'commander';
-import { action, configFiles, withConfigOptions, type ConfigOptions } from '../common.js';
+import { action, configFiles, type ConfigOptions } from '../common.js';
+import { withOptions } from '../options.js';
+import type { WalFlags } from '../../commands/wal.js';
 
 interface WalOptions extends ConfigOptions {
   cluster?: string;
@@ -13,55 +15,41 @@ interface WalOptions extends ConfigOptions {
   daemon: boolean;
 }
 
-function clientArgs(opts: WalOptions): string[] {
-  const args = configFiles(opts).flatMap((f) => ['-f', f]);
-  if (opts.secretsDir) args.push('--secrets-dir', opts.secretsDir);
-  if (opts.cluster) args.push('--cluster', opts.cluster);
-  if (opts.source) args.push('--source', opts.source);
-  if (opts.pgdata) args.push('--pgdata', opts.pgdata);
-  if (!opts.daemon) args.push('--no-daemon');
-  return args;
+function walFlags(opts: WalOptions): WalFlags {
+  return { file: opts.file, secretsDir: opts.secretsDir, cluster: opts.cluster, source: opts.source, pgdata: opts.pgdata, noDaemon: !opts.daemon };
 }
 
 export function register(program: Command): void {
-  withConfigOptions(
+  withOptions(
     program
       .command('wal-archive')
       .description("archive one WAL file: archive_command = 'pgark wal-archive -f cluster.yaml %p'")
-      .argument('<wal-path>', 'the file PostgreSQL passes as %p')
-      .option('--cluster <name>', 'Cluster to use when the manifests hold several')
-      .option('--pgdata <dir>', 'data directory (default: the parent of pg_wal in %p)')
-      .option('--no-daemon', 'archive in this process instead of through the resident WAL daemon'),
+      .argument('<wal-path>', 'the file PostgreSQL passes as %p'),
+    'wal-archive',
   ).action(
     action(async (walPath: string, opts: WalOptions) => {
       const { walCommand } = await import('../../commands/wal.js');
-      process.exitCode = await walCommand('wal-archive', [...clientArgs(opts), walPath]);
+      process.exitCode = await walCommand('wal-archive', walFlags(opts), [walPath]);
     }),
   );
 
-  withConfigOptions(
+  withOptions(
     program
       .command('wal-restore')
       .description("fetch one WAL file: restore_command = 'pgark wal-restore -f cluster.yaml %f %p'")
       .argument('<wal-name>', 'the WAL file name PostgreSQL passes as %f')
-      .argument('<dest-path>', 'where to write it (%p)')
-      .option('--cluster <name>', 'Cluster to use when the manifests hold several')
-      .option('--source <name>', "read from externalClusters[name].barmanObjectStore (recovery), serverName defaulting to name")
-      .option('--pgdata <dir>', 'data directory (default: the parent of pg_wal in %p)')
-      .option('--no-daemon', 'fetch in this process, without prefetching'),
+      .argument('<dest-path>', 'where to write it (%p)'),
+    'wal-restore',
   ).action(
     action(async (walName: string, dest: string, opts: WalOptions) => {
       const { walCommand } = await import('../../commands/wal.js');
-      process.exitCode = await walCommand('wal-restore', [...clientArgs(opts), walName, dest]);
+      process.exitCode = await walCommand('wal-restore', walFlags(opts), [walName, dest]);
     }),
   );
 
-  withConfigOptions(
-    program
-      .command('wal-list')
-      .description('timelines of the WAL archive: first and last segment, count, gaps, history files, size')
-      .option('--cluster <name>', 'Cluster to use when the manifests hold several')
-      .option('--source <name>', 'list externalClusters[name].barmanObjectStore instead of the Cluster\'s own'),
+  withOptions(
+    program.command('wal-list').description('timelines of the WAL archive: first and last segment, count, gaps, history files, size'),
+    'wal-list',
   ).action(
     action(async (opts: WalOptions) => {
       const { walListCommand } = await import('../../commands/wal.js');
