@@ -84,7 +84,12 @@ export function sha256Tap(): { tap: Transform; hex(): string } {
 }
 
 function loadDigests(text: string): Record<string, string> {
-  const value = parsePyLiteral(text);
+  let value: PyValue;
+  try {
+    value = parsePyLiteral(text);
+  } catch (err) {
+    throw new Error(`${DIGEST_LINE}: ${(err as Error).message}`);
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof PyTuple || value instanceof PyFloat) throw new Error(`${DIGEST_LINE}: not a dict`);
   const out: Record<string, string> = {};
   for (const [name, hex] of Object.entries(value as PyDict)) {
