@@ -46,8 +46,14 @@ export class ChildProcessTransform extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    if (this.exited || this.stdinFailed) {
-      callback(this.exitError() ?? new CodecProcessError(`${this.command} stopped reading its input early`));
+    if (this.exited) {
+      callback(this.exitError() ?? this.describe('stopped reading its input before the end (trailing data?)'));
+      return;
+    }
+    if (this.stdinFailed) {
+      // The tool quit without reading this: its exit status and stderr (onExit) say why, and a
+      // decoder's failure is then reported as corrupt input rather than as a bare broken pipe.
+      this.pendingWrite = callback;
       return;
     }
     if (this.child.stdin.write(chunk)) callback();
