@@ -91,6 +91,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
       download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who });
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
+      progress.step(objectVerificationText(download));
       progress.step(verificationText(download));
       const written = configure(ctx, cluster, plan, opts, who);
       await syncPaths([...written.map((f) => join(pgdata, f)), pgdata]);
@@ -124,6 +125,13 @@ function reportPlan(plan: RecoveryPlan, progress: Progress): void {
   if (plan.newArchive) progress.step(`after promotion the cluster archives to ${plan.newArchive.displayUrl} server "${plan.newArchive.serverName}" (empty-archive check ${plan.newArchive.emptyCheck})`);
   else progress.step('the Cluster has no backup.barmanObjectStore: WAL archiving stays off after promotion');
   progress.step(`estimated time: about ${formatDuration(plan.estimateSeconds)}`);
+}
+
+function objectVerificationText(d: DownloadResult): string {
+  const v = d.objects;
+  return v.digests
+    ? `verified: all ${v.objects} stored object(s) have the SHA-256 recorded in backup.info when they were stored`
+    : `stored objects NOT verified as a whole: ${v.reason}`;
 }
 
 function verificationText(d: DownloadResult): string {
@@ -217,6 +225,7 @@ export function summaryText(r: RecoveryResult): string {
   if (r.dryRun) lines.push('Dry run:      nothing was downloaded or written');
   if (r.download) {
     lines.push(`Downloaded:   ${formatBytes(r.download.bytes)}, ${r.download.files} files in ${formatDuration(r.download.seconds)}`);
+    lines.push(`Objects:      ${r.download.objects.digests ? `${r.download.objects.objects} with the SHA-256 recorded at backup time` : `not verified (${r.download.objects.reason})`}`);
     lines.push(`Verified:     ${r.download.verification.manifest ? `${r.download.verification.files} files against backup_manifest (size, CRC-32C)` : `no (${r.download.verification.reason})`}`);
   }
   if (r.recovery) lines.push(`Replayed:     ${r.recovery.segmentsRestored} WAL segments from the archive in ${formatDuration(r.recovery.seconds)}${r.recovery.stoppedAt ? `; ${r.recovery.stoppedAt}` : ''}`);
