@@ -21,7 +21,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { stderrProgress, type Progress } from './progress.js';
 import { connectionFromPidFile, ensureApplicationDatabase, followRecovery, serverState, startServer, type DatabaseReport, type RecoveryOutcome } from './server.js';
 import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
-import { AUTO_CONF, RECOVERY_SIGNAL, writeRecoveryConfig } from './settings.js';
+import { AUTO_CONF, RECOVERY_SIGNAL, dropRecoveryTargets, writeRecoveryConfig } from './settings.js';
 import { describeTarget, recoveryTargetSettings } from './target.js';
 
 export interface RecoveryOptions {
@@ -52,6 +52,8 @@ export interface RecoveryResult {
 }
 
 const DEFAULT_JOBS = 4;
+/** Polls (250 ms apart) for the reload recovery_end_command asks for: generous, a busy postmaster is slow to get to it. */
+const RELOAD_POLLS = 120;
 
 function manifestRefOf(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): ManifestRef {
   const files = opts.manifestFiles?.length
@@ -202,10 +204,13 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   }
   let state = await serverState(conn, user);
   // recovery_end_command has asked for a reload; give the postmaster a moment to apply it.
-  for (let i = 0; i < 20 && plan.newArchive && state.archiveCommand === 'false'; i++) {
+  for (let i = 0; i < RELOAD_POLLS && state.recoveryEndCommand !== ''; i++) {
     await new Promise((r) => setTimeout(r, 250));
     state = await serverState(conn, user);
   }
+  // Only once that reload has read the file may the recovery targets leave it (settings.ts).
+  if (state.recoveryEndCommand === '') dropRecoveryTargets(plan.pgdata);
+  else progress.step(`warning: the reload that ends the recovery was not seen; recovery_target* settings stay in ${AUTO_CONF} (inert without recovery.signal)`);
   result.server = { ...conn, timeline: state.timeline, archiveCommand: state.archiveCommand, logFile };
   progress.step(`PostgreSQL is running on ${conn.host}:${conn.port}, timeline ${state.timeline}, archive_command = ${state.archiveCommand}`);
 }
