@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { backupPrefix } from '../../src/catalog/layout.js';
@@ -222,6 +222,19 @@ test('lz4: a flip in every frame (at its magic, middle or last byte in turn) and
     )[n % 3];
     // flipByte refuses byte 0: a stream that is not lz4 from its first byte on fails without any digest.
     await assertFlipRefused('lz4', offset || 1, `frame ${n + 1} of ${frames.length}, ${what}`);
+  }
+});
+
+test('an object backup.info records no digest for (a stray data_0001.tar) fails the restore before anything is downloaded', async () => {
+  const stray = join(dirname(dataTarPath('none')), 'data_0001.tar');
+  writeFileSync(stray, readFileSync(dataTarPath('none')));
+  try {
+    const r = await restoreBackup('none');
+    assertRefused(r, 'stray part');
+    assert.match(r.stderr, /the stored object \S*\/data_0001\.tar is damaged: backup.info records no SHA-256 for it/);
+    assert.doesNotMatch(r.stderr, /downloaded .* of/, 'refused before the download');
+  } finally {
+    rmSync(stray);
   }
 });
 
