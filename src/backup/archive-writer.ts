@@ -1,7 +1,10 @@
 /**
  * One barman-cloud tar of a backup (data.tar[.ext] or <oid>.tar[.ext]) written as it is produced:
  * PAX tar (tar-stream) -> compression -> one streaming (multipart) upload. Each file's CRC-32C is
- * computed on the bytes as stored, for the backup_manifest.
+ * computed on the bytes as stored, for the backup_manifest; the SHA-256 of the object's own bytes
+ * (compressed) is computed as they go to the store, for backup.info, so that a restore notices a
+ * damaged object even where neither the manifest nor the codec would (tar padding, an lz4 match
+ * offset that still points at equal bytes).
  *
  * Member names follow barman (Python tarfile fed by os.walk): the root directory is ".", files at
  * the root are "./NAME", everything deeper is "dir/.../NAME".
@@ -9,7 +12,7 @@
 import type { Readable, Transform } from 'node:stream';
 import tar from 'tar-stream';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
-import { Crc32c } from '../io/hash.js';
+import { Crc32c, cryptoHasher, hash } from '../io/hash.js';
 import type { SourceEntry } from './types.js';
 
 export interface StoredFile {
@@ -52,6 +55,8 @@ export class ArchiveWriter {
   contentBytes = 0;
   private readonly pack = tar.pack();
   private readonly upload: Promise<{ size: number }>;
+  /** SHA-256 of the bytes stored: recorded in backup.info, checked by every restore. */
+  private readonly digest = hash(cryptoHasher('sha256'));
   private failure?: Error;
   /** Owner of the archive's root, given to the members pgark adds itself (backup_label, backup_manifest). */
   private owner = { uid: 0, gid: 0 };
@@ -61,9 +66,10 @@ export class ArchiveWriter {
     const { compressor } = opts;
     this.pack.on('error', (err: Error) => compressor.destroy(err));
     compressor.on('error', (err: Error) => this.fail(err));
-    this.pack.pipe(compressor);
+    this.digest.on('error', (err: Error) => this.fail(err));
+    this.pack.pipe(compressor).pipe(this.digest);
     this.upload = opts.store
-      .put(opts.key, compressor as Readable, {
+      .put(opts.key, this.digest as Readable, {
         partSize: opts.partSize,
         queueSize: opts.queueSize,
         sizeHint: opts.sizeHint,
@@ -151,18 +157,19 @@ export class ArchiveWriter {
     this.files.push({ path, size, mtime: header.mtime, crc32c: crc.digest() });
   }
 
-  /** Ends the tar and waits until the object is completely stored. Returns the stored (compressed) size. */
-  async finish(): Promise<number> {
+  /** Ends the tar and waits until the object is completely stored. Returns the stored (compressed) size and its SHA-256. */
+  async finish(): Promise<{ size: number; sha256: string }> {
     this.check();
     this.pack.finalize();
     const { size } = await this.upload;
     this.check();
-    return size;
+    return { size, sha256: this.digest.digest };
   }
 
   /** Stops the upload (the store discards an unfinished multipart upload). */
   abort(err: Error): void {
     this.fail(err);
     this.opts.compressor.destroy(err);
+    this.digest.destroy(err);
   }
 }

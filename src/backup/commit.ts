@@ -72,6 +72,7 @@ export function recordToBackupInfo(r: BackupRecord): BackupInfo {
     timeline: r.timeline,
     version: f.version,
     xlog_segment_size: f.walSegmentSize,
+    pgark_object_sha256: r.objectSha256,
   };
 }
 

@@ -68,9 +68,11 @@ export function pathFilter(exclude: string[], include: string[] = []): PathFilte
 /**
  * pgark's own files in PGDATA are never backed up: the WAL runtime directory (sockets, spool
  * markers) and what a recovery leaves (its server log, which a BASE_BACKUP would otherwise carry
- * into the next generation, and the generated source manifest).
+ * into the next generation, the generated source manifest, and the backup_manifest of the backup
+ * the server was restored from: each backup appends its own, and PostgreSQL's BASE_BACKUP leaves
+ * the old one out too).
  */
-export const PGARK_EXCLUDES = [`/${RUNTIME_DIR_NAME}`, `/${RECOVERY_LOG}`, `/${GENERATED_SOURCE_MANIFEST}`];
+export const PGARK_EXCLUDES = [`/${RUNTIME_DIR_NAME}`, `/${RECOVERY_LOG}`, `/${GENERATED_SOURCE_MANIFEST}`, '/backup_manifest'];
 
 /** The PGDATA filter: barman's lists plus the tablespace links and any tablespace stored inside PGDATA. */
 export function pgdataFilter(tablespaceOids: number[], tablespaceDirsInsidePgdata: string[]): PathFilter {

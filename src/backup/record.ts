@@ -32,5 +32,7 @@ export interface BackupRecord {
   backupLabel?: string;
   /** Bytes stored in the object store (all tars, compressed). */
   storedBytes?: number;
+  /** SHA-256 (hex) of each stored tar's bytes, by name below the backup's folder. */
+  objectSha256?: Record<string, string>;
   copyStats?: CopyStats;
 }

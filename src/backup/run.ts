@@ -137,6 +137,11 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         timeline: start.timeline,
       };
       const perArchiveSeconds: Record<string, number> = {};
+      const objectSha256: Record<string, string> = {};
+      const stored = (name: string, object: { size: number; sha256: string }) => {
+        objectSha256[`${name}.tar${ext}`] = object.sha256;
+        return object.size;
+      };
       const manifestFiles: ManifestFile[] = [];
       let data: ArchiveWriter | undefined;
       let dataStarted = 0;
@@ -149,7 +154,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
           dataStarted = t0;
           continue;
         }
-        storedTotal += await w.finish();
+        storedTotal += stored(archive.name, await w.finish());
         perArchiveSeconds[archive.name] = (Date.now() - t0) / 1000;
         manifestFiles.push(...w.files.map((f) => ({ ...f, path: `pg_tblspc/${archive.name}/${f.path}` })));
       }
@@ -162,7 +167,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       const manifest = renderBackupManifest([...data.files, ...manifestFiles], [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
       await data.addBuffer('backup_manifest', manifest);
       progress.setPhase('completing upload');
-      storedTotal += await data.finish();
+      storedTotal += stored('data', await data.finish());
       perArchiveSeconds.data = (Date.now() - dataStarted) / 1000;
       await source.close();
       if (!facts.inRecovery) {
@@ -181,6 +186,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       Object.assign(record, {
         status: 'DONE',
         storedBytes: storedTotal,
+        objectSha256,
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
       await claim.assertHeld();

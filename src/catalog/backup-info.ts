@@ -5,8 +5,11 @@
  * We WRITE exactly barman 3.4's key set, because barman <= 3.14 fails on any key it does not
  * know and Debian bookworm ships 3.4. We READ any barman version's file: later keys are kept
  * (and shown in JSON), unknown keys are ignored.
+ *
+ * pgark's own facts ride in comment lines, which barman's FieldListFile.load skips: today only
+ * `#pgark_object_sha256 = {'data.tar.gz': '<hex>', ...}`, the SHA-256 of each tar's stored bytes.
  */
-import { parsePyLiteral, pyRepr, PyTuple, type PyDict, type PyValue } from './pyliteral.js';
+import { parsePyLiteral, PyFloat, pyRepr, PyTuple, type PyDict, type PyValue } from './pyliteral.js';
 import { PyDateTime } from './pytime.js';
 
 export type BackupStatus = 'EMPTY' | 'STARTED' | 'FAILED' | 'WAITING_FOR_WALS' | 'DONE' | 'SYNCING';
@@ -59,6 +62,27 @@ export interface BackupInfo {
   parent_backup_id?: string | null;
   summarize_wal?: string | null;
   encryption?: string | null;
+  /** pgark's comment line: SHA-256 (hex) of each stored tar, by name below the backup's folder. */
+  pgark_object_sha256?: Record<string, string>;
+}
+
+const DIGEST_LINE = '#pgark_object_sha256';
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function loadDigests(text: string): Record<string, string> {
+  let value: PyValue;
+  try {
+    value = parsePyLiteral(text);
+  } catch (err) {
+    throw new Error(`${DIGEST_LINE}: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof PyTuple || value instanceof PyFloat) throw new Error(`${DIGEST_LINE}: not a dict`);
+  const out: Record<string, string> = {};
+  for (const [name, hex] of Object.entries(value as PyDict)) {
+    if (typeof hex !== 'string' || !SHA256_HEX.test(hex)) throw new Error(`${DIGEST_LINE}: the digest of ${name} is not 64 hex digits`);
+    out[name] = hex;
+  }
+  return out;
 }
 
 export const DEFAULT_XLOG_SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -184,6 +208,8 @@ export function serializeBackupInfo(info: BackupInfo): string {
     if (text === null && HIDE_IF_NULL.has(name)) continue;
     out += `${name}=${text ?? 'None'}\n`;
   }
+  const digests = info.pgark_object_sha256;
+  if (digests && Object.keys(digests).length) out += `${DIGEST_LINE} = ${pyRepr(digests)}\n`;
   return out;
 }
 
@@ -239,6 +265,8 @@ function loadField(name: string, kind: FieldKind, text: string): unknown {
 export function parseBackupInfo(text: string, backupId: string): BackupInfo {
   const info = emptyBackupInfo(backupId) as unknown as Record<string, unknown>;
   for (const rawLine of text.split('\n')) {
+    const digests = rawLine.startsWith(DIGEST_LINE) ? /^#pgark_object_sha256\s*=(.*)$/.exec(rawLine) : null;
+    if (digests) info.pgark_object_sha256 = loadDigests(digests[1].trim());
     if (rawLine.trim() === '' || rawLine.trim().startsWith('#')) continue;
     const eq = rawLine.indexOf('=');
     if (eq < 0) throw new Error(`invalid line ${JSON.stringify(rawLine.trim())}`);

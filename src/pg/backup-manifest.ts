@@ -21,9 +21,6 @@ export interface WalRange {
   endLsn: string;
 }
 
-/** Incremental CRC-32C over a file's bytes, in the order they are stored (recovery/extract.ts's name for it). */
-export { Crc32c as Crc32cState } from '../io/hash.js';
-
 /** PostgreSQL prints a CRC-32C checksum as the hex of its in-memory (little-endian) bytes. */
 export function crc32cManifestHex(value: number): string {
   const b = Buffer.alloc(4);

@@ -21,7 +21,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { stderrProgress, type Progress } from './progress.js';
 import { connectionFromPidFile, ensureApplicationDatabase, followRecovery, serverState, startServer, type DatabaseReport, type RecoveryOutcome } from './server.js';
 import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
-import { AUTO_CONF, RECOVERY_SIGNAL, writeRecoveryConfig } from './settings.js';
+import { AUTO_CONF, RECOVERY_SIGNAL, dropRecoveryTargets, writeRecoveryConfig } from './settings.js';
 import { describeTarget, recoveryTargetSettings } from './target.js';
 
 export interface RecoveryOptions {
@@ -52,6 +52,8 @@ export interface RecoveryResult {
 }
 
 const DEFAULT_JOBS = 4;
+/** Polls (250 ms apart) for the reload recovery_end_command asks for: generous, a busy postmaster is slow to get to it. */
+const RELOAD_POLLS = 120;
 
 function manifestRefOf(ctx: ConfigContext, cluster: Cluster, opts: RecoveryOptions): ManifestRef {
   const files = opts.manifestFiles?.length
@@ -91,6 +93,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
       download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who });
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
+      progress.step(objectVerificationText(download));
       progress.step(verificationText(download));
       const written = configure(ctx, cluster, plan, opts, who);
       await syncPaths([...written.map((f) => join(pgdata, f)), pgdata]);
@@ -124,6 +127,13 @@ function reportPlan(plan: RecoveryPlan, progress: Progress): void {
   if (plan.newArchive) progress.step(`after promotion the cluster archives to ${plan.newArchive.displayUrl} server "${plan.newArchive.serverName}" (empty-archive check ${plan.newArchive.emptyCheck})`);
   else progress.step('the Cluster has no backup.barmanObjectStore: WAL archiving stays off after promotion');
   progress.step(`estimated time: about ${formatDuration(plan.estimateSeconds)}`);
+}
+
+function objectVerificationText(d: DownloadResult): string {
+  const v = d.objects;
+  return v.digests
+    ? `verified: all ${v.objects} stored object(s) have the SHA-256 recorded in backup.info when they were stored`
+    : `stored objects NOT verified as a whole: ${v.reason}`;
 }
 
 function verificationText(d: DownloadResult): string {
@@ -194,10 +204,13 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   }
   let state = await serverState(conn, user);
   // recovery_end_command has asked for a reload; give the postmaster a moment to apply it.
-  for (let i = 0; i < 20 && plan.newArchive && state.archiveCommand === 'false'; i++) {
+  for (let i = 0; i < RELOAD_POLLS && state.recoveryEndCommand !== ''; i++) {
     await new Promise((r) => setTimeout(r, 250));
     state = await serverState(conn, user);
   }
+  // Only once that reload has read the file may the recovery targets leave it (settings.ts).
+  if (state.recoveryEndCommand === '') dropRecoveryTargets(plan.pgdata);
+  else progress.step(`warning: the reload that ends the recovery was not seen; recovery_target* settings stay in ${AUTO_CONF} (inert without recovery.signal)`);
   result.server = { ...conn, timeline: state.timeline, archiveCommand: state.archiveCommand, logFile };
   progress.step(`PostgreSQL is running on ${conn.host}:${conn.port}, timeline ${state.timeline}, archive_command = ${state.archiveCommand}`);
 }
@@ -217,6 +230,7 @@ export function summaryText(r: RecoveryResult): string {
   if (r.dryRun) lines.push('Dry run:      nothing was downloaded or written');
   if (r.download) {
     lines.push(`Downloaded:   ${formatBytes(r.download.bytes)}, ${r.download.files} files in ${formatDuration(r.download.seconds)}`);
+    lines.push(`Objects:      ${r.download.objects.digests ? `${r.download.objects.objects} with the SHA-256 recorded at backup time` : `not verified (${r.download.objects.reason})`}`);
     lines.push(`Verified:     ${r.download.verification.manifest ? `${r.download.verification.files} files against backup_manifest (size, CRC-32C)` : `no (${r.download.verification.reason})`}`);
   }
   if (r.recovery) lines.push(`Replayed:     ${r.recovery.segmentsRestored} WAL segments from the archive in ${formatDuration(r.recovery.seconds)}${r.recovery.stoppedAt ? `; ${r.recovery.stoppedAt}` : ''}`);

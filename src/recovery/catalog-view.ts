@@ -27,6 +27,7 @@ export function toRecoveryBackup(info: BackupInfo): RecoveryBackup {
     systemId: info.systemid ?? undefined,
     segmentSize: info.xlog_segment_size,
     tablespaces: info.tablespaces ?? [],
+    objectSha256: info.pgark_object_sha256,
   };
 }
 
@@ -37,6 +38,8 @@ export async function loadBackups(store: ObjectStore, serverName: string): Promi
 
 export interface BackupObject {
   key: string;
+  /** The key below the backup's folder, e.g. data.tar.gz. */
+  name: string;
   size: number;
   codec: CodecName;
   /** 'data' or the tablespace oid. */
@@ -58,7 +61,7 @@ export async function backupObjects(store: ObjectStore, serverName: string, back
     const { base, codec } = splitCodecSuffix(name);
     const m = TAR_RE.exec(base);
     if (!m) continue;
-    found.push({ key: entry.object.key, size: entry.object.size, codec, base: m[1], part: m[2] ? Number(m[2]) : 0 });
+    found.push({ key: entry.object.key, name, size: entry.object.size, codec, base: m[1], part: m[2] ? Number(m[2]) : 0 });
   }
   const bases = ['data', ...backup.tablespaces.map((t) => String(t.oid))];
   for (const b of bases) {

@@ -7,26 +7,31 @@
  * Afterwards: pg_tblspc/<oid> links to the tablespace locations, pg_wal created, mode 0700, the
  * files handed to the server's OS user when running as root, every file checked against the
  * backup_manifest, and the directories fsynced (each file was fsynced as it was written).
+ * Each object's bytes are hashed as they arrive and checked against the SHA-256 backup.info
+ * recorded for it (verify.ts) as soon as its tar is extracted.
  */
 import { chmodSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { Transform } from 'node:stream';
-import { decompressStream } from '../codec/index.js';
+import { CorruptDataError, decompressStream } from '../codec/index.js';
+import { cryptoHasher, hash } from '../io/hash.js';
+import { ProgressDisplay } from '../io/progress.js';
 import { chownTree, type RunAs } from '../pg/local-server.js';
 import type { ObjectStore } from '../storage/types.js';
 import type { BackupObject } from './catalog-view.js';
 import { extractTar, type WrittenFile } from './extract.js';
 import { formatBytes } from '../util/format.js';
-import { every, type Progress } from './progress.js';
+import type { Progress } from './progress.js';
 import type { RecoveryBackup } from './select-backup.js';
-import { verifyRestoredFiles, type Verification } from './verify.js';
+import { DamagedObjectError, expectedDigests, verifyRestoredFiles, type ObjectVerification, type Verification } from './verify.js';
+import { PgarkError } from '../util/errors.js';
 
 export interface DownloadResult {
   bytes: number;
   files: number;
   seconds: number;
   verification: Verification;
+  objects: ObjectVerification;
 }
 
 export interface DownloadOptions {
@@ -34,15 +39,6 @@ export interface DownloadOptions {
   jobs: number;
   progress: Progress;
   who: RunAs | undefined;
-}
-
-function byteCounter(onBytes: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      onBytes(chunk.length);
-      cb(null, chunk);
-    },
-  });
 }
 
 /** Runs `work` over `items` with at most `jobs` in flight; the first failure stops new work and is thrown. */
@@ -86,21 +82,28 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
 
   const total = objects.reduce((n, o) => n + o.size, 0);
   const started = Date.now();
-  let bytes = 0;
   let files = 0;
   const written = new Map<string, WrittenFile>();
   const directories = new Set<string>();
-  const report = () => {
-    const secs = (Date.now() - started) / 1000;
-    const pct = total ? Math.floor((bytes / total) * 100) : 100;
-    opts.progress.step(`downloaded ${formatBytes(bytes)} of ${formatBytes(total)} (${pct}%) at ${formatBytes(secs > 0 ? bytes / secs : 0)}/s`);
-  };
-  const ticker = every(2000, report);
+  // Off a terminal each report is a step line, as the other steps of a restore.
+  const display = new ProgressDisplay({
+    label: 'downloading',
+    total,
+    log: (p) => opts.progress.step(`downloaded ${formatBytes(p.done)} of ${formatBytes(p.total)} (${p.total ? Math.floor((p.done / p.total) * 100) : 100}%) at ${formatBytes(p.bytesPerSecond)}/s`),
+  });
+  const digests = expectedDigests(backup.objectSha256, objects);
   try {
     await pool(objects, opts.jobs, async (o) => {
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
-      const stats = await extractTar([body, byteCounter((n) => (bytes += n)), decompressStream(o.codec)], root, o.key);
+      const sha = hash(cryptoHasher('sha256'));
+      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key).catch((err: unknown) => {
+        throw namedIfDamaged(o.key, err);
+      });
+      const want = digests?.get(o.key);
+      if (want !== undefined && sha.digest !== want) {
+        throw new DamagedObjectError(o.key, `its SHA-256 is ${sha.digest}, backup.info recorded ${want} when it was stored`);
+      }
       files += stats.files;
       // backup_manifest names tablespace files as PGDATA would reach them.
       const prefix = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
@@ -108,9 +111,8 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       for (const d of stats.directories) directories.add(d);
     });
   } finally {
-    ticker.stop();
+    display.stop();
   }
-  report();
   const verification = verifyRestoredFiles(pgdata, written);
 
   const tblspc = join(pgdata, 'pg_tblspc');
@@ -125,5 +127,19 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   for (const loc of locations.values()) chownTree(loc, opts.who);
   const roots = [pgdata, ...locations.values()];
   await syncPaths([...directories, tblspc, walDir, join(walDir, 'archive_status'), ...roots, ...roots.map((r) => dirname(r))]);
-  return { bytes, files, seconds: (Date.now() - started) / 1000, verification };
+  const objectCheck: ObjectVerification = digests
+    ? { digests: true, objects: digests.size }
+    : { digests: false, reason: 'backup.info records no SHA-256 of the stored objects (written by barman-cloud or an older pgark)' };
+  return { bytes: display.snapshot().done, files, seconds: (Date.now() - started) / 1000, verification, objects: objectCheck };
+}
+
+/**
+ * A codec that cannot decode the object, or a tar that cannot be parsed (tar-stream's errors are
+ * plain Errors without a code), is a damaged object: the error then names it. Anything else (a
+ * refused entry, the disk, the network) is passed on as it is.
+ */
+function namedIfDamaged(key: string, err: unknown): unknown {
+  if (err instanceof CorruptDataError) return new DamagedObjectError(key, err.message);
+  if (err instanceof Error && !(err instanceof PgarkError) && (err as NodeJS.ErrnoException).code === undefined) return new DamagedObjectError(key, err.message);
+  return err;
 }

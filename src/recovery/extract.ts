@@ -15,7 +15,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { Crc32cState } from '../pg/backup-manifest.js';
+import { Crc32c } from '../io/hash.js';
 import { PgarkError } from '../util/errors.js';
 
 export class UnsafeTarEntryError extends PgarkError {
@@ -41,7 +41,7 @@ export interface ExtractStats {
 
 /** Passes bytes through unchanged, keeping their count and CRC-32C. */
 function checksumTap(): { tap: Transform; result(): WrittenFile } {
-  const crc = new Crc32cState();
+  const crc = new Crc32c();
   let size = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {

@@ -27,6 +27,8 @@ export interface RecoveryBackup {
   systemId?: string;
   segmentSize: number;
   tablespaces: { name: string; oid: number; location: string }[];
+  /** SHA-256 of each stored tar by name below the backup's folder (pgark backups; none from barman-cloud). */
+  objectSha256?: Record<string, string>;
 }
 
 export interface BackupChoice {

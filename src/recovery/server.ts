@@ -231,14 +231,22 @@ export async function ensureApplicationDatabase(conn: ConnectionInfo, user: stri
 }
 
 /** pg_is_in_recovery() and archive_command of the running server, for the final report. */
-export async function serverState(conn: ConnectionInfo, user: string): Promise<{ inRecovery: boolean; archiveCommand: string; timeline: number }> {
+export interface ServerState {
+  inRecovery: boolean;
+  archiveCommand: string;
+  /** '' once the reload asked for at the end of recovery is applied (a reload can clear it, PostgreSQL 12+). */
+  recoveryEndCommand: string;
+  timeline: number;
+}
+
+export async function serverState(conn: ConnectionInfo, user: string): Promise<ServerState> {
   const client = new pg.Client({ host: conn.host, port: conn.port, user, database: 'postgres' });
   await client.connect();
   try {
-    const r = await client.query<{ rec: boolean; ac: string; tli: number }>(
-      "SELECT pg_catalog.pg_is_in_recovery() AS rec, current_setting('archive_command') AS ac, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli",
+    const r = await client.query<{ rec: boolean; ac: string; rec_end: string; tli: number }>(
+      "SELECT pg_catalog.pg_is_in_recovery() AS rec, current_setting('archive_command') AS ac, current_setting('recovery_end_command') AS rec_end, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli",
     );
-    return { inRecovery: r.rows[0].rec, archiveCommand: r.rows[0].ac, timeline: Number(r.rows[0].tli) };
+    return { inRecovery: r.rows[0].rec, archiveCommand: r.rows[0].ac, recoveryEndCommand: r.rows[0].rec_end, timeline: Number(r.rows[0].tli) };
   } finally {
     await client.end();
   }

@@ -4,9 +4,10 @@
  * postgresql.conf): archive_command = 'false' until promotion, restore_command,
  * recovery_target_action = 'promote', the recovery_target_* lines, plus recovery.signal and the
  * .check-empty-wal-archive marker. At the end of recovery, recovery_end_command runs
- * finishRecoveryConfig(), which puts the cluster's own pgark wal-archive in place.
+ * finishRecoveryConfig(), which puts the cluster's own pgark wal-archive in place; once the
+ * reload it asks for is applied, dropRecoveryTargets() removes what is left of the recovery.
  */
-import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 
@@ -19,9 +20,9 @@ const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command
 /**
  * The recovery settings a running server can drop at the reload that ends the recovery. The
  * recovery_target* settings (and restore_command before PostgreSQL 14) are postmaster-only:
- * removing them from the file makes that reload log "cannot be changed without restarting" and
- * "configuration file ... contains errors", so they stay. Without recovery.signal or standby.signal
- * PostgreSQL never reads them, and the next `pgark restore` replaces them.
+ * removing them from the file read by that reload makes it log "cannot be changed without
+ * restarting" and "configuration file ... contains errors", so they go only after it
+ * (dropRecoveryTargets).
  */
 function droppableAtPromotion(major: number): RegExp {
   return major >= 14 ? /^(restore_command|recovery_end_command)$/ : /^recovery_end_command$/;
@@ -47,9 +48,24 @@ function rewriteAutoConf(pgdata: string, drop: (name: string) => boolean, settin
   while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
   const added = settings.map(([k, v]) => `${k} = ${quoteSetting(v)}`);
   const text = [...kept, `# ${comment}`, ...added, ''].join('\n');
+  // Owned as before: pgark may run as root next to a server that must still read (and ALTER SYSTEM) the file.
+  const owner = existsSync(path) ? statSync(path) : undefined;
   const tmp = `${path}.pgark-tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    if (owner && process.getuid?.() === 0) fchownSync(fd, owner.uid, owner.gid);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+  const dir = openSync(pgdata, 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 export interface RecoveryConfig {
@@ -92,4 +108,17 @@ export function finishRecoveryConfig(pgdata: string, archiveCommand: string | un
   const droppable = droppableAtPromotion(Number.parseInt(readFileSync(join(pgdata, 'PG_VERSION'), 'utf8'), 10));
   const drop = (name: string) => droppable.test(name) || (archiveCommand !== undefined && name === 'archive_command');
   rewriteAutoConf(pgdata, drop, settings, "pgark: recovery finished; archiving to the recovered cluster's own store");
+}
+
+/**
+ * After the reload that ended the recovery has been applied: the recovery-only lines left for it
+ * go, without another reload (which would log them as "cannot be changed without restarting").
+ * Without recovery.signal or standby.signal the server never reads them, and the next start reads
+ * the clean file; left in place, they would travel into the next base backups and a recovery of
+ * one of them (CNPG, barman-cloud-restore, a standby from a copy) would act on this old target.
+ */
+export function dropRecoveryTargets(pgdata: string): void {
+  const path = join(pgdata, AUTO_CONF);
+  if (!existsSync(path) || !readFileSync(path, 'utf8').split('\n').some((line) => RECOVERY_ONLY.test(settingName(line) ?? ''))) return;
+  rewriteAutoConf(pgdata, (name) => RECOVERY_ONLY.test(name), [], 'pgark: recovery settings removed after promotion');
 }

@@ -4,6 +4,11 @@
  * been restored with its size and CRC-32C, and nothing else may have been restored. The sizes and
  * checksums compared are those computed while the bytes were written (extract.ts), so the check
  * reads nothing back. barman-cloud backups carry no manifest: they are reported as not verified.
+ *
+ * Before that, each stored object (tar) is checked as a whole against the SHA-256 pgark recorded
+ * in backup.info when it stored it: the manifest cannot see a flipped byte in tar padding or in a
+ * header field it does not list (mtime, mode, owner), and a codec may decode a damaged stream into
+ * the right bytes (an lz4 match offset flipped inside a run of zeros still copies zeros).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,6 +20,33 @@ import type { WrittenFile } from './extract.js';
 export const BACKUP_MANIFEST = 'backup_manifest';
 
 export type Verification = { manifest: true; files: number } | { manifest: false; reason: string };
+
+export type ObjectVerification = { digests: true; objects: number } | { digests: false; reason: string };
+
+export class DamagedObjectError extends PgarkError {
+  constructor(key: string, what: string) {
+    super(`the stored object ${key} is damaged: ${what}`, 1, 'restore another backup (nothing was kept of this attempt)');
+  }
+}
+
+/**
+ * The digest each object must have, or why objects are not checked. An object the recorded set
+ * does not name, or a recorded object that is gone, fails the restore before anything is downloaded.
+ */
+export function expectedDigests(recorded: Record<string, string> | undefined, objects: { key: string; name: string }[]): Map<string, string> | undefined {
+  if (!recorded) return undefined;
+  const expected = new Map<string, string>();
+  for (const o of objects) {
+    const digest = recorded[o.name];
+    if (digest === undefined) throw new DamagedObjectError(o.key, 'backup.info records no SHA-256 for it, so it was not stored by this backup');
+    expected.set(o.key, digest);
+  }
+  const names = new Set(objects.map((o) => o.name));
+  const gone = Object.keys(recorded).find((name) => !names.has(name));
+  const folder = objects[0].key.slice(0, -objects[0].name.length);
+  if (gone !== undefined) throw new DamagedObjectError(folder + gone, 'backup.info records its SHA-256 but it is missing from the store');
+  return expected;
+}
 
 export class RestoreVerificationError extends PgarkError {
   constructor(what: string) {

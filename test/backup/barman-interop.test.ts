@@ -9,12 +9,24 @@ import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clientTool } from '../../src/pg/binaries.js';
+import { codecExtension } from '../../src/codec/index.js';
+import { backupInfoKey } from '../../src/catalog/layout.js';
+import { openObjectStore } from '../../src/storage/open.js';
 import { barmanEnv, createTestData, pgark, run, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from './helpers.js';
 
 function shellEnv(env: Record<string, string>): string {
   return Object.entries(env)
     .map(([k, v]) => `${k}='${v}'`)
     .join(' ');
+}
+
+async function readBackupInfo(store: TestStore, serverName: string, backupId: string): Promise<string> {
+  const s = await openObjectStore(store.resolved(serverName));
+  try {
+    return (await s.getBuffer(backupInfoKey(serverName, backupId))).toString('utf8');
+  } finally {
+    await s.close();
+  }
 }
 
 describe('pgark backups and barman-cloud 3.4', () => {
@@ -45,6 +57,9 @@ describe('pgark backups and barman-cloud 3.4', () => {
       assert.equal(out.status, 'DONE');
       assert.equal(out.backup_name, name);
       assert.equal(out.pgark_method, 'local');
+      // The digests ride in a comment line of backup.info, which barman-cloud has to skip below.
+      const info = await readBackupInfo(store, server.clusterName, out.backup_id);
+      assert.match(info, new RegExp(`^#pgark_object_sha256 = \\{'data\\.tar${codecExtension(codec).replace('.', '\\.')}': '[0-9a-f]{64}'\\}$`, 'm'));
 
       const dest = join(work.path, `restore-${codec}`);
       const barman = store.barman!;

@@ -91,6 +91,9 @@ for (const [i, [codec]] of CODECS.entries()) {
     // barman-cloud writes no backup_manifest: the output must not claim a per-file check.
     assert.deepEqual(JSON.parse(result.stdout).download.verification.manifest, false);
     assert.match(result.stderr, /NOT verified file by file: the backup has no backup_manifest/);
+    // Nor a whole-object check: barman-cloud records no digest of what it stored.
+    assert.deepEqual(JSON.parse(result.stdout).download.objects.digests, false);
+    assert.match(result.stderr, /stored objects NOT verified as a whole: backup.info records no SHA-256/);
     assert.deepEqual(await batches(r), Array.from({ length: i + 1 }, (_, k) => k + 1));
   });
 }

@@ -6,7 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { backupPrefix } from '../../src/catalog/layout.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupCluster, backupOrigin, batches, insertBatch, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from './helpers.js';
 
@@ -66,6 +68,23 @@ function configErrors(r: Recovered): string[] {
     .filter((l) => /contains errors|cannot be changed without restarting|syntax error/.test(l));
 }
 
+/** Recovery-only settings in a postgresql.auto.conf text (a recovery that read them would act on them). */
+function recoveryLines(autoConf: string): string[] {
+  return autoConf.split('\n').filter((l) => /^\s*(recovery_target\w*|restore_command|recovery_end_command)\s*=/.test(l));
+}
+
+function autoConfOf(r: Recovered): string {
+  return readFileSync(join(r.pgdata, 'postgresql.auto.conf'), 'utf8');
+}
+
+/** postgresql.auto.conf as stored in an uncompressed data.tar of `serverName`'s backup `id`. */
+function storedAutoConf(serverName: string, id: string): string {
+  const tar = join(store.destinationPath.replace(/^file:\/\//, ''), backupPrefix(serverName, id), 'data.tar');
+  const r = spawnSync('tar', ['-xOf', tar, './postgresql.auto.conf'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
 test('three generations across timelines: alpha -> beta (TLI 2) -> gamma (TLI 3), each with its own data and facts', async () => {
   await backupOrigin(alpha);
   await insertBatch(alpha.pg, 1);
@@ -79,11 +98,19 @@ test('three generations across timelines: alpha -> beta (TLI 2) -> gamma (TLI 3)
   assert.match(beta.stderr, /promoted: new timeline 2\b/);
   assert.equal(stoppingLines(beta.stderr).length, 1, `one stop reported:\n${beta.stderr}`);
   assert.deepEqual(configErrors(beta), [], 'the reload at promotion applies cleanly');
+  // The target alpha was recovered to must not outlive the promotion: a backup of beta would carry it.
+  assert.deepEqual(recoveryLines(autoConfOf(beta)), [], `no recovery setting left after promotion:\n${autoConfOf(beta)}`);
+  assert.match(autoConfOf(beta), /^archive_command = '.*wal-archive/m, "beta archives with its own pgark wal-archive");
 
   const betaEnv = { PGHOST: '127.0.0.1', PGPORT: String(beta.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
   await insertBatch(beta, 3);
   // Over BASE_BACKUP, which (unlike the local copy) carries PGDATA/log unless pgark leaves its own files out.
-  await backupCluster(beta.manifest, beta.pgdata, betaEnv, ['--method', 'remote']);
+  const betaBackup = await backupCluster(beta.manifest, beta.pgdata, betaEnv, ['--method', 'remote']);
+  // What any tool restoring this backup (CNPG, barman-cloud-restore, a standby from a copy) would read.
+  const stored = storedAutoConf('beta', betaBackup);
+  assert.match(stored, /archive_command/, 'the stored postgresql.auto.conf is the promoted one');
+  assert.deepEqual(recoveryLines(stored), [], `beta's backup carries no recovery target of its own recovery:\n${stored}`);
+  assert.deepEqual(configErrors(beta), [], 'nothing made the server reload a file it cannot apply');
   await insertBatch(beta, 4);
   const betaMark = await timeMark();
   await insertBatch(beta, 5);
@@ -102,4 +129,5 @@ test('three generations across timelines: alpha -> beta (TLI 2) -> gamma (TLI 3)
   assert.doesNotMatch(readFileSync(join(gamma.pgdata, 'log', 'pgark-recovery.log'), 'utf8'), /new timeline ID: 2\b/, "beta's recovery log is not part of beta's backup");
   assert.match(gamma.stdout, /Running: .*timeline 3, archive_command = .*wal-archive/);
   assert.deepEqual(configErrors(gamma), [], 'the reload at promotion applies cleanly');
+  assert.deepEqual(recoveryLines(autoConfOf(gamma)), [], `no recovery setting left after promotion:\n${autoConfOf(gamma)}`);
 });
