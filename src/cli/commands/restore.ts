@@ -9,6 +9,7 @@ interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
   dryRun?: boolean;
   jobs?: string;
   finishRecovery?: boolean;
+  archiveEnd?: string;
 }
 
 function positiveInt(value: string | undefined, flag: string): number | undefined {
@@ -26,8 +27,9 @@ export function register(program: Command): void {
     .option('--start', 'start PostgreSQL, wait until it reaches the target and promotes, ensure database/owner; leave it running')
     .option('--dry-run', 'print the plan (backup, WAL range, target, recoverable window, estimate) and change nothing')
     .option('--jobs <n>', 'archives downloaded at once (default: data.jobs of the source store, else 4)')
-    .option('--finish-recovery', 'internal: run by recovery_end_command when PostgreSQL ends the recovery');
-  cmd.options.find((o) => o.long === '--finish-recovery')!.hideHelp();
+    .option('--finish-recovery', 'internal: run by recovery_end_command when PostgreSQL ends the recovery')
+    .option('--archive-end <segment>', 'internal, with --finish-recovery: fail unless replay reached this segment');
+  for (const hidden of ['--finish-recovery', '--archive-end']) cmd.options.find((o) => o.long === hidden)!.hideHelp();
   withPgOptions(withConfigOptions(cmd)).action(
     action(async (flags: RestoreFlags) => {
       const pgdata = flags.pgdata ?? process.env.PGDATA;
@@ -35,7 +37,7 @@ export function register(program: Command): void {
       const files = configFiles(flags);
       if (flags.finishRecovery) {
         const { finishRecoveryCommand } = await import('../../commands/restore.js');
-        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata });
+        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata, archiveEnd: flags.archiveEnd });
         return;
       }
       const { recoverCommand } = await import('../../commands/restore.js');
