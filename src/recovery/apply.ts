@@ -143,6 +143,14 @@ function verificationText(d: DownloadResult): string {
     : `NOT verified file by file: ${v.reason}; only the tar headers' checksums and the compression format's own checks (none for an uncompressed tar) guarded the data`;
 }
 
+/**
+ * The segment replay must reach: the archive's end as listed now, when there is no target. With a
+ * target, PostgreSQL itself fails when replay ends before reaching it.
+ */
+function replayMustReach(plan: RecoveryPlan): string | undefined {
+  return plan.target.kind === 'end-of-archive' ? plan.window.lastSegment : undefined;
+}
+
 /** Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest when needed); returns the names written. */
 function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): string[] {
   const pgdata = plan.pgdata;
@@ -173,7 +181,7 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
     {
       archives: plan.newArchive !== undefined,
       restoreCommand: restore,
-      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined),
+      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined, replayMustReach(plan)),
       targetSettings: recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget),
       connectionSettings: connectionSettings(opts),
     },
@@ -193,7 +201,7 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);
   const user = opts.pguser ?? 'postgres';
-  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user);
+  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user, replayMustReach(plan));
   const conn = connectionFromPidFile(plan.pgdata);
   if (!conn) throw new PgarkError(`PostgreSQL promoted but ${plan.pgdata}/postmaster.pid does not say where it listens`);
   const rec = plan.cluster.spec.bootstrap!.recovery!;

@@ -17,7 +17,7 @@ export async function recoverFromManifests(opts: { files: string[]; secretsDir?:
   return runRecovery(ctx, cluster, { ...opts.recovery, manifestFiles: opts.files, secretsDir: opts.secretsDir });
 }
 
-export async function finishRecoveryFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string }): Promise<void> {
+export async function finishRecoveryFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string; archiveEnd?: string }): Promise<void> {
   const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
   const cluster = recoveryCluster(ctx.manifests, opts.cluster);
   finishRecovery({
@@ -25,5 +25,6 @@ export async function finishRecoveryFromManifests(opts: { files: string[]; secre
     ref: { files: opts.files, secretsDir: opts.secretsDir },
     cluster: ctx.manifests.clusters.length > 1 ? cluster.metadata.name : undefined,
     archives: cluster.spec.backup?.barmanObjectStore !== undefined,
+    archiveEnd: opts.archiveEnd,
   });
 }

@@ -37,7 +37,10 @@ export function archiveCommand(ref: ManifestRef, cluster: string | undefined): s
   return render('wal-archive', ref, clusterArgs(cluster), ['%p']);
 }
 
-/** recovery_end_command: switches archive_command from 'false' to pgark wal-archive once recovery ends. */
-export function finishCommand(ref: ManifestRef, pgdata: string, cluster: string | undefined): string {
-  return render('restore', ref, [...clusterArgs(cluster), '--finish-recovery', '--pgdata', resolve(pgdata)], []);
+/**
+ * recovery_end_command: switches archive_command from 'false' to pgark wal-archive once recovery
+ * ends; with `archiveEnd`, first fails the recovery if replay stopped before that segment.
+ */
+export function finishCommand(ref: ManifestRef, pgdata: string, cluster: string | undefined, archiveEnd?: string): string {
+  return render('restore', ref, [...clusterArgs(cluster), '--finish-recovery', '--pgdata', resolve(pgdata), ...(archiveEnd ? ['--archive-end', archiveEnd] : [])], []);
 }

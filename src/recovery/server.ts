@@ -12,6 +12,8 @@ import pg from 'pg';
 import type { PgBinaries } from '../pg/binaries.js';
 import { runPgTool, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
+import { ABORT_RECOVERY_MARK } from '../wal/restore.js';
+import { replayEndProblem } from './finish.js';
 import { every, type Progress } from './progress.js';
 
 export interface RecoveryOutcome {
@@ -70,6 +72,8 @@ const READY = /database system is ready to accept connections/;
 const FATAL = /(FATAL|PANIC):\s+([^\n]*)/;
 // What our own connection attempts during startup make the server log; not a failure.
 const CONNECTION_REFUSALS = /the database system is (starting up|not yet accepting connections|shutting down)|not yet accepting connections/;
+// The stderr line of a pgark command that made PostgreSQL abort the recovery (wal-restore, --finish-recovery).
+const ABORT_LINE = new RegExp(`^pgark[^:\\n]*: ${ABORT_RECOVERY_MARK} ([^\\n]*)`, 'gm');
 // PostgreSQL pauses instead of failing when, e.g., max_connections is lower than on the primary.
 const PAUSED = /recovery has paused/;
 
@@ -94,9 +98,19 @@ export interface FollowedLog {
 
 /**
  * Follows the server log until PostgreSQL has promoted (the "ready to accept connections" after
- * "selected new timeline ID"). Fails with the server's own FATAL message if the postmaster exits.
+ * "selected new timeline ID"). Fails with pgark's reason for stopping the recovery (a damaged WAL
+ * object, replay short of the archive), else the server's own FATAL message, if the postmaster
+ * exits; and fails after a promotion whose replay ended before `archiveEnd` (when
+ * recovery_end_command could not stop it, e.g. it failed for another reason).
  */
-export async function followRecovery(pgdata: string, log: FollowedLog, progress: Progress, targetText: string, user: string): Promise<RecoveryOutcome> {
+export async function followRecovery(
+  pgdata: string,
+  log: FollowedLog,
+  progress: Progress,
+  targetText: string,
+  user: string,
+  archiveEnd?: string,
+): Promise<RecoveryOutcome> {
   const logFile = log.path;
   const started = Date.now();
   const outcome: RecoveryOutcome = { segmentsRestored: 0, seconds: 0 };
@@ -161,8 +175,10 @@ export async function followRecovery(pgdata: string, log: FollowedLog, progress:
       const fatal = [...(text + partial).matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]).filter((m) => !CONNECTION_REFUSALS.test(m));
       const dead = state === 'gone' || (state === 'starting' && (seenRunning || fatal.length > 0 || Date.now() - started > STARTUP_GRACE_MS));
       if (dead) {
+        const why = [...(text + partial).matchAll(ABORT_LINE)].at(-1)?.[1];
+        const server = fatal.length ? `: ${fatal[fatal.length - 1]}` : '';
         throw new PgarkError(
-          `PostgreSQL stopped during recovery${fatal.length ? `: ${fatal[fatal.length - 1]}` : ''}`,
+          why ? `${ABORT_RECOVERY_MARK} ${why} (PostgreSQL stopped${server})` : `PostgreSQL stopped during recovery${server}`,
           1,
           `server log: ${logFile}; the data directory is left as it is for inspection`,
         );
@@ -172,6 +188,8 @@ export async function followRecovery(pgdata: string, log: FollowedLog, progress:
   } finally {
     ticker.stop();
   }
+  const short = archiveEnd && replayEndProblem(pgdata, archiveEnd);
+  if (short) throw new PgarkError(`PostgreSQL promoted, but ${short}`, 1, `server log: ${logFile}; the server is running on partial data`);
   outcome.seconds = (Date.now() - started) / 1000;
   return outcome;
 }

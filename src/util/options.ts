@@ -87,6 +87,7 @@ export const OPTIONS = {
   restoreDryRun: { flags: '--dry-run', type: bool, description: 'print the plan (backup, WAL range, target, recoverable window, estimate) and change nothing' },
   restoreJobs: { flags: '--jobs <n>', type: int(1), description: 'archives downloaded at once (default: data.jobs of the source store, else 4)' },
   finishRecovery: { flags: '--finish-recovery', type: bool, hidden: true, description: 'internal: run by recovery_end_command when PostgreSQL ends the recovery' },
+  archiveEnd: { flags: '--archive-end <segment>', type: str, hidden: true, description: 'internal, with --finish-recovery: fail unless replay reached this segment' },
 
   applyStart: { flags: '--start', type: bool, description: 'recovery: start PostgreSQL, wait for the target and promotion, and leave it running' },
   applyDryRun: { flags: '--dry-run', type: bool, description: 'recovery: print the plan and change nothing' },
@@ -249,7 +250,7 @@ export const COMMAND_OPTIONS = {
   'wal-restore': ['cluster', 'restoreSource', 'walPgdata', 'restoreNoDaemon', 'file', 'secretsDir'],
   'wal-list': ['cluster', 'listSource', ...CONFIG],
   backup: ['cluster', 'backupName', 'immediateCheckpoint', 'compression', 'jobs', 'method', 'walTimeout', 'noProgress', ...CONFIG, ...PG],
-  restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreJobs', 'finishRecovery', ...CONFIG, ...PG],
+  restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreJobs', 'finishRecovery', 'archiveEnd', ...CONFIG, ...PG],
   apply: ['applyStart', 'applyDryRun', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],
   'schedule next': ['count', 'from', ...CONFIG],

@@ -7,7 +7,8 @@
  * (correct, only slower) and says why on stderr.
  *
  * Exit codes: 0 stored / restored; 1 failed or (restore) not found; 2 bad arguments or manifest;
- * 3 (restore) not a WAL file name. One line on stderr says why.
+ * 3 (restore) not a WAL file name; 255 (restore) the stored object is damaged, which makes
+ * PostgreSQL abort the recovery rather than end it there (restore.ts). One line on stderr says why.
  */
 import { closeSync, openSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';

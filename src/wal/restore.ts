@@ -1,35 +1,87 @@
 /**
  * Fetching one WAL file from the archive for restore_command. Looks up the exact name with any
  * known compression suffix (never a .partial or .backup object for a plain segment name),
- * decompresses, writes to a temp file in the target directory and renames it into place, so a
- * kill at any point leaves either nothing or the complete file under its final name.
+ * decompresses, writes to a temp file in the target directory, checks that the bytes can be what
+ * the name says, and renames it into place, so a kill at any point leaves either nothing or the
+ * complete, checked file under its final name.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { decompressStream } from '../codec/index.js';
 import { count } from '../io/count.js';
 import { CorruptDataError } from '../codec/errors.js';
-import { NotFoundError, UserError } from '../util/errors.js';
+import { parseHistoryFile } from '../pg/history.js';
+import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { findStoredWal } from './stored-wal.js';
-import { classifyWalName, isSegmentSize, parseWalName } from '../pg/wal-names.js';
+import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
+import { readSegmentHeaderOf, segmentContentProblem } from './segment.js';
 import type { WalTarget } from './target.js';
 
-/** Writes WAL file `name` to `dest`; resolves with its size. Throws NotFoundError when absent. */
+/**
+ * The exit status of a restore_command (and recovery_end_command) that must stop the recovery.
+ * PostgreSQL reads 1-125 as "not in the archive", ends the recovery there and promotes on what it
+ * has; above 125 (what a shell returns when it cannot run a command, or for a signal) it aborts
+ * with FATAL. 255 is neither 126/127 nor 128 + a signal number PostgreSQL treats specially (SIGTERM).
+ */
+export const ABORT_RECOVERY_EXIT = 255;
+
+/** Opens the message of every error that aborts a recovery, so `pgark restore --start` can find it in the server log. */
+export const ABORT_RECOVERY_MARK = 'recovery stopped:';
+
+/** A WAL object that exists but cannot be the file its name says: PostgreSQL must not end the recovery on it. */
+export class DamagedWalError extends PgarkError {
+  constructor(object: string, problem: string) {
+    super(
+      `${ABORT_RECOVERY_MARK} WAL object ${object} is damaged: ${problem}`,
+      ABORT_RECOVERY_EXIT,
+      'restore_command failed so that PostgreSQL stops instead of promoting on partial data; restore the object from another copy, or set a recovery target before it',
+    );
+  }
+}
+
+/** Why a history file's text cannot be the history of its timeline, or undefined when it can. */
+function historyProblem(name: string, wal: ParsedWalName, text: string): string | undefined {
+  try {
+    const entries = parseHistoryFile(text, name);
+    if (entries.length === 0) return 'it lists no parent timeline';
+    const late = entries.find((e) => e.timeline >= wal.timeline);
+    return late ? `it lists timeline ${late.timeline} as an ancestor of timeline ${wal.timeline}` : undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+async function contentProblem(name: string, path: string, size: number): Promise<string | undefined> {
+  const wal = parseWalName(name);
+  if (wal.kind === 'segment' || wal.kind === 'partial') return segmentContentProblem(wal.base, size, await readSegmentHeaderOf(path));
+  if (wal.kind === 'history') return historyProblem(name, wal, await readFile(path, 'utf8'));
+  return undefined;
+}
+
+/**
+ * Writes WAL file `name` to `dest`; resolves with its size. Throws NotFoundError when absent and
+ * DamagedWalError when the stored object does not decode to a file that fits its name.
+ */
 export async function fetchWalFile(target: WalTarget, name: string, dest: string, opts: { fsync?: boolean } = {}): Promise<number> {
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
-  const wal = parseWalName(name);
   const found = await findStoredWal(target.store, target.serverName, name);
   if (!found) throw new NotFoundError(`WAL file ${name} not found in ${target.description}`);
+  const object = `${found.key} in ${target.description}`;
   const temp = join(dirname(dest), `.${name}.pgark-tmp-${randomBytes(4).toString('hex')}`);
   const counter = count();
   try {
-    await pipeline(await target.store.get(found.key), decompressStream(found.codec), counter, createWriteStream(temp, { mode: 0o600 }));
-    if (wal.kind === 'segment' && !isSegmentSize(counter.bytes)) {
-      throw new CorruptDataError(found.codec, `${found.key} decompresses to ${counter.bytes} bytes, which is not a WAL segment size`);
+    try {
+      await pipeline(await target.store.get(found.key), decompressStream(found.codec), counter, createWriteStream(temp, { mode: 0o600 }));
+    } catch (err) {
+      // Transport failures are retried and resumed below this; what reaches here undecoded is the stored bytes.
+      if (err instanceof CorruptDataError) throw new DamagedWalError(object, err.message);
+      throw err;
     }
+    const problem = await contentProblem(name, temp, counter.bytes);
+    if (problem) throw new DamagedWalError(object, problem);
     if (opts.fsync) {
       const fh = await open(temp, 'r');
       await fh.sync().finally(() => fh.close());

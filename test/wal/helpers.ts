@@ -46,7 +46,8 @@ export function craftSegment(name: string, systemIdentifier = 730000000000000000
   data.writeUInt16LE(0xd110, 0);
   data.writeUInt16LE(0x0002, 2);
   data.writeUInt32LE(tli, 4);
-  data.writeBigUInt64LE(0n, 8);
+  // xlp_pageaddr: where the segment starts, as restore checks against the name.
+  data.writeBigUInt64LE(BigInt(parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16)) * BigInt(size), 8);
   data.writeBigUInt64LE(systemIdentifier, 24);
   data.writeUInt32LE(size, 32);
   data.writeUInt32LE(8192, 36);

@@ -29,9 +29,9 @@ test('prefetch order wraps the segment number at the end of a log for 16 MiB and
   assert.deepEqual(followingSegments('000000010000000000000003.partial', 3, 16 * 1024 * 1024), []);
 });
 
-test('segment header: system identifier, timeline and size from the long page header', () => {
-  const h = readSegmentHeader(craftSegment('000000030000000000000001', 7312345678901234567n));
-  assert.deepEqual(h, { timeline: 3, systemIdentifier: '7312345678901234567', segmentSize: 16 * 1024 * 1024 });
+test('segment header: system identifier, timeline, page address and size from the long page header', () => {
+  const h = readSegmentHeader(craftSegment('000000030000000100000002', 7312345678901234567n));
+  assert.deepEqual(h, { timeline: 3, pageAddress: 0x102000000n, systemIdentifier: '7312345678901234567', segmentSize: 16 * 1024 * 1024 });
   assert.equal(readSegmentHeader(Buffer.alloc(8192)), undefined);
 });
 

@@ -11,6 +11,7 @@ interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
   dryRun?: boolean;
   jobs?: string;
   finishRecovery?: boolean;
+  archiveEnd?: string;
 }
 
 /** `pgark restore`: bootstrap.recovery of a Cluster manifest into a local data directory. */
@@ -25,7 +26,7 @@ export function register(program: Command): void {
       const files = configFiles(flags);
       if (flags.finishRecovery) {
         const { finishRecoveryCommand } = await import('../../commands/restore.js');
-        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata });
+        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata, archiveEnd: flags.archiveEnd });
         return;
       }
       const { recoverCommand } = await import('../../commands/restore.js');
