@@ -19,10 +19,11 @@ import { option, numberOption } from '../util.js';
 import { killCells } from './cells-kill.js';
 import { storeCells } from './cells-store.js';
 import { localCells } from './cells-local.js';
+import { rotationCells } from './cells-rotation.js';
 import { findings, newTally, renderTable, type Tally } from './tally.js';
 import type { Cell, RunContext } from './cell.js';
 
-const ALL: Cell[] = [...killCells, ...storeCells, ...localCells];
+const ALL: Cell[] = [...killCells, ...storeCells, ...rotationCells, ...localCells];
 
 if (process.argv.includes('--list')) {
   for (const c of ALL) console.log(`${c.name.padEnd(28)} ${c.kind.padEnd(12)} ${c.about}`);
