@@ -182,7 +182,7 @@ export const localCells: Cell[] = [
       const dir = join(PACKAGE_ROOT, 'test', 'fixtures', 'manifests', 'invalid');
       const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
       const commands = [['check'], ['backup', '--no-progress'], ['wal-archive', '--no-daemon', '--', 'pg_wal/000000010000000000000001'], ['restore', '--dry-run', '--pgdata', '/tmp/pgark-faults-never']];
-      for (const f of files.slice(0, ctx.quick ? 8 : files.length)) {
+      for (const f of files.slice(0, ctx.quick ? 4 : files.length)) {
         t.trials++;
         for (const c of commands) {
           const [cmd, ...rest] = c;
