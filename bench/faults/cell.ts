@@ -18,5 +18,7 @@ export interface Cell {
   name: string;
   about: string;
   kind: 'kill' | 'store' | 'disk' | 'credentials' | 'input';
+  /** false: --quick leaves it out unless it is named (so the quick run stays within five minutes). */
+  quick?: boolean;
   run(ctx: RunContext, t: Tally): Promise<void>;
 }

@@ -1,10 +1,14 @@
 /**
  * kill -9 cells: the WAL archiver (sh launcher, Node client, resident daemon) at random moments
- * under pgbench; a base backup at a random point of its run; a restore at a random point, followed
- * by a second restore into the same directory.
+ * under pgbench; the agent hosting the WAL fast path; a base backup at a random point of its run;
+ * a restore at a random point, followed by a second restore into the same directory.
  */
+import { join } from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
-import { LAUNCHER, backup, checkArchive, checkBackups, checkSecrets, checkStuck, judgeRestore, pgbench, restoreOnce, restoreSource, sleep, startSite, timed, waitArchived, withSite, writeRows } from './site.js';
+import { freePort } from '../../test/harness/ports.js';
+import { scratchDir } from '../../test/harness/tmp.js';
+import { getStatus, startAgent, waitFor, type AgentProcess } from '../../test/agent/helpers.js';
+import { LAUNCHER, backup, checkArchive, checkBackups, checkSecrets, checkStuck, judgeRestore, pgbench, restoreOnce, restoreSource, sleep, startSite, timed, waitArchived, withSite, writeRows, type Site } from './site.js';
 import type { Cell } from './cell.js';
 
 /** pids of pgark WAL processes (launcher, client or daemon) whose command line mentions `needle`. */
@@ -24,6 +28,28 @@ function archiverPids(needle: string): number[] {
 }
 
 const random = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
+
+/** kill -9 of the resident WAL daemon of the site's data directory, if one runs. */
+function killDaemon(site: Site): void {
+  for (const pid of archiverPids(site.pg.pgdata)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+/** `pgark agent --pgdata` as the server's user, once it serves the WAL socket (so a kill hits the host, not a bystander). */
+async function agentServing(site: Site, stateDir: string): Promise<AgentProcess> {
+  const agent = startAgent(['-f', site.manifest, '--pgdata', site.pg.pgdata, '--state-dir', stateDir, '--refresh-interval', '1m'], {
+    who: site.pg.who,
+    env: { ...site.pg.env, PGARK_NODE: process.execPath, PGARK_LOG_LEVEL: 'warn' },
+    port: await freePort(),
+  });
+  await waitFor('the agent to serve the WAL fast path', async () => ((await getStatus(agent.url)).agent.walFastPath ? true : undefined), 60_000, agent);
+  return agent;
+}
 
 export const killCells: Cell[] = [
   {
@@ -66,6 +92,44 @@ export const killCells: Cell[] = [
         await site.stop();
       }
     },
+  },
+  {
+    name: 'kill-agent',
+    about: 'kill -9 of pgark agent while it hosts the WAL fast path under pgbench; a new agent (odd trials) or the plain client (even) takes over (s3, zstd)',
+    kind: 'kill',
+    run: (ctx, t) =>
+      withSite(t.cell, { kind: 's3', servers: ctx.servers, walCompression: 'zstd' }, async (site) => {
+        const state = scratchDir('faults-agent');
+        let agent: AgentProcess | undefined;
+        try {
+          await pgbench(site.pg, ['-i', '-s', '2', '-q']);
+          for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
+            t.trials++;
+            // A daemon the plain client started in the last trial would keep the agent waiting for its idle exit.
+            killDaemon(site);
+            const victim = await agentServing(site, join(state.path, 'state'));
+            const load = Promise.all([pgbench(site.pg, ['-c', '2', '-T', '3', '-n']), writeRows(site.pg, 150_000)]);
+            const killAfter = random(200, 3500);
+            await sleep(killAfter);
+            victim.proc.kill('SIGKILL');
+            await victim.exited;
+            await load;
+            agent = trial % 2 ? await agentServing(site, join(state.path, 'state')) : undefined;
+            if (await waitArchived(site, t, trial)) await checkArchive(site, t, trial);
+            ctx.log(`${t.cell} #${trial}: agent killed after ${killAfter.toFixed(0)} ms; ${agent ? 'a new agent' : 'the plain client'} took over; ${site.verifiedWal.size} WAL files checked so far`);
+            if (agent) {
+              agent.proc.kill('SIGTERM');
+              await agent.exited;
+              agent = undefined;
+            }
+          }
+          await checkArchive(site, t, t.trials, true);
+        } finally {
+          agent?.proc.kill('SIGKILL');
+          killDaemon(site);
+          state.cleanup();
+        }
+      }),
   },
   {
     name: 'kill-backup',

@@ -22,11 +22,13 @@ interface StoreFault {
   name: string;
   about: string;
   phase: 'archive' | 'backup' | 'restore';
+  /** false: left out of --quick (kill-archiver and reset-upload-wal already fail WAL uploads there; latency only slows). */
+  quick?: false;
   rules(p: Provider, trial: number, ctx: RunContext): FaultRule[];
 }
 
 const FAULTS: StoreFault[] = [
-  { name: 'throttle-wal', about: '503 SlowDown/ServerBusy bursts (1-8) while WAL is archived', phase: 'archive', rules: (p) => [{ match: matchers.put, fault: { kind: 'status', status: 503, code: THROTTLE[p] }, times: int(1, 8) }] },
+  { name: 'throttle-wal', about: '503 SlowDown/ServerBusy bursts (1-8) while WAL is archived', phase: 'archive', quick: false, rules: (p) => [{ match: matchers.put, fault: { kind: 'status', status: 503, code: THROTTLE[p] }, times: int(1, 8) }] },
   { name: 'throttle-backup', about: '503 bursts (1-8) on any request of a backup', phase: 'backup', rules: (p) => [{ match: matchers.any, fault: { kind: 'status', status: 503, code: THROTTLE[p] }, times: int(1, 8) }] },
   {
     name: 'reset-upload-wal',
@@ -49,7 +51,7 @@ const FAULTS: StoreFault[] = [
     rules: (_p, trial) => [{ match: matchers.complete, fault: { kind: 'status', status: 500, code: 'InternalError' }, times: trial % 2 ? 1 : Infinity }],
   },
   { name: 'hang', about: 'one data.tar upload request gets no bytes back for --hang-seconds', phase: 'backup', rules: (_p, _t, ctx) => [{ match: (r) => matchers.put(r) && matchers.under('/base/')(r), fault: { kind: 'hang', ms: ctx.hangMs }, times: 1 }] },
-  { name: 'latency', about: '0.2-2 s latency spikes on 30% of requests during a restore', phase: 'restore', rules: () => [{ match: matchers.any, fault: { kind: 'delay', ms: int(200, 2000) }, times: Infinity, probability: 0.3 }] },
+  { name: 'latency', about: '0.2-2 s latency spikes on 30% of requests during a restore', phase: 'restore', quick: false, rules: () => [{ match: matchers.any, fault: { kind: 'delay', ms: int(200, 2000) }, times: Infinity, probability: 0.3 }] },
 ];
 
 /** One proxied site per provider, with a base backup and the load tables in place. */
@@ -102,12 +104,14 @@ async function trialOf(ctx: RunContext, t: Tally, site: Site, p: Provider, f: St
   return `${proxy.injected - before} faults injected; restore exit ${a.result.code ?? a.result.signal}`;
 }
 
-const faultCells: Cell[] = (['s3', 'azure'] as Provider[]).flatMap((p) =>
+const faultCells: Cell[] = (['s3', 'azure'] as Provider[]).flatMap((p, pi) =>
   FAULTS.map(
-    (f): Cell => ({
+    (f, fi): Cell => ({
       name: `${p}-${f.name}`,
       about: `${p}: ${f.about}`,
       kind: 'store',
+      // Quick runs each fault once, on alternating providers.
+      quick: f.quick !== false && fi % 2 === pi,
       async run(ctx, t) {
         const site = await providerSite(ctx, p);
         for (let trial = 1; trial <= ctx.trials(t.cell); trial++) {
@@ -129,6 +133,8 @@ const credentialCells: Cell[] = (['s3', 'azure'] as Provider[]).map(
     name: `${p}-credential-expiry`,
     about: `${p}: credentials expire mid-backup, then are renewed`,
     kind: 'credentials',
+    // Azure credentials are exercised in --quick by azure-credential-rotation.
+    quick: p === 's3',
     async run(ctx, t) {
       const site = await providerSite(ctx, p);
       const proxy = site.proxy!;

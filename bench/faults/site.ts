@@ -104,6 +104,18 @@ export interface SiteOptions {
   objectStore?: Record<string, unknown>;
   /** Environment for archive_command (e.g. PGARK_STORAGE_MAX_ATTEMPTS). */
   archiveEnv?: Record<string, string>;
+  /** Credentials come from this --secrets-dir (Kubernetes volume layout) instead of a Secret in the manifest. */
+  secretsDir?: string;
+}
+
+/** What pg_stat_archiver and archive_status said at the last archive check. */
+interface ArchiverSeen {
+  archived: number;
+  failed: number;
+  /** Segments and history files with a .done (PostgreSQL keeps them: wal_keep_size is larger than any run). */
+  done: Set<string>;
+  /** Backup history files in the store (PostgreSQL removes their .done at the next backup). */
+  backupFiles: Set<string>;
 }
 
 export interface Site {
@@ -118,6 +130,8 @@ export interface Site {
   /** Segments already compared with the store, so a trial checks only what is new. */
   verifiedWal: Set<string>;
   checkedBackups: Set<string>;
+  archiver: ArchiverSeen;
+  secretsDir?: string;
   open(): Promise<ObjectStore>;
   stop(): Promise<void>;
 }
@@ -145,14 +159,16 @@ export async function startSite(cell: string, o: SiteOptions): Promise<Site> {
     data: { jobs: 2, immediateCheckpoint: true, ...(o.dataCompression ? { compression: o.dataCompression } : {}) },
     ...o.objectStore,
   };
-  writeFileSync(manifest, storeManifest({ store, proxy }, { clusterName, objectStore }));
+  const text = storeManifest({ store, proxy }, { clusterName, objectStore });
+  // The Secret document would win over --secrets-dir, so only the Cluster is kept.
+  writeFileSync(manifest, o.secretsDir ? text.split(/^---$/m)[0] : text);
   chmodSync(manifest, 0o644);
   const env = Object.entries({ PGARK_WAL_DAEMON_IDLE_SECONDS: '10', PGARK_NODE: process.execPath, ...o.archiveEnv })
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   pg.configure({
     archive_mode: 'on',
-    archive_command: `${env} ${LAUNCHER} wal-archive -f ${manifest} %p`,
+    archive_command: `${env} ${LAUNCHER} wal-archive -f ${manifest}${o.secretsDir ? ` --secrets-dir ${o.secretsDir}` : ''} %p`,
     // Segments stay in pg_wal so every archived one can be compared with its stored copy.
     wal_keep_size: '8GB',
     max_wal_size: '8GB',
@@ -173,6 +189,8 @@ export async function startSite(cell: string, o: SiteOptions): Promise<Site> {
       .map(([, v]) => v),
     verifiedWal,
     checkedBackups,
+    archiver: { archived: 0, failed: 0, done: new Set(), backupFiles: new Set() },
+    secretsDir: o.secretsDir,
     open: () => openObjectStore(store.resolved(clusterName)),
     async stop() {
       await pg.destroy();
@@ -253,9 +271,9 @@ export async function waitArchived(site: Site, t: Tally, trial: number, timeoutM
 
 /**
  * Every WAL file PostgreSQL considers archived (.done in archive_status, which PostgreSQL writes
- * after archive_command returned 0 and pgark writes for segments its daemon stored ahead) must be
- * in the store and decompress to the bytes of pg_wal. Missing: lost + false ack; different or
- * undecodable: corrupt + false ack. `all` re-checks segments checked by earlier trials.
+ * after archive_command returned 0) must be in the store and decompress to the bytes of pg_wal.
+ * Missing: lost + false ack; different or undecodable: corrupt + false ack. `all` re-checks
+ * segments checked by earlier trials. Then pg_stat_archiver must agree (checkArchiver).
  */
 export async function checkArchive(site: Site, t: Tally, trial: number, all = false): Promise<number> {
   const store = await site.open();
@@ -293,10 +311,42 @@ export async function checkArchive(site: Site, t: Tally, trial: number, all = fa
         count(t, 'falseAck', trial, `${name} acknowledged, stored copy differs`);
       }
     }
+    await checkArchiver(site, t, trial, new Set([...stored.keys()].filter((n) => n.endsWith('.backup'))));
     return done.length;
   } finally {
     await store.close();
   }
+}
+
+function doneNames(pg: PgServer): Set<string> {
+  return new Set(
+    readdirSync(join(pg.pgdata, 'pg_wal', 'archive_status'))
+      .filter((f) => f.endsWith('.done') && !f.endsWith('.backup.done'))
+      .map((f) => f.slice(0, -5)),
+  );
+}
+
+/**
+ * PostgreSQL's own count must agree with what it marked archived: archived_count grows once per
+ * archive_command that returned 0, so it must have grown by the new .done segments and history
+ * files plus the new backup history files. A .done nobody counted was renamed behind PostgreSQL's
+ * back. PostgreSQL renames first and counts after, so both are read again until they agree (10 s).
+ */
+async function checkArchiver(site: Site, t: Tally, trial: number, backupFiles: Set<string>): Promise<void> {
+  const fresh = <T>(now: Set<T>, seen: Set<T>) => [...now].filter((n) => !seen.has(n)).length;
+  let now: ArchiverSeen;
+  let off: number;
+  for (let round = 0; ; round++) {
+    const [s] = await site.pg.query<{ archived: string; failed: string }>('SELECT archived_count::text AS archived, failed_count::text AS failed FROM pg_stat_archiver');
+    now = { archived: Number(s.archived), failed: Number(s.failed), done: doneNames(site.pg), backupFiles };
+    off = fresh(now.done, site.archiver.done) + fresh(backupFiles, site.archiver.backupFiles) - (now.archived - site.archiver.archived);
+    if (off === 0 || round === 50) break;
+    await sleep(200);
+  }
+  if (off !== 0)
+    count(t, 'archiverMismatch', trial, `pg_stat_archiver.archived_count grew by ${now.archived - site.archiver.archived}, but ${off > 0 ? 'more' : 'fewer'} WAL files became .done or stored backup history (${off > 0 ? '+' : ''}${off})`, Math.abs(off));
+  t.archiveFailures += now.failed - site.archiver.failed;
+  site.archiver = { ...now, done: new Set([...site.archiver.done, ...now.done]), backupFiles: new Set([...site.archiver.backupFiles, ...backupFiles]) };
 }
 
 /**
@@ -384,7 +434,8 @@ export async function checkBackups(site: Site, t: Tally, trial: number): Promise
 
 /** `pgark backup` of the site's server, run as its OS user (as CNPG runs it in the pod). */
 export function backup(site: Site, opts: CliOptions & { manifest?: string } = {}): Promise<CliResult> {
-  return pgark(['backup', '-f', opts.manifest ?? site.manifest, '--json', '--no-progress', '--pgdata', site.pg.pgdata], {
+  const secrets = site.secretsDir ? ['--secrets-dir', site.secretsDir] : [];
+  return pgark(['backup', '-f', opts.manifest ?? site.manifest, ...secrets, '--json', '--no-progress', '--pgdata', site.pg.pgdata], {
     ...opts,
     asServerUser: true,
     env: { ...site.pg.env, ...opts.env },

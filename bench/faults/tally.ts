@@ -19,16 +19,24 @@ export interface Tally {
   secretLeaks: number;
   /** Commands the runner had to kill because they neither finished nor failed in time. */
   stuck: number;
+  /**
+   * Differences between pg_stat_archiver.archived_count and the WAL files PostgreSQL marked .done:
+   * a .done that archive_command never returned 0 for (renamed behind PostgreSQL's back) skips every
+   * command chained after pgark in archive_command and leaves CNPG's metrics short.
+   */
+  archiverMismatch: number;
+  /** pg_stat_archiver.failed_count growth: archive_command calls that failed (PostgreSQL retried them); a measure, not a finding. */
+  archiveFailures: number;
   /** Why a trial counted, one line each (cell, trial, what), for the report. */
   notes: string[];
   skipped?: string;
   seconds: number;
 }
 
-export type Counter = Exclude<keyof Tally, 'cell' | 'notes' | 'skipped' | 'seconds' | 'trials'>;
+export type Counter = Exclude<keyof Tally, 'cell' | 'notes' | 'skipped' | 'seconds' | 'trials' | 'archiveFailures'>;
 
 export function newTally(cell: string): Tally {
-  return { cell, trials: 0, lost: 0, corrupt: 0, falseAck: 0, doneIncomplete: 0, badRestoreOk: 0, badInputAccepted: 0, secretLeaks: 0, stuck: 0, notes: [], seconds: 0 };
+  return { cell, trials: 0, lost: 0, corrupt: 0, falseAck: 0, doneIncomplete: 0, badRestoreOk: 0, badInputAccepted: 0, secretLeaks: 0, stuck: 0, archiverMismatch: 0, archiveFailures: 0, notes: [], seconds: 0 };
 }
 
 /** Counts one finding and keeps its explanation. */
@@ -48,6 +56,8 @@ const COLUMNS: Array<[string, (t: Tally) => string]> = [
   ['bad input accepted', (t) => String(t.badInputAccepted)],
   ['secret in output', (t) => String(t.secretLeaks)],
   ['stuck', (t) => String(t.stuck)],
+  ['archiver count off', (t) => String(t.archiverMismatch)],
+  ['archive_command failures', (t) => String(t.archiveFailures)],
   ['s', (t) => t.seconds.toFixed(0)],
 ];
 
@@ -60,5 +70,5 @@ export function renderTable(tallies: Tally[]): string {
 }
 
 export function findings(t: Tally): number {
-  return t.lost + t.corrupt + t.falseAck + t.doneIncomplete + t.badRestoreOk + t.badInputAccepted + t.secretLeaks + t.stuck;
+  return t.lost + t.corrupt + t.falseAck + t.doneIncomplete + t.badRestoreOk + t.badInputAccepted + t.secretLeaks + t.stuck + t.archiverMismatch;
 }
