@@ -15,7 +15,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { walKey } from '../catalog/layout.js';
 import { CODEC_EXTENSION } from '../codec/types.js';
 import { parseLsn } from '../pg/lsn.js';
-import { walSegmentName } from '../pg/wal-names.js';
+import { walNameParts, walSegmentName } from '../pg/wal-names.js';
 import { PgarkError } from '../util/errors.js';
 
 const SUFFIXES = new Set(Object.values(CODEC_EXTENSION));
@@ -88,8 +88,7 @@ function notArchiving(s: ArchiverState): string | undefined {
 
 /** The segment a pg_stat_archiver name stands for (a .backup file counts as its segment); undefined for .history. */
 function segmentOf(name: string | null): string | undefined {
-  const m = name ? /^[0-9A-F]{24}/i.exec(name) : null;
-  return m ? m[0].toUpperCase() : undefined;
+  return name === null ? undefined : walNameParts(name)?.segmentName?.toUpperCase();
 }
 
 export class WalArchivingError extends PgarkError {}

@@ -35,6 +35,7 @@ import {
   type UnreadableBackup,
 } from './catalog.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
+import { walNameParts } from '../pg/wal-names.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -147,10 +148,6 @@ const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 :
 /** barman's DEFAULT_STATUS_FILTER for "previous" and "next" backups. */
 const COPY_DONE = new Set<BackupInfo['status']>(['WAITING_FOR_WALS', 'DONE']);
 
-function timelineOf(walName: string): number {
-  return parseInt(walName.slice(0, 8), 16);
-}
-
 /**
  * The WAL barman removes after deleting `deleted` from `remaining` (the catalog still holding
  * `deleted`), as cloud_backup_delete._remove_wals_for_backup with
@@ -187,9 +184,10 @@ function walNamesFreedBy(
 
   const out: string[] = [];
   for (const name of walNames) {
-    if (name.endsWith('.history')) continue;
-    if (protectedTimelines.has(timelineOf(name))) continue;
-    const rangeName = name.endsWith('.backup') ? name.slice(0, 24) : name;
+    const wal = walNameParts(name);
+    if (!wal || wal.kind === 'history') continue;
+    if (protectedTimelines.has(wal.timeline)) continue;
+    const rangeName = wal.kind === 'backup' ? wal.segmentName! : name;
     if (protectedRanges.some(([begin, end]) => rangeName >= begin && rangeName <= end)) continue;
     if (name < untilWal) out.push(name);
   }
@@ -294,9 +292,13 @@ function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<strin
   const ranges: WalRange[] = [];
   let current: WalRange | undefined;
   for (const name of allNames) {
-    const timeline = name.slice(0, 8);
-    if (!deleted.has(name) || (current && current.timeline !== timeline)) current = undefined;
-    if (!deleted.has(name)) continue;
+    if (!deleted.has(name)) {
+      current = undefined;
+      continue;
+    }
+    // walNamesFreedBy deletes only names it could read.
+    const timeline = walNameParts(name)!.timelineHex;
+    if (current && current.timeline !== timeline) current = undefined;
     const objects = walByName.get(name)!;
     const bytes = objects.reduce((n, w) => n + w.size, 0);
     if (!current) {

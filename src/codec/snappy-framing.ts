@@ -9,7 +9,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import snappy from 'snappy';
-import { crc32c } from '@node-rs/crc32';
+import { Crc32c } from '../io/hash.js';
 import { CorruptDataError } from './errors.js';
 import { BlockAccumulator } from './blocks.js';
 
@@ -27,7 +27,9 @@ const MAX_DATA_CHUNK_BODY = 4 + 32 + SNAPPY_MAX_CHUNK + Math.ceil(SNAPPY_MAX_CHU
 const MIN_SAVING_DIVISOR = 8;
 
 function maskedCrc(data: Uint8Array): number {
-  const c = crc32c(data);
+  const crc = new Crc32c();
+  crc.update(data);
+  const c = crc.digest();
   return (((c >>> 15) | (c << 17)) + 0xa282ead8) >>> 0;
 }
 

@@ -10,6 +10,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { PgarkError, UserError } from '../util/errors.js';
 import { flagNames, OPTIONS } from '../util/options.js';
+import { timelineOfWalName } from './wal-names.js';
 
 /** libpq-style connection flags as the user gave them; unset fields fall back to the PG* variables. */
 export interface PgConnectionOptions {
@@ -137,7 +138,7 @@ export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
     systemIdentifier: f.system_identifier,
     walSegmentSize: Number(s.get('wal_segment_size')),
     inRecovery: f.in_recovery,
-    timeline: f.walfile ? parseInt(f.walfile.slice(0, 8), 16) : Number(f.checkpoint_tli),
+    timeline: f.walfile ? timelineOfWalName(f.walfile) : Number(f.checkpoint_tli),
   };
   const dataDirectory = s.get('data_directory');
   if (dataDirectory) info.dataDirectory = dataDirectory;

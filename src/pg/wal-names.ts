@@ -107,17 +107,35 @@ export function historyFileName(timeline: number): string {
   return `${hex8(timeline)}.history`;
 }
 
+/** A name barman's xlog regex accepts, read without judging it (walNameParts). */
+export interface WalNameParts {
+  kind: WalFileKind;
+  timeline: number;
+  /** The 8 timeline digits, as written (either case). */
+  timelineHex: string;
+  /** The 24-character segment name, as written; absent for .history. A .backup or .partial file's is the segment it belongs to. */
+  segmentName?: string;
+}
+
 /**
- * Kind and timeline of a name barman's xlog regex accepts (either case, any timeline, 0 included:
- * only parseWalName refuses it), or undefined. Listings use it, so an odd key is skipped, not fatal.
+ * The parts of a name barman's xlog regex accepts (either case, any timeline, 0 included: only
+ * parseWalName refuses it), or undefined. Listings use it, so an odd key is skipped, not fatal;
+ * the text is kept as written because barman compares WAL names as plain strings.
  */
-export function recogniseWalName(name: string): { kind: WalFileKind; timeline: number } | undefined {
+export function walNameParts(name: string): WalNameParts | undefined {
   const m = NAME_RE.exec(name);
   if (!m) return undefined;
-  const timeline = parseInt(m[1]!, 16);
-  if (m[2] === undefined) return { kind: 'history', timeline };
-  if (m[4] !== undefined) return { kind: 'backup', timeline };
-  return { kind: m[5] ? 'partial' : 'segment', timeline };
+  const head = { timeline: parseInt(m[1]!, 16), timelineHex: m[1]! };
+  if (m[2] === undefined) return { kind: 'history', ...head };
+  const segmentName = `${m[1]}${m[2]}${m[3]}`;
+  if (m[4] !== undefined) return { kind: 'backup', ...head, segmentName };
+  return { kind: m[5] ? 'partial' : 'segment', ...head, segmentName };
+}
+
+/** Kind and timeline of a name walNameParts accepts, or undefined. */
+export function recogniseWalName(name: string): { kind: WalFileKind; timeline: number } | undefined {
+  const p = walNameParts(name);
+  return p && { kind: p.kind, timeline: p.timeline };
 }
 
 /** Kind of a WAL-archive file name, or undefined when it is not one. */

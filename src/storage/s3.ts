@@ -10,7 +10,6 @@
  * Content-MD5: the SDK's newer default (CRC32 on every request, aws-chunked bodies) and its CRC32
  * headers break many S3-compatible servers (see checksumsEveryStoreAccepts).
  */
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
@@ -34,6 +33,7 @@ import { resumableDownload } from './resumable.js';
 import { safeDisplay } from './destination.js';
 import { collect } from '../io/collect.js';
 import { counted } from '../io/count.js';
+import { digestOf } from '../io/hash.js';
 import { discardBody, mergeListing, tagQuery } from './common.js';
 
 const MiB = 1024 * 1024;
@@ -84,7 +84,7 @@ function checksumsEveryStoreAccepts(request: unknown): void {
     for (const name of Object.keys(headers)) {
       if (name === 'x-amz-sdk-checksum-algorithm' || name.startsWith('x-amz-checksum-')) delete headers[name];
     }
-    headers['content-md5'] = createHash('md5').update(body).digest('base64');
+    headers['content-md5'] = digestOf('md5', typeof body === 'string' ? Buffer.from(body) : body, 'base64');
   }
   if (headers['content-md5'] !== undefined) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
 }
@@ -176,7 +176,7 @@ export class S3ObjectStore implements ObjectStore {
       if (Buffer.isBuffer(body) && body.length <= partSize) {
         // The hot path (WAL segments): one request, integrity checked by the server via Content-MD5.
         await this.client.send(
-          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: opts.contentMD5 ?? createHash('md5').update(body).digest('base64') }),
+          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: opts.contentMD5 ?? digestOf('md5', body, 'base64') }),
           { abortSignal: opts.signal },
         );
         opts.onProgress?.(body.length);

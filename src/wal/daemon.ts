@@ -14,6 +14,7 @@ import { mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { OPTIONS } from '../util/options.js';
 import { CompressionPool } from '../codec/pool.js';
 import { ArchiveService, type ArchiveServiceOptions } from './archive-service.js';
 import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
@@ -22,7 +23,8 @@ import { RestoreService } from './restore-service.js';
 import { ensureRuntimeDirs, walRuntime, type WalRuntime } from './runtime.js';
 import { WalTargetCache } from './target.js';
 
-export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** Without idleTimeoutMs: PGARK_WAL_DAEMON_IDLE_SECONDS's default. */
+export const DEFAULT_IDLE_TIMEOUT_MS = Number(OPTIONS.walDaemonIdleSeconds.default) * 1000;
 
 export interface WalDaemonOptions {
   pgdata: string;

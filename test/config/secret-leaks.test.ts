@@ -12,6 +12,7 @@ import { startS3rver } from '../harness/s3rver.js';
 import { startAzurite } from '../harness/azurite.js';
 import { freePort } from '../harness/ports.js';
 import { scratchDir } from '../harness/tmp.js';
+import { clusterText, s3StoreText, secretText, yamlDocuments } from '../harness/manifests.js';
 import { pgark, type RunResult } from '../backup/helpers.js';
 import { startAgent, waitFor, getText } from '../agent/helpers.js';
 
@@ -55,21 +56,9 @@ test('malformed Secret values (number, bool, null, mapping, list, bad base64, Ma
     const file = join(dir.path, 'm.yaml');
     writeFileSync(
       file,
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  backup:
-    barmanObjectStore:
-      destinationPath: s3://bucket/pg
-      s3Credentials:
-        accessKeyId: {name: creds, key: number}
-        secretAccessKey: {name: creds, key: nested}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: creds}
-stringData:
+      yamlDocuments(
+        clusterText({ store: s3StoreText({ keys: ['number', 'nested'] }) }),
+        secretText(`stringData:
   number: 987654321
   float: 31415926.0
   flag: true
@@ -80,7 +69,8 @@ stringData:
   key: $PLACEHOLDER_SECRET_6
 data:
   broken: "not base64 DATA-SECRET-3 !!"
-`,
+`),
+      ),
     );
     const results = await runAll('malformed', [...storeCommands(file), ['restore', '--dry-run', '-f', file], ['restore', '--dry-run', '--json', '-f', file]], {}, secrets);
     for (const r of results) assert.equal(r.code, 2, r.stderr);
@@ -99,7 +89,7 @@ test('a YAML syntax error inside a Secret does not quote the line', async () => 
   const dir = scratchDir('leaks');
   try {
     const file = join(dir.path, 'm.yaml');
-    writeFileSync(file, `apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData:\n  password: [YAML-SECRET-7](http://YAML-SECRET-8) trailing\n`);
+    writeFileSync(file, secretText('stringData:\n  password: [YAML-SECRET-7](http://YAML-SECRET-8) trailing\n'));
     const results = await runAll('yaml', [['check', '-f', file], ['check', '--json', '-f', file]], {}, ['YAML-SECRET-7', 'YAML-SECRET-8']);
     for (const r of results) assert.equal(r.code, 2, r.stderr);
     assert.match(results[0].stderr, /m\.yaml:5:\d+: .*invalid YAML/);
@@ -117,11 +107,7 @@ test('wrong credentials in every secret-bearing field, and URLs with credentials
   const all = [...s3Secrets, ...azSecrets];
   try {
     const [host, port] = [s3.endpoint.replace(/^http:\/\//, '').split(':')[0], s3.port];
-    const secretDoc = `---
-apiVersion: v1
-kind: Secret
-metadata: {name: creds}
-stringData:
+    const secretDoc = secretText(`stringData:
   id: S3-ID-A1B2
   key: S3-KEY-C3D4
   token: S3-TOKEN-E5F6
@@ -133,15 +119,8 @@ stringData:
   sas: sv=2020-08-04&sig=AZ-SAS-N4
 data:
   gcs: ${Buffer.from('{"private_key": "GCS-CREDS-O5"}').toString('base64')}
-`;
-    const cluster = (name: string, store: string, recovery = '') => `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: ${name}}
-spec:
-  backup:
-    barmanObjectStore:
-${store}${recovery}
-`;
+`);
+    const cluster = (store: string) => yamlDocuments(clusterText({ store }), secretDoc);
     const s3Store = `      destinationPath: s3://${s3.bucket}/pg
       endpointURL: http://URLUSER-I9:URLPASS-J0@${host}:${port}
       endpointCA: {name: creds, key: ca}
@@ -152,12 +131,13 @@ ${store}${recovery}
         region: {name: creds, key: region}
 `;
     const s3File = join(dir.path, 's3.yaml');
-    writeFileSync(s3File, cluster('pg', s3Store) + secretDoc);
+    writeFileSync(s3File, cluster(s3Store));
     // Recovery reads the same secrets through externalClusters.
     const recoveryFile = join(dir.path, 'recovery.yaml');
     writeFileSync(
       recoveryFile,
-      `apiVersion: postgresql.cnpg.io/v1
+      yamlDocuments(
+        `apiVersion: postgresql.cnpg.io/v1
 kind: Cluster
 metadata: {name: restored}
 spec:
@@ -166,7 +146,9 @@ spec:
   externalClusters:
   - name: origin
     barmanObjectStore:
-${s3Store}` + secretDoc,
+${s3Store}`,
+        secretDoc,
+      ),
     );
     const azureForms: Record<string, string> = {
       conn: `        connectionString: {name: creds, key: conn}\n`,
@@ -177,11 +159,11 @@ ${s3Store}` + secretDoc,
     for (const [form, creds] of Object.entries(azureForms)) {
       const f = join(dir.path, `azure-${form}.yaml`);
       const destination = `http://DESTUSER-P6:DESTPASS-Q7@127.0.0.1:${az.port}/${az.account}/${az.container}/pg?sig=SASQUERY-R8`;
-      writeFileSync(f, cluster('pg', `      destinationPath: ${destination}\n      azureCredentials:\n${creds}`) + secretDoc);
+      writeFileSync(f, cluster(`      destinationPath: ${destination}\n      azureCredentials:\n${creds}`));
       files.push(f);
     }
     const gcsFile = join(dir.path, 'gcs.yaml');
-    writeFileSync(gcsFile, cluster('pg', `      destinationPath: gs://bucket/pg\n      googleCredentials:\n        applicationCredentials: {name: creds, key: gcs}\n`) + secretDoc);
+    writeFileSync(gcsFile, cluster(`      destinationPath: gs://bucket/pg\n      googleCredentials:\n        applicationCredentials: {name: creds, key: gcs}\n`));
     files.push(gcsFile);
 
     for (const f of files) {

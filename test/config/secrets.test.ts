@@ -15,6 +15,7 @@ import { clusterObjectStore, loadContext } from '../../src/config/index.js';
 import { UserError } from '../../src/util/errors.js';
 import { scratchDir } from '../harness/tmp.js';
 import { selfSignedCert } from '../harness/s3rver.js';
+import { clusterText, secretText, yamlDocuments } from '../harness/manifests.js';
 
 const NO_KUBE = { HOME: '/nonexistent-home-for-tests' };
 
@@ -24,34 +25,20 @@ function writeManifest(dir: string, text: string): string {
   return file;
 }
 
-const CLUSTER = (namespace?: string) => `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata:
-  name: pg${namespace ? `\n  namespace: ${namespace}` : ''}
-spec:
-  backup:
-    barmanObjectStore:
-      destinationPath: s3://bucket/pg
-      s3Credentials:
-        accessKeyId: {name: creds, key: ACCESS_KEY_ID}
-        secretAccessKey: {name: creds, key: SECRET_ACCESS_KEY}
-`;
-
 test('Secret documents: data is base64-decoded, stringData wins, values never reach credentialSource', async () => {
   const dir = scratchDir('secrets');
   try {
     const file = writeManifest(
       dir.path,
-      `${CLUSTER()}---
-apiVersion: v1
-kind: Secret
-metadata: {name: creds}
-data:
+      yamlDocuments(
+        clusterText(),
+        secretText(`data:
   ACCESS_KEY_ID: ${Buffer.from('AKIA-from-data').toString('base64')}
   SECRET_ACCESS_KEY: ${Buffer.from('overridden').toString('base64')}
 stringData:
   SECRET_ACCESS_KEY: very-secret-value
-`,
+`),
+      ),
     );
     const ctx = await loadContext({ files: [file], env: NO_KUBE });
     const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
@@ -72,14 +59,14 @@ test('--secrets-dir DIR/NAME/KEY is read byte for byte; -f Secrets come first', 
     mkdirSync(join(mount, 'creds'), { recursive: true });
     writeFileSync(join(mount, 'creds', 'ACCESS_KEY_ID'), 'id-from-dir');
     writeFileSync(join(mount, 'creds', 'SECRET_ACCESS_KEY'), 'key-from-dir\n');
-    const file = writeManifest(dir.path, CLUSTER());
+    const file = writeManifest(dir.path, clusterText());
     const ctx = await loadContext({ files: [file], secretsDir: mount, env: NO_KUBE });
     const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
     assert.equal(r.s3?.accessKeyId, 'id-from-dir');
     assert.equal(r.s3?.secretAccessKey, 'key-from-dir\n', 'the trailing newline is kept, as Kubernetes mounts it');
     assert.equal(r.credentialSource, `s3Credentials: accessKeyId, secretAccessKey from --secrets-dir ${join(mount, 'creds')}`);
 
-    const both = writeManifest(dir.path, `${CLUSTER()}---\napiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {ACCESS_KEY_ID: id-from-manifest}\n`);
+    const both = writeManifest(dir.path, yamlDocuments(clusterText(), secretText('stringData: {ACCESS_KEY_ID: id-from-manifest}\n')));
     const ctx2 = await loadContext({ files: [both], secretsDir: mount, env: NO_KUBE });
     const r2 = await clusterObjectStore(ctx2, ctx2.manifests.clusters[0]);
     assert.equal(r2.s3?.accessKeyId, 'id-from-manifest');
@@ -95,7 +82,7 @@ test('a missing secret or key names both and every source tried, and no value', 
     const mount = join(dir.path, 'mount');
     mkdirSync(join(mount, 'creds'), { recursive: true });
     writeFileSync(join(mount, 'creds', 'ACCESS_KEY_ID'), 'visible-only-in-files');
-    const file = writeManifest(dir.path, CLUSTER());
+    const file = writeManifest(dir.path, clusterText());
     const ctx = await loadContext({ files: [file], secretsDir: mount, env: NO_KUBE });
     const err = await clusterObjectStore(ctx, ctx.manifests.clusters[0]).then(
       () => assert.fail('resolved'),
@@ -104,7 +91,7 @@ test('a missing secret or key names both and every source tried, and no value', 
     assert.ok(err instanceof UserError);
     assert.equal(err.exitCode, 2);
     // Pointed at the `key:` that asks for it, as other manifest errors are.
-    const lines = CLUSTER().split('\n');
+    const lines = clusterText().split('\n');
     const line = lines.findIndex((l) => l.includes('key: SECRET_ACCESS_KEY'));
     const column = lines[line].indexOf('key: SECRET_ACCESS_KEY') + 1;
     const where = `${file}:${line + 1}:${column}: spec.backup.barmanObjectStore.s3Credentials.secretAccessKey.key: `;
@@ -171,7 +158,7 @@ test('Kubernetes API: namespace from the manifest, else from the kubeconfig cont
   });
   try {
     const env = { KUBECONFIG: kubeconfig(dir.path, api.url, api.caData, 'team-a'), HOME: '/nonexistent' };
-    const prodFile = writeManifest(dir.path, CLUSTER('prod'));
+    const prodFile = writeManifest(dir.path, clusterText({ namespace: 'prod' }));
     const ctx = await loadContext({ files: [prodFile], env });
     const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
     assert.equal(r.s3?.accessKeyId, 'prod-id');
@@ -179,7 +166,7 @@ test('Kubernetes API: namespace from the manifest, else from the kubeconfig cont
     assert.equal(r.credentialSource, 's3Credentials: accessKeyId, secretAccessKey from Kubernetes secret prod/creds');
     assert.ok(api.seen.every((s) => s.path.startsWith('/api/v1/namespaces/prod/secrets/creds') && s.auth === 'Bearer test-token'));
 
-    const plainFile = writeManifest(dir.path, CLUSTER());
+    const plainFile = writeManifest(dir.path, clusterText());
     const ctx2 = await loadContext({ files: [plainFile], env });
     const err = await clusterObjectStore(ctx2, ctx2.manifests.clusters[0]).then(
       () => assert.fail('resolved'),
@@ -191,7 +178,7 @@ test('Kubernetes API: namespace from the manifest, else from the kubeconfig cont
     assert.ok(!err.message.includes('team-id'));
     assert.ok(api.seen.some((s) => s.path.startsWith('/api/v1/namespaces/team-a/secrets/creds')));
 
-    const missing = writeManifest(dir.path, CLUSTER('nowhere'));
+    const missing = writeManifest(dir.path, clusterText({ namespace: 'nowhere' }));
     const ctx3 = await loadContext({ files: [missing], env });
     await assert.rejects(clusterObjectStore(ctx3, ctx3.manifests.clusters[0]), /Kubernetes API \(kubeconfig .*\) has no secret nowhere\/creds/);
   } finally {

@@ -35,6 +35,11 @@ export function pgEnv(pg: PgServer): Record<string, string> {
   return { PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' };
 }
 
+/** The restore tool's target database variables for a harness server: the postgres user, no password. */
+export function dbEnv(pg: PgServer, name?: string): Record<string, string> {
+  return { ...(name === undefined ? {} : { DB_NAME: name }), DB_USER: 'postgres', DB_PASS: '', DB_HOST: pg.host, DB_PORT: String(pg.port) };
+}
+
 /**
  * A database with several schemas, quoted and non-ASCII names, large objects, and a wide table of
  * `bigRows` rows (~256 bytes each: 400k rows is about 100 MB on disk).

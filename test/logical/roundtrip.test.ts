@@ -18,7 +18,7 @@ import { resolveLocation } from '../../src/logical/location.js';
 import { runLogicalBackup } from '../../src/logical/backup.js';
 import { readBackupSettings } from '../../src/logical/backup-env.js';
 import { parseRetention } from '../../src/logical/retention.js';
-import { REPO, RESTORE_SH, createDataset, fingerprint, pgEnv, pgark, run } from './helpers.js';
+import { REPO, RESTORE_SH, createDataset, dbEnv, fingerprint, pgEnv, pgark, run } from './helpers.js';
 
 const BIG_ROWS = 400_000; // ~100 MB table
 const SCOPE = 'shop-cluster';
@@ -72,11 +72,7 @@ function s3RestoreEnv(over: Record<string, string>): NodeJS.ProcessEnv {
     LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
     LOGICAL_BACKUP_S3_REGION: s3.region,
     BACKUP_FILE_PATH: 'latest',
-    DB_NAME: 'shop',
-    DB_USER: 'postgres',
-    DB_PASS: '',
-    DB_HOST: dst.host,
-    DB_PORT: String(dst.port),
+    ...dbEnv(dst, 'shop'),
     ...over,
   };
 }
@@ -246,10 +242,7 @@ test('custom format to Azurite, restored in parallel through the interactive too
     {
       STORAGE_PROVIDER: 'azure',
       AZURE_STORAGE_ENDPOINT: az.blobEndpoint,
-      DB_HOST: dst.host,
-      DB_PORT: String(dst.port),
-      DB_USER: 'postgres',
-      DB_PASS: '',
+      ...dbEnv(dst),
       RESTORE_JOBS: '2',
     },
   );
@@ -288,11 +281,7 @@ test('interactive restore from s3rver with a typed path: a wrong path is refused
       LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
       LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
       LOGICAL_BACKUP_S3_REGION: s3.region,
-      DB_NAME: 'tiny_pty',
-      DB_HOST: dst.host,
-      DB_PORT: String(dst.port),
-      DB_USER: 'postgres',
-      DB_PASS: '',
+      ...dbEnv(dst, 'tiny_pty'),
     },
   );
   assert.equal(r.code, 0, r.transcript);
@@ -312,11 +301,7 @@ test('non-interactive restore from Azurite: "latest" picks the dump of DB_NAME',
     AZURE_STORAGE_CONTAINER_NAME: az.container,
     AZURE_STORAGE_ENDPOINT: az.blobEndpoint,
     AZURE_STORAGE_BACKUP_PATH: 'latest',
-    DB_NAME: 'tiny',
-    DB_USER: 'postgres',
-    DB_PASS: '',
-    DB_HOST: dst.host,
-    DB_PORT: String(dst.port),
+    ...dbEnv(dst, 'tiny'),
   });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /restored "spilo\/shop-cluster\/logical_backups\/\d{8}T\d{6}Z\/tiny\.sql\.gz" into database "tiny".*SHA-256 verified/);

@@ -17,6 +17,7 @@ import {
   timelineOfWalName,
   validateSegmentSize,
   walSegmentName,
+  walNameParts,
   walSegmentOffset,
 } from '../../src/pg/wal-names.js';
 import { UserError } from '../../src/util/errors.js';
@@ -110,6 +111,24 @@ test('classification and parsing of every WAL-archive file kind', () => {
   assert.equal(timelineOfWalName('00000003.history'), 3);
   assert.equal(historyFileName(26), '0000001A.history');
   assert.equal(backupHistoryFileName(1, parseLsn('0/6000028')), '000000010000000000000006.00000028.backup');
+});
+
+test('walNameParts keeps the text as written, for plain string comparison as barman does', () => {
+  assert.deepEqual(walNameParts('0000000a0000000000000003.0000abcd.backup'), {
+    kind: 'backup',
+    timeline: 10,
+    timelineHex: '0000000a',
+    segmentName: '0000000a0000000000000003',
+  });
+  assert.deepEqual(walNameParts('0000000100000002000000FE.partial'), {
+    kind: 'partial',
+    timeline: 1,
+    timelineHex: '00000001',
+    segmentName: '0000000100000002000000FE',
+  });
+  assert.deepEqual(walNameParts('000000000000000000000003'), { kind: 'segment', timeline: 0, timelineHex: '00000000', segmentName: '000000000000000000000003' });
+  assert.deepEqual(walNameParts('0000001F.history'), { kind: 'history', timeline: 0x1f, timelineHex: '0000001F' });
+  for (const bad of ['000000010000000000000003.gz', '000000010000000000000003X', 'RECOVERYXLOG', '']) assert.equal(walNameParts(bad), undefined, bad);
 });
 
 test('WAL names order by timeline, then position; a segment precedes its .partial/.backup', () => {

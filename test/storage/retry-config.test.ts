@@ -14,6 +14,7 @@ import { UserError } from '../../src/util/errors.js';
 import { startStore } from '../harness/stores.js';
 import { freePort } from '../harness/ports.js';
 import { scratchDir } from '../harness/tmp.js';
+import { clusterText, s3StoreText, secretText, yamlDocuments } from '../harness/manifests.js';
 import { pgark } from '../backup/helpers.js';
 
 test('PGARK_STORAGE_MAX_ATTEMPTS: default 6, a whole number from 1 to 100, anything else is a UserError naming it', () => {
@@ -38,23 +39,7 @@ test('a non-numeric, zero or negative PGARK_STORAGE_MAX_ATTEMPTS stops a command
     const file = join(dir.path, 'cluster.yaml');
     writeFileSync(
       file,
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  backup:
-    barmanObjectStore:
-      destinationPath: s3://bucket/pg
-      endpointURL: http://127.0.0.1:${port}
-      s3Credentials:
-        accessKeyId: {name: creds, key: ID}
-        secretAccessKey: {name: creds, key: KEY}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: creds}
-stringData: {ID: id, KEY: key}
-`,
+      yamlDocuments(clusterText({ store: s3StoreText({ endpointURL: `http://127.0.0.1:${port}`, keys: ['ID', 'KEY'] }) }), secretText('stringData: {ID: id, KEY: key}\n')),
     );
     for (const value of ['abc', '0', '-2']) {
       const r = await pgark(['backup', 'list', '-f', file], { PGARK_STORAGE_MAX_ATTEMPTS: value, HOME: dir.path });
