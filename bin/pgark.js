@@ -3,8 +3,20 @@
 // archive_command / restore_command calls skip the CLI framework and go to the small WAL client,
 // which loads no SDK (see src/wal/client.ts); --help still goes through the full CLI.
 const [command, ...rest] = process.argv.slice(2);
-if ((command === 'wal-archive' || command === 'wal-restore') && !rest.some((a) => a === '-h' || a === '--help')) {
-  import('../dist/src/wal/client.js').then((m) => m.main(process.argv));
-} else {
-  import('../dist/src/cli/main.js').then((m) => m.main(process.argv));
-}
+const walCommand = (command === 'wal-archive' || command === 'wal-restore') && !rest.some((a) => a === '-h' || a === '--help');
+
+// Loading the program takes well under a second, yet under heavy load one load was seen to stall
+// for good (a file read of Node's module loader never completed, its worker threads idle). An
+// archive_command that never returns stops all archiving, so a load that stalls gives up and lets
+// PostgreSQL call again. restore_command exits 255: PostgreSQL reads 1-125 as "not in the
+// archive" and would end the recovery there, while above 125 it stops instead.
+const LOAD_LIMIT_MS = 60_000;
+const stalled = setTimeout(() => {
+  process.stderr.write(`pgark ${command ?? ''}: loading the program stalled for ${LOAD_LIMIT_MS / 1000} s; giving up so that it is called again\n`);
+  process.exit(command === 'wal-restore' ? 255 : 1);
+}, LOAD_LIMIT_MS);
+
+import(walCommand ? '../dist/src/wal/client.js' : '../dist/src/cli/main.js').then((m) => {
+  clearTimeout(stalled);
+  return m.main(process.argv);
+});
