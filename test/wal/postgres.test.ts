@@ -54,7 +54,8 @@ async function pgbench(pg: PgServer, args: string[]): Promise<void> {
 }
 
 /** Every .done segment of pg_wal is stored once, in the layout, with the exact bytes; returns how many. */
-async function verifyArchive(pg: PgServer, store: TestStore, serverName: string): Promise<number> {
+/** Checks every .done WAL file against the store; returns how many files the store holds and how many of them were compared. */
+async function verifyArchive(pg: PgServer, store: TestStore, serverName: string): Promise<{ stored: number; compared: number }> {
   const client = await openObjectStore(store.resolved(serverName));
   try {
     const stored = new Map<string, string>();
@@ -81,7 +82,7 @@ async function verifyArchive(pg: PgServer, store: TestStore, serverName: string)
     const segs = done.filter((n) => n.length === 24);
     const nums = segs.map((n) => parseInt(n.slice(8, 16), 16) * 256 + parseInt(n.slice(16), 16));
     for (let i = 1; i < nums.length; i++) assert.equal(nums[i], nums[i - 1] + 1, `gap after ${segs[i - 1]}`);
-    return done.length;
+    return { stored: stored.size, compared: done.length };
   } finally {
     await client.close();
   }
@@ -158,12 +159,16 @@ for (const sc of scenarios) {
       await chaos;
       await waitArchived(pg);
       if (sc.chaos) assert.ok(killed > 0, 'the chaos loop killed pgark processes');
-      const count = await verifyArchive(pg, store, 'walpg');
-      t.diagnostic(`${count} WAL files verified byte-identical, ${killed} pgark processes killed, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      const { stored, compared } = await verifyArchive(pg, store, 'walpg');
+      t.diagnostic(`${compared} WAL files verified byte-identical, ${killed} pgark processes killed, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       assert.ok(!existsSync(marker), 'empty-archive marker removed after the first success');
-      // Segments stored ahead still go through archive_command, so PostgreSQL counts every one.
-      const stats = await pg.query<{ archived_count: string }>('SELECT archived_count FROM pg_stat_archiver');
-      assert.equal(Number(stats[0].archived_count), count, JSON.stringify(stats));
+      // Segments stored ahead still go through archive_command, so PostgreSQL counts every one it
+      // marked .done (a .done that pgark made itself would be missing from the count). The count
+      // can be higher: with archive_command processes killed -9, PostgreSQL 15 counted more
+      // successes than there are files (23 for 17 stored, 18 for 16), which the exact check of
+      // archive-status.test.ts, without kills, does not see.
+      const archived = Number((await pg.query<{ archived_count: string }>('SELECT archived_count FROM pg_stat_archiver'))[0].archived_count);
+      assert.ok(archived >= compared, `pg_stat_archiver.archived_count ${archived} counts fewer than the ${compared} WAL files PostgreSQL marked .done (${stored} stored)`);
 
       if (!sc.recover) return;
       const expected = await pg.query<{ n: string }>('SELECT sum(abalance)::text AS n FROM pgbench_accounts');
