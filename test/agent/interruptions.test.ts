@@ -1,7 +1,7 @@
 /**
  * The agent interrupted, on PostgreSQL 15 and s3rver. A backup is held "running" deterministically
- * by breaking WAL archiving (archive_command points at a bucket that does not exist), so the
- * backup waits for its end WAL segment:
+ * by breaking WAL archiving (archive_command points at a bucket that does not exist, and does not
+ * return to PostgreSQL while a gate file exists), so the backup waits for its end WAL segment:
  *  1. the agent sees the archive failures and moves the backup to walArchivingFailing; SIGTERM
  *     then aborts it: exit code 0, the backup failed, nothing of it left in the store;
  *  2. a restarted agent runs the next slot (no second immediate backup); kill -9 mid-backup,
@@ -11,7 +11,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
@@ -33,6 +33,7 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
   const manifests = join(dir.path, 'manifests');
   const stateDir = join(dir.path, 'state');
   const brokenManifest = join(dir.path, 'broken.yaml');
+  const gate = join(dir.path, 'archiving-held');
   const phases = new PhaseRecorder();
 
   async function catalog(): Promise<Catalog> {
@@ -64,10 +65,14 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
     writeFileSync(join(manifests, 'often.yaml'), scheduledBackupYaml('often', CLUSTER, '*/5 * * * * *', { immediate: true }));
     writeFileSync(brokenManifest, store.manifest({ clusterName: CLUSTER, objectStore: { destinationPath: 's3://no-such-bucket/x' } }));
     for (const f of [good, join(manifests, 'often.yaml'), brokenManifest]) chmodSync(f, 0o644);
+    writeFileSync(gate, '');
     pg = await startPostgres({
       settings: {
         archive_mode: 'on',
-        archive_command: `PGARK_WAL_DAEMON_IDLE_SECONDS=2 ${process.execPath} ${PGARK} wal-archive -f ${brokenManifest} %p`,
+        // pgark fails every call (the agent sees it), but the command does not return while the gate
+        // exists: PostgreSQL counts no failure, so the backup keeps waiting instead of failing fast
+        // on pg_stat_archiver's failures, as it would with the broken command alone.
+        archive_command: `while [ -e ${gate} ]; do PGARK_WAL_DAEMON_IDLE_SECONDS=2 ${process.execPath} ${PGARK} wal-archive -f ${brokenManifest} %p; sleep 1; done; exit 1`,
       },
     });
   });
@@ -129,6 +134,7 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
     // 3. Repair archiving, restart: the killed backup is failed with the reason, the next slot completes.
     await pg.query(`ALTER SYSTEM SET archive_command = '${`PGARK_WAL_DAEMON_IDLE_SECONDS=2 ${process.execPath} ${PGARK} wal-archive -f ${join(manifests, 'cluster.yaml')} %p`}'`);
     await pg.query('SELECT pg_reload_conf()');
+    unlinkSync(gate);
     const a3 = await start();
     const settled = await waitFor('the killed backup reported failed', async () => {
       const s = await poll(a3);
