@@ -71,8 +71,10 @@ describe('pgark agent: SIGTERM, kill -9 and restart', { timeout: 900_000 }, () =
         archive_mode: 'on',
         // pgark fails every call (the agent sees it), but the command does not return while the gate
         // exists: PostgreSQL counts no failure, so the backup keeps waiting instead of failing fast
-        // on pg_stat_archiver's failures, as it would with the broken command alone.
-        archive_command: `while [ -e ${gate} ]; do PGARK_WAL_DAEMON_IDLE_SECONDS=2 ${process.execPath} ${PGARK} wal-archive -f ${brokenManifest} %p; sleep 1; done; exit 1`,
+        // on pg_stat_archiver's failures, as it would with the broken command alone. Between calls a
+        // daemon the client started without an agent idles out (1 s), so a restarted agent can take
+        // the WAL fast path over (it tries every 5 s).
+        archive_command: `while [ -e ${gate} ]; do PGARK_WAL_DAEMON_IDLE_SECONDS=1 ${process.execPath} ${PGARK} wal-archive -f ${brokenManifest} %p; sleep 4; done; exit 1`,
       },
     });
   });
