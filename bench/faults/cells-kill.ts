@@ -4,28 +4,14 @@
  * a restore at a random point, followed by a second restore into the same directory.
  */
 import { join } from 'node:path';
-import { readdirSync, readFileSync } from 'node:fs';
 import { freePort } from '../../test/harness/ports.js';
 import { scratchDir } from '../../test/harness/tmp.js';
+import { walProcessPids } from '../../test/harness/wal-processes.js';
 import { getStatus, startAgent, waitFor, type AgentProcess } from '../../test/agent/helpers.js';
 import { LAUNCHER, backup, checkArchive, checkBackups, checkSecrets, checkStuck, judgeRestore, pgbench, restoreOnce, restoreSource, sleep, startSite, timed, waitArchived, withSite, writeRows, type Site } from './site.js';
 import type { Cell } from './cell.js';
 
-/** pids of pgark WAL processes (launcher, client or daemon) whose command line mentions `needle`. */
-function archiverPids(needle: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      const ours = argv[0] === process.execPath || argv.includes(LAUNCHER);
-      if (ours && argv.some((a) => a.includes(needle)) && argv.some((a) => a === 'wal-archive' || a.endsWith('daemon-main.js'))) pids.push(Number(d));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
+const archiverPids = (needle: string) => walProcessPids(needle, LAUNCHER);
 
 const random = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 

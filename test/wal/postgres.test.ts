@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
+import { walProcessPids } from '../harness/wal-processes.js';
 import { runPgTool } from '../../src/pg/local-server.js';
 import { clientTool } from '../../src/pg/binaries.js';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -22,20 +23,7 @@ import { PGARK, PGARK_LAUNCHER, stopWalDaemon } from './helpers.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** pids of node processes of pgark (WAL clients or daemon) whose command line mentions `needle`. */
-function pgarkPids(needle: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      const pgark = argv[0] === process.execPath || argv[1] === PGARK_LAUNCHER;
-      if (pgark && argv.some((a) => a.includes(needle)) && argv.some((a) => a === 'wal-archive' || a.endsWith('daemon-main.js'))) pids.push(Number(d));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
+const pgarkPids = (needle: string) => walProcessPids(needle, PGARK_LAUNCHER);
 
 async function waitArchived(pg: PgServer, timeoutMs = 180_000): Promise<void> {
   await pg.query('SELECT pg_switch_wal()');
