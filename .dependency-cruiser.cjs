@@ -1,7 +1,7 @@
 /**
  * The layers of src/, checked by `npm run lint:deps` (docs/architecture.md draws them):
  *
- *   cli -> commands -> domain (wal backup recovery catalog agent logical preflight)
+ *   cli -> commands -> domain (wal backup recovery catalog agent logical preflight plugin verify drill timeline)
  *       -> config -> foundations (storage codec pg schedule io) -> util
  *
  * A module may import its own folder and any layer below its own, never one above. config sits
@@ -13,7 +13,7 @@
  * child-process stream) is the bottom foundation, which the others and everything above may use.
  * Domain folders import each other only along DOMAIN_USES.
  */
-const DOMAIN = ['wal', 'backup', 'recovery', 'catalog', 'agent', 'logical', 'preflight'];
+const DOMAIN = ['wal', 'backup', 'recovery', 'catalog', 'agent', 'logical', 'preflight', 'plugin', 'verify', 'drill', 'timeline'];
 const FOUNDATIONS = ['storage', 'codec', 'pg', 'schedule', 'io'];
 
 /** The only domain -> domain imports. catalog is the bottom of the domain: it reads and writes the store's layout. */
@@ -26,10 +26,18 @@ const DOMAIN_USES = {
   backup: ['catalog'],
   // Recovery selects a backup from the catalog and checks / serves WAL with the WAL code.
   recovery: ['catalog', 'wal'],
-  // The agent schedules backups and retention and hosts the WAL fast path.
-  agent: ['backup', 'catalog', 'wal'],
+  // The agent schedules backups, retention and restore drills, hosts the WAL fast path and serves /timeline.
+  agent: ['backup', 'catalog', 'wal', 'drill', 'timeline'],
   // The preflight writes its probe with the catalog's write options.
   preflight: ['catalog'],
+  // The CNPG-I plugin serves WAL, backups, restore jobs and retention over gRPC with the same code as the CLI.
+  plugin: ['backup', 'catalog', 'wal', 'recovery', 'preflight'],
+  // verify reads backups and WAL back from the store and checks them against the catalog.
+  verify: ['catalog', 'wal'],
+  // A restore drill restores (recovery), then checks the result.
+  drill: ['recovery', 'catalog', 'wal', 'verify'],
+  // The recoverability timeline draws the catalog, WAL coverage, verify and drill results.
+  timeline: ['catalog', 'wal', 'verify', 'drill'],
 };
 
 const folders = (names) => `^src/(${names.join('|')})/`;
