@@ -88,6 +88,8 @@ export interface SecretResolverOptions {
   manifests: Secret[];
   secretsDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** In-cluster service-account directory (default: the kubelet's mount). */
+  serviceAccountDir?: string;
 }
 
 export class ChainedSecretResolver {
@@ -99,7 +101,7 @@ export class ChainedSecretResolver {
     if (opts.secretsDir) this.sources.push(directorySource(opts.secretsDir));
     else this.notTried.push('--secrets-dir (not given)');
     const kube = kubernetesAvailability(opts.env);
-    if (kube) this.sources.push(kubernetesSource(kubeSecretReader({ env: opts.env }), kube));
+    if (kube) this.sources.push(kubernetesSource(kubeSecretReader({ env: opts.env, serviceAccountDir: opts.serviceAccountDir }), kube));
     else this.notTried.push('Kubernetes API (no KUBERNETES_SERVICE_HOST, KUBECONFIG or ~/.kube/config)');
   }
 
