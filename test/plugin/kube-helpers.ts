@@ -1,0 +1,39 @@
+/** Shared by the plugin's Kubernetes tests: an S3 ObjectStore + its Secret in the local API server, resolved the way the sidecar resolves it. */
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { kubeObjectStores } from '../../src/config/kube.js';
+import { ChainedSecretResolver } from '../../src/config/secrets.js';
+import { PluginConfig } from '../../src/plugin/config.js';
+import type { KubeApi } from '../harness/kube-api.js';
+import type { TestStore } from '../harness/stores.js';
+
+/** Puts an ObjectStore named `name` whose configuration is `store`'s, and the Secret it refers to. */
+export function putObjectStore(api: KubeApi, ts: TestStore, name: string, namespace: string, spec: Record<string, unknown> = {}): void {
+  // ObjectStore.spec.configuration forbids serverName: the Cluster's plugin parameters carry it.
+  const configuration = ts.objectStoreConfig();
+  api.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: ts.secretName, namespace }, type: 'Opaque', data: base64Values(ts.secretValues) });
+  api.put({ apiVersion: 'barmancloud.cnpg.io/v1', kind: 'ObjectStore', metadata: { name, namespace }, spec: { configuration, ...spec } });
+}
+
+function base64Values(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+}
+
+/** The plugin's configuration reader as the sidecar builds it in a pod: ObjectStores and Secrets through the API only. */
+export function apiPluginConfig(sa: { dir: string; env: Record<string, string> }): PluginConfig {
+  const kube = { env: sa.env, serviceAccountDir: sa.dir };
+  const manifests = { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [] };
+  return new PluginConfig(kubeObjectStores(kube), { manifests, secrets: new ChainedSecretResolver({ manifests: [], ...kube }) });
+}
+
+/** A debug-level logger whose every line is kept, to check what reaches the logs. */
+export function capturingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { log: pino({ level: 'debug' }, sink), lines };
+}
