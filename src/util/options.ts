@@ -173,6 +173,24 @@ export const OPTIONS = {
   },
   noOwner: { flags: '--no-owner', type: bool, description: 'leave ownership out of the dumps (pg_dump --no-owner)' },
 
+  pluginRole: {
+    flags: '--role <role>',
+    type: str,
+    description: 'instance (WAL, Backup, Metrics in the PostgreSQL pod) or restore (RestoreJobHooks, WAL in the recovery Job)',
+  },
+  pluginName: {
+    flags: '--name <name>',
+    type: str,
+    default: 'pgark.io',
+    description: "the plugin's name in Cluster spec.plugins[].name and its socket's file name (barman-cloud.cloudnative-pg.io to stand in for plugin-barman-cloud)",
+  },
+  socketDir: {
+    flags: '--socket-dir <dir>',
+    env: 'PLUGIN_SOCKET_DIR',
+    type: str,
+    description: "directory of the plugin's Unix socket (default $PLUGIN_SOCKET_DIR, else /plugins, as CNPG)",
+  },
+
   logLevel: {
     env: 'PGARK_LOG_LEVEL',
     type: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
@@ -258,6 +276,7 @@ export const COMMAND_OPTIONS = {
   status: ['agent', 'statusJson'],
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
+  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir'],
 } as const satisfies Record<string, readonly OptionName[]>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
