@@ -141,6 +141,11 @@ export interface PlanInput {
   wals: WalObject[];
   policy: RetentionPolicy | string;
   now: Date;
+  /**
+   * The first WAL the cluster still needs (CNPG-I SetFirstRequired): no WAL at or after its
+   * position is deleted, on any timeline, whatever the window says.
+   */
+  walFloor?: string;
 }
 
 const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0);
@@ -248,7 +253,8 @@ export function planRetention(input: PlanInput): RetentionPlan {
   for (const b of sorted) {
     const d = decisions.get(b.backup_id)!.decision;
     if (d !== 'delete' && d !== 'finish-deletion') continue;
-    const names = walNamesFreedBy(b, remaining, keep, [...liveWal].sort(), false, input.running ?? []);
+    const candidates = [...liveWal].filter((n) => !input.walFloor || !atOrAfter(n, input.walFloor)).sort();
+    const names = walNamesFreedBy(b, remaining, keep, candidates, false, input.running ?? []);
     const walKeys = names.flatMap((n) => walByName.get(n)!.map((w) => w.key));
     for (const n of names) {
       liveWal.delete(n);
@@ -287,6 +293,17 @@ export function planRetention(input: PlanInput): RetentionPlan {
   };
 }
 
+/**
+ * Whether WAL `name` lies at or after `floor`'s position (log and segment, ignoring the timeline,
+ * which keeps more than a plain name comparison would). Names that are not WAL never are.
+ */
+function atOrAfter(name: string, floor: string): boolean {
+  const wal = walNameParts(name);
+  const limit = walNameParts(floor);
+  if (!wal?.segmentName || !limit?.segmentName) return false;
+  return wal.segmentName.slice(8).toUpperCase() >= limit.segmentName.slice(8).toUpperCase();
+}
+
 /** Runs of consecutive deleted names (in name order, per timeline), for display. */
 function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<string, WalObject[]>): WalRange[] {
   const ranges: WalRange[] = [];
@@ -313,8 +330,9 @@ function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<strin
 }
 
 /** Plans retention over a catalog read by listBackups(). */
-export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: RetentionPolicy | string, now: Date): RetentionPlan {
+export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: RetentionPolicy | string, now: Date, walFloor?: string): RetentionPlan {
   return planRetention({
+    walFloor,
     serverName: catalog.serverName,
     backups: catalog.backups,
     keep: catalog.keep,

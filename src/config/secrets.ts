@@ -8,7 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Secret, SecretKeySelector } from './types.js';
 import { ConfigError, UserError } from '../util/errors.js';
-import { kubernetesAvailability, kubeSecretReader, type KubeSecretReader } from './kube.js';
+import { KubePermissionError, kubernetesAvailability, kubeSecretReader, type KubeSecretReader } from './kube.js';
 import { selectorOrigin } from './validate.js';
 
 export interface ResolvedSecret {
@@ -68,6 +68,8 @@ function kubernetesSource(reader: KubeSecretReader, availability: string): Secre
       try {
         secret = await reader.read(sel.name, namespace);
       } catch (err) {
+        // No permission is not "no such secret": the plugin reports it as a precondition (the Role comes later).
+        if (err instanceof KubePermissionError) throw err;
         return { missing: (err as Error).message };
       }
       const ns = namespace ?? (await reader.defaultNamespace());
@@ -86,6 +88,8 @@ export interface SecretResolverOptions {
   manifests: Secret[];
   secretsDir?: string;
   env?: NodeJS.ProcessEnv;
+  /** In-cluster service-account directory (default: the kubelet's mount). */
+  serviceAccountDir?: string;
 }
 
 export class ChainedSecretResolver {
@@ -97,7 +101,7 @@ export class ChainedSecretResolver {
     if (opts.secretsDir) this.sources.push(directorySource(opts.secretsDir));
     else this.notTried.push('--secrets-dir (not given)');
     const kube = kubernetesAvailability(opts.env);
-    if (kube) this.sources.push(kubernetesSource(kubeSecretReader(opts.env), kube));
+    if (kube) this.sources.push(kubernetesSource(kubeSecretReader({ env: opts.env, serviceAccountDir: opts.serviceAccountDir }), kube));
     else this.notTried.push('Kubernetes API (no KUBERNETES_SERVICE_HOST, KUBECONFIG or ~/.kube/config)');
   }
 
