@@ -17,11 +17,13 @@ import {
   lifecyclePatch,
   type SidecarOptions,
 } from '../../src/plugin/operator/lifecycle-patch.js';
+import { readCluster } from '../../src/plugin/config.js';
 import { applyPatch } from '../harness/json-patch.js';
 import { kubeShapeProblems } from '../harness/kube-shapes.js';
 
 const fixture = (name: string): Record<string, unknown> =>
   JSON.parse(JSON.stringify(parse(readFileSync(`test/fixtures/cnpg-pods/${name}.yaml`, 'utf8'))));
+const clusterFixture = (name: string) => readCluster(fixture(name));
 const OPTS: SidecarOptions = { pluginName: 'pgark.io', image: 'ghcr.io/example/pgark:1.0.0' };
 
 function podSpecOf(o: Record<string, unknown>): V1PodSpec {
@@ -30,7 +32,7 @@ function podSpecOf(o: Record<string, unknown>): V1PodSpec {
 
 /** Runs the hook the way CNPG does: patch computed on the object, then applied to it. */
 function hook(clusterName: string, object: Record<string, unknown>, opts = OPTS) {
-  const cluster = fixture(clusterName);
+  const cluster = clusterFixture(clusterName);
   const target = injectionTarget(cluster, object, opts.pluginName);
   const ops = target ? lifecyclePatch(cluster, object, target, opts) : [];
   return { target, ops, result: applyPatch(object, ops) };
@@ -120,8 +122,8 @@ test('objects the plugin has no business with get an empty patch', () => {
   assert.equal(hook('cluster-recovery', fixture('job-initdb')).target, undefined);
   assert.equal(hook('cluster-other-plugin', fixture('pod-1.30')).target, undefined);
   assert.equal(hook('cluster-plugin', fixture('job-full-recovery')).target, undefined);
-  const disabled = fixture('cluster-plugin');
-  ((disabled.spec as { plugins: { enabled?: boolean }[] }).plugins[0]).enabled = false;
+  const disabled = clusterFixture('cluster-plugin');
+  disabled.spec.plugins![0].enabled = false;
   assert.equal(injectionTarget(disabled, fixture('pod-1.30'), 'pgark.io'), undefined);
 });
 
@@ -137,8 +139,8 @@ test('the ObjectStore sidecar configuration: resources, env, args and log level 
       logLevel: 'warning',
     },
   };
-  const cluster = fixture('cluster-plugin');
-  (cluster.spec as { plugins: { name: string }[] }).plugins[0].name = 'barman-cloud.cloudnative-pg.io';
+  const cluster = clusterFixture('cluster-plugin');
+  cluster.spec.plugins![0].name = 'barman-cloud.cloudnative-pg.io';
   const target = injectionTarget(cluster, pod, opts.pluginName)!;
   assert.equal(target.objectStore, 'minio-store');
   const result = applyPatch(pod, lifecyclePatch(cluster, pod, target, opts));
@@ -167,7 +169,7 @@ test('the shape checker itself rejects an unknown field and a missing required o
 test('a pod without the postgres container is refused with a clear error', () => {
   const pod = fixture('pod-1.30') as { spec: { containers: { name: string }[] } };
   pod.spec.containers[0].name = 'pg';
-  const cluster = fixture('cluster-plugin');
+  const cluster = clusterFixture('cluster-plugin');
   const target = injectionTarget(cluster, pod, 'pgark.io')!;
   assert.throws(() => lifecyclePatch(cluster, pod, target, OPTS), /no container "postgres"/);
 });

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { operatorKube } from '../../src/plugin/operator/kube.js';
 import { desiredRole, reconcileRbac, secretNamesOf } from '../../src/plugin/operator/rbac.js';
+import { readCluster } from '../../src/plugin/config.js';
 import { objectStore, secret, startFakeApi } from './operator-fake-api.js';
 import { kubeShapeProblems } from '../harness/kube-shapes.js';
 import { scratchDir } from '../harness/tmp.js';
@@ -21,6 +22,8 @@ after(async () => {
 });
 const kube = operatorKube({ KUBECONFIG: api.kubeconfig });
 const fixture = (name: string) => JSON.parse(JSON.stringify(parse(readFileSync(`test/fixtures/cnpg-pods/${name}.yaml`, 'utf8'))));
+
+const clusterFixture = (name: string) => readCluster(fixture(name));
 
 const s3Store = (name: string, creds: string) =>
   objectStore(name, {
@@ -38,7 +41,7 @@ const role = () => api.objects.get('roles/app/cluster-restore-pgark');
 const binding = () => api.objects.get('rolebindings/app/cluster-restore-pgark');
 
 test('the first reconcile creates a Role naming exactly the referenced stores and their Secrets, and a binding to the cluster service account', async () => {
-  const cluster = fixture('cluster-recovery');
+  const cluster = clusterFixture('cluster-recovery');
   const r = await reconcileRbac(kube, cluster, 'pgark.io');
   assert.deepEqual(r, { behavior: 'continue', changed: ['Role cluster-restore-pgark', 'RoleBinding cluster-restore-pgark'] });
   assert.deepEqual(role()!.rules, [
@@ -57,14 +60,14 @@ test('the first reconcile creates a Role naming exactly the referenced stores an
 
 test('a second reconcile with the same parameters writes nothing', async () => {
   const before = api.requests.length;
-  const r = await reconcileRbac(kube, fixture('cluster-recovery'), 'pgark.io');
+  const r = await reconcileRbac(kube, clusterFixture('cluster-recovery'), 'pgark.io');
   assert.deepEqual(r, { behavior: 'continue', changed: [] });
   assert.deepEqual(api.requests.slice(before).filter((x) => !x.startsWith('GET')), []);
 });
 
 test('changed parameters update the Role: the old store and its Secrets lose access, a store without Secrets opens none', async () => {
-  const cluster = fixture('cluster-recovery');
-  cluster.spec.plugins[0].parameters.barmanObjectName = 'iam-store';
+  const cluster = clusterFixture('cluster-recovery');
+  cluster.spec.plugins![0].parameters!.barmanObjectName = 'iam-store';
   delete cluster.spec.bootstrap;
   const r = await reconcileRbac(kube, cluster, 'pgark.io');
   assert.deepEqual(r, { behavior: 'continue', changed: ['Role cluster-restore-pgark'] });
@@ -76,7 +79,7 @@ test('changed parameters update the Role: the old store and its Secrets lose acc
 test('a custom service account and a binding with a foreign roleRef are brought back in line', async () => {
   const b = binding()!;
   b.roleRef = { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' };
-  const cluster = fixture('cluster-recovery');
+  const cluster = clusterFixture('cluster-recovery');
   cluster.spec.serviceAccountName = 'pg-runner';
   const r = await reconcileRbac(kube, cluster, 'pgark.io');
   assert.equal(r.behavior, 'continue');
@@ -86,8 +89,8 @@ test('a custom service account and a binding with a foreign roleRef are brought 
 });
 
 test('a missing ObjectStore requeues and creates nothing', async () => {
-  const cluster = fixture('cluster-plugin');
-  cluster.spec.plugins[0].parameters.barmanObjectName = 'not-there';
+  const cluster = clusterFixture('cluster-plugin');
+  cluster.spec.plugins![0].parameters!.barmanObjectName = 'not-there';
   const r = await reconcileRbac(kube, cluster, 'pgark.io');
   assert.deepEqual(r, { behavior: 'requeue', reason: 'ObjectStore "not-there" not found in namespace app', requeueAfterSeconds: 30 });
   assert.equal(api.objects.get('roles/app/cluster-example-pgark'), undefined);
@@ -97,5 +100,5 @@ test('Secret names are collected at every depth of spec.configuration, and only 
   const store = s3Store('x', 'creds');
   (store.spec as Record<string, unknown>).instanceSidecarConfiguration = { env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'sidecar-only', key: 'k' } } }] };
   assert.deepEqual(secretNamesOf(store).sort(), ['creds', 'minio-ca']);
-  assert.deepEqual(desiredRole(fixture('cluster-plugin'), []).rules, []);
+  assert.deepEqual(desiredRole(clusterFixture('cluster-plugin'), []).rules, []);
 });

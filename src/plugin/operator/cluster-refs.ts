@@ -1,11 +1,12 @@
 /**
- * Which ObjectStores a Cluster (the JSON CNPG sends in every operator-side call) asks this plugin
- * to use: the archive/backup target of spec.plugins, the recovery source and the replica source
- * of spec.externalClusters. The Cluster arrives as CNPG serialised it, so it is read loosely:
- * pgark's strict manifest schema would reject fields newer CNPG versions add.
+ * Which ObjectStores a Cluster (the JSON CNPG sends in every operator-side call, read with the
+ * plugin's lenient readCluster) asks this plugin to use: the archive/backup target of
+ * spec.plugins, the recovery source and the replica source of spec.externalClusters, each with
+ * the field path it was written at, for validation messages.
  */
+import type { PluginCluster } from '../config.js';
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 
 export function obj(v: unknown): Obj | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
@@ -13,71 +14,55 @@ export function obj(v: unknown): Obj | undefined {
 export function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
 
-/** One use of this plugin by the Cluster, with where it was written (for validation messages). */
+/** One use of this plugin by the Cluster. */
 export interface StoreReference {
   /** ObjectStore name (parameters.barmanObjectName); undefined when the entry forgot it. */
   objectStore?: string;
   /** Folder in the store: parameters.serverName, else the Cluster's (target) or external cluster's name. */
   serverName: string;
-  /** Path of the entry's parameters, e.g. ['spec', 'plugins', 0, 'parameters']. */
-  path: (string | number)[];
+  /** Path of the entry's parameters, e.g. ['spec', 'plugins', '0', 'parameters']. */
+  path: string[];
 }
 
 export interface PluginReferences {
   clusterName: string;
   namespace: string;
-  /** spec.plugins entry naming this plugin, when enabled (enabled defaults to true in CNPG). */
+  /** The enabled spec.plugins entry naming this plugin (enabled defaults to true in CNPG). */
   target?: StoreReference & { isWALArchiver: boolean };
-  /** externalClusters entry named by spec.bootstrap.recovery.source, when it uses this plugin. */
+  /** The externalClusters entry named by spec.bootstrap.recovery.source, when it uses this plugin. */
   recovery?: StoreReference;
-  /** externalClusters entry named by spec.replica.source, when it uses this plugin. */
+  /** The externalClusters entry named by spec.replica.source, when it uses this plugin. */
   replicaSource?: StoreReference;
 }
 
-export function clusterMeta(cluster: unknown): { name: string; namespace: string; uid?: string } {
-  const meta = obj(obj(cluster)?.metadata);
-  return { name: str(meta?.name) ?? '', namespace: str(meta?.namespace) ?? 'default', uid: str(meta?.uid) };
-}
-
-export function pluginReferences(cluster: unknown, pluginName: string): PluginReferences {
-  const spec = obj(obj(cluster)?.spec) ?? {};
-  const { name, namespace } = clusterMeta(cluster);
-  const refs: PluginReferences = { clusterName: name, namespace };
-
-  list(spec.plugins).forEach((raw, i) => {
-    const entry = obj(raw);
-    if (!entry || entry.name !== pluginName || entry.enabled === false || refs.target) return;
-    const params = obj(entry.parameters) ?? {};
+export function pluginReferences(cluster: PluginCluster, pluginName: string): PluginReferences {
+  const { spec, metadata } = cluster;
+  const refs: PluginReferences = { clusterName: metadata.name, namespace: metadata.namespace ?? 'default' };
+  const i = (spec.plugins ?? []).findIndex((p) => p.name === pluginName && p.enabled !== false);
+  if (i >= 0) {
+    const entry = spec.plugins![i];
     refs.target = {
-      objectStore: str(params.barmanObjectName),
-      serverName: str(params.serverName) ?? name,
-      path: ['spec', 'plugins', i, 'parameters'],
+      objectStore: entry.parameters?.barmanObjectName || undefined,
+      serverName: entry.parameters?.serverName || metadata.name,
+      path: ['spec', 'plugins', String(i), 'parameters'],
       isWALArchiver: entry.isWALArchiver === true,
     };
-  });
-
-  const external = (source: unknown): StoreReference | undefined => {
-    const wanted = str(source);
-    if (!wanted) return undefined;
-    const externals = list(spec.externalClusters);
-    const i = externals.findIndex((e) => obj(e)?.name === wanted);
-    const plugin = obj(obj(externals[i])?.plugin);
-    if (!plugin || plugin.name !== pluginName) return undefined;
-    const params = obj(plugin.parameters) ?? {};
+  }
+  const external = (source: string | undefined): StoreReference | undefined => {
+    const externals = spec.externalClusters ?? [];
+    const j = externals.findIndex((e) => e.name === source);
+    const plugin = externals[j]?.plugin;
+    if (!source || plugin?.name !== pluginName) return undefined;
     return {
-      objectStore: str(params.barmanObjectName),
-      serverName: str(params.serverName) ?? wanted,
-      path: ['spec', 'externalClusters', i, 'plugin', 'parameters'],
+      objectStore: plugin.parameters?.barmanObjectName || undefined,
+      serverName: plugin.parameters?.serverName || source,
+      path: ['spec', 'externalClusters', String(j), 'plugin', 'parameters'],
     };
   };
-  refs.recovery = external(obj(obj(spec.bootstrap)?.recovery)?.source);
-  const replica = obj(spec.replica);
-  // A replica section that is present but disabled still names the source CNPG would follow once enabled.
-  refs.replicaSource = external(replica?.source);
+  refs.recovery = external(spec.bootstrap?.recovery?.source);
+  // A replica section present but disabled still names the source CNPG follows once it is enabled.
+  refs.replicaSource = external(spec.replica?.source);
   return refs;
 }
 

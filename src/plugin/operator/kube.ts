@@ -6,10 +6,9 @@
  * parts never pay for it.
  */
 import type { V1Role, V1RoleBinding } from '@kubernetes/client-node';
-import { kubeSecretReader } from '../../config/kube.js';
+import { kubeObjectStores, kubeSecretReader } from '../../config/kube.js';
 
 export const OBJECTSTORE_GROUP = 'barmancloud.cnpg.io';
-export const OBJECTSTORE_VERSION = 'v1';
 
 export interface NamespacedResource<T> {
   /** The object, or undefined on 404. */
@@ -54,26 +53,21 @@ async function described<T>(what: string, call: () => Promise<T>): Promise<T> {
 }
 
 export function operatorKube(env: NodeJS.ProcessEnv = process.env): OperatorKube {
-  type Apis = { rbac: import('@kubernetes/client-node').RbacAuthorizationV1Api; custom: import('@kubernetes/client-node').CustomObjectsApi };
+  type Apis = { rbac: import('@kubernetes/client-node').RbacAuthorizationV1Api };
   let apis: Promise<Apis> | undefined;
   const connect = () =>
     (apis ??= import('@kubernetes/client-node').then((k8s) => {
       const kc = new k8s.KubeConfig();
       if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0]);
       else kc.loadFromCluster();
-      return { rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi) };
+      return { rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api) };
     }));
-  const secrets = kubeSecretReader(env);
+  const secrets = kubeSecretReader({ env });
+  // No cache: the operator reads a store when a Cluster is validated or reconciled, and must see it as it is now.
+  const stores = kubeObjectStores({ env, cacheTtlMs: 0 });
   return {
     async objectStore(namespace, name) {
-      const { custom } = await connect();
-      return described(`reading objectstores/${name} in ${namespace}`, () =>
-        orMissing(
-          custom.getNamespacedCustomObject({ group: OBJECTSTORE_GROUP, version: OBJECTSTORE_VERSION, namespace, plural: 'objectstores', name }) as Promise<
-            Record<string, unknown>
-          >,
-        ),
-      );
+      return (await stores.read(name, namespace)) as Record<string, unknown> | undefined;
     },
     async secretKeys(namespace, name) {
       const secret = await secrets.read(name, namespace);

@@ -5,7 +5,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { clusterMeta, list, obj, pluginReferences } from './cluster-refs.js';
+import type { PluginCluster } from '../config.js';
+import { list, obj, pluginReferences, type Obj } from './cluster-refs.js';
 
 export const SIDECAR_NAME = 'pgark-plugin';
 export const PLUGINS_VOLUME = 'plugins';
@@ -53,7 +54,7 @@ export interface InjectionTarget {
   objectStore?: string;
 }
 
-export function injectionTarget(cluster: unknown, object: unknown, pluginName: string): InjectionTarget | undefined {
+export function injectionTarget(cluster: PluginCluster, object: unknown, pluginName: string): InjectionTarget | undefined {
   const o = obj(object);
   const refs = pluginReferences(cluster, pluginName);
   if (o?.kind === 'Pod') {
@@ -76,7 +77,7 @@ export function injectionTarget(cluster: unknown, object: unknown, pluginName: s
 const LOG_LEVELS: Record<string, string> = { error: 'error', warning: 'warn', info: 'info', debug: 'debug', trace: 'trace' };
 
 /** The JSON patch for `object`; [] when it needs no change (not ours, or already injected as wanted). */
-export function lifecyclePatch(cluster: unknown, object: unknown, target: InjectionTarget, opts: SidecarOptions): JsonPatchOperation[] {
+export function lifecyclePatch(cluster: PluginCluster, object: unknown, target: InjectionTarget, opts: SidecarOptions): JsonPatchOperation[] {
   const spec = target.specPath.reduce<unknown>((v, k) => obj(v)?.[k], object);
   const podSpec = obj(spec);
   if (!podSpec) throw new Error(`the ${String(obj(object)?.kind)} has no ${target.specPath.join('.')}`);
@@ -117,16 +118,15 @@ function withMount(mounts: V1VolumeMount[], mount: V1VolumeMount): V1VolumeMount
   return mounts.some((m) => m.mountPath === mount.mountPath) ? mounts : [...mounts, mount];
 }
 
-function sidecarContainer(cluster: unknown, main: V1Container, target: InjectionTarget, opts: SidecarOptions): V1Container {
-  const meta = clusterMeta(cluster);
+function sidecarContainer(cluster: PluginCluster, main: V1Container, target: InjectionTarget, opts: SidecarOptions): V1Container {
   const cfg = opts.sidecar ?? {};
   const level = cfg.logLevel ? LOG_LEVELS[cfg.logLevel] : undefined;
   // First name wins: the identity of the pod, then the ObjectStore's env, then PostgreSQL's env
   // (proxy settings, TMPDIR on the writable scratch volume, CNPG's own variables).
   const env: V1EnvVar[] = [];
   for (const e of [
-    { name: 'NAMESPACE', value: meta.namespace },
-    { name: 'CLUSTER_NAME', value: meta.name },
+    { name: 'NAMESPACE', value: cluster.metadata.namespace ?? 'default' },
+    { name: 'CLUSTER_NAME', value: cluster.metadata.name },
     // From the downward API: a recovery Job's pod name is generated, so only the kubelet knows it.
     { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     ...(level ? [{ name: 'PGARK_LOG_LEVEL', value: level }] : []),
@@ -135,7 +135,7 @@ function sidecarContainer(cluster: unknown, main: V1Container, target: Injection
   ]) {
     if (!env.some((have) => have.name === e.name)) env.push(e);
   }
-  const pullPolicy = obj(obj(cluster)?.spec)?.imagePullPolicy;
+  const pullPolicy = (cluster.spec as Obj).imagePullPolicy;
   const container: V1Container = {
     name: SIDECAR_NAME,
     image: opts.image,

@@ -5,7 +5,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { V1OwnerReference, V1PolicyRule, V1Role, V1RoleBinding } from '@kubernetes/client-node';
-import { clusterMeta, obj, pluginReferences, referencedStoreNames } from './cluster-refs.js';
+import type { PluginCluster } from '../config.js';
+import { obj, pluginReferences, referencedStoreNames, type Obj } from './cluster-refs.js';
 import { OBJECTSTORE_GROUP, type NamespacedResource, type OperatorKube } from './kube.js';
 
 export const RBAC_LABEL = 'app.kubernetes.io/managed-by';
@@ -27,14 +28,15 @@ export function secretNamesOf(objectStore: unknown): string[] {
   return [...out];
 }
 
-function ownedBy(cluster: unknown): { ownerReferences?: V1OwnerReference[] } {
-  const { name, uid } = clusterMeta(cluster);
+function ownedBy(cluster: PluginCluster): { ownerReferences?: V1OwnerReference[] } {
+  const { name } = cluster.metadata;
+  const uid = (cluster.metadata as Obj).uid;
   // Owned by the Cluster, so Kubernetes deletes them with it; a Cluster without a uid (a test) owns nothing.
-  return uid ? { ownerReferences: [{ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', name, uid, controller: true, blockOwnerDeletion: true }] } : {};
+  return typeof uid === 'string' && uid ? { ownerReferences: [{ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', name, uid, controller: true, blockOwnerDeletion: true }] } : {};
 }
 
-function metadata(cluster: unknown) {
-  const { name, namespace } = clusterMeta(cluster);
+function metadata(cluster: PluginCluster) {
+  const { name, namespace = 'default' } = cluster.metadata;
   return { name: rbacName(name), namespace, labels: { [RBAC_LABEL]: RBAC_MANAGER, 'cnpg.io/cluster': name }, ...ownedBy(cluster) };
 }
 
@@ -42,7 +44,7 @@ function metadata(cluster: unknown) {
  * Rules listing names only. A rule whose resourceNames would be empty is left out, because an
  * empty list means every object of that resource: a store without Secrets must not open them all.
  */
-export function desiredRole(cluster: unknown, objectStores: { name: string; definition: unknown }[]): V1Role {
+export function desiredRole(cluster: PluginCluster, objectStores: { name: string; definition: unknown }[]): V1Role {
   const stores = [...new Set(objectStores.map((s) => s.name))].sort();
   const secrets = [...new Set(objectStores.flatMap((s) => secretNamesOf(s.definition)))].sort();
   const rules: V1PolicyRule[] = [];
@@ -54,10 +56,10 @@ export function desiredRole(cluster: unknown, objectStores: { name: string; defi
   return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: metadata(cluster), rules };
 }
 
-export function desiredRoleBinding(cluster: unknown): V1RoleBinding {
-  const { name, namespace } = clusterMeta(cluster);
+export function desiredRoleBinding(cluster: PluginCluster): V1RoleBinding {
+  const { name, namespace = 'default' } = cluster.metadata;
   // CNPG runs the pods as spec.serviceAccountName when set, else as a service account named after the Cluster.
-  const sa = obj(obj(cluster)?.spec)?.serviceAccountName;
+  const sa = (cluster.spec as Obj).serviceAccountName;
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -75,7 +77,7 @@ export type ReconcileResult =
 export const REQUEUE_SECONDS = 30;
 
 /** Creates or updates the Cluster's Role and RoleBinding to match its current plugin parameters. */
-export async function reconcileRbac(kube: OperatorKube, cluster: unknown, pluginName: string): Promise<ReconcileResult> {
+export async function reconcileRbac(kube: OperatorKube, cluster: PluginCluster, pluginName: string): Promise<ReconcileResult> {
   const refs = pluginReferences(cluster, pluginName);
   const stores: { name: string; definition: unknown }[] = [];
   for (const name of referencedStoreNames(refs)) {
