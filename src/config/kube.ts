@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { PgarkError } from '../util/errors.js';
+import { PgarkError, UserError } from '../util/errors.js';
 
 /** Where the kubelet mounts a pod's service-account token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -69,16 +69,17 @@ function inCluster(k8s: K8s, kc: import('@kubernetes/client-node').KubeConfig, e
 }
 
 /**
- * The API refused the pod's credentials (401) or its Role does not allow the request (403). The
- * plugin answers FAILED_PRECONDITION for it: the operator plugin creates the Role asynchronously.
+ * The API refused the pod's credentials (401) or its Role does not allow the request (403). A
+ * UserError, so the plugin answers FAILED_PRECONDITION (the operator plugin creates the Role
+ * asynchronously: a later call may succeed) and the CLI exits 2.
  */
-export class KubePermissionError extends PgarkError {
+export class KubePermissionError extends UserError {
   constructor(
     message: string,
     readonly httpStatus: 401 | 403,
     hint: string,
   ) {
-    super(message, 1, hint);
+    super(message, hint);
   }
 }
 
@@ -158,8 +159,12 @@ export interface KubeCustomObject {
 
 /** Only what plugin-barman-cloud's sidecar Role grants on ObjectStores: get, and update of the status. */
 export interface KubeObjectStores {
-  /** The ObjectStore's JSON, undefined when the API answers 404. Cached for cacheTtlMs, so a changed spec (rotated credentials) is seen within that time. */
-  read(name: string, namespace: string): Promise<unknown | undefined>;
+  /**
+   * The ObjectStore's JSON, undefined when the API answers 404; `namespace` defaults to the
+   * service account's. Cached for cacheTtlMs, so a changed spec (rotated credentials) is seen
+   * within that time.
+   */
+  read(name: string, namespace: string | undefined): Promise<unknown | undefined>;
   /**
    * Replaces the ObjectStore's status with `change(current status)` through the status subresource
    * (PUT, the verb the Role grants), read-modify-write: on a 409 conflict it reads again and
@@ -204,11 +209,13 @@ function customObjects(connect: () => Promise<Connection>, type: CustomResource)
 }
 
 export function kubeObjectStores(opts: KubeObjectStoreOptions = {}): KubeObjectStores {
-  const objects = customObjects(connector(opts), OBJECT_STORES);
+  const connect = connector(opts);
+  const objects = customObjects(connect, OBJECT_STORES);
   const ttl = opts.cacheTtlMs ?? 10_000;
   const cache = new Map<string, { at: number; value: KubeCustomObject }>();
   return {
-    async read(name, namespace) {
+    async read(name, ns) {
+      const namespace = ns ?? (await connect()).namespace;
       const key = `${namespace}/${name}`;
       const hit = cache.get(key);
       if (hit && Date.now() - hit.at < ttl) return structuredClone(hit.value);
@@ -221,7 +228,7 @@ export function kubeObjectStores(opts: KubeObjectStoreOptions = {}): KubeObjectS
       const attempts = opts.conflictAttempts ?? 5;
       for (let attempt = 1; ; attempt++) {
         const current = await objects.get(name, namespace);
-        if (!current) throw objectStoreMissing(name, namespace);
+        if (!current) throw new UserError(`ObjectStore ${namespace}/${name} not found: its status cannot be written`, 'it was deleted while the plugin was using it');
         current.status = change(structuredClone(current.status ?? {}));
         if (await objects.replaceStatus(current, namespace)) return;
         if (attempt >= attempts) {
@@ -231,15 +238,6 @@ export function kubeObjectStores(opts: KubeObjectStoreOptions = {}): KubeObjectS
       }
     },
   };
-}
-
-/** The error for an ObjectStore the API does not have. */
-export function objectStoreMissing(name: string, namespace: string): PgarkError {
-  return new PgarkError(
-    `ObjectStore "${name}" not found in namespace "${namespace}" (objectstores.barmancloud.cnpg.io/v1)`,
-    1,
-    'create it in the Cluster\'s namespace, or fix barmanObjectName in the Cluster\'s spec.plugins parameters',
-  );
 }
 
 /** The Cluster's JSON (postgresql.cnpg.io/v1), undefined when the API answers 404. Never cached: its status moves (currentPrimary). */

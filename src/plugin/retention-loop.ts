@@ -9,15 +9,15 @@
  * SetFirstRequired floor is deleted, whatever the window says.
  */
 import type { Logger } from 'pino';
-import type { KubeCustomObject, KubeObjectStores } from '../config/kube.js';
-import { objectStoreMissing } from '../config/kube.js';
-import type { ResolvedObjectStore } from '../config/types.js';
+import type { KubeObjectStores } from '../config/kube.js';
 import { openObjectStore } from '../storage/open.js';
-import type { ObjectStore } from '../storage/types.js';
 import { catalogWriteOptions, listBackups } from '../catalog/catalog.js';
 import { parseRetentionPolicy } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
+import { UserError } from '../util/errors.js';
+import { readCluster, targetStoreRef, type PluginConfig } from './config.js';
+import { readFirstRequired } from './first-required.js';
 import { recoveryWindowOf, withRecoveryWindow, type RecoveryWindow } from './recovery-window.js';
 
 /** plugin-barman-cloud's default retentionPolicyIntervalSeconds. */
@@ -25,25 +25,19 @@ export const DEFAULT_INTERVAL_SECONDS = 1800;
 /** After a failed cycle (Cluster or ObjectStore unreadable, store unreachable), as the upstream sidecar waits. */
 export const RETRY_AFTER_FAILURE_SECONDS = 300;
 
-/** Which ObjectStore and server folder the Cluster's plugin entry names. */
-export interface PluginTarget {
-  objectStoreName: string;
-  serverName: string;
-}
-
 export interface RetentionLoopConfig {
+  /** The plugin's name in the Cluster's spec.plugins. */
+  pluginName: string;
+  /** CLUSTER_NAME and NAMESPACE, which the operator plugin puts in the sidecar's environment. */
   clusterName: string;
   namespace: string;
   /** This pod's name (POD_NAME). */
   podName: string;
-  readCluster(name: string, namespace: string): Promise<KubeCustomObject | undefined>;
-  /** The Cluster's entry for this plugin, or undefined when the plugin is not enabled there for backups. */
-  target(cluster: KubeCustomObject): PluginTarget | undefined;
-  objectStores: KubeObjectStores;
-  /** The ObjectStore's JSON made ready to open, its Secrets read. */
-  resolve(objectStore: unknown, serverName: string, namespace: string): Promise<ResolvedObjectStore>;
-  /** The first WAL the cluster still needs (SetFirstRequired), if it said. */
-  firstRequired(store: ObjectStore, serverName: string): Promise<string | undefined>;
+  /** The Cluster's JSON as the API returns it, undefined when there is none. */
+  readCluster(name: string, namespace: string): Promise<unknown | undefined>;
+  /** ObjectStores and their Secrets, as the plugin's other services read them. */
+  config: PluginConfig;
+  objectStores: Pick<KubeObjectStores, 'updateStatus'>;
   log: Logger;
 }
 
@@ -53,42 +47,43 @@ export type CycleOutcome =
 
 /** One maintenance cycle; throws when something could not be read or written. */
 export async function retentionCycle(cfg: RetentionLoopConfig): Promise<CycleOutcome> {
-  const cluster = await cfg.readCluster(cfg.clusterName, cfg.namespace);
-  if (!cluster) throw new Error(`Cluster "${cfg.clusterName}" not found in namespace "${cfg.namespace}"`);
-  const target = cfg.target(cluster);
-  if (!target) return { kind: 'skipped', reason: 'the plugin is not enabled for backups in the Cluster (restore only)', nextSeconds: DEFAULT_INTERVAL_SECONDS };
-  const objectStore = (await cfg.objectStores.read(target.objectStoreName, cfg.namespace)) as
-    | { spec?: { retentionPolicy?: string; instanceSidecarConfiguration?: { retentionPolicyIntervalSeconds?: number } } }
-    | undefined;
-  if (!objectStore) throw objectStoreMissing(target.objectStoreName, cfg.namespace);
-  const nextSeconds = objectStore.spec?.instanceSidecarConfiguration?.retentionPolicyIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
-  const primary = (cluster.status as { currentPrimary?: string } | undefined)?.currentPrimary;
+  const raw = await cfg.readCluster(cfg.clusterName, cfg.namespace);
+  if (!raw) throw new UserError(`Cluster ${cfg.namespace}/${cfg.clusterName} not found`, 'CLUSTER_NAME and NAMESPACE must name the Cluster of this pod');
+  const cluster = readCluster(raw as object);
+  if (!(cluster.spec.plugins ?? []).some((p) => p.name === cfg.pluginName && p.enabled !== false)) {
+    return { kind: 'skipped', reason: `the Cluster has no enabled spec.plugins entry "${cfg.pluginName}" (restore only)`, nextSeconds: DEFAULT_INTERVAL_SECONDS };
+  }
+  const ref = targetStoreRef(cluster, cfg.pluginName);
+  const namespace = ref.namespace ?? cfg.namespace;
+  const objectStore = await cfg.config.objectStore(ref.objectName, namespace);
+  const nextSeconds = objectStore.spec.instanceSidecarConfiguration?.retentionPolicyIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
+  const primary = (cluster as { status?: { currentPrimary?: string } }).status?.currentPrimary;
   if (primary !== cfg.podName) return { kind: 'skipped', reason: `not the current primary (${primary ?? 'none'})`, nextSeconds };
 
-  const resolved = await cfg.resolve(objectStore, target.serverName, cfg.namespace);
+  const resolved = await cfg.config.resolve(ref);
   const store = await openObjectStore(resolved);
   try {
     const deleted: string[] = [];
     let walDeleted = 0;
-    const policyText = objectStore.spec?.retentionPolicy;
+    const policyText = objectStore.spec.retentionPolicy;
     if (policyText) {
-      const walFloor = await cfg.firstRequired(store, target.serverName);
-      const pass = await retentionPass(store, target.serverName, parseRetentionPolicy(policyText), archivedWalFiles(store, target.serverName), {
+      const floor = await readFirstRequired(store, ref.serverName);
+      const pass = await retentionPass(store, ref.serverName, parseRetentionPolicy(policyText), archivedWalFiles(store, ref.serverName), {
         apply: true,
         write: catalogWriteOptions(resolved.config),
-        walFloor,
+        walFloor: floor?.firstRequiredWal,
         onDeleted: (backupId) => {
           deleted.push(backupId);
-          cfg.log.info({ backupId, server: target.serverName }, 'retention deleted backup');
+          cfg.log.info({ backupId, server: ref.serverName }, 'retention deleted backup');
         },
       });
       if (!pass.applied && pass.plan.blockedBy.length > 0) {
-        cfg.log.warn({ server: target.serverName, unreadable: pass.plan.blockedBy.map((u) => u.backupId) }, 'retention not applied: unreadable backup.info');
+        cfg.log.warn({ server: ref.serverName, unreadable: pass.plan.blockedBy.map((u) => u.backupId) }, 'retention not applied: unreadable backup.info');
       }
       walDeleted = pass.applied ? pass.plan.walFilesDeleted : 0;
     }
-    const window = recoveryWindowOf(await listBackups(store, target.serverName));
-    await cfg.objectStores.updateStatus(target.objectStoreName, cfg.namespace, (status) => withRecoveryWindow(status, target.serverName, window));
+    const window = recoveryWindowOf(await listBackups(store, ref.serverName));
+    await cfg.objectStores.updateStatus(ref.objectName, namespace, (status) => withRecoveryWindow(status, ref.serverName, window));
     return { kind: 'done', deleted, walDeleted, window, nextSeconds };
   } finally {
     await store.close();

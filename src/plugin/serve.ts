@@ -4,13 +4,16 @@
  * service list is data (ROLE_SERVICES), so a new service is one factory added to its roles.
  */
 import { loadManifests } from '../config/index.js';
+import { kubeClusterReader, kubeObjectStores, type KubeObjectStores } from '../config/kube.js';
 import type { ManifestSet } from '../config/types.js';
 import { ChainedSecretResolver } from '../config/secrets.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { setting } from '../util/options.js';
 import { manifestObjectStoreSource, PluginConfig, type ObjectStoreSource } from './config.js';
 import { PLUGIN_ROLES, PluginContext, type PluginRole } from './context.js';
 import { identityService } from './identity.js';
+import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
 import { walService } from './wal.js';
 
@@ -35,6 +38,8 @@ export interface PluginServeOptions {
   /** Where ObjectStores are read; default: the -f manifests. */
   objectStores?: ObjectStoreSource;
   env?: NodeJS.ProcessEnv;
+  /** In a cluster: the service-account directory (default: the kubelet's mount). */
+  serviceAccountDir?: string;
 }
 
 export interface RunningPlugin {
@@ -60,19 +65,41 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   }
   const manifests: ManifestSet =
     opts.files.length > 0 ? await loadManifests(opts.files) : { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [], notes: [] };
-  const ctx = { manifests, secrets: new ChainedSecretResolver({ manifests: manifests.secrets, secretsDir: opts.secretsDir, env: opts.env ?? process.env }) };
-  const config = new PluginConfig(opts.objectStores ?? manifestObjectStoreSource(manifests), ctx);
+  const env = opts.env ?? process.env;
+  const kube = { env, serviceAccountDir: opts.serviceAccountDir };
+  const ctx = { manifests, secrets: new ChainedSecretResolver({ manifests: manifests.secrets, secretsDir: opts.secretsDir, ...kube }) };
+  // In a pod without -f ObjectStores, the sidecar reads them (and writes their status) through the API, as plugin-barman-cloud does.
+  const api = !opts.objectStores && env.KUBERNETES_SERVICE_HOST && manifests.objectStores.length === 0 ? kubeObjectStores(kube) : undefined;
+  const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
   const context = new PluginContext(opts.name, role, config, manifests);
+  const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
   const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
   for (const make of [identityService, ...ROLE_SERVICES[role]]) server.register(make(context));
-  await server.listen();
-  logger().info({ role, name: opts.name }, 'CNPG-I plugin ready for calls');
+  await server.listen().catch(async (err: unknown) => {
+    await retention?.stop();
+    throw err;
+  });
+  logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');
   return {
     server,
     context,
     async close() {
+      // A retention cycle under way finishes first: its deletions are resumable, but its status write is not worth losing.
+      await retention?.stop();
       await server.close();
       await context.close();
     },
   };
+}
+
+/** The instance sidecar's retention loop; its Cluster, namespace and pod come from the environment CNPG gives the pod. */
+function startInstanceRetention(pluginName: string, config: PluginConfig, objectStores: KubeObjectStores, kube: { env: NodeJS.ProcessEnv; serviceAccountDir?: string }): RetentionLoop {
+  const namespace = setting('pluginNamespace', kube.env);
+  const clusterName = setting('pluginClusterName', kube.env);
+  const podName = setting('podName', kube.env);
+  const missing = [['NAMESPACE', namespace], ['CLUSTER_NAME', clusterName], ['POD_NAME', podName]].filter(([, v]) => !v).map(([n]) => n);
+  if (missing.length > 0) {
+    throw new UserError(`plugin serve --role instance in a cluster needs ${missing.join(', ')} in its environment`, "CNPG sets them in the instance pod; the sidecar gets the postgres container's environment");
+  }
+  return startRetentionLoop({ pluginName, clusterName: clusterName!, namespace: namespace!, podName: podName!, readCluster: kubeClusterReader(kube), config, objectStores, log: logger() });
 }

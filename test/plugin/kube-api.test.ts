@@ -8,12 +8,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { stringify } from 'yaml';
+import { loadManifests } from '../../src/config/index.js';
+import { manifestObjectStoreSource, PluginConfig } from '../../src/plugin/config.js';
+import { statusCodeOf } from '../../src/plugin/calls.js';
+import { UserError } from '../../src/util/errors.js';
+import { scratchDir } from '../harness/tmp.js';
 import { KubePermissionError, kubeClusterReader, kubeObjectStores, kubeSecretReader } from '../../src/config/kube.js';
 import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { withRecoveryWindow } from '../../src/plugin/recovery-window.js';
 import { pluginRole, startKubeApi, type KubeApi } from '../harness/kube-api.js';
 import { startStore } from '../harness/stores.js';
-import { apiResolver, putObjectStore } from './kube-helpers.js';
+import { apiPluginConfig, putObjectStore } from './kube-helpers.js';
 
 const NS = 'prod';
 const TOKEN = 'sa-token-0123';
@@ -45,10 +54,29 @@ test('ObjectStore, Cluster and Secret are read through the API with the service 
       assert.equal(secret?.values.ACCESS_KEY_ID.toString(), ts.secretValues.ACCESS_KEY_ID);
       assert.equal(await kubeSecretReader(opts).defaultNamespace(), NS, 'the namespace file of the service account');
 
-      // The resolver the sidecar uses: credentials from the API only.
-      const resolved = await apiResolver(sa.env, sa.dir)(os, 'pg', NS);
+      // The plugin's resolver, as the sidecar builds it: the ObjectStore and its Secret from the API only.
+      const ref = { namespace: NS, objectName: 'store-a', serverName: 'pg', skipEmptyCheck: false };
+      const resolved = await apiPluginConfig(sa).resolve(ref);
       assert.equal(resolved.s3?.secretAccessKey, ts.secretValues.ACCESS_SECRET_KEY);
       assert.equal(resolved.credentialSource, `s3Credentials: accessKeyId, secretAccessKey, region from Kubernetes secret ${NS}/pgark-store-credentials`);
+
+      // The file path: the same ObjectStore and Secret as seed-style -f manifests resolve to the same store.
+      const dir = scratchDir('objectstore-files');
+      try {
+        const objectStoreDoc = { ...api.get('ObjectStore', NS, 'store-a')!, metadata: { name: 'store-a', namespace: NS } };
+        const secretDoc = { apiVersion: 'v1', kind: 'Secret', metadata: { name: ts.secretName, namespace: NS }, type: 'Opaque', stringData: ts.secretValues };
+        const files = [join(dir.path, 'objectstore.yaml'), join(dir.path, 'secret.yaml')];
+        writeFileSync(files[0], stringify(objectStoreDoc));
+        writeFileSync(files[1], stringify(secretDoc));
+        const manifests = await loadManifests(files);
+        const fromFiles = await new PluginConfig(manifestObjectStoreSource(manifests), { manifests, secrets: new ChainedSecretResolver({ manifests: manifests.secrets, env: {} }) }).resolve(ref);
+        const { credentialSource: _fileSource, ...fileFields } = fromFiles;
+        const { credentialSource: _apiSource, ...apiFields } = resolved;
+        assert.deepEqual(fileFields, apiFields);
+        assert.match(fromFiles.credentialSource, /from Secret "pgark-store-credentials"|secret.yaml/);
+      } finally {
+        dir.cleanup();
+      }
 
       assert.deepEqual(
         api.requests.map((r) => `${r.method} ${r.path} ${r.status}`).slice(0, 3),
@@ -84,15 +112,18 @@ test('404: the ObjectStore is missing (name, namespace, hint); 403 and 401: a pe
   await withApi(async (api, sa) => {
     const stores = kubeObjectStores({ env: sa.env, serviceAccountDir: sa.dir });
     assert.equal(await stores.read('store-a', NS), undefined);
-    const missing = await stores.updateStatus('store-a', NS, (s) => s).then(() => assert.fail('wrote'), (e: Error & { hint?: string }) => e);
-    assert.equal(missing.message, `ObjectStore "store-a" not found in namespace "${NS}" (objectstores.barmancloud.cnpg.io/v1)`);
-    assert.match(missing.hint ?? '', /barmanObjectName/);
+    const missing = await apiPluginConfig(sa).objectStore('store-a', NS).then(() => assert.fail('read'), (e: unknown) => e);
+    assert.ok(missing instanceof UserError, 'a configuration problem: FAILED_PRECONDITION in the plugin');
+    assert.equal(missing.message, `ObjectStore ${NS}/store-a not found`);
+    assert.match(missing.hint ?? '', /create the ObjectStore/);
+    await assert.rejects(stores.updateStatus('store-a', NS, (s) => s), new RegExp(`ObjectStore ${NS}/store-a not found: its status cannot be written`));
     assert.equal(api.requests.at(-1)?.status, 404);
 
     // The Role names store-a only.
     api.put({ apiVersion: 'barmancloud.cnpg.io/v1', kind: 'ObjectStore', metadata: { name: 'other', namespace: NS }, spec: {} });
     const forbidden = await stores.read('other', NS).then(() => assert.fail('read'), (e: unknown) => e);
     assert.ok(forbidden instanceof KubePermissionError);
+    assert.equal(statusCodeOf(forbidden), status.FAILED_PRECONDITION);
     assert.equal(forbidden.httpStatus, 403);
     assert.equal(forbidden.message, `the pod's service account may not read objectstores/other in ${NS}`);
     assert.match(forbidden.hint ?? '', /operator plugin's Role grants it \(see docs/);

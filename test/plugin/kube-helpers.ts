@@ -1,9 +1,9 @@
 /** Shared by the plugin's Kubernetes tests: an S3 ObjectStore + its Secret in the local API server, resolved the way the sidecar resolves it. */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { resolveObjectStore } from '../../src/config/index.js';
+import { kubeObjectStores } from '../../src/config/kube.js';
 import { ChainedSecretResolver } from '../../src/config/secrets.js';
-import type { BarmanObjectStoreConfiguration, ResolvedObjectStore } from '../../src/config/types.js';
+import { PluginConfig } from '../../src/plugin/config.js';
 import type { KubeApi } from '../harness/kube-api.js';
 import type { TestStore } from '../harness/stores.js';
 
@@ -19,13 +19,11 @@ function base64Values(values: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
 }
 
-/** An ObjectStore's spec.configuration with its Secrets read through the API (no -f Secret, no --secrets-dir). */
-export function apiResolver(env: NodeJS.ProcessEnv, serviceAccountDir: string) {
-  return async (objectStore: unknown, serverName: string, namespace: string): Promise<ResolvedObjectStore> => {
-    const secrets = new ChainedSecretResolver({ manifests: [], env, serviceAccountDir });
-    const configuration = (objectStore as { spec: { configuration: BarmanObjectStoreConfiguration } }).spec.configuration;
-    return resolveObjectStore({ manifests: { clusters: [], backups: [], scheduledBackups: [], secrets: [] }, secrets }, configuration, serverName, namespace);
-  };
+/** The plugin's configuration reader as the sidecar builds it in a pod: ObjectStores and Secrets through the API only. */
+export function apiPluginConfig(sa: { dir: string; env: Record<string, string> }): PluginConfig {
+  const kube = { env: sa.env, serviceAccountDir: sa.dir };
+  const manifests = { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [] };
+  return new PluginConfig(kubeObjectStores(kube), { manifests, secrets: new ChainedSecretResolver({ manifests: [], ...kube }) });
 }
 
 /** A debug-level logger whose every line is kept, to check what reaches the logs. */

@@ -19,7 +19,10 @@ import { rfc3339 } from '../../src/plugin/recovery-window.js';
 import { pluginRole, startKubeApi, type KubeApi } from '../harness/kube-api.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { allKeys, backupIdAt, DAY, segments, syntheticInfo, walName, writeBackup, writeWals, type SyntheticBackup } from '../catalog/synthetic.js';
-import { apiResolver, capturingLogger, putObjectStore } from './kube-helpers.js';
+import { apiPluginConfig, capturingLogger, putObjectStore } from './kube-helpers.js';
+import { writeFirstRequired } from '../../src/plugin/first-required.js';
+import { startPlugin } from '../../src/plugin/serve.js';
+import { scratchDir } from '../harness/tmp.js';
 
 const NS = 'prod';
 const SERVER = 'pg';
@@ -38,6 +41,7 @@ function catalogAt(now: number): SyntheticBackup[] {
 }
 
 const FLOOR = walName(1, 4);
+const PLUGIN = 'pgark.example';
 
 test('the WAL floor: retention keeps WAL at or after it (any timeline) that the window alone would delete', () => {
   const now = Date.now();
@@ -50,7 +54,18 @@ test('the WAL floor: retention keeps WAL at or after it (any timeline) that the 
   assert.deepEqual(deletedWith(walName(2, 4)), segments(1, 1, 3));
 });
 
-async function setUp(): Promise<{ api: KubeApi; ts: TestStore; store: ObjectStore; backups: SyntheticBackup[]; cfg: (podName: string) => RetentionLoopConfig; lines: string[] }> {
+interface Fixture {
+  api: KubeApi;
+  ts: TestStore;
+  store: ObjectStore;
+  backups: SyntheticBackup[];
+  cfg: (podName: string) => RetentionLoopConfig;
+  lines: string[];
+  sa: { dir: string; env: Record<string, string> };
+}
+
+/** Runs `fn` with the catalog on a fresh s3rver, the ObjectStore, its Secret and the Cluster in a fresh API server. */
+async function withFixture(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const api = await startKubeApi();
   const ts = await startStore('s3');
   const store = await openObjectStore(ts.resolved(SERVER));
@@ -63,32 +78,35 @@ async function setUp(): Promise<{ api: KubeApi; ts: TestStore; store: ObjectStor
     apiVersion: 'postgresql.cnpg.io/v1',
     kind: 'Cluster',
     metadata: { name: 'pg', namespace: NS },
-    spec: { instances: 2, plugins: [{ name: 'pgark.example', parameters: { barmanObjectName: 'store-a' } }] },
+    spec: { instances: 2, plugins: [{ name: PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: 'store-a' } }] },
     status: { currentPrimary: 'pg-1' },
   });
+  // The floor as SetFirstRequired persists it.
+  await writeFirstRequired(store, SERVER, FLOOR);
   const sa = api.serviceAccount(TOKEN, NS);
   const kube = { env: sa.env, serviceAccountDir: sa.dir };
   const { log, lines } = capturingLogger();
   const cfg = (podName: string): RetentionLoopConfig => ({
+    pluginName: PLUGIN,
     clusterName: 'pg',
     namespace: NS,
     podName,
     readCluster: kubeClusterReader(kube),
-    target: (cluster) => {
-      const entry = (cluster.spec as { plugins: { name: string; parameters: { barmanObjectName: string } }[] }).plugins.find((p) => p.name === 'pgark.example');
-      return entry && { objectStoreName: entry.parameters.barmanObjectName, serverName: cluster.metadata.name };
-    },
+    config: apiPluginConfig(sa),
     objectStores: kubeObjectStores(kube),
-    resolve: apiResolver(sa.env, sa.dir),
-    firstRequired: async () => FLOOR,
     log,
   });
-  return { api, ts, store, backups, cfg, lines };
+  try {
+    await fn({ api, ts, store, backups, cfg, lines, sa });
+  } finally {
+    await store.close();
+    await ts.stop();
+    await api.close();
+  }
 }
 
 test('only the current primary applies retention; it deletes outside the window, keeps WAL from the floor on, writes the recovery window', async () => {
-  const { api, ts, store, backups, cfg, lines } = await setUp();
-  try {
+  await withFixture(async ({ api, ts, store, backups, cfg, lines }) => {
     const replica = await retentionCycle(cfg('pg-2'));
     assert.deepEqual(replica, { kind: 'skipped', reason: 'not the current primary (pg-1)', nextSeconds: 600 });
     assert.equal((await listBackups(store, SERVER)).backups.length, 5, 'a replica deletes nothing');
@@ -123,26 +141,15 @@ test('only the current primary applies retention; it deletes outside the window,
       assert.ok(!lines.some((l) => l.includes(value)), `a log line holds a secret value`);
       assert.ok(!published.includes(value));
     }
-  } finally {
-    await store.close();
-    await ts.stop();
-    await api.close();
-  }
+  });
 });
 
 test('the loop runs a cycle at once and stop() waits for it; a failed cycle is reported, not thrown', async () => {
-  const { api, ts, store, cfg, lines } = await setUp();
-  try {
+  await withFixture(async ({ api, cfg, lines }) => {
     const outcomes: (CycleOutcome | Error)[] = [];
-    let first!: () => void;
-    const cycled = new Promise<void>((r) => (first = r));
-    const loop = startRetentionLoop(cfg('pg-1'), (o) => {
-      outcomes.push(o);
-      first();
-    });
+    const loop = startRetentionLoop(cfg('pg-1'), (o) => outcomes.push(o));
     await loop.stop();
     assert.equal(outcomes.length, 1, 'stop() resolved after the cycle under way had finished');
-    await cycled;
     assert.equal((outcomes[0] as CycleOutcome).kind, 'done');
     assert.ok(api.get('ObjectStore', NS, 'store-a')!.status, 'the status was written before stop() returned');
 
@@ -153,9 +160,28 @@ test('the loop runs a cycle at once and stop() waits for it; a failed cycle is r
     assert.ok(outcomes[1] instanceof Error);
     assert.match((outcomes[1] as Error).message, /may not read clusters\/pg in prod/);
     assert.ok(lines.some((l) => l.includes('retention cycle failed')));
-  } finally {
-    await store.close();
-    await ts.stop();
-    await api.close();
-  }
+  });
+});
+
+test('plugin serve --role instance in a pod runs the loop: ObjectStore from the API, retention applied, status written, stopped by close()', async () => {
+  await withFixture(async ({ api, store, backups, sa }) => {
+    const socketDir = scratchDir('plugin-socket');
+    try {
+      const env = { ...sa.env, NAMESPACE: NS, CLUSTER_NAME: 'pg', POD_NAME: 'pg-1' };
+      const plugin = await startPlugin({ role: 'instance', name: PLUGIN, socketDir: socketDir.path, files: [], env, serviceAccountDir: sa.dir });
+      // close() is what SIGTERM runs; it returns after the cycle that started with the plugin.
+      await plugin.close();
+      assert.deepEqual((await listBackups(store, SERVER)).backups.map((b) => b.backup_id), backups.slice(1).map((b) => b.id));
+      const window = (api.get('ObjectStore', NS, 'store-a')!.status as { serverRecoveryWindow: Record<string, { firstRecoverabilityPoint: string }> }).serverRecoveryWindow[SERVER];
+      assert.equal(window.firstRecoverabilityPoint, rfc3339(backups[1].endTime));
+
+      // Without its pod identity the instance sidecar refuses to start rather than never applying retention.
+      await assert.rejects(
+        startPlugin({ role: 'instance', name: PLUGIN, socketDir: socketDir.path, files: [], env: sa.env, serviceAccountDir: sa.dir }),
+        /plugin serve --role instance in a cluster needs NAMESPACE, CLUSTER_NAME, POD_NAME in its environment/,
+      );
+    } finally {
+      socketDir.cleanup();
+    }
+  });
 });
