@@ -201,7 +201,7 @@ export const OPTIONS = {
   },
   certsNamespace: { flags: '--namespace <ns>', type: str, description: 'namespace of the plugin Service and of the Secrets written' },
   certsService: { flags: '--service <name>', type: str, default: 'pgark', description: "the plugin's Service name: the server certificate is valid for its DNS names" },
-  certsOut: { flags: '-o, --output-dir <dir>', type: str, description: 'write ca.crt, server/client tls.crt/tls.key and the two Secret manifests (secrets.yaml) there' },
+  certsOut: { flags: '-o, --output-dir <dir>', type: str, description: 'write ca.crt, server.crt, server.key, client.crt, client.key and the two Secret manifests (secrets.yaml) there' },
   certsApply: { flags: '--apply', type: bool, description: 'create the two Secrets through the Kubernetes API instead of writing files' },
   socketDir: {
     flags: '--socket-dir <dir>',

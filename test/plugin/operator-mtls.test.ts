@@ -7,8 +7,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
@@ -201,4 +202,20 @@ test('--role operator without certificates or without PGARK_SIDECAR_IMAGE exits 
   const noImage = spawnSync(PGARK_LAUNCHER, args, { encoding: 'utf8', env });
   assert.equal(noImage.status, 2);
   assert.match(noImage.stderr, /PGARK_SIDECAR_IMAGE is not set/);
+});
+
+test('pgark plugin probe (the sidecar startup probe) succeeds only while the socket accepts connections', async () => {
+  const socketDir = join(tmp.path, 'sock');
+  const probe = () => spawnSync(PGARK_LAUNCHER, ['plugin', 'probe', '--name', 'pgark.io', '--socket-dir', socketDir], { encoding: 'utf8' });
+  const before = probe();
+  assert.equal(before.status, 1);
+  assert.match(before.stderr, /plugin socket .*pgark\.io does not accept connections \(ENOENT\)/);
+  mkdirSync(socketDir);
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((resolve) => server.listen(join(socketDir, 'pgark.io'), resolve));
+  try {
+    assert.equal(probe().status, 0);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });

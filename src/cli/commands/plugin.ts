@@ -17,7 +17,7 @@ interface PluginServeCliOptions extends ConfigOptions {
 export function register(program: Command): void {
   const plugin = program.command('plugin').description('the CNPG-I plugin for CloudNativePG (docs/cnpg-plugin.md)');
   withOptions(
-    plugin.command('serve').description('serve the CNPG-I services of a role on the Unix socket DIR/NAME until SIGTERM'),
+    plugin.command('serve').description('serve the CNPG-I services of a role on the Unix socket DIR/NAME (operator: on TCP with mutual TLS) until SIGTERM'),
     'plugin serve',
   ).action(
     action(async (opts: PluginServeCliOptions) => {
