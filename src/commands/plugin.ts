@@ -4,11 +4,21 @@
  * socket and returns, so the process exits 0.
  */
 import type { PluginServeOptions } from '../plugin/serve.js';
+import type { OperatorServeOptions } from '../plugin/operator/serve.js';
 
 export async function pluginServe(opts: PluginServeOptions): Promise<void> {
   const { startPlugin } = await import('../plugin/serve.js');
+  await serveUntilSignal(await startPlugin(opts));
+}
+
+/** `pgark plugin serve --role operator`: the same lifecycle, on TCP with mutual TLS. */
+export async function operatorServe(opts: OperatorServeOptions): Promise<void> {
+  const { startOperatorPlugin } = await import('../plugin/operator/serve.js');
+  await serveUntilSignal(await startOperatorPlugin(opts));
+}
+
+async function serveUntilSignal(plugin: { close(): Promise<void> }): Promise<void> {
   const { logger } = await import('../util/log.js');
-  const plugin = await startPlugin(opts);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);

@@ -52,8 +52,8 @@ const PLUGIN_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
 
 export function checkRole(role: string): PluginRole {
   if ((PLUGIN_ROLES as readonly string[]).includes(role)) return role as PluginRole;
-  const later = role === 'operator' ? ' (the operator role is not implemented yet)' : '';
-  throw new UserError(`--role "${role}" is not a plugin role pgark serves${later}`, `use --role ${PLUGIN_ROLES.join(' or --role ')}`);
+  // The operator role is started by commands/plugin.ts (plugin/operator/serve.ts): it has no socket and no stores.
+  throw new UserError(`--role "${role}" is not a plugin role pgark serves`, `use --role ${[...PLUGIN_ROLES, 'operator'].join(', --role ')}`);
 }
 
 export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlugin> {

@@ -22,6 +22,8 @@ export interface PluginServerOptions {
   socketDir: string;
   /** The plugin name: the socket's file name. */
   name: string;
+  /** Listen on TCP instead of the socket (the operator role, behind a Service): grpc-js address and its (mutual TLS) credentials. */
+  tcp?: { address: string; credentials: ServerCredentials };
 }
 
 export class PluginServer {
@@ -29,6 +31,8 @@ export class PluginServer {
   private started = false;
   private closing: Promise<void> | undefined;
   readonly socketPath: string;
+  /** The bound TCP port, with `tcp`. */
+  port: number | undefined;
 
   constructor(private readonly opts: PluginServerOptions) {
     this.socketPath = join(opts.socketDir, opts.name);
@@ -42,6 +46,13 @@ export class PluginServer {
   }
 
   async listen(): Promise<void> {
+    if (this.opts.tcp) {
+      const { address, credentials } = this.opts.tcp;
+      this.port = await new Promise<number>((resolve, reject) => this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))));
+      this.started = true;
+      logger().info({ address, port: this.port }, 'CNPG-I plugin listening');
+      return;
+    }
     mkdirSync(this.opts.socketDir, { recursive: true });
     await removeStaleSocket(this.socketPath);
     await new Promise<void>((resolve, reject) => {
@@ -55,7 +66,7 @@ export class PluginServer {
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.server.tryShutdown(() => {
-        unlinkQuietly(this.socketPath);
+        if (!this.opts.tcp) unlinkQuietly(this.socketPath);
         resolve();
       });
     });

@@ -176,7 +176,7 @@ export const OPTIONS = {
   pluginRole: {
     flags: '--role <role>',
     type: str,
-    description: 'instance (WAL, Backup, Metrics in the PostgreSQL pod) or restore (RestoreJobHooks, WAL in the recovery Job)',
+    description: 'instance (WAL, Backup, Metrics in the PostgreSQL pod), restore (RestoreJobHooks, WAL in the recovery Job) or operator (validation, sidecar injection, RBAC; TCP with mutual TLS)',
   },
   pluginName: {
     flags: '--name <name>',
@@ -184,6 +184,25 @@ export const OPTIONS = {
     default: 'pgark.io',
     description: "the plugin's name in Cluster spec.plugins[].name and its socket's file name (barman-cloud.cloudnative-pg.io to stand in for plugin-barman-cloud)",
   },
+  pluginListen: {
+    flags: '--listen <address>',
+    type: str,
+    default: ':9090',
+    description: 'operator role: TCP HOST:PORT or :PORT for gRPC with mutual TLS (CNPG reaches it through a Service)',
+  },
+  serverCert: { flags: '--server-cert <file>', type: str, description: "operator role: the server's TLS certificate (PEM; tls.crt of `pgark plugin certs`' server Secret)" },
+  serverKey: { flags: '--server-key <file>', type: str, description: "operator role: the server certificate's private key (PEM)" },
+  clientCa: { flags: '--client-ca <file>', type: str, description: 'operator role: CA that client certificates must be signed by (a client without one is refused)' },
+  sidecarImage: {
+    env: 'PGARK_SIDECAR_IMAGE',
+    type: str,
+    readBy: 'plugin serve --role operator',
+    description: 'the image of the pgark sidecar the operator plugin injects into PostgreSQL pods and recovery jobs',
+  },
+  certsNamespace: { flags: '--namespace <ns>', type: str, description: 'namespace of the plugin Service and of the Secrets written' },
+  certsService: { flags: '--service <name>', type: str, default: 'pgark', description: "the plugin's Service name: the server certificate is valid for its DNS names" },
+  certsOut: { flags: '-o, --output-dir <dir>', type: str, description: 'write ca.crt, server.crt, server.key, client.crt, client.key and the two Secret manifests (secrets.yaml) there' },
+  certsApply: { flags: '--apply', type: bool, description: 'create the two Secrets through the Kubernetes API instead of writing files' },
   socketDir: {
     flags: '--socket-dir <dir>',
     env: 'PLUGIN_SOCKET_DIR',
@@ -280,7 +299,9 @@ export const COMMAND_OPTIONS = {
   status: ['agent', 'statusJson'],
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
-  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir'],
+  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
+  'plugin certs': ['certsNamespace', 'certsService', 'certsOut', 'certsApply'],
+  'plugin probe': ['pluginName', 'socketDir'],
 } as const satisfies Record<string, readonly OptionName[]>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;

@@ -6,7 +6,7 @@
  * parameters, check_empty_wal_archive and the restore mode.
  */
 import { join } from 'node:path';
-import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials, type ChannelOptions, type Client, type ServiceError } from '@grpc/grpc-js';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { loadProtos, PROTO_FILES, serviceClient } from '../../src/plugin/proto.js';
 
@@ -22,14 +22,27 @@ export interface CnpgClient {
   close(): void;
 }
 
-export function cnpgClient(socketPath: string): CnpgClient {
+/** The operator role's way in: CNPG dials HOST:PORT behind a Service with mutual TLS instead of a socket. */
+export interface TcpTarget {
+  address: string;
+  credentials: ChannelCredentials;
+  options?: ChannelOptions;
+}
+
+export function cnpgClient(socketPath: string | TcpTarget): CnpgClient {
   const root = loadProtos(REFERENCE_PROTO_DIR, REFERENCE_PROTO_FILES);
   const clients = new Map<string, Client>();
   const clientFor = (service: string) => {
     let c = clients.get(service);
     if (!c) {
       const Ctor = serviceClient(service, root);
-      clients.set(service, (c = new Ctor(`unix:${socketPath}`, credentials.createInsecure())));
+      clients.set(
+        service,
+        (c =
+          typeof socketPath === 'string'
+            ? new Ctor(`unix:${socketPath}`, credentials.createInsecure())
+            : new Ctor(socketPath.address, socketPath.credentials, socketPath.options)),
+      );
     }
     return c;
   };

@@ -70,13 +70,12 @@ describe('plugin serve: Identity', () => {
     assert.equal((await plugin.stop()).code, 0);
   });
 
-  test('roles other than instance and restore are refused with exit 2 and a clear message', async () => {
-    for (const role of ['operator', 'sidecar']) {
+  test('roles other than instance, restore and operator are refused with exit 2 and a clear message', async () => {
+    for (const role of ['sidecar', 'Instance']) {
       const r = await runPgark(['plugin', 'serve', '--role', role, '--socket-dir', join(dir.path, 'never')]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, new RegExp(`--role "${role}" is not a plugin role pgark serves`));
-      assert.match(r.stderr, /use --role instance or --role restore/);
-      if (role === 'operator') assert.match(r.stderr, /operator role is not implemented yet/);
+      assert.match(r.stderr, /use --role instance, --role restore, --role operator/);
     }
     assert.ok(!existsSync(join(dir.path, 'never')), 'nothing created');
   });
