@@ -177,6 +177,22 @@ function azureRules(az: Obj, p: FieldPath): RuleIssue[] {
   return out;
 }
 
+/** plugin-barman-cloud's ObjectStore: its configuration is a barmanObjectStore whose serverName comes from the Cluster. */
+export function objectStoreResourceRules(doc: Obj): RuleIssue[] {
+  const config = obj(obj(doc.spec)?.configuration);
+  if (!config) return [];
+  const p = ['spec', 'configuration'];
+  const out = objectStoreRules(config, p);
+  if (present(config.serverName)) {
+    out.push({
+      path: [...p, 'serverName'],
+      message: 'serverName must not be set in an ObjectStore',
+      hint: "set it per Cluster instead: spec.plugins[].parameters.serverName (it defaults to the Cluster's name)",
+    });
+  }
+  return out;
+}
+
 const RECOVERY_TARGETS = ['targetImmediate', 'targetLSN', 'targetName', 'targetXID', 'targetTime'] as const;
 
 export function clusterRules(doc: Obj): RuleIssue[] {

@@ -288,10 +288,44 @@ export const secretSchema = z.strictObject({
   immutable: ignored(z.boolean()),
 });
 
+/** Kubernetes resource quantities: `512Mi`, `0.5`, `100m`. */
+const quantity = z.union([z.string().min(1), z.number()]);
+
+/**
+ * plugin-barman-cloud's ObjectStore (barmancloud.cnpg.io/v1): the barmanObjectStore section as
+ * its own resource. serverName is accepted by this schema only so that rules.ts can say where it
+ * belongs (the Cluster's plugin parameters) instead of calling it an unknown field.
+ */
+export const objectStoreSchema = z.strictObject({
+  apiVersion: z.literal('barmancloud.cnpg.io/v1'),
+  kind: z.literal('ObjectStore'),
+  metadata: objectMeta,
+  spec: z.strictObject({
+    configuration: barmanObjectStore,
+    retentionPolicy: z
+      .string()
+      .regex(/^[1-9][0-9]*[dwm]$/, { message: 'must be a number of days, weeks or months, e.g. 30d, 4w, 6m' })
+      .optional(),
+    instanceSidecarConfiguration: z
+      .strictObject({
+        env: z.array(opaqueObject).optional(),
+        resources: z
+          .strictObject({ limits: z.record(z.string(), quantity).optional(), requests: z.record(z.string(), quantity).optional(), claims: ignored(z.array(opaqueObject)) })
+          .optional(),
+        retentionPolicyIntervalSeconds: z.number().int().min(1).default(1800),
+        additionalContainerArgs: stringList.optional(),
+        logLevel: z.enum(['error', 'warning', 'info', 'debug', 'trace']).optional(),
+      })
+      .optional(),
+  }),
+  status: ignored(anything),
+});
+
 export const SCHEMAS = {
   Cluster: clusterSchema,
   Backup: backupSchema,
   ScheduledBackup: scheduledBackupSchema,
   Secret: secretSchema,
+  ObjectStore: objectStoreSchema,
 } as const;
 export type ManifestKind = keyof typeof SCHEMAS;

@@ -12,6 +12,7 @@ import type {
   barmanObjectStore,
   clusterSchema,
   encryption,
+  objectStoreSchema,
   recoveryTarget,
   scheduledBackupSchema,
   secretKeySelector,
@@ -43,6 +44,9 @@ export type Cluster = z.output<typeof clusterSchema> & Validated;
 export type Backup = z.output<typeof backupSchema> & Validated;
 export type ScheduledBackup = z.output<typeof scheduledBackupSchema> & Validated;
 
+/** plugin-barman-cloud's ObjectStore: spec.configuration is a barmanObjectStore without serverName. */
+export type ObjectStore = z.output<typeof objectStoreSchema> & Validated;
+
 export type Secret = Pick<z.output<typeof secretSchema>, 'apiVersion' | 'kind' | 'metadata'> & {
   /** Decoded values (data is base64-decoded, stringData wins over data as in Kubernetes). */
   values: Record<string, Buffer>;
@@ -54,6 +58,8 @@ export interface ManifestSet {
   backups: Backup[];
   scheduledBackups: ScheduledBackup[];
   secrets: Secret[];
+  /** ObjectStore resources (barmancloud.cnpg.io/v1), which the CNPG-I plugin reads. */
+  objectStores: ObjectStore[];
   /** Documents of kinds pgark does not read (e.g. a ConfigMap in a manifest directory), one line each. */
   notes?: string[];
 }

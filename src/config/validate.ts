@@ -5,15 +5,15 @@
 import { parseSchedule, ScheduleError } from '../schedule/cron.js';
 import type { z } from 'zod';
 import type { ManifestIssue, SourcePosition } from '../util/errors.js';
-import type { Backup, Cluster, DocumentOrigin, ScheduledBackup, Secret, SecretKeySelector } from './types.js';
+import type { Backup, Cluster, DocumentOrigin, ObjectStore, ScheduledBackup, Secret, SecretKeySelector } from './types.js';
 import { SCHEMAS, type ManifestKind } from './schema.js';
 import { schemaAt, keysOf, ignoredFieldsIn } from './schema-walk.js';
 import { formatPath, type FieldPath, type SourceDocument } from './source.js';
 import { closestWord, markdownLinkHint, placeholderIn, unknownKeyHint } from './hints.js';
-import { backupSpecRules, clusterRules, type RuleIssue } from './rules.js';
+import { backupSpecRules, clusterRules, objectStoreResourceRules, type RuleIssue } from './rules.js';
 import { safeDisplay } from '../storage/destination.js';
 
-export type ValidManifest = Cluster | Backup | ScheduledBackup | Secret;
+export type ValidManifest = Cluster | Backup | ScheduledBackup | Secret | ObjectStore;
 
 export interface DocumentResult {
   manifest?: ValidManifest;
@@ -87,7 +87,13 @@ export async function validateDocument(doc: SourceDocument): Promise<DocumentRes
     for (const zi of parsed.error.issues) issues.push(...fromZod(zi, { schema, raw, prefix: [], hidden: (p) => isSecretValue(k, p) }, issue));
   }
   const ruleIssues: RuleIssue[] =
-    k === 'Cluster' ? clusterRules(raw) : k === 'Backup' || k === 'ScheduledBackup' ? backupSpecRules(raw) : [];
+    k === 'Cluster'
+      ? clusterRules(raw)
+      : k === 'Backup' || k === 'ScheduledBackup'
+        ? backupSpecRules(raw)
+        : k === 'ObjectStore'
+          ? objectStoreResourceRules(raw)
+          : [];
   for (const r of ruleIssues) issues.push(issue(r.path, r.message, { expected: r.expected, hint: r.hint }));
   if (k === 'ScheduledBackup') issues.push(...scheduleIssues(raw, issue));
   if (k === 'Secret') issues.push(...secretDataIssues(raw, issue));

@@ -181,6 +181,23 @@ export const OPTIONS = {
     description: 'in-tree (spec.backup.barmanObjectStore) or barman-cloud-plugin (barman-cloud.cloudnative-pg.io references)',
   },
   migrateName: { flags: '--name <plugin>', type: str, default: 'pgark.io', description: 'the plugin name written into the manifests' },
+  pluginRole: {
+    flags: '--role <role>',
+    type: str,
+    description: 'instance (WAL, Backup, Metrics in the PostgreSQL pod) or restore (RestoreJobHooks, WAL in the recovery Job)',
+  },
+  pluginName: {
+    flags: '--name <name>',
+    type: str,
+    default: 'pgark.io',
+    description: "the plugin's name in Cluster spec.plugins[].name and its socket's file name (barman-cloud.cloudnative-pg.io to stand in for plugin-barman-cloud)",
+  },
+  socketDir: {
+    flags: '--socket-dir <dir>',
+    env: 'PLUGIN_SOCKET_DIR',
+    type: str,
+    description: "directory of the plugin's Unix socket (default $PLUGIN_SOCKET_DIR, else /plugins, as CNPG)",
+  },
 
   logLevel: {
     env: 'PGARK_LOG_LEVEL',
@@ -268,6 +285,7 @@ export const COMMAND_OPTIONS = {
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
   migrate: ['file', 'migrateOutput', 'migrateFrom', 'migrateName'],
+  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir'],
 } as const satisfies Record<string, readonly OptionName[]>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;

@@ -60,7 +60,11 @@ export async function resolveWalTarget(ref: ConfigRef): Promise<WalTargetSource>
   } else {
     resolved = await clusterObjectStore(ctx, cluster);
   }
-  const skipEmptyCheck = cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled';
+  return walTargetSource(resolved, cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled');
+}
+
+/** The WalTargetSource of an object store resolved elsewhere (the CNPG-I plugin resolves ObjectStore resources). */
+export function walTargetSource(resolved: ResolvedObjectStore, skipEmptyCheck: boolean): WalTargetSource {
   const fingerprint = createHash('sha256').update(JSON.stringify([resolved, skipEmptyCheck])).digest('hex');
   return { fingerprint, open: () => openWalTarget(resolved, skipEmptyCheck) };
 }

@@ -1,0 +1,83 @@
+/**
+ * What every service of one running plugin shares: its name and role, the configuration reader
+ * (PluginConfig), the open object stores (a WalTargetCache keyed by StoreRef, so connections are
+ * reused across calls and Secrets are re-read as the CLI's daemon does), and whether a store has
+ * been reached yet (Probe's answer when no -f Cluster says which store to check).
+ */
+import type { ManifestSet } from '../config/types.js';
+import type { ConfigRef } from '../wal/protocol.js';
+import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
+import type { PluginConfig, StoreRef } from './config.js';
+
+export const PLUGIN_ROLES = ['instance', 'restore'] as const;
+export type PluginRole = (typeof PLUGIN_ROLES)[number];
+
+/** The WAL code keys its caches by ConfigRef; a plugin StoreRef travels in its `cluster` field. */
+export function walRef(ref: StoreRef): ConfigRef {
+  return { files: [], cluster: JSON.stringify([ref.namespace ?? '', ref.objectName, ref.serverName, ref.skipEmptyCheck]) };
+}
+
+function storeRefOf(ref: ConfigRef): StoreRef {
+  const [namespace, objectName, serverName, skipEmptyCheck] = JSON.parse(ref.cluster!) as [string, string, string, boolean];
+  return { namespace: namespace || undefined, objectName, serverName, skipEmptyCheck };
+}
+
+export class PluginContext {
+  readonly targets: WalTargetCache;
+  private reached = false;
+  /** SetFirstRequired's last value per serverName (also persisted in the store, first-required.ts). */
+  private readonly firstRequiredWal = new Map<string, string>();
+
+  constructor(
+    readonly name: string,
+    readonly role: PluginRole,
+    readonly config: PluginConfig,
+    /** The -f manifests (may hold a Cluster and ObjectStores), or an empty set. */
+    readonly manifests: ManifestSet,
+  ) {
+    this.targets = new WalTargetCache(async (ref) => {
+      const store = storeRefOf(ref);
+      return walTargetSource(await this.config.resolve(store), store.skipEmptyCheck);
+    });
+  }
+
+  /** The open target of a store (connections kept across calls). */
+  target(ref: StoreRef): Promise<WalTarget> {
+    return this.targets.get(walRef(ref));
+  }
+
+  /** Runs `fn` against the store; a success marks the store reached, a rejected credential makes the next call re-read the Secrets. */
+  async withTarget<T>(ref: StoreRef, fn: (target: WalTarget) => Promise<T>): Promise<T> {
+    const target = await this.target(ref);
+    try {
+      const result = await fn(target);
+      this.reached = true;
+      return result;
+    } catch (err) {
+      this.targets.failed(walRef(ref), err);
+      throw err;
+    }
+  }
+
+  /** Some call has reached an object store with its credentials. */
+  get storeReached(): boolean {
+    return this.reached;
+  }
+
+  markStoreReached(): void {
+    this.reached = true;
+  }
+
+  rememberFirstRequired(serverName: string, wal: string): void {
+    this.firstRequiredWal.set(serverName, wal);
+  }
+
+  /** The first required WAL this process was told for serverName, if any. */
+  firstRequired(serverName: string): string | undefined {
+    return this.firstRequiredWal.get(serverName);
+  }
+
+  async close(): Promise<void> {
+    await this.targets.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * `pgark plugin serve`: builds the plugin of one role (the services it registers and the
+ * capabilities Identity advertises), listens on DIR/NAME, and closes cleanly. Each role's
+ * service list is data (ROLE_SERVICES), so a new service is one factory added to its roles.
+ */
+import { loadManifests } from '../config/index.js';
+import type { ManifestSet } from '../config/types.js';
+import { ChainedSecretResolver } from '../config/secrets.js';
+import { UserError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import { manifestObjectStoreSource, PluginConfig, type ObjectStoreSource } from './config.js';
+import { PLUGIN_ROLES, PluginContext, type PluginRole } from './context.js';
+import { identityService } from './identity.js';
+import { PluginServer, type PluginService } from './server.js';
+import { walService } from './wal.js';
+
+/** Builds one service of a running plugin from its shared context. */
+export type ServiceFactory = (ctx: PluginContext) => PluginService;
+
+/** The services each role serves besides Identity (see ROLE_CAPABILITIES in identity.ts for what it advertises). */
+export const ROLE_SERVICES: Record<PluginRole, ServiceFactory[]> = {
+  instance: [walService],
+  restore: [walService],
+};
+
+export const DEFAULT_PLUGIN_NAME = 'pgark.io';
+
+export interface PluginServeOptions {
+  role: string;
+  name: string;
+  socketDir: string;
+  /** -f manifests: a Cluster (for Probe), ObjectStores, Secrets. May be empty. */
+  files: string[];
+  secretsDir?: string;
+  /** Where ObjectStores are read; default: the -f manifests. */
+  objectStores?: ObjectStoreSource;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunningPlugin {
+  server: PluginServer;
+  context: PluginContext;
+  /** Stops accepting calls, lets those in flight finish, removes the socket, closes the stores. */
+  close(): Promise<void>;
+}
+
+/** The same rule as CNPG-I's GetPluginMetadata name: DNS-style, at most 63 characters. */
+const PLUGIN_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
+
+export function checkRole(role: string): PluginRole {
+  if ((PLUGIN_ROLES as readonly string[]).includes(role)) return role as PluginRole;
+  const later = role === 'operator' ? ' (the operator role is not implemented yet)' : '';
+  throw new UserError(`--role "${role}" is not a plugin role pgark serves${later}`, `use --role ${PLUGIN_ROLES.join(' or --role ')}`);
+}
+
+export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlugin> {
+  const role = checkRole(opts.role);
+  if (!PLUGIN_NAME.test(opts.name)) {
+    throw new UserError(`--name "${opts.name}" is not a plugin name`, 'a DNS-style name of at most 63 characters, letters, digits, "." and "-", e.g. pgark.io');
+  }
+  const manifests: ManifestSet =
+    opts.files.length > 0 ? await loadManifests(opts.files) : { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [], notes: [] };
+  const ctx = { manifests, secrets: new ChainedSecretResolver({ manifests: manifests.secrets, secretsDir: opts.secretsDir, env: opts.env ?? process.env }) };
+  const config = new PluginConfig(opts.objectStores ?? manifestObjectStoreSource(manifests), ctx);
+  const context = new PluginContext(opts.name, role, config, manifests);
+  const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
+  for (const make of [identityService, ...ROLE_SERVICES[role]]) server.register(make(context));
+  await server.listen();
+  logger().info({ role, name: opts.name }, 'CNPG-I plugin ready for calls');
+  return {
+    server,
+    context,
+    async close() {
+      await server.close();
+      await context.close();
+    },
+  };
+}
