@@ -29,6 +29,16 @@ async function migrated(files: string[], opts: Partial<MigrateOptions> = {}) {
   return { ...r, dir };
 }
 
+/** Runs `fn` with a scratch directory, removed afterwards. */
+async function inScratch(label: string, fn: (dir: { path: string }) => Promise<void>): Promise<void> {
+  const dir = scratchDir(label);
+  try {
+    await fn(dir);
+  } finally {
+    dir.cleanup();
+  }
+}
+
 /** What decides where and how the data goes: everything but where the credentials were read from. */
 function essence(s: ResolvedObjectStore) {
   const { serverName: _drop, ...config } = s.config;
@@ -101,8 +111,7 @@ test('s3-backup: one ObjectStore before the Cluster, serverName kept explicit, c
 });
 
 test('two Clusters on one bucket share one ObjectStore, each with its own serverName', async () => {
-  const dir = scratchDir('migrate-in');
-  try {
+  await inScratch('migrate-in', async (dir) => {
     const store = (server?: string) => `    barmanObjectStore:
       destinationPath: s3://shared/pg
 ${server ? `      serverName: ${server}\n` : ''}      s3Credentials:
@@ -128,14 +137,11 @@ ${store(server)}`;
       { barmanObjectName: 'a-store', serverName: 'a' },
       { barmanObjectName: 'a-store', serverName: 'b-archive' },
     ]);
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 test('--from barman-cloud-plugin renames the plugin references and leaves the ObjectStore alone', async () => {
-  const dir = scratchDir('migrate-plugin');
-  try {
+  await inScratch('migrate-plugin', async (dir) => {
     const file = join(dir.path, 'plugin.yaml');
     const objectStore = `apiVersion: barmancloud.cnpg.io/v1
 kind: ObjectStore
@@ -192,28 +198,22 @@ spec:
     } finally {
       r.dir.cleanup();
     }
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
-test('bad input: file:line:col on stderr, exit 2, nothing written', () => {
-  const out = scratchDir('migrate-out');
-  try {
+test('bad input: file:line:col on stderr, exit 2, nothing written', async () => {
+  await inScratch('migrate-out', async (out) => {
     const target = join(out.path, 'never');
     const r = spawnSync(process.execPath, [PGARK, 'migrate', '-f', 'test/fixtures/manifests/invalid/retention-policy.yaml', '-o', target], { encoding: 'utf8' });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /test\/fixtures\/manifests\/invalid\/retention-policy\.yaml:\d+:\d+: spec\.backup\.retentionPolicy: /);
     assert.equal(r.stdout, '');
     assert.ok(!existsSync(target), 'the output directory was not created');
-  } finally {
-    out.cleanup();
-  }
+  });
 });
 
 test('a Cluster that already has a WAL archiver plugin: refused at its position, nothing written', async () => {
-  const dir = scratchDir('migrate-clash');
-  try {
+  await inScratch('migrate-clash', async (dir) => {
     const file = join(dir.path, 'clash.yaml');
     writeFileSync(
       file,
@@ -243,14 +243,11 @@ spec:
     assert.match(r.stderr, /clash\.yaml:7:22: spec\.plugins\[0\]\.isWALArchiver: /);
     assert.deepEqual(readdirSync(dir.path), ['clash.yaml']);
     assert.equal(readFileSync(file, 'utf8'), before);
-  } finally {
-    dir.cleanup();
-  }
+  });
 });
 
 test('-o DIR writes each file whole and refuses to overwrite anything; --name must be a plugin name', async () => {
-  const out = scratchDir('migrate-o');
-  try {
+  await inScratch('migrate-o', async (out) => {
     const args = ['migrate', '-f', `${SEED}/s3-backup.yaml`, '-f', `${SEED}/scheduled-backup.yaml`, '-o', out.path];
     const first = spawnSync(process.execPath, [PGARK, ...args], { encoding: 'utf8' });
     assert.equal(first.status, 0, first.stderr);
@@ -269,7 +266,5 @@ test('-o DIR writes each file whole and refuses to overwrite anything; --name mu
     const badFrom = spawnSync(process.execPath, [PGARK, 'migrate', '-f', `${SEED}/s3-backup.yaml`, '--from', 'intree'], { encoding: 'utf8' });
     assert.equal(badFrom.status, 2);
     assert.match(badFrom.stderr, /--from "intree" is not one of in-tree, barman-cloud-plugin/);
-  } finally {
-    out.cleanup();
-  }
+  });
 });
