@@ -1,9 +1,15 @@
-# pgark container image: Node 20 + PostgreSQL client tools (pg_dump, pg_dumpall, psql, pg_restore).
-# Used by examples/backup-template/postgresql-logical-backup.yaml; `pgark` is the entrypoint and
-# `restore.sh` (the restore tool) is on the PATH.
+# pgark container image: one image for every role. The CloudNativePG plugin (operator Deployment,
+# instance and recovery-Job sidecars), the logical-backup CronJob (examples/backup-template) and
+# plain CLI use all run it. Node 20 plus the PostgreSQL client tools (pg_dump, pg_dumpall, psql,
+# pg_restore); the entrypoint is pgark, and `restore.sh` (the logical restore tool) is on the PATH.
 #
 # pg_dump must not be older than the server it dumps. Debian bookworm ships client 15; for newer servers
 # build with --build-arg PG_MAJOR=16 (or 17), which installs that client from apt.postgresql.org.
+#
+# User: UID/GID 26, the postgres user of CloudNativePG's operand images. The sidecar reads the data
+# directory, which PostgreSQL keeps at mode 0700, so it must run as the user that owns it.
+# Read-only root filesystem: pgark writes only to TMPDIR and HOME (both /tmp: mount an emptyDir there)
+# and to the volumes it is pointed at (PGDATA, --state-dir).
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /build
@@ -28,17 +34,22 @@ RUN set -eux; \
       apt-get update; \
     fi; \
     apt-get install -y --no-install-recommends "postgresql-client-$PG_MAJOR"; \
-    rm -rf /var/lib/apt/lists/*
+    rm -rf /var/lib/apt/lists/*; \
+    groupadd --system --gid 26 postgres; \
+    useradd --system --uid 26 --gid 26 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin postgres
 WORKDIR /opt/pgark
 COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
-COPY --from=build /build/dist ./dist
+COPY --from=build /build/dist/src ./dist/src
+COPY proto ./proto
 COPY bin ./bin
 # The CNPG-I plugin (`pgark plugin serve`) loads its .proto files at run time.
 COPY proto ./proto
 RUN ln -s /opt/pgark/bin/pgark /usr/local/bin/pgark \
  && ln -s /opt/pgark/bin/restore.sh /usr/local/bin/restore.sh
-ENV NODE_ENV=production
-USER node
-ENTRYPOINT ["pgark"]
+ENV NODE_ENV=production \
+    TMPDIR=/tmp \
+    HOME=/tmp
+USER 26:26
+ENTRYPOINT ["/opt/pgark/bin/pgark"]
 CMD ["--help"]

@@ -13,6 +13,7 @@ import { register as registerRetention } from './commands/retention.js';
 import { register as registerSchedule } from './commands/schedule.js';
 import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
+import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerPlugin } from './commands/plugin.js';
 import { environmentHelp } from './options.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     registerSchedule,
     registerAgent,
     registerLogical,
+    registerMigrate,
     registerPlugin,
   ]) {
     register(program);

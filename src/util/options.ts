@@ -173,6 +173,14 @@ export const OPTIONS = {
   },
   noOwner: { flags: '--no-owner', type: bool, description: 'leave ownership out of the dumps (pg_dump --no-owner)' },
 
+  migrateOutput: { flags: '-o, --output <dir>', type: str, description: 'write the migrated manifests to DIR (same file names) instead of stdout' },
+  migrateFrom: {
+    flags: '--from <form>',
+    type: oneOf('in-tree', 'barman-cloud-plugin'),
+    default: 'in-tree',
+    description: 'in-tree (spec.backup.barmanObjectStore) or barman-cloud-plugin (barman-cloud.cloudnative-pg.io references)',
+  },
+  migrateName: { flags: '--name <plugin>', type: str, default: 'pgark.io', description: 'the plugin name written into the manifests' },
   pluginRole: {
     flags: '--role <role>',
     type: str,
@@ -299,6 +307,7 @@ export const COMMAND_OPTIONS = {
   status: ['agent', 'statusJson'],
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
+  migrate: ['file', 'migrateOutput', 'migrateFrom', 'migrateName'],
   'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
   'plugin certs': ['certsNamespace', 'certsService', 'certsOut', 'certsApply'],
   'plugin probe': ['pluginName', 'socketDir'],

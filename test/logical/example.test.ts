@@ -60,6 +60,6 @@ test('Dockerfile: Node 20 bookworm-slim with PostgreSQL client tools, production
   assert.match(text, /^FROM node:20-bookworm-slim$/m);
   assert.match(text, /postgresql-client-\$PG_MAJOR/);
   assert.match(text, /npm prune --omit=dev/);
-  assert.match(text, /^ENTRYPOINT \["pgark"\]$/m);
+  assert.match(text, /^ENTRYPOINT \["\/opt\/pgark\/bin\/pgark"\]$/m);
   assert.match(text, /restore\.sh/);
 });
