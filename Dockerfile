@@ -41,10 +41,9 @@ WORKDIR /opt/pgark
 COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist/src ./dist/src
-COPY proto ./proto
-COPY bin ./bin
 # The CNPG-I plugin (`pgark plugin serve`) loads its .proto files at run time.
 COPY proto ./proto
+COPY bin ./bin
 RUN ln -s /opt/pgark/bin/pgark /usr/local/bin/pgark \
  && ln -s /opt/pgark/bin/restore.sh /usr/local/bin/restore.sh
 ENV NODE_ENV=production \
