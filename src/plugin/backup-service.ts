@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
+import type { CodecName } from '../codec/types.js';
 import { parseCodec } from '../backup/request.js';
 import { takeBackup, type BackupRequest } from '../backup/run.js';
 import type { BackupRecord } from '../backup/record.js';
@@ -133,6 +134,15 @@ function positiveInt(text: string, where: string): number {
   return Number(text);
 }
 
+/** A codec named by the Backup: a bad one is the request's fault, not the configuration's. */
+function requestedCodec(text: string): CodecName {
+  try {
+    return parseCodec(text, 'parameters.compression');
+  } catch (err) {
+    throw new InvalidRequestError((err as UserError).message, (err as UserError).hint);
+  }
+}
+
 export async function backupRequestFor(deps: BackupDeps, call: BackupCall): Promise<BackupRequest> {
   const cr = parseBackupDefinition(call.backupDefinition);
   const params = backupParameters(cr, call.parameters);
@@ -144,13 +154,12 @@ export async function backupRequestFor(deps: BackupDeps, call: BackupCall): Prom
   }
   const store = await deps.targetStore(call.clusterDefinition);
   const data: Partial<NonNullable<typeof store.config.data>> = store.config.data ?? {};
-  const compression = params.compression ?? data.compression;
   return {
     store,
     pg: deps.pg,
     name,
     immediateCheckpoint: cr.spec.onlineConfiguration?.immediateCheckpoint ?? data.immediateCheckpoint ?? false,
-    compression: compression === undefined ? 'none' : parseCodec(compression, params.compression !== undefined ? 'parameters.compression' : 'ObjectStore spec.configuration.data.compression'),
+    compression: params.compression !== undefined ? requestedCodec(params.compression) : data.compression ? parseCodec(data.compression, 'ObjectStore spec.configuration.data.compression') : 'none',
     jobs: params.jobs !== undefined ? positiveInt(params.jobs, 'parameters.jobs') : (data.jobs ?? 2),
     method: 'auto',
     walTimeoutSeconds: 300,
