@@ -112,10 +112,16 @@ function logProgress(): Progress {
 }
 
 /** Pre-check refusals name themselves as such: nothing was written, the request must change. */
-function asPreCheckFailure(err: unknown, pgdata: string): unknown {
-  if (err instanceof UserError || err instanceof ArchiveNotEmptyError) {
-    return new UserError(`recovery pre-check failed, nothing was written to ${pgdata}: ${err.message}`, err.hint);
+function asPreCheckFailure(err: unknown, pgdata: string, pluginName: string): unknown {
+  const prefix = `recovery pre-check failed, nothing was written to ${pgdata}`;
+  if (err instanceof ArchiveNotEmptyError) {
+    // The hint for manifests names spec.backup.barmanObjectStore; a plugin Cluster sets its folder in the plugin entry.
+    return new UserError(
+      `${prefix}: ${err.message}`,
+      `set a new serverName in the parameters of the Cluster's spec.plugins entry "${pluginName}", or, if this archive really belongs to it, annotate the Cluster with ${SKIP_EMPTY_CHECK_ANNOTATION}: enabled`,
+    );
   }
+  if (err instanceof UserError) return new UserError(`${prefix}: ${err.message}`, err.hint);
   return err;
 }
 
@@ -135,7 +141,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
   try {
     planned = await planRecovery(deps.config.ctx, cluster, { pgdata });
   } catch (err) {
-    throw asPreCheckFailure(err, pgdata);
+    throw asPreCheckFailure(err, pgdata, deps.pluginName);
   }
   const { plan, store } = planned;
   try {

@@ -60,6 +60,7 @@ export interface Sidecar {
 export async function startSidecar(o: { role: 'instance' | 'restore'; dir: string; files: string[]; env?: Record<string, string> }): Promise<Sidecar> {
   const who = serverIdentity();
   const socketDir = join(o.dir, 'plugins');
+  mkdirForServer(o.dir, who, 0o755);
   mkdirForServer(socketDir, who, 0o755);
   const socket = join(socketDir, PLUGIN_NAME);
   const args = [PGARK, 'plugin', 'serve', '--role', o.role, '--name', PLUGIN_NAME, '--socket-dir', socketDir, ...o.files.flatMap((f) => ['-f', f])];
