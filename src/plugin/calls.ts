@@ -4,7 +4,7 @@
  * plugin-barman-cloud uses, cnpg-i-plugin.md §1.2 "Errors"): NOT_FOUND for a WAL file the
  * archive lacks, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the store cannot be
  * reached (worth retrying), FAILED_PRECONDITION when configuration or credentials cannot be read
- * or are rejected, INTERNAL otherwise. Messages are pgark's own error texts with their hint,
+ * or are rejected or the archive is not the empty one a new cluster needs, INTERNAL otherwise. Messages are pgark's own error texts with their hint,
  * which never carry a secret value.
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
@@ -12,6 +12,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { StorageError } from '../storage/errors.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
+import { ArchiveNotEmptyError } from '../wal/empty-check.js';
 
 /** The request itself is malformed (a WAL name, a path, the Cluster JSON): the caller must change it. */
 export class InvalidRequestError extends PgarkError {
@@ -29,8 +30,9 @@ export function statusCodeOf(err: unknown): status {
     if (err.kind === 'auth' || err.kind === 'not-found-bucket') return status.FAILED_PRECONDITION;
     return status.INTERNAL;
   }
-  // Configuration the plugin needs (ObjectStore, Secrets, plugin parameters) is missing or wrong.
-  if (err instanceof UserError) return status.FAILED_PRECONDITION;
+  // Configuration the plugin needs (ObjectStore, Secrets, plugin parameters) is missing or wrong,
+  // or the target archive already holds another cluster's WAL ("Expected empty archive").
+  if (err instanceof UserError || err instanceof ArchiveNotEmptyError) return status.FAILED_PRECONDITION;
   return status.INTERNAL;
 }
 

@@ -13,6 +13,7 @@ import { basename, dirname, isAbsolute } from 'node:path';
 import { classifyWalName } from '../pg/wal-names.js';
 import { logger } from '../util/log.js';
 import { ArchiveService } from '../wal/archive-service.js';
+import type { ConfigRef } from '../wal/protocol.js';
 import { summarizeWalArchive } from '../wal/list.js';
 import { fetchWalFile } from '../wal/restore.js';
 import { RestoreService } from '../wal/restore-service.js';
@@ -72,9 +73,12 @@ export function walService(ctx: PluginContext): PluginService {
     ensureRuntimeDirs(rt);
     return rt;
   };
-  const archiver = (pgdata: string) => {
-    let s = archivers.get(pgdata);
-    if (!s) archivers.set(pgdata, (s = new ArchiveService(runtime(pgdata), ctx.targets)));
+  // An ArchiveService remembers what it stored by WAL name, so one serves one store: a Cluster
+  // moved to another ObjectStore or serverName gets a fresh one.
+  const archiver = (pgdata: string, ref: ConfigRef) => {
+    const key = JSON.stringify([pgdata, ref.cluster]);
+    let s = archivers.get(key);
+    if (!s) archivers.set(key, (s = new ArchiveService(runtime(pgdata), ctx.targets)));
     return s;
   };
   const restorer = (pgdata: string) => {
@@ -98,7 +102,8 @@ export function walService(ctx: PluginContext): PluginService {
         }
         const ref = targetStoreRef(cluster, ctx.name, req.parameters);
         if (req.checkEmptyWalArchive === false) ref.skipEmptyCheck = true;
-        await archiver(pgdata).archive(path, walRef(ref));
+        const config = walRef(ref);
+        await archiver(pgdata, config).archive(path, config);
         ctx.markStoreReached();
         return {};
       }),
