@@ -17,7 +17,8 @@ import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { barmanEnv, createTestData, run, startRestored, storeCatalog, tableChecksum } from '../backup/helpers.js';
-import { objectStoreManifest, PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { writeStoreManifests } from './helpers.js';
+import { PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
 
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const CLUSTER = 'cluster-example';
@@ -48,7 +49,7 @@ function callBackup(name: string, spec: Record<string, unknown> = {}, parameters
 before(async () => {
   store = await startStore('s3');
   dir = scratchDir('plugin-backup');
-  const objectStores = objectStoreManifest(dir.path, store, ['store'], { data: { compression: 'gzip', jobs: 2 } });
+  const objectStores = writeStoreManifests(dir.path, store, 'store', { configuration: { data: { compression: 'gzip', jobs: 2 } } });
   cluster = pluginCluster({ name: CLUSTER, namespace: 'default', pluginName: PLUGIN_NAME, barmanObjectName: 'store', spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8' } });
   const files = writeClusterFiles(dir.path, cluster, { barmanObjectName: 'store' });
   pg = await startPostgres({ noStart: true });

@@ -16,7 +16,8 @@ import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { createTestData } from '../backup/helpers.js';
-import { objectStoreManifest, PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { writeStoreManifests } from './helpers.js';
+import { PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
 
 const METRICS = 'cnpgi.metrics.v1.Metrics';
 const BACKUP = 'cnpgi.backup.v1.Backup';
@@ -54,7 +55,7 @@ async function switchAndWaitArchived(): Promise<void> {
 before(async () => {
   store = await startStore('azure-connection-string');
   dir = scratchDir('plugin-metrics');
-  const objectStores = objectStoreManifest(dir.path, store, ['azure-store']);
+  const objectStores = writeStoreManifests(dir.path, store, 'azure-store');
   cluster = pluginCluster({ name: CLUSTER, pluginName: PLUGIN_NAME, barmanObjectName: 'azure-store' });
   const files = writeClusterFiles(dir.path, cluster, { barmanObjectName: 'azure-store' });
   pg = await startPostgres({ noStart: true });

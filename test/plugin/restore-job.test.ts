@@ -17,7 +17,8 @@ import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { startRestored } from '../backup/helpers.js';
-import { objectStoreManifest, PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { writeStoreManifests } from './helpers.js';
+import { PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
 
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
 const BACKUP = 'cnpgi.backup.v1.Backup';
@@ -68,7 +69,7 @@ async function expectRefused(p: Promise<unknown>, text: RegExp): Promise<void> {
 before(async () => {
   store = await startStore('s3');
   dir = scratchDir('plugin-restore');
-  objectStores = objectStoreManifest(dir.path, store, ['store']);
+  objectStores = writeStoreManifests(dir.path, store, 'store');
   const originCluster = pluginCluster({ name: 'origin', pluginName: PLUGIN_NAME, barmanObjectName: 'store' });
   const files = writeClusterFiles(dir.path, originCluster, { barmanObjectName: 'store' });
   origin = await startPostgres({ noStart: true });
