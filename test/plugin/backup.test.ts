@@ -12,13 +12,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
-import { startPostgres, type PgServer } from '../harness/postgres.js';
+import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { barmanEnv, createTestData, run, startRestored, storeCatalog, tableChecksum } from '../backup/helpers.js';
 import { writeStoreManifests } from './helpers.js';
-import { PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { PLUGIN_NAME, startPluginArchivedServer, walCommand, type PluginArchivedServer, type Sidecar } from './sidecar-process.js';
+import { archiveCurrentWal } from '../recovery/helpers.js';
 
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const CLUSTER = 'cluster-example';
@@ -29,6 +30,7 @@ let dir: { path: string; cleanup(): void };
 let pg: PgServer;
 let sidecar: Sidecar;
 let cluster: object;
+let files: PluginArchivedServer['files'];
 
 function backupCr(name: string, spec: Record<string, unknown> = {}): Buffer {
   return Buffer.from(
@@ -51,17 +53,8 @@ before(async () => {
   dir = scratchDir('plugin-backup');
   const objectStores = writeStoreManifests(dir.path, store, 'store', { configuration: { data: { compression: 'gzip', jobs: 2 } } });
   cluster = pluginCluster({ name: CLUSTER, namespace: 'default', pluginName: PLUGIN_NAME, barmanObjectName: 'store', spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8' } });
-  const files = writeClusterFiles(dir.path, cluster, { barmanObjectName: 'store' });
-  pg = await startPostgres({ noStart: true });
-  sidecar = await startSidecar({
-    role: 'instance',
-    dir: dir.path,
-    files: [objectStores],
-    // The postgres container's environment, which CNPG gives the sidecar: here the harness server's socket directory.
-    env: { PGHOST: join(pg.baseDir, 'sock'), PGPORT: String(pg.port), PGUSER: 'postgres', PGDATA: pg.pgdata, POD_NAME: POD },
-  });
-  pg.configure({ archive_mode: 'on', archive_command: walCommand('archive', sidecar.socket, files) });
-  await pg.start();
+  // POD_NAME comes with the postgres container's environment in CNPG.
+  ({ pg, sidecar, files } = await startPluginArchivedServer({ dir: dir.path, manifests: [objectStores], cluster, parameters: { barmanObjectName: 'store' }, env: { POD_NAME: POD } }));
   await createTestData(pg, 20000);
 });
 
@@ -130,18 +123,12 @@ test('Backup.Backup: every BackupResult field agrees with the server, and barman
 test('barman-cloud-restore, then WAL.Restore through the plugin: the recovered server has the same data', async () => {
   assert.ok(backupId, 'the backup of the previous test');
   await pg.query("INSERT INTO t SELECT g, md5(g::text) || 'after' FROM generate_series(20001, 21000) g");
-  const [{ name }] = await pg.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
-  for (let i = 0; i < 600; i++) {
-    const [s] = await pg.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
-    if (s.last && s.last >= name) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await archiveCurrentWal(pg);
   const expected = await tableChecksum(pg);
   const dest = join(dir.path, 'restored');
   const barman = store.barman!;
   const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, CLUSTER, backupId, dest], barmanEnv(barman.env));
   assert.equal(restore.code, 0, restore.stderr);
-  const files = { clusterFile: join(dir.path, 'cluster.json'), paramsFile: join(dir.path, 'params.json') };
   const restored = await startRestored(15, dest, walCommand('restore', sidecar.socket, files));
   try {
     const got = await restored.query<{ count: string; md5: string }>(

@@ -8,16 +8,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { CatalogSummaries, readCatalogSummary } from '../../src/plugin/catalog-summary.js';
-import { startPostgres, type PgServer } from '../harness/postgres.js';
+import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { createTestData } from '../backup/helpers.js';
 import { writeStoreManifests } from './helpers.js';
-import { PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { PLUGIN_NAME, startPluginArchivedServer, type Sidecar } from './sidecar-process.js';
+import { archiveCurrentWal } from '../recovery/helpers.js';
 
 const METRICS = 'cnpgi.metrics.v1.Metrics';
 const BACKUP = 'cnpgi.backup.v1.Backup';
@@ -42,31 +42,12 @@ function backup(name: string) {
   return sidecar.client.call(BACKUP, 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
 }
 
-async function switchAndWaitArchived(): Promise<void> {
-  const [{ name }] = await pg.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
-  for (let i = 0; i < 600; i++) {
-    const [s] = await pg.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
-    if (s.last && s.last >= name) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} not archived`);
-}
-
 before(async () => {
   store = await startStore('azure-connection-string');
   dir = scratchDir('plugin-metrics');
   const objectStores = writeStoreManifests(dir.path, store, 'azure-store');
   cluster = pluginCluster({ name: CLUSTER, pluginName: PLUGIN_NAME, barmanObjectName: 'azure-store' });
-  const files = writeClusterFiles(dir.path, cluster, { barmanObjectName: 'azure-store' });
-  pg = await startPostgres({ noStart: true });
-  sidecar = await startSidecar({
-    role: 'instance',
-    dir: dir.path,
-    files: [objectStores],
-    env: { PGHOST: join(pg.baseDir, 'sock'), PGPORT: String(pg.port), PGUSER: 'postgres', PGDATA: pg.pgdata },
-  });
-  pg.configure({ archive_mode: 'on', archive_command: walCommand('archive', sidecar.socket, files) });
-  await pg.start();
+  ({ pg, sidecar } = await startPluginArchivedServer({ dir: dir.path, manifests: [objectStores], cluster, parameters: { barmanObjectName: 'azure-store' } }));
   await createTestData(pg, 2000);
 });
 
@@ -101,7 +82,7 @@ test('GetCapabilities and Define: the barman-cloud gauges under the plugin name,
 });
 
 test('Collect before any backup: the backup gauges are 0, the newest archived WAL is seconds old', async () => {
-  await switchAndWaitArchived();
+  await archiveCurrentWal(pg);
   const m = await collect();
   assert.equal(m[`${P}_first_recoverability_point`], 0);
   assert.equal(m[`${P}_last_available_backup_timestamp`], 0);
@@ -116,7 +97,7 @@ test("Collect after backups: last available = the newest backup's end time, firs
   assert.equal(m[`${P}_last_available_backup_timestamp`], first.stoppedAt);
   assert.equal(m[`${P}_first_recoverability_point`], first.stoppedAt);
   const second = await backup('metrics-two');
-  await switchAndWaitArchived();
+  await archiveCurrentWal(pg);
   m = await collect();
   assert.ok(second.stoppedAt >= first.stoppedAt);
   assert.equal(m[`${P}_last_available_backup_timestamp`], second.stoppedAt);

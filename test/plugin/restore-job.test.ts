@@ -12,13 +12,14 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { startPostgres, type PgServer } from '../harness/postgres.js';
+import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { startRestored } from '../backup/helpers.js';
 import { writeStoreManifests } from './helpers.js';
-import { PLUGIN_NAME, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, walCommand, writeClusterFiles, type Sidecar } from './sidecar-process.js';
+import { archiveCurrentWal } from '../recovery/helpers.js';
 
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
 const BACKUP = 'cnpgi.backup.v1.Backup';
@@ -71,16 +72,7 @@ before(async () => {
   dir = scratchDir('plugin-restore');
   objectStores = writeStoreManifests(dir.path, store, 'store');
   const originCluster = pluginCluster({ name: 'origin', pluginName: PLUGIN_NAME, barmanObjectName: 'store' });
-  const files = writeClusterFiles(dir.path, originCluster, { barmanObjectName: 'store' });
-  origin = await startPostgres({ noStart: true });
-  instance = await startSidecar({
-    role: 'instance',
-    dir: join(dir.path, 'instance'),
-    files: [objectStores],
-    env: { PGHOST: join(origin.baseDir, 'sock'), PGPORT: String(origin.port), PGUSER: 'postgres', PGDATA: origin.pgdata },
-  });
-  origin.configure({ archive_mode: 'on', archive_command: walCommand('archive', instance.socket, files) });
-  await origin.start();
+  ({ pg: origin, sidecar: instance } = await startPluginArchivedServer({ dir: dir.path, manifests: [objectStores], cluster: originCluster, parameters: { barmanObjectName: 'store' } }));
   await origin.query('CREATE TABLE rows (batch int, at timestamptz default clock_timestamp())');
   beforeBackup = new Date(Date.now() - 1000).toISOString();
   const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'origin-base' }, spec: { method: 'plugin', cluster: { name: 'origin' }, onlineConfiguration: { immediateCheckpoint: true } } }));
@@ -90,12 +82,7 @@ before(async () => {
   between = new Date().toISOString();
   await sleep(1100);
   await origin.query('INSERT INTO rows (batch) SELECT 2 FROM generate_series(1, 5)');
-  const [{ name }] = await origin.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
-  for (let i = 0; i < 600; i++) {
-    const [s] = await origin.query<{ last: string | null }>('SELECT last_archived_wal AS last FROM pg_stat_archiver');
-    if (s.last && s.last >= name) break;
-    await sleep(100);
-  }
+  await archiveCurrentWal(origin);
   pgdata = join(dir.path, 'restore-job', 'pgdata');
   restoreSidecar = await startSidecar({ role: 'restore', dir: join(dir.path, 'restore-job'), files: [objectStores], env: { PGDATA: pgdata } });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { mkdirForServer, serverIdentity } from '../../src/pg/local-server.js';
 import { clusterJson, cnpgClient, type CnpgClient } from '../harness/cnpg-client.js';
+import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startPluginProcess } from './helpers.js';
 
 export const PLUGIN_NAME = 'pgark.io';
@@ -65,4 +66,29 @@ export async function startSidecar(o: { role: 'instance' | 'restore'; dir: strin
       await plugin.stop();
     },
   };
+}
+
+export interface PluginArchivedServer {
+  pg: PgServer;
+  sidecar: Sidecar;
+  /** The Cluster JSON and parameters files the WAL relay reads. */
+  files: { clusterFile: string; paramsFile: string };
+}
+
+/**
+ * A PostgreSQL 15 whose archive_command goes to an instance sidecar's WAL.Archive, with the
+ * sidecar given the postgres container's environment (here the harness server's socket directory).
+ */
+export async function startPluginArchivedServer(o: { dir: string; manifests: string[]; cluster: object; parameters: Record<string, string>; env?: Record<string, string> }): Promise<PluginArchivedServer> {
+  const files = writeClusterFiles(o.dir, o.cluster, o.parameters);
+  const pg = await startPostgres({ noStart: true });
+  const sidecar = await startSidecar({
+    role: 'instance',
+    dir: join(o.dir, 'instance'),
+    files: o.manifests,
+    env: { PGHOST: join(pg.baseDir, 'sock'), PGPORT: String(pg.port), PGUSER: 'postgres', PGDATA: pg.pgdata, ...o.env },
+  });
+  pg.configure({ archive_mode: 'on', archive_command: walCommand('archive', sidecar.socket, files) });
+  await pg.start();
+  return { pg, sidecar, files };
 }
