@@ -34,6 +34,8 @@ COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist ./dist
 COPY bin ./bin
+# The CNPG-I plugin (`pgark plugin serve`) loads its .proto files at run time.
+COPY proto ./proto
 RUN ln -s /opt/pgark/bin/pgark /usr/local/bin/pgark \
  && ln -s /opt/pgark/bin/restore.sh /usr/local/bin/restore.sh
 ENV NODE_ENV=production

@@ -7,9 +7,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { readFirstRequired } from '../../src/plugin/first-required.js';
@@ -31,6 +33,16 @@ async function until(what: string, cond: () => boolean | Promise<boolean>): Prom
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`gave up waiting for ${what}`);
+}
+
+/** The restore_command client (dist/test/harness/cnpg-wal-command.js) run in `cwd`, as PostgreSQL runs it; resolves with its exit code and stderr. */
+function walCommand(cwd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'test', 'harness', 'cnpg-wal-command.js'), ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
 }
 
 async function keysUnder(store: ObjectStore, prefix: string): Promise<string[]> {
@@ -148,6 +160,19 @@ describe('WAL service', () => {
     // A prefetch would have had to create the runtime directory and its restore spool.
     assert.ok(!existsSync(walRuntime(rewinding.pgdata).restoreSpool), 'no spool: nothing prefetched');
     assert.deepEqual(readdirSync(rewinding.walDir).sort(), [SEGS[0], 'archive_status']);
+
+    // The restore_command client, as CNPG's `wal-restore %f %p`: %p relative to PGDATA.
+    const clusterFile = join(dir.path, 'cluster.json');
+    const paramsFile = join(dir.path, 'params.json');
+    writeFileSync(clusterFile, cluster);
+    writeFileSync(paramsFile, '{}');
+    const viaCommand = fakePgdata(join(dir.path, 'command'));
+    const ok = await walCommand(viaCommand.pgdata, ['restore', plugin.server.socketPath, clusterFile, paramsFile, SEGS[2], 'pg_wal/RECOVERYXLOG']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(readFileSync(join(viaCommand.walDir, 'RECOVERYXLOG')).equals(segments.get(SEGS[2])!));
+    const missing = await walCommand(viaCommand.pgdata, ['restore', plugin.server.socketPath, clusterFile, paramsFile, '000000010000000000000004', 'pg_wal/RECOVERYXLOG']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /NOT_FOUND/);
   });
 
   test('each failure has its gRPC code and a message naming what to fix, never a secret', async () => {
