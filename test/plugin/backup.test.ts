@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { mkdirForServer, serverIdentity } from '../../src/pg/local-server.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
@@ -162,6 +163,18 @@ test('refused Backup calls: the gRPC code and pgark\'s explanation, and no backu
     /ObjectStore (default\/)?missing-store not found/,
   );
   assert.equal((await storeCatalog(store, CLUSTER)).backups.length, before);
+});
+
+test('with a tablespace: tablespace_map_file is the server\'s "<oid> <location>" line', async () => {
+  const location = join(dir.path, 'spc one');
+  mkdirForServer(location, serverIdentity());
+  await pg.query(`CREATE TABLESPACE spc_one LOCATION '${location}'`);
+  await pg.query('CREATE TABLE in_spc (id int) TABLESPACE spc_one; INSERT INTO in_spc SELECT generate_series(1, 100)');
+  const r = await callBackup('backup-with-tablespace', { onlineConfiguration: { immediateCheckpoint: true } });
+  const [spc] = await pg.query<{ oid: string; location: string }>("SELECT oid::text AS oid, pg_tablespace_location(oid) AS location FROM pg_tablespace WHERE spcname = 'spc_one'");
+  assert.equal(Buffer.from(r.tablespaceMapFile).toString('utf8'), `${spc.oid} ${spc.location}\n`);
+  const objects = (await storeCatalog(store, CLUSTER)).objects.get(r.backupId)!.map((o) => o.key.split('/').pop());
+  assert.ok(objects.includes(`${spc.oid}.tar.gz`), `the tablespace's tar is stored: ${objects.join(', ')}`);
 });
 
 test('the sidecar process stayed within its memory bound during the backup', () => {
