@@ -26,8 +26,6 @@ export const ROLE_SERVICES: Record<PluginRole, ServiceFactory[]> = {
   restore: [walService, restoreJobService],
 };
 
-export const DEFAULT_PLUGIN_NAME = 'pgark.io';
-
 export interface PluginServeOptions {
   role: string;
   name: string;

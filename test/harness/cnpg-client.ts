@@ -8,20 +8,11 @@
 import { join } from 'node:path';
 import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
-import { loadProtos, serviceClient } from '../../src/plugin/proto.js';
+import { loadProtos, PROTO_FILES, serviceClient } from '../../src/plugin/proto.js';
 
 export const REFERENCE_PROTO_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'cnpg-i');
-export const REFERENCE_PROTO_FILES = [
-  'identity.proto',
-  'wal.proto',
-  'backup.proto',
-  'restore_job.proto',
-  'metrics.proto',
-  'operator.proto',
-  'operator_lifecycle.proto',
-  'reconciler.proto',
-  'postgres.proto',
-];
+/** The upstream files of the services pgark defines, plus Postgres (whose package is cnpgi.identity.v1). */
+export const REFERENCE_PROTO_FILES = [...PROTO_FILES, 'postgres.proto'];
 
 type Rpc = (request: object, callback: (err: ServiceError | null, response: any) => void) => void;
 
