@@ -66,16 +66,20 @@ export interface BackupDeps {
   version: string;
   /** Told about every backup that ended, so the metrics read the catalog again. */
   summaries?: CatalogSummaries;
-  env?: NodeJS.ProcessEnv;
 }
 
-/** The connection the sidecar uses unless told otherwise: CNPG's socket directory, user postgres, its PGDATA. */
-export function sidecarPgOptions(given: PgConnectionOptions, env: NodeJS.ProcessEnv = process.env): PgConnectionOptions {
+/**
+ * How the sidecar reaches PostgreSQL: the libpq variables of the postgres container's environment
+ * (CNPG passes it to the sidecar), else CNPG's socket directory, user postgres and its PGDATA.
+ */
+export function sidecarPgOptions(env: NodeJS.ProcessEnv = process.env): PgConnectionOptions {
   return {
-    ...given,
-    pghost: given.pghost ?? env.PGHOST ?? CNPG_SOCKET_DIR,
-    pguser: given.pguser ?? env.PGUSER ?? CNPG_SUPERUSER,
-    pgdata: given.pgdata ?? env.PGDATA ?? CNPG_PGDATA,
+    pghost: env.PGHOST || CNPG_SOCKET_DIR,
+    pgport: env.PGPORT || undefined,
+    pguser: env.PGUSER || CNPG_SUPERUSER,
+    pgpassword: env.PGPASSWORD || undefined,
+    pgdatabase: env.PGDATABASE || undefined,
+    pgdata: env.PGDATA || CNPG_PGDATA,
   };
 }
 
@@ -217,7 +221,7 @@ export async function runPluginBackup(deps: BackupDeps, call: BackupCall): Promi
   const req = await backupRequestFor(deps, call);
   try {
     const result = await takeBackup(req);
-    return backupResultOf(result.record, { method: result.method, displayUrl: result.displayUrl, serverName: req.store.serverName, version: deps.version, env: deps.env ?? process.env });
+    return backupResultOf(result.record, { method: result.method, displayUrl: result.displayUrl, serverName: req.store.serverName, version: deps.version, env: process.env });
   } finally {
     // Done or failed, the catalog changed (a FAILED backup.info is the last-failed timestamp).
     deps.summaries?.invalidate(req.store);
@@ -232,7 +236,7 @@ export function pluginTargetStore(ctx: PluginContext): (clusterDefinition: Buffe
 export function backupService(ctx: PluginContext): PluginService {
   const deps: BackupDeps = {
     targetStore: pluginTargetStore(ctx),
-    pg: sidecarPgOptions({}),
+    pg: sidecarPgOptions(),
     version: pluginMetadata(ctx.name).version,
     summaries: catalogSummariesOf(ctx),
   };

@@ -87,7 +87,7 @@ export async function collectMetrics(deps: MetricsDeps, clusterDefinition: Buffe
 }
 
 export function metricsService(ctx: PluginContext): PluginService {
-  const deps: MetricsDeps = { pluginName: ctx.name, pgdata: sidecarPgOptions({}).pgdata, summaries: catalogSummariesOf(ctx), targetStore: pluginTargetStore(ctx) };
+  const deps: MetricsDeps = { pluginName: ctx.name, pgdata: sidecarPgOptions().pgdata, summaries: catalogSummariesOf(ctx), targetStore: pluginTargetStore(ctx) };
   return {
     definition: serviceDefinition('metrics'),
     handlers: {

@@ -24,7 +24,7 @@ import { recoveryTargetSettings, describeTarget } from '../recovery/target.js';
 import type { Progress } from '../recovery/progress.js';
 import { ArchiveNotEmptyError } from '../wal/empty-check.js';
 import { logger } from '../util/log.js';
-import { CNPG_PGDATA } from './backup-service.js';
+import { sidecarPgOptions } from './backup-service.js';
 import { InvalidRequestError, unary } from './calls.js';
 import { readCluster, recoveryStoreRef, targetStoreRef, type PluginCluster, type PluginConfig } from './config.js';
 import type { PluginContext } from './context.js';
@@ -51,10 +51,6 @@ export interface RestoreDeps {
   pluginName: string;
   /** Reads the ObjectStores the Cluster names; its ConfigContext resolves their Secrets for the recovery code too. */
   config: PluginConfig;
-  /** The data directory to fill (default $PGDATA, else CNPG's). */
-  pgdata?: string;
-  /** Tars downloaded at once (default the source's data.jobs, else 4). */
-  jobs?: number;
 }
 
 function recoverySection(cluster: PluginCluster): Record<string, unknown> {
@@ -126,7 +122,8 @@ function asPreCheckFailure(err: unknown, pgdata: string, pluginName: string): un
 }
 
 export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Promise<RestoreResponseMessage> {
-  const pgdata = resolve(deps.pgdata ?? process.env.PGDATA ?? CNPG_PGDATA);
+  // The Job's PGDATA, from the postgres container's environment as CNPG passes it to the sidecar.
+  const pgdata = resolve(sidecarPgOptions().pgdata!);
   const pluginCluster = readCluster(call.clusterDefinition);
   recoverySection(pluginCluster);
   const own = pluginCluster.spec.plugins?.some((p) => p.name === deps.pluginName && p.enabled !== false);
@@ -153,7 +150,8 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
     dirs.track(pgdata);
     for (const t of plan.backup.tablespaces) dirs.track(t.location);
     try {
-      const jobs = deps.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
+      // As `pgark restore`: the source's data.jobs, else DEFAULT_JOBS tars at once.
+      const jobs = plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
       const download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity() });
       log.info({ event: 'restore-downloaded', backupId: plan.backup.backupId, files: download.files, bytes: download.bytes, seconds: download.seconds, manifestVerified: download.verification.manifest }, 'backup restored into PGDATA');
     } catch (err) {
