@@ -173,7 +173,7 @@ export class PluginConfig {
 
   constructor(
     private readonly source: ObjectStoreSource,
-    private readonly ctx: ConfigContext,
+    readonly ctx: ConfigContext,
   ) {}
 
   async objectStore(name: string, namespace: string | undefined): Promise<ObjectStore> {

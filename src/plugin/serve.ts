@@ -16,14 +16,17 @@ import { identityService } from './identity.js';
 import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
 import { walService } from './wal.js';
+import { backupService } from './backup-service.js';
+import { metricsService } from './metrics-service.js';
+import { restoreJobService } from './restore-job.js';
 
 /** Builds one service of a running plugin from its shared context. */
 export type ServiceFactory = (ctx: PluginContext) => PluginService;
 
 /** The services each role serves besides Identity (see ROLE_CAPABILITIES in identity.ts for what it advertises). */
 export const ROLE_SERVICES: Record<PluginRole, ServiceFactory[]> = {
-  instance: [walService],
-  restore: [walService],
+  instance: [walService, backupService, metricsService],
+  restore: [walService, restoreJobService],
 };
 
 export interface PluginServeOptions {

@@ -1,0 +1,176 @@
+/**
+ * The CNPG-I RestoreJobHooks service (role restore, package cnpgi.wal.v1). CNPG's recovery Job
+ * calls Restore once: pgark's recovery runs its pre-checks and downloads the backup into PGDATA,
+ * and the answer tells CNPG's instance manager how to finish the recovery (recovery target
+ * settings, promote, and a restore_command it relays to this plugin's WAL.Restore).
+ *
+ * The recovery domain (recovery/plan.ts, download.ts) works on a Cluster with barmanObjectStore
+ * sections. A plugin Cluster names ObjectStores instead, so the call is translated into that
+ * form: the recovery source's ObjectStore becomes externalClusters[source].barmanObjectStore and
+ * the Cluster's own plugin store spec.backup.barmanObjectStore (the archive that must be empty).
+ * Selection, every pre-check and the download are then exactly those of `pgark restore`.
+ */
+import { resolve } from 'node:path';
+import type { Cluster, ResolvedObjectStore } from '../config/types.js';
+import { validateDocument } from '../config/validate.js';
+import { formatIssue, UserError, type SourcePosition } from '../util/errors.js';
+import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
+import { serverIdentity } from '../pg/local-server.js';
+import { planRecovery } from '../recovery/plan.js';
+import { downloadBackup } from '../recovery/download.js';
+import { CreatedDirectories } from '../recovery/directories.js';
+import { quoteSetting } from '../recovery/settings.js';
+import { recoveryTargetSettings, describeTarget } from '../recovery/target.js';
+import type { Progress } from '../recovery/progress.js';
+import { ArchiveNotEmptyError } from '../wal/empty-check.js';
+import { logger } from '../util/log.js';
+import { sidecarPgOptions } from './backup-service.js';
+import { InvalidRequestError, unary } from './calls.js';
+import { readCluster, recoveryStoreRef, targetStoreRef, type PluginCluster, type PluginConfig } from './config.js';
+import type { PluginContext } from './context.js';
+import { serviceDefinition } from './proto.js';
+import type { PluginService } from './server.js';
+
+/** What CNPG's instance manager runs for restore_command in a plugin recovery; it relays to WAL.Restore. */
+export const CNPG_RESTORE_COMMAND = '/controller/manager wal-restore --log-destination /controller/log/postgres.json %f %p';
+
+const DEFAULT_JOBS = 4;
+
+export interface RestoreCall {
+  clusterDefinition: Buffer;
+  /** Unset: an operator older than cnpg-i v0.6.0, so the Cluster's skip annotation decides. */
+  checkEmptyWalArchive?: boolean;
+}
+
+export interface RestoreResponseMessage {
+  restoreConfig: string;
+  envs: string[];
+}
+
+export interface RestoreDeps {
+  pluginName: string;
+  /** Reads the ObjectStores the Cluster names; its ConfigContext resolves their Secrets for the recovery code too. */
+  config: PluginConfig;
+}
+
+function recoverySection(cluster: PluginCluster): Record<string, unknown> {
+  const rec = cluster.spec.bootstrap?.recovery;
+  if (!rec) throw new InvalidRequestError('cluster_definition: spec.bootstrap.recovery is missing', 'RestoreJobHooks.Restore recovers a Cluster bootstrapped with recovery.source');
+  return rec;
+}
+
+/** Whether the new cluster's archive must be empty: the operator's decision when it sent one. */
+function checksEmptyArchive(call: RestoreCall, annotations: Record<string, string> | undefined): boolean {
+  return call.checkEmptyWalArchive ?? annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] !== 'enabled';
+}
+
+const NO_POSITION: SourcePosition = { file: 'cluster_definition', line: 1, column: 1 };
+
+/**
+ * The plugin Cluster as the recovery domain reads it, validated by the same rules as a manifest
+ * (recoveryTarget formats and exclusions), so a bad target is refused with its field path.
+ */
+async function recoveryCluster(call: RestoreCall, c: PluginCluster, source: ResolvedObjectStore, target: ResolvedObjectStore | undefined): Promise<Cluster> {
+  const rec = recoverySection(c);
+  const imageName = c.spec.imageName;
+  const annotations = { ...(c.metadata.annotations ?? {}) };
+  if (checksEmptyArchive(call, c.metadata.annotations)) delete annotations[SKIP_EMPTY_CHECK_ANNOTATION];
+  else annotations[SKIP_EMPTY_CHECK_ANNOTATION] = 'enabled';
+  const doc = {
+    apiVersion: 'postgresql.cnpg.io/v1',
+    kind: 'Cluster',
+    metadata: { name: c.metadata.name, ...(c.metadata.namespace ? { namespace: c.metadata.namespace } : {}), annotations },
+    spec: {
+      instances: 1,
+      ...(typeof imageName === 'string' ? { imageName } : {}),
+      bootstrap: { recovery: { source: rec.source, ...(rec.recoveryTarget ? { recoveryTarget: rec.recoveryTarget } : {}) } },
+      externalClusters: [{ name: rec.source, barmanObjectStore: { ...source.config, serverName: source.serverName } }],
+      ...(target ? { backup: { barmanObjectStore: { ...target.config, serverName: target.serverName } } } : {}),
+    },
+  };
+  const result = await validateDocument({ file: 'cluster_definition', value: doc, position: NO_POSITION, locate: () => NO_POSITION });
+  if (!result.manifest) {
+    throw new InvalidRequestError(`cluster_definition: ${result.issues.map((i) => formatIssue({ ...i, position: undefined })).join('; ')}`);
+  }
+  return result.manifest as Cluster;
+}
+
+/** recovery settings for CNPG's instance manager, one `name = 'value'` line each. */
+export function restoreConfig(cluster: Cluster, restoreCommand: string): string {
+  const settings: [string, string][] = [['recovery_target_action', 'promote'], ['restore_command', restoreCommand], ...recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget)];
+  return settings.map(([k, v]) => `${k} = ${quoteSetting(v)}\n`).join('');
+}
+
+/** Progress of the download, as log lines (the Job's log is what a person reads). */
+function logProgress(): Progress {
+  const log = logger();
+  return { step: (text: string) => log.info({ event: 'restore-step' }, text) };
+}
+
+/** Pre-check refusals name themselves as such: nothing was written, the request must change. */
+function asPreCheckFailure(err: unknown, pgdata: string, pluginName: string): unknown {
+  const prefix = `recovery pre-check failed, nothing was written to ${pgdata}`;
+  if (err instanceof ArchiveNotEmptyError) {
+    // The hint for manifests names spec.backup.barmanObjectStore; a plugin Cluster sets its folder in the plugin entry.
+    return new UserError(
+      `${prefix}: ${err.message}`,
+      `set a new serverName in the parameters of the Cluster's spec.plugins entry "${pluginName}", or, if this archive really belongs to it, annotate the Cluster with ${SKIP_EMPTY_CHECK_ANNOTATION}: enabled`,
+    );
+  }
+  if (err instanceof UserError) return new UserError(`${prefix}: ${err.message}`, err.hint);
+  return err;
+}
+
+export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Promise<RestoreResponseMessage> {
+  // The Job's PGDATA, from the postgres container's environment as CNPG passes it to the sidecar.
+  const pgdata = resolve(sidecarPgOptions().pgdata!);
+  const pluginCluster = readCluster(call.clusterDefinition);
+  recoverySection(pluginCluster);
+  const own = pluginCluster.spec.plugins?.some((p) => p.name === deps.pluginName && p.enabled !== false);
+  // The new cluster's own archive is checked only when this plugin archives for it.
+  const [source, target] = await Promise.all([
+    deps.config.resolve(recoveryStoreRef(pluginCluster, deps.pluginName)),
+    own ? deps.config.resolve(targetStoreRef(pluginCluster, deps.pluginName)) : undefined,
+  ]);
+  const cluster = await recoveryCluster(call, pluginCluster, source, target);
+  const log = logger();
+  let planned;
+  try {
+    planned = await planRecovery(deps.config.ctx, cluster, { pgdata });
+  } catch (err) {
+    throw asPreCheckFailure(err, pgdata, deps.pluginName);
+  }
+  const { plan, store } = planned;
+  try {
+    log.info(
+      { event: 'restore-plan', backupId: plan.backup.backupId, target: describeTarget(plan.target), firstWal: plan.window.firstSegment, lastWal: plan.window.lastSegment, newArchive: plan.newArchive ?? null },
+      `restoring backup ${plan.backup.backupId} (${plan.reason}) into ${pgdata}`,
+    );
+    const dirs = new CreatedDirectories();
+    dirs.track(pgdata);
+    for (const t of plan.backup.tablespaces) dirs.track(t.location);
+    try {
+      // As `pgark restore`: the source's data.jobs, else DEFAULT_JOBS tars at once.
+      const jobs = plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
+      const download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity() });
+      log.info({ event: 'restore-downloaded', backupId: plan.backup.backupId, files: download.files, bytes: download.bytes, seconds: download.seconds, manifestVerified: download.verification.manifest }, 'backup restored into PGDATA');
+    } catch (err) {
+      dirs.removeAll();
+      throw err;
+    }
+    return { restoreConfig: restoreConfig(cluster, CNPG_RESTORE_COMMAND), envs: [] };
+  } finally {
+    await store.close();
+  }
+}
+
+export function restoreJobService(ctx: PluginContext): PluginService {
+  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config };
+  return {
+    definition: serviceDefinition('restoreJob'),
+    handlers: {
+      GetCapabilities: unary('RestoreJobHooks.GetCapabilities', async () => ({ capabilities: [{ kind: 'KIND_RESTORE' }] })),
+      Restore: unary('RestoreJobHooks.Restore', (req: RestoreCall) => runPluginRestore(deps, req)),
+    },
+  };
+}
