@@ -68,10 +68,16 @@ export interface FileDigest {
   crc32c: number;
 }
 
-/** What comparing files with a manifest found: how many files it lists, and every mismatch in words. */
+/** One mismatch: the file it is about (none for the manifest itself) and the sentence saying what. */
+export interface ManifestProblem {
+  path?: string;
+  message: string;
+}
+
+/** What comparing files with a manifest found: how many files it lists, and every mismatch. */
 export interface ManifestCheck {
   files: number;
-  problems: string[];
+  problems: ManifestProblem[];
 }
 
 interface ManifestEntry {
@@ -103,15 +109,15 @@ function pathOf(e: ManifestEntry): string {
  * mismatch is returned, so a caller can stop at the first or report them all.
  */
 export function checkAgainstManifest(text: string, found: ReadonlyMap<string, FileDigest>): ManifestCheck {
-  const problems: string[] = [];
+  const problems: ManifestProblem[] = [];
   const own = manifestChecksumProblem(text);
-  if (own) problems.push(own);
+  if (own) problems.push({ message: own });
   let files: ManifestEntry[];
   try {
     files = (JSON.parse(text) as { Files: ManifestEntry[] }).Files;
     if (!Array.isArray(files)) throw new Error('it has no "Files" list');
   } catch (err) {
-    problems.push(`backup_manifest is not valid JSON (${(err as Error).message})`);
+    problems.push({ message: `backup_manifest is not valid JSON (${(err as Error).message})` });
     return { files: 0, problems };
   }
   const listed = new Set<string>();
@@ -120,20 +126,20 @@ export function checkAgainstManifest(text: string, found: ReadonlyMap<string, Fi
     listed.add(name);
     const got = found.get(name);
     if (!got) {
-      problems.push(`${name} is listed but was not in the backup's archives`);
+      problems.push({ path: name, message: `${name} is listed but was not in the backup's archives` });
       continue;
     }
-    if (got.size !== entry.Size) problems.push(`${name} has ${got.size} bytes, the manifest says ${entry.Size}`);
+    if (got.size !== entry.Size) problems.push({ path: name, message: `${name} has ${got.size} bytes, the manifest says ${entry.Size}` });
     const algorithm = entry['Checksum-Algorithm'] ?? 'NONE';
     if (algorithm === 'CRC32C') {
       const actual = crc32cManifestHex(got.crc32c);
-      if (actual !== entry.Checksum) problems.push(`${name} has CRC-32C ${actual}, the manifest says ${entry.Checksum}`);
+      if (actual !== entry.Checksum) problems.push({ path: name, message: `${name} has CRC-32C ${actual}, the manifest says ${entry.Checksum}` });
     } else if (algorithm !== 'NONE') {
-      problems.push(`${name} is checksummed with ${algorithm}; pgark verifies CRC32C manifests only`);
+      problems.push({ path: name, message: `${name} is checksummed with ${algorithm}; pgark verifies CRC32C manifests only` });
     }
   }
   for (const name of found.keys()) {
-    if (name !== BACKUP_MANIFEST && !listed.has(name)) problems.push(`${name} was in the backup's archives but is not listed`);
+    if (name !== BACKUP_MANIFEST && !listed.has(name)) problems.push({ path: name, message: `${name} was in the backup's archives but is not listed` });
   }
   return { files: listed.size, problems };
 }

@@ -52,6 +52,6 @@ export function verifyRestoredFiles(pgdata: string, written: Map<string, Written
     return { manifest: false, reason: 'the backup has no backup_manifest (barman-cloud writes none), so its files cannot be checked one by one' };
   }
   const check = checkAgainstManifest(readFileSync(path, 'utf8'), written);
-  if (check.problems.length) throw new RestoreVerificationError(check.problems[0]);
+  if (check.problems.length) throw new RestoreVerificationError(check.problems[0].message);
   return { manifest: true, files: check.files };
 }
