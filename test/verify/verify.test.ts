@@ -361,10 +361,13 @@ describe('pgark verify', () => {
     assert.equal(second.result.objectsRead, freshTars.length + newSegments.length);
     assert.deepEqual(await keysUnder(store, verifyResultsPrefix(SERVER)), [first.result.storedAt, second.result.storedAt].sort());
 
-    // Nothing new: nothing read, still a success.
+    // No new backup: only segments archived since the second run (PostgreSQL may finish one meanwhile) are read.
     const third = await verify(store, server.pg.baseDir, 'main', ['--since-last', '--wal']);
     assert.equal(third.code, 0, JSON.stringify(third.result.problems));
-    assert.equal(third.result.objectsRead, 0);
+    assert.deepEqual(third.result.backups, []);
+    const later = (await keysUnder(store, `${SERVER}/wals/`)).filter((k) => /\/[0-9A-F]{24}$/.test(k) && k.slice(-24) > newest && k.slice(-24) <= third.result.wal!.lastSegment!);
+    assert.equal(third.result.objectsRead, later.length);
+    assert.ok(third.result.wal!.segmentsInChain > later.length);
   });
 
   it('refuses --since-last with --backup, and an unknown backup, with exit 2', async () => {
