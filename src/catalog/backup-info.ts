@@ -319,3 +319,29 @@ export function backupInfoToJson(info: BackupInfo): Record<string, JsonValue> {
   if (info.end_time) out.end_time_iso = info.end_time.isoformat();
   return out;
 }
+
+/** The digest each stored object must have, and every object the recorded set and the store disagree on. */
+export interface ObjectDigestCheck {
+  expected: Map<string, string>;
+  problems: { key: string; what: string }[];
+}
+
+/**
+ * Matches the recorded #pgark_object_sha256 set with the objects of one backup (`name` is the key
+ * below the backup's folder): an object it does not name was not stored by this backup, and a
+ * name it records that the store lacks is a lost object.
+ */
+export function checkObjectDigests(recorded: Record<string, string>, objects: { key: string; name: string }[]): ObjectDigestCheck {
+  const check: ObjectDigestCheck = { expected: new Map(), problems: [] };
+  for (const o of objects) {
+    const digest = recorded[o.name];
+    if (digest === undefined) check.problems.push({ key: o.key, what: 'backup.info records no SHA-256 for it, so it was not stored by this backup' });
+    else check.expected.set(o.key, digest);
+  }
+  const names = new Set(objects.map((o) => o.name));
+  const folder = objects.length ? objects[0].key.slice(0, -objects[0].name.length) : '';
+  for (const name of Object.keys(recorded)) {
+    if (!names.has(name)) check.problems.push({ key: folder + name, what: 'backup.info records its SHA-256 but it is missing from the store' });
+  }
+  return check;
+}

@@ -56,7 +56,7 @@ const READ_CONCURRENCY = 8;
 const KEEP_ANNOTATION = 'annotations/keep';
 
 /** Runs `fn` over `items` with at most `limit` calls in flight, keeping order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

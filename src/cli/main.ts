@@ -15,6 +15,7 @@ import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerPlugin } from './commands/plugin.js';
+import { register as registerVerify } from './commands/verify.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     registerLogical,
     registerMigrate,
     registerPlugin,
+    registerVerify,
   ]) {
     register(program);
   }

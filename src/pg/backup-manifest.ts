@@ -59,3 +59,87 @@ export function renderBackupManifest(files: ManifestFile[], walRanges: WalRange[
   const checksum = createHash('sha256').update(body).digest('hex');
   return Buffer.from(`${body}"Manifest-Checksum": "${checksum}"}\n`);
 }
+
+export const BACKUP_MANIFEST = 'backup_manifest';
+
+/** A file as it was read back (restored or streamed from a tar): its size and CRC-32C. */
+export interface FileDigest {
+  size: number;
+  crc32c: number;
+}
+
+/** One mismatch: the file it is about (none for the manifest itself) and the sentence saying what. */
+export interface ManifestProblem {
+  path?: string;
+  message: string;
+}
+
+/** What comparing files with a manifest found: how many files it lists, and every mismatch. */
+export interface ManifestCheck {
+  files: number;
+  problems: ManifestProblem[];
+}
+
+interface ManifestEntry {
+  Path?: string;
+  'Encoded-Path'?: string;
+  Size: number;
+  'Checksum-Algorithm'?: string;
+  Checksum?: string;
+}
+
+/** PostgreSQL's rule: the SHA-256 of every byte up to and including the newline before the last line. */
+function manifestChecksumProblem(text: string): string | undefined {
+  const end = text.endsWith('\n') ? text.length - 1 : text.length;
+  const cut = text.lastIndexOf('\n', end - 1) + 1;
+  const stated = /^"Manifest-Checksum": "([0-9a-f]{64})"\}$/.exec(text.slice(cut, end))?.[1];
+  if (!stated) return 'backup_manifest has no Manifest-Checksum as its last line';
+  const actual = createHash('sha256').update(text.slice(0, cut)).digest('hex');
+  return actual === stated ? undefined : `backup_manifest's own checksum is ${actual}, it states ${stated}`;
+}
+
+function pathOf(e: ManifestEntry): string {
+  return e.Path ?? Buffer.from(e['Encoded-Path'] ?? '', 'hex').toString('utf8');
+}
+
+/**
+ * Checks `found` (every regular file of the backup by path relative to PGDATA, tablespaces under
+ * pg_tblspc/<oid>/) against the manifest text, as pg_verifybackup does: the manifest's own
+ * checksum, each listed file's presence, size and checksum, and no file it does not list. Every
+ * mismatch is returned, so a caller can stop at the first or report them all.
+ */
+export function checkAgainstManifest(text: string, found: ReadonlyMap<string, FileDigest>): ManifestCheck {
+  const problems: ManifestProblem[] = [];
+  const own = manifestChecksumProblem(text);
+  if (own) problems.push({ message: own });
+  let files: ManifestEntry[];
+  try {
+    files = (JSON.parse(text) as { Files: ManifestEntry[] }).Files;
+    if (!Array.isArray(files)) throw new Error('it has no "Files" list');
+  } catch (err) {
+    problems.push({ message: `backup_manifest is not valid JSON (${(err as Error).message})` });
+    return { files: 0, problems };
+  }
+  const listed = new Set<string>();
+  for (const entry of files) {
+    const name = pathOf(entry);
+    listed.add(name);
+    const got = found.get(name);
+    if (!got) {
+      problems.push({ path: name, message: `${name} is listed but was not in the backup's archives` });
+      continue;
+    }
+    if (got.size !== entry.Size) problems.push({ path: name, message: `${name} has ${got.size} bytes, the manifest says ${entry.Size}` });
+    const algorithm = entry['Checksum-Algorithm'] ?? 'NONE';
+    if (algorithm === 'CRC32C') {
+      const actual = crc32cManifestHex(got.crc32c);
+      if (actual !== entry.Checksum) problems.push({ path: name, message: `${name} has CRC-32C ${actual}, the manifest says ${entry.Checksum}` });
+    } else if (algorithm !== 'NONE') {
+      problems.push({ path: name, message: `${name} is checksummed with ${algorithm}; pgark verifies CRC32C manifests only` });
+    }
+  }
+  for (const name of found.keys()) {
+    if (name !== BACKUP_MANIFEST && !listed.has(name)) problems.push({ path: name, message: `${name} was in the backup's archives but is not listed` });
+  }
+  return { files: listed.size, problems };
+}

@@ -4,59 +4,13 @@
  * PostgreSQL reads segment N from the newest timeline of the path that had begun by N (the
  * segment holding a switch point comes from the child timeline), which is what is checked here.
  */
-import { decompressBuffer, splitCodecSuffix } from '../codec/index.js';
-import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
-import { parseHistoryFile } from '../pg/history.js';
 import { formatLsn, type Lsn } from '../pg/lsn.js';
 import { formatSegmentName, parseWalName, segmentFromNumber, segmentNumber } from '../pg/wal-names.js';
-import { archivedWalFiles } from '../wal/list.js';
+import { timelineForSegment, type ArchivedFile, type ArchiveInventory, type TimelineStep } from '../wal/inventory.js';
 import type { RecoveryBackup } from './select-backup.js';
 
-export interface ArchivedFile {
-  key: string;
-  size: number;
-  lastModified?: Date;
-}
-
-export interface ArchiveInventory {
-  /** segments[timeline][segment number] */
-  segments: Map<number, Map<number, ArchivedFile>>;
-  histories: Map<number, ArchivedFile>;
-}
-
-/** Lists every WAL file under <server>/wals/ (segments and history files; .backup/.partial are not replayed). */
-export async function listArchive(store: ObjectStore, serverName: string, segmentSize: number): Promise<ArchiveInventory> {
-  const inv: ArchiveInventory = { segments: new Map(), histories: new Map() };
-  for await (const wal of archivedWalFiles(store, serverName)) {
-    const file = { key: wal.key, size: wal.size, lastModified: wal.lastModified };
-    if (wal.kind === 'history') {
-      inv.histories.set(wal.timeline, file);
-      continue;
-    }
-    // Throws for a name that cannot exist with this segment size: the archive is not this cluster's.
-    const parsed = parseWalName(wal.name, segmentSize);
-    if (parsed.kind !== 'segment' || !parsed.segment) continue;
-    let tl = inv.segments.get(parsed.timeline);
-    if (!tl) inv.segments.set(parsed.timeline, (tl = new Map()));
-    tl.set(segmentNumber(parsed.segment, segmentSize), file);
-  }
-  return inv;
-}
-
-/** One timeline of the path and the LSN where it begins (0 for the first one). */
-export interface TimelineStep {
-  timeline: number;
-  begin: Lsn;
-}
-
-/** The path to `timeline` from its history file: each ancestor from where it began, then `timeline` itself. */
-export function historyPath(text: string, timeline: number): TimelineStep[] {
-  const entries = parseHistoryFile(text, `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`);
-  const steps = entries.map((e, i) => ({ timeline: e.timeline, begin: i === 0 ? 0n : entries[i - 1].switchpoint }));
-  steps.push({ timeline, begin: entries.length ? entries[entries.length - 1].switchpoint : 0n });
-  return steps;
-}
+export { historyPath, latestTimeline, listArchive, timelinePath, type ArchiveInventory } from '../wal/inventory.js';
 
 export interface ReplayWindow {
   targetTimeline: number;
@@ -79,29 +33,11 @@ export interface ReplayWindow {
   bytesToReplay: number;
 }
 
-/** The timeline path PostgreSQL follows to `targetTimeline`, read from its history file. */
-export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, targetTimeline: number): Promise<TimelineStep[]> {
-  if (targetTimeline === 1) return [{ timeline: 1, begin: 0n }];
-  const file = inv.histories.get(targetTimeline);
-  if (!file) {
-    throw new UserError(
-      `timeline ${targetTimeline} has no history file (${targetTimeline.toString(16).toUpperCase().padStart(8, '0')}.history) in the archive`,
-      `archived timelines: ${[...inv.segments.keys()].sort((a, b) => a - b).join(', ') || 'none'}`,
-    );
-  }
-  const raw = await store.getBuffer(file.key);
-  const text = (await decompressBuffer(splitCodecSuffix(file.key).codec, raw)).toString('utf8');
-  return historyPath(text, targetTimeline);
-}
-
-/** "latest": the highest timeline with a history file (PostgreSQL's default since 12), or the backup's. */
-export function latestTimeline(inv: ArchiveInventory, backupTimeline: number): number {
-  return Math.max(backupTimeline, ...inv.histories.keys());
-}
-
 export function computeWindow(inv: ArchiveInventory, backup: RecoveryBackup, path: TimelineStep[]): ReplayWindow {
   const segSize = backup.segmentSize;
   const segnoOf = (lsn: Lsn) => Number(lsn / BigInt(segSize));
+  // PostgreSQL reads a segment from the newest timeline of the path that had begun by its start.
+  const timelineFor = (segno: number) => timelineForSegment(path, segno, segSize);
   const nameOf = (segno: number) => formatSegmentName(segmentFromNumber(timelineFor(segno), segno, segSize));
   const targetTimeline = path[path.length - 1].timeline;
   const backupTimeline = backup.timeline ?? 1;
@@ -114,12 +50,6 @@ export function computeWindow(inv: ArchiveInventory, backup: RecoveryBackup, pat
       `backup ${backup.backupId} (timeline ${backupTimeline}, ended at ${formatLsn(endLsn)}) is not in the history of timeline ${targetTimeline}`,
       `timeline ${targetTimeline} descends from ${path.map((s) => `${s.timeline}@${formatLsn(s.begin)}`).join(' -> ')}; pick a backup on that path or set recoveryTarget.targetTLI`,
     );
-  }
-  // PostgreSQL reads a segment from the newest timeline of the path that had begun by its start.
-  function timelineFor(segno: number): number {
-    let tl = path[0].timeline;
-    for (const s of path) if (segnoOf(s.begin) <= segno) tl = s.timeline;
-    return tl;
   }
   const firstSegno = segnoOf(beginLsn);
   const endSegno = segnoOf(endLsn === 0n ? 0n : endLsn - 1n);

@@ -277,6 +277,14 @@ export const OPTIONS = {
     readBy: 'restore, apply',
     description: 'PostgreSQL server binaries to use before /usr/lib/postgresql/N/bin and the embedded pgN packages',
   },
+  verifyBackup: { flags: '--backup <backup>', type: str, description: 'the backups to verify: an id, a name, latest (default), oldest or all' },
+  verifyWal: { flags: '--wal', type: bool, description: "also verify the WAL chain from each chosen backup's begin_wal to the newest segment" },
+  verifySinceLast: {
+    flags: '--since-last',
+    type: bool,
+    description: 'verify only the backups and WAL newer than the last fully successful verify run recorded in the store',
+  },
+  verifyJobs: { flags: '--jobs <n>', type: int(1), description: 'objects read at once (default: data.jobs of the store, else 4)' },
   pgOsUser: {
     env: 'PGARK_PG_OS_USER',
     type: str,
@@ -302,6 +310,7 @@ export const COMMAND_OPTIONS = {
   restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreJobs', 'finishRecovery', 'archiveEnd', ...CONFIG, ...PG],
   apply: ['applyStart', 'applyDryRun', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],
+  verify: ['cluster', 'verifyBackup', 'verifyWal', 'verifySinceLast', 'verifyJobs', 'noProgress', ...CONFIG],
   'schedule next': ['count', 'from', ...CONFIG],
   agent: ['listen', 'retentionInterval', 'refreshInterval', 'stateDir', ...CONFIG, ...PG],
   status: ['agent', 'statusJson'],
