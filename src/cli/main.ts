@@ -14,6 +14,7 @@ import { register as registerSchedule } from './commands/schedule.js';
 import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
 import { register as registerVerify } from './commands/verify.js';
+import { register as registerTimeline } from './commands/timeline.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     registerAgent,
     registerLogical,
     registerVerify,
+    registerTimeline,
   ]) {
     register(program);
   }

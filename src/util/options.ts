@@ -236,6 +236,9 @@ export const OPTIONS = {
     description: 'verify only the backups and WAL newer than the last fully successful verify run recorded in the store',
   },
   verifyJobs: { flags: '--jobs <n>', type: int(1), description: 'objects read at once (default: data.jobs of the store, else 4)' },
+  timelineHtml: { flags: '--html <file>', type: str, description: 'write the timeline as a self-contained HTML page (inline SVG, nothing fetched)' },
+  timelineSvg: { flags: '--svg <file>', type: str, description: 'write the timeline as a plain SVG' },
+  timelineSince: { flags: '--since <duration>', type: str, description: 'show only the last Nh, Nd or Nw (default: everything in the store)' },
   pgOsUser: {
     env: 'PGARK_PG_OS_USER',
     type: str,
@@ -262,6 +265,7 @@ export const COMMAND_OPTIONS = {
   apply: ['applyStart', 'applyDryRun', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],
   verify: ['cluster', 'verifyBackup', 'verifyWal', 'verifySinceLast', 'verifyJobs', 'noProgress', ...CONFIG],
+  timeline: ['cluster', 'timelineHtml', 'timelineSvg', 'timelineSince', ...CONFIG],
   'schedule next': ['count', 'from', ...CONFIG],
   agent: ['listen', 'retentionInterval', 'refreshInterval', 'stateDir', ...CONFIG, ...PG],
   status: ['agent', 'statusJson'],

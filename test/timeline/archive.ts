@@ -1,0 +1,131 @@
+/**
+ * A representative archive for the timeline tests, written into a real file:// store: 60 daily
+ * backups over 60 days on 3 timelines (promotions on day 20 and day 40), 2 WAL gaps, one FAILED
+ * backup, verify results, restore drill reports (one of them unreadable) and a 30d retention
+ * policy. Segment k is "archived" (its file's mtime) at t0 + k * 8 h, so every time the model
+ * derives can be worked out by hand. The expected facts are returned beside the store.
+ */
+import { utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { serializeBackupInfo } from '../../src/catalog/backup-info.js';
+import { backupInfoKey, backupPrefix, walKey } from '../../src/catalog/layout.js';
+import { openObjectStore } from '../../src/storage/open.js';
+import type { ObjectStore } from '../../src/storage/types.js';
+import type { VerifyResult } from '../../src/verify/report.js';
+import { verifyResultKey } from '../../src/verify/results.js';
+import { startStore, type TestStore } from '../harness/stores.js';
+import { backupIdAt, DAY, syntheticInfo, walName } from '../catalog/synthetic.js';
+
+export const SERVER = 'pg';
+const HOUR = 3_600_000;
+const SEG = 0x1000000;
+
+export interface Representative {
+  ts: TestStore;
+  store: ObjectStore;
+  now: Date;
+  /** When segment k was archived (the end of its WAL). */
+  archivedAt(k: number): Date;
+  /** Backup ids by day (0 = oldest). */
+  ids: string[];
+  endTimes: Date[];
+  /** The day whose backup lies inside the first gap (no WAL to make it consistent). */
+  strandedDay: number;
+  failedDay: number;
+  manifest: string;
+}
+
+/** Timeline of segment k: 1 up to 60, 2 up to 120, 3 after. */
+export const timelineOf = (k: number) => (k <= 60 ? 1 : k <= 120 ? 2 : 3);
+export const LAST_SEGMENT = 179;
+export const GAPS = [
+  { timeline: 1, first: 29, last: 31 },
+  { timeline: 3, first: 150, last: 151 },
+];
+
+export async function representativeArchive(): Promise<Representative> {
+  const ts = await startStore('file');
+  const store = await openObjectStore(ts.resolved(SERVER));
+  const root = ts.destinationPath.slice('file://'.length);
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const t0 = now.getTime() - LAST_SEGMENT * 8 * HOUR;
+  const archivedAt = (k: number) => new Date(t0 + k * 8 * HOUR);
+  const touch = (key: string, at: Date) => utimesSync(join(root, key), at, at);
+
+  for (let k = 1; k <= LAST_SEGMENT; k++) {
+    if (GAPS.some((g) => k >= g.first && k <= g.last)) continue;
+    const key = walKey(SERVER, walName(timelineOf(k), k));
+    await store.put(key, Buffer.alloc(256 + (k % 5) * 64, k));
+    touch(key, archivedAt(k));
+  }
+  // The old primary's last, partial segment on timeline 1 after the first promotion: not replayed.
+  await store.put(walKey(SERVER, `${walName(1, 61)}.partial`), Buffer.alloc(64));
+  const histories = {
+    2: '1\t0/3D000000\tno recovery target specified\n',
+    3: '1\t0/3D000000\tno recovery target specified\n2\t0/79000000\tno recovery target specified\n',
+  };
+  for (const [tl, text] of Object.entries(histories)) {
+    const key = walKey(SERVER, `0000000${tl}.history`);
+    await store.put(key, Buffer.from(text));
+    touch(key, archivedAt(tl === '2' ? 60 : 120));
+  }
+
+  const ids: string[] = [];
+  const endTimes: Date[] = [];
+  const failedDay = 30;
+  for (let d = 0; d < 60; d++) {
+    const seg = 3 * d + 2;
+    const endTime = new Date(archivedAt(seg - 1).getTime() + 2 * HOUR);
+    const id = backupIdAt(new Date(endTime.getTime() - HOUR));
+    const info = syntheticInfo({ id, timeline: timelineOf(seg), beginSeg: seg, endSeg: seg, endTime, status: d === failedDay ? 'FAILED' : 'DONE', name: d === 59 ? 'before-upgrade' : undefined });
+    info.size = (40 + d) * 1024 * 1024;
+    await store.put(`${backupPrefix(SERVER, id)}data.tar.gz`, Buffer.alloc(1024 * (1 + (d % 9)), d));
+    await store.put(backupInfoKey(SERVER, id), Buffer.from(serializeBackupInfo(info)));
+    ids.push(id);
+    endTimes.push(endTime);
+  }
+
+  for (const [day, ok] of [
+    [15, true],
+    [55, false],
+  ] as const) {
+    const at = new Date(t0 + day * DAY);
+    await store.put(verifyResultKey(SERVER, at), Buffer.from(JSON.stringify(verifyResult(at, ok, ids[day - 1]))));
+  }
+  const drill = (day: number, doc: unknown) => store.put(`${SERVER}/pgark/drills/${new Date(t0 + day * DAY).toISOString().replace(/[-:]/g, '')}.json`, Buffer.from(JSON.stringify(doc)));
+  const drills: [number, boolean, number][] = [
+    [22, true, 252],
+    [36, true, 318],
+    [50, true, 197],
+    [57, false, 604],
+  ];
+  for (const [day, ok, rto] of drills) {
+    const startedAt = new Date(t0 + day * DAY);
+    await drill(day, { ok, startedAt, finishedAt: new Date(startedAt.getTime() + rto * 1000), rtoSeconds: rto, backupId: ids[day - 2], ...(ok ? {} : { error: 'row count differs after recovery' }) });
+  }
+  await drill(58, { passed: 'yes' });
+
+  const manifest = ts.manifest({ clusterName: SERVER, backup: { retentionPolicy: '30d' } });
+  return { ts, store, now, archivedAt, ids, endTimes, strandedDay: 9, failedDay, manifest };
+}
+
+function verifyResult(at: Date, ok: boolean, backupId: string): VerifyResult {
+  return {
+    version: 1,
+    serverName: SERVER,
+    store: 'file:///synthetic',
+    startedAt: new Date(at.getTime() - 60_000).toISOString(),
+    finishedAt: at.toISOString(),
+    ok,
+    request: { backup: 'latest', wal: true, sinceLast: false, jobs: 4 },
+    since: null,
+    objectsRead: 3,
+    bytesRead: 4096,
+    backups: [],
+    wal: null,
+    problems: ok ? [] : [{ key: `${SERVER}/wals/x`, what: 'missing (synthetic)' }],
+    coverage: { newestBackupId: backupId, lastSegments: {} },
+  };
+}
+
+export { SEG };
