@@ -13,6 +13,7 @@ import { register as registerRetention } from './commands/retention.js';
 import { register as registerSchedule } from './commands/schedule.js';
 import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
+import { register as registerDrill } from './commands/drill.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     registerSchedule,
     registerAgent,
     registerLogical,
+    registerDrill,
   ]) {
     register(program);
   }
