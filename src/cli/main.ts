@@ -15,6 +15,7 @@ import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
 import { register as registerVerify } from './commands/verify.js';
 import { register as registerTimeline } from './commands/timeline.js';
+import { register as registerDrill } from './commands/drill.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     registerLogical,
     registerVerify,
     registerTimeline,
+    registerDrill,
   ]) {
     register(program);
   }

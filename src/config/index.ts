@@ -44,7 +44,7 @@ export async function loadManifests(files: string[]): Promise<ManifestSet> {
   const expanded = expandManifestPaths(files);
   const parsed = parseManifestFiles(expanded.files);
   const issues: ManifestIssue[] = [...expanded.issues, ...parsed.issues];
-  const set: ManifestSet = { clusters: [], backups: [], scheduledBackups: [], secrets: [], notes: [] };
+  const set: ManifestSet = { clusters: [], backups: [], scheduledBackups: [], scheduledDrills: [], secrets: [], notes: [] };
   for (const doc of parsed.documents) {
     const r = await validateDocument(doc);
     issues.push(...r.issues);
@@ -54,6 +54,7 @@ export async function loadManifests(files: string[]): Promise<ManifestSet> {
     if (m.kind === 'Cluster') set.clusters.push(m);
     else if (m.kind === 'Backup') set.backups.push(m);
     else if (m.kind === 'ScheduledBackup') set.scheduledBackups.push(m);
+    else if (m.kind === 'ScheduledDrill') set.scheduledDrills.push(m);
     else set.secrets.push(m);
   }
   issues.push(...duplicateNames(set));
@@ -70,7 +71,7 @@ export async function loadContext(opts: LoadOptions): Promise<ConfigContext> {
 function duplicateNames(set: ManifestSet): ManifestIssue[] {
   const out: ManifestIssue[] = [];
   const seen = new Map<string, string>();
-  for (const m of [...set.clusters, ...set.backups, ...set.scheduledBackups, ...set.secrets]) {
+  for (const m of [...set.clusters, ...set.backups, ...set.scheduledBackups, ...set.scheduledDrills, ...set.secrets]) {
     const id = `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`;
     const first = seen.get(id);
     if (first) {

@@ -11,9 +11,11 @@ import type {
   backupSchema,
   barmanObjectStore,
   clusterSchema,
+  drillCheck,
   encryption,
   recoveryTarget,
   scheduledBackupSchema,
+  scheduledDrillSchema,
   secretKeySelector,
   secretSchema,
 } from './schema.js';
@@ -42,6 +44,8 @@ interface Validated {
 export type Cluster = z.output<typeof clusterSchema> & Validated;
 export type Backup = z.output<typeof backupSchema> & Validated;
 export type ScheduledBackup = z.output<typeof scheduledBackupSchema> & Validated;
+export type ScheduledDrill = z.output<typeof scheduledDrillSchema> & Validated;
+export type DrillCheck = z.output<typeof drillCheck>;
 
 export type Secret = Pick<z.output<typeof secretSchema>, 'apiVersion' | 'kind' | 'metadata'> & {
   /** Decoded values (data is base64-decoded, stringData wins over data as in Kubernetes). */
@@ -53,6 +57,7 @@ export interface ManifestSet {
   clusters: Cluster[];
   backups: Backup[];
   scheduledBackups: ScheduledBackup[];
+  scheduledDrills: ScheduledDrill[];
   secrets: Secret[];
   /** Documents of kinds pgark does not read (e.g. a ConfigMap in a manifest directory), one line each. */
   notes?: string[];
