@@ -21,6 +21,7 @@ import { splitCodecSuffix } from '../codec/index.js';
 import type { TimelineHistoryEntry } from '../pg/history.js';
 import { formatLsn, parseLsn, type Lsn } from '../pg/lsn.js';
 import { segmentNameAt } from '../pg/wal-names.js';
+import type { DrillHistoryEntry } from '../drill/report.js';
 import type { VerifyResult } from '../verify/report.js';
 import { VERIFY_RESULT_VERSION } from '../verify/report.js';
 import { latestTimeline, pathFromHistory, type ArchiveInventory, type TimelineStep } from '../wal/inventory.js';
@@ -135,11 +136,14 @@ export interface VerifyMark {
 
 export interface DrillMark {
   key: string;
+  /** When the drill started (its id). */
   at: string;
   ok: boolean;
   rtoSeconds: number | null;
-  backupId: string | null;
-  detail: string | null;
+  /** What it recovered to, where replay stopped, and the step that failed. */
+  target: string | null;
+  recoveryPoint: string | null;
+  failedStep: string | null;
 }
 
 export interface TimelineModel {
@@ -165,17 +169,6 @@ export interface TimelineModel {
   notes: string[];
 }
 
-/** What the timeline reads of a restore drill report. */
-export interface DrillDocument {
-  ok: boolean;
-  startedAt: string;
-  finishedAt?: string;
-  /** Time from the start of the restore until the server answered, in seconds. */
-  rtoSeconds?: number;
-  backupId?: string;
-  error?: string;
-}
-
 export interface HistoryInput {
   entries: TimelineHistoryEntry[];
   lastModified?: Date;
@@ -194,7 +187,8 @@ export interface TimelineInput {
   histories: Map<number, HistoryInput>;
   segmentSize: number;
   verifyRuns: { key: string; result: VerifyResult }[];
-  drills: { key: string; document: DrillDocument }[];
+  /** Past drills (drill/report.ts drillHistory), oldest first. */
+  drills: DrillHistoryEntry[];
   /** What could not be read while loading. */
   notes: string[];
 }
@@ -363,6 +357,13 @@ function mergeSpans(spans: RecoverableSpan[]): RecoverableSpan[] {
   return out;
 }
 
+/** A drill id is its start time, compact (drill/report.ts drillId): 20261205T132000.123Z. */
+function drillStart(id: string): string | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2}(?:\.\d+)?)Z$/.exec(id);
+  const ms = m ? Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`) : NaN;
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
 const laterOf = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a > b ? a : b);
 
 export function buildTimelineModel(input: TimelineInput): TimelineModel {
@@ -430,14 +431,15 @@ export function buildTimelineModel(input: TimelineInput): TimelineModel {
       problems: result.problems.length,
     });
   }
-  const drills: DrillMark[] = input.drills.map(({ key, document: d }) => ({
-    key,
-    at: d.finishedAt ?? d.startedAt,
-    ok: d.ok,
-    rtoSeconds: d.rtoSeconds ?? null,
-    backupId: d.backupId ?? null,
-    detail: d.error ?? null,
-  }));
+  const drills: DrillMark[] = [];
+  for (const d of input.drills) {
+    const at = drillStart(d.id);
+    if (d.ok === null || at === undefined) {
+      notes.push(`${d.key}: not a drill report this pgark reads (${d.unreadable ?? 'its name is not a time'}); left out`);
+      continue;
+    }
+    drills.push({ key: d.key, at, ok: d.ok, rtoSeconds: d.rtoSeconds, target: d.target, recoveryPoint: d.recoveryPoint, failedStep: d.failedStep });
+  }
 
   const policy = input.retentionPolicy ? parseRetentionPolicy(input.retentionPolicy) : undefined;
   const retention = policy

@@ -317,7 +317,7 @@ export function renderSvg(model: TimelineModel, standalone = true): string {
     const x = scale.x(d.at);
     parts.push(
       `<g data-kind="drill" data-ok="${d.ok}"><circle cx="${num(x)}" cy="${drillY + 22}" r="6" fill="${d.ok ? COLOR.recoverable : COLOR.failed}" stroke="#fff"/><title>${esc(
-        `restore drill ${d.ok ? 'PASSED' : 'FAILED'} at ${exact(d.at)}${d.backupId ? ` from backup ${d.backupId}` : ''}${d.rtoSeconds !== null ? `, RTO ${formatDuration(d.rtoSeconds)}` : ''}${d.detail ? `\n${d.detail}` : ''}\n${d.key}`,
+        `restore drill ${d.ok ? 'PASSED' : 'FAILED'} started ${exact(d.at)}${d.rtoSeconds !== null ? `, RTO ${formatDuration(d.rtoSeconds)}` : ''}${d.target ? `\nrecovered to ${d.target}` : ''}${d.recoveryPoint ? ` (reached ${d.recoveryPoint})` : ''}${d.failedStep ? `\nfailed at step ${d.failedStep}` : ''}\n${d.key}`,
       )}</title></g>`,
     );
     if (d.rtoSeconds !== null) drillLabels.push({ x, text: `RTO ${formatDuration(d.rtoSeconds)}` });

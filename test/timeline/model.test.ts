@@ -90,9 +90,11 @@ test('timeline model: 60 backups, 3 timelines, 2 gaps in a file:// store, every 
 
     assert.deepEqual(m.verifyRuns.map((v) => v.ok), [true, false]);
     assert.deepEqual(m.drills.map((d) => [d.ok, d.rtoSeconds]), [[true, 252], [true, 318], [true, 197], [false, 604]]);
-    assert.equal(m.drills[3].detail, 'row count differs after recovery');
+    assert.equal(m.drills[3].failedStep, 'checks');
+    // A drill is placed at its start, which its id records.
+    assert.deepEqual(m.drills.map((d) => d.at), [22, 36, 50, 57].map((day) => new Date(a.archivedAt(0).getTime() + day * DAY).toISOString()));
     assert.equal(m.notes.length, 1, m.notes.join('\n'));
-    assert.match(m.notes[0], /pgark\/drills\/.*\.json: not a drill report the timeline understands \("ok" is not true or false\)/);
+    assert.match(m.notes[0], /pgark\/drills\/.*\.json: not a drill report this pgark reads \(report version 2, this pgark reads 1\)/);
     assert.equal(m.view.to, a.now.toISOString());
     // The oldest segment's start has no anchor before it: the range's time starts at its end.
     assert.deepEqual(m.lanes[0].coverage[0].from, { lsn: lsnAt(2), time: iso(1), timeSource: 'archived' });
