@@ -220,6 +220,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         scheduledBackups: runners.map((r) => r.view()),
         backups: [...state.backups].reverse(),
       }),
+      timeline: async (name) => {
+        const worker = name === undefined ? [...workers.values()][0] : workers.get(name);
+        if (!worker) throw new UserError(name === undefined ? 'no Cluster with a barmanObjectStore' : `no Cluster "${name}" (known: ${[...workers.keys()].join(', ')})`);
+        return worker.timelineHtml();
+      },
     });
     server = http.server;
     url = http.url;
