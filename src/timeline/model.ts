@@ -200,6 +200,7 @@ interface Anchor {
 }
 
 const DAY_MS = 86_400_000;
+const MTIME_SLACK_MS = 1000;
 
 /** LSN -> time for one timeline, from the anchors of its history path (see the header). */
 class LsnClock {
@@ -217,7 +218,8 @@ class LsnClock {
       const prev = this.anchors.at(-1);
       const next = strong[s];
       if (prev?.lsn === a.lsn) continue;
-      if ((!prev || a.ms >= prev.ms) && (!next || a.ms <= next.ms)) this.anchors.push(a);
+      // S3 keeps whole seconds: an mtime up to one second before the previous anchor is that second.
+      if ((!prev || a.ms >= prev.ms - MTIME_SLACK_MS) && (!next || a.ms <= next.ms)) this.anchors.push({ ...a, ms: Math.max(a.ms, prev?.ms ?? a.ms) });
     }
     this.anchors.push(...strong.slice(s));
   }
