@@ -124,7 +124,8 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
     const check = checkAgainstManifest(manifest.text, found);
     result.manifestFiles = check.files;
     for (const p of check.problems) problems.push({ key: (p.path && found.get(p.path)?.key) ?? manifest.key, what: `backup_manifest: ${p.message}` });
-  } else if (recorded) {
+  } else if (recorded && !problems.some((p) => p.key === objects.find((o) => o.base === 'data')?.key)) {
+    // An unreadable data.tar is reported already; its manifest may be in the part that was not read.
     problems.push({ key: objects.find((o) => o.base === 'data')?.key ?? prefix, what: 'pgark writes a backup_manifest into data.tar, but this backup has none' });
   } else {
     notChecked.push(

@@ -137,8 +137,11 @@ async function verifyChosen(
   let wal: VerifyResult['wal'] = null;
   let lastSegments = since?.result.coverage.lastSegments ?? {};
   if (req.wal) {
-    // With nothing new to verify, new WAL still hangs off the newest backup.
-    const anchors = (chosen.length ? chosen : done.slice(-1)).map((b) => chainBackup(req.serverName, b)).filter((b): b is ChainBackup => b !== undefined);
+    // --since-last: the chain also starts at the newest backup the last run covered, so the WAL
+    // written between that run and the next new backup is read too; with no backup at all chosen,
+    // new WAL still hangs off the newest one.
+    const covered = since ? done.filter((b) => b.backup_id <= (since.result.coverage.newestBackupId ?? '')).slice(-1) : [];
+    const anchors = [...covered, ...(chosen.length ? chosen : done.slice(-1))].filter((b, i, all) => all.indexOf(b) === i).map((b) => chainBackup(req.serverName, b)).filter((b): b is ChainBackup => b !== undefined);
     if (anchors.length === 0) {
       throw new UserError(`server "${req.serverName}" has no DONE backup with begin and end LSNs to start the WAL chain from`, 'take a backup first (pgark backup), or verify without --wal');
     }

@@ -5,7 +5,8 @@
  * system identifier and segment size are compared with backup.info; every page's magic must be
  * the one of the backup's PostgreSQL major, its address the segment start plus its offset, and
  * its timeline one PostgreSQL would accept there: in the history of the name's timeline, never
- * decreasing, and not past the point where that timeline ended.
+ * decreasing, and not past the point where that timeline ended. Page contents are not read:
+ * only the headers, and the decoder's own checks (gzip CRC, zstd checksum, ...) of the stream.
  */
 import { Writable } from 'node:stream';
 import type { TimelineHistoryEntry } from '../pg/history.js';
@@ -41,6 +42,8 @@ export class SegmentPageCheck extends Writable {
   private header = Buffer.alloc(LONG_HEADER);
   private have = 0;
   private lastTli = 0;
+  /** The first page with an all-zero header: the unused rest of a segment ended by a WAL switch. */
+  private zeroFrom: Lsn | undefined;
   private readonly found: string[] = [];
   private bad = 0;
   private readonly timeline: number;
@@ -108,6 +111,16 @@ export class SegmentPageCheck extends Writable {
       const blcksz = h.readUInt32LE(36);
       // A header too damaged to give a page size leaves the default; the first-page check names it.
       if (blcksz >= 1024 && blcksz <= 65536 && (blcksz & (blcksz - 1)) === 0) this.blcksz = blcksz;
+    }
+    // After a WAL switch PostgreSQL leaves the rest of the segment zeroed, headers included; from
+    // the first such page on, a page with a header again means one was wiped in the middle.
+    if (this.page > 0 && h.every((b) => b === 0)) {
+      this.zeroFrom ??= address;
+      return;
+    }
+    if (this.zeroFrom !== undefined) {
+      this.note(`${where} has a page header after the zeroed page at ${formatLsn(this.zeroFrom)}`);
+      return;
     }
     const magic = h.readUInt16LE(0);
     const want = this.expect.major === undefined ? undefined : XLOG_PAGE_MAGIC[this.expect.major];
