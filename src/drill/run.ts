@@ -8,7 +8,6 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { stringify } from 'yaml';
 import { catalogWriteOptions, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
@@ -25,7 +24,7 @@ import { RECOVERY_LOG } from '../util/cnpg.js';
 import { UserError } from '../util/errors.js';
 import { summarizeWalArchive, type WalArchiveSummary } from '../wal/list.js';
 import { ABORT_RECOVERY_MARK } from '../wal/restore.js';
-import { runChecks } from './checks.js';
+import { runChecks, withClient } from './checks.js';
 import { DRILL_REPORT_VERSION, DRILL_STEPS, drillId, storeDrillReport, type CheckResult, type DrillReport, type DrillStep } from './report.js';
 import { Scratch, freePort } from './scratch.js';
 
@@ -175,18 +174,14 @@ export function lastFatalLine(logFile: string): string | null {
 }
 
 async function recoveryPoint(host: string, port: number, user: string): Promise<NonNullable<DrillReport['recoveryPoint']>> {
-  const client = new pg.Client({ host, port, user, database: 'postgres' });
-  await client.connect();
-  try {
+  return withClient({ host, port, user }, 'postgres', async (client) => {
     // Both stay at the last record replayed once recovery has ended.
     const r = await client.query<{ lsn: string | null; ts: Date | null; tli: number }>(
       'SELECT pg_catalog.pg_last_wal_replay_lsn()::text AS lsn, pg_catalog.pg_last_xact_replay_timestamp() AS ts, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli',
     );
     const row = r.rows[0];
     return { lsn: row.lsn, time: row.ts?.toISOString() ?? null, timeline: Number(row.tli) };
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 function rate(bytes: number, seconds: number): number | null {
