@@ -5,7 +5,8 @@
  * probe over a large table never brings its rows here.
  */
 import { existsSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
+import { connectPg } from '../pg/connect.js';
 import type { DrillCheck } from '../config/types.js';
 import { ROWS_EXPECTATION } from '../config/schema.js';
 import type { PgBinaries } from '../pg/binaries.js';
@@ -42,10 +43,9 @@ async function timed(base: Omit<CheckResult, 'status' | 'detail' | 'seconds'>, r
   return { ...base, status, detail: outcome.detail, seconds: (Date.now() - started) / 1000 };
 }
 
-async function withClient<T>(t: CheckTarget, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ host: t.host, port: t.port, user: t.user, database, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => undefined);
-  await client.connect();
+/** A client of the drill's server; the caller's PG* variables (a password meant for the source) stay out. */
+export async function withClient<T>(t: Pick<CheckTarget, 'host' | 'port' | 'user'>, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connectPg({ pghost: t.host, pgport: String(t.port), pguser: t.user, pgdatabase: database }, { env: {}, connectTimeoutMs: 10_000, application_name: 'pgark drill' });
   try {
     return await fn(client);
   } finally {

@@ -8,7 +8,6 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { stringify } from 'yaml';
 import { catalogWriteOptions, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
@@ -24,7 +23,8 @@ import { openObjectStore } from '../storage/open.js';
 import { RECOVERY_LOG } from '../util/cnpg.js';
 import { UserError } from '../util/errors.js';
 import { summarizeWalArchive, type WalArchiveSummary } from '../wal/list.js';
-import { runChecks } from './checks.js';
+import { ABORT_RECOVERY_MARK } from '../wal/restore.js';
+import { runChecks, withClient } from './checks.js';
 import { DRILL_REPORT_VERSION, DRILL_STEPS, drillId, storeDrillReport, type CheckResult, type DrillReport, type DrillStep } from './report.js';
 import { Scratch, freePort } from './scratch.js';
 
@@ -174,18 +174,14 @@ export function lastFatalLine(logFile: string): string | null {
 }
 
 async function recoveryPoint(host: string, port: number, user: string): Promise<NonNullable<DrillReport['recoveryPoint']>> {
-  const client = new pg.Client({ host, port, user, database: 'postgres' });
-  await client.connect();
-  try {
+  return withClient({ host, port, user }, 'postgres', async (client) => {
     // Both stay at the last record replayed once recovery has ended.
     const r = await client.query<{ lsn: string | null; ts: Date | null; tli: number }>(
       'SELECT pg_catalog.pg_last_wal_replay_lsn()::text AS lsn, pg_catalog.pg_last_xact_replay_timestamp() AS ts, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli',
     );
     const row = r.rows[0];
     return { lsn: row.lsn, time: row.ts?.toISOString() ?? null, timeline: Number(row.tli) };
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 function rate(bytes: number, seconds: number): number | null {
@@ -317,7 +313,7 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
       clock.end();
       const message = opts.signal?.aborted ? `interrupted (${String(opts.signal.reason)}) during ${clock.current}` : (err as Error).message;
       const fatal = scratch && clock.current !== 'checks' ? lastFatalLine(join(scratch.pgdata, RECOVERY_LOG)) : null;
-      report.failure = { step: clock.current, message, fatal };
+      report.failure = { step: failedStep(clock.current, message), message, fatal };
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       if (result?.download) {
@@ -332,7 +328,9 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
       }
       for (const step of DRILL_STEPS) report.rto[step] = clock.seconds(step);
       report.rto.total = clock.total();
-      report.steps = clock.entered().map((step) => ({ step, seconds: clock.seconds(step), ok: report.failure?.step !== step }));
+      // A step after the failed one (promotion, after a replay pgark stopped) did not succeed either.
+      const failedAt = report.failure ? DRILL_STEPS.indexOf(report.failure.step) : DRILL_STEPS.length;
+      report.steps = clock.entered().map((step) => ({ step, seconds: clock.seconds(step), ok: DRILL_STEPS.indexOf(step) < failedAt }));
       report.finishedAt = new Date().toISOString();
       report.scratch.kept = Boolean(opts.keep && scratch);
       await scratch?.cleanup(opts.keep && !opts.signal?.aborted);
@@ -347,6 +345,16 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
   } finally {
     await store.close();
   }
+}
+
+/**
+ * PostgreSQL names the new timeline before recovery_end_command checks that replay reached the
+ * archive's end: a recovery pgark stopped for short or damaged WAL is the replay's failure.
+ */
+const REPLAY_FAILURE = new RegExp(`${ABORT_RECOVERY_MARK}|WAL replay ended at`);
+
+function failedStep(current: DrillStep, message: string): DrillStep {
+  return current === 'promotion' && REPLAY_FAILURE.test(message) ? 'replay' : current;
 }
 
 class CheckFailure extends Error {
