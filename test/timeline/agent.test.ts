@@ -5,19 +5,14 @@
 process.env.TZ = 'UTC';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../harness/ports.js';
-import { scratchDir } from '../harness/tmp.js';
 import { getText, startAgent, waitFor } from '../agent/helpers.js';
 import { representativeArchive } from './archive.js';
 
 test('pgark agent: /timeline is the HTML timeline of the Cluster, ?cluster= an unknown one is 404', async () => {
   const a = await representativeArchive();
-  const dir = scratchDir('timeline-agent');
-  const manifest = join(dir.path, 'cluster.yaml');
-  writeFileSync(manifest, a.manifest);
-  const agent = startAgent(['-f', manifest, '--state-dir', join(dir.path, 'state')], { port: await freePort() });
+  const agent = startAgent(['-f', a.manifest, '--state-dir', join(a.dir, 'state')], { port: await freePort() });
   try {
     await waitFor('the agent to answer', async () => ((await getText(agent.url, '/healthz')).status === 200 ? true : undefined), 60_000, agent);
     const page = await getText(agent.url, '/timeline');
@@ -34,8 +29,6 @@ test('pgark agent: /timeline is the HTML timeline of the Cluster, ?cluster= an u
   } finally {
     agent.proc.kill('SIGTERM');
     await agent.exited;
-    dir.cleanup();
-    await a.store.close();
-    await a.ts.stop();
+    await a.cleanup();
   }
 });

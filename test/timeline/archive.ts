@@ -5,7 +5,8 @@
  * policy. Segment k is "archived" (its file's mtime) at t0 + k * 8 h, so every time the model
  * derives can be worked out by hand. The expected facts are returned beside the store.
  */
-import { utimesSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serializeBackupInfo } from '../../src/catalog/backup-info.js';
 import { backupInfoKey, backupPrefix, walKey } from '../../src/catalog/layout.js';
@@ -15,11 +16,11 @@ import { DRILL_STEPS, drillId, drillReportKey, storeDrillReport, type DrillRepor
 import type { VerifyResult } from '../../src/verify/report.js';
 import { verifyResultKey } from '../../src/verify/results.js';
 import { startStore, type TestStore } from '../harness/stores.js';
+import { scratchDir } from '../harness/tmp.js';
 import { backupIdAt, DAY, syntheticInfo, walName } from '../catalog/synthetic.js';
 
 export const SERVER = 'pg';
 const HOUR = 3_600_000;
-const SEG = 0x1000000;
 
 export interface Representative {
   ts: TestStore;
@@ -33,7 +34,16 @@ export interface Representative {
   /** The day whose backup lies inside the first gap (no WAL to make it consistent). */
   strandedDay: number;
   failedDay: number;
+  /** Cluster (retentionPolicy 30d) + Secret manifest file of the store, in `dir`. */
   manifest: string;
+  dir: string;
+  /** Closes the store, stops it and removes `dir`. */
+  cleanup(): Promise<void>;
+}
+
+/** `pgark ARGS` as a child process, in UTC. */
+export function pgark(args: string[]) {
+  return spawnSync(process.execPath, ['bin/pgark.js', ...args], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, timeout: 120_000 });
 }
 
 /** Timeline of segment k: 1 up to 60, 2 up to 120, 3 after. */
@@ -103,8 +113,15 @@ export async function representativeArchive(): Promise<Representative> {
   // A report of a later layout: the timeline leaves it out with a note.
   await store.put(drillReportKey(SERVER, drillId(new Date(t0 + 58 * DAY))), Buffer.from(JSON.stringify({ version: 2, ok: true })));
 
-  const manifest = ts.manifest({ clusterName: SERVER, backup: { retentionPolicy: '30d' } });
-  return { ts, store, now, archivedAt, ids, endTimes, strandedDay: 9, failedDay, manifest };
+  const dir = scratchDir('timeline');
+  const manifest = join(dir.path, 'cluster.yaml');
+  writeFileSync(manifest, ts.manifest({ clusterName: SERVER, backup: { retentionPolicy: '30d' } }));
+  const cleanup = async () => {
+    dir.cleanup();
+    await store.close();
+    await ts.stop();
+  };
+  return { ts, store, now, archivedAt, ids, endTimes, strandedDay: 9, failedDay, manifest, dir: dir.path, cleanup };
 }
 
 /** A drill report as pgark drill stores it (drill/report.ts), with the RTO split over its steps. */
@@ -151,5 +168,3 @@ function verifyResult(at: Date, ok: boolean, backupId: string): VerifyResult {
     coverage: { newestBackupId: backupId, lastSegments: {} },
   };
 }
-
-export { SEG };

@@ -9,18 +9,13 @@
 process.env.TZ = 'UTC';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { scratchDir } from '../harness/tmp.js';
-import { representativeArchive } from './archive.js';
+import { pgark, representativeArchive } from './archive.js';
 
 const run = promisify(execFile);
-
-function pgark(args: string[]) {
-  return spawnSync(process.execPath, ['bin/pgark.js', ...args], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, timeout: 120_000 });
-}
 
 /** Headless chromium with a fresh profile and nothing that reaches the network. */
 async function chromium(dir: string, args: string[]): Promise<string> {
@@ -77,13 +72,10 @@ const unescapeAttr = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, 
 
 test('pgark timeline --html/--svg: chromium draws 60 backups, 2 gaps and the retention window, nothing overflows, no label overlaps another, nothing is fetched', async () => {
   const a = await representativeArchive();
-  const dir = scratchDir('timeline-render');
   try {
-    const manifest = join(dir.path, 'cluster.yaml');
-    writeFileSync(manifest, a.manifest);
-    const htmlFile = join(dir.path, 'timeline.html');
-    const svgFile = join(dir.path, 'timeline.svg');
-    const r = pgark(['timeline', '-f', manifest, '--html', htmlFile, '--svg', svgFile]);
+    const htmlFile = join(a.dir, 'timeline.html');
+    const svgFile = join(a.dir, 'timeline.svg');
+    const r = pgark(['timeline', '-f', a.manifest, '--html', htmlFile, '--svg', svgFile]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`written: ${htmlFile}\\nwritten: ${svgFile}`));
 
@@ -97,9 +89,9 @@ test('pgark timeline --html/--svg: chromium draws 60 backups, 2 gaps and the ret
     // Hover text carries exact values: the stranded backup says why it cannot be recovered.
     assert.match(html, new RegExp(`backup ${a.ids[a.strandedDay]}: DONE[^<]*NOT recoverable: WAL between its begin and end is missing`));
 
-    const probe = join(dir.path, 'probe.html');
+    const probe = join(a.dir, 'probe.html');
     writeFileSync(probe, html.replace('</body>', `${MEASURE}\n</body>`));
-    const dom = await chromium(dir.path, ['--dump-dom', `file://${probe}`]);
+    const dom = await chromium(a.dir, ['--dump-dom', `file://${probe}`]);
     const attr = /data-measure="([^"]*)"/.exec(dom);
     assert.ok(attr, `the measuring script ran: ${dom.slice(0, 300)}`);
     const m = JSON.parse(unescapeAttr(attr[1]));
@@ -118,15 +110,13 @@ test('pgark timeline --html/--svg: chromium draws 60 backups, 2 gaps and the ret
     assert.deepEqual(m.overlaps, []);
     assert.ok(m.page.width <= m.page.viewport, `no horizontal scrolling (${m.page.width} > ${m.page.viewport})`);
 
-    const png = join(dir.path, 'timeline.png');
-    await chromium(dir.path, [`--screenshot=${png}`, `file://${htmlFile}`]);
+    const png = join(a.dir, 'timeline.png');
+    await chromium(a.dir, [`--screenshot=${png}`, `file://${htmlFile}`]);
     const bytes = readFileSync(png);
     assert.deepEqual([...bytes.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
     assert.ok(statSync(png).size > 20_000, 'a picture, not a blank page');
     if (process.env.PGARK_TEST_SCREENSHOT) copyFileSync(png, process.env.PGARK_TEST_SCREENSHOT);
   } finally {
-    dir.cleanup();
-    await a.store.close();
-    await a.ts.stop();
+    await a.cleanup();
   }
 });
