@@ -25,7 +25,8 @@ import { logger } from '../util/log.js';
 import { AgentState } from './state.js';
 import { AgentMetrics, archiveStatusCounts } from './metrics.js';
 import { ClusterWorker } from './cluster-worker.js';
-import { ScheduleRunner } from './scheduler.js';
+import { backupScheduleRunner, ScheduleRunner } from './scheduler.js';
+import { DrillWorker } from './drill-worker.js';
 import { WalHost } from './wal-host.js';
 import { parseListen, startHttpServer } from './http.js';
 import { isTerminal } from './phases.js';
@@ -100,6 +101,15 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     }
     return { sb, schedule: parsed.schedule };
   });
+  const drillSchedules = ctx.manifests.scheduledDrills.map((sd) => {
+    const parsed = parseSchedule(sd.spec.schedule);
+    if (parsed.warning) log.warn({ scheduledDrill: sd.metadata.name }, parsed.warning);
+    const cluster = findCluster(ctx.manifests, sd.spec.cluster.name);
+    if (!cluster.spec.backup?.barmanObjectStore) {
+      throw new UserError(`ScheduledDrill "${sd.metadata.name}": Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore to restore from`, 'add one to the Cluster, or remove the ScheduledDrill');
+    }
+    return { sd, schedule: parsed.schedule };
+  });
 
   const archiverStats = () => readArchiverStats({ ...opts.pg, pgdata });
   /**
@@ -154,16 +164,19 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   let server: Server | undefined;
   const timers: NodeJS.Timeout[] = [];
   const runners: ScheduleRunner[] = [];
+  const drillRunners: ScheduleRunner[] = [];
+  let drills: DrillWorker | undefined;
   let stopping: Promise<void> | undefined;
   let url = '';
 
   const stop = (why: string): Promise<void> =>
     (stopping ??= (async () => {
       log.info({ reason: why }, 'agent stopping');
-      for (const r of runners) r.stop();
+      for (const r of [...runners, ...drillRunners]) r.stop();
       for (const t of timers) clearInterval(t);
       shutdown.abort(why);
       for (const w of workers.values()) await w.idle();
+      await drills?.idle();
       await walHost?.close();
       for (const w of workers.values()) await w.close();
       if (server) {
@@ -219,20 +232,36 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
         clusters: [...workers.values()].map((w) => w.view),
         scheduledBackups: runners.map((r) => r.view()),
         backups: [...state.backups].reverse(),
+        scheduledDrills: drillRunners.map((r) => r.view()),
+        drills: [...state.drills].reverse(),
       }),
+      timeline: async (name) => {
+        const worker = name === undefined ? [...workers.values()][0] : workers.get(name);
+        if (!worker) throw new UserError(name === undefined ? 'no Cluster with a barmanObjectStore' : `no Cluster "${name}" (known: ${[...workers.keys()].join(', ')})`);
+        return worker.timelineHtml();
+      },
     });
     server = http.server;
     url = http.url;
 
     for (const { sb, schedule } of schedules) {
-      const runner = new ScheduleRunner(sb, schedule, workers.get(sb.spec.cluster.name)!, state);
+      const runner = backupScheduleRunner(sb, schedule, workers.get(sb.spec.cluster.name)!, state);
       runners.push(runner);
       runner.start();
+    }
+    if (drillSchedules.length) {
+      const drillWorker = (drills = new DrillWorker({ files, secretsDir: opts.secretsDir ? resolve(opts.secretsDir) : undefined, pguser: opts.pg.pguser, state, metrics, shutdown: shutdown.signal }));
+      for (const { sd, schedule } of drillSchedules) {
+        const spec = { kind: 'ScheduledDrill' as const, name: sd.metadata.name, cluster: sd.spec.cluster.name, schedule: sd.spec.schedule, suspend: sd.spec.suspend, immediate: false };
+        const runner = new ScheduleRunner(spec, schedule, (slot) => drillWorker.run(sd, slot), state);
+        drillRunners.push(runner);
+        runner.start();
+      }
     }
     timers.push(setInterval(() => workers.forEach((w) => w.enqueueRetention('interval')), retentionMs));
     timers.push(setInterval(() => workers.forEach((w) => void w.refreshCatalog()), refreshMs));
     log.info(
-      { url, stateDir: state.dir, clusters: [...workers.keys()], scheduledBackups: runners.map((r) => r.name), walFastPath: walHost?.serving ?? false },
+      { url, stateDir: state.dir, clusters: [...workers.keys()], scheduledBackups: runners.map((r) => r.name), scheduledDrills: drillRunners.map((r) => r.name), walFastPath: walHost?.serving ?? false },
       'pgark agent running',
     );
   } catch (err) {

@@ -28,6 +28,8 @@ import { logger } from '../util/log.js';
 import { processAlive, type AgentState, type BackupEntry } from './state.js';
 import type { AgentMetrics } from './metrics.js';
 import { runBackupProcess } from './backup-process.js';
+import { loadTimeline } from '../timeline/load.js';
+import { renderHtml } from '../timeline/render.js';
 
 export interface WorkerConfig {
   files: string[];
@@ -98,6 +100,11 @@ export class ClusterWorker {
 
   private async store(): Promise<ObjectStore> {
     return (await this.stores.get(this.ref)).store;
+  }
+
+  /** The recoverability timeline page of this Cluster's store (/timeline). */
+  async timelineHtml(): Promise<string> {
+    return renderHtml(await loadTimeline(await this.store(), this.resolved.serverName, { retentionPolicy: this.view.retentionPolicy }));
   }
 
   /** Queues the backup of a slot; false when it is skipped (already known, or one already pending). */

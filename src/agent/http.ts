@@ -1,6 +1,7 @@
 /**
  * The agent's HTTP endpoints: /metrics (Prometheus text), /healthz (the process answers),
- * /readyz (configuration loaded and every object store answered recently), /status (JSON).
+ * /readyz (configuration loaded and every object store answered recently), /status (JSON),
+ * /timeline (the recoverability timeline as an HTML page; ?cluster=NAME when there are several).
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -11,6 +12,8 @@ export interface HttpHandlers {
   /** undefined when ready, else the reason. */
   notReady(): string | undefined;
   status(): Promise<unknown>;
+  /** The timeline page of a Cluster (undefined: the first); rejects with a UserError for an unknown name. */
+  timeline(cluster: string | undefined): Promise<string>;
 }
 
 /** Parses HOST:PORT (IPv6 as [::1]:9187); PORT alone listens on 127.0.0.1. */
@@ -50,8 +53,14 @@ export async function startHttpServer(listen: { host: string; port: number }, h:
           (err: Error) => reply(500, 'text/plain', `status failed: ${err.message}\n`),
         );
         return;
+      case '/timeline':
+        h.timeline(new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('cluster') ?? undefined).then(
+          (html) => reply(200, 'text/html; charset=utf-8', html),
+          (err: Error) => reply(err instanceof UserError ? 404 : 500, 'text/plain', `timeline failed: ${err.message}\n`),
+        );
+        return;
       default:
-        return reply(404, 'text/plain', 'not found: try /metrics, /healthz, /readyz or /status\n');
+        return reply(404, 'text/plain', 'not found: try /metrics, /healthz, /readyz, /status or /timeline\n');
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -92,6 +92,36 @@ export class AgentMetrics {
     labelNames: ['cluster'],
     registers: [this.registry],
   });
+  readonly drillLastSuccess = new Gauge({
+    name: 'pgark_drill_last_success_timestamp',
+    help: 'When the last restore drill that passed finished (unix seconds)',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly drillLastStatus = new Gauge({
+    name: 'pgark_drill_last_status',
+    help: 'Result of the last restore drill: 1 passed, 0 failed',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly drillRto = new Gauge({
+    name: 'pgark_drill_rto_seconds',
+    help: 'Seconds each step of the last restore drill took (plan, download, replay, promotion, checks, total)',
+    labelNames: ['cluster', 'step'],
+    registers: [this.registry],
+  });
+  readonly recoverabilityWindow = new Gauge({
+    name: 'pgark_recoverability_window_seconds',
+    help: 'From the end of the oldest DONE backup to the newest archived WAL, as the last drill found it',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
+  readonly walGapSegments = new Gauge({
+    name: 'pgark_wal_gap_segments',
+    help: 'WAL segments missing between archived ones, as the last drill listed the archive',
+    labelNames: ['cluster'],
+    registers: [this.registry],
+  });
   readonly storeReachable = new Gauge({
     name: 'pgark_object_store_last_contact_timestamp',
     help: 'Last time the cluster\'s object store answered a catalog listing (unix seconds)',

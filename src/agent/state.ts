@@ -42,6 +42,24 @@ export interface BackupEntry {
   pid?: number;
 }
 
+/** A restore drill the agent ran for a ScheduledDrill slot; phases as a backup's. */
+export interface DrillEntry {
+  /** `<scheduleddrill>-<YYYYMMDDhhmmss of the slot>`. */
+  name: string;
+  cluster: string;
+  scheduledDrill: string;
+  slot: string;
+  phase: BackupPhase;
+  queuedAt: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  error?: string;
+  failedStep?: string;
+  /** Where the drill report was stored. */
+  reportKey?: string;
+  rtoSeconds?: number;
+}
+
 export interface ScheduleEntry {
   cluster: string;
   schedule: string;
@@ -54,6 +72,8 @@ export interface AgentStateFile {
   version: 1;
   backups: BackupEntry[];
   schedules: Record<string, ScheduleEntry>;
+  /** Absent in state files written before drills existed. */
+  drills?: DrillEntry[];
 }
 
 export class AgentLockedError extends PgarkError {}
@@ -69,6 +89,14 @@ export function processAlive(pid: number): boolean {
 }
 
 const agentLockFile = (dir: string) => join(dir, 'agent.lock');
+
+/** Keeps every unfinished entry and the newest MAX_FINISHED_ENTRIES finished ones. */
+function boundFinished<E extends { phase: BackupPhase }>(entries: E[]): E[] {
+  const finished = entries.filter((e) => isTerminal(e.phase));
+  if (finished.length <= MAX_FINISHED_ENTRIES) return entries;
+  const drop = new Set(finished.slice(0, finished.length - MAX_FINISHED_ENTRIES));
+  return entries.filter((e) => !drop.has(e));
+}
 
 export class AgentState {
   private data: AgentStateFile;
@@ -115,7 +143,7 @@ export class AgentState {
     try {
       const parsed = JSON.parse(text) as AgentStateFile;
       if (parsed.version !== 1 || !Array.isArray(parsed.backups)) throw new Error('unknown layout');
-      return { version: 1, backups: parsed.backups, schedules: parsed.schedules ?? {} };
+      return { version: 1, backups: parsed.backups, schedules: parsed.schedules ?? {}, drills: parsed.drills ?? [] };
     } catch (err) {
       // Keep the unreadable file for inspection rather than overwrite it.
       const aside = `${this.file}.unreadable-${Date.now()}`;
@@ -126,11 +154,8 @@ export class AgentState {
   }
 
   private save(): void {
-    const finished = this.data.backups.filter((b) => isTerminal(b.phase));
-    if (finished.length > MAX_FINISHED_ENTRIES) {
-      const drop = new Set(finished.slice(0, finished.length - MAX_FINISHED_ENTRIES));
-      this.data.backups = this.data.backups.filter((b) => !drop.has(b));
-    }
+    this.data.backups = boundFinished(this.data.backups);
+    this.data.drills = boundFinished(this.data.drills ?? []);
     const temp = `${this.file}.tmp`;
     const fd = openSync(temp, 'w', 0o600);
     try {
@@ -179,15 +204,34 @@ export class AgentState {
    * a terminal phase) is ignored entirely, patch included, and logged.
    */
   advance(name: string, phase: BackupPhase, patch: Partial<Omit<BackupEntry, 'name' | 'phase'>> = {}): BackupEntry {
-    const entry = this.find(name);
-    if (!entry) throw new Error(`no backup ${name} in the agent state`);
+    return this.move<BackupEntry>('backup', this.find(name), name, phase, patch);
+  }
+
+  private move<E extends { phase: BackupPhase }>(what: string, entry: E | undefined, name: string, phase: BackupPhase, patch: Partial<E>): E {
+    if (!entry) throw new Error(`no ${what} ${name} in the agent state`);
     if (advancePhase(entry.phase, phase) !== phase) {
-      logger().warn({ backup: name, from: entry.phase, to: phase }, 'ignored a backwards backup phase change');
+      logger().warn({ [what]: name, from: entry.phase, to: phase }, `ignored a backwards ${what} phase change`);
       return entry;
     }
     Object.assign(entry, patch, { phase });
     this.save();
     return entry;
+  }
+
+  get drills(): readonly DrillEntry[] {
+    return this.data.drills ?? [];
+  }
+
+  /** Records a new drill (phase pending). */
+  addDrill(entry: Omit<DrillEntry, 'phase' | 'queuedAt'>, now = new Date()): DrillEntry {
+    const created: DrillEntry = { ...entry, phase: 'pending', queuedAt: now.toISOString() };
+    (this.data.drills ??= []).push(created);
+    this.save();
+    return created;
+  }
+
+  advanceDrill(name: string, phase: BackupPhase, patch: Partial<Omit<DrillEntry, 'name' | 'phase'>> = {}): DrillEntry {
+    return this.move<DrillEntry>('drill', this.drills.find((d) => d.name === name), name, phase, patch);
   }
 
   /** Records facts about a backup in progress (process id, backup id) without touching its phase; ignored once terminal. */

@@ -1,6 +1,6 @@
 /** What an agent's /status answers, and fetching it (`pgark status` prints it). */
 import { PgarkError } from '../util/errors.js';
-import type { BackupEntry } from './state.js';
+import type { BackupEntry, DrillEntry } from './state.js';
 import type { ClusterView } from './cluster-worker.js';
 import type { ScheduleView } from './scheduler.js';
 
@@ -12,6 +12,9 @@ export interface AgentStatus {
   scheduledBackups: ScheduleView[];
   /** Newest first. */
   backups: BackupEntry[];
+  scheduledDrills: ScheduleView[];
+  /** Restore drills, newest first. */
+  drills: DrillEntry[];
 }
 
 export async function fetchStatus(agentUrl: string): Promise<AgentStatus> {

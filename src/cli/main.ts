@@ -16,6 +16,8 @@ import { register as registerLogical } from './commands/logical.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerPlugin } from './commands/plugin.js';
 import { register as registerVerify } from './commands/verify.js';
+import { register as registerTimeline } from './commands/timeline.js';
+import { register as registerDrill } from './commands/drill.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
     registerMigrate,
     registerPlugin,
     registerVerify,
+    registerTimeline,
+    registerDrill,
   ]) {
     register(program);
   }

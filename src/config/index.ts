@@ -37,6 +37,11 @@ export interface LoadOptions {
 }
 
 /** Reads, parses and validates every manifest; throws ConfigError listing all problems of all files. */
+/** A set with no documents, for callers that read manifests from elsewhere (the Kubernetes API, a request). */
+export function emptyManifestSet(): ManifestSet {
+  return { clusters: [], backups: [], scheduledBackups: [], scheduledDrills: [], secrets: [], objectStores: [], notes: [] };
+}
+
 export async function loadManifests(files: string[]): Promise<ManifestSet> {
   if (files.length === 0) {
     throw new UserError('no manifest given', 'pass -f FILE (or a directory of *.yaml), or set PGARK_CONFIG');
@@ -44,7 +49,7 @@ export async function loadManifests(files: string[]): Promise<ManifestSet> {
   const expanded = expandManifestPaths(files);
   const parsed = parseManifestFiles(expanded.files);
   const issues: ManifestIssue[] = [...expanded.issues, ...parsed.issues];
-  const set: ManifestSet = { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [], notes: [] };
+  const set = emptyManifestSet();
   for (const doc of parsed.documents) {
     const r = await validateDocument(doc);
     issues.push(...r.issues);
@@ -55,6 +60,7 @@ export async function loadManifests(files: string[]): Promise<ManifestSet> {
     else if (m.kind === 'Backup') set.backups.push(m);
     else if (m.kind === 'ScheduledBackup') set.scheduledBackups.push(m);
     else if (m.kind === 'ObjectStore') set.objectStores.push(m);
+    else if (m.kind === 'ScheduledDrill') set.scheduledDrills.push(m);
     else set.secrets.push(m);
   }
   issues.push(...duplicateNames(set));
@@ -71,7 +77,7 @@ export async function loadContext(opts: LoadOptions): Promise<ConfigContext> {
 function duplicateNames(set: ManifestSet): ManifestIssue[] {
   const out: ManifestIssue[] = [];
   const seen = new Map<string, string>();
-  for (const m of [...set.clusters, ...set.backups, ...set.scheduledBackups, ...set.secrets, ...set.objectStores]) {
+  for (const m of [...set.clusters, ...set.backups, ...set.scheduledBackups, ...set.scheduledDrills, ...set.secrets, ...set.objectStores]) {
     const id = `${m.kind}/${m.metadata.namespace ?? ''}/${m.metadata.name}`;
     const first = seen.get(id);
     if (first) {

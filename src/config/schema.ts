@@ -321,11 +321,62 @@ export const objectStoreSchema = z.strictObject({
   status: ignored(anything),
 });
 
+/** A comparison and a count, as a drill's `expect.rows` says it: ">= 1000", "< 5", "= 0" (no operator: "="). */
+export const ROWS_EXPECTATION = /^\s*(>=|<=|>|<|==|=)?\s*(\d+)\s*$/;
+const LSN_TEXT = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+
+/** What a restore drill recovers to: the archive's end, a random time in the recoverable window, or a time or LSN. */
+export function isDrillTarget(v: string): boolean {
+  return v === 'latest' || v === 'random' || isTargetTime(v) || LSN_TEXT.test(v);
+}
+export const drillTarget = z.string().refine(isDrillTarget, {
+  message: 'must be latest, random, a time (2024-05-01T12:00:00Z, or as recoveryTarget.targetTime takes it) or an LSN such as 0/3000060',
+});
+
+/** One SQL probe of a restore drill (`pgark drill --checks FILE`, ScheduledDrill spec.checks); docs/verification.md defines each expect form. */
+export const drillCheck = z.strictObject({
+  name: z.string().min(1).optional(),
+  database: z.string().min(1),
+  sql: z.string().min(1),
+  expect: z
+    .strictObject({
+      rows: z.string().regex(ROWS_EXPECTATION, { message: 'must be a comparison and a row count, such as ">= 1000"' }).optional(),
+      maxAgeSeconds: z.number().positive().optional(),
+      nonEmpty: z.literal(true).optional(),
+    })
+    .refine((e) => e.rows !== undefined || e.maxAgeSeconds !== undefined || e.nonEmpty !== undefined, {
+      message: 'expect needs at least one of rows, maxAgeSeconds, nonEmpty',
+    }),
+});
+export const drillChecksFile = z.array(drillCheck);
+
+/** pgark's own kind: restore drills on a schedule, run by `pgark agent`. */
+export const scheduledDrillSchema = z.strictObject({
+  apiVersion: z.literal('pgark.io/v1'),
+  kind: z.literal('ScheduledDrill'),
+  metadata: objectMeta,
+  spec: z.strictObject({
+    cluster: localObjectReference,
+    schedule: z.string().min(1),
+    target: drillTarget.default('latest'),
+    checks: z.array(drillCheck).optional(),
+    suspend: z.boolean().default(false),
+    resources: z
+      .strictObject({
+        maxDiskBytes: z.number().int().positive().optional(),
+        scratchDir: z.string().min(1).optional(),
+      })
+      .optional(),
+  }),
+  status: ignored(anything),
+});
+
 export const SCHEMAS = {
   Cluster: clusterSchema,
   Backup: backupSchema,
   ScheduledBackup: scheduledBackupSchema,
   Secret: secretSchema,
   ObjectStore: objectStoreSchema,
+  ScheduledDrill: scheduledDrillSchema,
 } as const;
 export type ManifestKind = keyof typeof SCHEMAS;

@@ -11,10 +11,12 @@ import type {
   backupSchema,
   barmanObjectStore,
   clusterSchema,
+  drillCheck,
   encryption,
   objectStoreSchema,
   recoveryTarget,
   scheduledBackupSchema,
+  scheduledDrillSchema,
   secretKeySelector,
   secretSchema,
 } from './schema.js';
@@ -43,6 +45,8 @@ interface Validated {
 export type Cluster = z.output<typeof clusterSchema> & Validated;
 export type Backup = z.output<typeof backupSchema> & Validated;
 export type ScheduledBackup = z.output<typeof scheduledBackupSchema> & Validated;
+export type ScheduledDrill = z.output<typeof scheduledDrillSchema> & Validated;
+export type DrillCheck = z.output<typeof drillCheck>;
 
 /** plugin-barman-cloud's ObjectStore: spec.configuration is a barmanObjectStore without serverName. */
 export type ObjectStore = z.output<typeof objectStoreSchema> & Validated;
@@ -57,6 +61,7 @@ export interface ManifestSet {
   clusters: Cluster[];
   backups: Backup[];
   scheduledBackups: ScheduledBackup[];
+  scheduledDrills: ScheduledDrill[];
   secrets: Secret[];
   /** ObjectStore resources (barmancloud.cnpg.io/v1), which the CNPG-I plugin reads. */
   objectStores: ObjectStore[];

@@ -5,7 +5,7 @@
 import { parseSchedule, ScheduleError } from '../schedule/cron.js';
 import type { z } from 'zod';
 import type { ManifestIssue, SourcePosition } from '../util/errors.js';
-import type { Backup, Cluster, DocumentOrigin, ObjectStore, ScheduledBackup, Secret, SecretKeySelector } from './types.js';
+import type { Backup, Cluster, DocumentOrigin, ObjectStore, ScheduledBackup, ScheduledDrill, Secret, SecretKeySelector } from './types.js';
 import { SCHEMAS, type ManifestKind } from './schema.js';
 import { schemaAt, keysOf, ignoredFieldsIn } from './schema-walk.js';
 import { formatPath, type FieldPath, type SourceDocument } from './source.js';
@@ -13,7 +13,7 @@ import { closestWord, markdownLinkHint, placeholderIn, unknownKeyHint } from './
 import { backupSpecRules, clusterRules, objectStoreResourceRules, type RuleIssue } from './rules.js';
 import { safeDisplay } from '../storage/destination.js';
 
-export type ValidManifest = Cluster | Backup | ScheduledBackup | Secret | ObjectStore;
+export type ValidManifest = Cluster | Backup | ScheduledBackup | ScheduledDrill | Secret | ObjectStore;
 
 export interface DocumentResult {
   manifest?: ValidManifest;
@@ -95,7 +95,7 @@ export async function validateDocument(doc: SourceDocument): Promise<DocumentRes
           ? objectStoreResourceRules(raw)
           : [];
   for (const r of ruleIssues) issues.push(issue(r.path, r.message, { expected: r.expected, hint: r.hint }));
-  if (k === 'ScheduledBackup') issues.push(...scheduleIssues(raw, issue));
+  if (k === 'ScheduledBackup' || k === 'ScheduledDrill') issues.push(...scheduleIssues(raw, issue));
   if (k === 'Secret') issues.push(...secretDataIssues(raw, issue));
   addValueHints(raw, [], issues, issue, (p) => isSecretValue(k, p));
 
@@ -130,6 +130,14 @@ function recordSelectors(v: unknown, path: FieldPath, doc: SourceDocument): void
   }
   const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(o);
   for (const [seg, child] of entries) recordSelectors(child, [...path, seg], doc);
+}
+
+/** Issues of a document that is not a manifest (a drill's checks file) against `schema`, at file:line:column. */
+export function schemaIssues(doc: SourceDocument, schema: z.ZodType): ManifestIssue[] {
+  const r = schema.safeParse(doc.value);
+  if (r.success) return [];
+  const issue: MakeIssue = (path, message, extra = {}, key = false) => ({ position: doc.locate(path, key), path: formatPath(path), message, ...extra });
+  return dedupe(r.error.issues.flatMap((zi) => fromZod(zi, { schema, raw: doc.value, prefix: [], hidden: () => false }, issue)));
 }
 
 type MakeIssue = (path: FieldPath, message: string, extra?: Partial<ManifestIssue>, key?: boolean) => ManifestIssue;

@@ -3,7 +3,7 @@
  * capabilities Identity advertises), listens on DIR/NAME, and closes cleanly. Each role's
  * service list is data (ROLE_SERVICES), so a new service is one factory added to its roles.
  */
-import { loadManifests } from '../config/index.js';
+import { emptyManifestSet, loadManifests } from '../config/index.js';
 import { kubeClusterReader, kubeObjectStores, type KubeObjectStores } from '../config/kube.js';
 import type { ManifestSet } from '../config/types.js';
 import { ChainedSecretResolver } from '../config/secrets.js';
@@ -65,7 +65,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     throw new UserError(`--name "${opts.name}" is not a plugin name`, 'a DNS-style name of at most 63 characters, letters, digits, "." and "-", e.g. pgark.io');
   }
   const manifests: ManifestSet =
-    opts.files.length > 0 ? await loadManifests(opts.files) : { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [], notes: [] };
+    opts.files.length > 0 ? await loadManifests(opts.files) : emptyManifestSet();
   const env = opts.env ?? process.env;
   const kube = { env, serviceAccountDir: opts.serviceAccountDir };
   const ctx = { manifests, secrets: new ChainedSecretResolver({ manifests: manifests.secrets, secretsDir: opts.secretsDir, ...kube }) };

@@ -36,6 +36,10 @@ export interface RecoveryOptions {
   pgport?: number;
   /** Role pgark connects as after promotion (default postgres). */
   pguser?: string;
+  /** Written after the connection settings (a restore drill's private hba_file, an empty primary_conninfo). */
+  extraSettings?: [string, string][];
+  /** With no recovery target: the segment replay must reach (default: the last one contiguous from the backup). */
+  archiveEnd?: string;
   /** Tars downloaded at once (default data.jobs of the source store, else 4). */
   jobs?: number;
   progress?: Progress;
@@ -147,8 +151,8 @@ function verificationText(d: DownloadResult): string {
  * The segment replay must reach: the archive's end as listed now, when there is no target. With a
  * target, PostgreSQL itself fails when replay ends before reaching it.
  */
-function replayMustReach(plan: RecoveryPlan): string | undefined {
-  return plan.target.kind === 'end-of-archive' ? plan.window.lastSegment : undefined;
+function replayMustReach(plan: RecoveryPlan, opts: RecoveryOptions): string | undefined {
+  return plan.target.kind === 'end-of-archive' ? (opts.archiveEnd ?? plan.window.lastSegment) : undefined;
 }
 
 /** Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest when needed); returns the names written. */
@@ -181,9 +185,9 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
     {
       archives: plan.newArchive !== undefined,
       restoreCommand: restore,
-      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined, replayMustReach(plan)),
+      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined, replayMustReach(plan, opts)),
       targetSettings: recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget),
-      connectionSettings: connectionSettings(opts),
+      connectionSettings: [...connectionSettings(opts), ...(opts.extraSettings ?? [])],
     },
     `pgark restore of Cluster "${cluster.metadata.name}" from backup ${plan.backup.backupId} (${new Date().toISOString()})`,
   );
@@ -201,7 +205,7 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);
   const user = opts.pguser ?? 'postgres';
-  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user, replayMustReach(plan));
+  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user, replayMustReach(plan, opts));
   const conn = connectionFromPidFile(plan.pgdata);
   if (!conn) throw new PgarkError(`PostgreSQL promoted but ${plan.pgdata}/postmaster.pid does not say where it listens`);
   const rec = plan.cluster.spec.bootstrap!.recovery!;

@@ -89,6 +89,18 @@ export const OPTIONS = {
   finishRecovery: { flags: '--finish-recovery', type: bool, hidden: true, description: 'internal: run by recovery_end_command when PostgreSQL ends the recovery' },
   archiveEnd: { flags: '--archive-end <segment>', type: str, hidden: true, description: 'internal, with --finish-recovery: fail unless replay reached this segment' },
 
+  drillTarget: {
+    flags: '--target <target>',
+    type: str,
+    default: 'latest',
+    description: 'latest (the newest archived WAL), random (a uniform time in the recoverable window), a time, or an LSN',
+  },
+  drillBackup: { flags: '--backup <id|name>', type: str, description: 'the backup to restore (default: the one recovery selects for the target)' },
+  drillChecks: { flags: '--checks <file>', type: str, description: 'YAML list of SQL probes {database, sql, expect} run after promotion' },
+  drillKeep: { flags: '--keep', type: bool, description: 'leave the restored server running and its scratch directory in place' },
+  drillScratch: { flags: '--scratch <dir>', type: str, description: 'parent of the scratch directory (default $TMPDIR)' },
+  drillHistory: { flags: '--history', type: bool, description: "list the past drills stored in the Cluster's object store" },
+
   applyStart: { flags: '--start', type: bool, description: 'recovery: start PostgreSQL, wait for the target and promotion, and leave it running' },
   applyDryRun: { flags: '--dry-run', type: bool, description: 'recovery: print the plan and change nothing' },
 
@@ -285,6 +297,9 @@ export const OPTIONS = {
     description: 'verify only the backups and WAL newer than the last fully successful verify run recorded in the store',
   },
   verifyJobs: { flags: '--jobs <n>', type: int(1), description: 'objects read at once (default: data.jobs of the store, else 4)' },
+  timelineHtml: { flags: '--html <file>', type: str, description: 'write the timeline as a self-contained HTML page (inline SVG, nothing fetched)' },
+  timelineSvg: { flags: '--svg <file>', type: str, description: 'write the timeline as a plain SVG' },
+  timelineSince: { flags: '--since <duration>', type: str, description: 'show only the last Nh, Nd or Nw (default: everything in the store)' },
   pgOsUser: {
     env: 'PGARK_PG_OS_USER',
     type: str,
@@ -311,6 +326,8 @@ export const COMMAND_OPTIONS = {
   apply: ['applyStart', 'applyDryRun', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],
   verify: ['cluster', 'verifyBackup', 'verifyWal', 'verifySinceLast', 'verifyJobs', 'noProgress', ...CONFIG],
+  timeline: ['cluster', 'timelineHtml', 'timelineSvg', 'timelineSince', ...CONFIG],
+  drill: ['cluster', 'drillTarget', 'drillBackup', 'drillChecks', 'drillKeep', 'drillScratch', 'drillHistory', 'restoreJobs', 'pguser', ...CONFIG],
   'schedule next': ['count', 'from', ...CONFIG],
   agent: ['listen', 'retentionInterval', 'refreshInterval', 'stateDir', ...CONFIG, ...PG],
   status: ['agent', 'statusJson'],

@@ -83,6 +83,8 @@ export interface TimelineSummary {
   segments: number;
   gaps: WalGap[];
   bytes: number;
+  /** When the newest of its segments was stored (the store's last-modified time), when the store says. */
+  lastStored?: Date;
 }
 
 export interface WalArchiveSummary {
@@ -98,7 +100,7 @@ export interface WalArchiveSummary {
 /** Summarises the archive. Gaps assume `segmentSize` (16 MiB unless the cluster was initialised otherwise). */
 export async function summarizeWalArchive(store: ObjectStore, serverName: string, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): Promise<WalArchiveSummary> {
   const summary: WalArchiveSummary = { serverName, timelines: [], historyFiles: [], backupLabels: [], partialFiles: [], objects: 0, totalBytes: 0 };
-  const byTimeline = new Map<number, { numbers: Set<number>; bytes: number }>();
+  const byTimeline = new Map<number, { numbers: Set<number>; bytes: number; lastStored?: Date }>();
   for await (const f of archivedWalFiles(store, serverName)) {
     summary.objects++;
     summary.totalBytes += f.size;
@@ -109,6 +111,7 @@ export async function summarizeWalArchive(store: ObjectStore, serverName: string
       const t = byTimeline.get(f.timeline) ?? { numbers: new Set<number>(), bytes: 0 };
       t.numbers.add(segmentNumber(parseSegmentName(f.name), segmentSize));
       t.bytes += f.size;
+      if (f.lastModified && !(t.lastStored && t.lastStored >= f.lastModified)) t.lastStored = f.lastModified;
       byTimeline.set(f.timeline, t);
     }
   }
@@ -131,6 +134,7 @@ export async function summarizeWalArchive(store: ObjectStore, serverName: string
       segments: numbers.length,
       gaps,
       bytes: t.bytes,
+      lastStored: t.lastStored,
     });
   }
   return summary;

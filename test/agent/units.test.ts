@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { scratchDir } from '../harness/tmp.js';
 import { BACKUP_PHASES, advancePhase, canAdvance, isTerminal, type BackupPhase } from '../../src/agent/phases.js';
 import { AgentLockedError, AgentState } from '../../src/agent/state.js';
-import { ScheduleRunner } from '../../src/agent/scheduler.js';
+import { backupScheduleRunner } from '../../src/agent/scheduler.js';
 import type { BackupRequestOfSlot, ClusterWorker } from '../../src/agent/cluster-worker.js';
 import { parseListen } from '../../src/agent/http.js';
 import { AgentMetrics, archiveStatusCounts } from '../../src/agent/metrics.js';
@@ -143,7 +143,7 @@ describe('ScheduledBackup start semantics', () => {
       const schedule = parseSchedule(sb.spec.schedule).schedule;
       let state = await AgentState.open(dir.path);
       const first = recordingWorker();
-      const runner = new ScheduleRunner(sb, schedule, first.worker, state);
+      const runner = backupScheduleRunner(sb, schedule, first.worker, state);
       runner.start(now);
       runner.stop();
       assert.deepEqual(
@@ -158,7 +158,7 @@ describe('ScheduledBackup start semantics', () => {
       state = await AgentState.open(dir.path);
       const second = recordingWorker();
       const later = new Date('2030-03-09T12:00:00.000Z');
-      const again = new ScheduleRunner(sb, schedule, second.worker, state);
+      const again = backupScheduleRunner(sb, schedule, second.worker, state);
       again.start(later);
       again.stop();
       assert.deepEqual(second.requests, []);
@@ -175,7 +175,7 @@ describe('ScheduledBackup start semantics', () => {
       const sb = scheduledBackup('paused', { immediate: true, suspend: true });
       const state = await AgentState.open(dir.path);
       const { worker, requests } = recordingWorker();
-      const runner = new ScheduleRunner(sb, parseSchedule(sb.spec.schedule).schedule, worker, state);
+      const runner = backupScheduleRunner(sb, parseSchedule(sb.spec.schedule).schedule, worker, state);
       runner.start(now);
       runner.stop();
       assert.deepEqual(requests, []);

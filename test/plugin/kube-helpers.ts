@@ -6,6 +6,7 @@ import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { PluginConfig } from '../../src/plugin/config.js';
 import type { KubeApi } from '../harness/kube-api.js';
 import type { TestStore } from '../harness/stores.js';
+import { emptyManifestSet } from '../../src/config/index.js';
 
 /** Puts an ObjectStore named `name` whose configuration is `store`'s, and the Secret it refers to. */
 export function putObjectStore(api: KubeApi, ts: TestStore, name: string, namespace: string, spec: Record<string, unknown> = {}): void {
@@ -22,7 +23,7 @@ function base64Values(values: Record<string, string>): Record<string, string> {
 /** The plugin's configuration reader as the sidecar builds it in a pod: ObjectStores and Secrets through the API only. */
 export function apiPluginConfig(sa: { dir: string; env: Record<string, string> }): PluginConfig {
   const kube = { env: sa.env, serviceAccountDir: sa.dir };
-  const manifests = { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [] };
+  const manifests = emptyManifestSet();
   return new PluginConfig(kubeObjectStores(kube), { manifests, secrets: new ChainedSecretResolver({ manifests: [], ...kube }) });
 }
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadManifests } from '../../src/config/index.js';
+import { emptyManifestSet, loadManifests } from '../../src/config/index.js';
 import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { isWalArchiver, PluginConfig, readCluster, recoveryStoreRef, targetStoreRef, manifestObjectStoreSource } from '../../src/plugin/config.js';
@@ -97,7 +97,7 @@ test('documents from another source (the Kubernetes API) are validated with the 
       return api;
     },
   };
-  const set = { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [] };
+  const set = emptyManifestSet();
   const config = new PluginConfig(source, { manifests: set, secrets: new ChainedSecretResolver({ manifests: [], env: {} }) });
   const first = await config.objectStore('s', 'ns');
   assert.equal(await config.objectStore('s', 'ns'), first, 'same resourceVersion: the parsed object is reused');

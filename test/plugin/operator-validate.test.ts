@@ -14,6 +14,7 @@ import { PluginConfig, readCluster } from '../../src/plugin/config.js';
 import { validateCluster } from '../../src/plugin/operator/validate.js';
 import { objectStore, secret, startFakeApi } from './operator-fake-api.js';
 import { scratchDir } from '../harness/tmp.js';
+import { emptyManifestSet } from '../../src/config/index.js';
 
 const tmp = scratchDir('operator-validate');
 const api = await startFakeApi(tmp.path);
@@ -36,7 +37,7 @@ const fixture = (name: string) => JSON.parse(JSON.stringify(parse(readFileSync(`
 
 async function validate(cluster: unknown) {
   const stores = new PluginConfig(kubeObjectStores({ env, cacheTtlMs: 0 }), {
-    manifests: { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [] },
+    manifests: emptyManifestSet(),
     secrets: new ChainedSecretResolver({ manifests: [], env }),
   });
   const errors = await validateCluster(readCluster(cluster as object), 'pgark.io', stores);

@@ -12,6 +12,7 @@ import { PluginServer } from '../server.js';
 import { operatorKube } from './kube.js';
 import { operatorServices } from './services.js';
 import { listenAddress, mtlsCredentials, type MtlsFiles } from './tls.js';
+import { emptyManifestSet } from '../../config/index.js';
 
 export interface OperatorServeOptions extends Partial<MtlsFiles> {
   name: string;
@@ -31,7 +32,7 @@ export async function startOperatorPlugin(opts: OperatorServeOptions): Promise<{
   const image = setting('sidecarImage', env);
   if (!image) throw new UserError('PGARK_SIDECAR_IMAGE is not set', 'the operator Deployment sets it to the pgark image the sidecars run');
   const secrets = new ChainedSecretResolver({ manifests: [], env });
-  const stores = new PluginConfig(kubeObjectStores({ env, cacheTtlMs: 0 }), { manifests: { clusters: [], backups: [], scheduledBackups: [], secrets: [], objectStores: [] }, secrets });
+  const stores = new PluginConfig(kubeObjectStores({ env, cacheTtlMs: 0 }), { manifests: emptyManifestSet(), secrets });
   const server = new PluginServer({
     socketDir: '',
     name: opts.name,
