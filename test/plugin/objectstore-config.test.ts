@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { loadManifests } from '../../src/config/index.js';
 import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/util/errors.js';
-import { isWalArchiver, PluginConfig, readCluster, recoveryStoreRef, targetStoreRef, manifestObjectStoreSource } from '../../src/plugin/config.js';
+import { PluginConfig, readCluster, manifestObjectStoreSource } from '../../src/plugin/config.js';
+import { isWalArchiver, recoveryStoreRef, targetStoreRef } from '../../src/config/plugin-form.js';
 import { scratchDir } from '../harness/tmp.js';
 
 const STORE = `apiVersion: barmancloud.cnpg.io/v1
