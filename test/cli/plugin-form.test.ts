@@ -4,8 +4,9 @@
  * from then on only the migrated files are used: a PostgreSQL 15 archives with `pgark wal-archive`
  * into the ObjectStore, `pgark check` passes, `pgark backup` and `pgark apply` of a method: plugin
  * Backup store base backups there, `pgark restore` recovers a server that starts and has all the
- * data through externalClusters[].plugin, and `pgark retention --dry-run` applies the
- * ObjectStore's retentionPolicy. Nothing is mocked: s3rver, PostgreSQL and the CLI are real.
+ * data through externalClusters[].plugin, `pgark retention --dry-run` applies the ObjectStore's
+ * retentionPolicy, and `pgark agent` runs the seed's ScheduledBackup (now method: plugin) into the
+ * ObjectStore. Nothing is mocked: s3rver, PostgreSQL and the CLI are real.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,8 @@ import { serverIdentity } from '../../src/pg/local-server.js';
 import { startS3rver, type S3rver } from '../harness/s3rver.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { scratchDir } from '../harness/tmp.js';
+import { freePort } from '../harness/ports.js';
+import { getStatus, startAgent, waitFor } from '../agent/helpers.js';
 import { PGARK, run } from '../backup/helpers.js';
 import { archiveCurrentWal, backupCluster, batches, insertBatch, pgark, restore, type Recovered } from '../recovery/helpers.js';
 
@@ -39,6 +42,7 @@ before(async () => {
   s3 = await startS3rver({ bucket: 'grafana-backup' });
   const inputs = [
     seedForS3rver('s3-backup.yaml', [['https://s3.storage.foo.bar', s3.endpoint]]),
+    seedForS3rver('scheduled-backup.yaml', []),
     seedForS3rver('recovery-s3.yaml', [
       ['s3://your-backup-bucket-name', 's3://grafana-backup/backups'],
       ['https://s3.your-provider.com', s3.endpoint],
@@ -72,6 +76,7 @@ test('migrate: the in-tree stores became ObjectStores and plugin references', ()
   assert.match(backup, /kind: ObjectStore/);
   assert.match(backup, /kind: ObjectStore\n(.*\n)*spec:\n  retentionPolicy: "?30d"?\n/);
   assert.match(recovery, /plugin:\n\s+name: pgark\.io/);
+  assert.match(readFileSync(join(out, 'scheduled-backup.yaml'), 'utf8'), /method: plugin/);
 });
 
 test('check passes on the migrated Cluster: its ObjectStore written to, PostgreSQL archiving', async () => {
@@ -123,4 +128,31 @@ test('backup, apply of a method: plugin Backup, restore from externalClusters[].
   assert.match(dry.stdout, /grafana-pg-on-demand +DONE .*keep +inside the recovery window/);
   assert.match(dry.stdout, /Nothing to delete\./);
   assert.doesNotMatch(dry.stdout + dry.stderr, /S3RVER/, 'no secret value printed');
+});
+
+test("agent: the seed's ScheduledBackup, migrated to method: plugin, backs up into the ObjectStore", { timeout: 400_000 }, async () => {
+  const port = await freePort();
+  const agent = startAgent(['-f', join(out, 's3-backup.yaml'), '-f', join(out, 'scheduled-backup.yaml'), '--state-dir', join(work.path, 'agent-state'), '--pgdata', pg.pgdata, '--retention-interval', '1h'], {
+    who: pg.who,
+    env: pg.env,
+    port,
+  });
+  try {
+    const status = await waitFor('the immediate backup completed', async () => {
+      const s = await getStatus(agent.url);
+      return s.backups.some((b) => b.phase === 'completed') ? s : undefined;
+    }, 300_000, agent);
+    const done = status.backups.find((b) => b.phase === 'completed')!;
+    assert.equal(done.scheduledBackup, 'grafana-pg-backup');
+    assert.ok(done.immediate);
+    const cluster = status.clusters.find((c) => c.name === 'grafana-pg');
+    assert.equal(cluster?.retentionPolicy, '30d', "the ObjectStore's retentionPolicy");
+    assert.match(cluster?.destination ?? '', /^s3:\/\/grafana-backup\/backups/);
+    const list = await pgark(['backup', 'list', '-f', join(out, 's3-backup.yaml')]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(done.name));
+  } finally {
+    agent.proc.kill('SIGTERM');
+    await agent.exited;
+  }
 });
