@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { backupStoreSpec, clusterObjectStore, clusterStoreSpec, externalClusterObjectStore, loadContext, loadManifests } from '../../src/config/index.js';
+import { backupStoreSpec, clusterObjectStore, clusterStoreSpec, externalClusterObjectStore, loadContext, loadManifests, type ConfigContext } from '../../src/config/index.js';
 import { targetStoreRef } from '../../src/config/plugin-form.js';
 import { PluginConfig, manifestObjectStoreSource, readCluster } from '../../src/plugin/config.js';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -41,6 +41,16 @@ metadata: {name: creds}
 stringData: {ID: the-id, KEY: the-secret-key-42}
 `;
 
+/** A Cluster document's first four lines, down to `spec:` (so line numbers in the tests stay what they look like). */
+function clusterHead(name: string): string {
+  return `apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n`;
+}
+
+/** The spec lines (seven) of a recovery from externalClusters `source`, a plugin section naming ObjectStore `objectName`. */
+function recoveryThroughPlugin(source: string, plugin: string, objectName: string): string {
+  return `  bootstrap:\n    recovery: {source: ${source}}\n  externalClusters:\n    - name: ${source}\n      plugin:\n        name: ${plugin}\n        parameters: {barmanObjectName: ${objectName}}\n`;
+}
+
 /** Writes the documents as one file and loads it; the scratch directory is removed afterwards. */
 async function withFile<T>(docs: string[], fn: (file: string) => Promise<T>): Promise<T> {
   const dir = scratchDir('plugin-form');
@@ -51,6 +61,11 @@ async function withFile<T>(docs: string[], fn: (file: string) => Promise<T>): Pr
   } finally {
     dir.cleanup();
   }
+}
+
+/** withFile, with the manifests loaded and their Secrets resolvable (no Kubernetes API). */
+function withContext<T>(docs: string[], fn: (ctx: ConfigContext, file: string) => Promise<T>): Promise<T> {
+  return withFile(docs, async (file) => fn(await loadContext({ files: [file], env: NO_KUBE }), file));
 }
 
 async function configError(files: string[]): Promise<ConfigError> {
@@ -67,11 +82,7 @@ test('spec.plugins and externalClusters[].plugin are fields pgark acts on, not i
   await withFile(
     [
       objectStore('store', 's3://b/p', S3_CREDS),
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  plugins:
+      `${clusterHead('pg')}  plugins:
     - name: pgark.io
       isWALArchiver: true
       parameters: {barmanObjectName: store}
@@ -103,11 +114,7 @@ spec:
 test('bad plugin entries: file:line:col, CNPG\'s archiver rules, typos named', async () => {
   await withFile(
     [
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  backup:
+      `${clusterHead('pg')}  backup:
     barmanObjectStore:
       destinationPath: s3://b/p
       s3Credentials: {inheritFromIAMRole: true}
@@ -140,14 +147,10 @@ spec:
 });
 
 test('a plugin-form Cluster: clusterObjectStore resolves its ObjectStore, serverName and retention from the plugin form, as the plugin does', async () => {
-  await withFile(
+  await withContext(
     [
       objectStore('store', 's3://b/p', S3_CREDS),
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  plugins:
+      `${clusterHead('pg')}  plugins:
     - name: other.example.com
     - name: barman-cloud.cloudnative-pg.io
       isWALArchiver: true
@@ -155,8 +158,7 @@ spec:
 `,
       SECRET,
     ],
-    async (file) => {
-      const ctx = await loadContext({ files: [file], env: NO_KUBE });
+    async (ctx) => {
       const cluster = ctx.manifests.clusters[0];
       const resolved = await clusterObjectStore(ctx, cluster);
       assert.equal(resolved.destinationPath, 's3://b/p');
@@ -178,14 +180,10 @@ spec:
 });
 
 test('an in-tree Cluster keeps its own store and fields; a non-archiver plugin entry beside it does not move it', async () => {
-  await withFile(
+  await withContext(
     [
       objectStore('store', 's3://other/p', S3_CREDS),
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  plugins:
+      `${clusterHead('pg')}  plugins:
     - name: pgark.io
       parameters: {barmanObjectName: store}
   backup:
@@ -198,8 +196,7 @@ spec:
 `,
       SECRET,
     ],
-    async (file) => {
-      const ctx = await loadContext({ files: [file], env: NO_KUBE });
+    async (ctx) => {
       const resolved = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
       assert.equal(resolved.destinationPath, 's3://b/in-tree');
       assert.equal(resolved.retentionPolicy, '7d');
@@ -216,29 +213,17 @@ spec:
 });
 
 test('a barmanObjectName with no ObjectStore among the manifests: file:line:col and the ObjectStores that were found', async () => {
-  await withFile(
+  await withContext(
     [
       objectStore('store-a', 's3://b/p', S3_CREDS),
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  bootstrap:
-    recovery: {source: old}
-  externalClusters:
-    - name: old
-      plugin:
-        name: pgark.io
-        parameters: {barmanObjectName: store-b}
-  plugins:
+      `${clusterHead('pg')}${recoveryThroughPlugin('old', 'pgark.io', 'store-b')}  plugins:
     - name: pgark.io
       parameters:
         barmanObjectName: stor-a
 `,
       SECRET,
     ],
-    async (file) => {
-      const ctx = await loadContext({ files: [file], env: NO_KUBE });
+    async (ctx, file) => {
       const cluster = ctx.manifests.clusters[0];
       await assert.rejects(clusterObjectStore(ctx, cluster), (e: unknown) => {
         assert.ok(e instanceof ConfigError);
@@ -260,25 +245,13 @@ spec:
 });
 
 test('a recovery source in plugin form; a Cluster with neither form names both', async () => {
-  await withFile(
+  await withContext(
     [
       objectStore('old-store', 's3://b/p', S3_CREDS),
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: restored}
-spec:
-  bootstrap:
-    recovery: {source: origin}
-  externalClusters:
-    - name: origin
-      plugin:
-        name: barman-cloud.cloudnative-pg.io
-        parameters: {barmanObjectName: old-store}
-`,
+      `${clusterHead('restored')}${recoveryThroughPlugin('origin', 'barman-cloud.cloudnative-pg.io', 'old-store')}`,
       SECRET,
     ],
-    async (file) => {
-      const ctx = await loadContext({ files: [file], env: NO_KUBE });
+    async (ctx) => {
       const cluster = ctx.manifests.clusters[0];
       const source = await externalClusterObjectStore(ctx, cluster, 'origin');
       assert.equal(source.serverName, 'origin', 'serverName defaults to the external cluster name');
@@ -294,21 +267,16 @@ spec:
 });
 
 test('two served plugin entries and no archiver are ambiguous', async () => {
-  await withFile(
+  await withContext(
     [
       objectStore('a', 's3://b/a', S3_CREDS),
-      `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  plugins:
+      `${clusterHead('pg')}  plugins:
     - {name: pgark.io, parameters: {barmanObjectName: a}}
     - {name: barman-cloud.cloudnative-pg.io, parameters: {barmanObjectName: a}}
 `,
       SECRET,
     ],
-    async (file) => {
-      const ctx = await loadContext({ files: [file], env: NO_KUBE });
+    async (ctx) => {
       assert.throws(() => clusterStoreSpec(ctx.manifests, ctx.manifests.clusters[0]), /neither is the WAL archiver/);
     },
   );
@@ -317,18 +285,13 @@ spec:
 test('the empty-archive hint names parameters.serverName of the plugin entry for a plugin-form Cluster', async () => {
   const storeDir = scratchDir('plugin-form-store');
   try {
-    await withFile(
+    await withContext(
       [
         objectStore('local', `file://${storeDir.path}`),
-        `apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: pg}
-spec:
-  plugins: [{name: pgark.io, parameters: {barmanObjectName: local}}]
+        `${clusterHead('pg')}  plugins: [{name: pgark.io, parameters: {barmanObjectName: local}}]
 `,
       ],
-      async (file) => {
-        const ctx = await loadContext({ files: [file], env: NO_KUBE });
+      async (ctx) => {
         const resolved = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
         const store = await openObjectStore(resolved);
         try {
