@@ -17,7 +17,7 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
-import { clusterObjectStore, findCluster, loadContext } from '../config/index.js';
+import { backupStoreSpec, clusterObjectStore, clusterStoreSpec, findCluster, loadContext } from '../config/index.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import { parseGoDuration, parseSchedule } from '../schedule/cron.js';
 import { UserError } from '../util/errors.js';
@@ -89,15 +89,17 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   // Everything the agent will do is checked before it does anything: bad input exits 2.
   const schedules = ctx.manifests.scheduledBackups.map((sb) => {
-    const where = `ScheduledBackup "${sb.metadata.name}"`;
-    if ((sb.spec.method ?? 'barmanObjectStore') !== 'barmanObjectStore') {
-      throw new UserError(`${where}: spec.method ${sb.spec.method} is not supported by pgark`, 'use method: barmanObjectStore (or omit it)');
-    }
     const parsed = parseSchedule(sb.spec.schedule);
     if (parsed.warning) log.warn({ scheduledBackup: sb.metadata.name }, parsed.warning);
     const cluster = findCluster(ctx.manifests, sb.spec.cluster.name);
-    if (!cluster.spec.backup?.barmanObjectStore) {
-      throw new UserError(`${where}: Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore`, 'add one to the Cluster, or remove the ScheduledBackup');
+    const target = backupStoreSpec(ctx.manifests, cluster, sb);
+    const own = clusterStoreSpec(ctx.manifests, cluster);
+    // The Cluster's worker backs up into the Cluster's own store; a pluginConfiguration naming another one would be ignored.
+    if (target.config !== own?.config || target.serverName !== own.serverName) {
+      throw new UserError(
+        `ScheduledBackup "${sb.metadata.name}": pluginConfiguration names another store than Cluster "${cluster.metadata.name}" archives to`,
+        "drop pluginConfiguration.parameters, so that the backups go where the Cluster's WAL goes",
+      );
     }
     return { sb, schedule: parsed.schedule };
   });
@@ -192,7 +194,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   try {
     for (const cluster of ctx.manifests.clusters) {
-      if (!cluster.spec.backup?.barmanObjectStore) continue;
+      if (!clusterStoreSpec(ctx.manifests, cluster)) continue;
       const resolved = await clusterObjectStore(ctx, cluster);
       workers.set(
         cluster.metadata.name,

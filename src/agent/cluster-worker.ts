@@ -88,7 +88,7 @@ export class ClusterWorker {
     private readonly resolved: ResolvedObjectStore,
     private readonly cfg: WorkerConfig,
   ) {
-    const policyText = cluster.spec.backup?.retentionPolicy;
+    const policyText = resolved.retentionPolicy;
     this.policy = policyText ? parseRetentionPolicy(policyText) : undefined;
     this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: safeDisplay(resolved.destinationPath), retentionPolicy: policyText };
     this.ref = { files: cfg.files, secretsDir: cfg.secretsDir, cluster: cluster.metadata.name };

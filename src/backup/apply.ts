@@ -4,7 +4,7 @@
  * later find it by that name as CNPG's bootstrap.recovery.backup.name does.
  */
 import type { ConfigContext } from '../config/index.js';
-import { findCluster } from '../config/index.js';
+import { backupStoreSpec, findCluster } from '../config/index.js';
 import type { Backup } from '../config/types.js';
 import { UserError } from '../util/errors.js';
 import { backupRequest } from './request.js';
@@ -12,14 +12,11 @@ import { takeBackup, type BackupResult } from './run.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 
 export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions }): Promise<BackupResult> {
-  const method = backup.spec.method ?? 'barmanObjectStore';
-  if (method !== 'barmanObjectStore') {
-    throw new UserError(`Backup "${backup.metadata.name}": spec.method ${method} is not supported by pgark`, 'use method: barmanObjectStore (or omit it)');
-  }
   if (backup.spec.online === false) {
     throw new UserError(`Backup "${backup.metadata.name}": offline backups (spec.online: false) are not supported`, 'pgark takes online backups; remove spec.online');
   }
   const cluster = findCluster(ctx.manifests, backup.spec.cluster.name);
-  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name });
+  const store = backupStoreSpec(ctx.manifests, cluster, backup);
+  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name, store });
   return takeBackup(req);
 }

@@ -3,8 +3,8 @@
  * spec.backup.barmanObjectStore.data section (compression, jobs, immediateCheckpoint) gives the
  * defaults, as it does for barman-cloud-backup under CNPG.
  */
-import type { ConfigContext } from '../config/index.js';
-import { clusterObjectStore } from '../config/index.js';
+import type { ConfigContext, StoreSpec } from '../config/index.js';
+import { clusterObjectStore, resolveStoreSpec } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import { CODECS, type CodecName } from '../codec/types.js';
@@ -19,6 +19,8 @@ export const BARMAN_RESTORABLE_CODECS: readonly CodecName[] = ['none', 'gzip', '
 
 export interface BackupOverrides {
   name?: string;
+  /** The store a Backup manifest names (method plugin); default the Cluster's own. */
+  store?: StoreSpec;
   immediateCheckpoint?: boolean;
   compression?: string;
   jobs?: string | number;
@@ -42,7 +44,8 @@ export function parseCodec(value: string, where: string): CodecName {
 }
 
 export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: PgConnectionOptions, o: BackupOverrides): Promise<BackupRequest> {
-  const store = await clusterObjectStore(ctx, cluster);
+  const store = o.store ? await resolveStoreSpec(ctx, o.store) : await clusterObjectStore(ctx, cluster);
+  const dataField = `${store.fields?.config ?? 'spec.backup.barmanObjectStore'}.data`;
   const data: Partial<NonNullable<typeof store.config.data>> = store.config.data ?? {};
   if (o.name !== undefined) checkBackupName(o.name);
   const method = (o.method ?? 'auto') as BackupMethod;
@@ -52,8 +55,8 @@ export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: Pg
     pg,
     name: o.name,
     immediateCheckpoint: o.immediateCheckpoint ?? data.immediateCheckpoint ?? false,
-    compression: o.compression !== undefined ? parseCodec(o.compression, '--compression') : data.compression ? parseCodec(data.compression, 'spec.backup.barmanObjectStore.data.compression') : 'none',
-    jobs: positiveInt(o.jobs ?? data.jobs ?? 2, o.jobs !== undefined ? '--jobs' : 'spec.backup.barmanObjectStore.data.jobs', 'e.g. --jobs 2 (compression workers and parts uploaded at once)'),
+    compression: o.compression !== undefined ? parseCodec(o.compression, '--compression') : data.compression ? parseCodec(data.compression, `${dataField}.compression`) : 'none',
+    jobs: positiveInt(o.jobs ?? data.jobs ?? 2, o.jobs !== undefined ? '--jobs' : `${dataField}.jobs`, 'e.g. --jobs 2 (compression workers and parts uploaded at once)'),
     method,
     walTimeoutSeconds: positiveInt(o.walTimeout ?? 300, '--wal-timeout', 'seconds to wait for the end WAL segment to be archived'),
     progress: o.progress,

@@ -13,7 +13,7 @@ export interface RetentionRunOptions {
   files: string[];
   secretsDir?: string;
   cluster?: string;
-  /** Overrides spec.backup.retentionPolicy. */
+  /** Overrides the store's retention policy (spec.backup.retentionPolicy, or the ObjectStore's spec.retentionPolicy). */
   policy?: string;
   dryRun: boolean;
   json: boolean;
@@ -22,15 +22,13 @@ export interface RetentionRunOptions {
 export async function runRetention(opts: RetentionRunOptions): Promise<RetentionPlan> {
   const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
   const cluster = findCluster(ctx.manifests, opts.cluster);
-  const policyText = opts.policy ?? cluster.spec.backup?.retentionPolicy;
+  const resolved = await clusterObjectStore(ctx, cluster);
+  const policyText = opts.policy ?? resolved.retentionPolicy;
   if (!policyText) {
-    throw new UserError(
-      `Cluster "${cluster.metadata.name}" has no spec.backup.retentionPolicy`,
-      'set spec.backup.retentionPolicy (e.g. "30d") or pass --policy 30d',
-    );
+    const field = resolved.fields?.retentionPolicy ?? 'spec.backup.retentionPolicy';
+    throw new UserError(`Cluster "${cluster.metadata.name}" has no retention policy (${field})`, `set ${field} (e.g. "30d") or pass --policy 30d`);
   }
   const policy = parseRetentionPolicy(policyText);
-  const resolved = await clusterObjectStore(ctx, cluster);
   const store = await openObjectStore(resolved);
   try {
     const log = logger();

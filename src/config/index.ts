@@ -1,15 +1,22 @@
 /**
  * Public entry of the config layer: load and validate CNPG manifests (-f FILE|DIR, repeatable),
- * resolve their secrets, and hand other modules typed manifests and ready-to-connect object stores.
+ * resolve their secrets, and hand other modules typed manifests and ready-to-connect object stores,
+ * from either form of manifest: in-tree barmanObjectStore sections or plugin references to
+ * ObjectStores (plugin-form.ts).
  */
 import type {
+  Backup,
   BarmanObjectStoreConfiguration,
   Cluster,
   ManifestSet,
+  ObjectStore,
   ResolvedObjectStore,
+  ScheduledBackup,
   SecretKeySelector,
+  StoreFields,
 } from './types.js';
 import { ConfigError, UserError, type ManifestIssue } from '../util/errors.js';
+import { externalStoreRef, PGARK_PLUGIN_NAME, SERVED_PLUGIN_NAMES, servedTargetEntry, targetStoreRef, type StoreRef } from './plugin-form.js';
 import { expandManifestPaths, parseManifestFiles } from './source.js';
 import { validateDocument } from './validate.js';
 import { ChainedSecretResolver, type ResolvedSecret } from './secrets.js';
@@ -173,25 +180,140 @@ export async function resolveObjectStore(
   return resolved;
 }
 
-/** The Cluster's own spec.backup.barmanObjectStore, resolved (serverName defaults to the cluster name). */
-export async function clusterObjectStore(ctx: ConfigContext, cluster: Cluster): Promise<ResolvedObjectStore> {
-  const store = cluster.spec.backup?.barmanObjectStore;
-  if (!store) {
-    throw new UserError(
-      `Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore`,
-      'add a spec.backup.barmanObjectStore section with destinationPath and credentials',
-    );
-  }
-  return resolveObjectStore(ctx, store, cluster.metadata.name, cluster.metadata.namespace);
+/** A store as the manifests describe it, before its Secrets are read. */
+export interface StoreSpec {
+  config: BarmanObjectStoreConfiguration;
+  serverName: string;
+  /** Scopes Kubernetes API lookups of its Secrets. */
+  namespace?: string;
+  retentionPolicy?: string;
+  fields: StoreFields;
+  /** The ObjectStore's name, in the plugin form. */
+  objectStore?: string;
 }
 
-/** The barmanObjectStore of spec.externalClusters[name] (serverName defaults to that name), resolved. */
-export async function externalClusterObjectStore(ctx: ConfigContext, cluster: Cluster, name: string): Promise<ResolvedObjectStore> {
-  const ext = cluster.spec.externalClusters?.find((e) => e.name === name);
-  if (!ext?.barmanObjectStore) {
-    throw new UserError(`Cluster "${cluster.metadata.name}" has no externalClusters entry "${name}" with a barmanObjectStore`);
+export async function resolveStoreSpec(ctx: ConfigContext, spec: StoreSpec): Promise<ResolvedObjectStore> {
+  const resolved = await resolveObjectStore(ctx, spec.config, spec.serverName, spec.namespace);
+  return { ...resolved, retentionPolicy: spec.retentionPolicy, fields: spec.fields };
+}
+
+function inTreeSpec(config: BarmanObjectStoreConfiguration, defaultServerName: string, namespace: string | undefined, path: string, retentionPolicy?: string): StoreSpec {
+  return {
+    config,
+    serverName: config.serverName ?? defaultServerName,
+    namespace,
+    retentionPolicy,
+    fields: { config: path, serverName: `${path}.serverName`, retentionPolicy: 'spec.backup.retentionPolicy' },
+  };
+}
+
+/** The store a plugin-form reference means, once its ObjectStore is found (-f manifests or the Kubernetes API). */
+export function objectStoreSpec(store: ObjectStore, ref: StoreRef): StoreSpec {
+  const where = `ObjectStore ${store.metadata.name}`;
+  return {
+    config: store.spec.configuration,
+    serverName: ref.serverName,
+    namespace: ref.namespace ?? store.metadata.namespace,
+    retentionPolicy: store.spec.retentionPolicy,
+    objectStore: store.metadata.name,
+    fields: {
+      config: `${where} spec.configuration`,
+      serverName: ref.serverNameField ?? "parameters.serverName of the Cluster's spec.plugins entry",
+      retentionPolicy: `${where} spec.retentionPolicy`,
+    },
+  };
+}
+
+/** The ObjectStore `name` of the manifests in the Cluster's namespace; one without a namespace matches any. */
+export function findObjectStore(set: ManifestSet, name: string, namespace: string | undefined): ObjectStore | undefined {
+  return set.objectStores.find((o) => o.metadata.name === name && (!namespace || !o.metadata.namespace || o.metadata.namespace === namespace));
+}
+
+/** A plugin-form reference of a -f Cluster: its ObjectStore must be among the manifests too. */
+function manifestPluginSpec(set: ManifestSet, cluster: Cluster, ref: StoreRef): StoreSpec {
+  const store = findObjectStore(set, ref.objectName, ref.namespace);
+  if (store) return objectStoreSpec(store, ref);
+  const path = ref.objectNameField ?? 'spec.plugins';
+  const found = set.objectStores.map((o) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name));
+  throw new ConfigError([
+    {
+      position: cluster.origin.positionOf(path) ?? cluster.origin.position,
+      path,
+      message: `no ObjectStore named "${ref.objectName}"${ref.namespace ? ` in namespace ${ref.namespace}` : ''} among the manifests`,
+      expected: 'the name of an ObjectStore (barmancloud.cnpg.io/v1) passed with -f',
+      hint: found.length ? `ObjectStores found: ${found.join(', ')}` : 'pass the ObjectStore manifest with -f as well (pgark migrate writes it next to the Cluster)',
+    },
+  ]);
+}
+
+/**
+ * The Cluster's own archive and backup store: spec.backup.barmanObjectStore (in-tree form), else
+ * the ObjectStore of its pgark.io / barman-cloud.cloudnative-pg.io spec.plugins entry (plugin
+ * form), else undefined. `plugin` (a Backup's pluginConfiguration) picks the entry explicitly.
+ */
+export function clusterStoreSpec(set: ManifestSet, cluster: Cluster, plugin?: { name: string; parameters?: Record<string, string> }): StoreSpec | undefined {
+  if (plugin) {
+    if (!SERVED_PLUGIN_NAMES.includes(plugin.name)) {
+      throw new UserError(`plugin "${plugin.name}" is not served by pgark`, `name one of ${SERVED_PLUGIN_NAMES.join(', ')} in pluginConfiguration.name`);
+    }
+    return manifestPluginSpec(set, cluster, targetStoreRef(cluster, plugin.name, plugin.parameters));
   }
-  return resolveObjectStore(ctx, ext.barmanObjectStore, ext.name, cluster.metadata.namespace);
+  const own = cluster.spec.backup?.barmanObjectStore;
+  if (own) return inTreeSpec(own, cluster.metadata.name, cluster.metadata.namespace, 'spec.backup.barmanObjectStore', cluster.spec.backup?.retentionPolicy);
+  const entry = servedTargetEntry(cluster);
+  return entry && manifestPluginSpec(set, cluster, targetStoreRef(cluster, entry.name));
+}
+
+/** The store spec.externalClusters[name] reads from: its barmanObjectStore, or its pgark / barman-cloud plugin section. */
+export function externalStoreSpec(set: ManifestSet, cluster: Cluster, name: string): StoreSpec | undefined {
+  const externals = cluster.spec.externalClusters ?? [];
+  const i = externals.findIndex((e) => e.name === name);
+  const ext = externals[i];
+  if (ext?.barmanObjectStore) return inTreeSpec(ext.barmanObjectStore, ext.name, cluster.metadata.namespace, `spec.externalClusters[${i}].barmanObjectStore`);
+  if (ext?.plugin && SERVED_PLUGIN_NAMES.includes(ext.plugin.name)) return manifestPluginSpec(set, cluster, externalStoreRef(cluster, ext.plugin.name, name));
+  return undefined;
+}
+
+function noStoreError(cluster: Cluster, prefix = ''): UserError {
+  return new UserError(
+    `${prefix}Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore and no spec.plugins entry for ${SERVED_PLUGIN_NAMES.join(' or ')}`,
+    'add spec.backup.barmanObjectStore (destinationPath and credentials), or spec.plugins: [{name: pgark.io, isWALArchiver: true, parameters: {barmanObjectName: STORE}}] with an ObjectStore STORE',
+  );
+}
+
+/** The Cluster's own store (clusterStoreSpec), resolved; a Cluster without one is a UserError naming both forms. */
+export async function clusterObjectStore(ctx: ConfigContext, cluster: Cluster, plugin?: { name: string; parameters?: Record<string, string> }): Promise<ResolvedObjectStore> {
+  const spec = clusterStoreSpec(ctx.manifests, cluster, plugin);
+  if (!spec) throw noStoreError(cluster);
+  return resolveStoreSpec(ctx, spec);
+}
+
+/**
+ * The store a Backup or ScheduledBackup writes to: method barmanObjectStore takes the Cluster's
+ * own store in either form, method plugin the one its pluginConfiguration names.
+ */
+export function backupStoreSpec(set: ManifestSet, cluster: Cluster, backup: Backup | ScheduledBackup): StoreSpec {
+  const where = `${backup.kind} "${backup.metadata.name}": `;
+  const { method, pluginConfiguration } = backup.spec;
+  if (method === 'volumeSnapshot') {
+    throw new UserError(`${where}spec.method volumeSnapshot is not supported by pgark`, `use method: barmanObjectStore, or method: plugin with pluginConfiguration.name ${PGARK_PLUGIN_NAME}`);
+  }
+  const spec = clusterStoreSpec(set, cluster, method === 'plugin' ? pluginConfiguration : undefined);
+  if (!spec) throw noStoreError(cluster, where);
+  return spec;
+}
+
+/** The store of spec.externalClusters[name] (externalStoreSpec, serverName defaulting to that name), resolved. */
+export async function externalClusterObjectStore(ctx: ConfigContext, cluster: Cluster, name: string): Promise<ResolvedObjectStore> {
+  const spec = externalStoreSpec(ctx.manifests, cluster, name);
+  if (!spec) {
+    const names = (cluster.spec.externalClusters ?? []).map((e) => e.name);
+    throw new UserError(
+      `Cluster "${cluster.metadata.name}" has no externalClusters entry "${name}" with a barmanObjectStore or a ${SERVED_PLUGIN_NAMES.join(' / ')} plugin section`,
+      names.length ? `known external clusters: ${names.join(', ')}` : 'add spec.externalClusters[] with a barmanObjectStore or plugin section',
+    );
+  }
+  return resolveStoreSpec(ctx, spec);
 }
 
 /** A credentials block with each SecretKeySelector replaced by the secret's text. */

@@ -12,9 +12,8 @@ import { expandManifestPaths, parseText } from './source.js';
 import { loadManifests } from './index.js';
 import { validateDocument } from './validate.js';
 import type { Backup, Cluster, ManifestSet, ScheduledBackup } from './types.js';
+import { BARMAN_CLOUD_PLUGIN_NAME } from './plugin-form.js';
 
-export const PGARK_PLUGIN_NAME = 'pgark.io';
-export const BARMAN_CLOUD_PLUGIN_NAME = 'barman-cloud.cloudnative-pg.io';
 export const OBJECT_STORE_API_VERSION = 'barmancloud.cnpg.io/v1';
 
 export type MigrateFrom = 'in-tree' | 'barman-cloud-plugin';
@@ -136,20 +135,14 @@ function migrateInTree(set: ManifestSet, files: YamlFile[], pluginName: string, 
     const own = cluster.spec.backup?.barmanObjectStore;
     const externals = (cluster.spec.externalClusters ?? []).map((e, i) => ({ e, i })).filter(({ e }) => e.barmanObjectStore);
     if (!own && externals.length === 0) continue;
-    const plugins = (cluster.spec.plugins ?? []) as { name?: unknown; isWALArchiver?: unknown }[];
     if (own) {
-      const archiver = plugins.findIndex((p) => p.isWALArchiver === true);
-      const mine = plugins.findIndex((p) => p.name === pluginName);
-      const clash = mine >= 0 ? mine : archiver;
-      if (clash >= 0) {
-        const field = mine >= 0 ? 'name' : 'isWALArchiver';
+      // A WAL archiver plugin next to the in-tree store is refused on load already (CNPG's rule).
+      const mine = (cluster.spec.plugins ?? []).findIndex((p) => p.name === pluginName);
+      if (mine >= 0) {
         issues.push({
-          position: cluster.origin.positionOf(`spec.plugins[${clash}].${field}`),
-          path: `spec.plugins[${clash}].${field}`,
-          message:
-            mine >= 0
-              ? `Cluster "${cname}" already lists plugin "${pluginName}" besides spec.backup.barmanObjectStore`
-              : `Cluster "${cname}" already has a WAL archiver plugin besides spec.backup.barmanObjectStore`,
+          position: cluster.origin.positionOf(`spec.plugins[${mine}].name`),
+          path: `spec.plugins[${mine}].name`,
+          message: `Cluster "${cname}" already lists plugin "${pluginName}" besides spec.backup.barmanObjectStore`,
           hint: 'a Cluster archives WAL through one path: remove one of them by hand, then run pgark migrate again',
         });
         continue;

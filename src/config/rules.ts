@@ -193,6 +193,33 @@ export function objectStoreResourceRules(doc: Obj): RuleIssue[] {
   return out;
 }
 
+/**
+ * CNPG's admission rules on spec.plugins: at most one enabled WAL archiver, and no archiver
+ * plugin next to an in-tree spec.backup.barmanObjectStore (both would archive the same WAL).
+ * Also run by the plugin's operator validation on the Cluster JSON CNPG sends.
+ */
+export function pluginRules(doc: Obj): RuleIssue[] {
+  const spec = obj(doc.spec);
+  const plugins = Array.isArray(spec?.plugins) ? spec.plugins.map(obj) : [];
+  const archivers = plugins.map((p, i) => ({ p, i })).filter(({ p }) => p && p.enabled !== false && p.isWALArchiver === true);
+  const out: RuleIssue[] = [];
+  if (archivers.length > 1) {
+    out.push({
+      path: ['spec', 'plugins', archivers[1].i, 'isWALArchiver'],
+      message: `only one plugin may archive WAL, but ${archivers.map(({ p }) => JSON.stringify(p!.name)).join(' and ')} set isWALArchiver: true`,
+      hint: 'keep isWALArchiver on the plugin that owns the archive and remove it from the others',
+    });
+  }
+  if (archivers.length > 0 && present(obj(spec?.backup)?.barmanObjectStore)) {
+    out.push({
+      path: ['spec', 'backup', 'barmanObjectStore'],
+      message: `spec.backup.barmanObjectStore archives WAL in-tree while plugin ${JSON.stringify(archivers[0].p!.name)} is the WAL archiver`,
+      hint: 'move the store into an ObjectStore and drop spec.backup.barmanObjectStore, or set isWALArchiver: false on the plugin: a Cluster archives WAL through one path',
+    });
+  }
+  return out;
+}
+
 const RECOVERY_TARGETS = ['targetImmediate', 'targetLSN', 'targetName', 'targetXID', 'targetTime'] as const;
 
 export function clusterRules(doc: Obj): RuleIssue[] {
@@ -201,6 +228,7 @@ export function clusterRules(doc: Obj): RuleIssue[] {
   const out: RuleIssue[] = [];
   const backupStore = obj(obj(spec.backup)?.barmanObjectStore);
   if (backupStore) out.push(...objectStoreRules(backupStore, ['spec', 'backup', 'barmanObjectStore']));
+  out.push(...pluginRules(doc));
 
   const externals = Array.isArray(spec.externalClusters) ? spec.externalClusters : [];
   const seen = new Set<string>();

@@ -154,6 +154,17 @@ const bootstrapRecovery = z.strictObject({
   secret: ignored(localObjectReference),
 });
 
+/**
+ * CNPG's PluginConfiguration: an entry of spec.plugins, or externalClusters[].plugin. pgark reads
+ * the entries named pgark.io or barman-cloud.cloudnative-pg.io (plugin-form.ts); others pass.
+ */
+const pluginEntry = z.strictObject({
+  name: z.string().min(1),
+  enabled: z.boolean().optional(),
+  isWALArchiver: z.boolean().optional(),
+  parameters: stringMap.optional(),
+});
+
 const externalCluster = z.strictObject({
   name: z.string().min(1),
   connectionParameters: stringMap.optional(),
@@ -162,7 +173,7 @@ const externalCluster = z.strictObject({
   sslRootCert: coreSecretKeySelector.optional(),
   password: coreSecretKeySelector.optional(),
   barmanObjectStore: barmanObjectStore.optional(),
-  plugin: ignored(opaqueObject),
+  plugin: pluginEntry.optional(),
 });
 
 /** Standard Kubernetes ObjectMeta; only name/namespace/labels/annotations matter to pgark. */
@@ -240,7 +251,7 @@ const clusterSpec = z.strictObject({
   seccompProfile: ignored(opaqueObject),
   tablespaces: ignored(z.array(opaqueObject)),
   enablePDB: ignored(z.boolean()),
-  plugins: ignored(z.array(opaqueObject)),
+  plugins: z.array(pluginEntry).optional(),
   probes: ignored(opaqueObject),
   podSecurityContext: ignored(opaqueObject),
   securityContext: ignored(opaqueObject),
@@ -254,7 +265,7 @@ const backupSpecFields = {
   method: backupMethod.default('barmanObjectStore'),
   online: z.boolean().optional(),
   onlineConfiguration: ignored(opaqueObject),
-  pluginConfiguration: ignored(pluginConfiguration),
+  pluginConfiguration: pluginConfiguration.optional(),
 };
 
 const envelope = <K extends string, S extends z.ZodType>(kind: K, spec: S) =>

@@ -70,6 +70,18 @@ export interface ManifestSet {
 }
 
 /**
+ * Where the manifests set a store's parts: dotted paths of the Cluster (spec.backup.barmanObjectStore,
+ * spec.plugins[0].parameters.serverName) or of an ObjectStore, so that hints name the field of the
+ * form in use (in-tree or plugin).
+ */
+export interface StoreFields {
+  /** The barmanObjectStore block: spec.backup.barmanObjectStore, or "ObjectStore NAME spec.configuration". */
+  config: string;
+  serverName: string;
+  retentionPolicy: string;
+}
+
+/**
  * A barmanObjectStore with its secrets resolved: what the storage layer needs to connect.
  * Never log or print this object; use describeCredentialSource() for a safe summary.
  */
@@ -80,4 +92,8 @@ export interface ResolvedObjectStore extends ObjectStoreOptions {
   /** Human-readable description of where the credentials came from (names only, never values). */
   credentialSource: string;
   config: BarmanObjectStoreConfiguration;
+  /** The retention policy that goes with this store: spec.backup.retentionPolicy, or the ObjectStore's spec.retentionPolicy. */
+  retentionPolicy?: string;
+  /** Where the manifests set this store (absent when it was built outside them). */
+  fields?: StoreFields;
 }

@@ -1,15 +1,15 @@
 /**
- * From a CNPG-I request to an object store: the Cluster JSON CNPG sends (read leniently: only
- * the fields the plugin needs are checked, so fields of newer CNPG versions pass), this plugin's
- * spec.plugins entry and its parameters (barmanObjectName, serverName), the ObjectStore resource
- * they name, and its Secrets, ending in config's ResolvedObjectStore. ObjectStore documents come
- * from an ObjectStoreSource: the -f manifests here, the Kubernetes API elsewhere.
+ * What is specific to CNPG-I requests on the way to an object store: the Cluster JSON CNPG sends
+ * (read leniently: only the fields the plugin needs are checked, so fields of newer CNPG versions
+ * pass) and ObjectStore documents from an ObjectStoreSource (the -f manifests, or the Kubernetes
+ * API), validated and resolved into config's ResolvedObjectStore. Which ObjectStore and serverName
+ * a Cluster's plugin entries mean is config's (plugin-form.ts), shared with the CLI.
  */
 import { z } from 'zod';
-import { resolveObjectStore, type ConfigContext } from '../config/index.js';
+import { findObjectStore, objectStoreSpec, resolveStoreSpec, type ConfigContext } from '../config/index.js';
+import type { StoreRef } from '../config/plugin-form.js';
 import type { ManifestSet, ObjectStore, ResolvedObjectStore } from '../config/types.js';
 import { validateDocument } from '../config/validate.js';
-import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
 import { ConfigError, UserError } from '../util/errors.js';
 import { InvalidRequestError } from './calls.js';
 
@@ -34,7 +34,7 @@ const clusterView = z.looseObject({
       bootstrap: z.looseObject({ recovery: z.looseObject({ source: z.string().optional() }).optional() }).optional(),
       replica: z.looseObject({ enabled: z.boolean().optional(), source: z.string().optional() }).optional(),
       externalClusters: z
-        .array(z.looseObject({ name: z.string().min(1), plugin: z.looseObject({ name: z.string().min(1), parameters: stringMap.optional() }).optional() }))
+        .array(z.looseObject({ name: z.string().min(1), plugin: pluginEntry.optional() }))
         .optional(),
     })
     .default({}),
@@ -42,7 +42,6 @@ const clusterView = z.looseObject({
 
 /** The parts of a Cluster the plugin acts on. */
 export type PluginCluster = z.output<typeof clusterView>;
-type PluginEntry = z.output<typeof pluginEntry>;
 
 /** The Cluster of a request (its cluster_definition JSON) or of a -f manifest; InvalidRequestError names the bad field. */
 export function readCluster(definition: Buffer | object): PluginCluster {
@@ -61,99 +60,11 @@ export function readCluster(definition: Buffer | object): PluginCluster {
   throw new InvalidRequestError(`cluster_definition is not a usable Cluster: ${problems.join('; ')}`);
 }
 
-/** Which ObjectStore and folder (serverName) a request works on. */
-export interface StoreRef {
-  namespace?: string;
-  /** The ObjectStore's name (parameters.barmanObjectName). */
-  objectName: string;
-  serverName: string;
-  /** Skip the empty-archive check (check_empty_wal_archive false, or CNPG's skip annotation). */
-  skipEmptyCheck: boolean;
-}
-
-function enabledEntries(cluster: PluginCluster): PluginEntry[] {
-  return (cluster.spec.plugins ?? []).filter((p) => p.enabled !== false);
-}
-
-function entryFor(cluster: PluginCluster, pluginName: string): PluginEntry | undefined {
-  return enabledEntries(cluster).find((p) => p.name === pluginName);
-}
-
-function skipAnnotation(cluster: PluginCluster): boolean {
-  return cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled';
-}
-
-function barmanObjectName(parameters: Record<string, string>, where: string): string {
-  const name = parameters.barmanObjectName;
-  if (!name) throw new UserError(`${where} has no parameters.barmanObjectName`, 'name the ObjectStore (barmancloud.cnpg.io/v1) to use: parameters: {barmanObjectName: NAME}');
-  return name;
-}
-
-/**
- * The store this cluster archives to and backs up into: its spec.plugins entry for `pluginName`
- * (request parameters override the entry's), serverName defaulting to the Cluster's name.
- */
-export function targetStoreRef(cluster: PluginCluster, pluginName: string, requestParameters: Record<string, string> = {}): StoreRef {
-  const entry = entryFor(cluster, pluginName);
-  const parameters = { ...entry?.parameters, ...requestParameters };
-  if (!entry && !parameters.barmanObjectName) {
-    const names = enabledEntries(cluster).map((p) => p.name);
-    throw new UserError(
-      `Cluster "${cluster.metadata.name}" has no enabled spec.plugins entry named "${pluginName}"`,
-      names.length ? `its plugin entries: ${names.join(', ')}; serve with --name matching one of them` : `add spec.plugins: [{name: ${pluginName}, parameters: {barmanObjectName: ...}}]`,
-    );
-  }
-  return {
-    namespace: cluster.metadata.namespace,
-    objectName: barmanObjectName(parameters, `the spec.plugins entry "${pluginName}" of Cluster "${cluster.metadata.name}"`),
-    serverName: parameters.serverName || cluster.metadata.name,
-    skipEmptyCheck: skipAnnotation(cluster),
-  };
-}
-
-/** An external cluster's plugin store (recovery or replica source); serverName defaults to the external cluster's name. */
-export function externalStoreRef(cluster: PluginCluster, pluginName: string, source: string): StoreRef {
-  const ext = (cluster.spec.externalClusters ?? []).find((e) => e.name === source);
-  const where = `spec.externalClusters[name=${source}] of Cluster "${cluster.metadata.name}"`;
-  if (!ext) throw new UserError(`${where} does not exist`, 'the recovery or replica source must name an entry of spec.externalClusters');
-  if (ext.plugin?.name !== pluginName) {
-    throw new UserError(`${where} has no plugin section for "${pluginName}"`, `add plugin: {name: ${pluginName}, parameters: {barmanObjectName: ...}}`);
-  }
-  const parameters = ext.plugin.parameters ?? {};
-  return {
-    namespace: cluster.metadata.namespace,
-    objectName: barmanObjectName(parameters, `the plugin section of ${where}`),
-    serverName: parameters.serverName || ext.name,
-    skipEmptyCheck: skipAnnotation(cluster),
-  };
-}
-
-/** The recovery source of spec.bootstrap.recovery (the restore job's WAL and backups). */
-export function recoveryStoreRef(cluster: PluginCluster, pluginName: string): StoreRef {
-  const source = cluster.spec.bootstrap?.recovery?.source;
-  if (!source) throw new UserError(`Cluster "${cluster.metadata.name}" has no spec.bootstrap.recovery.source`, 'a recovery through the plugin names an external cluster with a plugin section');
-  return externalStoreRef(cluster, pluginName, source);
-}
-
-/**
- * Whether this plugin must store the WAL CNPG hands it. CNPG calls Archive on every enabled plugin
- * with the WAL capability, archiver or not (CNPG#11351), so the plugin decides: it archives when
- * its entry says isWALArchiver: true, or when it is the only enabled plugin entry and the Cluster
- * has no in-tree barmanObjectStore and no other entry claims the role.
- */
-export function isWalArchiver(cluster: PluginCluster, pluginName: string): boolean {
-  const entry = entryFor(cluster, pluginName);
-  if (!entry) return false;
-  if (entry.isWALArchiver === true) return true;
-  const enabled = enabledEntries(cluster);
-  return enabled.length === 1 && !enabled.some((p) => p.isWALArchiver) && cluster.spec.backup?.barmanObjectStore == null;
-}
-
 /** ObjectStores from the -f manifests; one without a namespace matches any. */
 export function manifestObjectStoreSource(set: ManifestSet): ObjectStoreSource {
   return {
     async read(name, namespace) {
-      return set.objectStores.find((o) => o.metadata.name === name && (!namespace || !o.metadata.namespace || o.metadata.namespace === namespace));
+      return findObjectStore(set, name, namespace);
     },
   };
 }
@@ -199,7 +110,6 @@ export class PluginConfig {
   }
 
   async resolve(ref: StoreRef): Promise<ResolvedObjectStore> {
-    const store = await this.objectStore(ref.objectName, ref.namespace);
-    return resolveObjectStore(this.ctx, store.spec.configuration, ref.serverName, ref.namespace ?? store.metadata.namespace);
+    return resolveStoreSpec(this.ctx, objectStoreSpec(await this.objectStore(ref.objectName, ref.namespace), ref));
   }
 }

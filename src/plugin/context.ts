@@ -7,7 +7,8 @@
 import type { ManifestSet } from '../config/types.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
-import type { PluginConfig, StoreRef } from './config.js';
+import type { PluginConfig } from './config.js';
+import type { StoreRef } from '../config/plugin-form.js';
 
 export const PLUGIN_ROLES = ['instance', 'restore'] as const;
 export type PluginRole = (typeof PLUGIN_ROLES)[number];

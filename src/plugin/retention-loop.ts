@@ -16,7 +16,8 @@ import { parseRetentionPolicy } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
 import { UserError } from '../util/errors.js';
-import { readCluster, targetStoreRef, type PluginConfig } from './config.js';
+import { readCluster, type PluginConfig } from './config.js';
+import { targetStoreRef } from '../config/plugin-form.js';
 import { readFirstRequired } from './first-required.js';
 import { recoveryWindowOf, withRecoveryWindow, type RecoveryWindow } from './recovery-window.js';
 

@@ -1,12 +1,14 @@
 /**
  * `pgark check`: everything a user should know works before relying on pgark. Validates the
  * manifests, resolves the secrets, lists and writes a probe to every object store the Cluster
- * uses, and inspects PostgreSQL's archiving settings. Each step becomes one row of the report;
+ * uses (in-tree barmanObjectStore sections or plugin references to ObjectStores), and inspects
+ * PostgreSQL's archiving settings. Each step becomes one row of the report;
  * nothing here prints a secret value.
  */
 import { randomBytes } from 'node:crypto';
-import type { Cluster, ResolvedObjectStore } from '../config/types.js';
-import { clusterObjectStore, externalClusterObjectStore, findCluster, imageMajorVersion, loadContext, type ConfigContext } from '../config/index.js';
+import type { Cluster, ManifestSet, ResolvedObjectStore } from '../config/types.js';
+import { clusterStoreSpec, externalStoreSpec, findCluster, imageMajorVersion, loadContext, resolveStoreSpec, type ConfigContext, type StoreSpec } from '../config/index.js';
+import { SERVED_PLUGIN_NAMES } from '../config/plugin-form.js';
 import { PgarkError } from '../util/errors.js';
 import { catalogWriteOptions } from '../catalog/catalog.js';
 import { checkPostgres } from './postgres.js';
@@ -31,6 +33,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
       [m.backups.length, 'Backup'],
       [m.scheduledBackups.length, 'ScheduledBackup'],
       [m.secrets.length, 'Secret'],
+      [m.objectStores.length, 'ObjectStore'],
     ] as const
   )
     .filter(([n]) => n > 0)
@@ -46,17 +49,17 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
     detail: ignored.length ? `accepted, not acted on by pgark: ${ignored.join(', ')}` : 'none',
   });
 
-  const stores = storesOf(cluster);
+  const stores = storesOf(m, cluster);
   if (stores.length === 0) {
     rows.push({
       check: 'object store',
       status: 'fail',
-      detail: `Cluster "${cluster.metadata.name}" has neither spec.backup.barmanObjectStore nor a recovery source with one`,
-      hint: 'add spec.backup.barmanObjectStore (destinationPath + credentials)',
+      detail: `Cluster "${cluster.metadata.name}" has no store: neither spec.backup.barmanObjectStore, nor a spec.plugins entry for ${SERVED_PLUGIN_NAMES.join(' or ')}, nor a recovery source with either`,
+      hint: 'add spec.backup.barmanObjectStore (destinationPath + credentials), or spec.plugins: [{name: pgark.io, isWALArchiver: true, parameters: {barmanObjectName: STORE}}] and the ObjectStore STORE',
     });
   }
-  for (const s of stores) rows.push(...(await checkStore(ctx, cluster, s)));
-  const dataCompression = cluster.spec.backup?.barmanObjectStore?.data?.compression;
+  for (const s of stores) rows.push(...(await checkStore(ctx, s)));
+  const dataCompression = stores.find((s) => s.writable)?.spec.config.data?.compression;
   if (dataCompression === 'xz' || dataCompression === 'zstd') {
     rows.push({
       check: 'barman-cloud compatibility',
@@ -69,30 +72,31 @@ export async function runCheck(opts: CheckOptions): Promise<CheckReport> {
   return { ok: !rows.some((r) => r.status === 'fail'), cluster: cluster.metadata.name, rows };
 }
 
-interface StoreRef {
+interface CheckedStore {
   label: string;
   /** The Cluster's own archive gets a write probe; a recovery source is only read. */
   writable: boolean;
-  resolve(ctx: ConfigContext, cluster: Cluster): Promise<ResolvedObjectStore>;
+  spec: StoreSpec;
 }
 
-function storesOf(cluster: Cluster): StoreRef[] {
-  const out: StoreRef[] = [];
-  if (cluster.spec.backup?.barmanObjectStore) {
-    out.push({ label: 'backup store', writable: true, resolve: clusterObjectStore });
-  }
+/** The stores the Cluster uses, in either form; a plugin reference to an ObjectStore not in -f is a ConfigError (exit 2). */
+function storesOf(m: ManifestSet, cluster: Cluster): CheckedStore[] {
+  const out: CheckedStore[] = [];
+  // The label names the ObjectStore in the plugin form: several Clusters may share it under their own serverName.
+  const label = (what: string, spec: StoreSpec) => (spec.objectStore ? `${what} (ObjectStore ${spec.objectStore})` : what);
+  const own = clusterStoreSpec(m, cluster);
+  if (own) out.push({ label: label('backup store', own), writable: true, spec: own });
   const source = cluster.spec.bootstrap?.recovery?.source;
-  if (source && cluster.spec.externalClusters?.find((e) => e.name === source)?.barmanObjectStore) {
-    out.push({ label: `recovery source ${source}`, writable: false, resolve: (ctx, c) => externalClusterObjectStore(ctx, c, source) });
-  }
+  const external = source ? externalStoreSpec(m, cluster, source) : undefined;
+  if (external) out.push({ label: label(`recovery source ${source}`, external), writable: false, spec: external });
   return out;
 }
 
-async function checkStore(ctx: ConfigContext, cluster: Cluster, ref: StoreRef): Promise<CheckRow[]> {
+async function checkStore(ctx: ConfigContext, ref: CheckedStore): Promise<CheckRow[]> {
   const rows: CheckRow[] = [];
   let resolved: ResolvedObjectStore;
   try {
-    resolved = await ref.resolve(ctx, cluster);
+    resolved = await resolveStoreSpec(ctx, ref.spec);
   } catch (err) {
     return [failRow(`${ref.label}: credentials`, err)];
   }

@@ -129,7 +129,7 @@ function reportPlan(plan: RecoveryPlan, progress: Progress): void {
     `recoverable: from ${earliest.time?.toISOString() ?? '?'} (${earliest.lsn !== undefined ? formatLsn(earliest.lsn) : '?'}, end of backup ${earliest.backupId}) to ${w.latestTime?.toISOString() ?? '?'} (${w.latestLsn !== undefined ? formatLsn(w.latestLsn) : '?'})`,
   );
   if (plan.newArchive) progress.step(`after promotion the cluster archives to ${plan.newArchive.displayUrl} server "${plan.newArchive.serverName}" (empty-archive check ${plan.newArchive.emptyCheck})`);
-  else progress.step('the Cluster has no backup.barmanObjectStore: WAL archiving stays off after promotion');
+  else progress.step('the Cluster has no store of its own (spec.backup.barmanObjectStore or a pgark.io plugin entry): WAL archiving stays off after promotion');
   progress.step(`estimated time: about ${formatDuration(plan.estimateSeconds)}`);
 }
 

@@ -1,5 +1,5 @@
 /** Glue between `pgark restore` and the recovery modules: manifests in, recovery or finish out. */
-import { findCluster, loadContext } from '../config/index.js';
+import { clusterStoreSpec, findCluster, loadContext } from '../config/index.js';
 import type { Cluster, ManifestSet } from '../config/types.js';
 import { runRecovery, type RecoveryOptions, type RecoveryResult } from './apply.js';
 import { finishRecovery } from './finish.js';
@@ -24,7 +24,7 @@ export async function finishRecoveryFromManifests(opts: { files: string[]; secre
     pgdata: opts.pgdata,
     ref: { files: opts.files, secretsDir: opts.secretsDir },
     cluster: ctx.manifests.clusters.length > 1 ? cluster.metadata.name : undefined,
-    archives: cluster.spec.backup?.barmanObjectStore !== undefined,
+    archives: clusterStoreSpec(ctx.manifests, cluster) !== undefined,
     archiveEnd: opts.archiveEnd,
   });
 }

@@ -9,7 +9,7 @@
  *  6. the WAL archive holds begin_wal and is continuous to the end of the backup and to the target.
  */
 import type { ConfigContext } from '../config/index.js';
-import { clusterObjectStore } from '../config/index.js';
+import { clusterObjectStore, clusterStoreSpec } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -156,14 +156,14 @@ async function findNamedBackup(store: ObjectStore, source: RecoverySource): Prom
 
 /** Pre-check 5: "Expected empty archive" on the new cluster's own store. */
 async function checkNewArchive(ctx: ConfigContext, cluster: Cluster): Promise<RecoveryPlan['newArchive']> {
-  if (!cluster.spec.backup?.barmanObjectStore) return undefined;
+  if (!clusterStoreSpec(ctx.manifests, cluster)) return undefined;
   const own = await clusterObjectStore(ctx, cluster);
   const ownStore = await openObjectStore(own);
   try {
     if (cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled') {
       return { displayUrl: ownStore.displayUrl, serverName: own.serverName, emptyCheck: 'skipped by annotation' };
     }
-    await checkEmptyArchive(ownStore, own.serverName);
+    await checkEmptyArchive(ownStore, own.serverName, { serverNameField: own.fields?.serverName });
     return { displayUrl: ownStore.displayUrl, serverName: own.serverName, emptyCheck: 'passed' };
   } finally {
     await ownStore.close();

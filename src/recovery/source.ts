@@ -1,14 +1,16 @@
 /**
  * Where a recovery reads from, per spec.bootstrap.recovery:
- *  - source: NAME  -> externalClusters[NAME].barmanObjectStore, serverName defaulting to NAME;
- *  - backup: {name} -> the Cluster's own backup.barmanObjectStore, the backup found by its
+ *  - source: NAME  -> externalClusters[NAME]'s store (its barmanObjectStore, or the ObjectStore its
+ *    pgark.io / barman-cloud plugin section names), serverName defaulting to NAME;
+ *  - backup: {name} -> the Cluster's own store (either form), the backup found by its
  *    backup_name (the Backup CR name) under the Cluster's serverName or any other server folder
  *    of the same destinationPath (a recovering cluster normally gets a new serverName).
  * Also enforces CNPG's webhook rules for the recovery section, so that a bad manifest is refused
  * before anything is read or written.
  */
 import type { ConfigContext } from '../config/index.js';
-import { resolveObjectStore } from '../config/index.js';
+import { backupStoreSpec, clusterStoreSpec, externalClusterObjectStore, resolveStoreSpec } from '../config/index.js';
+import { SERVED_PLUGIN_NAMES } from '../config/plugin-form.js';
 import type { BarmanObjectStoreConfiguration, Cluster, ResolvedObjectStore } from '../config/types.js';
 import { ConfigError, UserError, type ManifestIssue } from '../util/errors.js';
 
@@ -48,9 +50,16 @@ export function validateRecoverySpec(cluster: Cluster): void {
   if (rec.volumeSnapshots) issues.push(issue(cluster, `${base}.volumeSnapshots`, 'recovery from volume snapshots is not supported by pgark', 'use source or backup'));
   if (rec.source) {
     const ext = cluster.spec.externalClusters?.find((e) => e.name === rec.source);
-    if (ext && !ext.barmanObjectStore) {
+    if (ext && !ext.barmanObjectStore && !(ext.plugin && SERVED_PLUGIN_NAMES.includes(ext.plugin.name))) {
       const i = cluster.spec.externalClusters!.indexOf(ext);
-      issues.push(issue(cluster, `spec.externalClusters.${i}`, `externalCluster "${ext.name}" has no barmanObjectStore`, 'pgark recovers from object stores only (not from a running server via connectionParameters)'));
+      issues.push(
+        issue(
+          cluster,
+          `spec.externalClusters.${i}`,
+          `externalCluster "${ext.name}" has no barmanObjectStore nor a ${SERVED_PLUGIN_NAMES.join(' / ')} plugin section`,
+          'pgark recovers from object stores only (not from a running server via connectionParameters)',
+        ),
+      );
     }
   }
   if (issues.length) throw new ConfigError(issues);
@@ -59,30 +68,28 @@ export function validateRecoverySpec(cluster: Cluster): void {
 export async function resolveRecoverySource(ctx: ConfigContext, cluster: Cluster): Promise<RecoverySource> {
   validateRecoverySpec(cluster);
   const rec = cluster.spec.bootstrap!.recovery!;
-  const ns = cluster.metadata.namespace;
   if (rec.source) {
-    const ext = cluster.spec.externalClusters!.find((e) => e.name === rec.source)!;
-    const store = await resolveObjectStore(ctx, ext.barmanObjectStore!, ext.name, ns);
-    return { kind: 'source', store, externalCluster: ext.name, walCluster: cluster.metadata.name, searchOtherServers: false, maxParallel: parallelOf(ext.barmanObjectStore!) };
+    const store = await externalClusterObjectStore(ctx, cluster, rec.source);
+    return { kind: 'source', store, externalCluster: rec.source, walCluster: cluster.metadata.name, searchOtherServers: false, maxParallel: parallelOf(store.config) };
   }
   const name = rec.backup!.name;
   // Like CNPG reading the Backup CR's status: the Backup manifest names the Cluster whose store holds it.
   const backupCr = ctx.manifests.backups.find((b) => b.metadata.name === name);
-  const origin = backupCr && ctx.manifests.clusters.find((c) => c !== cluster && c.metadata.name === backupCr.spec.cluster.name && c.spec.backup?.barmanObjectStore);
-  if (origin) {
-    const cfg = origin.spec.backup!.barmanObjectStore!;
-    const store = await resolveObjectStore(ctx, cfg, origin.metadata.name, origin.metadata.namespace);
-    return { kind: 'backup', store, backupName: name, walCluster: origin.metadata.name, searchOtherServers: false, maxParallel: parallelOf(cfg) };
+  const origin = backupCr && ctx.manifests.clusters.find((c) => c !== cluster && c.metadata.name === backupCr.spec.cluster.name);
+  const originSpec = origin && clusterStoreSpec(ctx.manifests, origin) && backupStoreSpec(ctx.manifests, origin, backupCr);
+  if (originSpec) {
+    const store = await resolveStoreSpec(ctx, originSpec);
+    return { kind: 'backup', store, backupName: name, walCluster: origin.metadata.name, searchOtherServers: false, maxParallel: parallelOf(store.config) };
   }
-  const own = cluster.spec.backup?.barmanObjectStore;
+  const own = clusterStoreSpec(ctx.manifests, cluster);
   if (!own) {
     throw new UserError(
-      `recovery.backup.name "${name}": Cluster "${cluster.metadata.name}" has no spec.backup.barmanObjectStore to find the backup in`,
-      `add the Cluster's backup.barmanObjectStore (the store the backup was taken to), or pass the Backup manifest "${name}" and its Cluster's manifest with -f`,
+      `recovery.backup.name "${name}": Cluster "${cluster.metadata.name}" has no store to find the backup in (spec.backup.barmanObjectStore or a pgark.io plugin entry)`,
+      `add the Cluster's store (the one the backup was taken to), or pass the Backup manifest "${name}" and its Cluster's manifest with -f`,
     );
   }
-  const store = await resolveObjectStore(ctx, own, cluster.metadata.name, ns);
-  return { kind: 'backup', store, backupName: name, walCluster: cluster.metadata.name, searchOtherServers: true, maxParallel: parallelOf(own) };
+  const store = await resolveStoreSpec(ctx, own);
+  return { kind: 'backup', store, backupName: name, walCluster: cluster.metadata.name, searchOtherServers: true, maxParallel: parallelOf(store.config) };
 }
 
 function parallelOf(cfg: BarmanObjectStoreConfiguration): number {

@@ -104,7 +104,7 @@ export const OPTIONS = {
   applyStart: { flags: '--start', type: bool, description: 'recovery: start PostgreSQL, wait for the target and promotion, and leave it running' },
   applyDryRun: { flags: '--dry-run', type: bool, description: 'recovery: print the plan and change nothing' },
 
-  policy: { flags: '--policy <Nd|Nw|Nm>', type: str, description: 'use this policy instead of spec.backup.retentionPolicy' },
+  policy: { flags: '--policy <Nd|Nw|Nm>', type: str, description: "use this policy instead of the store's (spec.backup.retentionPolicy, or the ObjectStore's spec.retentionPolicy)" },
   retentionDryRun: { flags: '--dry-run', type: bool, description: 'print what would be deleted and why; delete nothing' },
 
   count: { flags: '-n, --count <n>', type: int(1, 1000), default: '5', description: 'how many run times per ScheduledBackup' },
@@ -134,9 +134,9 @@ export const OPTIONS = {
   restoreSource: {
     flags: '--source <name>',
     type: str,
-    description: 'read from externalClusters[name].barmanObjectStore (recovery), serverName defaulting to name',
+    description: 'read from the store of externalClusters[name] (its barmanObjectStore or plugin section; recovery), serverName defaulting to name',
   },
-  listSource: { flags: '--source <name>', type: str, description: "list externalClusters[name].barmanObjectStore instead of the Cluster's own" },
+  listSource: { flags: '--source <name>', type: str, description: "list the store of externalClusters[name] (barmanObjectStore or plugin section) instead of the Cluster's own" },
 
   provider: { flags: '--provider <name>', env: 'LOGICAL_BACKUP_PROVIDER', type: str, description: 's3 | az (azure) (default $LOGICAL_BACKUP_PROVIDER or s3)' },
   destination: { flags: '--destination <url>', type: str, description: 'a local file:// directory instead of S3/Azure' },

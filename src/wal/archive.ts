@@ -84,7 +84,7 @@ export class EmptyArchiveGate {
   private async check(target: WalTarget, wal: ParsedWalName, path: string): Promise<void> {
     const header = wal.kind === 'segment' || wal.kind === 'partial' ? await readSegmentHeaderOf(path) : undefined;
     if (await pathExists(this.markerPath)) {
-      await checkEmptyArchive(target.store, target.serverName, { timeline: wal.timeline, systemIdentifier: header?.systemIdentifier });
+      await checkEmptyArchive(target.store, target.serverName, { timeline: wal.timeline, systemIdentifier: header?.systemIdentifier, serverNameField: target.serverNameField });
       return;
     }
     if (!header) return;
@@ -92,7 +92,7 @@ export class EmptyArchiveGate {
     if (!report.newestSegmentKey) return;
     const archived = await archivedSystemIdentifier(target.store, report.newestSegmentKey);
     if (archived && archived !== header.systemIdentifier) {
-      throw emptyArchiveError(target.store, target.serverName, report, { timeline: wal.timeline, systemIdentifier: header.systemIdentifier }, archived);
+      throw emptyArchiveError(target.store, target.serverName, report, { timeline: wal.timeline, systemIdentifier: header.systemIdentifier, serverNameField: target.serverNameField }, archived);
     }
   }
 

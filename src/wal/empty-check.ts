@@ -119,6 +119,8 @@ export interface EmptyCheckOptions {
   timeline?: number;
   /** This cluster's system identifier, shown next to the archive's for comparison. */
   systemIdentifier?: string;
+  /** The manifest field that sets serverName in the form in use, for the hint (default the in-tree one). */
+  serverNameField?: string;
 }
 
 /**
@@ -149,7 +151,7 @@ export function emptyArchiveError(
     `(timelines ${report.timelines.join(', ')}; e.g. ${report.samples.join(', ')})` +
     (ids.length ? `; ${ids.join(', ')}` : '');
   const hint =
-    'set a new spec.backup.barmanObjectStore.serverName for this cluster, or, if this archive really belongs to it, ' +
+    `set a new ${opts.serverNameField ?? 'spec.backup.barmanObjectStore.serverName'} for this cluster, or, if this archive really belongs to it, ` +
     'add the annotation cnpg.io/skipEmptyWalArchiveCheck: enabled to the Cluster';
   return new ArchiveNotEmptyError(message, hint, report);
 }

@@ -1,11 +1,12 @@
 /**
  * The object store and WAL settings a wal-archive / wal-restore request works with, read from the
- * CNPG manifests: the Cluster's own spec.backup.barmanObjectStore, or for recovery an external
- * cluster's barmanObjectStore (`--source NAME`, serverName defaulting to NAME, as CNPG does).
+ * CNPG manifests: the Cluster's own store (spec.backup.barmanObjectStore or its plugin entry's
+ * ObjectStore), or for recovery an external cluster's (`--source NAME`, serverName defaulting to
+ * NAME, as CNPG does).
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { clusterObjectStore, findCluster, loadContext, resolveObjectStore } from '../config/index.js';
+import { clusterObjectStore, externalClusterObjectStore, findCluster, loadContext } from '../config/index.js';
 import type { Encryption, ResolvedObjectStore } from '../config/types.js';
 import type { CodecName } from '../codec/types.js';
 import { StorageError } from '../storage/errors.js';
@@ -26,6 +27,8 @@ export interface WalTarget {
   encryption?: Encryption;
   /** The Cluster carries cnpg.io/skipEmptyWalArchiveCheck: enabled. */
   skipEmptyCheck: boolean;
+  /** The manifest field that sets serverName, for the empty-archive hint. */
+  serverNameField?: string;
   /** Safe to print: store URL and server name. */
   description: string;
 }
@@ -46,20 +49,7 @@ export async function resolveWalTarget(ref: ConfigRef): Promise<WalTargetSource>
   }
   const ctx = await loadContext({ files: ref.files, secretsDir: ref.secretsDir });
   const cluster = findCluster(ctx.manifests, ref.cluster);
-  let resolved;
-  if (ref.source) {
-    const external = (cluster.spec.externalClusters ?? []).find((e) => e.name === ref.source);
-    if (!external?.barmanObjectStore) {
-      const names = (cluster.spec.externalClusters ?? []).map((e) => e.name);
-      throw new UserError(
-        `Cluster "${cluster.metadata.name}" has no externalClusters entry "${ref.source}" with a barmanObjectStore`,
-        names.length ? `known external clusters: ${names.join(', ')}` : 'add spec.externalClusters[] with a barmanObjectStore section',
-      );
-    }
-    resolved = await resolveObjectStore(ctx, external.barmanObjectStore, external.name);
-  } else {
-    resolved = await clusterObjectStore(ctx, cluster);
-  }
+  const resolved = ref.source ? await externalClusterObjectStore(ctx, cluster, ref.source) : await clusterObjectStore(ctx, cluster);
   return walTargetSource(resolved, cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled');
 }
 
@@ -81,6 +71,7 @@ async function openWalTarget(resolved: ResolvedObjectStore, skipEmptyCheck: bool
     historyTags: cfg.historyTags,
     encryption: cfg.wal?.encryption,
     skipEmptyCheck,
+    serverNameField: resolved.fields?.serverName,
     description: `${store.displayUrl} server "${resolved.serverName}"`,
   };
 }

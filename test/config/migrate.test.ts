@@ -13,7 +13,8 @@ import { parseAllDocuments } from 'yaml';
 import { clusterObjectStore, externalClusterObjectStore, loadContext, loadManifests } from '../../src/config/index.js';
 import { migrateManifests, type MigrateOptions } from '../../src/config/migrate.js';
 import { ConfigError } from '../../src/util/errors.js';
-import { PluginConfig, externalStoreRef, manifestObjectStoreSource, readCluster, targetStoreRef } from '../../src/plugin/config.js';
+import { PluginConfig, manifestObjectStoreSource, readCluster } from '../../src/plugin/config.js';
+import { externalStoreRef, targetStoreRef } from '../../src/config/plugin-form.js';
 import type { ResolvedObjectStore } from '../../src/config/types.js';
 import { scratchDir } from '../harness/tmp.js';
 
@@ -212,7 +213,7 @@ test('bad input: file:line:col on stderr, exit 2, nothing written', async () => 
   });
 });
 
-test('a Cluster that already has a WAL archiver plugin: refused at its position, nothing written', async () => {
+test('a Cluster that already has a WAL archiver plugin: refused on load (CNPG\'s rule) at the in-tree store, nothing written', async () => {
   await inScratch('migrate-clash', async (dir) => {
     const file = join(dir.path, 'clash.yaml');
     writeFileSync(
@@ -233,14 +234,15 @@ spec:
     const before = readFileSync(file, 'utf8');
     await assert.rejects(migrateManifests({ files: [file], from: 'in-tree', name: 'pgark.io' }), (e: unknown) => {
       assert.ok(e instanceof ConfigError);
-      assert.equal(e.issues[0].path, 'spec.plugins[0].isWALArchiver');
-      assert.deepEqual([e.issues[0].position?.line, e.issues[0].position?.column], [7, 22]);
+      assert.equal(e.issues[0].path, 'spec.backup.barmanObjectStore');
+      assert.match(e.issues[0].message, /archives WAL in-tree while plugin "other\.example\.com" is the WAL archiver/);
+      assert.deepEqual([e.issues[0].position?.line, e.issues[0].position?.column], [10, 7]);
       assert.match(e.issues[0].hint ?? '', /one path/);
       return true;
     });
     const r = spawnSync(process.execPath, [PGARK, 'migrate', '-f', file, '-o', join(dir.path, 'out')], { encoding: 'utf8' });
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /clash\.yaml:7:22: spec\.plugins\[0\]\.isWALArchiver: /);
+    assert.match(r.stderr, /clash\.yaml:10:7: spec\.backup\.barmanObjectStore: /);
     assert.deepEqual(readdirSync(dir.path), ['clash.yaml']);
     assert.equal(readFileSync(file, 'utf8'), before);
   });

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { emptyManifestSet, loadManifests } from '../../src/config/index.js';
 import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/util/errors.js';
-import { isWalArchiver, PluginConfig, readCluster, recoveryStoreRef, targetStoreRef, manifestObjectStoreSource } from '../../src/plugin/config.js';
+import { PluginConfig, readCluster, manifestObjectStoreSource } from '../../src/plugin/config.js';
+import { isWalArchiver, recoveryStoreRef, targetStoreRef } from '../../src/config/plugin-form.js';
 import { scratchDir } from '../harness/tmp.js';
 
 const STORE = `apiVersion: barmancloud.cnpg.io/v1
@@ -54,7 +55,14 @@ test('an ObjectStore in -f manifests loads with its defaults and resolves throug
       Buffer.from(JSON.stringify({ metadata: { name: 'cluster-example', namespace: 'prod' }, spec: { plugins: [{ name: 'barman-cloud.cloudnative-pg.io', isWALArchiver: true, parameters: { barmanObjectName: 'minio-store' } }] }, status: { phase: 'x' } })),
     );
     const ref = targetStoreRef(cluster, 'barman-cloud.cloudnative-pg.io');
-    assert.deepEqual(ref, { namespace: 'prod', objectName: 'minio-store', serverName: 'cluster-example', skipEmptyCheck: false });
+    assert.deepEqual(ref, {
+      namespace: 'prod',
+      objectName: 'minio-store',
+      serverName: 'cluster-example',
+      skipEmptyCheck: false,
+      serverNameField: 'spec.plugins[0].parameters.serverName',
+      objectNameField: 'spec.plugins[0].parameters.barmanObjectName',
+    });
     const resolved = await config.resolve(ref);
     assert.equal(resolved.serverName, 'cluster-example');
     assert.equal(resolved.destinationPath, 's3://backups/');
@@ -119,7 +127,14 @@ test('recovery source and the archiver guard follow the Cluster\'s plugin entrie
       ],
     },
   });
-  assert.deepEqual(recoveryStoreRef(cluster, 'pgark.io'), { namespace: undefined, objectName: 'old-store', serverName: 'origin', skipEmptyCheck: false });
+  assert.deepEqual(recoveryStoreRef(cluster, 'pgark.io'), {
+    namespace: undefined,
+    objectName: 'old-store',
+    serverName: 'origin',
+    skipEmptyCheck: false,
+    serverNameField: 'spec.externalClusters[0].plugin.parameters.serverName',
+    objectNameField: 'spec.externalClusters[0].plugin.parameters.barmanObjectName',
+  });
   assert.equal(isWalArchiver(cluster, 'pgark.io'), true);
   assert.equal(isWalArchiver(cluster, 'other'), false, 'a disabled entry never archives');
   assert.throws(() => recoveryStoreRef(cluster, 'barman-cloud.cloudnative-pg.io'), /has no plugin section for "barman-cloud.cloudnative-pg.io"/);

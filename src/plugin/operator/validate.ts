@@ -6,6 +6,7 @@
  * the ObjectStore field and a hint. Messages name Secrets and keys, never a value.
  */
 import { ConfigError, UserError, formatIssue } from '../../util/errors.js';
+import { pluginRules } from '../../config/rules.js';
 import type { PluginCluster, PluginConfig } from '../config.js';
 import { pluginReferences, type StoreReference } from './cluster-refs.js';
 
@@ -16,23 +17,12 @@ export interface ValidationError {
 }
 
 export async function validateCluster(cluster: PluginCluster, pluginName: string, stores: PluginConfig): Promise<ValidationError[]> {
-  const errors: ValidationError[] = [];
-  const plugins = cluster.spec.plugins ?? [];
-  const archivers = plugins.map((p, i) => ({ p, i })).filter(({ p }) => p.enabled !== false && p.isWALArchiver === true);
-  if (archivers.length > 1) {
-    errors.push({
-      pathComponents: ['spec', 'plugins', String(archivers[1].i), 'isWALArchiver'],
-      value: 'true',
-      message: `only one plugin may archive WAL, but ${archivers.map(({ p }) => `"${p.name}"`).join(' and ')} set isWALArchiver: true; hint: keep isWALArchiver on the plugin that owns the archive and remove it from the others`,
-    });
-  }
-  if (archivers.length > 0 && cluster.spec.backup?.barmanObjectStore != null) {
-    errors.push({
-      pathComponents: ['spec', 'backup', 'barmanObjectStore'],
-      value: '',
-      message: `spec.backup.barmanObjectStore archives WAL in-tree while plugin "${archivers[0].p.name}" is the WAL archiver; hint: move the store into an ObjectStore and drop spec.backup.barmanObjectStore, or set isWALArchiver: false until the migration is done`,
-    });
-  }
+  // The same rules pgark check applies to a -f Cluster.
+  const errors: ValidationError[] = pluginRules(cluster).map((r) => ({
+    pathComponents: r.path.map(String),
+    value: r.path[r.path.length - 1] === 'isWALArchiver' ? 'true' : '',
+    message: `${r.message}${r.hint ? `; hint: ${r.hint}` : ''}`,
+  }));
   const refs = pluginReferences(cluster, pluginName);
   const checked = new Set<string>();
   for (const ref of [refs.target, refs.recovery, refs.replicaSource]) {
