@@ -67,8 +67,8 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
     const wantBig = await origin.pg.query<{ md5: string }>(`SELECT md5(string_agg(id || payload, ',' ORDER BY id)) AS md5 FROM big`);
     await archiveCurrentWal(origin.pg);
 
-    const fullBytes = await bytesUnder(store, `${store.destinationPath.replace(/^s3:\/\/[^/]+\/?/, '')}/incr/base/${full}/`);
-    const inc1Bytes = await bytesUnder(store, `${store.destinationPath.replace(/^s3:\/\/[^/]+\/?/, '')}/incr/pgark-incremental/${inc1}/`);
+    const fullBytes = await bytesUnder(store, `incr/base/${full}/`);
+    const inc1Bytes = await bytesUnder(store, `incr/pgark-incremental/${inc1}/`);
     assert.ok(fullBytes > 0 && inc1Bytes > 0, `${fullBytes} ${inc1Bytes}`);
     // The 200000-row table (about 13 MiB) did not change between the full and the first incremental.
     assert.ok(inc1Bytes < fullBytes / 4, `incremental ${inc1Bytes} bytes, full ${fullBytes}`);
@@ -83,6 +83,9 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
   });
 
   it('an incremental taken with nothing changed since a full restores to the same files as that full', async () => {
+    // Autovacuum would change catalog files between the two backups: the comparison is of pgark's copies, not of a moving source.
+    await origin.pg.query('ALTER SYSTEM SET autovacuum = off');
+    await origin.pg.query('SELECT pg_reload_conf()');
     await origin.pg.query('CHECKPOINT');
     const full = await backupOrigin(origin);
     const inc = await backupOrigin(origin, ['--type', 'incremental']);
@@ -95,7 +98,8 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
     const fa = await relationFiles(a.recovered.pgdata);
     const fb = await relationFiles(b.recovered.pgdata);
     assert.ok(fa.size > 100, `${fa.size} files`);
-    assert.deepEqual([...fb.entries()], [...fa.entries()]);
+    const differ = [...new Set([...fa.keys(), ...fb.keys()])].filter((k) => fa.get(k) !== fb.get(k));
+    assert.deepEqual(differ, []);
   });
 
   it('barman-cloud-backup-list 3.4 lists only the full backups, none broken', async () => {
@@ -105,7 +109,7 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
     const listed = JSON.parse(r.stdout).backups_list as { backup_id: string; status: string }[];
     assert.ok(listed.length >= 2);
     assert.deepEqual(listed.map((b) => b.status).filter((s) => s !== 'DONE'), []);
-    const incrementals = (await storeObjects(store, `${store.destinationPath.replace(/^s3:\/\/[^/]+\/?/, '')}/incr/pgark-incremental/`)).filter((o) => o.key.endsWith('/backup.info'));
+    const incrementals = (await storeObjects(store, `incr/pgark-incremental/`)).filter((o) => o.key.endsWith('/backup.info'));
     assert.equal(incrementals.length, 3);
     for (const o of incrementals) assert.ok(!listed.some((b) => o.key.includes(b.backup_id)), `${o.key} listed by barman`);
   });
