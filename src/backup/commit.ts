@@ -4,7 +4,8 @@
  * barman-cloud writes it (CNPG reads `barman-cloud-backup-show` output keyed by it).
  */
 import type { ObjectStore, PutOptions } from '../storage/types.js';
-import { backupInfoKey, BACKUP_ID_RE } from '../catalog/layout.js';
+import { BACKUP_ID_RE } from '../catalog/layout.js';
+import { prefixOf, serializeIncrementalInfo } from '../catalog/incremental.js';
 import { emptyBackupInfo, oneLineError, serializeBackupInfo, type BackupInfo } from '../catalog/backup-info.js';
 import { PyDateTime } from '../catalog/pytime.js';
 import { PyFloat, type PyDict } from '../catalog/pyliteral.js';
@@ -73,11 +74,14 @@ export function recordToBackupInfo(r: BackupRecord): BackupInfo {
     version: f.version,
     xlog_segment_size: f.walSegmentSize,
     pgark_object_sha256: r.objectSha256,
+    ...(r.parentBackupId ? { parent_backup_id: r.parentBackupId } : {}),
   };
 }
 
 export async function commitBackupInfo(store: ObjectStore, serverName: string, record: BackupRecord, objectOptions: Pick<PutOptions, 'tags' | 'encryption'> = {}): Promise<void> {
-  await store.put(backupInfoKey(serverName, record.backupId), Buffer.from(serializeBackupInfo(recordToBackupInfo(record))), objectOptions);
+  const info = recordToBackupInfo(record);
+  const text = record.parentBackupId ? serializeIncrementalInfo(info) : serializeBackupInfo(info);
+  await store.put(`${prefixOf(serverName, info)}backup.info`, Buffer.from(text), objectOptions);
 }
 
 /** Refuses a name another backup of this server already has (barman's name lookup fails on duplicates). */

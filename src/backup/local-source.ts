@@ -40,6 +40,10 @@ async function* fileBody(path: string, size: number): AsyncIterable<Uint8Array> 
   }
 }
 
+function bodies(path: string, size: number): { body: AsyncIterable<Uint8Array>; reopen: () => AsyncIterable<Uint8Array> } {
+  return { body: fileBody(path, size), reopen: () => fileBody(path, size) };
+}
+
 /** Top-down walk (a directory before its content, names sorted); vanished entries are skipped. */
 async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterable<SourceEntry> {
   const abs = rel ? join(root, rel) : root;
@@ -70,7 +74,7 @@ async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterab
       throw err;
     }
     if (est.isDirectory()) subdirs.push(path);
-    else if (est.isFile()) yield { type: 'file', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, size: est.size, body: fileBody(join(root, path), est.size) };
+    else if (est.isFile()) yield { type: 'file', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, size: est.size, ...bodies(join(root, path), est.size) };
     else if (est.isSymbolicLink()) {
       // Like barman (os.walk without followlinks): a link to a directory, such as pg_wal on another
       // volume, is not stored; a link to a file is stored as a link.
@@ -87,7 +91,7 @@ async function* pgdataEntries(facts: ServerFacts, filter: PathFilter): AsyncIter
   // barman copies pg_control last, after every other file: it must be newer than the data it describes.
   const path = 'global/pg_control';
   const st = await stat(join(facts.pgdata, path));
-  yield { type: 'file', path, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid, size: st.size, body: fileBody(join(facts.pgdata, path), st.size) };
+  yield { type: 'file', path, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid, size: st.size, ...bodies(join(facts.pgdata, path), st.size) };
 }
 
 export class LocalSource implements BackupSource {

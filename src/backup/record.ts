@@ -35,4 +35,6 @@ export interface BackupRecord {
   /** SHA-256 (hex) of each stored tar's bytes, by name below the backup's folder. */
   objectSha256?: Record<string, string>;
   copyStats?: CopyStats;
+  /** Set for an incremental backup: the backup it is incremental to (barman 3.11's parent_backup_id). */
+  parentBackupId?: string;
 }

@@ -12,6 +12,7 @@ import { UserError } from '../util/errors.js';
 import type { BackupMethod } from './pg-target.js';
 import type { BackupRequest } from './run.js';
 import { checkBackupName } from './commit.js';
+import type { BackupType } from './incremental.js';
 
 /** Codecs for base backups: barman-cloud 3.4 restores none/gzip/bzip2/snappy; lz4 and zstd are pgark-only. */
 export const BACKUP_CODECS: readonly CodecName[] = ['none', 'gzip', 'bzip2', 'snappy', 'lz4', 'zstd'];
@@ -27,6 +28,7 @@ export interface BackupOverrides {
   method?: string;
   walTimeout?: string | number;
   progress?: boolean;
+  type?: string;
 }
 
 function positiveInt(value: string | number, what: string, hint: string): number {
@@ -41,6 +43,12 @@ export function parseCodec(value: string, where: string): CodecName {
     throw new UserError(`${where}: unknown compression "${value}" (expected one of ${BACKUP_CODECS.join(', ')})`, 'none, gzip, bzip2 and snappy are restorable by barman-cloud too; lz4 and zstd only by pgark');
   }
   return codec;
+}
+
+/** Shared by --type and the ScheduledBackup annotation. */
+export function parseBackupType(value: string, where: string): BackupType {
+  if (value !== 'full' && value !== 'incremental') throw new UserError(`${where}: unknown backup type "${value}" (expected full or incremental)`, 'incremental stores only the files changed since the newest backup');
+  return value;
 }
 
 export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: PgConnectionOptions, o: BackupOverrides): Promise<BackupRequest> {
@@ -60,5 +68,6 @@ export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: Pg
     method,
     walTimeoutSeconds: positiveInt(o.walTimeout ?? 300, '--wal-timeout', 'seconds to wait for the end WAL segment to be archived'),
     progress: o.progress,
+    type: parseBackupType(o.type ?? 'full', '--type'),
   };
 }

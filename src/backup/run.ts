@@ -39,6 +39,9 @@ import { Progress } from './progress.js';
 import type { BackupRecord } from './record.js';
 import { commitBackupInfo, ensureNameIsFree } from './commit.js';
 import { setting } from '../util/options.js';
+import { UserError } from '../util/errors.js';
+import { incrementalPrefix, writeFileMap, type MappedFile } from '../catalog/incremental.js';
+import { changedEntries, findParent, manifestPath, type BackupType, type Parent } from './incremental.js';
 
 export interface BackupRequest {
   store: ResolvedObjectStore;
@@ -55,6 +58,8 @@ export interface BackupRequest {
   partSize?: number;
   /** Progress display: true = terminal line / JSON lines; false = silent. */
   progress?: boolean;
+  /** full (default) or incremental: only files changed since the newest backup are stored (backup/incremental.ts). */
+  type?: BackupType;
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -88,6 +93,12 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? setting('pgdata'), facts);
     if (!facts.inRecovery) await checkArchivingConfigured(sql);
+    let parent: Parent | undefined;
+    if (req.type === 'incremental') {
+      if (method !== 'local') throw new UserError('--type incremental compares the data directory\'s files with the parent backup\'s and needs --method local', 'run pgark on the server\'s host with --pgdata, or take a full backup');
+      const tli = await sql.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
+      parent = await findParent(store, serverName, facts, Number(tli.rows[0].tli));
+    }
     const objectOptions = catalogWriteOptions(req.store.config);
     const claim = await claimBackupId(store, serverName, objectOptions);
     const backupId = claim.backupId;
@@ -101,7 +112,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const openWriter = (name: string, sizeHint?: number) => {
       const w = new ArchiveWriter({
         store,
-        key: `${backupPrefix(serverName, backupId)}${name}.tar${ext}`,
+        key: `${parent ? incrementalPrefix(serverName, backupId) : backupPrefix(serverName, backupId)}${name}.tar${ext}`,
         compressor: compressor(req.compression, req.jobs),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
         queueSize: Math.max(2, req.jobs),
@@ -135,6 +146,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         beginWal: begin.wal,
         beginOffset: begin.offset,
         timeline: start.timeline,
+        parentBackupId: parent?.info.backup_id,
       };
       const perArchiveSeconds: Record<string, number> = {};
       const objectSha256: Record<string, string> = {};
@@ -143,12 +155,15 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         return object.size;
       };
       const manifestFiles: ManifestFile[] = [];
+      const parentFiles = new Map(parent?.map.files.map((f) => [f.path, f]));
+      const references: MappedFile[] = [];
       let data: ArchiveWriter | undefined;
       let dataStarted = 0;
       for await (const archive of source.archives()) {
         const t0 = Date.now();
         const w = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);
-        for await (const entry of archive.entries) await w.add(entry);
+        const entries = parent ? changedEntries(archive.name, archive.entries, parentFiles, references) : archive.entries;
+        for await (const entry of entries) await w.add(entry);
         if (archive.name === 'data') {
           data = w;
           dataStarted = t0;
@@ -156,7 +171,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         }
         storedTotal += stored(archive.name, await w.finish());
         perArchiveSeconds[archive.name] = (Date.now() - t0) / 1000;
-        manifestFiles.push(...w.files.map((f) => ({ ...f, path: `pg_tblspc/${archive.name}/${f.path}` })));
+        manifestFiles.push(...w.files.map((f) => ({ ...f, path: manifestPath(archive.name, f.path) })));
       }
       if (!data) throw new Error('the server sent no data directory archive');
       progress.setPhase('stopping backup');
@@ -164,7 +179,8 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       const end = walFileAt(stop.timeline, stop.lsn, facts.walSegmentSize);
       Object.assign(record, { endTime: stop.time, endLsn: stop.lsn, endWal: end.wal, endOffset: end.offset, backupLabel: stop.labelFile });
       await data.addBuffer('backup_label', Buffer.from(stop.labelFile));
-      const manifest = renderBackupManifest([...data.files, ...manifestFiles], [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
+      const referenced = references.map((f) => ({ path: f.path, size: f.size, mtime: new Date(f.mtime), crc32c: f.crc32c }));
+      const manifest = renderBackupManifest([...data.files, ...manifestFiles, ...referenced], [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
       await data.addBuffer('backup_manifest', manifest);
       progress.setPhase('completing upload');
       storedTotal += stored('data', await data.finish());
@@ -189,6 +205,15 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         objectSha256,
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
+      // The map lists what a restore writes from the chain: backup_label and backup_manifest belong to this backup alone.
+      const own = [...data.files.filter((f) => f.path !== 'backup_label' && f.path !== 'backup_manifest'), ...manifestFiles].map((f) => ({
+        path: f.path,
+        size: f.size,
+        mtime: f.mtime.getTime(),
+        crc32c: f.crc32c,
+        holder: backupId,
+      }));
+      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: 1, backupId, parent: parent?.info.backup_id ?? null, files: [...own, ...references] }, objectOptions);
       await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();

@@ -56,7 +56,13 @@ export interface SourceEntryBase {
 export type SourceEntry =
   | (SourceEntryBase & { type: 'directory' })
   | (SourceEntryBase & { type: 'symlink'; linkname: string })
-  | (SourceEntryBase & { type: 'file'; size: number; body: AsyncIterable<Uint8Array> });
+  | (SourceEntryBase & {
+      type: 'file';
+      size: number;
+      body: AsyncIterable<Uint8Array>;
+      /** A second, fresh read of the same file (local sources only): an incremental reads a file to compare it, then stores it. */
+      reopen?: () => AsyncIterable<Uint8Array>;
+    });
 
 export interface SourceArchive {
   /** "data" for PGDATA, the tablespace oid otherwise: the tar's base name in the backup directory. */

@@ -17,13 +17,19 @@ export interface BackupObject {
   base: string;
   /** 0 for the main tar, N for the _000N extra part. */
   part: number;
+  /** Set for a member of an incremental chain: the files and links (paths relative to the tar's root) to take from this tar. */
+  accept?: (path: string) => boolean;
 }
 
 const TAR_RE = /^(data|\d+)(?:_(\d{4}))?\.tar$/;
 
 /** Every tar of a backup, data first, then tablespaces by oid; parts in order. Throws when a main tar is missing. */
-export async function backupObjects(store: ObjectStore, serverName: string, backup: { backupId: string; tablespaces: { oid: number }[] }): Promise<BackupObject[]> {
-  const prefix = backupPrefix(serverName, backup.backupId);
+export async function backupObjects(
+  store: ObjectStore,
+  serverName: string,
+  backup: { backupId: string; tablespaces: { oid: number }[] },
+  prefix = backupPrefix(serverName, backup.backupId),
+): Promise<BackupObject[]> {
   const found: BackupObject[] = [];
   for await (const entry of store.list(prefix)) {
     if (!entry.object) continue;

@@ -4,6 +4,7 @@
  */
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { listBackups } from '../catalog/catalog.js';
+import { listIncrementals } from '../catalog/incremental.js';
 import type { ObjectStore } from '../storage/types.js';
 import { parseLsn } from '../pg/lsn.js';
 import type { RecoveryBackup } from './select-backup.js';
@@ -25,12 +26,13 @@ export function toRecoveryBackup(info: BackupInfo): RecoveryBackup {
     segmentSize: info.xlog_segment_size,
     tablespaces: info.tablespaces ?? [],
     objectSha256: info.pgark_object_sha256,
+    parentBackupId: info.parent_backup_id ?? undefined,
   };
 }
 
 export async function loadBackups(store: ObjectStore, serverName: string): Promise<RecoveryBackup[]> {
-  const listing = await listBackups(store, serverName);
-  return listing.backups.map(toRecoveryBackup);
+  const [listing, incrementals] = await Promise.all([listBackups(store, serverName), listIncrementals(store, serverName)]);
+  return [...listing.backups, ...incrementals.backups].map(toRecoveryBackup);
 }
 
 export { backupObjects, type BackupObject } from '../catalog/backup-objects.js';

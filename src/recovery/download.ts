@@ -97,7 +97,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, o.accept).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);

@@ -71,7 +71,7 @@ export function entryPath(name: string): { path: string } | { unsafe: string } {
  * Extracts into `root` (which must exist) the tar read from `source`: one stream, or a chain such as
  * [store object, byte counter, decompressor] that is piped into the extractor as one pipeline.
  */
-export async function extractTar(source: Readable | Readable[], root: string, archive: string): Promise<ExtractStats> {
+export async function extractTar(source: Readable | Readable[], root: string, archive: string, accept?: (path: string) => boolean): Promise<ExtractStats> {
   const realRoot = await realpath(root);
   const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]) };
   const extractor = tarExtract();
@@ -101,6 +101,10 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
   async function handle(header: Header, body: Readable): Promise<void> {
     const parsed = entryPath(header.name);
     if ('unsafe' in parsed) throw new UnsafeTarEntryError(archive, header.name, parsed.unsafe);
+    if (accept && header.type !== 'directory' && !accept(parsed.path)) {
+      body.resume();
+      return;
+    }
     const dest = parsed.path === '' ? realRoot : join(realRoot, parsed.path);
     const mode = (header.mode ?? 0o600) & 0o7777;
     switch (header.type) {

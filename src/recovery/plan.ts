@@ -16,6 +16,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { backupObjects, loadBackups, type BackupObject } from './catalog-view.js';
 import { assertEmptyOrAbsent } from './directories.js';
+import { chainObjects } from './chain.js';
 import { formatLsn } from '../pg/lsn.js';
 import { describeBackups, selectBackup, type RecoveryBackup } from './select-backup.js';
 import { describeSource, resolveRecoverySource, type RecoverySource } from './source.js';
@@ -80,7 +81,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   const choice = found
     ? { backup: found.backup, reason: `recovery.backup.name "${source.backupName}" is its backup_name` }
     : selectBackup(backups, target, rt !== undefined, `${store.displayUrl} server "${sourceServerName}"`);
-  const backup = choice.backup;
+  let backup = choice.backup;
   if (backup.status !== 'DONE') throw new UserError(`backup ${backup.backupId} has status ${backup.status}; only DONE backups can be restored`);
   if (!backup.version || !backup.beginWal || !backup.endWal) throw new UserError(`backup ${backup.backupId} lacks version/begin_wal/end_wal in its backup.info; it cannot be restored`);
 
@@ -97,7 +98,14 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   const window = computeWindow(inventory, backup, path);
   checkReachable(backup, target, window, sourceServerName);
 
-  const objects = await backupObjects(store, sourceServerName, backup);
+  let objects: BackupObject[];
+  if (backup.parentBackupId) {
+    const chain = await chainObjects(store, sourceServerName, backup, found ? await loadBackups(store, sourceServerName) : backups);
+    objects = chain.objects;
+    backup = { ...backup, objectSha256: chain.objectSha256 };
+  } else {
+    objects = await backupObjects(store, sourceServerName, backup);
+  }
   const downloadBytes = objects.reduce((n, o) => n + o.size, 0);
   const earliestBackup = backups.filter((b) => b.status === 'DONE' && b.endTime).sort((a, b) => a.endTime!.getTime() - b.endTime!.getTime())[0] ?? backup;
   const estimateSeconds =

@@ -29,6 +29,8 @@ export interface RecoveryBackup {
   tablespaces: { name: string; oid: number; location: string }[];
   /** SHA-256 of each stored tar by name below the backup's folder (pgark backups; none from barman-cloud). */
   objectSha256?: Record<string, string>;
+  /** Set for a pgark incremental backup: the backup it is incremental to (recovery/chain.ts). */
+  parentBackupId?: string;
 }
 
 export interface BackupChoice {

@@ -77,6 +77,12 @@ export const OPTIONS = {
     description: "auto (local when --pgdata/PGDATA is the server's data directory), local or remote (BASE_BACKUP)",
   },
   walTimeout: { flags: '--wal-timeout <seconds>', type: int(1), default: '300', description: 'how long to wait for the end WAL segment to be archived' },
+  backupType: {
+    flags: '--type <type>',
+    type: oneOf('full', 'incremental'),
+    default: 'full',
+    description: 'full, or incremental: only files changed since the newest backup are stored, under pgark-incremental/ (pgark-only; needs --method local)',
+  },
   noProgress: { flags: '--no-progress', type: bool, description: 'no progress display' },
 
   restoreStart: {
@@ -321,7 +327,7 @@ export const COMMAND_OPTIONS = {
   'wal-archive': ['cluster', 'walPgdata', 'archiveNoDaemon', 'file', 'secretsDir'],
   'wal-restore': ['cluster', 'restoreSource', 'walPgdata', 'restoreNoDaemon', 'file', 'secretsDir'],
   'wal-list': ['cluster', 'listSource', ...CONFIG],
-  backup: ['cluster', 'backupName', 'immediateCheckpoint', 'compression', 'jobs', 'method', 'walTimeout', 'noProgress', ...CONFIG, ...PG],
+  backup: ['cluster', 'backupName', 'immediateCheckpoint', 'compression', 'jobs', 'method', 'walTimeout', 'backupType', 'noProgress', ...CONFIG, ...PG],
   restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreJobs', 'finishRecovery', 'archiveEnd', ...CONFIG, ...PG],
   apply: ['applyStart', 'applyDryRun', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],

@@ -18,6 +18,7 @@ interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
   jobs?: string;
   method?: string;
   walTimeout?: string;
+  type?: string;
   progress: boolean;
 }
 
@@ -45,6 +46,7 @@ export function register(program: Command): void {
           method: opts.method,
           walTimeout: opts.walTimeout,
           progress: opts.progress,
+          type: opts.type,
         },
       });
     }),

@@ -1,0 +1,116 @@
+/**
+ * File-level incremental backups (backup/incremental.ts, recovery/chain.ts) on a real PostgreSQL 15
+ * archiving into s3rver: a chain full -> incremental -> incremental restores to the source's data,
+ * an incremental taken right after a full restores to the same files, the incrementals store only
+ * what changed, and barman-cloud 3.4 still lists the store with only the full backups in it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { startStore, type TestStore } from '../harness/stores.js';
+import { Crc32c } from '../../src/io/hash.js';
+import { run, storeObjects } from './helpers.js';
+import { archiveCurrentWal, backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
+
+async function crcOf(path: string): Promise<number> {
+  const crc = new Crc32c();
+  for await (const chunk of createReadStream(path)) crc.update(chunk as Buffer);
+  return crc.digest();
+}
+
+/** CRC-32C of every relation and catalog file of a restored data directory (the per-backup files left out). */
+async function relationFiles(pgdata: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const walk = async (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) await walk(path);
+      else out.set(relative(pgdata, path), await crcOf(path));
+    }
+  };
+  await walk(join(pgdata, 'base'));
+  await walk(join(pgdata, 'global'));
+  out.delete('global/pg_control');
+  return out;
+}
+
+async function bytesUnder(store: TestStore, prefix: string): Promise<number> {
+  return (await storeObjects(store, prefix)).filter((o) => /\.tar/.test(o.key)).reduce((n, o) => n + o.size, 0);
+}
+
+describe('incremental backups (file level, PostgreSQL 15)', () => {
+  let store: TestStore;
+  let origin: Origin;
+  const restored: Recovered[] = [];
+
+  before(async () => {
+    store = await startStore('s3');
+    origin = await startOrigin(store, { clusterName: 'incr' });
+    await origin.pg.query('CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 200000) g');
+    await archiveCurrentWal(origin.pg);
+  });
+  after(async () => {
+    for (const r of restored) await r.destroy();
+    await origin?.pg.destroy();
+    await store?.stop();
+  });
+
+  it('full -> changes -> incremental -> changes -> incremental restores to the source, storing only changed files', async () => {
+    const full = await backupOrigin(origin);
+    await insertBatch(origin.pg, 1);
+    const inc1 = await backupOrigin(origin, ['--type', 'incremental']);
+    await insertBatch(origin.pg, 2);
+    await origin.pg.query('UPDATE big SET payload = upper(payload) WHERE id % 1000 = 0');
+    const inc2 = await backupOrigin(origin, ['--type', 'incremental']);
+    const want = await origin.pg.query<{ md5: string }>(`SELECT md5(string_agg(batch || ':' || id, ',' ORDER BY id)) AS md5 FROM rows`);
+    const wantBig = await origin.pg.query<{ md5: string }>(`SELECT md5(string_agg(id || payload, ',' ORDER BY id)) AS md5 FROM big`);
+    await archiveCurrentWal(origin.pg);
+
+    const fullBytes = await bytesUnder(store, `incr/base/${full}/`);
+    const inc1Bytes = await bytesUnder(store, `incr/pgark-incremental/${inc1}/`);
+    assert.ok(fullBytes > 0 && inc1Bytes > 0, `${fullBytes} ${inc1Bytes}`);
+    // The 200000-row table (about 13 MiB) did not change between the full and the first incremental.
+    assert.ok(inc1Bytes < fullBytes / 4, `incremental ${inc1Bytes} bytes, full ${fullBytes}`);
+
+    const { result, recovered } = await restore(recoveryManifest(store, { name: 'from-inc', sourceName: 'incr', recoveryTarget: { backupID: inc2 }, noBackup: true }), ['--start', '--json']);
+    restored.push(recovered);
+    assert.equal(result.code, 0, result.stderr);
+    const got = await recovered.query<{ md5: string }>(`SELECT md5(string_agg(batch || ':' || id, ',' ORDER BY id)) AS md5 FROM rows`);
+    const gotBig = await recovered.query<{ md5: string }>(`SELECT md5(string_agg(id || payload, ',' ORDER BY id)) AS md5 FROM big`);
+    assert.equal(got[0].md5, want[0].md5);
+    assert.equal(gotBig[0].md5, wantBig[0].md5);
+  });
+
+  it('an incremental taken with nothing changed since a full restores to the same files as that full', async () => {
+    // Autovacuum would change catalog files between the two backups: the comparison is of pgark's copies, not of a moving source.
+    await origin.pg.query('ALTER SYSTEM SET autovacuum = off');
+    await origin.pg.query('SELECT pg_reload_conf()');
+    await origin.pg.query('CHECKPOINT');
+    const full = await backupOrigin(origin);
+    const inc = await backupOrigin(origin, ['--type', 'incremental']);
+    const a = await restore(recoveryManifest(store, { name: 'same-full', sourceName: 'incr', recoveryTarget: { backupID: full }, noBackup: true }), ['--json']);
+    restored.push(a.recovered);
+    assert.equal(a.result.code, 0, a.result.stderr);
+    const b = await restore(recoveryManifest(store, { name: 'same-inc', sourceName: 'incr', recoveryTarget: { backupID: inc }, noBackup: true }), ['--json']);
+    restored.push(b.recovered);
+    assert.equal(b.result.code, 0, b.result.stderr);
+    const fa = await relationFiles(a.recovered.pgdata);
+    const fb = await relationFiles(b.recovered.pgdata);
+    assert.ok(fa.size > 100, `${fa.size} files`);
+    const differ = [...new Set([...fa.keys(), ...fb.keys()])].filter((k) => fa.get(k) !== fb.get(k));
+    assert.deepEqual(differ, []);
+  });
+
+  it('barman-cloud-backup-list 3.4 lists only the full backups, none broken', async () => {
+    const barman = store.barman!;
+    const r = await run('barman-cloud-backup-list', [...barman.args, '--format', 'json', store.destinationPath, 'incr'], barman.env);
+    assert.equal(r.code, 0, r.stderr);
+    const listed = JSON.parse(r.stdout).backups_list as { backup_id: string; status: string }[];
+    assert.ok(listed.length >= 2);
+    assert.deepEqual(listed.map((b) => b.status).filter((s) => s !== 'DONE'), []);
+    const incrementals = (await storeObjects(store, `incr/pgark-incremental/`)).filter((o) => o.key.endsWith('/backup.info'));
+    assert.equal(incrementals.length, 3);
+    for (const o of incrementals) assert.ok(!listed.some((b) => o.key.includes(b.backup_id)), `${o.key} listed by barman`);
+  });
+});
