@@ -5,7 +5,8 @@
  * path: node builtins and light modules only; storage is imported when a command needs it.
  */
 import { createHash } from 'node:crypto';
-import { BARMAN_CREDENTIAL_ENV, type BarmanAzureCredential, type BarmanProvider, type BarmanStoreArgs } from '../../config/barman-env.js';
+import { BARMAN_CREDENTIAL_ENV, resolveBarmanStore, type BarmanAzureCredential, type BarmanProvider, type BarmanStoreArgs } from '../../config/barman-env.js';
+import { classifyWalName } from '../../pg/wal-names.js';
 import type { ObjectStore } from '../../storage/types.js';
 import type { WalReply } from '../../wal/protocol.js';
 
@@ -95,6 +96,25 @@ export function exitForError(err: unknown): number {
   if (e.kind === 'unreachable') return EXIT.network;
   if (e.exitCode === 2 || e.exitCode === 3) return EXIT.cli;
   return EXIT.general;
+}
+
+/**
+ * What the WAL commands check before any transfer: barman's WAL name check (`shown` is the operand
+ * as given), then whether pgark can use the store at all, here rather than in the daemon, so that
+ * the caller's error (exit 3) is said at once. Returns the exit code of a failed check.
+ */
+export function refuseBeforeTransfer(walName: string, shown: string, store: BarmanStoreArgs, log: BarmanLog, tool: string): number | undefined {
+  if (!classifyWalName(walName)) {
+    log.error(`${shown} is an invalid name for a WAL file`);
+    return EXIT.cli;
+  }
+  try {
+    resolveBarmanStore(store);
+  } catch (err) {
+    log.error(`Barman cloud ${tool} exception: ${(err as Error).message}`);
+    return exitForError(err);
+  }
+  return undefined;
 }
 
 /**

@@ -6,14 +6,12 @@
  * succeed, other bytes fail with exit 1 (contract §2.1; exit classes §1.6).
  */
 import { basename } from 'node:path';
-import { resolveBarmanStore } from '../../config/barman-env.js';
 import type { CodecName } from '../../codec/types.js';
-import { classifyWalName } from '../../pg/wal-names.js';
 import { setting } from '../../util/options.js';
 import { archiveReply } from '../../wal/client.js';
 import type { BarmanRef } from '../../wal/protocol.js';
 import { connectivityOnly } from './connectivity.js';
-import { daemonInstance, EXIT, exitForError, replyMessage, storeArgs, type BarmanInvocation } from './common.js';
+import { daemonInstance, EXIT, refuseBeforeTransfer, replyMessage, storeArgs, type BarmanInvocation } from './common.js';
 
 export async function walArchive(inv: BarmanInvocation): Promise<number> {
   const { values, log } = inv;
@@ -24,17 +22,8 @@ export async function walArchive(inv: BarmanInvocation): Promise<number> {
     log.error('Barman cloud WAL archiver exception: the following arguments are required: wal_path');
     return EXIT.general;
   }
-  if (!classifyWalName(basename(walPath))) {
-    log.error(`${walPath} is an invalid name for a WAL file`);
-    return EXIT.cli;
-  }
-  try {
-    // Here, not in the daemon: a store pgark cannot use is the caller's error (exit 3), said at once.
-    resolveBarmanStore(store);
-  } catch (err) {
-    log.error(`Barman cloud WAL archiver exception: ${(err as Error).message}`);
-    return exitForError(err);
-  }
+  const refused = refuseBeforeTransfer(basename(walPath), walPath, store, log, 'WAL archiver');
+  if (refused !== undefined) return refused;
   const ref: BarmanRef = {
     store,
     compression: (values.compression as CodecName | undefined) ?? 'none',

@@ -6,12 +6,10 @@
  * for a transient failure — 2 store unreachable, 3 bad WAL name or argv, 4 anything else (a damaged
  * object included: barman's callers know no higher code).
  */
-import { resolveBarmanStore } from '../../config/barman-env.js';
-import { classifyWalName } from '../../pg/wal-names.js';
 import { setting } from '../../util/options.js';
 import { restoreReply } from '../../wal/client.js';
 import { connectivityOnly } from './connectivity.js';
-import { daemonInstance, EXIT, exitForError, replyMessage, storeArgs, type BarmanInvocation } from './common.js';
+import { daemonInstance, EXIT, refuseBeforeTransfer, replyMessage, storeArgs, type BarmanInvocation } from './common.js';
 
 export async function walRestore(inv: BarmanInvocation): Promise<number> {
   const { values, log } = inv;
@@ -19,16 +17,8 @@ export async function walRestore(inv: BarmanInvocation): Promise<number> {
   if (values.test) return connectivityOnly(store, log);
   const name = values.wal_name as string;
   const dest = values.wal_dest as string;
-  if (!classifyWalName(name)) {
-    log.error(`${name} is an invalid name for a WAL file`);
-    return EXIT.cli;
-  }
-  try {
-    resolveBarmanStore(store);
-  } catch (err) {
-    log.error(`Barman cloud WAL restore exception: ${(err as Error).message}`);
-    return exitForError(err);
-  }
+  const refused = refuseBeforeTransfer(name, name, store, log, 'WAL restore');
+  if (refused !== undefined) return refused;
   const n = inv.argv.length;
   const operandsLast = inv.argv[n - 2] === name && inv.argv[n - 1] === dest;
   const reply = await restoreReply({
