@@ -18,6 +18,7 @@ import { register as registerPlugin } from './commands/plugin.js';
 import { register as registerVerify } from './commands/verify.js';
 import { register as registerTimeline } from './commands/timeline.js';
 import { register as registerDrill } from './commands/drill.js';
+import { register as registerBarmanCloud } from './barman-cloud/register.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     registerVerify,
     registerTimeline,
     registerDrill,
+    registerBarmanCloud,
   ]) {
     register(program);
   }
@@ -49,6 +51,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `pgark barman-cloud barman-cloud-<tool> ARGS`: barman's argv grammar, not commander's.
+  if (argv[2] === 'barman-cloud' && argv[3]?.startsWith('barman-cloud-')) {
+    const barman = await import('./barman-cloud/main.js');
+    return barman.main(argv[3], argv.slice(4));
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

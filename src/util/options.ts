@@ -306,6 +306,14 @@ export const OPTIONS = {
   timelineHtml: { flags: '--html <file>', type: str, description: 'write the timeline as a self-contained HTML page (inline SVG, nothing fetched)' },
   timelineSvg: { flags: '--svg <file>', type: str, description: 'write the timeline as a plain SVG' },
   timelineSince: { flags: '--since <duration>', type: str, description: 'show only the last Nh, Nd or Nw (default: everything in the store)' },
+  barmanWalParallel: {
+    env: 'PGARK_BARMAN_WAL_PARALLEL',
+    type: int(1, 64),
+    default: '4',
+    readBy: 'barman-cloud-wal-archive, barman-cloud-wal-restore (the drop-ins) and their WAL daemon',
+    description: "WAL files the drop-ins' daemon uploads (looking ahead over archive_status) or prefetches at once; CloudNativePG does not pass wal.maxParallel to barman's commands",
+  },
+  barmanInstallForce: { flags: '--force', type: bool, description: 'replace files in DIR that are not pgark drop-ins' },
   pgOsUser: {
     env: 'PGARK_PG_OS_USER',
     type: str,
@@ -343,6 +351,7 @@ export const COMMAND_OPTIONS = {
   'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
   'plugin certs': ['certsNamespace', 'certsService', 'certsOut', 'certsApply'],
   'plugin probe': ['pluginName', 'socketDir'],
+  'barman-cloud install': ['barmanInstallForce'],
 } as const satisfies Record<string, readonly OptionName[]>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
