@@ -55,6 +55,8 @@ export interface BackupRequest {
   partSize?: number;
   /** Progress display: true = terminal line / JSON lines; false = silent. */
   progress?: boolean;
+  /** application_name of the SQL session (default pgark_backup; the barman-cloud drop-in uses barman's). */
+  applicationName?: string;
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -83,7 +85,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
   try {
     const serverName = req.store.serverName;
     if (req.name !== undefined) await ensureNameIsFree(store, serverName, req.name);
-    sql = await connectPg(req.pg, { application_name: 'pgark_backup' });
+    sql = await connectPg(req.pg, { application_name: req.applicationName ?? 'pgark_backup' });
     sql.on('error', () => undefined);
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? setting('pgdata'), facts);

@@ -20,6 +20,8 @@ export interface RetentionPassOptions {
   apply: boolean;
   write: CatalogWriteOptions;
   onDeleted?: (backupId: string) => void;
+  /** barman's --minimum-redundancy (default 0). */
+  minimumRedundancy?: number;
 }
 
 export async function retentionPass(
@@ -32,7 +34,7 @@ export async function retentionPass(
   const catalog = await listBackups(store, serverName);
   const wals: WalObject[] = [];
   for await (const w of walFiles) wals.push(w);
-  const plan = planFromCatalog(catalog, wals, policy, new Date());
+  const plan = planFromCatalog(catalog, wals, policy, new Date(), opts.minimumRedundancy);
   const applied = opts.apply && plan.blockedBy.length === 0;
   if (applied) {
     await applyRetention(store, serverName, plan, {

@@ -1,0 +1,89 @@
+/**
+ * What barman-cloud-backup, -restore, -backup-list, -show, -delete and -keep share: the store a
+ * barman-cloud argv names (opened for one run and closed), the catalog read the way
+ * barman's CloudBackupCatalog reads it, and barman's exit codes for what goes wrong.
+ */
+import type { ResolvedObjectStore } from '../../config/types.js';
+import { openObjectStore } from '../../storage/open.js';
+import type { ObjectStore } from '../../storage/types.js';
+import { StorageError } from '../../storage/errors.js';
+import { findBackup, listBackups, type Catalog } from '../../catalog/catalog.js';
+import type { BackupInfo } from '../../catalog/backup-info.js';
+import { BACKUP_ID_RE } from '../../catalog/layout.js';
+import { NotFoundError, PgarkError, UserError } from '../../util/errors.js';
+
+/** barman's exit classes (cloud_cli.py): the callers retry on some and give up on others. */
+export const BARMAN_EXIT = { operation: 1, network: 2, cli: 3, general: 4 } as const;
+
+/** A failure whose barman exit code is decided where it is raised. */
+export class BarmanExit extends PgarkError {
+  constructor(message: string, code: number, hint?: string) {
+    super(message, code, hint);
+  }
+}
+
+/**
+ * The barman exit code of an error: an unreachable store is a network error (2), a missing object
+ * or a refused operation an operation error (1), anything else general (4). CNPG retries a restore
+ * on 2 and 4 after wiping PGDATA, and gives up on 1 and 3.
+ */
+export function barmanExitCode(err: unknown): number {
+  if (err instanceof BarmanExit) return err.exitCode;
+  if (err instanceof StorageError) return err.kind === 'unreachable' ? BARMAN_EXIT.network : BARMAN_EXIT.general;
+  if (err instanceof NotFoundError || err instanceof UserError) return BARMAN_EXIT.operation;
+  return BARMAN_EXIT.general;
+}
+
+/** Messages on stderr; only JSON (list, show) or the command's own report goes to stdout. */
+export interface BarmanLog {
+  info(message: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+}
+
+/** Runs `fn` with the store open; closes it whatever happens. */
+export async function withStore<T>(target: ResolvedObjectStore, fn: (store: ObjectStore) => Promise<T>): Promise<T> {
+  const store = await openObjectStore(target);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The catalog, with barman's warning for each backup.info it cannot read: barman lists the
+ * others and skips those (list, show); delete refuses to go on (see backup-delete.ts).
+ */
+export async function readCatalog(store: ObjectStore, serverName: string, log: BarmanLog): Promise<Catalog> {
+  const catalog = await listBackups(store, serverName);
+  for (const u of catalog.unreadable) log.warning(`Skipping unreadable backup.info of backup ${u.backupId}: ${u.error}`);
+  return catalog;
+}
+
+/**
+ * JSON text as Python's json.dumps writes it (", " and ": " separators, non-ASCII escaped), so
+ * what the callers parse is byte-for-byte the shape barman prints.
+ */
+export function pythonJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
+  return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pythonJson(k)}: ${pythonJson(v)}`).join(', ')}}`;
+}
+
+/**
+ * The backup an argv names: an id, a shortcut (latest, oldest, ...) or a backup_name. barman
+ * exits 1 for an id without backup.info and 4 for an unknown or ambiguous name (a ValueError);
+ * `unknownName` overrides the latter where a caller reads "not found" as final (restore).
+ */
+export function resolveBackup(catalog: Catalog, ref: string, unknownName: number = BARMAN_EXIT.general): BackupInfo {
+  try {
+    return findBackup(catalog, ref);
+  } catch (err) {
+    if (!(err instanceof PgarkError)) throw err;
+    const code = BACKUP_ID_RE.test(ref) ? BARMAN_EXIT.operation : unknownName;
+    throw new BarmanExit(BACKUP_ID_RE.test(ref) ? `Backup ${ref} for server ${catalog.serverName} does not exist` : err.message, code, err.hint);
+  }
+}
