@@ -13,7 +13,8 @@ import { applyRetention, parseBarmanRetentionPolicy, planBackupDeletion, type De
 import { retentionPass } from '../../catalog/retention-run.js';
 import { pyRepr } from '../../catalog/pyliteral.js';
 import { archivedWalFiles } from '../../wal/list.js';
-import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, withStore, type BarmanLog } from './shared.js';
+import type { BarmanStore } from '../../config/barman-env.js';
+import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, storeTarget, textArg, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
 
 export interface BackupDeleteOptions {
   target: ResolvedObjectStore;
@@ -104,4 +105,20 @@ export async function backupDelete(opts: BackupDeleteOptions, log: BarmanLog, ou
     await applyRetention(store, serverName, plan, { write });
     log.info(`Deleted backup ${id}`);
   });
+}
+
+export async function runBackupDelete(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+  const number = (v: ArgValues[string]) => (v === undefined ? undefined : Number(v));
+  await backupDelete(
+    {
+      target: storeTarget(store),
+      backupId: textArg(values.backupId),
+      retentionPolicy: textArg(values.retentionPolicy),
+      minimumRedundancy: number(values.minimumRedundancy),
+      dryRun: values.dryRun === true,
+      batchSize: number(values.batchSize),
+    },
+    io.log,
+    io.out,
+  );
 }

@@ -6,7 +6,8 @@
 import type { ResolvedObjectStore } from '../../config/types.js';
 import { catalogWriteOptions, KEEP_ANNOTATION, type KeepTarget } from '../../catalog/catalog.js';
 import { backupPrefix, BACKUP_ID_RE } from '../../catalog/layout.js';
-import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, withStore, type BarmanLog } from './shared.js';
+import type { BarmanStore } from '../../config/barman-env.js';
+import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
 
 export type KeepAction = { kind: 'target'; target: KeepTarget } | { kind: 'release' } | { kind: 'status' };
 
@@ -41,4 +42,9 @@ export async function backupKeep(opts: BackupKeepOptions, log: BarmanLog, out: (
       }
     }
   });
+}
+
+export async function runBackupKeep(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+  const action: KeepAction = values.release ? { kind: 'release' } : values.status ? { kind: 'status' } : { kind: 'target', target: values.target as KeepTarget };
+  await backupKeep({ target: storeTarget(store), backupId: String(values.backup_id), action }, io.log, io.out);
 }

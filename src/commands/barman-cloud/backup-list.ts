@@ -5,7 +5,8 @@
  */
 import type { ResolvedObjectStore } from '../../config/types.js';
 import { backupInfoToJson } from '../../catalog/backup-info.js';
-import { pythonJson, readCatalog, withStore, type BarmanLog } from './shared.js';
+import type { BarmanStore } from '../../config/barman-env.js';
+import { pythonJson, readCatalog, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
 
 export interface BackupListOptions {
   target: ResolvedObjectStore;
@@ -33,4 +34,8 @@ export async function backupList(opts: BackupListOptions, log: BarmanLog, out: (
     lines.push(row([b.backup_id, end, b.begin_wal ?? '', keep ? `KEEP:${keep.toUpperCase()}` : '', b.backup_name ?? '']));
   }
   out(`${lines.join('\n')}\n`);
+}
+
+export async function runBackupList(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+  await backupList({ target: storeTarget(store), format: values.format === 'json' ? 'json' : 'console' }, io.log, io.out);
 }

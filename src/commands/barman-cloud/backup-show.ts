@@ -5,7 +5,8 @@
  */
 import type { ResolvedObjectStore } from '../../config/types.js';
 import { backupInfoToJson, type BackupInfo } from '../../catalog/backup-info.js';
-import { pythonJson, readCatalog, resolveBackup, withStore, type BarmanLog } from './shared.js';
+import type { BarmanStore } from '../../config/barman-env.js';
+import { pythonJson, readCatalog, resolveBackup, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
 
 export interface BackupShowOptions {
   target: ResolvedObjectStore;
@@ -53,4 +54,8 @@ export async function backupShow(opts: BackupShowOptions, log: BarmanLog, out: (
   const serverName = opts.target.serverName;
   const info = await withStore(opts.target, async (store) => resolveBackup(await readCatalog(store, serverName, log), opts.backupId));
   out(opts.format === 'json' ? `${pythonJson({ [info.server_name ?? 'cloud']: backupInfoToJson(info) })}\n` : consoleText(info));
+}
+
+export async function runBackupShow(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+  await backupShow({ target: storeTarget(store), backupId: String(values.backup_id), format: values.format === 'json' ? 'json' : 'console' }, io.log, io.out);
 }

@@ -15,7 +15,8 @@ import type { PgConnectionOptions } from '../../pg/connect.js';
 import { checkBackupName } from '../../backup/commit.js';
 import { takeBackup } from '../../backup/run.js';
 import { PgarkError } from '../../util/errors.js';
-import { BARMAN_EXIT, BarmanExit, type BarmanLog } from './shared.js';
+import type { BarmanStore } from '../../config/barman-env.js';
+import { BARMAN_EXIT, BarmanExit, parseBarmanSize, storeTarget, textArg, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
 
 export interface BackupOptions {
   target: ResolvedObjectStore;
@@ -28,8 +29,8 @@ export interface BackupOptions {
   minChunkSize?: number;
   /** -e/--encryption: S3 server-side encryption of every object. */
   encryption?: 'AES256' | 'aws:kms';
-  /** --tags key,value pairs. */
-  tags: [string, string][];
+  /** --tags/--tag, parsed by the cli layer (barman's csv rule). */
+  tags?: Record<string, string>;
   pg: Pick<PgConnectionOptions, 'pghost' | 'pgport' | 'pguser' | 'pgdatabase'>;
 }
 
@@ -38,14 +39,10 @@ const WAL_WAIT_SECONDS = 900;
 const APPLICATION_NAME = 'barman_cloud_backup';
 const MAX_TAGS = 10;
 
-function checkTags(tags: [string, string][]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of tags) {
-    if (k in out) throw new BarmanExit(`Duplicate tag key: ${k}`, BARMAN_EXIT.general);
-    out[k] = v;
-  }
-  if (tags.length > MAX_TAGS) throw new BarmanExit(`Too many tags: ${tags.length} (at most ${MAX_TAGS})`, BARMAN_EXIT.general);
-  return out;
+/** S3 allows 10 tags per object; barman refuses more with a ValueError (exit 4). */
+function checkTags(tags: Record<string, string>): void {
+  const n = Object.keys(tags).length;
+  if (n > MAX_TAGS) throw new BarmanExit(`Too many tags: ${n} (at most ${MAX_TAGS})`, BARMAN_EXIT.general);
 }
 
 export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void> {
@@ -56,9 +53,11 @@ export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void>
       throw new BarmanExit(`argument -n/--name: ${(err as Error).message}`, BARMAN_EXIT.cli, (err as PgarkError).hint);
     }
   }
-  const tags = checkTags(opts.tags);
   const config = { ...opts.target.config };
-  if (opts.tags.length) config.tags = tags;
+  if (opts.tags) {
+    checkTags(opts.tags);
+    config.tags = opts.tags;
+  }
   if (opts.encryption) config.data = { compression: undefined, ...config.data, encryption: opts.encryption };
   try {
     const result = await takeBackup({
@@ -81,4 +80,24 @@ export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void>
     // barman exits 1 whenever the backup itself fails (connection, upload, backup.info).
     throw new BarmanExit(`Backup failed: ${(err as Error).message}`, BARMAN_EXIT.operation, (err as PgarkError).hint);
   }
+}
+
+/** barman-cloud-backup's argv (parsed by the cli layer, tags included) to a backup. */
+export async function runBackup(values: ArgValues, tags: Record<string, string> | undefined, store: BarmanStore, io: CommandIo): Promise<void> {
+  // -S/--max-archive-size is validated and otherwise moot: pgark writes one tar per tablespace (barman's restore reads either).
+  if (values.maxArchiveSize !== undefined) parseBarmanSize(String(values.maxArchiveSize));
+  await backup(
+    {
+      target: storeTarget(store),
+      name: textArg(values.backupName),
+      compression: (textArg(values.compression) ?? 'none') as BackupOptions['compression'],
+      immediateCheckpoint: values.immediateCheckpoint === true,
+      jobs: values.jobs === undefined ? 2 : Number(values.jobs),
+      minChunkSize: values.minChunkSize === undefined ? undefined : parseBarmanSize(String(values.minChunkSize)),
+      encryption: textArg(values.encryption) as BackupOptions['encryption'],
+      tags,
+      pg: { pghost: textArg(values.host), pgport: textArg(values.port), pguser: textArg(values.user), pgdatabase: textArg(values.dbname) },
+    },
+    io.log,
+  );
 }

@@ -18,7 +18,8 @@ import { downloadBackup } from '../../recovery/download.js';
 import { StorageError } from '../../storage/errors.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { PgarkError } from '../../util/errors.js';
-import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, withStore, type BarmanLog } from './shared.js';
+import type { BarmanStore } from '../../config/barman-env.js';
+import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
 
 export interface RestoreOptions {
   target: ResolvedObjectStore;
@@ -90,4 +91,13 @@ export async function restore(opts: RestoreOptions, log: BarmanLog): Promise<voi
       throw definitive(err);
     }
   });
+}
+
+export async function runRestore(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+  // The --target-* options are refused by the spec table; "auto" is what they would steer.
+  if (values.backup_id === 'auto') {
+    throw new BarmanExit('backup_id auto (choosing the backup by a recovery target) is not supported by pgark', BARMAN_EXIT.cli, 'pass a backup id, name or shortcut (latest, oldest, ...)');
+  }
+  const tablespaces = Array.isArray(values.tablespace) ? values.tablespace : [];
+  await restore({ target: storeTarget(store), backupId: String(values.backup_id), destination: String(values.recovery_dir), tablespaces }, io.log);
 }

@@ -4,6 +4,7 @@
  * barman's CloudBackupCatalog reads it, and barman's exit codes for what goes wrong.
  */
 import type { ResolvedObjectStore } from '../../config/types.js';
+import { BARMAN_CONFIG_EXIT, type BarmanStore } from '../../config/barman-env.js';
 import { openObjectStore } from '../../storage/open.js';
 import type { ObjectStore } from '../../storage/types.js';
 import { StorageError } from '../../storage/errors.js';
@@ -30,6 +31,7 @@ export class BarmanExit extends PgarkError {
 export function barmanExitCode(err: unknown): number {
   if (err instanceof BarmanExit) return err.exitCode;
   if (err instanceof StorageError) return err.kind === 'unreachable' ? BARMAN_EXIT.network : BARMAN_EXIT.general;
+  if (err instanceof UserError && err.exitCode === BARMAN_CONFIG_EXIT) return BARMAN_EXIT.cli;
   if (err instanceof NotFoundError || err instanceof UserError) return BARMAN_EXIT.operation;
   return BARMAN_EXIT.general;
 }
@@ -86,4 +88,40 @@ export function resolveBackup(catalog: Catalog, ref: string, unknownName: number
     const code = BACKUP_ID_RE.test(ref) ? BARMAN_EXIT.operation : unknownName;
     throw new BarmanExit(BACKUP_ID_RE.test(ref) ? `Backup ${ref} for server ${catalog.serverName} does not exist` : err.message, code, err.hint);
   }
+}
+
+/** Where a command's output goes: messages to `log` (stderr), the command's result to `out` (stdout). */
+export interface CommandIo {
+  log: BarmanLog;
+  out: (text: string) => void;
+}
+
+/**
+ * The store barman's argv names as the domain code takes it: a ResolvedObjectStore whose
+ * configuration is only what argv and environment say (no manifest is involved).
+ */
+export function storeTarget(store: BarmanStore): ResolvedObjectStore {
+  return { ...store.options, serverName: store.serverName, credentialSource: store.description, config: { destinationPath: store.options.destinationPath } };
+}
+
+/** What the cli layer's argparse hands over: values by dest (the shape of its ParsedArgs.values). */
+export type ArgValues = Readonly<Record<string, string | number | boolean | string[] | undefined>>;
+
+/** A parsed argv value as text (undefined when absent). */
+export function textArg(value: ArgValues[string]): string | undefined {
+  return value === undefined || value === false ? undefined : String(value);
+}
+
+const SIZE_PREFIXES = 'KMGTPEZY';
+
+/**
+ * barman's check_size: a plain integer is bytes; "<n><prefix>B" multiplies by 1024 per prefix
+ * step, and "<n><prefix>iB" by 1000 (barman has the two bases that way round).
+ */
+export function parseBarmanSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([KMGTPEZY])(I)?)?(B)?\s*$/i.exec(text);
+  if (!m || (m[2] && !m[4])) throw new BarmanExit(`invalid size value: '${text}'`, BARMAN_EXIT.cli);
+  const base = m[3] ? 1000 : 1024;
+  const power = m[2] ? SIZE_PREFIXES.indexOf(m[2].toUpperCase()) + 1 : 0;
+  return Math.floor(Number(m[1]) * base ** power);
 }
