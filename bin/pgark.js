@@ -4,6 +4,8 @@
 // which loads no SDK (see src/wal/client.ts); --help still goes through the full CLI.
 const [command, ...rest] = process.argv.slice(2);
 const walCommand = (command === 'wal-archive' || command === 'wal-restore') && !rest.some((a) => a === '-h' || a === '--help');
+// bin/barman-cloud/<name> (through bin/pgark): `barman-cloud <name> ARGS`, straight to the drop-ins' entry.
+const barmanTool = command === 'barman-cloud' && rest[0]?.startsWith('barman-cloud-') ? rest[0] : undefined;
 
 // Loading the program takes well under a second, yet under heavy load one load was seen to stall
 // for good (a file read of Node's module loader never completed, its worker threads idle). An
@@ -13,10 +15,18 @@ const walCommand = (command === 'wal-archive' || command === 'wal-restore') && !
 const LOAD_LIMIT_MS = 60_000;
 const stalled = setTimeout(() => {
   process.stderr.write(`pgark ${command ?? ''}: loading the program stalled for ${LOAD_LIMIT_MS / 1000} s; giving up so that it is called again\n`);
-  process.exit(command === 'wal-restore' ? 255 : 1);
+  // barman's callers know exit codes 0-4 only; 4 is its retried "general error".
+  process.exit(barmanTool ? 4 : command === 'wal-restore' ? 255 : 1);
 }, LOAD_LIMIT_MS);
 
-import(walCommand ? '../dist/src/wal/client.js' : '../dist/src/cli/main.js').then((m) => {
-  clearTimeout(stalled);
-  return m.main(process.argv);
-});
+if (barmanTool) {
+  import('../dist/src/cli/barman-cloud/main.js').then((m) => {
+    clearTimeout(stalled);
+    return m.main(barmanTool, rest.slice(1));
+  });
+} else {
+  import(walCommand ? '../dist/src/wal/client.js' : '../dist/src/cli/main.js').then((m) => {
+    clearTimeout(stalled);
+    return m.main(process.argv);
+  });
+}

@@ -13,6 +13,7 @@ import { register as registerRetention } from './commands/retention.js';
 import { register as registerSchedule } from './commands/schedule.js';
 import { register as registerAgent } from './commands/agent.js';
 import { register as registerLogical } from './commands/logical.js';
+import { register as registerBarmanCloud } from './barman-cloud/register.js';
 import { environmentHelp } from './options.js';
 
 export function buildProgram(): Command {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     registerSchedule,
     registerAgent,
     registerLogical,
+    registerBarmanCloud,
   ]) {
     register(program);
   }
@@ -39,6 +41,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `pgark barman-cloud barman-cloud-<tool> ARGS`: barman's argv grammar, not commander's.
+  if (argv[2] === 'barman-cloud' && argv[3]?.startsWith('barman-cloud-')) {
+    const barman = await import('./barman-cloud/main.js');
+    return barman.main(argv[3], argv.slice(4));
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -228,6 +228,14 @@ export const OPTIONS = {
     readBy: 'restore, apply',
     description: 'PostgreSQL server binaries to use before /usr/lib/postgresql/N/bin and the embedded pgN packages',
   },
+  barmanWalParallel: {
+    env: 'PGARK_BARMAN_WAL_PARALLEL',
+    type: int(1, 64),
+    default: '4',
+    readBy: 'barman-cloud-wal-archive, barman-cloud-wal-restore (the drop-ins) and their WAL daemon',
+    description: "WAL files the drop-ins' daemon uploads (looking ahead over archive_status) or prefetches at once; CloudNativePG does not pass wal.maxParallel to barman's commands",
+  },
+  barmanInstallForce: { flags: '--force', type: bool, description: 'replace files in DIR that are not pgark drop-ins' },
   pgOsUser: {
     env: 'PGARK_PG_OS_USER',
     type: str,
@@ -258,6 +266,7 @@ export const COMMAND_OPTIONS = {
   status: ['agent', 'statusJson'],
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
+  'barman-cloud install': ['barmanInstallForce'],
 } as const satisfies Record<string, readonly OptionName[]>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;

@@ -27,6 +27,8 @@ export interface WalClientOptions {
   /** Work in this process, without the daemon. */
   noDaemon: boolean;
   positional: string[];
+  /** WalRuntime.instance: the daemon of a barman-cloud drop-in's store key. */
+  instance?: string;
 }
 
 class UsageError extends Error {}
@@ -118,7 +120,7 @@ async function startDaemon(rt: WalRuntime): Promise<void> {
   }
   const log = openSync(rt.logFile, 'a', 0o600);
   try {
-    const child = spawn(process.execPath, [DAEMON_MAIN, rt.pgdata], { detached: true, stdio: ['ignore', 'ignore', log], cwd: rt.pgdata });
+    const child = spawn(process.execPath, [DAEMON_MAIN, rt.pgdata, ...(rt.instance ? [rt.instance] : [])], { detached: true, stdio: ['ignore', 'ignore', log], cwd: rt.pgdata });
     child.unref();
   } finally {
     closeSync(log);
@@ -256,9 +258,14 @@ function report(command: WalCommand, reply: WalReply): number {
 }
 
 export async function walArchive(opts: WalClientOptions): Promise<number> {
+  return report('wal-archive', await archiveReply(opts));
+}
+
+/** Stores the WAL file positional[0]: from the archive spool's marker, through the daemon, or in this process. */
+export async function archiveReply(opts: WalClientOptions): Promise<WalReply> {
   const path = resolve(opts.positional[0]);
   const pgdata = dataDirectory(opts.pgdata, path);
-  const rt = walRuntime(pgdata);
+  const rt = walRuntime(pgdata, opts.instance);
   const name = basename(path);
   const marker = join(rt.archiveSpool, name);
   // A marker in a directory others can write proves nothing.
@@ -269,30 +276,35 @@ export async function walArchive(opts: WalClientOptions): Promise<number> {
     } catch {
       // a concurrent sweep removed it; the segment is stored either way
     }
-    return 0;
+    return { ok: true };
   }
   const req: WalRequest = { op: 'archive', path, config: opts.config };
-  return report('wal-archive', await run('wal-archive', rt, req, pgdata, opts, untrustedDir));
+  return run('wal-archive', rt, req, pgdata, opts, untrustedDir);
 }
 
 export async function walRestore(opts: WalClientOptions): Promise<number> {
-  const [name, destArg] = opts.positional;
-  const dest = resolve(destArg);
-  const pgdata = dataDirectory(opts.pgdata, dest);
-  const rt = walRuntime(pgdata);
-  const untrustedDir = runtimeDirProblem(rt);
-  if (!opts.noDaemon && !untrustedDir && !name.includes('/') && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
-    // Keep the prefetch window ahead; the daemon answers at once, and its absence is no error.
-    await exchange(rt, { op: 'restore-served', name, config: opts.config }, 2000);
-    return 0;
-  }
-  const req: WalRequest = { op: 'restore', name, dest, config: opts.config };
-  const reply = await run('wal-restore', rt, req, pgdata, opts, untrustedDir);
+  const reply = await restoreReply(opts);
   if (!reply.ok && reply.notFound) {
     process.stderr.write(`pgark wal-restore: ${reply.message}\n`);
     return 1;
   }
   return report('wal-restore', reply);
+}
+
+/** Writes WAL file positional[0] to positional[1]: from the restore spool, through the daemon, or in this process. */
+export async function restoreReply(opts: WalClientOptions): Promise<WalReply> {
+  const [name, destArg] = opts.positional;
+  const dest = resolve(destArg);
+  const pgdata = dataDirectory(opts.pgdata, dest);
+  const rt = walRuntime(pgdata, opts.instance);
+  const untrustedDir = runtimeDirProblem(rt);
+  if (!opts.noDaemon && !untrustedDir && !name.includes('/') && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
+    // Keep the prefetch window ahead; the daemon answers at once, and its absence is no error.
+    await exchange(rt, { op: 'restore-served', name, config: opts.config }, 2000);
+    return { ok: true };
+  }
+  const req: WalRequest = { op: 'restore', name, dest, config: opts.config };
+  return run('wal-restore', rt, req, pgdata, opts, untrustedDir);
 }
 
 /** Entry used by bin/pgark.js for `pgark wal-archive ...` / `pgark wal-restore ...`. */

@@ -1,6 +1,6 @@
 /**
  * Entry point of the detached WAL daemon that `pgark wal-archive` / `pgark wal-restore` start:
- *   node daemon-main.js <pgdata>
+ *   node daemon-main.js <pgdata> [<instance>]   (instance: a barman-cloud drop-in's store key)
  * Exits 0 after the idle timeout (PGARK_WAL_DAEMON_IDLE_SECONDS) or on SIGTERM/SIGINT,
  * and at once when another daemon already serves the data directory.
  */
@@ -25,7 +25,7 @@ async function run(): Promise<void> {
       stop();
     });
   }
-  const daemon = await startWalDaemon({ pgdata, idleTimeoutMs, onIdle: () => process.exit(0) });
+  const daemon = await startWalDaemon({ pgdata, instance: process.argv[3], idleTimeoutMs, onIdle: () => process.exit(0) });
   close = daemon.close;
   if (stopRequested) stop();
 }

@@ -28,6 +28,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = Number(OPTIONS.walDaemonIdleSeconds.defau
 
 export interface WalDaemonOptions {
   pgdata: string;
+  /** WalRuntime.instance: the store key of a barman-cloud drop-in's daemon. */
+  instance?: string;
   /** Exit after this long without requests or transfers; 0 = never (when embedded in the agent). */
   idleTimeoutMs?: number;
   /** Called once the daemon closed itself for idleness. */
@@ -50,7 +52,8 @@ export class DaemonAlreadyRunning extends PgarkError {}
  * together exactly one serves it, and one killed with -9 is replaced at once.
  */
 async function acquireLock(rt: WalRuntime): Promise<ProcessLock> {
-  const lock = await takeProcessLock(directoryLockName('wal', rt.pgdata));
+  // A drop-in's daemon is one per store key: its lock is on its own directory.
+  const lock = await takeProcessLock(directoryLockName('wal', rt.instance ? rt.dir : rt.pgdata));
   if (!lock) {
     const pid = pidFileOwner(rt.lockFile);
     throw new DaemonAlreadyRunning(`a pgark WAL daemon${pid ? ` (pid ${pid})` : ''} already serves ${rt.pgdata}`);
@@ -73,7 +76,7 @@ function writeKey(rt: WalRuntime): string {
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
 export async function startWalDaemon(opts: WalDaemonOptions): Promise<WalDaemon> {
-  const rt = walRuntime(opts.pgdata);
+  const rt = walRuntime(opts.pgdata, opts.instance);
   ensureRuntimeDirs(rt);
   const lock = await acquireLock(rt);
   try {

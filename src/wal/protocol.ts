@@ -10,6 +10,9 @@
  * impostor on the socket cannot answer, and a request from someone without the key is not served.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { BarmanStoreArgs } from '../config/barman-env.js';
+import type { CodecName } from '../codec/types.js';
+import { StorageError, type StorageErrorKind } from '../storage/errors.js';
 import { NotFoundError, PgarkError } from '../util/errors.js';
 
 /** Which manifests to read and which object store in them to use. */
@@ -20,6 +23,23 @@ export interface ConfigRef {
   cluster?: string;
   /** For restore: take externalClusters[source].barmanObjectStore instead of the Cluster's own. */
   source?: string;
+  /** Instead of manifests (files empty): a store named as barman-cloud's drop-ins name it. */
+  barman?: BarmanRef;
+}
+
+/**
+ * What a barman-cloud drop-in's argv says about the store and the WAL settings. It holds no secret:
+ * credentials come from the environment of the process that resolves it, and the daemon that does
+ * is keyed by that environment (BARMAN_CREDENTIAL_ENV) and the argv.
+ */
+export interface BarmanRef {
+  store: BarmanStoreArgs;
+  compression: CodecName;
+  encryption?: 'AES256' | 'aws:kms';
+  tags?: Record<string, string>;
+  historyTags?: Record<string, string>;
+  /** Segments uploaded or prefetched at once by the daemon. */
+  maxParallel: number;
 }
 
 export type WalRequest =
@@ -32,7 +52,17 @@ export type WalRequest =
 
 export type WalReply =
   | { ok: true; detail?: string }
-  | { ok: false; message: string; hint?: string; exitCode: number; notFound?: boolean };
+  | {
+      ok: false;
+      message: string;
+      hint?: string;
+      exitCode: number;
+      notFound?: boolean;
+      /** What a failed storage request met (the drop-ins tell an unreachable store from other failures by it). */
+      storageKind?: StorageErrorKind;
+      /** The name is archived with other bytes (WalConflictError). */
+      conflict?: boolean;
+    };
 
 export function encodeMessage(msg: Challenge | Sealed): string {
   return JSON.stringify(msg) + '\n';
@@ -40,7 +70,12 @@ export function encodeMessage(msg: Challenge | Sealed): string {
 
 /** The reply for a failed request: the error's message, hint and exit code (never a stack). */
 export function errorReply(err: unknown): WalReply {
-  if (err instanceof PgarkError) return { ok: false, message: err.message, hint: err.hint, exitCode: err.exitCode, notFound: err instanceof NotFoundError };
+  if (err instanceof PgarkError) {
+    const storageKind = err instanceof StorageError ? err.kind : undefined;
+    // By name: archive.ts, which defines the class, is not loaded on the client's path.
+    const conflict = err.name === 'WalConflictError';
+    return { ok: false, message: err.message, hint: err.hint, exitCode: err.exitCode, notFound: err instanceof NotFoundError, ...(storageKind && { storageKind }), ...(conflict && { conflict }) };
+  }
   return { ok: false, message: (err as Error)?.message ?? String(err), exitCode: 1 };
 }
 

@@ -24,6 +24,8 @@ const MAX_SOCKET_PATH = 100;
 
 export interface WalRuntime {
   pgdata: string;
+  /** A daemon of its own under the runtime directory (a barman-cloud drop-in's store key); undefined = pgark's. */
+  instance?: string;
   dir: string;
   /** The directory holding the socket: dir, or a private one under the temp directory when dir is too long. */
   socketDir: string;
@@ -39,9 +41,10 @@ export interface WalRuntime {
   restoreSpool: string;
 }
 
-export function walRuntime(pgdata: string): WalRuntime {
+export function walRuntime(pgdata: string, instance?: string): WalRuntime {
   const data = resolve(pgdata);
-  const dir = resolve(setting('walRuntimeDir') ?? join(data, RUNTIME_DIR_NAME));
+  const base = resolve(setting('walRuntimeDir') ?? join(data, RUNTIME_DIR_NAME));
+  const dir = instance ? join(base, instance) : base;
   let socketDir = dir;
   let socketPath = join(dir, 'daemon.sock');
   if (socketPath.length > MAX_SOCKET_PATH) {
@@ -50,6 +53,7 @@ export function walRuntime(pgdata: string): WalRuntime {
   }
   return {
     pgdata: data,
+    instance,
     dir,
     socketDir,
     socketPath,
@@ -91,6 +95,7 @@ export function runtimeDirProblem(rt: WalRuntime): string | undefined {
 
 /** Creates the runtime directories private to this OS user; throws RuntimeDirError when an existing one is not. */
 export function ensureRuntimeDirs(rt: WalRuntime): void {
+  if (rt.instance) mkdirSync(dirname(rt.dir), { recursive: true, mode: 0o700 });
   for (const d of new Set([rt.dir, rt.socketDir])) {
     mkdirSync(d, { recursive: true, mode: 0o700 });
     checkPrivateDir(d);
@@ -130,7 +135,7 @@ export function archiveMarkerMatches(markerPath: string, walPath: string): boole
 /** Restore spool of one source (manifests + cluster + --source): files prefetched from one archive never serve another. */
 export function restoreSpoolDir(rt: WalRuntime, ref: ConfigRef): string {
   const id = createHash('sha256')
-    .update(JSON.stringify([ref.files.map((f) => resolve(f)), ref.cluster ?? '', ref.source ?? '']))
+    .update(JSON.stringify([ref.files.map((f) => resolve(f)), ref.cluster ?? '', ref.source ?? '', ref.barman?.store ?? '']))
     .digest('hex')
     .slice(0, 16);
   return join(rt.restoreSpool, id);

@@ -1,18 +1,20 @@
 /**
  * The object store and WAL settings a wal-archive / wal-restore request works with, read from the
  * CNPG manifests: the Cluster's own spec.backup.barmanObjectStore, or for recovery an external
- * cluster's barmanObjectStore (`--source NAME`, serverName defaulting to NAME, as CNPG does).
+ * cluster's barmanObjectStore (`--source NAME`, serverName defaulting to NAME, as CNPG does); or,
+ * for the barman-cloud drop-ins, from their argv and environment (config/barman-env.ts).
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { clusterObjectStore, findCluster, loadContext, resolveObjectStore } from '../config/index.js';
+import { applyAwsProfile, resolveBarmanStore } from '../config/barman-env.js';
 import type { Encryption, ResolvedObjectStore } from '../config/types.js';
 import type { CodecName } from '../codec/types.js';
 import { StorageError } from '../storage/errors.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
-import type { ConfigRef } from './protocol.js';
+import type { BarmanRef, ConfigRef } from './protocol.js';
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
 
 export interface WalTarget {
@@ -41,6 +43,7 @@ export interface WalTargetSource {
 
 /** Reads the manifests and resolves the credentials, without connecting to anything. */
 export async function resolveWalTarget(ref: ConfigRef): Promise<WalTargetSource> {
+  if (ref.barman) return barmanWalTarget(ref.barman);
   if (ref.files.length === 0) {
     throw new UserError('no manifest given', 'pass -f /path/to/cluster.yaml or set PGARK_CONFIG');
   }
@@ -78,6 +81,25 @@ async function openWalTarget(resolved: ResolvedObjectStore, skipEmptyCheck: bool
     encryption: cfg.wal?.encryption,
     skipEmptyCheck,
     description: `${store.displayUrl} server "${resolved.serverName}"`,
+  };
+}
+
+/**
+ * A drop-in's target. skipEmptyCheck: barman's wal-archive checks nothing itself; CloudNativePG runs
+ * barman-cloud-check-wal-archive before the first upload, then starts up to maxParallel archivers
+ * at once, each of which would find the others' uploads if it checked again.
+ */
+function barmanWalTarget(ref: BarmanRef): WalTargetSource {
+  const resolved = resolveBarmanStore(ref.store);
+  const fingerprint = createHash('sha256').update(JSON.stringify([resolved, ref])).digest('hex');
+  return {
+    fingerprint,
+    open: async () => {
+      applyAwsProfile(resolved);
+      const store = await openObjectStore(resolved.options);
+      const { compression, maxParallel, tags, historyTags, encryption } = ref;
+      return { store, serverName: resolved.serverName, compression, maxParallel, tags, historyTags, encryption, skipEmptyCheck: true, description: `${store.displayUrl} server "${resolved.serverName}"` };
+    },
   };
 }
 
@@ -166,5 +188,5 @@ export class WalTargetCache {
 }
 
 function refKey(ref: ConfigRef): string {
-  return JSON.stringify([ref.files, ref.secretsDir, ref.cluster, ref.source]);
+  return JSON.stringify([ref.files, ref.secretsDir, ref.cluster, ref.source, ref.barman]);
 }

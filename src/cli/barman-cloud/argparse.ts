@@ -102,7 +102,9 @@ function optionName(o: OptionDef): string {
 function metavarOf(o: OptionDef): string {
   if (o.metavar) return o.metavar;
   if (o.choices) return `{${o.choices.join(',')}}`;
-  return o.dest.toUpperCase();
+  // argparse's default: the dest of the first long option, upper-cased.
+  const long = o.flags.find((f) => f.startsWith('--')) ?? o.flags[0];
+  return long.replace(/^-+/, '').replace(/-/g, '_').toUpperCase();
 }
 
 function formatOptionUsage(o: OptionDef): string {
