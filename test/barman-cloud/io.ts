@@ -1,8 +1,10 @@
 /** Running the drop-ins' command functions in-process and Debian's barman-cloud 3.4 on the same store, for comparison. */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import type { TestStore } from '../harness/stores.js';
 import { barmanEnv } from '../harness/barman.js';
-import type { BarmanLog } from '../../src/commands/barman-cloud/shared.js';
+import type { BarmanLog } from '../../src/commands/barman-cloud/common.js';
 
 export interface Captured {
   log: BarmanLog;
@@ -15,7 +17,7 @@ export function capture(): Captured {
   let out = '';
   const err: string[] = [];
   const line = (level: string) => (m: string) => void err.push(`${level}: ${m}`);
-  return { log: { info: line('INFO'), warning: line('WARNING'), error: line('ERROR') }, out: (t) => void (out += t), stdout: () => out, stderr: () => err.join('\n') };
+  return { log: { info: line('INFO'), warning: line('WARNING'), error: line('ERROR'), debug: line('DEBUG') }, out: (t) => void (out += t), stdout: () => out, stderr: () => err.join('\n') };
 }
 
 export interface BarmanRun {
@@ -31,5 +33,11 @@ export function barman(store: TestStore, command: string, args: string[], positi
     env: { ...process.env, ...barmanEnv(store.barman!.env), TZ: 'UTC', ...env },
     timeout: 600_000,
   });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A drop-in as CNPG runs it: bin/barman-cloud/<command> by path, argv as given, the environment added to ours. */
+export function dropIn(command: string, argv: string[], env: Record<string, string> = {}): BarmanRun {
+  const r = spawnSync(join(PACKAGE_ROOT, 'bin', 'barman-cloud', command), argv, { encoding: 'utf8', env: { ...process.env, TZ: 'UTC', ...env }, timeout: 600_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -13,8 +13,8 @@ import { applyRetention, parseBarmanRetentionPolicy, planBackupDeletion, type De
 import { retentionPass } from '../../catalog/retention-run.js';
 import { pyRepr } from '../../catalog/pyliteral.js';
 import { archivedWalFiles } from '../../wal/list.js';
-import type { BarmanStore } from '../../config/barman-env.js';
-import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, storeTarget, textArg, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
+import { type ArgValues, BarmanExit, readCatalog, resolveBackup, runCommand, textArg, withStore } from './shared.js';
+import { EXIT, type BarmanInvocation, type BarmanLog } from './common.js';
 
 export interface BackupDeleteOptions {
   target: ResolvedObjectStore;
@@ -37,7 +37,7 @@ function refuseUnreadable(catalog: Catalog): void {
   if (catalog.unreadable.length === 0) return;
   throw new BarmanExit(
     `Cannot read the following backups: ${catalog.unreadable.map((u) => u.backupId).join(', ')}. Unsafe to proceed with deletion due to failure reading backup catalog`,
-    BARMAN_EXIT.operation,
+    EXIT.operation,
     'fix or remove the unreadable backup.info first',
   );
 }
@@ -70,7 +70,7 @@ export async function backupDelete(opts: BackupDeleteOptions, log: BarmanLog, ou
       try {
         policy = parseBarmanRetentionPolicy(opts.retentionPolicy);
       } catch (err) {
-        throw new BarmanExit(`Could not create retention policy ${opts.retentionPolicy}: ${(err as Error).message}`, BARMAN_EXIT.cli, (err as BarmanExit).hint);
+        throw new BarmanExit(`Could not create retention policy ${opts.retentionPolicy}: ${(err as Error).message}`, EXIT.cli, (err as BarmanExit).hint);
       }
       const pass = await retentionPass(store, serverName, policy, archivedWalFiles(store, serverName), {
         apply: !opts.dryRun,
@@ -94,7 +94,7 @@ export async function backupDelete(opts: BackupDeleteOptions, log: BarmanLog, ou
     }
     const done = catalog.backups.filter((b) => b.status === 'DONE');
     if (opts.minimumRedundancy !== undefined && done.some((b) => b.backup_id === id) && done.length <= opts.minimumRedundancy) {
-      throw new BarmanExit(`Skipping delete of backup ${id} for server ${serverName} due to minimum redundancy requirements (minimum redundancy = ${opts.minimumRedundancy}, current redundancy = ${done.length})`, BARMAN_EXIT.operation);
+      throw new BarmanExit(`Skipping delete of backup ${id} for server ${serverName} due to minimum redundancy requirements (minimum redundancy = ${opts.minimumRedundancy}, current redundancy = ${done.length})`, EXIT.operation);
     }
     const plan = planBackupDeletion(catalog, await walObjects(store, serverName), id);
     if (plan.walSkippedBecause) log.warning(`WAL of backup ${id} left in place: ${plan.walSkippedBecause}`);
@@ -107,18 +107,21 @@ export async function backupDelete(opts: BackupDeleteOptions, log: BarmanLog, ou
   });
 }
 
-export async function runBackupDelete(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+export function runBackupDelete(inv: BarmanInvocation): Promise<number> {
+  const { values } = inv;
   const number = (v: ArgValues[string]) => (v === undefined ? undefined : Number(v));
-  await backupDelete(
-    {
-      target: storeTarget(store),
-      backupId: textArg(values.backupId),
-      retentionPolicy: textArg(values.retentionPolicy),
-      minimumRedundancy: number(values.minimumRedundancy),
-      dryRun: values.dryRun === true,
-      batchSize: number(values.batchSize),
-    },
-    io.log,
-    io.out,
+  return runCommand(inv, 'source_url', (target, io) =>
+    backupDelete(
+      {
+        target,
+        backupId: textArg(values.backupId),
+        retentionPolicy: textArg(values.retentionPolicy),
+        minimumRedundancy: number(values.minimumRedundancy),
+        dryRun: values.dryRun === true,
+        batchSize: number(values.batchSize),
+      },
+      io.log,
+      io.out,
+    ),
   );
 }

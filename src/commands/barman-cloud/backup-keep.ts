@@ -6,8 +6,8 @@
 import type { ResolvedObjectStore } from '../../config/types.js';
 import { catalogWriteOptions, KEEP_ANNOTATION, type KeepTarget } from '../../catalog/catalog.js';
 import { backupPrefix, BACKUP_ID_RE } from '../../catalog/layout.js';
-import type { BarmanStore } from '../../config/barman-env.js';
-import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
+import { BarmanExit, readCatalog, resolveBackup, runCommand, withStore } from './shared.js';
+import { EXIT, type BarmanInvocation, type BarmanLog } from './common.js';
 
 export type KeepAction = { kind: 'target'; target: KeepTarget } | { kind: 'release' } | { kind: 'status' };
 
@@ -35,7 +35,7 @@ export async function backupKeep(opts: BackupKeepOptions, log: BarmanLog, out: (
       case 'target': {
         const info = catalog.backups.find((b) => b.backup_id === id)!;
         if (info.status !== 'DONE') {
-          throw new BarmanExit(`Cannot add keep to backup ${id} because it has status ${info.status}. Only backups with status DONE can be kept.`, BARMAN_EXIT.operation);
+          throw new BarmanExit(`Cannot add keep to backup ${id} because it has status ${info.status}. Only backups with status DONE can be kept.`, EXIT.operation);
         }
         await store.put(key, Buffer.from(opts.action.target), { ...catalogWriteOptions(opts.target.config), contentType: 'text/plain' });
         log.info(`Backup ${id} is kept (${opts.action.target})`);
@@ -44,7 +44,8 @@ export async function backupKeep(opts: BackupKeepOptions, log: BarmanLog, out: (
   });
 }
 
-export async function runBackupKeep(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
+export function runBackupKeep(inv: BarmanInvocation): Promise<number> {
+  const { values } = inv;
   const action: KeepAction = values.release ? { kind: 'release' } : values.status ? { kind: 'status' } : { kind: 'target', target: values.target as KeepTarget };
-  await backupKeep({ target: storeTarget(store), backupId: String(values.backup_id), action }, io.log, io.out);
+  return runCommand(inv, 'source_url', (target, io) => backupKeep({ target, backupId: String(values.backup_id), action }, io.log, io.out));
 }

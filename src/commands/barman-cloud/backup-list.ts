@@ -5,8 +5,8 @@
  */
 import type { ResolvedObjectStore } from '../../config/types.js';
 import { backupInfoToJson } from '../../catalog/backup-info.js';
-import type { BarmanStore } from '../../config/barman-env.js';
-import { pythonJson, readCatalog, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
+import { pythonJson, readCatalog, runCommand, withStore } from './shared.js';
+import type { BarmanInvocation, BarmanLog } from './common.js';
 
 export interface BackupListOptions {
   target: ResolvedObjectStore;
@@ -36,6 +36,6 @@ export async function backupList(opts: BackupListOptions, log: BarmanLog, out: (
   out(`${lines.join('\n')}\n`);
 }
 
-export async function runBackupList(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
-  await backupList({ target: storeTarget(store), format: values.format === 'json' ? 'json' : 'console' }, io.log, io.out);
+export function runBackupList(inv: BarmanInvocation): Promise<number> {
+  return runCommand(inv, 'source_url', (target, io) => backupList({ target, format: inv.values.format === 'json' ? 'json' : 'console' }, io.log, io.out));
 }

@@ -5,8 +5,8 @@
  */
 import type { ResolvedObjectStore } from '../../config/types.js';
 import { backupInfoToJson, type BackupInfo } from '../../catalog/backup-info.js';
-import type { BarmanStore } from '../../config/barman-env.js';
-import { pythonJson, readCatalog, resolveBackup, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
+import { pythonJson, readCatalog, resolveBackup, runCommand, withStore } from './shared.js';
+import type { BarmanInvocation, BarmanLog } from './common.js';
 
 export interface BackupShowOptions {
   target: ResolvedObjectStore;
@@ -56,6 +56,7 @@ export async function backupShow(opts: BackupShowOptions, log: BarmanLog, out: (
   out(opts.format === 'json' ? `${pythonJson({ [info.server_name ?? 'cloud']: backupInfoToJson(info) })}\n` : consoleText(info));
 }
 
-export async function runBackupShow(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
-  await backupShow({ target: storeTarget(store), backupId: String(values.backup_id), format: values.format === 'json' ? 'json' : 'console' }, io.log, io.out);
+export function runBackupShow(inv: BarmanInvocation): Promise<number> {
+  const { values } = inv;
+  return runCommand(inv, 'source_url', (target, io) => backupShow({ target, backupId: String(values.backup_id), format: values.format === 'json' ? 'json' : 'console' }, io.log, io.out));
 }

@@ -15,8 +15,8 @@ import type { PgConnectionOptions } from '../../pg/connect.js';
 import { checkBackupName } from '../../backup/commit.js';
 import { takeBackup } from '../../backup/run.js';
 import { PgarkError } from '../../util/errors.js';
-import type { BarmanStore } from '../../config/barman-env.js';
-import { BARMAN_EXIT, BarmanExit, parseBarmanSize, storeTarget, textArg, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
+import { BarmanExit, parseBarmanSize, runCommand, textArg } from './shared.js';
+import { EXIT, type BarmanInvocation, type BarmanLog } from './common.js';
 
 export interface BackupOptions {
   target: ResolvedObjectStore;
@@ -42,7 +42,7 @@ const MAX_TAGS = 10;
 /** S3 allows 10 tags per object; barman refuses more with a ValueError (exit 4). */
 function checkTags(tags: Record<string, string>): void {
   const n = Object.keys(tags).length;
-  if (n > MAX_TAGS) throw new BarmanExit(`Too many tags: ${n} (at most ${MAX_TAGS})`, BARMAN_EXIT.general);
+  if (n > MAX_TAGS) throw new BarmanExit(`Too many tags: ${n} (at most ${MAX_TAGS})`, EXIT.general);
 }
 
 export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void> {
@@ -50,7 +50,7 @@ export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void>
     try {
       checkBackupName(opts.name);
     } catch (err) {
-      throw new BarmanExit(`argument -n/--name: ${(err as Error).message}`, BARMAN_EXIT.cli, (err as PgarkError).hint);
+      throw new BarmanExit(`argument -n/--name: ${(err as Error).message}`, EXIT.cli, (err as PgarkError).hint);
     }
   }
   const config = { ...opts.target.config };
@@ -78,26 +78,29 @@ export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void>
   } catch (err) {
     if (err instanceof BarmanExit) throw err;
     // barman exits 1 whenever the backup itself fails (connection, upload, backup.info).
-    throw new BarmanExit(`Backup failed: ${(err as Error).message}`, BARMAN_EXIT.operation, (err as PgarkError).hint);
+    throw new BarmanExit(`Backup failed: ${(err as Error).message}`, EXIT.operation, (err as PgarkError).hint);
   }
 }
 
-/** barman-cloud-backup's argv (parsed by the cli layer, tags included) to a backup. */
-export async function runBackup(values: ArgValues, tags: Record<string, string> | undefined, store: BarmanStore, io: CommandIo): Promise<void> {
-  // -S/--max-archive-size is validated and otherwise moot: pgark writes one tar per tablespace (barman's restore reads either).
-  if (values.maxArchiveSize !== undefined) parseBarmanSize(String(values.maxArchiveSize));
-  await backup(
-    {
-      target: storeTarget(store),
-      name: textArg(values.backupName),
-      compression: (textArg(values.compression) ?? 'none') as BackupOptions['compression'],
-      immediateCheckpoint: values.immediateCheckpoint === true,
-      jobs: values.jobs === undefined ? 2 : Number(values.jobs),
-      minChunkSize: values.minChunkSize === undefined ? undefined : parseBarmanSize(String(values.minChunkSize)),
-      encryption: textArg(values.encryption) as BackupOptions['encryption'],
-      tags,
-      pg: { pghost: textArg(values.host), pgport: textArg(values.port), pguser: textArg(values.user), pgdatabase: textArg(values.dbname) },
-    },
-    io.log,
-  );
+/** barman-cloud-backup's argv (tags already read by the cli layer) to a backup. */
+export function runBackup(inv: BarmanInvocation): Promise<number> {
+  const { values } = inv;
+  return runCommand(inv, 'destination_url', async (target, io) => {
+    // -S/--max-archive-size is validated and otherwise moot: pgark writes one tar per tablespace (barman's restore reads either).
+    if (values.maxArchiveSize !== undefined) parseBarmanSize(String(values.maxArchiveSize));
+    await backup(
+      {
+        target,
+        name: textArg(values.backupName),
+        compression: (textArg(values.compression) ?? 'none') as BackupOptions['compression'],
+        immediateCheckpoint: values.immediateCheckpoint === true,
+        jobs: values.jobs === undefined ? 2 : Number(values.jobs),
+        minChunkSize: values.minChunkSize === undefined ? undefined : parseBarmanSize(String(values.minChunkSize)),
+        encryption: textArg(values.encryption) as BackupOptions['encryption'],
+        tags: inv.tags,
+        pg: { pghost: textArg(values.host), pgport: textArg(values.port), pguser: textArg(values.user), pgdatabase: textArg(values.dbname) },
+      },
+      io.log,
+    );
+  });
 }

@@ -18,8 +18,8 @@ import { downloadBackup } from '../../recovery/download.js';
 import { StorageError } from '../../storage/errors.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { PgarkError } from '../../util/errors.js';
-import type { BarmanStore } from '../../config/barman-env.js';
-import { BARMAN_EXIT, BarmanExit, readCatalog, resolveBackup, storeTarget, withStore, type ArgValues, type BarmanLog, type CommandIo } from './shared.js';
+import { BarmanExit, readCatalog, resolveBackup, runCommand, withStore } from './shared.js';
+import { EXIT, type BarmanInvocation, type BarmanLog } from './common.js';
 
 export interface RestoreOptions {
   target: ResolvedObjectStore;
@@ -38,7 +38,7 @@ export function parseTablespaceRules(rules: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const rule of rules) {
     const colon = rule.indexOf(':');
-    if (colon < 1) throw new BarmanExit(`Invalid tablespace relocation rule '${rule}'`, BARMAN_EXIT.cli, 'expected NAME:LOCATION');
+    if (colon < 1) throw new BarmanExit(`Invalid tablespace relocation rule '${rule}'`, EXIT.cli, 'expected NAME:LOCATION');
     out.set(rule.slice(0, colon), rule.slice(colon + 1));
   }
   return out;
@@ -51,7 +51,7 @@ export function parseTablespaceRules(rules: string[]): Map<string, string> {
  */
 function definitive(err: unknown): unknown {
   if (err instanceof PgarkError && !(err instanceof StorageError) && !(err instanceof BarmanExit)) {
-    return new BarmanExit(err.message, BARMAN_EXIT.operation, err.hint);
+    return new BarmanExit(err.message, EXIT.operation, err.hint);
   }
   return err;
 }
@@ -62,9 +62,9 @@ export async function restore(opts: RestoreOptions, log: BarmanLog): Promise<voi
   const pgdata = resolve(opts.destination);
   await withStore(opts.target, async (store) => {
     const catalog = await readCatalog(store, serverName, log);
-    const info = resolveBackup(catalog, opts.backupId, BARMAN_EXIT.operation);
+    const info = resolveBackup(catalog, opts.backupId, EXIT.operation);
     if (info.status !== 'DONE') {
-      throw new BarmanExit(`Backup ${info.backup_id} has status ${info.status}; only DONE backups can be restored`, BARMAN_EXIT.operation);
+      throw new BarmanExit(`Backup ${info.backup_id} has status ${info.status}; only DONE backups can be restored`, EXIT.operation);
     }
     for (const name of rules.keys()) {
       if (!info.tablespaces?.some((t) => t.name === name)) log.warning(`--tablespace ${name}: backup ${info.backup_id} has no such tablespace; rule ignored`);
@@ -93,11 +93,14 @@ export async function restore(opts: RestoreOptions, log: BarmanLog): Promise<voi
   });
 }
 
-export async function runRestore(values: ArgValues, store: BarmanStore, io: CommandIo): Promise<void> {
-  // The --target-* options are refused by the spec table; "auto" is what they would steer.
-  if (values.backup_id === 'auto') {
-    throw new BarmanExit('backup_id auto (choosing the backup by a recovery target) is not supported by pgark', BARMAN_EXIT.cli, 'pass a backup id, name or shortcut (latest, oldest, ...)');
-  }
-  const tablespaces = Array.isArray(values.tablespace) ? values.tablespace : [];
-  await restore({ target: storeTarget(store), backupId: String(values.backup_id), destination: String(values.recovery_dir), tablespaces }, io.log);
+export function runRestore(inv: BarmanInvocation): Promise<number> {
+  const { values } = inv;
+  return runCommand(inv, 'source_url', async (target, io) => {
+    // The --target-* options are refused by the spec table; "auto" is what they would steer.
+    if (values.backup_id === 'auto') {
+      throw new BarmanExit('backup_id auto (choosing the backup by a recovery target) is not supported by pgark', EXIT.cli, 'pass a backup id, name or shortcut (latest, oldest, ...)');
+    }
+    const tablespaces = Array.isArray(values.tablespace) ? values.tablespace : [];
+    await restore({ target, backupId: String(values.backup_id), destination: String(values.recovery_dir), tablespaces }, io.log);
+  });
 }

@@ -4,7 +4,9 @@
  * barman's CloudBackupCatalog reads it, and barman's exit codes for what goes wrong.
  */
 import type { ResolvedObjectStore } from '../../config/types.js';
-import { BARMAN_CONFIG_EXIT, type BarmanStore } from '../../config/barman-env.js';
+import { applyAwsProfile, BARMAN_CONFIG_EXIT, resolveBarmanStore, type BarmanStore } from '../../config/barman-env.js';
+import { EXIT, storeArgs, type BarmanInvocation, type BarmanLog } from './common.js';
+import { connectivityOnly } from './connectivity.js';
 import { openObjectStore } from '../../storage/open.js';
 import type { ObjectStore } from '../../storage/types.js';
 import { StorageError } from '../../storage/errors.js';
@@ -12,9 +14,6 @@ import { findBackup, listBackups, type Catalog } from '../../catalog/catalog.js'
 import type { BackupInfo } from '../../catalog/backup-info.js';
 import { BACKUP_ID_RE } from '../../catalog/layout.js';
 import { NotFoundError, PgarkError, UserError } from '../../util/errors.js';
-
-/** barman's exit classes (cloud_cli.py): the callers retry on some and give up on others. */
-export const BARMAN_EXIT = { operation: 1, network: 2, cli: 3, general: 4 } as const;
 
 /** A failure whose barman exit code is decided where it is raised. */
 export class BarmanExit extends PgarkError {
@@ -30,17 +29,10 @@ export class BarmanExit extends PgarkError {
  */
 export function barmanExitCode(err: unknown): number {
   if (err instanceof BarmanExit) return err.exitCode;
-  if (err instanceof StorageError) return err.kind === 'unreachable' ? BARMAN_EXIT.network : BARMAN_EXIT.general;
-  if (err instanceof UserError && err.exitCode === BARMAN_CONFIG_EXIT) return BARMAN_EXIT.cli;
-  if (err instanceof NotFoundError || err instanceof UserError) return BARMAN_EXIT.operation;
-  return BARMAN_EXIT.general;
-}
-
-/** Messages on stderr; only JSON (list, show) or the command's own report goes to stdout. */
-export interface BarmanLog {
-  info(message: string): void;
-  warning(message: string): void;
-  error(message: string): void;
+  if (err instanceof StorageError) return err.kind === 'unreachable' ? EXIT.network : EXIT.general;
+  if (err instanceof UserError && err.exitCode === BARMAN_CONFIG_EXIT) return EXIT.cli;
+  if (err instanceof NotFoundError || err instanceof UserError) return EXIT.operation;
+  return EXIT.general;
 }
 
 /** Runs `fn` with the store open; closes it whatever happens. */
@@ -80,12 +72,12 @@ export function pythonJson(value: unknown): string {
  * exits 1 for an id without backup.info and 4 for an unknown or ambiguous name (a ValueError);
  * `unknownName` overrides the latter where a caller reads "not found" as final (restore).
  */
-export function resolveBackup(catalog: Catalog, ref: string, unknownName: number = BARMAN_EXIT.general): BackupInfo {
+export function resolveBackup(catalog: Catalog, ref: string, unknownName: number = EXIT.general): BackupInfo {
   try {
     return findBackup(catalog, ref);
   } catch (err) {
     if (!(err instanceof PgarkError)) throw err;
-    const code = BACKUP_ID_RE.test(ref) ? BARMAN_EXIT.operation : unknownName;
+    const code = BACKUP_ID_RE.test(ref) ? EXIT.operation : unknownName;
     throw new BarmanExit(BACKUP_ID_RE.test(ref) ? `Backup ${ref} for server ${catalog.serverName} does not exist` : err.message, code, err.hint);
   }
 }
@@ -104,8 +96,31 @@ export function storeTarget(store: BarmanStore): ResolvedObjectStore {
   return { ...store.options, serverName: store.serverName, credentialSource: store.description, config: { destinationPath: store.options.destinationPath } };
 }
 
-/** What the cli layer's argparse hands over: values by dest (the shape of its ParsedArgs.values). */
-export type ArgValues = Readonly<Record<string, string | number | boolean | string[] | undefined>>;
+export type ArgValues = BarmanInvocation['values'];
+
+/**
+ * The run of one of the six commands, as b1's dispatcher calls it: -t/--test stops after the
+ * connectivity test; otherwise the store is resolved from argv and environment and `fn` runs, its
+ * output on stdout, a failure logged with its barman exit code.
+ */
+export async function runCommand(
+  inv: BarmanInvocation,
+  urlDest: 'source_url' | 'destination_url',
+  fn: (target: ResolvedObjectStore, io: CommandIo) => Promise<void>,
+  out: (text: string) => void = (t) => process.stdout.write(t),
+): Promise<number> {
+  const args = storeArgs(inv.values, urlDest);
+  if (inv.values.test) return connectivityOnly(args, inv.log);
+  try {
+    const store = resolveBarmanStore(args);
+    applyAwsProfile(store);
+    await fn(storeTarget(store), { log: inv.log, out });
+    return EXIT.ok;
+  } catch (err) {
+    inv.log.error(`${inv.prog} exception: ${(err as Error).message}${(err as PgarkError).hint ? ` (hint: ${(err as PgarkError).hint})` : ''}`);
+    return barmanExitCode(err);
+  }
+}
 
 /** A parsed argv value as text (undefined when absent). */
 export function textArg(value: ArgValues[string]): string | undefined {
@@ -120,7 +135,7 @@ const SIZE_PREFIXES = 'KMGTPEZY';
  */
 export function parseBarmanSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([KMGTPEZY])(I)?)?(B)?\s*$/i.exec(text);
-  if (!m || (m[2] && !m[4])) throw new BarmanExit(`invalid size value: '${text}'`, BARMAN_EXIT.cli);
+  if (!m || (m[2] && !m[4])) throw new BarmanExit(`invalid size value: '${text}'`, EXIT.cli);
   const base = m[3] ? 1000 : 1024;
   const power = m[2] ? SIZE_PREFIXES.indexOf(m[2].toUpperCase()) + 1 : 0;
   return Math.floor(Number(m[1]) * base ** power);
