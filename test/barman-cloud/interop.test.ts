@@ -7,7 +7,7 @@
  *    restores it and PostgreSQL recovers it with barman-cloud-wal-restore;
  *  - barman-cloud-backup's backup -> pgark's list/show equal barman's -> pgark's
  *    barman-cloud-restore (CNPG's in-tree argv, options between positionals) -> PostgreSQL recovers.
- * The drop-ins run as processes through their launchers (bin/barman-cloud/<name>).
+ * The drop-ins run by bare name through PATH (bin/barman-cloud), as CNPG runs them.
  */
 process.env.TZ = 'UTC';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { createTestData, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from '../backup/helpers.js';
-import { barman, dropIn } from './io.js';
+import { barman } from './io.js';
+import { runDropin } from './helpers.js';
 import { barmanEnv } from '../harness/barman.js';
 
 function shellEnv(env: Record<string, string>): string {
@@ -59,12 +60,12 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       const name = 'backup-20261205101500';
       // CNPG: --user postgres, PGHOST (socket directory) and PGPORT from the pod's environment, PGDATA set.
       const env = { ...ts.barman!.env, PGHOST: server.pg.env.PGHOST, PGPORT: server.pg.env.PGPORT, PGDATA: server.pg.pgdata, TMPDIR: work.path };
-      const b = dropIn('barman-cloud-backup', ['--user', 'postgres', '--name', name, '--gzip', '--immediate-checkpoint', '--jobs', '2', '--min-chunk-size=5MB', ...prov(), ts.destinationPath, server.clusterName], env);
-      assert.equal(b.status, 0, b.stderr);
+      const b = runDropin('barman-cloud-backup', ['--user', 'postgres', '--name', name, '--gzip', '--immediate-checkpoint', '--jobs', '2', '--min-chunk-size=5MB', ...prov(), ts.destinationPath, server.clusterName], env);
+      assert.equal(b.code, 0, b.stderr);
       assert.equal(b.stdout, '', 'nothing on stdout');
 
-      const show = dropIn('barman-cloud-backup-show', ['--format', 'json', ...prov(), ts.destinationPath, server.clusterName, name], ts.barman!.env);
-      assert.equal(show.status, 0, show.stderr);
+      const show = runDropin('barman-cloud-backup-show', ['--format', 'json', ...prov(), ts.destinationPath, server.clusterName, name], ts.barman!.env);
+      assert.equal(show.code, 0, show.stderr);
       const mine = JSON.parse(show.stdout).cloud;
       assert.equal(mine.backup_name, name);
       assert.equal(mine.status, 'DONE');
@@ -77,7 +78,7 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       assert.equal(theirs.status, 0, theirs.stderr);
       assert.deepEqual(withoutNewer(mine), JSON.parse(theirs.stdout).cloud);
       const list = barman(ts, 'barman-cloud-backup-list', ['--format', 'json'], [server.clusterName]);
-      const ourList = dropIn('barman-cloud-backup-list', ['--format', 'json', ...prov(), ts.destinationPath, server.clusterName], ts.barman!.env);
+      const ourList = runDropin('barman-cloud-backup-list', ['--format', 'json', ...prov(), ts.destinationPath, server.clusterName], ts.barman!.env);
       assert.deepEqual(JSON.parse(ourList.stdout).backups_list.map(withoutNewer), JSON.parse(list.stdout).backups_list);
 
       const dest = join(work.path, 'restored-by-barman');
@@ -98,8 +99,8 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       const b = barman(ts, 'barman-cloud-backup', ['--name', 'from-barman', '--immediate-checkpoint', '--snappy', '-h', server.pg.host, '-p', String(server.pg.port), '-U', 'postgres'], [server.clusterName], env);
       assert.equal(b.status, 0, b.stderr);
       const theirs = JSON.parse(barman(ts, 'barman-cloud-backup-show', ['--format', 'json'], [server.clusterName, 'from-barman']).stdout).cloud;
-      const ours = dropIn('barman-cloud-backup-show', ['--format', 'json', ...prov(), ts.destinationPath, server.clusterName, 'from-barman'], ts.barman!.env);
-      assert.equal(ours.status, 0, ours.stderr);
+      const ours = runDropin('barman-cloud-backup-show', ['--format', 'json', ...prov(), ts.destinationPath, server.clusterName, 'from-barman'], ts.barman!.env);
+      assert.equal(ours.code, 0, ours.stderr);
       assert.deepEqual(withoutNewer(JSON.parse(ours.stdout).cloud), theirs);
 
       const dest = join(work.path, 'restored-by-pgark');
@@ -107,17 +108,17 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       const endpoint = kind === 's3' ? ['--endpoint-url', ts.endpointURL!] : [];
       const provOnly = prov().filter((a, i, all) => a !== '--endpoint-url' && all[i - 1] !== '--endpoint-url');
       const argv = [...endpoint, ts.destinationPath, server.clusterName, theirs.backup_id, ...provOnly, '--read-timeout=60', dest];
-      const r = dropIn('barman-cloud-restore', argv, ts.barman!.env);
-      assert.equal(r.status, 0, r.stderr);
+      const r = runDropin('barman-cloud-restore', argv, ts.barman!.env);
+      assert.equal(r.code, 0, r.stderr);
       assert.equal(statSync(dest).mode & 0o777, 0o700, 'PGDATA mode 0700');
       assert.ok(existsSync(join(dest, 'pg_wal')), 'pg_wal created');
       assert.ok(!existsSync(join(dest, 'recovery.signal')), 'no recovery configuration written (CNPG writes its own)');
       // A second attempt into the now non-empty directory is refused as final (exit 1), and changes nothing there.
-      const again = dropIn('barman-cloud-restore', argv, ts.barman!.env);
-      assert.equal(again.status, 1, again.stderr);
+      const again = runDropin('barman-cloud-restore', argv, ts.barman!.env);
+      assert.equal(again.code, 1, again.stderr);
       assert.match(again.stderr, /not empty/);
-      const missing = dropIn('barman-cloud-restore', [...endpoint, ts.destinationPath, server.clusterName, '19990101T000000', ...provOnly, join(work.path, 'never')], ts.barman!.env);
-      assert.equal(missing.status, 1, missing.stderr);
+      const missing = runDropin('barman-cloud-restore', [...endpoint, ts.destinationPath, server.clusterName, '19990101T000000', ...provOnly, join(work.path, 'never')], ts.barman!.env);
+      assert.equal(missing.code, 1, missing.stderr);
       assert.ok(!existsSync(join(work.path, 'never')), 'nothing created for a missing backup');
 
       const restoreCommand = `${shellEnv(barmanEnv(ts.barman!.env))} barman-cloud-wal-restore ${prov().join(' ')} ${ts.destinationPath} ${server.clusterName} %f %p`;

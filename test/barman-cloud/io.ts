@@ -1,7 +1,5 @@
 /** Running the drop-ins' command functions in-process and Debian's barman-cloud 3.4 on the same store, for comparison. */
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import type { TestStore } from '../harness/stores.js';
 import { barmanEnv } from '../harness/barman.js';
 import type { BarmanLog } from '../../src/commands/barman-cloud/common.js';
@@ -36,8 +34,3 @@ export function barman(store: TestStore, command: string, args: string[], positi
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A drop-in as CNPG runs it: bin/barman-cloud/<command> by path, argv as given, the environment added to ours. */
-export function dropIn(command: string, argv: string[], env: Record<string, string> = {}): BarmanRun {
-  const r = spawnSync(join(PACKAGE_ROOT, 'bin', 'barman-cloud', command), argv, { encoding: 'utf8', env: { ...process.env, TZ: 'UTC', ...env }, timeout: 600_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
