@@ -25,16 +25,14 @@
  * set the pace.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startPostgres } from '../test/harness/postgres.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
-import { PACKAGE_ROOT, clientTool } from '../src/pg/binaries.js';
-import { runPgTool } from '../src/pg/local-server.js';
+import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
-import { cpuSeconds, numberOption, option, procStatusKiB } from './util.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, produceBacklog, storedBytes, toolDataDir, type Backlog } from './util.js';
 
 // The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
@@ -56,42 +54,6 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: str
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
   });
-}
-
-/** Produces the backlog with a real server; returns the data directory (stopped) and the segment names. */
-async function produceBacklog(): Promise<{ pgdata: string; segments: string[]; cleanup(): Promise<void> }> {
-  const pg = await startPostgres({
-    major: 15,
-    settings: { archive_mode: 'on', archive_command: '/bin/false', max_wal_size: '16GB', checkpoint_timeout: '1h', wal_keep_size: 0 },
-  });
-  const status = join(pg.pgdata, 'pg_wal', 'archive_status');
-  const ready = () => readdirSync(status).filter((f) => f.endsWith('.ready') && f.length === 24 + 6);
-  const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-i', '-s', '2', '-q', 'postgres'], { who: pg.who });
-  if (r.code !== 0) throw new Error(r.stderr);
-  await pg.query('CREATE TABLE text_load (id bigserial, a text, b text)');
-  while (ready().length < SEGMENTS + 1) {
-    await Promise.all([
-      pg.query(`INSERT INTO text_load (a, b) SELECT md5(random()::text) || md5(random()::text), md5(random()::text) FROM generate_series(1, 100000) i`),
-      runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-n', '-c', '2', '-t', '500', 'postgres'], { who: pg.who }),
-    ]);
-  }
-  await pg.stop('fast');
-  const segments = ready().map((f) => f.slice(0, 24)).sort().slice(0, SEGMENTS);
-  return { pgdata: pg.pgdata, segments, cleanup: () => pg.destroy() };
-}
-
-/** A data directory for one tool: pg_control and PG_VERSION copied, the backlog hard-linked and marked .ready. */
-function toolDataDir(base: string, source: string, segments: string[]): string {
-  const pgdata = join(base, 'data');
-  mkdirSync(join(pgdata, 'global'), { recursive: true });
-  mkdirSync(join(pgdata, 'pg_wal', 'archive_status'), { recursive: true });
-  copyFileSync(join(source, 'global', 'pg_control'), join(pgdata, 'global', 'pg_control'));
-  copyFileSync(join(source, 'PG_VERSION'), join(pgdata, 'PG_VERSION'));
-  for (const s of segments) {
-    linkSync(join(source, 'pg_wal', s), join(pgdata, 'pg_wal', s));
-    writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), '');
-  }
-  return pgdata;
 }
 
 /**
@@ -130,21 +92,6 @@ async function timedDrain(s3: S3rver, ...args: Parameters<typeof drain>): Promis
   return { seconds, storeBusy: (cpuSeconds(s3.pid) - cpu0) / seconds };
 }
 
-/** Bytes stored under a prefix of the s3rver bucket (its data directory mirrors the keys). */
-function storedBytes(s3: S3rver, prefix: string): number {
-  let total = 0;
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('._S3rver_object')) total += statSync(p).size;
-    }
-  };
-  walk(join(s3.dataDir, s3.bucket, prefix));
-  return total;
-}
-
 interface Result {
   tool: string;
   transport: 'tls' | 'http';
@@ -158,7 +105,7 @@ interface Result {
 }
 
 const raw = (n: number) => n * SEG_SIZE;
-type Backlog = Awaited<ReturnType<typeof produceBacklog>>;
+
 
 function transportOf(s3: S3rver): 'tls' | 'http' {
   return s3.tls ? 'tls' : 'http';
@@ -298,7 +245,7 @@ async function main(): Promise<void> {
   const extra: string[] = [];
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
-    backlog = await produceBacklog();
+    backlog = await produceBacklog(SEGMENTS);
     for (const compression of ['none', 'zstd']) {
       if (TOOLS.includes('pgark')) {
         if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tls, work.path, backlog, compression, extra));

@@ -10,13 +10,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { craftSegment, fakePgdata, type FakePgdata } from '../wal/helpers.js';
+import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { BARMAN_COMMANDS, BARMAN_COMPAT_VERSION } from '../../src/cli/barman-cloud/specs.js';
 import { runDropin, stopDropinDaemons } from './helpers.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { listBackups } from '../../src/catalog/catalog.js';
@@ -37,6 +39,8 @@ export interface Ctx {
   /** CNPG's /controller/wal-restore-spool stand-in. */
   spool: string;
   scratch: string;
+  /** What archived() stored, by segment name. */
+  sent: Map<string, Buffer>;
 }
 
 export interface ContractCase {
@@ -62,13 +66,16 @@ export interface ContractCase {
 const SEG = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
 const BOTH: StoreKind[] = ['s3', 'azure-connection-string'];
 
-/** Archives segment n for server via the drop-in, so restore rows have something to fetch. */
-function archived(ctx: Ctx, server: string, n: number): Buffer {
+/**
+ * Archives segment n for server via the drop-in, so restore rows have something to fetch. From a
+ * data directory of that server's own: the daemon also stores the other .ready files it finds.
+ */
+function archived(ctx: Ctx, server: string, n: number): void {
   const data = craftSegment(SEG(n));
-  const path = ctx.pgdata.addReady(SEG(n), data);
-  const r = runDropin('barman-cloud-wal-archive', [...ctx.prov, ctx.dest, server, path], ctx.env, ctx.pgdata.pgdata);
+  const source = fakePgdata(join(ctx.scratch, `source-${server}`));
+  const r = runDropin('barman-cloud-wal-archive', [...ctx.prov, ctx.dest, server, source.addReady(SEG(n), data)], ctx.env, source.pgdata);
   assert.equal(r.code, 0, r.stderr);
-  return data;
+  ctx.sent.set(SEG(n), data);
 }
 
 /** Backups 100, 50 (FAILED), 3 and 120 days old, the 100-day one named backup-20240102030405, with their WAL. */
@@ -228,7 +235,7 @@ export const CASES: ContractCase[] = [
     setup: (c) => void archived(c, 'rest', 0x50),
     argv: (c) => [...c.endpoint, ...c.provider, c.dest, 'rest', '--read-timeout=60', SEG(0x50), 'pg_wal/RECOVERYXLOG'],
     code: 0,
-    check: (c) => assert.ok(readFileSync(join(c.pgdata.walDir, 'RECOVERYXLOG')).equals(readFileSync(join(c.pgdata.walDir, SEG(0x50))))),
+    check: (c) => assert.ok(readFileSync(join(c.pgdata.walDir, 'RECOVERYXLOG')).equals(c.sent.get(SEG(0x50))!)),
     barman34: true,
     kinds: BOTH,
   },
@@ -239,7 +246,7 @@ export const CASES: ContractCase[] = [
     argv: (c) => [...c.endpoint, ...c.provider, c.dest, 'rest', SEG(0x51), join(c.spool, `${SEG(0x51)}.tmp`)],
     cwd: (c) => c.scratch,
     code: 0,
-    check: (c) => assert.ok(readFileSync(join(c.spool, `${SEG(0x51)}.tmp`)).equals(readFileSync(join(c.pgdata.walDir, SEG(0x51))))),
+    check: (c) => assert.ok(readFileSync(join(c.spool, `${SEG(0x51)}.tmp`)).equals(c.sent.get(SEG(0x51))!)),
     kinds: BOTH,
   },
   {
@@ -500,11 +507,10 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       const provider = at >= 0 ? args.filter((_, i) => i !== at && i !== at + 1) : args;
       const spool = join(scratch.path, 'wal-restore-spool');
       mkdirSync(spool);
-      ctx = { store, prov: args, endpoint, provider, dest: store.destinationPath, env: withBarmanFix(store.barman!.env), pgdata: fakePgdata(join(scratch.path, 'pg')), spool, scratch: scratch.path };
+      ctx = { store, prov: args, endpoint, provider, dest: store.destinationPath, env: withBarmanFix(store.barman!.env), pgdata: fakePgdata(join(scratch.path, 'pg')), spool, scratch: scratch.path, sent: new Map() };
     });
     after(async () => {
-      await stopDropinDaemons(ctx.pgdata.pgdata);
-      await stopDropinDaemons(ctx.scratch);
+      for (const d of [ctx.pgdata.pgdata, ctx.scratch, join(ctx.scratch, 'source-used', 'data'), join(ctx.scratch, 'source-rest', 'data')]) await stopDropinDaemons(d);
       await ctx.store.stop();
       scratch.cleanup();
     });
@@ -535,3 +541,37 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
     }
   });
 }
+
+describe('pgark barman-cloud install DIR', () => {
+  const scratch = scratchDir('bcinstall');
+  after(() => scratch.cleanup());
+  const install = (...args: string[]) => spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'pgark.js'), 'barman-cloud', 'install', ...args], { encoding: 'utf8' });
+
+  test('links all nine names, which then run as barman-cloud; again changes nothing; a foreign file is replaced only with --force', () => {
+    const dir = join(scratch.path, 'bin');
+    const first = install(dir);
+    assert.equal(first.status, 0, first.stderr);
+    assert.deepEqual(readdirSync(dir).sort(), [...BARMAN_COMMANDS].sort());
+    for (const name of BARMAN_COMMANDS) {
+      const v = spawnSync(join(dir, name), ['--version'], { encoding: 'utf8', env: { ...process.env, PGARK_NODE: process.execPath } });
+      assert.equal(v.status, 0, v.stderr);
+      assert.equal(v.stdout, `${name} ${BARMAN_COMPAT_VERSION}\n`);
+    }
+    const again = install(dir);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout.split('\n').filter((l) => l.startsWith('kept')).length, 9);
+
+    const other = join(scratch.path, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'barman-cloud-wal-archive'), '#!/bin/sh\n# barman\n', { mode: 0o755 });
+    const refused = install(other);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /barman-cloud-wal-archive exists and is not a pgark drop-in; nothing was changed/);
+    assert.deepEqual(readdirSync(other), ['barman-cloud-wal-archive'], 'nothing else was linked');
+    assert.equal(readFileSync(join(other, 'barman-cloud-wal-archive'), 'utf8'), '#!/bin/sh\n# barman\n');
+    const forced = install(other, '--force');
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.ok(lstatSync(join(other, 'barman-cloud-wal-archive')).isSymbolicLink());
+    assert.equal(readdirSync(other).length, 9);
+  });
+});

@@ -11,11 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startPostgres, type PgServer } from '../harness/postgres.js';
+import { startPostgres, startRecovery, type PgServer } from '../harness/postgres.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { barmanEnv as withBarmanFix } from '../harness/barman.js';
-import { freePort } from '../harness/ports.js';
 import { runPgTool } from '../../src/pg/local-server.js';
 import { clientTool, PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -197,35 +196,14 @@ for (const kind of KINDS) {
       const endpoint = prov.includes('--endpoint-url') ? ['--endpoint-url', prov[prov.indexOf('--endpoint-url') + 1]] : [];
       const provider = prov.filter((a, i) => a !== '--endpoint-url' && prov[i - 1] !== '--endpoint-url');
       const restoreCommand = `${shellJoin(['barman-cloud-wal-restore', ...endpoint, store.destinationPath, server, ...provider])} %f %p`;
-      const port = await freePort();
-      writeFileSync(join(backupDir, 'recovery.signal'), '');
-      writeFileSync(
-        join(backupDir, 'postgresql.auto.conf'),
-        `port = ${port}\nrecovery_target_action = 'promote'\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\narchive_mode = off\nunix_socket_directories = '${dir.path}'\n`,
-      );
-      if (pg.who) await runPgTool('chown', ['-R', `${pg.who.uid}:${pg.who.gid}`, backupDir]);
-      const logFile = join(dir.path, 'restored.log');
-      const started = await runPgTool(pg.bin.path('pg_ctl'), ['-D', backupDir, '-l', logFile, '-w', '-t', '300', 'start'], { who: pg.who });
+      const recovering = await startRecovery(pg, backupDir, dir.path, { recovery_target_action: 'promote', restore_command: restoreCommand });
       cleanups.push(async () => {
-        await runPgTool(pg.bin.path('pg_ctl'), ['-D', backupDir, '-m', 'immediate', '-w', 'stop'], { who: pg.who });
+        await recovering.stop();
         await stopDropinDaemons(backupDir);
       });
-      assert.equal(started.code, 0, started.stderr + (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''));
-      const { default: pgClient } = await import('pg');
-      const q = async (sql: string) => {
-        const c = new pgClient.Client({ host: pg.host, port, user: 'postgres', database: 'postgres' });
-        await c.connect();
-        try {
-          return (await c.query(sql)).rows;
-        } finally {
-          await c.end();
-        }
-      };
-      const deadline = Date.now() + 300_000;
-      while ((await q('SELECT pg_is_in_recovery() AS r'))[0].r) {
-        assert.ok(Date.now() < deadline, `recovery did not finish\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
-        await sleep(300);
-      }
+      await recovering.promoted();
+      const q = recovering.query;
+      const logFile = recovering.logFile;
       assert.equal((await q('SELECT answer FROM after_load'))[0].answer, 42);
       assert.equal((await q('SELECT sum(abalance)::text AS n FROM pgbench_accounts'))[0].n, expected[0].n);
       assert.match(readFileSync(logFile, 'utf8'), /restored log file "0000000100000000000000\w\w" from archive/);

@@ -2,11 +2,11 @@
  * Real PostgreSQL servers for tests: initdb + pg_ctl on a free loopback port, run as the
  * unprivileged "postgres" user when the tests run as root.
  */
-import { appendFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { findPgBinaries, type PgBinaries } from '../../src/pg/binaries.js';
-import { initdb, pgCtlStart, pgCtlStop, serverIdentity, mkdirForServer, type RunAs } from '../../src/pg/local-server.js';
+import { initdb, pgCtlStart, pgCtlStop, runPgTool, serverIdentity, mkdirForServer, type RunAs } from '../../src/pg/local-server.js';
 import { freePort } from './ports.js';
 import { scratchDir } from './tmp.js';
 
@@ -118,4 +118,53 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   });
   if (!opts.noStart) await server.start();
   return server;
+}
+
+/** A copy of a base backup running as its own server in archive recovery (startRecovery). */
+export interface RecoveringServer {
+  port: number;
+  logFile: string;
+  query(sql: string): Promise<any[]>;
+  /** Resolves once the server has left recovery (promoted); fails with the log's tail after timeoutMs. */
+  promoted(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a base backup of `source` (a plain copy in backupDir) with recovery.signal and these
+ * settings (restore_command, ...) on a port and socket directory of its own, as source's OS user.
+ */
+export async function startRecovery(source: PgServer, backupDir: string, socketDir: string, settings: Record<string, string>): Promise<RecoveringServer> {
+  const port = await freePort();
+  writeFileSync(join(backupDir, 'recovery.signal'), '');
+  writeFileSync(join(backupDir, 'postgresql.auto.conf'), render({ port, archive_mode: 'off', unix_socket_directories: socketDir, ...settings }));
+  if (source.who) await runPgTool('chown', ['-R', `${source.who.uid}:${source.who.gid}`, backupDir]);
+  const logFile = join(dirname(backupDir), `${basename(backupDir)}.log`);
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : '');
+  const started = await runPgTool(source.bin.path('pg_ctl'), ['-D', backupDir, '-l', logFile, '-w', '-t', '300', 'start'], { who: source.who });
+  if (started.code !== 0) throw new Error(`the recovering server did not start: ${started.stderr}\n${log()}`);
+  const query = async (sql: string) => {
+    const c = new pg.Client({ host: source.host, port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    try {
+      return (await c.query(sql)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  return {
+    port,
+    logFile,
+    query,
+    async promoted(timeoutMs = 300_000) {
+      const deadline = Date.now() + timeoutMs;
+      while ((await query('SELECT pg_is_in_recovery() AS r'))[0].r) {
+        if (Date.now() > deadline) throw new Error(`recovery did not finish\n${log()}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    },
+    async stop() {
+      await runPgTool(source.bin.path('pg_ctl'), ['-D', backupDir, '-m', 'immediate', '-w', 'stop'], { who: source.who });
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startPostgres, type PgServer } from '../harness/postgres.js';
+import { startPostgres, startRecovery, type PgServer } from '../harness/postgres.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { walProcessPids } from '../harness/wal-processes.js';
@@ -17,7 +17,6 @@ import { runPgTool } from '../../src/pg/local-server.js';
 import { clientTool } from '../../src/pg/binaries.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { decompressBuffer, splitCodecSuffix } from '../../src/codec/index.js';
-import { freePort } from '../harness/ports.js';
 import { PGARK, PGARK_LAUNCHER, stopWalDaemon } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,36 +159,15 @@ for (const sc of scenarios) {
 
       if (!sc.recover) return;
       const expected = await pg.query<{ n: string }>('SELECT sum(abalance)::text AS n FROM pgbench_accounts');
-      const port = await freePort();
       const restoreCommand = `PGARK_WAL_DAEMON_IDLE_SECONDS=10 ${process.execPath} ${PGARK} wal-restore -f ${manifest} %f %p`;
-      writeFileSync(join(backupDir, 'recovery.signal'), '');
-      writeFileSync(
-        join(backupDir, 'postgresql.auto.conf'),
-        `port = ${port}\nrestore_command = '${restoreCommand}'\narchive_mode = off\nunix_socket_directories = '${dir.path}'\n`,
-      );
-      if (pg.who) await runPgTool('chown', ['-R', `${pg.who.uid}:${pg.who.gid}`, backupDir]);
-      const logFile = join(dir.path, 'restored.log');
-      const started = await runPgTool(pg.bin.path('pg_ctl'), ['-D', backupDir, '-l', logFile, '-w', '-t', '300', 'start'], { who: pg.who });
+      const recovering = await startRecovery(pg, backupDir, dir.path, { restore_command: restoreCommand });
       cleanups.push(async () => {
-        await runPgTool(pg.bin.path('pg_ctl'), ['-D', backupDir, '-m', 'immediate', '-w', 'stop'], { who: pg.who });
+        await recovering.stop();
         await stopWalDaemon(backupDir);
       });
-      assert.equal(started.code, 0, started.stderr + (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''));
-      const { default: pgClient } = await import('pg');
-      const q = async (sql: string) => {
-        const c = new pgClient.Client({ host: pg.host, port, user: 'postgres', database: 'postgres' });
-        await c.connect();
-        try {
-          return (await c.query(sql)).rows;
-        } finally {
-          await c.end();
-        }
-      };
-      const deadline = Date.now() + 300_000;
-      while ((await q('SELECT pg_is_in_recovery() AS r'))[0].r) {
-        assert.ok(Date.now() < deadline, 'recovery did not finish');
-        await sleep(300);
-      }
+      await recovering.promoted();
+      const q = recovering.query;
+      const logFile = recovering.logFile;
       assert.equal((await q('SELECT answer FROM after_load'))[0].answer, 42);
       assert.equal((await q('SELECT sum(abalance)::text AS n FROM pgbench_accounts'))[0].n, expected[0].n);
       t.diagnostic(`recovery done at ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,0 +1,173 @@
+/**
+ * pgark's barman-cloud drop-ins against Debian's barman-cloud 3.4, under the pattern in which
+ * CloudNativePG's instance manager runs barman-cloud-wal-archive (barman-cloud-cli-contract.md §4.1):
+ * for each archive_command call on the oldest .ready segment W, a spool hit (W stored as an extra
+ * file of an earlier batch) succeeds without any tool; otherwise W and the next maxParallel-1 .ready
+ * segments are archived by as many processes at once, and the extras get spool markers. PostgreSQL
+ * marks only W .done. Both tools drain the same backlog of 16 MiB segments written by a real
+ * PostgreSQL 15 (pgbench plus md5 text, about 2:1), to one s3rver, once per compression.
+ *
+ *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip]
+ *
+ * Prints segments/s, pgark's rate over barman's, the stored compression ratio, and the peak of the
+ * summed RSS of every process of the run (tools, launchers, pgark's daemon), sampled from /proc.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { walRuntime } from '../src/wal/runtime.js';
+import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+import { scratchDir } from '../test/harness/tmp.js';
+import { numberOption, option, procStatusKiB, produceBacklog, storedBytes, toolDataDir, type Backlog } from './util.js';
+
+const SEGMENTS = numberOption('segments', 128);
+const MAX_PARALLEL = numberOption('max-parallel', 4);
+const CODECS = (option('codecs') ?? 'none,gzip').split(',');
+const SEG_SIZE = 16 * 1024 * 1024;
+const DROPINS = join(PACKAGE_ROOT, 'bin', 'barman-cloud');
+
+type Tool = 'pgark' | 'barman-cloud 3.4';
+
+interface Result {
+  tool: Tool;
+  codec: string;
+  seconds: number;
+  /** Processes started (tool calls). */
+  calls: number;
+  ratio: number;
+  peakRssMiB: number;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
+  });
+}
+
+/** Peak of the summed VmRSS of every process whose command line contains `needle`, sampled every 100 ms. */
+function rssSampler(needle: string): { stop(): number } {
+  let peak = 0;
+  const sample = () => {
+    let sum = 0;
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) sum += procStatusKiB(Number(pid), 'VmRSS');
+      } catch {
+        // exited meanwhile
+      }
+    }
+    peak = Math.max(peak, sum);
+  };
+  const timer = setInterval(sample, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak / 1024;
+    },
+  };
+}
+
+/** CNPG's archiver (§4.1) over pgdata's .ready files; returns the tool calls it made. */
+async function cnpgArchiver(pgdata: string, spool: string, call: (walPath: string) => Promise<{ code: number; stderr: string }>): Promise<number> {
+  const status = join(pgdata, 'pg_wal', 'archive_status');
+  const markDone = (name: string) => renameSync(join(status, `${name}.ready`), join(status, `${name}.done`));
+  let calls = 0;
+  for (let failures = 0; ; ) {
+    const ready = readdirSync(status)
+      .filter((f) => f.endsWith('.ready'))
+      .map((f) => f.slice(0, -'.ready'.length))
+      .sort();
+    if (ready.length === 0) return calls;
+    const [wal, ...rest] = ready;
+    if (existsSync(join(spool, wal))) {
+      unlinkSync(join(spool, wal));
+      markDone(wal);
+      continue;
+    }
+    const extras = rest.slice(0, MAX_PARALLEL - 1);
+    // The requested file is PostgreSQL's relative %p; the extra ones are absolute.
+    const results = await Promise.all([call(`pg_wal/${wal}`), ...extras.map((e) => call(join(pgdata, 'pg_wal', e)))]);
+    calls += results.length;
+    for (const [i, e] of extras.entries()) if (results[i + 1].code === 0) writeFileSync(join(spool, e), '');
+    if (results[0].code !== 0) {
+      if (++failures >= 5) throw new Error(`archiving ${wal} failed 5 times: ${results[0].stderr}`);
+      continue;
+    }
+    markDone(wal);
+  }
+}
+
+async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlog: Backlog): Promise<Result> {
+  const prefix = `dropin-${tool === 'pgark' ? 'pgark' : 'barman'}-${codec}`;
+  const dir = join(work, prefix);
+  const pgdata = toolDataDir(dir, backlog.pgdata, backlog.segments);
+  const spool = join(dir, 'wal-archive-spool');
+  mkdirSync(spool);
+  const creds = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region };
+  // By bare name through PATH, as CNPG runs them: pgark's drop-ins first on PATH, or Debian's in /usr/bin.
+  const path = tool === 'pgark' ? `${DROPINS}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH;
+  const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };
+  const argv = [...(codec === 'none' ? [] : [`--${codec}`]), '--endpoint-url', s3.endpoint, '--cloud-provider', 'aws-s3', `s3://${s3.bucket}/${prefix}`, 'bench'];
+  const rss = rssSampler(prefix);
+  const t0 = performance.now();
+  const calls = await cnpgArchiver(pgdata, spool, (walPath) => run('barman-cloud-wal-archive', [...argv, walPath], env, pgdata));
+  const seconds = (performance.now() - t0) / 1000;
+  const peakRssMiB = rss.stop();
+  const runtime = join(pgdata, 'pgark-wal');
+  for (const d of existsSync(runtime) ? readdirSync(runtime) : []) {
+    try {
+      process.kill(Number(readFileSync(walRuntime(pgdata, d).lockFile, 'utf8')), 'SIGTERM');
+    } catch {
+      // no daemon there
+    }
+  }
+  const ratio = (backlog.segments.length * SEG_SIZE) / storedBytes(s3, prefix);
+  rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+  return { tool, codec, seconds, calls, ratio, peakRssMiB };
+}
+
+async function main(): Promise<void> {
+  const work = scratchDir('bench-dropin');
+  const s3 = await startS3rver({ tls: false, front: false });
+  let backlog: Backlog | undefined;
+  const results: Result[] = [];
+  try {
+    process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
+    backlog = await produceBacklog(SEGMENTS);
+    for (const codec of CODECS) {
+      for (const tool of ['pgark', 'barman-cloud 3.4'] as Tool[]) {
+        process.stderr.write(`${tool}, ${codec}...\n`);
+        results.push(await drain(tool, codec, s3, work.path, backlog));
+      }
+    }
+  } finally {
+    await backlog?.cleanup();
+    await s3.stop();
+    work.cleanup();
+  }
+  const rate = (r: Result) => SEGMENTS / r.seconds;
+  console.log(`\nbarman-cloud-wal-archive under CNPG's pattern: ${SEGMENTS} ready 16 MiB segments (PostgreSQL 15, pgbench + md5 text), maxParallel ${MAX_PARALLEL}, s3rver, ${new Date().toISOString()}`);
+  console.log('tool              codec  seconds  segments/s  tool calls  stored ratio  peak RSS (all processes)');
+  for (const r of results) {
+    console.log(
+      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(12)}`,
+    );
+  }
+  for (const codec of CODECS) {
+    const p = results.find((r) => r.tool === 'pgark' && r.codec === codec);
+    const b = results.find((r) => r.tool === 'barman-cloud 3.4' && r.codec === codec);
+    if (p && b) console.log(`${codec}: pgark / barman-cloud 3.4 = ${(rate(p) / rate(b)).toFixed(1)}x segments/s (target >= 8x)`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
