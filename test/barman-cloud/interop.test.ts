@@ -16,16 +16,9 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { createTestData, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from '../backup/helpers.js';
+import { createTestData, recoverWithBarmanWal, startArchivingServer, tableChecksum, type ArchivingServer } from '../backup/helpers.js';
 import { barman } from './io.js';
 import { runDropin } from './helpers.js';
-import { barmanEnv } from '../harness/barman.js';
-
-function shellEnv(env: Record<string, string>): string {
-  return Object.entries(env)
-    .map(([k, v]) => `${k}='${v}'`)
-    .join(' ');
-}
 
 /** Keys that legitimately differ between pgark's JSON and barman 3.4's: 3.4 predates *_iso (3.12.1). */
 const NEWER_THAN_34 = ['begin_time_iso', 'end_time_iso'];
@@ -84,14 +77,7 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       const dest = join(work.path, 'restored-by-barman');
       const restore = barman(ts, 'barman-cloud-restore', [], [server.clusterName, mine.backup_id, dest]);
       assert.equal(restore.status, 0, restore.stderr);
-      const restoreCommand = `${shellEnv(barmanEnv(ts.barman!.env))} barman-cloud-wal-restore ${prov().join(' ')} ${ts.destinationPath} ${server.clusterName} %f %p`;
-      const restored = await startRestored(15, dest, restoreCommand);
-      try {
-        assert.match(restored.log(), /consistent recovery state reached/);
-        assert.deepEqual(await tableChecksum({ query: restored.query } as never), expected);
-      } finally {
-        await restored.stop();
-      }
+      await recoverWithBarmanWal(ts, server.clusterName, dest, expected);
     });
 
     it("barman's backup: pgark lists and shows it as barman does; pgark's barman-cloud-restore (in-tree argv) restores it and PostgreSQL recovers", async () => {
@@ -121,14 +107,7 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       assert.equal(missing.code, 1, missing.stderr);
       assert.ok(!existsSync(join(work.path, 'never')), 'nothing created for a missing backup');
 
-      const restoreCommand = `${shellEnv(barmanEnv(ts.barman!.env))} barman-cloud-wal-restore ${prov().join(' ')} ${ts.destinationPath} ${server.clusterName} %f %p`;
-      const restored = await startRestored(15, dest, restoreCommand);
-      try {
-        assert.match(restored.log(), /consistent recovery state reached/);
-        assert.deepEqual(await tableChecksum({ query: restored.query } as never), expected);
-      } finally {
-        await restored.stop();
-      }
+      await recoverWithBarmanWal(ts, server.clusterName, dest, expected);
     });
   });
 }
