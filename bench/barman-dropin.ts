@@ -8,6 +8,7 @@
  * PostgreSQL 15 (pgbench plus md5 text, about 2:1), to one s3rver, once per compression.
  *
  *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip]
+ *   node dist/bench/barman-dropin.js --mode backup-restore [--scale 60] [--codec gzip]   (see backupRestoreBench)
  *
  * Prints segments/s, pgark's rate over barman's, the stored compression ratio, and the peak of the
  * summed RSS of every process of the run (tools, launchers, pgark's daemon), sampled from /proc.
@@ -167,7 +168,68 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
+/*
+ * --mode backup-restore (b2): barman-cloud-backup and barman-cloud-restore, pgark's drop-ins against
+ * Debian's barman-cloud 3.4, on one PostgreSQL 15 database (pgbench, --scale, default 60: about
+ * 1 GB) and one s3rver, with the argv CNPG builds (--user postgres --name ... --immediate-checkpoint
+ * --jobs 2). Each tool restores its own backup into an empty directory. Prints both times and the
+ * ratio per step (target >= 3x).
+ */
+async function backupRestoreBench(): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const { startStore } = await import('../test/harness/stores.js');
+  const { startArchivingServer } = await import('../test/backup/helpers.js');
+  const { barmanEnv } = await import('../test/harness/barman.js');
+  const scale = numberOption('scale', 60);
+  const codec = option('codec') ?? 'gzip';
+  const work = scratchDir('bench-dropin-backup');
+  const s3 = await startS3rver({ tls: false, front: false });
+  const store = await startStore('s3', { s3rver: s3 });
+  const server = await startArchivingServer(store);
+  const lines: string[] = [];
+  try {
+    process.stderr.write(`pgbench -i -s ${scale}...\n`);
+    const pg = server.pg;
+    execFileSync(pg.bin.path('pgbench'), ['-i', '-q', '-s', String(scale), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+    const size = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
+    await pg.query('CHECKPOINT');
+    const creds = barmanEnv(store.barman!.env);
+    const prov = [...store.barman!.args];
+    const times: Record<string, Record<Tool, number>> = { backup: {} as Record<Tool, number>, restore: {} as Record<Tool, number> };
+    for (const tool of ['pgark', 'barman-cloud 3.4'] as Tool[]) {
+      const mine = tool === 'pgark';
+      const path = mine ? `${DROPINS}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH;
+      const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGHOST: pg.env.PGHOST, PGPORT: pg.env.PGPORT, PGDATA: pg.pgdata, TMPDIR: work.path };
+      const name = `bench-${mine ? 'pgark' : 'barman'}-${codec}`;
+      process.stderr.write(`${tool}: backup...\n`);
+      let t0 = performance.now();
+      const b = await run('barman-cloud-backup', ['--user', 'postgres', '--name', name, `--${codec}`, '--immediate-checkpoint', '--jobs', '2', ...prov, store.destinationPath, server.clusterName], env, work.path);
+      times.backup[tool] = (performance.now() - t0) / 1000;
+      if (b.code !== 0) throw new Error(`${tool} backup exited ${b.code}: ${b.stderr}`);
+      const dest = join(work.path, `restore-${mine ? 'pgark' : 'barman'}`);
+      process.stderr.write(`${tool}: restore...\n`);
+      t0 = performance.now();
+      const r = await run('barman-cloud-restore', [...prov, store.destinationPath, server.clusterName, name, dest], env, work.path);
+      times.restore[tool] = (performance.now() - t0) / 1000;
+      if (r.code !== 0) throw new Error(`${tool} restore exited ${r.code}: ${r.stderr}`);
+      rmSync(dest, { recursive: true, force: true });
+    }
+    lines.push(`\nbarman-cloud-backup / -restore, CNPG's argv (--${codec}, --jobs 2): PostgreSQL 15, pgbench scale ${scale} (${(size / 1024 / 1024).toFixed(0)} MiB), s3rver, ${new Date().toISOString()}`);
+    for (const step of ['backup', 'restore']) {
+      const p = times[step].pgark;
+      const b = times[step]['barman-cloud 3.4'];
+      lines.push(`${step.padEnd(8)} pgark ${p.toFixed(1)} s   barman-cloud 3.4 ${b.toFixed(1)} s   ratio ${(b / p).toFixed(1)}x (target >= 3x)`);
+    }
+    console.log(lines.join('\n'));
+  } finally {
+    await server.pg.destroy();
+    await store.stop();
+    await s3.stop();
+    work.cleanup();
+  }
+}
+
+(option('mode') === 'backup-restore' ? backupRestoreBench() : main()).catch((err) => {
   console.error(err);
   process.exit(1);
 });

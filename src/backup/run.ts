@@ -60,6 +60,8 @@ export interface BackupRequest {
   progress?: boolean;
   /** full (default) or incremental: only files changed since the newest backup are stored (backup/incremental.ts). */
   type?: BackupType;
+  /** application_name of the SQL session (default pgark_backup; the barman-cloud drop-in uses barman's). */
+  applicationName?: string;
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -88,7 +90,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
   try {
     const serverName = req.store.serverName;
     if (req.name !== undefined) await ensureNameIsFree(store, serverName, req.name);
-    sql = await connectPg(req.pg, { application_name: 'pgark_backup' });
+    sql = await connectPg(req.pg, { application_name: req.applicationName ?? 'pgark_backup' });
     sql.on('error', () => undefined);
     const facts = await readServerFacts(sql);
     const method = await chooseMethod(req.method, req.pg.pgdata ?? setting('pgdata'), facts);

@@ -53,7 +53,8 @@ export interface Catalog {
 /** Reads at most this many backup.info objects at once. */
 const READ_CONCURRENCY = 8;
 
-const KEEP_ANNOTATION = 'annotations/keep';
+/** barman-cloud-backup-keep's annotation, below the backup's folder; its content is the target. */
+export const KEEP_ANNOTATION = 'annotations/keep';
 
 /** Runs `fn` over `items` with at most `limit` calls in flight, keeping order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

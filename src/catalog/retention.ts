@@ -51,6 +51,8 @@ export interface RetentionPolicy {
   days: number;
   /** barman's spelling, e.g. "RECOVERY WINDOW OF 30 DAYS". */
   barman: string;
+  /** Set for barman's "REDUNDANCY n": keep the newest n DONE backups instead of a window (days is then 0). */
+  redundancy?: number;
 }
 
 /** Parses CNPG's retentionPolicy (pattern ^[1-9][0-9]*[dwm]$). */
@@ -65,6 +67,26 @@ export function parseRetentionPolicy(text: string): RetentionPolicy {
   const value = Number(m[1]);
   const unit = m[2] as RetentionPolicy['unit'];
   return { text: text.trim(), value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}` };
+}
+
+const WINDOW_RE = /^\s*recovery\s+window\s+of\s+(\d+)\s+(day|month|week)s?\s*$/i;
+const REDUNDANCY_RE = /^\s*redundancy\s+(\d+)\s*$/i;
+
+/**
+ * Parses barman's own spelling (barman-cloud-backup-delete -r): "RECOVERY WINDOW OF n
+ * DAYS|WEEKS|MONTHS" or "REDUNDANCY n", case-insensitive, as barman's retention_policies.py
+ * regular expressions accept them.
+ */
+export function parseBarmanRetentionPolicy(text: string): RetentionPolicy {
+  const w = WINDOW_RE.exec(text);
+  if (w) {
+    const value = Number(w[1]);
+    const unit = w[2][0].toLowerCase() as RetentionPolicy['unit'];
+    return { text: text.trim(), value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}` };
+  }
+  const r = REDUNDANCY_RE.exec(text);
+  if (r) return { text: text.trim(), value: Number(r[1]), unit: 'd', days: 0, barman: `REDUNDANCY ${Number(r[1])}`, redundancy: Number(r[1]) };
+  throw new UserError(`invalid retention policy "${text}"`, 'expected REDUNDANCY n or RECOVERY WINDOW OF n DAYS|WEEKS|MONTHS');
 }
 
 /** A WAL object: its key and its WAL file name without compression suffix. */
@@ -146,6 +168,8 @@ export interface PlanInput {
    * position is deleted, on any timeline, whatever the window says.
    */
   walFloor?: string;
+  /** barman's minimum_redundancy: DONE backups kept whatever the policy says (default 0). */
+  minimumRedundancy?: number;
 }
 
 const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0);
@@ -213,28 +237,39 @@ export function planRetention(input: PlanInput): RetentionPlan {
   const sorted = [...input.backups].sort(byId);
   const bytesOf = (id: string) => (input.objects?.get(id) ?? []).reduce((n, o) => n + o.size, 0);
 
-  // Backup report, newest first, as RecoveryWindowRetentionPolicy._backup_report.
+  // Backup report, newest first, as barman's RecoveryWindowRetentionPolicy and
+  // RedundancyRetentionPolicy._backup_report; `valid` counts the DONE backups kept so far, against
+  // minimum_redundancy (and, for REDUNDANCY, every DONE backup, kept by annotation or not, counts).
   const decisions = new Map<string, Pick<BackupDecision, 'decision' | 'reason'>>();
+  const minimum = input.minimumRedundancy ?? 0;
   let outside = false;
+  let valid = 0;
   for (const b of [...sorted].reverse()) {
     const target = keep.get(b.backup_id);
+    const annotated = { decision: 'keep', reason: `keep:${target} annotation` } as const;
     if (isDeletionInProgress(b)) {
       decisions.set(b.backup_id, { decision: 'finish-deletion', reason: 'an earlier deletion was interrupted' });
     } else if (b.status !== 'DONE') {
       decisions.set(b.backup_id, { decision: 'ignore', reason: `status ${b.status}: retention deletes DONE backups only` });
-    } else if (outside) {
+    } else if (policy.redundancy !== undefined) {
+      const wanted = Math.max(policy.redundancy, minimum);
       decisions.set(
         b.backup_id,
-        target
-          ? { decision: 'keep', reason: `keep:${target} annotation` }
-          : { decision: 'delete', reason: 'obsolete: older than the backup that covers the start of the window' },
+        target ? annotated : valid < wanted ? { decision: 'keep', reason: `one of the newest ${wanted} DONE backups` } : { decision: 'delete', reason: `obsolete: older than the newest ${wanted} DONE backups` },
       );
+      valid++;
+    } else if (outside && valid < minimum) {
+      decisions.set(b.backup_id, target ? annotated : { decision: 'keep', reason: `minimum redundancy (${minimum})` });
+      valid++;
+    } else if (outside) {
+      decisions.set(b.backup_id, target ? annotated : { decision: 'delete', reason: 'obsolete: older than the backup that covers the start of the window' });
     } else {
       const endsBefore = b.end_time !== null && b.end_time.epochMicros() < porMicros;
       decisions.set(b.backup_id, {
         decision: 'keep',
         reason: endsBefore ? 'newest backup ending before the window start: base for recovery to it' : 'inside the recovery window',
       });
+      valid++;
       if (endsBefore) outside = true;
     }
   }
@@ -329,10 +364,16 @@ function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<strin
   return ranges;
 }
 
-/** Plans retention over a catalog read by listBackups(). */
-export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: RetentionPolicy | string, now: Date, walFloor?: string): RetentionPlan {
+/** Plans retention over a catalog read by listBackups(); limits beyond the policy: the CNPG-I first-required WAL and barman's minimum redundancy (see PlanInput). */
+export function planFromCatalog(
+  catalog: Catalog,
+  wals: WalObject[],
+  policy: RetentionPolicy | string,
+  now: Date,
+  limits: Pick<PlanInput, 'walFloor' | 'minimumRedundancy'> = {},
+): RetentionPlan {
   return planRetention({
-    walFloor,
+    ...limits,
     serverName: catalog.serverName,
     backups: catalog.backups,
     keep: catalog.keep,

@@ -12,13 +12,7 @@ import { clientTool } from '../../src/pg/binaries.js';
 import { codecExtension } from '../../src/codec/index.js';
 import { backupInfoKey } from '../../src/catalog/layout.js';
 import { openObjectStore } from '../../src/storage/open.js';
-import { barmanEnv, createTestData, pgark, run, startArchivingServer, startRestored, tableChecksum, type ArchivingServer } from './helpers.js';
-
-function shellEnv(env: Record<string, string>): string {
-  return Object.entries(env)
-    .map(([k, v]) => `${k}='${v}'`)
-    .join(' ');
-}
+import { barmanEnv, createTestData, pgark, recoverWithBarmanWal, run, startArchivingServer, tableChecksum, type ArchivingServer } from './helpers.js';
 
 async function readBackupInfo(store: TestStore, serverName: string, backupId: string): Promise<string> {
   const s = await openObjectStore(store.resolved(serverName));
@@ -73,14 +67,7 @@ describe('pgark backups and barman-cloud 3.4', () => {
         assert.equal(verify.code, 0, `pg_verifybackup: ${verify.stdout}${verify.stderr}`);
       }
 
-      const restoreCommand = `${shellEnv(barman.env)} barman-cloud-wal-restore ${barman.args.join(' ')} ${store.destinationPath} ${server.clusterName} %f %p`;
-      const restored = await startRestored(15, dest, restoreCommand);
-      try {
-        assert.match(restored.log(), /consistent recovery state reached/);
-        assert.deepEqual(await tableChecksum({ query: restored.query } as never), expected);
-      } finally {
-        await restored.stop();
-      }
+      await recoverWithBarmanWal(store, server.clusterName, dest, expected);
     });
   }
 

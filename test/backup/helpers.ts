@@ -10,6 +10,7 @@ import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
 import { listBackups } from '../../src/catalog/catalog.js';
+import { barmanEnv as barmanEnvOf } from '../harness/barman.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import { claimState, isClaimKey } from '../../src/catalog/claims.js';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -163,6 +164,25 @@ export async function startRestored(
 }
 
 export { barmanEnv } from '../harness/barman.js';
+
+/**
+ * Starts PostgreSQL 15 on a restored data directory with barman-cloud-wal-restore 3.4 as
+ * restore_command (the store's environment inlined for sh) and checks that it reaches consistency
+ * and holds the `expected` test data; stops it afterwards.
+ */
+export async function recoverWithBarmanWal(store: TestStore, serverName: string, pgdata: string, expected: { count: number; md5: string }): Promise<void> {
+  const env = Object.entries(barmanEnvOf(store.barman!.env))
+    .map(([k, v]) => `${k}='${v}'`)
+    .join(' ');
+  const restored = await startRestored(15, pgdata, `${env} barman-cloud-wal-restore ${store.barman!.args.join(' ')} ${store.destinationPath} ${serverName} %f %p`);
+  try {
+    if (!/consistent recovery state reached/.test(restored.log())) throw new Error(`no consistent recovery state in the server log:\n${restored.log()}`);
+    const got = await tableChecksum({ query: restored.query } as never);
+    if (got.count !== expected.count || got.md5 !== expected.md5) throw new Error(`restored data differ: ${JSON.stringify(got)} != ${JSON.stringify(expected)}`);
+  } finally {
+    await restored.stop();
+  }
+}
 
 /**
  * Holds WAL archiving back until open() is called: archive_command waits for a gate file, so a

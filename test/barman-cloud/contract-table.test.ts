@@ -20,6 +20,9 @@ import { craftSegment, fakePgdata, type FakePgdata } from '../wal/helpers.js';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { BARMAN_COMMANDS, BARMAN_COMPAT_VERSION } from '../../src/cli/barman-cloud/specs.js';
 import { runDropin, stopDropinDaemons } from './helpers.js';
+import { openObjectStore } from '../../src/storage/open.js';
+import { listBackups } from '../../src/catalog/catalog.js';
+import { backupIdAt, DAY, segments, writeBackup, writeWals, type SyntheticBackup } from '../catalog/synthetic.js';
 
 export interface Ctx {
   store: TestStore;
@@ -73,6 +76,34 @@ function archived(ctx: Ctx, server: string, n: number): void {
   const r = runDropin('barman-cloud-wal-archive', [...ctx.prov, ctx.dest, server, source.addReady(SEG(n), data)], ctx.env, source.pgdata);
   assert.equal(r.code, 0, r.stderr);
   ctx.sent.set(SEG(n), data);
+}
+
+/** Backups 100, 50 (FAILED), 3 and 120 days old, the 100-day one named backup-20240102030405, with their WAL. */
+const NOW = Date.now();
+const SYNTHETIC: SyntheticBackup[] = [
+  { id: backupIdAt(new Date(NOW - 100 * DAY)), beginSeg: 2, endSeg: 2, endTime: new Date(NOW - 100 * DAY), name: 'backup-20240102030405' },
+  { id: backupIdAt(new Date(NOW - 50 * DAY)), beginSeg: 4, endSeg: 4, endTime: new Date(NOW - 50 * DAY), status: 'FAILED' },
+  { id: backupIdAt(new Date(NOW - 3 * DAY)), beginSeg: 6, endSeg: 6, endTime: new Date(NOW - 3 * DAY) },
+  { id: backupIdAt(new Date(NOW - 120 * DAY)), beginSeg: 1, endSeg: 1, endTime: new Date(NOW - 120 * DAY) },
+];
+
+async function seedCatalog(ctx: Ctx, server: string): Promise<void> {
+  const store = await openObjectStore(ctx.store.resolved(server));
+  try {
+    for (const b of SYNTHETIC) await writeBackup(store, server, b);
+    await writeWals(store, server, segments(1, 1, 7), '.gz');
+  } finally {
+    await store.close();
+  }
+}
+
+async function catalogOf(ctx: Ctx, server: string) {
+  const store = await openObjectStore(ctx.store.resolved(server));
+  try {
+    return await listBackups(store, server);
+  } finally {
+    await store.close();
+  }
 }
 
 export const CASES: ContractCase[] = [
@@ -276,6 +307,191 @@ export const CASES: ContractCase[] = [
     argv: () => ['--cloud-provider', 'google-cloud-storage', 'gs://bucket/path', 'rest', SEG(0x50), 'pg_wal/RECOVERYXLOG'],
     code: 3,
     stderr: /Google Cloud Storage is not supported by pgark/,
+  },
+  // §2.4-2.9 the backup and catalog commands (b2). Catalogs are synthetic backup.info files in barman 3.4's format.
+  {
+    name: '§2.5 show by name after a backup: --format json [--endpoint-url U] <prov> <dest> <server> backup-<ts>; {"cloud": ...} with CNPG\'s types',
+    tool: 'barman-cloud-backup-show',
+    kinds: BOTH,
+    setup: (c) => seedCatalog(c, 'show'),
+    argv: (c) => ['--format', 'json', ...c.endpoint, ...c.provider, c.dest, 'show', 'backup-20240102030405'],
+    code: 0,
+    stdout: /^\{"cloud": \{.*\}\}\n$/,
+    check: (_c, r) => {
+      const b = JSON.parse(r.stdout).cloud;
+      assert.equal(b.backup_name, 'backup-20240102030405');
+      assert.match(b.backup_id, /^\d{8}T\d{6}$/);
+      assert.equal(typeof b.systemid, 'string');
+      assert.equal(typeof b.timeline, 'number');
+      for (const k of ['begin_time_iso', 'end_time_iso']) assert.match(b[k], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$/);
+      for (const k of ['begin_time', 'end_time']) assert.match(b[k], /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+      for (const k of ['begin_wal', 'end_wal', 'begin_xlog', 'end_xlog']) assert.equal(typeof b[k], 'string');
+      assert.ok(b.error === null || typeof b.error === 'string');
+    },
+    barman34: true,
+  },
+  {
+    name: '§2.5 show of an unknown name: exit 4 (barman\'s ValueError), nothing on stdout',
+    tool: 'barman-cloud-backup-show',
+    setup: (c) => seedCatalog(c, 'show'),
+    argv: (c) => ['--format', 'json', ...c.endpoint, ...c.provider, c.dest, 'show', 'backup-19990101000000'],
+    code: 4,
+    barman34: true,
+  },
+  {
+    name: '§2.5 show of an id without backup.info: exit 1',
+    tool: 'barman-cloud-backup-show',
+    argv: (c) => ['--format', 'json', ...c.endpoint, ...c.provider, c.dest, 'show', '19990101T000000'],
+    code: 1,
+    barman34: true,
+  },
+  {
+    name: '§2.6 list: --format json [--endpoint-url U] <prov> <dest> <server>; every status, sorted by id, CNPG\'s types',
+    tool: 'barman-cloud-backup-list',
+    kinds: BOTH,
+    setup: (c) => seedCatalog(c, 'list'),
+    argv: (c) => ['--format', 'json', ...c.endpoint, ...c.provider, c.dest, 'list'],
+    code: 0,
+    stdout: /^\{"backups_list": \[.*\]\}\n$/,
+    check: (_c, r) => {
+      const list = JSON.parse(r.stdout).backups_list as { backup_id: string; status: string; systemid: unknown; timeline: unknown }[];
+      assert.deepEqual(list.map((b) => b.status), ['DONE', 'DONE', 'FAILED', 'DONE']);
+      assert.deepEqual(list.map((b) => b.backup_id), list.map((b) => b.backup_id).sort());
+      for (const b of list) assert.ok(typeof b.systemid === 'string' && typeof b.timeline === 'number');
+    },
+    barman34: true,
+  },
+  {
+    name: '§2.6 list of a server without backups: exactly {"backups_list": []}',
+    tool: 'barman-cloud-backup-list',
+    kinds: BOTH,
+    argv: (c) => ['--format', 'json', ...c.endpoint, ...c.provider, c.dest, 'nobackups'],
+    code: 0,
+    stdout: '{"backups_list": []}\n',
+    barman34: true,
+  },
+  {
+    name: '§2.6 list -t: connectivity only, exit 0',
+    tool: 'barman-cloud-backup-list',
+    argv: (c) => ['-t', '--format', 'json', ...c.prov, c.dest, 'list'],
+    code: 0,
+    barman34: true,
+  },
+  {
+    name: '§2.7 retention as CNPG runs it: [--endpoint-url U] <prov> --retention-policy "RECOVERY WINDOW OF 30 DAYS" <dest> <server>; the backup older than the window\'s base goes',
+    tool: 'barman-cloud-backup-delete',
+    kinds: BOTH,
+    setup: (c) => seedCatalog(c, 'retention'),
+    argv: (c) => [...c.endpoint, ...c.provider, '--retention-policy', 'RECOVERY WINDOW OF 30 DAYS', c.dest, 'retention'],
+    code: 0,
+    check: async (c) => {
+      const ids = (await catalogOf(c, 'retention')).backups.map((b) => `${b.backup_id} ${b.status}`);
+      // The 100-day backup is the newest ending before the window: the base for recovering to its start, kept.
+      assert.deepEqual(ids, [`${SYNTHETIC[0].id} DONE`, `${SYNTHETIC[1].id} FAILED`, `${SYNTHETIC[2].id} DONE`], 'only the 120-day backup deleted; FAILED ones are never retention\'s');
+    },
+    barman34: true,
+  },
+  {
+    name: '§2.7 an invalid policy: exit 3, nothing deleted',
+    tool: 'barman-cloud-backup-delete',
+    setup: (c) => seedCatalog(c, 'badpolicy'),
+    argv: (c) => [...c.prov, '--retention-policy', 'RECOVERY WINDOW OF 30 YEARS', c.dest, 'badpolicy'],
+    code: 3,
+    check: async (c) => assert.equal((await catalogOf(c, 'badpolicy')).backups.length, 4),
+    barman34: true,
+  },
+  {
+    name: '§1.2 delete: -b and -r together, or neither: exit 3',
+    tool: 'barman-cloud-backup-delete',
+    argv: (c) => [...c.prov, '-b', '20240101T000000', '-r', 'REDUNDANCY 1', c.dest, 'x'],
+    code: 3,
+    stderr: /not allowed with argument/,
+    barman34: true,
+  },
+  {
+    name: '§2.7 -b <id> --dry-run (3.x): lists what would go, deletes nothing',
+    tool: 'barman-cloud-backup-delete',
+    setup: (c) => seedCatalog(c, 'dry'),
+    argv: (c) => [...c.prov, '-b', SYNTHETIC[0].id, '--dry-run', '--batch-size', '10', c.dest, 'dry'],
+    code: 0,
+    stdout: /^Skipping deletion of objects \[.*backup\.info'\] due to --dry-run option\n/,
+    check: async (c) => assert.equal((await catalogOf(c, 'dry')).backups.length, 4),
+  },
+  {
+    name: '§2.8 restore, in-tree order: [--endpoint-url U] <dest> <server> <backupID> <prov> --read-timeout=60 <PGDATA>; a missing backup is final (1), nothing created',
+    tool: 'barman-cloud-restore',
+    kinds: BOTH,
+    argv: (c) => [...c.endpoint, c.dest, 'restore', '19990101T000000', ...c.provider, '--read-timeout=60', join(c.scratch, 'never-created')],
+    code: 1,
+    check: (c) => assert.ok(!existsSync(join(c.scratch, 'never-created'))),
+    barman34: true,
+  },
+  {
+    name: '§2.8 restore, plugin order: <prov> [--endpoint-url U] <dest> <server> <backupID> <PGDATA> into a non-empty PGDATA: final (1), untouched',
+    tool: 'barman-cloud-restore',
+    setup: async (c) => {
+      await seedCatalog(c, 'restore2');
+      mkdirSync(join(c.scratch, 'busy'), { recursive: true });
+      writeFileSync(join(c.scratch, 'busy', 'PG_VERSION'), '15\n');
+    },
+    argv: (c) => [...c.provider, ...c.endpoint, c.dest, 'restore2', SYNTHETIC[2].id, join(c.scratch, 'busy')],
+    code: 1,
+    stderr: /not empty/,
+    check: (c) => assert.equal(readFileSync(join(c.scratch, 'busy', 'PG_VERSION'), 'utf8'), '15\n'),
+  },
+  {
+    name: '§2.8 a bad --tablespace rule: exit 3',
+    tool: 'barman-cloud-restore',
+    argv: (c) => [...c.prov, '--tablespace', 'no-colon', c.dest, 'restore', '19990101T000000', join(c.scratch, 'never-created')],
+    code: 3,
+  },
+  {
+    name: '§2.9 keep (unmerged barman-cloud PR shape): [--endpoint-url U] <prov> --target full <dest> <server> <backupName>, then --status',
+    tool: 'barman-cloud-backup-keep',
+    kinds: BOTH,
+    setup: (c) => seedCatalog(c, 'keep'),
+    argv: (c) => [...c.endpoint, ...c.provider, '--target', 'full', c.dest, 'keep', 'backup-20240102030405'],
+    code: 0,
+    check: (c) => {
+      const r = runDropin('barman-cloud-backup-keep', [...c.prov, '--status', c.dest, 'keep', SYNTHETIC[0].id], c.env);
+      assert.equal(r.stdout, 'Keep: full\n', r.stderr);
+    },
+    barman34: true,
+  },
+  {
+    name: '§2.9 keep needs exactly one of --release, --status, --target: exit 3',
+    tool: 'barman-cloud-backup-keep',
+    argv: (c) => [...c.prov, '--release', '--status', c.dest, 'keep', '20240101T000000'],
+    code: 3,
+    barman34: true,
+  },
+  {
+    name: '§2.4 backup: an unreachable PostgreSQL (PGHOST socket directory without a server) fails the backup, exit 1, nothing on stdout',
+    tool: 'barman-cloud-backup',
+    env: (c) => ({ PGHOST: join(c.scratch, 'no-socket'), PGPORT: '5432', TMPDIR: c.scratch }),
+    argv: (c) => ['--user', 'postgres', '--name', 'backup-20240102030405', '--lz4', '--immediate-checkpoint', '--jobs', '2', '--min-chunk-size=5MB', '--tags', 'env,prod', ...c.endpoint, ...c.provider, c.dest, 'backup'],
+    code: 1,
+    stderr: /Cannot connect to PostgreSQL|cannot connect to PostgreSQL/,
+  },
+  {
+    name: '§2.4 backup: a --name shaped like a backup id is an argv error, exit 3',
+    tool: 'barman-cloud-backup',
+    argv: (c) => ['--user', 'postgres', '--name', '20240102T030405', ...c.prov, c.dest, 'backup'],
+    code: 3,
+  },
+  {
+    name: '§1.2 backup: two compression flags, exit 3',
+    tool: 'barman-cloud-backup',
+    argv: (c) => ['--user', 'postgres', '--gzip', '--bzip2', ...c.prov, c.dest, 'backup'],
+    code: 3,
+    barman34: true,
+  },
+  {
+    name: '§2.4 backup: --max-bandwidth is refused clearly (pgark does not throttle), exit 3',
+    tool: 'barman-cloud-backup',
+    argv: (c) => ['--user', 'postgres', '--max-bandwidth', '10MB', ...c.prov, c.dest, 'backup'],
+    code: 3,
+    stderr: /--max-bandwidth is not supported by pgark/,
   },
 ];
 

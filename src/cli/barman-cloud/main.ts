@@ -13,11 +13,17 @@ import { BARMAN_COMMANDS, BARMAN_COMPAT_VERSION, specFor, type BarmanCommand } f
 
 type Run = (inv: BarmanInvocation) => Promise<number>;
 
-/** Each command's implementation, loaded on use. b2's six are not part of this branch yet. */
+/** Each command's implementation, loaded on use. */
 const COMMANDS: Partial<Record<BarmanCommand, () => Promise<Run>>> = {
   'barman-cloud-wal-archive': async () => (await import('../../commands/barman-cloud/wal-archive.js')).walArchive,
   'barman-cloud-wal-restore': async () => (await import('../../commands/barman-cloud/wal-restore.js')).walRestore,
   'barman-cloud-check-wal-archive': async () => (await import('../../commands/barman-cloud/check-wal-archive.js')).checkWalArchive,
+  'barman-cloud-backup': async () => (await import('../../commands/barman-cloud/backup.js')).runBackup,
+  'barman-cloud-backup-list': async () => (await import('../../commands/barman-cloud/backup-list.js')).runBackupList,
+  'barman-cloud-backup-show': async () => (await import('../../commands/barman-cloud/backup-show.js')).runBackupShow,
+  'barman-cloud-backup-delete': async () => (await import('../../commands/barman-cloud/backup-delete.js')).runBackupDelete,
+  'barman-cloud-backup-keep': async () => (await import('../../commands/barman-cloud/backup-keep.js')).runBackupKeep,
+  'barman-cloud-restore': async () => (await import('../../commands/barman-cloud/restore.js')).runRestore,
 };
 
 function pgarkVersion(): string {
