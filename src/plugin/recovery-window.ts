@@ -3,7 +3,8 @@
  * with plugin-barman-cloud's field names and time format (metav1.Time: RFC 3339, seconds, UTC), so
  * tools that read its status read pgark's too.
  */
-import { isDeletionInProgress, type Catalog } from '../catalog/catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { recoverability } from '../catalog/recoverability.js';
 
 export interface RecoveryWindow {
   firstRecoverabilityPoint?: string;
@@ -16,23 +17,11 @@ export function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-/**
- * From the catalog: the end of the oldest DONE backup (CNPG's first recoverability point), the
- * end of the newest, and the newest FAILED backup's end (its start when it never ended). A backup
- * whose deletion was interrupted is not a failure of a backup.
- */
-export function recoveryWindowOf(catalog: Catalog): RecoveryWindow {
-  const done = catalog.backups.filter((b) => b.status === 'DONE' && b.end_time).map((b) => b.end_time!.epochMs());
-  const failed = catalog.backups
-    .filter((b) => b.status === 'FAILED' && !isDeletionInProgress(b))
-    .map((b) => (b.end_time ?? b.begin_time)?.epochMs())
-    .filter((t): t is number => t !== undefined);
-  const time = (ms: number) => rfc3339(new Date(ms));
-  return {
-    firstRecoverabilityPoint: done.length ? time(Math.min(...done)) : undefined,
-    lastSuccessfulBackupTime: done.length ? time(Math.max(...done)) : undefined,
-    lastFailedBackupTime: failed.length ? time(Math.max(...failed)) : undefined,
-  };
+/** The catalog's recoverability points as ObjectStore status fields. */
+export function recoveryWindowOf(catalog: Pick<Catalog, 'backups'>): RecoveryWindow {
+  const r = recoverability(catalog);
+  const time = (ms: number | undefined) => (ms === undefined ? undefined : rfc3339(new Date(ms)));
+  return { firstRecoverabilityPoint: time(r.firstRecoverabilityPoint), lastSuccessfulBackupTime: time(r.lastSuccessfulBackup), lastFailedBackupTime: time(r.lastFailedBackup) };
 }
 
 /**
