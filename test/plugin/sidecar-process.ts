@@ -45,12 +45,12 @@ export interface Sidecar {
 }
 
 /** The plugin of `role` under the server's OS user, its socket in DIR/plugins, with a client connected. */
-export async function startSidecar(o: { role: 'instance' | 'restore'; dir: string; files: string[]; env?: Record<string, string> }): Promise<Sidecar> {
+export async function startSidecar(o: { role: 'instance' | 'restore'; dir: string; files: string[]; env?: Record<string, string>; withoutServerBinaries?: boolean }): Promise<Sidecar> {
   const who = serverIdentity();
   const socketDir = join(o.dir, 'plugins');
   mkdirForServer(o.dir, who, 0o755);
   mkdirForServer(socketDir, who, 0o755);
-  const plugin = await startPluginProcess({ socketDir, role: o.role, name: PLUGIN_NAME, args: o.files.flatMap((f) => ['-f', f]), env: o.env, who });
+  const plugin = await startPluginProcess({ socketDir, role: o.role, name: PLUGIN_NAME, args: o.files.flatMap((f) => ['-f', f]), env: o.env, who, withoutServerBinaries: o.withoutServerBinaries });
   const client = cnpgClient(plugin.socketPath);
   return {
     pid: plugin.child.pid!,
