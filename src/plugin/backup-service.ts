@@ -69,17 +69,18 @@ export interface BackupDeps {
 }
 
 /**
- * How the sidecar reaches PostgreSQL: the libpq variables of the postgres container's environment
- * (CNPG passes it to the sidecar), else CNPG's socket directory, user postgres and its PGDATA.
+ * How the sidecar reaches PostgreSQL: `plugin serve --pghost/--pgport/--pguser/--pgdata`, else the
+ * libpq variables of the postgres container's environment (CNPG passes it to the sidecar), else
+ * CNPG's socket directory, user postgres and its PGDATA.
  */
-export function sidecarPgOptions(env: NodeJS.ProcessEnv = process.env): PgConnectionOptions {
+export function sidecarPgOptions(env: NodeJS.ProcessEnv = process.env, flags: PgConnectionOptions = {}): PgConnectionOptions {
   return {
-    pghost: env.PGHOST || CNPG_SOCKET_DIR,
-    pgport: env.PGPORT || undefined,
-    pguser: env.PGUSER || CNPG_SUPERUSER,
+    pghost: flags.pghost || env.PGHOST || CNPG_SOCKET_DIR,
+    pgport: flags.pgport || env.PGPORT || undefined,
+    pguser: flags.pguser || env.PGUSER || CNPG_SUPERUSER,
     pgpassword: env.PGPASSWORD || undefined,
     pgdatabase: env.PGDATABASE || undefined,
-    pgdata: env.PGDATA || CNPG_PGDATA,
+    pgdata: flags.pgdata || env.PGDATA || CNPG_PGDATA,
   };
 }
 
@@ -236,7 +237,7 @@ export function pluginTargetStore(ctx: PluginContext): (clusterDefinition: Buffe
 export function backupService(ctx: PluginContext): PluginService {
   const deps: BackupDeps = {
     targetStore: pluginTargetStore(ctx),
-    pg: sidecarPgOptions(),
+    pg: ctx.pg,
     version: pluginMetadata(ctx.name).version,
     summaries: catalogSummariesOf(ctx),
   };

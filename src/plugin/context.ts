@@ -5,6 +5,7 @@
  * been reached yet (Probe's answer when no -f Cluster says which store to check).
  */
 import type { ManifestSet } from '../config/types.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
 import type { PluginConfig, StoreRef } from './config.js';
@@ -34,6 +35,8 @@ export class PluginContext {
     readonly config: PluginConfig,
     /** The -f manifests (may hold a Cluster and ObjectStores), or an empty set. */
     readonly manifests: ManifestSet,
+    /** How to reach the local PostgreSQL and its data directory (backup-service.ts sidecarPgOptions). */
+    readonly pg: PgConnectionOptions,
   ) {
     this.targets = new WalTargetCache(async (ref) => {
       const store = storeRefOf(ref);

@@ -28,7 +28,6 @@ import { recoveryTargetSettings, describeTarget } from '../recovery/target.js';
 import type { Progress } from '../recovery/progress.js';
 import { ArchiveNotEmptyError } from '../wal/empty-check.js';
 import { logger } from '../util/log.js';
-import { sidecarPgOptions } from './backup-service.js';
 import { InvalidRequestError, unary } from './calls.js';
 import { readCluster, recoveryStoreRef, targetStoreRef, type PluginCluster, type PluginConfig } from './config.js';
 import type { PluginContext } from './context.js';
@@ -55,6 +54,8 @@ export interface RestoreDeps {
   pluginName: string;
   /** Reads the ObjectStores the Cluster names; its ConfigContext resolves their Secrets for the recovery code too. */
   config: PluginConfig;
+  /** The Job's PGDATA (--pgdata, else the postgres container's PGDATA as CNPG passes it to the sidecar). */
+  pgdata: string;
 }
 
 function recoverySection(cluster: PluginCluster): Record<string, unknown> {
@@ -153,8 +154,7 @@ function asPreCheckFailure(err: unknown, pgdata: string, pluginName: string): un
 }
 
 export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Promise<RestoreResponseMessage> {
-  // The Job's PGDATA, from the postgres container's environment as CNPG passes it to the sidecar.
-  const pgdata = resolve(sidecarPgOptions().pgdata!);
+  const pgdata = resolve(deps.pgdata);
   const pluginCluster = readCluster(call.clusterDefinition);
   recoverySection(pluginCluster);
   const own = pluginCluster.spec.plugins?.some((p) => p.name === deps.pluginName && p.enabled !== false);
@@ -196,7 +196,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
 }
 
 export function restoreJobService(ctx: PluginContext): PluginService {
-  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config };
+  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config, pgdata: ctx.pg.pgdata! };
   return {
     definition: serviceDefinition('restoreJob'),
     handlers: {

@@ -334,7 +334,7 @@ export const COMMAND_OPTIONS = {
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
   migrate: ['file', 'migrateOutput', 'migrateFrom', 'migrateName'],
-  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
+  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pghost', 'pgport', 'pguser', 'pgdata', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
   'plugin certs': ['certsNamespace', 'certsService', 'certsOut', 'certsApply'],
   'plugin probe': ['pluginName', 'socketDir'],
 } as const satisfies Record<string, readonly OptionName[]>;
