@@ -4,11 +4,13 @@
  * plugin-barman-cloud uses, cnpg-i-plugin.md §1.2 "Errors"): NOT_FOUND for a WAL file the
  * archive lacks, OUT_OF_RANGE for one a prefetch has just found beyond the end of the archive, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the store cannot be
  * reached (worth retrying), FAILED_PRECONDITION when configuration or credentials cannot be read
- * or are rejected or the archive is not the empty one a new cluster needs, INTERNAL otherwise. Messages are pgark's own error texts with their hint,
+ * or are rejected, the archive is not the empty one a new cluster needs or WAL archiving is
+ * broken so a backup cannot be usable, INTERNAL otherwise. Messages are pgark's own error texts with their hint,
  * which never carry a secret value.
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
+import { WalArchivingError } from '../backup/wait-wal.js';
 import { StorageError } from '../storage/errors.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -39,8 +41,10 @@ export function statusCodeOf(err: unknown): status {
     return status.INTERNAL;
   }
   // Configuration the plugin needs (ObjectStore, Secrets, plugin parameters) is missing or wrong,
-  // or the target archive already holds another cluster's WAL ("Expected empty archive").
-  if (err instanceof UserError || err instanceof ArchiveNotEmptyError) return status.FAILED_PRECONDITION;
+  // the target archive already holds another cluster's WAL ("Expected empty archive"), or a
+  // backup cannot be usable because the server's WAL archiving is broken: CNPG records any code
+  // in Backup.status.error as it is, and this one tells the user the state must be fixed first.
+  if (err instanceof UserError || err instanceof ArchiveNotEmptyError || err instanceof WalArchivingError) return status.FAILED_PRECONDITION;
   return status.INTERNAL;
 }
 

@@ -5,6 +5,7 @@
  * been reached yet (Probe's answer when no -f Cluster says which store to check).
  */
 import type { ManifestSet } from '../config/types.js';
+import type { KubeObjectStores } from '../config/kube.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
@@ -37,6 +38,8 @@ export class PluginContext {
     readonly manifests: ManifestSet,
     /** How to reach the local PostgreSQL and its data directory (backup-service.ts sidecarPgOptions). */
     readonly pg: PgConnectionOptions,
+    /** In a pod: the ObjectStores read and whose status is written through the API. */
+    readonly objectStores?: KubeObjectStores,
   ) {
     this.targets = new WalTargetCache(async (ref) => {
       const store = storeRefOf(ref);

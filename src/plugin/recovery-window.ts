@@ -24,21 +24,38 @@ export function recoveryWindowOf(catalog: Pick<Catalog, 'backups'>): RecoveryWin
   return { firstRecoverabilityPoint: time(r.firstRecoverabilityPoint), lastSuccessfulBackupTime: time(r.lastSuccessfulBackup), lastFailedBackupTime: time(r.lastFailedBackup) };
 }
 
-/**
- * `status` with serverName's entry set from `window`; other servers' entries are left as they are.
- * The first two fields follow the catalog (absent when it has no DONE backup); a failure time is
- * only ever moved forward, because a failure the backup service recorded may have left nothing
- * in the catalog.
- */
-export function withRecoveryWindow(status: Record<string, unknown>, serverName: string, window: RecoveryWindow): Record<string, unknown> {
+/** `status` with serverName's entry changed by `change`; other servers' entries are left as they are. */
+function withEntry(status: Record<string, unknown>, serverName: string, change: (entry: RecoveryWindow) => void): Record<string, unknown> {
   const all = { ...((status.serverRecoveryWindow as Record<string, RecoveryWindow> | undefined) ?? {}) };
   const entry: RecoveryWindow = { ...all[serverName] };
-  for (const field of ['firstRecoverabilityPoint', 'lastSuccessfulBackupTime'] as const) {
-    if (window[field]) entry[field] = window[field];
-    else delete entry[field];
-  }
-  const failed = [entry.lastFailedBackupTime, window.lastFailedBackupTime].filter((t): t is string => !!t);
-  if (failed.length) entry.lastFailedBackupTime = failed.reduce((a, b) => (Date.parse(a) >= Date.parse(b) ? a : b));
+  change(entry);
   all[serverName] = entry;
   return { ...status, serverRecoveryWindow: all };
+}
+
+/**
+ * A failure time is only ever moved forward: a failure the backup service recorded may have left
+ * nothing in the catalog, and the catalog may hold an older one.
+ */
+function noteFailure(entry: RecoveryWindow, time: string | undefined): void {
+  if (time && (!entry.lastFailedBackupTime || Date.parse(time) > Date.parse(entry.lastFailedBackupTime))) entry.lastFailedBackupTime = time;
+}
+
+/**
+ * `status` with serverName's entry set from `window`. The first two fields follow the catalog
+ * (absent when it has no DONE backup); the failure time moves forward only.
+ */
+export function withRecoveryWindow(status: Record<string, unknown>, serverName: string, window: RecoveryWindow): Record<string, unknown> {
+  return withEntry(status, serverName, (entry) => {
+    for (const field of ['firstRecoverabilityPoint', 'lastSuccessfulBackupTime'] as const) {
+      if (window[field]) entry[field] = window[field];
+      else delete entry[field];
+    }
+    noteFailure(entry, window.lastFailedBackupTime);
+  });
+}
+
+/** `status` after a Backup call failed at `at`: only lastFailedBackupTime changes. */
+export function withFailedBackup(status: Record<string, unknown>, serverName: string, at: Date): Record<string, unknown> {
+  return withEntry(status, serverName, (entry) => noteFailure(entry, rfc3339(at)));
 }

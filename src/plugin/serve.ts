@@ -75,7 +75,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   // In a pod without -f ObjectStores, the sidecar reads them (and writes their status) through the API, as plugin-barman-cloud does.
   const api = !opts.objectStores && env.KUBERNETES_SERVICE_HOST && manifests.objectStores.length === 0 ? kubeObjectStores(kube) : undefined;
   const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
-  const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg));
+  const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg), api);
   const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
   const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
   for (const make of [identityService, ...ROLE_SERVICES[role]]) server.register(make(context));
