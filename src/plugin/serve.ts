@@ -14,6 +14,7 @@ import { setting } from '../util/options.js';
 import { manifestObjectStoreSource, PluginConfig, type ObjectStoreSource } from './config.js';
 import { PLUGIN_ROLES, PluginContext, type PluginRole } from './context.js';
 import { identityService } from './identity.js';
+import { startReadinessCheck } from './readiness.js';
 import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
 import { walService } from './wal.js';
@@ -77,10 +78,11 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
   const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg), api);
   const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
+  const readiness = startReadinessCheck(context, manifests, api ? kube : undefined);
   const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
   for (const make of [identityService, ...ROLE_SERVICES[role]]) server.register(make(context));
   await server.listen().catch(async (err: unknown) => {
-    await retention?.stop();
+    await Promise.all([retention?.stop(), readiness?.stop()]);
     throw err;
   });
   logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');
@@ -89,7 +91,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     context,
     async close() {
       // A retention cycle under way finishes first: its deletions are resumable, but its status write is not worth losing.
-      await retention?.stop();
+      await Promise.all([retention?.stop(), readiness?.stop()]);
       await server.close();
       await context.close();
     },

@@ -56,6 +56,15 @@ function withoutBinaries(args: string[], who: RunAs | undefined): [string, strin
   return ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', `${mounts} && exec "$@"`, 'sh', ...drop, process.execPath, ...args]];
 }
 
+/** Polls `cond` (every 100 ms, at most a minute) until it holds: waiting for an event, not for a time. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
 /** Starts `pgark plugin serve` and waits until it serves calls, or rejects with its output when it exits first. */
 export async function startPluginProcess(o: PluginProcessOptions): Promise<PluginProcess> {
   const name = o.name ?? 'pgark.io';

@@ -23,18 +23,10 @@ import { freePort } from '../harness/ports.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { craftSegment, fakePgdata, type FakePgdata } from '../wal/helpers.js';
-import { writeStoreManifests } from './helpers.js';
+import { until, writeStoreManifests } from './helpers.js';
 
 const SEGS = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000003'];
 const SYSID = 7300000000000000042n;
-
-async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 /** The restore_command client (dist/test/harness/cnpg-wal-command.js) run in `cwd`, as PostgreSQL runs it; resolves with its exit code and stderr. */
 function walCommand(cwd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
