@@ -230,9 +230,9 @@ export const OPTIONS = {
     description: "directory of the plugin's Unix socket (default $PLUGIN_SOCKET_DIR, else /plugins, as CNPG)",
   },
   // Set in every CNPG instance pod (the operator plugin injects the first two into its sidecar).
-  pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve --role instance in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
-  pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve --role instance in a cluster', description: 'the Cluster this pod belongs to' },
-  podName: { env: 'POD_NAME', type: str, readBy: 'plugin serve --role instance in a cluster', description: "this pod's name: only the Cluster's status.currentPrimary applies retention" },
+  pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
+  pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve in a cluster', description: 'the Cluster this pod belongs to (retention; the readiness check reads its store)' },
+  podName: { env: 'POD_NAME', type: str, readBy: 'plugin serve', description: "this pod's name: only the Cluster's status.currentPrimary applies retention; on a replica WAL.Restore may answer OUT_OF_RANGE" },
 
   logLevel: {
     env: 'PGARK_LOG_LEVEL',
