@@ -9,12 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startPlugin } from '../../src/plugin/serve.js';
-import { clusterJson, cnpgClient, pluginCluster } from '../harness/cnpg-client.js';
+import { clusterJson, cnpgClient } from '../harness/cnpg-client.js';
 import { pluginRole, startKubeApi } from '../harness/kube-api.js';
 import { startStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { putObjectStore } from './kube-helpers.js';
+import { putObjectStore, startPodSidecar } from './kube-helpers.js';
 
 const NS = 'prod';
 const TOKEN = 'sa-token-backup';
@@ -31,16 +30,13 @@ test('a failed Backup sets lastFailedBackupTime in the ObjectStore status; a ref
     const other = { firstRecoverabilityPoint: '2026-01-01T00:00:00Z', lastSuccessfulBackupTime: '2026-01-02T00:00:00Z' };
     const os = api.get('ObjectStore', NS, 'store-a')!;
     api.put({ ...os, status: { serverRecoveryWindow: { other } } });
-    const cluster = pluginCluster({ name: 'pg', namespace: NS, pluginName: PLUGIN, barmanObjectName: 'store-a' });
-    api.put({ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', ...(cluster as { metadata: { name: string; namespace: string } }), status: { currentPrimary: 'pg-1' } });
-    const sa = api.serviceAccount(TOKEN, NS);
-    const plugin = await startPlugin({
-      role: 'instance',
-      name: PLUGIN,
+    const { plugin, cluster } = await startPodSidecar(api, {
+      token: TOKEN,
+      namespace: NS,
+      pluginName: PLUGIN,
+      objectName: 'store-a',
+      currentPrimary: 'pg-1',
       socketDir: join(dir.path, 'sock'),
-      files: [],
-      env: { ...sa.env, NAMESPACE: NS, CLUSTER_NAME: 'pg', POD_NAME: 'pg-1' },
-      serviceAccountDir: sa.dir,
       pg: { pghost: join(dir.path, 'no-server'), pgport: '5432', pguser: 'postgres', pgdata: join(dir.path, 'no-pgdata') },
     });
     const client = cnpgClient(plugin.server.socketPath);

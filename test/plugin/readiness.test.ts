@@ -9,14 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startPlugin } from '../../src/plugin/serve.js';
-import { cnpgClient, IDENTITY, pluginCluster } from '../harness/cnpg-client.js';
+import { cnpgClient, IDENTITY } from '../harness/cnpg-client.js';
 import { pluginRole, startKubeApi, type KubeApi } from '../harness/kube-api.js';
 import { freePort } from '../harness/ports.js';
 import { startStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { until } from './helpers.js';
-import { putObjectStore } from './kube-helpers.js';
+import { putObjectStore, startPodSidecar } from './kube-helpers.js';
 
 const NS = 'prod';
 const TOKEN = 'sa-token-ready';
@@ -25,17 +24,7 @@ const PLUGIN = 'pgark.io';
 /** Runs `fn` against a sidecar in a pod; resolves with its readiness after close(), which waits for the check under way. */
 async function probeInPod(api: KubeApi, objectName: string, fn: (probe: () => Promise<boolean>) => Promise<void>): Promise<boolean> {
   const dir = scratchDir('plugin-readiness');
-  const cluster = pluginCluster({ name: 'pg', namespace: NS, pluginName: PLUGIN, barmanObjectName: objectName }) as { metadata: { name: string; namespace: string } };
-  api.put({ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', ...cluster, status: { currentPrimary: 'pg-2' } });
-  const sa = api.serviceAccount(TOKEN, NS);
-  const plugin = await startPlugin({
-    role: 'instance',
-    name: PLUGIN,
-    socketDir: join(dir.path, 'sock'),
-    files: [],
-    env: { ...sa.env, NAMESPACE: NS, CLUSTER_NAME: 'pg', POD_NAME: 'pg-1' },
-    serviceAccountDir: sa.dir,
-  });
+  const { plugin } = await startPodSidecar(api, { token: TOKEN, namespace: NS, pluginName: PLUGIN, objectName, currentPrimary: 'pg-2', socketDir: join(dir.path, 'sock') });
   const client = cnpgClient(plugin.server.socketPath);
   try {
     await fn(async () => (await client.call(IDENTITY, 'Probe')).ready as boolean);
