@@ -17,7 +17,8 @@ import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import type { ObjectStore } from '../storage/types.js';
 import { safeDisplay } from '../storage/destination.js';
-import { catalogWriteOptions, isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
+import { catalogWriteOptions, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
+import { recoverability } from '../catalog/recoverability.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { assertNotBlocked, parseRetentionPolicy, type RetentionPolicy } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
@@ -287,27 +288,13 @@ export class ClusterWorker {
   private noteCatalog(catalog: Catalog): void {
     const { metrics } = this.cfg;
     const now = new Date();
-    // CNPG's "done": both times set (it ignores the status field); pgark also requires DONE, so a
-    // FAILED backup with times never counts as recoverable.
-    const done = catalog.backups.filter((b) => b.status === 'DONE' && b.begin_time && b.end_time);
-    const ends = done.map((b) => b.end_time!.epochMs());
-    const failed = catalog.backups
-      .filter((b) => b.status === 'FAILED' && !isDeletionInProgress(b))
-      .map((b) => (b.end_time ?? b.begin_time)?.epochMs() ?? 0);
-    const lastFailedMs = Math.max(this.agentFailureMs, ...failed, 0);
+    const r = recoverability(catalog);
+    const lastFailedMs = Math.max(this.agentFailureMs, r.lastFailedBackup ?? 0);
     const labels = { cluster: this.name };
-    if (done.length > 0) {
-      // The oldest DONE backup by id is the first recoverability point, as CNPG computes it.
-      metrics.firstRecoverabilityPoint.set(labels, done[0].end_time!.epochMs() / 1000);
-      metrics.lastAvailableBackup.set(labels, Math.max(...ends) / 1000);
-      this.view.firstRecoverabilityPoint = done[0].end_time!.toDate().toISOString();
-      this.view.lastSuccessfulBackup = new Date(Math.max(...ends)).toISOString();
-    } else {
-      metrics.firstRecoverabilityPoint.set(labels, 0);
-      metrics.lastAvailableBackup.set(labels, 0);
-      this.view.firstRecoverabilityPoint = undefined;
-      this.view.lastSuccessfulBackup = undefined;
-    }
+    metrics.firstRecoverabilityPoint.set(labels, (r.firstRecoverabilityPoint ?? 0) / 1000);
+    metrics.lastAvailableBackup.set(labels, (r.lastSuccessfulBackup ?? 0) / 1000);
+    this.view.firstRecoverabilityPoint = r.firstRecoverabilityPoint === undefined ? undefined : new Date(r.firstRecoverabilityPoint).toISOString();
+    this.view.lastSuccessfulBackup = r.lastSuccessfulBackup === undefined ? undefined : new Date(r.lastSuccessfulBackup).toISOString();
     metrics.lastFailedBackup.set(labels, lastFailedMs / 1000);
     this.view.lastFailedBackup = lastFailedMs > 0 ? new Date(lastFailedMs).toISOString() : undefined;
     metrics.storeReachable.set(labels, now.getTime() / 1000);

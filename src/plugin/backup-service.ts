@@ -14,12 +14,16 @@ import { parseCodec } from '../backup/request.js';
 import { takeBackup, type BackupRequest } from '../backup/run.js';
 import type { BackupRecord } from '../backup/record.js';
 import { checkBackupName } from '../backup/commit.js';
+import type { KubeObjectStores } from '../config/kube.js';
 import { UserError } from '../util/errors.js';
+import { logger } from '../util/log.js';
+import { setting } from '../util/options.js';
 import { InvalidRequestError, unary } from './calls.js';
 import { catalogSummariesOf, type CatalogSummaries } from './catalog-summary.js';
 import { targetStoreRef } from '../config/plugin-form.js';
 import { readCluster } from './config.js';
 import type { PluginContext } from './context.js';
+import { withFailedBackup } from './recovery-window.js';
 import { pluginMetadata } from './identity.js';
 import { serviceDefinition } from './proto.js';
 import type { PluginService } from './server.js';
@@ -67,20 +71,23 @@ export interface BackupDeps {
   version: string;
   /** Told about every backup that ended, so the metrics read the catalog again. */
   summaries?: CatalogSummaries;
+  /** In a pod: records a backup that failed in its ObjectStore's status (lastFailedBackupTime). */
+  recordFailure?: (clusterDefinition: Buffer, at: Date) => Promise<void>;
 }
 
 /**
- * How the sidecar reaches PostgreSQL: the libpq variables of the postgres container's environment
- * (CNPG passes it to the sidecar), else CNPG's socket directory, user postgres and its PGDATA.
+ * How the sidecar reaches PostgreSQL: `plugin serve --pghost/--pgport/--pguser/--pgdata`, else the
+ * libpq variables of the postgres container's environment (CNPG passes it to the sidecar), else
+ * CNPG's socket directory, user postgres and its PGDATA.
  */
-export function sidecarPgOptions(env: NodeJS.ProcessEnv = process.env): PgConnectionOptions {
+export function sidecarPgOptions(env: NodeJS.ProcessEnv = process.env, flags: PgConnectionOptions = {}): PgConnectionOptions {
   return {
-    pghost: env.PGHOST || CNPG_SOCKET_DIR,
-    pgport: env.PGPORT || undefined,
-    pguser: env.PGUSER || CNPG_SUPERUSER,
+    pghost: flags.pghost || env.PGHOST || CNPG_SOCKET_DIR,
+    pgport: flags.pgport || env.PGPORT || undefined,
+    pguser: flags.pguser || env.PGUSER || CNPG_SUPERUSER,
     pgpassword: env.PGPASSWORD || undefined,
     pgdatabase: env.PGDATABASE || undefined,
-    pgdata: env.PGDATA || CNPG_PGDATA,
+    pgdata: flags.pgdata || env.PGDATA || CNPG_PGDATA,
   };
 }
 
@@ -223,6 +230,12 @@ export async function runPluginBackup(deps: BackupDeps, call: BackupCall): Promi
   try {
     const result = await takeBackup(req);
     return backupResultOf(result.record, { method: result.method, displayUrl: result.displayUrl, serverName: req.store.serverName, version: deps.version, env: process.env });
+  } catch (err) {
+    // A refused request never gets here; a backup that started and failed is what the status reports.
+    await deps.recordFailure?.(call.clusterDefinition, new Date()).catch((e: unknown) => {
+      logger().warn({ err: (e as Error).message }, 'could not record the failed backup in the ObjectStore status');
+    });
+    throw err;
   } finally {
     // Done or failed, the catalog changed (a FAILED backup.info is the last-failed timestamp).
     deps.summaries?.invalidate(req.store);
@@ -234,12 +247,23 @@ export function pluginTargetStore(ctx: PluginContext): (clusterDefinition: Buffe
   return (clusterDefinition) => ctx.config.resolve(targetStoreRef(readCluster(clusterDefinition), ctx.name));
 }
 
+/** Writes a failure time into ObjectStore.status.serverRecoveryWindow[serverName] of the Cluster's own store. */
+function failureRecorder(pluginName: string, objectStores: KubeObjectStores): NonNullable<BackupDeps['recordFailure']> {
+  return async (clusterDefinition, at) => {
+    const ref = targetStoreRef(readCluster(clusterDefinition), pluginName);
+    const namespace = ref.namespace ?? setting('pluginNamespace');
+    if (!namespace) throw new UserError(`the Cluster has no metadata.namespace and NAMESPACE is unset: ObjectStore ${ref.objectName} cannot be found`);
+    await objectStores.updateStatus(ref.objectName, namespace, (status) => withFailedBackup(status, ref.serverName, at));
+  };
+}
+
 export function backupService(ctx: PluginContext): PluginService {
   const deps: BackupDeps = {
     targetStore: pluginTargetStore(ctx),
-    pg: sidecarPgOptions(),
+    pg: ctx.pg,
     version: pluginMetadata(ctx.name).version,
     summaries: catalogSummariesOf(ctx),
+    recordFailure: ctx.objectStores ? failureRecorder(ctx.name, ctx.objectStores) : undefined,
   };
   return {
     definition: serviceDefinition('backup'),

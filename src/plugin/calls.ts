@@ -2,13 +2,15 @@
  * How a plugin method answers: handlers are plain async functions, wrapped by unary() into
  * grpc-js handlers, and every failure becomes a gRPC status CNPG acts on (the codes
  * plugin-barman-cloud uses, cnpg-i-plugin.md §1.2 "Errors"): NOT_FOUND for a WAL file the
- * archive lacks, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the store cannot be
+ * archive lacks, OUT_OF_RANGE for one a prefetch has just found beyond the end of the archive, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the store cannot be
  * reached (worth retrying), FAILED_PRECONDITION when configuration or credentials cannot be read
- * or are rejected or the archive is not the empty one a new cluster needs, INTERNAL otherwise. Messages are pgark's own error texts with their hint,
+ * or are rejected, the archive is not the empty one a new cluster needs or WAL archiving is
+ * broken so a backup cannot be usable, INTERNAL otherwise. Messages are pgark's own error texts with their hint,
  * which never carry a secret value.
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
+import { WalArchivingError } from '../backup/wait-wal.js';
 import { StorageError } from '../storage/errors.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -21,9 +23,17 @@ export class InvalidRequestError extends PgarkError {
   }
 }
 
+/** A prefetch has just found the archive ending before this WAL file (end-of-archive.ts). */
+export class OutOfRangeError extends PgarkError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
 /** The gRPC code for an error thrown while serving a call. */
 export function statusCodeOf(err: unknown): status {
   if (err instanceof InvalidRequestError) return status.INVALID_ARGUMENT;
+  if (err instanceof OutOfRangeError) return status.OUT_OF_RANGE;
   if (err instanceof NotFoundError) return status.NOT_FOUND;
   if (err instanceof StorageError) {
     if (err.kind === 'unreachable') return status.UNAVAILABLE;
@@ -31,8 +41,10 @@ export function statusCodeOf(err: unknown): status {
     return status.INTERNAL;
   }
   // Configuration the plugin needs (ObjectStore, Secrets, plugin parameters) is missing or wrong,
-  // or the target archive already holds another cluster's WAL ("Expected empty archive").
-  if (err instanceof UserError || err instanceof ArchiveNotEmptyError) return status.FAILED_PRECONDITION;
+  // the target archive already holds another cluster's WAL ("Expected empty archive"), or a
+  // backup cannot be usable because the server's WAL archiving is broken: CNPG records any code
+  // in Backup.status.error as it is, and this one tells the user the state must be fixed first.
+  if (err instanceof UserError || err instanceof ArchiveNotEmptyError || err instanceof WalArchivingError) return status.FAILED_PRECONDITION;
   return status.INTERNAL;
 }
 
@@ -49,7 +61,7 @@ export function unary<Req, Res>(method: string, fn: (request: Req) => Promise<Re
       (response) => callback(null, response),
       (err: unknown) => {
         const se = toServiceError(err);
-        const level = se.code === status.NOT_FOUND ? 'debug' : 'warn';
+        const level = se.code === status.NOT_FOUND || se.code === status.OUT_OF_RANGE ? 'debug' : 'warn';
         logger()[level]({ method, code: status[se.code!], err: se.details }, 'plugin call failed');
         callback(se);
       },

@@ -6,7 +6,8 @@
  * Backup call invalidates the entry so the next scrape sees the backup it took.
  */
 import type { ResolvedObjectStore } from '../config/types.js';
-import { listBackups, isDeletionInProgress, type Catalog } from '../catalog/catalog.js';
+import { listBackups, type Catalog } from '../catalog/catalog.js';
+import { recoverability } from '../catalog/recoverability.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { walArchiveTopLevel, walFilesUnder, type ArchivedWalFile, type WalFolder } from '../wal/list.js';
@@ -26,21 +27,11 @@ export interface CatalogSummary {
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
-/**
- * CNPG's recoverability points from a catalog, as barman-cloud's catalog computes them: the
- * oldest DONE backup's end time, the newest DONE end time, and the newest FAILED backup (its end,
- * else its start). A backup being deleted by retention is neither available nor a failure.
- */
+/** CNPG's gauges from a catalog, in whole Unix seconds. */
 export function recoverabilityOf(catalog: Pick<Catalog, 'backups'>): Pick<CatalogSummary, 'firstRecoverabilityPoint' | 'lastAvailableBackup' | 'lastFailedBackup'> {
-  const live = catalog.backups.filter((b) => !isDeletionInProgress(b));
-  const ends = live.filter((b) => b.status === 'DONE' && b.begin_time && b.end_time).map((b) => b.end_time!.epochMs());
-  const failures = live.filter((b) => b.status === 'FAILED').map((b) => (b.end_time ?? b.begin_time)?.epochMs() ?? 0);
-  return {
-    // listBackups sorts by backup_id, which is the start time: the first DONE entry is the oldest.
-    firstRecoverabilityPoint: ends.length ? seconds(ends[0]) : undefined,
-    lastAvailableBackup: ends.length ? seconds(Math.max(...ends)) : undefined,
-    lastFailedBackup: failures.some((t) => t > 0) ? seconds(Math.max(...failures)) : undefined,
-  };
+  const r = recoverability(catalog);
+  const inSeconds = (ms: number | undefined) => (ms === undefined ? undefined : seconds(ms));
+  return { firstRecoverabilityPoint: inSeconds(r.firstRecoverabilityPoint), lastAvailableBackup: inSeconds(r.lastSuccessfulBackup), lastFailedBackup: inSeconds(r.lastFailedBackup) };
 }
 
 /** The newest segment of the archive: the last TLI+LOG folder (or a segment at the top level) sorts last. */

@@ -1,10 +1,12 @@
 /**
  * What every service of one running plugin shares: its name and role, the configuration reader
  * (PluginConfig), the open object stores (a WalTargetCache keyed by StoreRef, so connections are
- * reused across calls and Secrets are re-read as the CLI's daemon does), and whether a store has
- * been reached yet (Probe's answer when no -f Cluster says which store to check).
+ * reused across calls and Secrets are re-read as the CLI's daemon does), and whether the plugin
+ * is ready (readiness.ts): the last store check, or, without one, whether a call reached a store.
  */
 import type { ManifestSet } from '../config/types.js';
+import type { KubeObjectStores } from '../config/kube.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
 import type { PluginConfig } from './config.js';
@@ -26,6 +28,8 @@ function storeRefOf(ref: ConfigRef): StoreRef {
 export class PluginContext {
   readonly targets: WalTargetCache;
   private reached = false;
+  /** The background store check's last answer, when the plugin knows its Cluster (readiness.ts). */
+  private checked?: boolean;
   /** SetFirstRequired's last value per serverName (also persisted in the store, first-required.ts). */
   private readonly firstRequiredWal = new Map<string, string>();
 
@@ -35,6 +39,10 @@ export class PluginContext {
     readonly config: PluginConfig,
     /** The -f manifests (may hold a Cluster and ObjectStores), or an empty set. */
     readonly manifests: ManifestSet,
+    /** How to reach the local PostgreSQL and its data directory (backup-service.ts sidecarPgOptions). */
+    readonly pg: PgConnectionOptions,
+    /** In a pod: the ObjectStores read and whose status is written through the API. */
+    readonly objectStores?: KubeObjectStores,
   ) {
     this.targets = new WalTargetCache(async (ref) => {
       const store = storeRefOf(ref);
@@ -60,9 +68,13 @@ export class PluginContext {
     }
   }
 
-  /** Some call has reached an object store with its credentials. */
-  get storeReached(): boolean {
-    return this.reached;
+  /** Probe's answer: the last store check, else whether some call has reached an object store with its credentials. */
+  get ready(): boolean {
+    return this.checked ?? this.reached;
+  }
+
+  noteStoreCheck(ok: boolean): void {
+    this.checked = ok;
   }
 
   markStoreReached(): void {

@@ -8,7 +8,7 @@
  */
 import type { ResolvedObjectStore } from '../config/types.js';
 import { archiveStatusCounts } from '../wal/archive-status.js';
-import { pluginTargetStore, sidecarPgOptions } from './backup-service.js';
+import { pluginTargetStore } from './backup-service.js';
 import { unary } from './calls.js';
 import { catalogSummariesOf, type CatalogSummaries } from './catalog-summary.js';
 import type { PluginContext } from './context.js';
@@ -87,7 +87,7 @@ export async function collectMetrics(deps: MetricsDeps, clusterDefinition: Buffe
 }
 
 export function metricsService(ctx: PluginContext): PluginService {
-  const deps: MetricsDeps = { pluginName: ctx.name, pgdata: sidecarPgOptions().pgdata, summaries: catalogSummariesOf(ctx), targetStore: pluginTargetStore(ctx) };
+  const deps: MetricsDeps = { pluginName: ctx.name, pgdata: ctx.pg.pgdata, summaries: catalogSummariesOf(ctx), targetStore: pluginTargetStore(ctx) };
   return {
     definition: serviceDefinition('metrics'),
     handlers: {

@@ -3,7 +3,8 @@
  * with plugin-barman-cloud's field names and time format (metav1.Time: RFC 3339, seconds, UTC), so
  * tools that read its status read pgark's too.
  */
-import { isDeletionInProgress, type Catalog } from '../catalog/catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { recoverability } from '../catalog/recoverability.js';
 
 export interface RecoveryWindow {
   firstRecoverabilityPoint?: string;
@@ -16,40 +17,45 @@ export function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-/**
- * From the catalog: the end of the oldest DONE backup (CNPG's first recoverability point), the
- * end of the newest, and the newest FAILED backup's end (its start when it never ended). A backup
- * whose deletion was interrupted is not a failure of a backup.
- */
-export function recoveryWindowOf(catalog: Catalog): RecoveryWindow {
-  const done = catalog.backups.filter((b) => b.status === 'DONE' && b.end_time).map((b) => b.end_time!.epochMs());
-  const failed = catalog.backups
-    .filter((b) => b.status === 'FAILED' && !isDeletionInProgress(b))
-    .map((b) => (b.end_time ?? b.begin_time)?.epochMs())
-    .filter((t): t is number => t !== undefined);
-  const time = (ms: number) => rfc3339(new Date(ms));
-  return {
-    firstRecoverabilityPoint: done.length ? time(Math.min(...done)) : undefined,
-    lastSuccessfulBackupTime: done.length ? time(Math.max(...done)) : undefined,
-    lastFailedBackupTime: failed.length ? time(Math.max(...failed)) : undefined,
-  };
+/** The catalog's recoverability points as ObjectStore status fields. */
+export function recoveryWindowOf(catalog: Pick<Catalog, 'backups'>): RecoveryWindow {
+  const r = recoverability(catalog);
+  const time = (ms: number | undefined) => (ms === undefined ? undefined : rfc3339(new Date(ms)));
+  return { firstRecoverabilityPoint: time(r.firstRecoverabilityPoint), lastSuccessfulBackupTime: time(r.lastSuccessfulBackup), lastFailedBackupTime: time(r.lastFailedBackup) };
+}
+
+/** `status` with serverName's entry changed by `change`; other servers' entries are left as they are. */
+function withEntry(status: Record<string, unknown>, serverName: string, change: (entry: RecoveryWindow) => void): Record<string, unknown> {
+  const all = { ...((status.serverRecoveryWindow as Record<string, RecoveryWindow> | undefined) ?? {}) };
+  const entry: RecoveryWindow = { ...all[serverName] };
+  change(entry);
+  all[serverName] = entry;
+  return { ...status, serverRecoveryWindow: all };
 }
 
 /**
- * `status` with serverName's entry set from `window`; other servers' entries are left as they are.
- * The first two fields follow the catalog (absent when it has no DONE backup); a failure time is
- * only ever moved forward, because a failure the backup service recorded may have left nothing
- * in the catalog.
+ * A failure time is only ever moved forward: a failure the backup service recorded may have left
+ * nothing in the catalog, and the catalog may hold an older one.
+ */
+function noteFailure(entry: RecoveryWindow, time: string | undefined): void {
+  if (time && (!entry.lastFailedBackupTime || Date.parse(time) > Date.parse(entry.lastFailedBackupTime))) entry.lastFailedBackupTime = time;
+}
+
+/**
+ * `status` with serverName's entry set from `window`. The first two fields follow the catalog
+ * (absent when it has no DONE backup); the failure time moves forward only.
  */
 export function withRecoveryWindow(status: Record<string, unknown>, serverName: string, window: RecoveryWindow): Record<string, unknown> {
-  const all = { ...((status.serverRecoveryWindow as Record<string, RecoveryWindow> | undefined) ?? {}) };
-  const entry: RecoveryWindow = { ...all[serverName] };
-  for (const field of ['firstRecoverabilityPoint', 'lastSuccessfulBackupTime'] as const) {
-    if (window[field]) entry[field] = window[field];
-    else delete entry[field];
-  }
-  const failed = [entry.lastFailedBackupTime, window.lastFailedBackupTime].filter((t): t is string => !!t);
-  if (failed.length) entry.lastFailedBackupTime = failed.reduce((a, b) => (Date.parse(a) >= Date.parse(b) ? a : b));
-  all[serverName] = entry;
-  return { ...status, serverRecoveryWindow: all };
+  return withEntry(status, serverName, (entry) => {
+    for (const field of ['firstRecoverabilityPoint', 'lastSuccessfulBackupTime'] as const) {
+      if (window[field]) entry[field] = window[field];
+      else delete entry[field];
+    }
+    noteFailure(entry, window.lastFailedBackupTime);
+  });
+}
+
+/** `status` after a Backup call failed at `at`: only lastFailedBackupTime changes. */
+export function withFailedBackup(status: Record<string, unknown>, serverName: string, at: Date): Record<string, unknown> {
+  return withEntry(status, serverName, (entry) => noteFailure(entry, rfc3339(at)));
 }

@@ -8,15 +8,19 @@
  * sections. A plugin Cluster names ObjectStores instead, so the call is translated into that
  * form: the recovery source's ObjectStore becomes externalClusters[source].barmanObjectStore and
  * the Cluster's own plugin store spec.backup.barmanObjectStore (the archive that must be empty).
- * Selection, every pre-check and the download are then exactly those of `pgark restore`.
+ * Selection, every pre-check and the download are then exactly those of `pgark restore`, except
+ * that PostgreSQL replays in the Job's postgres container, not beside pgark: the plan looks for no
+ * local server binaries and checks the major version the Cluster says that container runs.
  */
 import { resolve } from 'node:path';
+import { z } from 'zod';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import { validateDocument } from '../config/validate.js';
 import { formatIssue, UserError, type SourcePosition } from '../util/errors.js';
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
 import { serverIdentity } from '../pg/local-server.js';
-import { planRecovery } from '../recovery/plan.js';
+import { planRecovery, type ServerElsewhere } from '../recovery/plan.js';
+import { imageMajor } from '../recovery/versions.js';
 import { downloadBackup } from '../recovery/download.js';
 import { CreatedDirectories } from '../recovery/directories.js';
 import { quoteSetting } from '../recovery/settings.js';
@@ -24,7 +28,6 @@ import { recoveryTargetSettings, describeTarget } from '../recovery/target.js';
 import type { Progress } from '../recovery/progress.js';
 import { ArchiveNotEmptyError } from '../wal/empty-check.js';
 import { logger } from '../util/log.js';
-import { sidecarPgOptions } from './backup-service.js';
 import { InvalidRequestError, unary } from './calls.js';
 import { recoveryStoreRef, targetStoreRef } from '../config/plugin-form.js';
 import { readCluster, type PluginCluster, type PluginConfig } from './config.js';
@@ -52,6 +55,8 @@ export interface RestoreDeps {
   pluginName: string;
   /** Reads the ObjectStores the Cluster names; its ConfigContext resolves their Secrets for the recovery code too. */
   config: PluginConfig;
+  /** The Job's PGDATA (--pgdata, else the postgres container's PGDATA as CNPG passes it to the sidecar). */
+  pgdata: string;
 }
 
 function recoverySection(cluster: PluginCluster): Record<string, unknown> {
@@ -96,6 +101,33 @@ async function recoveryCluster(call: RestoreCall, c: PluginCluster, source: Reso
   return result.manifest as Cluster;
 }
 
+// The fields naming the image of the Job's postgres container (CNPG sends the whole Cluster, status included).
+const imageFields = z.looseObject({
+  spec: z.looseObject({ imageName: z.string().optional(), imageCatalogRef: z.looseObject({ major: z.number().int().optional() }).optional() }).default({}),
+  status: z.looseObject({ image: z.string().optional() }).optional(),
+});
+
+/**
+ * The PostgreSQL major of the Job's postgres container: spec.imageCatalogRef.major, else the tag
+ * of spec.imageName, else of status.image (the image the operator resolved, e.g. its default).
+ * None of them readable is refused: without it a backup of another major would be downloaded
+ * and left in PGDATA for a server that refuses it.
+ */
+export function jobServerMajor(cluster: PluginCluster): ServerElsewhere {
+  const parsed = imageFields.safeParse(cluster);
+  const fields = parsed.success ? parsed.data : { spec: {}, status: undefined };
+  const catalogMajor = fields.spec.imageCatalogRef?.major;
+  if (catalogMajor !== undefined) return { major: catalogMajor, from: `spec.imageCatalogRef.major ${catalogMajor}` };
+  for (const [field, image] of [['spec.imageName', fields.spec.imageName], ['status.image', fields.status?.image]] as const) {
+    const major = image ? imageMajor(image) : undefined;
+    if (major !== undefined) return { major, from: `${field} ${image}` };
+  }
+  throw new UserError(
+    'the Cluster does not say which PostgreSQL major version its recovery Job runs (no spec.imageCatalogRef.major, and no image tag starting with a version in spec.imageName or status.image)',
+    'set spec.imageName to an image tagged with its version (e.g. ghcr.io/cloudnative-pg/postgresql:16.4) or use spec.imageCatalogRef',
+  );
+}
+
 /** recovery settings for CNPG's instance manager, one `name = 'value'` line each. */
 export function restoreConfig(cluster: Cluster, restoreCommand: string): string {
   const settings: [string, string][] = [['recovery_target_action', 'promote'], ['restore_command', restoreCommand], ...recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget)];
@@ -123,8 +155,7 @@ function asPreCheckFailure(err: unknown, pgdata: string, pluginName: string): un
 }
 
 export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Promise<RestoreResponseMessage> {
-  // The Job's PGDATA, from the postgres container's environment as CNPG passes it to the sidecar.
-  const pgdata = resolve(sidecarPgOptions().pgdata!);
+  const pgdata = resolve(deps.pgdata);
   const pluginCluster = readCluster(call.clusterDefinition);
   recoverySection(pluginCluster);
   const own = pluginCluster.spec.plugins?.some((p) => p.name === deps.pluginName && p.enabled !== false);
@@ -137,7 +168,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
   const log = logger();
   let planned;
   try {
-    planned = await planRecovery(deps.config.ctx, cluster, { pgdata });
+    planned = await planRecovery(deps.config.ctx, cluster, { pgdata, serverElsewhere: jobServerMajor(pluginCluster) });
   } catch (err) {
     throw asPreCheckFailure(err, pgdata, deps.pluginName);
   }
@@ -166,7 +197,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
 }
 
 export function restoreJobService(ctx: PluginContext): PluginService {
-  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config };
+  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config, pgdata: ctx.pg.pgdata! };
   return {
     definition: serviceDefinition('restoreJob'),
     handlers: {

@@ -19,6 +19,7 @@ import { UserError } from '../util/errors.js';
 import { readCluster, type PluginConfig } from './config.js';
 import { targetStoreRef } from '../config/plugin-form.js';
 import { readFirstRequired } from './first-required.js';
+import { repeatUntilStopped, type Periodic } from './periodic.js';
 import { recoveryWindowOf, withRecoveryWindow, type RecoveryWindow } from './recovery-window.js';
 
 /** plugin-barman-cloud's default retentionPolicyIntervalSeconds. */
@@ -91,19 +92,12 @@ export async function retentionCycle(cfg: RetentionLoopConfig): Promise<CycleOut
   }
 }
 
-export interface RetentionLoop {
-  /** Resolves after the cycle under way, if any, has finished; no cycle starts afterwards. */
-  stop(): Promise<void>;
-}
+export type RetentionLoop = Periodic;
 
 /** Runs a cycle now and then after each interval until stop(). A failed cycle is logged and retried sooner. */
 export function startRetentionLoop(cfg: RetentionLoopConfig, onCycle?: (outcome: CycleOutcome | Error) => void): RetentionLoop {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  const run = () => {
-    timer = undefined;
-    running = retentionCycle(cfg).then(
+  return repeatUntilStopped(() =>
+    retentionCycle(cfg).then(
       (outcome) => {
         if (outcome.kind === 'skipped') cfg.log.debug({ reason: outcome.reason }, 'retention cycle skipped');
         onCycle?.(outcome);
@@ -114,17 +108,6 @@ export function startRetentionLoop(cfg: RetentionLoopConfig, onCycle?: (outcome:
         onCycle?.(err);
         return RETRY_AFTER_FAILURE_SECONDS;
       },
-    ).then((seconds) => {
-      running = undefined;
-      if (!stopped) timer = setTimeout(run, seconds * 1000);
-    });
-  };
-  run();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
-  };
+    ),
+  );
 }

@@ -6,6 +6,7 @@
 import { emptyManifestSet, loadManifests } from '../config/index.js';
 import { kubeClusterReader, kubeObjectStores, type KubeObjectStores } from '../config/kube.js';
 import type { ManifestSet } from '../config/types.js';
+import type { PgConnectionOptions } from '../pg/connect.js';
 import { ChainedSecretResolver } from '../config/secrets.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -13,10 +14,11 @@ import { setting } from '../util/options.js';
 import { manifestObjectStoreSource, PluginConfig, type ObjectStoreSource } from './config.js';
 import { PLUGIN_ROLES, PluginContext, type PluginRole } from './context.js';
 import { identityService } from './identity.js';
+import { startReadinessCheck } from './readiness.js';
 import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
 import { walService } from './wal.js';
-import { backupService } from './backup-service.js';
+import { backupService, sidecarPgOptions } from './backup-service.js';
 import { metricsService } from './metrics-service.js';
 import { restoreJobService } from './restore-job.js';
 
@@ -41,6 +43,8 @@ export interface PluginServeOptions {
   env?: NodeJS.ProcessEnv;
   /** In a cluster: the service-account directory (default: the kubelet's mount). */
   serviceAccountDir?: string;
+  /** --pghost/--pgport/--pguser/--pgdata; each unset one comes from the environment. */
+  pg?: PgConnectionOptions;
 }
 
 export interface RunningPlugin {
@@ -72,12 +76,13 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   // In a pod without -f ObjectStores, the sidecar reads them (and writes their status) through the API, as plugin-barman-cloud does.
   const api = !opts.objectStores && env.KUBERNETES_SERVICE_HOST && manifests.objectStores.length === 0 ? kubeObjectStores(kube) : undefined;
   const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
-  const context = new PluginContext(opts.name, role, config, manifests);
+  const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg), api);
   const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
+  const readiness = startReadinessCheck(context, manifests, api ? kube : undefined);
   const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
   for (const make of [identityService, ...ROLE_SERVICES[role]]) server.register(make(context));
   await server.listen().catch(async (err: unknown) => {
-    await retention?.stop();
+    await Promise.all([retention?.stop(), readiness?.stop()]);
     throw err;
   });
   logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');
@@ -86,7 +91,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     context,
     async close() {
       // A retention cycle under way finishes first: its deletions are resumable, but its status write is not worth losing.
-      await retention?.stop();
+      await Promise.all([retention?.stop(), readiness?.stop()]);
       await server.close();
       await context.close();
     },

@@ -7,21 +7,25 @@
  * Archive stores only when this plugin is the Cluster's WAL archiver (config.ts isWalArchiver):
  * CNPG sends every WAL to every WAL-capable plugin, and a recovery source's store must never
  * receive the new cluster's WAL (CNPG#11351). Restore with MODE_REWIND fetches exactly the file
- * pg_rewind asks for: no prefetch, nothing spooled.
+ * pg_rewind asks for: no prefetch, nothing spooled. A segment a prefetch has just found missing
+ * is answered OUT_OF_RANGE without asking the store again (end-of-archive.ts: CNPG's
+ * end-of-wal-stream rule, where streaming can take over).
  */
 import { basename, dirname, isAbsolute } from 'node:path';
 import { classifyWalName } from '../pg/wal-names.js';
 import { logger } from '../util/log.js';
+import { setting } from '../util/options.js';
 import { ArchiveService } from '../wal/archive-service.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { summarizeWalArchive } from '../wal/list.js';
 import { fetchWalFile } from '../wal/restore.js';
 import { RestoreService } from '../wal/restore-service.js';
 import { ensureRuntimeDirs, walRuntime } from '../wal/runtime.js';
-import { InvalidRequestError, unary } from './calls.js';
+import { InvalidRequestError, OutOfRangeError, unary } from './calls.js';
 import { readCluster, type PluginCluster } from './config.js';
 import { externalStoreRef, isWalArchiver, recoveryStoreRef, targetStoreRef, type StoreRef } from '../config/plugin-form.js';
 import { walRef, type PluginContext } from './context.js';
+import { EndOfArchive, streamingAvailable } from './end-of-archive.js';
 import { readFirstRequired, writeFirstRequired } from './first-required.js';
 import { serviceDefinition } from './proto.js';
 import type { PluginService } from './server.js';
@@ -82,9 +86,12 @@ export function walService(ctx: PluginContext): PluginService {
     if (!s) archivers.set(key, (s = new ArchiveService(runtime(pgdata), ctx.targets)));
     return s;
   };
+  const endOfArchive = new EndOfArchive();
+  // A restore session: one data directory restoring from one store.
+  const session = (pgdata: string, ref: ConfigRef) => JSON.stringify([pgdata, ref.cluster]);
   const restorer = (pgdata: string) => {
     let s = restorers.get(pgdata);
-    if (!s) restorers.set(pgdata, (s = new RestoreService(runtime(pgdata), ctx.targets)));
+    if (!s) restorers.set(pgdata, (s = new RestoreService(runtime(pgdata), ctx.targets, (name, ref) => endOfArchive.found(session(pgdata, ref), name))));
     return s;
   };
 
@@ -112,11 +119,16 @@ export function walService(ctx: PluginContext): PluginService {
       Restore: unary('WAL.Restore', async (req: RestoreRequest) => {
         const name = walName(req.sourceWalName, 'source_wal_name');
         const { path: dest, pgdata } = walPath(req.destinationFileName, 'destination_file_name');
-        const ref = restoreStoreRef(ctx, readCluster(req.clusterDefinition), req.parameters);
+        const cluster = readCluster(req.clusterDefinition);
+        const ref = restoreStoreRef(ctx, cluster, req.parameters);
         if (req.mode === 'MODE_REWIND') {
           await ctx.withTarget(ref, (target) => fetchWalFile(target, name, dest));
         } else {
-          await restorer(pgdata).restore(name, dest, walRef(ref));
+          const config = walRef(ref);
+          if (streamingAvailable(cluster, setting('podName')) && endOfArchive.take(session(pgdata, config), name)) {
+            throw new OutOfRangeError(`end of the WAL archive: ${name} was not in the store when it was prefetched moments ago`);
+          }
+          await restorer(pgdata).restore(name, dest, config);
           ctx.markStoreReached();
         }
         return {};

@@ -2,7 +2,8 @@
  * The recovery plan and every pre-check, before a byte is downloaded or written:
  *  1. the data directory is empty or absent (Initial Bootstrap Only);
  *  2. the backup exists and is DONE (chosen per recoveryTarget, or by backup.name);
- *  3. its PostgreSQL major matches the imageName tag and the local binaries;
+ *  3. its PostgreSQL major matches the imageName tag and the local binaries (or, when the server
+ *     runs elsewhere, the major the caller states for it);
  *  4. every tablespace location is empty or absent;
  *  5. the new cluster's own archive (backup.barmanObjectStore + serverName) holds no WAL
  *     ("Expected empty archive"), unless cnpg.io/skipEmptyWalArchiveCheck: enabled;
@@ -32,7 +33,8 @@ const ESTIMATE_DOWNLOAD_BYTES_PER_SECOND = 80 * 1024 * 1024;
 const ESTIMATE_REPLAY_BYTES_PER_SECOND = 40 * 1024 * 1024;
 const ESTIMATE_SECONDS_PER_SEGMENT_FETCH = 0.3;
 
-export interface RecoveryPlan {
+/** Every fact of a plan, whichever server will replay it. */
+export interface PlanFacts {
   cluster: Cluster;
   pgdata: string;
   source: RecoverySource;
@@ -42,7 +44,6 @@ export interface RecoveryPlan {
   backup: RecoveryBackup;
   reason: string;
   major: number;
-  binaries: PgBinaries;
   objects: BackupObject[];
   downloadBytes: number;
   target: ParsedTarget;
@@ -53,12 +54,31 @@ export interface RecoveryPlan {
   estimateSeconds: number;
 }
 
+/** A plan whose server runs here: the local binaries that will replay it. */
+export interface RecoveryPlan extends PlanFacts {
+  binaries: PgBinaries;
+}
+
+/**
+ * The server that will replay runs in another container (CNPG's recovery Job: pgark downloads,
+ * CNPG's postgres container replays): no local binaries are looked for; its major version, as
+ * the caller read it (`from` names where, for the refusal), must be the backup's.
+ */
+export interface ServerElsewhere {
+  major: number;
+  from: string;
+}
+
 export interface PlanOptions {
   pgdata: string;
+  /** Unset: the server runs here and needs local binaries of the backup's major. */
+  serverElsewhere?: ServerElsewhere;
 }
 
 /** Runs every pre-check and returns the plan; writes nothing. The source store is returned open. */
-export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions): Promise<{ plan: RecoveryPlan; store: ObjectStore }> {
+export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions & { serverElsewhere: ServerElsewhere }): Promise<{ plan: PlanFacts; store: ObjectStore }>;
+export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions & { serverElsewhere?: undefined }): Promise<{ plan: RecoveryPlan; store: ObjectStore }>;
+export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions): Promise<{ plan: PlanFacts | RecoveryPlan; store: ObjectStore }> {
   const source = await resolveRecoverySource(ctx, cluster);
   assertEmptyOrAbsent(opts.pgdata, 'data directory');
   const store = await openObjectStore(source.store);
@@ -71,7 +91,7 @@ export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: P
   }
 }
 
-async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions, source: RecoverySource, store: ObjectStore): Promise<RecoveryPlan> {
+async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions, source: RecoverySource, store: ObjectStore): Promise<PlanFacts | RecoveryPlan> {
   const rt = cluster.spec.bootstrap!.recovery!.recoveryTarget;
   const target = parseRecoveryTarget(rt);
   const found = source.kind === 'backup' ? await findNamedBackup(store, source) : undefined;
@@ -87,7 +107,8 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
 
   const major = majorOfVersionNum(backup.version);
   checkImageMajor(cluster.spec.imageName, major, backup.backupId);
-  const binaries = localBinariesFor(major, backup.backupId);
+  if (opts.serverElsewhere) checkServerMajor(opts.serverElsewhere, major, backup.backupId);
+  const binaries = opts.serverElsewhere ? undefined : localBinariesFor(major, backup.backupId);
   for (const t of backup.tablespaces) assertEmptyOrAbsent(t.location, `tablespace "${t.name}" location`);
 
   const newArchive = await checkNewArchive(ctx, cluster);
@@ -121,7 +142,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
     backup,
     reason: choice.reason,
     major,
-    binaries,
+    ...(binaries ? { binaries } : {}),
     objects,
     downloadBytes,
     target,
@@ -130,6 +151,15 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
     newArchive,
     estimateSeconds,
   };
+}
+
+/** The replaying server elsewhere must be the backup's major: PostgreSQL refuses a data directory of another. */
+function checkServerMajor(server: ServerElsewhere, backupMajor: number, backupId: string): void {
+  if (server.major === backupMajor) return;
+  throw new UserError(
+    `${server.from} is PostgreSQL ${server.major}, but backup ${backupId} was taken from PostgreSQL ${backupMajor}`,
+    `a physical backup can only be recovered by the same major version: recover with PostgreSQL ${backupMajor}, then upgrade`,
+  );
 }
 
 /** backup.name: the backup whose backup_name (or ID) it is, in the store's server folder(s). */

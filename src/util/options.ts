@@ -236,9 +236,9 @@ export const OPTIONS = {
     description: "directory of the plugin's Unix socket (default $PLUGIN_SOCKET_DIR, else /plugins, as CNPG)",
   },
   // Set in every CNPG instance pod (the operator plugin injects the first two into its sidecar).
-  pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve --role instance in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
-  pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve --role instance in a cluster', description: 'the Cluster this pod belongs to' },
-  podName: { env: 'POD_NAME', type: str, readBy: 'plugin serve --role instance in a cluster', description: "this pod's name: only the Cluster's status.currentPrimary applies retention" },
+  pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
+  pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve in a cluster', description: 'the Cluster this pod belongs to (retention; the readiness check reads its store)' },
+  podName: { env: 'POD_NAME', type: str, readBy: 'plugin serve', description: "this pod's name: only the Cluster's status.currentPrimary applies retention; on a replica WAL.Restore may answer OUT_OF_RANGE" },
 
   logLevel: {
     env: 'PGARK_LOG_LEVEL',
@@ -348,7 +348,7 @@ export const COMMAND_OPTIONS = {
   'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
   migrate: ['file', 'migrateOutput', 'migrateFrom', 'migrateName'],
-  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
+  'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pghost', 'pgport', 'pguser', 'pgdata', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],
   'plugin certs': ['certsNamespace', 'certsService', 'certsOut', 'certsApply'],
   'plugin probe': ['pluginName', 'socketDir'],
   'barman-cloud install': ['barmanInstallForce'],

@@ -23,6 +23,8 @@ export class RestoreService {
   constructor(
     private readonly rt: WalRuntime,
     private readonly targets: WalTargetCache,
+    /** Told of each segment a prefetch found absent from the store: the archive ends before it (for now). */
+    private readonly onMissing?: (name: string, ref: ConfigRef) => void,
   ) {}
 
   get busy(): boolean {
@@ -45,7 +47,7 @@ export class RestoreService {
     }
     const size = (await stat(dest)).size;
     if (classifyWalName(name) === 'segment' && isSegmentSize(size)) this.segmentSize = size;
-    void this.prefetch(target, spool, name);
+    void this.prefetch(target, spool, name, ref);
   }
 
   /** The client took `name` from the spool by itself; keep the window ahead of it. */
@@ -53,10 +55,10 @@ export class RestoreService {
     const target = await this.targets.get(ref);
     const spool = restoreSpoolDir(this.rt, ref);
     await mkdir(spool, { recursive: true, mode: 0o700 });
-    await this.prefetch(target, spool, name);
+    await this.prefetch(target, spool, name, ref);
   }
 
-  private async prefetch(target: WalTarget, spool: string, current: string): Promise<void> {
+  private async prefetch(target: WalTarget, spool: string, current: string, ref: ConfigRef): Promise<void> {
     const next = followingSegments(current, target.maxParallel - 1, this.segmentSize);
     if (next.length === 0) return;
     await this.dropPassed(spool, current);
@@ -67,7 +69,8 @@ export class RestoreService {
       const job = fetchWalFile(target, name, path, { fsync: true }).then(
         () => true,
         (err) => {
-          if (!(err instanceof NotFoundError)) logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
+          if (err instanceof NotFoundError) this.onMissing?.(name, ref);
+          else logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
           return false;
         },
       );

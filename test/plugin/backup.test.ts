@@ -3,7 +3,8 @@
  * through the plugin's WAL.Archive (the archive_command relay standing in for /controller/manager),
  * `pgark plugin serve --role instance` as its own process under the server's OS user, and
  * Backup.Backup called with the Cluster and Backup CR JSON from the test client built on the
- * upstream protos. Every BackupResult field is checked against the server and against what real
+ * upstream protos. The sidecar is told the connection by --pghost/--pgport/--pguser/--pgdata, its
+ * PG* variables pointing nowhere (the flags win). Every BackupResult field is checked against the server and against what real
  * barman-cloud 3.4 reads from the store; barman-cloud-restore plus WAL.Restore recover it.
  */
 import { after, before, test } from 'node:test';
@@ -55,7 +56,7 @@ before(async () => {
   const objectStores = writeStoreManifests(dir.path, store, 'store', { configuration: { data: { compression: 'gzip', jobs: 2 } } });
   cluster = pluginCluster({ name: CLUSTER, namespace: 'default', pluginName: PLUGIN_NAME, barmanObjectName: 'store', spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8' } });
   // POD_NAME comes with the postgres container's environment in CNPG.
-  ({ pg, sidecar, files } = await startPluginArchivedServer({ dir: dir.path, manifests: [objectStores], cluster, parameters: { barmanObjectName: 'store' }, env: { POD_NAME: POD } }));
+  ({ pg, sidecar, files } = await startPluginArchivedServer({ dir: dir.path, manifests: [objectStores], cluster, parameters: { barmanObjectName: 'store' }, env: { POD_NAME: POD }, pgFlags: true }));
   await createTestData(pg, 20000);
 });
 

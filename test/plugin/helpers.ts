@@ -4,8 +4,9 @@
  * -f manifests a plugin reads (ObjectStore + Secret around a test store).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { stringify } from 'yaml';
 import type { RunAs } from '../../src/pg/local-server.js';
 import { objectStoreDoc } from '../harness/cnpg-client.js';
@@ -33,6 +34,35 @@ export interface PluginProcessOptions {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   who?: RunAs;
+  /**
+   * Run as pgark's image does, without PostgreSQL server binaries: in a mount namespace of its
+   * own with every place pgark finds them (Debian's /usr/lib/postgresql, the pgNN npm packages)
+   * covered by an empty tmpfs, and PATH without them. Needs root (the test runner is), which is
+   * dropped to `who` after the mounts.
+   */
+  withoutServerBinaries?: boolean;
+}
+
+/** The directories findPgBinaries looks in, as real paths (node_modules may be a symlink). */
+function serverBinaryDirs(): string[] {
+  const npm = [14, 15, 16, 17, 18].map((m) => join(PACKAGE_ROOT, 'node_modules', `pg${m}`, 'native', 'bin'));
+  return ['/usr/lib/postgresql', ...npm].filter((d) => existsSync(d)).map((d) => realpathSync(d));
+}
+
+/** The command line that runs `args` without server binaries (see withoutServerBinaries). */
+function withoutBinaries(args: string[], who: RunAs | undefined): [string, string[]] {
+  const mounts = serverBinaryDirs().map((d) => `mount -t tmpfs -o ro,size=1k none '${d}'`).join(' && ');
+  const drop = who ? ['setpriv', `--reuid=${who.uid}`, `--regid=${who.gid}`, '--clear-groups'] : [];
+  return ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', `${mounts} && exec "$@"`, 'sh', ...drop, process.execPath, ...args]];
+}
+
+/** Polls `cond` (every 100 ms, at most a minute) until it holds: waiting for an event, not for a time. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
 }
 
 /** Starts `pgark plugin serve` and waits until it serves calls, or rejects with its output when it exits first. */
@@ -40,10 +70,17 @@ export async function startPluginProcess(o: PluginProcessOptions): Promise<Plugi
   const name = o.name ?? 'pgark.io';
   const dirFlag = o.socketDirFromEnv ? [] : ['--socket-dir', o.socketDir];
   const args = [PGARK, 'plugin', 'serve', '--role', o.role ?? 'instance', '--name', name, ...dirFlag, ...(o.args ?? [])];
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, PGARK_LOG_LEVEL: 'debug', ...(o.socketDirFromEnv ? { PLUGIN_SOCKET_DIR: o.socketDir } : {}), ...o.env },
-    uid: o.who?.uid,
-    gid: o.who?.gid,
+  const [command, commandArgs] = o.withoutServerBinaries ? withoutBinaries(args, o.who) : [process.execPath, args];
+  const child = spawn(command, commandArgs, {
+    env: {
+      ...process.env,
+      PGARK_LOG_LEVEL: 'debug',
+      ...(o.socketDirFromEnv ? { PLUGIN_SOCKET_DIR: o.socketDir } : {}),
+      ...(o.withoutServerBinaries ? { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } : {}),
+      ...o.env,
+    },
+    uid: o.withoutServerBinaries ? undefined : o.who?.uid,
+    gid: o.withoutServerBinaries ? undefined : o.who?.gid,
     cwd: '/tmp',
     stdio: ['ignore', 'pipe', 'pipe'],
   });

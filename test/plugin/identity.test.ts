@@ -16,7 +16,7 @@ import { clusterJson, cnpgClient, IDENTITY, pluginCluster, WAL } from '../harnes
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { runPgark } from '../wal/helpers.js';
-import { startPluginProcess, writeStoreManifests } from './helpers.js';
+import { startPluginProcess, until, writeStoreManifests } from './helpers.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -114,7 +114,8 @@ describe('plugin serve: Identity', () => {
     const plugin = await startPluginProcess({ socketDir, args: ['-f', good] });
     const client = cnpgClient(plugin.socketPath);
     try {
-      assert.equal((await client.call(IDENTITY, 'Probe')).ready, true);
+      // The check runs in the background from the start; Probe answers from it at once.
+      await until('Probe ready', async () => (await client.call(IDENTITY, 'Probe')).ready === true);
     } finally {
       client.close();
       await plugin.stop();
@@ -130,6 +131,7 @@ describe('plugin serve: Identity', () => {
     const badPlugin = await startPluginProcess({ socketDir, args: ['-f', bad] });
     const badClient = cnpgClient(badPlugin.socketPath);
     try {
+      await until('the failed store check', () => badPlugin.output().includes('plugin not ready'));
       assert.equal((await badClient.call(IDENTITY, 'Probe')).ready, false);
     } finally {
       badClient.close();

@@ -7,6 +7,9 @@ import { PluginConfig } from '../../src/plugin/config.js';
 import type { KubeApi } from '../harness/kube-api.js';
 import type { TestStore } from '../harness/stores.js';
 import { emptyManifestSet } from '../../src/config/index.js';
+import type { PgConnectionOptions } from '../../src/pg/connect.js';
+import { startPlugin, type RunningPlugin } from '../../src/plugin/serve.js';
+import { pluginCluster } from '../harness/cnpg-client.js';
 
 /** Puts an ObjectStore named `name` whose configuration is `store`'s, and the Secret it refers to. */
 export function putObjectStore(api: KubeApi, ts: TestStore, name: string, namespace: string, spec: Record<string, unknown> = {}): void {
@@ -37,4 +40,28 @@ export function capturingLogger(): { log: Logger; lines: string[] } {
     },
   });
   return { log: pino({ level: 'debug' }, sink), lines };
+}
+
+/**
+ * `plugin serve --role instance` in this process as in pod pg-1 of Cluster "pg" (its Cluster put
+ * in the API, naming ObjectStore `objectName`; the pod's environment and service account), with
+ * no -f manifests. Returns the plugin and the Cluster as CNPG would send it.
+ */
+export async function startPodSidecar(
+  api: KubeApi,
+  o: { token: string; namespace: string; pluginName: string; objectName: string; currentPrimary: string; socketDir: string; pg?: PgConnectionOptions },
+): Promise<{ plugin: RunningPlugin; cluster: object }> {
+  const cluster = pluginCluster({ name: 'pg', namespace: o.namespace, pluginName: o.pluginName, barmanObjectName: o.objectName }) as { metadata: { name: string; namespace: string } };
+  api.put({ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', ...cluster, status: { currentPrimary: o.currentPrimary } });
+  const sa = api.serviceAccount(o.token, o.namespace);
+  const plugin = await startPlugin({
+    role: 'instance',
+    name: o.pluginName,
+    socketDir: o.socketDir,
+    files: [],
+    env: { ...sa.env, NAMESPACE: o.namespace, CLUSTER_NAME: 'pg', POD_NAME: 'pg-1' },
+    serviceAccountDir: sa.dir,
+    pg: o.pg,
+  });
+  return { plugin, cluster };
 }

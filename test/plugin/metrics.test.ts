@@ -114,8 +114,8 @@ test('a backup failing on a broken archive_command: gRPC error with the reason, 
     () => assert.fail('the backup succeeded without WAL archiving'),
     (e: unknown) => e,
   )) as { code: number; details: string };
-  // Not a request or configuration error CNPG could fix by itself: the server's archiving is broken.
-  assert.equal(err.code, status.INTERNAL, err.details);
+  // The server's archiving is broken: a state the user must fix before a backup can be usable, not a bug.
+  assert.equal(err.code, status.FAILED_PRECONDITION, err.details);
   assert.match(err.details, /archive_command/);
   const t1 = Math.ceil(Date.now() / 1000);
   const m = await collect();

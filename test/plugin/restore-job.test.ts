@@ -6,6 +6,9 @@
  * started on the restored PGDATA with the returned restore_config, its restore_command relayed to
  * the restore sidecar's WAL.Restore, and must stop exactly at the target time and promote.
  * Refused pre-checks return FAILED_PRECONDITION with pgark's explanation and write nothing.
+ * The restore sidecar runs as in pgark's image, without PostgreSQL server binaries (its own mount
+ * namespace hides them, helpers.ts withoutServerBinaries): the major version of the Job's
+ * postgres container is read from the Cluster instead.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,19 +40,23 @@ let between: string;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A Cluster recovering from the origin's folder, archiving itself to `ownServerName` through the plugin. */
-function recoveringCluster(o: { ownServerName?: string; recoveryTarget?: Record<string, unknown>; imageName?: string } = {}): object {
-  return pluginCluster({
+function recoveringCluster(o: { ownServerName?: string; recoveryTarget?: Record<string, unknown>; imageName?: string | null; imageCatalogMajor?: number; statusImage?: string } = {}): object {
+  const image = o.imageCatalogMajor !== undefined
+    ? { imageCatalogRef: { apiGroup: 'postgresql.cnpg.io', kind: 'ClusterImageCatalog', name: 'postgresql', major: o.imageCatalogMajor } }
+    : o.imageName === null ? {} : { imageName: o.imageName ?? 'ghcr.io/cloudnative-pg/postgresql:15.8' };
+  const cluster = pluginCluster({
     name: 'restored',
     namespace: 'default',
     pluginName: PLUGIN_NAME,
     barmanObjectName: 'store',
     serverName: o.ownServerName,
     spec: {
-      imageName: o.imageName ?? 'ghcr.io/cloudnative-pg/postgresql:15.8',
+      ...image,
       bootstrap: { recovery: { source: 'origin', ...(o.recoveryTarget ? { recoveryTarget: o.recoveryTarget } : {}) } },
       externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'origin' } } }],
     },
   });
+  return o.statusImage ? { ...cluster, status: { image: o.statusImage } } : cluster;
 }
 
 function restoreCall(cluster: object, checkEmptyWalArchive = true) {
@@ -84,7 +91,7 @@ before(async () => {
   await origin.query('INSERT INTO rows (batch) SELECT 2 FROM generate_series(1, 5)');
   await archiveCurrentWal(origin);
   pgdata = join(dir.path, 'restore-job', 'pgdata');
-  restoreSidecar = await startSidecar({ role: 'restore', dir: join(dir.path, 'restore-job'), files: [objectStores], env: { PGDATA: pgdata } });
+  restoreSidecar = await startSidecar({ role: 'restore', dir: join(dir.path, 'restore-job'), files: [objectStores], env: { PGDATA: pgdata }, withoutServerBinaries: true });
 });
 
 after(async () => {
@@ -93,6 +100,13 @@ after(async () => {
   await origin?.destroy();
   await store?.stop();
   dir?.cleanup();
+});
+
+test('the restore sidecar sees no PostgreSQL server binaries, as in the pgark image', () => {
+  // Its mount namespace, through /proc: the places pgark looks for `postgres` are empty there.
+  const root = `/proc/${restoreSidecar.pid}/root`;
+  assert.deepEqual(readdirSync(`${root}/usr/lib/postgresql`), []);
+  assert.ok(existsSync('/usr/lib/postgresql/15/bin/postgres'), 'the test itself still has them (the Job\'s postgres container)');
 });
 
 test('GetCapabilities: KIND_RESTORE', async () => {
@@ -124,8 +138,26 @@ test('pre-check: the image is another PostgreSQL major than the backup', async (
   await expectRefused(restoreCall(recoveringCluster({ imageName: 'ghcr.io/cloudnative-pg/postgresql:16.4', recoveryTarget: { targetTime: between } })), /PostgreSQL 16.*PostgreSQL 15/);
 });
 
+test('pre-check: spec.imageCatalogRef.major is another PostgreSQL major than the backup', async () => {
+  await expectRefused(restoreCall(recoveringCluster({ imageCatalogMajor: 16, recoveryTarget: { targetTime: between } })), /spec\.imageCatalogRef\.major 16 is PostgreSQL 16, but backup \S+ was taken from PostgreSQL 15/);
+});
+
+test('pre-check: without an image in spec, status.image (the image the operator resolved) decides', async () => {
+  await expectRefused(
+    restoreCall(recoveringCluster({ imageName: null, statusImage: 'ghcr.io/cloudnative-pg/postgresql:17.2-system-trixie', recoveryTarget: { targetTime: between } })),
+    /status\.image ghcr\.io\/cloudnative-pg\/postgresql:17\.2-system-trixie is PostgreSQL 17, but backup \S+ was taken from PostgreSQL 15/,
+  );
+});
+
+test('pre-check: a Cluster that names no image version cannot be checked and is refused', async () => {
+  await expectRefused(
+    restoreCall(recoveringCluster({ imageName: 'registry.example/postgresql@sha256:' + '0'.repeat(64), recoveryTarget: { targetTime: between } })),
+    /does not say which PostgreSQL major version its recovery Job runs.*hint: set spec\.imageName/s,
+  );
+});
+
 test('Restore to a time between two batches: restore_config, then PostgreSQL 15 stops exactly there and promotes', async () => {
-  const cluster = recoveringCluster({ recoveryTarget: { targetTime: between } });
+  const cluster = recoveringCluster({ imageCatalogMajor: 15, recoveryTarget: { targetTime: between } });
   const r = await restoreCall(cluster);
   assert.deepEqual(r.envs, []);
   const lines = (r.restoreConfig as string).trim().split('\n');

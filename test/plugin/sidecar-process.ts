@@ -45,12 +45,12 @@ export interface Sidecar {
 }
 
 /** The plugin of `role` under the server's OS user, its socket in DIR/plugins, with a client connected. */
-export async function startSidecar(o: { role: 'instance' | 'restore'; dir: string; files: string[]; env?: Record<string, string> }): Promise<Sidecar> {
+export async function startSidecar(o: { role: 'instance' | 'restore'; dir: string; files: string[]; env?: Record<string, string>; args?: string[]; withoutServerBinaries?: boolean }): Promise<Sidecar> {
   const who = serverIdentity();
   const socketDir = join(o.dir, 'plugins');
   mkdirForServer(o.dir, who, 0o755);
   mkdirForServer(socketDir, who, 0o755);
-  const plugin = await startPluginProcess({ socketDir, role: o.role, name: PLUGIN_NAME, args: o.files.flatMap((f) => ['-f', f]), env: o.env, who });
+  const plugin = await startPluginProcess({ socketDir, role: o.role, name: PLUGIN_NAME, args: [...o.files.flatMap((f) => ['-f', f]), ...(o.args ?? [])], env: o.env, who, withoutServerBinaries: o.withoutServerBinaries });
   const client = cnpgClient(plugin.socketPath);
   return {
     pid: plugin.child.pid!,
@@ -79,14 +79,25 @@ export interface PluginArchivedServer {
  * A PostgreSQL 15 whose archive_command goes to an instance sidecar's WAL.Archive, with the
  * sidecar given the postgres container's environment (here the harness server's socket directory).
  */
-export async function startPluginArchivedServer(o: { dir: string; manifests: string[]; cluster: object; parameters: Record<string, string>; env?: Record<string, string> }): Promise<PluginArchivedServer> {
+export async function startPluginArchivedServer(o: {
+  dir: string;
+  manifests: string[];
+  cluster: object;
+  parameters: Record<string, string>;
+  env?: Record<string, string>;
+  /** Give the connection as --pghost/--pgport/--pguser/--pgdata, with the PG* variables pointing nowhere. */
+  pgFlags?: boolean;
+}): Promise<PluginArchivedServer> {
   const files = writeClusterFiles(o.dir, o.cluster, o.parameters);
   const pg = await startPostgres({ noStart: true });
+  const conn = { PGHOST: join(pg.baseDir, 'sock'), PGPORT: String(pg.port), PGUSER: 'postgres', PGDATA: pg.pgdata };
+  const nowhere = { PGHOST: '/nonexistent', PGPORT: '1', PGUSER: 'nobody', PGDATA: '/nonexistent' };
   const sidecar = await startSidecar({
     role: 'instance',
     dir: join(o.dir, 'instance'),
     files: o.manifests,
-    env: { PGHOST: join(pg.baseDir, 'sock'), PGPORT: String(pg.port), PGUSER: 'postgres', PGDATA: pg.pgdata, ...o.env },
+    env: { ...(o.pgFlags ? nowhere : conn), ...o.env },
+    args: o.pgFlags ? ['--pghost', conn.PGHOST, '--pgport', conn.PGPORT, '--pguser', conn.PGUSER, '--pgdata', conn.PGDATA] : [],
   });
   pg.configure({ archive_mode: 'on', archive_command: walCommand('archive', sidecar.socket, files) });
   await pg.start();

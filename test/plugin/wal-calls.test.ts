@@ -2,8 +2,9 @@
  * The WAL service called as CNPG's instance manager calls it (client from the upstream protos),
  * against a plugin running in this process on a real s3rver: Archive into barman-cloud's layout,
  * the archiver guard (CNPG#11351), check_empty_wal_archive, Restore byte-identical with prefetch
- * in recovery and none in MODE_REWIND, the gRPC code of each failure, and Status /
- * SetFirstRequired round trips through the store.
+ * in recovery and none in MODE_REWIND, OUT_OF_RANGE for a segment the prefetch just found beyond
+ * the end of the archive (on a replica only, once, never for pg_rewind), the gRPC code of each
+ * failure, and Status / SetFirstRequired round trips through the store.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,18 +23,10 @@ import { freePort } from '../harness/ports.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { craftSegment, fakePgdata, type FakePgdata } from '../wal/helpers.js';
-import { writeStoreManifests } from './helpers.js';
+import { until, writeStoreManifests } from './helpers.js';
 
 const SEGS = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000003'];
 const SYSID = 7300000000000000042n;
-
-async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 /** The restore_command client (dist/test/harness/cnpg-wal-command.js) run in `cwd`, as PostgreSQL runs it; resolves with its exit code and stderr. */
 function walCommand(cwd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -173,6 +166,39 @@ describe('WAL service', () => {
     const missing = await walCommand(viaCommand.pgdata, ['restore', plugin.server.socketPath, clusterFile, paramsFile, '000000010000000000000004', 'pg_wal/RECOVERYXLOG']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /NOT_FOUND/);
+  });
+
+  test('a replica asking for a segment its prefetch just found missing gets OUT_OF_RANGE once, without the store; pg_rewind never does', async () => {
+    // CNPG sends the Cluster with its status: this pod (POD_NAME) is not the current primary, so streaming can take over.
+    const replicaCluster = clusterJson({ ...pluginCluster({ name: 'calls', pluginName: 'pgark.io', barmanObjectName: 'store' }), status: { currentPrimary: 'calls-1' } });
+    const saved = process.env.POD_NAME;
+    process.env.POD_NAME = 'calls-2';
+    try {
+      const standby = fakePgdata(join(dir.path, 'standby'));
+      const restore = (name: string, mode = 'MODE_RECOVERY') =>
+        client.call(WAL, 'Restore', { clusterDefinition: replicaCluster, sourceWalName: name, destinationFileName: join(standby.walDir, 'RECOVERYXLOG'), parameters: {}, mode });
+      // The last archived segment: its prefetch (wal.maxParallel 3) looks for 04 and 05 and finds neither.
+      await restore(SEGS[2]);
+      const next = '000000010000000000000004';
+      const afterNext = '000000010000000000000005';
+      // Until the prefetch has answered, 04 is looked up in the store (NOT_FOUND); then it is known missing.
+      const codes: string[] = [];
+      await until('OUT_OF_RANGE for the segment after the last', async () => {
+        const code = await restore(next).then(() => 'OK', (e: { code: number }) => status[e.code]);
+        codes.push(code);
+        return code === 'OUT_OF_RANGE';
+      });
+      assert.ok(codes.slice(0, -1).every((c) => c === 'NOT_FOUND'), codes.join(','));
+      // Answered once, as CNPG resets its end-of-wal-stream flag: the next ask goes to the store again.
+      await rejects(restore(next), status.NOT_FOUND, /not found/);
+      // pg_rewind's fetch is never answered from that knowledge and does not consume it.
+      await rejects(restore(afterNext, 'MODE_REWIND'), status.NOT_FOUND, /not found/);
+      await rejects(restore(afterNext), status.OUT_OF_RANGE, /end of the WAL archive: 000000010000000000000005/);
+      assert.ok(!existsSync(join(standby.walDir, 'RECOVERYXLOG')) || readFileSync(join(standby.walDir, 'RECOVERYXLOG')).equals(segments.get(SEGS[2])!), 'no failed call replaced the restored file');
+    } finally {
+      if (saved === undefined) delete process.env.POD_NAME;
+      else process.env.POD_NAME = saved;
+    }
   });
 
   test('each failure has its gRPC code and a message naming what to fix, never a secret', async () => {

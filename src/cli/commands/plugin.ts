@@ -1,11 +1,15 @@
 /** `pgark plugin serve`: the CNPG-I plugin (gRPC on a Unix socket) for CloudNativePG's instance manager. */
 import type { Command } from 'commander';
-import { setting } from '../../util/options.js';
+import { flagValue, setting } from '../../util/options.js';
 import { action, configFiles, type ConfigOptions } from '../common.js';
 import { withOptions } from '../options.js';
 
 interface PluginServeCliOptions extends ConfigOptions {
   role?: string;
+  pghost?: string;
+  pgport?: string;
+  pguser?: string;
+  pgdata?: string;
   name: string;
   socketDir?: string;
   listen: string;
@@ -32,6 +36,7 @@ export function register(program: Command): void {
         socketDir: opts.socketDir ?? setting('socketDir') ?? '/plugins',
         files: configFiles(opts),
         secretsDir: opts.secretsDir,
+        pg: { pghost: opts.pghost, pgport: opts.pgport === undefined ? undefined : String(flagValue('pgport', opts.pgport)), pguser: opts.pguser, pgdata: opts.pgdata },
       });
     }),
   );
