@@ -13,6 +13,7 @@ import { backupPrefix } from '../../src/catalog/layout.js';
 import { parseLsn } from '../../src/pg/lsn.js';
 import { storeCatalog } from './helpers.js';
 import { backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from '../recovery/helpers.js';
+import { FILE_MAP } from '../../src/catalog/incremental.js';
 
 
 /** The backup_label stored inside a backup's data.tar, read back through the store. */
@@ -59,7 +60,7 @@ for (const kind of ['file', 's3'] as StoreKind[]) {
         assert.equal(start[2], info!.begin_wal, `${id}: begin_wal`);
         assert.equal(info!.backup_label, label, `${id}: backup.info's backup_label`);
         const keys = c.objects.get(id)!.map((o) => o.key.slice(o.key.lastIndexOf('/') + 1)).sort();
-        assert.deepEqual(keys, ['backup.info', 'data.tar'], `${id}: no claim left behind`);
+        assert.deepEqual(keys, ['backup.info', 'data.tar', FILE_MAP], `${id}: no claim left behind`);
       }
       return ids;
     }
