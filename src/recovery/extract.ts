@@ -5,9 +5,10 @@
  * planted by an earlier entry). Only regular files, directories and links are extracted; device
  * nodes and FIFOs never belong in a PostgreSQL data directory and are refused.
  *
- * Each file's CRC-32C is computed as its bytes pass (for the backup_manifest check) and the file is
- * fsynced before it is closed; the directories written are returned so the caller can fsync them
- * once, after every archive is in place.
+ * Each file's CRC-32C is computed as its bytes pass (for the backup_manifest check). Durability is
+ * the caller's: each closed file is handed to `onFile` (download.ts fsyncs it in the background,
+ * so extraction never waits on the disk), and the directories written are returned so the caller
+ * can fsync them once, after every archive is in place.
  */
 import { createWriteStream } from 'node:fs';
 import { link, lstat, mkdir, realpath, symlink, utimes } from 'node:fs/promises';
@@ -71,7 +72,7 @@ export function entryPath(name: string): { path: string } | { unsafe: string } {
  * Extracts into `root` (which must exist) the tar read from `source`: one stream, or a chain such as
  * [store object, byte counter, decompressor] that is piped into the extractor as one pipeline.
  */
-export async function extractTar(source: Readable | Readable[], root: string, archive: string): Promise<ExtractStats> {
+export async function extractTar(source: Readable | Readable[], root: string, archive: string, onFile: (path: string) => void = () => undefined): Promise<ExtractStats> {
   const realRoot = await realpath(root);
   const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]) };
   const extractor = tarExtract();
@@ -119,8 +120,9 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         const existing = await lstat(dest).catch(() => undefined);
         if (existing?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, header.name, 'it would write through a symbolic link');
         const sum = checksumTap();
-        await pipeline(body, sum.tap, createWriteStream(dest, { mode: mode || 0o600, flush: true }));
+        await pipeline(body, sum.tap, createWriteStream(dest, { mode: mode || 0o600 }));
         if (header.mtime) await utimes(dest, header.mtime, header.mtime);
+        onFile(dest);
         stats.files++;
         stats.bytes += header.size ?? 0;
         stats.written.set(parsed.path, sum.result());
