@@ -17,7 +17,7 @@
  *
  *   node dist/bench/restore.js [--scale 50] [--text-mb 350] [--wal-mb 500] [--codecs none,lz4,gzip,zstd]
  *                              [--barman-codec gzip] [--prefetch 8] [--repeat 2] [--tools pgark,pgbackrest,barman,local]
- *                              [--pgark-root DIR]   (another pgark build, e.g. main's, for before/after)
+ *                              [--before DIR]   (another pgark build, e.g. main's, restoring the same backups)
  *   BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles pgark's own process.
  */
 import { spawn } from 'node:child_process';
@@ -48,9 +48,14 @@ const PREFETCH = numberOption('prefetch', 8);
 const REPEAT = numberOption('repeat', 2);
 const TOOLS = (option('tools') ?? 'pgark,pgbackrest,barman,local').split(',');
 const JOBS = 2;
-const PGARK_ROOT = resolve(option('pgark-root') ?? PACKAGE_ROOT);
-const PGARK_JS = join(PGARK_ROOT, 'bin', 'pgark.js');
-const PGARK_LAUNCHER = join(PGARK_ROOT, 'bin', 'pgark');
+const PGARK_JS = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+const PGARK_LAUNCHER = join(PACKAGE_ROOT, 'bin', 'pgark');
+/** Another pgark build (e.g. main's) whose restore runs beside this one's, on the same backups, for before/after figures. */
+const BEFORE = option('before');
+const PGARK_BUILDS: { label: string; js: string }[] = [
+  { label: 'pgark', js: PGARK_JS },
+  ...(BEFORE ? [{ label: 'before', js: join(resolve(BEFORE), 'bin', 'pgark.js') }] : []),
+];
 const NODE_ARGS = (process.env.BENCH_PGARK_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** Peak VmHWM (KiB) by process kind, over every process of one run. */
@@ -59,7 +64,7 @@ class RssSampler {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly root: number,
+    private readonly root: number | undefined,
     private readonly extraRoots: () => number[],
   ) {
     this.timer = setInterval(() => this.sample(), 100);
@@ -82,7 +87,7 @@ class RssSampler {
         // gone meanwhile
       }
     }
-    const todo = [this.root, ...this.extraRoots()];
+    const todo = [...(this.root === undefined ? [] : [this.root]), ...this.extraRoots()];
     const seen = new Set<number>();
     while (todo.length) {
       const pid = todo.pop()!;
@@ -130,6 +135,8 @@ function readPid(file: string): number[] {
 interface Run {
   code: number;
   seconds: number;
+  /** User + system CPU seconds of the command and the children it waited for (GNU time); steadier than wall time on a shared machine. */
+  cpu: number;
   stdout: string;
   stderr: string;
   peaks: Map<string, number>;
@@ -139,14 +146,17 @@ interface Run {
 function measured(cmd: string, args: string[], opts: { env?: Record<string, string>; uid?: number; gid?: number; extraRoots?: () => number[] } = {}): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid, cwd: '/tmp' });
+    const child = spawn('/usr/bin/time', ['-f', 'BENCH_CPU=%U %S', cmd, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid, cwd: '/tmp' });
     const sampler = new RssSampler(child.pid!, opts.extraRoots ?? (() => []));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-8000)));
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? 1, seconds: (performance.now() - t0) / 1000, stdout, stderr, peaks: sampler.stop() }));
+    child.on('close', (code) => {
+      const cpu = /BENCH_CPU=([\d.]+) ([\d.]+)/.exec(stderr);
+      resolvePromise({ code: code ?? 1, seconds: (performance.now() - t0) / 1000, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, stdout, stderr, peaks: sampler.stop() });
+    });
   });
 }
 
@@ -191,6 +201,7 @@ async function waitPromoted(logFile: string): Promise<void> {
 interface Row {
   what: string;
   data?: number;
+  cpu?: number;
   start?: number;
   replay?: number;
   promotion?: number;
@@ -273,21 +284,28 @@ async function main(): Promise<void> {
 
     // 1. Data step, each backup restored right after it was taken (so it is the latest).
     console.log('\n1. data step: backup restored into an empty directory');
-    const pgarkRestore = (dir: string, extra: string[] = []) =>
-      measured(process.execPath, [...NODE_ARGS, PGARK_JS, 'restore', '-f', recoveryYaml, '--pgdata', dir, '--jobs', String(JOBS), '--json', ...extra], {
+    const pgarkRestore = (dir: string, extra: string[] = [], js = PGARK_JS) =>
+      measured(process.execPath, [...NODE_ARGS, js, 'restore', '-f', recoveryYaml, '--pgdata', dir, '--jobs', String(JOBS), '--json', ...extra], {
         env: { PGARK_LOG_LEVEL: 'warn', PGARK_WAL_DAEMON_IDLE_SECONDS: '30' },
         extraRoots: () => [...readPid(join(dir, 'postmaster.pid')), ...readPid(join(dir, 'pgark-wal', 'daemon.lock'))],
       });
     let ceiling: { seconds: number; bytes: number } | undefined;
     let barmanBackup = '';
+    let backupId = '';
     for (const codec of CODECS) {
       await waitArchiverIdle(pg);
       mustSucceed(`pgark backup ${codec}`, await measured(process.execPath, [PGARK_JS, 'backup', '-f', manifest, '--compression', codec, '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { env: { ...pg.env, PGARK_LOG_LEVEL: 'warn' } }));
       for (let i = 0; i < REPEAT; i++) {
-        const dir = target(`pgark-${codec}`);
-        const r = mustSucceed(`pgark restore (${codec})`, await pgarkRestore(dir));
-        dataRows.push({ what: `pgark ${codec}`, data: r.seconds, total: r.seconds, peaks: r.peaks });
-        if (codec === 'zstd' || codec === CODECS.at(-1)) ceiling = await storeCeiling(pgarkStore.resolved(), JSON.parse(r.stdout).plan.backup.id);
+        for (const build of codec === CODECS.at(-1) ? PGARK_BUILDS : PGARK_BUILDS.slice(0, 1)) {
+          const dir = target(`${build.label}-${codec}`);
+          const r = mustSucceed(`${build.label} restore (${codec})`, await pgarkRestore(dir, [], build.js));
+          dataRows.push({ what: `${build.label} ${codec}`, data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
+          backupId = JSON.parse(r.stdout).plan.backup.id;
+        }
+        if (codec === CODECS.at(-1)) {
+          const c = await storeCeiling(pgarkStore.resolved(), backupId);
+          if (!ceiling || c.seconds < ceiling.seconds) ceiling = c;
+        }
       }
     }
     if (TOOLS.includes('pgbackrest')) {
@@ -296,7 +314,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < REPEAT; i++) {
         const dir = serverDir('pgbackrest');
         const r = mustSucceed('pgbackrest restore', await measured('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', `--pg1-path=${dir}`, 'restore'], { uid: who?.uid, gid: who?.gid }));
-        dataRows.push({ what: 'pgbackrest zst', data: r.seconds, total: r.seconds, peaks: r.peaks });
+        dataRows.push({ what: 'pgbackrest zst', data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
       }
     }
     if (TOOLS.includes('barman')) {
@@ -308,13 +326,13 @@ async function main(): Promise<void> {
       for (let i = 0; i < REPEAT; i++) {
         const dir = serverDir('barman');
         const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: barmanEnv(b.env), uid: who?.uid, gid: who?.gid }));
-        dataRows.push({ what: `barman ${BARMAN_CODEC}`, data: r.seconds, total: r.seconds, peaks: r.peaks });
+        dataRows.push({ what: `barman ${BARMAN_CODEC}`, data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
       }
     }
     printRows(dataRows, 'data step (s)');
     if (ceiling) {
       const best = Math.min(...dataRows.filter((r) => r.what === `pgark ${CODECS.at(-1)}`).map((r) => r.data!));
-      console.log(`store read ceiling: ${(ceiling.bytes / 1e6).toFixed(0)} MB of pgark ${CODECS.at(-1)} objects fetched ${JOBS} at a time in ${ceiling.seconds.toFixed(1)} s (${(ceiling.bytes / 1e6 / ceiling.seconds).toFixed(0)} MB/s); pgark's data step takes ${(best / ceiling.seconds).toFixed(2)}x that`);
+      console.log(`store read ceiling (best of ${REPEAT}): ${(ceiling.bytes / 1e6).toFixed(0)} MB of pgark ${CODECS.at(-1)} objects fetched ${JOBS} at a time in ${ceiling.seconds.toFixed(1)} s (${(ceiling.bytes / 1e6 / ceiling.seconds).toFixed(0)} MB/s); pgark's data step takes ${(best / ceiling.seconds).toFixed(2)}x that`);
     }
 
     // 2. Recovery to the end of WAL_MB of WAL written after every backup.
@@ -339,14 +357,14 @@ async function main(): Promise<void> {
       const logFile = join(dir, 'bench-server.log');
       servers.push(dir);
       const t = performance.now();
-      const sampler = new RssSampler(process.pid, () => [...readPid(join(dir, 'postmaster.pid'))]);
+      const sampler = new RssSampler(undefined, () => [...readPid(join(dir, 'postmaster.pid'))]);
       try {
         await pgCtlStart(pg.bin, dir, who, { logFile });
         await waitPromoted(logFile);
       } catch (err) {
         throw new Error(`${(err as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''}`);
       }
-      return { code: 0, seconds: (performance.now() - t) / 1000, stdout: '', stderr: '', peaks: sampler.stop() };
+      return { code: 0, seconds: (performance.now() - t) / 1000, cpu: NaN, stdout: '', stderr: '', peaks: sampler.stop() };
     };
     const phases = (logFile: string) => logPhases(readFileSync(logFile, 'utf8'))!;
     const finish = async (dir: string) => {
@@ -356,14 +374,14 @@ async function main(): Promise<void> {
     };
     const merge = (a: Map<string, number>, b: Map<string, number>) => new Map([...a, ...[...b].filter(([k, v]) => v > (a.get(k) ?? 0))]);
     for (let i = 0; i < REPEAT; i++) {
-      if (TOOLS.includes('pgark')) {
-        const dir = target('pgark-recovery');
+      for (const build of TOOLS.includes('pgark') ? PGARK_BUILDS : []) {
+        const dir = target(`${build.label}-recovery`);
         const port = await freePort();
         const t = Date.now();
-        const r = mustSucceed('pgark restore --start', await pgarkRestore(dir, ['--start', '--pghost', '127.0.0.1', '--pgport', String(port)]));
+        const r = mustSucceed(`${build.label} restore --start`, await pgarkRestore(dir, ['--start', '--pghost', '127.0.0.1', '--pgport', String(port)], build.js));
         const out = JSON.parse(r.stdout);
         const p = logPhases(readFileSync(out.server.logFile, 'utf8'))!;
-        recoveryRows.push({ what: `pgark ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
+        recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
         await finish(dir);
       }
       if (TOOLS.includes('pgbackrest')) {
@@ -428,8 +446,8 @@ async function storeCeiling(resolved: ReturnType<Awaited<ReturnType<typeof start
 
 function printRows(rows: Row[], title: string): void {
   console.log(`\n${title}; peak RSS in MB by process`);
-  console.log('run                  data   start  replay  promo   total');
-  for (const r of rows) console.log(`${r.what.padEnd(18)} ${fmt(r.data)}  ${fmt(r.start)}  ${fmt(r.replay)} ${fmt(r.promotion)}  ${fmt(r.total)}   ${peaksText(r.peaks)}`);
+  console.log('run                  data    cpu   start  replay  promo   total');
+  for (const r of rows) console.log(`${r.what.padEnd(18)} ${fmt(r.data)} ${fmt(r.cpu)}  ${fmt(r.start)}  ${fmt(r.replay)} ${fmt(r.promotion)}  ${fmt(r.total)}   ${peaksText(r.peaks)}`);
 }
 
 function best(rows: Row[], prefix: string): Row | undefined {
