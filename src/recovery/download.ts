@@ -77,16 +77,19 @@ export async function syncPaths(paths: Iterable<string>): Promise<void> {
 }
 
 /**
- * fsyncs each extracted file as soon as it is closed, SYNC_WIDTH at a time, while extraction goes
- * on: an fsync inside the extraction loop made every file wait for the disk before the next tar
- * entry was read (a second per thousand small files, and one writeback stall per relation
- * segment). drain() waits for all of them and throws the first failure, so nothing is reported
- * restored before it is durable. Memory: one path per file not yet synced.
+ * fsyncs each extracted file after it is closed, while extraction goes on: an fsync inside the
+ * extraction loop made every file wait for the disk before the next tar entry was read. Only one
+ * runs at a time until drain(): an fsync holds one of libuv's four pool threads for as long as the
+ * disk takes, and the extraction's own opens, writes and closes need the others (with 16 at once
+ * they queued behind the fsyncs). drain() syncs the rest SYNC_WIDTH at a time, waits for all and
+ * throws the first failure, so nothing is reported restored before it is durable. Memory: one
+ * path per file not yet synced.
  */
 class BackgroundSync {
   private readonly queue: string[] = [];
   private head = 0;
   private running = 0;
+  private width = 1;
   private failed: unknown;
   private idle: (() => void) | undefined;
 
@@ -96,7 +99,7 @@ class BackgroundSync {
   }
 
   private pump(): void {
-    while (this.running < SYNC_WIDTH && this.head < this.queue.length) {
+    while (this.running < this.width && this.head < this.queue.length) {
       const path = this.queue[this.head++];
       this.running++;
       fsyncPath(path)
@@ -112,6 +115,8 @@ class BackgroundSync {
   }
 
   async drain(): Promise<void> {
+    this.width = SYNC_WIDTH;
+    this.pump();
     if (this.running > 0 || this.head < this.queue.length) await new Promise<void>((r) => (this.idle = r));
     if (this.failed !== undefined) throw this.failed;
   }
