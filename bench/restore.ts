@@ -462,7 +462,7 @@ function printRatios(rows: Row[]): void {
     return t.length > 1 ? ` (spread ${Math.min(...t).toFixed(1)}-${Math.max(...t).toFixed(1)})` : '';
   };
   console.log(`\nbest of ${REPEAT}: pgark ${p.total.toFixed(1)} s${spread('pgark')}`);
-  for (const other of ['pgbackrest', 'barman']) {
+  for (const other of ['before', 'pgbackrest', 'barman']) {
     const o = best(rows, other);
     if (o) console.log(`  ${other}: ${o.total.toFixed(1)} s${spread(other)}, pgark is ${(o.total / p.total).toFixed(2)}x faster (data ${(o.data! / p.data!).toFixed(2)}x, replay ${(o.replay! / p.replay!).toFixed(2)}x)`);
   }
