@@ -11,16 +11,17 @@
  * to be archived (archive_command runs both archivers), barman-cloud for nothing. Printed per
  * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
-import { startPostgres, type PgServer } from '../test/harness/postgres.js';
-import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+import { startPostgres } from '../test/harness/postgres.js';
+import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { openObjectStore } from '../src/storage/open.js';
-import { pgbackrestS3RepoLines } from './pgbackrest.js';
+import { loadBenchData, waitArchiverIdle } from './database.js';
+import { pgbackrestConfig } from './pgbackrest.js';
 
 type Tool = 'pgark' | 'barman' | 'pgbackrest';
 type Codec = 'none' | 'gzip' | 'lz4' | 'zstd' | 'snappy' | 'bzip2';
@@ -77,58 +78,6 @@ async function prefixBytes(store: TestStore, prefix: string): Promise<number> {
   }
 }
 
-async function loadData(pg: PgServer): Promise<void> {
-  execFileSync(pg.bin.path('pgbench'), ['-i', '-q', '-s', String(SCALE), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
-  // Hex text compresses about 2:1 with gzip: 4 bits of entropy per 8-bit character.
-  const rows = Math.round((TEXT_MB * 1e6) / 232);
-  await pg.query(
-    `CREATE TABLE random_text AS SELECT g AS id, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, ${rows}) g`,
-  );
-  // Nothing left for autovacuum to do during the runs, and every page already written out.
-  await pg.query('VACUUM (FREEZE, ANALYZE)');
-  await pg.query('CHECKPOINT');
-}
-
-/** Switches WAL and waits until nothing is left to archive, so no run pays for another's WAL backlog. */
-async function waitArchiverIdle(pg: PgServer): Promise<void> {
-  await pg.query('SELECT pg_switch_wal()');
-  for (;;) {
-    const [s] = await pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`);
-    if (s.n === 0) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function pgbackrestConfig(dir: string, s3: S3rver, pg: PgServer, repoPath: string): string {
-  const conf = join(dir, 'pgbackrest.conf');
-  writeFileSync(
-    conf,
-    [
-      ...pgbackrestS3RepoLines(s3, repoPath),
-      'repo1-retention-full=100',
-      `process-max=${JOBS}`,
-      'start-fast=y',
-      `lock-path=${join(dir, 'lock')}`,
-      `log-path=${join(dir, 'log')}`,
-      'log-level-file=off',
-      'log-level-console=warn',
-      '',
-      '[bench]',
-      `pg1-path=${pg.pgdata}`,
-      `pg1-port=${pg.port}`,
-      `pg1-socket-path=${join(pg.baseDir, 'sock')}`,
-      'pg1-user=postgres',
-      '',
-    ].join('\n'),
-  );
-  chmodSync(conf, 0o644);
-  for (const d of ['lock', 'log']) {
-    mkdirSync(join(dir, d), { recursive: true });
-    chmodSync(join(dir, d), 0o777);
-  }
-  return conf;
-}
-
 function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(0);
 }
@@ -157,7 +106,7 @@ async function main(): Promise<void> {
     const manifest = join(work.path, 'cluster.yaml');
     writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench' }));
     chmodSync(manifest, 0o644);
-    const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest');
+    const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest', JOBS);
     pg.configure({
       archive_mode: 'on',
       archive_command: `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p && pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
@@ -165,7 +114,7 @@ async function main(): Promise<void> {
     await pg.start();
     const who = pg.who;
     const t0 = Date.now();
-    await loadData(pg);
+    await loadBenchData(pg, SCALE, TEXT_MB);
     const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
     console.log(`database: ${mb(dbBytes)} MB (pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text), loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     const pbrEnv = { PGHOST: join(pg.baseDir, 'sock') };

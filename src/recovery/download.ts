@@ -6,7 +6,7 @@
  * block (64 KiB snappy, 4 MiB lz4, the zlib/zstd window), i.e. roughly jobs x 5 MiB at most.
  * Afterwards: pg_tblspc/<oid> links to the tablespace locations, pg_wal created, mode 0700, the
  * files handed to the server's OS user when running as root, every file checked against the
- * backup_manifest, and the directories fsynced (each file was fsynced as it was written).
+ * backup_manifest, and the directories fsynced once every file's background fsync has completed.
  * Each object's bytes are hashed as they arrive and checked against the SHA-256 backup.info
  * recorded for it (verify.ts) as soon as its tar is extracted.
  */
@@ -62,16 +62,64 @@ async function pool<T>(items: T[], jobs: number, work: (item: T) => Promise<void
 /** How many fsyncs are in flight at once: enough for the kernel to batch them, few open descriptors. */
 const SYNC_WIDTH = 16;
 
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** fsyncs files or directories (a directory's fsync makes the names in it durable). */
 export async function syncPaths(paths: Iterable<string>): Promise<void> {
-  await pool([...new Set(paths)], SYNC_WIDTH, async (path) => {
-    const handle = await open(path, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+  await pool([...new Set(paths)], SYNC_WIDTH, fsyncPath);
+}
+
+/**
+ * fsyncs each extracted file after it is closed, while extraction goes on: an fsync inside the
+ * extraction loop made every file wait for the disk before the next tar entry was read. Only one
+ * runs at a time until drain(): an fsync holds one of libuv's four pool threads for as long as the
+ * disk takes, and the extraction's own opens, writes and closes need the others (with 16 at once
+ * they queued behind the fsyncs). drain() syncs the rest SYNC_WIDTH at a time, waits for all and
+ * throws the first failure, so nothing is reported restored before it is durable. Memory: one
+ * path per file not yet synced.
+ */
+class BackgroundSync {
+  private readonly queue: string[] = [];
+  private head = 0;
+  private running = 0;
+  private width = 1;
+  private failed: unknown;
+  private idle: (() => void) | undefined;
+
+  add(path: string): void {
+    this.queue.push(path);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.width && this.head < this.queue.length) {
+      const path = this.queue[this.head++];
+      this.running++;
+      fsyncPath(path)
+        .catch((err: unknown) => {
+          this.failed ??= err;
+        })
+        .finally(() => {
+          this.running--;
+          this.pump();
+          if (this.running === 0 && this.head === this.queue.length) this.idle?.();
+        });
     }
-  });
+  }
+
+  async drain(): Promise<void> {
+    this.width = SYNC_WIDTH;
+    this.pump();
+    if (this.running > 0 || this.head < this.queue.length) await new Promise<void>((r) => (this.idle = r));
+    if (this.failed !== undefined) throw this.failed;
+  }
 }
 
 export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup, objects: BackupObject[], opts: DownloadOptions): Promise<DownloadResult> {
@@ -92,12 +140,13 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
     log: (p) => opts.progress.step(`downloaded ${formatBytes(p.done)} of ${formatBytes(p.total)} (${p.total ? Math.floor((p.done / p.total) * 100) : 100}%) at ${formatBytes(p.bytesPerSecond)}/s`),
   });
   const digests = expectedDigests(backup.objectSha256, objects);
+  const fileSync = new BackgroundSync();
   try {
     await pool(objects, opts.jobs, async (o) => {
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, o.accept).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, { accept: o.accept, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);
@@ -110,6 +159,10 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       for (const [path, f] of stats.written) written.set(prefix + path, f);
       for (const d of stats.directories) directories.add(d);
     });
+  } catch (err) {
+    // No fsync may still run on files the caller is about to remove.
+    await fileSync.drain().catch(() => undefined);
+    throw err;
   } finally {
     display.stop();
   }
@@ -126,6 +179,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   chownTree(pgdata, opts.who);
   for (const loc of locations.values()) chownTree(loc, opts.who);
   const roots = [pgdata, ...locations.values()];
+  await fileSync.drain();
   await syncPaths([...directories, tblspc, walDir, join(walDir, 'archive_status'), ...roots, ...roots.map((r) => dirname(r))]);
   const objectCheck: ObjectVerification = digests
     ? { digests: true, objects: digests.size }

@@ -5,8 +5,9 @@
  * Node, the manifest files as absolute paths, then the subcommand. PostgreSQL hands them to
  * /bin/sh, so every argument is single-quoted for the shell.
  */
-import { resolve, join } from 'node:path';
+import { basename, resolve, join } from 'node:path';
 import { PACKAGE_ROOT } from '../pg/binaries.js';
+import { restoreSpoolDir, walRuntime } from '../wal/runtime.js';
 
 export interface ManifestRef {
   files: string[];
@@ -17,19 +18,25 @@ export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-function render(sub: string, ref: ManifestRef, extra: string[], placeholders: string[]): string {
+function render(sub: string, ref: ManifestRef, extra: string[], placeholders: string[], env: string[] = []): string {
   const config = [ref.files.flatMap((f) => ['-f', resolve(f)]), ref.secretsDir ? ['--secrets-dir', resolve(ref.secretsDir)] : []].flat();
   const words = [join(PACKAGE_ROOT, 'bin', 'pgark'), sub, ...config, ...extra].map(shellQuote);
-  return [`PGARK_NODE=${shellQuote(process.execPath)}`, ...words, ...placeholders].join(' ');
+  return [`PGARK_NODE=${shellQuote(process.execPath)}`, ...env, ...words, ...placeholders].join(' ');
 }
 
 function clusterArgs(cluster: string | undefined): string[] {
   return cluster ? ['--cluster', cluster] : [];
 }
 
-/** restore_command: pgark wal-restore against the recovery source (an externalCluster, or a Cluster's own store). */
+/**
+ * restore_command: pgark wal-restore against the recovery source (an externalCluster, or a
+ * Cluster's own store). PGARK_WAL_RESTORE_SPOOL names the daemon's spool for exactly these
+ * arguments (the id wal-restore itself would compute), so bin/pgark can serve prefetched segments.
+ */
 export function restoreCommand(ref: ManifestRef, opts: { source?: string; cluster?: string }): string {
-  return render('wal-restore', ref, [...clusterArgs(opts.cluster), ...(opts.source ? ['--source', opts.source] : [])], ['%f', '%p']);
+  // The id depends on the arguments alone, not on where the runtime directory is.
+  const spool = basename(restoreSpoolDir(walRuntime('/'), { files: ref.files.map((f) => resolve(f)), cluster: opts.cluster, source: opts.source }));
+  return render('wal-restore', ref, [...clusterArgs(opts.cluster), ...(opts.source ? ['--source', opts.source] : [])], ['%f', '%p'], [`PGARK_WAL_RESTORE_SPOOL=${spool}`]);
 }
 
 /** archive_command of the recovered cluster: its own backup.barmanObjectStore (and so its new serverName). */

@@ -276,6 +276,12 @@ export const OPTIONS = {
     readBy: 'the WAL daemon (started by wal-archive, wal-restore)',
     description: 'the WAL daemon exits after this many seconds without a request',
   },
+  walRestoreSpool: {
+    env: 'PGARK_WAL_RESTORE_SPOOL',
+    type: str,
+    readBy: 'bin/pgark',
+    description: "the restore spool of this restore_command's configuration; `pgark restore` writes it so that bin/pgark hands over prefetched segments without starting Node",
+  },
   walRuntimeDir: {
     env: 'PGARK_WAL_RUNTIME_DIR',
     type: str,

@@ -190,6 +190,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     closed = true;
     clearInterval(sweep);
     if (idleTimer) clearInterval(idleTimer);
+    restore.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     // The names are ours while we hold the lock: remove them before a successor can take it.
     rmSync(rt.socketPath, { force: true });

@@ -3,7 +3,10 @@
  * maxParallel-1 segments prefetched in the restore spool (one folder per source), so PostgreSQL's
  * single-threaded replay rarely waits on the network. Prefetched files are fsynced and renamed
  * into the spool only when complete, so the spool never holds a partial file under a WAL name.
+ * bin/pgark takes prefetched segments out of the spool without starting Node (or telling us): a
+ * watch on each spool sees a segment leave it and moves the window on, as a request would.
  */
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
@@ -19,6 +22,9 @@ export class RestoreService {
   /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
   private readonly inflight = new Map<string, Promise<boolean>>();
   private segmentSize = DEFAULT_WAL_SEGMENT_SIZE;
+  private readonly watchers = new Map<string, FSWatcher>();
+  /** By spool: the newest segment handed to PostgreSQL; older names leaving the spool are our own clean-up. */
+  private readonly newestServed = new Map<string, string>();
 
   constructor(
     private readonly rt: WalRuntime,
@@ -36,6 +42,7 @@ export class RestoreService {
     const target = await this.targets.get(ref);
     const spool = restoreSpoolDir(this.rt, ref);
     await mkdir(spool, { recursive: true, mode: 0o700 });
+    this.noteServed(spool, name);
     const spooled = join(spool, name);
     await this.inflight.get(spooled)?.catch(() => false);
     if (!takeSpooledFile(spooled, dest)) {
@@ -55,12 +62,50 @@ export class RestoreService {
     const target = await this.targets.get(ref);
     const spool = restoreSpoolDir(this.rt, ref);
     await mkdir(spool, { recursive: true, mode: 0o700 });
+    this.noteServed(spool, name);
     await this.prefetch(target, spool, name, ref);
+  }
+
+  close(): void {
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  private noteServed(spool: string, name: string): void {
+    if (classifyWalName(name) === 'segment' && name > (this.newestServed.get(spool) ?? '')) this.newestServed.set(spool, name);
+  }
+
+  private watchSpool(target: WalTarget, spool: string, ref: ConfigRef): void {
+    if (this.watchers.has(spool)) return;
+    try {
+      const w = watch(spool, (event, file) => {
+        if (event === 'rename' && file) void this.takenByLauncher(target, spool, String(file), ref);
+      });
+      // Without the watch, the launcher's takes only stop moving the window: Node requests still do.
+      w.on('error', () => {
+        w.close();
+        this.watchers.delete(spool);
+      });
+      w.unref();
+      this.watchers.set(spool, w);
+    } catch (err) {
+      logger().warn({ spool, err: (err as Error).message }, 'cannot watch the restore spool: prefetching follows restore requests only');
+    }
+  }
+
+  /** `name` appeared in or left the spool: when it left and is newer than anything served, bin/pgark served it. */
+  private async takenByLauncher(target: WalTarget, spool: string, name: string, ref: ConfigRef): Promise<void> {
+    const path = join(spool, name);
+    if (classifyWalName(name) !== 'segment' || this.inflight.has(path) || name <= (this.newestServed.get(spool) ?? '')) return;
+    if (await pathExists(path)) return;
+    this.noteServed(spool, name);
+    await this.prefetch(target, spool, name, ref).catch((err: unknown) => logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed'));
   }
 
   private async prefetch(target: WalTarget, spool: string, current: string, ref: ConfigRef): Promise<void> {
     const next = followingSegments(current, target.maxParallel - 1, this.segmentSize);
     if (next.length === 0) return;
+    this.watchSpool(target, spool, ref);
     await this.dropPassed(spool, current);
     for (const name of next) {
       const path = join(spool, name);

@@ -1,11 +1,12 @@
 /**
- * bin/pgark, the POSIX sh launcher PostgreSQL runs as archive_command: it answers for a segment
- * the WAL daemon stored (or is storing) without starting Node, and hands everything else to Node.
+ * bin/pgark, the POSIX sh launcher PostgreSQL runs as archive_command and restore_command: it
+ * answers for a segment the WAL daemon stored (or is storing), and serves a segment the daemon
+ * prefetched, without starting Node, and hands everything else to Node.
  * PGARK_NODE=/bin/false makes any hand-over visible as exit code 1, so each test shows which side
  * answered. The real daemon path is covered by postgres.test.ts, which archives through it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -166,4 +167,56 @@ test('sh and the WAL-name module agree on which names are plain segments', async
     assert.equal(shAnswered, moduleSays(name), `${JSON.stringify(name)}: sh ${shAnswered ? 'answered' : 'handed over'}`);
   }
   assert.equal(moduleSays(SEG), true, 'the table holds names both accept');
+});
+
+/** A restore spool the daemon (this test process standing in for it, by its PID in daemon.lock) prefetched SEG into. */
+function restoreSetup(name: string) {
+  const d = fakePgdata(join(work.path, name));
+  const rt = walRuntime(d.pgdata);
+  const id = '0123456789abcdef';
+  const spool = join(rt.restoreSpool, id);
+  mkdirSync(spool, { recursive: true, mode: 0o700 });
+  chmodSync(rt.dir, 0o700);
+  writeFileSync(rt.lockFile, `${process.pid}\n`);
+  const bytes = craftSegment(SEG);
+  writeFileSync(join(spool, SEG), bytes);
+  const args = ['wal-restore', '-f', 'c.yaml', SEG, 'pg_wal/RECOVERYXLOG'];
+  return { ...d, rt, id, spool, bytes, args, env: { PGARK_WAL_RESTORE_SPOOL: id } };
+}
+
+test('wal-restore: a segment prefetched into the named spool is moved to %p without Node', async () => {
+  const s = restoreSetup('restore-spool');
+  assert.equal(await launch(s.pgdata, s.args, s.env).done, 0);
+  assert.deepEqual(readFileSync(join(s.walDir, 'RECOVERYXLOG')), s.bytes);
+  assert.equal(existsSync(join(s.spool, SEG)), false, 'taken out of the spool (the daemon watches for that)');
+  // Nothing left to take: Node answers (and would ask the daemon).
+  assert.equal(await launch(s.pgdata, s.args, s.env).done, 1);
+});
+
+test('wal-restore: sh serves nothing without the spool id, a live daemon, a private runtime directory, one file system, or a plain segment', async () => {
+  const s = restoreSetup('restore-scope');
+  const dest = join(s.walDir, 'RECOVERYXLOG');
+  const refused = async (why: string, args = s.args, env: NodeJS.ProcessEnv = s.env) => {
+    assert.equal(await launch(s.pgdata, args, env).done, 1, why);
+    assert.equal(existsSync(dest), false, `${why}: %p untouched`);
+    assert.equal(existsSync(join(s.spool, SEG)), true, `${why}: still spooled`);
+  };
+  await refused('no PGARK_WAL_RESTORE_SPOOL', s.args, {});
+  await refused('an id that is not hex', s.args, { PGARK_WAL_RESTORE_SPOOL: '../restore-spool/0123456789abcdef' });
+  await refused('--no-daemon', ['wal-restore', '--no-daemon', '-f', 'c.yaml', SEG, 'pg_wal/RECOVERYXLOG']);
+  await refused('PGARK_WAL_NO_DAEMON', s.args, { ...s.env, PGARK_WAL_NO_DAEMON: '1' });
+  writeFileSync(join(s.spool, '00000002.history'), '1\t0/3000000\tx\n');
+  await refused('a history file', ['wal-restore', '-f', 'c.yaml', '00000002.history', 'pg_wal/RECOVERYHISTORY']);
+  await refused('%p outside pg_wal', ['wal-restore', '-f', 'c.yaml', SEG, 'RECOVERYXLOG']);
+  chmodSync(s.rt.dir, 0o755);
+  await refused('runtime directory mode 0755');
+  chmodSync(s.rt.dir, 0o700);
+  // A PID that is no process: the daemon is gone, its spool a leftover.
+  writeFileSync(s.rt.lockFile, '2147483646\n');
+  await refused('dead daemon');
+  rmSync(s.rt.lockFile);
+  await refused('no daemon.lock');
+  writeFileSync(s.rt.lockFile, `${process.pid}\n`);
+  assert.equal(await launch(s.pgdata, s.args, s.env).done, 0, 'and with everything in place, sh serves it');
+  assert.deepEqual(readFileSync(dest), s.bytes);
 });

@@ -230,6 +230,7 @@ function restoreSetup(label: string, maxParallel: number, inStore: string[]) {
       for (const [name, bytes] of data) await s.real.put(walKey(SERVER, name), bytes);
     },
     restore: (name: string) => service.restore(name, dest, REF),
+    spoolDir: restoreSpoolDir(rt, REF),
     spool: () => readdirSync(restoreSpoolDir(rt, REF)).sort(),
   };
 }
@@ -264,6 +265,35 @@ test('restore: the next segments come from the prefetch spool, a request waits f
   assert.deepEqual(r.names('get'), [SEG1, SEG2, SEG3, SEG4]);
   await Promise.all(after);
   await idle(r.service);
+});
+
+test('restore: a segment bin/pgark takes out of the spool by itself (no request) moves the prefetch window on', async () => {
+  const r = restoreSetup('launcher-take', 3, [SEG1, SEG2, SEG3, SEG4, SEG5]);
+  await r.fill();
+  const ahead = [r.arrival('get', SEG2), r.arrival('get', SEG3)];
+  await r.restore(SEG1);
+  await Promise.all(ahead);
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG2, SEG3]);
+  // The watch does not hold the event loop (in the daemon its socket does): this interval stands in.
+  const alive = setInterval(() => undefined, 1000);
+  const fourth = r.arrival('get', SEG4);
+  // What the launcher does: a rename out of the spool, and nothing said to the daemon.
+  renameSync(join(r.spoolDir, SEG2), r.dest);
+  await fourth;
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG3, SEG4], 'one segment further ahead, fetched once');
+  assert.equal(r.count('get', SEG4), 1);
+  // Its own clean-up of passed segments is not mistaken for a take: SEG5 comes only after SEG3 is taken.
+  assert.equal(r.count('list', SEG5), 0);
+  const fifth = r.arrival('get', SEG5);
+  renameSync(join(r.spoolDir, SEG3), r.dest);
+  await fifth;
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG4, SEG5]);
+  assert.deepEqual(r.names('get'), [SEG1, SEG2, SEG3, SEG4, SEG5], 'no segment downloaded twice');
+  r.service.close();
+  clearInterval(alive);
 });
 
 test('restore: a failed prefetch leaves nothing in the spool, and the request fetches the segment itself', async () => {

@@ -1,0 +1,476 @@
+/**
+ * Recovery-time benchmark: one PostgreSQL 15 database (pgbench plus ~2:1 text, bench/database.ts)
+ * backed up to one TLS s3rver by pgark (each --codecs entry), pgBackRest 2.45 (zst, process-max 2)
+ * and barman-cloud 3.4 (--barman-codec), in one run. Then:
+ *   1. data step: each backup restored into an empty directory (pgark restore, pgbackrest restore,
+ *      barman-cloud-restore), and the store's read ceiling: the same pgark objects fetched with
+ *      pgark's S3 driver, `jobs` at a time, bytes dropped (no codec, no tar, no disk);
+ *   2. recovery: --wal-mb of WAL written after the backups, then each tool restores its last
+ *      backup, replays the archive to its end and promotes: pgark restore --start (prefetching
+ *      restore_command, wal.maxParallel --prefetch), pgBackRest (archive-get async), barman
+ *      (barman-cloud-wal-restore), and the physical limit: the same WAL replayed with
+ *      `cp` from a local directory onto pgark's restored data directory.
+ * Phases come from the server log's own timestamps: start (postmaster start to "redo starts"),
+ * replay ("redo starts" to "redo done", which includes every WAL fetch), promotion ("redo done" to
+ * "ready to accept connections"). Peak RSS is VmHWM of every process of a run (the command, its
+ * descendants, the postmaster and its children, pgark's WAL daemon), sampled from /proc.
+ *
+ *   node dist/bench/restore.js [--scale 50] [--text-mb 350] [--wal-mb 500] [--codecs none,lz4,gzip,zstd]
+ *                              [--barman-codec gzip] [--prefetch 8] [--repeat 2] [--tools pgark,pgbackrest,barman,local]
+ *                              [--before DIR]   (another pgark build, e.g. main's, restoring the same backups)
+ *   BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles pgark's own process.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { chownTree, mkdirForServer, pgCtlStart, pgCtlStop } from '../src/pg/local-server.js';
+import { openObjectStore } from '../src/storage/open.js';
+import { barmanEnv } from '../test/harness/barman.js';
+import { freePort } from '../test/harness/ports.js';
+import { startPostgres } from '../test/harness/postgres.js';
+import { startS3rver } from '../test/harness/s3rver.js';
+import { startStore } from '../test/harness/stores.js';
+import { scratchDir } from '../test/harness/tmp.js';
+import { recoveryManifest } from '../test/recovery/helpers.js';
+import { stopWalDaemon } from '../test/wal/helpers.js';
+import { loadBenchData, waitArchiverIdle } from './database.js';
+import { pgbackrestConfig } from './pgbackrest.js';
+import { numberOption, option, procStatusKiB } from './util.js';
+
+const SCALE = numberOption('scale', 50);
+const TEXT_MB = numberOption('text-mb', 350);
+const WAL_MB = numberOption('wal-mb', 500);
+/** The last one is the backup pgark recovers from in step 2. */
+const CODECS = (option('codecs') ?? 'none,lz4,gzip,zstd').split(',');
+const BARMAN_CODEC = option('barman-codec') ?? 'gzip';
+const PREFETCH = numberOption('prefetch', 8);
+const REPEAT = numberOption('repeat', 2);
+const TOOLS = (option('tools') ?? 'pgark,pgbackrest,barman,local').split(',');
+const JOBS = 2;
+const PGARK_JS = join(PACKAGE_ROOT, 'bin', 'pgark.js');
+const PGARK_LAUNCHER = join(PACKAGE_ROOT, 'bin', 'pgark');
+/** Another pgark build (e.g. main's) whose restore runs beside this one's, on the same backups, for before/after figures. */
+const BEFORE = option('before');
+const PGARK_BUILDS: { label: string; js: string }[] = [
+  { label: 'pgark', js: PGARK_JS },
+  ...(BEFORE ? [{ label: 'before', js: join(resolve(BEFORE), 'bin', 'pgark.js') }] : []),
+];
+const NODE_ARGS = (process.env.BENCH_PGARK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+/** Peak VmHWM (KiB) by process kind, over every process of one run. */
+class RssSampler {
+  readonly peaks = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly root: number | undefined,
+    private readonly extraRoots: () => number[],
+  ) {
+    this.timer = setInterval(() => this.sample(), 100);
+  }
+
+  stop(): Map<string, number> {
+    clearInterval(this.timer);
+    this.sample();
+    return this.peaks;
+  }
+
+  private sample(): void {
+    const children = new Map<number, number[]>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const todo = [...(this.root === undefined ? [] : [this.root]), ...this.extraRoots()];
+    const seen = new Set<number>();
+    while (todo.length) {
+      const pid = todo.pop()!;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      todo.push(...(children.get(pid) ?? []));
+      const kind = processKind(pid);
+      const kib = procStatusKiB(pid, 'VmHWM');
+      if (kind && kib > (this.peaks.get(kind) ?? 0)) this.peaks.set(kind, kib);
+    }
+  }
+}
+
+/** A short name for what a process is ("pgark restore", "postgres: startup", "barman-cloud-wal-restore"); undefined for shells. */
+function processKind(pid: number): string | undefined {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return undefined;
+  }
+  if (!argv.length) return undefined;
+  if (argv[0].startsWith('postgres:')) return argv[0].split(' ').slice(0, 2).join(' ');
+  const exe = basename(argv[0]);
+  if (exe === 'sh' || exe === 'time') return undefined;
+  if (exe.startsWith('node')) {
+    if (argv.some((a) => a.endsWith('daemon-main.js'))) return 'pgark WAL daemon';
+    const i = argv.findIndex((a) => a.endsWith('pgark.js'));
+    return i >= 0 ? `pgark ${argv[i + 1]}` : 'node';
+  }
+  if (exe.startsWith('python')) return basename(argv[1] ?? exe);
+  if (exe === 'pgbackrest') return `pgbackrest ${argv.find((a) => /^[a-z-]+(:[a-z]+)?$/.test(a) && a !== 'pgbackrest') ?? ''}`.trim();
+  return exe;
+}
+
+function readPid(file: string): number[] {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+    return pid > 0 ? [pid] : [];
+  } catch {
+    return [];
+  }
+}
+
+interface Run {
+  code: number;
+  seconds: number;
+  /** User + system CPU seconds of the command and the children it waited for (GNU time); steadier than wall time on a shared machine. */
+  cpu: number;
+  stdout: string;
+  stderr: string;
+  peaks: Map<string, number>;
+}
+
+/** Runs a command to its end, sampling the RSS of it and of the processes `extraRoots` names. */
+function measured(cmd: string, args: string[], opts: { env?: Record<string, string>; uid?: number; gid?: number; extraRoots?: () => number[] } = {}): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', 'BENCH_CPU=%U %S', cmd, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid, cwd: '/tmp' });
+    const sampler = new RssSampler(child.pid!, opts.extraRoots ?? (() => []));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-8000)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const cpu = /BENCH_CPU=([\d.]+) ([\d.]+)/.exec(stderr);
+      resolvePromise({ code: code ?? 1, seconds: (performance.now() - t0) / 1000, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, stdout, stderr, peaks: sampler.stop() });
+    });
+  });
+}
+
+function mustSucceed(what: string, r: Run): Run {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+/** The ms timestamp (s since the epoch) of a log line written with PostgreSQL's default log_line_prefix ('%m [%p] '). */
+function lineTime(line: string): number | undefined {
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) (\S+)/.exec(line);
+  if (!m) return undefined;
+  if (m[3] !== 'UTC' && m[3] !== 'GMT') throw new Error(`server log times are in ${m[3]}: run the benchmark with TZ=UTC`);
+  return Date.parse(`${m[1]}T${m[2]}Z`) / 1000;
+}
+
+/** Phase times (s) of the last server start in a log: to "redo starts", to "redo done", to "ready to accept connections". */
+function logPhases(log: string): { start: number; replay: number; promotion: number; readyAt: number } | undefined {
+  const lines = log.split('\n');
+  const from = lines.findLastIndex((l) => /starting PostgreSQL/.test(l));
+  if (from < 0) return undefined;
+  const time = (re: RegExp) => {
+    const line = lines.slice(from).find((l) => re.test(l));
+    return line === undefined ? undefined : lineTime(line);
+  };
+  const [start, redo, done, ready] = [/starting PostgreSQL/, /redo starts at/, /redo done at/, /database system is ready to accept connections/].map(time);
+  if (start === undefined || redo === undefined || done === undefined || ready === undefined) return undefined;
+  return { start: redo - start, replay: done - redo, promotion: ready - done, readyAt: ready };
+}
+
+/** Waits until the server logging to `logFile` is promoted (no deadline: a benchmark is watched). */
+async function waitPromoted(logFile: string): Promise<void> {
+  for (;;) {
+    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    if (logPhases(log)) return;
+    const fatal = log.split('\n').find((l) => /(FATAL|PANIC): /.test(l) && !/starting up|not yet accepting/.test(l));
+    if (fatal) throw new Error(`server failed: ${fatal}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Row {
+  what: string;
+  data?: number;
+  cpu?: number;
+  start?: number;
+  replay?: number;
+  promotion?: number;
+  total: number;
+  peaks: Map<string, number>;
+}
+
+function fmt(n: number | undefined): string {
+  return n === undefined ? '    -' : n.toFixed(1).padStart(6);
+}
+
+function peaksText(peaks: Map<string, number>): string {
+  return [...peaks]
+    .sort((a, b) => b[1] - a[1])
+    .filter(([, kib]) => kib > 20 * 1024)
+    .map(([kind, kib]) => `${kind} ${(kib / 1024).toFixed(0)}`)
+    .join(', ');
+}
+
+async function main(): Promise<void> {
+  const work = scratchDir('bench-restore');
+  chmodSync(work.path, 0o755);
+  const s3 = await startS3rver({ tls: true, front: false });
+  const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
+  const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
+  const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  const who = pg.who;
+  const servers: string[] = [];
+  const cleanup = async () => {
+    for (const d of servers) await pgCtlStop(pg.bin, d, who, 'immediate').catch(() => undefined);
+    await pg.destroy();
+    await pgarkStore.stop();
+    await barmanStore.stop();
+    await s3.stop();
+    work.cleanup();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  const dataRows: Row[] = [];
+  const recoveryRows: Row[] = [];
+  try {
+    const manifest = join(work.path, 'cluster.yaml');
+    writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench', objectStore: { data: { jobs: JOBS }, wal: { maxParallel: PREFETCH } } }));
+    const recoveryYaml = join(work.path, 'recovery.yaml');
+    writeFileSync(recoveryYaml, recoveryManifest(pgarkStore, { name: 'restored', sourceName: 'bench', maxParallel: PREFETCH, noBackup: true }));
+    for (const f of [manifest, recoveryYaml]) chmodSync(f, 0o644);
+    const localWal = join(work.path, 'wal-local');
+    mkdirSync(localWal, { mode: 0o777 });
+    chmodSync(localWal, 0o777);
+    const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest', JOBS);
+    appendFileSync(pbrConf, '[global:archive-get]\narchive-async=y\n');
+    const b = barmanStore.barman!;
+    const barmanVars = Object.entries(barmanEnv(b.env)).map(([k, v]) => `${k}=${v}`);
+    const archiveChain = [
+      `PGARK_NODE=${process.execPath} ${PGARK_LAUNCHER} wal-archive -f ${manifest} %p`,
+      `pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
+      `env ${barmanVars.join(' ')} barman-cloud-wal-archive ${b.args.join(' ')} ${barmanStore.destinationPath} bench %p`,
+      `cp %p ${localWal}/%f`,
+    ];
+    pg.configure({ archive_mode: 'on', archive_command: '/bin/true' });
+    await pg.start();
+    const t0 = Date.now();
+    await loadBenchData(pg, SCALE, TEXT_MB);
+    const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
+    console.log(`database: ${(dbBytes / 1e6).toFixed(0)} MB (pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text), loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${new Date().toISOString()}`);
+    pg.configure({ archive_command: archiveChain.join(' && ') });
+    await pg.query('SELECT pg_reload_conf()');
+    const pbrEnv = { PGHOST: join(pg.baseDir, 'sock') };
+    mustSucceed('pgbackrest stanza-create', await measured('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', 'stanza-create'], { env: pbrEnv, uid: who?.uid, gid: who?.gid }));
+
+    const target = (label: string) => {
+      const dir = join(work.path, label);
+      rmSync(dir, { recursive: true, force: true });
+      return dir;
+    };
+    const serverDir = (label: string) => {
+      const dir = target(label);
+      mkdirForServer(dir, who);
+      return dir;
+    };
+
+    // 1. Data step, each backup restored right after it was taken (so it is the latest).
+    console.log('\n1. data step: backup restored into an empty directory');
+    const pgarkRestore = (dir: string, extra: string[] = [], js = PGARK_JS) =>
+      measured(process.execPath, [...NODE_ARGS, js, 'restore', '-f', recoveryYaml, '--pgdata', dir, '--jobs', String(JOBS), '--json', ...extra], {
+        env: { PGARK_LOG_LEVEL: 'warn', PGARK_WAL_DAEMON_IDLE_SECONDS: '30' },
+        extraRoots: () => [...readPid(join(dir, 'postmaster.pid')), ...readPid(join(dir, 'pgark-wal', 'daemon.lock'))],
+      });
+    let ceiling: { seconds: number; bytes: number } | undefined;
+    let barmanBackup = '';
+    let backupId = '';
+    for (const codec of CODECS) {
+      await waitArchiverIdle(pg);
+      mustSucceed(`pgark backup ${codec}`, await measured(process.execPath, [PGARK_JS, 'backup', '-f', manifest, '--compression', codec, '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { env: { ...pg.env, PGARK_LOG_LEVEL: 'warn' } }));
+      for (let i = 0; i < REPEAT; i++) {
+        for (const build of codec === CODECS.at(-1) ? PGARK_BUILDS : PGARK_BUILDS.slice(0, 1)) {
+          const dir = target(`${build.label}-${codec}`);
+          const r = mustSucceed(`${build.label} restore (${codec})`, await pgarkRestore(dir, [], build.js));
+          dataRows.push({ what: `${build.label} ${codec}`, data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
+          backupId = JSON.parse(r.stdout).plan.backup.id;
+        }
+        if (codec === CODECS.at(-1)) {
+          const c = await storeCeiling(pgarkStore.resolved(), backupId);
+          if (!ceiling || c.seconds < ceiling.seconds) ceiling = c;
+        }
+      }
+    }
+    if (TOOLS.includes('pgbackrest')) {
+      await waitArchiverIdle(pg);
+      mustSucceed('pgbackrest backup', await measured('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', '--compress-type=zst', '--type=full', 'backup'], { env: pbrEnv, uid: who?.uid, gid: who?.gid }));
+      for (let i = 0; i < REPEAT; i++) {
+        const dir = serverDir('pgbackrest');
+        const r = mustSucceed('pgbackrest restore', await measured('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', `--pg1-path=${dir}`, 'restore'], { uid: who?.uid, gid: who?.gid }));
+        dataRows.push({ what: 'pgbackrest zst', data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
+      }
+    }
+    if (TOOLS.includes('barman')) {
+      await waitArchiverIdle(pg);
+      mustSucceed('barman-cloud-backup', await measured('barman-cloud-backup', [...b.args, `--${BARMAN_CODEC}`, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], { env: barmanEnv(b.env) }));
+      // barman-cloud-restore 3.4 knows no "latest".
+      const list = mustSucceed('barman-cloud-backup-list', await measured('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: barmanEnv(b.env) }));
+      barmanBackup = (JSON.parse(list.stdout) as { backups_list: { backup_id: string }[] }).backups_list.at(-1)!.backup_id;
+      for (let i = 0; i < REPEAT; i++) {
+        const dir = serverDir('barman');
+        const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: barmanEnv(b.env), uid: who?.uid, gid: who?.gid }));
+        dataRows.push({ what: `barman ${BARMAN_CODEC}`, data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
+      }
+    }
+    printRows(dataRows, 'data step (s)');
+    if (ceiling) {
+      const best = Math.min(...dataRows.filter((r) => r.what === `pgark ${CODECS.at(-1)}`).map((r) => r.data!));
+      console.log(`store read ceiling (best of ${REPEAT}): ${(ceiling.bytes / 1e6).toFixed(0)} MB of pgark ${CODECS.at(-1)} objects fetched ${JOBS} at a time in ${ceiling.seconds.toFixed(1)} s (${(ceiling.bytes / 1e6 / ceiling.seconds).toFixed(0)} MB/s); pgark's data step takes ${(best / ceiling.seconds).toFixed(2)}x that`);
+    }
+
+    // 2. Recovery to the end of WAL_MB of WAL written after every backup.
+    const lsn0 = (await pg.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l'))[0].l;
+    await pg.query('CREATE TABLE wal_load (id bigserial, a text, b text)');
+    for (;;) {
+      const [w] = await pg.query<{ mb: number }>(`SELECT (pg_current_wal_lsn() - '${lsn0}'::pg_lsn)::float8 / 1e6 AS mb`);
+      if (w.mb >= WAL_MB) break;
+      await pg.query(`INSERT INTO wal_load (a, b) SELECT md5(random()::text) || md5(random()::text), md5(random()::text) FROM generate_series(1, 200000)`);
+      await pg.query('UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 50 = 0');
+    }
+    const t1 = Date.now();
+    await waitArchiverIdle(pg);
+    const lastSegment = readdirSync(localWal).filter((f) => f.length === 24).sort().at(-1);
+    console.log(`\n2. recovery: ${WAL_MB} MB of WAL after the backups (archive ends at ${lastSegment}; archived by all three in ${((Date.now() - t1) / 1000).toFixed(0)} s more), replayed to its end and promoted`);
+    const startAndWait = async (dir: string, extra: Record<string, string>): Promise<Run> => {
+      const port = await freePort();
+      const settings = { port: String(port), listen_addresses: '127.0.0.1', unix_socket_directories: '', archive_mode: 'off', ...extra };
+      appendFileSync(join(dir, 'postgresql.auto.conf'), Object.entries(settings).map(([k, v]) => `${k} = '${v.replace(/'/g, "''")}'\n`).join(''));
+      writeFileSync(join(dir, 'recovery.signal'), '');
+      chownTree(dir, who);
+      const logFile = join(dir, 'bench-server.log');
+      servers.push(dir);
+      const t = performance.now();
+      const sampler = new RssSampler(undefined, () => [...readPid(join(dir, 'postmaster.pid'))]);
+      try {
+        await pgCtlStart(pg.bin, dir, who, { logFile });
+        await waitPromoted(logFile);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-3000) : ''}`);
+      }
+      return { code: 0, seconds: (performance.now() - t) / 1000, cpu: NaN, stdout: '', stderr: '', peaks: sampler.stop() };
+    };
+    const phases = (logFile: string) => logPhases(readFileSync(logFile, 'utf8'))!;
+    const finish = async (dir: string) => {
+      await pgCtlStop(pg.bin, dir, who, 'immediate').catch(() => undefined);
+      await stopWalDaemon(dir).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    const merge = (a: Map<string, number>, b: Map<string, number>) => new Map([...a, ...[...b].filter(([k, v]) => v > (a.get(k) ?? 0))]);
+    for (let i = 0; i < REPEAT; i++) {
+      for (const build of TOOLS.includes('pgark') ? PGARK_BUILDS : []) {
+        const dir = target(`${build.label}-recovery`);
+        const port = await freePort();
+        const t = Date.now();
+        const r = mustSucceed(`${build.label} restore --start`, await pgarkRestore(dir, ['--start', '--pghost', '127.0.0.1', '--pgport', String(port)], build.js));
+        const out = JSON.parse(r.stdout);
+        const p = logPhases(readFileSync(out.server.logFile, 'utf8'))!;
+        recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
+        await finish(dir);
+      }
+      if (TOOLS.includes('pgbackrest')) {
+        const dir = serverDir('pgbackrest-recovery');
+        const t = Date.now();
+        const r = mustSucceed('pgbackrest restore', await measured('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', `--pg1-path=${dir}`, 'restore'], { uid: who?.uid, gid: who?.gid }));
+        const s = await startAndWait(dir, { restore_command: `pgbackrest --config=${pbrConf} --stanza=bench --pg1-path=${dir} archive-get %f "%p"` });
+        const p = phases(join(dir, 'bench-server.log'));
+        recoveryRows.push({ what: 'pgbackrest zst', data: r.seconds, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
+        await finish(dir);
+      }
+      if (TOOLS.includes('barman')) {
+        const dir = serverDir('barman-recovery');
+        const t = Date.now();
+        const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: barmanEnv(b.env), uid: who?.uid, gid: who?.gid }));
+        const s = await startAndWait(dir, { restore_command: `env ${barmanVars.join(' ')} barman-cloud-wal-restore ${b.args.join(' ')} ${barmanStore.destinationPath} bench %f %p` });
+        const p = phases(join(dir, 'bench-server.log'));
+        recoveryRows.push({ what: `barman ${BARMAN_CODEC}`, data: r.seconds, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
+        await finish(dir);
+      }
+      if (TOOLS.includes('local')) {
+        // pgark's data directory, WAL from local disk: what replay alone costs here.
+        const dir = target('local-recovery');
+        const t = Date.now();
+        const r = mustSucceed('pgark restore', await pgarkRestore(dir));
+        rmSync(join(dir, 'postgresql.auto.conf'));
+        const s = await startAndWait(dir, { restore_command: `cp ${localWal}/%f %p` });
+        const p = phases(join(dir, 'bench-server.log'));
+        recoveryRows.push({ what: 'local cp (limit)', data: r.seconds, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
+        await finish(dir);
+      }
+    }
+    printRows(recoveryRows, 'recovery to a promoted server (s)');
+    printRatios(recoveryRows);
+  } finally {
+    await cleanup();
+  }
+}
+
+/** GETs every object of a pgark backup, JOBS at a time, dropping the bytes: the store's read ceiling. */
+async function storeCeiling(resolved: ReturnType<Awaited<ReturnType<typeof startStore>>['resolved']>, backupId: string): Promise<{ seconds: number; bytes: number }> {
+  const store = await openObjectStore(resolved);
+  try {
+    const keys: string[] = [];
+    for await (const e of store.list(`bench/base/${backupId}/`)) if (e.object && !e.object.key.endsWith('backup.info')) keys.push(e.object.key);
+    let bytes = 0;
+    let next = 0;
+    const t = performance.now();
+    await Promise.all(
+      Array.from({ length: JOBS }, async () => {
+        while (next < keys.length) {
+          const body = await store.get(keys[next++]);
+          for await (const chunk of body) bytes += (chunk as Buffer).length;
+        }
+      }),
+    );
+    return { seconds: (performance.now() - t) / 1000, bytes };
+  } finally {
+    await store.close();
+  }
+}
+
+function printRows(rows: Row[], title: string): void {
+  console.log(`\n${title}; peak RSS in MB by process`);
+  console.log('run                  data    cpu   start  replay  promo   total');
+  for (const r of rows) console.log(`${r.what.padEnd(18)} ${fmt(r.data)} ${fmt(r.cpu)}  ${fmt(r.start)}  ${fmt(r.replay)} ${fmt(r.promotion)}  ${fmt(r.total)}   ${peaksText(r.peaks)}`);
+}
+
+function best(rows: Row[], prefix: string): Row | undefined {
+  return rows.filter((r) => r.what.startsWith(prefix)).sort((a, b) => a.total - b.total)[0];
+}
+
+function printRatios(rows: Row[]): void {
+  const p = best(rows, 'pgark');
+  if (!p) return;
+  const spread = (prefix: string) => {
+    const t = rows.filter((r) => r.what.startsWith(prefix)).map((r) => r.total);
+    return t.length > 1 ? ` (spread ${Math.min(...t).toFixed(1)}-${Math.max(...t).toFixed(1)})` : '';
+  };
+  console.log(`\nbest of ${REPEAT}: pgark ${p.total.toFixed(1)} s${spread('pgark')}`);
+  for (const other of ['before', 'pgbackrest', 'barman']) {
+    const o = best(rows, other);
+    if (o) console.log(`  ${other}: ${o.total.toFixed(1)} s${spread(other)}, pgark is ${(o.total / p.total).toFixed(2)}x faster (data ${(o.data! / p.data!).toFixed(2)}x, replay ${(o.replay! / p.replay!).toFixed(2)}x)`);
+  }
+  const l = best(rows, 'local');
+  if (l) console.log(`  replay from local disk: ${l.replay!.toFixed(1)} s; pgark's replay takes ${(p.replay! / l.replay!).toFixed(2)}x that`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
