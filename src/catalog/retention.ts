@@ -22,6 +22,10 @@
  * have been removed up to that later backup's begin_wal, past the running one's start). Running
  * backups themselves are never retention's: it deletes backups with a backup.info only.
  *
+ * Incremental backups (./incremental.ts) take part as backups of their own, and keepChains()
+ * adds the chain rule: a backup stays while a kept incremental needs it, and an expired chain goes
+ * as a whole, each incremental before the backup it needs (see deletionOrder).
+ *
  * Planning is pure; applyRetention() executes a plan.
  */
 import type { BackupInfo } from './backup-info.js';
@@ -35,6 +39,7 @@ import {
   type UnreadableBackup,
 } from './catalog.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
+import { deletionTarget, dependentsOf, type IncrementalListing } from './incremental.js';
 import { walNameParts } from '../pg/wal-names.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
@@ -80,6 +85,8 @@ export interface BackupDecision {
   backupId: string;
   backupName: string | null;
   status: BackupInfo['status'];
+  /** Set for an incremental: the backup it needs. */
+  parentBackupId: string | null;
   endTime: Date | null;
   decision: BackupDecisionKind;
   reason: string;
@@ -108,7 +115,7 @@ export interface DeletionStep {
 /** What applyRetention() executes: a retention plan, or one explicit deletion (planBackupDeletion). */
 export interface DeletionPlan {
   serverName: string;
-  /** In deletion order (oldest first). */
+  /** In deletion order: oldest first, except that an incremental goes before the backup it needs. */
   steps: DeletionStep[];
   /** Set when the plan must not be applied (unreadable backup.info). */
   blockedBy: UnreadableBackup[];
@@ -131,6 +138,8 @@ export interface RetentionPlan extends DeletionPlan {
 export interface PlanInput {
   serverName: string;
   backups: BackupInfo[];
+  /** Incremental backups (barman's catalog does not list them): planned with the others, chains kept whole. */
+  incrementals?: BackupInfo[];
   /** Keep annotations by backup id. */
   keep?: Map<string, KeepTarget>;
   /** Objects of each backup directory, for bytes freed. */
@@ -210,7 +219,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
   const keep = input.keep ?? new Map<string, KeepTarget>();
   const por = new Date(input.now.getTime() - policy.days * DAY_MS);
   const porMicros = BigInt(por.getTime()) * 1000n;
-  const sorted = [...input.backups].sort(byId);
+  const sorted = [...input.backups, ...(input.incrementals ?? [])].sort(byId);
   const bytesOf = (id: string) => (input.objects?.get(id) ?? []).reduce((n, o) => n + o.size, 0);
 
   // Backup report, newest first, as RecoveryWindowRetentionPolicy._backup_report.
@@ -239,6 +248,8 @@ export function planRetention(input: PlanInput): RetentionPlan {
     }
   }
 
+  keepChains(sorted, decisions);
+
   // Deletions oldest first, each removing the WAL it alone needed, on a shrinking catalog.
   let remaining = sorted;
   const walByName = new Map<string, WalObject[]>();
@@ -250,9 +261,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
   const deletedWal = new Set<string>();
   const steps: DeletionStep[] = [];
   const walCount = new Map<string, number>();
-  for (const b of sorted) {
-    const d = decisions.get(b.backup_id)!.decision;
-    if (d !== 'delete' && d !== 'finish-deletion') continue;
+  for (const b of deletionOrder(sorted, decisions)) {
     const candidates = [...liveWal].filter((n) => !input.walFloor || !atOrAfter(n, input.walFloor)).sort();
     const names = walNamesFreedBy(b, remaining, keep, candidates, false, input.running ?? []);
     const walKeys = names.flatMap((n) => walByName.get(n)!.map((w) => w.key));
@@ -269,6 +278,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
     backupId: b.backup_id,
     backupName: b.backup_name,
     status: b.status,
+    parentBackupId: b.parent_backup_id || null,
     endTime: b.end_time?.toDate() ?? null,
     ...decisions.get(b.backup_id)!,
     bytes: bytesOf(b.backup_id),
@@ -291,6 +301,45 @@ export function planRetention(input: PlanInput): RetentionPlan {
     firstRecoverabilityAfter: firstRecoverability(remaining),
     blockedBy: input.unreadable ?? [],
   };
+}
+
+/**
+ * The chain rule, over decisions the window made: every backup a kept (or ignored but restorable)
+ * incremental needs, directly or through other incrementals, is kept, the reason naming the
+ * oldest such incremental (the nearest, as the window keeps the newest ones). A backup already
+ * being deleted is left so: its chain is broken already.
+ */
+export function keepChains(backups: readonly BackupInfo[], decisions: Map<string, Pick<BackupDecision, 'decision' | 'reason'>>): void {
+  const byIdMap = new Map(backups.map((b) => [b.backup_id, b]));
+  for (const b of [...backups].sort(byId)) {
+    const d = decisions.get(b.backup_id)!;
+    if (!b.parent_backup_id || !COPY_DONE.has(b.status) || (d.decision !== 'keep' && d.decision !== 'ignore')) continue;
+    // A missing parent ends the walk (the chain is broken already); `seen` ends a damaged, looping one.
+    const seen = new Set<string>();
+    for (let parent = byIdMap.get(b.parent_backup_id); parent && !seen.has(parent.backup_id); parent = byIdMap.get(parent.parent_backup_id ?? '')) {
+      seen.add(parent.backup_id);
+      if (decisions.get(parent.backup_id)!.decision === 'delete') decisions.set(parent.backup_id, { decision: 'keep', reason: `needed by incremental ${b.backup_id}` });
+    }
+  }
+}
+
+/**
+ * The backups to delete, oldest first, except that each one's incrementals to delete go right
+ * before it, newest first: an interruption then never leaves an incremental without its parent.
+ */
+function deletionOrder(sorted: readonly BackupInfo[], decisions: Map<string, Pick<BackupDecision, 'decision'>>): BackupInfo[] {
+  const doomed = sorted.filter((b) => ['delete', 'finish-deletion'].includes(decisions.get(b.backup_id)!.decision));
+  const out: BackupInfo[] = [];
+  const placed = new Set<string>();
+  for (const b of doomed) {
+    if (placed.has(b.backup_id)) continue;
+    for (const x of [...dependentsOf(b.backup_id, doomed), b]) {
+      if (placed.has(x.backup_id)) continue;
+      placed.add(x.backup_id);
+      out.push(x);
+    }
+  }
+  return out;
 }
 
 /**
@@ -329,15 +378,27 @@ function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<strin
   return ranges;
 }
 
-/** Plans retention over a catalog read by listBackups(). */
-export function planFromCatalog(catalog: Catalog, wals: WalObject[], policy: RetentionPolicy | string, now: Date, walFloor?: string): RetentionPlan {
+/**
+ * Plans retention over a catalog read by listBackups() and the incrementals read by
+ * listIncrementals(). A running incremental holds its claim under base/<id>/ (backup/claim.ts),
+ * so catalog.running already has it.
+ */
+export function planFromCatalog(
+  catalog: Catalog,
+  wals: WalObject[],
+  policy: RetentionPolicy | string,
+  now: Date,
+  walFloor?: string,
+  incrementals: IncrementalListing = { backups: [], unreadable: [], incomplete: [], objects: new Map() },
+): RetentionPlan {
   return planRetention({
     walFloor,
     serverName: catalog.serverName,
     backups: catalog.backups,
+    incrementals: incrementals.backups,
     keep: catalog.keep,
-    objects: catalog.objects,
-    unreadable: catalog.unreadable,
+    objects: new Map([...catalog.objects, ...incrementals.objects]),
+    unreadable: [...catalog.unreadable, ...incrementals.unreadable],
     running: catalog.running.map((r) => r.backupId),
     wals,
     policy,
@@ -412,7 +473,7 @@ export async function applyRetention(store: ObjectStore, serverName: string, pla
   assertNotBlocked(plan);
   for (const step of plan.steps) {
     const report = (phase: ApplyProgress['phase']) => opts.onProgress?.({ backupId: step.backupId, phase });
-    await runDeletionStep(store, serverName, step.backupId, { info: step.info, walKeys: step.walKeys, write: opts.write, onPhase: report });
+    await runDeletionStep(store, serverName, step.backupId, { info: step.info, walKeys: step.walKeys, write: opts.write, onPhase: report, ...deletionTarget(serverName, step.info) });
     report('deleted');
   }
 }
