@@ -152,6 +152,20 @@ export function chainOf<T extends Pick<BackupInfo, 'backup_id' | 'parent_backup_
   }
 }
 
+/**
+ * For each member of `chain` (by backup id), the paths the flattened map says its tars hold.
+ * Throws when the map names a holder outside the chain: its files could be restored from nowhere.
+ */
+export function filesByHolder(map: FileMap, chain: readonly Pick<BackupInfo, 'backup_id'>[]): Map<string, Set<string>> {
+  const held = new Map<string, Set<string>>(chain.map((m) => [m.backup_id, new Set()]));
+  for (const f of map.files) {
+    const set = held.get(f.holder);
+    if (!set) throw new PgarkError(`the file map of ${map.backupId} names ${f.holder} as the holder of ${f.path}, which is not in its chain`, 1);
+    set.add(f.path);
+  }
+  return held;
+}
+
 /** The incrementals that need `id` (directly or through other incrementals), newest first. */
 export function dependentsOf<T extends Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>>(id: string, incrementals: readonly T[]): T[] {
   const needed = new Set([id]);
