@@ -39,7 +39,7 @@ import {
   type UnreadableBackup,
 } from './catalog.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
-import { deletionTarget, dependentsOf, type IncrementalListing } from './incremental.js';
+import { chainDeletionOrder, deletionTarget, dependentsOf, type IncrementalListing } from './incremental.js';
 import { walNameParts } from '../pg/wal-names.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
@@ -409,10 +409,12 @@ export function planFromCatalog(
 /**
  * An explicit deletion (`pgark backup delete`), as barman-cloud-backup-delete -b does: the backup,
  * then the WAL only it needed (none when an older backup is keep:standalone, since barman skips
- * WAL cleanup then). Refuses a backup with a keep annotation. With an unreadable backup.info in
- * the catalog the WAL is left alone (it cannot be reasoned about), but the backup is deleted.
+ * WAL cleanup then). Refuses a backup with a keep annotation, and one that an incremental of
+ * `incrementals` (listIncrementals) still needs. With an unreadable backup.info in the catalog the
+ * WAL is left alone (it cannot be reasoned about), but the backup is deleted.
  */
-export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string): DeletionPlan & { walSkippedBecause?: string } {
+export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string, incrementals: readonly BackupInfo[] = []): DeletionPlan & { walSkippedBecause?: string } {
+  chainDeletionOrder(backupId, incrementals, false);
   const keepTarget = catalog.keep.get(backupId);
   if (keepTarget) {
     throw new UserError(

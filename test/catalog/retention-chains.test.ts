@@ -16,7 +16,7 @@ import { listBackups } from '../../src/catalog/catalog.js';
 import { parseBackupInfo } from '../../src/catalog/backup-info.js';
 import { PyDateTime } from '../../src/catalog/pytime.js';
 import { chainOf, incrementalPrefix, isIncremental, listIncrementals, serializeIncrementalInfo } from '../../src/catalog/incremental.js';
-import { applyRetention, planFromCatalog, type WalObject } from '../../src/catalog/retention.js';
+import { applyRetention, planBackupDeletion, planFromCatalog, type WalObject } from '../../src/catalog/retention.js';
 import { archivedWalFiles } from '../../src/wal/list.js';
 import { backdate } from './scenarios.js';
 import { archiveCurrentWal, batches, backupOrigin, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
@@ -162,6 +162,9 @@ test('pgark backup delete refuses a backup kept incrementals need, naming them; 
   assert.match(refused.stderr, new RegExp(`backup "${id.F2}" is needed by incremental backups ${id.I2b}, ${id.I2a} and is not deleted`));
   assert.match(refused.stderr, /--cascade/);
   assert.equal((await allBackups()).all.length, 3, 'nothing deleted');
+  // The explicit deletion plan (barman-cloud-backup-delete -b's) refuses it the same way.
+  const { fulls, incrementals } = await allBackups();
+  assert.throws(() => planBackupDeletion(fulls, [], id.F2, incrementals.backups), new RegExp(`is needed by incremental backups ${id.I2b}, ${id.I2a}`));
 
   const middle = await pgark(['backup', 'delete', '-f', origin.manifest, id.I2a]);
   assert.notEqual(middle.code, 0);
