@@ -5,17 +5,25 @@
  *   npm run bench:backup                      # pgbench scale 50 + 350 MB of ~2:1 text (> 1 GB)
  *   BENCH_SCALE=5 BENCH_TEXT_MB=30 npm run bench:backup        # a quick run
  *   BENCH_TOOLS=pgark,pgbackrest BENCH_CODECS=none,lz4 ...     # a subset
+ *   npm run bench:backup -- --incremental     # pgark full, ~BENCH_CHANGE_PCT % of the pages changed, then incremental
  *
  * Every tool reads the data directory on this host, writes over https to the same s3rver and
  * waits, as it does by default, for what it needs: pgark and pgBackRest for the end WAL segment
  * to be archived (archive_command runs both archivers), barman-cloud for nothing. Printed per
  * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M).
+ *
+ * --incremental measures pgark alone: a full backup, then an UPDATE of a contiguous BENCH_CHANGE_PCT
+ * (default 2) % of pgbench_accounts' rows (so about that share of its pages, plus as many new pages
+ * for the new row versions at its end), then an incremental backup; it prints the incremental's
+ * stored bytes and wall time as fractions of the full's. The issue's bar is <= 5 % of the bytes and
+ * <= 25 % of the time; a file-level incremental stores every changed file whole, and
+ * pgbench_accounts is one file per GB, so it cannot meet it on this workload.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
-import { startPostgres } from '../test/harness/postgres.js';
+import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
@@ -31,6 +39,8 @@ const TEXT_MB = Number(process.env.BENCH_TEXT_MB ?? 350);
 const TOOLS = (process.env.BENCH_TOOLS ?? 'pgark,pgbackrest,barman').split(',') as Tool[];
 const CODECS = (process.env.BENCH_CODECS ?? 'none,gzip,lz4,zstd').split(',') as Codec[];
 const JOBS = Number(process.env.BENCH_JOBS ?? 2);
+const INCREMENTAL = process.argv.includes('--incremental');
+const CHANGE_PCT = Number(process.env.BENCH_CHANGE_PCT ?? 2);
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
 /** Extra node flags for pgark's process, e.g. BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = (process.env.BENCH_PGARK_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -82,6 +92,31 @@ function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(0);
 }
 
+/** pgark full, then CHANGE_PCT % of pgbench_accounts updated, then pgark incremental; prints the fractions. */
+async function incrementalRun(pg: PgServer, store: TestStore, manifest: string, dbBytes: number): Promise<void> {
+  const codec = CODECS[0];
+  const backup = async (type: 'full' | 'incremental', prefix: string) => {
+    await waitArchiverIdle(pg);
+    const before = await prefixBytes(store, prefix);
+    const args = [...NODE_ARGS, PGARK, 'backup', '-f', manifest, '--type', type, '--method', 'local', '--compression', codec, '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'];
+    const r = await timed(process.execPath, args, { ...pg.env, PGARK_LOG_LEVEL: 'warn' });
+    if (r.code !== 0) throw new Error(`pgark backup --type ${type} failed: ${r.stderr.slice(-500)}`);
+    return { seconds: r.seconds, bytes: (await prefixBytes(store, prefix)) - before, rssKb: r.rssKb };
+  };
+  const full = await backup('full', 'bench/base/');
+  const [{ n }] = await pg.query<{ n: string }>('SELECT count(*)::text AS n FROM pgbench_accounts');
+  const changed = Math.round((Number(n) * CHANGE_PCT) / 100);
+  await pg.query(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= ${changed}`);
+  await pg.query('CHECKPOINT');
+  const [{ pages }] = await pg.query<{ pages: string }>(`SELECT pg_relation_size('pgbench_accounts') / 8192 AS pages`);
+  const incr = await backup('incremental', 'bench/pgark-incremental/');
+  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)} %`;
+  console.log(`changed: ${changed} of ${n} pgbench_accounts rows (${CHANGE_PCT} %, contiguous), table now ${pages} pages; codec ${codec}`);
+  console.log(`full:        ${full.seconds.toFixed(1)} s, stored ${mb(full.bytes)} MB, peak RSS ${(full.rssKb / 1024).toFixed(0)} MB`);
+  console.log(`incremental: ${incr.seconds.toFixed(1)} s, stored ${mb(incr.bytes)} MB, peak RSS ${(incr.rssKb / 1024).toFixed(0)} MB`);
+  console.log(`incremental / full: bytes ${pct(incr.bytes, full.bytes)} (bar <= 5 %), time ${pct(incr.seconds, full.seconds)} (bar <= 25 %); database ${mb(dbBytes)} MB`);
+}
+
 async function main(): Promise<void> {
   const work = scratchDir('bench-backup');
   const s3 = await startS3rver({ tls: true, front: false });
@@ -121,6 +156,10 @@ async function main(): Promise<void> {
     const sc = await timed('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', 'stanza-create'], pbrEnv, who?.uid, who?.gid);
     if (sc.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${sc.stderr}`);
 
+    if (INCREMENTAL) {
+      await incrementalRun(pg, pgarkStore, manifest, dbBytes);
+      return;
+    }
     for (const codec of CODECS) {
       for (const tool of TOOLS) {
         const codecArgs = TOOL_CODEC[tool][codec];

@@ -11,6 +11,8 @@
  * backup never outlives the agent that would have to report it.
  */
 import type { BackupJob, BackupOutcome } from './backup-protocol.js';
+import type { BackupRotation } from '../config/backup-rotation.js';
+import type { ResolvedObjectStore } from '../config/types.js';
 
 function send(outcome: BackupOutcome): Promise<void> {
   return new Promise((resolve) => {
@@ -24,16 +26,33 @@ async function run(job: BackupJob): Promise<BackupOutcome> {
   const { backupRequest } = await import('../backup/request.js');
   const { takeBackup } = await import('../backup/run.js');
   const { WalArchivingError } = await import('../backup/wait-wal.js');
+  const { backupRotation } = await import('../config/backup-rotation.js');
   try {
     const ctx = await loadContext({ files: job.files, secretsDir: job.secretsDir });
     const cluster = findCluster(ctx.manifests, job.cluster);
     const req = await backupRequest(ctx, cluster, job.pg, { name: job.name, progress: false });
+    const sb = ctx.manifests.scheduledBackups.find((s) => s.metadata.name === job.scheduledBackup);
+    if (sb) req.type = await typeOfSlot(backupRotation(sb), req.store);
     const { record } = await takeBackup(req);
     return { ok: true, backupId: record.backupId, storedBytes: record.storedBytes ?? 0 };
   } catch (err) {
     const e = err as Error & { hint?: string };
     const message = `${e?.message ?? String(err)}${e?.hint ? ` (hint: ${e.hint})` : ''}`;
     return { ok: false, message, walArchiving: err instanceof WalArchivingError };
+  }
+}
+
+/** Reads the full backups only when the rotation can choose incremental: a full-only schedule costs no listing. */
+async function typeOfSlot(rotation: BackupRotation, resolved: ResolvedObjectStore): Promise<'full' | 'incremental'> {
+  if (rotation.type === 'full') return 'full';
+  const { openObjectStore } = await import('../storage/open.js');
+  const { listBackups } = await import('../catalog/catalog.js');
+  const { scheduledBackupType } = await import('./backup-type.js');
+  const store = await openObjectStore(resolved);
+  try {
+    return scheduledBackupType(rotation, (await listBackups(store, resolved.serverName)).backups, new Date());
+  } finally {
+    await store.close();
   }
 }
 

@@ -7,6 +7,8 @@ export interface BackupJob {
   secretsDir?: string;
   cluster: string;
   name: string;
+  /** The ScheduledBackup whose slot this is: its annotations choose full or incremental. */
+  scheduledBackup: string;
   pg: PgConnectionOptions;
 }
 

@@ -148,7 +148,7 @@ export class ClusterWorker {
           if (job.kind === 'backup') this.cfg.state.advance(job.name, 'failed', { error: 'agent stopped before the backup started', stoppedAt: new Date().toISOString() });
           continue;
         }
-        if (job.kind === 'backup') await this.runBackup(job.name);
+        if (job.kind === 'backup') await this.runBackup(job.name, job.scheduledBackup);
         else await this.runRetention(job.reason);
       }
     } finally {
@@ -161,7 +161,7 @@ export class ClusterWorker {
     while (this.running) await this.draining;
   }
 
-  private async runBackup(name: string): Promise<void> {
+  private async runBackup(name: string, scheduledBackup: string): Promise<void> {
     const { state, metrics } = this.cfg;
     const log = logger();
     const started = new Date();
@@ -173,7 +173,7 @@ export class ClusterWorker {
     let backupId: string | undefined;
     try {
       const outcome = await runBackupProcess(
-        { files: this.cfg.files, secretsDir: this.cfg.secretsDir, cluster: this.name, name, pg: this.cfg.pg },
+        { files: this.cfg.files, secretsDir: this.cfg.secretsDir, cluster: this.name, name, scheduledBackup, pg: this.cfg.pg },
         this.cfg.shutdown,
         {
           onSpawn: (pid) => state.annotate(name, { pid }),

@@ -236,6 +236,10 @@ export async function deleteInBatches(store: ObjectStore, keys: string[]): Promi
 export interface MarkOptions {
   /** The parsed backup.info when the caller has it; otherwise it is read. */
   info?: BackupInfo;
+  /** The backup's folder when it is not base/<id>/ (an incremental's, see incremental.ts). */
+  prefix?: string;
+  /** How the marked backup.info is written when barman 3.4's keys are not all it has (an incremental's parent_backup_id). */
+  serialize?: (info: BackupInfo) => string;
   write?: CatalogWriteOptions;
   now?: Date;
 }
@@ -263,7 +267,7 @@ async function listObjects(store: ObjectStore, prefix: string): Promise<ObjectIn
  * bytes it replaced (undefined when it wrote nothing).
  */
 export async function markDeletionInProgress(store: ObjectStore, serverName: string, backupId: string, opts: MarkOptions = {}): Promise<Buffer | undefined> {
-  const infoKey = backupInfoKey(serverName, backupId);
+  const infoKey = folderOf(serverName, backupId, opts) + 'backup.info';
   const original = await readBytes(store, infoKey);
   if (original === undefined) return undefined;
   let current = opts.info;
@@ -281,8 +285,12 @@ export async function markDeletionInProgress(store: ObjectStore, serverName: str
     status: 'FAILED',
     error: `${DELETION_MARKER} since ${since} (was ${current?.status ?? 'unreadable'}); run "pgark backup delete ${backupId}" to finish`,
   };
-  await store.put(infoKey, Buffer.from(serializeBackupInfo(marked), 'utf8'), { ...opts.write, contentType: 'text/plain' });
+  await store.put(infoKey, Buffer.from((opts.serialize ?? serializeBackupInfo)(marked), 'utf8'), { ...opts.write, contentType: 'text/plain' });
   return original;
+}
+
+function folderOf(serverName: string, backupId: string, opts: Pick<MarkOptions, 'prefix'>): string {
+  return opts.prefix ?? backupPrefix(serverName, backupId);
 }
 
 async function readBytes(store: ObjectStore, key: string): Promise<Buffer | undefined> {
@@ -305,15 +313,16 @@ export async function deleteBackupObjects(store: ObjectStore, serverName: string
 
 /** Steps 1 to 4 for one backup (see the design above). */
 export async function runDeletionStep(store: ObjectStore, serverName: string, backupId: string, opts: DeletionStepOptions = {}): Promise<DeleteResult> {
-  const infoKey = backupInfoKey(serverName, backupId);
+  const prefix = folderOf(serverName, backupId, opts);
+  const infoKey = prefix + 'backup.info';
   const replaced = await markDeletionInProgress(store, serverName, backupId, opts);
   opts.onPhase?.('marked');
-  const objects = await listObjects(store, backupPrefix(serverName, backupId));
+  const objects = await listObjects(store, prefix);
   const data = objects.filter((o) => o.key !== infoKey);
   try {
     await deleteInBatches(store, data.map((o) => o.key));
   } catch (err) {
-    if (replaced) await restoreIfUntouched(store, serverName, backupId, data, replaced, opts.write, err);
+    if (replaced) await restoreIfUntouched(store, prefix, backupId, data, replaced, opts.write, err);
     throw err;
   }
   await deleteInBatches(store, opts.walKeys ?? []);
@@ -329,7 +338,7 @@ export async function runDeletionStep(store: ObjectStore, serverName: string, ba
  */
 async function restoreIfUntouched(
   store: ObjectStore,
-  serverName: string,
+  prefix: string,
   backupId: string,
   data: ObjectInfo[],
   original: Buffer,
@@ -338,12 +347,12 @@ async function restoreIfUntouched(
 ): Promise<void> {
   let left: Set<string>;
   try {
-    left = new Set((await listObjects(store, backupPrefix(serverName, backupId))).map((o) => o.key));
+    left = new Set((await listObjects(store, prefix)).map((o) => o.key));
   } catch {
     return;
   }
   if (!data.every((o) => left.has(o.key))) return;
-  await store.put(backupInfoKey(serverName, backupId), original, { ...write, contentType: 'text/plain' });
+  await store.put(prefix + 'backup.info', original, { ...write, contentType: 'text/plain' });
   throw new PgarkError(
     `backup ${backupId} was not deleted and is unchanged: ${(cause as Error).message}`,
     1,

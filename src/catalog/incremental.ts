@@ -16,9 +16,9 @@
  */
 import { backupPrefix } from './layout.js';
 import { parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
-import { mapLimit } from './catalog.js';
-import type { ObjectStore, PutOptions } from '../storage/types.js';
-import { NotFoundError, PgarkError } from '../util/errors.js';
+import { mapLimit, runDeletionStep, type CatalogWriteOptions, type DeleteResult, type MarkOptions } from './catalog.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../storage/types.js';
+import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
 export const INCREMENTAL_DIR = 'pgark-incremental';
 export const FILE_MAP = 'pgark-files.json';
@@ -98,14 +98,18 @@ export function serializeIncrementalInfo(info: BackupInfo): string {
 
 export interface IncrementalListing {
   backups: BackupInfo[];
-  /** Folders with objects but no readable backup.info (interrupted or damaged). */
+  /** Folders with a backup.info that cannot be read or names no parent (damaged). */
   unreadable: { backupId: string; error: string }[];
+  /** Folders without backup.info: an incremental still running, or one that died (never a parent). */
+  incomplete: string[];
+  /** Every object under pgark-incremental/<id>/, by backup id. */
+  objects: Map<string, ObjectInfo[]>;
 }
 
 /** Every incremental of a server, oldest first. */
 export async function listIncrementals(store: ObjectStore, serverName: string): Promise<IncrementalListing> {
   const root = `${serverName}/${INCREMENTAL_DIR}/`;
-  const ids = new Set<string>();
+  const objects = new Map<string, ObjectInfo[]>();
   const withInfo = new Set<string>();
   for await (const entry of store.list(root)) {
     if (!entry.object) continue;
@@ -113,12 +117,14 @@ export async function listIncrementals(store: ObjectStore, serverName: string): 
     const slash = rest.indexOf('/');
     if (slash <= 0) continue;
     const id = rest.slice(0, slash);
-    ids.add(id);
+    if (!objects.has(id)) objects.set(id, []);
+    objects.get(id)!.push(entry.object);
     if (rest.slice(slash + 1) === 'backup.info') withInfo.add(id);
   }
-  const listing: IncrementalListing = { backups: [], unreadable: [] };
-  const read = await mapLimit([...ids].sort(), 8, async (id) => {
-    if (!withInfo.has(id)) return { id, error: 'no backup.info (an interrupted incremental backup)' };
+  const listing: IncrementalListing = { backups: [], unreadable: [], incomplete: [], objects };
+  const ids = [...objects.keys()].sort();
+  listing.incomplete = ids.filter((id) => !withInfo.has(id));
+  const read = await mapLimit(ids.filter((id) => withInfo.has(id)), 8, async (id) => {
     try {
       const info = parseBackupInfo((await store.getBuffer(`${root}${id}/backup.info`)).toString('utf8'), id);
       if (!isIncremental(info)) return { id, error: 'backup.info names no parent_backup_id' };
@@ -146,6 +152,20 @@ export function chainOf<T extends Pick<BackupInfo, 'backup_id' | 'parent_backup_
   }
 }
 
+/**
+ * For each member of `chain` (by backup id), the paths the flattened map says its tars hold.
+ * Throws when the map names a holder outside the chain: its files could be restored from nowhere.
+ */
+export function filesByHolder(map: FileMap, chain: readonly Pick<BackupInfo, 'backup_id'>[]): Map<string, Set<string>> {
+  const held = new Map<string, Set<string>>(chain.map((m) => [m.backup_id, new Set()]));
+  for (const f of map.files) {
+    const set = held.get(f.holder);
+    if (!set) throw new PgarkError(`the file map of ${map.backupId} names ${f.holder} as the holder of ${f.path}, which is not in its chain`, 1);
+    set.add(f.path);
+  }
+  return held;
+}
+
 /** The incrementals that need `id` (directly or through other incrementals), newest first. */
 export function dependentsOf<T extends Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>>(id: string, incrementals: readonly T[]): T[] {
   const needed = new Set([id]);
@@ -157,4 +177,34 @@ export function dependentsOf<T extends Pick<BackupInfo, 'backup_id' | 'parent_ba
     }
   }
   return out;
+}
+
+/** How catalog.ts's resumable deletion reaches a backup that may be an incremental: its folder, and a marker that keeps parent_backup_id. */
+export function deletionTarget(serverName: string, info: Pick<BackupInfo, 'backup_id' | 'parent_backup_id'> | undefined): Pick<MarkOptions, 'prefix' | 'serialize'> {
+  if (!info || !isIncremental(info)) return {};
+  return { prefix: incrementalPrefix(serverName, info.backup_id), serialize: serializeIncrementalInfo };
+}
+
+/** Statuses of an incremental that still needs its parent (it may be restored, or become restorable). */
+const NEEDS_PARENT = new Set<BackupInfo['status']>(['DONE', 'WAITING_FOR_WALS']);
+
+/**
+ * What deleting backup `id` must delete first: nothing, or (with `cascade`) every incremental that
+ * depends on it, newest first. Without `cascade`, a backup that a live incremental needs is refused.
+ */
+export function chainDeletionOrder(id: string, incrementals: readonly BackupInfo[], cascade: boolean): BackupInfo[] {
+  const dependants = dependentsOf(id, incrementals);
+  const live = dependants.filter((b) => NEEDS_PARENT.has(b.status));
+  if (live.length > 0 && !cascade) {
+    throw new UserError(
+      `backup "${id}" is needed by incremental backup${live.length > 1 ? 's' : ''} ${live.map((b) => b.backup_id).join(', ')} and is not deleted`,
+      'deleting it would leave them unrestorable: delete them first (newest first), or pass --cascade to delete them with it',
+    );
+  }
+  return dependants;
+}
+
+/** Deletes an incremental (or a full: `info` says which) resumably, as catalog.ts deletes a full backup. */
+export function deleteChainMember(store: ObjectStore, serverName: string, info: BackupInfo, write?: CatalogWriteOptions): Promise<DeleteResult> {
+  return runDeletionStep(store, serverName, info.backup_id, { info, write, ...deletionTarget(serverName, info) });
 }

@@ -18,6 +18,7 @@ export function planToJson(plan: RetentionPlan, destination: string, applied: bo
       backupId: b.backupId,
       backupName: b.backupName,
       status: b.status,
+      parentBackupId: b.parentBackupId,
       endTime: iso(b.endTime),
       decision: b.decision,
       reason: b.reason,

@@ -6,7 +6,7 @@
  */
 import type { ObjectStore } from '../storage/types.js';
 import { listBackups, type Catalog, type CatalogWriteOptions } from './catalog.js';
-import { dependentsOf, listIncrementals } from './incremental.js';
+import { listIncrementals } from './incremental.js';
 import { applyRetention, planFromCatalog, type RetentionPlan, type RetentionPolicy, type WalObject } from './retention.js';
 
 export interface RetentionPass {
@@ -37,13 +37,7 @@ export async function retentionPass(
   const catalog = await listBackups(store, serverName);
   const wals: WalObject[] = [];
   for await (const w of walFiles) wals.push(w);
-  const plan = planFromCatalog(catalog, wals, policy, new Date(), { walFloor: opts.walFloor, minimumRedundancy: opts.minimumRedundancy });
-  // Until retention plans whole chains, a full that an incremental needs blocks the pass rather than break the chain.
-  const incrementals = (await listIncrementals(store, serverName)).backups;
-  for (const step of plan.steps) {
-    const needs = dependentsOf(step.backupId, incrementals);
-    if (needs.length) plan.blockedBy.push({ backupId: step.backupId, error: `incremental backup ${needs.map((b) => b.backup_id).join(', ')} needs it` });
-  }
+  const plan = planFromCatalog(catalog, wals, policy, new Date(), { walFloor: opts.walFloor, minimumRedundancy: opts.minimumRedundancy }, await listIncrementals(store, serverName));
   const applied = opts.apply && plan.blockedBy.length === 0;
   if (applied) {
     await applyRetention(store, serverName, plan, {

@@ -22,6 +22,10 @@
  * have been removed up to that later backup's begin_wal, past the running one's start). Running
  * backups themselves are never retention's: it deletes backups with a backup.info only.
  *
+ * Incremental backups (./incremental.ts) take part as backups of their own, and keepChains()
+ * adds the chain rule: a backup stays while a kept incremental needs it, and an expired chain goes
+ * as a whole, each incremental before the backup it needs (see deletionOrder).
+ *
  * Planning is pure; applyRetention() executes a plan.
  */
 import type { BackupInfo } from './backup-info.js';
@@ -35,6 +39,7 @@ import {
   type UnreadableBackup,
 } from './catalog.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
+import { chainDeletionOrder, deletionTarget, dependentsOf, type IncrementalListing } from './incremental.js';
 import { walNameParts } from '../pg/wal-names.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
@@ -102,6 +107,8 @@ export interface BackupDecision {
   backupId: string;
   backupName: string | null;
   status: BackupInfo['status'];
+  /** Set for an incremental: the backup it needs. */
+  parentBackupId: string | null;
   endTime: Date | null;
   decision: BackupDecisionKind;
   reason: string;
@@ -130,7 +137,7 @@ export interface DeletionStep {
 /** What applyRetention() executes: a retention plan, or one explicit deletion (planBackupDeletion). */
 export interface DeletionPlan {
   serverName: string;
-  /** In deletion order (oldest first). */
+  /** In deletion order: oldest first, except that an incremental goes before the backup it needs. */
   steps: DeletionStep[];
   /** Set when the plan must not be applied (unreadable backup.info). */
   blockedBy: UnreadableBackup[];
@@ -153,6 +160,8 @@ export interface RetentionPlan extends DeletionPlan {
 export interface PlanInput {
   serverName: string;
   backups: BackupInfo[];
+  /** Incremental backups (barman's catalog does not list them): planned with the others, chains kept whole. */
+  incrementals?: BackupInfo[];
   /** Keep annotations by backup id. */
   keep?: Map<string, KeepTarget>;
   /** Objects of each backup directory, for bytes freed. */
@@ -234,7 +243,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
   const keep = input.keep ?? new Map<string, KeepTarget>();
   const por = new Date(input.now.getTime() - policy.days * DAY_MS);
   const porMicros = BigInt(por.getTime()) * 1000n;
-  const sorted = [...input.backups].sort(byId);
+  const sorted = [...input.backups, ...(input.incrementals ?? [])].sort(byId);
   const bytesOf = (id: string) => (input.objects?.get(id) ?? []).reduce((n, o) => n + o.size, 0);
 
   // Backup report, newest first, as barman's RecoveryWindowRetentionPolicy and
@@ -274,6 +283,8 @@ export function planRetention(input: PlanInput): RetentionPlan {
     }
   }
 
+  keepChains(sorted, decisions);
+
   // Deletions oldest first, each removing the WAL it alone needed, on a shrinking catalog.
   let remaining = sorted;
   const walByName = new Map<string, WalObject[]>();
@@ -285,9 +296,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
   const deletedWal = new Set<string>();
   const steps: DeletionStep[] = [];
   const walCount = new Map<string, number>();
-  for (const b of sorted) {
-    const d = decisions.get(b.backup_id)!.decision;
-    if (d !== 'delete' && d !== 'finish-deletion') continue;
+  for (const b of deletionOrder(sorted, decisions)) {
     const candidates = [...liveWal].filter((n) => !input.walFloor || !atOrAfter(n, input.walFloor)).sort();
     const names = walNamesFreedBy(b, remaining, keep, candidates, false, input.running ?? []);
     const walKeys = names.flatMap((n) => walByName.get(n)!.map((w) => w.key));
@@ -304,6 +313,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
     backupId: b.backup_id,
     backupName: b.backup_name,
     status: b.status,
+    parentBackupId: b.parent_backup_id || null,
     endTime: b.end_time?.toDate() ?? null,
     ...decisions.get(b.backup_id)!,
     bytes: bytesOf(b.backup_id),
@@ -326,6 +336,45 @@ export function planRetention(input: PlanInput): RetentionPlan {
     firstRecoverabilityAfter: firstRecoverability(remaining),
     blockedBy: input.unreadable ?? [],
   };
+}
+
+/**
+ * The chain rule, over decisions the window made: every backup a kept (or ignored but restorable)
+ * incremental needs, directly or through other incrementals, is kept, the reason naming the
+ * oldest such incremental (the nearest, as the window keeps the newest ones). A backup already
+ * being deleted is left so: its chain is broken already.
+ */
+export function keepChains(backups: readonly BackupInfo[], decisions: Map<string, Pick<BackupDecision, 'decision' | 'reason'>>): void {
+  const byIdMap = new Map(backups.map((b) => [b.backup_id, b]));
+  for (const b of [...backups].sort(byId)) {
+    const d = decisions.get(b.backup_id)!;
+    if (!b.parent_backup_id || !COPY_DONE.has(b.status) || (d.decision !== 'keep' && d.decision !== 'ignore')) continue;
+    // A missing parent ends the walk (the chain is broken already); `seen` ends a damaged, looping one.
+    const seen = new Set<string>();
+    for (let parent = byIdMap.get(b.parent_backup_id); parent && !seen.has(parent.backup_id); parent = byIdMap.get(parent.parent_backup_id ?? '')) {
+      seen.add(parent.backup_id);
+      if (decisions.get(parent.backup_id)!.decision === 'delete') decisions.set(parent.backup_id, { decision: 'keep', reason: `needed by incremental ${b.backup_id}` });
+    }
+  }
+}
+
+/**
+ * The backups to delete, oldest first, except that each one's incrementals to delete go right
+ * before it, newest first: an interruption then never leaves an incremental without its parent.
+ */
+function deletionOrder(sorted: readonly BackupInfo[], decisions: Map<string, Pick<BackupDecision, 'decision'>>): BackupInfo[] {
+  const doomed = sorted.filter((b) => ['delete', 'finish-deletion'].includes(decisions.get(b.backup_id)!.decision));
+  const out: BackupInfo[] = [];
+  const placed = new Set<string>();
+  for (const b of doomed) {
+    if (placed.has(b.backup_id)) continue;
+    for (const x of [...dependentsOf(b.backup_id, doomed), b]) {
+      if (placed.has(x.backup_id)) continue;
+      placed.add(x.backup_id);
+      out.push(x);
+    }
+  }
+  return out;
 }
 
 /**
@@ -364,21 +413,28 @@ function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<strin
   return ranges;
 }
 
-/** Plans retention over a catalog read by listBackups(); limits beyond the policy: the CNPG-I first-required WAL and barman's minimum redundancy (see PlanInput). */
+/**
+ * Plans retention over a catalog read by listBackups() and the incrementals read by
+ * listIncrementals(); limits beyond the policy: the CNPG-I first-required WAL and barman's minimum
+ * redundancy (see PlanInput). A running incremental holds its claim under base/<id>/
+ * (backup/claim.ts), so catalog.running already has it.
+ */
 export function planFromCatalog(
   catalog: Catalog,
   wals: WalObject[],
   policy: RetentionPolicy | string,
   now: Date,
   limits: Pick<PlanInput, 'walFloor' | 'minimumRedundancy'> = {},
+  incrementals: IncrementalListing = { backups: [], unreadable: [], incomplete: [], objects: new Map() },
 ): RetentionPlan {
   return planRetention({
     ...limits,
     serverName: catalog.serverName,
     backups: catalog.backups,
+    incrementals: incrementals.backups,
     keep: catalog.keep,
-    objects: catalog.objects,
-    unreadable: catalog.unreadable,
+    objects: new Map([...catalog.objects, ...incrementals.objects]),
+    unreadable: [...catalog.unreadable, ...incrementals.unreadable],
     running: catalog.running.map((r) => r.backupId),
     wals,
     policy,
@@ -389,10 +445,12 @@ export function planFromCatalog(
 /**
  * An explicit deletion (`pgark backup delete`), as barman-cloud-backup-delete -b does: the backup,
  * then the WAL only it needed (none when an older backup is keep:standalone, since barman skips
- * WAL cleanup then). Refuses a backup with a keep annotation. With an unreadable backup.info in
- * the catalog the WAL is left alone (it cannot be reasoned about), but the backup is deleted.
+ * WAL cleanup then). Refuses a backup with a keep annotation, and one that an incremental of
+ * `incrementals` (listIncrementals) still needs. With an unreadable backup.info in the catalog the
+ * WAL is left alone (it cannot be reasoned about), but the backup is deleted.
  */
-export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string): DeletionPlan & { walSkippedBecause?: string } {
+export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string, incrementals: readonly BackupInfo[] = []): DeletionPlan & { walSkippedBecause?: string } {
+  chainDeletionOrder(backupId, incrementals, false);
   const keepTarget = catalog.keep.get(backupId);
   if (keepTarget) {
     throw new UserError(
@@ -453,7 +511,7 @@ export async function applyRetention(store: ObjectStore, serverName: string, pla
   assertNotBlocked(plan);
   for (const step of plan.steps) {
     const report = (phase: ApplyProgress['phase']) => opts.onProgress?.({ backupId: step.backupId, phase });
-    await runDeletionStep(store, serverName, step.backupId, { info: step.info, walKeys: step.walKeys, write: opts.write, onPhase: report });
+    await runDeletionStep(store, serverName, step.backupId, { info: step.info, walKeys: step.walKeys, write: opts.write, onPhase: report, ...deletionTarget(serverName, step.info) });
     report('deleted');
   }
 }

@@ -8,7 +8,8 @@ import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
-import { catalogWriteOptions, deleteBackup, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
+import { catalogWriteOptions, deleteBackup, findBackup, listBackups, type Catalog, type DeleteResult } from '../catalog/catalog.js';
+import { chainDeletionOrder, chainOf, deleteChainMember, isIncremental, listIncrementals, type IncrementalListing } from '../catalog/incremental.js';
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
 import { BACKUP_ID_RE } from '../catalog/layout.js';
 import { recordToBackupInfo } from '../backup/commit.js';
@@ -16,6 +17,7 @@ import { backupRequest, type BackupOverrides } from '../backup/request.js';
 import { takeBackup, type BackupResult } from '../backup/run.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import { formatBytes } from '../util/format.js';
+import { UserError } from '../util/errors.js';
 
 /** The manifests, secrets and Cluster a backup command acts on. */
 export interface ClusterCommandOptions {
@@ -69,14 +71,46 @@ function extras(info: BackupInfo, objects: ObjectInfo[]): Extras {
   };
 }
 
-function jsonEntry(info: BackupInfo, objects: ObjectInfo[]): Record<string, JsonValue> {
-  const e = extras(info, objects);
+/** Full and incremental backups together: what list and show read. */
+interface Backups {
+  catalog: Catalog;
+  incrementals: IncrementalListing;
+  /** Fulls and incrementals, oldest first. */
+  all: BackupInfo[];
+}
+
+async function readBackups(store: ObjectStore, serverName: string): Promise<Backups> {
+  const [catalog, incrementals] = await Promise.all([listBackups(store, serverName), listIncrementals(store, serverName)]);
+  return { catalog, incrementals, all: [...catalog.backups, ...incrementals.backups].sort((a, b) => a.backup_id.localeCompare(b.backup_id)) };
+}
+
+function objectsOf(b: Backups, id: string): ObjectInfo[] {
+  return b.catalog.objects.get(id) ?? b.incrementals.objects.get(id) ?? [];
+}
+
+/** A backup's chain: its members (full first) and the bytes a restore of it reads; null members when a parent is gone. */
+function chainFacts(b: Backups, info: BackupInfo): { members: string[] | null; bytes: number | null } {
+  try {
+    const members = chainOf(info.backup_id, b.all).map((m) => m.backup_id);
+    return { members, bytes: members.reduce((n, id) => n + objectsOf(b, id).reduce((m, o) => m + o.size, 0), 0) };
+  } catch {
+    return { members: null, bytes: null };
+  }
+}
+
+function jsonEntry(b: Backups, info: BackupInfo): Record<string, JsonValue> {
+  const e = extras(info, objectsOf(b, info.backup_id));
+  const chain = chainFacts(b, info);
   return {
     ...backupInfoToJson(info),
     pgark_size_bytes: e.sizeBytes,
     pgark_compression: e.compression,
     pgark_duration_seconds: e.durationSeconds,
     pgark_postgres_version: e.postgresVersion,
+    pgark_type: isIncremental(info) ? 'incremental' : 'full',
+    pgark_parent_backup_id: info.parent_backup_id || null,
+    pgark_chain: chain.members,
+    pgark_chain_size_bytes: chain.bytes,
   };
 }
 
@@ -93,39 +127,46 @@ function bytesUnder(catalog: Catalog, id: string): number {
   return (catalog.objects.get(id) ?? []).reduce((n, o) => n + o.size, 0);
 }
 
-export function renderCatalogTable(catalog: Catalog): string {
-  const rows = [['ID', 'NAME', 'STATUS', 'BEGIN TIME', 'END TIME', 'BEGIN WAL', 'END WAL', 'SIZE', 'COMPRESSION', 'DURATION', 'PG']];
-  for (const b of catalog.backups) {
-    const e = extras(b, catalog.objects.get(b.backup_id) ?? []);
+function renderCatalogTable(backups: Backups): string {
+  const { catalog } = backups;
+  const rows = [['ID', 'NAME', 'STATUS', 'TYPE', 'PARENT', 'BEGIN TIME', 'END TIME', 'BEGIN WAL', 'END WAL', 'SIZE', 'CHAIN SIZE', 'COMPRESSION', 'DURATION', 'PG']];
+  const dashes = (n: number) => Array<string>(n).fill('-');
+  for (const b of backups.all) {
+    const e = extras(b, objectsOf(backups, b.backup_id));
+    const chain = chainFacts(backups, b);
     rows.push([
       b.backup_id,
       b.backup_name ?? '-',
       b.status,
+      isIncremental(b) ? 'incremental' : 'full',
+      b.parent_backup_id || '-',
       isoOrDash(b.begin_time),
       isoOrDash(b.end_time),
       b.begin_wal ?? '-',
       b.end_wal ?? '-',
       formatBytes(e.sizeBytes),
+      chain.bytes === null ? 'BROKEN' : formatBytes(chain.bytes),
       e.compression,
       e.durationSeconds === null ? '-' : `${e.durationSeconds.toFixed(1)}s`,
       e.postgresVersion ?? '-',
     ]);
   }
-  for (const { backupId } of catalog.running) rows.push([backupId, '-', 'STARTED', '-', '-', '-', '-', formatBytes(bytesUnder(catalog, backupId)), '-', '-', '-']);
-  for (const id of catalog.incomplete) {
-    rows.push([id, '-', 'INCOMPLETE', '-', '-', '-', '-', formatBytes(bytesUnder(catalog, id)), '-', '-', '-']);
-  }
-  for (const u of catalog.unreadable) rows.push([u.backupId, '-', 'UNREADABLE', '-', '-', '-', '-', '-', '-', '-', '-']);
+  for (const { backupId } of catalog.running) rows.push([backupId, '-', 'STARTED', '-', '-', ...dashes(4), formatBytes(bytesUnder(catalog, backupId)), ...dashes(4)]);
+  for (const id of catalog.incomplete) rows.push([id, '-', 'INCOMPLETE', '-', '-', ...dashes(4), formatBytes(bytesUnder(catalog, id)), ...dashes(4)]);
+  for (const u of [...catalog.unreadable, ...backups.incrementals.unreadable]) rows.push([u.backupId, '-', 'UNREADABLE', '-', '-', ...dashes(9)]);
   return table(rows);
 }
 
 export async function listCommand(opts: ClusterCommandOptions): Promise<void> {
   const { json } = opts;
   await withStore(opts, async (store, serverName) => {
-    const catalog = await listBackups(store, serverName);
+    const backups = await readBackups(store, serverName);
+    const { catalog } = backups;
     if (json) {
       const out = {
-        backups_list: catalog.backups.map((b) => jsonEntry(b, catalog.objects.get(b.backup_id) ?? [])),
+        backups_list: catalog.backups.map((b) => jsonEntry(backups, b)),
+        // Beside backups_list, as barman-cloud-backup-list (and so CNPG) never sees an incremental.
+        pgark_incrementals: backups.incrementals.backups.map((b) => jsonEntry(backups, b)),
         pgark_incomplete: catalog.incomplete,
         // Outside backups_list: barman-cloud-backup-list never shows a backup before its backup.info exists, and CNPG parses every element of that list.
         pgark_running: catalog.running.map(({ backupId, claim }) => ({
@@ -136,16 +177,19 @@ export async function listCommand(opts: ClusterCommandOptions): Promise<void> {
           last_heartbeat_iso: claim.refreshedAt?.toISOString() ?? null,
           pgark_size_bytes: bytesUnder(catalog, backupId),
         })),
-        pgark_unreadable: catalog.unreadable.map((u) => ({ backup_id: u.backupId, error: u.error })),
+        pgark_unreadable: [...catalog.unreadable, ...backups.incrementals.unreadable].map((u) => ({ backup_id: u.backupId, error: u.error })),
       };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
-    if (catalog.backups.length + catalog.running.length + catalog.incomplete.length + catalog.unreadable.length === 0) {
+    if (backups.all.length + catalog.running.length + catalog.incomplete.length + catalog.unreadable.length + backups.incrementals.unreadable.length === 0) {
       process.stdout.write(`no backups for server "${serverName}" in ${store.displayUrl}\n`);
       return;
     }
-    process.stdout.write(renderCatalogTable(catalog));
+    process.stdout.write(renderCatalogTable(backups));
+    if (backups.incrementals.backups.length) {
+      process.stdout.write(`\nincremental: stores the files changed since PARENT; a restore reads its whole chain (CHAIN SIZE). pgark-only: barman-cloud lists the full backups only\n`);
+    }
     if (catalog.running.length) process.stdout.write(`\nSTARTED: a backup still running (its claim is refreshed); it cannot be deleted until it ends\n`);
     if (catalog.incomplete.length) {
       process.stdout.write(`\nINCOMPLETE: objects without backup.info (an interrupted backup); remove with "pgark backup delete ID"\n`);
@@ -156,9 +200,9 @@ export async function listCommand(opts: ClusterCommandOptions): Promise<void> {
 export async function showCommand(opts: ClusterCommandOptions, ref: string): Promise<void> {
   const { json } = opts;
   await withStore(opts, async (store, serverName) => {
-    const catalog = await listBackups(store, serverName);
-    const info = findBackup(catalog, ref);
-    const entry = jsonEntry(info, catalog.objects.get(info.backup_id) ?? []);
+    const backups = await readBackups(store, serverName);
+    const info = findBackup({ serverName, backups: backups.all }, ref);
+    const entry = jsonEntry(backups, info);
     if (json) {
       // barman-cloud-backup-show keys the object by the backup's server_name ("cloud"), which CNPG reads.
       process.stdout.write(`${JSON.stringify({ [info.server_name ?? 'cloud']: entry }, null, 2)}\n`);
@@ -172,19 +216,35 @@ export async function showCommand(opts: ClusterCommandOptions, ref: string): Pro
   });
 }
 
-export async function deleteCommand(opts: ClusterCommandOptions, ref: string): Promise<void> {
+/**
+ * Deletes one backup. A backup that a DONE incremental needs is refused unless `cascade`, which
+ * deletes those incrementals first, newest first, so an interruption leaves no incremental
+ * without its parent.
+ */
+export async function deleteCommand(opts: ClusterCommandOptions & { cascade?: boolean }, ref: string): Promise<void> {
   const { json } = opts;
   await withStore(opts, async (store, serverName, resolved) => {
-    const catalog = await listBackups(store, serverName);
+    const { catalog, incrementals, all } = await readBackups(store, serverName);
     const bare =
       BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.running.some((r) => r.backupId === ref) || catalog.unreadable.some((u) => u.backupId === ref));
-    const info = bare ? undefined : findBackup(catalog, ref);
-    const result = await deleteBackup(store, serverName, info?.backup_id ?? ref, { info, write: catalogWriteOptions(resolved.config) });
-    if (json) {
-      process.stdout.write(`${JSON.stringify({ backup_id: result.backupId, objects_deleted: result.objectsDeleted, bytes_freed: result.bytesFreed })}\n`);
-      return;
+    const info = bare ? undefined : findBackup({ serverName, backups: all }, ref);
+    const write = catalogWriteOptions(resolved.config);
+    // Checked before any dependant goes: deleteBackup would refuse the annotated backup only after them.
+    if (opts.cascade && info && catalog.keep.has(info.backup_id)) {
+      throw new UserError(`backup "${info.backup_id}" has a keep annotation: nothing deleted`, 'release it first (barman-cloud-backup-keep --release) if the backup is no longer needed');
     }
-    process.stdout.write(`deleted backup ${result.backupId}: ${result.objectsDeleted} objects, ${formatBytes(result.bytesFreed)}\n`);
+    const results: DeleteResult[] = [];
+    for (const dependant of info ? chainDeletionOrder(info.backup_id, incrementals.backups, Boolean(opts.cascade)) : []) {
+      results.push(await deleteChainMember(store, serverName, dependant, write));
+    }
+    results.push(info && isIncremental(info) ? await deleteChainMember(store, serverName, info, write) : await deleteBackup(store, serverName, info?.backup_id ?? ref, { info, write }));
+    for (const r of results) {
+      process.stdout.write(
+        json
+          ? `${JSON.stringify({ backup_id: r.backupId, objects_deleted: r.objectsDeleted, bytes_freed: r.bytesFreed })}\n`
+          : `deleted backup ${r.backupId}: ${r.objectsDeleted} objects, ${formatBytes(r.bytesFreed)}\n`,
+      );
+    }
   });
 }
 

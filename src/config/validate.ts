@@ -11,6 +11,7 @@ import { schemaAt, keysOf, ignoredFieldsIn } from './schema-walk.js';
 import { formatPath, type FieldPath, type SourceDocument } from './source.js';
 import { closestWord, markdownLinkHint, placeholderIn, unknownKeyHint } from './hints.js';
 import { backupSpecRules, clusterRules, objectStoreResourceRules, type RuleIssue } from './rules.js';
+import { rotationRules } from './backup-rotation.js';
 import { safeDisplay } from '../storage/destination.js';
 
 export type ValidManifest = Cluster | Backup | ScheduledBackup | ScheduledDrill | Secret | ObjectStore;
@@ -90,7 +91,7 @@ export async function validateDocument(doc: SourceDocument): Promise<DocumentRes
     k === 'Cluster'
       ? clusterRules(raw)
       : k === 'Backup' || k === 'ScheduledBackup'
-        ? backupSpecRules(raw)
+        ? [...backupSpecRules(raw), ...(k === 'ScheduledBackup' ? rotationRules(raw) : [])]
         : k === 'ObjectStore'
           ? objectStoreResourceRules(raw)
           : [];

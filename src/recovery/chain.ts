@@ -8,7 +8,7 @@
  * written: a file missing from, or wrong in, any member fails the restore.
  */
 import type { ObjectStore } from '../storage/types.js';
-import { chainOf, prefixOf, readFileMap } from '../catalog/incremental.js';
+import { chainOf, filesByHolder, prefixOf, readFileMap } from '../catalog/incremental.js';
 import { backupObjects, type BackupObject } from './catalog-view.js';
 import type { RecoveryBackup } from './select-backup.js';
 import { PgarkError } from '../util/errors.js';
@@ -32,12 +32,7 @@ export async function chainObjects(store: ObjectStore, serverName: string, backu
   }
   const map = await readFileMap(store, serverName, { backup_id: backup.backupId, parent_backup_id: backup.parentBackupId ?? null });
   if (!map) throw new PgarkError(`incremental backup ${backup.backupId} has no file map`, 1, 'restore another backup');
-  const held = new Map<string, Set<string>>(chain.map((m) => [m.backupId, new Set()]));
-  for (const f of map.files) {
-    const set = held.get(f.holder);
-    if (!set) throw new PgarkError(`the file map of ${backup.backupId} names ${f.holder} as the holder of ${f.path}, which is not in its chain`, 1);
-    set.add(f.path);
-  }
+  const held = filesByHolder(map, chain.map((m) => ({ backup_id: m.backupId })));
   const mapped = new Set(map.files.map((f) => f.path));
   const objects: BackupObject[] = [];
   let digests: Record<string, string> | undefined = {};

@@ -84,6 +84,7 @@ export const OPTIONS = {
     description: 'full, or incremental: only files changed since the newest backup are stored, under pgark-incremental/ (pgark-only; needs --method local)',
   },
   noProgress: { flags: '--no-progress', type: bool, description: 'no progress display' },
+  cascade: { flags: '--cascade', type: bool, description: 'backup delete: also delete the incremental backups that need this one (newest first)' },
 
   restoreStart: {
     flags: '--start',
@@ -342,6 +343,7 @@ export const COMMAND_OPTIONS = {
   'wal-restore': ['cluster', 'restoreSource', 'walPgdata', 'restoreNoDaemon', 'file', 'secretsDir'],
   'wal-list': ['cluster', 'listSource', ...CONFIG],
   backup: ['cluster', 'backupName', 'immediateCheckpoint', 'compression', 'jobs', 'method', 'walTimeout', 'backupType', 'noProgress', ...CONFIG, ...PG],
+  'backup delete': ['cascade'],
   restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreJobs', 'finishRecovery', 'archiveEnd', ...CONFIG, ...PG],
   apply: ['applyStart', 'applyDryRun', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],

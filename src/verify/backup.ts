@@ -4,12 +4,17 @@
  * object's SHA-256 against backup.info's #pgark_object_sha256, and every file against the
  * backup_manifest in data.tar. The comparisons are the ones restore makes (pg/backup-manifest.ts,
  * catalog/backup-info.ts), here collecting every problem instead of stopping at the first.
+ *
+ * An incremental is checked with its chain, end to end: its file map's holders must all be chain
+ * members that are DONE, each member's tars are read (their digests checked) for the files the map
+ * says they hold, and the incremental's backup_manifest, which lists every file of the restored
+ * directory, is compared with what all members together hold.
  */
 import type { Transform } from 'node:stream';
 import { checkObjectDigests, type BackupInfo } from '../catalog/backup-info.js';
 import { mapLimit } from '../catalog/catalog.js';
 import { backupObjects, type BackupObject } from '../catalog/backup-objects.js';
-import { backupInfoKey, backupPrefix } from '../catalog/layout.js';
+import { FILE_MAP, filesByHolder, prefixOf, readFileMap } from '../catalog/incremental.js';
 import { checkAgainstManifest, type FileDigest } from '../pg/backup-manifest.js';
 import { isLsn, parseLsn } from '../pg/lsn.js';
 import { isSegmentSize, walSegmentName, walSegmentOffset } from '../pg/wal-names.js';
@@ -57,11 +62,14 @@ export interface BackupCheckOptions {
   counter: () => Transform;
   /** Every object of the backup's folder, from the catalog's listing. */
   listed: ObjectInfo[];
+  /** For an incremental: its chain, full first, the incremental last (catalog/incremental.ts chainOf), or the error that broke it. */
+  chain?: BackupInfo[] | Error;
 }
 
 export async function verifyBackup(store: ObjectStore, serverName: string, info: BackupInfo, opts: BackupCheckOptions): Promise<BackupResult> {
-  const prefix = backupPrefix(serverName, info.backup_id);
-  const problems: Problem[] = backupInfoProblems(info).map((what) => ({ key: backupInfoKey(serverName, info.backup_id), what: `backup.info: ${what}` }));
+  const prefix = prefixOf(serverName, info);
+  const infoKey = `${prefix}backup.info`;
+  const problems: Problem[] = backupInfoProblems(info).map((what) => ({ key: infoKey, what: `backup.info: ${what}` }));
   const notChecked: string[] = [];
   const recorded = info.pgark_object_sha256;
   const result: BackupResult = {
@@ -83,11 +91,11 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
 
   let objects: BackupObject[] = [];
   try {
-    objects = await backupObjects(store, serverName, { backupId: info.backup_id, tablespaces: info.tablespaces ?? [] });
+    objects = await backupObjects(store, serverName, { backupId: info.backup_id, tablespaces: info.tablespaces ?? [] }, prefix);
   } catch (err) {
     problems.push({ key: prefix, what: (err as Error).message });
   }
-  const known = new Set([backupInfoKey(serverName, info.backup_id), ...objects.map((o) => o.key)]);
+  const known = new Set([infoKey, `${prefix}${FILE_MAP}`, ...objects.map((o) => o.key)]);
   for (const o of opts.listed) {
     if (!known.has(o.key) && !o.key.startsWith(`${prefix}annotations/`)) notChecked.push(`${o.key}: not a tar of this backup, not read`);
   }
@@ -96,15 +104,16 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
   problems.push(...(digests?.problems ?? []));
   if (info.size !== null && recorded) {
     const stored = objects.reduce((n, o) => n + o.size, 0);
-    if (stored !== info.size) problems.push({ key: backupInfoKey(serverName, info.backup_id), what: `backup.info: size is ${info.size} bytes, but its tars hold ${stored}` });
+    if (stored !== info.size) problems.push({ key: infoKey, what: `backup.info: size is ${info.size} bytes, but its tars hold ${stored}` });
   }
 
   const found = new Map<string, FoundFile>();
   let manifest: { text: string; key: string } | undefined;
   result.objects = objects.map((o): ObjectResult => ({ key: o.key, size: o.size, codec: o.codec, entries: 0, sha256: 'not-read' }));
+  const readTar = (o: BackupObject) => readBackupObject(store, o.key, o.codec, opts.counter());
   await mapLimit(objects, opts.jobs, async (o) => {
     const entry = result.objects.find((r) => r.key === o.key)!;
-    const read = await readBackupObject(store, o.key, o.codec, opts.counter());
+    const read = await readTar(o);
     entry.entries = read.entries;
     if (read.problem) problems.push({ key: o.key, what: read.problem });
     const want = digests?.expected.get(o.key);
@@ -118,6 +127,8 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
     for (const [path, f] of read.files) found.set(under + path, { ...f, key: o.key });
     if (read.manifest !== undefined && o.base === 'data') manifest = { text: read.manifest, key: o.key };
   });
+
+  if (opts.chain) await readChainMembers(store, serverName, info, opts.chain, { jobs: opts.jobs, readTar, found, problems });
 
   if (manifest) result.writer = 'pgark';
   if (manifest) {
@@ -136,4 +147,55 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
   if (!recorded && info.size === null) notChecked.push('backup.info records no size');
   result.ok = problems.length === 0;
   return result;
+}
+
+/**
+ * The other members of an incremental's chain: each must be DONE, its tars present and as its
+ * backup.info recorded them, and hold the files the incremental's map names it for; those files
+ * join `found` for the manifest check.
+ */
+async function readChainMembers(
+  store: ObjectStore,
+  serverName: string,
+  info: BackupInfo,
+  chain: BackupInfo[] | Error,
+  ctx: { jobs: number; readTar: (o: BackupObject) => ReturnType<typeof readBackupObject>; found: Map<string, FoundFile>; problems: Problem[] },
+): Promise<void> {
+  const own = prefixOf(serverName, info);
+  if (chain instanceof Error) {
+    ctx.problems.push({ key: `${own}backup.info`, what: chain.message });
+    return;
+  }
+  let held: Map<string, Set<string>>;
+  try {
+    const map = await readFileMap(store, serverName, info);
+    if (!map) throw new Error(`incremental backup ${info.backup_id} has no ${FILE_MAP}`);
+    held = filesByHolder(map, chain);
+  } catch (err) {
+    ctx.problems.push({ key: own + FILE_MAP, what: (err as Error).message });
+    return;
+  }
+  for (const member of chain.slice(0, -1)) {
+    const prefix = prefixOf(serverName, member);
+    const mine = held.get(member.backup_id)!;
+    if (member.status !== 'DONE') ctx.problems.push({ key: `${prefix}backup.info`, what: `chain member of ${info.backup_id} has status ${member.status}, not DONE` });
+    if (mine.size === 0) continue;
+    let objects: BackupObject[];
+    try {
+      objects = await backupObjects(store, serverName, { backupId: member.backup_id, tablespaces: member.tablespaces ?? [] }, prefix);
+    } catch (err) {
+      ctx.problems.push({ key: prefix, what: `chain member of ${info.backup_id}: ${(err as Error).message}` });
+      continue;
+    }
+    const digests = member.pgark_object_sha256 ? checkObjectDigests(member.pgark_object_sha256, objects) : undefined;
+    ctx.problems.push(...(digests?.problems ?? []));
+    await mapLimit(objects, ctx.jobs, async (o) => {
+      const read = await ctx.readTar(o);
+      if (read.problem) ctx.problems.push({ key: o.key, what: read.problem });
+      const want = digests?.expected.get(o.key);
+      if (want !== undefined && read.sha256 !== undefined && read.sha256 !== want) ctx.problems.push({ key: o.key, what: `its SHA-256 is ${read.sha256}, backup.info recorded ${want} when it was stored` });
+      const under = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
+      for (const [path, f] of read.files) if (mine.has(under + path)) ctx.found.set(under + path, { ...f, key: o.key });
+    });
+  }
 }

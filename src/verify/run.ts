@@ -17,6 +17,7 @@ import { PassThrough, type Transform } from 'node:stream';
 import type { BackupInfo } from '../catalog/backup-info.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { findBackup, listBackups, type Catalog, type CatalogWriteOptions } from '../catalog/catalog.js';
+import { chainOf, incrementalPrefix, isIncremental, listIncrementals, type IncrementalListing } from '../catalog/incremental.js';
 import { parseLsn } from '../pg/lsn.js';
 import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, UserError } from '../util/errors.js';
@@ -49,7 +50,14 @@ export interface VerifyRequest {
 
 const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0);
 
-function chooseBackups(done: BackupInfo[], catalog: Catalog, req: VerifyRequest, since: VerifyResult | undefined): BackupInfo[] {
+/** The full backups' catalog and the incrementals: verify chooses among both, and checks an incremental with its chain. */
+interface Backups {
+  catalog: Catalog;
+  incrementals: IncrementalListing;
+  all: BackupInfo[];
+}
+
+function chooseBackups(done: BackupInfo[], backups: Backups, req: VerifyRequest, since: VerifyResult | undefined): BackupInfo[] {
   if (req.sinceLast && since) {
     const after = since.coverage.newestBackupId;
     return done.filter((b) => after === null || b.backup_id > after);
@@ -57,7 +65,7 @@ function chooseBackups(done: BackupInfo[], catalog: Catalog, req: VerifyRequest,
   const ref = req.backup ?? 'latest';
   if (ref === 'all') return done;
   try {
-    return [findBackup(catalog, ref)];
+    return [findBackup({ serverName: req.serverName, backups: backups.all }, ref)];
   } catch (err) {
     if (err instanceof NotFoundError) throw new UserError(err.message, 'pgark backup list shows the backups; --backup takes an id, a name, latest, oldest or all');
     throw err;
@@ -94,23 +102,36 @@ function mergeLast(a: Record<string, string>, b: Record<string, string>): Record
 export async function runVerify(req: VerifyRequest): Promise<VerifyResult> {
   const now = req.now ?? (() => new Date());
   const startedAt = now();
-  const catalog = await listBackups(req.store, req.serverName);
-  const done = catalog.backups.filter((b) => b.status === 'DONE').sort(byId);
+  const [catalog, incrementals] = await Promise.all([listBackups(req.store, req.serverName), listIncrementals(req.store, req.serverName)]);
+  const backups: Backups = { catalog, incrementals, all: [...catalog.backups, ...incrementals.backups].sort(byId) };
+  const done = backups.all.filter((b) => b.status === 'DONE');
   const since = req.sinceLast ? await lastSuccessfulRun(req.store, req.serverName) : undefined;
-  const chosen = chooseBackups(done, catalog, req, since?.result);
+  const chosen = chooseBackups(done, backups, req, since?.result);
 
-  const toRead = chosen.flatMap((b) => catalog.objects.get(b.backup_id) ?? []).reduce((n, o) => n + o.size, 0);
+  const toRead = chosen.flatMap((b) => listedObjects(backups, b.backup_id)).reduce((n, o) => n + o.size, 0);
   const progress = req.progress?.(toRead, req.wal) ?? NO_PROGRESS;
   try {
-    return await verifyChosen(req, catalog, done, chosen, since, progress, startedAt, now);
+    return await verifyChosen(req, backups, done, chosen, since, progress, startedAt, now);
   } finally {
     progress.stop();
   }
 }
 
+function listedObjects(backups: Backups, id: string) {
+  return backups.catalog.objects.get(id) ?? backups.incrementals.objects.get(id) ?? [];
+}
+
+function chainOrError(info: BackupInfo, all: BackupInfo[]): BackupInfo[] | Error {
+  try {
+    return chainOf(info.backup_id, all);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
 async function verifyChosen(
   req: VerifyRequest,
-  catalog: Catalog,
+  backupsRead: Backups,
   done: BackupInfo[],
   chosen: BackupInfo[],
   since: { key: string; result: VerifyResult } | undefined,
@@ -121,13 +142,15 @@ async function verifyChosen(
   const counter = () => progress.counter();
   const problems: Problem[] = [];
   if (req.backup === 'all' || req.sinceLast) {
-    for (const u of catalog.unreadable) problems.push({ key: backupInfoKey(req.serverName, u.backupId), what: `backup.info cannot be read: ${u.error}` });
+    for (const u of backupsRead.catalog.unreadable) problems.push({ key: backupInfoKey(req.serverName, u.backupId), what: `backup.info cannot be read: ${u.error}` });
+    for (const u of backupsRead.incrementals.unreadable) problems.push({ key: `${incrementalPrefix(req.serverName, u.backupId)}backup.info`, what: `backup.info cannot be read: ${u.error}` });
   }
   const backups: BackupResult[] = [];
   let objectsRead = 0;
   let bytesRead = 0;
   for (const info of chosen) {
-    const r = await verifyBackup(req.store, req.serverName, info, { jobs: req.jobs, counter, listed: catalog.objects.get(info.backup_id) ?? [] });
+    const chain = isIncremental(info) ? chainOrError(info, backupsRead.all) : undefined;
+    const r = await verifyBackup(req.store, req.serverName, info, { jobs: req.jobs, counter, listed: listedObjects(backupsRead, info.backup_id), chain });
     backups.push(r);
     problems.push(...r.problems);
     objectsRead += r.objects.length;

@@ -3,6 +3,8 @@
  * archiving into s3rver: a chain full -> incremental -> incremental restores to the source's data,
  * an incremental taken right after a full restores to the same files, the incrementals store only
  * what changed, and barman-cloud 3.4 still lists the store with only the full backups in it.
+ * `pgark backup list|show` show the chains, and `pgark verify` checks an incremental with its
+ * chain: a tar of the full it needs going missing fails the incremental's verification.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +13,8 @@ import { join, relative } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { Crc32c } from '../../src/io/hash.js';
 import { run, storeObjects } from './helpers.js';
-import { archiveCurrentWal, backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
+import { archiveCurrentWal, backupOrigin, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from '../recovery/helpers.js';
+import { openObjectStore } from '../../src/storage/open.js';
 
 async function crcOf(path: string): Promise<number> {
   const crc = new Crc32c();
@@ -43,6 +46,7 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
   let store: TestStore;
   let origin: Origin;
   const restored: Recovered[] = [];
+  const chain = { full: '', inc1: '', inc2: '' };
 
   before(async () => {
     store = await startStore('s3');
@@ -63,6 +67,7 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
     await insertBatch(origin.pg, 2);
     await origin.pg.query('UPDATE big SET payload = upper(payload) WHERE id % 1000 = 0');
     const inc2 = await backupOrigin(origin, ['--type', 'incremental']);
+    Object.assign(chain, { full, inc1, inc2 });
     const want = await origin.pg.query<{ md5: string }>(`SELECT md5(string_agg(batch || ':' || id, ',' ORDER BY id)) AS md5 FROM rows`);
     const wantBig = await origin.pg.query<{ md5: string }>(`SELECT md5(string_agg(id || payload, ',' ORDER BY id)) AS md5 FROM big`);
     await archiveCurrentWal(origin.pg);
@@ -112,5 +117,55 @@ describe('incremental backups (file level, PostgreSQL 15)', () => {
     const incrementals = (await storeObjects(store, `incr/pgark-incremental/`)).filter((o) => o.key.endsWith('/backup.info'));
     assert.equal(incrementals.length, 3);
     for (const o of incrementals) assert.ok(!listed.some((b) => o.key.includes(b.backup_id)), `${o.key} listed by barman`);
+  });
+
+  it('backup list and show give each backup its type, parent, chain and chain size (human and --json)', async () => {
+    const list = await pgark(['backup', 'list', '-f', origin.manifest, '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    type Entry = { backup_id: string; pgark_type: string; pgark_parent_backup_id: string | null; pgark_chain: string[]; pgark_chain_size_bytes: number; pgark_size_bytes: number };
+    const out = JSON.parse(list.stdout) as { backups_list: Entry[]; pgark_incrementals: Entry[] };
+    // barman's list stays the full backups only, as CNPG parses it.
+    assert.deepEqual(out.backups_list.map((b) => b.pgark_type).filter((t) => t !== 'full'), []);
+    const full = out.backups_list.find((b) => b.backup_id === chain.full)!;
+    assert.deepEqual([full.pgark_parent_backup_id, full.pgark_chain, full.pgark_chain_size_bytes], [null, [chain.full], full.pgark_size_bytes]);
+    const byId = new Map(out.pgark_incrementals.map((b) => [b.backup_id, b]));
+    const inc1 = byId.get(chain.inc1)!;
+    const inc2 = byId.get(chain.inc2)!;
+    assert.deepEqual([inc2.pgark_type, inc2.pgark_parent_backup_id, inc2.pgark_chain], ['incremental', chain.inc1, [chain.full, chain.inc1, chain.inc2]]);
+    assert.equal(inc2.pgark_chain_size_bytes, full.pgark_size_bytes + inc1.pgark_size_bytes + inc2.pgark_size_bytes);
+
+    const text = await pgark(['backup', 'list', '-f', origin.manifest]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^ID +NAME +STATUS +TYPE +PARENT .* SIZE +CHAIN SIZE /m);
+    assert.match(text.stdout, new RegExp(`^${chain.inc2} +- +DONE +incremental +${chain.inc1} `, 'm'));
+    assert.match(text.stdout, new RegExp(`^${chain.full} +- +DONE +full +- `, 'm'));
+
+    const show = await pgark(['backup', 'show', '-f', origin.manifest, chain.inc2, '--json']);
+    assert.equal(show.code, 0, show.stderr);
+    const shown = Object.values(JSON.parse(show.stdout) as Record<string, Entry>)[0];
+    assert.deepEqual(shown.pgark_chain, [chain.full, chain.inc1, chain.inc2]);
+    assert.equal(shown.pgark_chain_size_bytes, inc2.pgark_chain_size_bytes);
+  });
+
+  it('pgark verify checks an incremental with its chain, and fails it when a tar of its full is gone', async () => {
+    const good = await pgark(['verify', '-f', origin.manifest, '--backup', chain.inc2, '--json']);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    const ok = JSON.parse(good.stdout) as { ok: boolean; backups: { backupId: string; manifestFiles: number | null; problems: unknown[] }[] };
+    assert.equal(ok.backups[0].backupId, chain.inc2);
+    assert.ok((ok.backups[0].manifestFiles ?? 0) > 100, `${ok.backups[0].manifestFiles} files matched the chain's manifest`);
+
+    const os = await openObjectStore(store.resolved());
+    try {
+      const tar = (await storeObjects(store, `incr/base/${chain.full}/`)).find((o) => /\/data\.tar/.test(o.key))!;
+      await os.delete([tar.key]);
+    } finally {
+      await os.close();
+    }
+    const bad = await pgark(['verify', '-f', origin.manifest, '--backup', chain.inc2, '--json']);
+    assert.equal(bad.code, 1, bad.stderr);
+    const report = JSON.parse(bad.stdout) as { ok: boolean; problems: { key: string; what: string }[] };
+    assert.equal(report.ok, false);
+    assert.ok(report.problems.some((p) => p.key.startsWith(`incr/base/${chain.full}/`)), JSON.stringify(report.problems));
+    assert.ok(report.problems.some((p) => /is listed but was not in the backup's archives/.test(p.what)), 'the chain no longer holds every file of the manifest');
   });
 });

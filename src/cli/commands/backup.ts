@@ -78,15 +78,18 @@ export function register(program: Command): void {
       }),
     );
 
-  backup
-    .command('delete')
-    .addHelpText('after', sharedOptions)
-    .description('delete one backup and its objects; also removes an incomplete backup (a directory without backup.info)')
-    .argument('<backup>', 'backup id or backup name')
-    .action(
-      action(async (id: string, _o: unknown, cmd: Command) => {
-        const { deleteCommand } = await import('../../commands/backup.js');
-        await deleteCommand(clusterOptions(globals(cmd)), id);
-      }),
-    );
+  withOptions(
+    backup
+      .command('delete')
+      .addHelpText('after', sharedOptions)
+      .description('delete one backup and its objects; also removes an incomplete backup (a directory without backup.info); refuses a backup an incremental needs unless --cascade')
+      .argument('<backup>', 'backup id or backup name'),
+    'backup delete',
+  ).action(
+    action(async (id: string, _o: unknown, cmd: Command) => {
+      const { deleteCommand } = await import('../../commands/backup.js');
+      const o = globals(cmd) as BackupCliOptions & { cascade?: boolean };
+      await deleteCommand({ ...clusterOptions(o), cascade: o.cascade }, id);
+    }),
+  );
 }

@@ -15,6 +15,7 @@ import { pyRepr } from '../../catalog/pyliteral.js';
 import { archivedWalFiles } from '../../wal/list.js';
 import { type ArgValues, BarmanExit, readCatalog, resolveBackup, runCommand, textArg, withStore } from './shared.js';
 import { EXIT, type BarmanInvocation, type BarmanLog } from './common.js';
+import { listIncrementals } from '../../catalog/incremental.js';
 
 export interface BackupDeleteOptions {
   target: ResolvedObjectStore;
@@ -96,7 +97,8 @@ export async function backupDelete(opts: BackupDeleteOptions, log: BarmanLog, ou
     if (opts.minimumRedundancy !== undefined && done.some((b) => b.backup_id === id) && done.length <= opts.minimumRedundancy) {
       throw new BarmanExit(`Skipping delete of backup ${id} for server ${serverName} due to minimum redundancy requirements (minimum redundancy = ${opts.minimumRedundancy}, current redundancy = ${done.length})`, EXIT.operation);
     }
-    const plan = planBackupDeletion(catalog, await walObjects(store, serverName), id);
+    // A backup that a kept pgark incremental needs is refused: barman knows nothing of chains.
+    const plan = planBackupDeletion(catalog, await walObjects(store, serverName), id, (await listIncrementals(store, serverName)).backups);
     if (plan.walSkippedBecause) log.warning(`WAL of backup ${id} left in place: ${plan.walSkippedBecause}`);
     if (opts.dryRun) {
       out(dryRunText(catalog, plan));
