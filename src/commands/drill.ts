@@ -48,7 +48,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<void> {
 function reportText(r: DrillReport, key: string | undefined, storeError: string | undefined): string {
   const lines = [
     `Drill:        ${r.id} of Cluster "${r.cluster}" (server ${r.serverName}): ${r.ok ? 'PASSED' : `FAILED at ${r.failure!.step}`}`,
-    `Target:       ${r.target.requested}${r.target.time ? ` -> ${r.target.time}` : ''}${r.target.description ? ` (${r.target.description})` : ''}`,
+    `Target:       ${r.target.requested}${r.target.reason ? ` -> LSN ${r.target.lsn}` : ''}${r.target.description ? ` (${r.target.description})` : ''}`,
+    ...(r.target.reason ? [`              ${r.target.reason}`] : []),
     `Backup:       ${r.backup ? `${r.backup.id}${r.backup.name ? ` (${r.backup.name})` : ''}, ${formatBytes(r.backup.bytes ?? 0)}` : 'none restored'}`,
     `RTO:          ${r.steps.map((s) => `${s.step} ${formatDuration(s.seconds)}${s.ok ? '' : ' (failed)'}`).join(', ')}; total ${formatDuration(r.rto.total)}`,
     `Reached:      ${r.recoveryPoint ? `${r.recoveryPoint.time ?? 'no transaction replayed'} at ${r.recoveryPoint.lsn ?? '?'}, timeline ${r.recoveryPoint.timeline ?? '?'}` : 'nothing'}`,

@@ -43,8 +43,11 @@ export interface DrillReport {
     requested: string;
     /** What the drill recovered to ("end of the WAL archive", "time ..."). */
     description: string;
-    /** The time a random target chose. */
+    /** The time a time target asked for (reports of earlier pgark: the time a random target drew). */
     time: string | null;
+    /** The LSN an LSN or random target asked for, and for random why there; absent in reports of earlier pgark. */
+    lsn?: string | null;
+    reason?: string | null;
   };
   backup: { id: string; name: string | null; endTime: string | null; bytes: number | null } | null;
   steps: StepResult[];

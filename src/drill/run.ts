@@ -1,6 +1,6 @@
 /**
  * One restore drill, end to end: pick the target (latest = the archive's newest segment, random =
- * a uniform time in the recoverable window), restore into a private scratch area with pgark's own
+ * a uniform LSN that replay is sure to reach), restore into a private scratch area with pgark's own
  * recovery (plan and pre-checks, download, settings with the prefetching restore_command), let
  * PostgreSQL replay and promote, run the checks, measure every step, store the report in the
  * store, and clean up unless asked to keep. The restored server shares nothing with the source:
@@ -16,7 +16,8 @@ import { isDrillTarget } from '../config/schema.js';
 import type { DrillCheck } from '../config/types.js';
 import { findPgBinaries } from '../pg/binaries.js';
 import { serverIdentity } from '../pg/local-server.js';
-import { DEFAULT_WAL_SEGMENT_SIZE } from '../pg/wal-names.js';
+import { formatLsn, parseLsn, type Lsn } from '../pg/lsn.js';
+import { DEFAULT_WAL_SEGMENT_SIZE, parseSegmentName, segmentStartLsn } from '../pg/wal-names.js';
 import { runRecovery, type RecoveryResult } from '../recovery/apply.js';
 import { stderrProgress, type Progress } from '../recovery/progress.js';
 import { openObjectStore } from '../storage/open.js';
@@ -119,30 +120,72 @@ function archiveFacts(catalog: Catalog, summary: WalArchiveSummary): ArchiveFact
   };
 }
 
-/** The recoveryTarget section of the drill's Cluster, and how the report names the target. */
-function recoveryTargetFor(target: string, facts: ArchiveFacts, chosen: BackupInfo | undefined, random: () => number): { rt?: Record<string, unknown>; time?: Date } {
+/**
+ * Where a random target may fall: from just after the backup's end LSN (end_xlog, the end of its
+ * backup-end record; recovery picks a backup only when end_xlog < targetLSN) to just before the
+ * start of the newest archived segment. The drill asks for that LSN inclusively, and PostgreSQL
+ * (recoveryStopsAfter, recovery_target_inclusive = true) stops after replaying the first record
+ * that begins at or after it. For every LSN below the newest segment's start, that record begins
+ * no later than the first record beginning in the newest segment, which the archive holds whole
+ * unless a single WAL record fills a segment. So replay always reaches the target, where a random
+ * time could fall after the archive's last commit and end recovery "before the configured
+ * recovery target was reached". Uniform over LSNs is uniform over the WAL written since the backup.
+ */
+export interface RandomLsnRange {
+  /** Exclusive. */
+  after: Lsn;
+  /** Exclusive: the start of `newestSegment`. */
+  before: Lsn;
+  newestSegment: string;
+}
+
+export function randomLsnRange(backupEnd: Lsn, newestSegment: string, segmentSize: number): RandomLsnRange | undefined {
+  const before = segmentStartLsn(parseSegmentName(newestSegment, segmentSize), segmentSize);
+  return before - backupEnd > 1n ? { after: backupEnd, before, newestSegment } : undefined;
+}
+
+export function drawLsn(range: RandomLsnRange, random: () => number): Lsn {
+  const choices = range.before - range.after - 1n;
+  // A double has 53 bits: clamp so rounding never lands on the excluded end.
+  const offset = BigInt(Math.min(Math.floor(random() * Number(choices)), Number.MAX_SAFE_INTEGER));
+  return range.after + 1n + (offset < choices ? offset : choices - 1n);
+}
+
+/** The recoveryTarget section of the drill's Cluster, and for a random target the LSN drawn and why. */
+function recoveryTargetFor(
+  target: string,
+  facts: ArchiveFacts,
+  catalog: Catalog,
+  chosen: BackupInfo | undefined,
+  random: () => number,
+): { rt?: Record<string, unknown>; lsn?: Lsn; reason?: string } {
   const backupID = chosen ? { backupID: chosen.backup_id } : {};
   if (target === 'latest') return { rt: chosen ? backupID : undefined };
   if (target === 'random') {
-    const from = chosen?.end_time?.toDate() ?? facts.oldestBackupEnd;
-    const to = facts.newestStored;
-    if (!from || !to || to <= from) {
+    // Without --backup, draw over every DONE backup's window: recovery then picks the backup for the LSN.
+    const from = chosen ?? catalog.backups.find((b) => b.status === 'DONE' && b.end_xlog);
+    const segmentSize = from?.xlog_segment_size ?? DEFAULT_WAL_SEGMENT_SIZE;
+    const range = from?.end_xlog && facts.newestSegment ? randomLsnRange(parseLsn(from.end_xlog), facts.newestSegment, segmentSize) : undefined;
+    if (!range) {
       throw new UserError(
-        `no recoverable window to pick a random time in: ${from ? `backups end at ${from.toISOString()}` : 'no DONE backup'}, ${to ? `newest WAL stored ${to.toISOString()}` : 'no archived WAL'}`,
-        'take a backup and let WAL archive, or drill with --target latest',
+        `no WAL to pick a random target in: ${from?.end_xlog ? `backup ${from.backup_id} ends at ${from.end_xlog}` : 'no DONE backup'}, ${facts.newestSegment ? `newest archived segment ${facts.newestSegment}` : 'no archived WAL'}`,
+        'a random target needs at least one archived segment that begins after the end of a backup; let WAL archive, or drill with --target latest',
       );
     }
-    const time = new Date(from.getTime() + Math.floor(random() * (to.getTime() - from.getTime())));
-    return { rt: { ...backupID, targetTime: time.toISOString() }, time };
+    const lsn = drawLsn(range, random);
+    const reason = `uniform over the WAL between the end of backup ${from!.backup_id} (${formatLsn(range.after)}) and the start of the newest archived segment ${range.newestSegment} (${formatLsn(range.before)}), where replay always reaches it`;
+    return { rt: { ...backupID, targetLSN: formatLsn(lsn) }, lsn, reason };
   }
-  if (target.includes('/')) return { rt: { ...backupID, targetLSN: target } };
+  if (target.includes('/')) return { rt: { ...backupID, targetLSN: target }, lsn: parseLsn(target) };
   return { rt: { ...backupID, targetTime: target } };
 }
 
-/** The backup the drill will restore, for the disk-size limit: the one asked for, else the newest DONE one ending before a target time. */
-function likelyBackup(catalog: Catalog, chosen: BackupInfo | undefined, time: Date | undefined): BackupInfo | undefined {
+/** The backup the drill will restore, for the disk-size limit: the one asked for, else the newest DONE one ending before the target. */
+function likelyBackup(catalog: Catalog, chosen: BackupInfo | undefined, time: Date | undefined, lsn: Lsn | undefined): BackupInfo | undefined {
   if (chosen) return chosen;
-  const done = catalog.backups.filter((b) => b.status === 'DONE' && b.end_time && (!time || b.end_time.toDate() <= time));
+  const done = catalog.backups.filter(
+    (b) => b.status === 'DONE' && b.end_time && (!time || b.end_time.toDate() <= time) && (lsn === undefined || (b.end_xlog && parseLsn(b.end_xlog) < lsn)),
+  );
   return done.at(-1);
 }
 
@@ -217,7 +260,7 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
       ok: false,
       startedAt: startedAt.toISOString(),
       finishedAt: '',
-      target: { requested: opts.target, description: '', time: null },
+      target: { requested: opts.target, description: '', time: null, lsn: null, reason: null },
       backup: null,
       steps: [],
       rto: { plan: 0, download: 0, replay: 0, promotion: 0, checks: 0, total: 0 },
@@ -249,12 +292,14 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
     opts.signal?.addEventListener('abort', onAbort);
     let result: RecoveryResult | undefined;
     try {
-      const { rt, time } = recoveryTargetFor(opts.target, facts, chosen, random);
-      if (time) {
-        report.target.time = time.toISOString();
-        progress.step(`random target: ${time.toISOString()}, uniformly chosen in the recoverable window ${report.recoverableWindow.from} .. ${report.recoverableWindow.to}`);
+      const { rt, lsn, reason } = recoveryTargetFor(opts.target, facts, catalog, chosen, random);
+      if (rt?.targetTime) report.target.time = String(rt.targetTime);
+      if (lsn !== undefined) report.target.lsn = formatLsn(lsn);
+      if (reason) {
+        report.target.reason = reason;
+        progress.step(`random target: LSN ${report.target.lsn}, ${reason}`);
       }
-      const likely = likelyBackup(catalog, chosen, time ?? (rt?.targetTime ? new Date(String(rt.targetTime)) : undefined));
+      const likely = likelyBackup(catalog, chosen, rt?.targetTime ? new Date(String(rt.targetTime)) : undefined, lsn);
       if (opts.maxDiskBytes !== undefined && likely && restoredBytes(catalog, likely) > opts.maxDiskBytes) {
         throw new UserError(`backup ${likely.backup_id} restores ${restoredBytes(catalog, likely)} bytes, more than resources.maxDiskBytes (${opts.maxDiskBytes})`, 'raise maxDiskBytes or give the drill a larger scratch directory');
       }
@@ -332,8 +377,9 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
       const failedAt = report.failure ? DRILL_STEPS.indexOf(report.failure.step) : DRILL_STEPS.length;
       report.steps = clock.entered().map((step) => ({ step, seconds: clock.seconds(step), ok: DRILL_STEPS.indexOf(step) < failedAt }));
       report.finishedAt = new Date().toISOString();
-      report.scratch.kept = Boolean(opts.keep && scratch);
-      await scratch?.cleanup(opts.keep && !opts.signal?.aborted);
+      report.scratch.kept = Boolean(opts.keep && scratch && !opts.signal?.aborted);
+      await scratch?.cleanup(report.scratch.kept);
+      if (report.scratch.kept) progress.step(`kept the restored copy in ${scratch!.dir}, server stopped; start it with pg_ctl -D ${scratch!.pgdata} start`);
     }
     const outcome: DrillOutcome = { report };
     try {

@@ -3,6 +3,7 @@
  * holding the data directory, the server's own Unix-socket directory, a pg_hba.conf that admits
  * only local socket connections, and the generated drill manifest. cleanup() stops the server and
  * removes all of it; it may run more than once (on abort and again when the drill unwinds).
+ * Kept, the directory stays with the server stopped.
  */
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -44,20 +45,24 @@ export class Scratch {
     if (this.who) chownSync(path, this.who.uid, this.who.gid);
   }
 
-  /** Stops the server if it runs, then removes the directory; `keep` leaves both as they are. */
+  /**
+   * Stops the server if it runs, then removes the directory. `keep` stops it cleanly instead and
+   * leaves the directory: a copy left running would hold its port and memory unseen, and a clean
+   * shutdown lets `pg_ctl start` open it again without crash recovery.
+   */
   cleanup(keep = false): Promise<void> {
-    if (keep) return Promise.resolve();
+    if (keep) return this.stopServer('fast');
     return (this.cleaning ??= (async () => {
-      await this.stopServer();
+      await this.stopServer('immediate');
       rmSync(this.dir, { recursive: true, force: true });
     })().finally(() => (this.cleaning = undefined)));
   }
 
-  private async stopServer(): Promise<void> {
+  private async stopServer(mode: 'fast' | 'immediate'): Promise<void> {
     if (!existsSync(join(this.pgdata, 'postmaster.pid'))) return;
     const major = Number.parseInt(readFileSync(join(this.pgdata, 'PG_VERSION'), 'utf8'), 10);
-    // immediate: the copy is thrown away, a shutdown checkpoint would only cost time.
-    await pgCtlStop(findPgBinaries(major), this.pgdata, this.who, 'immediate').catch(() => undefined);
+    // immediate when the copy is thrown away: a shutdown checkpoint would only cost time.
+    await pgCtlStop(findPgBinaries(major), this.pgdata, this.who, mode).catch(() => undefined);
   }
 }
 

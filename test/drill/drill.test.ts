@@ -4,13 +4,22 @@
  * RTO figures, recovery point and stored report, on a server that shares nothing with the source;
  * a segment missing in the middle fails the replay step quoting the server's FATAL line; a failing
  * probe fails the checks step; every run leaves the scratch directory empty; --history lists them.
+ * Targets: a random target stays inside the WAL that replay is sure to reach (many draws, and real
+ * drills at both ends of that range); a time and an LSN between two batches recover exactly the
+ * batches before them; --keep leaves the directory with its server stopped; maxDiskBytes (as a
+ * ScheduledDrill's resources pass it to runDrill) refuses before anything is downloaded.
  * Last, `pgark agent` runs a ScheduledDrill every 5 s and its /metrics move.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { walKey } from '../../src/catalog/layout.js';
+import { listBackups } from '../../src/catalog/catalog.js';
+import { drawLsn, randomLsnRange, runDrill } from '../../src/drill/run.js';
+import { formatLsn, parseLsn } from '../../src/pg/lsn.js';
+import { parseSegmentName, segmentStartLsn } from '../../src/pg/wal-names.js';
+import { summarizeWalArchive } from '../../src/wal/list.js';
 import { clientTool } from '../../src/pg/binaries.js';
 import { runPgTool } from '../../src/pg/local-server.js';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -34,6 +43,8 @@ describe('pgark drill (PostgreSQL 15, s3rver)', () => {
   /** A segment written after the backup with archived segments after it. */
   let middle: string;
   let checksFile: string;
+  /** Taken after batch 2 was committed and archived, before batch 3 began. */
+  let between: { time: string; lsn: string };
 
   before(async () => {
     store = await startStore('s3');
@@ -46,7 +57,12 @@ describe('pgark drill (PostgreSQL 15, s3rver)', () => {
       const [{ name }] = await pg.query<{ name: string }>('SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS name');
       await insertBatch(pg, batch);
       await archiveCurrentWal(pg);
-      if (batch === 2) middle = name;
+      if (batch === 2) {
+        middle = name;
+        [between] = await pg.query<{ time: string; lsn: string }>(
+          `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time, pg_current_wal_insert_lsn()::text AS lsn`,
+        );
+      }
     }
     client = await openObjectStore(store.resolved(origin.clusterName));
     scratch = scratchDir('drill-scratch');
@@ -163,6 +179,99 @@ describe('pgark drill (PostgreSQL 15, s3rver)', () => {
     );
   });
 
+  /** A probe that passes only when the restored `rows` holds exactly these batches. */
+  function batchesProbe(name: string, expected: number[]): string {
+    const file = join(files.path, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `- name: batches {${expected.join(',')}}\n  database: postgres\n  sql: "SELECT 1 WHERE (SELECT array_agg(DISTINCT batch ORDER BY batch) FROM rows)::text = '{${expected.join(',')}}'"\n  expect: {nonEmpty: true}\n`,
+    );
+    return file;
+  }
+
+  async function randomRange() {
+    const [backup] = (await listBackups(client, origin.clusterName)).backups;
+    const summary = await summarizeWalArchive(client, origin.clusterName);
+    const newest = summary.timelines.at(-1)!.lastSegment;
+    return { backup, newest, range: randomLsnRange(parseLsn(backup.end_xlog!), newest, backup.xlog_segment_size!)! };
+  }
+
+  test('random targets: every draw lies after the backup end and before the newest archived segment, spread over that range', async () => {
+    const { backup, newest, range } = await randomRange();
+    assert.equal(range.after, parseLsn(backup.end_xlog!));
+    assert.equal(range.before, segmentStartLsn(parseSegmentName(newest)));
+    // mulberry32: a fixed seed, so a failure names its draw.
+    let seed = 16;
+    const seeded = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const draws = Array.from({ length: 2000 }, () => drawLsn(range, seeded));
+    for (const lsn of draws) assert.ok(lsn > range.after && lsn < range.before, `${formatLsn(lsn)} outside ${formatLsn(range.after)} .. ${formatLsn(range.before)}`);
+    const middle = range.after + (range.before - range.after) / 2n;
+    const below = draws.filter((l) => l < middle).length;
+    assert.ok(below > 800 && below < 1200, `${below} of 2000 draws in the lower half`);
+    assert.equal(drawLsn(range, () => 0), range.after + 1n);
+    assert.equal(drawLsn(range, () => 1 - Number.EPSILON / 2), range.before - 1n);
+    assert.equal(randomLsnRange(range.before - 1n, newest, backup.xlog_segment_size!), undefined, 'no LSN strictly between: no range');
+  });
+
+  for (const [end, draw] of [['lowest', () => 0], ['highest', () => 1 - Number.EPSILON / 2]] as const) {
+    test(`a random target at the ${end} LSN of its range: the drill passes and replays to it`, async () => {
+      const { range } = await randomRange();
+      const lines: string[] = [];
+      const { report } = await runDrill(
+        { files: [origin.manifest], target: 'random', checks: [], scratch: scratch.path, progress: { step: (m) => lines.push(m) } },
+        draw,
+      );
+      assert.equal(report.ok, true, JSON.stringify(report.failure));
+      assert.equal(report.target.lsn, formatLsn(draw() === 0 ? range.after + 1n : range.before - 1n));
+      assert.match(report.target.reason!, /^uniform over the WAL between the end of backup .* and the start of the newest archived segment /);
+      assert.match(report.target.description, new RegExp(`${report.target.lsn}`));
+      assert.ok(lines.some((l) => l.startsWith(`random target: LSN ${report.target.lsn}, uniform over the WAL`)), lines.join('\n'));
+      assert.ok(parseLsn(report.recoveryPoint!.lsn!) >= parseLsn(report.target.lsn!), `replayed to ${report.recoveryPoint!.lsn}, target ${report.target.lsn}`);
+      assert.deepEqual(readdirSync(scratch.path), []);
+    });
+  }
+
+  test('a TIME target between two batches: the rows before it are restored, the ones after are not', async () => {
+    const { code, stderr, report } = await drill(['--target', between.time, '--checks', batchesProbe('time', [1, 2])]);
+    assert.equal(code, 0, stderr);
+    assert.equal(report.target.time, between.time);
+    assert.match(report.target.description, /^time /);
+    assert.deepEqual(report.checks.at(-1)!.status, 'passed');
+    assert.ok(Date.parse(report.recoveryPoint!.time!) <= Date.parse(between.time), `${report.recoveryPoint!.time} after ${between.time}`);
+  });
+
+  test('an LSN target between two batches with --keep: exactly the batches before it, directory kept with its server stopped', async () => {
+    const keepDir = join(files.path, 'kept');
+    mkdirSync(keepDir);
+    const r = await pgark(['drill', '-f', origin.manifest, '--scratch', keepDir, '--target', between.lsn, '--keep', '--checks', batchesProbe('lsn', [1, 2])]);
+    assert.equal(r.code, 0, r.stderr);
+    const [dir] = readdirSync(keepDir);
+    const kept = join(keepDir, dir);
+    assert.match(r.stdout, new RegExp(`^Target: +${between.lsn} \\(LSN ${between.lsn} \\(inclusive\\)\\)$`, 'm'));
+    assert.match(r.stdout, /^Check: +batches \{1,2\} \(postgres\): passed/m);
+    assert.match(r.stdout, new RegExp(`^Scratch: +kept in ${kept}$`, 'm'));
+    assert.match(r.stderr, new RegExp(`kept the restored copy in ${kept}, server stopped; start it with pg_ctl -D ${join(kept, 'data')} start`));
+    assert.ok(existsSync(join(kept, 'data', 'PG_VERSION')), 'the restored data directory is kept');
+    assert.equal(existsSync(join(kept, 'data', 'postmaster.pid')), false, 'its server is stopped');
+    rmSync(keepDir, { recursive: true, force: true });
+  });
+
+  test('maxDiskBytes below the backup size (a ScheduledDrill resources limit): refused in the plan step, nothing downloaded', async () => {
+    const { report } = await runDrill({ files: [origin.manifest], target: 'latest', checks: [], scratch: scratch.path, maxDiskBytes: 1, progress: { step() {} } });
+    assert.equal(report.ok, false);
+    assert.equal(report.failure!.step, 'plan');
+    assert.match(report.failure!.message, /^backup \S+ restores \d+ bytes, more than resources\.maxDiskBytes \(1\)$/);
+    assert.deepEqual(report.steps.map((s) => s.step), ['plan']);
+    assert.equal(report.bytes.downloaded, 0);
+    assert.equal(report.scratch.dir, null, 'no scratch directory was made');
+    assert.deepEqual(readdirSync(scratch.path), []);
+  });
+
   test('a checks file with a mistake: exit 2 at file:line:column, no drill run', async () => {
     const bad = join(files.path, 'bad.yaml');
     writeFileSync(bad, '- database: postgres\n  sql: SELECT 1\n  expect: {rows: "at least 3"}\n');
@@ -175,7 +284,7 @@ describe('pgark drill (PostgreSQL 15, s3rver)', () => {
 
   test('the agent runs a ScheduledDrill every 5 s: /metrics moves, /status shows the drills, shutdown leaves nothing', async () => {
     const dir = join(files.path, 'agent-manifests');
-    const { mkdirSync, copyFileSync } = await import('node:fs');
+    const { copyFileSync } = await import('node:fs');
     mkdirSync(dir);
     copyFileSync(origin.manifest, join(dir, 'cluster.yaml'));
     writeFileSync(
