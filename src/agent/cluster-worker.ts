@@ -19,7 +19,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { safeDisplay } from '../storage/destination.js';
 import { catalogWriteOptions, isDeletionInProgress, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { backupInfoKey } from '../catalog/layout.js';
-import { assertNotBlocked, parseRetentionPolicy, type RetentionPolicy } from '../catalog/retention.js';
+import { assertNotBlocked, clusterRetention, type RetentionPolicy } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
 import type { ConfigRef } from '../wal/protocol.js';
@@ -89,7 +89,7 @@ export class ClusterWorker {
     private readonly cfg: WorkerConfig,
   ) {
     const policyText = cluster.spec.backup?.retentionPolicy;
-    this.policy = policyText ? parseRetentionPolicy(policyText) : undefined;
+    this.policy = clusterRetention(cluster);
     this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: safeDisplay(resolved.destinationPath), retentionPolicy: policyText };
     this.ref = { files: cfg.files, secretsDir: cfg.secretsDir, cluster: cluster.metadata.name };
   }

@@ -8,6 +8,8 @@
  *  - DONE backups newest first: each is kept, up to and including the first whose end_time < PoR
  *    (the base for recovering to the start of the window); older DONE backups are obsolete
  *    unless they carry a keep annotation; other statuses are never retention's to delete;
+ *  - a minimum redundancy (pgark.io/retention-redundancy next to a window) keeps older backups
+ *    until that many are kept; alone it is barman's REDUNDANCY n (see backupReport);
  *  - obsolete backups are deleted oldest first, and after each one the WAL it alone needed:
  *    only when no older DONE/WAITING_FOR_WALS backup remains (keep:standalone ones only protect
  *    their own begin..end range), every WAL name < begin_wal of the next such backup (of the
@@ -36,13 +38,17 @@ import {
 } from './catalog.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
 import { walNameParts } from '../pg/wal-names.js';
+import type { Cluster } from '../config/types.js';
+import { parseRetentionRedundancy, RETENTION_REDUNDANCY_ANNOTATION } from '../config/retention-redundancy.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const UNIT_DAYS = { d: 1, w: 7, m: 31 } as const;
 const UNIT_WORD = { d: 'DAYS', w: 'WEEKS', m: 'MONTHS' } as const;
 
-export interface RetentionPolicy {
+/** A recovery window ("30d"): barman's RECOVERY WINDOW OF n DAYS|WEEKS|MONTHS. */
+export interface WindowPolicy {
+  kind: 'window';
   /** As written in the manifest, e.g. "30d". */
   text: string;
   value: number;
@@ -51,10 +57,23 @@ export interface RetentionPolicy {
   days: number;
   /** barman's spelling, e.g. "RECOVERY WINDOW OF 30 DAYS". */
   barman: string;
+  /** Backups kept even when older than the window (barman's minimum_redundancy; 0 = none). */
+  minimumRedundancy: number;
 }
 
+/** A number of backups: barman's REDUNDANCY n. */
+export interface RedundancyPolicy {
+  kind: 'redundancy';
+  text: string;
+  value: number;
+  barman: string;
+  minimumRedundancy: number;
+}
+
+export type RetentionPolicy = WindowPolicy | RedundancyPolicy;
+
 /** Parses CNPG's retentionPolicy (pattern ^[1-9][0-9]*[dwm]$). */
-export function parseRetentionPolicy(text: string): RetentionPolicy {
+export function parseRetentionPolicy(text: string): WindowPolicy {
   const m = /^([1-9][0-9]*)([dwm])$/.exec(text.trim());
   if (!m) {
     throw new UserError(
@@ -63,8 +82,36 @@ export function parseRetentionPolicy(text: string): RetentionPolicy {
     );
   }
   const value = Number(m[1]);
-  const unit = m[2] as RetentionPolicy['unit'];
-  return { text: text.trim(), value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}` };
+  const unit = m[2] as WindowPolicy['unit'];
+  return {
+    kind: 'window',
+    text: text.trim(),
+    value,
+    unit,
+    days: value * UNIT_DAYS[unit],
+    barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}`,
+    minimumRedundancy: 0,
+  };
+}
+
+/**
+ * The policy of a recovery window and/or a number of backups to keep, combined as barman
+ * combines retention_policy and minimum_redundancy: with a window, the redundancy is the minimum
+ * kept whatever their age (RECOVERY WINDOW with minimum redundancy); alone it is REDUNDANCY n.
+ */
+export function combineRetention(windowText: string | undefined, redundancy: number | undefined): RetentionPolicy | undefined {
+  if (windowText) {
+    const window = parseRetentionPolicy(windowText);
+    return redundancy ? { ...window, text: `${window.text}, at least ${redundancy} backups`, minimumRedundancy: redundancy } : window;
+  }
+  if (!redundancy) return undefined;
+  return { kind: 'redundancy', text: `${redundancy} backups`, value: redundancy, barman: `REDUNDANCY ${redundancy}`, minimumRedundancy: 0 };
+}
+
+/** A Cluster's policy: spec.backup.retentionPolicy (or `windowText`) with its pgark.io/retention-redundancy annotation. */
+export function clusterRetention(cluster: Cluster, windowText = cluster.spec.backup?.retentionPolicy): RetentionPolicy | undefined {
+  const where = `Cluster "${cluster.metadata.name}" annotation ${RETENTION_REDUNDANCY_ANNOTATION}`;
+  return combineRetention(windowText, parseRetentionRedundancy(cluster.metadata.annotations?.[RETENTION_REDUNDANCY_ANNOTATION], where));
 }
 
 /** A WAL object: its key and its WAL file name without compression suffix. */
@@ -76,12 +123,21 @@ export interface WalObject {
 
 export type BackupDecisionKind = 'keep' | 'delete' | 'finish-deletion' | 'ignore';
 
+/**
+ * The rule behind a decision: inside the window; the newest backup ending before the window's
+ * start (the base needed to recover to that start); one of the n newest (REDUNDANCY n); kept
+ * past the window for the minimum redundancy; a keep annotation; not DONE (never retention's);
+ * obsolete; an interrupted deletion to finish.
+ */
+export type RetentionRule = 'window' | 'window-base' | 'redundancy' | 'minimum-redundancy' | 'keep-annotation' | 'not-done' | 'obsolete' | 'interrupted';
+
 export interface BackupDecision {
   backupId: string;
   backupName: string | null;
   status: BackupInfo['status'];
   endTime: Date | null;
   decision: BackupDecisionKind;
+  rule: RetentionRule;
   reason: string;
   /** Bytes of the backup's objects (0 when unknown). */
   bytes: number;
@@ -117,7 +173,8 @@ export interface DeletionPlan {
 export interface RetentionPlan extends DeletionPlan {
   policy: RetentionPolicy;
   now: Date;
-  pointOfRecoverability: Date;
+  /** Start of the recovery window; null for a REDUNDANCY policy. */
+  pointOfRecoverability: Date | null;
   /** Oldest first. */
   backups: BackupDecision[];
   walRanges: WalRange[];
@@ -204,40 +261,62 @@ function firstRecoverability(backups: BackupInfo[]): Date | null {
   return oldest?.end_time?.toDate() ?? null;
 }
 
+type Decision = Pick<BackupDecision, 'decision' | 'rule' | 'reason'>;
+
+/**
+ * Which backups the policy keeps, as barman 3.4's _backup_report (retention_policies.py), newest
+ * first. A window keeps every DONE backup up to and including the first ending before the window's
+ * start, then older ones while fewer than minimumRedundancy are kept; REDUNDANCY n keeps the n
+ * newest (at least minimumRedundancy). Keep-annotated backups are never obsolete and count as kept
+ * (where barman counts them). Not-DONE backups are not retention's.
+ */
+function backupReport(sorted: BackupInfo[], policy: RetentionPolicy, keep: Map<string, KeepTarget>, porMicros: bigint | null): Map<string, Decision> {
+  const decisions = new Map<string, Decision>();
+  const redundancy = Math.max(policy.kind === 'redundancy' ? policy.value : 0, policy.minimumRedundancy);
+  let outside = false;
+  let kept = 0;
+  for (const b of [...sorted].reverse()) {
+    const target = keep.get(b.backup_id);
+    const annotated: Decision | undefined = target ? { decision: 'keep', rule: 'keep-annotation', reason: `keep:${target} annotation` } : undefined;
+    let d: Decision;
+    if (isDeletionInProgress(b)) {
+      d = { decision: 'finish-deletion', rule: 'interrupted', reason: 'an earlier deletion was interrupted' };
+    } else if (b.status !== 'DONE') {
+      d = { decision: 'ignore', rule: 'not-done', reason: `status ${b.status}: retention deletes DONE backups only` };
+    } else if (policy.kind === 'redundancy') {
+      d = annotated ?? (kept < redundancy
+        ? { decision: 'keep', rule: 'redundancy', reason: `one of the ${redundancy} newest backups (${policy.barman})` }
+        : { decision: 'delete', rule: 'obsolete', reason: `obsolete: older than the ${redundancy} newest backups` });
+      kept++;
+    } else if (!outside) {
+      const endsBefore = b.end_time !== null && b.end_time.epochMicros() < porMicros!;
+      d = endsBefore
+        ? { decision: 'keep', rule: 'window-base', reason: 'newest backup ending before the window start: base for recovery to it' }
+        : { decision: 'keep', rule: 'window', reason: 'inside the recovery window' };
+      if (target) d = { ...d, reason: `${d.reason} (and keep:${target})` };
+      kept++;
+      if (endsBefore) outside = true;
+    } else if (kept < redundancy) {
+      d = annotated ?? { decision: 'keep', rule: 'minimum-redundancy', reason: `older than the window, kept for the minimum redundancy of ${redundancy}` };
+      kept++;
+    } else {
+      d = annotated ?? { decision: 'delete', rule: 'obsolete', reason: 'obsolete: older than the backup that covers the start of the window' };
+    }
+    decisions.set(b.backup_id, d);
+  }
+  return decisions;
+}
+
 /** Builds the retention plan for one server (pure; `now` is explicit). */
 export function planRetention(input: PlanInput): RetentionPlan {
   const policy = typeof input.policy === 'string' ? parseRetentionPolicy(input.policy) : input.policy;
   const keep = input.keep ?? new Map<string, KeepTarget>();
-  const por = new Date(input.now.getTime() - policy.days * DAY_MS);
-  const porMicros = BigInt(por.getTime()) * 1000n;
+  const por = policy.kind === 'window' ? new Date(input.now.getTime() - policy.days * DAY_MS) : null;
+  const porMicros = por ? BigInt(por.getTime()) * 1000n : null;
   const sorted = [...input.backups].sort(byId);
   const bytesOf = (id: string) => (input.objects?.get(id) ?? []).reduce((n, o) => n + o.size, 0);
 
-  // Backup report, newest first, as RecoveryWindowRetentionPolicy._backup_report.
-  const decisions = new Map<string, Pick<BackupDecision, 'decision' | 'reason'>>();
-  let outside = false;
-  for (const b of [...sorted].reverse()) {
-    const target = keep.get(b.backup_id);
-    if (isDeletionInProgress(b)) {
-      decisions.set(b.backup_id, { decision: 'finish-deletion', reason: 'an earlier deletion was interrupted' });
-    } else if (b.status !== 'DONE') {
-      decisions.set(b.backup_id, { decision: 'ignore', reason: `status ${b.status}: retention deletes DONE backups only` });
-    } else if (outside) {
-      decisions.set(
-        b.backup_id,
-        target
-          ? { decision: 'keep', reason: `keep:${target} annotation` }
-          : { decision: 'delete', reason: 'obsolete: older than the backup that covers the start of the window' },
-      );
-    } else {
-      const endsBefore = b.end_time !== null && b.end_time.epochMicros() < porMicros;
-      decisions.set(b.backup_id, {
-        decision: 'keep',
-        reason: endsBefore ? 'newest backup ending before the window start: base for recovery to it' : 'inside the recovery window',
-      });
-      if (endsBefore) outside = true;
-    }
-  }
+  const decisions = backupReport(sorted, policy, keep, porMicros);
 
   // Deletions oldest first, each removing the WAL it alone needed, on a shrinking catalog.
   let remaining = sorted;

@@ -10,6 +10,7 @@ import { resolveObjectStore, type ConfigContext } from '../config/index.js';
 import type { ManifestSet, ObjectStore, ResolvedObjectStore } from '../config/types.js';
 import { validateDocument } from '../config/validate.js';
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
+import { parseRetentionRedundancy, RETENTION_REDUNDANCY_ANNOTATION } from '../config/retention-redundancy.js';
 import { ConfigError, UserError } from '../util/errors.js';
 import { InvalidRequestError } from './calls.js';
 
@@ -109,6 +110,19 @@ export function targetStoreRef(cluster: PluginCluster, pluginName: string, reque
     serverName: parameters.serverName || cluster.metadata.name,
     skipEmptyCheck: skipAnnotation(cluster),
   };
+}
+
+/**
+ * How many backups retention keeps at least: the spec.plugins entry's retentionRedundancy
+ * parameter, else the Cluster's pgark.io/retention-redundancy annotation.
+ */
+export function retentionRedundancy(cluster: PluginCluster, pluginName: string): number | undefined {
+  const fromParameter = entryFor(cluster, pluginName)?.parameters?.retentionRedundancy;
+  if (fromParameter !== undefined) {
+    return parseRetentionRedundancy(fromParameter, `parameter retentionRedundancy of the spec.plugins entry "${pluginName}" of Cluster "${cluster.metadata.name}"`);
+  }
+  const where = `Cluster "${cluster.metadata.name}" annotation ${RETENTION_REDUNDANCY_ANNOTATION}`;
+  return parseRetentionRedundancy(cluster.metadata.annotations?.[RETENTION_REDUNDANCY_ANNOTATION], where);
 }
 
 /** An external cluster's plugin store (recovery or replica source); serverName defaults to the external cluster's name. */

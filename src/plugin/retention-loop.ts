@@ -1,7 +1,7 @@
 /**
  * The instance sidecar's catalog maintenance, as plugin-barman-cloud's sidecar does it: every
  * instanceSidecarConfiguration.retentionPolicyIntervalSeconds (default 1800) it applies the
- * ObjectStore's spec.retentionPolicy with the CLI's retentionPass, then publishes the server's
+ * ObjectStore's spec.retentionPolicy (with the retentionRedundancy parameter) with the CLI's retentionPass, then publishes the server's
  * recovery window in the ObjectStore's status. Only the pod the Cluster names as
  * status.currentPrimary acts (read from the Cluster through the API, as the upstream sidecar does,
  * not from pg_is_in_recovery: a demoted primary that has not restarted yet would still say
@@ -12,11 +12,11 @@ import type { Logger } from 'pino';
 import type { KubeObjectStores } from '../config/kube.js';
 import { openObjectStore } from '../storage/open.js';
 import { catalogWriteOptions, listBackups } from '../catalog/catalog.js';
-import { parseRetentionPolicy } from '../catalog/retention.js';
+import { combineRetention } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
 import { UserError } from '../util/errors.js';
-import { readCluster, targetStoreRef, type PluginConfig } from './config.js';
+import { readCluster, retentionRedundancy, targetStoreRef, type PluginConfig } from './config.js';
 import { readFirstRequired } from './first-required.js';
 import { recoveryWindowOf, withRecoveryWindow, type RecoveryWindow } from './recovery-window.js';
 
@@ -65,10 +65,10 @@ export async function retentionCycle(cfg: RetentionLoopConfig): Promise<CycleOut
   try {
     const deleted: string[] = [];
     let walDeleted = 0;
-    const policyText = objectStore.spec.retentionPolicy;
-    if (policyText) {
+    const policy = combineRetention(objectStore.spec.retentionPolicy, retentionRedundancy(cluster, cfg.pluginName));
+    if (policy) {
       const floor = await readFirstRequired(store, ref.serverName);
-      const pass = await retentionPass(store, ref.serverName, parseRetentionPolicy(policyText), archivedWalFiles(store, ref.serverName), {
+      const pass = await retentionPass(store, ref.serverName, policy, archivedWalFiles(store, ref.serverName), {
         apply: true,
         write: catalogWriteOptions(resolved.config),
         walFloor: floor?.firstRequiredWal,
