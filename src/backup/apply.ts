@@ -11,7 +11,7 @@ import { backupRequest } from './request.js';
 import { takeBackup, type BackupResult } from './run.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 
-export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions }): Promise<BackupResult> {
+export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions; standbyHost?: string; standbyPort?: string }): Promise<BackupResult> {
   const method = backup.spec.method ?? 'barmanObjectStore';
   if (method !== 'barmanObjectStore') {
     throw new UserError(`Backup "${backup.metadata.name}": spec.method ${method} is not supported by pgark`, 'use method: barmanObjectStore (or omit it)');
@@ -20,6 +20,6 @@ export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg
     throw new UserError(`Backup "${backup.metadata.name}": offline backups (spec.online: false) are not supported`, 'pgark takes online backups; remove spec.online');
   }
   const cluster = findCluster(ctx.manifests, backup.spec.cluster.name);
-  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name });
+  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name, target: backup.spec.target, standbyHost: opts.standbyHost, standbyPort: opts.standbyPort });
   return takeBackup(req);
 }

@@ -19,6 +19,9 @@ interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
   method?: string;
   walTimeout?: string;
   progress: boolean;
+  target?: string;
+  standbyHost?: string;
+  standbyPort?: string;
 }
 
 function clusterOptions(opts: BackupCliOptions) {
@@ -45,6 +48,9 @@ export function register(program: Command): void {
           method: opts.method,
           walTimeout: opts.walTimeout,
           progress: opts.progress,
+          target: opts.target,
+          standbyHost: opts.standbyHost,
+          standbyPort: opts.standbyPort,
         },
       });
     }),
