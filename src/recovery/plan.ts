@@ -16,6 +16,7 @@ import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { backupObjects, loadBackups, type BackupObject } from './catalog-view.js';
 import { assertEmptyOrAbsent } from './directories.js';
+import { checkDeltaTarget } from './delta.js';
 import { formatLsn } from '../pg/lsn.js';
 import { describeBackups, selectBackup, type RecoveryBackup } from './select-backup.js';
 import { describeSource, resolveRecoverySource, type RecoverySource } from './source.js';
@@ -54,12 +55,14 @@ export interface RecoveryPlan {
 
 export interface PlanOptions {
   pgdata: string;
+  /** Restore over an existing data directory of the same system (delta.ts). */
+  delta?: boolean;
 }
 
 /** Runs every pre-check and returns the plan; writes nothing. The source store is returned open. */
 export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions): Promise<{ plan: RecoveryPlan; store: ObjectStore }> {
   const source = await resolveRecoverySource(ctx, cluster);
-  assertEmptyOrAbsent(opts.pgdata, 'data directory');
+  if (!opts.delta) assertEmptyOrAbsent(opts.pgdata, 'data directory');
   const store = await openObjectStore(source.store);
   try {
     const plan = await planWithStore(ctx, cluster, opts, source, store);
@@ -87,6 +90,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   const major = majorOfVersionNum(backup.version);
   checkImageMajor(cluster.spec.imageName, major, backup.backupId);
   const binaries = localBinariesFor(major, backup.backupId);
+  if (opts.delta) await checkDeltaTarget(opts.pgdata, backup);
   for (const t of backup.tablespaces) assertEmptyOrAbsent(t.location, `tablespace "${t.name}" location`);
 
   const newArchive = await checkNewArchive(ctx, cluster);
