@@ -10,13 +10,14 @@
  * once, after every archive is in place.
  */
 import { createWriteStream } from 'node:fs';
-import { link, lstat, mkdir, realpath, symlink, utimes } from 'node:fs/promises';
+import { link, lstat, mkdir, realpath, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { Crc32c } from '../io/hash.js';
 import { PgarkError } from '../util/errors.js';
+import { deltaSink, type DeltaStats } from './delta.js';
 
 export class UnsafeTarEntryError extends PgarkError {
   constructor(archive: string, entry: string, why: string) {
@@ -67,11 +68,19 @@ export function entryPath(name: string): { path: string } | { unsafe: string } {
   return { path: parts.join('/') };
 }
 
+export interface ExtractOptions {
+  /** Takes only the non-directory entries whose path it accepts (a member of an incremental chain, chain.ts). */
+  accept?: (path: string) => boolean;
+  /** --delta: write only what differs from the files already there (delta.ts). */
+  delta?: DeltaStats;
+}
+
 /**
  * Extracts into `root` (which must exist) the tar read from `source`: one stream, or a chain such as
  * [store object, byte counter, decompressor] that is piped into the extractor as one pipeline.
  */
-export async function extractTar(source: Readable | Readable[], root: string, archive: string, accept?: (path: string) => boolean): Promise<ExtractStats> {
+export async function extractTar(source: Readable | Readable[], root: string, archive: string, opts: ExtractOptions = {}): Promise<ExtractStats> {
+  const { accept, delta } = opts;
   const realRoot = await realpath(root);
   const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]) };
   const extractor = tarExtract();
@@ -123,7 +132,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         const existing = await lstat(dest).catch(() => undefined);
         if (existing?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, header.name, 'it would write through a symbolic link');
         const sum = checksumTap();
-        await pipeline(body, sum.tap, createWriteStream(dest, { mode: mode || 0o600, flush: true }));
+        await pipeline(body, sum.tap, delta ? deltaSink(dest, mode || 0o600, delta) : createWriteStream(dest, { mode: mode || 0o600, flush: true }));
         if (header.mtime) await utimes(dest, header.mtime, header.mtime);
         stats.files++;
         stats.bytes += header.size ?? 0;
@@ -135,6 +144,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         if (isAbsolute(target)) throw new UnsafeTarEntryError(archive, header.name, `symbolic link to absolute path ${target}`);
         if (!inside(realRoot, resolve(dirname(dest), target))) throw new UnsafeTarEntryError(archive, header.name, `symbolic link to ${target} points outside`);
         await checkedParent(dest, header.name);
+        if (delta) await rm(dest, { force: true });
         await symlink(target, dest);
         body.resume();
         return;
@@ -146,6 +156,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         const realSource = await realpath(source).catch(() => source);
         if (!inside(realRoot, realSource)) throw new UnsafeTarEntryError(archive, header.name, `hard link to ${header.linkname} points outside`);
         await checkedParent(dest, header.name);
+        if (delta) await rm(dest, { force: true });
         await link(realSource, dest);
         body.resume();
         return;
