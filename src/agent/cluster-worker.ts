@@ -20,7 +20,7 @@ import { safeDisplay } from '../storage/destination.js';
 import { catalogWriteOptions, listBackups, deleteBackupObjects, type Catalog } from '../catalog/catalog.js';
 import { recoverability } from '../catalog/recoverability.js';
 import { backupInfoKey } from '../catalog/layout.js';
-import { assertNotBlocked, parseRetentionPolicy, type RetentionPolicy } from '../catalog/retention.js';
+import { assertNotBlocked, clusterRetention, type RetentionPolicy } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
 import type { ConfigRef } from '../wal/protocol.js';
@@ -90,7 +90,7 @@ export class ClusterWorker {
     private readonly cfg: WorkerConfig,
   ) {
     const policyText = resolved.retentionPolicy;
-    this.policy = policyText ? parseRetentionPolicy(policyText) : undefined;
+    this.policy = clusterRetention(cluster, policyText);
     this.view = { name: cluster.metadata.name, serverName: resolved.serverName, destination: safeDisplay(resolved.destinationPath), retentionPolicy: policyText };
     this.ref = { files: cfg.files, secretsDir: cfg.secretsDir, cluster: cluster.metadata.name };
   }

@@ -11,12 +11,12 @@ import { backupRequest } from './request.js';
 import { takeBackup, type BackupResult } from './run.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 
-export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions }): Promise<BackupResult> {
+export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions; standbyHost?: string; standbyPort?: string }): Promise<BackupResult> {
   if (backup.spec.online === false) {
     throw new UserError(`Backup "${backup.metadata.name}": offline backups (spec.online: false) are not supported`, 'pgark takes online backups; remove spec.online');
   }
   const cluster = findCluster(ctx.manifests, backup.spec.cluster.name);
   const store = backupStoreSpec(ctx.manifests, cluster, backup);
-  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name, store });
+  const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name, store, target: backup.spec.target, standbyHost: opts.standbyHost, standbyPort: opts.standbyPort });
   return takeBackup(req);
 }

@@ -12,7 +12,9 @@ import { BaseBackupStream, type ServerArchive } from './base-backup-protocol.js'
 import { PgarkError } from '../util/errors.js';
 import { PGARK_EXCLUDES, pathFilter } from './exclusions.js';
 
-const DROPPED_FROM_DATA = new Set(['tablespace_map', 'backup_manifest']);
+// standby.signal: BASE_BACKUP on a standby sends it, barman's exclude list (and a local copy) drops
+// it; restored, it would turn the new server into a standby of the old primary.
+const DROPPED_FROM_DATA = new Set(['tablespace_map', 'backup_manifest', 'standby.signal']);
 const PGARK_FILTER = pathFilter(PGARK_EXCLUDES);
 
 export class RemoteSource implements BackupSource {

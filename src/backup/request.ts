@@ -1,7 +1,8 @@
 /**
  * Turns a Cluster manifest and command-line overrides into a BackupRequest: the Cluster's
  * spec.backup.barmanObjectStore.data section (compression, jobs, immediateCheckpoint) gives the
- * defaults, as it does for barman-cloud-backup under CNPG.
+ * defaults, as it does for barman-cloud-backup under CNPG; the target and standby come from the
+ * Backup, the flags or the Cluster (standby.ts).
  */
 import type { ConfigContext, StoreSpec } from '../config/index.js';
 import { clusterObjectStore, resolveStoreSpec } from '../config/index.js';
@@ -10,6 +11,8 @@ import type { PgConnectionOptions } from '../pg/connect.js';
 import { CODECS, type CodecName } from '../codec/types.js';
 import { UserError } from '../util/errors.js';
 import type { BackupMethod } from './pg-target.js';
+import { standbyFromCluster, type BackupTarget } from './standby.js';
+import { setting } from '../util/options.js';
 import type { BackupRequest } from './run.js';
 import { checkBackupName } from './commit.js';
 import type { BackupType } from './incremental.js';
@@ -29,6 +32,10 @@ export interface BackupOverrides {
   walTimeout?: string | number;
   progress?: boolean;
   type?: string;
+  /** A Backup's spec.target or --target. */
+  target?: string;
+  standbyHost?: string;
+  standbyPort?: string | number;
 }
 
 function positiveInt(value: string | number, what: string, hint: string): number {
@@ -58,6 +65,12 @@ export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: Pg
   if (o.name !== undefined) checkBackupName(o.name);
   const method = (o.method ?? 'auto') as BackupMethod;
   if (!['auto', 'local', 'remote'].includes(method)) throw new UserError(`--method must be auto, local or remote, got "${o.method}"`);
+  // CNPG's default for spec.backup.target; without a standby to read it means the primary.
+  const target = (o.target ?? cluster.spec.backup?.target ?? 'prefer-standby') as BackupTarget;
+  if (!['primary', 'prefer-standby'].includes(target)) throw new UserError(`--target must be primary or prefer-standby, got "${o.target}"`);
+  const standbyHost = o.standbyHost ?? setting('standbyHost');
+  const standbyPort = o.standbyPort ?? setting('standbyPort');
+  const standby = standbyHost ? { pghost: standbyHost, pgport: standbyPort === undefined ? undefined : String(standbyPort) } : standbyFromCluster(cluster);
   return {
     store,
     pg,
@@ -66,6 +79,8 @@ export async function backupRequest(ctx: ConfigContext, cluster: Cluster, pg: Pg
     compression: o.compression !== undefined ? parseCodec(o.compression, '--compression') : data.compression ? parseCodec(data.compression, `${dataField}.compression`) : 'none',
     jobs: positiveInt(o.jobs ?? data.jobs ?? 2, o.jobs !== undefined ? '--jobs' : `${dataField}.jobs`, 'e.g. --jobs 2 (compression workers and parts uploaded at once)'),
     method,
+    target,
+    standby,
     walTimeoutSeconds: positiveInt(o.walTimeout ?? 300, '--wal-timeout', 'seconds to wait for the end WAL segment to be archived'),
     progress: o.progress,
     type: parseBackupType(o.type ?? 'full', '--type'),

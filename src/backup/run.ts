@@ -5,6 +5,9 @@
  *   -> pg_backup_stop -> backup_label and backup_manifest appended to data.tar
  *   -> pg_switch_wal -> wait until the end WAL segment is in the store -> backup.info (the commit)
  *
+ * From a standby (standby.ts), the copy and pg_backup_start/stop run there; the restore point,
+ * the switch and the archiver's state are the primary's.
+ *
  * Nothing is written before the tars, and backup.info is written once, last: an interrupted
  * backup leaves tars without backup.info (invisible to every catalog, removable with
  * `pgark backup delete`). A failure that pgark sees is recorded as status=FAILED (best effort).
@@ -28,9 +31,8 @@ import { ArchiveWriter } from './archive-writer.js';
 import { renderBackupManifest, type ManifestFile } from '../pg/backup-manifest.js';
 import { LocalSource } from './local-source.js';
 import { RemoteSource } from './remote-source.js';
-import { readServerFacts } from './server-facts.js';
+import { connectBackupServers, type BackupTarget } from './standby.js';
 import { chooseMethod, type BackupMethod } from './pg-target.js';
-import { connectPg } from '../pg/connect.js';
 import { parseLsn } from '../pg/lsn.js';
 import { walSegmentName, walSegmentOffset } from '../pg/wal-names.js';
 import { checkArchivingConfigured, lastSegmentOfBackup, waitForWal, WalArchivingError } from './wait-wal.js';
@@ -54,6 +56,10 @@ export interface BackupRequest {
   jobs: number;
   method: BackupMethod;
   walTimeoutSeconds: number;
+  /** CNPG's spec.target; prefer-standby reads `standby` when it is a streaming standby (default primary). */
+  target?: BackupTarget;
+  /** The standby's host/port; the other connection fields are the primary's. */
+  standby?: PgConnectionOptions;
   /** Multipart part size in bytes (default 8 MiB; raised by the store when the object would need too many parts). */
   partSize?: number;
   /** Progress display: true = terminal line / JSON lines; false = silent. */
@@ -81,20 +87,26 @@ export interface BackupResult {
   record: BackupRecord;
   method: 'local' | 'remote';
   displayUrl: string;
+  /** The server whose files were copied. */
+  from: 'primary' | 'standby';
 }
 
 export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
   const log = logger();
   const store = await openObjectStore(req.store);
   let sql: pg.Client | undefined;
+  let primary: pg.Client | undefined;
   try {
     const serverName = req.store.serverName;
     if (req.name !== undefined) await ensureNameIsFree(store, serverName, req.name);
-    sql = await connectPg(req.pg, { application_name: req.applicationName ?? 'pgark_backup' });
-    sql.on('error', () => undefined);
-    const facts = await readServerFacts(sql);
-    const method = await chooseMethod(req.method, req.pg.pgdata ?? setting('pgdata'), facts);
-    if (!facts.inRecovery) await checkArchivingConfigured(sql);
+    const servers = await connectBackupServers(req.pg, req.standby, req.target ?? 'primary', req.applicationName ?? 'pgark_backup');
+    ({ sql, primary } = servers);
+    const { facts } = servers;
+    const pgdata = servers.pg.pgdata ?? setting('pgdata');
+    const method = await chooseMethod(req.method, pgdata, facts);
+    // The session that switches WAL and whose archiver stores the end segment: a standby's primary, when known.
+    const walSession = facts.inRecovery ? primary : sql;
+    if (walSession) await checkArchivingConfigured(walSession);
     let parent: Parent | undefined;
     if (req.type === 'incremental') {
       if (method !== 'local') throw new UserError('--type incremental compares the data directory\'s files with the parent backup\'s and needs --method local', 'run pgark on the server\'s host with --pgdata, or take a full backup');
@@ -104,9 +116,9 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const objectOptions = catalogWriteOptions(req.store.config);
     const claim = await claimBackupId(store, serverName, objectOptions);
     const backupId = claim.backupId;
-    const source = method === 'local' ? new LocalSource(sql, facts, req.pg.pgdata ?? setting('pgdata') ?? facts.pgdata) : new RemoteSource(sql, req.pg, facts);
+    const source = method === 'local' ? new LocalSource(sql, facts, pgdata ?? facts.pgdata) : new RemoteSource(sql, servers.pg, facts);
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
-    log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
+    log.info({ event: 'backup-start', backupId, method, from: servers.from, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 
     const ext = CODEC_EXTENSION[req.compression];
     const writers: ArchiveWriter[] = [];
@@ -188,18 +200,18 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       storedTotal += stored('data', await data.finish());
       perArchiveSeconds.data = (Date.now() - dataStarted) / 1000;
       await source.close();
-      if (!facts.inRecovery) {
+      if (walSession) {
         // The restore point goes in before the switch (barman does the reverse) so that the switch
         // closes the segment holding it. That matters when the stop LSN is exactly on a segment
         // boundary: a switch there does nothing, and the segment barman's end_wal names, which
         // PostgreSQL must read to stop at recoveryTarget immediate, would stay open until more WAL
         // fills it or archive_timeout.
-        await sql.query('SELECT pg_create_restore_point($1)', [`barman_${backupId}`]);
-        await sql.query('SELECT pg_switch_wal()');
+        await walSession.query('SELECT pg_create_restore_point($1)', [`barman_${backupId}`]);
+        await walSession.query('SELECT pg_switch_wal()');
       }
       const lastWal = lastSegmentOfBackup(stop.timeline, stop.lsn, facts.walSegmentSize);
       progress.setPhase(`waiting for WAL ${lastWal}`);
-      await waitForWal(store, serverName, lastWal, sql, req.walTimeoutSeconds, !facts.inRecovery);
+      await waitForWal(store, serverName, lastWal, walSession ?? sql, req.walTimeoutSeconds, walSession !== undefined);
       const copySeconds = Object.values(perArchiveSeconds).reduce((a, b) => a + b, 0);
       Object.assign(record, {
         status: 'DONE',
@@ -220,8 +232,8 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();
       progress.stop();
-      log.info({ event: 'backup-done', backupId, method, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000 }, 'base backup done');
-      return { record, method, displayUrl: store.displayUrl };
+      log.info({ event: 'backup-done', backupId, method, from: servers.from, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000 }, 'base backup done');
+      return { record, method, displayUrl: store.displayUrl, from: servers.from };
     } catch (err) {
       progress.stop();
       for (const w of writers) w.abort(err as Error);
@@ -238,6 +250,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     }
   } finally {
     await sql?.end().catch(() => undefined);
+    await primary?.end().catch(() => undefined);
     await store.close();
   }
 }

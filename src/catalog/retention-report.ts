@@ -13,7 +13,8 @@ export function planToJson(plan: RetentionPlan, destination: string, applied: bo
     barmanPolicy: plan.policy.barman,
     applied,
     now: plan.now.toISOString(),
-    pointOfRecoverability: plan.pointOfRecoverability.toISOString(),
+    pointOfRecoverability: iso(plan.pointOfRecoverability),
+    minimumRedundancy: plan.policy.minimumRedundancy,
     backups: plan.backups.map((b) => ({
       backupId: b.backupId,
       backupName: b.backupName,
@@ -21,6 +22,7 @@ export function planToJson(plan: RetentionPlan, destination: string, applied: bo
       parentBackupId: b.parentBackupId,
       endTime: iso(b.endTime),
       decision: b.decision,
+      rule: b.rule,
       reason: b.reason,
       bytes: b.bytes,
       walFilesDeleted: b.walDeleted,
@@ -43,11 +45,12 @@ const DECISION_TEXT = { keep: 'keep', delete: 'DELETE', 'finish-deletion': 'DELE
 
 export function planToText(plan: RetentionPlan, destination: string, applied: boolean): string {
   let out = `Retention of server "${plan.serverName}" in ${destination}: ${plan.policy.text} (${plan.policy.barman})\n`;
-  out += `Now ${plan.now.toISOString()}; window starts at ${plan.pointOfRecoverability.toISOString()}\n\n`;
+  out += `Now ${plan.now.toISOString()}; ${plan.pointOfRecoverability ? `window starts at ${iso(plan.pointOfRecoverability)}` : 'no recovery window'}`;
+  out += plan.policy.minimumRedundancy ? `; at least ${plan.policy.minimumRedundancy} backups kept\n\n` : '\n\n';
   if (plan.backups.length === 0) out += 'No backups.\n';
   else {
     out += table([
-      ['BACKUP ID', 'NAME', 'STATUS', 'END TIME', 'SIZE', 'DECISION', 'REASON'],
+      ['BACKUP ID', 'NAME', 'STATUS', 'END TIME', 'SIZE', 'DECISION', 'RULE', 'REASON'],
       ...plan.backups.map((b) => [
         b.backupId,
         b.backupName ?? '-',
@@ -55,6 +58,7 @@ export function planToText(plan: RetentionPlan, destination: string, applied: bo
         iso(b.endTime) ?? '-',
         formatBytes(b.bytes),
         DECISION_TEXT[b.decision],
+        b.rule,
         b.reason + (b.walDeleted ? `; frees ${b.walDeleted} WAL files` : ''),
       ]),
     ]);

@@ -23,8 +23,6 @@ export interface RetentionPassOptions {
   onDeleted?: (backupId: string) => void;
   /** No WAL at or after this one is deleted (see PlanInput.walFloor). */
   walFloor?: string;
-  /** barman's --minimum-redundancy (default 0). */
-  minimumRedundancy?: number;
 }
 
 export async function retentionPass(
@@ -37,7 +35,7 @@ export async function retentionPass(
   const catalog = await listBackups(store, serverName);
   const wals: WalObject[] = [];
   for await (const w of walFiles) wals.push(w);
-  const plan = planFromCatalog(catalog, wals, policy, new Date(), { walFloor: opts.walFloor, minimumRedundancy: opts.minimumRedundancy }, await listIncrementals(store, serverName));
+  const plan = planFromCatalog(catalog, wals, policy, new Date(), { walFloor: opts.walFloor }, await listIncrementals(store, serverName));
   const applied = opts.apply && plan.blockedBy.length === 0;
   if (applied) {
     await applyRetention(store, serverName, plan, {

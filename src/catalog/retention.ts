@@ -8,6 +8,9 @@
  *  - DONE backups newest first: each is kept, up to and including the first whose end_time < PoR
  *    (the base for recovering to the start of the window); older DONE backups are obsolete
  *    unless they carry a keep annotation; other statuses are never retention's to delete;
+ *  - a minimum redundancy (pgark.io/retention-redundancy next to a window, barman-cloud-backup-delete
+ *    -m) keeps older backups
+ *    until that many are kept; alone it is barman's REDUNDANCY n (see backupReport);
  *  - obsolete backups are deleted oldest first, and after each one the WAL it alone needed:
  *    only when no older DONE/WAITING_FOR_WALS backup remains (keep:standalone ones only protect
  *    their own begin..end range), every WAL name < begin_wal of the next such backup (of the
@@ -41,13 +44,17 @@ import {
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
 import { chainDeletionOrder, deletionTarget, dependentsOf, type IncrementalListing } from './incremental.js';
 import { walNameParts } from '../pg/wal-names.js';
+import type { PluginFormCluster } from '../config/plugin-form.js';
+import { clusterRetentionRedundancy } from '../config/retention-redundancy.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const UNIT_DAYS = { d: 1, w: 7, m: 31 } as const;
 const UNIT_WORD = { d: 'DAYS', w: 'WEEKS', m: 'MONTHS' } as const;
 
-export interface RetentionPolicy {
+/** A recovery window ("30d"): barman's RECOVERY WINDOW OF n DAYS|WEEKS|MONTHS. */
+export interface WindowPolicy {
+  kind: 'window';
   /** As written in the manifest, e.g. "30d". */
   text: string;
   value: number;
@@ -56,12 +63,23 @@ export interface RetentionPolicy {
   days: number;
   /** barman's spelling, e.g. "RECOVERY WINDOW OF 30 DAYS". */
   barman: string;
-  /** Set for barman's "REDUNDANCY n": keep the newest n DONE backups instead of a window (days is then 0). */
-  redundancy?: number;
+  /** Backups kept even when older than the window (barman's minimum_redundancy; 0 = none). */
+  minimumRedundancy: number;
 }
 
+/** A number of backups: barman's REDUNDANCY n. */
+export interface RedundancyPolicy {
+  kind: 'redundancy';
+  text: string;
+  value: number;
+  barman: string;
+  minimumRedundancy: number;
+}
+
+export type RetentionPolicy = WindowPolicy | RedundancyPolicy;
+
 /** Parses CNPG's retentionPolicy (pattern ^[1-9][0-9]*[dwm]$). */
-export function parseRetentionPolicy(text: string): RetentionPolicy {
+export function parseRetentionPolicy(text: string): WindowPolicy {
   const m = /^([1-9][0-9]*)([dwm])$/.exec(text.trim());
   if (!m) {
     throw new UserError(
@@ -69,9 +87,37 @@ export function parseRetentionPolicy(text: string): RetentionPolicy {
       'CNPG accepts ^[1-9][0-9]*[dwm]$; a month counts 31 days',
     );
   }
-  const value = Number(m[1]);
-  const unit = m[2] as RetentionPolicy['unit'];
-  return { text: text.trim(), value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}` };
+  return windowPolicy(text.trim(), Number(m[1]), m[2] as WindowPolicy['unit']);
+}
+
+function windowPolicy(text: string, value: number, unit: WindowPolicy['unit'], minimumRedundancy = 0): WindowPolicy {
+  return { kind: 'window', text, value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}`, minimumRedundancy };
+}
+
+function redundancyPolicy(text: string, value: number, minimumRedundancy = 0): RedundancyPolicy {
+  return { kind: 'redundancy', text, value, barman: `REDUNDANCY ${value}`, minimumRedundancy };
+}
+
+/**
+ * The policy of a recovery window and/or a number of backups to keep, combined as barman
+ * combines retention_policy and minimum_redundancy: with a window, the redundancy is the minimum
+ * kept whatever their age (RECOVERY WINDOW with minimum redundancy); alone it is REDUNDANCY n.
+ */
+export function combineRetention(windowText: string | undefined, redundancy: number | undefined): RetentionPolicy | undefined {
+  if (windowText) {
+    const window = parseRetentionPolicy(windowText);
+    return redundancy ? { ...window, text: `${window.text}, at least ${redundancy} backups`, minimumRedundancy: redundancy } : window;
+  }
+  if (!redundancy) return undefined;
+  return redundancyPolicy(`${redundancy} backups`, redundancy);
+}
+
+/**
+ * A Cluster's policy: `windowText` (its store's retentionPolicy, or --policy) with its redundancy
+ * (the plugin entry's retentionRedundancy, else the pgark.io/retention-redundancy annotation).
+ */
+export function clusterRetention(cluster: PluginFormCluster, windowText: string | undefined, pluginName?: string): RetentionPolicy | undefined {
+  return combineRetention(windowText, clusterRetentionRedundancy(cluster, pluginName));
 }
 
 const WINDOW_RE = /^\s*recovery\s+window\s+of\s+(\d+)\s+(day|month|week)s?\s*$/i;
@@ -80,17 +126,14 @@ const REDUNDANCY_RE = /^\s*redundancy\s+(\d+)\s*$/i;
 /**
  * Parses barman's own spelling (barman-cloud-backup-delete -r): "RECOVERY WINDOW OF n
  * DAYS|WEEKS|MONTHS" or "REDUNDANCY n", case-insensitive, as barman's retention_policies.py
- * regular expressions accept them.
+ * regular expressions accept them; `minimumRedundancy` is its -m (the same rule as
+ * pgark.io/retention-redundancy next to a window, see backupReport).
  */
-export function parseBarmanRetentionPolicy(text: string): RetentionPolicy {
+export function parseBarmanRetentionPolicy(text: string, minimumRedundancy = 0): RetentionPolicy {
   const w = WINDOW_RE.exec(text);
-  if (w) {
-    const value = Number(w[1]);
-    const unit = w[2][0].toLowerCase() as RetentionPolicy['unit'];
-    return { text: text.trim(), value, unit, days: value * UNIT_DAYS[unit], barman: `RECOVERY WINDOW OF ${value} ${UNIT_WORD[unit]}` };
-  }
+  if (w) return windowPolicy(text.trim(), Number(w[1]), w[2][0].toLowerCase() as WindowPolicy['unit'], minimumRedundancy);
   const r = REDUNDANCY_RE.exec(text);
-  if (r) return { text: text.trim(), value: Number(r[1]), unit: 'd', days: 0, barman: `REDUNDANCY ${Number(r[1])}`, redundancy: Number(r[1]) };
+  if (r) return redundancyPolicy(text.trim(), Number(r[1]), minimumRedundancy);
   throw new UserError(`invalid retention policy "${text}"`, 'expected REDUNDANCY n or RECOVERY WINDOW OF n DAYS|WEEKS|MONTHS');
 }
 
@@ -103,6 +146,14 @@ export interface WalObject {
 
 export type BackupDecisionKind = 'keep' | 'delete' | 'finish-deletion' | 'ignore';
 
+/**
+ * The rule behind a decision: inside the window; the newest backup ending before the window's
+ * start (the base needed to recover to that start); one of the n newest (REDUNDANCY n); kept
+ * past the window for the minimum redundancy; a keep annotation; not DONE (never retention's);
+ * obsolete; an interrupted deletion to finish.
+ */
+export type RetentionRule = 'window' | 'window-base' | 'redundancy' | 'minimum-redundancy' | 'keep-annotation' | 'not-done' | 'obsolete' | 'interrupted';
+
 export interface BackupDecision {
   backupId: string;
   backupName: string | null;
@@ -111,6 +162,7 @@ export interface BackupDecision {
   parentBackupId: string | null;
   endTime: Date | null;
   decision: BackupDecisionKind;
+  rule: RetentionRule;
   reason: string;
   /** Bytes of the backup's objects (0 when unknown). */
   bytes: number;
@@ -146,7 +198,8 @@ export interface DeletionPlan {
 export interface RetentionPlan extends DeletionPlan {
   policy: RetentionPolicy;
   now: Date;
-  pointOfRecoverability: Date;
+  /** Start of the recovery window; null for a REDUNDANCY policy. */
+  pointOfRecoverability: Date | null;
   /** Oldest first. */
   backups: BackupDecision[];
   walRanges: WalRange[];
@@ -177,8 +230,6 @@ export interface PlanInput {
    * position is deleted, on any timeline, whatever the window says.
    */
   walFloor?: string;
-  /** barman's minimum_redundancy: DONE backups kept whatever the policy says (default 0). */
-  minimumRedundancy?: number;
 }
 
 const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0);
@@ -237,51 +288,62 @@ function firstRecoverability(backups: BackupInfo[]): Date | null {
   return oldest?.end_time?.toDate() ?? null;
 }
 
+type Decision = Pick<BackupDecision, 'decision' | 'rule' | 'reason'>;
+
+/**
+ * Which backups the policy keeps, as barman 3.4's _backup_report (retention_policies.py), newest
+ * first. A window keeps every DONE backup up to and including the first ending before the window's
+ * start, then older ones while fewer than minimumRedundancy are kept; REDUNDANCY n keeps the n
+ * newest (at least minimumRedundancy). Keep-annotated backups are never obsolete and count as kept
+ * (where barman counts them). Not-DONE backups are not retention's.
+ */
+function backupReport(sorted: BackupInfo[], policy: RetentionPolicy, keep: Map<string, KeepTarget>, porMicros: bigint | null): Map<string, Decision> {
+  const decisions = new Map<string, Decision>();
+  const redundancy = Math.max(policy.kind === 'redundancy' ? policy.value : 0, policy.minimumRedundancy);
+  let outside = false;
+  let kept = 0;
+  for (const b of [...sorted].reverse()) {
+    const target = keep.get(b.backup_id);
+    const annotated: Decision | undefined = target ? { decision: 'keep', rule: 'keep-annotation', reason: `keep:${target} annotation` } : undefined;
+    let d: Decision;
+    if (isDeletionInProgress(b)) {
+      d = { decision: 'finish-deletion', rule: 'interrupted', reason: 'an earlier deletion was interrupted' };
+    } else if (b.status !== 'DONE') {
+      d = { decision: 'ignore', rule: 'not-done', reason: `status ${b.status}: retention deletes DONE backups only` };
+    } else if (policy.kind === 'redundancy') {
+      d = annotated ?? (kept < redundancy
+        ? { decision: 'keep', rule: 'redundancy', reason: `one of the ${redundancy} newest backups (${policy.barman})` }
+        : { decision: 'delete', rule: 'obsolete', reason: `obsolete: older than the ${redundancy} newest backups` });
+      kept++;
+    } else if (!outside) {
+      const endsBefore = b.end_time !== null && b.end_time.epochMicros() < porMicros!;
+      d = endsBefore
+        ? { decision: 'keep', rule: 'window-base', reason: 'newest backup ending before the window start: base for recovery to it' }
+        : { decision: 'keep', rule: 'window', reason: 'inside the recovery window' };
+      if (target) d = { ...d, reason: `${d.reason} (and keep:${target})` };
+      kept++;
+      if (endsBefore) outside = true;
+    } else if (kept < redundancy) {
+      d = annotated ?? { decision: 'keep', rule: 'minimum-redundancy', reason: `older than the window, kept for the minimum redundancy of ${redundancy}` };
+      kept++;
+    } else {
+      d = annotated ?? { decision: 'delete', rule: 'obsolete', reason: 'obsolete: older than the backup that covers the start of the window' };
+    }
+    decisions.set(b.backup_id, d);
+  }
+  return decisions;
+}
+
 /** Builds the retention plan for one server (pure; `now` is explicit). */
 export function planRetention(input: PlanInput): RetentionPlan {
   const policy = typeof input.policy === 'string' ? parseRetentionPolicy(input.policy) : input.policy;
   const keep = input.keep ?? new Map<string, KeepTarget>();
-  const por = new Date(input.now.getTime() - policy.days * DAY_MS);
-  const porMicros = BigInt(por.getTime()) * 1000n;
+  const por = policy.kind === 'window' ? new Date(input.now.getTime() - policy.days * DAY_MS) : null;
+  const porMicros = por ? BigInt(por.getTime()) * 1000n : null;
   const sorted = [...input.backups, ...(input.incrementals ?? [])].sort(byId);
   const bytesOf = (id: string) => (input.objects?.get(id) ?? []).reduce((n, o) => n + o.size, 0);
 
-  // Backup report, newest first, as barman's RecoveryWindowRetentionPolicy and
-  // RedundancyRetentionPolicy._backup_report; `valid` counts the DONE backups kept so far, against
-  // minimum_redundancy (and, for REDUNDANCY, every DONE backup, kept by annotation or not, counts).
-  const decisions = new Map<string, Pick<BackupDecision, 'decision' | 'reason'>>();
-  const minimum = input.minimumRedundancy ?? 0;
-  let outside = false;
-  let valid = 0;
-  for (const b of [...sorted].reverse()) {
-    const target = keep.get(b.backup_id);
-    const annotated = { decision: 'keep', reason: `keep:${target} annotation` } as const;
-    if (isDeletionInProgress(b)) {
-      decisions.set(b.backup_id, { decision: 'finish-deletion', reason: 'an earlier deletion was interrupted' });
-    } else if (b.status !== 'DONE') {
-      decisions.set(b.backup_id, { decision: 'ignore', reason: `status ${b.status}: retention deletes DONE backups only` });
-    } else if (policy.redundancy !== undefined) {
-      const wanted = Math.max(policy.redundancy, minimum);
-      decisions.set(
-        b.backup_id,
-        target ? annotated : valid < wanted ? { decision: 'keep', reason: `one of the newest ${wanted} DONE backups` } : { decision: 'delete', reason: `obsolete: older than the newest ${wanted} DONE backups` },
-      );
-      valid++;
-    } else if (outside && valid < minimum) {
-      decisions.set(b.backup_id, target ? annotated : { decision: 'keep', reason: `minimum redundancy (${minimum})` });
-      valid++;
-    } else if (outside) {
-      decisions.set(b.backup_id, target ? annotated : { decision: 'delete', reason: 'obsolete: older than the backup that covers the start of the window' });
-    } else {
-      const endsBefore = b.end_time !== null && b.end_time.epochMicros() < porMicros;
-      decisions.set(b.backup_id, {
-        decision: 'keep',
-        reason: endsBefore ? 'newest backup ending before the window start: base for recovery to it' : 'inside the recovery window',
-      });
-      valid++;
-      if (endsBefore) outside = true;
-    }
-  }
+  const decisions = backupReport(sorted, policy, keep, porMicros);
 
   keepChains(sorted, decisions);
 
@@ -415,8 +477,8 @@ function rangesOf(allNames: string[], deleted: Set<string>, walByName: Map<strin
 
 /**
  * Plans retention over a catalog read by listBackups() and the incrementals read by
- * listIncrementals(); limits beyond the policy: the CNPG-I first-required WAL and barman's minimum
- * redundancy (see PlanInput). A running incremental holds its claim under base/<id>/
+ * listIncrementals(); beyond the policy, the CNPG-I first-required WAL limits it (see
+ * PlanInput). A running incremental holds its claim under base/<id>/
  * (backup/claim.ts), so catalog.running already has it.
  */
 export function planFromCatalog(
@@ -424,7 +486,7 @@ export function planFromCatalog(
   wals: WalObject[],
   policy: RetentionPolicy | string,
   now: Date,
-  limits: Pick<PlanInput, 'walFloor' | 'minimumRedundancy'> = {},
+  limits: Pick<PlanInput, 'walFloor'> = {},
   incrementals: IncrementalListing = { backups: [], unreadable: [], incomplete: [], objects: new Map() },
 ): RetentionPlan {
   return planRetention({

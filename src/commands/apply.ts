@@ -16,6 +16,8 @@ export interface ApplyCommandFlags extends PgConnectionOptions {
   json?: boolean;
   start?: boolean;
   dryRun?: boolean;
+  standbyHost?: string;
+  standbyPort?: string;
 }
 
 export async function applyCommand(files: string[], flags: ApplyCommandFlags): Promise<void> {
@@ -43,7 +45,7 @@ export async function applyCommand(files: string[], flags: ApplyCommandFlags): P
       'pass --pgdata DIR (an empty or absent directory) or set PGDATA',
     );
   }
-  for (const backup of backups) printBackupResult(await applyBackup(ctx, backup, { pg: flags }), Boolean(flags.json));
+  for (const backup of backups) printBackupResult(await applyBackup(ctx, backup, { pg: flags, standbyHost: flags.standbyHost, standbyPort: flags.standbyPort }), Boolean(flags.json));
   if (recoveries.length === 1) {
     const result = await runRecovery(ctx, recoveries[0], {
       pgdata: pgdata!,

@@ -255,6 +255,7 @@ export function printBackupResult(result: BackupResult, json: boolean): void {
     const out = {
       ...backupInfoToJson(recordToBackupInfo(r)),
       pgark_method: result.method,
+      pgark_from: result.from,
       pgark_compression: r.compression,
       pgark_stored_bytes: r.storedBytes ?? null,
       pgark_destination: result.displayUrl,
@@ -265,6 +266,6 @@ export function printBackupResult(result: BackupResult, json: boolean): void {
   const name = r.backupName ? ` (${r.backupName})` : '';
   process.stdout.write(
     `backup ${r.backupId}${name} ${r.status}: ${formatBytes(r.storedBytes ?? 0)} stored (${r.compression}) in ${result.displayUrl}` +
-      `${seconds !== null ? `, ${seconds.toFixed(1)}s between start and stop` : ''}; WAL ${r.beginWal} .. ${r.endWal} (${result.method})\n`,
+      `${seconds !== null ? `, ${seconds.toFixed(1)}s between start and stop` : ''}; WAL ${r.beginWal} .. ${r.endWal} (${result.method}, from the ${result.from})\n`,
   );
 }

@@ -1,11 +1,14 @@
-/** `pgark retention`: one retention pass over the Cluster's store, its plan printed, applied unless --dry-run. */
+/**
+ * `pgark retention`: one retention pass over the Cluster's store (its window and/or redundancy), its
+ * plan printed with the rule keeping each backup, applied unless --dry-run.
+ */
 import { clusterObjectStore, findCluster, loadContext } from '../config/index.js';
 import { openObjectStore } from '../storage/open.js';
 import { archivedWalFiles } from '../wal/list.js';
 import { logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { catalogWriteOptions } from '../catalog/catalog.js';
-import { assertNotBlocked, parseRetentionPolicy, type RetentionPlan } from '../catalog/retention.js';
+import { assertNotBlocked, clusterRetention, type RetentionPlan } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { planToJson, planToText } from '../catalog/retention-report.js';
 
@@ -23,12 +26,14 @@ export async function runRetention(opts: RetentionRunOptions): Promise<Retention
   const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
   const cluster = findCluster(ctx.manifests, opts.cluster);
   const resolved = await clusterObjectStore(ctx, cluster);
-  const policyText = opts.policy ?? resolved.retentionPolicy;
-  if (!policyText) {
+  const policy = clusterRetention(cluster, opts.policy ?? resolved.retentionPolicy);
+  if (!policy) {
     const field = resolved.fields?.retentionPolicy ?? 'spec.backup.retentionPolicy';
-    throw new UserError(`Cluster "${cluster.metadata.name}" has no retention policy (${field})`, `set ${field} (e.g. "30d") or pass --policy 30d`);
+    throw new UserError(
+      `Cluster "${cluster.metadata.name}" has no retention policy (${field}) nor redundancy (pgark.io/retention-redundancy annotation, retentionRedundancy parameter)`,
+      `set ${field} (e.g. "30d"), annotate the Cluster with pgark.io/retention-redundancy: "N", or pass --policy 30d`,
+    );
   }
-  const policy = parseRetentionPolicy(policyText);
   const store = await openObjectStore(resolved);
   try {
     const log = logger();

@@ -7,6 +7,7 @@ import type { FieldPath } from './source.js';
 import { closestWord } from './hints.js';
 import { barmanObjectStore } from './schema.js';
 import { safeDisplay } from '../storage/destination.js';
+import { redundancyProblem, RETENTION_REDUNDANCY_ANNOTATION, RETENTION_REDUNDANCY_EXPECTED } from './retention-redundancy.js';
 
 const STORE_FIELDS = Object.keys(barmanObjectStore.shape);
 
@@ -226,6 +227,12 @@ export function clusterRules(doc: Obj): RuleIssue[] {
   const spec = obj(doc.spec);
   if (!spec) return [];
   const out: RuleIssue[] = [];
+  const annotations = obj(obj(doc.metadata)?.annotations);
+  if (annotations && RETENTION_REDUNDANCY_ANNOTATION in annotations) {
+    const problem = redundancyProblem(annotations[RETENTION_REDUNDANCY_ANNOTATION]);
+    const path = ['metadata', 'annotations', RETENTION_REDUNDANCY_ANNOTATION];
+    if (problem) out.push({ path, message: problem, expected: RETENTION_REDUNDANCY_EXPECTED, hint: 'how many backups retention keeps at least, whatever their age' });
+  }
   const backupStore = obj(obj(spec.backup)?.barmanObjectStore);
   if (backupStore) out.push(...objectStoreRules(backupStore, ['spec', 'backup', 'barmanObjectStore']));
   out.push(...pluginRules(doc));

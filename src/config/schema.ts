@@ -108,7 +108,7 @@ const backupConfiguration = z.strictObject({
     .string()
     .regex(/^[1-9][0-9]*[dwm]$/, { message: 'must be a number of days, weeks or months, e.g. 30d, 4w, 6m' })
     .optional(),
-  target: ignored(backupTarget.default('prefer-standby')),
+  target: backupTarget.optional(),
   volumeSnapshot: ignored(opaqueObject),
 });
 

@@ -1,8 +1,8 @@
 /**
  * The instance sidecar's catalog maintenance, as plugin-barman-cloud's sidecar does it: every
  * instanceSidecarConfiguration.retentionPolicyIntervalSeconds (default 1800) it applies the
- * ObjectStore's spec.retentionPolicy with the CLI's retentionPass, then publishes the server's
- * recovery window in the ObjectStore's status. Only the pod the Cluster names as
+ * ObjectStore's spec.retentionPolicy (with the entry's retentionRedundancy parameter) with the
+ * CLI's retentionPass, then publishes the server's recovery window in the ObjectStore's status. Only the pod the Cluster names as
  * status.currentPrimary acts (read from the Cluster through the API, as the upstream sidecar does,
  * not from pg_is_in_recovery: a demoted primary that has not restarted yet would still say
  * "primary" to itself, the Cluster never names two). No WAL at or after the cluster's
@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { KubeObjectStores } from '../config/kube.js';
 import { openObjectStore } from '../storage/open.js';
 import { catalogWriteOptions, listBackups } from '../catalog/catalog.js';
-import { parseRetentionPolicy } from '../catalog/retention.js';
+import { clusterRetention } from '../catalog/retention.js';
 import { retentionPass } from '../catalog/retention-run.js';
 import { archivedWalFiles } from '../wal/list.js';
 import { UserError } from '../util/errors.js';
@@ -67,10 +67,10 @@ export async function retentionCycle(cfg: RetentionLoopConfig): Promise<CycleOut
   try {
     const deleted: string[] = [];
     let walDeleted = 0;
-    const policyText = objectStore.spec.retentionPolicy;
-    if (policyText) {
+    const policy = clusterRetention(cluster, objectStore.spec.retentionPolicy, cfg.pluginName);
+    if (policy) {
       const floor = await readFirstRequired(store, ref.serverName);
-      const pass = await retentionPass(store, ref.serverName, parseRetentionPolicy(policyText), archivedWalFiles(store, ref.serverName), {
+      const pass = await retentionPass(store, ref.serverName, policy, archivedWalFiles(store, ref.serverName), {
         apply: true,
         write: catalogWriteOptions(resolved.config),
         walFloor: floor?.firstRequiredWal,

@@ -12,6 +12,7 @@ import type { Cluster } from '../config/types.js';
 import { serverIdentity, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
 import { CreatedDirectories } from './directories.js';
+import { emptyDeltaStats } from './delta.js';
 import { downloadBackup, syncPaths, type DownloadResult } from './download.js';
 import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../util/cnpg.js';
 import { formatLsn } from '../pg/lsn.js';
@@ -43,6 +44,8 @@ export interface RecoveryOptions {
   /** Tars downloaded at once (default data.jobs of the source store, else 4). */
   jobs?: number;
   progress?: Progress;
+  /** Restore over the existing data directory, writing only what differs (delta.ts). */
+  delta?: boolean;
 }
 
 export interface RecoveryResult {
@@ -79,7 +82,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
   const progress = opts.progress ?? stderrProgress();
   const pgdata = resolve(opts.pgdata);
   progress.step(`recovering Cluster "${cluster.metadata.name}" into ${pgdata}: running pre-checks`);
-  const { plan, store } = await planRecovery(ctx, cluster, { pgdata });
+  const { plan, store } = await planRecovery(ctx, cluster, { pgdata, delta: opts.delta });
   try {
     reportPlan(plan, progress);
     const summary = planSummary(plan);
@@ -89,13 +92,21 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
     }
     const who = serverIdentity();
     const dirs = new CreatedDirectories();
-    dirs.track(pgdata);
+    // A failed delta leaves the directory for the next --delta to finish: it was not pgark's to remove.
+    if (!opts.delta) dirs.track(pgdata);
+    const delta = opts.delta ? emptyDeltaStats() : undefined;
     for (const t of plan.backup.tablespaces) dirs.track(t.location);
     let download: DownloadResult;
     try {
       const jobs = opts.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
-      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who });
+      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who, delta });
+      if (delta) {
+        download.delta = delta;
+        progress.step(
+          `delta: ${delta.kept} files kept, ${delta.rewritten} written, ${delta.removed} removed; ${formatBytes(delta.bytesWritten)} written, ${formatBytes(delta.bytesSkipped)} equal and skipped, ${formatBytes(download.bytes)} transferred`,
+        );
+      }
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
       progress.step(objectVerificationText(download));
       progress.step(verificationText(download));
@@ -244,6 +255,8 @@ export function summaryText(r: RecoveryResult): string {
     lines.push(`Downloaded:   ${formatBytes(r.download.bytes)}, ${r.download.files} files in ${formatDuration(r.download.seconds)}`);
     lines.push(`Objects:      ${r.download.objects.digests ? `${r.download.objects.objects} with the SHA-256 recorded at backup time` : `not verified (${r.download.objects.reason})`}`);
     lines.push(`Verified:     ${r.download.verification.manifest ? `${r.download.verification.files} files against backup_manifest (size, CRC-32C)` : `no (${r.download.verification.reason})`}`);
+    const d = r.download.delta;
+    if (d) lines.push(`Delta:        ${d.kept} files kept, ${d.rewritten} written, ${d.removed} removed; ${formatBytes(d.bytesWritten)} written, ${formatBytes(d.bytesSkipped)} skipped`);
   }
   if (r.recovery) lines.push(`Replayed:     ${r.recovery.segmentsRestored} WAL segments from the archive in ${formatDuration(r.recovery.seconds)}${r.recovery.stoppedAt ? `; ${r.recovery.stoppedAt}` : ''}`);
   if (r.database) lines.push(`Database:     ${[...r.database.actions, ...r.database.warnings].join('; ')}`);

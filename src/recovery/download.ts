@@ -10,7 +10,7 @@
  * Each object's bytes are hashed as they arrive and checked against the SHA-256 backup.info
  * recorded for it (verify.ts) as soon as its tar is extracted.
  */
-import { chmodSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CorruptDataError, decompressStream } from '../codec/index.js';
@@ -25,6 +25,7 @@ import type { Progress } from './progress.js';
 import type { RecoveryBackup } from './select-backup.js';
 import { DamagedObjectError, expectedDigests, verifyRestoredFiles, type ObjectVerification, type Verification } from './verify.js';
 import { PgarkError } from '../util/errors.js';
+import { removeExtras, type DeltaStats } from './delta.js';
 
 export interface DownloadResult {
   bytes: number;
@@ -32,6 +33,8 @@ export interface DownloadResult {
   seconds: number;
   verification: Verification;
   objects: ObjectVerification;
+  /** --delta's counts. */
+  delta?: DeltaStats;
 }
 
 export interface DownloadOptions {
@@ -39,6 +42,8 @@ export interface DownloadOptions {
   jobs: number;
   progress: Progress;
   who: RunAs | undefined;
+  /** --delta: compare with the files in pgdata, write what differs, remove what the backup lacks. */
+  delta?: DeltaStats;
 }
 
 /** Runs `work` over `items` with at most `jobs` in flight; the first failure stops new work and is thrown. */
@@ -146,7 +151,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, { accept: o.accept, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);
@@ -166,6 +171,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   } finally {
     display.stop();
   }
+  if (opts.delta) removeExtras(realpathSync(pgdata), new Set(written.keys()), directories, opts.delta);
   const verification = verifyRestoredFiles(pgdata, written);
 
   const tblspc = join(pgdata, 'pg_tblspc');

@@ -11,13 +11,14 @@
  * can fsync them once, after every archive is in place.
  */
 import { createWriteStream } from 'node:fs';
-import { link, lstat, mkdir, realpath, symlink, utimes } from 'node:fs/promises';
+import { link, lstat, mkdir, realpath, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { Crc32c } from '../io/hash.js';
 import { PgarkError } from '../util/errors.js';
+import { deltaSink, type DeltaStats } from './delta.js';
 
 export class UnsafeTarEntryError extends PgarkError {
   constructor(archive: string, entry: string, why: string) {
@@ -77,17 +78,19 @@ export function entryPath(name: string): { path: string } | { unsafe: string } {
 }
 
 export interface ExtractOptions {
-  /** Only entries it accepts are written (an incremental chain member holds only some of the files). */
+  /** Takes only the non-directory entries whose path it accepts (a member of an incremental chain, chain.ts). */
   accept?: (path: string) => boolean;
   /** Called with each file once it is closed (download.ts fsyncs it in the background). */
   onFile?: (path: string) => void;
+  /** --delta: write only what differs from the files already there (delta.ts). */
+  delta?: DeltaStats;
 }
 
 /**
  * Extracts into `root` (which must exist) the tar read from `source`: one stream, or a chain such as
  * [store object, byte counter, decompressor] that is piped into the extractor as one pipeline.
  */
-export async function extractTar(source: Readable | Readable[], root: string, archive: string, { accept, onFile = () => undefined }: ExtractOptions = {}): Promise<ExtractStats> {
+export async function extractTar(source: Readable | Readable[], root: string, archive: string, { accept, onFile = () => undefined, delta }: ExtractOptions = {}): Promise<ExtractStats> {
   const realRoot = await realpath(root);
   const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]) };
   const extractor = tarExtract();
@@ -139,7 +142,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         const existing = await lstat(dest).catch(() => undefined);
         if (existing?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, header.name, 'it would write through a symbolic link');
         const sum = checksumTap();
-        await pipeline(body, sum.tap, createWriteStream(dest, { mode: mode || 0o600, highWaterMark: WRITE_BUFFER }));
+        await pipeline(body, sum.tap, delta ? deltaSink(dest, mode || 0o600, delta) : createWriteStream(dest, { mode: mode || 0o600, highWaterMark: WRITE_BUFFER }));
         if (header.mtime) await utimes(dest, header.mtime, header.mtime);
         onFile(dest);
         stats.files++;
@@ -152,6 +155,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         if (isAbsolute(target)) throw new UnsafeTarEntryError(archive, header.name, `symbolic link to absolute path ${target}`);
         if (!inside(realRoot, resolve(dirname(dest), target))) throw new UnsafeTarEntryError(archive, header.name, `symbolic link to ${target} points outside`);
         await checkedParent(dest, header.name);
+        if (delta) await rm(dest, { force: true });
         await symlink(target, dest);
         body.resume();
         return;
@@ -163,6 +167,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
         const realSource = await realpath(source).catch(() => source);
         if (!inside(realRoot, realSource)) throw new UnsafeTarEntryError(archive, header.name, `hard link to ${header.linkname} points outside`);
         await checkedParent(dest, header.name);
+        if (delta) await rm(dest, { force: true });
         await link(realSource, dest);
         body.resume();
         return;

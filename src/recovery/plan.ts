@@ -18,6 +18,7 @@ import { UserError } from '../util/errors.js';
 import { backupObjects, loadBackups, type BackupObject } from './catalog-view.js';
 import { assertEmptyOrAbsent } from './directories.js';
 import { chainObjects } from './chain.js';
+import { checkDeltaTarget } from './delta.js';
 import { formatLsn } from '../pg/lsn.js';
 import { describeBackups, selectBackup, type RecoveryBackup } from './select-backup.js';
 import { describeSource, resolveRecoverySource, type RecoverySource } from './source.js';
@@ -73,6 +74,8 @@ export interface PlanOptions {
   pgdata: string;
   /** Unset: the server runs here and needs local binaries of the backup's major. */
   serverElsewhere?: ServerElsewhere;
+  /** Restore over an existing data directory of the same system (delta.ts). */
+  delta?: boolean;
 }
 
 /** Runs every pre-check and returns the plan; writes nothing. The source store is returned open. */
@@ -80,7 +83,7 @@ export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: P
 export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions & { serverElsewhere?: undefined }): Promise<{ plan: RecoveryPlan; store: ObjectStore }>;
 export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions): Promise<{ plan: PlanFacts | RecoveryPlan; store: ObjectStore }> {
   const source = await resolveRecoverySource(ctx, cluster);
-  assertEmptyOrAbsent(opts.pgdata, 'data directory');
+  if (!opts.delta) assertEmptyOrAbsent(opts.pgdata, 'data directory');
   const store = await openObjectStore(source.store);
   try {
     const plan = await planWithStore(ctx, cluster, opts, source, store);
@@ -109,6 +112,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   checkImageMajor(cluster.spec.imageName, major, backup.backupId);
   if (opts.serverElsewhere) checkServerMajor(opts.serverElsewhere, major, backup.backupId);
   const binaries = opts.serverElsewhere ? undefined : localBinariesFor(major, backup.backupId);
+  if (opts.delta) await checkDeltaTarget(opts.pgdata, backup);
   for (const t of backup.tablespaces) assertEmptyOrAbsent(t.location, `tablespace "${t.name}" location`);
 
   const newArchive = await checkNewArchive(ctx, cluster);

@@ -21,7 +21,7 @@ const decisions = (p: RetentionPlan) => Object.fromEntries(p.backups.map((b) => 
 const deletedWal = (p: RetentionPlan) => p.steps.flatMap((s) => s.walKeys).map((k) => k.slice(k.lastIndexOf('/') + 1).replace(/\.gz$/, ''));
 
 test('policy syntax: Nd, Nw, Nm (31-day months) and clear errors', () => {
-  assert.deepEqual(parseRetentionPolicy('30d'), { text: '30d', value: 30, unit: 'd', days: 30, barman: 'RECOVERY WINDOW OF 30 DAYS' });
+  assert.deepEqual(parseRetentionPolicy('30d'), { kind: 'window', text: '30d', value: 30, unit: 'd', days: 30, barman: 'RECOVERY WINDOW OF 30 DAYS', minimumRedundancy: 0 });
   assert.equal(parseRetentionPolicy('4w').days, 28);
   assert.equal(parseRetentionPolicy('2m').days, 62);
   assert.equal(parseRetentionPolicy('2m').barman, 'RECOVERY WINDOW OF 2 MONTHS');
@@ -56,7 +56,7 @@ test('one timeline: keep the window plus the newest backup ending before it; del
   assert.equal(p.walFilesDeleted, 9);
   assert.equal(p.firstRecoverabilityBefore!.toISOString(), daysAgo(60).toISOString());
   assert.equal(p.firstRecoverabilityAfter!.toISOString(), daysAgo(35).toISOString());
-  assert.equal(p.pointOfRecoverability.toISOString(), daysAgo(30).toISOString());
+  assert.equal(p.pointOfRecoverability?.toISOString(), daysAgo(30).toISOString());
 });
 
 test('window boundary: end_time equal to the point of recoverability is not before it; months are 31 days', () => {

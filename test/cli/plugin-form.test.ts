@@ -124,8 +124,8 @@ test('backup, apply of a method: plugin Backup, restore from externalClusters[].
   const dry = await pgark(['retention', '-f', manifest, '--dry-run']);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /Retention of server "grafana-pg" in s3:\/\/grafana-backup\/backups.*: 30d \(RECOVERY WINDOW OF 30 DAYS\)/);
-  assert.match(dry.stdout, new RegExp(`${first} .*DONE .*keep +inside the recovery window`));
-  assert.match(dry.stdout, /grafana-pg-on-demand +DONE .*keep +inside the recovery window/);
+  assert.match(dry.stdout, new RegExp(`${first} .*DONE .*keep +window +inside the recovery window`));
+  assert.match(dry.stdout, /grafana-pg-on-demand +DONE .*keep +window +inside the recovery window/);
   assert.match(dry.stdout, /Nothing to delete\./);
   assert.doesNotMatch(dry.stdout + dry.stderr, /S3RVER/, 'no secret value printed');
 });

@@ -20,6 +20,9 @@ interface BackupCliOptions extends ConfigOptions, PgConnectionOptions {
   walTimeout?: string;
   type?: string;
   progress: boolean;
+  target?: string;
+  standbyHost?: string;
+  standbyPort?: string;
 }
 
 function clusterOptions(opts: BackupCliOptions) {
@@ -47,6 +50,9 @@ export function register(program: Command): void {
           walTimeout: opts.walTimeout,
           progress: opts.progress,
           type: opts.type,
+          target: opts.target,
+          standbyHost: opts.standbyHost,
+          standbyPort: opts.standbyPort,
         },
       });
     }),

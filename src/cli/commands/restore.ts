@@ -9,6 +9,7 @@ interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
   cluster?: string;
   start?: boolean;
   dryRun?: boolean;
+  delta?: boolean;
   jobs?: string;
   finishRecovery?: boolean;
   archiveEnd?: string;
@@ -39,6 +40,7 @@ export function register(program: Command): void {
           pgdata,
           start: flags.start,
           dryRun: flags.dryRun,
+          delta: flags.delta,
           pghost: flags.pghost,
           pgport: flagValue('pgport', flags.pgport),
           pguser: flags.pguser ?? setting('pguser'),

@@ -69,14 +69,13 @@ export async function backupDelete(opts: BackupDeleteOptions, log: BarmanLog, ou
     if (opts.retentionPolicy !== undefined) {
       let policy;
       try {
-        policy = parseBarmanRetentionPolicy(opts.retentionPolicy);
+        policy = parseBarmanRetentionPolicy(opts.retentionPolicy, opts.minimumRedundancy);
       } catch (err) {
         throw new BarmanExit(`Could not create retention policy ${opts.retentionPolicy}: ${(err as Error).message}`, EXIT.cli, (err as BarmanExit).hint);
       }
       const pass = await retentionPass(store, serverName, policy, archivedWalFiles(store, serverName), {
         apply: !opts.dryRun,
         write,
-        minimumRedundancy: opts.minimumRedundancy,
         onDeleted: (id) => log.info(`Deleted backup ${id} (${policy.barman})`),
       });
       // retentionPass deletes nothing when a backup.info is unreadable; barman then exits 1.
