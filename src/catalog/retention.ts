@@ -150,9 +150,18 @@ export type BackupDecisionKind = 'keep' | 'delete' | 'finish-deletion' | 'ignore
  * The rule behind a decision: inside the window; the newest backup ending before the window's
  * start (the base needed to recover to that start); one of the n newest (REDUNDANCY n); kept
  * past the window for the minimum redundancy; a keep annotation; not DONE (never retention's);
- * obsolete; an interrupted deletion to finish.
+ * obsolete; an interrupted deletion to finish; needed by a kept incremental backup (keepChains).
  */
-export type RetentionRule = 'window' | 'window-base' | 'redundancy' | 'minimum-redundancy' | 'keep-annotation' | 'not-done' | 'obsolete' | 'interrupted';
+export type RetentionRule =
+  | 'window'
+  | 'window-base'
+  | 'redundancy'
+  | 'minimum-redundancy'
+  | 'keep-annotation'
+  | 'not-done'
+  | 'obsolete'
+  | 'interrupted'
+  | 'incremental-chain';
 
 export interface BackupDecision {
   backupId: string;
@@ -406,7 +415,7 @@ export function planRetention(input: PlanInput): RetentionPlan {
  * oldest such incremental (the nearest, as the window keeps the newest ones). A backup already
  * being deleted is left so: its chain is broken already.
  */
-export function keepChains(backups: readonly BackupInfo[], decisions: Map<string, Pick<BackupDecision, 'decision' | 'reason'>>): void {
+export function keepChains(backups: readonly BackupInfo[], decisions: Map<string, Pick<BackupDecision, 'decision' | 'rule' | 'reason'>>): void {
   const byIdMap = new Map(backups.map((b) => [b.backup_id, b]));
   for (const b of [...backups].sort(byId)) {
     const d = decisions.get(b.backup_id)!;
@@ -415,7 +424,7 @@ export function keepChains(backups: readonly BackupInfo[], decisions: Map<string
     const seen = new Set<string>();
     for (let parent = byIdMap.get(b.parent_backup_id); parent && !seen.has(parent.backup_id); parent = byIdMap.get(parent.parent_backup_id ?? '')) {
       seen.add(parent.backup_id);
-      if (decisions.get(parent.backup_id)!.decision === 'delete') decisions.set(parent.backup_id, { decision: 'keep', reason: `needed by incremental ${b.backup_id}` });
+      if (decisions.get(parent.backup_id)!.decision === 'delete') decisions.set(parent.backup_id, { decision: 'keep', rule: 'incremental-chain', reason: `needed by incremental ${b.backup_id}` });
     }
   }
 }

@@ -96,8 +96,8 @@ test('the chains are what the test means: I1b -> I1a -> F1 and I2b -> I2a -> F2'
 test('pgark retention --dry-run: F2 kept as needed by incremental I2a, the expired chain deleted, nothing changed', async () => {
   const r = await pgark(['retention', '-f', origin.manifest, '--policy', '7d', '--dry-run']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`${id.F2} .*keep +needed by incremental ${id.I2a}`));
-  assert.match(r.stdout, new RegExp(`${id.I2a} .*keep +newest backup ending before the window start`));
+  assert.match(r.stdout, new RegExp(`${id.F2} .*keep +incremental-chain +needed by incremental ${id.I2a}`));
+  assert.match(r.stdout, new RegExp(`${id.I2a} .*keep +window-base +newest backup ending before the window start`));
   for (const name of ['F1', 'I1a', 'I1b'] as const) assert.match(r.stdout, new RegExp(`${id[name]} .*DELETE`));
   assert.match(r.stdout, /Dry run: nothing deleted\./);
   const json = await pgark(['retention', '-f', origin.manifest, '--policy', '7d', '--dry-run', '--json']);
