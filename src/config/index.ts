@@ -14,6 +14,9 @@ import { expandManifestPaths, parseManifestFiles } from './source.js';
 import { validateDocument } from './validate.js';
 import { ChainedSecretResolver, type ResolvedSecret } from './secrets.js';
 import { destinationKind } from './rules.js';
+import { clusterEncryption } from './encryption.js';
+
+export { ENCRYPTION_ANNOTATION, encryptionKeys } from './encryption.js';
 
 export type { ResolvedSecret } from './secrets.js';
 
@@ -176,7 +179,13 @@ export async function clusterObjectStore(ctx: ConfigContext, cluster: Cluster): 
       'add a spec.backup.barmanObjectStore section with destinationPath and credentials',
     );
   }
-  return resolveObjectStore(ctx, store, cluster.metadata.name, cluster.metadata.namespace);
+  return withClusterEncryption(ctx, cluster, await resolveObjectStore(ctx, store, cluster.metadata.name, cluster.metadata.namespace));
+}
+
+/** The store with the keys of `cluster`'s encryption annotation: a recovering Cluster's keys read its source store. */
+export async function withClusterEncryption(ctx: ConfigContext, cluster: Cluster, store: ResolvedObjectStore): Promise<ResolvedObjectStore> {
+  const age = await clusterEncryption(ctx, cluster);
+  return age ? { ...store, age } : store;
 }
 
 /** The barmanObjectStore of spec.externalClusters[name] (serverName defaults to that name), resolved. */
@@ -185,7 +194,7 @@ export async function externalClusterObjectStore(ctx: ConfigContext, cluster: Cl
   if (!ext?.barmanObjectStore) {
     throw new UserError(`Cluster "${cluster.metadata.name}" has no externalClusters entry "${name}" with a barmanObjectStore`);
   }
-  return resolveObjectStore(ctx, ext.barmanObjectStore, ext.name, cluster.metadata.namespace);
+  return withClusterEncryption(ctx, cluster, await resolveObjectStore(ctx, ext.barmanObjectStore, ext.name, cluster.metadata.namespace));
 }
 
 /** A credentials block with each SecretKeySelector replaced by the secret's text. */

@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import type { SourcePosition } from '../util/errors.js';
 import type { ObjectStoreOptions } from '../storage/options.js';
+import type { AgeKeys } from '../codec/age.js';
 import type {
   backupSchema,
   barmanObjectStore,
@@ -75,4 +76,6 @@ export interface ResolvedObjectStore extends ObjectStoreOptions {
   /** Human-readable description of where the credentials came from (names only, never values). */
   credentialSource: string;
   config: BarmanObjectStoreConfiguration;
+  /** Client-side age keys (Secret values: never print); objects are written in the clear without them. */
+  age?: AgeKeys;
 }

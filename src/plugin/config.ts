@@ -6,7 +6,7 @@
  * from an ObjectStoreSource: the -f manifests here, the Kubernetes API elsewhere.
  */
 import { z } from 'zod';
-import { resolveObjectStore, type ConfigContext } from '../config/index.js';
+import { ENCRYPTION_ANNOTATION, encryptionKeys, resolveObjectStore, type ConfigContext } from '../config/index.js';
 import type { ManifestSet, ObjectStore, ResolvedObjectStore } from '../config/types.js';
 import { validateDocument } from '../config/validate.js';
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
@@ -69,6 +69,12 @@ export interface StoreRef {
   serverName: string;
   /** Skip the empty-archive check (check_empty_wal_archive false, or CNPG's skip annotation). */
   skipEmptyCheck: boolean;
+  /** The Secret with the age keys: parameter encryptionSecret, else the Cluster's pgark.io/encryption annotation. */
+  encryptionSecret?: string;
+}
+
+function encryptionSecretOf(cluster: PluginCluster, parameters: Record<string, string>): string | undefined {
+  return parameters.encryptionSecret || cluster.metadata.annotations?.[ENCRYPTION_ANNOTATION] || undefined;
 }
 
 function enabledEntries(cluster: PluginCluster): PluginEntry[] {
@@ -108,6 +114,7 @@ export function targetStoreRef(cluster: PluginCluster, pluginName: string, reque
     objectName: barmanObjectName(parameters, `the spec.plugins entry "${pluginName}" of Cluster "${cluster.metadata.name}"`),
     serverName: parameters.serverName || cluster.metadata.name,
     skipEmptyCheck: skipAnnotation(cluster),
+    encryptionSecret: encryptionSecretOf(cluster, parameters),
   };
 }
 
@@ -125,6 +132,7 @@ export function externalStoreRef(cluster: PluginCluster, pluginName: string, sou
     objectName: barmanObjectName(parameters, `the plugin section of ${where}`),
     serverName: parameters.serverName || ext.name,
     skipEmptyCheck: skipAnnotation(cluster),
+    encryptionSecret: encryptionSecretOf(cluster, parameters),
   };
 }
 
@@ -200,6 +208,9 @@ export class PluginConfig {
 
   async resolve(ref: StoreRef): Promise<ResolvedObjectStore> {
     const store = await this.objectStore(ref.objectName, ref.namespace);
-    return resolveObjectStore(this.ctx, store.spec.configuration, ref.serverName, ref.namespace ?? store.metadata.namespace);
+    const namespace = ref.namespace ?? store.metadata.namespace;
+    const resolved = await resolveObjectStore(this.ctx, store.spec.configuration, ref.serverName, namespace);
+    if (!ref.encryptionSecret) return resolved;
+    return { ...resolved, age: await encryptionKeys(this.ctx, ref.encryptionSecret, namespace, `plugin parameter encryptionSecret of ObjectStore ${ref.objectName}`) };
   }
 }

@@ -8,7 +8,7 @@
  * before anything is read or written.
  */
 import type { ConfigContext } from '../config/index.js';
-import { resolveObjectStore } from '../config/index.js';
+import { resolveObjectStore, withClusterEncryption } from '../config/index.js';
 import type { BarmanObjectStoreConfiguration, Cluster, ResolvedObjectStore } from '../config/types.js';
 import { ConfigError, UserError, type ManifestIssue } from '../util/errors.js';
 
@@ -62,7 +62,7 @@ export async function resolveRecoverySource(ctx: ConfigContext, cluster: Cluster
   const ns = cluster.metadata.namespace;
   if (rec.source) {
     const ext = cluster.spec.externalClusters!.find((e) => e.name === rec.source)!;
-    const store = await resolveObjectStore(ctx, ext.barmanObjectStore!, ext.name, ns);
+    const store = await withClusterEncryption(ctx, cluster, await resolveObjectStore(ctx, ext.barmanObjectStore!, ext.name, ns));
     return { kind: 'source', store, externalCluster: ext.name, walCluster: cluster.metadata.name, searchOtherServers: false, maxParallel: parallelOf(ext.barmanObjectStore!) };
   }
   const name = rec.backup!.name;
@@ -71,7 +71,7 @@ export async function resolveRecoverySource(ctx: ConfigContext, cluster: Cluster
   const origin = backupCr && ctx.manifests.clusters.find((c) => c !== cluster && c.metadata.name === backupCr.spec.cluster.name && c.spec.backup?.barmanObjectStore);
   if (origin) {
     const cfg = origin.spec.backup!.barmanObjectStore!;
-    const store = await resolveObjectStore(ctx, cfg, origin.metadata.name, origin.metadata.namespace);
+    const store = await withClusterEncryption(ctx, cluster, await resolveObjectStore(ctx, cfg, origin.metadata.name, origin.metadata.namespace));
     return { kind: 'backup', store, backupName: name, walCluster: origin.metadata.name, searchOtherServers: false, maxParallel: parallelOf(cfg) };
   }
   const own = cluster.spec.backup?.barmanObjectStore;
@@ -81,7 +81,7 @@ export async function resolveRecoverySource(ctx: ConfigContext, cluster: Cluster
       `add the Cluster's backup.barmanObjectStore (the store the backup was taken to), or pass the Backup manifest "${name}" and its Cluster's manifest with -f`,
     );
   }
-  const store = await resolveObjectStore(ctx, own, cluster.metadata.name, ns);
+  const store = await withClusterEncryption(ctx, cluster, await resolveObjectStore(ctx, own, cluster.metadata.name, ns));
   return { kind: 'backup', store, backupName: name, walCluster: cluster.metadata.name, searchOtherServers: true, maxParallel: parallelOf(own) };
 }
 

@@ -4,7 +4,7 @@
  * PostgreSQL reads segment N from the newest timeline of the path that had begun by N (the
  * segment holding a switch point comes from the child timeline), which is what is checked here.
  */
-import { decompressBuffer, splitCodecSuffix } from '../codec/index.js';
+import { decodeBuffer, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
@@ -80,7 +80,7 @@ export interface ReplayWindow {
 }
 
 /** The timeline path PostgreSQL follows to `targetTimeline`, read from its history file. */
-export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, targetTimeline: number): Promise<TimelineStep[]> {
+export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, targetTimeline: number, age?: AgeKeys): Promise<TimelineStep[]> {
   if (targetTimeline === 1) return [{ timeline: 1, begin: 0n }];
   const file = inv.histories.get(targetTimeline);
   if (!file) {
@@ -90,7 +90,7 @@ export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, ta
     );
   }
   const raw = await store.getBuffer(file.key);
-  const text = (await decompressBuffer(splitCodecSuffix(file.key).codec, raw)).toString('utf8');
+  const text = (await decodeBuffer(splitCodecSuffix(file.key), raw, age, file.key)).toString('utf8');
   return historyPath(text, targetTimeline);
 }
 

@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { clusterObjectStore, findCluster, loadContext, resolveObjectStore } from '../config/index.js';
+import { clusterObjectStore, findCluster, loadContext, resolveObjectStore, withClusterEncryption } from '../config/index.js';
 import type { Encryption, ResolvedObjectStore } from '../config/types.js';
 import type { CodecName } from '../codec/types.js';
+import type { AgeKeys } from '../codec/age.js';
 import { StorageError } from '../storage/errors.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -24,6 +25,8 @@ export interface WalTarget {
   tags?: Record<string, string>;
   historyTags?: Record<string, string>;
   encryption?: Encryption;
+  /** Client-side age keys: objects are encrypted for their recipients and read with their identities. */
+  age?: AgeKeys;
   /** The Cluster carries cnpg.io/skipEmptyWalArchiveCheck: enabled. */
   skipEmptyCheck: boolean;
   /** Safe to print: store URL and server name. */
@@ -56,7 +59,7 @@ export async function resolveWalTarget(ref: ConfigRef): Promise<WalTargetSource>
         names.length ? `known external clusters: ${names.join(', ')}` : 'add spec.externalClusters[] with a barmanObjectStore section',
       );
     }
-    resolved = await resolveObjectStore(ctx, external.barmanObjectStore, external.name);
+    resolved = await withClusterEncryption(ctx, cluster, await resolveObjectStore(ctx, external.barmanObjectStore, external.name));
   } else {
     resolved = await clusterObjectStore(ctx, cluster);
   }
@@ -80,6 +83,7 @@ async function openWalTarget(resolved: ResolvedObjectStore, skipEmptyCheck: bool
     tags: cfg.tags,
     historyTags: cfg.historyTags,
     encryption: cfg.wal?.encryption,
+    age: resolved.age,
     skipEmptyCheck,
     description: `${store.displayUrl} server "${resolved.serverName}"`,
   };
