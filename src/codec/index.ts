@@ -66,13 +66,13 @@ export function decodeStreams(form: StoredForm, keys: AgeKeys | undefined, what:
   return form.encrypted ? [decryptStream(keys!, what), decompress] : [decompress];
 }
 
+const CLUSTER_KEYS_HINT =
+  'name a Secret with an "identity" (AGE-SECRET-KEY-1...) or "passphrase" key in the Cluster annotation pgark.io/encryption (or the plugin parameter encryptionSecret)';
+
 /** Throws unless there are keys to read the object with (pre-checks call it before anything is written). */
-export function assertDecodable(form: StoredForm, keys: AgeKeys | undefined, what: string): void {
+export function assertDecodable(form: StoredForm, keys: AgeKeys | undefined, what: string, hint = CLUSTER_KEYS_HINT): void {
   if (form.encrypted && (!keys || (keys.identities.length === 0 && keys.passphrase === undefined))) {
-    throw new UserError(
-      `${what} is age-encrypted, and no identity to decrypt it is configured`,
-      'name a Secret with an "identity" (AGE-SECRET-KEY-1...) or "passphrase" key in the Cluster annotation pgark.io/encryption (or the plugin parameter encryptionSecret)',
-    );
+    throw new UserError(`${what} is age-encrypted, and no identity to decrypt it is configured`, hint);
   }
 }
 

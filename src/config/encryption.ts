@@ -5,10 +5,15 @@
  * (AGE-SECRET-KEY-1... lines: what objects are read with) and `passphrase`. Values never appear in
  * errors: those name the Secret, the key and the line.
  */
+import { readFile } from 'node:fs/promises';
 import { checkAgeKeys, type AgeKeys } from '../codec/age.js';
 import { KubePermissionError } from './kube.js';
-import type { ConfigContext } from './index.js';
-import type { Cluster } from './types.js';
+import type { Cluster, SecretKeySelector } from './types.js';
+
+/** What this module needs of a ConfigContext (index.ts re-exports this module). */
+interface SecretsContext {
+  secrets: { get(selector: SecretKeySelector, namespace?: string): Promise<string> };
+}
 import { UserError } from '../util/errors.js';
 
 export const ENCRYPTION_ANNOTATION = 'pgark.io/encryption';
@@ -19,7 +24,7 @@ function keyLines(text: string | undefined): string[] {
 }
 
 /** The age keys of Secret `name`; `where` says who named it (for errors). */
-export async function encryptionKeys(ctx: ConfigContext, name: string, namespace: string | undefined, where: string): Promise<AgeKeys> {
+export async function encryptionKeys(ctx: SecretsContext, name: string, namespace: string | undefined, where: string): Promise<AgeKeys> {
   const values: Record<string, string | undefined> = {};
   let firstMissing: unknown;
   for (const key of ['recipients', 'identity', 'passphrase']) {
@@ -33,17 +38,39 @@ export async function encryptionKeys(ctx: ConfigContext, name: string, namespace
   if (values.recipients === undefined && values.identity === undefined && values.passphrase === undefined) {
     throw new UserError(`${where}: Secret "${name}" has none of the keys recipients, identity, passphrase (${(firstMissing as Error).message})`, 'create the Secret with a "recipients" key (age1... public keys, one per line) and, where restores run, an "identity" key');
   }
+  return keysFromText(values, `${where}: Secret "${name}"`);
+}
+
+/** AgeKeys from the text of a recipients list, identity lines and a passphrase, checked. */
+async function keysFromText(values: { recipients?: string; identity?: string; passphrase?: string }, where: string): Promise<AgeKeys> {
   const keys: AgeKeys = { recipients: keyLines(values.recipients), identities: keyLines(values.identity), passphrase: values.passphrase };
   try {
     await checkAgeKeys(keys);
   } catch (err) {
-    throw new UserError(`${where}: Secret "${name}": ${(err as Error).message}`, (err as UserError).hint);
+    throw new UserError(`${where}: ${(err as Error).message}`, (err as UserError).hint);
   }
   return keys;
 }
 
+/**
+ * AgeKeys from files in age's own formats: a recipients file (`age -R`) and an identity file
+ * (`age -i`, as age-keygen writes it). For the logical dump job and the restore tool, which take
+ * their settings from the environment rather than from a Cluster.
+ */
+export async function ageKeysFromFiles(files: { recipients?: string; identity?: string }, where: string): Promise<AgeKeys> {
+  const read = async (path: string | undefined, what: string): Promise<string | undefined> => {
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      throw new UserError(`${where}: cannot read the age ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return keysFromText({ recipients: await read(files.recipients, 'recipients'), identity: await read(files.identity, 'identity') }, where);
+}
+
 /** The keys a Cluster's annotation names, or undefined when it has none (objects are written in the clear). */
-export async function clusterEncryption(ctx: ConfigContext, cluster: Cluster): Promise<AgeKeys | undefined> {
+export async function clusterEncryption(ctx: SecretsContext, cluster: Cluster): Promise<AgeKeys | undefined> {
   const name = cluster.metadata.annotations?.[ENCRYPTION_ANNOTATION];
   if (name === undefined) return undefined;
   const where = `Cluster "${cluster.metadata.name}" metadata.annotations["${ENCRYPTION_ANNOTATION}"]`;

@@ -16,7 +16,7 @@ import { ChainedSecretResolver, type ResolvedSecret } from './secrets.js';
 import { destinationKind } from './rules.js';
 import { clusterEncryption } from './encryption.js';
 
-export { ENCRYPTION_ANNOTATION, encryptionKeys } from './encryption.js';
+export { ENCRYPTION_ANNOTATION, ageKeysFromFiles, encryptionKeys } from './encryption.js';
 
 export type { ResolvedSecret } from './secrets.js';
 

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { walKey } from '../catalog/layout.js';
-import { codecExtension, compressBuffer, decodeBuffer, encryptBuffer, splitCodecSuffix } from '../codec/index.js';
+import { codecExtension, compressBuffer, decodeBuffer, encryptBuffer, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
 import type { CompressedFile, CompressionPool } from '../codec/pool.js';
 import type { CodecName } from '../codec/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
@@ -102,18 +102,12 @@ export class EmptyArchiveGate {
   }
 }
 
-/** Reads and compresses in this thread (the in-process fallback has no pool); the store hashes the body if it needs to. */
-async function compressHere(codec: CodecName, path: string): Promise<CompressedFile> {
+/** Reads, compresses and encrypts in this thread (the in-process fallback has no pool); the store hashes the body if it needs to. */
+async function compressHere(codec: CodecName, path: string, age: AgeKeys | undefined): Promise<CompressedFile> {
   const data = await readFile(path);
   // 'none' stores the file's own buffer: no second copy of the segment in memory.
-  const body = codec === 'none' ? data : await compressBuffer(codec, data);
-  return { body, size: data.length };
-}
-
-/** The compressed file encrypted for the target's recipients (a segment-sized buffer: the body is one already). */
-async function encrypted(file: CompressedFile, target: WalTarget): Promise<CompressedFile> {
-  const body = await encryptBuffer(file.body, target.age!);
-  return { body, size: file.size, md5: file.md5 === undefined ? undefined : createHash('md5').update(body).digest('base64') };
+  const compressed = codec === 'none' ? data : await compressBuffer(codec, data);
+  return { body: age ? await encryptBuffer(compressed, age) : compressed, size: data.length };
 }
 
 export interface ArchiveOptions {
@@ -129,7 +123,7 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   const wal = parseWalName(name);
   // A pool starts compressing now, while the checks below wait on the store.
-  const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3' });
+  const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3', age: target.age });
   prepared?.catch(() => undefined);
   await gate.before(target, wal, path);
   const { store, serverName } = target;
@@ -147,15 +141,14 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
     }
   }
   const key = walKey(serverName, name, codecExtension(target.compression, target.age !== undefined));
-  const compressed = await (prepared ?? compressHere(target.compression, path));
-  const { body, md5, size } = target.age ? await encrypted(compressed, target) : compressed;
+  const { body, md5, size } = await (prepared ?? compressHere(target.compression, path, target.age));
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
   let put;
   try {
     put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5: md5 });
   } finally {
     // The store is done with the body, stored or not.
-    if (pool && target.compression === 'none') pool.recycle(compressed.body);
+    if (pool && target.compression === 'none' && !target.age) pool.recycle(body);
   }
   if (put.status === 'exists') {
     // Someone stored the same name between our lookup and our write: same rule as above.

@@ -1,7 +1,7 @@
 /**
  * Client-side age encryption end to end, on s3rver and Azurite with a real PostgreSQL 15: a base
- * backup and WAL archived under pgbench leave nothing readable in the bucket (raw or after a
- * decompression attempt); `age -d` gives a WAL segment back byte for byte; restore and wal-restore
+ * backup, WAL archived under pgbench and a logical dump leave nothing readable in the bucket (raw or
+ * after a decompression attempt); the logical restore tool reads the dump with AGE_IDENTITY_FILE; `age -d` gives a WAL segment back byte for byte; restore and wal-restore
  * work with the identity after a key rotation (A, then A+B, then B); a wrong identity is refused
  * with the recipients the objects need.
  */
@@ -16,7 +16,7 @@ import { openObjectStore } from '../../src/storage/open.js';
 import { startPostgres } from '../harness/postgres.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { walArchiveCommand } from './helpers.js';
+import { pgark, run, walArchiveCommand } from './helpers.js';
 import { archiveCurrentWal, backupCluster, recoveryManifest, restore } from '../recovery/helpers.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -89,6 +89,39 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     await pg.query('INSERT INTO canary (secret) SELECT $1 FROM generate_series(1, 200)', [SECRETS[2]]);
     execFileSync(join(pg.bin.binDir, 'pgbench'), ['-t', '100', '-c', '2'], { env: { ...process.env, ...pg.env }, stdio: 'ignore' });
     await archiveCurrentWal(pg);
+
+    // A logical dump into the same store folder, encrypted for B; the restore tool reads it with B's identity file.
+    const prefix = store.destinationPath.slice(store.destinationPath.lastIndexOf('/') + 1);
+    const recipientsFile = join(keys.path, `${kind}-recipients`);
+    writeFileSync(recipientsFile, `# rotation: B only\n${B.recipient}\n`);
+    const location: Record<string, string> =
+      kind === 's3'
+        ? { LOGICAL_BACKUP_PROVIDER: 's3', LOGICAL_BACKUP_S3_BUCKET: store.s3rver!.bucket, LOGICAL_BACKUP_S3_ENDPOINT: store.s3rver!.endpoint, LOGICAL_BACKUP_S3_REGION: store.s3rver!.region, AWS_ACCESS_KEY_ID: store.s3rver!.accessKeyId, AWS_SECRET_ACCESS_KEY: store.s3rver!.secretAccessKey }
+        : { LOGICAL_BACKUP_PROVIDER: 'az', LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_NAME: store.azurite!.account, LOGICAL_BACKUP_AZURE_STORAGE_CONTAINER: store.azurite!.container, LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY: store.azurite!.accountKey, LOGICAL_BACKUP_AZURE_STORAGE_ENDPOINT: store.azurite!.blobEndpoint };
+    const dump = await pgark(['logical', 'backup', '--database', 'postgres', '--age-recipients', recipientsFile], { SCOPE: 'origin', LOGICAL_BACKUP_S3_BUCKET_PREFIX: prefix, ...location, ...pg.env, PGUSER: 'postgres' });
+    assert.equal(dump.code, 0, dump.stderr);
+    const dumpKey = (await rawObjects(store)).map((o) => o.key).find((k) => /^origin\/logical_backups\/\d{8}T\d{6}Z\/postgres\.sql\.gz\.age$/.test(k));
+    assert.ok(dumpKey, 'the dump is stored as <db>.sql.gz.age');
+    const restoreEnv = {
+      PATH: process.env.PATH,
+      RESTORE_MODE: 'non-interactive',
+      DB_NAME: 'from_dump',
+      DB_USER: 'postgres',
+      DB_PASS: '',
+      DB_HOST: pg.host,
+      DB_PORT: String(pg.port),
+      ...(kind === 's3'
+        ? { STORAGE_PROVIDER: 's3', LOGICAL_BACKUP_S3_BUCKET: location.LOGICAL_BACKUP_S3_BUCKET, LOGICAL_BACKUP_S3_ENDPOINT: location.LOGICAL_BACKUP_S3_ENDPOINT, LOGICAL_BACKUP_S3_REGION: location.LOGICAL_BACKUP_S3_REGION, AWS_ACCESS_KEY_ID: location.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: location.AWS_SECRET_ACCESS_KEY, BACKUP_FILE_PATH: `${prefix}/${dumpKey}` }
+        : { STORAGE_PROVIDER: 'azure', AZURE_STORAGE_ACCOUNT_NAME: store.azurite!.account, AZURE_STORAGE_ACCOUNT_KEY: store.azurite!.accountKey, AZURE_STORAGE_CONTAINER_NAME: store.azurite!.container, AZURE_STORAGE_ENDPOINT: store.azurite!.blobEndpoint, AZURE_STORAGE_BACKUP_PATH: `${prefix}/${dumpKey}` }),
+    } as Record<string, string>;
+    const noKey = await pgark(['logical', 'restore'], restoreEnv);
+    assert.notEqual(noKey.code, 0);
+    assert.match(noKey.stderr, /is age-encrypted, and no identity to decrypt it is configured[\s\S]*AGE_IDENTITY_FILE/);
+    assert.deepEqual(await pg.query("SELECT 1 FROM pg_database WHERE datname = 'from_dump'"), [], 'nothing created without the key');
+    const restored = await pgark(['logical', 'restore'], { ...restoreEnv, AGE_IDENTITY_FILE: B.file });
+    assert.equal(restored.code, 0, restored.stderr);
+    const [{ n }] = await pg.query<{ n: string }>('SELECT count(*) AS n FROM canary', [], 'from_dump');
+    assert.equal(Number(n), 600);
     await pg.stop();
 
     const objects = await rawObjects(store);
@@ -96,7 +129,8 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     assert.ok(wals.length >= 3, `encrypted segments: ${wals.map((o) => o.key).join(', ')}`);
     assert.ok(objects.some((o) => /\/base\/\d{8}T\d{6}\/data\.tar\.gz\.age$/.test(o.key)));
     for (const o of objects) {
-      if (!o.key.endsWith('/backup.info')) assert.match(o.key, /\.age$/, `${o.key} is stored in the clear`);
+      // backup.info and the dumps' sidecars stay readable: they hold catalog facts, no data (docs/backups.md).
+      if (!o.key.endsWith('/backup.info') && !o.key.endsWith('.meta.json')) assert.match(o.key, /\.age$/, `${o.key} is stored in the clear`);
       let inflated: Buffer | undefined;
       try {
         inflated = gunzipSync(o.body);
@@ -111,6 +145,14 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     // backup.info stays readable without the key, and carries no recipients' data.
     const info = objects.find((o) => o.key.endsWith('/backup.info'))!.body.toString('utf8');
     assert.match(info, /status=DONE/);
+
+    // The catalog needs no key: barman-cloud-backup-list 3.4 and pgark backup list read the store.
+    const theirs = await run('barman-cloud-backup-list', [...store.barman!.args, '--format', 'json', store.destinationPath, 'origin'], store.barman!.env);
+    assert.equal(theirs.code, 0, theirs.stderr);
+    assert.deepEqual(JSON.parse(theirs.stdout).backups_list.map((b: { status: string }) => b.status), ['DONE']);
+    const ours = await pgark(['backup', 'list', '-f', manifest, '--json']);
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.equal(JSON.parse(ours.stdout).backups_list.length, 1);
 
     // The standard age tool reads a segment, byte for byte, without pgark.
     const seg = objects.find((o) => o.key.endsWith(`/${switched}.age`))!;
