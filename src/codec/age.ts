@@ -86,9 +86,16 @@ function scryptKey(passphrase: string, salt: Buffer, logN: number): Promise<Buff
   return scrypt(passphrase, label, 32, { N, r: 8, p: 1, maxmem: 129 * N * 8 + 1024 * 1024 });
 }
 
-function chachaSeal(key: Uint8Array, nonce: Buffer, plain: Uint8Array): Buffer {
+/** Ciphertext and tag, as separate buffers: pushed as they are, they need no concatenation. */
+function chachaSealParts(key: Uint8Array, nonce: Buffer, plain: Uint8Array): [Buffer, Buffer] {
   const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
-  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+  const out = c.update(plain);
+  c.final();
+  return [out, c.getAuthTag()];
+}
+
+function chachaSeal(key: Uint8Array, nonce: Buffer, plain: Uint8Array): Buffer {
+  return Buffer.concat(chachaSealParts(key, nonce, plain));
 }
 
 /** Decrypts one sealed box; undefined when the key or the box is wrong. */
@@ -97,7 +104,10 @@ function chachaOpen(key: Uint8Array, nonce: Buffer, sealed: Uint8Array): Buffer 
   const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
   d.setAuthTag(sealed.subarray(sealed.length - TAG));
   try {
-    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+    const plain = d.update(sealed.subarray(0, sealed.length - TAG));
+    // final() authenticates and, for a stream cipher, adds no bytes.
+    d.final();
+    return plain;
   } catch {
     return undefined;
   }
@@ -170,9 +180,13 @@ function chunkNonce(counter: number, last: boolean): Buffer {
   return n;
 }
 
-/** Fills fixed-size chunks from arbitrary writes; a full chunk is released only once more input proves it is not the last. */
+/**
+ * Cuts arbitrary writes into fixed-size chunks; a full chunk is released only once more input
+ * proves it is not the last. Whole chunks of a large write are processed in place; only the
+ * remainder is copied into the staging buffer.
+ */
 abstract class ChunkedTransform extends Transform {
-  private staged: Buffer;
+  private readonly staged: Buffer;
   private used = 0;
   protected counter = 0;
 
@@ -181,13 +195,17 @@ abstract class ChunkedTransform extends Transform {
     this.staged = Buffer.allocUnsafe(size);
   }
 
-  protected async absorb(data: Buffer): Promise<void> {
+  protected absorb(data: Buffer): void {
     let at = 0;
     while (at < data.length) {
       if (this.used === this.size) {
-        this.push(await this.chunk(this.staged, false));
-        this.counter++;
+        this.release(this.staged, false);
         this.used = 0;
+      }
+      if (this.used === 0 && data.length - at > this.size) {
+        this.release(data.subarray(at, at + this.size), false);
+        at += this.size;
+        continue;
       }
       const n = Math.min(this.size - this.used, data.length - at);
       data.copy(this.staged, this.used, at, at + n);
@@ -196,11 +214,28 @@ abstract class ChunkedTransform extends Transform {
     }
   }
 
-  protected async finishChunks(): Promise<void> {
-    this.push(await this.chunk(this.staged.subarray(0, this.used), true));
+  protected finishChunks(): void {
+    this.release(this.staged.subarray(0, this.used), true);
   }
 
-  protected abstract chunk(data: Buffer, last: boolean): Buffer | Promise<Buffer>;
+  private release(data: Buffer, last: boolean): void {
+    for (const part of this.chunk(data, last)) this.push(part);
+    this.counter++;
+  }
+
+  /** The output of chunk number this.counter. */
+  protected abstract chunk(data: Buffer, last: boolean): Buffer[];
+}
+
+/** Runs a step and reports to the stream callback, sync or async alike. */
+function settle(step: () => void | Promise<void>, cb: TransformCallback, label: (err: unknown) => Error = (e) => e as Error): void {
+  try {
+    const r = step();
+    if (r) r.then(() => cb(), (err: unknown) => cb(label(err)));
+    else cb();
+  } catch (err) {
+    cb(label(err));
+  }
 }
 
 class AgeEncryptStream extends ChunkedTransform {
@@ -219,15 +254,15 @@ class AgeEncryptStream extends ChunkedTransform {
   }
 
   override _transform(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.start().then(() => this.absorb(data)).then(() => cb(), cb);
+    settle(() => (this.key ? this.absorb(data) : this.start().then(() => this.absorb(data))), cb);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.start().then(() => this.finishChunks()).then(() => cb(), cb);
+    settle(() => this.start().then(() => this.finishChunks()), cb);
   }
 
-  protected chunk(data: Buffer, last: boolean): Buffer {
-    return chachaSeal(this.key!, chunkNonce(this.counter, last), data);
+  protected chunk(data: Buffer, last: boolean): Buffer[] {
+    return chachaSealParts(this.key!, chunkNonce(this.counter, last), data);
   }
 }
 
@@ -259,12 +294,12 @@ class AgeDecryptStream extends ChunkedTransform {
   }
 
   override _transform(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    (this.key ? this.absorb(data) : this.readHeader(data)).then(() => cb(), (err: unknown) => cb(this.labelled(err)));
+    settle(() => (this.key ? this.absorb(data) : this.readHeader(data)), cb, (err) => this.labelled(err));
   }
 
   override _flush(cb: TransformCallback): void {
     if (!this.key) return cb(new AgeDecryptError(`${this.what} is truncated: the age header is incomplete`));
-    this.finishChunks().then(() => cb(), (err: unknown) => cb(this.labelled(err)));
+    settle(() => this.finishChunks(), cb, (err) => this.labelled(err));
   }
 
   private labelled(err: unknown): Error {
@@ -297,14 +332,14 @@ class AgeDecryptStream extends ChunkedTransform {
     }
     this.key = payloadKey(fileKey, all.subarray(end + 1, end + 1 + NONCE));
     this.header = [];
-    await this.absorb(all.subarray(end + 1 + NONCE));
+    this.absorb(all.subarray(end + 1 + NONCE));
   }
 
-  protected chunk(data: Buffer, last: boolean): Buffer {
+  protected chunk(data: Buffer, last: boolean): Buffer[] {
     // Only the very first chunk may be empty (an empty object); a chunk that fails is corrupt or cut short.
     const plain = data.length === TAG && this.counter > 0 ? undefined : chachaOpen(this.key!, chunkNonce(this.counter, last), data);
     if (!plain) throw new AgeDecryptError(`${this.what} is corrupt or truncated: chunk ${this.counter} does not authenticate`);
-    return plain;
+    return [plain];
   }
 }
 
