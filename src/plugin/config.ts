@@ -73,8 +73,10 @@ export interface StoreRef {
   encryptionSecret?: string;
 }
 
-function encryptionSecretOf(cluster: PluginCluster, parameters: Record<string, string>): string | undefined {
-  return parameters.encryptionSecret || cluster.metadata.annotations?.[ENCRYPTION_ANNOTATION] || undefined;
+/** `{encryptionSecret}` when the parameters or the Cluster's annotation name one, else nothing. */
+function encryptionSecretOf(cluster: PluginCluster, parameters: Record<string, string>): Pick<StoreRef, 'encryptionSecret'> {
+  const name = parameters.encryptionSecret || cluster.metadata.annotations?.[ENCRYPTION_ANNOTATION];
+  return name ? { encryptionSecret: name } : {};
 }
 
 function enabledEntries(cluster: PluginCluster): PluginEntry[] {
@@ -114,7 +116,7 @@ export function targetStoreRef(cluster: PluginCluster, pluginName: string, reque
     objectName: barmanObjectName(parameters, `the spec.plugins entry "${pluginName}" of Cluster "${cluster.metadata.name}"`),
     serverName: parameters.serverName || cluster.metadata.name,
     skipEmptyCheck: skipAnnotation(cluster),
-    encryptionSecret: encryptionSecretOf(cluster, parameters),
+    ...encryptionSecretOf(cluster, parameters),
   };
 }
 
@@ -132,7 +134,7 @@ export function externalStoreRef(cluster: PluginCluster, pluginName: string, sou
     objectName: barmanObjectName(parameters, `the plugin section of ${where}`),
     serverName: parameters.serverName || ext.name,
     skipEmptyCheck: skipAnnotation(cluster),
-    encryptionSecret: encryptionSecretOf(cluster, parameters),
+    ...encryptionSecretOf(cluster, parameters),
   };
 }
 
