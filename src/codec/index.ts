@@ -4,7 +4,7 @@ import { pipeline as pipeStreams } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
-import { AGE_EXTENSION, decryptStream, encryptStream, type AgeKeys } from './age.js';
+import { AGE_EXTENSION, decryptStream, encryptStream, encryptWhole, type AgeKeys } from './age.js';
 import { UserError } from '../util/errors.js';
 
 export { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
@@ -95,6 +95,4 @@ export async function decodeBuffer(form: StoredForm, data: Buffer, keys: AgeKeys
 }
 
 /** Encrypts a whole (already compressed) buffer for the keys' recipients. */
-export function encryptBuffer(data: Buffer, keys: AgeKeys): Promise<Buffer> {
-  return runThrough(data, encryptStream(keys));
-}
+export const encryptBuffer = encryptWhole;

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decryptStream, encryptStream, AgeDecryptError, checkAgeKeys, type AgeKeys } from '../../src/codec/age.js';
+import { decryptStream, encryptStream, encryptWhole, AgeDecryptError, checkAgeKeys, type AgeKeys } from '../../src/codec/age.js';
 import { scratchDir } from '../harness/tmp.js';
 
 const dir = scratchDir('age');
@@ -44,6 +44,9 @@ for (const size of SIZES) {
     const enc = await run(encryptStream({ recipients: [A.recipient], identities: [] }), plain);
     const file = join(dir.path, `p${size}.age`);
     writeFileSync(file, enc);
+    assert.ok(execFileSync('age', ['-d', '-i', join(dir.path, 'a.key'), file], { maxBuffer: 64 << 20 }).equals(plain));
+    // The whole-buffer form (WAL segments) writes the same format.
+    writeFileSync(file, await encryptWhole(plain, { recipients: [A.recipient], identities: [] }));
     assert.ok(execFileSync('age', ['-d', '-i', join(dir.path, 'a.key'), file], { maxBuffer: 64 << 20 }).equals(plain));
 
     const plainFile = join(dir.path, `p${size}`);
