@@ -18,8 +18,7 @@ import type pg from 'pg';
 import type { ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import type { CodecName } from '../codec/types.js';
-import { CODEC_EXTENSION } from '../codec/types.js';
-import { parallelCompressStream } from '../codec/index.js';
+import { codecExtension, encodeStream, parallelCompressStream, type AgeKeys } from '../codec/index.js';
 import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { catalogWriteOptions } from '../catalog/catalog.js';
@@ -73,8 +72,8 @@ function walFileAt(timeline: number, lsn: string, segmentSize: number): { wal: s
 }
 
 /** One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on `jobs` cores. */
-function compressor(codec: CodecName, jobs: number): Transform {
-  return parallelCompressStream(codec, { workers: jobs });
+function compressor(codec: CodecName, jobs: number, age: AgeKeys | undefined): Transform {
+  return encodeStream(parallelCompressStream(codec, { workers: jobs }), age);
 }
 
 export interface BackupResult {
@@ -99,7 +98,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     if (req.type === 'incremental') {
       if (method !== 'local') throw new UserError('--type incremental compares the data directory\'s files with the parent backup\'s and needs --method local', 'run pgark on the server\'s host with --pgdata, or take a full backup');
       const tli = await sql.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
-      parent = await findParent(store, serverName, facts, Number(tli.rows[0].tli));
+      parent = await findParent(store, serverName, facts, Number(tli.rows[0].tli), req.store.age);
     }
     const objectOptions = catalogWriteOptions(req.store.config);
     const claim = await claimBackupId(store, serverName, objectOptions);
@@ -108,14 +107,14 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 
-    const ext = CODEC_EXTENSION[req.compression];
+    const ext = codecExtension(req.compression, req.store.age !== undefined);
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
     const openWriter = (name: string, sizeHint?: number) => {
       const w = new ArchiveWriter({
         store,
         key: `${parent ? incrementalPrefix(serverName, backupId) : backupPrefix(serverName, backupId)}${name}.tar${ext}`,
-        compressor: compressor(req.compression, req.jobs),
+        compressor: compressor(req.compression, req.jobs, req.store.age),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
         queueSize: Math.max(2, req.jobs),
         sizeHint,
@@ -215,7 +214,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         crc32c: f.crc32c,
         holder: backupId,
       }));
-      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: 1, backupId, parent: parent?.info.backup_id ?? null, files: [...own, ...references] }, objectOptions);
+      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: 1, backupId, parent: parent?.info.backup_id ?? null, files: [...own, ...references] }, objectOptions, req.store.age);
       await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();

@@ -95,7 +95,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
     try {
       const jobs = opts.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
-      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who });
+      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who, age: plan.source.store.age });
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
       progress.step(objectVerificationText(download));
       progress.step(verificationText(download));

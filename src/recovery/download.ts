@@ -13,7 +13,7 @@
 import { chmodSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CorruptDataError, decompressStream } from '../codec/index.js';
+import { CorruptDataError, decodeStreams, type AgeKeys } from '../codec/index.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { ProgressDisplay } from '../io/progress.js';
 import { chownTree, type RunAs } from '../pg/local-server.js';
@@ -39,6 +39,8 @@ export interface DownloadOptions {
   jobs: number;
   progress: Progress;
   who: RunAs | undefined;
+  /** Keys for age-encrypted objects (.age). */
+  age?: AgeKeys;
 }
 
 /** Runs `work` over `items` with at most `jobs` in flight; the first failure stops new work and is thrown. */
@@ -97,7 +99,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, o.accept).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, o.accept).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);
