@@ -6,7 +6,6 @@
  * would hold (anything written after the backup's start is replayed from WAL either way).
  * A file whose size or mtime changed is stored without the extra read.
  */
-import type { AgeKeys } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { listBackups } from '../catalog/catalog.js';
 import { listIncrementals, readFileMap, type FileMap, type MappedFile } from '../catalog/incremental.js';
@@ -23,7 +22,7 @@ export interface Parent {
 }
 
 /** The newest DONE backup (full or incremental) of this server's system and timeline, with its file map. */
-export async function findParent(store: ObjectStore, serverName: string, facts: ServerFacts, timeline: number, age?: AgeKeys): Promise<Parent> {
+export async function findParent(store: ObjectStore, serverName: string, facts: ServerFacts, timeline: number): Promise<Parent> {
   const [fulls, incrementals] = await Promise.all([listBackups(store, serverName), listIncrementals(store, serverName)]);
   const candidates = [...fulls.backups, ...incrementals.backups]
     .filter((b) => b.status === 'DONE' && b.systemid === facts.systemId && b.timeline === timeline)
@@ -35,7 +34,7 @@ export async function findParent(store: ObjectStore, serverName: string, facts: 
       'take a full backup first (pgark backup --type full)',
     );
   }
-  const map = await readFileMap(store, serverName, newest, age);
+  const map = await readFileMap(store, serverName, newest);
   if (!map) {
     throw new UserError(
       `--type incremental: the newest backup ${newest.backup_id} has no pgark file map (taken by barman-cloud or an older pgark)`,

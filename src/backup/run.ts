@@ -98,7 +98,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     if (req.type === 'incremental') {
       if (method !== 'local') throw new UserError('--type incremental compares the data directory\'s files with the parent backup\'s and needs --method local', 'run pgark on the server\'s host with --pgdata, or take a full backup');
       const tli = await sql.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
-      parent = await findParent(store, serverName, facts, Number(tli.rows[0].tli), req.store.age);
+      parent = await findParent(store, serverName, facts, Number(tli.rows[0].tli));
     }
     const objectOptions = catalogWriteOptions(req.store.config);
     const claim = await claimBackupId(store, serverName, objectOptions);
@@ -214,7 +214,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         crc32c: f.crc32c,
         holder: backupId,
       }));
-      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: 1, backupId, parent: parent?.info.backup_id ?? null, files: [...own, ...references] }, objectOptions, req.store.age);
+      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: 1, backupId, parent: parent?.info.backup_id ?? null, files: [...own, ...references] }, objectOptions);
       await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();

@@ -12,13 +12,11 @@
  * each file's size, mtime, CRC-32C and the id of the backup whose tars hold its bytes. The map is
  * flattened (an incremental's map names the holder of every file of the whole chain), so a restore
  * reads one map, and the next incremental compares against one map. barman-cloud-restore ignores
- * the object (its name starts neither with "data" nor a tablespace oid). In an encrypted store the
- * map is pgark-files.json.age: its paths and checksums describe the data, so they are not left readable.
+ * the object (its name starts neither with "data" nor a tablespace oid).
  */
 import { backupPrefix } from './layout.js';
 import { parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
 import { mapLimit } from './catalog.js';
-import { AGE_EXTENSION, decodeBuffer, encryptBuffer, type AgeKeys } from '../codec/index.js';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { NotFoundError, PgarkError } from '../util/errors.js';
 
@@ -64,28 +62,16 @@ function badMap(key: string, what: string): PgarkError {
   return new PgarkError(`${key} is not a pgark file map: ${what}`, 1, 'the backup cannot serve as a parent or be restored as part of a chain; take a full backup');
 }
 
-/** The map's text and key: plain or .age (a store may hold both kinds once encryption is turned on); the likelier form is asked first. */
-async function fetchFileMap(store: ObjectStore, plainKey: string, age: AgeKeys | undefined): Promise<{ key: string; text: string } | undefined> {
-  const forms = age ? [true, false] : [false, true];
-  for (const encrypted of forms) {
-    const key = encrypted ? plainKey + AGE_EXTENSION : plainKey;
-    let raw: Buffer;
-    try {
-      raw = await store.getBuffer(key);
-    } catch (err) {
-      if (err instanceof NotFoundError) continue;
-      throw err;
-    }
-    return { key, text: (await decodeBuffer({ codec: 'none', encrypted }, raw, age, key)).toString('utf8') };
+/** The file map of a backup, or undefined when it has none (barman-cloud's backups, older pgark ones). */
+export async function readFileMap(store: ObjectStore, serverName: string, info: Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>): Promise<FileMap | undefined> {
+  const key = prefixOf(serverName, info) + FILE_MAP;
+  let text: string;
+  try {
+    text = (await store.getBuffer(key)).toString('utf8');
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
   }
-  return undefined;
-}
-
-/** The file map of a backup (decrypted with `age`), or undefined when it has none (barman-cloud's backups, older pgark ones). */
-export async function readFileMap(store: ObjectStore, serverName: string, info: Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>, age?: AgeKeys): Promise<FileMap | undefined> {
-  const found = await fetchFileMap(store, prefixOf(serverName, info) + FILE_MAP, age);
-  if (!found) return undefined;
-  const { key, text } = found;
   let map: FileMap;
   try {
     map = JSON.parse(text) as FileMap;
@@ -101,18 +87,8 @@ export async function readFileMap(store: ObjectStore, serverName: string, info: 
   return map;
 }
 
-/** Stores the map, encrypted for `age`'s recipients when given. */
-export async function writeFileMap(
-  store: ObjectStore,
-  serverName: string,
-  info: Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>,
-  map: FileMap,
-  options: Pick<PutOptions, 'tags' | 'encryption'>,
-  age?: AgeKeys,
-): Promise<void> {
-  const key = prefixOf(serverName, info) + FILE_MAP;
-  if (age) await store.put(key + AGE_EXTENSION, await encryptBuffer(serializeFileMap(map), age), { ...options, contentType: 'application/octet-stream' });
-  else await store.put(key, serializeFileMap(map), { ...options, contentType: 'application/json' });
+export async function writeFileMap(store: ObjectStore, serverName: string, info: Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>, map: FileMap, options: Pick<PutOptions, 'tags' | 'encryption'>): Promise<void> {
+  await store.put(prefixOf(serverName, info) + FILE_MAP, serializeFileMap(map), { ...options, contentType: 'application/json' });
 }
 
 /** barman 3.4's text plus barman 3.11's parent_backup_id (parseBackupInfo reads it back). */

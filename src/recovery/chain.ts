@@ -7,7 +7,6 @@
  * listing every file of the chain, which the usual manifest check then compares with what was
  * written: a file missing from, or wrong in, any member fails the restore.
  */
-import type { AgeKeys } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { chainOf, prefixOf, readFileMap } from '../catalog/incremental.js';
 import { backupObjects, type BackupObject } from './catalog-view.js';
@@ -26,12 +25,12 @@ export interface ChainRestore {
 }
 
 /** The objects to extract for `backup` (an incremental): every tar of every chain member that holds a file. */
-export async function chainObjects(store: ObjectStore, serverName: string, backup: RecoveryBackup, all: RecoveryBackup[], age?: AgeKeys): Promise<ChainRestore> {
+export async function chainObjects(store: ObjectStore, serverName: string, backup: RecoveryBackup, all: RecoveryBackup[]): Promise<ChainRestore> {
   const chain = chainOf(backup.backupId, all.map(asChainLink)).map((l) => l.backup);
   for (const member of chain) {
     if (member.status !== 'DONE') throw new PgarkError(`backup ${backup.backupId} needs ${member.backupId} of its chain, whose status is ${member.status}`, 1, 'restore another backup');
   }
-  const map = await readFileMap(store, serverName, { backup_id: backup.backupId, parent_backup_id: backup.parentBackupId ?? null }, age);
+  const map = await readFileMap(store, serverName, { backup_id: backup.backupId, parent_backup_id: backup.parentBackupId ?? null });
   if (!map) throw new PgarkError(`incremental backup ${backup.backupId} has no file map`, 1, 'restore another backup');
   const held = new Map<string, Set<string>>(chain.map((m) => [m.backupId, new Set()]));
   for (const f of map.files) {

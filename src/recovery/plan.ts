@@ -122,7 +122,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
 
   let objects: BackupObject[];
   if (backup.parentBackupId) {
-    const chain = await chainObjects(store, sourceServerName, backup, found ? await loadBackups(store, sourceServerName) : backups, source.store.age);
+    const chain = await chainObjects(store, sourceServerName, backup, found ? await loadBackups(store, sourceServerName) : backups);
     objects = chain.objects;
     backup = { ...backup, objectSha256: chain.objectSha256 };
   } else {

@@ -8,6 +8,7 @@
 import type { Transform } from 'node:stream';
 import { checkObjectDigests, type BackupInfo } from '../catalog/backup-info.js';
 import { mapLimit } from '../catalog/catalog.js';
+import { assertDecodable, type AgeKeys } from '../codec/index.js';
 import { backupObjects, type BackupObject } from '../catalog/backup-objects.js';
 import { backupInfoKey, backupPrefix } from '../catalog/layout.js';
 import { checkAgainstManifest, type FileDigest } from '../pg/backup-manifest.js';
@@ -57,6 +58,8 @@ export interface BackupCheckOptions {
   counter: () => Transform;
   /** Every object of the backup's folder, from the catalog's listing. */
   listed: ObjectInfo[];
+  /** The store's age keys, for encrypted tars. */
+  age?: AgeKeys;
 }
 
 export async function verifyBackup(store: ObjectStore, serverName: string, info: BackupInfo, opts: BackupCheckOptions): Promise<BackupResult> {
@@ -99,12 +102,14 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
     if (stored !== info.size) problems.push({ key: backupInfoKey(serverName, info.backup_id), what: `backup.info: size is ${info.size} bytes, but its tars hold ${stored}` });
   }
 
+  // Missing keys are the command's configuration, not damage: refuse before reading anything.
+  for (const o of objects) assertDecodable(o, opts.age, o.key);
   const found = new Map<string, FoundFile>();
   let manifest: { text: string; key: string } | undefined;
   result.objects = objects.map((o): ObjectResult => ({ key: o.key, size: o.size, codec: o.codec, entries: 0, sha256: 'not-read' }));
   await mapLimit(objects, opts.jobs, async (o) => {
     const entry = result.objects.find((r) => r.key === o.key)!;
-    const read = await readBackupObject(store, o.key, o.codec, opts.counter());
+    const read = await readBackupObject(store, o.key, o, opts.age, opts.counter());
     entry.entries = read.entries;
     if (read.problem) problems.push({ key: o.key, what: read.problem });
     const want = digests?.expected.get(o.key);

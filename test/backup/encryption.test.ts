@@ -3,12 +3,14 @@
  * backup, WAL archived under pgbench and a logical dump leave nothing readable in the bucket (raw or
  * after a decompression attempt); the logical restore tool reads the dump with AGE_IDENTITY_FILE; `age -d` gives a WAL segment back byte for byte; restore and wal-restore
  * work with the identity after a key rotation (A, then A+B, then B); a wrong identity is refused
- * with the recipients the objects need.
+ * with the recipients the objects need. An incremental backup taken with the public key alone
+ * encrypts its tars and the restore decrypts the chain; pgark verify and pgark drill read the encrypted store with the
+ * Cluster's keys (verify refuses without an identity); the barman-cloud-restore drop-in refuses it.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -88,6 +90,9 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     writeManifest({ recipients: `${B.recipient}\n`, identity: `${B.identity}\n` });
     await pg.query('INSERT INTO canary (secret) SELECT $1 FROM generate_series(1, 200)', [SECRETS[2]]);
     execFileSync(join(pg.bin.binDir, 'pgbench'), ['-t', '100', '-c', '2'], { env: { ...process.env, ...pg.env }, stdio: 'ignore' });
+    // An incremental for B on top of the full backup for A, taken with the public key alone: its tars are encrypted too.
+    writeManifest({ recipients: `${B.recipient}\n` });
+    await backupCluster(manifest, pg.pgdata, pg.env, ['--type', 'incremental']);
     await archiveCurrentWal(pg);
 
     // A logical dump into the same store folder, encrypted for B; the restore tool reads it with B's identity file.
@@ -128,9 +133,11 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     const wals = objects.filter((o) => /\/wals\/[0-9A-F]{16}\/[0-9A-F]{24}\.age$/.test(o.key));
     assert.ok(wals.length >= 3, `encrypted segments: ${wals.map((o) => o.key).join(', ')}`);
     assert.ok(objects.some((o) => /\/base\/\d{8}T\d{6}\/data\.tar\.gz\.age$/.test(o.key)));
+    assert.ok(objects.some((o) => /\/pgark-incremental\/\d{8}T\d{6}\/data\.tar\.gz\.age$/.test(o.key)));
+    assert.equal(objects.filter((o) => o.key.endsWith('/pgark-files.json')).length, 2, 'a file map per backup, readable without the identity');
     for (const o of objects) {
-      // backup.info and the dumps' sidecars stay readable: they hold catalog facts, no data (docs/backups.md).
-      if (!o.key.endsWith('/backup.info') && !o.key.endsWith('.meta.json')) assert.match(o.key, /\.age$/, `${o.key} is stored in the clear`);
+      // backup.info, file maps and the dumps' sidecars stay readable: they hold catalog facts, no data (docs/backups.md).
+      if (!/\/(backup\.info|pgark-files\.json)$|\.meta\.json$/.test(o.key)) assert.match(o.key, /\.age$/, `${o.key} is stored in the clear`);
       let inflated: Buffer | undefined;
       try {
         inflated = gunzipSync(o.body);
@@ -160,7 +167,7 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     writeFileSync(segFile, seg.body);
     assert.ok(execFileSync('age', ['-d', '-i', A.file, segFile], { maxBuffer: 64 << 20 }).equals(original));
 
-    // Restore (base backup for A, WAL for A, A+B, B) with both identities listed: all rows are back.
+    // Restore (the incremental for B over the full backup for A, WAL for A, A+B, B) with both identities listed: all rows are back.
     const recoverySecret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pgark-age' }, stringData: { identity: `${A.identity}\n${B.identity}\n` } };
     const annotations = { 'pgark.io/encryption': 'pgark-age' };
     const good = await restore(`${recoveryManifest(store, { name: 'recovered', sourceName: 'origin', annotations, noBackup: true })}---\n${stringify(recoverySecret)}`, ['--start']);
@@ -177,5 +184,34 @@ for (const kind of ['s3', 'azure-key'] as StoreKind[]) {
     assert.notEqual(wrong.result.code, 0);
     assert.match(wrong.result.stderr, new RegExp(`is encrypted for ${A.recipient}; your identities: ${B.recipient}`));
     assert.equal((wrong.result.stdout + wrong.result.stderr).includes(B.identity), false, 'the identity was printed');
+
+    // verify reads every tar and segment through the keys; without an identity it refuses before reading.
+    writeManifest({ recipients: `${B.recipient}\n` });
+    const keyless = await pgark(['verify', '-f', manifest, '--wal', '--json']);
+    assert.equal(keyless.code, 2, keyless.stderr);
+    assert.match(keyless.stderr, /data\.tar\.gz\.age is age-encrypted, and no identity to decrypt it is configured/);
+    writeManifest({ recipients: `${B.recipient}\n`, identity: `${A.identity}\n${B.identity}\n` });
+    const verified = await pgark(['verify', '-f', manifest, '--wal', '--json']);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const result = JSON.parse(verified.stdout);
+    assert.equal(result.ok, true, JSON.stringify(result.problems));
+    assert.ok(result.backups[0].objects.every((o: { key: string; entries: number }) => o.key.endsWith('.age') && o.entries > 0), JSON.stringify(result.backups[0].objects));
+    assert.ok(result.wal.segmentsRead >= 3, JSON.stringify(result.wal));
+
+    // A restore drill of the encrypted store (the incremental chain, then WAL) passes with the source's keys.
+    const drillScratch = scratchDir(`${kind}-drill`);
+    cleanup.push(() => drillScratch.cleanup());
+    const drilled = await pgark(['drill', '-f', manifest, '--scratch', drillScratch.path, '--target', 'latest', '--json']);
+    assert.equal(drilled.code, 0, drilled.stdout + drilled.stderr);
+    const report = JSON.parse(drilled.stdout);
+    assert.equal(report.ok, true, JSON.stringify(report.failure));
+    assert.ok(report.bytes.downloaded > 0 && report.bytes.walSegmentsReplayed >= 1, JSON.stringify(report.bytes));
+
+    // barman-cloud-restore (pgark's drop-in) has no keys: it refuses the encrypted backup and writes nothing.
+    const dest = join(drillScratch.path, 'barman-dest');
+    const dropIn = await run(join(process.cwd(), 'bin/barman-cloud/barman-cloud-restore'), [...store.barman!.args, store.destinationPath, 'origin', 'latest', dest], store.barman!.env);
+    assert.equal(dropIn.code, 1, dropIn.stderr);
+    assert.match(dropIn.stderr, /data\.tar\.gz\.age is age-encrypted, and no identity[\s\S]*pgark restore/);
+    assert.equal(existsSync(dest), false, 'the drop-in created the destination');
   });
 }
