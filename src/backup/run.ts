@@ -21,8 +21,7 @@ import type pg from 'pg';
 import type { ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import type { CodecName } from '../codec/types.js';
-import { CODEC_EXTENSION } from '../codec/types.js';
-import { parallelCompressStream } from '../codec/index.js';
+import { codecExtension, encodeStream, parallelCompressStream, type AgeKeys } from '../codec/index.js';
 import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { catalogWriteOptions } from '../catalog/catalog.js';
@@ -79,8 +78,8 @@ function walFileAt(timeline: number, lsn: string, segmentSize: number): { wal: s
 }
 
 /** One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on `jobs` cores. */
-function compressor(codec: CodecName, jobs: number): Transform {
-  return parallelCompressStream(codec, { workers: jobs });
+function compressor(codec: CodecName, jobs: number, age: AgeKeys | undefined): Transform {
+  return encodeStream(parallelCompressStream(codec, { workers: jobs }), age);
 }
 
 export interface BackupResult {
@@ -120,14 +119,14 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const progress = new Progress(backupId, facts.clusterSize, { quiet: req.progress === false });
     log.info({ event: 'backup-start', backupId, method, from: servers.from, server: serverName, store: store.displayUrl, compression: req.compression, jobs: req.jobs }, 'starting base backup');
 
-    const ext = CODEC_EXTENSION[req.compression];
+    const ext = codecExtension(req.compression, req.store.age !== undefined);
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
     const openWriter = (name: string, sizeHint?: number) => {
       const w = new ArchiveWriter({
         store,
         key: `${parent ? incrementalPrefix(serverName, backupId) : backupPrefix(serverName, backupId)}${name}.tar${ext}`,
-        compressor: compressor(req.compression, req.jobs),
+        compressor: compressor(req.compression, req.jobs, req.store.age),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
         queueSize: Math.max(2, req.jobs),
         sizeHint,

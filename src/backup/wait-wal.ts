@@ -13,12 +13,10 @@
 import type pg from 'pg';
 import type { ObjectStore } from '../storage/types.js';
 import { walKey } from '../catalog/layout.js';
-import { CODEC_EXTENSION } from '../codec/types.js';
+import { splitCodecSuffix } from '../codec/index.js';
 import { parseLsn } from '../pg/lsn.js';
 import { walNameParts, walSegmentName } from '../pg/wal-names.js';
 import { PgarkError } from '../util/errors.js';
-
-const SUFFIXES = new Set(Object.values(CODEC_EXTENSION));
 
 /**
  * PostgreSQL archives its attempts in rounds of three (pgarch.c NUM_ARCHIVE_RETRIES) before it
@@ -31,7 +29,7 @@ const FIX_HINT = "set archive_command to pgark wal-archive (or CNPG's archiver) 
 export async function walIsArchived(store: ObjectStore, serverName: string, wal: string): Promise<boolean> {
   const key = walKey(serverName, wal);
   for await (const e of store.list(key)) {
-    if (e.object && SUFFIXES.has(e.object.key.slice(key.length))) return true;
+    if (e.object && splitCodecSuffix(e.object.key).base === key) return true;
   }
   return false;
 }

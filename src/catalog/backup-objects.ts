@@ -13,6 +13,8 @@ export interface BackupObject {
   name: string;
   size: number;
   codec: CodecName;
+  /** Age-encrypted (the .age suffix): decodeStreams needs the store's keys. */
+  encrypted: boolean;
   /** 'data' or the tablespace oid. */
   base: string;
   /** 0 for the main tar, N for the _000N extra part. */
@@ -35,10 +37,10 @@ export async function backupObjects(
     if (!entry.object) continue;
     const name = entry.object.key.slice(prefix.length);
     if (name.includes('/')) continue;
-    const { base, codec } = splitCodecSuffix(name);
+    const { base, codec, encrypted } = splitCodecSuffix(name);
     const m = TAR_RE.exec(base);
     if (!m) continue;
-    found.push({ key: entry.object.key, name, size: entry.object.size, codec, base: m[1], part: m[2] ? Number(m[2]) : 0 });
+    found.push({ key: entry.object.key, name, size: entry.object.size, codec, encrypted, base: m[1], part: m[2] ? Number(m[2]) : 0 });
   }
   const bases = ['data', ...backup.tablespaces.map((t) => String(t.oid))];
   for (const b of bases) {

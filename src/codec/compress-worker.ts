@@ -1,12 +1,12 @@
 /**
  * Worker-thread side of CompressionPool: reads one file per message into a buffer it keeps for
- * the next file, compresses it, hashes the result if asked, and hands the result back by transfer. Only
- * the compressed bytes ever reach the main thread.
+ * the next file, compresses it, encrypts it when asked (age), hashes the result if asked, and hands
+ * the result back by transfer. Only the stored bytes ever reach the main thread.
  */
 import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { digestOf } from '../io/hash.js';
-import { compressBuffer } from './index.js';
+import { compressBuffer, encryptBuffer } from './index.js';
 import type { CompressJob, CompressReply } from './pool-protocol.js';
 
 /**
@@ -55,12 +55,15 @@ async function readWhole(path: string, asBody: boolean, into: ArrayBuffer | unde
 port.on('message', (job: CompressJob) => {
   void (async () => {
     try {
-      const data = await readWhole(job.path, job.codec === 'none', job.into);
-      const body = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
+      // The file's own bytes are the body only when nothing transforms them.
+      const asIs = job.codec === 'none' && !job.age;
+      const data = await readWhole(job.path, asIs, job.into);
+      const compressed = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
+      const body = job.age ? await encryptBuffer(compressed, job.age) : compressed;
       // Hashed here, on the worker's thread, where the whole body already is.
       const md5 = job.md5 ? digestOf('md5', body, 'base64') : undefined;
       // A 'none' body sits at the start of memory it owns (new, or recycled and maybe larger): it goes back whole.
-      const transferable = job.codec === 'none' ? (data.buffer as ArrayBuffer) : exclusiveArrayBuffer(body);
+      const transferable = asIs ? (data.buffer as ArrayBuffer) : exclusiveArrayBuffer(body);
       port.postMessage({ body: transferable, bodyLength: body.length, md5, size: data.length } satisfies CompressReply, [transferable]);
     } catch (err) {
       port.postMessage({ error: (err as Error).message } satisfies CompressReply);

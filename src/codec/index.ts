@@ -1,13 +1,23 @@
 /** Public entry point of the codec layer. */
-import { Readable, type Transform } from 'node:stream';
+import { Duplex, Readable, type Transform } from 'node:stream';
+import { pipeline as pipeStreams } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
+import { AGE_EXTENSION, decryptStream, encryptStream, encryptWhole, type AgeKeys } from './age.js';
+import { UserError } from '../util/errors.js';
 
 export { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 export { CorruptDataError, CodecProcessError } from './errors.js';
 export { compressStream, decompressStream, type CompressOptions } from './streams.js';
 export { parallelCompressStream, type ParallelCompressOptions } from './parallel.js';
+export { AGE_EXTENSION, AgeDecryptError, checkAgeKeys, decryptStream, encryptStream, identityRecipients, type AgeKeys } from './age.js';
+
+/** How an object is stored: compressed with a codec, then possibly age-encrypted (the .age suffix). */
+export interface StoredForm {
+  codec: CodecName;
+  encrypted: boolean;
+}
 
 async function runThrough(input: Buffer, t: Transform): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -26,16 +36,63 @@ export function decompressBuffer(codec: CodecName, data: Buffer): Promise<Buffer
   return runThrough(data, decompressStream(codec));
 }
 
-/** The key suffix for a codec ('' for none). */
-export function codecExtension(codec: CodecName): string {
-  return CODEC_EXTENSION[codec];
+/** The key suffix for a codec ('' for none), then .age when encrypted. */
+export function codecExtension(codec: CodecName, encrypted = false): string {
+  return CODEC_EXTENSION[codec] + (encrypted ? AGE_EXTENSION : '');
 }
 
-/** Splits a known compression suffix off a file or key name: "x.tar.gz" -> {base: "x.tar", codec: "gzip"}. */
-export function splitCodecSuffix(name: string): { base: string; codec: CodecName } {
+/**
+ * Splits the suffixes off a file or key name: "x.tar.gz" -> {base: "x.tar", codec: "gzip"},
+ * "x.tar.zst.age" -> {base: "x.tar", codec: "zstd", encrypted: true}. Every reader finds an
+ * object's form here, so each one understands encrypted objects.
+ */
+export function splitCodecSuffix(name: string): { base: string } & StoredForm {
+  const encrypted = name.endsWith(AGE_EXTENSION) && name.length > AGE_EXTENSION.length;
+  const plain = encrypted ? name.slice(0, -AGE_EXTENSION.length) : name;
   for (const codec of CODECS) {
     const ext = CODEC_EXTENSION[codec];
-    if (ext && name.endsWith(ext) && name.length > ext.length) return { base: name.slice(0, -ext.length), codec };
+    if (ext && plain.endsWith(ext) && plain.length > ext.length) return { base: plain.slice(0, -ext.length), codec, encrypted };
   }
-  return { base: name, codec: 'none' };
+  return { base: plain, codec: 'none', encrypted };
 }
+
+/**
+ * The Transforms that turn a stored object back into its bytes: decrypt, then decompress.
+ * `what` names the object in errors; an encrypted object without keys to read it is a UserError.
+ */
+export function decodeStreams(form: StoredForm, keys: AgeKeys | undefined, what: string): Transform[] {
+  assertDecodable(form, keys, what);
+  const decompress = decompressStream(form.codec);
+  return form.encrypted ? [decryptStream(keys!, what), decompress] : [decompress];
+}
+
+const CLUSTER_KEYS_HINT =
+  'name a Secret with an "identity" (AGE-SECRET-KEY-1...) or "passphrase" key in the Cluster annotation pgark.io/encryption (or the plugin parameter encryptionSecret)';
+
+/** Throws unless there are keys to read the object with (pre-checks call it before anything is written). */
+export function assertDecodable(form: StoredForm, keys: AgeKeys | undefined, what: string, hint = CLUSTER_KEYS_HINT): void {
+  if (form.encrypted && (!keys || (keys.identities.length === 0 && keys.passphrase === undefined))) {
+    throw new UserError(`${what} is age-encrypted, and no identity to decrypt it is configured`, hint);
+  }
+}
+
+/** The stream that stores bytes: the compressor, then age encryption when keys are given (compressed bytes do not shrink once encrypted). */
+export function encodeStream(compress: Transform, keys: AgeKeys | undefined): Transform {
+  if (!keys) return compress;
+  const encrypt = encryptStream(keys);
+  // One stream for the writer: writes go to the compressor, reads come from the encryptor, an error in either fails both.
+  const both = Duplex.from({ writable: compress, readable: encrypt });
+  pipeStreams(compress, encrypt, (err) => err && both.destroy(err));
+  return both as unknown as Transform;
+}
+
+/** decodeStreams for a whole buffer. */
+export async function decodeBuffer(form: StoredForm, data: Buffer, keys: AgeKeys | undefined, what: string): Promise<Buffer> {
+  const [first, ...rest] = decodeStreams(form, keys, what);
+  let out = await runThrough(data, first);
+  for (const t of rest) out = await runThrough(out, t);
+  return out;
+}
+
+/** Encrypts a whole (already compressed) buffer for the keys' recipients. */
+export const encryptBuffer = encryptWhole;

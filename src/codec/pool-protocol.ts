@@ -1,10 +1,13 @@
 /** Messages between CompressionPool and its worker threads. */
 import type { CodecName } from './types.js';
+import type { AgeKeys } from './age.js';
 
 export interface CompressJob {
   codec: CodecName;
   path: string;
   md5: boolean;
+  /** Encrypt the compressed bytes for these keys' recipients (the .age form). */
+  age?: AgeKeys;
   /** For 'none': a recycled buffer to read the file into when it is large enough (transferred). */
   into?: ArrayBuffer;
 }

@@ -14,6 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CodecName } from './types.js';
+import type { AgeKeys } from './age.js';
 import type { CompressJob, CompressReply } from './pool-protocol.js';
 
 const WORKER_SCRIPT = new URL('./compress-worker.js', import.meta.url);
@@ -49,10 +50,10 @@ export class CompressionPool {
 
   constructor(private readonly size: number = Math.max(1, availableParallelism())) {}
 
-  compressFile(codec: CodecName, path: string, opts: { md5: boolean }): Promise<CompressedFile> {
+  compressFile(codec: CodecName, path: string, opts: { md5: boolean; age?: AgeKeys }): Promise<CompressedFile> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
     return new Promise((resolve, reject) => {
-      this.pending.push({ message: { codec, path, md5: opts.md5 }, resolve, reject });
+      this.pending.push({ message: { codec, path, md5: opts.md5, age: opts.age }, resolve, reject });
       this.dispatch();
     });
   }
@@ -82,7 +83,7 @@ export class CompressionPool {
       }
       const job = this.pending.shift()!;
       slot.job = job;
-      const into = job.message.codec === 'none' ? this.spare.pop() : undefined;
+      const into = job.message.codec === 'none' && !job.message.age ? this.spare.pop() : undefined;
       slot.worker.postMessage({ ...job.message, into }, into ? [into] : []);
     }
   }

@@ -46,6 +46,7 @@ export async function verifyCommand(opts: VerifyCommandOptions): Promise<number>
       wal: opts.wal,
       sinceLast: opts.sinceLast,
       jobs: jobsFlag ?? resolved.config.data?.jobs ?? DEFAULT_JOBS,
+      age: resolved.age,
       progress: (total, estimate) => {
         const display = new ProgressDisplay({ label: 'verifying', total, estimate, quiet: !opts.progress });
         return { counter: () => display.filter(), stop: () => display.stop() };

@@ -21,6 +21,9 @@ import { expandManifestPaths, parseManifestFiles } from './source.js';
 import { validateDocument } from './validate.js';
 import { ChainedSecretResolver, type ResolvedSecret } from './secrets.js';
 import { destinationKind } from './rules.js';
+import { annotationEncryption, encryptionKeys, type EncryptionRef } from './encryption.js';
+
+export { ENCRYPTION_ANNOTATION, annotationEncryption, ageKeysFromFiles, encryptionKeys, type EncryptionRef } from './encryption.js';
 
 export type { ResolvedSecret } from './secrets.js';
 
@@ -190,19 +193,25 @@ export interface StoreSpec {
   fields: StoreFields;
   /** The ObjectStore's name, in the plugin form. */
   objectStore?: string;
+  /** The Secret with the store's age keys; without it objects are written in the clear. */
+  encryption?: EncryptionRef;
 }
 
 export async function resolveStoreSpec(ctx: ConfigContext, spec: StoreSpec): Promise<ResolvedObjectStore> {
   const resolved = await resolveObjectStore(ctx, spec.config, spec.serverName, spec.namespace);
-  return { ...resolved, retentionPolicy: spec.retentionPolicy, fields: spec.fields };
+  const age = spec.encryption && (await encryptionKeys(ctx, spec.encryption.secret, spec.namespace, spec.encryption.where));
+  return { ...resolved, retentionPolicy: spec.retentionPolicy, fields: spec.fields, ...(age && { age }) };
 }
 
-function inTreeSpec(config: BarmanObjectStoreConfiguration, defaultServerName: string, namespace: string | undefined, path: string, retentionPolicy?: string): StoreSpec {
+/** `cluster`'s in-tree store at `path`; its keys are those of the Cluster's encryption annotation. */
+function inTreeSpec(cluster: Cluster, config: BarmanObjectStoreConfiguration, defaultServerName: string, path: string, retentionPolicy?: string): StoreSpec {
+  const encryption = annotationEncryption(cluster);
   return {
     config,
     serverName: config.serverName ?? defaultServerName,
-    namespace,
+    namespace: cluster.metadata.namespace,
     retentionPolicy,
+    ...(encryption && { encryption }),
     fields: { config: path, serverName: `${path}.serverName`, retentionPolicy: 'spec.backup.retentionPolicy' },
   };
 }
@@ -216,6 +225,7 @@ export function objectStoreSpec(store: ObjectStore, ref: StoreRef): StoreSpec {
     namespace: ref.namespace ?? store.metadata.namespace,
     retentionPolicy: store.spec.retentionPolicy,
     objectStore: store.metadata.name,
+    ...(ref.encryption && { encryption: ref.encryption }),
     fields: {
       config: `${where} spec.configuration`,
       serverName: ref.serverNameField ?? "parameters.serverName of the Cluster's spec.plugins entry",
@@ -259,7 +269,7 @@ export function clusterStoreSpec(set: ManifestSet, cluster: Cluster, plugin?: { 
     return manifestPluginSpec(set, cluster, targetStoreRef(cluster, plugin.name, plugin.parameters));
   }
   const own = cluster.spec.backup?.barmanObjectStore;
-  if (own) return inTreeSpec(own, cluster.metadata.name, cluster.metadata.namespace, 'spec.backup.barmanObjectStore', cluster.spec.backup?.retentionPolicy);
+  if (own) return inTreeSpec(cluster, own, cluster.metadata.name, 'spec.backup.barmanObjectStore', cluster.spec.backup?.retentionPolicy);
   const entry = servedTargetEntry(cluster);
   return entry && manifestPluginSpec(set, cluster, targetStoreRef(cluster, entry.name));
 }
@@ -269,7 +279,7 @@ export function externalStoreSpec(set: ManifestSet, cluster: Cluster, name: stri
   const externals = cluster.spec.externalClusters ?? [];
   const i = externals.findIndex((e) => e.name === name);
   const ext = externals[i];
-  if (ext?.barmanObjectStore) return inTreeSpec(ext.barmanObjectStore, ext.name, cluster.metadata.namespace, `spec.externalClusters[${i}].barmanObjectStore`);
+  if (ext?.barmanObjectStore) return inTreeSpec(cluster, ext.barmanObjectStore, ext.name, `spec.externalClusters[${i}].barmanObjectStore`);
   if (ext?.plugin && SERVED_PLUGIN_NAMES.includes(ext.plugin.name)) return manifestPluginSpec(set, cluster, externalStoreRef(cluster, ext.plugin.name, name));
   return undefined;
 }

@@ -7,6 +7,7 @@
  * both have.
  */
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
+import { annotationEncryption, type EncryptionRef } from './encryption.js';
 import { UserError } from '../util/errors.js';
 
 export const PGARK_PLUGIN_NAME = 'pgark.io';
@@ -45,6 +46,8 @@ export interface StoreRef {
   serverNameField?: string;
   /** The manifest field holding barmanObjectName, for a file:line:col when the ObjectStore is missing. */
   objectNameField?: string;
+  /** The Secret with the age keys: parameter encryptionSecret, else the Cluster's pgark.io/encryption annotation. */
+  encryption?: EncryptionRef;
 }
 
 export function enabledEntries(cluster: PluginFormCluster): PluginEntry[] {
@@ -54,6 +57,13 @@ export function enabledEntries(cluster: PluginFormCluster): PluginEntry[] {
 
 function skipAnnotation(cluster: PluginFormCluster): boolean {
   return cluster.metadata.annotations?.[SKIP_EMPTY_CHECK_ANNOTATION] === 'enabled';
+}
+
+/** `{encryption}` when the parameters (at `path`) or the Cluster's annotation name a Secret, else nothing. */
+function encryptionOf(cluster: PluginFormCluster, parameters: Record<string, string>, path: string): Pick<StoreRef, 'encryption'> {
+  const secret = parameters.encryptionSecret;
+  const encryption = secret ? { secret, where: `${path}.encryptionSecret of Cluster "${cluster.metadata.name}"` } : annotationEncryption(cluster);
+  return encryption ? { encryption } : {};
 }
 
 function barmanObjectName(parameters: Record<string, string>, where: string): string {
@@ -86,6 +96,7 @@ export function targetStoreRef(cluster: PluginFormCluster, pluginName: string, r
     skipEmptyCheck: skipAnnotation(cluster),
     serverNameField: path && `${path}.parameters.serverName`,
     objectNameField: path && !requestParameters.barmanObjectName ? `${path}.parameters.barmanObjectName` : undefined,
+    ...encryptionOf(cluster, parameters, path ? `${path}.parameters` : 'the request parameters'),
   };
 }
 
@@ -108,6 +119,7 @@ export function externalStoreRef(cluster: PluginFormCluster, pluginName: string,
     skipEmptyCheck: skipAnnotation(cluster),
     serverNameField: `${path}.serverName`,
     objectNameField: `${path}.barmanObjectName`,
+    ...encryptionOf(cluster, parameters, path),
   };
 }
 

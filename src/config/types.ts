@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import type { SourcePosition } from '../util/errors.js';
 import type { ObjectStoreOptions } from '../storage/options.js';
+import type { AgeKeys } from '../codec/age.js';
 import type {
   backupSchema,
   barmanObjectStore,
@@ -96,4 +97,6 @@ export interface ResolvedObjectStore extends ObjectStoreOptions {
   retentionPolicy?: string;
   /** Where the manifests set this store (absent when it was built outside them). */
   fields?: StoreFields;
+  /** Client-side age keys (Secret values: never print); objects are written in the clear without them. */
+  age?: AgeKeys;
 }

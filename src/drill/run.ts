@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { catalogWriteOptions, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
-import { clusterObjectStore, findCluster, loadContext } from '../config/index.js';
+import { annotationEncryption, clusterObjectStore, ENCRYPTION_ANNOTATION, findCluster, loadContext } from '../config/index.js';
 import { isDrillTarget } from '../config/schema.js';
 import type { DrillCheck } from '../config/types.js';
 import { findPgBinaries } from '../pg/binaries.js';
@@ -306,10 +306,12 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
       const who = serverIdentity();
       scratch = Scratch.create(opts.scratch, who);
       report.scratch.dir = scratch.dir;
+      // The copy reads the store with the source's keys: a recovering Cluster's keys come from its own annotation.
+      const encryption = annotationEncryption(source);
       const drillCluster = {
         apiVersion: 'postgresql.cnpg.io/v1',
         kind: 'Cluster',
-        metadata: { name: drillName, ...(source.metadata.namespace ? { namespace: source.metadata.namespace } : {}) },
+        metadata: { name: drillName, ...(source.metadata.namespace ? { namespace: source.metadata.namespace } : {}), ...(encryption ? { annotations: { [ENCRYPTION_ANNOTATION]: encryption.secret } } : {}) },
         spec: {
           ...(source.spec.imageName ? { imageName: source.spec.imageName } : {}),
           bootstrap: { recovery: { source: source.metadata.name, ...(rt ? { recoveryTarget: rt } : {}) } },

@@ -35,6 +35,7 @@ export interface BackupFlags extends LocationFlags {
   database?: string;
   format?: string;
   compression?: string;
+  ageRecipients?: string;
   retention?: string;
   owner?: boolean;
   pghost?: string;
@@ -182,5 +183,6 @@ export function readBackupSettings(flags: BackupFlags, env: NodeJS.ProcessEnv = 
     codec: format === 'custom' ? 'none' : codec,
     noOwner: flags.owner === false,
     retention,
+    ageRecipientsFile: flags.ageRecipients ?? envValue(env, 'LOGICAL_BACKUP_AGE_RECIPIENTS_FILE'),
   };
 }

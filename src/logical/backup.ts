@@ -2,6 +2,7 @@
  * `pgark logical backup`: one database, or the globals plus every connectable non-template database,
  * dumped one after another under one timestamp folder, then age-based retention.
  */
+import { ageKeysFromFiles } from '../config/index.js';
 import { openObjectStore } from '../storage/open.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
@@ -23,6 +24,8 @@ export interface LogicalBackupSettings {
   codec: DumpCodec;
   noOwner: boolean;
   retention?: RetentionPeriod;
+  /** The recipients file (--age-recipients): dumps are age-encrypted for its keys. */
+  ageRecipientsFile?: string;
 }
 
 export interface DumpReport {
@@ -70,6 +73,7 @@ async function databasesToDump(conn: PgConn): Promise<{ name: string; bytes: num
 export async function runLogicalBackup(settings: LogicalBackupSettings, now = new Date()): Promise<LogicalBackupReport> {
   const log = logger();
   const { conn, scope } = settings;
+  const age = settings.ageRecipientsFile ? await ageKeysFromFiles({ recipients: settings.ageRecipientsFile }, '--age-recipients') : undefined;
   const version = await serverVersion(conn, settings.database ?? conn.database);
   const pgDumpVersion = await toolVersion('pg_dump');
   assertDumpCanRead(pgDumpVersion, version);
@@ -90,12 +94,12 @@ export async function runLogicalBackup(settings: LogicalBackupSettings, now = ne
       throw new UserError(`a logical backup run already exists at ${report.prefix} in ${store.displayUrl}`, 'start the next run at least a second later');
     }
     const encryption = settings.location.provider === 's3' ? settings.location.sse : undefined;
-    const common = { store, format: settings.format, codec: settings.codec, conn, scope, serverVersion: version, pgDumpVersion, noOwner: settings.noOwner, encryption };
+    const common = { store, format: settings.format, codec: settings.codec, conn, scope, serverVersion: version, pgDumpVersion, noOwner: settings.noOwner, encryption, age };
     const jobs: DumpRequest[] = [
       ...(settings.database === undefined
-        ? [{ ...common, kind: 'globals' as const, key: globalsKey(scope, now, settings.codec), format: 'plain' as const, expectedBytes: 0 }]
+        ? [{ ...common, kind: 'globals' as const, key: globalsKey(scope, now, settings.codec, age !== undefined), format: 'plain' as const, expectedBytes: 0 }]
         : []),
-      ...targets.map((t) => ({ ...common, kind: 'database' as const, database: t.name, key: databaseKey(scope, now, t.name, settings.format, settings.codec), expectedBytes: t.bytes })),
+      ...targets.map((t) => ({ ...common, kind: 'database' as const, database: t.name, key: databaseKey(scope, now, t.name, settings.format, settings.codec, age !== undefined), expectedBytes: t.bytes })),
     ];
     for (const job of jobs) {
       const started = Date.now();

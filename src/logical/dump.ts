@@ -1,6 +1,6 @@
 /**
  * One dump, streamed: pg_dump (or pg_dumpall --globals-only), ending only after a zero exit -> compressor ->
- * byte count -> SHA-256 -> ObjectStore.put as a multipart / block-list upload. No temporary file.
+ * age encryption (when configured) -> byte count -> SHA-256 -> ObjectStore.put as a multipart / block-list upload. No temporary file.
  *
  * Memory: the store buffers partSize x queueSize bytes for one upload (8 MiB x 2 by default, part size
  * grown for very large databases so the object fits the provider's part limit), plus the ~64 KiB stream
@@ -24,6 +24,7 @@ import { metaKey } from './keys.js';
 import { writeMeta, type DumpMeta } from './meta.js';
 import { toolEnv, type PgConn } from './pgconn.js';
 import { compressor } from './streams.js';
+import { encryptStream, type AgeKeys } from '../codec/age.js';
 
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE = 2;
@@ -46,6 +47,8 @@ export interface DumpRequest {
   noOwner?: boolean;
   /** S3 server-side encryption for the dump and its sidecar. */
   encryption?: Encryption;
+  /** Client-side age encryption of the dump (after compression); the sidecar stays readable. */
+  age?: AgeKeys;
 }
 
 function dumpCommand(req: DumpRequest): { tool: string; args: string[]; database: string } {
@@ -68,7 +71,7 @@ export async function dumpToStore(req: DumpRequest): Promise<DumpMeta> {
   const progress = new ProgressDisplay({ label: `dumping ${req.kind === 'globals' ? 'globals' : database}`, total: req.expectedBytes, estimate: true });
   let streamError: Error | undefined;
   // The store's put reads the last stage: it is this pipeline's sink.
-  pipeline([tool, progress.filter(), ...(zip ? [zip] : []), counter, digest], (err) => {
+  pipeline([tool, progress.filter(), ...(zip ? [zip] : []), ...(req.age ? [encryptStream(req.age)] : []), counter, digest], (err) => {
     if (err) {
       streamError = err;
       abort.abort(err);

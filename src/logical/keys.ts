@@ -8,9 +8,12 @@
  * relative to the store root (s3://BUCKET/<prefix>, the Azure container/<prefix>, or a file:// directory).
  * The compact ISO-8601 timestamp sorts lexicographically in time order, so a plain listing is already
  * chronological. Database names are percent-encoded (encodeURIComponent), which also encodes '@', so no
- * database can collide with the globals file. <ext> is sql.gz / sql.zst / sql (plain SQL) or dump (pg_dump -Fc).
+ * database can collide with the globals file. <ext> is sql.gz / sql.zst / sql (plain SQL) or dump (pg_dump -Fc),
+ * followed by .age when the dump is age-encrypted (--age-recipients).
  * Zalando's legacy `<scope>/logical_backups/<unix epoch>.sql.gz` keys are recognised for listing and restore.
  */
+import { AGE_EXTENSION } from '../codec/age.js';
+
 export type DumpFormat = 'plain' | 'custom';
 export type DumpCodec = 'gzip' | 'zstd' | 'none';
 
@@ -32,21 +35,21 @@ export function parseStamp(stamp: string): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
-export function dumpExtension(format: DumpFormat, codec: DumpCodec): string {
+export function dumpExtension(format: DumpFormat, codec: DumpCodec, encrypted = false): string {
   // Custom format compresses internally; an outer codec would only burn CPU.
-  return format === 'custom' ? '.dump' : `.sql${CODEC_SUFFIX[codec]}`;
+  return (format === 'custom' ? '.dump' : `.sql${CODEC_SUFFIX[codec]}`) + (encrypted ? AGE_EXTENSION : '');
 }
 
 export function runPrefix(scope: string, when: Date): string {
   return `${scope}/${LOGICAL_DIR}/${formatStamp(when)}/`;
 }
 
-export function databaseKey(scope: string, when: Date, database: string, format: DumpFormat, codec: DumpCodec): string {
-  return `${runPrefix(scope, when)}${encodeURIComponent(database)}${dumpExtension(format, codec)}`;
+export function databaseKey(scope: string, when: Date, database: string, format: DumpFormat, codec: DumpCodec, encrypted = false): string {
+  return `${runPrefix(scope, when)}${encodeURIComponent(database)}${dumpExtension(format, codec, encrypted)}`;
 }
 
-export function globalsKey(scope: string, when: Date, codec: DumpCodec): string {
-  return `${runPrefix(scope, when)}${GLOBALS_NAME}${dumpExtension('plain', codec)}`;
+export function globalsKey(scope: string, when: Date, codec: DumpCodec, encrypted = false): string {
+  return `${runPrefix(scope, when)}${GLOBALS_NAME}${dumpExtension('plain', codec, encrypted)}`;
 }
 
 export function metaKey(dumpKey: string): string {
@@ -64,11 +67,17 @@ export interface ParsedDumpKey {
   kind: 'database' | 'globals';
   format: DumpFormat;
   codec: DumpCodec;
+  /** age-encrypted (the .age suffix). */
+  encrypted: boolean;
 }
 
-const DUMP_NAME_RE = /^(.+?)\.(sql\.gz|sql\.zst|sql|dump)$/;
+const DUMP_NAME_RE = /^(.+?)\.(sql\.gz|sql\.zst|sql|dump)(\.age)?$/;
 
-function formatAndCodec(ext: string): { format: DumpFormat; codec: DumpCodec } {
+function formatAndCodec(ext: string, age?: string): { format: DumpFormat; codec: DumpCodec; encrypted: boolean } {
+  return { ...formatAndCodecOf(ext), encrypted: age !== undefined };
+}
+
+function formatAndCodecOf(ext: string): { format: DumpFormat; codec: DumpCodec } {
   switch (ext) {
     case 'sql.gz':
       return { format: 'plain', codec: 'gzip' };
@@ -82,9 +91,9 @@ function formatAndCodec(ext: string): { format: DumpFormat; codec: DumpCodec } {
 }
 
 /** Format and codec from a dump's file name, for keys outside the pgark/operator layout. */
-export function formatOfName(key: string): { format: DumpFormat; codec: DumpCodec } | undefined {
+export function formatOfName(key: string): { format: DumpFormat; codec: DumpCodec; encrypted: boolean } | undefined {
   const m = DUMP_NAME_RE.exec(key.slice(key.lastIndexOf('/') + 1));
-  return m ? formatAndCodec(m[2]) : undefined;
+  return m ? formatAndCodec(m[2], m[3]) : undefined;
 }
 
 /** Parses a dump key (any depth of prefix before logical_backups/), or undefined for anything else. */
@@ -105,7 +114,7 @@ export function parseDumpKey(key: string): ParsedDumpKey | undefined {
       return undefined;
     }
     const globals = m[1] === GLOBALS_NAME;
-    return { key, scopePrefix, takenAt, database: globals ? undefined : database, kind: globals ? 'globals' : 'database', ...formatAndCodec(m[2]) };
+    return { key, scopePrefix, takenAt, database: globals ? undefined : database, kind: globals ? 'globals' : 'database', ...formatAndCodec(m[2], m[3]) };
   }
   if (rest.length === 1) {
     const legacy = /^(\d{9,11})\.(sql\.gz|dump)$/.exec(rest[0]);

@@ -13,6 +13,8 @@ import type { PgConn } from './pgconn.js';
 import { IssueList, envValue, isHttpUrl, parsePort } from './settings.js';
 import { azureConnection } from './backup-env.js';
 import { withoutCredentials } from '../storage/destination.js';
+import { ageKeysFromFiles } from '../config/index.js';
+import type { AgeKeys } from '../codec/age.js';
 
 export type RestoreMode = 'interactive' | 'non-interactive';
 
@@ -37,6 +39,7 @@ export const RESTORE_VARIABLES = {
   AZURE_STORAGE_CONNECTION_STRING: 'Azure Storage connection string (optional; instead of AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY)',
   LOGICAL_BACKUP_S3_REGION: 'S3 region (optional; default us-east-1)',
   RESTORE_JOBS: 'parallel jobs for custom-format dumps (optional; default 4)',
+  AGE_IDENTITY_FILE: 'age identity file (AGE-SECRET-KEY-1... lines) for dumps ending in .age (optional)',
 } as const;
 
 type VarName = keyof typeof RESTORE_VARIABLES;
@@ -56,6 +59,12 @@ export function readRestoreMode(env: NodeJS.ProcessEnv, issues: IssueList): Rest
     return 'non-interactive';
   }
   return mode;
+}
+
+/** The keys of AGE_IDENTITY_FILE, when set (both restore paths read it). */
+export async function readAgeIdentity(env: NodeJS.ProcessEnv): Promise<AgeKeys | undefined> {
+  const file = envValue(env, 'AGE_IDENTITY_FILE');
+  return file === undefined ? undefined : ageKeysFromFiles({ identity: file }, 'AGE_IDENTITY_FILE');
 }
 
 /** RESTORE_JOBS: default 4; undefined when the text is not 1..999. */

@@ -10,7 +10,7 @@ import { listDumps, restorable } from './catalog.js';
 import { formatAge, formatBytes } from '../util/format.js';
 import { describeLocation, type StorageLocation } from './location.js';
 import type { PgConn } from './pgconn.js';
-import { normaliseProvider, parseJobs } from './restore-env.js';
+import { normaliseProvider, parseJobs, readAgeIdentity } from './restore-env.js';
 import { inspectTarget, resolveBackup, type ResolvedBackup, type RestoreResult, type TargetState } from './restore.js';
 import { openLocation, performRestore, targetWarnings } from './restore-steps.js';
 import { envValue, isHttpUrl, parsePort } from './settings.js';
@@ -123,7 +123,7 @@ export async function interactiveRestore(env: NodeJS.ProcessEnv): Promise<Restor
       process.stdout.write('restore cancelled; nothing was changed\n');
       return undefined;
     }
-    return await performRestore(store, backup, conn, state, jobs);
+    return await performRestore(store, backup, conn, state, jobs, await readAgeIdentity(env));
   } finally {
     await store.close();
   }

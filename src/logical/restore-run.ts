@@ -5,7 +5,7 @@
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError, UserError } from '../util/errors.js';
 import type { PgConn } from './pgconn.js';
-import { readRestoreEnv, readRestoreMode } from './restore-env.js';
+import { readAgeIdentity, readRestoreEnv, readRestoreMode } from './restore-env.js';
 import { inspectTarget, resolveBackup, type ResolvedBackup, type RestoreResult, type TargetState } from './restore.js';
 import { openLocation, performRestore, targetWarnings } from './restore-steps.js';
 import { IssueList } from './settings.js';
@@ -29,7 +29,7 @@ export async function nonInteractiveRestore(env: NodeJS.ProcessEnv): Promise<Res
   try {
     const { backup, state } = await probe(store, req.backupPath, req.target);
     for (const w of targetWarnings(req.target, state)) process.stderr.write(`warning: ${w}\n`);
-    return await performRestore(store, backup, req.target, state, req.jobs);
+    return await performRestore(store, backup, req.target, state, req.jobs, await readAgeIdentity(env));
   } finally {
     await store.close();
   }

@@ -3,6 +3,7 @@
  * restore-interactive.ts): a separate module so that neither path imports the other.
  */
 import { ProgressDisplay } from '../io/progress.js';
+import { assertDecodable, type AgeKeys } from '../codec/index.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
 import { formatBytes } from '../util/format.js';
@@ -25,12 +26,13 @@ export function targetWarnings(conn: PgConn, state: TargetState): string[] {
   return [];
 }
 
-export async function performRestore(store: ObjectStore, backup: ResolvedBackup, conn: PgConn, state: TargetState, jobs: number): Promise<RestoreResult> {
+export async function performRestore(store: ObjectStore, backup: ResolvedBackup, conn: PgConn, state: TargetState, jobs: number, age?: AgeKeys): Promise<RestoreResult> {
+  assertDecodable(backup, age, `backup "${backup.key}"`, 'set AGE_IDENTITY_FILE to an age identity file (as age-keygen writes it)');
   if (!state.exists) await createDatabase(conn);
   if (!backup.meta) process.stderr.write(`warning: "${backup.key}" has no ${META_SUFFIX} sidecar; its checksum cannot be verified\n`);
   // Off a terminal nothing is logged: the restore tool's own output is the record.
   const progress = new ProgressDisplay({ label: 'restoring', total: backup.size });
-  const result = await executeRestore(store, backup, conn, { jobs, progress });
+  const result = await executeRestore(store, backup, conn, { jobs, progress, age });
   process.stdout.write(
     `restored "${result.key}" into ${describeConn(conn)}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s` +
       `${result.verified ? `, SHA-256 verified (${result.sha256})` : ', no checksum to verify'}\n`,

@@ -16,6 +16,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Transform } from 'node:stream';
+import { decodeStreams, type AgeKeys } from '../codec/index.js';
 import { ChildStream } from '../io/child.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
@@ -33,6 +35,7 @@ export interface ResolvedBackup {
   key: string;
   format: DumpFormat;
   codec: DumpCodec;
+  encrypted: boolean;
   size: number;
   /** Absent for dumps written without a sidecar (e.g. by the postgres-operator job): no checksum to verify. */
   meta?: DumpMeta;
@@ -47,7 +50,7 @@ export async function resolveBackup(store: ObjectStore, path: string, database: 
   const key = path === 'latest' ? pickLatest(await listDumps(store), database, store.displayUrl).key : path.replace(/^\/+/, '');
   const kind = formatOfName(key);
   if (!kind) {
-    throw new UserError(`backup "${key}" is not a logical dump name`, 'expected a key ending in .sql.gz, .sql.zst, .sql or .dump (see `pgark logical list`)');
+    throw new UserError(`backup "${key}" is not a logical dump name`, 'expected a key ending in .sql.gz, .sql.zst, .sql or .dump, optionally followed by .age (see `pgark logical list`)');
   }
   const info = await store.head(key);
   if (!info) {
@@ -124,8 +127,10 @@ export async function executeRestore(
   store: ObjectStore,
   backup: ResolvedBackup,
   conn: PgConn,
-  opts: { jobs: number; progress?: ProgressDisplay },
+  opts: { jobs: number; progress?: ProgressDisplay; age?: AgeKeys },
 ): Promise<RestoreResult> {
+  // Decryption comes after the checksum (the sidecar hashes the stored bytes) and before decompression.
+  const decrypt = (): Transform[] => (backup.encrypted ? decodeStreams({ codec: 'none', encrypted: true }, opts.age, backup.key) : []);
   const started = Date.now();
   const counter = count((n) => opts.progress?.add(n));
   const digest = hash(cryptoHasher('sha256'), { check: (sha256) => verifier(backup)(counter.bytes, sha256) });
@@ -135,7 +140,7 @@ export async function executeRestore(
     const dir = await mkdtemp(join(tmpdir(), 'pgark-restore-'));
     try {
       const file = join(dir, 'dump');
-      await pipeline(await store.get(backup.key), counter, digest, createWriteStream(file));
+      await pipeline([await store.get(backup.key), counter, digest, ...decrypt(), createWriteStream(file)]);
       opts.progress?.stop();
       const tool = new ChildStream(clientTool('pg_restore'), ['--no-password', '--exit-on-error', `--jobs=${opts.jobs}`, `--dbname=${dbnameConninfo(conn.database)}`, file], {
         label: 'pg_restore',
@@ -158,7 +163,7 @@ export async function executeRestore(
           });
     const unzip = decompressor(backup.codec);
     try {
-      await pipeline([await store.get(backup.key), counter, digest, ...(unzip ? [unzip] : []), tool]);
+      await pipeline([await store.get(backup.key), counter, digest, ...decrypt(), ...(unzip ? [unzip] : []), tool]);
     } finally {
       tool.kill();
       opts.progress?.stop();

@@ -17,12 +17,12 @@ export type PluginRole = (typeof PLUGIN_ROLES)[number];
 
 /** The WAL code keys its caches by ConfigRef; a plugin StoreRef travels in its `cluster` field. */
 export function walRef(ref: StoreRef): ConfigRef {
-  return { files: [], cluster: JSON.stringify([ref.namespace ?? '', ref.objectName, ref.serverName, ref.skipEmptyCheck]) };
+  return { files: [], cluster: JSON.stringify([ref.namespace ?? '', ref.objectName, ref.serverName, ref.skipEmptyCheck, ref.encryption ?? null]) };
 }
 
 function storeRefOf(ref: ConfigRef): StoreRef {
-  const [namespace, objectName, serverName, skipEmptyCheck] = JSON.parse(ref.cluster!) as [string, string, string, boolean];
-  return { namespace: namespace || undefined, objectName, serverName, skipEmptyCheck };
+  const [namespace, objectName, serverName, skipEmptyCheck, encryption] = JSON.parse(ref.cluster!) as [string, string, string, boolean, StoreRef['encryption'] | null];
+  return { namespace: namespace || undefined, objectName, serverName, skipEmptyCheck, ...(encryption && { encryption }) };
 }
 
 export class PluginContext {

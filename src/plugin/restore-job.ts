@@ -15,6 +15,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Cluster, ResolvedObjectStore } from '../config/types.js';
+import { ENCRYPTION_ANNOTATION, type EncryptionRef } from '../config/encryption.js';
 import { validateDocument } from '../config/validate.js';
 import { formatIssue, UserError, type SourcePosition } from '../util/errors.js';
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
@@ -76,12 +77,14 @@ const NO_POSITION: SourcePosition = { file: 'cluster_definition', line: 1, colum
  * The plugin Cluster as the recovery domain reads it, validated by the same rules as a manifest
  * (recoveryTarget formats and exclusions), so a bad target is refused with its field path.
  */
-async function recoveryCluster(call: RestoreCall, c: PluginCluster, source: ResolvedObjectStore, target: ResolvedObjectStore | undefined): Promise<Cluster> {
+async function recoveryCluster(call: RestoreCall, c: PluginCluster, source: ResolvedObjectStore, target: ResolvedObjectStore | undefined, encryption: EncryptionRef | undefined): Promise<Cluster> {
   const rec = recoverySection(c);
   const imageName = c.spec.imageName;
   const annotations = { ...(c.metadata.annotations ?? {}) };
   if (checksEmptyArchive(call, c.metadata.annotations)) delete annotations[SKIP_EMPTY_CHECK_ANNOTATION];
   else annotations[SKIP_EMPTY_CHECK_ANNOTATION] = 'enabled';
+  // The in-tree copy names the source's keys the way a Cluster does (its plugin parameter may have named them).
+  if (encryption) annotations[ENCRYPTION_ANNOTATION] = encryption.secret;
   const doc = {
     apiVersion: 'postgresql.cnpg.io/v1',
     kind: 'Cluster',
@@ -160,11 +163,12 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
   recoverySection(pluginCluster);
   const own = pluginCluster.spec.plugins?.some((p) => p.name === deps.pluginName && p.enabled !== false);
   // The new cluster's own archive is checked only when this plugin archives for it.
+  const sourceRef = recoveryStoreRef(pluginCluster, deps.pluginName);
   const [source, target] = await Promise.all([
-    deps.config.resolve(recoveryStoreRef(pluginCluster, deps.pluginName)),
+    deps.config.resolve(sourceRef),
     own ? deps.config.resolve(targetStoreRef(pluginCluster, deps.pluginName)) : undefined,
   ]);
-  const cluster = await recoveryCluster(call, pluginCluster, source, target);
+  const cluster = await recoveryCluster(call, pluginCluster, source, target, sourceRef.encryption);
   const log = logger();
   let planned;
   try {
@@ -184,7 +188,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
     try {
       // As `pgark restore`: the source's data.jobs, else DEFAULT_JOBS tars at once.
       const jobs = plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
-      const download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity() });
+      const download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity(), age: plan.source.store.age });
       log.info({ event: 'restore-downloaded', backupId: plan.backup.backupId, files: download.files, bytes: download.bytes, seconds: download.seconds, manifestVerified: download.verification.manifest }, 'backup restored into PGDATA');
     } catch (err) {
       dirs.removeAll();

@@ -100,7 +100,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
     try {
       const jobs = opts.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
-      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who, delta });
+      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who, delta, age: plan.source.store.age });
       if (delta) {
         download.delta = delta;
         progress.step(

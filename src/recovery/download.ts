@@ -13,7 +13,7 @@
 import { chmodSync, existsSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CorruptDataError, decompressStream } from '../codec/index.js';
+import { CorruptDataError, decodeStreams, type AgeKeys } from '../codec/index.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { ProgressDisplay } from '../io/progress.js';
 import { chownTree, type RunAs } from '../pg/local-server.js';
@@ -44,6 +44,8 @@ export interface DownloadOptions {
   who: RunAs | undefined;
   /** --delta: compare with the files in pgdata, write what differs, remove what the backup lacks. */
   delta?: DeltaStats;
+  /** Keys for age-encrypted objects (.age). */
+  age?: AgeKeys;
 }
 
 /** Runs `work` over `items` with at most `jobs` in flight; the first failure stops new work and is thrown. */
@@ -151,7 +153,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), decompressStream(o.codec)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);

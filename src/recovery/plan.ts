@@ -9,6 +9,7 @@
  *     ("Expected empty archive"), unless cnpg.io/skipEmptyWalArchiveCheck: enabled;
  *  6. the WAL archive holds begin_wal and is continuous to the end of the backup and to the target.
  */
+import { assertDecodable } from '../codec/index.js';
 import type { ConfigContext } from '../config/index.js';
 import { clusterObjectStore, clusterStoreSpec } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
@@ -119,7 +120,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
 
   const inventory = await listArchive(store, sourceServerName, backup.segmentSize);
   const timeline = typeof target.timeline === 'number' ? target.timeline : latestTimeline(inventory, backup.timeline ?? 1);
-  const path = await timelinePath(store, inventory, timeline);
+  const path = await timelinePath(store, inventory, timeline, source.store.age);
   const window = computeWindow(inventory, backup, path);
   checkReachable(backup, target, window, sourceServerName);
 
@@ -131,6 +132,7 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   } else {
     objects = await backupObjects(store, sourceServerName, backup);
   }
+  for (const o of objects) assertDecodable(o, source.store.age, o.key);
   const downloadBytes = objects.reduce((n, o) => n + o.size, 0);
   const earliestBackup = backups.filter((b) => b.status === 'DONE' && b.endTime).sort((a, b) => a.endTime!.getTime() - b.endTime!.getTime())[0] ?? backup;
   const estimateSeconds =

@@ -9,7 +9,7 @@
  * before anything is read or written.
  */
 import type { ConfigContext } from '../config/index.js';
-import { backupStoreSpec, clusterStoreSpec, externalClusterObjectStore, resolveStoreSpec } from '../config/index.js';
+import { annotationEncryption, backupStoreSpec, clusterStoreSpec, externalClusterObjectStore, resolveStoreSpec } from '../config/index.js';
 import { SERVED_PLUGIN_NAMES } from '../config/plugin-form.js';
 import type { BarmanObjectStoreConfiguration, Cluster, ResolvedObjectStore } from '../config/types.js';
 import { ConfigError, UserError, type ManifestIssue } from '../util/errors.js';
@@ -78,7 +78,8 @@ export async function resolveRecoverySource(ctx: ConfigContext, cluster: Cluster
   const origin = backupCr && ctx.manifests.clusters.find((c) => c !== cluster && c.metadata.name === backupCr.spec.cluster.name);
   const originSpec = origin && clusterStoreSpec(ctx.manifests, origin) && backupStoreSpec(ctx.manifests, origin, backupCr);
   if (originSpec) {
-    const store = await resolveStoreSpec(ctx, originSpec);
+    // The recovering Cluster's keys read the store when it names some (it is the one being set up), else the origin's.
+    const store = await resolveStoreSpec(ctx, { ...originSpec, encryption: annotationEncryption(cluster) ?? originSpec.encryption });
     return { kind: 'backup', store, backupName: name, walCluster: origin.metadata.name, searchOtherServers: false, maxParallel: parallelOf(store.config) };
   }
   const own = clusterStoreSpec(ctx.manifests, cluster);

@@ -7,6 +7,7 @@
  * time; a document that cannot be read becomes a note, never a failure of the picture.
  */
 import { listBackups } from '../catalog/catalog.js';
+import type { AgeKeys } from '../codec/index.js';
 import { drillHistory } from '../drill/report.js';
 import type { ObjectStore } from '../storage/types.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, historyFileName } from '../pg/wal-names.js';
@@ -19,6 +20,8 @@ export interface LoadOptions {
   now?: Date;
   since?: Date;
   retentionPolicy?: string;
+  /** The store's age keys, for encrypted history files (without them such a file becomes a note). */
+  age?: AgeKeys;
 }
 
 /** Every stored verify result from `since` on; one that cannot be read or parsed is a note. */
@@ -51,7 +54,7 @@ export async function loadTimeline(store: ObjectStore, serverName: string, opts:
   const histories = new Map<number, HistoryInput>();
   for (const [tl, file] of archive.histories) {
     try {
-      histories.set(tl, { entries: await readHistory(store, file, tl), lastModified: file.lastModified });
+      histories.set(tl, { entries: await readHistory(store, file, tl, opts.age), lastModified: file.lastModified });
     } catch (err) {
       notes.push(`${historyFileName(tl)}: ${(err as Error).message}`);
     }

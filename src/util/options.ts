@@ -169,6 +169,12 @@ export const OPTIONS = {
   endpoint: { flags: '--endpoint <url>', env: 'LOGICAL_BACKUP_S3_ENDPOINT', type: str, description: 'S3-compatible endpoint (default $LOGICAL_BACKUP_S3_ENDPOINT)' },
   region: { flags: '--region <region>', env: 'LOGICAL_BACKUP_S3_REGION', type: str, description: 'S3 region (default $LOGICAL_BACKUP_S3_REGION or $AWS_REGION)' },
   sse: { flags: '--sse <mode>', env: 'LOGICAL_BACKUP_S3_SSE', type: str, description: 'S3 server-side encryption: AES256 | aws:kms (default $LOGICAL_BACKUP_S3_SSE)' },
+  ageRecipients: {
+    flags: '--age-recipients <file>',
+    env: 'LOGICAL_BACKUP_AGE_RECIPIENTS_FILE',
+    type: str,
+    description: 'encrypt the dumps with age for the public keys in this file (age1... lines, as `age -R` reads); keys get ".age"',
+  },
   azureAccount: {
     flags: '--azure-account <name>',
     env: 'LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_NAME',
@@ -365,7 +371,7 @@ export const COMMAND_OPTIONS = {
   'schedule next': ['count', 'from', ...CONFIG],
   agent: ['listen', 'retentionInterval', 'refreshInterval', 'stateDir', ...CONFIG, ...PG],
   status: ['agent', 'statusJson'],
-  'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'dumpRetention', 'noOwner', 'json'],
+  'logical backup': [...LOCATION, ...PG, 'database', 'format', 'dumpCompression', 'ageRecipients', 'dumpRetention', 'noOwner', 'json'],
   'logical list': [...LOCATION, 'json'],
   migrate: ['file', 'migrateOutput', 'migrateFrom', 'migrateName'],
   'plugin serve': ['pluginRole', 'pluginName', 'socketDir', 'file', 'secretsDir', 'pghost', 'pgport', 'pguser', 'pgdata', 'pluginListen', 'serverCert', 'serverKey', 'clientCa'],

@@ -13,6 +13,7 @@
 import type { Transform } from 'node:stream';
 import { checkObjectDigests, type BackupInfo } from '../catalog/backup-info.js';
 import { mapLimit } from '../catalog/catalog.js';
+import { assertDecodable, type AgeKeys } from '../codec/index.js';
 import { backupObjects, type BackupObject } from '../catalog/backup-objects.js';
 import { FILE_MAP, filesByHolder, prefixOf, readFileMap } from '../catalog/incremental.js';
 import { checkAgainstManifest, type FileDigest } from '../pg/backup-manifest.js';
@@ -64,6 +65,8 @@ export interface BackupCheckOptions {
   listed: ObjectInfo[];
   /** For an incremental: its chain, full first, the incremental last (catalog/incremental.ts chainOf), or the error that broke it. */
   chain?: BackupInfo[] | Error;
+  /** The store's age keys, for encrypted tars. */
+  age?: AgeKeys;
 }
 
 export async function verifyBackup(store: ObjectStore, serverName: string, info: BackupInfo, opts: BackupCheckOptions): Promise<BackupResult> {
@@ -107,10 +110,12 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
     if (stored !== info.size) problems.push({ key: infoKey, what: `backup.info: size is ${info.size} bytes, but its tars hold ${stored}` });
   }
 
+  // Missing keys are the command's configuration, not damage: refuse before reading anything.
+  for (const o of objects) assertDecodable(o, opts.age, o.key);
   const found = new Map<string, FoundFile>();
   let manifest: { text: string; key: string } | undefined;
   result.objects = objects.map((o): ObjectResult => ({ key: o.key, size: o.size, codec: o.codec, entries: 0, sha256: 'not-read' }));
-  const readTar = (o: BackupObject) => readBackupObject(store, o.key, o.codec, opts.counter());
+  const readTar = (o: BackupObject) => readBackupObject(store, o.key, o, opts.age, opts.counter());
   await mapLimit(objects, opts.jobs, async (o) => {
     const entry = result.objects.find((r) => r.key === o.key)!;
     const read = await readTar(o);

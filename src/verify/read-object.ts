@@ -1,6 +1,6 @@
 /**
  * Reads one stored tar of a backup back, end to end, without writing anything: the stored bytes
- * are hashed (SHA-256) as they arrive, decoded by the key's codec, and parsed as a tar, so every
+ * are hashed (SHA-256) as they arrive, decoded by the key's suffixes (decrypted, decompressed), and parsed as a tar, so every
  * header and its checksum is read and every member's size and CRC-32C computed. Nothing is held
  * but stream buffers and the backup_manifest member's text.
  *
@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract } from 'tar-stream';
-import { decompressStream, type CodecName } from '../codec/index.js';
+import { decodeStreams, type AgeKeys, type StoredForm } from '../codec/index.js';
 import { cryptoHasher, hash, Crc32c } from '../io/hash.js';
 import { BACKUP_MANIFEST, type FileDigest } from '../pg/backup-manifest.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -66,15 +66,15 @@ async function consume(body: Readable, keepText: boolean): Promise<{ digest: Fil
   return { digest: { size, crc32c: crc.digest() }, text: keepText ? Buffer.concat(kept).toString('utf8') : undefined };
 }
 
-/** Reads `key` (a tar compressed with `codec`); `count` sees every stored byte, for progress. */
-export async function readBackupObject(store: ObjectStore, key: string, codec: CodecName, count: Transform): Promise<ObjectRead> {
+/** Reads `key` (a tar stored in `form`, decrypted with `age`); `count` sees every stored byte, for progress. */
+export async function readBackupObject(store: ObjectStore, key: string, form: StoredForm, age: AgeKeys | undefined, count: Transform): Promise<ObjectRead> {
   const result: ObjectRead = { entries: 0, files: new Map() };
   const sha = hash(cryptoHasher('sha256'));
   const ending = tailTap();
   const extractor = tarExtract();
   let stages: Readable[] = [];
   try {
-    stages = [await store.get(key), sha, count, decompressStream(codec), ending.tap];
+    stages = [await store.get(key), sha, count, ...decodeStreams(form, age, key), ending.tap];
   } catch (err) {
     return { ...result, problem: `it cannot be read: ${(err as Error).message}` };
   }

@@ -18,6 +18,7 @@ import type { BackupInfo } from '../catalog/backup-info.js';
 import { backupInfoKey } from '../catalog/layout.js';
 import { findBackup, listBackups, type Catalog, type CatalogWriteOptions } from '../catalog/catalog.js';
 import { chainOf, incrementalPrefix, isIncremental, listIncrementals, type IncrementalListing } from '../catalog/incremental.js';
+import type { AgeKeys } from '../codec/index.js';
 import { parseLsn } from '../pg/lsn.js';
 import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, UserError } from '../util/errors.js';
@@ -46,6 +47,8 @@ export interface VerifyRequest {
   /** Starts the progress display once the bytes to read are known (WAL comes on top: an estimate then). */
   progress?: (totalBytes: number, estimate: boolean) => VerifyProgress;
   now?: () => Date;
+  /** The store's age keys: encrypted tars, segments and history files are read with them. */
+  age?: AgeKeys;
 }
 
 const byId = (a: BackupInfo, b: BackupInfo) => (a.backup_id < b.backup_id ? -1 : a.backup_id > b.backup_id ? 1 : 0);
@@ -150,7 +153,7 @@ async function verifyChosen(
   let bytesRead = 0;
   for (const info of chosen) {
     const chain = isIncremental(info) ? chainOrError(info, backupsRead.all) : undefined;
-    const r = await verifyBackup(req.store, req.serverName, info, { jobs: req.jobs, counter, listed: listedObjects(backupsRead, info.backup_id), chain });
+    const r = await verifyBackup(req.store, req.serverName, info, { jobs: req.jobs, counter, listed: listedObjects(backupsRead, info.backup_id), chain, age: req.age });
     backups.push(r);
     problems.push(...r.problems);
     objectsRead += r.objects.length;
@@ -168,7 +171,7 @@ async function verifyChosen(
     if (anchors.length === 0) {
       throw new UserError(`server "${req.serverName}" has no DONE backup with begin and end LSNs to start the WAL chain from`, 'take a backup first (pgark backup), or verify without --wal');
     }
-    const chain = await verifyWalChain(req.store, anchors, { jobs: req.jobs, counter, readAfter: since?.result.coverage.lastSegments });
+    const chain = await verifyWalChain(req.store, anchors, { jobs: req.jobs, counter, readAfter: since?.result.coverage.lastSegments, age: req.age });
     const { objectsRead: segRead, bytesRead: segBytes, lastSegments: chainLast, ...walResult } = chain;
     wal = walResult;
     objectsRead += segRead;

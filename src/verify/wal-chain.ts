@@ -10,7 +10,7 @@ import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { mapLimit } from '../catalog/catalog.js';
 import { backupInfoKey, walKey } from '../catalog/layout.js';
-import { decompressStream, splitCodecSuffix } from '../codec/index.js';
+import { assertDecodable, decodeStreams, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
 import type { TimelineHistoryEntry } from '../pg/history.js';
 import { formatLsn, type Lsn } from '../pg/lsn.js';
 import { compareWalNames, historyFileName, segmentNameAt } from '../pg/wal-names.js';
@@ -36,6 +36,8 @@ export interface ChainOptions {
   counter: () => Transform;
   /** --since-last: per timeline (decimal text), the last segment a good run read; those up to it are listed, not read again. */
   readAfter?: Record<string, string>;
+  /** The store's age keys, for encrypted segments and history files. */
+  age?: AgeKeys;
 }
 
 export interface ChainResult extends WalResult {
@@ -59,11 +61,13 @@ interface Needed extends Run {
 }
 
 /** Reads every history file; one that cannot be read or parsed is a problem, and its timeline is left out. */
-async function readHistories(store: ObjectStore, inv: ArchiveInventory, problems: Problem[]): Promise<Map<number, TimelineHistoryEntry[]>> {
+async function readHistories(store: ObjectStore, inv: ArchiveInventory, problems: Problem[], age: AgeKeys | undefined): Promise<Map<number, TimelineHistoryEntry[]>> {
   const out = new Map<number, TimelineHistoryEntry[]>();
   for (const [tl, file] of [...inv.histories].sort((a, b) => a[0] - b[0])) {
+    // Missing keys are the command's configuration, not a damaged history file.
+    assertDecodable(splitCodecSuffix(file.key), age, file.key);
     try {
-      out.set(tl, await readHistory(store, file, tl));
+      out.set(tl, await readHistory(store, file, tl, age));
     } catch (err) {
       problems.push({ key: file.key, what: `it cannot be read as a timeline history: ${(err as Error).message}` });
     }
@@ -161,7 +165,7 @@ export async function verifyWalChain(store: ObjectStore, backups: ChainBackup[],
     return result;
   }
   result.historyFiles = [...inv.histories.keys()].sort((a, b) => a - b).map(historyFileName);
-  const histories = await readHistories(store, inv, problems);
+  const histories = await readHistories(store, inv, problems, opts.age);
   historyProblems(inv, histories, segSize, problems);
 
   // Every segment any chain needs, once; and for each backup, its segments in order (undefined = missing).
@@ -228,13 +232,14 @@ export async function verifyWalChain(store: ObjectStore, backups: ChainBackup[],
     const after = opts.readAfter?.[String(s.timeline)];
     return after === undefined || compareWalNames(segmentNameAt(s.timeline, s.segno, segSize), after) > 0;
   });
+  for (const s of toRead) assertDecodable(splitCodecSuffix(s.file.key), opts.age, s.file.key);
   const bad = new Set<string>();
   await mapLimit(toRead, opts.jobs, async (s) => {
     const name = segmentNameAt(s.timeline, s.segno, segSize);
     const check = new SegmentPageCheck({ name, segmentSize: segSize, systemId: s.backup.systemId, major: s.backup.major, history: histories.get(s.timeline) ?? [] });
     let failure: string | undefined;
     try {
-      await pipeline(await store.get(s.file.key), opts.counter(), decompressStream(splitCodecSuffix(s.file.key).codec), check);
+      await pipeline([await store.get(s.file.key), opts.counter(), ...decodeStreams(splitCodecSuffix(s.file.key), opts.age, s.file.key), check]);
     } catch (err) {
       failure = (err as Error).message;
     }

@@ -13,10 +13,9 @@ import { createHash } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { walKey } from '../catalog/layout.js';
-import { codecExtension, compressBuffer, decompressBuffer, splitCodecSuffix } from '../codec/index.js';
+import { codecExtension, compressBuffer, decodeBuffer, encryptBuffer, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
 import type { CompressedFile, CompressionPool } from '../codec/pool.js';
 import type { CodecName } from '../codec/types.js';
-import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
@@ -40,8 +39,9 @@ function sha256(data: Buffer): string {
 }
 
 /** Compares an archived object with the local file; throws WalConflictError when they differ, else returns the size. */
-async function verifyExisting(store: ObjectStore, key: string, name: string, localPath: string): Promise<number> {
-  const stored = await decompressBuffer(splitCodecSuffix(key).codec, await store.getBuffer(key));
+async function verifyExisting(target: WalTarget, key: string, name: string, localPath: string): Promise<number> {
+  // An encrypted object is compared after decryption: an archiver with recipients only (no identity) stops here with a clear error.
+  const stored = await decodeBuffer(splitCodecSuffix(key), await target.store.getBuffer(key), target.age, key);
   const data = await readFile(localPath);
   if (stored.equals(data)) return data.length;
   const what = classifyWalName(name) === 'history' ? 'timeline history file' : 'WAL file';
@@ -90,7 +90,7 @@ export class EmptyArchiveGate {
     if (!header) return;
     const report = await findArchivedWal(target.store, target.serverName, { timeline: wal.timeline });
     if (!report.newestSegmentKey) return;
-    const archived = await archivedSystemIdentifier(target.store, report.newestSegmentKey);
+    const archived = await archivedSystemIdentifier(target.store, report.newestSegmentKey, target.age);
     if (archived && archived !== header.systemIdentifier) {
       throw emptyArchiveError(target.store, target.serverName, report, { timeline: wal.timeline, systemIdentifier: header.systemIdentifier, serverNameField: target.serverNameField }, archived);
     }
@@ -102,12 +102,12 @@ export class EmptyArchiveGate {
   }
 }
 
-/** Reads and compresses in this thread (the in-process fallback has no pool); the store hashes the body if it needs to. */
-async function compressHere(codec: CodecName, path: string): Promise<CompressedFile> {
+/** Reads, compresses and encrypts in this thread (the in-process fallback has no pool); the store hashes the body if it needs to. */
+async function compressHere(codec: CodecName, path: string, age: AgeKeys | undefined): Promise<CompressedFile> {
   const data = await readFile(path);
   // 'none' stores the file's own buffer: no second copy of the segment in memory.
-  const body = codec === 'none' ? data : await compressBuffer(codec, data);
-  return { body, size: data.length };
+  const compressed = codec === 'none' ? data : await compressBuffer(codec, data);
+  return { body: age ? await encryptBuffer(compressed, age) : compressed, size: data.length };
 }
 
 export interface ArchiveOptions {
@@ -123,13 +123,13 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   const wal = parseWalName(name);
   // A pool starts compressing now, while the checks below wait on the store.
-  const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3' });
+  const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3', age: target.age });
   prepared?.catch(() => undefined);
   await gate.before(target, wal, path);
   const { store, serverName } = target;
   const existing = await (index ? index.find(store, serverName, name) : findStoredWal(store, serverName, name));
   if (existing) {
-    const size = await verifyExisting(store, existing.key, name, path).catch((err: unknown) => {
+    const size = await verifyExisting(target, existing.key, name, path).catch((err: unknown) => {
       // The index listed it, but it is gone since (deleted by hand or by another tool): store it again.
       if (!(err instanceof NotFoundError) || !index) throw err;
       index.forget(store, existing.key);
@@ -140,19 +140,19 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
       return { key: existing.key, status: 'exists', size };
     }
   }
-  const key = walKey(serverName, name, codecExtension(target.compression));
-  const { body, md5, size } = await (prepared ?? compressHere(target.compression, path));
+  const key = walKey(serverName, name, codecExtension(target.compression, target.age !== undefined));
+  const { body, md5, size } = await (prepared ?? compressHere(target.compression, path, target.age));
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
   let put;
   try {
     put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5: md5 });
   } finally {
     // The store is done with the body, stored or not.
-    if (pool && target.compression === 'none') pool.recycle(body);
+    if (pool && target.compression === 'none' && !target.age) pool.recycle(body);
   }
   if (put.status === 'exists') {
     // Someone stored the same name between our lookup and our write: same rule as above.
-    await verifyExisting(store, key, name, path);
+    await verifyExisting(target, key, name, path);
     await gate.after();
     return { key, status: 'exists', size };
   }

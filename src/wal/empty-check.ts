@@ -3,7 +3,8 @@
  * a new or freshly restored cluster must not write into a wals/ folder that already holds WAL on
  * the same or a higher timeline, or later restores would mix two histories.
  */
-import { decompressStream, splitCodecSuffix } from '../codec/index.js';
+import { pipeline, type Readable } from 'node:stream';
+import { decodeStreams, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
 import { CorruptDataError } from '../codec/errors.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError } from '../util/errors.js';
@@ -74,17 +75,16 @@ export async function findArchivedWal(store: ObjectStore, serverName: string, op
  * bytes do not decode to a WAL page header. A failure to read the object is thrown, not taken for
  * "unknown": the empty-archive gate would pass on it, and archive another system's WAL.
  */
-export async function archivedSystemIdentifier(store: ObjectStore, key: string): Promise<string | undefined> {
-  const { codec } = splitCodecSuffix(key.slice(key.lastIndexOf('/') + 1));
+export async function archivedSystemIdentifier(store: ObjectStore, key: string, age?: AgeKeys): Promise<string | undefined> {
+  const form = splitCodecSuffix(key.slice(key.lastIndexOf('/') + 1));
+  // An archiver given only recipients (public keys) cannot read what it encrypted: unknown, as for a
+  // segment without a page header; CNPG's empty-archive marker check still applies.
+  if (form.encrypted && !age?.identities.length && age?.passphrase === undefined) return undefined;
   const source = await store.get(key);
-  const decoder = decompressStream(codec);
   let readError: Error | undefined;
-  // pipe() does not pass a source error on: the decoder would wait for more bytes forever.
-  source.once('error', (err: Error) => {
-    readError = err;
-    decoder.destroy(err);
-  });
-  source.pipe(decoder);
+  source.once('error', (err: Error) => (readError = err));
+  // The callback only swallows the early-exit error; the loop below sees real failures on the last stream.
+  const decoder = pipeline([source, ...decodeStreams(form, age, key)], () => undefined) as unknown as Readable;
   try {
     const chunks: Buffer[] = [];
     let length = 0;

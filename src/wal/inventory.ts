@@ -3,7 +3,7 @@
  * and the timeline path a history file describes. Recovery plans its replay window from it and
  * `pgark verify --wal` walks the chain over it.
  */
-import { decompressBuffer, splitCodecSuffix } from '../codec/index.js';
+import { decodeBuffer, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { UserError } from '../util/errors.js';
 import { parseHistoryFile, type TimelineHistoryEntry } from '../pg/history.js';
@@ -48,10 +48,10 @@ export interface TimelineStep {
   begin: Lsn;
 }
 
-/** The entries of a stored history file (decompressed by its key's suffix); throws when it does not parse. */
-export async function readHistory(store: ObjectStore, file: ArchivedFile, timeline: number): Promise<TimelineHistoryEntry[]> {
+/** The entries of a stored history file (decoded by its key's suffixes, with `age` when encrypted); throws when it does not parse. */
+export async function readHistory(store: ObjectStore, file: ArchivedFile, timeline: number, age?: AgeKeys): Promise<TimelineHistoryEntry[]> {
   const raw = await store.getBuffer(file.key);
-  const text = (await decompressBuffer(splitCodecSuffix(file.key).codec, raw)).toString('utf8');
+  const text = (await decodeBuffer(splitCodecSuffix(file.key), raw, age, file.key)).toString('utf8');
   return parseHistoryFile(text, historyFileName(timeline));
 }
 
@@ -68,7 +68,7 @@ export function historyPath(text: string, timeline: number): TimelineStep[] {
 }
 
 /** The timeline path PostgreSQL follows to `targetTimeline`, read from its history file. */
-export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, targetTimeline: number): Promise<TimelineStep[]> {
+export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, targetTimeline: number, age?: AgeKeys): Promise<TimelineStep[]> {
   if (targetTimeline === 1) return [{ timeline: 1, begin: 0n }];
   const file = inv.histories.get(targetTimeline);
   if (!file) {
@@ -77,7 +77,7 @@ export async function timelinePath(store: ObjectStore, inv: ArchiveInventory, ta
       `archived timelines: ${[...inv.segments.keys()].sort((a, b) => a - b).join(', ') || 'none'}`,
     );
   }
-  return pathFromHistory(await readHistory(store, file, targetTimeline), targetTimeline);
+  return pathFromHistory(await readHistory(store, file, targetTimeline, age), targetTimeline);
 }
 
 /** "latest": the highest timeline with a history file (PostgreSQL's default since 12), or the backup's. */

@@ -17,6 +17,8 @@ export interface ArchivedWalFile {
   kind: WalFileKind;
   timeline: number;
   codec: CodecName;
+  /** Age-encrypted (.age after the codec's suffix). */
+  encrypted: boolean;
   /** Stored (compressed) size. */
   size: number;
   lastModified?: Date;
@@ -32,10 +34,10 @@ export interface WalFolder {
 function walFileOf(entry: ListEntry): ArchivedWalFile | undefined {
   const obj = entry.object;
   if (!obj) return undefined;
-  const { base, codec } = splitCodecSuffix(obj.key.slice(obj.key.lastIndexOf('/') + 1));
+  const { base, codec, encrypted } = splitCodecSuffix(obj.key.slice(obj.key.lastIndexOf('/') + 1));
   const wal = recogniseWalName(base);
   if (!wal) return undefined;
-  return { key: obj.key, name: base, kind: wal.kind, timeline: wal.timeline, codec, size: obj.size, lastModified: obj.lastModified };
+  return { key: obj.key, name: base, kind: wal.kind, timeline: wal.timeline, codec, encrypted, size: obj.size, lastModified: obj.lastModified };
 }
 
 /**

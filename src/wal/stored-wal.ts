@@ -23,6 +23,7 @@ import { walFilesUnder } from './list.js';
 export interface StoredWal {
   key: string;
   codec: CodecName;
+  encrypted: boolean;
 }
 
 /** The stored variant of `base` among keys: only the exact name with a codec suffix, uncompressed preferred. */
@@ -32,7 +33,7 @@ function pickStoredWal(base: string, keys: Iterable<string>): StoredWal | undefi
     const split = splitCodecSuffix(key);
     // Never X.partial or X.<offset>.backup for X.
     if (split.base !== base) continue;
-    if (!found || split.codec === 'none') found = { key, codec: split.codec };
+    if (!found || (split.codec === 'none' && !split.encrypted)) found = { key, codec: split.codec, encrypted: split.encrypted };
   }
   return found;
 }

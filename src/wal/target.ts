@@ -11,6 +11,7 @@ import { clusterObjectStore, externalClusterObjectStore, findCluster, loadContex
 import { applyAwsProfile, resolveBarmanStore } from '../config/barman-env.js';
 import type { Encryption, ResolvedObjectStore } from '../config/types.js';
 import type { CodecName } from '../codec/types.js';
+import type { AgeKeys } from '../codec/age.js';
 import { StorageError } from '../storage/errors.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -27,6 +28,8 @@ export interface WalTarget {
   tags?: Record<string, string>;
   historyTags?: Record<string, string>;
   encryption?: Encryption;
+  /** Client-side age keys: objects are encrypted for their recipients and read with their identities. */
+  age?: AgeKeys;
   /** The Cluster carries cnpg.io/skipEmptyWalArchiveCheck: enabled. */
   skipEmptyCheck: boolean;
   /** The manifest field that sets serverName, for the empty-archive hint. */
@@ -73,6 +76,7 @@ async function openWalTarget(resolved: ResolvedObjectStore, skipEmptyCheck: bool
     tags: cfg.tags,
     historyTags: cfg.historyTags,
     encryption: cfg.wal?.encryption,
+    age: resolved.age,
     skipEmptyCheck,
     serverNameField: resolved.fields?.serverName,
     description: `${store.displayUrl} server "${resolved.serverName}"`,

@@ -47,7 +47,7 @@ export interface ArchivingServer {
   clusterName: string;
 }
 
-function walArchiveCommand(manifest: string): string {
+export function walArchiveCommand(manifest: string): string {
   return `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`;
 }
 

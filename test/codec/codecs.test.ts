@@ -139,12 +139,17 @@ test('none passes bytes through unchanged', async () => {
 
 test('splitCodecSuffix and codecExtension agree for every codec', () => {
   for (const codec of CODECS) {
-    const name = `000000010000000000000001${codecExtension(codec)}`;
-    assert.deepEqual(splitCodecSuffix(name), { base: '000000010000000000000001', codec });
+    for (const encrypted of [false, true]) {
+      const name = `000000010000000000000001${codecExtension(codec, encrypted)}`;
+      assert.deepEqual(splitCodecSuffix(name), { base: '000000010000000000000001', codec, encrypted });
+    }
   }
-  assert.deepEqual(splitCodecSuffix('data.tar.gz'), { base: 'data.tar', codec: 'gzip' });
-  assert.deepEqual(splitCodecSuffix('data_0001.tar.bz2'), { base: 'data_0001.tar', codec: 'bzip2' });
-  assert.deepEqual(splitCodecSuffix('00000002.history'), { base: '00000002.history', codec: 'none' });
-  assert.deepEqual(splitCodecSuffix('.gz'), { base: '.gz', codec: 'none' });
-  assert.deepEqual(splitCodecSuffix('x.gzip'), { base: 'x.gzip', codec: 'none' });
+  assert.deepEqual(splitCodecSuffix('data.tar.gz'), { base: 'data.tar', codec: 'gzip', encrypted: false });
+  assert.deepEqual(splitCodecSuffix('data.tar.zst.age'), { base: 'data.tar', codec: 'zstd', encrypted: true });
+  assert.deepEqual(splitCodecSuffix('data_0001.tar.bz2'), { base: 'data_0001.tar', codec: 'bzip2', encrypted: false });
+  assert.deepEqual(splitCodecSuffix('00000002.history'), { base: '00000002.history', codec: 'none', encrypted: false });
+  assert.deepEqual(splitCodecSuffix('00000002.history.age'), { base: '00000002.history', codec: 'none', encrypted: true });
+  assert.deepEqual(splitCodecSuffix('.gz'), { base: '.gz', codec: 'none', encrypted: false });
+  assert.deepEqual(splitCodecSuffix('.age'), { base: '.age', codec: 'none', encrypted: false });
+  assert.deepEqual(splitCodecSuffix('x.gzip'), { base: 'x.gzip', codec: 'none', encrypted: false });
 });

@@ -26,7 +26,13 @@ test('keys: database names are encoded and never collide with the globals file',
     kind: 'database',
     format: 'plain',
     codec: 'gzip',
+    encrypted: false,
   });
+  // age-encrypted dumps: .age after the codec's suffix, recognised by the parser (list, retention, restore).
+  const e = databaseKey('prod', T, 'shop', 'plain', 'zstd', true);
+  assert.equal(e, 'prod/logical_backups/20260301T040506Z/shop.sql.zst.age');
+  assert.deepEqual([parseDumpKey(e)?.database, parseDumpKey(e)?.codec, parseDumpKey(e)?.encrypted], ['shop', 'zstd', true]);
+  assert.equal(globalsKey('prod', T, 'gzip', true).endsWith('@globals.sql.gz.age'), true);
   const g = parseDumpKey(globalsKey('prod', T, 'gzip'));
   assert.equal(g?.kind, 'globals');
   assert.equal(g?.database, undefined);
@@ -41,7 +47,8 @@ test('keys: postgres-operator epoch keys are recognised', () => {
   const p = parseDumpKey('spilo/acid-minimal/logical_backups/1700000000.sql.gz');
   assert.equal(p?.takenAt.toISOString(), '2023-11-14T22:13:20.000Z');
   assert.equal(p?.database, undefined);
-  assert.deepEqual(formatOfName('a/b/whatever.sql.zst'), { format: 'plain', codec: 'zstd' });
+  assert.deepEqual(formatOfName('a/b/whatever.sql.zst'), { format: 'plain', codec: 'zstd', encrypted: false });
+  assert.deepEqual(formatOfName('a/b/whatever.dump.age'), { format: 'custom', codec: 'none', encrypted: true });
   assert.equal(formatOfName('a/b/whatever.tar'), undefined);
 });
 

@@ -15,6 +15,7 @@ import { serverIdentity } from '../../pg/local-server.js';
 import { assertEmptyOrAbsent, CreatedDirectories } from '../../recovery/directories.js';
 import { backupObjects, toRecoveryBackup } from '../../recovery/catalog-view.js';
 import { downloadBackup } from '../../recovery/download.js';
+import { assertDecodable } from '../../codec/index.js';
 import { StorageError } from '../../storage/errors.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { PgarkError } from '../../util/errors.js';
@@ -78,6 +79,8 @@ export async function restore(opts: RestoreOptions, log: BarmanLog): Promise<voi
       dirs.track(pgdata);
       for (const t of backup.tablespaces) dirs.track(t.location);
       const objects = await backupObjects(store, serverName, backup);
+      // barman-cloud has no keys to give: refuse before any byte is written.
+      for (const o of objects) assertDecodable(o, undefined, o.key, AGE_DROP_IN_HINT);
       const jobs = opts.jobs ?? DEFAULT_JOBS;
       log.info(`Restoring backup ${info.backup_id} into ${pgdata}: ${objects.length} archive(s), ${jobs} at a time`);
       const result = await downloadBackup(store, backup, objects, { pgdata, jobs, progress: { step: (m) => log.info(m) }, who: serverIdentity() });
@@ -92,6 +95,8 @@ export async function restore(opts: RestoreOptions, log: BarmanLog): Promise<voi
     }
   });
 }
+
+const AGE_DROP_IN_HINT = "barman-cloud's commands take no age keys: restore with `pgark restore -f CLUSTER.yaml`, whose Cluster names the keys' Secret in the pgark.io/encryption annotation";
 
 export function runRestore(inv: BarmanInvocation): Promise<number> {
   const { values } = inv;

@@ -1,0 +1,110 @@
+/**
+ * The age filter against the real `age` 1.1 binary (Debian's /usr/bin/age): pgark's output must
+ * decrypt with `age -d`, and `age -r` output with pgark, at every STREAM chunk boundary.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decryptStream, encryptStream, encryptWhole, AgeDecryptError, checkAgeKeys, type AgeKeys } from '../../src/codec/age.js';
+import { scratchDir } from '../harness/tmp.js';
+
+const dir = scratchDir('age');
+test.after(() => dir.cleanup());
+
+function keygen(name: string): { identity: string; recipient: string } {
+  const file = join(dir.path, name);
+  execFileSync('age-keygen', ['-o', file], { stdio: 'ignore' });
+  const identity = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
+  return { identity, recipient: execFileSync('age-keygen', ['-y', file], { encoding: 'utf8' }).trim() };
+}
+const A = keygen('a.key');
+const B = keygen('b.key');
+
+async function run(t: Transform, input: Buffer, piece = 7777): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const parts = function* () {
+    for (let i = 0; i < input.length; i += piece) yield input.subarray(i, i + piece);
+  };
+  await pipeline(Readable.from(parts()), t, async (src: AsyncIterable<Buffer>) => {
+    for await (const c of src) out.push(c);
+  });
+  return Buffer.concat(out);
+}
+
+const SIZES = [0, 1, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 2 * 64 * 1024, 3 * 1024 * 1024 + 5];
+
+for (const size of SIZES) {
+  test(`${size} bytes: pgark -> age -d and age -r -> pgark`, async () => {
+    const plain = randomBytes(size);
+    const enc = await run(encryptStream({ recipients: [A.recipient], identities: [] }), plain);
+    const file = join(dir.path, `p${size}.age`);
+    writeFileSync(file, enc);
+    assert.ok(execFileSync('age', ['-d', '-i', join(dir.path, 'a.key'), file], { maxBuffer: 64 << 20 }).equals(plain));
+    // The whole-buffer form (WAL segments) writes the same format.
+    writeFileSync(file, await encryptWhole(plain, { recipients: [A.recipient], identities: [] }));
+    assert.ok(execFileSync('age', ['-d', '-i', join(dir.path, 'a.key'), file], { maxBuffer: 64 << 20 }).equals(plain));
+
+    const plainFile = join(dir.path, `p${size}`);
+    writeFileSync(plainFile, plain);
+    const theirs = execFileSync('age', ['-r', A.recipient, plainFile], { maxBuffer: 64 << 20 });
+    assert.ok((await run(decryptStream({ recipients: [], identities: [A.identity] }), theirs, 1000)).equals(plain));
+  });
+}
+
+test('several recipients: each identity alone decrypts, with pgark and with age', async () => {
+  const plain = randomBytes(100_000);
+  const enc = await run(encryptStream({ recipients: [A.recipient, B.recipient], identities: [] }), plain);
+  const file = join(dir.path, 'ab.age');
+  writeFileSync(file, enc);
+  for (const k of ['a.key', 'b.key']) assert.ok(execFileSync('age', ['-d', '-i', join(dir.path, k), file]).equals(plain));
+  assert.ok((await run(decryptStream({ recipients: [], identities: [B.identity] }), enc)).equals(plain));
+  // Rotation: a reader lists old and new identities, the one that matches is used.
+  const onlyB = await run(encryptStream({ recipients: [B.recipient], identities: [] }), plain);
+  assert.ok((await run(decryptStream({ recipients: [], identities: [A.identity, B.identity] }), onlyB)).equals(plain));
+});
+
+test('a wrong identity names the recipients the object needs and the ones given', async () => {
+  const enc = await run(encryptStream({ recipients: [A.recipient], identities: [] }), Buffer.from('secret'));
+  await assert.rejects(run(decryptStream({ recipients: [], identities: [B.identity] }, 'wals/x.age'), enc), (err: Error) => {
+    assert.ok(err instanceof AgeDecryptError);
+    assert.match(err.message, new RegExp(`^wals/x.age is encrypted for ${A.recipient}; your identities: ${B.recipient}$`));
+    assert.doesNotMatch(err.message, /AGE-SECRET-KEY/);
+    return true;
+  });
+});
+
+test('truncation and a flipped byte fail; plaintext input is refused', async () => {
+  const keys: AgeKeys = { recipients: [A.recipient], identities: [A.identity] };
+  const plain = randomBytes(3 * 64 * 1024);
+  const enc = await run(encryptStream(keys), plain);
+  const chunk = 64 * 1024 + 16;
+  const headerEnd = enc.length - 3 * chunk;
+  for (const cut of [enc.length - 1, enc.length - chunk, headerEnd + chunk, headerEnd, 40]) {
+    await assert.rejects(run(decryptStream(keys), enc.subarray(0, cut)), AgeDecryptError, `cut at ${cut}`);
+  }
+  for (const at of [10, headerEnd + 5, enc.length - 3]) {
+    const bad = Buffer.from(enc);
+    bad[at] ^= 0x01;
+    await assert.rejects(run(decryptStream(keys), bad), AgeDecryptError, `flip at ${at}`);
+  }
+  await assert.rejects(run(decryptStream(keys), Buffer.from('plain WAL bytes')), /is not age-encrypted/);
+});
+
+test('passphrase (scrypt) objects round-trip; a wrong passphrase is refused', async () => {
+  const plain = randomBytes(200_000);
+  const enc = await run(encryptStream({ recipients: [], identities: [], passphrase: 'correct horse', scryptWorkFactor: 12 }), plain);
+  assert.match(enc.subarray(0, 80).toString('latin1'), /\n-> scrypt \S+ 12\n/);
+  assert.ok((await run(decryptStream({ recipients: [], identities: [], passphrase: 'correct horse' }), enc)).equals(plain));
+  await assert.rejects(run(decryptStream({ recipients: [], identities: [A.identity], passphrase: 'wrong' }), enc), /encrypted for a passphrase \(scrypt\)/);
+});
+
+test('key syntax errors name the key by position, never its value', async () => {
+  await assert.rejects(checkAgeKeys({ recipients: [A.recipient, 'age1nope'], identities: [] }), /recipient #2 is not an age1/);
+  await assert.rejects(checkAgeKeys({ recipients: [], identities: ['AGE-SECRET-KEY-1XYZ'] }), (err: Error) => /identity #1/.test(err.message) && !err.message.includes('XYZ'));
+  await checkAgeKeys({ recipients: [A.recipient], identities: [A.identity, B.identity] });
+});
