@@ -315,7 +315,8 @@ export async function runDrill(opts: DrillOptions, random: () => number = Math.r
         spec: {
           ...(source.spec.imageName ? { imageName: source.spec.imageName } : {}),
           bootstrap: { recovery: { source: source.metadata.name, ...(rt ? { recoveryTarget: rt } : {}) } },
-          externalClusters: [{ name: source.metadata.name, barmanObjectStore: { ...source.spec.backup!.barmanObjectStore!, serverName: resolved.serverName } }],
+          // The resolved store's settings, whichever form the source Cluster names it in (in-tree or a plugin entry's ObjectStore).
+          externalClusters: [{ name: source.metadata.name, barmanObjectStore: { ...resolved.config, serverName: resolved.serverName } }],
         },
       };
       scratch.writeForServer(scratch.manifestFile, `# pgark drill ${report.id}: the restored copy of Cluster "${source.metadata.name}"\n${stringify(drillCluster, { lineWidth: 0 })}`);

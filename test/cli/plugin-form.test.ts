@@ -128,6 +128,12 @@ test('backup, apply of a method: plugin Backup, restore from externalClusters[].
   assert.match(dry.stdout, /grafana-pg-on-demand +DONE .*keep +window +inside the recovery window/);
   assert.match(dry.stdout, /Nothing to delete\./);
   assert.doesNotMatch(dry.stdout + dry.stderr, /S3RVER/, 'no secret value printed');
+
+  const drill = await pgark(['drill', '-f', manifest, '--json'], pg.env);
+  assert.equal(drill.code, 0, drill.stderr);
+  const report = JSON.parse(drill.stdout) as { ok: boolean; serverName: string };
+  assert.equal(report.ok, true, 'a drill restores a plugin-form Cluster from its ObjectStore');
+  assert.equal(report.serverName, 'grafana-pg');
 });
 
 test("agent: the seed's ScheduledBackup, migrated to method: plugin, backs up into the ObjectStore", { timeout: 400_000 }, async () => {
