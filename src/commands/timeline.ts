@@ -46,7 +46,7 @@ export async function timelineCommand(opts: TimelineCommandOptions): Promise<Tim
   const store = await openObjectStore(resolved);
   let model: TimelineModel;
   try {
-    model = await loadTimeline(store, resolved.serverName, { now, since, retentionPolicy: cluster.spec.backup?.retentionPolicy, age: resolved.age });
+    model = await loadTimeline(store, resolved.serverName, { now, since, retentionPolicy: resolved.retentionPolicy, age: resolved.age });
   } finally {
     await store.close();
   }

@@ -134,6 +134,10 @@ test('backup, apply of a method: plugin Backup, restore from externalClusters[].
   const report = JSON.parse(drill.stdout) as { ok: boolean; serverName: string };
   assert.equal(report.ok, true, 'a drill restores a plugin-form Cluster from its ObjectStore');
   assert.equal(report.serverName, 'grafana-pg');
+
+  const timeline = await pgark(['timeline', '-f', manifest, '--json'], pg.env);
+  assert.equal(timeline.code, 0, timeline.stderr);
+  assert.equal((JSON.parse(timeline.stdout) as { retention: { policy: string } | null }).retention?.policy, '30d', "the ObjectStore's retentionPolicy draws the window");
 });
 
 test("agent: the seed's ScheduledBackup, migrated to method: plugin, backs up into the ObjectStore", { timeout: 400_000 }, async () => {
