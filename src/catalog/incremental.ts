@@ -14,9 +14,9 @@
  * reads one map, and the next incremental compares against one map. barman-cloud-restore ignores
  * the object (its name starts neither with "data" nor a tablespace oid).
  */
-import { backupPrefix } from './layout.js';
+import { BACKUP_ID_RE, backupPrefix } from './layout.js';
 import { parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
-import { mapLimit, runDeletionStep, type CatalogWriteOptions, type DeleteResult, type MarkOptions } from './catalog.js';
+import { deleteBackup, findBackup, listBackups, mapLimit, runDeletionStep, type CatalogWriteOptions, type DeleteResult, type MarkOptions } from './catalog.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
@@ -207,4 +207,26 @@ export function chainDeletionOrder(id: string, incrementals: readonly BackupInfo
 /** Deletes an incremental (or a full: `info` says which) resumably, as catalog.ts deletes a full backup. */
 export function deleteChainMember(store: ObjectStore, serverName: string, info: BackupInfo, write?: CatalogWriteOptions): Promise<DeleteResult> {
   return runDeletionStep(store, serverName, info.backup_id, { info, write, ...deletionTarget(serverName, info) });
+}
+
+/**
+ * `pgark backup delete`: one backup, full or incremental, by id or name, and (with `cascade`) the
+ * incrementals that need it, newest first; a backup a kept incremental needs is refused without
+ * `cascade`. A bare id also removes an incomplete, running-checked or unreadable backup folder.
+ */
+export async function deleteWithDependants(store: ObjectStore, serverName: string, ref: string, opts: { cascade: boolean; write: CatalogWriteOptions }): Promise<DeleteResult[]> {
+  const [catalog, incrementals] = await Promise.all([listBackups(store, serverName), listIncrementals(store, serverName)]);
+  const bare =
+    BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.running.some((r) => r.backupId === ref) || catalog.unreadable.some((u) => u.backupId === ref));
+  const info = bare ? undefined : findBackup({ serverName, backups: [...catalog.backups, ...incrementals.backups].sort((a, b) => a.backup_id.localeCompare(b.backup_id)) }, ref);
+  // Checked before any dependant goes: deleteBackup would refuse the annotated backup only after them.
+  if (opts.cascade && info && catalog.keep.has(info.backup_id)) {
+    throw new UserError(`backup "${info.backup_id}" has a keep annotation: nothing deleted`, 'release it first (barman-cloud-backup-keep --release) if the backup is no longer needed');
+  }
+  const results: DeleteResult[] = [];
+  for (const dependant of info ? chainDeletionOrder(info.backup_id, incrementals.backups, opts.cascade) : []) {
+    results.push(await deleteChainMember(store, serverName, dependant, opts.write));
+  }
+  results.push(info && isIncremental(info) ? await deleteChainMember(store, serverName, info, opts.write) : await deleteBackup(store, serverName, info?.backup_id ?? ref, { info, write: opts.write }));
+  return results;
 }

@@ -8,16 +8,14 @@ import type { Cluster, ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import { openObjectStore } from '../storage/open.js';
 import type { ObjectInfo, ObjectStore } from '../storage/types.js';
-import { catalogWriteOptions, deleteBackup, findBackup, listBackups, type Catalog, type DeleteResult } from '../catalog/catalog.js';
-import { chainDeletionOrder, chainOf, deleteChainMember, isIncremental, listIncrementals, type IncrementalListing } from '../catalog/incremental.js';
+import { catalogWriteOptions, findBackup, listBackups, type Catalog } from '../catalog/catalog.js';
+import { chainOf, deleteWithDependants, isIncremental, listIncrementals, type IncrementalListing } from '../catalog/incremental.js';
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
-import { BACKUP_ID_RE } from '../catalog/layout.js';
 import { recordToBackupInfo } from '../backup/commit.js';
 import { backupRequest, type BackupOverrides } from '../backup/request.js';
 import { takeBackup, type BackupResult } from '../backup/run.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import { formatBytes } from '../util/format.js';
-import { UserError } from '../util/errors.js';
 
 /** The manifests, secrets and Cluster a backup command acts on. */
 export interface ClusterCommandOptions {
@@ -224,20 +222,7 @@ export async function showCommand(opts: ClusterCommandOptions, ref: string): Pro
 export async function deleteCommand(opts: ClusterCommandOptions & { cascade?: boolean }, ref: string): Promise<void> {
   const { json } = opts;
   await withStore(opts, async (store, serverName, resolved) => {
-    const { catalog, incrementals, all } = await readBackups(store, serverName);
-    const bare =
-      BACKUP_ID_RE.test(ref) && (catalog.incomplete.includes(ref) || catalog.running.some((r) => r.backupId === ref) || catalog.unreadable.some((u) => u.backupId === ref));
-    const info = bare ? undefined : findBackup({ serverName, backups: all }, ref);
-    const write = catalogWriteOptions(resolved.config);
-    // Checked before any dependant goes: deleteBackup would refuse the annotated backup only after them.
-    if (opts.cascade && info && catalog.keep.has(info.backup_id)) {
-      throw new UserError(`backup "${info.backup_id}" has a keep annotation: nothing deleted`, 'release it first (barman-cloud-backup-keep --release) if the backup is no longer needed');
-    }
-    const results: DeleteResult[] = [];
-    for (const dependant of info ? chainDeletionOrder(info.backup_id, incrementals.backups, Boolean(opts.cascade)) : []) {
-      results.push(await deleteChainMember(store, serverName, dependant, write));
-    }
-    results.push(info && isIncremental(info) ? await deleteChainMember(store, serverName, info, write) : await deleteBackup(store, serverName, info?.backup_id ?? ref, { info, write }));
+    const results = await deleteWithDependants(store, serverName, ref, { cascade: Boolean(opts.cascade), write: catalogWriteOptions(resolved.config) });
     for (const r of results) {
       process.stdout.write(
         json
