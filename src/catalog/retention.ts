@@ -520,7 +520,7 @@ export function planFromCatalog(
  * `incrementals` (listIncrementals) still needs. With an unreadable backup.info in the catalog the
  * WAL is left alone (it cannot be reasoned about), but the backup is deleted.
  */
-export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string, incrementals: readonly BackupInfo[] = []): DeletionPlan & { walSkippedBecause?: string } {
+export function planBackupDeletion(catalog: Catalog, wals: WalObject[], backupId: string, incrementals: readonly BackupInfo[]): DeletionPlan & { walSkippedBecause?: string } {
   chainDeletionOrder(backupId, incrementals, false);
   const keepTarget = catalog.keep.get(backupId);
   if (keepTarget) {

@@ -234,7 +234,7 @@ test('explicit deletion: pgark and barman-cloud-backup-delete 3.4 -b --dry-run r
         .filter((k) => k.startsWith(walsPrefix(SERVER)))
         .map(stripWal)
         .sort();
-      const plan = planBackupDeletion(catalog, wals, id);
+      const plan = planBackupDeletion(catalog, wals, id, []);
       assert.deepEqual(plan.steps.map((st) => st.backupId), [id]);
       const ourWal = plan.steps[0].walKeys.map(stripWal).sort();
       assert.deepEqual(ourWal, theirWal, `WAL freed by deleting ${id}`);
@@ -245,8 +245,8 @@ test('explicit deletion: pgark and barman-cloud-backup-delete 3.4 -b --dry-run r
     assert.ok(walCounts[0] > 0);
     assert.equal(walCounts[1], 0);
     assert.equal(walCounts[3], 0);
-    assert.throws(() => planBackupDeletion(catalog, wals, s.backups[2].id), /keep:standalone annotation/);
-    assert.throws(() => planBackupDeletion(catalog, wals, '20000101T000000'), /not found/);
+    assert.throws(() => planBackupDeletion(catalog, wals, s.backups[2].id, []), /keep:standalone annotation/);
+    assert.throws(() => planBackupDeletion(catalog, wals, '20000101T000000', []), /not found/);
   } finally {
     await store.close();
     await ts.stop();
@@ -258,7 +258,7 @@ test('explicit deletion: pgark and barman-cloud-backup-delete 3.4 -b --dry-run r
     const s = scenario(Date.now());
     await populate(fstore, s);
     const before = await allKeys(fstore, '');
-    const plan = planBackupDeletion(await listBackups(fstore, SERVER), await walObjects(fstore), s.backups[0].id);
+    const plan = planBackupDeletion(await listBackups(fstore, SERVER), await walObjects(fstore), s.backups[0].id, []);
     await applyRetention(fstore, SERVER, plan);
     const remaining = new Set(await allKeys(fstore, ''));
     const gone = before.filter((k) => !remaining.has(k));

@@ -63,7 +63,7 @@ for (const kind of ['file', 's3'] as StoreKind[]) {
         deleteBackup(store, SERVER, id, { now: new Date(staleAt.getTime() - 1000) }),
         (e: unknown) => e instanceof UserError && /backup "20240601T000000" is running \(on backup-host pid 4242, last heartbeat .*\) and is not deleted/.test(e.message) && /60 s/.test(e.hint ?? ''),
       );
-      assert.throws(() => planBackupDeletion(live, [], id), /is running/);
+      assert.throws(() => planBackupDeletion(live, [], id, []), /is running/);
       assert.deepEqual(await allKeys(store, backupPrefix(SERVER, id)), keys, 'nothing deleted');
 
       const later = new Date(staleAt.getTime() + 1000);
