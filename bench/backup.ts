@@ -11,7 +11,6 @@
  * to be archived (archive_command runs both archivers), barman-cloud for nothing. Printed per
  * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M).
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
@@ -21,6 +20,7 @@ import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { openObjectStore } from '../src/storage/open.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
+import { loadData, timed, waitArchiverIdle } from './database.js';
 
 type Tool = 'pgark' | 'barman' | 'pgbackrest';
 type Codec = 'none' | 'gzip' | 'lz4' | 'zstd' | 'snappy' | 'bzip2';
@@ -51,21 +51,6 @@ interface Result {
   note?: string;
 }
 
-function timed(cmd: string, args: string[], env: Record<string, string>, uid?: number, gid?: number): Promise<{ code: number; seconds: number; rssKb: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], uid, gid, cwd: '/tmp' });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const rssKb = Number(/MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
-      resolve({ code: code ?? 1, seconds, rssKb, stderr });
-    });
-  });
-}
-
 async function prefixBytes(store: TestStore, prefix: string): Promise<number> {
   const os = await openObjectStore(store.resolved());
   try {
@@ -74,28 +59,6 @@ async function prefixBytes(store: TestStore, prefix: string): Promise<number> {
     return n;
   } finally {
     await os.close();
-  }
-}
-
-async function loadData(pg: PgServer): Promise<void> {
-  execFileSync(pg.bin.path('pgbench'), ['-i', '-q', '-s', String(SCALE), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
-  // Hex text compresses about 2:1 with gzip: 4 bits of entropy per 8-bit character.
-  const rows = Math.round((TEXT_MB * 1e6) / 232);
-  await pg.query(
-    `CREATE TABLE random_text AS SELECT g AS id, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, ${rows}) g`,
-  );
-  // Nothing left for autovacuum to do during the runs, and every page already written out.
-  await pg.query('VACUUM (FREEZE, ANALYZE)');
-  await pg.query('CHECKPOINT');
-}
-
-/** Switches WAL and waits until nothing is left to archive, so no run pays for another's WAL backlog. */
-async function waitArchiverIdle(pg: PgServer): Promise<void> {
-  await pg.query('SELECT pg_switch_wal()');
-  for (;;) {
-    const [s] = await pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`);
-    if (s.n === 0) return;
-    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
@@ -165,7 +128,7 @@ async function main(): Promise<void> {
     await pg.start();
     const who = pg.who;
     const t0 = Date.now();
-    await loadData(pg);
+    await loadData(pg, SCALE, TEXT_MB);
     const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
     console.log(`database: ${mb(dbBytes)} MB (pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text), loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     const pbrEnv = { PGHOST: join(pg.baseDir, 'sock') };

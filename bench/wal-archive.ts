@@ -24,17 +24,15 @@
  * core s3rver (one Node process) used during a drain: near 100% means the store, not the tool,
  * set the pace.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startPostgres } from '../test/harness/postgres.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
-import { PACKAGE_ROOT, clientTool } from '../src/pg/binaries.js';
-import { runPgTool } from '../src/pg/local-server.js';
+import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
 import { cpuSeconds, numberOption, option, procStatusKiB } from './util.js';
+import { commandArchiver, drain, produceBacklog, run, timedDrain, toolDataDir, type Backlog } from './wal-backlog.js';
 
 // The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
@@ -47,88 +45,6 @@ const TRANSPORT = option('transport') ?? 'paired';
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
 const TOOLS = (option('tools') ?? 'pgark,barman,pgbackrest').split(',');
 for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
-  });
-}
-
-/** Produces the backlog with a real server; returns the data directory (stopped) and the segment names. */
-async function produceBacklog(): Promise<{ pgdata: string; segments: string[]; cleanup(): Promise<void> }> {
-  const pg = await startPostgres({
-    major: 15,
-    settings: { archive_mode: 'on', archive_command: '/bin/false', max_wal_size: '16GB', checkpoint_timeout: '1h', wal_keep_size: 0 },
-  });
-  const status = join(pg.pgdata, 'pg_wal', 'archive_status');
-  const ready = () => readdirSync(status).filter((f) => f.endsWith('.ready') && f.length === 24 + 6);
-  const r = await runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-i', '-s', '2', '-q', 'postgres'], { who: pg.who });
-  if (r.code !== 0) throw new Error(r.stderr);
-  await pg.query('CREATE TABLE text_load (id bigserial, a text, b text)');
-  while (ready().length < SEGMENTS + 1) {
-    await Promise.all([
-      pg.query(`INSERT INTO text_load (a, b) SELECT md5(random()::text) || md5(random()::text), md5(random()::text) FROM generate_series(1, 100000) i`),
-      runPgTool(clientTool('pgbench'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-n', '-c', '2', '-t', '500', 'postgres'], { who: pg.who }),
-    ]);
-  }
-  await pg.stop('fast');
-  const segments = ready().map((f) => f.slice(0, 24)).sort().slice(0, SEGMENTS);
-  return { pgdata: pg.pgdata, segments, cleanup: () => pg.destroy() };
-}
-
-/** A data directory for one tool: pg_control and PG_VERSION copied, the backlog hard-linked and marked .ready. */
-function toolDataDir(base: string, source: string, segments: string[]): string {
-  const pgdata = join(base, 'data');
-  mkdirSync(join(pgdata, 'global'), { recursive: true });
-  mkdirSync(join(pgdata, 'pg_wal', 'archive_status'), { recursive: true });
-  copyFileSync(join(source, 'global', 'pg_control'), join(pgdata, 'global', 'pg_control'));
-  copyFileSync(join(source, 'PG_VERSION'), join(pgdata, 'PG_VERSION'));
-  for (const s of segments) {
-    linkSync(join(source, 'pg_wal', s), join(pgdata, 'pg_wal', s));
-    writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), '');
-  }
-  return pgdata;
-}
-
-/**
- * Calls archive_command for each segment like PostgreSQL: in order, one at a time, retrying a
- * failure after 1 s, and skipping a segment whose .ready file is gone (PostgreSQL 15 checks it
- * before each call).
- */
-async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv): Promise<number> {
-  const t0 = performance.now();
-  for (const s of segments) {
-    if (!existsSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`))) continue;
-    for (let attempt = 1; ; attempt++) {
-      const [cmd, args] = command(`pg_wal/${s}`);
-      const r = await run(cmd, args, env, pgdata);
-      if (r.code === 0) break;
-      if (attempt >= 5) throw new Error(`${cmd} failed 5 times on ${s}: ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 1000));
-    }
-    try {
-      renameSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), join(pgdata, 'pg_wal', 'archive_status', `${s}.done`));
-    } catch {
-      // marked .done meanwhile (PostgreSQL only warns)
-    }
-  }
-  return (performance.now() - t0) / 1000;
-}
-
-/**
- * drain(), also returning how busy the store's process was meanwhile (1 = one core). Dirty pages
- * are flushed first, so no tool inherits the writeback of the backlog or of the tool before it.
- */
-async function timedDrain(s3: S3rver, ...args: Parameters<typeof drain>): Promise<{ seconds: number; storeBusy: number }> {
-  execFileSync('sync');
-  const cpu0 = cpuSeconds(s3.pid);
-  const seconds = await drain(...args);
-  return { seconds, storeBusy: (cpuSeconds(s3.pid) - cpu0) / seconds };
-}
 
 /** Bytes stored under a prefix of the s3rver bucket (its data directory mirrors the keys). */
 function storedBytes(s3: S3rver, prefix: string): number {
@@ -158,7 +74,6 @@ interface Result {
 }
 
 const raw = (n: number) => n * SEG_SIZE;
-type Backlog = Awaited<ReturnType<typeof produceBacklog>>;
 
 function transportOf(s3: S3rver): 'tls' | 'http' {
   return s3.tls ? 'tls' : 'http';
@@ -202,7 +117,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   );
   const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
   const command = (p: string): [string, string[]] => [PGARK, ['wal-archive', '-f', manifest, p]];
-  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, command, env);
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, commandArchiver(pgdata, command, env));
   const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
   const rss = procStatusKiB(pid, 'VmHWM') / 1024;
   const daemonCpu = cpuSeconds(pid);
@@ -223,12 +138,13 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
     writeFileSync(join(pgdata, 'pg_wal', name), readFileSync(join(pgdata, 'pg_wal', segs[i])));
     writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${name}.ready`), '');
   }
-  await drain(pgdata, probe.slice(0, 1), command, env);
+  const archive = commandArchiver(pgdata, command, env);
+  await drain(pgdata, probe.slice(0, 1), archive);
   const spool = walRuntime(pgdata).archiveSpool;
   while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
   const lat: number[] = [];
   // PostgreSQL calls archive_command for each of these; the launcher answers from the daemon's markers.
-  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], command, env)) * 1000);
+  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], archive)) * 1000);
   extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss.toFixed(0)} MiB`);
   process.kill(pid, 'SIGTERM');
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
@@ -243,7 +159,7 @@ async function runBarman(s3: S3rver, work: string, backlog: Backlog, compression
   const pgdata = toolDataDir(join(work, prefix), backlog.pgdata, part);
   const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region };
   if (s3.caFile) env.AWS_CA_BUNDLE = s3.caFile;
-  const { seconds, storeBusy } = await timedDrain(s3, pgdata, part, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env);
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, part, commandArchiver(pgdata, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env));
   const result: Result = { tool: 'barman-cloud', transport: transportOf(s3), compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, storeBusy, ratio: raw(part.length) / storedBytes(s3, prefix) };
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   return result;
@@ -274,7 +190,7 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
   );
   const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
   if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
-  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, commandArchiver(pgdata, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {}));
   const result: Result = {
     tool: 'pgBackRest',
     transport: 'tls',
@@ -298,7 +214,7 @@ async function main(): Promise<void> {
   const extra: string[] = [];
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
-    backlog = await produceBacklog();
+    backlog = await produceBacklog(SEGMENTS);
     for (const compression of ['none', 'zstd']) {
       if (TOOLS.includes('pgark')) {
         if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tls, work.path, backlog, compression, extra));
