@@ -53,6 +53,8 @@ export interface BackupRequest {
   walTimeoutSeconds: number;
   /** Multipart part size in bytes (default 8 MiB; raised by the store when the object would need too many parts). */
   partSize?: number;
+  /** Parts uploaded at once (default max(2, jobs)); with partSize, the upload's memory. */
+  queueSize?: number;
   /** Progress display: true = terminal line / JSON lines; false = silent. */
   progress?: boolean;
 }
@@ -104,7 +106,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         key: `${backupPrefix(serverName, backupId)}${name}.tar${ext}`,
         compressor: compressor(req.compression, req.jobs),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
-        queueSize: Math.max(2, req.jobs),
+        queueSize: req.queueSize ?? Math.max(2, req.jobs),
         sizeHint,
         onBytes: (n) => progress.addBytes(n),
         onStored: (n) => progress.setStored(storedTotal + n),

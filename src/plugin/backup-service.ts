@@ -19,6 +19,7 @@ import { InvalidRequestError, unary } from './calls.js';
 import { catalogSummariesOf, type CatalogSummaries } from './catalog-summary.js';
 import { readCluster, targetStoreRef } from './config.js';
 import type { PluginContext } from './context.js';
+import type { SidecarMemory } from './memory.js';
 import { pluginMetadata } from './identity.js';
 import { serviceDefinition } from './proto.js';
 import type { PluginService } from './server.js';
@@ -66,6 +67,8 @@ export interface BackupDeps {
   version: string;
   /** Told about every backup that ended, so the metrics read the catalog again. */
   summaries?: CatalogSummaries;
+  /** The sidecar's budget: the upload's part size and parts in flight. */
+  memory?: SidecarMemory;
 }
 
 /**
@@ -158,13 +161,15 @@ export async function backupRequestFor(deps: BackupDeps, call: BackupCall): Prom
   }
   const store = await deps.targetStore(call.clusterDefinition);
   const data: Partial<NonNullable<typeof store.config.data>> = store.config.data ?? {};
+  const jobs = params.jobs !== undefined ? positiveInt(params.jobs, 'parameters.jobs') : (data.jobs ?? 2);
   return {
     store,
     pg: deps.pg,
     name,
     immediateCheckpoint: cr.spec.onlineConfiguration?.immediateCheckpoint ?? data.immediateCheckpoint ?? false,
     compression: params.compression !== undefined ? requestedCodec(params.compression) : data.compression ? parseCodec(data.compression, 'ObjectStore spec.configuration.data.compression') : 'none',
-    jobs: params.jobs !== undefined ? positiveInt(params.jobs, 'parameters.jobs') : (data.jobs ?? 2),
+    jobs,
+    ...deps.memory?.backupUpload(jobs),
     method: 'auto',
     walTimeoutSeconds: 300,
     progress: false,
@@ -239,6 +244,7 @@ export function backupService(ctx: PluginContext): PluginService {
     pg: sidecarPgOptions(),
     version: pluginMetadata(ctx.name).version,
     summaries: catalogSummariesOf(ctx),
+    memory: ctx.memory,
   };
   return {
     definition: serviceDefinition('backup'),

@@ -1,13 +1,16 @@
 /**
  * What every service of one running plugin shares: its name and role, the configuration reader
  * (PluginConfig), the open object stores (a WalTargetCache keyed by StoreRef, so connections are
- * reused across calls and Secrets are re-read as the CLI's daemon does), and whether a store has
- * been reached yet (Probe's answer when no -f Cluster says which store to check).
+ * reused across calls and Secrets are re-read as the CLI's daemon does, their WAL parallelism
+ * capped by the memory budget), the WAL compression worker, and whether a store has been reached
+ * yet (Probe's answer when no -f Cluster says which store to check).
  */
 import type { ManifestSet } from '../config/types.js';
+import { CompressionPool } from '../codec/pool.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
 import type { PluginConfig, StoreRef } from './config.js';
+import type { SidecarMemory } from './memory.js';
 
 export const PLUGIN_ROLES = ['instance', 'restore'] as const;
 export type PluginRole = (typeof PLUGIN_ROLES)[number];
@@ -24,6 +27,11 @@ function storeRefOf(ref: ConfigRef): StoreRef {
 
 export class PluginContext {
   readonly targets: WalTargetCache;
+  /**
+   * Reads, compresses and hashes archived WAL off the event loop, into segment buffers it reuses:
+   * one worker, so that a sidecar holds one extra segment buffer, not one per core.
+   */
+  readonly compression = new CompressionPool(1);
   private reached = false;
   /** SetFirstRequired's last value per serverName (also persisted in the store, first-required.ts). */
   private readonly firstRequiredWal = new Map<string, string>();
@@ -34,10 +42,19 @@ export class PluginContext {
     readonly config: PluginConfig,
     /** The -f manifests (may hold a Cluster and ObjectStores), or an empty set. */
     readonly manifests: ManifestSet,
+    /** The sizes the sidecar's memory budget allows. */
+    readonly memory: SidecarMemory,
   ) {
     this.targets = new WalTargetCache(async (ref) => {
       const store = storeRefOf(ref);
-      return walTargetSource(await this.config.resolve(store), store.skipEmptyCheck);
+      const source = walTargetSource(await this.config.resolve(store), store.skipEmptyCheck);
+      return {
+        fingerprint: source.fingerprint,
+        open: async () => {
+          const target = await source.open();
+          return { ...target, maxParallel: memory.walParallel(target.maxParallel) };
+        },
+      };
     });
   }
 
@@ -78,6 +95,7 @@ export class PluginContext {
   }
 
   async close(): Promise<void> {
+    await this.compression.close();
     await this.targets.close();
   }
 }

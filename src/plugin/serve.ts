@@ -15,6 +15,7 @@ import { PLUGIN_ROLES, PluginContext, type PluginRole } from './context.js';
 import { identityService } from './identity.js';
 import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
+import { memoryBudget, SidecarMemory } from './memory.js';
 import { walService } from './wal.js';
 import { backupService } from './backup-service.js';
 import { metricsService } from './metrics-service.js';
@@ -72,7 +73,8 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   // In a pod without -f ObjectStores, the sidecar reads them (and writes their status) through the API, as plugin-barman-cloud does.
   const api = !opts.objectStores && env.KUBERNETES_SERVICE_HOST && manifests.objectStores.length === 0 ? kubeObjectStores(kube) : undefined;
   const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
-  const context = new PluginContext(opts.name, role, config, manifests);
+  const memory = new SidecarMemory(memoryBudget(env));
+  const context = new PluginContext(opts.name, role, config, manifests, memory);
   const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
   const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
   for (const make of [identityService, ...ROLE_SERVICES[role]]) server.register(make(context));
@@ -80,6 +82,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     await retention?.stop();
     throw err;
   });
+  const collector = memory.startCollector();
   logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');
   return {
     server,
@@ -89,6 +92,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
       await retention?.stop();
       await server.close();
       await context.close();
+      collector.stop();
     },
   };
 }

@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { PluginCluster } from '../config.js';
 import { list, obj, pluginReferences, type Obj } from './cluster-refs.js';
+import { SIDECAR_NODE_OPTIONS } from '../memory.js';
 
 export const SIDECAR_NAME = 'pgark-plugin';
 export const PLUGINS_VOLUME = 'plugins';
@@ -17,9 +18,10 @@ export const RECOVERY_JOB_ROLES = ['full-recovery', 'snapshot-recovery'];
 
 /**
  * 128Mi is the ceiling pgark's sidecar is designed to stay under: WAL and base backups are
- * streamed with bounded buffers (no segment set or tar is held in memory), so its peak does not
- * grow with the database, unlike barman-cloud's Python children (plugin-barman-cloud #385/#825,
- * where users had to raise limits to GiBs). The request is half of it, for scheduling.
+ * streamed with bounded buffers (no segment set or tar is held in memory), sized from the
+ * container's limit (memory.ts), so its peak does not grow with the database, unlike
+ * barman-cloud's Python children (plugin-barman-cloud #385/#825, where users had to raise limits
+ * to GiBs). The request is half of it, for scheduling.
  */
 export const DEFAULT_SIDECAR_RESOURCES: V1ResourceRequirements = { limits: { memory: '128Mi' }, requests: { memory: '64Mi' } };
 
@@ -131,6 +133,8 @@ function sidecarContainer(cluster: PluginCluster, main: V1Container, target: Inj
     { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     ...(level ? [{ name: 'PGARK_LOG_LEVEL', value: level }] : []),
     ...(cfg.env ?? []),
+    // After the ObjectStore's env, so that its NODE_OPTIONS wins; before PostgreSQL's, which is not about this process.
+    { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
     ...(main.env ?? []),
   ]) {
     if (!env.some((have) => have.name === e.name)) env.push(e);
