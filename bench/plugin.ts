@@ -26,6 +26,9 @@
  * Restore: RestoreJobHooks.Restore on a restore sidecar against barman-cloud-restore, each of the
  * backup its own tool took.
  *
+ * The sidecars get the operator's NODE_OPTIONS and a memory budget equal to their container's
+ * default limit (PGARK_MEMORY_BUDGET=128Mi; in a pod it is read from the cgroup), both roles.
+ *
  * Memory: the sidecar's process tree is sampled every 50 ms (VmRSS of every process in it,
  * summed), and the main process's VmHWM is reset at the start of each phase (/proc/PID/clear_refs
  * 5, which needs root) and read at its end; a phase's peak is the larger of the two.
@@ -41,6 +44,8 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { serverIdentity } from '../src/pg/local-server.js';
 import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, walCommand, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
+import { SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
+import { DEFAULT_SIDECAR_RESOURCES } from '../src/plugin/operator/lifecycle-patch.js';
 import { loadData, timed, waitArchiverIdle } from './database.js';
 import { numberOption, option, procStatusKiB } from './util.js';
 import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
@@ -60,6 +65,8 @@ if (!['none', 'gzip'].includes(WAL_COMPRESSION)) throw new Error('--wal-compress
 const MiB = 1024 * 1024;
 const INSTANCE_BAR = 128 * MiB;
 const RESTORE_BAR = 256 * MiB;
+/** The sidecars run as the operator injects them: its NODE_OPTIONS, and a budget equal to the container's default limit. */
+const SIDECAR_ENV = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS, PGARK_MEMORY_BUDGET: String(DEFAULT_SIDECAR_RESOURCES.limits!.memory) };
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
 
@@ -200,7 +207,7 @@ async function main(): Promise<void> {
   const configuration = { wal: { maxParallel: MAX_PARALLEL, ...(WAL_COMPRESSION === 'none' ? {} : { compression: WAL_COMPRESSION }) }, data: { compression: COMPRESSION, jobs: JOBS } };
   const manifests = writeStoreManifests(work.path, pgarkStore, 'store', { configuration });
   const cluster = pluginCluster({ name: 'bench', pluginName: PLUGIN_NAME, barmanObjectName: 'store' });
-  const server = await startPluginArchivedServer({ dir: work.path, manifests: [manifests], cluster, parameters: { barmanObjectName: 'store' } });
+  const server = await startPluginArchivedServer({ dir: work.path, manifests: [manifests], cluster, parameters: { barmanObjectName: 'store' }, env: SIDECAR_ENV });
   const { pg, sidecar } = server;
   let backlog: Backlog | undefined;
   let restoreSidecar: Sidecar | undefined;
@@ -243,7 +250,7 @@ async function main(): Promise<void> {
 
     const restoreDir = join(work.path, 'restore-job');
     const target = join(restoreDir, 'pgdata');
-    restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target } });
+    restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV } });
     const restoreMemory = new TreeMemory(restoreSidecar.pid);
     const recovering = pluginCluster({
       name: 'restored',

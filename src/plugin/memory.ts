@@ -13,11 +13,11 @@
  *   spare                = budget - BASE
  *   WAL segments at once = clamp(floor(spare / SEGMENT) - 1, 1, wal.maxParallel)
  *                          (each holds one segment buffer, and the reading worker one more)
- *   backup parts at once = clamp(floor(spare / 2 / PART) - 1, 1, max(2, jobs)), PART = 5 MiB
- *                          (S3's smallest part; the other half of spare is for the compression
+ *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
+ *                          (S3's smallest part; two more are being assembled (storage/types.ts); the other half of spare is for the compression
  *                          blocks, jobs x 2 x 1 MiB, and stream buffers)
  *   collector            = a full garbage collection when the resident set passes
- *                          budget - HEADROOM (16 MiB), at most every 500 ms
+ *                          budget - HEADROOM (32 MiB), at most every 200 ms
  *
  * The collector is what makes the formula hold: V8 frees the memory of dropped Buffers only when
  * it collects, and it lets up to 64 MiB of them pile up first, which alone is half the limit.
@@ -33,8 +33,8 @@ const MiB = 1024 * 1024;
 export const BASE = 96 * MiB;
 export const SEGMENT = 16 * MiB;
 export const PART = 5 * MiB;
-export const HEADROOM = 16 * MiB;
-const COLLECT_INTERVAL_MS = 500;
+export const HEADROOM = 32 * MiB;
+const COLLECT_INTERVAL_MS = 200;
 const CHECK_INTERVAL_MS = 50;
 
 /**
@@ -101,7 +101,7 @@ export class SidecarMemory {
   /** Multipart part size and parts uploaded at once for a backup with `jobs`; undefined fields keep the backup's defaults. */
   backupUpload(jobs: number): { partSize?: number; queueSize?: number } {
     if (!this.budget) return {};
-    return { partSize: PART, queueSize: clamp(Math.floor(this.spare / 2 / PART) - 1, 1, Math.max(2, jobs)) };
+    return { partSize: PART, queueSize: clamp(Math.floor(this.spare / 2 / PART) - 2, 1, Math.max(2, jobs)) };
   }
 
   /** Starts the collector (nothing without a budget); stop() ends it. */

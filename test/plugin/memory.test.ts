@@ -19,6 +19,8 @@ import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
 import { createTestData } from '../backup/helpers.js';
 import { writeStoreManifests } from './helpers.js';
 import { backupRequestFor, sidecarPgOptions } from '../../src/plugin/backup-service.js';
+import type { PluginCluster } from '../../src/plugin/config.js';
+import { injectionTarget, lifecyclePatch, SIDECAR_NAME, type SidecarConfiguration } from '../../src/plugin/operator/lifecycle-patch.js';
 import { PLUGIN_NAME, startPluginArchivedServer, type Sidecar } from './sidecar-process.js';
 
 const MiB = 1024 * 1024;
@@ -131,4 +133,17 @@ test('a sidecar under a 128Mi budget says so, caps WAL at one segment, and takes
   // A generous margin over the budget: the bar itself is measured by bench/plugin.ts, where nothing else shares the process.
   const peak = sidecar.peakRss();
   assert.ok(peak < 128 * MiB + 48 * MiB, `peak RSS ${(peak / MiB).toFixed(0)} MiB`);
+});
+
+test("the injected sidecar runs with SIDECAR_NODE_OPTIONS; an ObjectStore's own NODE_OPTIONS wins", () => {
+  const c = pluginCluster({ name: 'budget', namespace: 'default', pluginName: PLUGIN_NAME, barmanObjectName: 'store' }) as PluginCluster;
+  const pod = { kind: 'Pod', metadata: { name: 'budget-1' }, spec: { containers: [{ name: 'postgres', image: 'pg', env: [{ name: 'NODE_OPTIONS', value: '--from-postgres' }] }] } };
+  const target = injectionTarget(c, pod, PLUGIN_NAME)!;
+  const envOf = (sidecar?: SidecarConfiguration) => {
+    const ops = lifecyclePatch(c, pod, target, { pluginName: PLUGIN_NAME, image: 'pgark', sidecar });
+    const inits = ops.find((o) => o.path === '/spec/initContainers')!.value as { name: string; env: { name: string; value?: string }[] }[];
+    return inits.find((i) => i.name === SIDECAR_NAME)!.env.filter((e) => e.name === 'NODE_OPTIONS');
+  };
+  assert.deepEqual(envOf(), [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }]);
+  assert.deepEqual(envOf({ env: [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] }), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }]);
 });
