@@ -19,7 +19,6 @@
  * <= 25 % of the time; a file-level incremental stores every changed file whole, and
  * pgbench_accounts is one file per GB, so it cannot meet it on this workload.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
@@ -28,8 +27,8 @@ import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { openObjectStore } from '../src/storage/open.js';
-import { loadBenchData, waitArchiverIdle } from './database.js';
 import { pgbackrestConfig } from './pgbackrest.js';
+import { loadBenchData, timed, waitArchiverIdle } from './database.js';
 
 type Tool = 'pgark' | 'barman' | 'pgbackrest';
 type Codec = 'none' | 'gzip' | 'lz4' | 'zstd' | 'snappy' | 'bzip2';
@@ -60,21 +59,6 @@ interface Result {
   peakRssKb: number;
   ok: boolean;
   note?: string;
-}
-
-function timed(cmd: string, args: string[], env: Record<string, string>, uid?: number, gid?: number): Promise<{ code: number; seconds: number; rssKb: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], uid, gid, cwd: '/tmp' });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const rssKb = Number(/MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
-      resolve({ code: code ?? 1, seconds, rssKb, stderr });
-    });
-  });
 }
 
 async function prefixBytes(store: TestStore, prefix: string): Promise<number> {

@@ -20,7 +20,8 @@ import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
-import { numberOption, option, procStatusKiB, produceBacklog, storedBytes, toolDataDir, type Backlog } from './util.js';
+import { numberOption, option, procStatusKiB, storedBytes } from './util.js';
+import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 128);
 const MAX_PARALLEL = numberOption('max-parallel', 4);

@@ -1,7 +1,27 @@
-/** The database the backup and restore benchmarks share: pgbench plus text that compresses about 2:1, and waiting for its archiver. */
-import { execFileSync } from 'node:child_process';
+/**
+ * What the base-backup benchmarks share: the test database (pgbench data plus ~2:1 compressible
+ * hex text), waiting for the archiver to be idle, and a command timed with its peak RSS.
+ */
+import { execFileSync, spawn } from 'node:child_process';
 import type { PgServer } from '../test/harness/postgres.js';
 
+/** Runs a command under GNU time: wall seconds and its peak RSS (%M). */
+export function timed(cmd: string, args: string[], env: Record<string, string>, uid?: number, gid?: number): Promise<{ code: number; seconds: number; rssKb: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], uid, gid, cwd: '/tmp' });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const rssKb = Number(/MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
+      resolve({ code: code ?? 1, seconds, rssKb, stderr });
+    });
+  });
+}
+
+/** pgbench at `scale` plus `textMb` MB of hex text, vacuumed and checkpointed. */
 export async function loadBenchData(pg: PgServer, scale: number, textMb: number): Promise<void> {
   execFileSync(pg.bin.path('pgbench'), ['-i', '-q', '-s', String(scale), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
   // Hex text compresses about 2:1 with gzip: 4 bits of entropy per 8-bit character.

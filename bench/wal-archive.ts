@@ -24,15 +24,15 @@
  * core s3rver (one Node process) used during a drain: near 100% means the store, not the tool,
  * set the pace.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
-import { cpuSeconds, numberOption, option, procStatusKiB, produceBacklog, storedBytes, toolDataDir, type Backlog } from './util.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
+import { commandArchiver, drain, produceBacklog, run, timedDrain, toolDataDir, type Backlog } from './wal-backlog.js';
 
 // The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
@@ -45,52 +45,6 @@ const TRANSPORT = option('transport') ?? 'paired';
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
 const TOOLS = (option('tools') ?? 'pgark,barman,pgbackrest').split(',');
 for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
-  });
-}
-
-/**
- * Calls archive_command for each segment like PostgreSQL: in order, one at a time, retrying a
- * failure after 1 s, and skipping a segment whose .ready file is gone (PostgreSQL 15 checks it
- * before each call).
- */
-async function drain(pgdata: string, segments: string[], command: (walPath: string) => [string, string[]], env: NodeJS.ProcessEnv): Promise<number> {
-  const t0 = performance.now();
-  for (const s of segments) {
-    if (!existsSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`))) continue;
-    for (let attempt = 1; ; attempt++) {
-      const [cmd, args] = command(`pg_wal/${s}`);
-      const r = await run(cmd, args, env, pgdata);
-      if (r.code === 0) break;
-      if (attempt >= 5) throw new Error(`${cmd} failed 5 times on ${s}: ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 1000));
-    }
-    try {
-      renameSync(join(pgdata, 'pg_wal', 'archive_status', `${s}.ready`), join(pgdata, 'pg_wal', 'archive_status', `${s}.done`));
-    } catch {
-      // marked .done meanwhile (PostgreSQL only warns)
-    }
-  }
-  return (performance.now() - t0) / 1000;
-}
-
-/**
- * drain(), also returning how busy the store's process was meanwhile (1 = one core). Dirty pages
- * are flushed first, so no tool inherits the writeback of the backlog or of the tool before it.
- */
-async function timedDrain(s3: S3rver, ...args: Parameters<typeof drain>): Promise<{ seconds: number; storeBusy: number }> {
-  execFileSync('sync');
-  const cpu0 = cpuSeconds(s3.pid);
-  const seconds = await drain(...args);
-  return { seconds, storeBusy: (cpuSeconds(s3.pid) - cpu0) / seconds };
-}
 
 interface Result {
   tool: string;
@@ -105,7 +59,6 @@ interface Result {
 }
 
 const raw = (n: number) => n * SEG_SIZE;
-
 
 function transportOf(s3: S3rver): 'tls' | 'http' {
   return s3.tls ? 'tls' : 'http';
@@ -149,7 +102,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   );
   const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
   const command = (p: string): [string, string[]] => [PGARK, ['wal-archive', '-f', manifest, p]];
-  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, command, env);
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, commandArchiver(pgdata, command, env));
   const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
   const rss = procStatusKiB(pid, 'VmHWM') / 1024;
   const daemonCpu = cpuSeconds(pid);
@@ -170,12 +123,13 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
     writeFileSync(join(pgdata, 'pg_wal', name), readFileSync(join(pgdata, 'pg_wal', segs[i])));
     writeFileSync(join(pgdata, 'pg_wal', 'archive_status', `${name}.ready`), '');
   }
-  await drain(pgdata, probe.slice(0, 1), command, env);
+  const archive = commandArchiver(pgdata, command, env);
+  await drain(pgdata, probe.slice(0, 1), archive);
   const spool = walRuntime(pgdata).archiveSpool;
   while (!probe.slice(1).every((n) => existsSync(join(spool, n)))) await new Promise((r) => setTimeout(r, 50));
   const lat: number[] = [];
   // PostgreSQL calls archive_command for each of these; the launcher answers from the daemon's markers.
-  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], command, env)) * 1000);
+  for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], archive)) * 1000);
   extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss.toFixed(0)} MiB`);
   process.kill(pid, 'SIGTERM');
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
@@ -190,7 +144,7 @@ async function runBarman(s3: S3rver, work: string, backlog: Backlog, compression
   const pgdata = toolDataDir(join(work, prefix), backlog.pgdata, part);
   const env: NodeJS.ProcessEnv = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region };
   if (s3.caFile) env.AWS_CA_BUNDLE = s3.caFile;
-  const { seconds, storeBusy } = await timedDrain(s3, pgdata, part, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env);
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, part, commandArchiver(pgdata, (p) => ['barman-cloud-wal-archive', [...flag, '--cloud-provider', 'aws-s3', '--endpoint-url', s3.endpoint, `s3://${s3.bucket}/${prefix}`, 'bench', p]], env));
   const result: Result = { tool: 'barman-cloud', transport: transportOf(s3), compression: compression === 'none' ? 'none' : 'gzip', segments: part.length, seconds, storeBusy, ratio: raw(part.length) / storedBytes(s3, prefix) };
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   return result;
@@ -221,7 +175,7 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
   );
   const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
   if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
-  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {});
+  const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, commandArchiver(pgdata, (p) => ['pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, p)]], {}));
   const result: Result = {
     tool: 'pgBackRest',
     transport: 'tls',

@@ -61,6 +61,8 @@ export interface BackupRequest {
   standby?: PgConnectionOptions;
   /** Multipart part size in bytes (default 8 MiB; raised by the store when the object would need too many parts). */
   partSize?: number;
+  /** Parts uploaded at once (default max(2, jobs)); with partSize, the upload's memory. */
+  queueSize?: number;
   /** Progress display: true = terminal line / JSON lines; false = silent. */
   progress?: boolean;
   /** full (default) or incremental: only files changed since the newest backup are stored (backup/incremental.ts). */
@@ -128,7 +130,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         key: `${parent ? incrementalPrefix(serverName, backupId) : backupPrefix(serverName, backupId)}${name}.tar${ext}`,
         compressor: compressor(req.compression, req.jobs, req.store.age),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
-        queueSize: Math.max(2, req.jobs),
+        queueSize: req.queueSize ?? Math.max(2, req.jobs),
         sizeHint,
         onBytes: (n) => progress.addBytes(n),
         onStored: (n) => progress.setStored(storedTotal + n),

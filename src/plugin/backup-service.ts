@@ -24,6 +24,7 @@ import { targetStoreRef } from '../config/plugin-form.js';
 import { readCluster } from './config.js';
 import type { PluginContext } from './context.js';
 import { withFailedBackup } from './recovery-window.js';
+import type { SidecarMemory } from './memory.js';
 import { pluginMetadata } from './identity.js';
 import { serviceDefinition } from './proto.js';
 import type { PluginService } from './server.js';
@@ -73,6 +74,8 @@ export interface BackupDeps {
   summaries?: CatalogSummaries;
   /** In a pod: records a backup that failed in its ObjectStore's status (lastFailedBackupTime). */
   recordFailure?: (clusterDefinition: Buffer, at: Date) => Promise<void>;
+  /** The sidecar's budget: the upload's part size and parts in flight. */
+  memory?: SidecarMemory;
 }
 
 /**
@@ -166,13 +169,15 @@ export async function backupRequestFor(deps: BackupDeps, call: BackupCall): Prom
   }
   const store = await deps.targetStore(call.clusterDefinition);
   const data: Partial<NonNullable<typeof store.config.data>> = store.config.data ?? {};
+  const jobs = params.jobs !== undefined ? positiveInt(params.jobs, 'parameters.jobs') : (data.jobs ?? 2);
   return {
     store,
     pg: deps.pg,
     name,
     immediateCheckpoint: cr.spec.onlineConfiguration?.immediateCheckpoint ?? data.immediateCheckpoint ?? false,
     compression: params.compression !== undefined ? requestedCodec(params.compression) : data.compression ? parseCodec(data.compression, 'ObjectStore spec.configuration.data.compression') : 'none',
-    jobs: params.jobs !== undefined ? positiveInt(params.jobs, 'parameters.jobs') : (data.jobs ?? 2),
+    jobs,
+    ...deps.memory?.backupUpload(jobs),
     method: 'auto',
     walTimeoutSeconds: 300,
     progress: false,
@@ -264,6 +269,7 @@ export function backupService(ctx: PluginContext): PluginService {
     version: pluginMetadata(ctx.name).version,
     summaries: catalogSummariesOf(ctx),
     recordFailure: ctx.objectStores ? failureRecorder(ctx.name, ctx.objectStores) : undefined,
+    memory: ctx.memory,
   };
   return {
     definition: serviceDefinition('backup'),

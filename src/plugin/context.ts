@@ -1,16 +1,19 @@
 /**
  * What every service of one running plugin shares: its name and role, the configuration reader
  * (PluginConfig), the open object stores (a WalTargetCache keyed by StoreRef, so connections are
- * reused across calls and Secrets are re-read as the CLI's daemon does), and whether the plugin
- * is ready (readiness.ts): the last store check, or, without one, whether a call reached a store.
+ * reused across calls and Secrets are re-read as the CLI's daemon does, their WAL parallelism
+ * capped by the memory budget), the WAL compression worker, and whether the plugin is ready
+ * (readiness.ts): the last store check, or, without one, whether a call reached a store.
  */
 import type { ManifestSet } from '../config/types.js';
 import type { KubeObjectStores } from '../config/kube.js';
+import { CompressionPool } from '../codec/pool.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
 import type { PluginConfig } from './config.js';
 import type { StoreRef } from '../config/plugin-form.js';
+import type { SidecarMemory } from './memory.js';
 
 export const PLUGIN_ROLES = ['instance', 'restore'] as const;
 export type PluginRole = (typeof PLUGIN_ROLES)[number];
@@ -27,6 +30,11 @@ function storeRefOf(ref: ConfigRef): StoreRef {
 
 export class PluginContext {
   readonly targets: WalTargetCache;
+  /**
+   * Reads, compresses and hashes archived WAL off the event loop, into segment buffers it reuses:
+   * one worker, so that a sidecar holds one extra segment buffer, not one per core.
+   */
+  readonly compression = new CompressionPool(1);
   private reached = false;
   /** The background store check's last answer, when the plugin knows its Cluster (readiness.ts). */
   private checked?: boolean;
@@ -41,12 +49,21 @@ export class PluginContext {
     readonly manifests: ManifestSet,
     /** How to reach the local PostgreSQL and its data directory (backup-service.ts sidecarPgOptions). */
     readonly pg: PgConnectionOptions,
+    /** The sizes the sidecar's memory budget allows. */
+    readonly memory: SidecarMemory,
     /** In a pod: the ObjectStores read and whose status is written through the API. */
     readonly objectStores?: KubeObjectStores,
   ) {
     this.targets = new WalTargetCache(async (ref) => {
       const store = storeRefOf(ref);
-      return walTargetSource(await this.config.resolve(store), store.skipEmptyCheck);
+      const source = walTargetSource(await this.config.resolve(store), store.skipEmptyCheck);
+      return {
+        fingerprint: source.fingerprint,
+        open: async () => {
+          const target = await source.open();
+          return { ...target, maxParallel: memory.walParallel(target.maxParallel) };
+        },
+      };
     });
   }
 
@@ -91,6 +108,7 @@ export class PluginContext {
   }
 
   async close(): Promise<void> {
+    await this.compression.close();
     await this.targets.close();
   }
 }

@@ -17,6 +17,7 @@ import { identityService } from './identity.js';
 import { startReadinessCheck } from './readiness.js';
 import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
+import { memoryBudget, SidecarMemory } from './memory.js';
 import { walService } from './wal.js';
 import { backupService, sidecarPgOptions } from './backup-service.js';
 import { metricsService } from './metrics-service.js';
@@ -76,7 +77,8 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   // In a pod without -f ObjectStores, the sidecar reads them (and writes their status) through the API, as plugin-barman-cloud does.
   const api = !opts.objectStores && env.KUBERNETES_SERVICE_HOST && manifests.objectStores.length === 0 ? kubeObjectStores(kube) : undefined;
   const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
-  const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg), api);
+  const memory = new SidecarMemory(memoryBudget(env));
+  const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg), memory, api);
   const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
   const readiness = startReadinessCheck(context, manifests, api ? kube : undefined);
   const server = new PluginServer({ socketDir: opts.socketDir, name: opts.name });
@@ -85,6 +87,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     await Promise.all([retention?.stop(), readiness?.stop()]);
     throw err;
   });
+  const collector = memory.startCollector();
   logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');
   return {
     server,
@@ -94,6 +97,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
       await Promise.all([retention?.stop(), readiness?.stop()]);
       await server.close();
       await context.close();
+      collector.stop();
     },
   };
 }

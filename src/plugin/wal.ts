@@ -83,7 +83,7 @@ export function walService(ctx: PluginContext): PluginService {
   const archiver = (pgdata: string, ref: ConfigRef) => {
     const key = JSON.stringify([pgdata, ref.cluster]);
     let s = archivers.get(key);
-    if (!s) archivers.set(key, (s = new ArchiveService(runtime(pgdata), ctx.targets)));
+    if (!s) archivers.set(key, (s = new ArchiveService(runtime(pgdata), ctx.targets, { compression: ctx.compression })));
     return s;
   };
   const endOfArchive = new EndOfArchive();

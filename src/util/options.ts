@@ -254,6 +254,12 @@ export const OPTIONS = {
     type: str,
     description: "directory of the plugin's Unix socket (default $PLUGIN_SOCKET_DIR, else /plugins, as CNPG)",
   },
+  memoryBudget: {
+    env: 'PGARK_MEMORY_BUDGET',
+    type: str,
+    readBy: 'plugin serve --role instance, restore',
+    description: "the sidecar's memory budget as a Kubernetes quantity (128Mi); default: the container's cgroup limit. WAL parallelism, backup part sizes and garbage collection follow it (docs/cnpg-plugin.md, Memory)",
+  },
   // Set in every CNPG instance pod (the operator plugin injects the first two into its sidecar).
   pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
   pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve in a cluster', description: 'the Cluster this pod belongs to (retention; the readiness check reads its store)' },

@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { PluginCluster } from '../config.js';
 import { list, obj, pluginReferences, type Obj } from './cluster-refs.js';
+import { SIDECAR_NODE_OPTIONS } from '../memory.js';
 
 export const SIDECAR_NAME = 'pgark-plugin';
 export const PLUGINS_VOLUME = 'plugins';
@@ -133,6 +134,8 @@ function sidecarContainer(cluster: PluginCluster, main: V1Container, target: Inj
     { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     ...(level ? [{ name: 'PGARK_LOG_LEVEL', value: level }] : []),
     ...(cfg.env ?? []),
+    // After the ObjectStore's env, so that its NODE_OPTIONS wins; before PostgreSQL's, which is not about this process.
+    { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
     ...(main.env ?? []),
   ]) {
     if (!env.some((have) => have.name === e.name)) env.push(e);

@@ -1,0 +1,297 @@
+/**
+ * CNPG-I plugin benchmark: pgark's sidecars driven as CloudNativePG drives them, against
+ * plugin-barman-cloud's way of doing the same work with barman-cloud 3.4, in one run, on one
+ * plain-http s3rver, with the sidecars' peak memory (the whole process tree, as a container's
+ * cgroup counts it).
+ *
+ *   npm run bench:plugin                                   # 100 segments, pgbench scale 50 + 350 MB text (~1.1 GB)
+ *   node dist/bench/plugin.js --segments 40 --scale 5 --text-mb 30      # a quick run
+ *   [--barman-segments 40] [--max-parallel 4] [--wal-compression none|gzip] [--compression gzip] [--jobs 2]
+ *   [--clients spawn,persistent]
+ *
+ * WAL: a backlog of ready segments (bench/wal-backlog.ts) drained the way PostgreSQL calls
+ * archive_command, one call at a time, in order:
+ *   - pgark: one WAL.Archive call per segment to the instance sidecar (`pgark plugin serve --role
+ *     instance`). CNPG's caller is `/controller/manager wal-archive`, a Go binary started per
+ *     segment; it cannot run here, so two clients bound its cost: `spawn` starts the test's Node
+ *     client (test/harness/cnpg-wal-command.ts) per segment through /bin/sh as PostgreSQL does,
+ *     which costs more than a Go binary's start (Node plus proto loading, 150-400 ms here);
+ *     `persistent` makes the calls from one long-lived client, which costs less. The Go
+ *     binary's real cost lies between the two.
+ *   - plugin-barman-cloud: its Archive as CNPG documents it (reference/cnpg-barman-cloud.md 2.2):
+ *     a segment found in the spool returns at once; otherwise the requested segment plus up to
+ *     maxParallel-1 other .ready ones, one barman-cloud-wal-archive process each, all at once,
+ *     the extra ones then spooled. Its per-call client is not counted at all (in its favour).
+ * Backup: Backup.Backup on the instance sidecar against barman-cloud-backup (-J jobs), same codec.
+ * Restore: RestoreJobHooks.Restore on a restore sidecar against barman-cloud-restore, each of the
+ * backup its own tool took.
+ *
+ * The sidecars get the operator's NODE_OPTIONS and a memory budget equal to their container's
+ * default limit (PGARK_MEMORY_BUDGET=128Mi; in a pod it is read from the cgroup), both roles.
+ *
+ * Memory: the sidecar's process tree is sampled every 50 ms (VmRSS of every process in it,
+ * summed), and the main process's VmHWM is reset at the start of each phase (/proc/PID/clear_refs
+ * 5, which needs root) and read at its end; a phase's peak is the larger of the two.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clusterJson, pluginCluster, WAL } from '../test/harness/cnpg-client.js';
+import { barmanEnv } from '../test/harness/barman.js';
+import { startS3rver } from '../test/harness/s3rver.js';
+import { startStore, type TestStore } from '../test/harness/stores.js';
+import { scratchDir } from '../test/harness/tmp.js';
+import { serverIdentity } from '../src/pg/local-server.js';
+import { writeStoreManifests } from '../test/plugin/helpers.js';
+import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, walCommand, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
+import { SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
+import { DEFAULT_SIDECAR_RESOURCES } from '../src/plugin/operator/lifecycle-patch.js';
+import { loadBenchData, timed, waitArchiverIdle } from './database.js';
+import { numberOption, option, procStatusKiB } from './util.js';
+import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
+
+const SEGMENTS = numberOption('segments', 100);
+const BARMAN_SEGMENTS = Math.min(SEGMENTS, numberOption('barman-segments', 40));
+const MAX_PARALLEL = numberOption('max-parallel', 4);
+const SCALE = numberOption('scale', 50);
+const TEXT_MB = numberOption('text-mb', 350);
+const WAL_COMPRESSION = option('wal-compression') ?? 'none';
+const COMPRESSION = option('compression') ?? 'gzip';
+const JOBS = numberOption('jobs', 2);
+const CLIENTS = (option('clients') ?? 'spawn,persistent').split(',');
+for (const c of CLIENTS) if (c !== 'spawn' && c !== 'persistent') throw new Error(`--clients takes spawn,persistent, not "${c}"`);
+if (!['none', 'gzip'].includes(WAL_COMPRESSION)) throw new Error('--wal-compression is none or gzip (what barman-cloud 3.4 and pgark both have)');
+
+const MiB = 1024 * 1024;
+const INSTANCE_BAR = 128 * MiB;
+const RESTORE_BAR = 256 * MiB;
+/** The sidecars run as the operator injects them: its NODE_OPTIONS, and a budget equal to the container's default limit. */
+const SIDECAR_ENV = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS, PGARK_MEMORY_BUDGET: String(DEFAULT_SIDECAR_RESOURCES.limits!.memory) };
+const BACKUP = 'cnpgi.backup.v1.Backup';
+const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
+
+/** Every process in the tree under pid (pid first), from /proc/PID/task/TID/children. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').split(' ').filter(Boolean)) out.push(Number(c));
+      } catch {
+        // the task ended meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** Peak memory of a process tree during one phase. */
+class TreeMemory {
+  private peakTree = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly pid: number) {}
+
+  start(): void {
+    this.peakTree = 0;
+    writeFileSync(`/proc/${this.pid}/clear_refs`, '5');
+    this.timer = setInterval(() => this.sample(), 50);
+  }
+
+  private sample(): void {
+    const kib = processTree(this.pid).reduce((n, p) => n + procStatusKiB(p, 'VmRSS'), 0);
+    this.peakTree = Math.max(this.peakTree, kib * 1024);
+  }
+
+  /** Ends the phase: its peak in bytes. */
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return Math.max(this.peakTree, procStatusKiB(this.pid, 'VmHWM') * 1024);
+  }
+}
+
+interface Row {
+  what: string;
+  pgark: number;
+  barman: number;
+  unit: 'segments/s' | 's';
+  pgarkPeak: number;
+  bar: number;
+  speedBar: number;
+}
+
+const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
+
+/** plugin-barman-cloud's WAL.Archive: spool hit, else the segment plus maxParallel-1 other .ready ones at once. */
+function barmanPluginArchiver(pgdata: string, spool: string, store: TestStore, serverName: string): ArchiveCommand {
+  const b = store.barman!;
+  const flag = WAL_COMPRESSION === 'gzip' ? ['--gzip'] : [];
+  const status = join(pgdata, 'pg_wal', 'archive_status');
+  mkdirSync(spool, { recursive: true });
+  return async (walPath) => {
+    const name = walPath.slice('pg_wal/'.length);
+    if (existsSync(join(spool, name))) {
+      unlinkSync(join(spool, name));
+      return { code: 0, stderr: '' };
+    }
+    const others = readdirSync(status)
+      .filter((f) => f.endsWith('.ready') && f !== `${name}.ready`)
+      .sort()
+      .slice(0, MAX_PARALLEL - 1)
+      .map((f) => f.slice(0, -'.ready'.length));
+    const results = await Promise.all(
+      [name, ...others].map((n) => run('barman-cloud-wal-archive', [...b.args, ...flag, store.destinationPath, serverName, join(pgdata, 'pg_wal', n)], barmanEnv(b.env))),
+    );
+    others.forEach((n, i) => results[i + 1].code === 0 && writeFileSync(join(spool, n), ''));
+    return results[0];
+  };
+}
+
+/** One WAL.Archive per segment from a client that stays connected (the cheap end of the Go caller's cost). */
+function persistentArchiver(sidecar: Sidecar, pgdata: string, cluster: object, parameters: Record<string, string>): ArchiveCommand {
+  const clusterDefinition = clusterJson(cluster);
+  return async (walPath) => {
+    try {
+      await sidecar.client.call(WAL, 'Archive', { clusterDefinition, sourceFileName: join(pgdata, walPath), parameters, checkEmptyWalArchive: false });
+      return { code: 0, stderr: '' };
+    } catch (err) {
+      return { code: 1, stderr: String((err as { details?: string }).details ?? err) };
+    }
+  };
+}
+
+async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; memory: TreeMemory; pgarkStore: TestStore; barmanStore: TestStore }): Promise<Row[]> {
+  const who = serverIdentity();
+  const s3 = o.pgarkStore.s3rver!;
+  const rows: Row[] = [];
+  const barmanPgdata = toolDataDir(join(o.work, 'wal-barman'), o.backlog.pgdata, o.backlog.segments.slice(0, BARMAN_SEGMENTS));
+  const barman = await timedDrain(s3, barmanPgdata, o.backlog.segments.slice(0, BARMAN_SEGMENTS), barmanPluginArchiver(barmanPgdata, join(o.work, 'wal-barman', 'spool'), o.barmanStore, 'backlog'));
+  const barmanRate = BARMAN_SEGMENTS / barman.seconds;
+  console.log(`WAL  plugin-barman-cloud model: ${BARMAN_SEGMENTS} segments in ${barman.seconds.toFixed(1)} s = ${barmanRate.toFixed(2)} segments/s (store CPU ${(barman.storeBusy * 100).toFixed(0)} %)`);
+  for (const client of CLIENTS) {
+    const serverName = `backlog-${client}`;
+    const dir = join(o.work, `wal-${client}`);
+    const pgdata = toolDataDir(dir, o.backlog.pgdata, o.backlog.segments);
+    // The sidecar runs as PostgreSQL's user, as it shares the postgres container's uid.
+    if (who) execFileSync('chown', ['-R', `${who.uid}:${who.gid}`, dir]);
+    const parameters = { barmanObjectName: 'store', serverName };
+    const cluster = pluginCluster({ name: 'backlog', pluginName: PLUGIN_NAME, barmanObjectName: 'store', serverName });
+    const files = writeClusterFiles(dir, cluster, parameters);
+    const archive =
+      client === 'spawn'
+        ? commandArchiver(pgdata, (p) => ['/bin/sh', ['-c', walCommand('archive', o.sidecar.socket, files).replace('%p', p)]], {})
+        : persistentArchiver(o.sidecar, pgdata, cluster, parameters);
+    o.memory.start();
+    const r = await timedDrain(s3, pgdata, o.backlog.segments, archive);
+    const peak = o.memory.stop();
+    const rate = o.backlog.segments.length / r.seconds;
+    console.log(`WAL  pgark (${client} client): ${o.backlog.segments.length} segments in ${r.seconds.toFixed(1)} s = ${rate.toFixed(2)} segments/s (store CPU ${(r.storeBusy * 100).toFixed(0)} %), sidecar peak ${mib(peak)}`);
+    rows.push({ what: `WAL archive, ${client} client`, pgark: rate, barman: barmanRate, unit: 'segments/s', pgarkPeak: peak, bar: INSTANCE_BAR, speedBar: 8 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const work = scratchDir('bench-plugin');
+  const s3 = await startS3rver({ tls: false, front: false });
+  const pgarkStore = await startStore('s3', { s3rver: s3, prefix: 'pgark' });
+  const barmanStore = await startStore('s3', { s3rver: s3, prefix: 'barman' });
+  const configuration = { wal: { maxParallel: MAX_PARALLEL, ...(WAL_COMPRESSION === 'none' ? {} : { compression: WAL_COMPRESSION }) }, data: { compression: COMPRESSION, jobs: JOBS } };
+  const manifests = writeStoreManifests(work.path, pgarkStore, 'store', { configuration });
+  const cluster = pluginCluster({ name: 'bench', pluginName: PLUGIN_NAME, barmanObjectName: 'store' });
+  const server = await startPluginArchivedServer({ dir: work.path, manifests: [manifests], cluster, parameters: { barmanObjectName: 'store' }, env: SIDECAR_ENV });
+  const { pg, sidecar } = server;
+  let backlog: Backlog | undefined;
+  let restoreSidecar: Sidecar | undefined;
+  const cleanup = async () => {
+    await restoreSidecar?.stop();
+    await sidecar.stop();
+    await backlog?.cleanup();
+    await pg.destroy();
+    await s3.stop();
+    work.cleanup();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+  const rows: Row[] = [];
+  try {
+    const memory = new TreeMemory(sidecar.pid);
+    process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
+    backlog = await produceBacklog(SEGMENTS);
+    rows.push(...(await walPhase({ work: work.path, backlog, sidecar, memory, pgarkStore, barmanStore })));
+
+    const t0 = Date.now();
+    memory.start();
+    await loadBenchData(pg, SCALE, TEXT_MB);
+    await waitArchiverIdle(pg);
+    const loadPeak = memory.stop();
+    const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
+    console.log(`database: ${(dbBytes / 1e6).toFixed(0)} MB, loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s while the sidecar archived its WAL (spawned client per segment), sidecar peak ${mib(loadPeak)}`);
+
+    const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'bench-base' }, spec: { method: 'plugin', cluster: { name: 'bench' }, onlineConfiguration: { immediateCheckpoint: true } } }));
+    memory.start();
+    const b0 = performance.now();
+    const result = await sidecar.client.call(BACKUP, 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
+    const pgarkBackup = (performance.now() - b0) / 1000;
+    const backupPeak = memory.stop();
+    const b = barmanStore.barman!;
+    const codec = COMPRESSION === 'none' ? [] : [`--${COMPRESSION}`];
+    const barmanBackup = await timed('barman-cloud-backup', [...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], barmanEnv(b.env));
+    if (barmanBackup.code !== 0) throw new Error(`barman-cloud-backup: ${barmanBackup.stderr}`);
+    console.log(`backup  pgark ${pgarkBackup.toFixed(1)} s (sidecar peak ${mib(backupPeak)}, stored ${(Number(result.metadata['pgark:stored-bytes']) / 1e6).toFixed(0)} MB); barman-cloud-backup ${barmanBackup.seconds.toFixed(1)} s (peak ${(barmanBackup.rssKb / 1024).toFixed(0)} MiB)`);
+    rows.push({ what: `backup (${COMPRESSION}, jobs ${JOBS})`, pgark: pgarkBackup, barman: barmanBackup.seconds, unit: 's', pgarkPeak: Math.max(backupPeak, loadPeak), bar: INSTANCE_BAR, speedBar: 3 });
+
+    const restoreDir = join(work.path, 'restore-job');
+    const target = join(restoreDir, 'pgdata');
+    restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV } });
+    const restoreMemory = new TreeMemory(restoreSidecar.pid);
+    const recovering = pluginCluster({
+      name: 'restored',
+      pluginName: PLUGIN_NAME,
+      barmanObjectName: 'store',
+      serverName: 'restored',
+      spec: { bootstrap: { recovery: { source: 'origin' } }, externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'bench' } } }] },
+    });
+    restoreMemory.start();
+    const r0 = performance.now();
+    await restoreSidecar.client.call(RESTORE_JOB, 'Restore', { clusterDefinition: clusterJson(recovering), checkEmptyWalArchive: true });
+    const pgarkRestore = (performance.now() - r0) / 1000;
+    const restorePeak = restoreMemory.stop();
+    await restoreSidecar.stop();
+    restoreSidecar = undefined;
+    rmSync(restoreDir, { recursive: true, force: true });
+    const listed = execFileSync('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: { ...process.env, ...barmanEnv(b.env) } });
+    const barmanId = (JSON.parse(listed.toString()) as { backups_list: { backup_id: string }[] }).backups_list[0]?.backup_id;
+    if (!barmanId) throw new Error('barman-cloud-backup-list found no backup');
+    const barmanTarget = join(work.path, 'barman-restore');
+    const barmanRestore = await timed('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanId, barmanTarget], barmanEnv(b.env));
+    if (barmanRestore.code !== 0) throw new Error(`barman-cloud-restore: ${barmanRestore.stderr}`);
+    rmSync(barmanTarget, { recursive: true, force: true });
+    console.log(`restore pgark ${pgarkRestore.toFixed(1)} s (restore sidecar peak ${mib(restorePeak)}); barman-cloud-restore ${barmanRestore.seconds.toFixed(1)} s (peak ${(barmanRestore.rssKb / 1024).toFixed(0)} MiB)`);
+    rows.push({ what: 'restore', pgark: pgarkRestore, barman: barmanRestore.seconds, unit: 's', pgarkPeak: restorePeak, bar: RESTORE_BAR, speedBar: 3 });
+  } finally {
+    await cleanup();
+  }
+
+  console.log(`\nCNPG-I plugin benchmark, ${new Date().toISOString()}: maxParallel ${MAX_PARALLEL}, WAL compression ${WAL_COMPRESSION}, data ${COMPRESSION}, jobs ${JOBS}, s3rver (http)`);
+  console.log('phase                           pgark        plugin-barman-cloud   speed-up (bar)   pgark sidecar peak (bar)');
+  for (const r of rows) {
+    const speedup = r.unit === 's' ? r.barman / r.pgark : r.pgark / r.barman;
+    const fmt = (n: number) => (r.unit === 's' ? `${n.toFixed(1)} s` : `${n.toFixed(2)} seg/s`);
+    console.log(
+      `${r.what.padEnd(31)} ${fmt(r.pgark).padEnd(12)} ${fmt(r.barman).padEnd(21)} ${`${speedup.toFixed(1)}x (${r.speedBar}x ${speedup >= r.speedBar ? 'met' : 'NOT met'})`.padEnd(16)} ${mib(r.pgarkPeak)} (< ${mib(r.bar)} ${r.pgarkPeak < r.bar ? 'met' : 'NOT met'})`,
+    );
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
