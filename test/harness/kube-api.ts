@@ -94,6 +94,10 @@ export interface KubeApi {
   serviceAccount(token: string, namespace: string): { dir: string; env: Record<string, string> };
   /** A kubeconfig file using `token`, with `namespace` as the context's namespace. */
   kubeconfig(token: string, namespace: string): string;
+  /** Forgets a token: requests carrying it are 401 from now on, as after a service account's token is invalidated. */
+  revoke(token: string): void;
+  /** Answers the next request with this Status instead of serving it (an API server's own failure). */
+  failNext(code: number, reason: string, message: string): void;
   /** Runs once before the next status write is applied, e.g. to make it stale. */
   beforeNextStatusWrite(fn: () => void): void;
   close(): Promise<void>;
@@ -141,6 +145,7 @@ export async function startKubeApi(): Promise<KubeApi> {
   const requests: RecordedRequest[] = [];
   let revision = 1000;
   let hook: (() => void) | undefined;
+  let failure: HttpStatus | undefined;
   const keyOf = (kind: string, ns: string, name: string) => `${kind}/${ns}/${name}`;
   const clone = <T>(o: T): T => structuredClone(o);
 
@@ -156,6 +161,9 @@ export async function startKubeApi(): Promise<KubeApi> {
   };
 
   const handle = async (req: IncomingMessage, text: string): Promise<{ code: number; body: unknown }> => {
+    const failing = failure;
+    failure = undefined;
+    if (failing) throw failing;
     const url = new URL(req.url ?? '/', 'https://x');
     const m = PATH.exec(url.pathname);
     const type = m && RESOURCES.find((r) => r.group === (m[1] ?? '') && r.plural === m[3]);
@@ -310,6 +318,10 @@ current-context: fake
 `,
       );
       return file;
+    },
+    revoke: (token) => void tokens.delete(token),
+    failNext(code, reason, message) {
+      failure = new HttpStatus(code, reason, message);
     },
     beforeNextStatusWrite(fn) {
       hook = fn;
