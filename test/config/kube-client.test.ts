@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { KubePermissionError, kubeObjectStores, kubeSecretReader } from '../../src/config/kube.js';
@@ -14,6 +14,7 @@ import { operatorKube } from '../../src/plugin/operator/kube.js';
 import { PgarkError, UserError } from '../../src/util/errors.js';
 import { objectStore, operatorKubeconfig, pluginRole, secret, startKubeApi, type KubeApi } from '../harness/kube-api.js';
 import { scratchDir } from '../harness/tmp.js';
+import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 
 const NS = 'prod';
 const SECRET_VALUE = 'never-print-this-value';
@@ -199,4 +200,12 @@ test('kubeconfig and service-account mistakes are UserErrors naming the file and
     await assert.rejects(kubeSecretReader({ env: sa.env, serviceAccountDir: sa.dir }).read('creds'), (e: unknown) => e instanceof UserError && /cannot read the service-account CA .*ca\.crt: ENOENT/.test(e.message));
     assert.equal(api.requests.length, 0, 'nothing was sent');
   });
+});
+
+test('no sidecar, restore or operator code loads @kubernetes/client-node (48 MiB): only `plugin certs --apply` does', () => {
+  // tsc erases type-only imports, so an import left in the compiled code is a load at run time.
+  const dist = join(PACKAGE_ROOT, 'dist', 'src');
+  const loads = /(?:\bfrom|\bimport\s*\()\s*['"]@kubernetes\/client-node/;
+  const loaders = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js') && loads.test(readFileSync(join(dist, f), 'utf8')));
+  assert.deepEqual(loaders, ['commands/plugin-certs.js']);
 });
