@@ -57,7 +57,7 @@ export interface KubeConnection {
 }
 
 /** The path of a namespaced collection, or of one object (and its subresource) in it. */
-export function resourcePath(type: KubeResourceType, namespace: string, name?: string, subresource?: string): string {
+function resourcePath(type: KubeResourceType, namespace: string, name?: string, subresource?: string): string {
   const base = type.group ? `/apis/${type.group}/${type.version}` : `/api/${type.version}`;
   const parts = [base, 'namespaces', namespace, type.plural, name, subresource].filter((p) => p !== undefined);
   return parts.map((p, i) => (i === 0 ? p : encodeURIComponent(p!))).join('/');

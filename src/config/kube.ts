@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PgarkError, UserError } from '../util/errors.js';
 import { KubeApiError, kubeConnector, kubeResource, type KubeOptions, type KubeResourceType } from './kube-client.js';
 
-export { SERVICE_ACCOUNT_DIR, type KubeOptions } from './kube-client.js';
+export type { KubeOptions } from './kube-client.js';
 
 /** Why the Kubernetes API can be used, or undefined when there is no cluster to ask. */
 export function kubernetesAvailability(env: NodeJS.ProcessEnv = process.env): string | undefined {
