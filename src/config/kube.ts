@@ -1,16 +1,16 @@
 /**
  * The Kubernetes API, used when pgark runs inside a cluster (KUBERNETES_SERVICE_HOST) or a
  * kubeconfig exists (KUBECONFIG or ~/.kube/config): Secrets for credentials, and for the CNPG-I
- * plugin's sidecar the ObjectStore it serves, its Cluster, and the ObjectStore's status.
- * @kubernetes/client-node is heavy, so it is loaded only when the API is actually asked.
+ * plugin's sidecar the ObjectStore it serves, its Cluster, and the ObjectStore's status. The
+ * requests go through the small client of kube-client.ts; this module makes their errors terse.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PgarkError, UserError } from '../util/errors.js';
+import { KubeApiError, kubeConnector, kubeResource, type KubeOptions, type KubeResourceType } from './kube-client.js';
 
-/** Where the kubelet mounts a pod's service-account token, CA and namespace. */
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export type { KubeOptions } from './kube-client.js';
 
 /** Why the Kubernetes API can be used, or undefined when there is no cluster to ask. */
 export function kubernetesAvailability(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -18,54 +18,6 @@ export function kubernetesAvailability(env: NodeJS.ProcessEnv = process.env): st
   if (env.KUBECONFIG) return `kubeconfig ${env.KUBECONFIG}`;
   const home = join(env.HOME ?? homedir(), '.kube', 'config');
   return existsSync(home) ? `kubeconfig ${home}` : undefined;
-}
-
-export interface KubeOptions {
-  /** Environment consulted (KUBERNETES_SERVICE_HOST/PORT, KUBECONFIG, HOME); default process.env. */
-  env?: NodeJS.ProcessEnv;
-  /** The service-account directory for in-cluster access; default SERVICE_ACCOUNT_DIR. */
-  serviceAccountDir?: string;
-}
-
-type K8s = typeof import('@kubernetes/client-node');
-interface Connection {
-  k8s: K8s;
-  kc: import('@kubernetes/client-node').KubeConfig;
-  /** The kubeconfig context's namespace, or the service account's; else "default". */
-  namespace: string;
-}
-
-/** One lazily made connection: in-cluster from `env` and the service-account directory, else a kubeconfig as kubectl finds it. */
-function connector(opts: KubeOptions): () => Promise<Connection> {
-  const env = opts.env ?? process.env;
-  let connection: Promise<Connection> | undefined;
-  return () =>
-    (connection ??= import('@kubernetes/client-node').then((k8s) => {
-      const kc = new k8s.KubeConfig();
-      if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0]);
-      else if (env.KUBERNETES_SERVICE_HOST) return inCluster(k8s, kc, env, opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
-      else kc.loadFromFile(join(env.HOME ?? homedir(), '.kube', 'config'));
-      return { k8s, kc, namespace: kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default' };
-    }));
-}
-
-/**
- * client-node's loadFromCluster() reads process.env and a fixed path; this reads the same things
- * from `env` and `dir`, so a caller (and a test) chooses them. The token is a file the client
- * re-reads every minute, so a rotated projected token is picked up.
- */
-function inCluster(k8s: K8s, kc: import('@kubernetes/client-node').KubeConfig, env: NodeJS.ProcessEnv, dir: string): Connection {
-  const host = env.KUBERNETES_SERVICE_HOST!;
-  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
-  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  kc.loadFromOptions({
-    clusters: [{ name: 'in-cluster', server, caFile: join(dir, 'ca.crt'), skipTLSVerify: false }],
-    users: [{ name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: join(dir, 'token') } } }],
-    contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'service-account' }],
-    currentContext: 'in-cluster',
-  });
-  const nsFile = join(dir, 'namespace');
-  return { k8s, kc, namespace: existsSync(nsFile) ? readFileSync(nsFile, 'utf8').trim() : 'default' };
 }
 
 /**
@@ -85,15 +37,14 @@ export class KubePermissionError extends UserError {
 
 const RBAC_HINT = "the operator plugin's Role grants it (see docs/cnpg-plugin.md, Running in a cluster)";
 
-/** HTTP status of a client-node failure, when it got an answer. */
+/** HTTP status of a failed request, when the API answered. */
 function httpStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
+  return err instanceof KubeApiError ? err.code : undefined;
 }
 
 /**
- * A terse error for a failed request on `what` ("secrets/creds"), never the response body (the
- * client's message carries it). 401/403 become KubePermissionError.
+ * A terse error for a failed request on `what` ("secrets/creds"): the status and its reason word,
+ * never the response body. 401/403 become KubePermissionError.
  */
 function apiError(err: unknown, verb: 'read' | 'update', what: string, namespace: string): Error {
   const code = httpStatus(err);
@@ -102,7 +53,9 @@ function apiError(err: unknown, verb: 'read' | 'update', what: string, namespace
   }
   if (code === 403) return new KubePermissionError(`the pod's service account may not ${verb} ${what} in ${namespace}`, 403, RBAC_HINT);
   const ing = verb === 'read' ? 'reading' : 'updating';
-  return new PgarkError(`Kubernetes API: ${ing} ${what} in ${namespace} failed${code ? ` with HTTP ${code}` : `: ${(err as Error).message}`}`);
+  if (err instanceof UserError) return err;
+  const reason = err instanceof KubeApiError && err.reason ? ` (${err.reason})` : '';
+  return new PgarkError(`Kubernetes API: ${ing} ${what} in ${namespace} failed${code ? ` with HTTP ${code}${reason}` : `: ${(err as Error).message}`}`);
 }
 
 export interface KubeSecret {
@@ -118,37 +71,33 @@ export interface KubeSecretReader {
   defaultNamespace(): Promise<string>;
 }
 
+const SECRETS: KubeResourceType = { group: '', version: 'v1', plural: 'secrets' };
+
 export function kubeSecretReader(opts: KubeOptions = {}): KubeSecretReader {
-  const connect = connector(opts);
+  const connect = kubeConnector(opts);
+  const secrets = kubeResource(connect, SECRETS);
   return {
     async defaultNamespace() {
       return (await connect()).namespace;
     },
     async read(name, namespace) {
-      const c = await connect();
-      const ns = namespace ?? c.namespace;
+      const ns = namespace ?? (await connect()).namespace;
+      let secret: { data?: Record<string, string> } | undefined;
       try {
-        const secret = await c.kc.makeApiClient(c.k8s.CoreV1Api).readNamespacedSecret({ name, namespace: ns });
-        const values: Record<string, Buffer> = {};
-        for (const [k, v] of Object.entries(secret.data ?? {})) values[k] = Buffer.from(v, 'base64');
-        return { values, namespace: ns };
+        secret = (await secrets.get(ns, name)) as typeof secret;
       } catch (err) {
-        if (httpStatus(err) === 404) return undefined;
         throw apiError(err, 'read', `secrets/${name}`, ns);
       }
+      if (!secret) return undefined;
+      const values: Record<string, Buffer> = {};
+      for (const [k, v] of Object.entries(secret.data ?? {})) values[k] = Buffer.from(v, 'base64');
+      return { values, namespace: ns };
     },
   };
 }
 
-/** A custom resource type pgark reads: group, version and plural as the API path spells them. */
-interface CustomResource {
-  group: string;
-  version: string;
-  plural: string;
-}
-
-const OBJECT_STORES: CustomResource = { group: 'barmancloud.cnpg.io', version: 'v1', plural: 'objectstores' };
-const CLUSTERS: CustomResource = { group: 'postgresql.cnpg.io', version: 'v1', plural: 'clusters' };
+const OBJECT_STORES: KubeResourceType = { group: 'barmancloud.cnpg.io', version: 'v1', plural: 'objectstores' };
+const CLUSTERS: KubeResourceType = { group: 'postgresql.cnpg.io', version: 'v1', plural: 'clusters' };
 
 /** A custom resource as JSON, with the metadata pgark relies on. */
 export interface KubeCustomObject {
@@ -181,24 +130,20 @@ export interface KubeObjectStoreOptions extends KubeOptions {
 }
 
 /** Reads of one custom resource type, errors made terse and 401/403 made KubePermissionError. */
-function customObjects(connect: () => Promise<Connection>, type: CustomResource) {
-  const api = async () => {
-    const c = await connect();
-    return c.kc.makeApiClient(c.k8s.CustomObjectsApi);
-  };
+function customObjects(connect: ReturnType<typeof kubeConnector>, type: KubeResourceType) {
+  const objects = kubeResource(connect, type);
   return {
     async get(name: string, namespace: string): Promise<KubeCustomObject | undefined> {
       try {
-        return (await (await api()).getNamespacedCustomObject({ ...type, namespace, name })) as KubeCustomObject;
+        return (await objects.get(namespace, name)) as KubeCustomObject | undefined;
       } catch (err) {
-        if (httpStatus(err) === 404) return undefined;
         throw apiError(err, 'read', `${type.plural}/${name}`, namespace);
       }
     },
-    /** PUT of the status subresource; false on a 409 conflict. */
+    /** PUT of the status subresource with the object's resourceVersion; false on a 409 conflict. */
     async replaceStatus(obj: KubeCustomObject, namespace: string): Promise<boolean> {
       try {
-        await (await api()).replaceNamespacedCustomObjectStatus({ ...type, namespace, name: obj.metadata.name, body: obj });
+        await objects.replace(namespace, obj.metadata.name, obj, 'status');
         return true;
       } catch (err) {
         if (httpStatus(err) === 409) return false;
@@ -209,7 +154,7 @@ function customObjects(connect: () => Promise<Connection>, type: CustomResource)
 }
 
 export function kubeObjectStores(opts: KubeObjectStoreOptions = {}): KubeObjectStores {
-  const connect = connector(opts);
+  const connect = kubeConnector(opts);
   const objects = customObjects(connect, OBJECT_STORES);
   const ttl = opts.cacheTtlMs ?? 10_000;
   const cache = new Map<string, { at: number; value: KubeCustomObject }>();
@@ -242,6 +187,6 @@ export function kubeObjectStores(opts: KubeObjectStoreOptions = {}): KubeObjectS
 
 /** The Cluster's JSON (postgresql.cnpg.io/v1), undefined when the API answers 404. Never cached: its status moves (currentPrimary). */
 export function kubeClusterReader(opts: KubeOptions = {}): (name: string, namespace: string) => Promise<KubeCustomObject | undefined> {
-  const clusters = customObjects(connector(opts), CLUSTERS);
+  const clusters = customObjects(kubeConnector(opts), CLUSTERS);
   return (name, namespace) => clusters.get(name, namespace);
 }

@@ -1,20 +1,16 @@
 /**
  * SecretKeySelector resolution: Secret documents from -f, --secrets-dir, and the Kubernetes API.
- * No Kubernetes runs here, so the API is a protocol-level stand-in: a local HTTPS server that
- * answers the real paths (/api/v1/namespaces/NS/secrets/NAME) with real V1Secret JSON, reached
- * by @kubernetes/client-node through a kubeconfig the test writes.
+ * No Kubernetes runs here, so the API is test/harness/kube-api.ts, which plays the API server's
+ * documented contract (paths, V1Secret JSON, bearer tokens), reached through a kubeconfig.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { clusterObjectStore, loadContext } from '../../src/config/index.js';
 import { UserError } from '../../src/util/errors.js';
 import { scratchDir } from '../harness/tmp.js';
-import { selfSignedCert } from '../harness/s3rver.js';
+import { secret, startKubeApi } from '../harness/kube-api.js';
 import { clusterText, secretText, yamlDocuments } from '../harness/manifests.js';
 
 const NO_KUBE = { HOME: '/nonexistent-home-for-tests' };
@@ -106,65 +102,21 @@ test('a missing secret or key names both and every source tried, and no value', 
   }
 });
 
-/** Stand-in API server: secrets by "namespace/name"; records the paths and auth headers it saw. */
-async function fakeKubeApi(dir: string, secrets: Record<string, Record<string, string>>) {
-  const seen: { path: string; auth?: string }[] = [];
-  const pem = selfSignedCert(dir);
-  const ca = readFileSync(pem.cert);
-  const server = createServer({ key: readFileSync(pem.key), cert: ca }, (req: IncomingMessage, res) => {
-    seen.push({ path: req.url ?? '', auth: req.headers.authorization });
-    const m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/?]+)/.exec(req.url ?? '');
-    const data = m ? secrets[`${m[1]}/${m[2]}`] : undefined;
-    res.setHeader('content-type', 'application/json');
-    if (!m || !data) {
-      res.statusCode = 404;
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: 'secrets not found' }));
-      return;
-    }
-    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-    res.end(JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: { name: m[2], namespace: m[1] }, type: 'Opaque', data: encoded }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return { seen, url: `https://127.0.0.1:${port}`, caData: ca.toString('base64'), close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-function kubeconfig(dir: string, server: string, caData: string, namespace: string): string {
-  const file = join(dir, 'kubeconfig');
-  writeFileSync(
-    file,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster: {server: "${server}", certificate-authority-data: "${caData}"}
-users:
-- name: tester
-  user: {token: test-token}
-contexts:
-- name: test
-  context: {cluster: test, user: tester, namespace: ${namespace}}
-current-context: test
-`,
-  );
-  return file;
-}
-
 test('Kubernetes API: namespace from the manifest, else from the kubeconfig context; 404 is a clear miss', async () => {
   const dir = scratchDir('secrets');
-  const api = await fakeKubeApi(dir.path, {
-    'prod/creds': { ACCESS_KEY_ID: 'prod-id', SECRET_ACCESS_KEY: 'prod-secret' },
-    'team-a/creds': { ACCESS_KEY_ID: 'team-id' },
-  });
+  const api = await startKubeApi();
+  api.put(secret('creds', { ACCESS_KEY_ID: 'prod-id', SECRET_ACCESS_KEY: 'prod-secret' }, 'prod'));
+  api.put(secret('creds', { ACCESS_KEY_ID: 'team-id' }, 'team-a'));
+  api.grant('test-token', [{ resource: 'secrets', verbs: ['get'] }]);
   try {
-    const env = { KUBECONFIG: kubeconfig(dir.path, api.url, api.caData, 'team-a'), HOME: '/nonexistent' };
+    const env = { KUBECONFIG: api.kubeconfig('test-token', 'team-a'), HOME: '/nonexistent' };
     const prodFile = writeManifest(dir.path, clusterText({ namespace: 'prod' }));
     const ctx = await loadContext({ files: [prodFile], env });
     const r = await clusterObjectStore(ctx, ctx.manifests.clusters[0]);
     assert.equal(r.s3?.accessKeyId, 'prod-id');
     assert.equal(r.s3?.secretAccessKey, 'prod-secret');
     assert.equal(r.credentialSource, 's3Credentials: accessKeyId, secretAccessKey from Kubernetes secret prod/creds');
-    assert.ok(api.seen.every((s) => s.path.startsWith('/api/v1/namespaces/prod/secrets/creds') && s.auth === 'Bearer test-token'));
+    assert.ok(api.requests.every((r) => r.path === '/api/v1/namespaces/prod/secrets/creds' && r.authorization === 'Bearer test-token'));
 
     const plainFile = writeManifest(dir.path, clusterText());
     const ctx2 = await loadContext({ files: [plainFile], env });
@@ -176,7 +128,7 @@ test('Kubernetes API: namespace from the manifest, else from the kubeconfig cont
     assert.match(err.message, /secret "creds" key "SECRET_ACCESS_KEY" not found/);
     assert.match(err.message, /Kubernetes secret team-a\/creds has no key "SECRET_ACCESS_KEY" \(keys: ACCESS_KEY_ID\)/);
     assert.ok(!err.message.includes('team-id'));
-    assert.ok(api.seen.some((s) => s.path.startsWith('/api/v1/namespaces/team-a/secrets/creds')));
+    assert.ok(api.requests.some((r) => r.path === '/api/v1/namespaces/team-a/secrets/creds'));
 
     const missing = writeManifest(dir.path, clusterText({ namespace: 'nowhere' }));
     const ctx3 = await loadContext({ files: [missing], env });

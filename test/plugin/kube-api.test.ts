@@ -1,9 +1,9 @@
 /**
  * The plugin's Kubernetes side: ObjectStore, Cluster and Secret reads and the ObjectStore status
- * write, through @kubernetes/client-node against test/harness/kube-api.ts. No API server runs
- * here, so that harness plays the documented contract (paths, Status objects, bearer tokens,
- * resourceVersion conflicts on the status subresource); clients reach it in-cluster style, from
- * KUBERNETES_SERVICE_HOST/PORT and a service-account directory.
+ * write, through pgark's client (src/config/kube-client.ts) against test/harness/kube-api.ts. No
+ * API server runs here, so that harness plays the documented contract (paths, Status objects,
+ * bearer tokens, resourceVersion conflicts on the status subresource); clients reach it
+ * in-cluster style, from KUBERNETES_SERVICE_HOST/PORT and a service-account directory.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import { kubeObjectStores } from '../../src/config/kube.js';
 import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { PluginConfig } from '../../src/plugin/config.js';
-import type { KubeApi } from '../harness/kube-api.js';
+import { objectStore, secret, type KubeApi } from '../harness/kube-api.js';
 import type { TestStore } from '../harness/stores.js';
 import { emptyManifestSet } from '../../src/config/index.js';
 import type { PgConnectionOptions } from '../../src/pg/connect.js';
@@ -15,12 +15,8 @@ import { pluginCluster } from '../harness/cnpg-client.js';
 export function putObjectStore(api: KubeApi, ts: TestStore, name: string, namespace: string, spec: Record<string, unknown> = {}): void {
   // ObjectStore.spec.configuration forbids serverName: the Cluster's plugin parameters carry it.
   const configuration = ts.objectStoreConfig();
-  api.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: ts.secretName, namespace }, type: 'Opaque', data: base64Values(ts.secretValues) });
-  api.put({ apiVersion: 'barmancloud.cnpg.io/v1', kind: 'ObjectStore', metadata: { name, namespace }, spec: { configuration, ...spec } });
-}
-
-function base64Values(values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+  api.put(secret(ts.secretName, ts.secretValues, namespace));
+  api.put(objectStore(name, configuration, spec, namespace));
 }
 
 /** The plugin's configuration reader as the sidecar builds it in a pod: ObjectStores and Secrets through the API only. */

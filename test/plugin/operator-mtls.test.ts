@@ -3,7 +3,7 @@
  * real gRPC server on TCP with mutual TLS, and a client built from the upstream cnpg-i protos
  * playing the CNPG operator. Clients without a certificate, with one from another CA, or limited
  * to TLS 1.2 are refused; a proper client calls every operator service. The Kubernetes API is a
- * local server playing its documented contract (operator-fake-api.ts): no API server runs here.
+ * local server playing its documented contract (test/harness/kube-api.ts): no API server runs here.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ import { applyPatch } from '../harness/json-patch.js';
 import { kubeShapeProblems } from '../harness/kube-shapes.js';
 import { scratchDir } from '../harness/tmp.js';
 import { PGARK_LAUNCHER } from '../wal/helpers.js';
-import { objectStore, secret, startFakeApi } from './operator-fake-api.js';
+import { objectStore, operatorKubeconfig, secret, startKubeApi } from '../harness/kube-api.js';
 
 const OPERATOR = 'cnpgi.operator.v1.Operator';
 const LIFECYCLE = 'cnpgi.operator_lifecycle.v1.OperatorLifecycle';
@@ -29,16 +29,15 @@ const RECONCILER = 'cnpgi.reconciler.v1.ReconcilerHooks';
 const HOST = 'pgark.cnpg-system.svc';
 
 const tmp = scratchDir('operator-mtls');
-const api = await startFakeApi(tmp.path);
-api.put(
-  'objectstores',
-  objectStore(
+const api = await startKubeApi();
+const kubeconfig = operatorKubeconfig(api);
+api.put(objectStore(
     'minio-store',
     { destinationPath: 's3://backups/', s3Credentials: { accessKeyId: { name: 'minio-creds', key: 'ACCESS_KEY_ID' }, secretAccessKey: { name: 'minio-creds', key: 'ACCESS_SECRET_KEY' } } },
     { retentionPolicy: '30d', instanceSidecarConfiguration: { resources: { limits: { memory: '256Mi' }, requests: { memory: '100Mi' } } } },
   ),
 );
-api.put('secrets', secret('minio-creds', { ACCESS_KEY_ID: 'AKIA-SECRET-ID', ACCESS_SECRET_KEY: 'very-secret' }));
+api.put(secret('minio-creds', { ACCESS_KEY_ID: 'AKIA-SECRET-ID', ACCESS_SECRET_KEY: 'very-secret' }));
 
 // The certificates come from the CLI, as a user would make them.
 const certDir = join(tmp.path, 'certs');
@@ -52,7 +51,7 @@ const plugin = await startOperatorPlugin({
   serverCert: join(certDir, 'server.crt'),
   serverKey: join(certDir, 'server.key'),
   clientCa: join(certDir, 'ca.crt'),
-  env: { KUBECONFIG: api.kubeconfig, PGARK_SIDECAR_IMAGE: 'ghcr.io/example/pgark:2.0.0' },
+  env: { KUBECONFIG: kubeconfig, PGARK_SIDECAR_IMAGE: 'ghcr.io/example/pgark:2.0.0' },
 });
 const address = `127.0.0.1:${plugin.server.port}`;
 const options = { 'grpc.ssl_target_name_override': HOST, 'grpc.default_authority': HOST };
@@ -180,9 +179,9 @@ test('ReconcilerHooks: Pre keeps the Role in the API, requeues while a store is 
   const cluster = fixture('cluster-plugin');
   const pre = await good.call(RECONCILER, 'Pre', { clusterDefinition: json(cluster), resourceDefinition: json(cluster) });
   assert.equal(pre.behavior, 'BEHAVIOR_CONTINUE');
-  const role = api.objects.get('roles/app/cluster-example-pgark')!;
-  assert.deepEqual(role.rules[2].resourceNames, ['minio-creds']);
-  assert.ok(api.objects.get('rolebindings/app/cluster-example-pgark'));
+  const role = api.get('Role', 'app', 'cluster-example-pgark')!.rules as { resourceNames: string[] }[];
+  assert.deepEqual(role[2].resourceNames, ['minio-creds']);
+  assert.ok(api.get('RoleBinding', 'app', 'cluster-example-pgark'));
   const backup = { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Backup', metadata: { name: 'b' }, spec: { cluster: { name: 'cluster-example' } } };
   assert.equal((await good.call(RECONCILER, 'Pre', { clusterDefinition: json(cluster), resourceDefinition: json(backup) })).behavior, 'BEHAVIOR_CONTINUE');
   const later = structuredClone(cluster);

@@ -1,7 +1,7 @@
 /**
- * The Role and RoleBinding the reconciler hooks keep for a Cluster, written through
- * @kubernetes/client-node's RbacAuthorizationV1Api to a local server that plays the documented
- * Kubernetes API (operator-fake-api.ts; no API server runs here).
+ * The Role and RoleBinding the reconciler hooks keep for a Cluster, written through pgark's
+ * Kubernetes client (src/config/kube-client.ts) to a local server that plays the documented
+ * Kubernetes API (test/harness/kube-api.ts; no API server runs here).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,17 +10,18 @@ import { parse } from 'yaml';
 import { operatorKube } from '../../src/plugin/operator/kube.js';
 import { desiredRole, reconcileRbac, secretNamesOf } from '../../src/plugin/operator/rbac.js';
 import { readCluster } from '../../src/plugin/config.js';
-import { objectStore, secret, startFakeApi } from './operator-fake-api.js';
+import { objectStore, operatorKubeconfig, secret, startKubeApi, type KubeObject } from '../harness/kube-api.js';
 import { kubeShapeProblems } from '../harness/kube-shapes.js';
 import { scratchDir } from '../harness/tmp.js';
 
 const tmp = scratchDir('operator-rbac');
-const api = await startFakeApi(tmp.path);
+const api = await startKubeApi();
+const kubeconfig = operatorKubeconfig(api);
 after(async () => {
   await api.close();
   tmp.cleanup();
 });
-const kube = operatorKube({ KUBECONFIG: api.kubeconfig });
+const kube = operatorKube({ KUBECONFIG: kubeconfig });
 const fixture = (name: string) => JSON.parse(JSON.stringify(parse(readFileSync(`test/fixtures/cnpg-pods/${name}.yaml`, 'utf8'))));
 
 const clusterFixture = (name: string) => readCluster(fixture(name));
@@ -32,13 +33,15 @@ const s3Store = (name: string, creds: string) =>
     endpointCA: { name: 'minio-ca', key: 'ca.crt' },
     s3Credentials: { accessKeyId: { name: creds, key: 'ACCESS_KEY_ID' }, secretAccessKey: { name: creds, key: 'ACCESS_SECRET_KEY' } },
   });
-api.put('objectstores', s3Store('restore-store', 'minio-creds'));
-api.put('objectstores', objectStore('origin-store', { destinationPath: 'https://acct.blob.core.windows.net/c/p', azureCredentials: { connectionString: { name: 'azure-creds', key: 'AZURE_CONNECTION_STRING' } } }));
-api.put('objectstores', objectStore('iam-store', { destinationPath: 's3://iam/', s3Credentials: { inheritFromIAMRole: true } }));
-api.put('secrets', secret('minio-creds', { ACCESS_KEY_ID: 'AKIA-SECRET-ID', ACCESS_SECRET_KEY: 'very-secret' }));
+api.put(s3Store('restore-store', 'minio-creds'));
+api.put(objectStore('origin-store', { destinationPath: 'https://acct.blob.core.windows.net/c/p', azureCredentials: { connectionString: { name: 'azure-creds', key: 'AZURE_CONNECTION_STRING' } } }));
+api.put(objectStore('iam-store', { destinationPath: 's3://iam/', s3Credentials: { inheritFromIAMRole: true } }));
+api.put(secret('minio-creds', { ACCESS_KEY_ID: 'AKIA-SECRET-ID', ACCESS_SECRET_KEY: 'very-secret' }));
 
-const role = () => api.objects.get('roles/app/cluster-restore-pgark');
-const binding = () => api.objects.get('rolebindings/app/cluster-restore-pgark');
+// Loosely typed: the tests index into rules and ownerReferences as the JSON has them.
+type Json = Record<string, any>;
+const role = () => api.get('Role', 'app', 'cluster-restore-pgark') as Json | undefined;
+const binding = () => api.get('RoleBinding', 'app', 'cluster-restore-pgark') as Json | undefined;
 
 test('the first reconcile creates a Role naming exactly the referenced stores and their Secrets, and a binding to the cluster service account', async () => {
   const cluster = clusterFixture('cluster-recovery');
@@ -52,8 +55,10 @@ test('the first reconcile creates a Role naming exactly the referenced stores an
   assert.deepEqual(binding()!.subjects, [{ kind: 'ServiceAccount', name: 'cluster-restore', namespace: 'app' }]);
   assert.deepEqual(binding()!.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-restore-pgark' });
   assert.equal(role()!.metadata.ownerReferences[0].uid, cluster.metadata.uid);
-  assert.deepEqual(kubeShapeProblems(role(), 'V1Role'), []);
-  assert.deepEqual(kubeShapeProblems(binding(), 'V1RoleBinding'), []);
+  // The objects as pgark sent them (the server adds its own metadata).
+  const sent = (plural: string) => JSON.parse(api.requests.find((x) => x.method === 'POST' && x.path.endsWith(`/${plural}`))!.body);
+  assert.deepEqual(kubeShapeProblems(sent('roles'), 'V1Role'), []);
+  assert.deepEqual(kubeShapeProblems(sent('rolebindings'), 'V1RoleBinding'), []);
   // No Secret value went anywhere near the RBAC objects.
   assert.doesNotMatch(JSON.stringify([role(), binding()]), /very-secret|AKIA-SECRET-ID/);
 });
@@ -62,7 +67,7 @@ test('a second reconcile with the same parameters writes nothing', async () => {
   const before = api.requests.length;
   const r = await reconcileRbac(kube, clusterFixture('cluster-recovery'), 'pgark.io');
   assert.deepEqual(r, { behavior: 'continue', changed: [] });
-  assert.deepEqual(api.requests.slice(before).filter((x) => !x.startsWith('GET')), []);
+  assert.deepEqual(api.requests.slice(before).filter((x) => x.method !== 'GET'), []);
 });
 
 test('changed parameters update the Role: the old store and its Secrets lose access, a store without Secrets opens none', async () => {
@@ -79,13 +84,14 @@ test('changed parameters update the Role: the old store and its Secrets lose acc
 test('a custom service account and a binding with a foreign roleRef are brought back in line', async () => {
   const b = binding()!;
   b.roleRef = { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' };
+  api.put(b as KubeObject);
   const cluster = clusterFixture('cluster-recovery');
   cluster.spec.serviceAccountName = 'pg-runner';
   const r = await reconcileRbac(kube, cluster, 'pgark.io');
   assert.equal(r.behavior, 'continue');
   assert.deepEqual(binding()!.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-restore-pgark' });
   assert.deepEqual(binding()!.subjects, [{ kind: 'ServiceAccount', name: 'pg-runner', namespace: 'app' }]);
-  assert.ok(api.requests.includes('DELETE /apis/rbac.authorization.k8s.io/v1/namespaces/app/rolebindings/cluster-restore-pgark'));
+  assert.ok(api.requests.some((x) => `${x.method} ${x.path} ${x.status}` === 'DELETE /apis/rbac.authorization.k8s.io/v1/namespaces/app/rolebindings/cluster-restore-pgark 200'));
 });
 
 test('a missing ObjectStore requeues and creates nothing', async () => {
@@ -93,7 +99,7 @@ test('a missing ObjectStore requeues and creates nothing', async () => {
   cluster.spec.plugins![0].parameters!.barmanObjectName = 'not-there';
   const r = await reconcileRbac(kube, cluster, 'pgark.io');
   assert.deepEqual(r, { behavior: 'requeue', reason: 'ObjectStore "not-there" not found in namespace app', requeueAfterSeconds: 30 });
-  assert.equal(api.objects.get('roles/app/cluster-example-pgark'), undefined);
+  assert.equal(api.get('Role', 'app', 'cluster-example-pgark'), undefined);
 });
 
 test('Secret names are collected at every depth of spec.configuration, and only there', () => {

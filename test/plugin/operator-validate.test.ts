@@ -1,8 +1,8 @@
 /**
  * Operator.ValidateClusterCreate/Change's checks, one mistake at a time: each gives exactly one
  * ValidationError naming the Cluster field it stems from, with pgark's own message and hint, and
- * never a Secret value. ObjectStores and Secrets are read through @kubernetes/client-node from a
- * local server playing the documented API (operator-fake-api.ts; no API server runs here).
+ * never a Secret value. ObjectStores and Secrets are read through pgark's Kubernetes client from a
+ * local server playing the documented API (test/harness/kube-api.ts; no API server runs here).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,26 +12,27 @@ import { ChainedSecretResolver } from '../../src/config/secrets.js';
 import { kubeObjectStores } from '../../src/config/kube.js';
 import { PluginConfig, readCluster } from '../../src/plugin/config.js';
 import { validateCluster } from '../../src/plugin/operator/validate.js';
-import { objectStore, secret, startFakeApi } from './operator-fake-api.js';
+import { objectStore, operatorKubeconfig, secret, startKubeApi } from '../harness/kube-api.js';
 import { scratchDir } from '../harness/tmp.js';
 import { emptyManifestSet } from '../../src/config/index.js';
 
 const tmp = scratchDir('operator-validate');
-const api = await startFakeApi(tmp.path);
+const api = await startKubeApi();
+const kubeconfig = operatorKubeconfig(api);
 after(async () => {
   await api.close();
   tmp.cleanup();
 });
-const env = { KUBECONFIG: api.kubeconfig };
+const env = { KUBECONFIG: kubeconfig };
 
 const creds = (key = 'ACCESS_KEY_ID') => ({ accessKeyId: { name: 'minio-creds', key }, secretAccessKey: { name: 'minio-creds', key: 'ACCESS_SECRET_KEY' } });
-api.put('secrets', secret('minio-creds', { ACCESS_KEY_ID: 'AKIA-SECRET-ID', ACCESS_SECRET_KEY: 'very-secret' }));
-api.put('objectstores', objectStore('minio-store', { destinationPath: 's3://backups/', s3Credentials: creds() }, { retentionPolicy: '30d' }));
-api.put('objectstores', objectStore('origin-store', { destinationPath: 's3://origin/', s3Credentials: creds() }));
-api.put('objectstores', objectStore('restore-store', { destinationPath: 's3://restore/', s3Credentials: creds() }));
-api.put('objectstores', objectStore('bad-retention', { destinationPath: 's3://backups/', s3Credentials: creds() }, { retentionPolicy: '30days' }));
-api.put('objectstores', objectStore('bad-key', { destinationPath: 's3://backups/', s3Credentials: creds('ACCESS_KEY') }));
-api.put('objectstores', objectStore('with-server-name', { destinationPath: 's3://backups/', serverName: 'pg', s3Credentials: creds() }));
+api.put(secret('minio-creds', { ACCESS_KEY_ID: 'AKIA-SECRET-ID', ACCESS_SECRET_KEY: 'very-secret' }));
+api.put(objectStore('minio-store', { destinationPath: 's3://backups/', s3Credentials: creds() }, { retentionPolicy: '30d' }));
+api.put(objectStore('origin-store', { destinationPath: 's3://origin/', s3Credentials: creds() }));
+api.put(objectStore('restore-store', { destinationPath: 's3://restore/', s3Credentials: creds() }));
+api.put(objectStore('bad-retention', { destinationPath: 's3://backups/', s3Credentials: creds() }, { retentionPolicy: '30days' }));
+api.put(objectStore('bad-key', { destinationPath: 's3://backups/', s3Credentials: creds('ACCESS_KEY') }));
+api.put(objectStore('with-server-name', { destinationPath: 's3://backups/', serverName: 'pg', s3Credentials: creds() }));
 
 const fixture = (name: string) => JSON.parse(JSON.stringify(parse(readFileSync(`test/fixtures/cnpg-pods/${name}.yaml`, 'utf8'))));
 

@@ -1,12 +1,13 @@
 /**
  * The operator plugin's Kubernetes API access: ObjectStores (read), the key names of Secrets
  * (never their values), and the Role and RoleBinding it keeps for each Cluster. It runs in its
- * own Deployment, so the in-cluster service account (or KUBECONFIG) is the only source.
- * @kubernetes/client-node is loaded on first use; `pgark plugin certs` and the tests of pure
- * parts never pay for it.
+ * own Deployment, so the in-cluster service account (or KUBECONFIG) is the only source. The
+ * requests go through config/kube-client.ts like the sidecar's; client-node is imported for its
+ * types only, which cost nothing at run time.
  */
 import type { V1Role, V1RoleBinding } from '@kubernetes/client-node';
 import { kubeObjectStores, kubeSecretReader } from '../../config/kube.js';
+import { KubeApiError, kubeConnector, kubeResource, type KubeConnection } from '../../config/kube-client.js';
 
 export const OBJECTSTORE_GROUP = 'barmancloud.cnpg.io';
 
@@ -27,41 +28,38 @@ export interface OperatorKube {
   roleBindings: NamespacedResource<V1RoleBinding>;
 }
 
-/** The HTTP status of a client-node failure, if it has one. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-async function orMissing<T>(call: Promise<T>): Promise<T | undefined> {
-  try {
-    return await call;
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
-}
-
 /** Names the request in an API failure, keeping the response body (which may echo objects) out of the message. */
 async function described<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    const code = statusOf(err);
-    throw new Error(`Kubernetes API: ${what} failed${code ? ` with HTTP ${code}` : `: ${(err as Error).message}`}`, { cause: err });
+    const detail = err instanceof KubeApiError ? ` with ${err.message}` : `: ${(err as Error).message}`;
+    throw new Error(`Kubernetes API: ${what} failed${detail}`, { cause: err });
   }
 }
 
+const RBAC_GROUP = 'rbac.authorization.k8s.io';
+
+/** Roles or RoleBindings through the small client; a missing object is undefined on read and nothing to do on delete. */
+function rbacResource<T extends { metadata?: { name?: string } }>(connect: () => Promise<KubeConnection>, plural: 'roles' | 'rolebindings'): NamespacedResource<T> {
+  const api = kubeResource(connect, { group: RBAC_GROUP, version: 'v1', plural });
+  return {
+    read: (namespace, name) => described(`reading ${plural}/${name} in ${namespace}`, async () => (await api.get(namespace, name)) as T | undefined),
+    create: (namespace, body) => described(`creating ${plural}/${body.metadata?.name} in ${namespace}`, async () => (await api.create(namespace, body)) as T),
+    replace: (namespace, name, body) => described(`updating ${plural}/${name} in ${namespace}`, async () => (await api.replace(namespace, name, body)) as T),
+    delete: (namespace, name) =>
+      described(`deleting ${plural}/${name} in ${namespace}`, async () => {
+        try {
+          await api.delete(namespace, name);
+        } catch (err) {
+          if (!(err instanceof KubeApiError && err.code === 404)) throw err;
+        }
+      }),
+  };
+}
+
 export function operatorKube(env: NodeJS.ProcessEnv = process.env): OperatorKube {
-  type Apis = { rbac: import('@kubernetes/client-node').RbacAuthorizationV1Api };
-  let apis: Promise<Apis> | undefined;
-  const connect = () =>
-    (apis ??= import('@kubernetes/client-node').then((k8s) => {
-      const kc = new k8s.KubeConfig();
-      if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0]);
-      else kc.loadFromCluster();
-      return { rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api) };
-    }));
+  const connect = kubeConnector({ env });
   const secrets = kubeSecretReader({ env });
   // No cache: the operator reads a store when a Cluster is validated or reconciled, and must see it as it is now.
   const stores = kubeObjectStores({ env, cacheTtlMs: 0 });
@@ -73,21 +71,7 @@ export function operatorKube(env: NodeJS.ProcessEnv = process.env): OperatorKube
       const secret = await secrets.read(name, namespace);
       return secret ? Object.keys(secret.values) : undefined;
     },
-    roles: {
-      read: async (namespace, name) => described(`reading roles/${name} in ${namespace}`, async () => orMissing((await connect()).rbac.readNamespacedRole({ namespace, name }))),
-      create: async (namespace, body) => described(`creating roles/${body.metadata?.name} in ${namespace}`, async () => (await connect()).rbac.createNamespacedRole({ namespace, body })),
-      replace: async (namespace, name, body) => described(`updating roles/${name} in ${namespace}`, async () => (await connect()).rbac.replaceNamespacedRole({ namespace, name, body })),
-      delete: async (namespace, name) => described(`deleting roles/${name} in ${namespace}`, async () => void (await orMissing((await connect()).rbac.deleteNamespacedRole({ namespace, name })))),
-    },
-    roleBindings: {
-      read: async (namespace, name) =>
-        described(`reading rolebindings/${name} in ${namespace}`, async () => orMissing((await connect()).rbac.readNamespacedRoleBinding({ namespace, name }))),
-      create: async (namespace, body) =>
-        described(`creating rolebindings/${body.metadata?.name} in ${namespace}`, async () => (await connect()).rbac.createNamespacedRoleBinding({ namespace, body })),
-      replace: async (namespace, name, body) =>
-        described(`updating rolebindings/${name} in ${namespace}`, async () => (await connect()).rbac.replaceNamespacedRoleBinding({ namespace, name, body })),
-      delete: async (namespace, name) =>
-        described(`deleting rolebindings/${name} in ${namespace}`, async () => void (await orMissing((await connect()).rbac.deleteNamespacedRoleBinding({ namespace, name })))),
-    },
+    roles: rbacResource<V1Role>(connect, 'roles'),
+    roleBindings: rbacResource<V1RoleBinding>(connect, 'rolebindings'),
   };
 }

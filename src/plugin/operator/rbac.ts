@@ -87,7 +87,7 @@ export async function reconcileRbac(kube: OperatorKube, cluster: PluginCluster, 
   }
   const changed: string[] = [];
   const role = desiredRole(cluster, stores);
-  if (await ensure(kube.roles, role, (have) => isDeepStrictEqual(plain(have.rules ?? []), plain(role.rules)) && sameMeta(have, role))) changed.push(`Role ${role.metadata!.name}`);
+  if (await ensure(kube.roles, role, (have) => isDeepStrictEqual(have.rules ?? [], role.rules) && sameMeta(have, role))) changed.push(`Role ${role.metadata!.name}`);
   const binding = desiredRoleBinding(cluster);
   const ns = binding.metadata!.namespace!;
   const current = await kube.roleBindings.read(ns, binding.metadata!.name!);
@@ -96,11 +96,6 @@ export async function reconcileRbac(kube: OperatorKube, cluster: PluginCluster, 
   const sameBinding = (have: V1RoleBinding) => isDeepStrictEqual((have.subjects ?? []).map(pick), binding.subjects!.map(pick)) && sameMeta(have, binding);
   if (await ensure(kube.roleBindings, binding, sameBinding)) changed.push(`RoleBinding ${binding.metadata!.name}`);
   return { behavior: 'continue', changed };
-}
-
-/** JSON data of a value: client-node returns class instances, whose prototypes a strict comparison would see. */
-function plain(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v ?? null));
 }
 
 /** Drops fields the API server fills in or leaves empty, so a fresh object compares equal to a read one. */
