@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { UserError } from '../util/errors.js';
+import { KubeApiError, kubeConnector, kubeResource } from '../config/kube-client.js';
 
 export interface PluginCertsOptions {
   namespace?: string;
@@ -103,17 +104,13 @@ export async function pluginCerts(opts: PluginCertsOptions): Promise<void> {
     write('secrets.yaml', secrets.map((s) => stringify(s)).join('---\n'));
     process.stdout.write(`wrote ca.crt, server.crt, server.key, client.crt, client.key and secrets.yaml (Secrets ${names.server}, ${names.client}) to ${opts.outputDir}\n`);
   } else {
-    const k8s = await import('@kubernetes/client-node');
-    const kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-    const api = kc.makeApiClient(k8s.CoreV1Api);
+    const secretsApi = kubeResource(kubeConnector({}), { group: '', version: 'v1', plural: 'secrets' });
     for (const body of secrets) {
       try {
-        await api.createNamespacedSecret({ namespace: opts.namespace, body });
+        await secretsApi.create(opts.namespace, body);
       } catch (err) {
-        const code = (err as { code?: number }).code;
-        if (code === 409) throw new UserError(`Secret ${opts.namespace}/${body.metadata.name} already exists`, 'delete both Secrets to rotate the certificates, then run the command again');
-        throw new Error(`Kubernetes API: creating Secret ${opts.namespace}/${body.metadata.name} failed${code ? ` with HTTP ${code}` : `: ${(err as Error).message}`}`);
+        if (err instanceof KubeApiError && err.code === 409) throw new UserError(`Secret ${opts.namespace}/${body.metadata.name} already exists`, 'delete both Secrets to rotate the certificates, then run the command again');
+        throw new Error(`Kubernetes API: creating Secret ${opts.namespace}/${body.metadata.name} failed${err instanceof KubeApiError ? ` with ${err.message}` : `: ${(err as Error).message}`}`);
       }
       process.stdout.write(`created Secret ${opts.namespace}/${body.metadata.name}\n`);
     }

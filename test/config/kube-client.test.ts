@@ -15,6 +15,8 @@ import { PgarkError, UserError } from '../../src/util/errors.js';
 import { objectStore, operatorKubeconfig, pluginRole, secret, startKubeApi, type KubeApi } from '../harness/kube-api.js';
 import { scratchDir } from '../harness/tmp.js';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { execFile } from 'node:child_process';
+import { PGARK_LAUNCHER } from '../wal/helpers.js';
 
 const NS = 'prod';
 const SECRET_VALUE = 'never-print-this-value';
@@ -202,10 +204,36 @@ test('kubeconfig and service-account mistakes are UserErrors naming the file and
   });
 });
 
-test('no sidecar, restore or operator code loads @kubernetes/client-node (48 MiB): only `plugin certs --apply` does', () => {
+test('pgark plugin certs --apply creates the two TLS Secrets through the API, and refuses to overwrite them', async () => {
+  await withApi(async (api) => {
+    api.grant('installer', [{ resource: 'secrets', verbs: ['create'] }]);
+    const env = { ...process.env, KUBECONFIG: api.kubeconfig('installer', NS) };
+    // Asynchronous: the fake API answers from this process's event loop.
+    const apply = () =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(PGARK_LAUNCHER, ['plugin', 'certs', '--namespace', NS, '--service', 'pgark', '--apply'], { encoding: 'utf8', env }, (err, stdout, stderr) =>
+          resolve({ status: err ? Number(err.code) : 0, stdout, stderr }),
+        ),
+      );
+    const first = await apply();
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /created Secret prod\/pgark-server-tls\ncreated Secret prod\/pgark-client-tls/);
+    assert.doesNotMatch(first.stdout + first.stderr, /PRIVATE KEY/);
+    for (const name of ['pgark-server-tls', 'pgark-client-tls']) {
+      const stored = api.get('Secret', NS, name);
+      assert.equal(stored?.type, 'kubernetes.io/tls', name);
+      assert.ok(Object.keys((stored?.data ?? {}) as object).includes('tls.key'), name);
+    }
+    const again = await apply();
+    assert.equal(again.status, 2, again.stderr);
+    assert.match(again.stderr, /Secret prod\/pgark-server-tls already exists/);
+  });
+});
+
+test('no pgark code loads @kubernetes/client-node (48 MiB) at run time', () => {
   // tsc erases type-only imports, so an import left in the compiled code is a load at run time.
   const dist = join(PACKAGE_ROOT, 'dist', 'src');
   const loads = /(?:\bfrom|\bimport\s*\()\s*['"]@kubernetes\/client-node/;
   const loaders = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js') && loads.test(readFileSync(join(dist, f), 'utf8')));
-  assert.deepEqual(loaders, ['commands/plugin-certs.js']);
+  assert.deepEqual(loaders, []);
 });
