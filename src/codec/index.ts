@@ -1,6 +1,5 @@
 /** Public entry point of the codec layer. */
-import { Duplex, Readable, type Transform } from 'node:stream';
-import { pipeline as pipeStreams } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
@@ -78,12 +77,7 @@ export function assertDecodable(form: StoredForm, keys: AgeKeys | undefined, wha
 
 /** The stream that stores bytes: the compressor, then age encryption when keys are given (compressed bytes do not shrink once encrypted). */
 export function encodeStream(compress: Transform, keys: AgeKeys | undefined): Transform {
-  if (!keys) return compress;
-  const encrypt = encryptStream(keys);
-  // One stream for the writer: writes go to the compressor, reads come from the encryptor, an error in either fails both.
-  const both = Duplex.from({ writable: compress, readable: encrypt });
-  pipeStreams(compress, encrypt, (err) => err && both.destroy(err));
-  return both as unknown as Transform;
+  return keys ? encryptStream(keys, compress) : compress;
 }
 
 /** decodeStreams for a whole buffer. */
