@@ -227,24 +227,23 @@ function chunkNonce(counter: number, last: boolean): Buffer {
 }
 
 /**
- * Seals `plain` as consecutive STREAM chunks, the first numbered `counter`, into `out` at `at`;
- * `final`: its last chunk ends the object (an empty `plain` is then one empty chunk). Returns the
- * offset after the last tag. Node's cipher cannot write into a given buffer, so each chunk's
- * ciphertext is copied once, while it is still in the CPU cache, into the caller's one buffer:
- * cheaper than handing every chunk and tag on as buffers of their own.
+ * Seals `plain` as consecutive STREAM chunks, the first numbered `counter`, handing each
+ * ciphertext and tag to `emit` as the cipher returns them; `final`: the last chunk ends the object
+ * (an empty `plain` is then one empty chunk). Node's cipher cannot write into a given buffer, so
+ * a stream passes the pieces on as they are: copying them into one buffer per write cost more
+ * (a large allocation and a copy) than the extra pieces cost downstream.
  */
-function sealInto(key: Buffer, plain: Uint8Array, counter: number, final: boolean, out: Buffer, at: number): number {
+function sealChunks(key: Buffer, plain: Uint8Array, counter: number, final: boolean, emit: (piece: Buffer) => void): void {
   const nonce = Buffer.alloc(12);
   const chunks = final ? Math.max(1, Math.ceil(plain.length / CHUNK)) : plain.length / CHUNK;
   for (let i = 0; i < chunks; i++) {
     nonce.writeUIntBE(counter + i, 5, 6);
     nonce[11] = final && i === chunks - 1 ? 1 : 0;
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
-    at += c.update(plain.subarray(i * CHUNK, (i + 1) * CHUNK)).copy(out, at);
+    emit(c.update(plain.subarray(i * CHUNK, (i + 1) * CHUNK)));
     c.final();
-    at += c.getAuthTag().copy(out, at);
+    emit(c.getAuthTag());
   }
-  return at;
 }
 
 /** Bytes of a sealed payload of `length` plaintext bytes (nonce excluded). */
@@ -253,7 +252,7 @@ function sealedLength(length: number): number {
 }
 
 /**
- * The payload of one object, fed in writes of any size: each write comes back as one buffer of
+ * The payload of one object, fed in writes of any size: each write returns the sealed pieces of
  * the chunks it completes. A full chunk is held back until more input proves it is not the last.
  */
 class PayloadSealer {
@@ -263,32 +262,32 @@ class PayloadSealer {
 
   constructor(private readonly key: Buffer) {}
 
-  add(data: Buffer): Buffer | undefined {
+  add(data: Buffer): Buffer[] {
+    const out: Buffer[] = [];
     const release = Math.floor((this.used + data.length - 1) / CHUNK);
     if (release <= 0) {
       this.used += data.copy(this.staged, this.used);
-      return undefined;
+      return out;
     }
-    const out = Buffer.allocUnsafe(release * (CHUNK + TAG));
-    let at = 0;
+    const emit = (piece: Buffer) => out.push(piece);
     let from = 0;
     const staged = this.used > 0 ? 1 : 0;
     if (staged) {
-      from = this.staged.length - this.used;
+      from = CHUNK - this.used;
       data.copy(this.staged, this.used, 0, from);
-      at = sealInto(this.key, this.staged, this.counter++, false, out, at);
+      sealChunks(this.key, this.staged, this.counter++, false, emit);
     }
     // Whole chunks of the write are sealed where they are; only the remainder is staged.
     const inPlace = (release - staged) * CHUNK;
-    sealInto(this.key, data.subarray(from, from + inPlace), this.counter, false, out, at);
+    sealChunks(this.key, data.subarray(from, from + inPlace), this.counter, false, emit);
     this.counter += inPlace / CHUNK;
     this.used = data.copy(this.staged, 0, from + inPlace);
     return out;
   }
 
-  finish(): Buffer {
-    const out = Buffer.allocUnsafe(sealedLength(this.used));
-    sealInto(this.key, this.staged.subarray(0, this.used), this.counter, true, out, 0);
+  finish(): Buffer[] {
+    const out: Buffer[] = [];
+    sealChunks(this.key, this.staged.subarray(0, this.used), this.counter, true, (piece) => out.push(piece));
     return out;
   }
 }
@@ -365,24 +364,27 @@ class AgeEncryptStream extends Duplex {
     private readonly source: Transform,
   ) {
     super();
-    source.on('data', (d: Buffer) => {
-      const out = this.sealer!.add(d);
-      if (out && !this.push(out)) source.pause();
-    });
-    source.on('end', () => {
-      this.push(this.sealer!.finish());
-      this.push(null);
-      this.ended?.();
-    });
     source.on('error', (err: Error) => this.destroy(err));
   }
 
+  /** Writes the header; only then is the source read (a compressor may emit its own header before any input). */
   private async start(): Promise<void> {
     if (this.sealer) return;
     const { header, fileKey } = await newHeader(this.keys);
     const nonce = randomBytes(NONCE);
-    this.sealer = new PayloadSealer(payloadKey(fileKey, nonce));
+    const sealer = new PayloadSealer(payloadKey(fileKey, nonce));
+    this.sealer = sealer;
     this.push(Buffer.concat([header, nonce]));
+    this.source.on('data', (d: Buffer) => {
+      let more = true;
+      for (const piece of sealer.add(d)) more = this.push(piece);
+      if (!more) this.source.pause();
+    });
+    this.source.on('end', () => {
+      for (const piece of sealer.finish()) this.push(piece);
+      this.push(null);
+      this.ended?.();
+    });
   }
 
   override _write(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -399,7 +401,8 @@ class AgeEncryptStream extends Duplex {
   }
 
   override _read(): void {
-    this.source.resume();
+    // Before the header, resuming would let the source's early output flow to no listener.
+    if (this.sealer) this.source.resume();
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
@@ -493,9 +496,9 @@ export async function encryptWhole(data: Buffer, keys: AgeKeys): Promise<Buffer>
   const { header, fileKey } = await newHeader(keys);
   const nonce = randomBytes(NONCE);
   const out = Buffer.allocUnsafeSlow(header.length + NONCE + sealedLength(data.length));
-  header.copy(out, 0);
-  nonce.copy(out, header.length);
-  sealInto(payloadKey(fileKey, nonce), data, 0, true, out, header.length + NONCE);
+  let at = header.copy(out, 0);
+  at += nonce.copy(out, at);
+  sealChunks(payloadKey(fileKey, nonce), data, 0, true, (piece) => (at += piece.copy(out, at)));
   return out;
 }
 
