@@ -18,10 +18,8 @@
 import { createCipheriv, createDecipheriv, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { Decrypter, identityToRecipient, type Identity, type Stanza } from 'age-encryption';
 import { PgarkError, UserError } from '../util/errors.js';
-import { CHUNK, sealChunks, sealedLength, TAG } from './age-payload.js';
 
 /** The key suffix of an encrypted object, after the codec's (data.tar.zst.age). */
 export const AGE_EXTENSION = '.age';
@@ -41,6 +39,8 @@ export interface AgeKeys {
 /** An object the keys cannot decrypt: no identity matches, or the bytes are not intact age. */
 export class AgeDecryptError extends PgarkError {}
 
+const CHUNK = 64 * 1024;
+const TAG = 16;
 const NONCE = 16;
 const MAGIC = 'age-encryption.org/v1\n';
 const LABEL_STANZA = 'pgark.io/recipients';
@@ -227,6 +227,72 @@ function chunkNonce(counter: number, last: boolean): Buffer {
 }
 
 /**
+ * Seals `plain` as consecutive STREAM chunks, the first numbered `counter`, handing each
+ * ciphertext and tag to `emit` as the cipher returns them; `final`: the last chunk ends the object
+ * (an empty `plain` is then one empty chunk). Node's cipher cannot write into a given buffer, so
+ * a stream passes the pieces on as they are: copying them into one buffer per write cost more
+ * (a large allocation and a copy) than the extra pieces cost downstream.
+ */
+function sealChunks(key: Buffer, plain: Uint8Array, counter: number, final: boolean, emit: (piece: Buffer) => void): void {
+  const nonce = Buffer.alloc(12);
+  const chunks = final ? Math.max(1, Math.ceil(plain.length / CHUNK)) : plain.length / CHUNK;
+  for (let i = 0; i < chunks; i++) {
+    nonce.writeUIntBE(counter + i, 5, 6);
+    nonce[11] = final && i === chunks - 1 ? 1 : 0;
+    const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
+    emit(c.update(plain.subarray(i * CHUNK, (i + 1) * CHUNK)));
+    c.final();
+    emit(c.getAuthTag());
+  }
+}
+
+/** Bytes of a sealed payload of `length` plaintext bytes (nonce excluded). */
+function sealedLength(length: number): number {
+  return length + Math.max(1, Math.ceil(length / CHUNK)) * TAG;
+}
+
+/**
+ * The payload of one object, fed in writes of any size: each write returns the sealed pieces of
+ * the chunks it completes. A full chunk is held back until more input proves it is not the last.
+ */
+class PayloadSealer {
+  private readonly staged = Buffer.allocUnsafe(CHUNK);
+  private used = 0;
+  private counter = 0;
+
+  constructor(private readonly key: Buffer) {}
+
+  add(data: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    const release = Math.floor((this.used + data.length - 1) / CHUNK);
+    if (release <= 0) {
+      this.used += data.copy(this.staged, this.used);
+      return out;
+    }
+    const emit = (piece: Buffer) => out.push(piece);
+    let from = 0;
+    const staged = this.used > 0 ? 1 : 0;
+    if (staged) {
+      from = CHUNK - this.used;
+      data.copy(this.staged, this.used, 0, from);
+      sealChunks(this.key, this.staged, this.counter++, false, emit);
+    }
+    // Whole chunks of the write are sealed where they are; only the remainder is staged.
+    const inPlace = (release - staged) * CHUNK;
+    sealChunks(this.key, data.subarray(from, from + inPlace), this.counter, false, emit);
+    this.counter += inPlace / CHUNK;
+    this.used = data.copy(this.staged, 0, from + inPlace);
+    return out;
+  }
+
+  finish(): Buffer[] {
+    const out: Buffer[] = [];
+    sealChunks(this.key, this.staged.subarray(0, this.used), this.counter, true, (piece) => out.push(piece));
+    return out;
+  }
+}
+
+/**
  * Cuts arbitrary writes into fixed-size chunks; a full chunk is released only once more input
  * proves it is not the last. Whole chunks of a large write are processed in place; only the
  * remainder is copied into the staging buffer.
@@ -284,21 +350,13 @@ function settle(step: () => void | Promise<void>, cb: TransformCallback, label: 
   }
 }
 
-/** Pieces handed to the sealing thread and not yet back: bounds the memory a stream holds there. */
-const MAX_IN_FLIGHT = 2;
-const SEAL_WORKER = new URL('./seal-worker.js', import.meta.url);
-
 /**
  * Bytes written go through `source` (a compressor, or a PassThrough) and come out as one age
- * file. The source's output is sealed on a worker thread of this stream's own, piece by piece in
- * order (one thread, so order needs no bookkeeping), and comes back as one buffer per piece:
- * the caller's thread only moves buffers. At most MAX_IN_FLIGHT pieces are out, and
- * backpressure on this stream pauses the source.
+ * file. The source's output is sealed as it is emitted, one buffer per emitted piece, so no
+ * stream in between re-buffers or concatenates it; backpressure on this stream pauses the source.
  */
 class AgeEncryptStream extends Duplex {
-  private worker?: Worker;
-  private inFlight = 0;
-  private wanted = false;
+  private sealer?: PayloadSealer;
   private ended?: TransformCallback;
 
   constructor(
@@ -311,52 +369,27 @@ class AgeEncryptStream extends Duplex {
 
   /** Writes the header; only then is the source read (a compressor may emit its own header before any input). */
   private async start(): Promise<void> {
-    if (this.worker) return;
+    if (this.sealer) return;
     const { header, fileKey } = await newHeader(this.keys);
     const nonce = randomBytes(NONCE);
-    const worker = new Worker(SEAL_WORKER, { workerData: payloadKey(fileKey, nonce) });
-    this.worker = worker;
-    worker.unref();
-    worker.on('error', (err) => this.destroy(err));
-    worker.on('message', ({ body, length }: { body: ArrayBuffer; length: number }) => {
-      this.inFlight--;
-      if (length && !this.push(Buffer.from(body, 0, length))) this.wanted = false;
-      if (this.inFlight === 0 && this.source.readableEnded) return this.finished();
-      this.flow();
-    });
+    const sealer = new PayloadSealer(payloadKey(fileKey, nonce));
+    this.sealer = sealer;
     this.push(Buffer.concat([header, nonce]));
-    this.source.on('data', (d: Buffer) => this.send(d));
-    this.source.on('end', () => this.send(null));
-    this.flow();
-  }
-
-  private send(piece: Buffer | null): void {
-    this.inFlight++;
-    if (!piece) return this.worker!.postMessage(null);
-    // A copy is transferred, not the piece: a PassThrough source hands on its writer's own buffers (a
-    // tar's shared zero block, say), which a transfer would empty under the writer. Cloning instead
-    // costs the caller's thread several copies; one copy costs a fraction of sealing.
-    const copy = Buffer.allocUnsafeSlow(piece.length);
-    piece.copy(copy);
-    this.worker!.postMessage(copy, [copy.buffer]);
-    this.flow();
-  }
-
-  /** Reads the source only while the reader wants data and the worker is not too far behind. */
-  private flow(): void {
-    if (this.wanted && this.inFlight < MAX_IN_FLIGHT) this.source.resume();
-    else this.source.pause();
-  }
-
-  private finished(): void {
-    this.push(null);
-    void this.worker?.terminate();
-    this.ended?.();
+    this.source.on('data', (d: Buffer) => {
+      let more = true;
+      for (const piece of sealer.add(d)) more = this.push(piece);
+      if (!more) this.source.pause();
+    });
+    this.source.on('end', () => {
+      for (const piece of sealer.finish()) this.push(piece);
+      this.push(null);
+      this.ended?.();
+    });
   }
 
   override _write(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     const forward = () => (this.source.write(data) ? cb() : this.source.once('drain', () => cb()));
-    if (this.worker) forward();
+    if (this.sealer) forward();
     else this.start().then(forward, cb);
   }
 
@@ -368,14 +401,12 @@ class AgeEncryptStream extends Duplex {
   }
 
   override _read(): void {
-    this.wanted = true;
-    // Before the header there is no worker, and resuming would let the source's early output flow to no listener.
-    if (this.worker) this.flow();
+    // Before the header, resuming would let the source's early output flow to no listener.
+    if (this.sealer) this.source.resume();
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.source.destroy(err ?? undefined);
-    void this.worker?.terminate();
     cb(err);
   }
 }

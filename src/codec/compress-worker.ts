@@ -8,7 +8,18 @@ import { parentPort } from 'node:worker_threads';
 import { digestOf } from '../io/hash.js';
 import { compressBuffer, encryptBuffer } from './index.js';
 import type { CompressJob, CompressReply } from './pool-protocol.js';
-import { exclusiveArrayBuffer } from './transfer.js';
+
+/**
+ * An ArrayBuffer holding exactly the buffer's bytes and nothing else, so it can be transferred:
+ * a large Buffer usually owns its memory outright (no copy then); a small one may share Node's
+ * allocation pool, and transferring that would detach its neighbours.
+ */
+function exclusiveArrayBuffer(buf: Buffer): ArrayBuffer {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) return buf.buffer;
+  const copy = new ArrayBuffer(buf.byteLength);
+  new Uint8Array(copy).set(buf);
+  return copy;
+}
 
 const port = parentPort;
 if (!port) throw new Error('compress-worker.js runs only as a worker thread');
