@@ -449,16 +449,21 @@ class AgeDecryptStream extends Transform {
 }
 
 /**
- * One whole buffer encrypted (a WAL segment on the archiver's worker thread): the same bytes as
- * encryptStream, sealed straight into one buffer of the object's exact size.
+ * One whole object encrypted (a WAL segment on the archiver's worker thread): the same bytes as
+ * encryptStream, sealed straight into one buffer of the object's exact size. `data` may be the
+ * compressor's pieces: joining them first would copy the segment once more.
  */
-export async function encryptWhole(data: Buffer, keys: AgeKeys): Promise<Buffer> {
+export async function encryptWhole(data: Buffer | Buffer[], keys: AgeKeys): Promise<Buffer> {
+  const pieces = Array.isArray(data) ? data : [data];
   const { header, fileKey } = await newHeader(keys);
   const nonce = randomBytes(NONCE);
-  const out = Buffer.allocUnsafeSlow(header.length + NONCE + sealedLength(data.length));
+  const key = payloadKey(fileKey, nonce);
+  const out = Buffer.allocUnsafeSlow(header.length + NONCE + sealedLength(pieces.reduce((n, p) => n + p.length, 0)));
   let at = header.copy(out, 0);
   at += nonce.copy(out, at);
-  sealChunks(payloadKey(fileKey, nonce), data, 0, true, (piece) => (at += piece.copy(out, at)));
+  const chunker = new Chunker(CHUNK, (plain, counter, last) => sealChunks(key, plain, counter, last, (piece) => (at += piece.copy(out, at))));
+  for (const p of pieces) chunker.add(p);
+  chunker.finish();
   return out;
 }
 
