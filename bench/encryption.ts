@@ -1,7 +1,7 @@
 /**
  * What age encryption costs: the same work with and without `pgark.io/encryption`, interleaved in
- * one run (plain, encrypted, plain, encrypted, ...) so that the load other processes put on this
- * machine falls on both alike. Both parts go to one plain-http s3rver.
+ * one run (plain then encrypted, then encrypted then plain, ...) so that the load other processes
+ * put on this machine, and its drift, fall on both alike. Both parts go to one plain-http s3rver.
  *
  *   - archive: a backlog of real 16 MiB segments (pgbench) archived by wal/archive with a
  *     compression pool and wal.maxParallel uploads in flight, as the resident daemon does;
@@ -13,10 +13,12 @@
  * spread (min..max of the per-round costs), and the CPU seconds each side used (user + system:
  * for the archive the whole bench process, which also runs the s3rver front's signature checks;
  * for the backup the pgark process). On a machine shared with other work, CPU time is the
- * steadier measure of what encryption adds; wall-clock rates move with the neighbours' load.
+ * steadier measure of what encryption adds; wall-clock rates move with the neighbours' load,
+ * which is printed (1-minute load average) at the start, after each part and at the end.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
@@ -43,6 +45,18 @@ const recipient = execFileSync('age-keygen', ['-y', join(dir.path, 'key')], { en
 const identity = readFileSync(join(dir.path, 'key'), 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1'))!;
 const age = { recipients: [recipient], identities: [identity] };
 
+const load = (): string => `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
+
+/** Runs both sides of a round, alternating which goes first. */
+async function both<T>(round: number, plain: () => Promise<T>, encrypted: () => Promise<T>): Promise<[T, T]> {
+  if (round % 2 === 0) {
+    const p = await plain();
+    return [p, await encrypted()];
+  }
+  const e = await encrypted();
+  return [await plain(), e];
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -56,6 +70,7 @@ function report(part: string, unit: string, plain: number[], enc: number[]): voi
   );
 }
 
+console.log(load());
 const store = await startStore('s3');
 const pg = await startPostgres({ settings: { max_wal_size: '8GB', wal_keep_size: '4GB', checkpoint_timeout: '1h' } });
 try {
@@ -94,8 +109,7 @@ try {
   const encWal: number[] = [];
   const walCpu = { plain: 0, enc: 0 };
   for (let r = 0; r < ROUNDS; r++) {
-    const p = await archiveRun(`wal-plain-${r}`, false);
-    const e = await archiveRun(`wal-age-${r}`, true);
+    const [p, e] = await both(r, () => archiveRun(`wal-plain-${r}`, false), () => archiveRun(`wal-age-${r}`, true));
     plainWal.push(p.rate);
     encWal.push(e.rate);
     walCpu.plain += p.cpu;
@@ -103,6 +117,7 @@ try {
     console.log(`  round ${r + 1}: plain ${p.rate.toFixed(1)} seg/s (${p.cpu.toFixed(1)} CPU s), encrypted ${e.rate.toFixed(1)} seg/s (${e.cpu.toFixed(1)} CPU s)`);
   }
   await pool.close();
+  console.log(load());
 
   // --- backup: PostgreSQL archives to both server folders, so each backup finds its end segment.
   const manifestFor = (serverName: string, encrypted: boolean): string => {
@@ -149,14 +164,14 @@ try {
   const encBk: number[] = [];
   const bkCpu = { plain: 0, enc: 0 };
   for (let r = 0; r < ROUNDS; r++) {
-    const p = await backupRun(plainManifest);
-    const e = await backupRun(encManifest);
+    const [p, e] = await both(r, () => backupRun(plainManifest), () => backupRun(encManifest));
     plainBk.push(p.rate);
     encBk.push(e.rate);
     bkCpu.plain += p.cpu;
     bkCpu.enc += e.cpu;
     console.log(`  round ${r + 1}: plain ${p.rate.toFixed(1)} MB/s (${p.cpu.toFixed(1)} CPU s), encrypted ${e.rate.toFixed(1)} MB/s (${e.cpu.toFixed(1)} CPU s)`);
   }
+  console.log(load());
   report('archive', 'seg/s', plainWal, encWal);
   console.log(`archive CPU: plain ${walCpu.plain.toFixed(1)} s, encrypted ${walCpu.enc.toFixed(1)} s (+${((walCpu.enc / walCpu.plain - 1) * 100).toFixed(1)}%)`);
   report('backup', 'MB/s', plainBk, encBk);

@@ -6,7 +6,7 @@
 import { open } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { digestOf } from '../io/hash.js';
-import { compressBuffer, encryptBuffer } from './index.js';
+import { compressBuffer, compressParts, encryptBuffer } from './index.js';
 import type { CompressJob, CompressReply } from './pool-protocol.js';
 
 /**
@@ -58,8 +58,12 @@ port.on('message', (job: CompressJob) => {
       // The file's own bytes are the body only when nothing transforms them.
       const asIs = job.codec === 'none' && !job.age;
       const data = await readWhole(job.path, asIs, job.into);
-      const compressed = job.codec === 'none' ? data : await compressBuffer(job.codec, data);
-      const body = job.age ? await encryptBuffer(compressed, job.age) : compressed;
+      // Encryption copies the compressed bytes anyway: it takes the compressor's pieces unjoined.
+      const body = job.age
+        ? await encryptBuffer(job.codec === 'none' ? data : await compressParts(job.codec, data), job.age)
+        : job.codec === 'none'
+          ? data
+          : await compressBuffer(job.codec, data);
       // Hashed here, on the worker's thread, where the whole body already is.
       const md5 = job.md5 ? digestOf('md5', body, 'base64') : undefined;
       // A 'none' body sits at the start of memory it owns (new, or recycled and maybe larger): it goes back whole.

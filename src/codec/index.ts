@@ -1,6 +1,5 @@
 /** Public entry point of the codec layer. */
-import { Duplex, Readable, type Transform } from 'node:stream';
-import { pipeline as pipeStreams } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
@@ -19,21 +18,27 @@ export interface StoredForm {
   encrypted: boolean;
 }
 
-async function runThrough(input: Buffer, t: Transform): Promise<Buffer> {
+/** What a Transform makes of one buffer, in the pieces it emitted. */
+async function runThrough(input: Buffer, t: Transform): Promise<Buffer[]> {
   const out: Buffer[] = [];
   await pipeline(Readable.from([input]), t, async (source: AsyncIterable<Buffer>) => {
     for await (const c of source) out.push(c);
   });
-  return Buffer.concat(out);
+  return out;
 }
 
 /** Whole-buffer helpers for small payloads (a WAL segment, a history file). */
-export function compressBuffer(codec: CodecName, data: Buffer, opts?: CompressOptions): Promise<Buffer> {
+export async function compressBuffer(codec: CodecName, data: Buffer, opts?: CompressOptions): Promise<Buffer> {
+  return Buffer.concat(await compressParts(codec, data, opts));
+}
+
+/** compressBuffer's bytes as the compressor emitted them, for a caller that copies them anyway (encryptBuffer). */
+export function compressParts(codec: CodecName, data: Buffer, opts?: CompressOptions): Promise<Buffer[]> {
   return runThrough(data, compressStream(codec, opts));
 }
 
-export function decompressBuffer(codec: CodecName, data: Buffer): Promise<Buffer> {
-  return runThrough(data, decompressStream(codec));
+export async function decompressBuffer(codec: CodecName, data: Buffer): Promise<Buffer> {
+  return Buffer.concat(await runThrough(data, decompressStream(codec)));
 }
 
 /** The key suffix for a codec ('' for none), then .age when encrypted. */
@@ -78,21 +83,16 @@ export function assertDecodable(form: StoredForm, keys: AgeKeys | undefined, wha
 
 /** The stream that stores bytes: the compressor, then age encryption when keys are given (compressed bytes do not shrink once encrypted). */
 export function encodeStream(compress: Transform, keys: AgeKeys | undefined): Transform {
-  if (!keys) return compress;
-  const encrypt = encryptStream(keys);
-  // One stream for the writer: writes go to the compressor, reads come from the encryptor, an error in either fails both.
-  const both = Duplex.from({ writable: compress, readable: encrypt });
-  pipeStreams(compress, encrypt, (err) => err && both.destroy(err));
-  return both as unknown as Transform;
+  return keys ? encryptStream(keys, compress) : compress;
 }
 
 /** decodeStreams for a whole buffer. */
 export async function decodeBuffer(form: StoredForm, data: Buffer, keys: AgeKeys | undefined, what: string): Promise<Buffer> {
   const [first, ...rest] = decodeStreams(form, keys, what);
-  let out = await runThrough(data, first);
-  for (const t of rest) out = await runThrough(out, t);
+  let out = Buffer.concat(await runThrough(data, first));
+  for (const t of rest) out = Buffer.concat(await runThrough(out, t));
   return out;
 }
 
-/** Encrypts a whole (already compressed) buffer for the keys' recipients. */
+/** Encrypts a whole (already compressed) buffer, or its pieces, for the keys' recipients. */
 export const encryptBuffer = encryptWhole;

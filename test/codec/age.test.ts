@@ -5,13 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decryptStream, encryptStream, encryptWhole, AgeDecryptError, checkAgeKeys, type AgeKeys } from '../../src/codec/age.js';
+import { decompressBuffer, encodeStream, parallelCompressStream, type CodecName } from '../../src/codec/index.js';
+import { CompressionPool } from '../../src/codec/pool.js';
 import { scratchDir } from '../harness/tmp.js';
+import { CHUNK, acceptedWhileStalled, sampleData, through } from './helpers.js';
 
 const dir = scratchDir('age');
 test.after(() => dir.cleanup());
@@ -55,6 +58,60 @@ for (const size of SIZES) {
     assert.ok((await run(decryptStream({ recipients: [], identities: [A.identity] }), theirs, 1000)).equals(plain));
   });
 }
+
+/** What `age -d` makes of `enc` with identity file `key`. */
+function ageDecrypt(enc: Buffer, key = 'a.key'): Buffer {
+  const file = join(dir.path, 'check.age');
+  writeFileSync(file, enc);
+  return execFileSync('age', ['-d', '-i', join(dir.path, key), file], { maxBuffer: 64 << 20 });
+}
+
+// Writes of exactly one chunk, of a quarter (so the staged chunk fills up exactly before the next
+// write), of many chunks, and of irregular sizes: each way into and out of the staging buffer.
+for (const piece of [64 * 1024, 16 * 1024, 1 << 20, 100_003]) {
+  test(`writes of ${piece} bytes: age -d gives back every byte`, async () => {
+    const plain = randomBytes(5 * 64 * 1024 + 77);
+    assert.ok(ageDecrypt(await run(encryptStream({ recipients: [A.recipient], identities: [] }), plain, piece)).equals(plain));
+    const exact = plain.subarray(0, 4 * 64 * 1024);
+    assert.ok(ageDecrypt(await run(encryptStream({ recipients: [A.recipient], identities: [] }), exact, piece)).equals(exact));
+  });
+}
+
+for (const codec of ['lz4', 'gzip', 'zstd'] as CodecName[]) {
+  test(`${codec}: a backup's compressor sealed as it emits decrypts with age -d and decompresses to the input, also with a slow reader`, async () => {
+    const plain = sampleData(3 << 20, 5 << 20);
+    for (const slow of [false, true]) {
+      const stored = await through(plain, [encodeStream(parallelCompressStream(codec, { workers: 2, blockSize: 256 * 1024 }), { recipients: [A.recipient], identities: [] })], slow);
+      assert.ok((await decompressBuffer(codec, ageDecrypt(stored))).equals(plain), `slow reader ${slow}`);
+    }
+  });
+}
+
+test('an encrypting compressor whose output nobody reads stops taking input (bounded memory)', async () => {
+  const workers = 2;
+  const blockSize = 256 * 1024;
+  const { accepted } = await acceptedWhileStalled(encodeStream(parallelCompressStream('lz4', { workers, blockSize }), { recipients: [A.recipient], identities: [] }), () => randomBytes(CHUNK));
+  // The compressor's own bound (test/codec/backpressure), plus one sealed block pushed before the pause.
+  const bound = (workers * 2 + 3) * blockSize;
+  assert.ok(accepted > 0 && accepted <= bound, `accepted ${accepted} bytes, bound ${bound}`);
+});
+
+test('compression pool: a segment compressed and encrypted on the worker thread decrypts with age -d (and its MD5 is of the stored bytes)', async () => {
+  const pool = new CompressionPool(2);
+  try {
+    const path = join(dir.path, 'segment');
+    const plain = sampleData(4 << 20, 12 << 20);
+    writeFileSync(path, plain);
+    for (const codec of ['lz4', 'none'] as CodecName[]) {
+      const out = await pool.compressFile(codec, path, { md5: true, age: { recipients: [A.recipient, B.recipient], identities: [] } });
+      assert.equal(out.size, plain.length);
+      assert.equal(out.md5, createHash('md5').update(out.body).digest('base64'));
+      for (const key of ['a.key', 'b.key']) assert.ok((await decompressBuffer(codec, ageDecrypt(out.body, key))).equals(plain), `${codec} ${key}`);
+    }
+  } finally {
+    await pool.close();
+  }
+});
 
 test('several recipients: each identity alone decrypts, with pgark and with age', async () => {
   const plain = randomBytes(100_000);
