@@ -8,14 +8,15 @@
  * PostgreSQL 15 (pgbench plus md5 text, about 2:1), to one s3rver, once per compression.
  *
  *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip]
- *   node dist/bench/barman-dropin.js --mode backup-restore [--scale 60] [--codec gzip]   (see backupRestoreBench)
+ *   node dist/bench/barman-dropin.js --mode backup-restore [--scale 60] [--codec gzip] [--repeat 3] [--before DIR]   (see backupRestoreBench)
  *
  * Prints segments/s, pgark's rate over barman's, the stored compression ratio, and the peak of the
  * summed RSS of every process of the run (tools, launchers, pgark's daemon), sampled from /proc.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
@@ -28,6 +29,10 @@ const MAX_PARALLEL = numberOption('max-parallel', 4);
 const CODECS = (option('codecs') ?? 'none,gzip').split(',');
 const SEG_SIZE = 16 * 1024 * 1024;
 const DROPINS = join(PACKAGE_ROOT, 'bin', 'barman-cloud');
+/** --mode backup-restore: restores per tool, and another pgark build (its root) whose drop-ins restore pgark's backup too. */
+const RESTORE_REPEAT = numberOption('repeat', 3);
+const BEFORE_OPTION = option('before');
+const BEFORE = BEFORE_OPTION ? resolve(BEFORE_OPTION) : undefined;
 
 type Tool = 'pgark' | 'barman-cloud 3.4';
 
@@ -49,6 +54,15 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): 
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stderr }));
   });
+}
+
+/** run() under GNU time: also the user + system CPU seconds of the command and its children, steadier than wall time on a shared machine. */
+async function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number; stderr: string; seconds: number; cpu: number }> {
+  const t0 = performance.now();
+  const r = await run('/usr/bin/time', ['-f', 'BENCH_CPU=%U %S', cmd, ...args], env, cwd);
+  const seconds = (performance.now() - t0) / 1000;
+  const m = /BENCH_CPU=([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { ...r, seconds, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
 }
 
 /** Peak of the summed VmRSS of every process whose command line contains `needle`, sampled every 100 ms. */
@@ -173,8 +187,10 @@ async function main(): Promise<void> {
  * --mode backup-restore (b2): barman-cloud-backup and barman-cloud-restore, pgark's drop-ins against
  * Debian's barman-cloud 3.4, on one PostgreSQL 15 database (pgbench, --scale, default 60: about
  * 1 GB) and one s3rver, with the argv CNPG builds (--user postgres --name ... --immediate-checkpoint
- * --jobs 2). Each tool restores its own backup into an empty directory. Prints both times and the
- * ratio per step (target >= 3x).
+ * --jobs 2). Each tool restores its own backup into an empty directory, --repeat times, the tools
+ * taking turns so that the machine's load falls on both alike; --before DIR adds another pgark
+ * build's drop-ins (e.g. main's) restoring pgark's backup in the same turns. Prints each step's
+ * times, CPU seconds (GNU time) and the load average, and the ratio of the best times (target >= 3x).
  */
 async function backupRestoreBench(): Promise<void> {
   const { execFileSync } = await import('node:child_process');
@@ -196,31 +212,53 @@ async function backupRestoreBench(): Promise<void> {
     await pg.query('CHECKPOINT');
     const creds = barmanEnv(store.barman!.env);
     const prov = [...store.barman!.args];
-    const times: Record<string, Record<Tool, number>> = { backup: {} as Record<Tool, number>, restore: {} as Record<Tool, number> };
+    const backupTimes = new Map<Tool, number>();
+    const envFor = (dropins: string | undefined) => ({
+      ...process.env,
+      ...creds,
+      PATH: dropins ? `${dropins}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH,
+      PGARK_NODE: process.execPath,
+      PGHOST: pg.env.PGHOST,
+      PGPORT: pg.env.PGPORT,
+      PGDATA: pg.pgdata,
+      TMPDIR: work.path,
+    });
+    const backupName = (tool: Tool) => `bench-${tool === 'pgark' ? 'pgark' : 'barman'}-${codec}`;
     for (const tool of ['pgark', 'barman-cloud 3.4'] as Tool[]) {
-      const mine = tool === 'pgark';
-      const path = mine ? `${DROPINS}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH;
-      const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGHOST: pg.env.PGHOST, PGPORT: pg.env.PGPORT, PGDATA: pg.pgdata, TMPDIR: work.path };
-      const name = `bench-${mine ? 'pgark' : 'barman'}-${codec}`;
       process.stderr.write(`${tool}: backup...\n`);
-      let t0 = performance.now();
-      const b = await run('barman-cloud-backup', ['--user', 'postgres', '--name', name, `--${codec}`, '--immediate-checkpoint', '--jobs', '2', ...prov, store.destinationPath, server.clusterName], env, work.path);
-      times.backup[tool] = (performance.now() - t0) / 1000;
+      const t0 = performance.now();
+      const b = await run('barman-cloud-backup', ['--user', 'postgres', '--name', backupName(tool), `--${codec}`, '--immediate-checkpoint', '--jobs', '2', ...prov, store.destinationPath, server.clusterName], envFor(tool === 'pgark' ? DROPINS : undefined), work.path);
+      backupTimes.set(tool, (performance.now() - t0) / 1000);
       if (b.code !== 0) throw new Error(`${tool} backup exited ${b.code}: ${b.stderr}`);
-      const dest = join(work.path, `restore-${mine ? 'pgark' : 'barman'}`);
-      process.stderr.write(`${tool}: restore...\n`);
-      t0 = performance.now();
-      const r = await run('barman-cloud-restore', [...prov, store.destinationPath, server.clusterName, name, dest], env, work.path);
-      times.restore[tool] = (performance.now() - t0) / 1000;
-      if (r.code !== 0) throw new Error(`${tool} restore exited ${r.code}: ${r.stderr}`);
-      rmSync(dest, { recursive: true, force: true });
+    }
+    const restorers: { label: string; dropins: string | undefined; backup: Tool }[] = [
+      { label: 'pgark', dropins: DROPINS, backup: 'pgark' },
+      ...(BEFORE ? [{ label: 'before', dropins: join(BEFORE, 'bin', 'barman-cloud'), backup: 'pgark' as Tool }] : []),
+      { label: 'barman-cloud 3.4', dropins: undefined, backup: 'barman-cloud 3.4' },
+    ];
+    const restores = new Map<string, { seconds: number; cpu: number; load: number }[]>(restorers.map((r) => [r.label, []]));
+    for (let i = 0; i < RESTORE_REPEAT; i++) {
+      for (const r of restorers) {
+        const dest = join(work.path, 'restore');
+        process.stderr.write(`${r.label}: restore ${i + 1}/${RESTORE_REPEAT}...\n`);
+        const load = loadavg()[0];
+        const t = await runTimed('barman-cloud-restore', [...prov, store.destinationPath, server.clusterName, backupName(r.backup), dest], envFor(r.dropins), work.path);
+        if (t.code !== 0) throw new Error(`${r.label} restore exited ${t.code}: ${t.stderr}`);
+        restores.get(r.label)!.push({ seconds: t.seconds, cpu: t.cpu, load });
+        rmSync(dest, { recursive: true, force: true });
+      }
     }
     lines.push(`\nbarman-cloud-backup / -restore, CNPG's argv (--${codec}, --jobs 2): PostgreSQL 15, pgbench scale ${scale} (${(size / 1024 / 1024).toFixed(0)} MiB), s3rver, ${new Date().toISOString()}`);
-    for (const step of ['backup', 'restore']) {
-      const p = times[step].pgark;
-      const b = times[step]['barman-cloud 3.4'];
-      lines.push(`${step.padEnd(8)} pgark ${p.toFixed(1)} s   barman-cloud 3.4 ${b.toFixed(1)} s   ratio ${(b / p).toFixed(1)}x (target >= 3x)`);
+    const pb = backupTimes.get('pgark')!;
+    const bb = backupTimes.get('barman-cloud 3.4')!;
+    lines.push(`backup   pgark ${pb.toFixed(1)} s   barman-cloud 3.4 ${bb.toFixed(1)} s   ratio ${(bb / pb).toFixed(1)}x (target >= 3x)`);
+    const best = (label: string) => Math.min(...restores.get(label)!.map((t) => t.seconds));
+    for (const [label, runs] of restores) {
+      lines.push(`restore  ${label.padEnd(17)} ${runs.map((t) => `${t.seconds.toFixed(1)} s (cpu ${t.cpu.toFixed(1)} s, load ${t.load.toFixed(1)})`).join(', ')}`);
     }
+    const ratio = best('barman-cloud 3.4') / best('pgark');
+    const cpuRatio = Math.min(...restores.get('barman-cloud 3.4')!.map((t) => t.cpu)) / Math.min(...restores.get('pgark')!.map((t) => t.cpu));
+    lines.push(`restore  best of ${RESTORE_REPEAT}: barman / pgark = ${ratio.toFixed(2)}x wall, ${cpuRatio.toFixed(2)}x cpu (target >= 3x)${BEFORE ? `; before / pgark = ${(best('before') / best('pgark')).toFixed(2)}x wall` : ''}`);
     console.log(lines.join('\n'));
   } finally {
     await server.pg.destroy();

@@ -257,7 +257,8 @@ async function main(): Promise<void> {
       pluginName: PLUGIN_NAME,
       barmanObjectName: 'store',
       serverName: 'restored',
-      spec: { bootstrap: { recovery: { source: 'origin' } }, externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'bench' } } }] },
+      // The restore sidecar runs no server: the Cluster's image says which major the Job's postgres container runs.
+      spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8', bootstrap: { recovery: { source: 'origin' } }, externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'bench' } } }] },
     });
     restoreMemory.start();
     const r0 = performance.now();

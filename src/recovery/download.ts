@@ -6,7 +6,8 @@
  * block (64 KiB snappy, 4 MiB lz4, the zlib/zstd window), i.e. roughly jobs x 5 MiB at most.
  * Afterwards: pg_tblspc/<oid> links to the tablespace locations, pg_wal created, mode 0700, the
  * files handed to the server's OS user when running as root, every file checked against the
- * backup_manifest, and the directories fsynced once every file's background fsync has completed.
+ * backup_manifest, and the directories fsynced once every file's fsync has completed (large files
+ * are fsynced while the download goes on, small ones together at the end).
  * Each object's bytes are hashed as they arrive and checked against the SHA-256 backup.info
  * recorded for it (verify.ts) as soon as its tar is extracted.
  */
@@ -84,23 +85,34 @@ export async function syncPaths(paths: Iterable<string>): Promise<void> {
 }
 
 /**
- * fsyncs each extracted file after it is closed, while extraction goes on: an fsync inside the
- * extraction loop made every file wait for the disk before the next tar entry was read. Only one
- * runs at a time until drain(): an fsync holds one of libuv's four pool threads for as long as the
- * disk takes, and the extraction's own opens, writes and closes need the others (with 16 at once
- * they queued behind the fsyncs). drain() syncs the rest SYNC_WIDTH at a time, waits for all and
- * throws the first failure, so nothing is reported restored before it is durable. Memory: one
- * path per file not yet synced.
+ * Files from this size on are fsynced as soon as they are closed, while extraction goes on, so
+ * the disk writes most of the bytes back during the download rather than after it. Smaller files
+ * (most of a data directory's count, little of its size) wait for drain(): each fsync on ext4 is
+ * a journal commit, and a thousand of them during extraction held up the file creations behind
+ * them, where at the end they run side by side and share commits.
+ */
+const EARLY_SYNC_BYTES = 1024 * 1024;
+
+/**
+ * fsyncs the extracted files. Early ones run one at a time until drain(): an fsync holds one of
+ * libuv's four pool threads for as long as the disk takes, and zlib inflates on that pool.
+ * drain() syncs the rest SYNC_WIDTH at a time, waits for all and throws the first failure, so
+ * nothing is reported restored before it is durable. Memory: one path per file not yet synced.
  */
 class BackgroundSync {
   private readonly queue: string[] = [];
+  private readonly deferred: string[] = [];
   private head = 0;
   private running = 0;
   private width = 1;
   private failed: unknown;
   private idle: (() => void) | undefined;
 
-  add(path: string): void {
+  add(path: string, size: number): void {
+    if (size < EARLY_SYNC_BYTES && this.width === 1) {
+      this.deferred.push(path);
+      return;
+    }
     this.queue.push(path);
     this.pump();
   }
@@ -123,6 +135,7 @@ class BackgroundSync {
 
   async drain(): Promise<void> {
     this.width = SYNC_WIDTH;
+    this.queue.push(...this.deferred.splice(0));
     this.pump();
     if (this.running > 0 || this.head < this.queue.length) await new Promise<void>((r) => (this.idle = r));
     if (this.failed !== undefined) throw this.failed;
@@ -153,7 +166,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path, size) => fileSync.add(path, size) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);

@@ -6,11 +6,11 @@
  * nodes and FIFOs never belong in a PostgreSQL data directory and are refused.
  *
  * Each file's CRC-32C is computed as its bytes pass (for the backup_manifest check). Durability is
- * the caller's: each closed file is handed to `onFile` (download.ts fsyncs it in the background,
- * so extraction never waits on the disk), and the directories written are returned so the caller
- * can fsync them once, after every archive is in place.
+ * the caller's: each closed file is handed to `onFile` (download.ts fsyncs it, never inside the
+ * extraction loop), and the directories written are returned so the caller can fsync them once,
+ * after every archive is in place.
  */
-import { createWriteStream } from 'node:fs';
+import { closeSync, constants, futimesSync, openSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, realpath, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -27,12 +27,10 @@ export class UnsafeTarEntryError extends PgarkError {
 }
 
 /**
- * Bytes a file's write stream takes before it holds the tar back. Node's default (16 KiB) made
- * each decoded chunk (a few KiB) wait for its own write to come back from the thread pool before
- * the next was read: one round trip per chunk, most of a restore's time on a busy machine.
- * With 1 MiB, chunks queue up and go out as one writev while the next ones are downloaded and decoded.
+ * A file is created without following a symbolic link planted at its name (ELOOP instead): one
+ * system call where an lstat then an open took two and left a window between them.
  */
-const WRITE_BUFFER = 1024 * 1024;
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
 /** A regular file as extraction wrote it. */
 export interface WrittenFile {
@@ -49,18 +47,61 @@ export interface ExtractStats {
   directories: Set<string>;
 }
 
-/** Passes bytes through unchanged, keeping their count and CRC-32C. */
-function checksumTap(): { tap: Transform; result(): WrittenFile } {
-  const crc = new Crc32c();
-  let size = 0;
+/**
+ * Writes one tar member to `dest`, computing its size and CRC-32C from the bytes written. The
+ * writes are synchronous on purpose: a decoded chunk goes to the page cache in one memcpy, while
+ * an asynchronous write sent every chunk to the thread pool and back (tens of thousands of round
+ * trips and futex wake-ups per GB, and the pool is where zlib inflates). The decoder keeps
+ * inflating the next chunk on the pool while this one is written, so the two cores overlap.
+ */
+async function writeMember(body: Readable, dest: string, mode: number, mtime: Date | undefined, archive: string, entry: string): Promise<WrittenFile> {
+  let fd: number;
+  try {
+    fd = openSync(dest, CREATE_FLAGS, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafeTarEntryError(archive, entry, 'it would write through a symbolic link');
+    throw err;
+  }
+  const sum = checksum();
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      sum.update(chunk);
+      for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+    }
+    if (mtime) futimesSync(fd, mtime, mtime);
+  } finally {
+    closeSync(fd);
+  }
+  return sum.result();
+}
+
+/** --delta's member: compared with the file already there and written from the first difference on (delta.ts). */
+async function deltaMember(body: Readable, dest: string, mode: number, mtime: Date | undefined, delta: DeltaStats, archive: string, entry: string): Promise<WrittenFile> {
+  const existing = await lstat(dest).catch(() => undefined);
+  if (existing?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, entry, 'it would write through a symbolic link');
+  const sum = checksum();
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      crc.update(chunk);
-      size += chunk.length;
+      sum.update(chunk);
       cb(null, chunk);
     },
   });
-  return { tap, result: () => ({ size, crc32c: crc.digest() }) };
+  await pipeline(body, tap, deltaSink(dest, mode, delta));
+  if (mtime) await utimes(dest, mtime, mtime);
+  return sum.result();
+}
+
+/** A member's size and CRC-32C, from its bytes as they pass. */
+function checksum(): { update(chunk: Buffer): void; result(): WrittenFile } {
+  const crc = new Crc32c();
+  let size = 0;
+  return {
+    update(chunk) {
+      crc.update(chunk);
+      size += chunk.length;
+    },
+    result: () => ({ size, crc32c: crc.digest() }),
+  };
 }
 
 function inside(root: string, path: string): boolean {
@@ -80,8 +121,8 @@ export function entryPath(name: string): { path: string } | { unsafe: string } {
 export interface ExtractOptions {
   /** Takes only the non-directory entries whose path it accepts (a member of an incremental chain, chain.ts). */
   accept?: (path: string) => boolean;
-  /** Called with each file once it is closed (download.ts fsyncs it in the background). */
-  onFile?: (path: string) => void;
+  /** Called with each file (and its size) once it is closed: download.ts fsyncs it. */
+  onFile?: (path: string, size: number) => void;
   /** --delta: write only what differs from the files already there (delta.ts). */
   delta?: DeltaStats;
 }
@@ -139,15 +180,11 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
       case 'contiguous-file': {
         if (dest === realRoot) throw new UnsafeTarEntryError(archive, header.name, 'a file entry names the target directory itself');
         await checkedParent(dest, header.name);
-        const existing = await lstat(dest).catch(() => undefined);
-        if (existing?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, header.name, 'it would write through a symbolic link');
-        const sum = checksumTap();
-        await pipeline(body, sum.tap, delta ? deltaSink(dest, mode || 0o600, delta) : createWriteStream(dest, { mode: mode || 0o600, highWaterMark: WRITE_BUFFER }));
-        if (header.mtime) await utimes(dest, header.mtime, header.mtime);
-        onFile(dest);
+        const written = delta ? await deltaMember(body, dest, mode || 0o600, header.mtime, delta, archive, header.name) : await writeMember(body, dest, mode || 0o600, header.mtime, archive, header.name);
+        onFile(dest, written.size);
         stats.files++;
         stats.bytes += header.size ?? 0;
-        stats.written.set(parsed.path, sum.result());
+        stats.written.set(parsed.path, written);
         return;
       }
       case 'symlink': {

@@ -95,6 +95,11 @@ export async function planRecovery(ctx: ConfigContext, cluster: Cluster, opts: P
   }
 }
 
+function settled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
 async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOptions, source: RecoverySource, store: ObjectStore): Promise<PlanFacts | RecoveryPlan> {
   const rt = cluster.spec.bootstrap!.recovery!.recoveryTarget;
   const target = parseRecoveryTarget(rt);
@@ -116,22 +121,27 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   if (opts.delta) await checkDeltaTarget(opts.pgdata, backup);
   for (const t of backup.tablespaces) assertEmptyOrAbsent(t.location, `tablespace "${t.name}" location`);
 
-  const newArchive = await checkNewArchive(ctx, cluster);
-
-  const inventory = await listArchive(store, sourceServerName, backup.segmentSize);
-  const timeline = typeof target.timeline === 'number' ? target.timeline : latestTimeline(inventory, backup.timeline ?? 1);
-  const path = await timelinePath(store, inventory, timeline, source.store.age);
-  const window = computeWindow(inventory, backup, path);
-  checkReachable(backup, target, window, sourceServerName);
-
-  let objects: BackupObject[];
-  if (backup.parentBackupId) {
-    const chain = await chainObjects(store, sourceServerName, backup, found ? await loadBackups(store, sourceServerName) : backups);
-    objects = chain.objects;
-    backup = { ...backup, objectSha256: chain.objectSha256 };
-  } else {
-    objects = await backupObjects(store, sourceServerName, backup);
-  }
+  // Three independent sets of round trips to the stores: run side by side, and their failures
+  // reported in the order of the pre-checks above (the first that fails, as when they ran in turn).
+  const chosen = backup;
+  const [archiveCheck, walCheck, objectList] = await Promise.allSettled([
+    checkNewArchive(ctx, cluster),
+    (async () => {
+      const inventory = await listArchive(store, sourceServerName, chosen.segmentSize);
+      const timeline = typeof target.timeline === 'number' ? target.timeline : latestTimeline(inventory, chosen.timeline ?? 1);
+      const path = await timelinePath(store, inventory, timeline, source.store.age);
+      const window = computeWindow(inventory, chosen, path);
+      checkReachable(chosen, target, window, sourceServerName);
+      return window;
+    })(),
+    chosen.parentBackupId
+      ? (async () => chainObjects(store, sourceServerName, chosen, found ? await loadBackups(store, sourceServerName) : backups))()
+      : backupObjects(store, sourceServerName, chosen).then((objects) => ({ objects, objectSha256: chosen.objectSha256 })),
+  ]);
+  const newArchive = settled(archiveCheck);
+  const window = settled(walCheck);
+  const { objects, objectSha256 } = settled(objectList);
+  backup = { ...backup, objectSha256 };
   for (const o of objects) assertDecodable(o, source.store.age, o.key);
   const downloadBytes = objects.reduce((n, o) => n + o.size, 0);
   const earliestBackup = backups.filter((b) => b.status === 'DONE' && b.endTime).sort((a, b) => a.endTime!.getTime() - b.endTime!.getTime())[0] ?? backup;

@@ -12,6 +12,8 @@ import { dirname, join } from 'node:path';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import { codecExtension, type CodecName } from '../../src/codec/index.js';
 import { BACKUP_CODECS } from '../../src/backup/request.js';
+import { AUTO_CONF, RECOVERY_SIGNAL } from '../../src/recovery/settings.js';
+import { CHECK_EMPTY_MARKER } from '../../src/util/cnpg.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { archiveCurrentWal, backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from './helpers.js';
@@ -274,16 +276,48 @@ test('a file cut from data.tar is reported as listed but missing', async () => {
   }
 });
 
-test('every restored file and directory is fsynced by pgark restore', async () => {
+/**
+ * Where, in an `strace -f -y` trace, each path's first fsync returned 0, and the line of the first write
+ * to stderr matching `report`. An fsync another thread interrupts is printed as "<unfinished ...>"
+ * and completed by a "<... fsync resumed>" line of the same pid, which carries no path.
+ */
+function fsyncsBefore(trace: string, report: RegExp): { done: Map<string, number>; reportLine: number } {
+  const done = new Map<string, number>();
+  const pending = new Map<string, string>();
+  let reportLine = -1;
+  const first = (path: string, i: number) => done.has(path) || done.set(path, i);
+  trace.split('\n').forEach((line, i) => {
+    const pid = line.split(' ', 1)[0];
+    const call = /\b(?:fsync|fdatasync)\(\d+<([^>]*)>(.*)$/.exec(line);
+    if (call) {
+      if (call[2].includes('<unfinished')) pending.set(pid, call[1]);
+      else if (/= 0$/.test(call[2])) first(call[1], i);
+      return;
+    }
+    const resumed = /<\.\.\. (?:fsync|fdatasync) resumed>.*= 0$/.test(line) ? pending.get(pid) : undefined;
+    if (resumed !== undefined) {
+      first(resumed, i);
+      pending.delete(pid);
+    }
+    if (reportLine < 0 && /\bwrite\(2</.test(line) && report.test(line)) reportLine = i;
+  });
+  return { done, reportLine };
+}
+
+test('every restored file and directory is fsynced by pgark restore before it reports the files restored', async () => {
   const dir = scratchDir('strace');
   try {
     const out = join(dir.path, 'trace');
-    const r = await restoreBackup('none', ['strace', '-f', '-y', '-e', 'trace=fsync,fdatasync', '-o', out]);
+    const r = await restoreBackup('none', ['strace', '-f', '-y', '-s', '200', '-e', 'trace=fsync,fdatasync,write', '-o', out]);
     assert.equal(r.code, 0, r.stderr);
-    // -y prints the path of each descriptor fsynced, also on calls that other threads interrupt.
-    const synced = new Set([...readFileSync(out, 'utf8').matchAll(/\b(?:fsync|fdatasync)\(\d+<([^>]*)>/g)].map((m) => m[1]));
-    const missed = r.tree.filter((p) => !synced.has(p));
-    assert.deepEqual(missed, [], `every file and directory of PGDATA fsynced (${synced.size} were)`);
+    const { done, reportLine } = fsyncsBefore(readFileSync(out, 'utf8'), /restored \d+ files/);
+    assert.ok(reportLine > 0, 'the trace holds the "restored N files" report');
+    const missed = r.tree.filter((p) => !done.has(p));
+    assert.deepEqual(missed, [], `every file and directory of PGDATA fsynced (${done.size} were)`);
+    // The recovery settings are written (and fsynced) after the download is reported.
+    const settings = new Set([AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_MARKER].map((f) => join(r.tree[0], f)));
+    const late = r.tree.filter((p) => !settings.has(p) && done.get(p)! > reportLine);
+    assert.deepEqual(late, [], 'no restored file or directory is made durable after the restore reports it restored');
   } finally {
     dir.cleanup();
   }
