@@ -18,8 +18,16 @@
 import { createCipheriv, createDecipheriv, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { Duplex, PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
-import { Decrypter, identityToRecipient, type Identity, type Stanza } from 'age-encryption';
+import type { Identity, Stanza } from 'age-encryption';
 import { PgarkError, UserError } from '../util/errors.js';
+
+/**
+ * The age library reads headers and derives recipients; it is loaded on first use because importing
+ * it costs about 90 ms of CPU, which every pgark process (each archive_command call among them)
+ * would pay even when nothing is encrypted.
+ */
+let ageLibrary: Promise<typeof import('age-encryption')> | undefined;
+const loadAge = () => (ageLibrary ??= import('age-encryption'));
 
 /** The key suffix of an encrypted object, after the codec's (data.tar.zst.age). */
 export const AGE_EXTENSION = '.age';
@@ -62,7 +70,7 @@ export async function checkAgeKeys(keys: AgeKeys): Promise<void> {
   for (const [i, id] of keys.identities.entries()) {
     try {
       if (!id.startsWith('AGE-SECRET-KEY-1')) throw new Error();
-      await identityToRecipient(id);
+      await (await loadAge()).identityToRecipient(id);
     } catch {
       throw new UserError(`age identity #${i + 1} is not an AGE-SECRET-KEY-1... key`, 'one identity per line, as age-keygen writes them (comment lines start with #)');
     }
@@ -75,6 +83,7 @@ export async function checkAgeKeys(keys: AgeKeys): Promise<void> {
 
 /** The recipients (public keys) the identities answer for: safe to print. */
 export async function identityRecipients(keys: AgeKeys): Promise<string[]> {
+  const { identityToRecipient } = await loadAge();
   return Promise.all(keys.identities.map((id) => identityToRecipient(id)));
 }
 
@@ -426,7 +435,7 @@ class AgeDecryptStream extends Transform {
       return;
     }
     const header = all.subarray(0, end + 1);
-    const d = new Decrypter();
+    const d = new (await loadAge()).Decrypter();
     for (const id of this.keys.identities) d.addIdentity(id);
     if (this.keys.passphrase !== undefined) d.addIdentity(new PassphraseIdentity(this.keys.passphrase));
     let fileKey: Uint8Array;
