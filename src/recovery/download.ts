@@ -26,6 +26,7 @@ import type { RecoveryBackup } from './select-backup.js';
 import { DamagedObjectError, expectedDigests, verifyRestoredFiles, type ObjectVerification, type Verification } from './verify.js';
 import { PgarkError } from '../util/errors.js';
 import { removeExtras, type DeltaStats } from './delta.js';
+import { checksumFile } from './chain.js';
 
 export interface DownloadResult {
   bytes: number;
@@ -140,6 +141,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   let files = 0;
   const written = new Map<string, WrittenFile>();
   const directories = new Set<string>();
+  const placed = new Map<string, string>();
   // Off a terminal each report is a step line, as the other steps of a restore.
   const display = new ProgressDisplay({
     label: 'downloading',
@@ -153,7 +155,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile: (path) => fileSync.add(path) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);
@@ -165,6 +167,12 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const prefix = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
       for (const [path, f] of stats.written) written.set(prefix + path, f);
       for (const d of stats.directories) directories.add(d);
+      for (const path of stats.placed) placed.set(prefix + path, join(root, path));
+    });
+    // A file several tars wrote blocks of is checked as reassembled, read back once every tar is in.
+    await pool([...placed], opts.jobs, async ([path, abs]) => {
+      written.set(path, await checksumFile(abs));
+      fileSync.add(abs);
     });
   } catch (err) {
     // No fsync may still run on files the caller is about to remove.
