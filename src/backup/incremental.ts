@@ -70,6 +70,11 @@ async function crcOf(body: AsyncIterable<Uint8Array>): Promise<number> {
   return crc.digest();
 }
 
+/** A block member by its manifest-form path (a tablespace's under pg_tblspc/<oid>/). */
+function isBlockMember(path: string): boolean {
+  return parseBlockEntry(path.replace(/^pg_tblspc\/\d+\//, '')) !== undefined;
+}
+
 /** A member under BLOCK_DIR in the source itself would be taken for a stored block on restore. */
 async function* refuseReserved(archive: string, entries: AsyncIterable<SourceEntry>): AsyncIterable<SourceEntry> {
   for await (const entry of entries) {
@@ -196,13 +201,13 @@ export class BackupFiles {
 
   /** The restored directory's files for backup_manifest: those stored whole (`stored`, manifest paths) and those decided from the parent. */
   manifestFiles(stored: readonly StoredFile[]): StoredFile[] {
-    return [...stored.filter((f) => !parseBlockEntry(f.path)), ...this.decided.map((f) => ({ path: f.path, size: f.size, mtime: new Date(f.mtime), crc32c: f.crc32c }))];
+    return [...stored.filter((f) => !isBlockMember(f.path)), ...this.decided.map((f) => ({ path: f.path, size: f.size, mtime: new Date(f.mtime), crc32c: f.crc32c }))];
   }
 
   /** The flattened file map's entries; `stored` without backup_label and backup_manifest, which belong to this backup alone. */
   mapFiles(stored: readonly StoredFile[]): MappedFile[] {
     const own = stored
-      .filter((f) => !parseBlockEntry(f.path))
+      .filter((f) => !isBlockMember(f.path))
       .map((f): MappedFile => {
         const hashes = this.hashes.get(f.path);
         return { path: f.path, size: f.size, mtime: f.mtime.getTime(), crc32c: f.crc32c, holder: this.backupId, ...(hashes !== undefined && { blocks: { size: BLOCK_SIZE, hashes } }) };

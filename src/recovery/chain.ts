@@ -16,7 +16,6 @@ import { open } from 'node:fs/promises';
 import { Crc32c } from '../io/hash.js';
 import type { ObjectStore } from '../storage/types.js';
 import { blockHolders, chainOf, filesByHolder, parseBlockEntry, prefixOf, readFileMap, type MappedFile, type Placement } from '../catalog/incremental.js';
-import type { WrittenFile } from './extract.js';
 import { backupObjects, type BackupObject } from './catalog-view.js';
 import type { RecoveryBackup } from './select-backup.js';
 import { PgarkError } from '../util/errors.js';
@@ -112,7 +111,7 @@ export async function writePlaced(body: AsyncIterable<Uint8Array>, dest: string,
 }
 
 /** Size and CRC-32C of a file as it is on disk. */
-export async function checksumFile(path: string): Promise<WrittenFile> {
+export async function checksumFile(path: string): Promise<{ size: number; crc32c: number }> {
   const crc = new Crc32c();
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
