@@ -140,7 +140,7 @@ async function* changedBlocks(
  * its changed blocks only (changedBlocks). Only a local source can reopen a file, so only it can
  * be filtered.
  */
-export async function* changedEntries(
+async function* changedEntries(
   archive: string,
   entries: AsyncIterable<SourceEntry>,
   parent: Map<string, MappedFile>,
