@@ -54,7 +54,7 @@ export function parseCodec(value: string, where: string): CodecName {
 
 /** Shared by --type and the ScheduledBackup annotation. */
 export function parseBackupType(value: string, where: string): BackupType {
-  if (value !== 'full' && value !== 'incremental') throw new UserError(`${where}: unknown backup type "${value}" (expected full or incremental)`, 'incremental stores only the files changed since the newest backup');
+  if (value !== 'full' && value !== 'incremental') throw new UserError(`${where}: unknown backup type "${value}" (expected full or incremental)`, 'incremental stores only the blocks changed since the newest backup');
   return value;
 }
 

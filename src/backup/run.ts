@@ -41,8 +41,8 @@ import type { BackupRecord } from './record.js';
 import { commitBackupInfo, ensureNameIsFree } from './commit.js';
 import { setting } from '../util/options.js';
 import { UserError } from '../util/errors.js';
-import { incrementalPrefix, writeFileMap, type MappedFile } from '../catalog/incremental.js';
-import { changedEntries, findParent, manifestPath, type BackupType, type Parent } from './incremental.js';
+import { FILE_MAP_VERSION, incrementalPrefix, writeFileMap } from '../catalog/incremental.js';
+import { BackupFiles, findParent, manifestPath, type BackupType, type Parent } from './incremental.js';
 
 export interface BackupRequest {
   store: ResolvedObjectStore;
@@ -170,15 +170,13 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         return object.size;
       };
       const manifestFiles: ManifestFile[] = [];
-      const parentFiles = new Map(parent?.map.files.map((f) => [f.path, f]));
-      const references: MappedFile[] = [];
+      const files = new BackupFiles(backupId, parent);
       let data: ArchiveWriter | undefined;
       let dataStarted = 0;
       for await (const archive of source.archives()) {
         const t0 = Date.now();
         const w = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);
-        const entries = parent ? changedEntries(archive.name, archive.entries, parentFiles, references) : archive.entries;
-        for await (const entry of entries) await w.add(entry);
+        for await (const entry of files.entries(archive.name, archive.entries)) await w.add(entry);
         if (archive.name === 'data') {
           data = w;
           dataStarted = t0;
@@ -194,8 +192,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       const end = walFileAt(stop.timeline, stop.lsn, facts.walSegmentSize);
       Object.assign(record, { endTime: stop.time, endLsn: stop.lsn, endWal: end.wal, endOffset: end.offset, backupLabel: stop.labelFile });
       await data.addBuffer('backup_label', Buffer.from(stop.labelFile));
-      const referenced = references.map((f) => ({ path: f.path, size: f.size, mtime: new Date(f.mtime), crc32c: f.crc32c }));
-      const manifest = renderBackupManifest([...data.files, ...manifestFiles, ...referenced], [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
+      const manifest = renderBackupManifest(files.manifestFiles([...data.files, ...manifestFiles]), [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
       await data.addBuffer('backup_manifest', manifest);
       progress.setPhase('completing upload');
       storedTotal += stored('data', await data.finish());
@@ -221,14 +218,8 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         copyStats: { totalSeconds: (Date.now() - began) / 1000, workers: req.jobs, perArchiveSeconds, copySeconds },
       });
       // The map lists what a restore writes from the chain: backup_label and backup_manifest belong to this backup alone.
-      const own = [...data.files.filter((f) => f.path !== 'backup_label' && f.path !== 'backup_manifest'), ...manifestFiles].map((f) => ({
-        path: f.path,
-        size: f.size,
-        mtime: f.mtime.getTime(),
-        crc32c: f.crc32c,
-        holder: backupId,
-      }));
-      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: 1, backupId, parent: parent?.info.backup_id ?? null, files: [...own, ...references] }, objectOptions);
+      const mapped = files.mapFiles([...data.files.filter((f) => f.path !== 'backup_label' && f.path !== 'backup_manifest'), ...manifestFiles]);
+      await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: FILE_MAP_VERSION, backupId, parent: parent?.info.backup_id ?? null, files: mapped }, objectOptions);
       await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();

@@ -6,6 +6,7 @@ import { backupPrefix } from './layout.js';
 import { splitCodecSuffix, type CodecName } from '../codec/index.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError } from '../util/errors.js';
+import type { Placement } from './incremental.js';
 
 export interface BackupObject {
   key: string;
@@ -21,6 +22,8 @@ export interface BackupObject {
   part: number;
   /** Set for a member of an incremental chain: the files and links (paths relative to the tar's root) to take from this tar. */
   accept?: (path: string) => boolean;
+  /** Set for a member of a chain with files stored block by block: where each of those entries' blocks go (incremental.ts Placement). */
+  place?: (path: string) => Placement | undefined;
 }
 
 const TAR_RE = /^(data|\d+)(?:_(\d{4}))?\.tar$/;

@@ -9,10 +9,14 @@
  * reads that prefix).
  *
  * Every pgark backup, full or incremental, stores a file map (pgark-files.json) beside its tars:
- * each file's size, mtime, CRC-32C and the id of the backup whose tars hold its bytes. The map is
- * flattened (an incremental's map names the holder of every file of the whole chain), so a restore
- * reads one map, and the next incremental compares against one map. barman-cloud-restore ignores
- * the object (its name starts neither with "data" nor a tablespace oid).
+ * each file's size, mtime, CRC-32C, the id of the backup whose tars hold its bytes and its block
+ * map (a truncated SHA-256 per block). The map is flattened (an incremental's map names the holder
+ * of every file, and of every block of a file stored block by block, over the whole chain), so a
+ * restore reads one map, and the next incremental compares against one map. barman-cloud-restore
+ * ignores the object (its name starts neither with "data" nor a tablespace oid).
+ *
+ * A block an incremental stores is the tar member `.pgark-blocks/<path>/<block number>` of the
+ * archive that holds <path>; a restore writes it at its offset (recovery/chain.ts).
  */
 import { BACKUP_ID_RE, backupPrefix } from './layout.js';
 import { parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
@@ -36,6 +40,70 @@ export function prefixOf(serverName: string, info: Pick<BackupInfo, 'backup_id' 
   return isIncremental(info) ? incrementalPrefix(serverName, info.backup_id) : backupPrefix(serverName, info.backup_id);
 }
 
+export interface BlockMap {
+  /** Bytes per block; the last block of a file may be shorter. */
+  size: number;
+  /** BLOCK_HASH_BYTES per block, base64: a truncated SHA-256 of the block as its holder stored it. */
+  hashes: string;
+  /**
+   * Which backup holds each block, as [holder, number of blocks] in file order. Absent while
+   * `holder` stored the file whole; set once any member stored blocks of it.
+   */
+  runs?: [string, number][];
+}
+
+export const BLOCK_HASH_BYTES = 16;
+/** The folder, in an incremental's tars, of the blocks it stores: .pgark-blocks/<path>/<block number>. */
+export const BLOCK_DIR = '.pgark-blocks';
+
+export function blockEntryPath(path: string, block: number): string {
+  return `${BLOCK_DIR}/${path}/${block}`;
+}
+
+/** The file and block number a block member names, or undefined for any other member. */
+export function parseBlockEntry(path: string): { path: string; block: number } | undefined {
+  if (!path.startsWith(`${BLOCK_DIR}/`)) return undefined;
+  const slash = path.lastIndexOf('/');
+  const block = Number(path.slice(slash + 1));
+  if (slash <= BLOCK_DIR.length + 1 || !/^\d+$/.test(path.slice(slash + 1)) || !Number.isSafeInteger(block)) return undefined;
+  return { path: path.slice(BLOCK_DIR.length + 1, slash), block };
+}
+
+export function blockCount(fileSize: number, blockSize: number): number {
+  return Math.ceil(fileSize / blockSize);
+}
+
+/** Each block's holder, one entry per block: a file stored whole has its holder everywhere. */
+export function blockHolders(file: MappedFile): string[] {
+  const n = blockCount(file.size, file.blocks?.size ?? 1);
+  if (!file.blocks?.runs) return new Array<string>(n).fill(file.holder);
+  return file.blocks.runs.flatMap(([holder, count]) => new Array<string>(count).fill(holder));
+}
+
+/** Run-length form of per-block holders (BlockMap.runs). */
+export function holderRuns(holders: readonly string[]): [string, number][] {
+  const runs: [string, number][] = [];
+  for (const h of holders) {
+    const last = runs.at(-1);
+    if (last && last[0] === h) last[1]++;
+    else runs.push([h, 1]);
+  }
+  return runs;
+}
+
+/** How a restore writes one tar member of a file stored block by block: at `offset`, only the blocks `keep` names. */
+export interface Placement {
+  /** The file written, relative to the tar's root. */
+  path: string;
+  /** Where the member's first byte goes in the file. */
+  offset: number;
+  /** The file's size once every member is written. */
+  size: number;
+  blockSize: number;
+  /** Whether this member's copy of block `block` (numbered from the file's start) is the one restored. */
+  keep: (block: number) => boolean;
+}
+
 export interface MappedFile {
   /** As backup_manifest names it (tablespace files under pg_tblspc/<oid>/). */
   path: string;
@@ -43,12 +111,17 @@ export interface MappedFile {
   /** Milliseconds since the epoch, as the source reported it. */
   mtime: number;
   crc32c: number;
-  /** The backup whose tars hold the bytes. */
+  /** The backup whose tars hold the bytes (for a file stored block by block: its newest holder). */
   holder: string;
+  /** Absent in maps of pgark before block-level incrementals (version 1): such a file is compared whole. */
+  blocks?: BlockMap;
 }
 
+/** Maps are written as version 2 (block maps); version 1 (file level only) is still read. */
+export const FILE_MAP_VERSION = 2;
+
 export interface FileMap {
-  version: 1;
+  version: 1 | 2;
   backupId: string;
   parent: string | null;
   files: MappedFile[];
@@ -78,13 +151,24 @@ export async function readFileMap(store: ObjectStore, serverName: string, info: 
   } catch (err) {
     throw badMap(key, (err as Error).message);
   }
-  if (map.version !== 1 || map.backupId !== info.backup_id || !Array.isArray(map.files)) throw badMap(key, 'unknown version or another backup\'s map');
+  if ((map.version !== 1 && map.version !== FILE_MAP_VERSION) || map.backupId !== info.backup_id || !Array.isArray(map.files)) throw badMap(key, 'unknown version or another backup\'s map');
   for (const f of map.files) {
-    if (typeof f.path !== 'string' || !Number.isSafeInteger(f.size) || !Number.isFinite(f.mtime) || !Number.isInteger(f.crc32c) || typeof f.holder !== 'string') {
+    if (typeof f.path !== 'string' || !Number.isSafeInteger(f.size) || !Number.isFinite(f.mtime) || !Number.isInteger(f.crc32c) || typeof f.holder !== 'string' || !blockMapOk(f)) {
       throw badMap(key, `malformed entry ${JSON.stringify(f).slice(0, 120)}`);
     }
   }
   return map;
+}
+
+/** A block map whose hashes and runs cover exactly the file's blocks: a restore trusts it for every offset. */
+function blockMapOk(f: MappedFile): boolean {
+  const b = f.blocks;
+  if (b === undefined) return true;
+  if (!Number.isSafeInteger(b.size) || b.size <= 0 || typeof b.hashes !== 'string') return false;
+  const n = blockCount(f.size, b.size);
+  if (Buffer.from(b.hashes, 'base64').length !== n * BLOCK_HASH_BYTES) return false;
+  if (b.runs === undefined) return true;
+  return Array.isArray(b.runs) && b.runs.every((r) => Array.isArray(r) && typeof r[0] === 'string' && Number.isSafeInteger(r[1]) && r[1] > 0) && b.runs.reduce((s, r) => s + r[1], 0) === n;
 }
 
 export async function writeFileMap(store: ObjectStore, serverName: string, info: Pick<BackupInfo, 'backup_id' | 'parent_backup_id'>, map: FileMap, options: Pick<PutOptions, 'tags' | 'encryption'>): Promise<void> {
@@ -159,11 +243,39 @@ export function chainOf<T extends Pick<BackupInfo, 'backup_id' | 'parent_backup_
 export function filesByHolder(map: FileMap, chain: readonly Pick<BackupInfo, 'backup_id'>[]): Map<string, Set<string>> {
   const held = new Map<string, Set<string>>(chain.map((m) => [m.backup_id, new Set()]));
   for (const f of map.files) {
-    const set = held.get(f.holder);
-    if (!set) throw new PgarkError(`the file map of ${map.backupId} names ${f.holder} as the holder of ${f.path}, which is not in its chain`, 1);
-    set.add(f.path);
+    for (const holder of f.blocks?.runs ? new Set(f.blocks.runs.map((r) => r[0])) : [f.holder]) {
+      const set = held.get(holder);
+      if (!set) throw new PgarkError(`the file map of ${map.backupId} names ${holder} as a holder of ${f.path}, which is not in its chain`, 1);
+      set.add(f.path);
+    }
   }
   return held;
+}
+
+/** A tar member's path as verify keys it: manifest form, a block member's file included (.pgark-blocks/pg_tblspc/<oid>/...). */
+export function chainPath(under: string, tarPath: string): string {
+  const block = parseBlockEntry(tarPath);
+  return block ? blockEntryPath(under + block.path, block.block) : under + tarPath;
+}
+
+/**
+ * verify's view of the files stored block by block: every block must be in its holder's tars, as
+ * that holder's whole copy or as its block member (`pieces`: the chainPath of every member read,
+ * by backup id). The reassembled file's size and CRC-32C are then the map's (the restore reads the
+ * file back and checks them); a block with no copy is a problem.
+ */
+export function blockFilesFound(map: FileMap, pieces: ReadonlyMap<string, ReadonlySet<string>>): { found: Map<string, { size: number; crc32c: number; holder: string }>; problems: { path: string; what: string }[] } {
+  const found = new Map<string, { size: number; crc32c: number; holder: string }>();
+  const problems: { path: string; what: string }[] = [];
+  for (const f of map.files) {
+    if (!f.blocks?.runs) continue;
+    const missing = blockHolders(f)
+      .map((holder, block) => ({ holder, block }))
+      .filter(({ holder, block }) => !pieces.get(holder)?.has(f.path) && !pieces.get(holder)?.has(blockEntryPath(f.path, block)));
+    if (missing.length) problems.push({ path: f.path, what: `${f.path}: block ${missing[0].block} (of ${missing.length} missing) is in no tar of ${missing[0].holder}, which the file map names as its holder` });
+    else found.set(f.path, { size: f.size, crc32c: f.crc32c, holder: f.holder });
+  }
+  return { found, problems };
 }
 
 /** The incrementals that need `id` (directly or through other incrementals), newest first. */

@@ -27,6 +27,7 @@ import type { RecoveryBackup } from './select-backup.js';
 import { DamagedObjectError, expectedDigests, verifyRestoredFiles, type ObjectVerification, type Verification } from './verify.js';
 import { PgarkError } from '../util/errors.js';
 import { removeExtras, type DeltaStats } from './delta.js';
+import { checksumFile } from './chain.js';
 
 export interface DownloadResult {
   bytes: number;
@@ -153,6 +154,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   let files = 0;
   const written = new Map<string, WrittenFile>();
   const directories = new Set<string>();
+  const placed = new Map<string, string>();
   // Off a terminal each report is a step line, as the other steps of a restore.
   const display = new ProgressDisplay({
     label: 'downloading',
@@ -166,7 +168,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, delta: opts.delta, onFile: (path, size) => fileSync.add(path, size) }).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile: (path, size) => fileSync.add(path, size) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);
@@ -178,6 +180,13 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const prefix = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
       for (const [path, f] of stats.written) written.set(prefix + path, f);
       for (const d of stats.directories) directories.add(d);
+      for (const path of stats.placed) placed.set(prefix + path, join(root, path));
+    });
+    // A file several tars wrote blocks of is checked as reassembled, read back once every tar is in.
+    await pool([...placed], opts.jobs, async ([path, abs]) => {
+      const file = await checksumFile(abs);
+      written.set(path, file);
+      fileSync.add(abs, file.size);
     });
   } catch (err) {
     // No fsync may still run on files the caller is about to remove.

@@ -19,6 +19,8 @@ import { extract as tarExtract, type Header } from 'tar-stream';
 import { Crc32c } from '../io/hash.js';
 import { PgarkError } from '../util/errors.js';
 import { deltaSink, type DeltaStats } from './delta.js';
+import { writePlaced } from './chain.js';
+import type { Placement } from '../catalog/incremental.js';
 
 export class UnsafeTarEntryError extends PgarkError {
   constructor(archive: string, entry: string, why: string) {
@@ -45,6 +47,8 @@ export interface ExtractStats {
   written: Map<string, WrittenFile>;
   /** Every directory entries were written into (the root included). */
   directories: Set<string>;
+  /** Files written in part, at offsets (`place`): their checksums are known only once every tar is in (download.ts). */
+  placed: Set<string>;
 }
 
 /**
@@ -125,15 +129,17 @@ export interface ExtractOptions {
   onFile?: (path: string, size: number) => void;
   /** --delta: write only what differs from the files already there (delta.ts). */
   delta?: DeltaStats;
+  /** Entries written at an offset into a file other tars write too (a block-level incremental chain, chain.ts); before `accept`. */
+  place?: (path: string) => Placement | undefined;
 }
 
 /**
  * Extracts into `root` (which must exist) the tar read from `source`: one stream, or a chain such as
  * [store object, byte counter, decompressor] that is piped into the extractor as one pipeline.
  */
-export async function extractTar(source: Readable | Readable[], root: string, archive: string, { accept, onFile = () => undefined, delta }: ExtractOptions = {}): Promise<ExtractStats> {
+export async function extractTar(source: Readable | Readable[], root: string, archive: string, { accept, onFile = () => undefined, delta, place }: ExtractOptions = {}): Promise<ExtractStats> {
   const realRoot = await realpath(root);
-  const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]) };
+  const stats: ExtractStats = { files: 0, bytes: 0, written: new Map(), directories: new Set([realRoot]), placed: new Set() };
   const extractor = tarExtract();
   const stages = Array.isArray(source) ? source : [source];
   const feeding = pipeline([...stages, extractor]);
@@ -161,6 +167,16 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
   async function handle(header: Header, body: Readable): Promise<void> {
     const parsed = entryPath(header.name);
     if ('unsafe' in parsed) throw new UnsafeTarEntryError(archive, header.name, parsed.unsafe);
+    const placement = header.type === 'file' || header.type === 'contiguous-file' ? place?.(parsed.path) : undefined;
+    if (placement) {
+      const target = join(realRoot, placement.path);
+      await checkedParent(target, header.name);
+      if ((await lstat(target).catch(() => undefined))?.isSymbolicLink()) throw new UnsafeTarEntryError(archive, header.name, 'it would write through a symbolic link');
+      await writePlaced(body, target, ((header.mode ?? 0o600) & 0o7777) || 0o600, placement);
+      stats.bytes += header.size ?? 0;
+      stats.placed.add(placement.path);
+      return;
+    }
     if (accept && header.type !== 'directory' && !accept(parsed.path)) {
       body.resume();
       return;

@@ -88,7 +88,7 @@ export const OPTIONS = {
     flags: '--type <type>',
     type: oneOf('full', 'incremental'),
     default: 'full',
-    description: 'full, or incremental: only files changed since the newest backup are stored, under pgark-incremental/ (pgark-only; needs --method local)',
+    description: 'full, or incremental: only the blocks changed since the newest backup are stored, under pgark-incremental/ (pgark-only; needs --method local)',
   },
   noProgress: { flags: '--no-progress', type: bool, description: 'no progress display' },
   cascade: { flags: '--cascade', type: bool, description: 'backup delete: also delete the incremental backups that need this one (newest first)' },

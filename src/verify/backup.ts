@@ -8,14 +8,16 @@
  * An incremental is checked with its chain, end to end: its file map's holders must all be chain
  * members that are DONE, each member's tars are read (their digests checked) for the files the map
  * says they hold, and the incremental's backup_manifest, which lists every file of the restored
- * directory, is compared with what all members together hold.
+ * directory, is compared with what all members together hold. A file stored block by block is
+ * checked block by block: each block must be in its holder's tars (whole copy or block member),
+ * and the map's size and CRC-32C of the reassembled file stand for it in the manifest comparison.
  */
 import type { Transform } from 'node:stream';
 import { checkObjectDigests, type BackupInfo } from '../catalog/backup-info.js';
 import { mapLimit } from '../catalog/catalog.js';
 import { assertDecodable, type AgeKeys } from '../codec/index.js';
 import { backupObjects, type BackupObject } from '../catalog/backup-objects.js';
-import { FILE_MAP, filesByHolder, prefixOf, readFileMap } from '../catalog/incremental.js';
+import { FILE_MAP, blockFilesFound, chainPath, filesByHolder, parseBlockEntry, prefixOf, readFileMap, type FileMap } from '../catalog/incremental.js';
 import { checkAgainstManifest, type FileDigest } from '../pg/backup-manifest.js';
 import { isLsn, parseLsn } from '../pg/lsn.js';
 import { isSegmentSize, walSegmentName, walSegmentOffset } from '../pg/wal-names.js';
@@ -129,7 +131,7 @@ export async function verifyBackup(store: ObjectStore, serverName: string, info:
     }
     // backup_manifest names tablespace files as PGDATA would reach them.
     const under = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
-    for (const [path, f] of read.files) found.set(under + path, { ...f, key: o.key });
+    for (const [path, f] of read.files) found.set(chainPath(under, path), { ...f, key: o.key });
     if (read.manifest !== undefined && o.base === 'data') manifest = { text: read.manifest, key: o.key };
   });
 
@@ -172,14 +174,17 @@ async function readChainMembers(
     return;
   }
   let held: Map<string, Set<string>>;
+  let map: FileMap | undefined;
   try {
-    const map = await readFileMap(store, serverName, info);
+    map = await readFileMap(store, serverName, info);
     if (!map) throw new Error(`incremental backup ${info.backup_id} has no ${FILE_MAP}`);
     held = filesByHolder(map, chain);
   } catch (err) {
     ctx.problems.push({ key: own + FILE_MAP, what: (err as Error).message });
     return;
   }
+  const blocked = new Set(map!.files.filter((f) => f.blocks?.runs).map((f) => f.path));
+  const pieces = new Map<string, Set<string>>(chain.map((m) => [m.backup_id, new Set()]));
   for (const member of chain.slice(0, -1)) {
     const prefix = prefixOf(serverName, member);
     const mine = held.get(member.backup_id)!;
@@ -200,7 +205,16 @@ async function readChainMembers(
       const want = digests?.expected.get(o.key);
       if (want !== undefined && read.sha256 !== undefined && read.sha256 !== want) ctx.problems.push({ key: o.key, what: `its SHA-256 is ${read.sha256}, backup.info recorded ${want} when it was stored` });
       const under = o.base === 'data' ? '' : `pg_tblspc/${o.base}/`;
-      for (const [path, f] of read.files) if (mine.has(under + path)) ctx.found.set(under + path, { ...f, key: o.key });
+      for (const [path, f] of read.files) {
+        pieces.get(member.backup_id)!.add(chainPath(under, path));
+        if (mine.has(under + path) && !blocked.has(under + path)) ctx.found.set(under + path, { ...f, key: o.key });
+      }
     });
   }
+  // Files stored block by block: their blocks checked against the members' tars, the map's digest standing for the reassembled file.
+  pieces.set(info.backup_id, new Set([...ctx.found.keys()].filter((k) => parseBlockEntry(k) || blocked.has(k))));
+  for (const k of [...ctx.found.keys()]) if (parseBlockEntry(k)) ctx.found.delete(k);
+  const blocks = blockFilesFound(map!, pieces);
+  for (const [path, f] of blocks.found) ctx.found.set(path, { size: f.size, crc32c: f.crc32c, key: `${prefixOf(serverName, chain.find((m) => m.backup_id === f.holder) ?? info)}${FILE_MAP}` });
+  for (const p of blocks.problems) ctx.problems.push({ key: `${own}${FILE_MAP}`, what: p.what });
 }
