@@ -17,7 +17,7 @@ import type { CodecName } from './types.js';
 import { encodeStream } from './index.js';
 
 /** The largest buffer a file read holds: what a WAL push keeps per stage instead of a whole segment. */
-export const CHUNK = 1024 * 1024;
+export const CHUNK = 256 * 1024;
 
 export interface EncodeJob {
   codec: CodecName;

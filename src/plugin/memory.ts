@@ -23,9 +23,8 @@
  * it collects, and it lets up to 64 MiB of them pile up first, which alone is half the limit.
  */
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { UserError } from '../util/errors.js';
+import { exposedGc } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 
@@ -120,10 +119,4 @@ export class SidecarMemory {
     logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'sidecar memory budget');
     return { stop: () => clearInterval(timer) };
   }
-}
-
-/** V8's gc(), which Node exposes only under --expose-gc: the flag is set now, and the function taken from a fresh context. */
-function exposedGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
 }

@@ -3,8 +3,8 @@
  * at the top of wals/), idempotently: a name already stored with the same bytes (under any
  * compression suffix) is success without rewriting; different bytes are an error naming both.
  *
- * A push streams: encodeFile reads the segment in 1 MiB chunks, compresses, encrypts and hashes
- * them (on the resident daemon's worker thread when it passes a CompressionPool), writing a
+ * A push streams: encodeFile reads the segment in 256 KiB chunks, compresses, encrypts and hashes
+ * them (compression on the resident daemon's worker thread when it passes a CompressionPool), writing a
  * transformed body to a spill file beside the archive spool; the upload then streams that file
  * (or the segment itself for 'none') as one PUT with known length and Content-MD5 (S3), staged
  * blocks (Azure) or a durable file write. So a push in flight holds a few chunks, not a segment:
@@ -25,6 +25,7 @@ import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { releaseYoungGarbage } from '../util/gc.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
@@ -43,7 +44,7 @@ export interface ArchiveResult {
 export class WalConflictError extends PgarkError {}
 
 /** Block size of a WAL push to Azure: four blocks and a commit for a 16 MiB segment, one block held at a time. */
-const AZURE_BLOCK = 4 * CHUNK;
+const AZURE_BLOCK = 4 * 1024 * 1024;
 
 /** Size and SHA-256 of a stream's bytes, read in chunks. */
 async function digestOf(stages: [Readable, ...NodeJS.ReadWriteStream[]]): Promise<{ size: number; sha256: string }> {
@@ -130,9 +131,9 @@ function encodeFor(target: WalTarget, path: string, spillDir: string, pool: Comp
     age: target.age,
     spillTo: join(spillDir, `${basename(path)}.${randomBytes(4).toString('hex')}${SPILL_SUFFIX}`),
   };
-  // A plain file without a digest needs a stat only: no reason to queue behind compressions.
-  const inline = !pool || (storedAsIs(job.codec, job.age) && !job.md5);
-  return inline ? encodeFile(job) : pool.encodeFile(job);
+  // A plain file needs at most an MD5 pass, a fraction of a millisecond per chunk: here, rather
+  // than queued behind compressions on a worker whose own garbage costs more memory than it saves.
+  return !pool || storedAsIs(job.codec, job.age) ? encodeFile(job) : pool.encodeFile(job);
 }
 
 /** The spill files of pushes in progress end with this (ArchiveService sweeps leftovers). */
@@ -161,6 +162,7 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
     // Stored, found stored already, or failed: the spill file has served either way.
     const encoded = await prepared.catch(() => undefined);
     if (encoded && encoded.bodyPath !== path) await unlink(encoded.bodyPath).catch(() => undefined);
+    releaseYoungGarbage();
   }
 }
 
