@@ -20,7 +20,18 @@ export function exposedGc(): Gc {
   return gc;
 }
 
-/** Frees the Buffers that died young (chunks of a finished stream): a scavenge, not a full collection. */
-export function releaseYoungGarbage(): void {
-  exposedGc()({ type: 'minor' });
+/** At most this often: a full collection of a small heap takes a few milliseconds. */
+const MIN_INTERVAL_MS = 250;
+let last = 0;
+
+/**
+ * Frees the Buffers of finished streams: a full collection, since chunks that lived through a
+ * transfer were promoted out of the young generation. Called after each file streamed, at most
+ * every MIN_INTERVAL_MS.
+ */
+export function releaseGarbage(): void {
+  const now = performance.now();
+  if (now - last < MIN_INTERVAL_MS) return;
+  last = now;
+  exposedGc()();
 }
