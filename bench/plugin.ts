@@ -13,11 +13,12 @@
  * archive_command, one call at a time, in order:
  *   - pgark: one WAL.Archive call per segment to the instance sidecar (`pgark plugin serve --role
  *     instance`). CNPG's caller is `/controller/manager wal-archive`, a Go binary started per
- *     segment; it cannot run here, so two clients bound its cost: `spawn` starts the test's Node
- *     client (test/harness/cnpg-wal-command.ts) per segment through /bin/sh as PostgreSQL does,
- *     which costs more than a Go binary's start (Node plus proto loading, 150-400 ms here);
- *     `persistent` makes the calls from one long-lived client, which costs less. The Go
- *     binary's real cost lies between the two.
+ *     segment; it cannot run here, so two clients bound its cost: `spawn` starts a tiny client
+ *     (bench/wal-archive-call.ts: node:http2 and a hand-encoded request, no gRPC library) per
+ *     segment through /bin/sh as PostgreSQL does, which still costs a bare Node start (40-60 ms
+ *     idle, more under load) against a Go binary's few milliseconds; `persistent` makes the calls
+ *     from one long-lived client, which costs less. The Go binary's real cost lies between the
+ *     two, nearer `persistent`.
  *   - plugin-barman-cloud: its Archive as CNPG documents it (reference/cnpg-barman-cloud.md 2.2):
  *     a segment found in the spool returns at once; otherwise the requested segment plus up to
  *     maxParallel-1 other .ready ones, one barman-cloud-wal-archive process each, all at once,
@@ -43,7 +44,7 @@ import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { serverIdentity } from '../src/pg/local-server.js';
 import { writeStoreManifests } from '../test/plugin/helpers.js';
-import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, walCommand, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
+import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
 import { SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
 import { DEFAULT_SIDECAR_RESOURCES } from '../src/plugin/operator/lifecycle-patch.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
@@ -58,6 +59,8 @@ const TEXT_MB = numberOption('text-mb', 350);
 const WAL_COMPRESSION = option('wal-compression') ?? 'none';
 const COMPRESSION = option('compression') ?? 'gzip';
 const JOBS = numberOption('jobs', 2);
+/** The per-segment caller of the `spawn` client (compiled beside this file). */
+const ARCHIVE_CALL = new URL('./wal-archive-call.js', import.meta.url).pathname;
 const CLIENTS = (option('clients') ?? 'spawn,persistent').split(',');
 for (const c of CLIENTS) if (c !== 'spawn' && c !== 'persistent') throw new Error(`--clients takes spawn,persistent, not "${c}"`);
 if (!['none', 'gzip'].includes(WAL_COMPRESSION)) throw new Error('--wal-compression is none or gzip (what barman-cloud 3.4 and pgark both have)');
@@ -186,7 +189,7 @@ async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; m
     const files = writeClusterFiles(dir, cluster, parameters);
     const archive =
       client === 'spawn'
-        ? commandArchiver(pgdata, (p) => ['/bin/sh', ['-c', walCommand('archive', o.sidecar.socket, files).replace('%p', p)]], {})
+        ? commandArchiver(pgdata, (p) => ['/bin/sh', ['-c', `${process.execPath} ${ARCHIVE_CALL} ${o.sidecar.socket} ${files.clusterFile} ${files.paramsFile} ${p}`]], {})
         : persistentArchiver(o.sidecar, pgdata, cluster, parameters);
     o.memory.start();
     const r = await timedDrain(s3, pgdata, o.backlog.segments, archive);

@@ -251,11 +251,6 @@ function sealChunks(key: Buffer, plain: Uint8Array, counter: number, final: bool
   }
 }
 
-/** Bytes of a sealed payload of `length` plaintext bytes (nonce excluded). */
-function sealedLength(length: number): number {
-  return length + Math.max(1, Math.ceil(length / CHUNK)) * TAG;
-}
-
 /**
  * Cuts arbitrary writes into fixed-size chunks, numbered from 0, for `release`; a full chunk is
  * released only once more input proves it is not the last. Whole chunks of a large write are
@@ -455,25 +450,6 @@ class AgeDecryptStream extends Transform {
     this.header = [];
     this.chunker.add(all.subarray(end + 1 + NONCE));
   }
-}
-
-/**
- * One whole object encrypted (a WAL segment on the archiver's worker thread): the same bytes as
- * encryptStream, sealed straight into one buffer of the object's exact size. `data` may be the
- * compressor's pieces: joining them first would copy the segment once more.
- */
-export async function encryptWhole(data: Buffer | Buffer[], keys: AgeKeys): Promise<Buffer> {
-  const pieces = Array.isArray(data) ? data : [data];
-  const { header, fileKey } = await newHeader(keys);
-  const nonce = randomBytes(NONCE);
-  const key = payloadKey(fileKey, nonce);
-  const out = Buffer.allocUnsafeSlow(header.length + NONCE + sealedLength(pieces.reduce((n, p) => n + p.length, 0)));
-  let at = header.copy(out, 0);
-  at += nonce.copy(out, at);
-  const chunker = new Chunker(CHUNK, (plain, counter, last) => sealChunks(key, plain, counter, last, (piece) => (at += piece.copy(out, at))));
-  for (const p of pieces) chunker.add(p);
-  chunker.finish();
-  return out;
 }
 
 /**

@@ -3,7 +3,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
-import { AGE_EXTENSION, decryptStream, encryptStream, encryptWhole, type AgeKeys } from './age.js';
+import { AGE_EXTENSION, decryptStream, encryptStream, type AgeKeys } from './age.js';
 import { UserError } from '../util/errors.js';
 
 export { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
@@ -29,12 +29,7 @@ async function runThrough(input: Buffer, t: Transform): Promise<Buffer[]> {
 
 /** Whole-buffer helpers for small payloads (a WAL segment, a history file). */
 export async function compressBuffer(codec: CodecName, data: Buffer, opts?: CompressOptions): Promise<Buffer> {
-  return Buffer.concat(await compressParts(codec, data, opts));
-}
-
-/** compressBuffer's bytes as the compressor emitted them, for a caller that copies them anyway (encryptBuffer). */
-export function compressParts(codec: CodecName, data: Buffer, opts?: CompressOptions): Promise<Buffer[]> {
-  return runThrough(data, compressStream(codec, opts));
+  return Buffer.concat(await runThrough(data, compressStream(codec, opts)));
 }
 
 export async function decompressBuffer(codec: CodecName, data: Buffer): Promise<Buffer> {
@@ -93,6 +88,3 @@ export async function decodeBuffer(form: StoredForm, data: Buffer, keys: AgeKeys
   for (const t of rest) out = Buffer.concat(await runThrough(out, t));
   return out;
 }
-
-/** Encrypts a whole (already compressed) buffer, or its pieces, for the keys' recipients. */
-export const encryptBuffer = encryptWhole;

@@ -1,39 +1,23 @@
 /**
- * Whole-file compression on worker threads. The resident WAL daemon compresses a 16 MiB segment
- * in about 120 ms (zstd level 3 here); on its own event loop that stalls every upload in flight,
- * and it keeps the work on one core. Each worker runs one job at a time: it reads the file into a
- * buffer it reuses, compresses it, computes the body's MD5 if asked (S3 gets it as Content-MD5), and transfers
- * the body to the caller without a copy. The uncompressed bytes never reach the caller's heap.
+ * File encoding (encode-file.ts) on worker threads. The resident WAL daemon compresses a 16 MiB
+ * segment in about 120 ms (zstd level 3 here) and hashes it for Content-MD5 in about 30 ms; on its
+ * own event loop that stalls every upload in flight, and it keeps the work on one core. Each
+ * worker runs one job at a time and streams it in CHUNK-sized pieces, so a worker holds a few
+ * chunks and its compressor's window, never a whole file; the main thread gets back only a length
+ * and a digest, and uploads the body from its file.
  *
- * Memory: per worker, one reused input buffer (the largest file seen) plus the output of the job
- * it runs; queued jobs hold nothing. Workers: `size` (default: the machine's cores). Bodies read
- * for 'none' can be handed back with recycle() once uploaded: the next such file is read into one
- * of them, so a daemon archiving uncompressed segments does not allocate (and collect) a new
- * segment-sized buffer per segment. At most MAX_SPARE of them are kept.
+ * Workers: `size` (default: the machine's cores); queued jobs hold nothing.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { CodecName } from './types.js';
-import type { AgeKeys } from './age.js';
-import type { CompressJob, CompressReply } from './pool-protocol.js';
+import type { EncodedFile, EncodeJob } from './encode-file.js';
+import type { EncodeReply } from './pool-protocol.js';
 
 const WORKER_SCRIPT = new URL('./compress-worker.js', import.meta.url);
-const MAX_SPARE = 8;
-/** Smaller bodies (history files) are not worth keeping. */
-const MIN_SPARE_BYTES = 1024 * 1024;
-
-export interface CompressedFile {
-  /** The compressed bytes (the file's own bytes for 'none'). */
-  body: Buffer;
-  /** Base64 MD5 of body, when asked for. */
-  md5?: string;
-  /** Size of the file that was read. */
-  size: number;
-}
 
 interface Job {
-  message: CompressJob;
-  resolve(r: CompressedFile): void;
+  message: EncodeJob;
+  resolve(r: EncodedFile): void;
   reject(e: Error): void;
 }
 
@@ -45,28 +29,19 @@ interface Slot {
 export class CompressionPool {
   private readonly slots: Slot[] = [];
   private readonly pending: Job[] = [];
-  private readonly spare: ArrayBuffer[] = [];
   private closed = false;
 
   constructor(private readonly size: number = Math.max(1, availableParallelism())) {}
 
-  compressFile(codec: CodecName, path: string, opts: { md5: boolean; age?: AgeKeys }): Promise<CompressedFile> {
+  encodeFile(job: EncodeJob): Promise<EncodedFile> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
     return new Promise((resolve, reject) => {
-      this.pending.push({ message: { codec, path, md5: opts.md5, age: opts.age }, resolve, reject });
+      this.pending.push({ message: job, resolve, reject });
       this.dispatch();
     });
   }
 
-  /** Gives back the memory of a 'none' body that is no longer used by anyone. */
-  recycle(body: Buffer): void {
-    const memory = body.buffer;
-    if (this.closed || this.spare.length >= MAX_SPARE || !(memory instanceof ArrayBuffer) || memory.byteLength < MIN_SPARE_BYTES) return;
-    this.spare.push(memory);
-  }
-
   async close(): Promise<void> {
-    this.spare.length = 0;
     this.closed = true;
     for (const job of this.pending.splice(0)) job.reject(new Error('compression pool is closed'));
     const slots = this.slots.splice(0);
@@ -83,8 +58,7 @@ export class CompressionPool {
       }
       const job = this.pending.shift()!;
       slot.job = job;
-      const into = job.message.codec === 'none' && !job.message.age ? this.spare.pop() : undefined;
-      slot.worker.postMessage({ ...job.message, into }, into ? [into] : []);
+      slot.worker.postMessage(job.message);
     }
   }
 
@@ -94,11 +68,11 @@ export class CompressionPool {
     worker.unref();
     const slot: Slot = { worker };
     this.slots.push(slot);
-    worker.on('message', (reply: CompressReply) => {
+    worker.on('message', (reply: EncodeReply) => {
       const job = slot.job;
       slot.job = undefined;
       if ('error' in reply) job?.reject(new Error(reply.error));
-      else job?.resolve({ body: Buffer.from(reply.body, 0, reply.bodyLength), md5: reply.md5, size: reply.size });
+      else job?.resolve(reply);
       this.dispatch();
     });
     // A crashed worker fails its job and is replaced on demand; the pool itself stays usable.

@@ -31,8 +31,8 @@ function storeRefOf(ref: ConfigRef): StoreRef {
 export class PluginContext {
   readonly targets: WalTargetCache;
   /**
-   * Reads, compresses and hashes archived WAL off the event loop, into segment buffers it reuses:
-   * one worker, so that a sidecar holds one extra segment buffer, not one per core.
+   * Compresses and hashes archived WAL off the event loop, in chunks (codec/encode-file.ts): one
+   * worker, since each costs its own heap, tens of MiB of a 128Mi sidecar.
    */
   readonly compression = new CompressionPool(1);
   private reached = false;

@@ -8,11 +8,12 @@
  *
  * Formula (docs/cnpg-plugin.md "Memory"), with BASE the measured resident set of an idle sidecar
  * (Node.js, gRPC, the configuration code and one storage SDK: 87 MiB with S3 under
- * SIDECAR_NODE_OPTIONS, 96 MiB allowed) and SEGMENT 16 MiB (one WAL segment buffer):
+ * SIDECAR_NODE_OPTIONS, 96 MiB allowed) and WAL_PUSH 6 MiB (what one WAL push or prefetch in
+ * flight costs: it streams in 256 KiB chunks, wal/archive.ts, yet 8 pushes at once measured 50 MiB
+ * over the idle sidecar with bench/plugin, chunks in several stages and the socket's queue):
  *
  *   spare                = budget - BASE
- *   WAL segments at once = clamp(floor(spare / SEGMENT) - 1, 1, wal.maxParallel)
- *                          (each holds one segment buffer, and the reading worker one more)
+ *   WAL segments at once = clamp(floor(spare / WAL_PUSH), 1, wal.maxParallel)
  *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
  *                          (S3's smallest part; two more are being assembled (storage/types.ts); the other half of spare is for the compression
  *                          blocks, jobs x 2 x 1 MiB, and stream buffers)
@@ -23,15 +24,14 @@
  * it collects, and it lets up to 64 MiB of them pile up first, which alone is half the limit.
  */
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { UserError } from '../util/errors.js';
+import { exposedGc } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 
 const MiB = 1024 * 1024;
 export const BASE = 96 * MiB;
-export const SEGMENT = 16 * MiB;
+export const WAL_PUSH = 6 * MiB;
 export const PART = 5 * MiB;
 export const HEADROOM = 32 * MiB;
 const COLLECT_INTERVAL_MS = 200;
@@ -95,7 +95,7 @@ export class SidecarMemory {
   /** WAL segments archived (or prefetched) at once, for a configured wal.maxParallel. */
   walParallel(maxParallel: number): number {
     if (!this.budget) return maxParallel;
-    return clamp(Math.floor(this.spare / SEGMENT) - 1, 1, maxParallel);
+    return clamp(Math.floor(this.spare / WAL_PUSH), 1, maxParallel);
   }
 
   /** Multipart part size and parts uploaded at once for a backup with `jobs`; undefined fields keep the backup's defaults. */
@@ -120,10 +120,4 @@ export class SidecarMemory {
     logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'sidecar memory budget');
     return { stop: () => clearInterval(timer) };
   }
-}
-
-/** V8's gc(), which Node exposes only under --expose-gc: the flag is set now, and the function taken from a fresh context. */
-function exposedGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
 }

@@ -28,7 +28,7 @@ import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOp
 import { errorFacts, readFailure, storageError, StorageError } from './errors.js';
 import { assertKey, partSizeFor } from './keys.js';
 import { keepAliveAgents, type Agents } from './agents.js';
-import { DEFAULT_RETRY, backoffDelay, isTransient } from './retry.js';
+import { DEFAULT_RETRY, backoff, backoffDelay, isTransient } from './retry.js';
 import { resumableDownload } from './resumable.js';
 import { safeDisplay } from './destination.js';
 import { collect } from '../io/collect.js';
@@ -51,6 +51,17 @@ function sharedRetryStrategy(): RetryStrategyV2 {
       const retries = previous.getRetryCount() + 1;
       if (retries >= DEFAULT_RETRY.maxAttempts || !isTransient(info.error)) throw info.error;
       return token(retries, backoffDelay(retries));
+    },
+    recordSuccess: () => undefined,
+  };
+}
+
+/** For a request whose body is a stream: a consumed stream cannot be sent again, so its caller retries (put() with reopen). */
+function noRetryStrategy(): RetryStrategyV2 {
+  return {
+    acquireInitialRetryToken: async () => ({ getRetryCount: () => 0, getRetryDelay: () => 0 }),
+    refreshRetryTokenForRetry: async (_previous, info) => {
+      throw info.error;
     },
     recordSuccess: () => undefined,
   };
@@ -99,7 +110,10 @@ export class S3ObjectStore implements ObjectStore {
   readonly provider = 's3' as const;
   readonly limits: StorageLimits;
   readonly displayUrl: string;
+  private readonly config: S3ClientConfig;
   private readonly client: S3Client;
+  /** The same connections, without the SDK's retries: for streamed PUTs (created on first use). */
+  private streamClient?: S3Client;
   private readonly agents: Agents;
   private readonly bucket: string;
   private readonly root: string;
@@ -126,7 +140,7 @@ export class S3ObjectStore implements ObjectStore {
     // The SDK warns on every process start about its own future Node support; not actionable for pgark users.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.agents = keepAliveAgents(options.endpointCA);
-    this.client = new S3Client({
+    this.config = {
       region: s3.region?.trim() || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
       endpoint: options.endpointURL,
       forcePathStyle: options.endpointURL !== undefined,
@@ -137,11 +151,15 @@ export class S3ObjectStore implements ObjectStore {
           ? { accessKeyId: s3.accessKeyId.trim(), secretAccessKey: s3.secretAccessKey.trim(), sessionToken: s3.sessionToken?.trim() || undefined }
           : undefined,
       requestHandler: { httpAgent: this.agents.http, httpsAgent: this.agents.https, connectionTimeout: 10_000, requestTimeout: 120_000 },
-      retryStrategy: sharedRetryStrategy(),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    this.client.middlewareStack.add(
+    };
+    this.client = this.newClient(sharedRetryStrategy());
+  }
+
+  private newClient(retryStrategy: RetryStrategyV2): S3Client {
+    const client = new S3Client({ ...this.config, retryStrategy });
+    client.middlewareStack.add(
       (next) => (args) => {
         checksumsEveryStoreAccepts(args.request);
         return next(args);
@@ -149,6 +167,7 @@ export class S3ObjectStore implements ObjectStore {
       // Low priority: after the SDK's own checksum middleware of the same step, before signing.
       { step: 'build', priority: 'low', name: 'pgarkChecksumsEveryStoreAccepts' },
     );
+    return client;
   }
 
   private objectKey(key: string): string {
@@ -182,12 +201,38 @@ export class S3ObjectStore implements ObjectStore {
         opts.onProgress?.(body.length);
         return { status: 'created', size: body.length };
       }
+      if (!Buffer.isBuffer(body) && opts.contentLength !== undefined && opts.contentMD5 !== undefined && opts.contentLength <= this.limits.maxPartSize) {
+        return { status: 'created', size: await this.streamedPut(params, body, opts.contentLength, opts.contentMD5, opts) };
+      }
       return { status: 'created', size: await this.multipart(params, body, partSize, opts) };
     } catch (e) {
       if (opts.ifAbsent && isPreconditionFailure(e)) {
         return { status: 'exists', size: (await this.head(key))?.size ?? 0 };
       }
       throw storageError('put', key, this.displayUrl, e);
+    }
+  }
+
+  /**
+   * One PUT whose body streams from the caller's source: memory holds the socket's buffers, not
+   * the object. Content-MD5 lets the server check every byte (and spares a SHA-256 pass for the
+   * signature, see checksumsEveryStoreAccepts). A transient failure is retried with a fresh
+   * stream from opts.reopen, which is what the SDK's own retry cannot do.
+   */
+  private async streamedPut(params: PutObjectCommandInput, body: Readable, length: number, md5: string, opts: PutOptions): Promise<number> {
+    this.streamClient ??= this.newClient(noRetryStrategy());
+    let current = body;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.streamClient.send(new PutObjectCommand({ ...params, Body: current, ContentLength: length, ContentMD5: md5 }), { abortSignal: opts.signal });
+        opts.onProgress?.(length);
+        return length;
+      } catch (e) {
+        current.destroy();
+        if (!opts.reopen || attempt >= DEFAULT_RETRY.maxAttempts || !isTransient(e) || opts.signal?.aborted) throw e;
+        await backoff(attempt, opts.signal);
+        current = opts.reopen();
+      }
     }
   }
 
@@ -298,6 +343,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.streamClient?.destroy();
     this.agents.destroy();
   }
 }

@@ -47,6 +47,18 @@ export interface PutOptions {
   encryption?: 'AES256' | 'aws:kms';
   /** Base64 MD5 of a Buffer body, when the caller computed it already (else the driver does if it sends one). */
   contentMD5?: string;
+  /**
+   * The exact byte count of a stream body whose contentMD5 is given: S3 then stores it with one
+   * streamed PUT (no multipart, no part buffers) instead of a multipart upload. Other drivers
+   * ignore it.
+   */
+  contentLength?: number;
+  /**
+   * Makes the same stream body again from its first byte (the caller owns the file it comes
+   * from): a streamed PUT whose request failed transiently is retried with it, since a consumed
+   * stream cannot be sent twice. Without it such a PUT is tried once.
+   */
+  reopen?: () => Readable;
   /** Create only if absent; resolves to 'exists' instead of overwriting. */
   ifAbsent?: boolean;
   /** Part size for streaming uploads; clamped to the driver's limits. */

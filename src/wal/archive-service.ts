@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import type { CompressionPool } from '../codec/pool.js';
 import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
-import { archiveWalFile, EmptyArchiveGate, type ArchiveResult } from './archive.js';
+import { archiveWalFile, EmptyArchiveGate, SPILL_SUFFIX, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
 import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, type WalRuntime } from './runtime.js';
 import { ArchivedWalIndex } from './stored-wal.js';
@@ -105,7 +105,7 @@ export class ArchiveService {
         // Taken before the bytes are read: a file rewritten meanwhile no longer matches its marker.
         const identity = fileIdentity(path);
         if (identity === undefined) throw new Error(`${path}: no such file`);
-        const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived });
+        const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool });
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);
         logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
@@ -215,11 +215,12 @@ export class ArchiveService {
     const ready = new Set(await this.readySegments(walDir));
     for (const name of stored) if (!ready.has(name)) this.stored.delete(name);
     for (const f of spool) {
-      const suffix = [INFLIGHT_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
+      // A spill file is <name>.<8 hex>.body (archive.ts).
+      const suffix = f.endsWith(SPILL_SUFFIX) ? f.slice(f.lastIndexOf('.', f.length - SPILL_SUFFIX.length - 1)) : [INFLIGHT_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
       const name = suffix ? f.slice(0, -suffix.length) : f;
       if (this.jobs.has(name)) continue;
-      // An .inflight file without a job is left over from a daemon that was killed.
-      if (suffix === INFLIGHT_SUFFIX || !ready.has(name)) await unlink(join(this.rt.archiveSpool, f)).catch(() => undefined);
+      // An .inflight or spill file without a job is left over from a daemon that was killed.
+      if (suffix === INFLIGHT_SUFFIX || f.endsWith(SPILL_SUFFIX) || !ready.has(name)) await unlink(join(this.rt.archiveSpool, f)).catch(() => undefined);
     }
   }
 }

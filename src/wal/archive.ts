@@ -3,20 +3,29 @@
  * at the top of wals/), idempotently: a name already stored with the same bytes (under any
  * compression suffix) is success without rewriting; different bytes are an error naming both.
  *
- * The resident daemon passes a CompressionPool: reading, compression and the Content-MD5 hash then
- * run on worker threads, off the event loop that carries every upload in flight, and the daemon's
- * own heap holds only compressed bodies: at most maxParallel of them, plus one reused segment-sized
- * buffer per worker. Without a pool (in-process fallback) a call holds the file and its
- * compressed copy.
+ * A push streams: encodeFile reads the segment in 256 KiB chunks, compresses, encrypts and hashes
+ * them (compression on the resident daemon's worker thread when it passes a CompressionPool), writing a
+ * transformed body to a spill file beside the archive spool; the upload then streams that file
+ * (or the segment itself for 'none') as one PUT with known length and Content-MD5 (S3), staged
+ * blocks (Azure) or a durable file write. So a push in flight holds a few chunks, not a segment:
+ * the daemon can run wal.maxParallel of them inside a small memory budget. Comparing with an
+ * object that is already stored streams both sides through SHA-256 the same way.
  */
-import { createHash } from 'node:crypto';
-import { readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { walKey } from '../catalog/layout.js';
-import { codecExtension, compressBuffer, decodeBuffer, encryptBuffer, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
-import type { CompressedFile, CompressionPool } from '../codec/pool.js';
-import type { CodecName } from '../codec/types.js';
+import { codecExtension, decodeStreams, splitCodecSuffix } from '../codec/index.js';
+import { CHUNK, encodeFile, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
+import type { CompressionPool } from '../codec/pool.js';
+import { count } from '../io/count.js';
+import { cryptoHasher, hash } from '../io/hash.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { releaseGarbage } from '../util/gc.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
@@ -34,20 +43,30 @@ export interface ArchiveResult {
 
 export class WalConflictError extends PgarkError {}
 
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+/** Block size of a WAL push to Azure: four blocks and a commit for a 16 MiB segment, one block held at a time. */
+const AZURE_BLOCK = 4 * 1024 * 1024;
+
+/** Size and SHA-256 of a stream's bytes, read in chunks. */
+async function digestOf(stages: [Readable, ...NodeJS.ReadWriteStream[]]): Promise<{ size: number; sha256: string }> {
+  const digest = hash(cryptoHasher('sha256'));
+  const counter = count();
+  await pipeline([...stages, digest, counter, new Writable({ write: (_chunk, _enc, cb) => cb() })]);
+  return { size: counter.bytes, sha256: digest.digest };
 }
 
 /** Compares an archived object with the local file; throws WalConflictError when they differ, else returns the size. */
 async function verifyExisting(target: WalTarget, key: string, name: string, localPath: string): Promise<number> {
   // An encrypted object is compared after decryption: an archiver with recipients only (no identity) stops here with a clear error.
-  const stored = await decodeBuffer(splitCodecSuffix(key), await target.store.getBuffer(key), target.age, key);
-  const data = await readFile(localPath);
-  if (stored.equals(data)) return data.length;
+  const decode = decodeStreams(splitCodecSuffix(key), target.age, key);
+  const [stored, local] = await Promise.all([
+    target.store.get(key).then((body) => digestOf([body, ...decode])),
+    digestOf([createReadStream(localPath, { highWaterMark: CHUNK })]),
+  ]);
+  if (stored.size === local.size && stored.sha256 === local.sha256) return local.size;
   const what = classifyWalName(name) === 'history' ? 'timeline history file' : 'WAL file';
   throw new WalConflictError(
-    `${what} ${name} is already archived as ${key} with different content: archive ${stored.length} bytes sha256 ${sha256(stored)}, ` +
-      `local ${localPath} ${data.length} bytes sha256 ${sha256(data)}`,
+    `${what} ${name} is already archived as ${key} with different content: archive ${stored.size} bytes sha256 ${stored.sha256}, ` +
+      `local ${localPath} ${local.size} bytes sha256 ${local.sha256}`,
     1,
     'another cluster may be archiving into the same serverName; give each cluster its own serverName',
   );
@@ -102,29 +121,60 @@ export class EmptyArchiveGate {
   }
 }
 
-/** Reads, compresses and encrypts in this thread (the in-process fallback has no pool); the store hashes the body if it needs to. */
-async function compressHere(codec: CodecName, path: string, age: AgeKeys | undefined): Promise<CompressedFile> {
-  const data = await readFile(path);
-  // 'none' stores the file's own buffer: no second copy of the segment in memory.
-  const compressed = codec === 'none' ? data : await compressBuffer(codec, data);
-  return { body: age ? await encryptBuffer(compressed, age) : compressed, size: data.length };
+/** Starts encoding the file for the target: on the pool's worker when there is real work, else here. */
+function encodeFor(target: WalTarget, path: string, spillDir: string, pool: CompressionPool | undefined): Promise<EncodedFile> {
+  const job: EncodeJob = {
+    codec: target.compression,
+    path,
+    // S3 takes a streamed body only with its length and Content-MD5 known up front.
+    md5: target.store.provider === 's3',
+    age: target.age,
+    spillTo: join(spillDir, `${basename(path)}.${randomBytes(4).toString('hex')}${SPILL_SUFFIX}`),
+  };
+  // A plain file needs at most an MD5 pass, a fraction of a millisecond per chunk: here, rather
+  // than queued behind compressions on a worker whose own garbage costs more memory than it saves.
+  return !pool || storedAsIs(job.codec, job.age) ? encodeFile(job) : pool.encodeFile(job);
 }
+
+/** The spill files of pushes in progress end with this (ArchiveService sweeps leftovers). */
+export const SPILL_SUFFIX = '.body';
 
 export interface ArchiveOptions {
   /** Reads, compresses and hashes on worker threads (the resident daemon). */
   pool?: CompressionPool;
+  /** Where compressed or encrypted bodies are spilled while they upload (default: the temp directory). */
+  spillDir?: string;
   /** Answers "already archived?" from folder listings instead of a LIST per file (the resident daemon). */
   index?: ArchivedWalIndex;
 }
 
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
-export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index }: ArchiveOptions = {}): Promise<ArchiveResult> {
+export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index, spillDir = tmpdir() }: ArchiveOptions = {}): Promise<ArchiveResult> {
   const name = basename(path);
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   const wal = parseWalName(name);
-  // A pool starts compressing now, while the checks below wait on the store.
-  const prepared = pool?.compressFile(target.compression, path, { md5: target.store.provider === 's3', age: target.age });
-  prepared?.catch(() => undefined);
+  // Encoding starts now, while the checks below wait on the store.
+  const prepared = encodeFor(target, path, spillDir, pool);
+  prepared.catch(() => undefined);
+  try {
+    return await pushUnlessStored(target, path, name, wal, gate, index, prepared);
+  } finally {
+    // Stored, found stored already, or failed: the spill file has served either way.
+    const encoded = await prepared.catch(() => undefined);
+    if (encoded && encoded.bodyPath !== path) await unlink(encoded.bodyPath).catch(() => undefined);
+    releaseGarbage();
+  }
+}
+
+async function pushUnlessStored(
+  target: WalTarget,
+  path: string,
+  name: string,
+  wal: ParsedWalName,
+  gate: EmptyArchiveGate,
+  index: ArchivedWalIndex | undefined,
+  prepared: Promise<EncodedFile>,
+): Promise<ArchiveResult> {
   await gate.before(target, wal, path);
   const { store, serverName } = target;
   const existing = await (index ? index.find(store, serverName, name) : findStoredWal(store, serverName, name));
@@ -141,15 +191,21 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
     }
   }
   const key = walKey(serverName, name, codecExtension(target.compression, target.age !== undefined));
-  const { body, md5, size } = await (prepared ?? compressHere(target.compression, path, target.age));
+  const { bodyPath, bodyLength, md5, size } = await prepared;
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
-  let put;
-  try {
-    put = await store.put(key, body, { ifAbsent: store.limits.conditionalCreate, tags, encryption: target.encryption, contentType: 'application/octet-stream', contentMD5: md5 });
-  } finally {
-    // The store is done with the body, stored or not.
-    if (pool && target.compression === 'none' && !target.age) pool.recycle(body);
-  }
+  const open = () => createReadStream(bodyPath, { highWaterMark: CHUNK });
+  const put = await store.put(key, open(), {
+    ifAbsent: store.limits.conditionalCreate,
+    tags,
+    encryption: target.encryption,
+    contentType: 'application/octet-stream',
+    contentMD5: md5,
+    contentLength: bodyLength,
+    reopen: open,
+    // Azure stages the stream as blocks of this size, one at a time.
+    partSize: AZURE_BLOCK,
+    queueSize: 1,
+  });
   if (put.status === 'exists') {
     // Someone stored the same name between our lookup and our write: same rule as above.
     await verifyExisting(target, key, name, path);

@@ -94,7 +94,8 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   rmSync(rt.restoreSpool, { recursive: true, force: true });
   mkdirSync(rt.restoreSpool, { recursive: true, mode: 0o700 });
   const targets = new WalTargetCache();
-  const compression = new CompressionPool();
+  // One worker: each costs tens of MiB (its own heap and garbage), and the store, not compression, sets the pace.
+  const compression = new CompressionPool(1);
   const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult });
   const restore = new RestoreService(rt, targets);
   const walDir = join(rt.pgdata, 'pg_wal');

@@ -1,10 +1,12 @@
-/** CompressionPool: files read, compressed and hashed on worker threads, bodies handed back by transfer. */
+/** CompressionPool: files read, compressed, hashed and spilled on worker threads in bounded chunks; only lengths and digests come back. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decompressBuffer, type CodecName } from '../../src/codec/index.js';
+import { CHUNK } from '../../src/codec/encode-file.js';
+import { LZ4_FRAME_INPUT } from '../../src/codec/lz4.js';
 import { CompressionPool } from '../../src/codec/pool.js';
 import { scratchDir } from '../harness/tmp.js';
 import { sampleData } from './helpers.js';
@@ -17,46 +19,51 @@ after(async () => {
 });
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('base64');
+let spills = 0;
+const spillPath = () => join(work.path, `spill-${spills++}.body`);
 
-test('every codec: the body decodes to the file, its MD5 is right, and more jobs than workers all finish', async () => {
-  // Files of different sizes, so a worker's reused input buffer must grow and shrink correctly.
-  const files = [3 << 20, 1 << 20, 5 << 20, 100].map((size, i) => {
+test('every codec: the body decodes to the file, its length and MD5 are right, no chunk exceeds CHUNK, and more jobs than workers all finish', async () => {
+  // A 16 MiB file, as a WAL segment: it must pass in chunks, never whole.
+  const files = [16 << 20, 1 << 20, 5 << 20, 100].map((size, i) => {
     const path = join(work.path, `f${i}`);
     writeFileSync(path, sampleData(size >> 1, size - (size >> 1)));
     return path;
   });
   const codecs: CodecName[] = ['none', 'gzip', 'zstd', 'lz4', 'snappy', 'bzip2'];
-  const jobs = codecs.flatMap((codec) => files.map(async (path) => ({ codec, path, out: await pool.compressFile(codec, path, { md5: true }) })));
+  const jobs = codecs.flatMap((codec) => files.map(async (path) => ({ codec, path, out: await pool.encodeFile({ codec, path, md5: true, spillTo: spillPath() }) })));
   for (const { codec, path, out } of await Promise.all(jobs)) {
     const original = readFileSync(path);
+    const body = readFileSync(out.bodyPath);
     assert.equal(out.size, original.length, `${codec} ${path} size`);
-    assert.ok((await decompressBuffer(codec, out.body)).equals(original), `${codec} ${path} round trip`);
-    assert.equal(out.md5, md5(out.body), `${codec} ${path} md5`);
+    assert.equal(out.bodyLength, body.length, `${codec} ${path} body length`);
+    assert.ok((await decompressBuffer(codec, body)).equals(original), `${codec} ${path} round trip`);
+    assert.equal(out.md5, md5(body), `${codec} ${path} md5`);
+    // lz4 frames hold up to 4 MiB of input each (its block, not the file); every other codec stays within a read chunk.
+    const bound = codec === 'lz4' ? LZ4_FRAME_INPUT + 1024 : CHUNK;
+    assert.ok(out.largestChunk > 0 && out.largestChunk <= bound, `${codec} ${path}: largest chunk ${out.largestChunk} bytes`);
+    if (codec === 'none') assert.equal(out.bodyPath, path, 'an uncompressed file is uploaded from where it is');
+    else assert.equal(statSync(out.bodyPath).mode & 0o777, 0o600, 'a spill file is private');
   }
 });
 
-test('md5 only when asked; a missing file fails its job and the pool keeps working', async () => {
+test('md5 only when asked (a plain file then is not read at all); a missing file fails its job and the pool keeps working', async () => {
   const path = join(work.path, 'plain');
   writeFileSync(path, sampleData(1 << 19, 1 << 19));
-  assert.equal((await pool.compressFile('zstd', path, { md5: false })).md5, undefined);
-  await assert.rejects(pool.compressFile('zstd', join(work.path, 'missing'), { md5: true }), /ENOENT|no such file/);
-  const again = await pool.compressFile('gzip', path, { md5: true });
+  assert.equal((await pool.encodeFile({ codec: 'zstd', path, md5: false, spillTo: spillPath() })).md5, undefined);
+  const plain = await pool.encodeFile({ codec: 'none', path, md5: false, spillTo: spillPath() });
+  assert.deepEqual([plain.bodyPath, plain.bodyLength, plain.largestChunk, plain.md5], [path, 1 << 20, 0, undefined]);
+  const missingSpill = spillPath();
+  await assert.rejects(pool.encodeFile({ codec: 'zstd', path: join(work.path, 'missing'), md5: true, spillTo: missingSpill }), /ENOENT|no such file/);
+  const again = await pool.encodeFile({ codec: 'gzip', path, md5: true, spillTo: spillPath() });
   assert.equal(again.size, 1 << 20);
 });
 
-test("a recycled 'none' body is read into again, and holds exactly the next file's bytes", async () => {
-  const big = join(work.path, 'big');
-  const small = join(work.path, 'small');
-  writeFileSync(big, sampleData(2 << 20, 2 << 20));
-  writeFileSync(small, sampleData(1 << 20, 1 << 20));
-  const first = await pool.compressFile('none', big, { md5: true });
-  const memory = first.body.buffer;
-  const capacity = memory.byteLength;
-  pool.recycle(first.body);
-  const second = await pool.compressFile('none', small, { md5: true });
-  assert.equal(memory.byteLength, 0, 'the recycled buffer went to the worker (detached here)');
-  assert.equal(second.body.buffer.byteLength, capacity, 'the 2 MiB file was read into the recycled 4 MiB buffer');
-  assert.ok(second.body.equals(readFileSync(small)));
-  assert.equal(second.size, 2 << 20);
-  assert.equal(second.md5, md5(readFileSync(small)));
+test('a spill file is created exclusively: an existing name fails the job instead of being overwritten', async () => {
+  const path = join(work.path, 'excl');
+  writeFileSync(path, sampleData(1 << 16, 1 << 16));
+  const taken = spillPath();
+  writeFileSync(taken, 'someone else');
+  await assert.rejects(pool.encodeFile({ codec: 'gzip', path, md5: true, spillTo: taken }), /EEXIST/);
+  assert.equal(readFileSync(taken, 'utf8'), 'someone else');
+  assert.ok(existsSync(path));
 });

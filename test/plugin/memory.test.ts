@@ -10,7 +10,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SEGMENT, SIDECAR_NODE_OPTIONS, SidecarMemory } from '../../src/plugin/memory.js';
+import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SIDECAR_NODE_OPTIONS, WAL_PUSH, SidecarMemory } from '../../src/plugin/memory.js';
 import { UserError } from '../../src/util/errors.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
@@ -27,13 +27,14 @@ const MiB = 1024 * 1024;
 
 test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 192Mi and 1Gi; nothing capped without a budget', () => {
   const at = (mib: number) => new SidecarMemory({ bytes: mib * MiB, from: 'PGARK_MEMORY_BUDGET' });
-  // 128Mi: spare = 128 - 96 = 32 MiB: two segment buffers, one of them the reading worker's;
+  // 128Mi: spare = 128 - 96 = 32 MiB: five streaming WAL pushes of 6 MiB;
   // half of it, 16 MiB, is three 5 MiB parts: two being assembled, one uploaded.
-  assert.equal(at(128).walParallel(4), 1);
+  assert.equal(at(128).walParallel(4), 4);
+  assert.equal(at(128).walParallel(8), 5);
   assert.deepEqual(at(128).backupUpload(2), { partSize: PART, queueSize: 1 });
   assert.deepEqual(at(128).backupUpload(8), { partSize: PART, queueSize: 1 });
-  // 192Mi: spare 96 MiB = 6 segments, 5 in flight; 48 MiB = 9 parts, 7 uploaded, capped at max(2, jobs).
-  assert.equal(at(192).walParallel(8), 5);
+  // 192Mi: spare 96 MiB = 16 pushes; 48 MiB = 9 parts, 7 uploaded, capped at max(2, jobs).
+  assert.equal(at(192).walParallel(32), 16);
   assert.equal(at(192).walParallel(2), 2, 'never more than wal.maxParallel');
   assert.deepEqual(at(192).backupUpload(2), { partSize: PART, queueSize: 2 });
   assert.deepEqual(at(1024).backupUpload(6), { partSize: PART, queueSize: 6 }, 'never more parts than max(2, jobs)');
@@ -43,7 +44,9 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   const none = new SidecarMemory(undefined);
   assert.equal(none.walParallel(7), 7);
   assert.deepEqual(none.backupUpload(2), {});
-  assert.equal(BASE + 2 * SEGMENT, 128 * MiB);
+  // 112Mi: 16 MiB spare, two pushes.
+  assert.equal(at(112).walParallel(8), 2);
+  assert.equal(BASE + 5 * WAL_PUSH + 2 * MiB, 128 * MiB);
 });
 
 test('PGARK_MEMORY_BUDGET: Kubernetes quantities; a bad one names the variable and the expected form', () => {
@@ -115,13 +118,13 @@ test("the Backup service's request under a 128Mi budget: 5 MiB parts, one at a t
   assert.equal(free.queueSize, undefined);
 });
 
-test('a sidecar under a 128Mi budget says so, caps WAL at one segment, and takes a Backup within it', async () => {
+test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and takes a Backup within it', async () => {
   const budget = sidecar.log().split('\n').find((l) => l.includes('sidecar memory budget'));
   assert.ok(budget, sidecar.log().slice(-2000));
   const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number } };
   assert.equal(logged.budgetMiB, 128);
   assert.equal(logged.from, 'PGARK_MEMORY_BUDGET');
-  assert.equal(logged.walParallelMax, 1);
+  assert.equal(logged.walParallelMax, 5);
   assert.deepEqual(logged.backupUpload, { partSize: PART, queueSize: 1 });
 
   const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'under-budget' }, spec: { method: 'plugin', onlineConfiguration: { immediateCheckpoint: true } } }));
