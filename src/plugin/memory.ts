@@ -16,11 +16,18 @@
  *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
  *                          (S3's smallest part; two more are being assembled (storage/types.ts); the other half of spare is for the compression
  *                          blocks, jobs x 2 x 1 MiB, and stream buffers)
- *   collector            = a full garbage collection when the resident set passes
- *                          budget - HEADROOM (32 MiB), at most every 200 ms
+ *   collector            = above budget - HEADROOM (32 MiB) of resident set: a young-generation
+ *                          collection every 50 ms, and a full one at most every 200 ms, only
+ *                          once the resident set grew REGROWTH (8 MiB) past what the last full
+ *                          one left
  *
  * The collector is what makes the formula hold: V8 frees the memory of dropped Buffers only when
  * it collects, and it lets up to 64 MiB of them pile up first, which alone is half the limit.
+ * Most of a backup's Buffers (file reads, compression blocks, upload parts) die young, and a
+ * scavenge of the 1 MiB semi-space frees them in about half a millisecond; a full collection
+ * costs tens of milliseconds, and repeating it while the resident set stays above the threshold
+ * anyway (it does for a whole backup: the idle sidecar is within 8 MiB of it) took most of a
+ * loaded machine's CPU share away from the backup itself.
  */
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
@@ -34,8 +41,35 @@ export const BASE = 96 * MiB;
 export const SEGMENT = 16 * MiB;
 export const PART = 5 * MiB;
 export const HEADROOM = 32 * MiB;
-const COLLECT_INTERVAL_MS = 200;
+export const REGROWTH = 8 * MiB;
+export const COLLECT_INTERVAL_MS = 200;
 const CHECK_INTERVAL_MS = 50;
+
+/** What the collector remembers between checks. */
+export interface CollectorState {
+  /** When the last full collection ran (ms). */
+  lastFull: number;
+  /** The resident set the check after it saw: what the full collection could not free. */
+  floor: number;
+  /** The next check measures the floor. */
+  measureFloor: boolean;
+}
+
+/** The collection a check at `now` with resident set `rss` runs, and updates the state for it. */
+export function collectionDue(state: CollectorState, rss: number, now: number, threshold: number): 'none' | 'minor' | 'major' {
+  if (state.measureFloor) {
+    // Measured one check later: V8 frees a collection's dead Buffers on a background thread just after it.
+    state.measureFloor = false;
+    state.floor = rss;
+  }
+  if (rss < threshold) return 'none';
+  if (now - state.lastFull >= COLLECT_INTERVAL_MS && rss >= state.floor + REGROWTH) {
+    state.lastFull = now;
+    state.measureFloor = true;
+    return 'major';
+  }
+  return 'minor';
+}
 
 /**
  * Node flags the sidecar runs with (the operator sets them as NODE_OPTIONS in the container it
@@ -109,12 +143,10 @@ export class SidecarMemory {
     if (!this.budget) return { stop: () => undefined };
     const gc = exposedGc();
     const threshold = this.budget.bytes - HEADROOM;
-    let last = 0;
+    const state: CollectorState = { lastFull: 0, floor: 0, measureFloor: false };
     const timer = setInterval(() => {
-      const now = Date.now();
-      if (now - last < COLLECT_INTERVAL_MS || process.memoryUsage.rss() < threshold) return;
-      last = now;
-      gc();
+      const due = collectionDue(state, process.memoryUsage.rss(), Date.now(), threshold);
+      if (due !== 'none') gc({ type: due });
     }, CHECK_INTERVAL_MS);
     timer.unref();
     logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'sidecar memory budget');
@@ -123,7 +155,7 @@ export class SidecarMemory {
 }
 
 /** V8's gc(), which Node exposes only under --expose-gc: the flag is set now, and the function taken from a fresh context. */
-function exposedGc(): () => void {
+function exposedGc(): (opts: { type: 'minor' | 'major' }) => void {
   setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
+  return runInNewContext('gc') as (opts: { type: 'minor' | 'major' }) => void;
 }

@@ -10,7 +10,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SEGMENT, SIDECAR_NODE_OPTIONS, SidecarMemory } from '../../src/plugin/memory.js';
+import { BASE, cgroupLimit, collectionDue, COLLECT_INTERVAL_MS, memoryBudget, parseQuantity, PART, SEGMENT, SIDECAR_NODE_OPTIONS, SidecarMemory } from '../../src/plugin/memory.js';
 import { UserError } from '../../src/util/errors.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
@@ -44,6 +44,23 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   assert.equal(none.walParallel(7), 7);
   assert.deepEqual(none.backupUpload(2), {});
   assert.equal(BASE + 2 * SEGMENT, 128 * MiB);
+});
+
+test('the collector: nothing under the threshold; over it a scavenge per check, and a full collection only once the resident set grew REGROWTH past what the last one left, at most every 200 ms', () => {
+  const threshold = 96 * MiB;
+  const state = { lastFull: 0, floor: 0, measureFloor: false };
+  const at = (ms: number, rssMiB: number) => collectionDue(state, rssMiB * MiB, ms, threshold);
+  assert.equal(at(1000, 95), 'none');
+  assert.equal(at(1050, 110), 'major');
+  assert.equal(at(1100, 104), 'minor', 'the check after a full collection measures what it left');
+  assert.equal(state.floor, 104 * MiB);
+  assert.equal(at(1300, 111), 'minor', '7 MiB over the floor: a full collection would free too little to pay for itself');
+  assert.equal(at(1350, 112), 'major', 'REGROWTH (8 MiB) over the floor');
+  assert.equal(at(1400, 100), 'minor');
+  assert.equal(at(1350 + COLLECT_INTERVAL_MS - 1, 130), 'minor', 'at most one full collection per COLLECT_INTERVAL_MS');
+  assert.equal(at(1350 + COLLECT_INTERVAL_MS, 130), 'major');
+  assert.equal(at(1600, 90), 'none', 'under the threshold the floor is measured but nothing runs');
+  assert.equal(state.floor, 90 * MiB);
 });
 
 test('PGARK_MEMORY_BUDGET: Kubernetes quantities; a bad one names the variable and the expected form', () => {
