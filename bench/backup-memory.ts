@@ -1,7 +1,7 @@
 /**
  * Where a Backup.Backup's memory goes: one instance sidecar archives WAL (PostgreSQL's
  * archive_command), and for each variant a fresh instance sidecar, run as the operator injects
- * it (its NODE_OPTIONS, PGARK_MEMORY_BUDGET=128Mi), takes one backup of the same database while
+ * it (SIDECAR_ENV, PGARK_MEMORY_BUDGET=128Mi), takes one backup of the same database while
  * bench/memory-sampler.ts, preloaded into it, records the split of its largest resident set.
  *
  *   node dist/bench/backup-memory.js [--scale 50] [--text-mb 350] [--compression gzip] [--jobs 2]
@@ -17,7 +17,7 @@ import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar } from '../test/plugin/sidecar-process.js';
-import { SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
+import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
 import { loadBenchData, waitArchiverIdle } from './database.js';
 import { numberOption, option, procStatusKiB } from './util.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ function variantEnv(text: string): Record<string, string> {
   }
   const extra = env.NODE_EXTRA ?? '';
   delete env.NODE_EXTRA;
-  return { NODE_OPTIONS: `${SIDECAR_NODE_OPTIONS} --import=${SAMPLER} ${extra}`.trim(), PGARK_MEMORY_BUDGET: BUDGET, ...env };
+  return { ...SIDECAR_ENV, NODE_OPTIONS: `${SIDECAR_NODE_OPTIONS} --import=${SAMPLER} ${extra}`.trim(), PGARK_MEMORY_BUDGET: BUDGET, ...env };
 }
 
 async function main(): Promise<void> {
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
         console.log(
           `${(v || 'as injected').slice(0, 31).padEnd(31)} ${seconds.toFixed(1).padStart(7)} ${mib(idle)}  ${mib(peak)} | ${mib(s.heapTotal)}      ${mib(s.heapUsed)}     ${mib(s.arrayBuffers)}         ${mib(other)}    ${mib(s.rssAnon)}   ${mib(s.rssFile)}                      ${loadavg()[0].toFixed(1)}`,
         );
+        if (s.liveArrayBuffers !== undefined) console.log(`    one full collection at ${mib(s.beforeArrayBuffers)} MiB of Buffers left ${mib(s.liveArrayBuffers)} MiB of them (resident set then ${mib(s.liveRss)} MiB, heap used ${mib(s.liveHeapUsed)} MiB)`);
         if (v.includes('trace')) console.log(sidecar.log().split('\n').filter((l) => /Mark-Compact|Scavenge|phase/.test(l)).slice(-40).join('\n'));
       } finally {
         await sidecar.stop();

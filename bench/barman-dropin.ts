@@ -175,12 +175,20 @@ async function main(): Promise<void> {
  * 1 GB) and one s3rver, with the argv CNPG builds (--user postgres --name ... --immediate-checkpoint
  * --jobs 2). Each tool restores its own backup into an empty directory. Prints both times and the
  * ratio per step (target >= 3x).
+ *
+ * Both tools wait at backup stop until the end WAL segment is archived: barman 3.4 calls
+ * pg_backup_stop() with its default wait_for_archive (postgres.py stop_concurrent_backup), so
+ * PostgreSQL switches WAL and waits for its archiver; pgark waits until the segment is in the
+ * store. The archiver is drained before each backup, so that neither pays for the WAL that
+ * pgbench -i left (about 1 GB, archived by one `pgark wal-archive` process per segment), which
+ * the first tool to run used to wait for alone.
  */
 async function backupRestoreBench(): Promise<void> {
   const { execFileSync } = await import('node:child_process');
   const { startStore } = await import('../test/harness/stores.js');
   const { startArchivingServer } = await import('../test/backup/helpers.js');
   const { barmanEnv } = await import('../test/harness/barman.js');
+  const { waitArchiverIdle } = await import('./database.js');
   const scale = numberOption('scale', 60);
   const codec = option('codec') ?? 'gzip';
   const work = scratchDir('bench-dropin-backup');
@@ -202,6 +210,7 @@ async function backupRestoreBench(): Promise<void> {
       const path = mine ? `${DROPINS}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH;
       const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGHOST: pg.env.PGHOST, PGPORT: pg.env.PGPORT, PGDATA: pg.pgdata, TMPDIR: work.path };
       const name = `bench-${mine ? 'pgark' : 'barman'}-${codec}`;
+      await waitArchiverIdle(pg);
       process.stderr.write(`${tool}: backup...\n`);
       let t0 = performance.now();
       const b = await run('barman-cloud-backup', ['--user', 'postgres', '--name', name, `--${codec}`, '--immediate-checkpoint', '--jobs', '2', ...prov, store.destinationPath, server.clusterName], env, work.path);

@@ -10,7 +10,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, cgroupLimit, collectionDue, COLLECT_INTERVAL_MS, memoryBudget, parseQuantity, PART, SEGMENT, SIDECAR_NODE_OPTIONS, SidecarMemory } from '../../src/plugin/memory.js';
+import { BASE, cgroupLimit, collectionDue, COLLECT_INTERVAL_MS, memoryBudget, parseQuantity, PART, SEGMENT, SIDECAR_ENV, SIDECAR_NODE_OPTIONS, SidecarMemory } from '../../src/plugin/memory.js';
 import { UserError } from '../../src/util/errors.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
@@ -46,21 +46,20 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   assert.equal(BASE + 2 * SEGMENT, 128 * MiB);
 });
 
-test('the collector: nothing under the threshold; over it a scavenge per check, and a full collection only once the resident set grew REGROWTH past what the last one left, at most every 200 ms', () => {
+test('the collector: nothing under the threshold; over it, a full collection only once the Buffers grew REGROWTH past the fewest seen since the last one, at most every 200 ms', () => {
   const threshold = 96 * MiB;
-  const state = { lastFull: 0, floor: 0, measureFloor: false };
-  const at = (ms: number, rssMiB: number) => collectionDue(state, rssMiB * MiB, ms, threshold);
-  assert.equal(at(1000, 95), 'none');
-  assert.equal(at(1050, 110), 'major');
-  assert.equal(at(1100, 104), 'minor', 'the check after a full collection measures what it left');
-  assert.equal(state.floor, 104 * MiB);
-  assert.equal(at(1300, 111), 'minor', '7 MiB over the floor: a full collection would free too little to pay for itself');
-  assert.equal(at(1350, 112), 'major', 'REGROWTH (8 MiB) over the floor');
-  assert.equal(at(1400, 100), 'minor');
-  assert.equal(at(1350 + COLLECT_INTERVAL_MS - 1, 130), 'minor', 'at most one full collection per COLLECT_INTERVAL_MS');
-  assert.equal(at(1350 + COLLECT_INTERVAL_MS, 130), 'major');
-  assert.equal(at(1600, 90), 'none', 'under the threshold the floor is measured but nothing runs');
-  assert.equal(state.floor, 90 * MiB);
+  const state = { lastFull: 0, floor: 0 };
+  const at = (ms: number, rssMiB: number, buffersMiB: number) => collectionDue(state, { rss: rssMiB * MiB, arrayBuffers: buffersMiB * MiB }, ms, threshold);
+  assert.equal(at(1000, 95, 40), false, 'under the threshold');
+  assert.equal(at(1050, 110, 9), true, 'over it, and 9 MiB of Buffers over the floor (0)');
+  assert.equal(at(1100, 110, 30), false, 'V8 has not freed them yet: the floor follows the fewest seen, not the first check');
+  assert.equal(at(1150, 104, 20), false);
+  assert.equal(state.floor, 20 * MiB);
+  assert.equal(at(1300, 140, 27), false, 'a resident set over the threshold alone is no reason: 7 MiB of Buffers would not pay for a collection');
+  assert.equal(at(1350, 120, 28), true, 'REGROWTH (8 MiB) of Buffers over the floor');
+  assert.equal(at(1400, 110, 12), false);
+  assert.equal(at(1350 + COLLECT_INTERVAL_MS - 1, 130, 60), false, 'at most one full collection per COLLECT_INTERVAL_MS');
+  assert.equal(at(1350 + COLLECT_INTERVAL_MS, 130, 60), true);
 });
 
 test('PGARK_MEMORY_BUDGET: Kubernetes quantities; a bad one names the variable and the expected form', () => {
@@ -108,7 +107,7 @@ before(async () => {
     manifests: [objectStores],
     cluster,
     parameters: { barmanObjectName: 'store' },
-    env: { PGARK_MEMORY_BUDGET: '128Mi', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+    env: { PGARK_MEMORY_BUDGET: '128Mi', ...SIDECAR_ENV },
   }));
   await createTestData(pg, 200_000);
 });
@@ -153,15 +152,16 @@ test('a sidecar under a 128Mi budget says so, caps WAL at one segment, and takes
   assert.ok(peak < 128 * MiB + 48 * MiB, `peak RSS ${(peak / MiB).toFixed(0)} MiB`);
 });
 
-test("the injected sidecar runs with SIDECAR_NODE_OPTIONS; an ObjectStore's own NODE_OPTIONS wins", () => {
+test("the injected sidecar runs with SIDECAR_NODE_OPTIONS and glibc's mmap threshold fixed at 256 KiB; an ObjectStore's own NODE_OPTIONS wins", () => {
   const c = pluginCluster({ name: 'budget', namespace: 'default', pluginName: PLUGIN_NAME, barmanObjectName: 'store' }) as PluginCluster;
   const pod = { kind: 'Pod', metadata: { name: 'budget-1' }, spec: { containers: [{ name: 'postgres', image: 'pg', env: [{ name: 'NODE_OPTIONS', value: '--from-postgres' }] }] } };
   const target = injectionTarget(c, pod, PLUGIN_NAME)!;
   const envOf = (sidecar?: SidecarConfiguration) => {
     const ops = lifecyclePatch(c, pod, target, { pluginName: PLUGIN_NAME, image: 'pgark', sidecar });
     const inits = ops.find((o) => o.path === '/spec/initContainers')!.value as { name: string; env: { name: string; value?: string }[] }[];
-    return inits.find((i) => i.name === SIDECAR_NAME)!.env.filter((e) => e.name === 'NODE_OPTIONS');
+    return inits.find((i) => i.name === SIDECAR_NAME)!.env.filter((e) => e.name === 'NODE_OPTIONS' || e.name === 'MALLOC_MMAP_THRESHOLD_');
   };
-  assert.deepEqual(envOf(), [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }]);
-  assert.deepEqual(envOf({ env: [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] }), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }]);
+  const malloc = { name: 'MALLOC_MMAP_THRESHOLD_', value: '262144' };
+  assert.deepEqual(envOf(), [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }, malloc]);
+  assert.deepEqual(envOf({ env: [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] }), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }, malloc]);
 });
