@@ -15,7 +15,9 @@
  *                          (each holds one segment buffer, and the reading worker one more)
  *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
  *                          (S3's smallest part; two more are being assembled (storage/types.ts); the other half of spare is for the compression
- *                          blocks, jobs x 2 x 1 MiB, and stream buffers)
+ *                          blocks, jobs x 2 x 1 MiB, and stream buffers; at 128Mi that is
+ *                          about 20 MiB, and a full collection during a Backup left 11-12 MiB
+ *                          of live Buffers: bench/backup-memory.ts)
  *   collector            = above budget - HEADROOM (32 MiB) of resident set, a full garbage
  *                          collection once the Buffers (process.memoryUsage().arrayBuffers)
  *                          grew REGROWTH (8 MiB) past the fewest seen since the last one, at
