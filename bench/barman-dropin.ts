@@ -191,12 +191,20 @@ async function main(): Promise<void> {
  * taking turns so that the machine's load falls on both alike; --before DIR adds another pgark
  * build's drop-ins (e.g. main's) restoring pgark's backup in the same turns. Prints each step's
  * times, CPU seconds (GNU time) and the load average, and the ratio of the best times (target >= 3x).
+ *
+ * Both tools wait at backup stop until the end WAL segment is archived: barman 3.4 calls
+ * pg_backup_stop() with its default wait_for_archive (postgres.py stop_concurrent_backup), so
+ * PostgreSQL switches WAL and waits for its archiver; pgark waits until the segment is in the
+ * store. The archiver is drained before each backup, so that neither pays for the WAL that
+ * pgbench -i left (about 1 GB, archived by one `pgark wal-archive` process per segment), which
+ * the first tool to run used to wait for alone.
  */
 async function backupRestoreBench(): Promise<void> {
   const { execFileSync } = await import('node:child_process');
   const { startStore } = await import('../test/harness/stores.js');
   const { startArchivingServer } = await import('../test/backup/helpers.js');
   const { barmanEnv } = await import('../test/harness/barman.js');
+  const { waitArchiverIdle } = await import('./database.js');
   const scale = numberOption('scale', 60);
   const codec = option('codec') ?? 'gzip';
   const work = scratchDir('bench-dropin-backup');
@@ -225,6 +233,7 @@ async function backupRestoreBench(): Promise<void> {
     });
     const backupName = (tool: Tool) => `bench-${tool === 'pgark' ? 'pgark' : 'barman'}-${codec}`;
     for (const tool of ['pgark', 'barman-cloud 3.4'] as Tool[]) {
+      await waitArchiverIdle(pg);
       process.stderr.write(`${tool}: backup...\n`);
       const t0 = performance.now();
       const b = await run('barman-cloud-backup', ['--user', 'postgres', '--name', backupName(tool), `--${codec}`, '--immediate-checkpoint', '--jobs', '2', ...prov, store.destinationPath, server.clusterName], envFor(tool === 'pgark' ? DROPINS : undefined), work.path);

@@ -45,8 +45,7 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { serverIdentity } from '../src/pg/local-server.js';
 import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
-import { SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
-import { DEFAULT_SIDECAR_RESOURCES } from '../src/plugin/operator/lifecycle-patch.js';
+import { SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
 import { numberOption, option, procStatusKiB } from './util.js';
 import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
@@ -68,8 +67,8 @@ if (!['none', 'gzip'].includes(WAL_COMPRESSION)) throw new Error('--wal-compress
 const MiB = 1024 * 1024;
 const INSTANCE_BAR = 128 * MiB;
 const RESTORE_BAR = 256 * MiB;
-/** The sidecars run as the operator injects them: its NODE_OPTIONS, and a budget equal to the container's default limit. */
-const SIDECAR_ENV = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS, PGARK_MEMORY_BUDGET: String(DEFAULT_SIDECAR_RESOURCES.limits!.memory) };
+/** The sidecars run as the operator injects them (its NODE_OPTIONS and malloc setting), with the issue's 128Mi bar as their budget (--budget to change it). */
+const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi' };
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
 

@@ -1,7 +1,8 @@
 /**
  * Backup progress on the shared display (src/io/progress.ts). The total is an estimate
  * (pg_database_size over every database), and off a terminal each period logs a `backup-progress`
- * line with the phase and the bytes stored so far.
+ * line with the phase and the bytes stored so far. It also times each phase, for the
+ * `backup-done` log line: where a backup's seconds went (checkpoint, copy, WAL wait ...).
  */
 import { ProgressDisplay } from '../io/progress.js';
 import { logger } from '../util/log.js';
@@ -9,6 +10,10 @@ import { logger } from '../util/log.js';
 export class Progress {
   private stored = 0;
   private phase = 'copying';
+  private phaseKey = 'setup';
+  private phaseStarted = Date.now();
+  /** Seconds spent in each phase so far, by key. */
+  readonly phaseSeconds: Record<string, number> = {};
   private readonly display: ProgressDisplay;
 
   constructor(
@@ -37,12 +42,22 @@ export class Progress {
     this.stored = n;
   }
 
-  setPhase(phase: string): void {
+  /** Enters a phase: `phase` is what the display shows, `key` what phaseSeconds counts it under. */
+  setPhase(phase: string, key: string): void {
+    this.endPhase();
+    this.phaseKey = key;
     this.phase = phase;
     this.display.setLabel(this.label());
   }
 
+  private endPhase(): void {
+    const now = Date.now();
+    this.phaseSeconds[this.phaseKey] = (this.phaseSeconds[this.phaseKey] ?? 0) + (now - this.phaseStarted) / 1000;
+    this.phaseStarted = now;
+  }
+
   stop(): void {
+    this.endPhase();
     this.display.stop();
   }
 

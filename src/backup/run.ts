@@ -146,9 +146,10 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       // Without an immediate checkpoint, PostgreSQL starts the backup only once a spread checkpoint ends.
       progress.setPhase(
         req.immediateCheckpoint ? 'checkpoint (immediate)' : `waiting for checkpoint (immediateCheckpoint is false; next one within ${facts.checkpointTimeoutSeconds}s)`,
+        'checkpoint',
       );
       const start = await source.start(`pgark backup cloud ${backupId}`, req.immediateCheckpoint);
-      progress.setPhase('copying');
+      progress.setPhase('copying', 'copy');
       const begin = walFileAt(start.timeline, start.lsn, facts.walSegmentSize);
       record = {
         backupId,
@@ -187,14 +188,14 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         manifestFiles.push(...w.files.map((f) => ({ ...f, path: manifestPath(archive.name, f.path) })));
       }
       if (!data) throw new Error('the server sent no data directory archive');
-      progress.setPhase('stopping backup');
+      progress.setPhase('stopping backup', 'stop');
       const stop = await source.stop();
       const end = walFileAt(stop.timeline, stop.lsn, facts.walSegmentSize);
       Object.assign(record, { endTime: stop.time, endLsn: stop.lsn, endWal: end.wal, endOffset: end.offset, backupLabel: stop.labelFile });
       await data.addBuffer('backup_label', Buffer.from(stop.labelFile));
       const manifest = renderBackupManifest(files.manifestFiles([...data.files, ...manifestFiles]), [{ timeline: start.timeline, startLsn: start.lsn, endLsn: stop.lsn }]);
       await data.addBuffer('backup_manifest', manifest);
-      progress.setPhase('completing upload');
+      progress.setPhase('completing upload', 'upload');
       storedTotal += stored('data', await data.finish());
       perArchiveSeconds.data = (Date.now() - dataStarted) / 1000;
       await source.close();
@@ -208,7 +209,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         await walSession.query('SELECT pg_switch_wal()');
       }
       const lastWal = lastSegmentOfBackup(stop.timeline, stop.lsn, facts.walSegmentSize);
-      progress.setPhase(`waiting for WAL ${lastWal}`);
+      progress.setPhase(`waiting for WAL ${lastWal}`, 'walWait');
       await waitForWal(store, serverName, lastWal, walSession ?? sql, req.walTimeoutSeconds, walSession !== undefined);
       const copySeconds = Object.values(perArchiveSeconds).reduce((a, b) => a + b, 0);
       Object.assign(record, {
@@ -220,11 +221,12 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       // The map lists what a restore writes from the chain: backup_label and backup_manifest belong to this backup alone.
       const mapped = files.mapFiles([...data.files.filter((f) => f.path !== 'backup_label' && f.path !== 'backup_manifest'), ...manifestFiles]);
       await writeFileMap(store, serverName, { backup_id: backupId, parent_backup_id: parent?.info.backup_id }, { version: FILE_MAP_VERSION, backupId, parent: parent?.info.backup_id ?? null, files: mapped }, objectOptions);
+      progress.setPhase('committing', 'commit');
       await claim.assertHeld();
       await commitBackupInfo(store, serverName, record, objectOptions);
       await claim.release();
       progress.stop();
-      log.info({ event: 'backup-done', backupId, method, from: servers.from, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000 }, 'base backup done');
+      log.info({ event: 'backup-done', backupId, method, from: servers.from, beginWal: record.beginWal, endWal: record.endWal, bytesStored: storedTotal, seconds: (Date.now() - began) / 1000, phaseSeconds: progress.phaseSeconds }, 'base backup done');
       return { record, method, displayUrl: store.displayUrl, from: servers.from };
     } catch (err) {
       progress.stop();

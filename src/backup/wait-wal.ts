@@ -100,28 +100,43 @@ export async function checkArchivingConfigured(client: pg.Client): Promise<void>
   if (reason) throw new WalArchivingError(`cannot take a base backup: ${reason}, and a backup is not usable without its WAL`, 1, FIX_HINT);
 }
 
+/** How often the archiver's state is read while waiting: a local query, cheap enough to ask often. */
+const ARCHIVER_POLL_MS = 100;
+/** The store is listed when the archiver reports progress, and at least this often regardless (a standby's archiver is not the one storing). */
+const LIST_EVERY_MS = 2000;
+
 /**
- * Polls the store until `wal` is there. Throws a WalArchivingError as soon as the primary's
+ * Waits until `wal` is in the store. Throws a WalArchivingError as soon as the primary's
  * archiver shows it cannot get there, or after `timeoutSeconds`.
+ *
+ * The archiver's state is read every 100 ms and the store listed whenever it changed, so the wait
+ * ends within about one archive_command of the segment being stored (PostgreSQL's own
+ * pg_backup_stop, which barman 3.4 calls with its default wait_for_archive, waits the same way),
+ * while the store sees one listing per archived segment, not one per poll.
  */
 export async function waitForWal(store: ObjectStore, serverName: string, wal: string, client: pg.Client, timeoutSeconds: number, primary: boolean): Promise<void> {
   const started = Date.now();
   const fail = (why: string, s: ArchiverState) =>
     new WalArchivingError(`WAL archiving is failing: end WAL ${wal} of the backup is not in ${store.displayUrl}: ${why} (${describe(s)})`, 1, FIX_HINT);
-  let delay = 100;
   let archivedCount = -1;
   let failedBefore = 0;
+  let listedCount = -1;
+  let listedAt = -Infinity;
   for (;;) {
     // Read before listing: a segment PostgreSQL reports archived was stored before this listing, if it was stored here at all.
     const s = await readArchiver(client);
-    if (await walIsArchived(store, serverName, wal)) return;
+    if (s.archivedCount !== listedCount || Date.now() - listedAt >= LIST_EVERY_MS) {
+      listedCount = s.archivedCount;
+      listedAt = Date.now();
+      if (await walIsArchived(store, serverName, wal)) return;
+      const archived = segmentOf(s.lastArchived);
+      if (primary && archived !== undefined && archived >= wal) {
+        throw fail(`PostgreSQL reports ${s.lastArchived} archived, so archive_command (or archive_library) stores WAL somewhere else`, s);
+      }
+    }
     if (primary) {
       const reason = notArchiving(s);
       if (reason) throw fail(reason, s);
-      const archived = segmentOf(s.lastArchived);
-      if (archived !== undefined && archived >= wal) {
-        throw fail(`PostgreSQL reports ${s.lastArchived} archived, so archive_command (or archive_library) stores WAL somewhere else`, s);
-      }
       // Failures count from the last success seen, so a retry that went through clears them.
       if (s.archivedCount !== archivedCount) {
         archivedCount = s.archivedCount;
@@ -133,7 +148,6 @@ export async function waitForWal(store: ObjectStore, serverName: string, wal: st
     }
     const elapsed = (Date.now() - started) / 1000;
     if (elapsed >= timeoutSeconds) throw fail(`still missing after ${timeoutSeconds}s`, s);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 2000);
+    await new Promise((r) => setTimeout(r, ARCHIVER_POLL_MS));
   }
 }

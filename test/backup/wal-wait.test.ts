@@ -55,7 +55,7 @@ describe('waiting for the end WAL', () => {
   const backup = (name: string, extra: string[] = []) =>
     pgark(['backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--wal-timeout', '600', '--name', name, ...extra], server.pg.env);
 
-  it('without an immediate checkpoint, progress says it waits for the checkpoint, then copies', async () => {
+  it('without an immediate checkpoint, progress says it waits for the checkpoint, then copies; backup-done has the seconds of each phase', async () => {
     await server.pg.query(`ALTER SYSTEM SET checkpoint_timeout = '123s'`);
     await server.pg.query('SELECT pg_reload_conf()');
     try {
@@ -69,6 +69,10 @@ describe('waiting for the end WAL', () => {
       assert.ok(waiting >= 0, `phases: ${phases.join(' | ')}`);
       assert.ok(phases.indexOf('copying') > waiting, `phases: ${phases.join(' | ')}`);
       assert.ok(!phases.slice(0, waiting).includes('copying'), 'nothing claims to copy before the backup started');
+      // backup-done says where the seconds went, one entry per phase, the spread checkpoint's wait included.
+      const done = JSON.parse(r.stderr.split('\n').find((l) => l.includes('"backup-done"'))!) as { phaseSeconds: Record<string, number> };
+      assert.deepEqual(Object.keys(done.phaseSeconds).sort(), ['checkpoint', 'commit', 'copy', 'setup', 'stop', 'upload', 'walWait']);
+      for (const [phase, seconds] of Object.entries(done.phaseSeconds)) assert.ok(Number.isFinite(seconds) && seconds >= 0, `${phase}: ${seconds}`);
     } finally {
       await server.pg.query('ALTER SYSTEM RESET checkpoint_timeout');
       await server.pg.query('SELECT pg_reload_conf()');

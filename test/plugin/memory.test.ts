@@ -10,7 +10,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SIDECAR_NODE_OPTIONS, WAL_PUSH, SidecarMemory } from '../../src/plugin/memory.js';
+import { BASE, cgroupLimit, collectionDue, COLLECT_INTERVAL_MS, memoryBudget, parseQuantity, PART, SIDECAR_ENV, SIDECAR_NODE_OPTIONS, WAL_PUSH, SidecarMemory } from '../../src/plugin/memory.js';
 import { UserError } from '../../src/util/errors.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
@@ -47,6 +47,22 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   // 112Mi: 16 MiB spare, two pushes.
   assert.equal(at(112).walParallel(8), 2);
   assert.equal(BASE + 5 * WAL_PUSH + 2 * MiB, 128 * MiB);
+});
+
+test('the collector: nothing under the threshold; over it, a full collection only once the Buffers grew REGROWTH past the fewest seen since the last one, at most every 200 ms', () => {
+  const threshold = 96 * MiB;
+  const state = { lastFull: 0, floor: 0 };
+  const at = (ms: number, rssMiB: number, buffersMiB: number) => collectionDue(state, { rss: rssMiB * MiB, arrayBuffers: buffersMiB * MiB }, ms, threshold);
+  assert.equal(at(1000, 95, 40), false, 'under the threshold');
+  assert.equal(at(1050, 110, 30), true, 'over it, and 30 MiB of Buffers over the floor (0)');
+  assert.equal(at(1100, 110, 26), false, 'V8 frees them on a background thread: the floor follows the fewest seen since, not the first check');
+  assert.equal(at(1150, 104, 12), false);
+  assert.equal(state.floor, 12 * MiB);
+  assert.equal(at(1300, 140, 19), false, 'a resident set over the threshold alone is no reason: 7 MiB of Buffers would not pay for a collection');
+  assert.equal(at(1350, 120, 20), true, 'REGROWTH (8 MiB) of Buffers over the floor');
+  assert.equal(at(1400, 110, 12), false);
+  assert.equal(at(1350 + COLLECT_INTERVAL_MS - 1, 130, 60), false, 'at most one full collection per COLLECT_INTERVAL_MS');
+  assert.equal(at(1350 + COLLECT_INTERVAL_MS, 130, 60), true);
 });
 
 test('PGARK_MEMORY_BUDGET: Kubernetes quantities; a bad one names the variable and the expected form', () => {
@@ -94,7 +110,7 @@ before(async () => {
     manifests: [objectStores],
     cluster,
     parameters: { barmanObjectName: 'store' },
-    env: { PGARK_MEMORY_BUDGET: '128Mi', NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+    env: { PGARK_MEMORY_BUDGET: '128Mi', ...SIDECAR_ENV },
   }));
   await createTestData(pg, 200_000);
 });
@@ -139,15 +155,16 @@ test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and tak
   assert.ok(peak < 128 * MiB + 48 * MiB, `peak RSS ${(peak / MiB).toFixed(0)} MiB`);
 });
 
-test("the injected sidecar runs with SIDECAR_NODE_OPTIONS; an ObjectStore's own NODE_OPTIONS wins", () => {
+test("the injected sidecar runs with SIDECAR_NODE_OPTIONS and glibc's mmap threshold fixed at 256 KiB; an ObjectStore's own NODE_OPTIONS wins", () => {
   const c = pluginCluster({ name: 'budget', namespace: 'default', pluginName: PLUGIN_NAME, barmanObjectName: 'store' }) as PluginCluster;
   const pod = { kind: 'Pod', metadata: { name: 'budget-1' }, spec: { containers: [{ name: 'postgres', image: 'pg', env: [{ name: 'NODE_OPTIONS', value: '--from-postgres' }] }] } };
   const target = injectionTarget(c, pod, PLUGIN_NAME)!;
   const envOf = (sidecar?: SidecarConfiguration) => {
     const ops = lifecyclePatch(c, pod, target, { pluginName: PLUGIN_NAME, image: 'pgark', sidecar });
     const inits = ops.find((o) => o.path === '/spec/initContainers')!.value as { name: string; env: { name: string; value?: string }[] }[];
-    return inits.find((i) => i.name === SIDECAR_NAME)!.env.filter((e) => e.name === 'NODE_OPTIONS');
+    return inits.find((i) => i.name === SIDECAR_NAME)!.env.filter((e) => e.name === 'NODE_OPTIONS' || e.name === 'MALLOC_MMAP_THRESHOLD_');
   };
-  assert.deepEqual(envOf(), [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }]);
-  assert.deepEqual(envOf({ env: [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] }), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }]);
+  const malloc = { name: 'MALLOC_MMAP_THRESHOLD_', value: '262144' };
+  assert.deepEqual(envOf(), [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }, malloc]);
+  assert.deepEqual(envOf({ env: [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] }), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }, malloc]);
 });

@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { PluginCluster } from '../config.js';
 import { list, obj, pluginReferences, type Obj } from './cluster-refs.js';
-import { SIDECAR_NODE_OPTIONS } from '../memory.js';
+import { SIDECAR_ENV } from '../memory.js';
 
 export const SIDECAR_NAME = 'pgark-plugin';
 export const PLUGINS_VOLUME = 'plugins';
@@ -134,8 +134,8 @@ function sidecarContainer(cluster: PluginCluster, main: V1Container, target: Inj
     { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     ...(level ? [{ name: 'PGARK_LOG_LEVEL', value: level }] : []),
     ...(cfg.env ?? []),
-    // After the ObjectStore's env, so that its NODE_OPTIONS wins; before PostgreSQL's, which is not about this process.
-    { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
+    // After the ObjectStore's env, so that its NODE_OPTIONS (or malloc setting) wins; before PostgreSQL's, which is not about this process.
+    ...Object.entries(SIDECAR_ENV).map(([name, value]) => ({ name, value })),
     ...(main.env ?? []),
   ]) {
     if (!env.some((have) => have.name === e.name)) env.push(e);
