@@ -10,7 +10,7 @@
  * (none, lz4, zstd) and that are not age-encrypted get one.
  */
 import type { ObjectStore, PutOptions } from '../storage/types.js';
-import { NotFoundError } from '../util/errors.js';
+import { readText } from './catalog.js';
 
 export const TAR_INDEX_FORMAT = 'pgark-tar-index';
 
@@ -79,9 +79,19 @@ function memberProblem(m: TarIndexMember, size: number): string | undefined {
   return undefined;
 }
 
-/** Parses and checks an index; throws an Error saying which field is wrong. */
+/** An index that is not JSON or not of this format. */
+export class TarIndexError extends Error {}
+
+/** Parses and checks an index; throws a TarIndexError saying which field is wrong. */
 export function parseTarIndex(text: string): TarIndex {
-  const index = JSON.parse(text) as TarIndex;
+  try {
+    return checked(JSON.parse(text) as TarIndex);
+  } catch (err) {
+    throw new TarIndexError((err as Error).message);
+  }
+}
+
+function checked(index: TarIndex): TarIndex {
   if (index?.format !== TAR_INDEX_FORMAT || index.version !== 1) throw new Error(`format/version: expected ${TAR_INDEX_FORMAT} version 1`);
   if (typeof index.object !== 'string' || typeof index.codec !== 'string' || !count(index.size) || typeof index.sha256 !== 'string') throw new Error('object, codec, size or sha256: missing or of the wrong type');
   if (!Array.isArray(index.members)) throw new Error('members: expected a list');
@@ -94,12 +104,6 @@ export function parseTarIndex(text: string): TarIndex {
 
 /** The index of a tar, or undefined when none was stored (barman-cloud's tars, older pgark's, codecs without restart points). */
 export async function readTarIndex(store: ObjectStore, tarKey: string): Promise<{ index: TarIndex; bytes: number } | undefined> {
-  let body: Buffer;
-  try {
-    body = await store.getBuffer(tarIndexKey(tarKey));
-  } catch (err) {
-    if (err instanceof NotFoundError) return undefined;
-    throw err;
-  }
-  return { index: parseTarIndex(body.toString('utf8')), bytes: body.length };
+  const text = await readText(store, tarIndexKey(tarKey));
+  return text === undefined ? undefined : { index: parseTarIndex(text), bytes: Buffer.byteLength(text) };
 }

@@ -19,7 +19,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { decodeStreams, isFramedCodec, type AgeKeys } from '../codec/index.js';
 import { Crc32c } from '../io/hash.js';
 import type { ObjectStore } from '../storage/types.js';
-import { readTarIndex, type TarIndex, type TarIndexMember } from '../catalog/tar-index.js';
+import { readTarIndex, TarIndexError, type TarIndex, type TarIndexMember } from '../catalog/tar-index.js';
 import type { BackupObject } from './catalog-view.js';
 import { entryPath, extractTar, UnsafeTarEntryError, type ExtractStats } from './extract.js';
 import type { DeltaStats } from './delta.js';
@@ -34,7 +34,7 @@ export async function usableIndex(store: ObjectStore, o: BackupObject, recordedS
   try {
     read = await readTarIndex(store, o.key);
   } catch (err) {
-    if (err instanceof SyntaxError || !(err as NodeJS.ErrnoException).code) return { fallback: `${o.name}'s member index is unreadable (${(err as Error).message})` };
+    if (err instanceof TarIndexError) return { fallback: `${o.name}'s member index is unreadable (${err.message})` };
     throw err;
   }
   if (!read) return { fallback: `${o.name} has no member index (written by barman-cloud or a pgark before 17)` };

@@ -15,7 +15,9 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { ArchiveWriter } from '../../src/backup/archive-writer.js';
 import { decompressStream, framedCompressStream, MIN_FRAME, parallelCompressStream, type CodecName, type FramedCodec } from '../../src/codec/index.js';
-import { readTarIndex, tarIndexKey, type TarIndex } from '../../src/catalog/tar-index.js';
+import { readTarIndex, serializeTarIndex, tarIndexKey, type TarIndex } from '../../src/catalog/tar-index.js';
+import { usableIndex } from '../../src/recovery/delta-ranged.js';
+import type { BackupObject } from '../../src/recovery/catalog-view.js';
 import { Crc32c } from '../../src/io/hash.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
@@ -27,7 +29,7 @@ const MiB = 1024 * KiB;
 const mtime = new Date('2026-01-02T03:04:05Z');
 const LONG = `base/${'d'.repeat(60)}/${'f'.repeat(90)}`;
 
-/** Compressible but not trivial: random words, so every codec both shrinks it and has to work. */
+/** Text of 64 random words: every codec shrinks it a lot, and each member's bytes are its own. */
 function content(size: number, seed: number): Buffer {
   const words = Array.from({ length: 64 }, (_, i) => randomBytes(4 + ((i + seed) % 7)).toString('hex'));
   const out = Buffer.alloc(size);
@@ -162,4 +164,31 @@ test('a gzip tar gets no member index: a delta restore streams it whole', async 
   assert.equal(await store.head(tarIndexKey(key)), undefined);
   const whole = spawnSync('tar', ['-tz'], { input: await drain(await store.get(key)), maxBuffer: 16 * MiB });
   assert.equal(whole.status, 0);
+});
+
+test('an index is used only for the object it names; a damaged or foreign one makes the tar stream whole, saying why', async () => {
+  const { store } = stores.get('file')!;
+  const key = 'srv/base/20260102T030407/data.tar.zst';
+  const stored = await writeTar(store, key, 'zstd', true);
+  const object: BackupObject = { key, name: 'data.tar.zst', size: stored.size, codec: 'zstd', encrypted: false, base: 'data', part: 0 };
+  const good = await usableIndex(store, object, stored.sha256);
+  assert.ok('index' in good, JSON.stringify(good));
+
+  const other = await usableIndex(store, object, 'f'.repeat(64));
+  assert.deepEqual(other, { fallback: `data.tar.zst's member index describes another object (data.tar.zst, ${stored.size} bytes)` });
+  assert.deepEqual(await usableIndex(store, { ...object, size: stored.size + 1 }, undefined), {
+    fallback: `data.tar.zst's member index describes another object (data.tar.zst, ${stored.size} bytes)`,
+  });
+
+  const index = good.index;
+  await store.put(tarIndexKey(key), serializeTarIndex({ ...index, members: [{ ...index.members[3], to: stored.size + 10 }] }));
+  const bad = await usableIndex(store, object, stored.sha256);
+  assert.ok('fallback' in bad);
+  assert.match(bad.fallback, /^data\.tar\.zst's member index is unreadable \(members\[0\] \(base\/1\): stored range \d+-\d+ of an object of \d+ bytes is invalid\)$/);
+  await store.put(tarIndexKey(key), Buffer.from('{"format":'));
+  assert.match((await usableIndex(store, object, stored.sha256) as { fallback: string }).fallback, /member index is unreadable/);
+
+  await store.delete([tarIndexKey(key)]);
+  assert.deepEqual(await usableIndex(store, object, stored.sha256), { fallback: 'data.tar.zst has no member index (written by barman-cloud or a pgark before 17)' });
+  assert.deepEqual(await usableIndex(store, { ...object, encrypted: true }, undefined), { fallback: 'data.tar.zst is age-encrypted, which cannot be read from the middle' });
 });
