@@ -75,7 +75,7 @@ export class ArchiveWriter {
     this.pack.on('error', (err: Error) => compressor.destroy(err));
     compressor.on('error', (err: Error) => this.fail(err));
     this.digest.on('error', (err: Error) => this.fail(err));
-    if ('endFrame' in compressor) {
+    if ('cutFrame' in compressor) {
       this.indexer = new TarIndexer(compressor);
       this.indexer.on('error', (err: Error) => this.fail(err));
       this.pack.pipe(this.indexer);

@@ -202,8 +202,11 @@ export class TarIndexer extends Writable {
   private async restartHere(force: boolean): Promise<void> {
     const frame = this.sent - this.restarts[this.restarts.length - 1][0];
     if (frame === 0 || (frame < this.out.minFrame && !force)) return;
-    await new Promise<void>((resolve, reject) => this.out.endFrame((err) => (err ? reject(err) : resolve())));
-    this.restarts.push([this.sent, this.out.bytesOut]);
+    // The stored offset is filled in once the compressor has emitted the frame; the tar keeps flowing meanwhile.
+    const restart: [number, number] = [this.sent, NaN];
+    this.restarts.push(restart);
+    const ended = (err: Error | null | undefined, at: number) => (err ? this.destroy(err) : (restart[1] = at));
+    if (!this.out.cutFrame(ended)) await once(this.out, 'drain');
   }
 
   private memberDone(): void {
@@ -216,6 +219,7 @@ export class TarIndexer extends Writable {
   /** The index, once the object is stored: its stored size and SHA-256. */
   index(object: string, codec: string, stored: { size: number; sha256: string }): TarIndex {
     const { restarts } = this;
+    if (restarts.some(([, at]) => Number.isNaN(at))) throw new Error(`the compressor of ${object} did not report where each frame starts`);
     let r = 0;
     const members = this.members.map((m): TarIndexMember => {
       while (r + 1 < restarts.length && restarts[r + 1][0] <= m.header) r++;

@@ -36,13 +36,17 @@ import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from '.
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
 import { compressStream, levelArg, type CompressOptions } from './streams.js';
 
+/** Told where the frame after a cutFrame() starts in the output, once every byte before it is pushed. */
+export type FrameEnded = (err: Error | null | undefined, nextFrameAt: number) => void;
+
 /**
  * A compressor that can end its frame after the bytes written so far, so that what follows decodes
- * without what came before (a restart point for ranged reads). The callback of endFrame runs once
- * every byte of the ended frame has been pushed, so bytesOut is then the stored offset of the next frame.
+ * without what came before (a restart point for ranged reads). cutFrame goes through the write
+ * queue (it returns false as write() does, when the caller should wait for 'drain') and does not
+ * wait for the frame to be compressed: blocks keep compressing in parallel across it.
  */
 export interface FrameCompressor extends Transform {
-  endFrame(done: (err?: Error | null) => void): void;
+  cutFrame(ended: FrameEnded): boolean;
   /** Compressed bytes pushed so far. */
   readonly bytesOut: number;
   /**
@@ -55,7 +59,7 @@ export interface FrameCompressor extends Transform {
 /** minFrame of the compressing codecs. */
 export const MIN_FRAME = 1024 * 1024;
 
-/** Written through the stream's own queue so that a frame ends exactly between the writes around it. */
+/** Written through the stream's own queue so that a frame ends exactly between the writes around it; also the marker of that point among the blocks in flight. */
 const END_FRAME = Buffer.alloc(0);
 
 export interface ParallelCompressOptions extends CompressOptions {
@@ -130,6 +134,8 @@ class ParallelBlockCompressor extends Transform {
   private readonly inFlight: Promise<Buffer>[] = [];
   private previous: Buffer | undefined;
   bytesOut = 0;
+  /** Callers of cutFrame, in order, told when the blocks before their mark are out. */
+  protected readonly frameEnds: ((at: number) => void)[] = [];
 
   constructor(
     private readonly codec: BlockCodec,
@@ -147,7 +153,7 @@ class ParallelBlockCompressor extends Transform {
     if (Object.is(chunk, END_FRAME)) {
       const rest = this.blocks.rest();
       this.submit(rest ? [rest] : [])
-        .then(() => this.drain(0))
+        .then(() => this.enqueue(Promise.resolve(END_FRAME)))
         .then(() => callback(), callback);
       return;
     }
@@ -178,6 +184,10 @@ class ParallelBlockCompressor extends Transform {
   private async drain(keep: number): Promise<void> {
     while (this.inFlight.length > keep) {
       const out = await this.inFlight.shift()!;
+      if (out === END_FRAME) {
+        this.frameEnds.shift()?.(this.bytesOut);
+        continue;
+      }
       this.bytesOut += out.length;
       if (out.length) this.push(out);
     }
@@ -189,19 +199,39 @@ function positiveInteger(value: number, what: string): number {
   return value;
 }
 
-/** For codecs whose blocks are complete frames (lz4): endFrame compresses the partial block now, as a frame of its own. */
+/** For codecs whose blocks are complete frames (lz4): cutFrame compresses the partial block now, as a frame of its own. */
 class FramedBlockCompressor extends ParallelBlockCompressor implements FrameCompressor {
   readonly minFrame = MIN_FRAME;
 
-  endFrame(done: (err?: Error | null) => void): void {
-    this.write(END_FRAME, done);
+  cutFrame(ended: FrameEnded): boolean {
+    this.frameEnds.push((at) => ended(null, at));
+    return this.write(END_FRAME, (err) => err && ended(err, NaN));
   }
 }
 
-/** zstd with endFrame (zstd-napi's own) and a count of what it pushed. */
+/**
+ * zstd with cutFrame (zstd-napi's endFrame) and a count of what it pushed. Write callbacks run
+ * after later writes may have been compressed, so the offset is read inside the transform of the
+ * end marker: zstd-napi compresses it synchronously, and it is the only empty chunk this stream
+ * gets (the indexer never writes one).
+ */
 class FramedZstdStream extends CompressStream implements FrameCompressor {
   bytesOut = 0;
   readonly minFrame = MIN_FRAME;
+  private readonly frameEnds: FrameEnded[] = [];
+
+  cutFrame(ended: FrameEnded): boolean {
+    this.frameEnds.push(ended);
+    this.endFrame((err) => err && ended(err, NaN));
+    return !this.writableNeedDrain;
+  }
+
+  override _transform(chunk: Buffer, encoding: string, done: TransformCallback): void {
+    super._transform(chunk, encoding, (err, data) => {
+      if (!err && chunk.length === 0) this.frameEnds.shift()?.(null, this.bytesOut);
+      done(err, data);
+    });
+  }
 
   override push(chunk: unknown, encoding?: BufferEncoding): boolean {
     if (chunk instanceof Uint8Array) this.bytesOut += chunk.length;
@@ -209,16 +239,19 @@ class FramedZstdStream extends CompressStream implements FrameCompressor {
   }
 }
 
-/** Uncompressed: every byte is a restart point, endFrame only marks where the caller is. */
+/** Uncompressed: every byte is a restart point, cutFrame only marks where the caller is. */
 class FramedPassThrough extends Transform implements FrameCompressor {
   bytesOut = 0;
   readonly minFrame = 0;
+  private readonly frameEnds: FrameEnded[] = [];
 
-  endFrame(done: (err?: Error | null) => void): void {
-    this.write(END_FRAME, done);
+  cutFrame(ended: FrameEnded): boolean {
+    this.frameEnds.push(ended);
+    return this.write(END_FRAME, (err) => err && ended(err, NaN));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    if (Object.is(chunk, END_FRAME)) this.frameEnds.shift()?.(null, this.bytesOut);
     this.bytesOut += chunk.length;
     callback(null, chunk.length ? chunk : undefined);
   }
@@ -232,7 +265,7 @@ export function isFramedCodec(codec: CodecName): codec is FramedCodec {
   return (FRAMED_CODECS as readonly string[]).includes(codec);
 }
 
-/** parallelCompressStream for a codec with restart points: the same stream, plus endFrame() and bytesOut. */
+/** parallelCompressStream for a codec with restart points: the same stream, plus cutFrame() and bytesOut. */
 export function framedCompressStream(codec: FramedCodec, opts: ParallelCompressOptions = {}): FrameCompressor {
   if (codec === 'none') return new FramedPassThrough();
   if (codec === 'lz4') return new FramedBlockCompressor(lz4BlockCodec(), positiveInteger(opts.workers ?? DEFAULT_WORKERS, 'workers'), lz4BlockSize(opts));
