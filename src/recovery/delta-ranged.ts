@@ -37,7 +37,7 @@ export async function usableIndex(store: ObjectStore, o: BackupObject, recordedS
     if (err instanceof TarIndexError) return { fallback: `${o.name}'s member index is unreadable (${err.message})` };
     throw err;
   }
-  if (!read) return { fallback: `${o.name} has no member index (written by barman-cloud or a pgark before 17)` };
+  if (!read) return { fallback: `${o.name} has no member index (written by barman-cloud, or by an older pgark)` };
   const { index } = read;
   if (index.object !== o.name || index.size !== o.size || (recordedSha256 !== undefined && index.sha256 !== recordedSha256)) {
     return { fallback: `${o.name}'s member index describes another object (${index.object}, ${index.size} bytes)` };

@@ -189,6 +189,6 @@ test('an index is used only for the object it names; a damaged or foreign one ma
   assert.match((await usableIndex(store, object, stored.sha256) as { fallback: string }).fallback, /member index is unreadable/);
 
   await store.delete([tarIndexKey(key)]);
-  assert.deepEqual(await usableIndex(store, object, stored.sha256), { fallback: 'data.tar.zst has no member index (written by barman-cloud or a pgark before 17)' });
+  assert.deepEqual(await usableIndex(store, object, stored.sha256), { fallback: 'data.tar.zst has no member index (written by barman-cloud, or by an older pgark)' });
   assert.deepEqual(await usableIndex(store, { ...object, encrypted: true }, undefined), { fallback: 'data.tar.zst is age-encrypted, which cannot be read from the middle' });
 });
