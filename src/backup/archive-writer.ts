@@ -6,6 +6,9 @@
  * damaged object even where neither the manifest nor the codec would (tar padding, an lz4 match
  * offset that still points at equal bytes).
  *
+ * With a compressor that has restart points (framedCompressStream), the tar passes through a
+ * TarIndexer on its way, and its member index is stored beside it once the tar is (tar-index.ts).
+ *
  * Member names follow barman (Python tarfile fed by os.walk): the root directory is ".", files at
  * the root are "./NAME", everything deeper is "dir/.../NAME".
  */
@@ -14,6 +17,9 @@ import tar from 'tar-stream';
 import type { ObjectStore, PutOptions } from '../storage/types.js';
 import { Crc32c, cryptoHasher, hash } from '../io/hash.js';
 import type { SourceEntry } from './types.js';
+import { splitCodecSuffix, type FrameCompressor } from '../codec/index.js';
+import { writeTarIndex } from '../catalog/tar-index.js';
+import { TarIndexer } from './tar-index.js';
 
 export interface StoredFile {
   /** Path relative to the archive root (what backup_manifest lists, after the tablespace prefix). */
@@ -26,7 +32,8 @@ export interface StoredFile {
 export interface ArchiveWriterOptions {
   store: ObjectStore;
   key: string;
-  compressor: Transform;
+  /** A FrameCompressor (framedCompressStream) makes the writer index the tar's members. */
+  compressor: Transform | FrameCompressor;
   partSize: number;
   queueSize: number;
   /** Expected uncompressed size, so the store can pick a part size that fits its part limit. */
@@ -57,6 +64,7 @@ export class ArchiveWriter {
   private readonly upload: Promise<{ size: number }>;
   /** SHA-256 of the bytes stored: recorded in backup.info, checked by every restore. */
   private readonly digest = hash(cryptoHasher('sha256'));
+  private readonly indexer?: TarIndexer;
   private failure?: Error;
   /** Owner of the archive's root, given to the members pgark adds itself (backup_label, backup_manifest). */
   private owner = { uid: 0, gid: 0 };
@@ -67,7 +75,14 @@ export class ArchiveWriter {
     this.pack.on('error', (err: Error) => compressor.destroy(err));
     compressor.on('error', (err: Error) => this.fail(err));
     this.digest.on('error', (err: Error) => this.fail(err));
-    this.pack.pipe(compressor).pipe(this.digest);
+    if ('cutFrame' in compressor) {
+      this.indexer = new TarIndexer(compressor);
+      this.indexer.on('error', (err: Error) => this.fail(err));
+      this.pack.pipe(this.indexer);
+      compressor.pipe(this.digest);
+    } else {
+      this.pack.pipe(compressor).pipe(this.digest);
+    }
     this.upload = opts.store
       .put(opts.key, this.digest as Readable, {
         partSize: opts.partSize,
@@ -84,6 +99,7 @@ export class ArchiveWriter {
     if (this.failure) return;
     this.failure = err;
     this.pack.destroy(err);
+    this.indexer?.destroy(err);
   }
 
   private check(): void {
@@ -163,7 +179,12 @@ export class ArchiveWriter {
     this.pack.finalize();
     const { size } = await this.upload;
     this.check();
-    return { size, sha256: this.digest.digest };
+    const stored = { size, sha256: this.digest.digest };
+    if (this.indexer) {
+      const name = this.key.slice(this.key.lastIndexOf('/') + 1);
+      await writeTarIndex(this.opts.store, this.key, this.indexer.index(name, splitCodecSuffix(name).codec, stored), this.opts.objectOptions ?? {});
+    }
+    return stored;
   }
 
   /** Stops the upload (the store discards an unfinished multipart upload). */

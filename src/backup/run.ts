@@ -21,7 +21,7 @@ import type pg from 'pg';
 import type { ResolvedObjectStore } from '../config/types.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 import type { CodecName } from '../codec/types.js';
-import { codecExtension, encodeStream, parallelCompressStream, type AgeKeys } from '../codec/index.js';
+import { codecExtension, encodeStream, framedCompressStream, isFramedCodec, parallelCompressStream, type AgeKeys } from '../codec/index.js';
 import { openObjectStore } from '../storage/open.js';
 import { backupPrefix } from '../catalog/layout.js';
 import { catalogWriteOptions } from '../catalog/catalog.js';
@@ -79,8 +79,13 @@ function walFileAt(timeline: number, lsn: string, segmentSize: number): { wal: s
   return { wal: walSegmentName(timeline, pos, segmentSize), offset: walSegmentOffset(pos, segmentSize) };
 }
 
-/** One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on `jobs` cores. */
+/**
+ * One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on
+ * `jobs` cores. Codecs with restart points get a framed compressor, so the tar is indexed for
+ * ranged reads (tar-index.ts); encrypted tars cannot be read from the middle and get none.
+ */
 function compressor(codec: CodecName, jobs: number, age: AgeKeys | undefined): Transform {
+  if (!age && isFramedCodec(codec)) return framedCompressStream(codec, { workers: jobs });
   return encodeStream(parallelCompressStream(codec, { workers: jobs }), age);
 }
 

@@ -75,7 +75,8 @@ function isStoreWide(err: unknown): boolean {
   return err instanceof StorageError && (err.kind === 'unreachable' || err.kind === 'not-found-bucket');
 }
 
-async function readText(store: ObjectStore, key: string): Promise<string | undefined> {
+/** A small object's text, or undefined when it does not exist. */
+export async function readText(store: ObjectStore, key: string): Promise<string | undefined> {
   try {
     return (await store.getBuffer(key)).toString('utf8');
   } catch (err) {

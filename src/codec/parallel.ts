@@ -36,6 +36,32 @@ import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from '.
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
 import { compressStream, levelArg, type CompressOptions } from './streams.js';
 
+/** Told where the frame after a cutFrame() starts in the output, once every byte before it is pushed. */
+export type FrameEnded = (err: Error | null | undefined, nextFrameAt: number) => void;
+
+/**
+ * A compressor that can end its frame after the bytes written so far, so that what follows decodes
+ * without what came before (a restart point for ranged reads). cutFrame goes through the write
+ * queue (it returns false as write() does, when the caller should wait for 'drain') and does not
+ * wait for the frame to be compressed: blocks keep compressing in parallel across it.
+ */
+export interface FrameCompressor extends Transform {
+  cutFrame(ended: FrameEnded): boolean;
+  /** Compressed bytes pushed so far. */
+  readonly bytesOut: number;
+  /**
+   * Input a frame should hold before the caller ends it: each frame starts the codec without a
+   * history, so small ones compress worse. 0 where ending one costs nothing (uncompressed).
+   */
+  readonly minFrame: number;
+}
+
+/** minFrame of the compressing codecs. */
+export const MIN_FRAME = 1024 * 1024;
+
+/** Written through the stream's own queue so that a frame ends exactly between the writes around it; also the marker of that point among the blocks in flight. */
+const END_FRAME = Buffer.alloc(0);
+
 export interface ParallelCompressOptions extends CompressOptions {
   /** Blocks compressed at the same time. Default 2. */
   workers?: number;
@@ -107,6 +133,9 @@ class ParallelBlockCompressor extends Transform {
   private readonly blocks: BlockAccumulator;
   private readonly inFlight: Promise<Buffer>[] = [];
   private previous: Buffer | undefined;
+  bytesOut = 0;
+  /** Callers of cutFrame, in order, told when the blocks before their mark are out. */
+  protected readonly frameEnds: ((at: number) => void)[] = [];
 
   constructor(
     private readonly codec: BlockCodec,
@@ -115,10 +144,19 @@ class ParallelBlockCompressor extends Transform {
   ) {
     super();
     this.blocks = new BlockAccumulator(blockSize);
-    this.push(codec.header());
+    const header = codec.header();
+    this.bytesOut += header.length;
+    this.push(header);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    if (Object.is(chunk, END_FRAME)) {
+      const rest = this.blocks.rest();
+      this.submit(rest ? [rest] : [])
+        .then(() => this.enqueue(Promise.resolve(END_FRAME)))
+        .then(() => callback(), callback);
+      return;
+    }
     this.submit(this.blocks.add(chunk)).then(() => callback(), callback);
   }
 
@@ -146,6 +184,11 @@ class ParallelBlockCompressor extends Transform {
   private async drain(keep: number): Promise<void> {
     while (this.inFlight.length > keep) {
       const out = await this.inFlight.shift()!;
+      if (out === END_FRAME) {
+        this.frameEnds.shift()?.(this.bytesOut);
+        continue;
+      }
+      this.bytesOut += out.length;
       if (out.length) this.push(out);
     }
   }
@@ -154,6 +197,92 @@ class ParallelBlockCompressor extends Transform {
 function positiveInteger(value: number, what: string): number {
   if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${what} must be a positive integer, got ${value}`);
   return value;
+}
+
+/** For codecs whose blocks are complete frames (lz4): cutFrame compresses the partial block now, as a frame of its own. */
+class FramedBlockCompressor extends ParallelBlockCompressor implements FrameCompressor {
+  readonly minFrame = MIN_FRAME;
+
+  cutFrame(ended: FrameEnded): boolean {
+    this.frameEnds.push((at) => ended(null, at));
+    return this.write(END_FRAME, (err) => err && ended(err, NaN));
+  }
+}
+
+/**
+ * zstd with cutFrame (zstd-napi's endFrame) and a count of what it pushed. Write callbacks run
+ * after later writes may have been compressed, so the offset is read inside the transform of the
+ * end marker: zstd-napi compresses it synchronously, and it is the only empty chunk this stream
+ * gets (the indexer never writes one).
+ */
+class FramedZstdStream extends CompressStream implements FrameCompressor {
+  bytesOut = 0;
+  readonly minFrame = MIN_FRAME;
+  private readonly frameEnds: FrameEnded[] = [];
+
+  cutFrame(ended: FrameEnded): boolean {
+    this.frameEnds.push(ended);
+    this.endFrame((err) => err && ended(err, NaN));
+    return !this.writableNeedDrain;
+  }
+
+  override _transform(chunk: Buffer, encoding: string, done: TransformCallback): void {
+    super._transform(chunk, encoding, (err, data) => {
+      if (!err && chunk.length === 0) this.frameEnds.shift()?.(null, this.bytesOut);
+      done(err, data);
+    });
+  }
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk instanceof Uint8Array) this.bytesOut += chunk.length;
+    return super.push(chunk, encoding);
+  }
+}
+
+/** Uncompressed: every byte is a restart point, cutFrame only marks where the caller is. */
+class FramedPassThrough extends Transform implements FrameCompressor {
+  bytesOut = 0;
+  readonly minFrame = 0;
+  private readonly frameEnds: FrameEnded[] = [];
+
+  cutFrame(ended: FrameEnded): boolean {
+    this.frameEnds.push(ended);
+    return this.write(END_FRAME, (err) => err && ended(err, NaN));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    if (Object.is(chunk, END_FRAME)) this.frameEnds.shift()?.(null, this.bytesOut);
+    this.bytesOut += chunk.length;
+    callback(null, chunk.length ? chunk : undefined);
+  }
+}
+
+/** Codecs whose concatenated frames every reader of the codec decodes as one stream (gzip's members are not: Python's tarfile stops at the first). */
+export const FRAMED_CODECS = ['none', 'lz4', 'zstd'] as const;
+export type FramedCodec = (typeof FRAMED_CODECS)[number];
+
+export function isFramedCodec(codec: CodecName): codec is FramedCodec {
+  return (FRAMED_CODECS as readonly string[]).includes(codec);
+}
+
+/** parallelCompressStream for a codec with restart points: the same stream, plus cutFrame() and bytesOut. */
+export function framedCompressStream(codec: FramedCodec, opts: ParallelCompressOptions = {}): FrameCompressor {
+  if (codec === 'none') return new FramedPassThrough();
+  if (codec === 'lz4') return new FramedBlockCompressor(lz4BlockCodec(), positiveInteger(opts.workers ?? DEFAULT_WORKERS, 'workers'), lz4BlockSize(opts));
+  return new FramedZstdStream(zstdParameters(opts));
+}
+
+function lz4BlockSize(opts: ParallelCompressOptions): number {
+  return Math.min(positiveInteger(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 'blockSize'), LZ4_FRAME_INPUT);
+}
+
+function zstdParameters(opts: ParallelCompressOptions): ConstructorParameters<typeof CompressStream>[0] {
+  return {
+    checksumFlag: true,
+    nbWorkers: positiveInteger(opts.workers ?? DEFAULT_WORKERS, 'workers'),
+    jobSize: Math.max(positiveInteger(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 'blockSize'), 512 * 1024),
+    ...(opts.level === undefined ? {} : { compressionLevel: opts.level }),
+  };
 }
 
 /** A Transform producing one valid stream of `codec`, compressed using up to `workers` cores. */
@@ -168,14 +297,9 @@ export function parallelCompressStream(codec: CodecName, opts: ParallelCompressO
     case 'snappy':
       return new ParallelBlockCompressor(snappyBlockCodec, workers, Math.ceil(blockSize / SNAPPY_MAX_CHUNK) * SNAPPY_MAX_CHUNK);
     case 'lz4':
-      return new ParallelBlockCompressor(lz4BlockCodec(), workers, Math.min(blockSize, LZ4_FRAME_INPUT));
+      return new ParallelBlockCompressor(lz4BlockCodec(), workers, lz4BlockSize(opts));
     case 'zstd':
-      return new CompressStream({
-        checksumFlag: true,
-        nbWorkers: workers,
-        jobSize: Math.max(blockSize, 512 * 1024),
-        ...(opts.level === undefined ? {} : { compressionLevel: opts.level }),
-      });
+      return new CompressStream(zstdParameters(opts));
     case 'xz':
       return codecProcess(codec, 'xz', ['-c', '-z', `-T${workers}`, ...levelArg(opts.level, 0, 9, codec)], false);
     case 'bzip2':

@@ -12,7 +12,7 @@ import type { Cluster } from '../config/types.js';
 import { serverIdentity, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
 import { CreatedDirectories } from './directories.js';
-import { emptyDeltaStats } from './delta.js';
+import { emptyDeltaStats, deltaTransferText } from './delta.js';
 import { downloadBackup, syncPaths, type DownloadResult } from './download.js';
 import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../util/cnpg.js';
 import { formatLsn } from '../pg/lsn.js';
@@ -106,6 +106,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
         progress.step(
           `delta: ${delta.kept} files kept, ${delta.rewritten} written, ${delta.removed} removed; ${formatBytes(delta.bytesWritten)} written, ${formatBytes(delta.bytesSkipped)} equal and skipped, ${formatBytes(download.bytes)} transferred`,
         );
+        progress.step(deltaTransferText(delta));
       }
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
       progress.step(objectVerificationText(download));
@@ -256,7 +257,7 @@ export function summaryText(r: RecoveryResult): string {
     lines.push(`Objects:      ${r.download.objects.digests ? `${r.download.objects.objects} with the SHA-256 recorded at backup time` : `not verified (${r.download.objects.reason})`}`);
     lines.push(`Verified:     ${r.download.verification.manifest ? `${r.download.verification.files} files against backup_manifest (size, CRC-32C)` : `no (${r.download.verification.reason})`}`);
     const d = r.download.delta;
-    if (d) lines.push(`Delta:        ${d.kept} files kept, ${d.rewritten} written, ${d.removed} removed; ${formatBytes(d.bytesWritten)} written, ${formatBytes(d.bytesSkipped)} skipped`);
+    if (d) lines.push(`Delta:        ${d.kept} files kept, ${d.rewritten} written, ${d.removed} removed; ${formatBytes(d.bytesWritten)} written, ${formatBytes(d.bytesSkipped)} skipped; ${deltaTransferText(d)}`);
   }
   if (r.recovery) lines.push(`Replayed:     ${r.recovery.segmentsRestored} WAL segments from the archive in ${formatDuration(r.recovery.seconds)}${r.recovery.stoppedAt ? `; ${r.recovery.stoppedAt}` : ''}`);
   if (r.database) lines.push(`Database:     ${[...r.database.actions, ...r.database.warnings].join('; ')}`);

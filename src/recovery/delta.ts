@@ -9,8 +9,9 @@
  *
  * Why a byte comparison rather than backup_manifest's CRC-32C: backup_manifest is the last member
  * of data.tar (it is only known after everything else streamed), and barman-cloud's backups have
- * none. The comparison needs neither. Every byte of the tars still crosses the network: the
- * layout has no index to skip members, so a delta saves disk writes, not transfer.
+ * none. The comparison needs neither. This is how tars without a member index are restored
+ * (barman-cloud's, older pgark's, codecs without restart points); tars with one are read by ranges
+ * and transfer only what differs (delta-ranged.ts).
  */
 import { existsSync, readFileSync, readdirSync, rmSync, lstatSync, rmdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -30,10 +31,25 @@ export interface DeltaStats {
   bytesSkipped: number;
   /** Files and directories not in the backup, removed. */
   removed: number;
+  /** Tars read by ranges (delta-ranged.ts), the ranged GETs that took, and the bytes of their member indexes. */
+  rangedObjects: number;
+  rangedReads: number;
+  indexBytes: number;
+  /** Why each other tar was streamed whole. */
+  streamed: string[];
 }
 
 export function emptyDeltaStats(): DeltaStats {
-  return { kept: 0, rewritten: 0, bytesWritten: 0, bytesSkipped: 0, removed: 0 };
+  return { kept: 0, rewritten: 0, bytesWritten: 0, bytesSkipped: 0, removed: 0, rangedObjects: 0, rangedReads: 0, indexBytes: 0, streamed: [] };
+}
+
+/** How the tars were read: by ranges (only what differs crossed the network) or whole, and why. */
+export function deltaTransferText(d: DeltaStats): string {
+  const ranged = d.rangedObjects
+    ? `${d.rangedObjects} tar(s) read by ranges (${d.rangedReads} ranged GETs, member index ${d.rangedObjects > 1 ? 'objects' : 'object'} ${d.indexBytes} bytes; whole-object SHA-256 not computed, files checked against backup_manifest)`
+    : '';
+  const streamed = d.streamed.length ? `streamed whole, as without --delta: ${d.streamed.join('; ')}` : '';
+  return [ranged, streamed].filter(Boolean).join('; ');
 }
 
 function pidIsLive(pgdata: string): number | undefined {

@@ -28,6 +28,7 @@ import { DamagedObjectError, expectedDigests, verifyRestoredFiles, type ObjectVe
 import { PgarkError } from '../util/errors.js';
 import { removeExtras, type DeltaStats } from './delta.js';
 import { checksumFile } from './chain.js';
+import { extractChanged, usableIndex } from './delta-ranged.js';
 
 export interface DownloadResult {
   bytes: number;
@@ -166,13 +167,23 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   try {
     await pool(objects, opts.jobs, async (o) => {
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
-      const body = await store.get(o.key);
+      const want = digests?.get(o.key);
+      // Members placed block by block (an incremental chain) are written by the streamed path only.
+      const indexed = opts.delta && !o.place ? await usableIndex(store, o, want) : undefined;
+      if (indexed && 'fallback' in indexed) opts.delta!.streamed.push(indexed.fallback);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile: (path, size) => fileSync.add(path, size) }).catch((err: unknown) => {
+      const onFile = (path: string, size: number) => fileSync.add(path, size);
+      const extracting =
+        indexed && 'index' in indexed
+          ? extractChanged(store, o, indexed.index, root, { delta: opts.delta!, accept: o.accept, onFile, counter: () => display.filter(), age: opts.age })
+          : extractTar([await store.get(o.key), sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile });
+      const stats = await extracting.catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
-      const want = digests?.get(o.key);
-      if (want !== undefined && sha.digest !== want) {
+      if (indexed && 'index' in indexed) {
+        opts.delta!.rangedObjects++;
+        opts.delta!.indexBytes += indexed.bytes;
+      } else if (want !== undefined && sha.digest !== want) {
         throw new DamagedObjectError(o.key, `its SHA-256 is ${sha.digest}, backup.info recorded ${want} when it was stored`);
       }
       files += stats.files;
@@ -212,7 +223,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
   await fileSync.drain();
   await syncPaths([...directories, tblspc, walDir, join(walDir, 'archive_status'), ...roots, ...roots.map((r) => dirname(r))]);
   const objectCheck: ObjectVerification = digests
-    ? { digests: true, objects: digests.size }
+    ? { digests: true, objects: digests.size - (opts.delta?.rangedObjects ?? 0) }
     : { digests: false, reason: 'backup.info records no SHA-256 of the stored objects (written by barman-cloud or an older pgark)' };
   return { bytes: display.snapshot().done, files, seconds: (Date.now() - started) / 1000, verification, objects: objectCheck };
 }

@@ -15,6 +15,8 @@ export interface TcpProxy {
   cutAll(): void;
   /** Cuts all connections once `bytes` more bytes have flowed (either direction); one-shot. */
   cutAfter(bytes: number): void;
+  /** Bytes the target sent to clients so far (responses: what a download transferred). */
+  readonly bytesFromTarget: number;
   /** Everything clients sent so far (only with `capture`), to check what went on the wire. */
   sentByClients(): Buffer;
   close(): Promise<void>;
@@ -33,6 +35,7 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
   let accepted = 0;
   let cuts = 0;
   let budget: number | undefined;
+  let fromTarget = 0;
 
   const cutAll = () => {
     cuts++;
@@ -42,9 +45,10 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
   };
 
   /** Copies from -> to with backpressure, charging the armed byte budget in both directions. */
-  const forward = (from: Socket, to: Socket, record: boolean) => {
+  const forward = (from: Socket, to: Socket, record: boolean, counts = false) => {
     from.on('data', (chunk: Buffer) => {
       if (record) captured.push(chunk);
+      if (counts) fromTarget += chunk.length;
       if (budget !== undefined) {
         budget -= chunk.length;
         if (budget <= 0) {
@@ -75,7 +79,7 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     forward(client, upstream, opts.capture === true);
-    forward(upstream, client, false);
+    forward(upstream, client, false, true);
   });
   const port = await listenLoopback(server);
   return {
@@ -85,6 +89,9 @@ export async function startProxy(targetPort: number, opts: ProxyOptions = {}): P
     },
     get cuts() {
       return cuts;
+    },
+    get bytesFromTarget() {
+      return fromTarget;
     },
     cutAll,
     cutAfter: (bytes) => {

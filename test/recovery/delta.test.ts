@@ -1,9 +1,10 @@
 /**
  * `pgark restore --delta` with a real PostgreSQL 15 and a file:// store: a data directory restored
  * from one backup is brought to a later backup, in which one of 50 equal tables (2% of the data)
- * was rewritten, by writing only what differs; the bytes written, skipped and transferred are
- * measured (every tar byte is still transferred: the layout has no member index), the server
- * starts and holds the later data. Directories a delta must not touch are refused unchanged.
+ * was rewritten. The zstd backups carry member indexes, so only the members that differ are
+ * fetched (ranged reads): the bytes transferred, written and skipped are measured, the server
+ * starts and holds the later data. A gzip backup has no restart points: the delta streams it whole
+ * and says so. Directories a delta must not touch are refused unchanged.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,7 +56,7 @@ before(async () => {
   }
   await origin.pg.query('VACUUM FREEZE ANALYZE');
   await origin.pg.query('CHECKPOINT');
-  await backupOrigin(origin);
+  await backupOrigin(origin, ['--compression', 'zstd']);
   writeFileSync(manifest, recoveryManifest(store, { name: 'pg-delta', sourceName: 'pg', noBackup: true }));
   port = await freePort();
   other = await startPostgres({ major: 15, noStart: true });
@@ -71,12 +72,12 @@ after(async () => {
 
 const restoreArgs = (...extra: string[]) => ['restore', '-f', manifest, '--pgdata', pgdata, '--pghost', '127.0.0.1', '--pgport', String(port), '--json', ...extra];
 
-test('a delta restore writes only what changed (one table of 50), removes what the backup lacks, verifies and starts', async () => {
+test('a delta restore fetches and writes only what changed (one table of 50), removes what the backup lacks, verifies and starts', async () => {
   const full = await pgark(restoreArgs());
   assert.equal(full.code, 0, full.stderr);
   const fullJson = JSON.parse(full.stdout);
-  const totalBytes: number = fullJson.download.bytes;
-  assert.ok(totalBytes > 50 * 1024 * 1024, `the backup holds the 50 tables (${totalBytes} bytes)`);
+  const fullBytes: number = fullJson.download.bytes;
+  assert.ok(fullJson.download.files > 1000 && fullBytes > 5 * 1024 * 1024, `the backup holds the 50 tables (${fullBytes} bytes stored)`);
   // What a previous server run leaves and the backup does not hold.
   writeFileSync(join(pgdata, 'pg_wal', '000000010000000000000099'), Buffer.alloc(1024));
   writeFileSync(join(pgdata, 'postmaster.opts'), 'stale');
@@ -84,7 +85,7 @@ test('a delta restore writes only what changed (one table of 50), removes what t
   // 2% of the data changes: t7 is rewritten into a new file.
   await origin.pg.query("TRUNCATE t7; INSERT INTO t7 SELECT g, md5(('changed' || g)::text) FROM generate_series(1, 25000) g");
   await origin.pg.query('CHECKPOINT');
-  await backupOrigin(origin);
+  await backupOrigin(origin, ['--compression', 'zstd']);
   const want = await checksum((sql) => origin.pg.query(sql), 't7');
   await archiveCurrentWal(origin.pg);
 
@@ -93,12 +94,16 @@ test('a delta restore writes only what changed (one table of 50), removes what t
   const r = JSON.parse(delta.stdout);
   const d = r.download.delta;
   const transferred: number = r.download.bytes;
+  const dataBytes = d.bytesWritten + d.bytesSkipped;
   process.stderr.write(
-    `delta restore: ${d.kept} kept, ${d.rewritten} written, ${d.removed} removed; written ${d.bytesWritten} B (${((d.bytesWritten / transferred) * 100).toFixed(1)}%), ` +
-      `skipped ${d.bytesSkipped} B, transferred ${transferred} B (100% of the tars)\n`,
+    `delta restore (zstd): ${d.kept} kept, ${d.rewritten} written, ${d.removed} removed; written ${d.bytesWritten} B (${((d.bytesWritten / dataBytes) * 100).toFixed(1)}% of the files' bytes), ` +
+      `skipped ${d.bytesSkipped} B; transferred ${transferred} B in ${d.rangedReads} ranged GETs + ${d.indexBytes} B of index = ${(((transferred + d.indexBytes) / fullBytes) * 100).toFixed(1)}% of a full restore's ${fullBytes} B\n`,
   );
-  assert.ok(d.bytesWritten > 0 && d.bytesWritten <= 0.05 * transferred, `at most 5% written: ${d.bytesWritten} of ${transferred}`);
-  assert.ok(d.bytesSkipped > 0.9 * totalBytes, 'nearly every byte was found equal and not written');
+  assert.deepEqual([d.rangedObjects, d.streamed], [1, []], 'data.tar.zst was read by ranges');
+  assert.match(delta.stderr, /1 tar\(s\) read by ranges \(\d+ ranged GETs/);
+  assert.ok(d.rangedReads >= 1);
+  assert.ok(transferred + d.indexBytes <= 0.15 * fullBytes, `at most 15% of a full restore's bytes cross the network here (the catalogs that changed weigh more in a 100 MB database): ${transferred} of ${fullBytes}`);
+  assert.ok(d.bytesWritten > 0 && d.bytesWritten <= 0.05 * dataBytes, `at most 5% written: ${d.bytesWritten} of ${dataBytes}`);
   assert.ok(d.kept > d.rewritten, 'most files kept');
   assert.ok(d.removed >= 3, 'the old t7 file, the stale WAL and postmaster.opts are removed');
   assert.ok(!existsSync(join(pgdata, 'pg_wal', '000000010000000000000099')));
@@ -134,4 +139,23 @@ test('--delta refuses a running server, another system, and a directory that is 
   assert.equal(none.code, 2, none.stderr);
   assert.match(none.stderr, /--delta: .* is not a PostgreSQL data directory/);
   assert.ok(!existsSync(plain));
+});
+
+test('a gzip backup has no restart points: --delta streams it whole, says so, and still writes only what differs', async () => {
+  // The server started by the first test is still running on pgdata.
+  await pgCtlStop(findPgBinaries(15), pgdata, serverIdentity(), 'fast');
+  await origin.pg.query("UPDATE t3 SET payload = 'gz' WHERE id <= 100");
+  await origin.pg.query('CHECKPOINT');
+  await backupOrigin(origin, ['--compression', 'gzip']);
+  const delta = await pgark(restoreArgs('--delta'));
+  assert.equal(delta.code, 0, delta.stderr);
+  const r = JSON.parse(delta.stdout);
+  const d = r.download.delta;
+  assert.equal(d.rangedObjects, 0);
+  assert.equal(d.streamed.length, 1);
+  assert.match(d.streamed[0], /^data\.tar\.gz is gzip-compressed, which has no restart points for ranged reads$/);
+  assert.match(delta.stderr, /streamed whole, as without --delta: data\.tar\.gz is gzip-compressed/);
+  assert.equal(r.download.objects.digests, true, 'a streamed tar is checked against its SHA-256 as in a full restore');
+  assert.ok(d.bytesWritten < 0.05 * (d.bytesWritten + d.bytesSkipped), 'the byte comparison still writes only what differs');
+  assert.equal(r.download.verification.manifest, true);
 });
