@@ -14,6 +14,7 @@ import { parseLsn } from '../../src/pg/lsn.js';
 import { storeCatalog } from './helpers.js';
 import { backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from '../recovery/helpers.js';
 import { FILE_MAP } from '../../src/catalog/incremental.js';
+import { tarIndexKey } from '../../src/catalog/tar-index.js';
 
 
 /** The backup_label stored inside a backup's data.tar, read back through the store. */
@@ -60,7 +61,7 @@ for (const kind of ['file', 's3'] as StoreKind[]) {
         assert.equal(start[2], info!.begin_wal, `${id}: begin_wal`);
         assert.equal(info!.backup_label, label, `${id}: backup.info's backup_label`);
         const keys = c.objects.get(id)!.map((o) => o.key.slice(o.key.lastIndexOf('/') + 1)).sort();
-        assert.deepEqual(keys, ['backup.info', 'data.tar', FILE_MAP], `${id}: no claim left behind`);
+        assert.deepEqual(keys, ['backup.info', 'data.tar', FILE_MAP, tarIndexKey('data.tar')], `${id}: no claim left behind`);
       }
       return ids;
     }
