@@ -30,6 +30,7 @@ import { BLOCK_SIZE } from '../src/backup/block-map.js';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startS3rver } from '../test/harness/s3rver.js';
+import { wanConditions, wanOption } from './util.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { openObjectStore } from '../src/storage/open.js';
@@ -171,7 +172,8 @@ async function incrementalRun(pg: PgServer, store: TestStore, manifest: string, 
 
 async function main(): Promise<void> {
   const work = scratchDir('bench-backup');
-  const s3 = await startS3rver({ tls: true, front: false });
+  const s3 = await startS3rver({ tls: true, front: false, wan: wanOption() });
+  console.log(wanConditions(wanOption()));
   const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
   const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
   const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });

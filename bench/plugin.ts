@@ -47,7 +47,7 @@ import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
 import { SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
-import { numberOption, option, procStatusKiB } from './util.js';
+import { numberOption, option, procStatusKiB, wanConditions, wanOption } from './util.js';
 import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 100);
@@ -203,7 +203,8 @@ async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; m
 
 async function main(): Promise<void> {
   const work = scratchDir('bench-plugin');
-  const s3 = await startS3rver({ tls: false, front: false });
+  const s3 = await startS3rver({ tls: false, front: false, wan: wanOption() });
+  console.log(wanConditions(wanOption()));
   const pgarkStore = await startStore('s3', { s3rver: s3, prefix: 'pgark' });
   const barmanStore = await startStore('s3', { s3rver: s3, prefix: 'barman' });
   const configuration = { wal: { maxParallel: MAX_PARALLEL, ...(WAL_COMPRESSION === 'none' ? {} : { compression: WAL_COMPRESSION }) }, data: { compression: COMPRESSION, jobs: JOBS } };

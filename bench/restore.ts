@@ -36,7 +36,7 @@ import { recoveryManifest } from '../test/recovery/helpers.js';
 import { stopWalDaemon } from '../test/wal/helpers.js';
 import { loadBenchData, waitArchiverIdle } from './database.js';
 import { pgbackrestConfig } from './pgbackrest.js';
-import { numberOption, option, procStatusKiB } from './util.js';
+import { numberOption, option, procStatusKiB, wanConditions, wanOption } from './util.js';
 
 const SCALE = numberOption('scale', 50);
 const TEXT_MB = numberOption('text-mb', 350);
@@ -224,7 +224,8 @@ function peaksText(peaks: Map<string, number>): string {
 async function main(): Promise<void> {
   const work = scratchDir('bench-restore');
   chmodSync(work.path, 0o755);
-  const s3 = await startS3rver({ tls: true, front: false });
+  const s3 = await startS3rver({ tls: true, front: false, wan: wanOption() });
+  console.log(wanConditions(wanOption()));
   const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
   const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
   const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });

@@ -1,9 +1,11 @@
 /**
- * What several benchmarks share: their --name value options, what /proc says about a process, and
+ * What several benchmarks share: their --name value options, the --wan store shaping, what /proc says about a process, and
  * the bytes a tool stored in the s3rver bucket.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { DEFAULT_WAN, type WanShape } from '../test/harness/proxy.js';
 import type { S3rver } from '../test/harness/s3rver.js';
 
 /** The value after --name on the command line, if given. */
@@ -49,3 +51,18 @@ export function storedBytes(s3: S3rver, prefix: string): number {
   return total;
 }
 
+
+/**
+ * --wan [--rtt-ms N] [--bandwidth-mbps N]: run every tool through the shaping proxy, as against a
+ * cloud store N ms away with N MB/s (megabytes, 10^6) per connection; defaults 25 ms and 40 MB/s.
+ */
+export function wanOption(): WanShape | undefined {
+  if (!process.argv.includes('--wan')) return undefined;
+  return { rttMs: numberOption('rtt-ms', DEFAULT_WAN.rttMs), bytesPerSecond: numberOption('bandwidth-mbps', DEFAULT_WAN.bytesPerSecond / 1e6) * 1e6 };
+}
+
+/** The store's conditions for a benchmark's header line, with the load average they ran under. */
+export function wanConditions(shape: WanShape | undefined): string {
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  return `${shape ? `WAN-shaped store (${shape.rttMs} ms RTT, ${shape.bytesPerSecond / 1e6} MB/s per connection)` : 'loopback store'}, load average ${load}`;
+}

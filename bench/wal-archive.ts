@@ -31,7 +31,7 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
-import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
 import { commandArchiver, drain, produceBacklog, run, timedDrain, toolDataDir, type Backlog } from './wal-backlog.js';
 
 // The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
@@ -42,6 +42,7 @@ const BARMAN_SEGMENTS = Math.min(SEGMENTS, numberOption('barman-segments', 40));
 const MAX_PARALLEL = numberOption('max-parallel', 4);
 const SEG_SIZE = 16 * 1024 * 1024;
 const TRANSPORT = option('transport') ?? 'paired';
+const WAN = wanOption();
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
 const TOOLS = (option('tools') ?? 'pgark,barman,pgbackrest').split(',');
 for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
@@ -192,8 +193,8 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
 
 async function main(): Promise<void> {
   const work = scratchDir('bench-wal');
-  const tls = await startS3rver({ tls: true, front: false });
-  const http = TRANSPORT === 'paired' ? await startS3rver({ tls: false, front: false }) : tls;
+  const tls = await startS3rver({ tls: true, front: false, wan: WAN });
+  const http = TRANSPORT === 'paired' ? await startS3rver({ tls: false, front: false, wan: WAN }) : tls;
   const results: Result[] = [];
   let backlog: Backlog | undefined;
   const extra: string[] = [];
@@ -217,6 +218,7 @@ async function main(): Promise<void> {
 
   const rate = (r: Result) => r.segments / r.seconds;
   console.log(`\nWAL archive benchmark: ${SEGMENTS} ready 16 MiB segments from PostgreSQL 15 (pgbench + md5 text), s3rver, ${new Date().toISOString()}`);
+  console.log(wanConditions(WAN));
   console.log('tool          transport compression  segments  seconds  segments/s  MB/s (raw)  ratio  store CPU  notes');
   for (const r of results) {
     console.log(

@@ -22,13 +22,13 @@
  * run barman-cloud with spawnSync, which would block an in-process front and deadlock.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { SourceData } from '@smithy/types';
+import { startModuleProcess } from './server-process.js';
 
 export interface FrontRules {
   /** Headers every object write (PutObject, CreateMultipartUpload) must carry, with these values. */
@@ -51,32 +51,8 @@ export interface S3Front {
 }
 
 /** Starts a front process for `config`; resolves once it listens. */
-export async function startS3Front(config: FrontConfig): Promise<S3Front> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, PGARK_S3_FRONT: JSON.stringify(config) },
-  });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => process.removeListener('exit', killOnExit));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /^listening (\d+)$/m.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    void exited.then(() => reject(new Error(`S3 front exited before listening: ${out}`)));
-  });
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+export function startS3Front(config: FrontConfig): Promise<S3Front> {
+  return startModuleProcess(fileURLToPath(import.meta.url), 'PGARK_S3_FRONT', config, 'S3 front');
 }
 
 /** The hash class the SDK signer expects, on Node's crypto. */

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { scratchDir } from './tmp.js';
 import { startServerProcess } from './server-process.js';
 import { startS3Front, type FrontRules } from './s3-front.js';
+import { startShapedProxyProcess, type WanShape } from './proxy.js';
 
 export interface S3rver {
   /** The verifying front's port. */
@@ -56,6 +57,8 @@ export interface S3rverOptions {
    * (one more Node process and a second hop on a 2-core machine); tests always keep the front.
    */
   front?: boolean;
+  /** Put a shaping proxy (latency, bandwidth) in front, so every client reaches the store as over a WAN. */
+  wan?: WanShape;
 }
 
 /** Generates a self-signed certificate for 127.0.0.1/localhost in dir; returns the key and cert paths. */
@@ -88,7 +91,15 @@ export async function startS3rver(opts: S3rverOptions = {}): Promise<S3rver> {
   });
   const credentials = { S3RVER: 'S3RVER' };
   const viaFront = async (rules: FrontRules | undefined, stopBackend: boolean): Promise<S3rver> => {
-    const front = rules ? await startS3Front({ backendPort: server.port, tls: cert, credentials, rules }) : { port: server.port, stop: async () => undefined };
+    const verifying = rules ? await startS3Front({ backendPort: server.port, tls: cert, credentials, rules }) : { port: server.port, stop: async () => undefined };
+    const shaping = stopBackend && opts.wan ? await startShapedProxyProcess(verifying.port, opts.wan) : undefined;
+    const front = {
+      port: shaping?.port ?? verifying.port,
+      stop: async () => {
+        await shaping?.stop();
+        await verifying.stop();
+      },
+    };
     return {
       port: front.port,
       backendPort: server.port,

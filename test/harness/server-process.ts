@@ -57,3 +57,36 @@ export async function startServerProcess(bin: string, argsFor: (port: number) =>
   }
   throw new Error(`${label} did not start: ${lastOutput}`);
 }
+
+/**
+ * Runs a harness module as its own process, handing it `config` as JSON in the environment
+ * variable `envName`; resolves once it prints "listening PORT". Harness servers that must not
+ * share the test's event loop (tests block it with spawnSync; benchmarks measure in it) run so.
+ */
+export async function startModuleProcess(modulePath: string, envName: string, config: unknown, label: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [modulePath], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, [envName]: JSON.stringify(config) },
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => process.removeListener('exit', killOnExit));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /^listening (\d+)$/m.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    void exited.then(() => reject(new Error(`${label} exited before listening: ${out}`)));
+  });
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
