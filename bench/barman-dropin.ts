@@ -7,11 +7,14 @@
  * marks only W .done. Both tools drain the same backlog of 16 MiB segments written by a real
  * PostgreSQL 15 (pgbench plus md5 text, about 2:1), to one s3rver, once per compression.
  *
- *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip]
+ *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip] [--tools pgark,barman] [--ceiling-puts 64]
  *   node dist/bench/barman-dropin.js --mode backup-restore [--scale 60] [--codec gzip] [--repeat 3] [--before DIR]   (see backupRestoreBench)
  *
  * Prints segments/s, pgark's rate over barman's, the stored compression ratio, and the peak of the
  * summed RSS of every process of the run (tools, launchers, pgark's daemon), sampled from /proc.
+ * Then the same s3rver's ceiling (bench/store-ceiling putCeiling: raw PUTs of 16 MiB at maxParallel
+ * at once, --ceiling-puts of them) and each drain as a fraction of it, with the load average at
+ * every step: when the store is the bottleneck, a ratio between tools says less than that fraction.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -21,13 +24,17 @@ import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
+import { putCeiling } from './store-ceiling.js';
 import { numberOption, option, procStatusKiB, storedBytes } from './util.js';
 import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 128);
 const MAX_PARALLEL = numberOption('max-parallel', 4);
 const CODECS = (option('codecs') ?? 'none,gzip').split(',');
+/** --tools pgark: only the drop-ins, while iterating on them. */
+const TOOLS = (option('tools') ?? 'pgark,barman').split(',').map((t): Tool => (t === 'pgark' ? 'pgark' : 'barman-cloud 3.4'));
 const SEG_SIZE = 16 * 1024 * 1024;
+const CEILING_PUTS = numberOption('ceiling-puts', 64);
 const DROPINS = join(PACKAGE_ROOT, 'bin', 'barman-cloud');
 /** --mode backup-restore: restores per tool, and another pgark build (its root) whose drop-ins restore pgark's backup too. */
 const RESTORE_REPEAT = numberOption('repeat', 3);
@@ -42,6 +49,8 @@ interface Result {
   seconds: number;
   /** Processes started (tool calls). */
   calls: number;
+  /** 1-minute load average when the drain started. */
+  load: number;
   ratio: number;
   peakRssMiB: number;
 }
@@ -131,6 +140,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };
   const argv = [...(codec === 'none' ? [] : [`--${codec}`]), '--endpoint-url', s3.endpoint, '--cloud-provider', 'aws-s3', `s3://${s3.bucket}/${prefix}`, 'bench'];
   const rss = rssSampler(prefix);
+  const load = loadavg()[0];
   const t0 = performance.now();
   const calls = await cnpgArchiver(pgdata, spool, (walPath) => run('barman-cloud-wal-archive', [...argv, walPath], env, pgdata));
   const seconds = (performance.now() - t0) / 1000;
@@ -146,7 +156,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const ratio = (backlog.segments.length * SEG_SIZE) / storedBytes(s3, prefix);
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
-  return { tool, codec, seconds, calls, ratio, peakRssMiB };
+  return { tool, codec, seconds, calls, load, ratio, peakRssMiB };
 }
 
 async function main(): Promise<void> {
@@ -154,15 +164,19 @@ async function main(): Promise<void> {
   const s3 = await startS3rver({ tls: false, front: false });
   let backlog: Backlog | undefined;
   const results: Result[] = [];
+  let ceiling: { seconds: number; perSecond: number; load: number } | undefined;
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog(SEGMENTS);
     for (const codec of CODECS) {
-      for (const tool of ['pgark', 'barman-cloud 3.4'] as Tool[]) {
+      for (const tool of TOOLS) {
         process.stderr.write(`${tool}, ${codec}...\n`);
         results.push(await drain(tool, codec, s3, work.path, backlog));
       }
     }
+    process.stderr.write('store ceiling...\n');
+    const load = loadavg()[0];
+    ceiling = { ...(await putCeiling(s3, 'ceiling', MAX_PARALLEL, CEILING_PUTS)), load };
   } finally {
     await backlog?.cleanup();
     await s3.stop();
@@ -170,12 +184,13 @@ async function main(): Promise<void> {
   }
   const rate = (r: Result) => SEGMENTS / r.seconds;
   console.log(`\nbarman-cloud-wal-archive under CNPG's pattern: ${SEGMENTS} ready 16 MiB segments (PostgreSQL 15, pgbench + md5 text), maxParallel ${MAX_PARALLEL}, s3rver, ${new Date().toISOString()}`);
-  console.log('tool              codec  seconds  segments/s  tool calls  stored ratio  peak RSS (all processes)');
+  console.log('tool              codec  seconds  segments/s  of ceiling  tool calls  stored ratio  peak RSS (all processes)  load');
   for (const r of results) {
     console.log(
-      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(12)}`,
+      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${`${((100 * rate(r)) / ceiling!.perSecond).toFixed(0)}%`.padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(24)} ${r.load.toFixed(1).padStart(5)}`,
     );
   }
+  console.log(`store ceiling: ${CEILING_PUTS} raw PUTs of 16 MiB, ${MAX_PARALLEL} at once: ${ceiling!.seconds.toFixed(1)} s, ${ceiling!.perSecond.toFixed(2)} objects/s (load ${ceiling!.load.toFixed(1)})`);
   for (const codec of CODECS) {
     const p = results.find((r) => r.tool === 'pgark' && r.codec === codec);
     const b = results.find((r) => r.tool === 'barman-cloud 3.4' && r.codec === codec);
