@@ -25,7 +25,7 @@ import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { putCeiling } from './store-ceiling.js';
-import { numberOption, option, procStatusKiB, storedBytes } from './util.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
 import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 128);
@@ -51,6 +51,12 @@ interface Result {
   calls: number;
   /** 1-minute load average when the drain started. */
   load: number;
+  /**
+   * CPU seconds (user + system) of the tool calls with everything they waited for (launcher, sh
+   * helpers, Python or Node), of pgark's daemon, and of s3rver: steadier than wall time on a
+   * shared machine, where each drain's wall time is this work divided by the CPU share it gets.
+   */
+  cpu: { calls: number; daemon: number; store: number };
   ratio: number;
   peakRssMiB: number;
 }
@@ -72,6 +78,16 @@ async function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd
   const seconds = (performance.now() - t0) / 1000;
   const m = /BENCH_CPU=([\d.]+) ([\d.]+)/.exec(r.stderr);
   return { ...r, seconds, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+}
+
+/**
+ * CPU seconds of this process's children that it has waited for (cutime + cstime, fields 16-17 of
+ * stat(5)): every tool call, and whatever each call waited for in turn. A daemon a call left
+ * running is not in it (drain() reads the daemon's own).
+ */
+function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 /** Peak of the summed VmRSS of every process whose command line contains `needle`, sampled every 100 ms. */
@@ -141,14 +157,18 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const argv = [...(codec === 'none' ? [] : [`--${codec}`]), '--endpoint-url', s3.endpoint, '--cloud-provider', 'aws-s3', `s3://${s3.bucket}/${prefix}`, 'bench'];
   const rss = rssSampler(prefix);
   const load = loadavg()[0];
+  const [calls0, store0] = [childrenCpuSeconds(), cpuSeconds(s3.pid)];
   const t0 = performance.now();
   const calls = await cnpgArchiver(pgdata, spool, (walPath) => run('barman-cloud-wal-archive', [...argv, walPath], env, pgdata));
   const seconds = (performance.now() - t0) / 1000;
   const peakRssMiB = rss.stop();
+  const cpu = { calls: childrenCpuSeconds() - calls0, daemon: 0, store: cpuSeconds(s3.pid) - store0 };
   const runtime = join(pgdata, 'pgark-wal');
   for (const d of existsSync(runtime) ? readdirSync(runtime) : []) {
     try {
-      process.kill(Number(readFileSync(walRuntime(pgdata, d).lockFile, 'utf8')), 'SIGTERM');
+      const pid = Number(readFileSync(walRuntime(pgdata, d).lockFile, 'utf8'));
+      cpu.daemon += cpuSeconds(pid);
+      process.kill(pid, 'SIGTERM');
     } catch {
       // no daemon there
     }
@@ -156,7 +176,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const ratio = (backlog.segments.length * SEG_SIZE) / storedBytes(s3, prefix);
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
-  return { tool, codec, seconds, calls, load, ratio, peakRssMiB };
+  return { tool, codec, seconds, calls, load, cpu, ratio, peakRssMiB };
 }
 
 async function main(): Promise<void> {
@@ -184,10 +204,11 @@ async function main(): Promise<void> {
   }
   const rate = (r: Result) => SEGMENTS / r.seconds;
   console.log(`\nbarman-cloud-wal-archive under CNPG's pattern: ${SEGMENTS} ready 16 MiB segments (PostgreSQL 15, pgbench + md5 text), maxParallel ${MAX_PARALLEL}, s3rver, ${new Date().toISOString()}`);
-  console.log('tool              codec  seconds  segments/s  of ceiling  tool calls  stored ratio  peak RSS (all processes)  load');
+  console.log('tool              codec  seconds  segments/s  of ceiling  tool calls  stored ratio  peak RSS (all processes)  load  cpu s/segment: calls daemon s3rver');
   for (const r of results) {
+    const perSegment = (s: number) => (s / SEGMENTS).toFixed(3).padStart(7);
     console.log(
-      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${`${((100 * rate(r)) / ceiling!.perSecond).toFixed(0)}%`.padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(24)} ${r.load.toFixed(1).padStart(5)}`,
+      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${`${((100 * rate(r)) / ceiling!.perSecond).toFixed(0)}%`.padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(24)} ${r.load.toFixed(1).padStart(5)}                ${perSegment(r.cpu.calls)}${perSegment(r.cpu.daemon)}${perSegment(r.cpu.store)}`,
     );
   }
   console.log(`store ceiling: ${CEILING_PUTS} raw PUTs of 16 MiB, ${MAX_PARALLEL} at once: ${ceiling!.seconds.toFixed(1)} s, ${ceiling!.perSecond.toFixed(2)} objects/s (load ${ceiling!.load.toFixed(1)})`);
