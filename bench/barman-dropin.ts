@@ -7,11 +7,14 @@
  * marks only W .done. Both tools drain the same backlog of 16 MiB segments written by a real
  * PostgreSQL 15 (pgbench plus md5 text, about 2:1), to one s3rver, once per compression.
  *
- *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip]
+ *   node dist/bench/barman-dropin.js [--segments 128] [--max-parallel 4] [--codecs none,gzip] [--tools pgark,barman] [--ceiling-puts 64]
  *   node dist/bench/barman-dropin.js --mode backup-restore [--scale 60] [--codec gzip] [--repeat 3] [--before DIR]   (see backupRestoreBench)
  *
  * Prints segments/s, pgark's rate over barman's, the stored compression ratio, and the peak of the
  * summed RSS of every process of the run (tools, launchers, pgark's daemon), sampled from /proc.
+ * Then the same s3rver's ceiling (bench/store-ceiling putCeiling: raw PUTs of 16 MiB at maxParallel
+ * at once, --ceiling-puts of them) and each drain as a fraction of it, with the load average at
+ * every step: when the store is the bottleneck, a ratio between tools says less than that fraction.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -21,13 +24,17 @@ import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
-import { numberOption, option, procStatusKiB, storedBytes } from './util.js';
+import { putCeiling } from './store-ceiling.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
 import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 128);
 const MAX_PARALLEL = numberOption('max-parallel', 4);
 const CODECS = (option('codecs') ?? 'none,gzip').split(',');
+/** --tools pgark: only the drop-ins, while iterating on them. */
+const TOOLS = (option('tools') ?? 'pgark,barman').split(',').map((t): Tool => (t === 'pgark' ? 'pgark' : 'barman-cloud 3.4'));
 const SEG_SIZE = 16 * 1024 * 1024;
+const CEILING_PUTS = numberOption('ceiling-puts', 64);
 const DROPINS = join(PACKAGE_ROOT, 'bin', 'barman-cloud');
 /** --mode backup-restore: restores per tool, and another pgark build (its root) whose drop-ins restore pgark's backup too. */
 const RESTORE_REPEAT = numberOption('repeat', 3);
@@ -42,6 +49,14 @@ interface Result {
   seconds: number;
   /** Processes started (tool calls). */
   calls: number;
+  /** 1-minute load average when the drain started. */
+  load: number;
+  /**
+   * CPU seconds (user + system) of the tool calls with everything they waited for (launcher, sh
+   * helpers, Python or Node), of pgark's daemon, and of s3rver: steadier than wall time on a
+   * shared machine, where each drain's wall time is this work divided by the CPU share it gets.
+   */
+  cpu: { calls: number; daemon: number; store: number };
   ratio: number;
   peakRssMiB: number;
 }
@@ -63,6 +78,16 @@ async function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd
   const seconds = (performance.now() - t0) / 1000;
   const m = /BENCH_CPU=([\d.]+) ([\d.]+)/.exec(r.stderr);
   return { ...r, seconds, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
+}
+
+/**
+ * CPU seconds of this process's children that it has waited for (cutime + cstime, fields 16-17 of
+ * stat(5)): every tool call, and whatever each call waited for in turn. A daemon a call left
+ * running is not in it (drain() reads the daemon's own).
+ */
+function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 /** Peak of the summed VmRSS of every process whose command line contains `needle`, sampled every 100 ms. */
@@ -131,14 +156,19 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };
   const argv = [...(codec === 'none' ? [] : [`--${codec}`]), '--endpoint-url', s3.endpoint, '--cloud-provider', 'aws-s3', `s3://${s3.bucket}/${prefix}`, 'bench'];
   const rss = rssSampler(prefix);
+  const load = loadavg()[0];
+  const [calls0, store0] = [childrenCpuSeconds(), cpuSeconds(s3.pid)];
   const t0 = performance.now();
   const calls = await cnpgArchiver(pgdata, spool, (walPath) => run('barman-cloud-wal-archive', [...argv, walPath], env, pgdata));
   const seconds = (performance.now() - t0) / 1000;
   const peakRssMiB = rss.stop();
+  const cpu = { calls: childrenCpuSeconds() - calls0, daemon: 0, store: cpuSeconds(s3.pid) - store0 };
   const runtime = join(pgdata, 'pgark-wal');
   for (const d of existsSync(runtime) ? readdirSync(runtime) : []) {
     try {
-      process.kill(Number(readFileSync(walRuntime(pgdata, d).lockFile, 'utf8')), 'SIGTERM');
+      const pid = Number(readFileSync(walRuntime(pgdata, d).lockFile, 'utf8'));
+      cpu.daemon += cpuSeconds(pid);
+      process.kill(pid, 'SIGTERM');
     } catch {
       // no daemon there
     }
@@ -146,7 +176,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const ratio = (backlog.segments.length * SEG_SIZE) / storedBytes(s3, prefix);
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
-  return { tool, codec, seconds, calls, ratio, peakRssMiB };
+  return { tool, codec, seconds, calls, load, cpu, ratio, peakRssMiB };
 }
 
 async function main(): Promise<void> {
@@ -154,15 +184,19 @@ async function main(): Promise<void> {
   const s3 = await startS3rver({ tls: false, front: false });
   let backlog: Backlog | undefined;
   const results: Result[] = [];
+  let ceiling: { seconds: number; perSecond: number; load: number } | undefined;
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog(SEGMENTS);
     for (const codec of CODECS) {
-      for (const tool of ['pgark', 'barman-cloud 3.4'] as Tool[]) {
+      for (const tool of TOOLS) {
         process.stderr.write(`${tool}, ${codec}...\n`);
         results.push(await drain(tool, codec, s3, work.path, backlog));
       }
     }
+    process.stderr.write('store ceiling...\n');
+    const load = loadavg()[0];
+    ceiling = { ...(await putCeiling(s3, 'ceiling', MAX_PARALLEL, CEILING_PUTS)), load };
   } finally {
     await backlog?.cleanup();
     await s3.stop();
@@ -170,12 +204,14 @@ async function main(): Promise<void> {
   }
   const rate = (r: Result) => SEGMENTS / r.seconds;
   console.log(`\nbarman-cloud-wal-archive under CNPG's pattern: ${SEGMENTS} ready 16 MiB segments (PostgreSQL 15, pgbench + md5 text), maxParallel ${MAX_PARALLEL}, s3rver, ${new Date().toISOString()}`);
-  console.log('tool              codec  seconds  segments/s  tool calls  stored ratio  peak RSS (all processes)');
+  console.log('tool              codec  seconds  segments/s  of ceiling  tool calls  stored ratio  peak RSS (all processes)  load  cpu s/segment: calls daemon s3rver');
   for (const r of results) {
+    const perSegment = (s: number) => (s / SEGMENTS).toFixed(3).padStart(7);
     console.log(
-      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(12)}`,
+      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${`${((100 * rate(r)) / ceiling!.perSecond).toFixed(0)}%`.padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(24)} ${r.load.toFixed(1).padStart(5)}                ${perSegment(r.cpu.calls)}${perSegment(r.cpu.daemon)}${perSegment(r.cpu.store)}`,
     );
   }
+  console.log(`store ceiling: ${CEILING_PUTS} raw PUTs of 16 MiB, ${MAX_PARALLEL} at once: ${ceiling!.seconds.toFixed(1)} s, ${ceiling!.perSecond.toFixed(2)} objects/s (load ${ceiling!.load.toFixed(1)})`);
   for (const codec of CODECS) {
     const p = results.find((r) => r.tool === 'pgark' && r.codec === codec);
     const b = results.find((r) => r.tool === 'barman-cloud 3.4' && r.codec === codec);

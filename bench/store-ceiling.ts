@@ -6,13 +6,18 @@
  *     sizes and queue depths;
  *   - many 16 MiB objects, each one PUT, a few at once (WAL segments with wal.maxParallel).
  * bench/backup and bench/wal-archive compare tools with each other; this says how close to the
- * store's own limit they are.
+ * store's own limit they are. putCeiling() is the same question without pgark's driver: raw HTTP
+ * PUTs of 16 MiB bodies from one keep-alive agent, the least a client can cost; bench/barman-dropin
+ * runs it on its own s3rver after its drains.
  *
  *   node dist/bench/store-ceiling.js [--mb 1160] [--segments 100] [--http]
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { Readable } from 'node:stream';
-import { startS3rver } from '../test/harness/s3rver.js';
+import { pathToFileURL } from 'node:url';
+import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { startStore } from '../test/harness/stores.js';
 import { openObjectStore } from '../src/storage/open.js';
 import { numberOption } from './util.js';
@@ -40,6 +45,43 @@ function source(total: number): Readable {
       this.push(block.subarray(at, at + n));
     },
   });
+}
+
+/**
+ * Objects/s that a plain-http s3rver stores: `count` PUTs of one 16 MiB random body under `prefix`,
+ * `parallel` at once, unsigned (s3rver takes anonymous writes), each awaited to its 200. The objects
+ * are deleted from disk afterwards.
+ */
+export async function putCeiling(s3: S3rver, prefix: string, parallel: number, count: number): Promise<{ seconds: number; perSecond: number }> {
+  if (s3.tls) throw new Error('putCeiling: plain-http s3rver only');
+  const body = randomBytes(16 * MiB);
+  const agent = new Agent({ keepAlive: true, maxSockets: parallel });
+  const put = (key: string) =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(
+        { agent, host: '127.0.0.1', port: s3.port, method: 'PUT', path: `/${s3.bucket}/${prefix}/${key}`, headers: { 'content-length': body.length, 'content-type': 'application/octet-stream' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PUT ${key}: HTTP ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  let next = 0;
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (next < count) await put(String(next++).padStart(6, '0'));
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  rmSync(`${s3.dataDir}/${s3.bucket}/${prefix}`, { recursive: true, force: true });
+  return { seconds, perSecond: count / seconds };
 }
 
 async function main(): Promise<void> {
@@ -77,7 +119,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -110,7 +110,8 @@ const DAEMON_RESPAWN_MS = 1_000;
 const MAX_LOG_BYTES = 10 * 1024 * 1024;
 
 // node:net and node:child_process are loaded only when the spool cannot answer: the fast path pays nothing for them.
-async function startDaemon(rt: WalRuntime): Promise<void> {
+/** Spawns a detached daemon; returns its PID. */
+async function startDaemon(rt: WalRuntime): Promise<number | undefined> {
   const { spawn } = await import('node:child_process');
   ensureRuntimeDirs(rt);
   try {
@@ -122,6 +123,7 @@ async function startDaemon(rt: WalRuntime): Promise<void> {
   try {
     const child = spawn(process.execPath, [DAEMON_MAIN, rt.pgdata, ...(rt.instance ? [rt.instance] : [])], { detached: true, stdio: ['ignore', 'ignore', log], cwd: rt.pgdata });
     child.unref();
+    return child.pid;
   } finally {
     closeSync(log);
   }
@@ -195,6 +197,16 @@ async function exchange(rt: WalRuntime, req: WalRequest, timeoutMs: number): Pro
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The daemon's reply, or why the work has to be done in this process. */
 type DaemonOutcome = { reply: WalReply } | { fallback: string };
 
@@ -206,6 +218,7 @@ async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<DaemonOutcome
   const timeoutMs = setting('walTimeoutSeconds') * 1000;
   let firstSpawn: number | undefined;
   let lastSpawn = 0;
+  let spawned: number | undefined;
   let drops = 0;
   for (;;) {
     const r = await exchange(rt, req, timeoutMs);
@@ -220,9 +233,14 @@ async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<DaemonOutcome
       return { fallback: `no WAL daemon answered on ${rt.socketPath} within ${DAEMON_START_TIMEOUT_MS / 1000} s of starting one (its log: ${rt.logFile})` };
     }
     // Spawn again now and then: the first spawn may have lost the lock to a daemon that then exited.
-    if (now - lastSpawn > DAEMON_RESPAWN_MS) {
+    // Not while the daemon we spawned still lives: on a loaded machine a Node start can take longer
+    // than DAEMON_RESPAWN_MS, and each spawn more is one more Node start competing with the daemon
+    // that is starting (ten for one call at a load of 18). A spawned child that lost the lock exits
+    // and is reaped by this process, so its PID names nobody else. (daemon.lock's PID is no such
+    // proof: after a kill -9 it may name any process.)
+    if (now - lastSpawn > DAEMON_RESPAWN_MS && !alive(spawned)) {
       try {
-        await startDaemon(rt);
+        spawned = await startDaemon(rt);
       } catch (err) {
         return { fallback: `could not start the WAL daemon: ${(err as Error).message}` };
       }
