@@ -168,7 +168,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const root = o.base === 'data' ? pgdata : locations.get(o.base)!;
       const body = await store.get(o.key);
       const sha = hash(cryptoHasher('sha256'));
-      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile: (path, size) => fileSync.add(path, size) }).catch((err: unknown) => {
+      const stats = await extractTar([body, sha, display.filter(), ...decodeStreams(o, opts.age, o.key, { offThread: true })], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile: (path, size) => fileSync.add(path, size) }).catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
       const want = digests?.get(o.key);
