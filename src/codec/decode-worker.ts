@@ -8,6 +8,7 @@ import type { Transform } from 'node:stream';
 import { decompressStream } from './streams.js';
 import { CorruptDataError } from './errors.js';
 import type { FromWorker, ToWorker } from './decode-protocol.js';
+import { youngCollector } from '../util/gc.js';
 
 const port = parentPort;
 if (!port) throw new Error('decode-worker.js runs only as a worker thread');
@@ -18,6 +19,9 @@ interface Lane {
 }
 
 const lanes = new Map<number, Lane>();
+
+/** Each decoded chunk is garbage once copied out: freed every 8 MiB, not when V8 gets to 64 MiB of them. */
+const collect = youngCollector(8 * 1024 * 1024);
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -37,6 +41,7 @@ function open(id: number, codec: ToWorker & { op: 'open' }): void {
   decoder.on('data', (buf: Buffer) => {
     const chunk = owned(buf);
     send({ id, op: 'data', chunk }, [chunk]);
+    collect(buf.length);
     if (--lane.credit <= 0) decoder.pause();
   });
   decoder.on('end', () => {
