@@ -34,8 +34,8 @@ const threads: Thread[] = [];
 let nextId = 1;
 
 function spawn(): Thread {
-  // A small heap: the worker holds a few chunks and a decoder. With V8's default young generation
-  // (16 MiB semi-spaces) the worker added 40-50 MiB to a restore's resident set.
+  // A small heap: the worker holds a few chunks and a decoder, and every MiB its young
+  // generation may grow to is resident set the restore's 160 MB bar counts.
   const worker = new Worker(WORKER_SCRIPT, { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
   worker.unref();
   const thread: Thread = { worker, lanes: new Map() };

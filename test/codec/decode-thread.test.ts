@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compressBuffer, CorruptDataError, decodeStreams } from '../../src/codec/index.js';
 import { decompressOffThread } from '../../src/codec/decode-thread.js';
-import { acceptedWhileStalled, runTool, sampleData, through } from './helpers.js';
+import { acceptedWhileStalled, once, runTool, sampleData, through } from './helpers.js';
 
 const data = sampleData(3 * 1024 * 1024, 5 * 1024 * 1024);
 
@@ -45,12 +45,7 @@ test('eight streams at once share the worker and each gets its own bytes', async
 
 test('a zstd bomb whose output is not read stops the worker: a few decoded chunks wait, not the 256 MiB', async () => {
   const bomb = await compressBuffer('zstd', Buffer.alloc(256 * 1024 * 1024));
-  let sent = false;
-  const stalled = await acceptedWhileStalled(decompressOffThread('zstd'), () => {
-    if (sent) return null;
-    sent = true;
-    return bomb;
-  });
+  const stalled = await acceptedWhileStalled(decompressOffThread('zstd'), once(bomb));
   assert.equal(stalled.accepted, bomb.length);
   // CREDIT chunks ahead of the reader, each at most zstd's 128 KiB output block.
   assert.ok(stalled.buffered <= 8 * 128 * 1024 + 16 * 1024, `decoded bytes waiting: ${stalled.buffered}`);
