@@ -69,6 +69,8 @@ const INSTANCE_BAR = 128 * MiB;
 const RESTORE_BAR = 256 * MiB;
 /** The sidecars run as the operator injects them (its NODE_OPTIONS and malloc setting), with the issue's 128Mi bar as their budget (--budget to change it). */
 const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi' };
+/** BENCH_RESTORE_NODE_ARGS adds Node options to the restore sidecar's NODE_OPTIONS, e.g. "--import=/tmp/preload.mjs" to instrument its Restore (NODE_OPTIONS refuses --cpu-prof). */
+const RESTORE_PROFILE: Record<string, string> = process.env.BENCH_RESTORE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_RESTORE_NODE_ARGS}` } : {};
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
 
@@ -253,7 +255,7 @@ async function main(): Promise<void> {
 
     const restoreDir = join(work.path, 'restore-job');
     const target = join(restoreDir, 'pgdata');
-    restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV } });
+    restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV, ...RESTORE_PROFILE } });
     const restoreMemory = new TreeMemory(restoreSidecar.pid);
     const recovering = pluginCluster({
       name: 'restored',

@@ -5,6 +5,7 @@ import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
 import { AGE_EXTENSION, decryptStream, encryptStream, type AgeKeys } from './age.js';
 import { UserError } from '../util/errors.js';
+import { decompressOffThread } from './decode-thread.js';
 
 export { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
 export { CorruptDataError, CodecProcessError } from './errors.js';
@@ -59,10 +60,11 @@ export function splitCodecSuffix(name: string): { base: string } & StoredForm {
 /**
  * The Transforms that turn a stored object back into its bytes: decrypt, then decompress.
  * `what` names the object in errors; an encrypted object without keys to read it is a UserError.
+ * `offThread`: decode on a worker thread (decode-thread.ts), for a restore's large objects.
  */
-export function decodeStreams(form: StoredForm, keys: AgeKeys | undefined, what: string): Transform[] {
+export function decodeStreams(form: StoredForm, keys: AgeKeys | undefined, what: string, { offThread = false } = {}): Transform[] {
   assertDecodable(form, keys, what);
-  const decompress = decompressStream(form.codec);
+  const decompress = offThread ? decompressOffThread(form.codec) : decompressStream(form.codec);
   return form.encrypted ? [decryptStream(keys!, what), decompress] : [decompress];
 }
 

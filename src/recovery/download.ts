@@ -176,7 +176,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const extracting =
         indexed && 'index' in indexed
           ? extractChanged(store, o, indexed.index, root, { delta: opts.delta!, accept: o.accept, onFile, counter: () => display.filter(), age: opts.age })
-          : extractTar([await store.get(o.key), sha, display.filter(), ...decodeStreams(o, opts.age, o.key)], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile });
+          : extractTar([await store.get(o.key), sha, display.filter(), ...decodeStreams(o, opts.age, o.key, { offThread: true })], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile });
       const stats = await extracting.catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });

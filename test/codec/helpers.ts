@@ -74,3 +74,13 @@ export async function acceptedWhileStalled(codec: Transform, chunk: () => Buffer
   codec.destroy();
   return { accepted: pulled, buffered };
 }
+
+/** A source for acceptedWhileStalled that yields `data` once, then ends. */
+export function once(data: Buffer): () => Buffer | null {
+  let sent = false;
+  return () => {
+    if (sent) return null;
+    sent = true;
+    return data;
+  };
+}

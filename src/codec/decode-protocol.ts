@@ -1,0 +1,18 @@
+/** Messages between OffThreadDecoder (decode-thread.ts) and its worker thread (decode-worker.ts). */
+import type { CodecName } from './types.js';
+
+/** Codecs whose decoder otherwise runs on the main thread (gzip inflates on libuv's pool, lz4/bzip2/xz in child processes). */
+export const OFF_THREAD_CODECS: ReadonlySet<CodecName> = new Set(['zstd', 'snappy']);
+
+export type ToWorker =
+  | { id: number; op: 'open'; codec: CodecName; credit: number }
+  | { id: number; op: 'data'; chunk: ArrayBuffer }
+  | { id: number; op: 'end' }
+  | { id: number; op: 'credit'; n: number }
+  | { id: number; op: 'close' };
+
+export type FromWorker =
+  | { id: number; op: 'consumed' }
+  | { id: number; op: 'data'; chunk: ArrayBuffer }
+  | { id: number; op: 'end' }
+  | { id: number; op: 'error'; message: string; corrupt: boolean };

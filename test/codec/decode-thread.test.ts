@@ -1,0 +1,52 @@
+/**
+ * Decoding on a worker thread (src/codec/decode-thread.ts): the bytes equal what the reference
+ * tools and pgark's encoders wrote, a damaged frame fails the stream as CorruptDataError (so a
+ * restore names the object), many streams share the worker, and an unread output stops the
+ * worker rather than piling decoded bytes up in either thread.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compressBuffer, CorruptDataError, decodeStreams } from '../../src/codec/index.js';
+import { decompressOffThread } from '../../src/codec/decode-thread.js';
+import { acceptedWhileStalled, once, runTool, sampleData, through } from './helpers.js';
+
+const data = sampleData(3 * 1024 * 1024, 5 * 1024 * 1024);
+
+for (const codec of ['zstd', 'snappy'] as const) {
+  test(`${codec} off the main thread: pgark's encoding decodes to the same bytes, with a fast and a slow reader`, async () => {
+    const stored = await compressBuffer(codec, data);
+    assert.ok(stored.length < data.length);
+    assert.ok((await through(stored, [decompressOffThread(codec)])).equals(data));
+    assert.ok((await through(stored, [decompressOffThread(codec)], true)).equals(data));
+    // decodeStreams' offThread option is what a restore's download uses.
+    assert.ok((await through(stored, decodeStreams({ codec, encrypted: false }, undefined, 'x', { offThread: true }))).equals(data));
+  });
+
+  test(`${codec} off the main thread: a damaged frame fails the stream as CorruptDataError`, async () => {
+    const stored = await compressBuffer(codec, data);
+    const damaged = Buffer.from(stored);
+    damaged[Math.floor(damaged.length / 2)] ^= 0xff;
+    await assert.rejects(through(damaged, [decompressOffThread(codec)]), (err: unknown) => err instanceof CorruptDataError && err.message.startsWith(`${codec} data cannot be decoded: `));
+    // Truncated: the end of the stream comes inside a frame.
+    await assert.rejects(through(stored.subarray(0, stored.length - 100), [decompressOffThread(codec)]), CorruptDataError);
+  });
+}
+
+test('zstd off the main thread reads what the zstd CLI wrote', async () => {
+  const stored = runTool('zstd', ['-c', '-19', '--long=27'], data);
+  assert.ok((await through(stored, [decompressOffThread('zstd')])).equals(data));
+});
+
+test('eight streams at once share the worker and each gets its own bytes', async () => {
+  const inputs = await Promise.all(Array.from({ length: 8 }, (_, i) => compressBuffer(i % 2 ? 'zstd' : 'snappy', data.subarray(i * 100_000))));
+  const outputs = await Promise.all(inputs.map((s) => through(s, [decompressOffThread(s[0] === 0xff ? 'snappy' : 'zstd')], true)));
+  outputs.forEach((o, i) => assert.ok(o.equals(data.subarray(i * 100_000)), `stream ${i}`));
+});
+
+test('a zstd bomb whose output is not read stops the worker: a few decoded chunks wait, not the 256 MiB', async () => {
+  const bomb = await compressBuffer('zstd', Buffer.alloc(256 * 1024 * 1024));
+  const stalled = await acceptedWhileStalled(decompressOffThread('zstd'), once(bomb));
+  assert.equal(stalled.accepted, bomb.length);
+  // CREDIT chunks ahead of the reader, each at most zstd's 128 KiB output block.
+  assert.ok(stalled.buffered <= 8 * 128 * 1024 + 16 * 1024, `decoded bytes waiting: ${stalled.buffered}`);
+});
