@@ -15,7 +15,7 @@
  *   spare                = budget - BASE
  *   WAL segments at once = clamp(floor(spare / WAL_PUSH), 1, wal.maxParallel)
  *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
- *                          (S3's smallest part; two more are being assembled (storage/types.ts); the other half of spare is for the compression
+ *                          (S3's smallest part; up to two more are being filled (storage/types.ts; one for S3); the other half of spare is for the compression
  *                          blocks, jobs x 2 x 1 MiB, and stream buffers; at 128Mi that is
  *                          about 20 MiB, and a full collection during a Backup left 11-12 MiB
  *                          of live Buffers: bench/backup-memory.ts)

@@ -73,6 +73,12 @@ function writeKey(rt: WalRuntime): string {
   return key;
 }
 
+/**
+ * The daemon's collector runs at every 4 MiB of Buffer growth, not the sidecar's 8: with 8 MiB, 8
+ * pushes at once left 30 MiB of dead Buffers at the peak (bench/wal-archive.ts with the sampler).
+ */
+const DAEMON_REGROWTH = 4 * 1024 * 1024;
+
 /** A request line is a few hundred bytes; anything far longer is not a client of ours. */
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
@@ -102,7 +108,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   const walDir = join(rt.pgdata, 'pg_wal');
   // Pushes drop 256 KiB chunks at up to maxParallel x the store's rate; left to V8, 64 MiB of them
   // pile up before it collects, as much as the whole daemon's bar (96 MiB, docs/wal-archiving.md).
-  const collector = startBufferCollector(0);
+  const collector = startBufferCollector(0, DAEMON_REGROWTH);
   await archive.sweepMarkers(walDir);
   let lastActivity = Date.now();
   let active = 0;
