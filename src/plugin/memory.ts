@@ -1,7 +1,7 @@
 /**
  * The sidecar's memory budget: how much its container may hold, and the sizes of what it keeps in
- * flight derived from that, so that Kubernetes does not OOM-kill it at its limit (320Mi by
- * default, lifecycle-patch.ts; 128Mi is the target the sizes are designed for).
+ * flight derived from that, so that Kubernetes does not OOM-kill it at its limit (128Mi by
+ * default for an instance, 320Mi for a restore job, lifecycle-patch.ts).
  *
  * Budget: PGARK_MEMORY_BUDGET (a Kubernetes quantity, e.g. 128Mi), else the container's cgroup
  * limit (cgroup v2 memory.max, v1 memory.limit_in_bytes), else none: nothing is capped.
