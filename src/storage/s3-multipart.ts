@@ -148,13 +148,11 @@ async function uploadParts(client: S3Client, params: PutObjectCommandInput, read
       // queueSize parts uploading and one filling: wait for a part to finish before filling more.
       while (inFlight.size >= opts.queueSize && failure === undefined) await Promise.race(inFlight);
       if (failure !== undefined) break;
-      if (++partNumber > opts.maxParts) throw new Error(`the body needs more than ${opts.maxParts} parts of ${opts.partSize} bytes; pass sizeHint to raise the part size`);
       const buf = take();
       const filled = await reader.fill(buf);
-      if (filled === 0) {
-        free.push(buf);
-        break;
-      }
+      // The stream ended exactly at a part boundary.
+      if (filled === 0) break;
+      if (++partNumber > opts.maxParts) throw new Error(`the body needs more than ${opts.maxParts} parts of ${opts.partSize} bytes; pass sizeHint to raise the part size`);
       send(buf.subarray(0, filled), partNumber, buf);
     }
     await Promise.all(inFlight);
