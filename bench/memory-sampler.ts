@@ -2,7 +2,8 @@
  * Preloaded into a sidecar by bench/backup-memory.ts (NODE_OPTIONS=--import): samples the
  * process's own memory every 10 ms and keeps the sample with the largest resident set, split
  * into V8 heap, Buffers (arrayBuffers) and the rest, so a peak can be attributed from outside.
- * Writes it to $PGARK_BENCH_SAMPLES as JSON whenever the peak grows (at most every 100 ms).
+ * Writes it to $PGARK_BENCH_SAMPLES as JSON whenever the peak grows (at most every 100 ms); a %p
+ * there becomes the process id, for a tree of processes that all inherit the preload.
  * Once the Buffers pass 24 MiB, it runs one full collection and records what is left 100 ms later
  * (`live*`): what the backup really holds, against what was dead but not yet collected.
  * PGARK_BENCH_MINOR_GC_MS=N also runs a young-generation collection every N ms (a what-if: how
@@ -12,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-const out = process.env.PGARK_BENCH_SAMPLES;
+const out = process.env.PGARK_BENCH_SAMPLES?.replace('%p', String(process.pid));
 if (out) {
   let peak = 0;
   let dirty = false;

@@ -115,7 +115,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
     seconds,
     storeBusy,
     ratio: raw(segs.length) / storedBytes(s3, prefix),
-    note: `maxParallel ${MAX_PARALLEL}, daemon peak RSS ${rss.toFixed(0)} MiB, daemon CPU ${((daemonCpu / segs.length) * 1000).toFixed(0)} ms/segment`,
+    note: `maxParallel ${MAX_PARALLEL}, daemon (pid ${pid}) peak RSS ${rss.toFixed(0)} MiB, daemon CPU ${((daemonCpu / segs.length) * 1000).toFixed(0)} ms/segment`,
   };
 
   // Latency of archive_command for segments the daemon already pushed ahead.

@@ -5,11 +5,15 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { encodeFile } from './encode-file.js';
-import { exposedGc } from '../util/gc.js';
+import { exposedGc, startBufferCollector } from '../util/gc.js';
 import type { EncodeJob, EncodeReply } from './pool-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('compress-worker.js runs only as a worker thread');
+
+// Within one 16 MiB job the read chunks and compressed pieces are garbage as fast as they pass:
+// collected as they grow, not only after the job (this isolate's Buffers, its own collector).
+startBufferCollector(0, 4 * 1024 * 1024);
 
 port.on('message', (job: EncodeJob) => {
   encodeFile(job)

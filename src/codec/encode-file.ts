@@ -6,11 +6,10 @@
  * compression worker runs it off the daemon's event loop; the in-process fallback runs it inline.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { open, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { count } from '../io/count.js';
-import { cryptoHasher, hash } from '../io/hash.js';
+import { cryptoHasher, hash, type Hasher } from '../io/hash.js';
 import type { AgeKeys } from './age.js';
 import { compressStream } from './streams.js';
 import type { CodecName } from './types.js';
@@ -52,13 +51,34 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
     const { size } = await stat(job.path);
     return { bodyPath: job.path, bodyLength: size, size, largestChunk: 0 };
   }
+  if (asIs) return hashAsIs(job.path, cryptoHasher('md5', 'base64'));
   let largestChunk = 0;
   const note = (n: number) => (largestChunk = Math.max(largestChunk, n));
   const source = count(note);
   const digest = hash(job.md5 ? cryptoHasher('md5', 'base64') : { update: () => undefined, digest: () => '' });
   const body = count(note);
-  const stages = asIs ? [] : [encodeStream(compressStream(job.codec), job.age)];
-  const sink = asIs ? new Writable({ write: (_chunk, _enc, cb) => cb() }) : createWriteStream(job.spillTo, { flags: 'wx', mode: 0o600 });
-  await pipeline([createReadStream(job.path, { highWaterMark: CHUNK }), source, ...stages, digest, body, sink]);
-  return { bodyPath: asIs ? job.path : job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytes, largestChunk };
+  const sink = createWriteStream(job.spillTo, { flags: 'wx', mode: 0o600 });
+  await pipeline([createReadStream(job.path, { highWaterMark: CHUNK }), source, encodeStream(compressStream(job.codec), job.age), digest, body, sink]);
+  return { bodyPath: job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytes, largestChunk };
+}
+
+/**
+ * The MD5 of a file stored as it is, read into one CHUNK-sized buffer refilled in place: a
+ * stream would allocate a fresh chunk per read, 16 MiB of garbage per segment hashed, which the
+ * WAL daemon makes at maxParallel times the store's rate.
+ */
+async function hashAsIs(path: string, md5: Hasher<string>): Promise<EncodedFile> {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const file = await open(path, 'r');
+  let size = 0;
+  let largestChunk = 0;
+  try {
+    for (let n; (n = (await file.read(buf, 0, CHUNK, size)).bytesRead) > 0; size += n) {
+      md5.update(buf.subarray(0, n));
+      largestChunk = Math.max(largestChunk, n);
+    }
+  } finally {
+    await file.close();
+  }
+  return { bodyPath: path, bodyLength: size, md5: md5.digest(), size, largestChunk };
 }

@@ -6,7 +6,10 @@
  * chunks and its compressor's window, never a whole file; the main thread gets back only a length
  * and a digest, and uploads the body from its file.
  *
- * Workers: `size` (default: the machine's cores); queued jobs hold nothing.
+ * Workers: `size` (default: the machine's cores), started on the first job that needs one and
+ * stopped after `idleMs` without a job: each is its own V8 isolate, about 40 MiB resident, which a
+ * resident process that stores WAL uncompressed (or compresses only now and then) should not keep.
+ * Queued jobs hold nothing.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -24,14 +27,27 @@ interface Job {
 interface Slot {
   worker: Worker;
   job?: Job;
+  /** Set while the worker has no job: stops it when it fires. */
+  idle?: NodeJS.Timeout;
 }
+
+/** Without idleMs: how long a worker waits for its next job before it is stopped. */
+export const DEFAULT_WORKER_IDLE_MS = 30_000;
 
 export class CompressionPool {
   private readonly slots: Slot[] = [];
   private readonly pending: Job[] = [];
   private closed = false;
 
-  constructor(private readonly size: number = Math.max(1, availableParallelism())) {}
+  constructor(
+    private readonly size: number = Math.max(1, availableParallelism()),
+    private readonly idleMs: number = DEFAULT_WORKER_IDLE_MS,
+  ) {}
+
+  /** Workers running now (tests and benches observe the idle stop through it). */
+  get workers(): number {
+    return this.slots.length;
+  }
 
   encodeFile(job: EncodeJob): Promise<EncodedFile> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
@@ -45,6 +61,7 @@ export class CompressionPool {
     this.closed = true;
     for (const job of this.pending.splice(0)) job.reject(new Error('compression pool is closed'));
     const slots = this.slots.splice(0);
+    for (const s of slots) clearTimeout(s.idle);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
@@ -57,6 +74,8 @@ export class CompressionPool {
         slot = this.spawn();
       }
       const job = this.pending.shift()!;
+      clearTimeout(slot.idle);
+      slot.idle = undefined;
       slot.job = job;
       slot.worker.postMessage(job.message);
     }
@@ -74,6 +93,7 @@ export class CompressionPool {
       if ('error' in reply) job?.reject(new Error(reply.error));
       else job?.resolve(reply);
       this.dispatch();
+      if (!slot.job) slot.idle = setTimeout(() => this.stop(slot), this.idleMs).unref();
     });
     // A crashed worker fails its job and is replaced on demand; the pool itself stays usable.
     worker.on('error', (err) => this.drop(slot, err));
@@ -81,10 +101,19 @@ export class CompressionPool {
     return slot;
   }
 
+  /** Stops an idle worker; the next job that needs one starts another. */
+  private stop(slot: Slot): void {
+    const i = this.slots.indexOf(slot);
+    if (i < 0 || slot.job) return;
+    this.slots.splice(i, 1);
+    void slot.worker.terminate();
+  }
+
   private drop(slot: Slot, err: Error): void {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
     this.slots.splice(i, 1);
+    clearTimeout(slot.idle);
     slot.job?.reject(err);
     slot.job = undefined;
     this.dispatch();

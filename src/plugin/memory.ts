@@ -1,7 +1,7 @@
 /**
  * The sidecar's memory budget: how much its container may hold, and the sizes of what it keeps in
- * flight derived from that, so that Kubernetes does not OOM-kill it at its limit (320Mi by
- * default, lifecycle-patch.ts; 128Mi is the target the sizes are designed for).
+ * flight derived from that, so that Kubernetes does not OOM-kill it at its limit (128Mi by
+ * default for an instance, 320Mi for a restore job, lifecycle-patch.ts).
  *
  * Budget: PGARK_MEMORY_BUDGET (a Kubernetes quantity, e.g. 128Mi), else the container's cgroup
  * limit (cgroup v2 memory.max, v1 memory.limit_in_bytes), else none: nothing is capped.
@@ -15,7 +15,7 @@
  *   spare                = budget - BASE
  *   WAL segments at once = clamp(floor(spare / WAL_PUSH), 1, wal.maxParallel)
  *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
- *                          (S3's smallest part; two more are being assembled (storage/types.ts); the other half of spare is for the compression
+ *                          (S3's smallest part; up to two more are being filled (storage/types.ts; one for S3); the other half of spare is for the compression
  *                          blocks, jobs x 2 x 1 MiB, and stream buffers; at 128Mi that is
  *                          about 20 MiB, and a full collection during a Backup left 11-12 MiB
  *                          of live Buffers: bench/backup-memory.ts)
@@ -36,9 +36,8 @@
  * scavenges every 20 ms left the peak within 2 MiB).
  */
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { UserError } from '../util/errors.js';
-import { exposedGc } from '../util/gc.js';
+import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS, startBufferCollector } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 
@@ -47,42 +46,12 @@ export const BASE = 96 * MiB;
 export const WAL_PUSH = 6 * MiB;
 export const PART = 5 * MiB;
 export const HEADROOM = 32 * MiB;
-export const REGROWTH = 8 * MiB;
-export const COLLECT_INTERVAL_MS = 200;
-const CHECK_INTERVAL_MS = 50;
 
-/** What the collector remembers between checks. */
-export interface CollectorState {
-  /** When the last full collection ran (ms). */
-  lastFull: number;
-  /** The fewest Buffers seen since then: what it could not free (V8 frees them on a background thread, so this falls for a while after it). */
-  floor: number;
-}
+/** Node flags the sidecar runs with (the operator sets them as NODE_OPTIONS in the container it injects; util/gc.ts says why). */
+export const SIDECAR_NODE_OPTIONS = LEAN_NODE_FLAGS.join(' ');
 
-/** Whether a check at `now` runs a full collection, and updates the state for it. */
-export function collectionDue(state: CollectorState, usage: { rss: number; arrayBuffers: number }, now: number, threshold: number): boolean {
-  state.floor = Math.min(state.floor, usage.arrayBuffers);
-  if (usage.rss < threshold || now - state.lastFull < COLLECT_INTERVAL_MS || usage.arrayBuffers < state.floor + REGROWTH) return false;
-  state.lastFull = now;
-  state.floor = usage.arrayBuffers;
-  return true;
-}
-
-/**
- * Node flags the sidecar runs with (the operator sets them as NODE_OPTIONS in the container it
- * injects). A 1 MiB semi-space instead of 16 MiB: the young generation is collected more often,
- * and the idle sidecar is 9-11 MiB smaller, with no measurable cost to WAL or backup speed.
- */
-export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=1';
-
-/**
- * The environment the operator gives the sidecar: SIDECAR_NODE_OPTIONS, and glibc's malloc told
- * to map every block of 256 KiB or more on its own, so that freeing it unmaps it. By default glibc
- * raises that threshold to the largest block freed so far (up to 32 MiB); after a backup's first
- * 5 MiB part is freed, its 1-5 MiB Buffers come from the heap, which keeps them when they are
- * freed. Measured after a full collection during a Backup: 111 MiB resident with it, 130 without.
- */
-export const SIDECAR_ENV: Readonly<Record<string, string>> = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS, MALLOC_MMAP_THRESHOLD_: String(256 * 1024) };
+/** The environment the operator gives the sidecar: SIDECAR_NODE_OPTIONS and glibc's malloc setting (util/gc.ts). */
+export const SIDECAR_ENV: Readonly<Record<string, string>> = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS, ...LEAN_MALLOC_ENV };
 
 const UNITS: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: MiB, Gi: 1024 * MiB };
 
@@ -147,18 +116,8 @@ export class SidecarMemory {
   /** Starts the collector (nothing without a budget); stop() ends it. */
   startCollector(): { stop(): void } {
     if (!this.budget) return { stop: () => undefined };
-    const gc = exposedGc();
-    // V8 frees a collection's dead Buffers on a background thread, which on a busy machine waits for
-    // a core while the memory stays allocated (in isolation: 40 MiB still there right after 4 of 6
-    // collections). Freed by the collection itself, they are gone when it returns.
-    setFlagsFromString('--no-concurrent-array-buffer-sweeping');
-    const threshold = this.budget.bytes - HEADROOM;
-    const state: CollectorState = { lastFull: 0, floor: 0 };
-    const timer = setInterval(() => {
-      if (collectionDue(state, process.memoryUsage(), Date.now(), threshold)) gc();
-    }, CHECK_INTERVAL_MS);
-    timer.unref();
+    const collector = startBufferCollector(this.budget.bytes - HEADROOM);
     logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'sidecar memory budget');
-    return { stop: () => clearInterval(timer) };
+    return collector;
   }
 }

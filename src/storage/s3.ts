@@ -3,14 +3,14 @@
  *
  * Limits (AWS S3): parts 5 MiB..5 GiB except the last, at most 10,000 parts per object (so a
  * stream larger than partSize x 10,000 needs PutOptions.sizeHint to raise the part size), at
- * most 1000 keys per DeleteObjects. Memory per streaming put: partSize x queueSize.
+ * most 1000 keys per DeleteObjects. Memory per streaming put: partSize x (queueSize + 1).
  *
  * One S3Client per store, with keep-alive agents and our retry policy (retry.ts) in place of the
  * SDK's. Checksums are computed/validated only when an operation requires them, and then as
  * Content-MD5: the SDK's newer default (CRC32 on every request, aws-chunked bodies) and its CRC32
  * headers break many S3-compatible servers (see checksumsEveryStoreAccepts).
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -21,7 +21,6 @@ import {
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { ObjectStoreOptions } from './options.js';
 import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
@@ -32,9 +31,9 @@ import { DEFAULT_RETRY, backoff, backoffDelay, isTransient } from './retry.js';
 import { resumableDownload } from './resumable.js';
 import { safeDisplay } from './destination.js';
 import { collect } from '../io/collect.js';
-import { counted } from '../io/count.js';
 import { digestOf } from '../io/hash.js';
 import { discardBody, mergeListing, tagQuery } from './common.js';
+import { multipartUpload } from './s3-multipart.js';
 
 const MiB = 1024 * 1024;
 export const DEFAULT_PART_SIZE = 16 * MiB;
@@ -194,10 +193,7 @@ export class S3ObjectStore implements ObjectStore {
       }
       if (Buffer.isBuffer(body) && body.length <= partSize) {
         // The hot path (WAL segments): one request, integrity checked by the server via Content-MD5.
-        await this.client.send(
-          new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: opts.contentMD5 ?? digestOf('md5', body, 'base64') }),
-          { abortSignal: opts.signal },
-        );
+        await this.putBuffer(params, body, opts.contentMD5, opts.signal);
         opts.onProgress?.(body.length);
         return { status: 'created', size: body.length };
       }
@@ -236,19 +232,21 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** Streams body as a multipart upload holding at most partSize x queueSize bytes. */
-  private async multipart(params: PutObjectCommandInput, body: Buffer | Readable, partSize: number, opts: PutOptions): Promise<number> {
-    const source = Buffer.isBuffer(body) ? body : counted(body);
-    const upload = new Upload({ client: this.client, params: { ...params, Body: source }, partSize, queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE, leavePartsOnError: false });
-    if (opts.onProgress) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && opts.onProgress!(p.loaded));
-    const abort = () => void upload.abort();
-    opts.signal?.addEventListener('abort', abort, { once: true });
-    try {
-      await upload.done();
-    } finally {
-      opts.signal?.removeEventListener('abort', abort);
-    }
-    return Buffer.isBuffer(source) ? source.length : source.bytes;
+  /** Streams body as a multipart upload holding at most partSize x (queueSize + 1) bytes (s3-multipart.ts). */
+  private multipart(params: PutObjectCommandInput, body: Buffer | Readable, partSize: number, opts: PutOptions): Promise<number> {
+    return multipartUpload(this.client, params, Buffer.isBuffer(body) ? Readable.from([body]) : body, {
+      partSize,
+      queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
+      maxParts: this.limits.maxParts,
+      onProgress: opts.onProgress,
+      signal: opts.signal,
+      putWhole: (whole) => this.putBuffer(params, whole, undefined, opts.signal),
+    });
+  }
+
+  /** One PutObject of a Buffer, checked by the server via Content-MD5. */
+  private async putBuffer(params: PutObjectCommandInput, body: Buffer, md5: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+    await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 ?? digestOf('md5', body, 'base64') }), { abortSignal: signal });
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<Readable> {

@@ -33,7 +33,8 @@ export interface ObjectInfo {
  * Memory: a streaming put() holds about partSize x queueSize bytes (S3 multipart parts / Azure
  * staged blocks in flight) plus up to two parts being assembled, so budget
  * partSize x (queueSize + 2) per concurrent upload, and N x that for N parallel uploads.
- * Measured after GC with 16 MiB x 4: ~77 MiB (S3, lib-storage), ~71 MiB (Azure uploadStream).
+ * (S3 holds one part being filled besides those in flight, refilled rather than reallocated:
+ * s3-multipart.ts.) Measured after GC with 16 MiB x 4: ~71 MiB (Azure uploadStream).
  * Downloads stream with socket backpressure (no whole-object buffering), except getBuffer(),
  * which is for small objects only.
  */

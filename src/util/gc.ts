@@ -1,12 +1,29 @@
 /**
- * V8's gc() without starting Node with --expose-gc: the flag is set at run time and the function
- * taken from a fresh context. Streaming code needs it because V8 frees the memory of dropped
- * Buffers only when it collects, and lets 64 MiB of them pile up per thread before it does so on
- * its own: a young-generation collection after each file streamed frees them for a few
- * milliseconds' work.
+ * Freeing dropped Buffers on time. V8 frees their memory only when it collects, and lets 64 MiB
+ * of them pile up per thread before it does so on its own, which alone is most of a 96-128 MiB
+ * process: streaming code collects after each file (releaseGarbage), and the long-running
+ * processes (the sidecar, the WAL daemon) run a collector that collects once the Buffers grew
+ * (startBufferCollector). gc() is taken without starting Node with --expose-gc: the flag is set
+ * at run time and the function taken from a fresh context.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+
+/**
+ * Node flags of the long-running processes (the sidecar, the WAL daemon). A 1 MiB semi-space
+ * instead of 16 MiB: the young generation is collected more often, and an idle sidecar is 9-11
+ * MiB smaller, with no measurable cost to WAL or backup speed.
+ */
+export const LEAN_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * glibc's malloc told to map every block of 256 KiB or more on its own, so that freeing it unmaps
+ * it. By default glibc raises that threshold to the largest block freed so far (up to 32 MiB);
+ * after a backup's first 5 MiB part is freed, its 1-5 MiB Buffers come from the heap, which keeps
+ * them when they are freed. Measured after a full collection during a Backup: 111 MiB resident
+ * with it, 130 without.
+ */
+export const LEAN_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(256 * 1024) };
 
 type Gc = (options?: { type: 'major' | 'minor'; execution?: 'sync' }) => void;
 
@@ -49,4 +66,49 @@ export function youngCollector(bytes: number): (n: number) => void {
     since = 0;
     exposedGc()({ type: 'minor' });
   };
+}
+
+const MiB = 1024 * 1024;
+/** How far the Buffers grow past the fewest seen since the last collection before the collector runs another. */
+export const REGROWTH = 8 * MiB;
+export const COLLECT_INTERVAL_MS = 200;
+const CHECK_INTERVAL_MS = 50;
+
+/** What the collector remembers between checks. */
+export interface CollectorState {
+  /** When the last full collection ran (ms). */
+  lastFull: number;
+  /** The fewest Buffers seen since then: what it could not free. */
+  floor: number;
+}
+
+/**
+ * Whether a check at `now` runs a full collection, and updates the state for it. It counts
+ * Buffers, not the resident set: a transfer keeps the resident set over any threshold whether or
+ * not anything is left to free, and collecting regardless costs tens of milliseconds each time.
+ */
+export function collectionDue(state: CollectorState, usage: { rss: number; arrayBuffers: number }, now: number, threshold: number, regrowth = REGROWTH): boolean {
+  state.floor = Math.min(state.floor, usage.arrayBuffers);
+  if (usage.rss < threshold || now - state.lastFull < COLLECT_INTERVAL_MS || usage.arrayBuffers < state.floor + regrowth) return false;
+  state.lastFull = now;
+  state.floor = usage.arrayBuffers;
+  return true;
+}
+
+/**
+ * Runs a full collection whenever collectionDue says so for a resident set of `threshold` bytes
+ * or more and Buffers grown by `regrowth`; stop() ends it. Dead Buffers are then freed by the collection itself
+ * (--no-concurrent-array-buffer-sweeping), not later on a background thread that on a busy
+ * machine waits for a core while the memory stays allocated (in isolation: 40 MiB still there
+ * right after 4 of 6 collections).
+ */
+export function startBufferCollector(threshold: number, regrowth = REGROWTH): { stop(): void } {
+  const gc = exposedGc();
+  setFlagsFromString('--no-concurrent-array-buffer-sweeping');
+  const state: CollectorState = { lastFull: 0, floor: 0 };
+  const timer = setInterval(() => {
+    if (collectionDue(state, process.memoryUsage(), Date.now(), threshold, regrowth)) gc();
+  }, CHECK_INTERVAL_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

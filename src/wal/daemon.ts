@@ -13,6 +13,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgarkError } from '../util/errors.js';
+import { startBufferCollector } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { OPTIONS } from '../util/options.js';
 import { CompressionPool } from '../codec/pool.js';
@@ -72,6 +73,12 @@ function writeKey(rt: WalRuntime): string {
   return key;
 }
 
+/**
+ * The daemon's collector runs at every 4 MiB of Buffer growth, not the sidecar's 8: with 8 MiB, 8
+ * pushes at once left 30 MiB of dead Buffers at the peak (bench/wal-archive.ts with the sampler).
+ */
+const DAEMON_REGROWTH = 4 * 1024 * 1024;
+
 /** A request line is a few hundred bytes; anything far longer is not a client of ours. */
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
@@ -99,6 +106,9 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult });
   const restore = new RestoreService(rt, targets);
   const walDir = join(rt.pgdata, 'pg_wal');
+  // Pushes drop 256 KiB chunks at up to maxParallel x the store's rate; left to V8, 64 MiB of them
+  // pile up before it collects, as much as the whole daemon's bar (96 MiB, docs/wal-archiving.md).
+  const collector = startBufferCollector(0, DAEMON_REGROWTH);
   await archive.sweepMarkers(walDir);
   let lastActivity = Date.now();
   let active = 0;
@@ -190,6 +200,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     if (closed) return;
     closed = true;
     clearInterval(sweep);
+    collector.stop();
     if (idleTimer) clearInterval(idleTimer);
     restore.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));

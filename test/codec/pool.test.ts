@@ -67,3 +67,21 @@ test('a spill file is created exclusively: an existing name fails the job instea
   assert.equal(readFileSync(taken, 'utf8'), 'someone else');
   assert.ok(existsSync(path));
 });
+
+test('workers start on the first job and stop after idleMs without one; the next job starts one again', async () => {
+  const idle = new CompressionPool(1, 100);
+  try {
+    assert.equal(idle.workers, 0, 'no worker before a job needs one');
+    const path = join(work.path, 'idle-stop');
+    writeFileSync(path, sampleData(1 << 16, 1 << 16));
+    const first = await idle.encodeFile({ codec: 'zstd', path, md5: true, spillTo: spillPath() });
+    assert.equal(idle.workers, 1);
+    // Waits for the stop itself, not for a time: the assertion is that it happens at all.
+    while (idle.workers > 0) await new Promise((r) => setTimeout(r, 20));
+    const second = await idle.encodeFile({ codec: 'zstd', path, md5: true, spillTo: spillPath() });
+    assert.equal(idle.workers, 1, 'a job after the stop gets a new worker');
+    assert.equal(second.md5, first.md5);
+  } finally {
+    await idle.close();
+  }
+});

@@ -10,7 +10,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, cgroupLimit, collectionDue, COLLECT_INTERVAL_MS, memoryBudget, parseQuantity, PART, SIDECAR_ENV, SIDECAR_NODE_OPTIONS, WAL_PUSH, SidecarMemory } from '../../src/plugin/memory.js';
+import { collectionDue, COLLECT_INTERVAL_MS } from '../../src/util/gc.js';
+import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SIDECAR_ENV, SIDECAR_NODE_OPTIONS, WAL_PUSH, SidecarMemory } from '../../src/plugin/memory.js';
 import { UserError } from '../../src/util/errors.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { openObjectStore } from '../../src/storage/open.js';
 import { classifyStorageError } from '../../src/storage/errors.js';
@@ -177,6 +178,46 @@ test('If-None-Match runs on the S3 front: a second conditional create is refused
   } finally {
     client.destroy();
     await store.close();
+    await ts.stop();
+  }
+});
+
+test('multipart puts with refilled part buffers: every boundary round-trips, a small body is one PUT, a failing source stores nothing', async () => {
+  const ts = await startStore('s3');
+  const proxy = await startProxy(ts.s3rver!.port, { capture: true });
+  const r = ts.resolved();
+  r.endpointURL = `http://127.0.0.1:${proxy.port}`;
+  const store = await openObjectStore(r);
+  const MiB = 1024 * 1024;
+  const part = 5 * MiB;
+  // Chunks of an odd size, so parts end in the middle of a chunk.
+  const source = (bytes: Buffer) => Readable.from((function* () {
+    for (let at = 0; at < bytes.length; at += 777_777) yield bytes.subarray(at, at + 777_777);
+  })());
+  const requests = (key: string) => proxy.sentByClients().toString('latin1').match(new RegExp(`(PUT|POST) /[^ ]*/${key}(\\?[^ ]*)? `, 'g')) ?? [];
+  try {
+    for (const size of [0, 1, part, part + 1, 3 * part + 123_456]) {
+      const bytes = randomBytes(size);
+      const key = `mp/s${size}`;
+      const put = await store.put(key, source(bytes), { partSize: part, queueSize: 2 });
+      assert.deepEqual(put, { status: 'created', size });
+      assert.ok((await store.getBuffer(key)).equals(bytes), `${key} round-trips`);
+      const sent = requests(key);
+      const uploadParts = sent.filter((l) => /partNumber=/.test(l)).length;
+      if (size <= part) assert.deepEqual(sent.map((l) => l.split(' ')[0]), ['PUT'], `${key}: one PUT`);
+      else assert.equal(uploadParts, Math.ceil(size / part), `${key}: ${sent.join(', ')}`);
+    }
+    // Fails after two parts were uploaded: the put rejects with the source's error and leaves no object.
+    const failing = Readable.from((async function* () {
+      yield randomBytes(2 * part + 10);
+      throw new Error('source broke');
+    })());
+    await assert.rejects(store.put('mp/broken', failing, { partSize: part, queueSize: 1 }), /source broke/);
+    assert.equal(await store.head('mp/broken'), undefined);
+    assert.ok(requests('mp/broken').some((l) => /partNumber=1/.test(l)), 'a part was uploaded before the failure');
+  } finally {
+    await store.close();
+    await proxy.close();
     await ts.stop();
   }
 });

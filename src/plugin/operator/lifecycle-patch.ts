@@ -17,14 +17,17 @@ export const PLUGINS_PATH = '/plugins';
 export const RECOVERY_JOB_ROLES = ['full-recovery', 'snapshot-recovery'];
 
 /**
- * The default limit is what the sidecar's measured peak fits, with a margin: archiving a pgbench
- * load peaked at 135-184 MB and a Backup of a 200-514 MB database at 186-250 MB (VmHWM,
- * docs/cnpg-plugin.md "Memory"); buffers are fixed-size, so the peak does not grow with the
- * database, unlike barman-cloud's Python children (plugin-barman-cloud #385/#825, where users
- * raised limits to GiBs). 128Mi is the target, not yet the measured figure: a lower limit would
- * OOM-kill the sidecar in the middle of a backup. The request is what it holds while idle.
+ * The default limit per role is what its sidecar's measured peak fits (VmHWM under the 128Mi
+ * budget, docs/cnpg-plugin.md "Memory"): an instance sidecar peaked at 122 MiB archiving WAL and
+ * 123-124 MiB during a Backup, so 128Mi; a restore job's sidecar peaked at 106-132 MiB, so it keeps
+ * 320Mi until a restore is measured under 128 MiB. Buffers are fixed-size, so the peak does not
+ * grow with the database, unlike barman-cloud's Python children (plugin-barman-cloud #385/#825,
+ * where users raised limits to GiBs). The request is what it holds while idle.
  */
-export const DEFAULT_SIDECAR_RESOURCES: V1ResourceRequirements = { limits: { memory: '320Mi' }, requests: { memory: '128Mi' } };
+export const DEFAULT_SIDECAR_RESOURCES: Readonly<Record<InjectionTarget['role'], V1ResourceRequirements>> = {
+  instance: { limits: { memory: '128Mi' }, requests: { memory: '128Mi' } },
+  restore: { limits: { memory: '320Mi' }, requests: { memory: '128Mi' } },
+};
 
 /** ObjectStore.spec.instanceSidecarConfiguration, the parts the sidecar's container takes. */
 export interface SidecarConfiguration {
@@ -152,7 +155,7 @@ function sidecarContainer(cluster: PluginCluster, main: V1Container, target: Inj
     env,
     ...(main.envFrom?.length ? { envFrom: main.envFrom } : {}),
     volumeMounts: main.volumeMounts,
-    resources: cfg.resources ?? DEFAULT_SIDECAR_RESOURCES,
+    resources: cfg.resources ?? DEFAULT_SIDECAR_RESOURCES[target.role],
     startupProbe: {
       exec: { command: ['pgark', 'plugin', 'probe', '--name', opts.pluginName, '--socket-dir', PLUGINS_PATH] },
       periodSeconds: 1,
