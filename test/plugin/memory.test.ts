@@ -91,7 +91,8 @@ test('the cgroup limit: v2 memory.max, v1 limit_in_bytes, and their "no limit" f
   assert.equal(cgroupLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '268435456\n' })), 256 * MiB);
   assert.equal(cgroupLimit(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n' })), undefined);
   assert.equal(cgroupLimit(files({})), undefined);
-  assert.deepEqual(memoryBudget({}, () => 128 * MiB), { bytes: 128 * MiB, from: 'cgroup' });
+  // Two thirds of the container's limit: the default 192Mi plans for 128Mi.
+  assert.deepEqual(memoryBudget({}, () => 192 * MiB), { bytes: 128 * MiB, from: 'cgroup' });
   assert.equal(memoryBudget({}, () => undefined), undefined);
 });
 

@@ -17,15 +17,15 @@ export const PLUGINS_PATH = '/plugins';
 export const RECOVERY_JOB_ROLES = ['full-recovery', 'snapshot-recovery'];
 
 /**
- * The default limit per role is what its sidecar's measured peak fits (VmHWM under the 128Mi
- * budget, docs/cnpg-plugin.md "Memory"): an instance sidecar peaked at 122 MiB archiving WAL and
- * 123-124 MiB during a Backup, so 128Mi; a restore job's sidecar peaked at 106-132 MiB, so it keeps
- * 320Mi until a restore is measured under 128 MiB. Buffers are fixed-size, so the peak does not
+ * The default limit per role leaves a third of it clear of the sidecar's plan (memory.ts sizes
+ * everything for two thirds of the cgroup limit): an instance sidecar peaked at 122 MiB archiving
+ * WAL and 123-124 MiB during a Backup under a 128Mi budget (VmHWM, docs/cnpg-plugin.md "Memory"),
+ * so 192Mi; a restore job's sidecar peaked at 106-132 MiB, and keeps 320Mi. Buffers are fixed-size, so the peak does not
  * grow with the database, unlike barman-cloud's Python children (plugin-barman-cloud #385/#825,
  * where users raised limits to GiBs). The request is what it holds while idle.
  */
 export const DEFAULT_SIDECAR_RESOURCES: Readonly<Record<InjectionTarget['role'], V1ResourceRequirements>> = {
-  instance: { limits: { memory: '128Mi' }, requests: { memory: '128Mi' } },
+  instance: { limits: { memory: '192Mi' }, requests: { memory: '128Mi' } },
   restore: { limits: { memory: '320Mi' }, requests: { memory: '128Mi' } },
 };
 
