@@ -6,7 +6,8 @@
  * and /status (http.ts). Its state survives restarts (state.ts).
  *
  * Memory: the agent holds its state (at most a few hundred backup entries), one catalog listing
- * per refresh, and the WAL daemon's bound (wal.maxParallel x (segment + compressed segment)).
+ * per refresh, and the WAL daemon's bound (docs/wal-archiving.md: pushes stream in 256 KiB chunks,
+ * encoded segments through a spill file on disk, so wal.maxParallel costs chunks, not segments).
  * Each backup runs in its own process with the backup's own bound (docs/backups.md).
  *
  * Shutdown (SIGTERM/SIGINT): no new work; the running backup is aborted (its process ends before
