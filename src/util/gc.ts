@@ -1,9 +1,9 @@
 /**
  * Freeing dropped Buffers on time. V8 frees their memory only when it collects, and lets 64 MiB
  * of them pile up per thread before it does so on its own, which alone is most of a 96-128 MiB
- * process: streaming code collects after each file (releaseGarbage), and the long-running
- * processes (the sidecar, the WAL daemon) run a collector that collects once the Buffers grew
- * (startBufferCollector). gc() is taken without starting Node with --expose-gc: the flag is set
+ * process: the long-running processes (the sidecar, the WAL daemon, the compression worker) run a
+ * collector that collects once the Buffers grew (startBufferCollector), and streams that decode
+ * a backup scavenge as they go (youngCollector). gc() is taken without starting Node with --expose-gc: the flag is set
  * at run time and the function taken from a fresh context.
  */
 import { setFlagsFromString } from 'node:v8';
@@ -35,22 +35,6 @@ export function exposedGc(): Gc {
     gc = runInNewContext('gc') as Gc;
   }
   return gc;
-}
-
-/** At most this often: a full collection of a small heap takes a few milliseconds. */
-const MIN_INTERVAL_MS = 250;
-let last = 0;
-
-/**
- * Frees the Buffers of finished streams: a full collection, since chunks that lived through a
- * transfer were promoted out of the young generation. Called after each file streamed, at most
- * every MIN_INTERVAL_MS.
- */
-export function releaseGarbage(): void {
-  const now = performance.now();
-  if (now - last < MIN_INTERVAL_MS) return;
-  last = now;
-  exposedGc()();
 }
 
 /**

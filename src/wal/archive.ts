@@ -25,7 +25,6 @@ import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
-import { releaseGarbage } from '../util/gc.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
@@ -162,7 +161,6 @@ export async function archiveWalFile(target: WalTarget, path: string, gate: Empt
     // Stored, found stored already, or failed: the spill file has served either way.
     const encoded = await prepared.catch(() => undefined);
     if (encoded && encoded.bodyPath !== path) await unlink(encoded.bodyPath).catch(() => undefined);
-    releaseGarbage();
   }
 }
 
