@@ -92,19 +92,24 @@ async function liveClaim(store: ObjectStore, objects: ObjectInfo[], now: Date): 
   return states.find((c) => c.live);
 }
 
-/** Lists and reads every backup of `serverName`; `now` decides which claims are live. */
-export async function listBackups(store: ObjectStore, serverName: string, now = new Date()): Promise<Catalog> {
-  const base = basePrefix(serverName);
+/** The objects under `prefix` grouped by the backup ID that is the first component of their key below it. */
+export async function objectsByBackupId(store: ObjectStore, prefix: string): Promise<Map<string, ObjectInfo[]>> {
   const objects = new Map<string, ObjectInfo[]>();
-  for await (const entry of store.list(base)) {
+  for await (const entry of store.list(prefix)) {
     if (!entry.object) continue;
-    const rest = entry.object.key.slice(base.length);
+    const rest = entry.object.key.slice(prefix.length);
     const slash = rest.indexOf('/');
     if (slash <= 0) continue;
     const id = rest.slice(0, slash);
     if (!objects.has(id)) objects.set(id, []);
     objects.get(id)!.push(entry.object);
   }
+  return objects;
+}
+
+/** Lists and reads every backup of `serverName`; `now` decides which claims are live. */
+export async function listBackups(store: ObjectStore, serverName: string, now = new Date()): Promise<Catalog> {
+  const objects = await objectsByBackupId(store, basePrefix(serverName));
   const ids = [...objects.keys()].sort();
   const catalog: Catalog = { serverName, backups: [], unreadable: [], incomplete: [], running: [], objects, keep: new Map() };
   const has = (id: string, name: string) => objects.get(id)!.some((o) => o.key === backupPrefix(serverName, id) + name);

@@ -20,7 +20,7 @@
  */
 import { BACKUP_ID_RE, backupPrefix } from './layout.js';
 import { parseBackupInfo, serializeBackupInfo, type BackupInfo } from './backup-info.js';
-import { deleteBackup, findBackup, listBackups, mapLimit, runDeletionStep, type CatalogWriteOptions, type DeleteResult, type MarkOptions } from './catalog.js';
+import { deleteBackup, findBackup, listBackups, mapLimit, objectsByBackupId, runDeletionStep, type CatalogWriteOptions, type DeleteResult, type MarkOptions } from './catalog.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 
@@ -193,22 +193,12 @@ export interface IncrementalListing {
 /** Every incremental of a server, oldest first. */
 export async function listIncrementals(store: ObjectStore, serverName: string): Promise<IncrementalListing> {
   const root = `${serverName}/${INCREMENTAL_DIR}/`;
-  const objects = new Map<string, ObjectInfo[]>();
-  const withInfo = new Set<string>();
-  for await (const entry of store.list(root)) {
-    if (!entry.object) continue;
-    const rest = entry.object.key.slice(root.length);
-    const slash = rest.indexOf('/');
-    if (slash <= 0) continue;
-    const id = rest.slice(0, slash);
-    if (!objects.has(id)) objects.set(id, []);
-    objects.get(id)!.push(entry.object);
-    if (rest.slice(slash + 1) === 'backup.info') withInfo.add(id);
-  }
+  const objects = await objectsByBackupId(store, root);
   const listing: IncrementalListing = { backups: [], unreadable: [], incomplete: [], objects };
   const ids = [...objects.keys()].sort();
-  listing.incomplete = ids.filter((id) => !withInfo.has(id));
-  const read = await mapLimit(ids.filter((id) => withInfo.has(id)), 8, async (id) => {
+  const hasInfo = (id: string) => objects.get(id)!.some((o) => o.key === `${root}${id}/backup.info`);
+  listing.incomplete = ids.filter((id) => !hasInfo(id));
+  const read = await mapLimit(ids.filter(hasInfo), 8, async (id) => {
     try {
       const info = parseBackupInfo((await store.getBuffer(`${root}${id}/backup.info`)).toString('utf8'), id);
       if (!isIncremental(info)) return { id, error: 'backup.info names no parent_backup_id' };
