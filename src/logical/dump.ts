@@ -26,7 +26,7 @@ import { toolEnv, type PgConn } from './pgconn.js';
 import { compressor } from './streams.js';
 import { encryptStream, type AgeKeys } from '../codec/age.js';
 
-const PART_SIZE = 8 * 1024 * 1024;
+const PART_SIZE = 5 * 1024 * 1024;
 const QUEUE = 2;
 
 export interface DumpRequest {
