@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
+import { s3RestoreEnv } from '../test/logical/helpers.js';
 import { loadavg } from 'node:os';
 import { cpuSeconds, option, procStatusKiB } from './util.js';
 
@@ -93,21 +94,7 @@ async function measureTool(label: string, pgark: string, src: PgServer, dst: PgS
   const b = await runSampled(process.execPath, [pgark, 'logical', 'backup', '--database', db, '--json'], backupEnv);
   if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
   const dump = (JSON.parse(b.stdout) as { dumps: { key: string; size: number }[] }).dumps[0];
-  const r = await runSampled(process.execPath, [pgark, 'logical', 'restore'], {
-    PATH: process.env.PATH,
-    RESTORE_MODE: 'non-interactive',
-    STORAGE_PROVIDER: 's3',
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
-    LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
-    BACKUP_FILE_PATH: `spilo/${dump.key}`,
-    DB_NAME: db,
-    DB_USER: 'postgres',
-    DB_PASS: '',
-    DB_HOST: dst.host,
-    DB_PORT: String(dst.port),
-  });
+  const r = await runSampled(process.execPath, [pgark, 'logical', 'restore'], s3RestoreEnv(s3, dst, db, `spilo/${dump.key}`));
   if (r.code !== 0) throw new Error(`restore failed: ${r.stderr}`);
   const [check] = await dst.query<{ n: string }>('SELECT count(*) AS n FROM big', [], db);
   const [want] = await src.query<{ n: string }>('SELECT count(*) AS n FROM big', [], db);

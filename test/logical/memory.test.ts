@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startS3rver, type S3rver } from '../harness/s3rver.js';
 import { scratchDir } from '../harness/tmp.js';
-import { RESTORE_SH, createDataset, dbEnv, fingerprint, pgEnv, pgark, run } from './helpers.js';
+import { RESTORE_SH, createDataset, fingerprint, pgEnv, pgark, run, s3RestoreEnv } from './helpers.js';
 
 const MiB = 1024 * 1024;
 /** Issue 18's bar for the logical job. */
@@ -82,19 +82,7 @@ function backupEnv(out: string, preload: string): NodeJS.ProcessEnv {
 }
 
 function restoreEnv(out: string, key: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    RESTORE_MODE: 'non-interactive',
-    STORAGE_PROVIDER: 's3',
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
-    LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
-    BACKUP_FILE_PATH: key,
-    ...dbEnv(dst, 'mem'),
-    NODE_OPTIONS: `--import=${pathToFileURL(probe).href}`,
-    PROBE_OUT: out,
-  };
+  return { ...s3RestoreEnv(s3, dst, 'mem', key), NODE_OPTIONS: `--import=${pathToFileURL(probe).href}`, PROBE_OUT: out };
 }
 
 function probed(out: string): { youngGeneration: number; peakRss: number } {
