@@ -1,26 +1,11 @@
 /** `pgark logical backup | list | restore`: runs the logical modules and prints what they report. */
 import type { LocationFlags } from '../logical/backup-env.js';
 import { formatAge, formatBytes } from '../util/format.js';
-import { startBufferCollector } from '../util/gc.js';
-
-/**
- * A dump or restore streams the database through this process for as long as it takes, and its
- * chunks outlive a young-generation collection often enough to be promoted; left to V8, tens of
- * MiB of them would pile up before the next full collection (docs/logical-backups.md "Memory").
- */
-async function withBufferCollector<T>(run: () => Promise<T>): Promise<T> {
-  const collector = startBufferCollector(0);
-  try {
-    return await run();
-  } finally {
-    collector.stop();
-  }
-}
 
 export async function logicalBackupCommand(opts: Record<string, unknown>): Promise<void> {
   const { readBackupSettings } = await import('../logical/backup-env.js');
   const { runLogicalBackup } = await import('../logical/backup.js');
-  const report = await withBufferCollector(() => runLogicalBackup(readBackupSettings(opts)));
+  const report = await runLogicalBackup(readBackupSettings(opts));
   if (opts.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     return;
@@ -62,7 +47,7 @@ export async function logicalListCommand(flags: LocationFlags, json: boolean): P
 export async function logicalRestoreCommand(): Promise<void> {
   const { runRestore } = await import('../logical/restore-run.js');
   try {
-    await withBufferCollector(() => runRestore());
+    await runRestore();
   } catch (err) {
     if ((err as Error)?.name !== 'ExitPromptError') throw err;
     process.stderr.write('restore cancelled; nothing was changed\n');

@@ -64,7 +64,7 @@ export function readRestoreMode(env: NodeJS.ProcessEnv, issues: IssueList): Rest
 export async function readAgeIdentity(env: NodeJS.ProcessEnv): Promise<AgeKeys | undefined> {
   const file = envValue(env, 'AGE_IDENTITY_FILE');
   if (file === undefined) return undefined;
-  // The configuration layer (zod, yaml) costs every pgark command 10-20 MiB at start, the CLI
+  // The configuration layer (zod, yaml) costs a process 12 MiB, the CLI
   // loads this module to describe the variables, and only an encrypted dump needs it.
   const { ageKeysFromFiles } = await import('../config/index.js');
   return ageKeysFromFiles({ identity: file }, 'AGE_IDENTITY_FILE');
