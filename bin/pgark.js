@@ -25,7 +25,10 @@ if (barmanTool) {
     return m.main(barmanTool, rest.slice(1));
   });
 } else {
-  import(walCommand ? '../dist/src/wal/client.js' : '../dist/src/cli/main.js').then((m) => {
+  // A logical dump or restore streams for as long as the database takes: its young generation is
+  // capped before the program loads, since V8 never gives back what it grew (src/util/gc.ts).
+  const lean = command === 'logical' ? import('../dist/src/util/gc.js').then((m) => m.capYoungGeneration()) : Promise.resolve();
+  lean.then(() => import(walCommand ? '../dist/src/wal/client.js' : '../dist/src/cli/main.js')).then((m) => {
     clearTimeout(stalled);
     return m.main(process.argv);
   });

@@ -2,9 +2,9 @@
  * One dump, streamed: pg_dump (or pg_dumpall --globals-only), ending only after a zero exit -> compressor ->
  * age encryption (when configured) -> byte count -> SHA-256 -> ObjectStore.put as a multipart / block-list upload. No temporary file.
  *
- * Memory: the store buffers partSize x queueSize bytes for one upload (8 MiB x 2 by default, part size
- * grown for very large databases so the object fits the provider's part limit), plus the ~64 KiB stream
- * buffers between the stages, whatever the database size.
+ * Memory: the S3 store holds queueSize + 1 part buffers for one upload (3 x 5 MiB; the part size grows
+ * for very large databases so the object fits the provider's part limit), plus the ~64 KiB stream
+ * buffers between the stages, whatever the database size (docs/logical-backups.md "Memory").
  *
  * A dump counts only when its sidecar exists, and the sidecar is written after put() resolved. If
  * pg_dump fails midway its stream fails, the upload is aborted, and anything that may have
@@ -26,7 +26,7 @@ import { toolEnv, type PgConn } from './pgconn.js';
 import { compressor } from './streams.js';
 import { encryptStream, type AgeKeys } from '../codec/age.js';
 
-const PART_SIZE = 8 * 1024 * 1024;
+const PART_SIZE = 5 * 1024 * 1024;
 const QUEUE = 2;
 
 export interface DumpRequest {

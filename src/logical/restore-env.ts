@@ -13,7 +13,6 @@ import type { PgConn } from './pgconn.js';
 import { IssueList, envValue, isHttpUrl, parsePort } from './settings.js';
 import { azureConnection } from './backup-env.js';
 import { withoutCredentials } from '../storage/destination.js';
-import { ageKeysFromFiles } from '../config/index.js';
 import type { AgeKeys } from '../codec/age.js';
 
 export type RestoreMode = 'interactive' | 'non-interactive';
@@ -64,7 +63,11 @@ export function readRestoreMode(env: NodeJS.ProcessEnv, issues: IssueList): Rest
 /** The keys of AGE_IDENTITY_FILE, when set (both restore paths read it). */
 export async function readAgeIdentity(env: NodeJS.ProcessEnv): Promise<AgeKeys | undefined> {
   const file = envValue(env, 'AGE_IDENTITY_FILE');
-  return file === undefined ? undefined : ageKeysFromFiles({ identity: file }, 'AGE_IDENTITY_FILE');
+  if (file === undefined) return undefined;
+  // The configuration layer (zod, yaml) costs a process 12 MiB, the CLI
+  // loads this module to describe the variables, and only an encrypted dump needs it.
+  const { ageKeysFromFiles } = await import('../config/index.js');
+  return ageKeysFromFiles({ identity: file }, 'AGE_IDENTITY_FILE');
 }
 
 /** RESTORE_JOBS: default 4; undefined when the text is not 1..999. */

@@ -25,11 +25,12 @@ import type { ProgressDisplay } from '../io/progress.js';
 import { clientTool } from '../pg/binaries.js';
 import type { ObjectStore } from '../storage/types.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { youngCollector } from '../util/gc.js';
 import { listDumps, pickLatest } from './catalog.js';
 import { formatOfName, metaKey, parseDumpKey, type DumpCodec, type DumpFormat } from './keys.js';
 import { readMeta, type DumpMeta } from './meta.js';
 import { connectionError, describeConn, quoteIdent, toolEnv, withClient, type PgConn } from './pgconn.js';
-import { decompressor } from './streams.js';
+import { decompressor, SCAVENGE_EVERY } from './streams.js';
 
 export interface ResolvedBackup {
   key: string;
@@ -132,7 +133,12 @@ export async function executeRestore(
   // Decryption comes after the checksum (the sidecar hashes the stored bytes) and before decompression.
   const decrypt = (): Transform[] => (backup.encrypted ? decodeStreams({ codec: 'none', encrypted: true }, opts.age, backup.key) : []);
   const started = Date.now();
-  const counter = count((n) => opts.progress?.add(n));
+  // The download's chunks die young; a scavenge every few MiB frees them before they pile up.
+  const collect = youngCollector(SCAVENGE_EVERY);
+  const counter = count((n) => {
+    opts.progress?.add(n);
+    collect(n);
+  });
   const digest = hash(cryptoHasher('sha256'), { check: (sha256) => verifier(backup)(counter.bytes, sha256) });
   const env = toolEnv(conn);
   const parallel = backup.format === 'custom' && opts.jobs > 1;

@@ -25,6 +25,17 @@ export const LEAN_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
  */
 export const LEAN_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(256 * 1024) };
 
+/**
+ * LEAN_NODE_FLAGS' effect for a process started without them (a CLI command run by hand or by a
+ * CronJob). --max-semi-space-size is read once, when V8 sets up its heap, so setting it later does
+ * nothing; the growth factor is read each time the young generation would grow, so at 1 it stays
+ * at its initial 1 MiB semi-spaces. Call it before the process has allocated much: V8 does not give
+ * back young-generation space it has grown (a logical backup of 1 GB: 32 MiB of it otherwise).
+ */
+export function capYoungGeneration(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 type Gc = (options?: { type: 'major' | 'minor'; execution?: 'sync' }) => void;
 
 let gc: Gc | undefined;

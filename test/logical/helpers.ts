@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { PgServer } from '../harness/postgres.js';
+import type { S3rver } from '../harness/s3rver.js';
 
 export const REPO = process.cwd();
 export const PGARK = join(REPO, 'bin', 'pgark.js');
@@ -38,6 +39,23 @@ export function pgEnv(pg: PgServer): Record<string, string> {
 /** The restore tool's target database variables for a harness server: the postgres user, no password. */
 export function dbEnv(pg: PgServer, name?: string): Record<string, string> {
   return { ...(name === undefined ? {} : { DB_NAME: name }), DB_USER: 'postgres', DB_PASS: '', DB_HOST: pg.host, DB_PORT: String(pg.port) };
+}
+
+/** The restore tool's variables naming the s3rver bucket. */
+export function s3StoreEnv(s3: S3rver): Record<string, string> {
+  return {
+    STORAGE_PROVIDER: 's3',
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
+    LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
+    LOGICAL_BACKUP_S3_REGION: s3.region,
+  };
+}
+
+/** The restore tool's environment, and nothing else of ours, for `backupPath` on s3rver restored into `db` on `target`. */
+export function s3RestoreEnv(s3: S3rver, target: PgServer, db: string, backupPath: string): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, RESTORE_MODE: 'non-interactive', ...s3StoreEnv(s3), BACKUP_FILE_PATH: backupPath, ...dbEnv(target, db) };
 }
 
 /**

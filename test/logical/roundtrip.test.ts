@@ -18,7 +18,7 @@ import { resolveLocation } from '../../src/logical/location.js';
 import { runLogicalBackup } from '../../src/logical/backup.js';
 import { readBackupSettings } from '../../src/logical/backup-env.js';
 import { parseRetention } from '../../src/logical/retention.js';
-import { REPO, RESTORE_SH, createDataset, dbEnv, fingerprint, pgEnv, pgark, run } from './helpers.js';
+import { REPO, RESTORE_SH, createDataset, dbEnv, fingerprint, pgEnv, pgark, run, s3RestoreEnv as restoreEnvFor, s3StoreEnv } from './helpers.js';
 
 const BIG_ROWS = 400_000; // ~100 MB table
 const SCOPE = 'shop-cluster';
@@ -62,19 +62,7 @@ function azBackupEnv(): NodeJS.ProcessEnv {
 }
 
 function s3RestoreEnv(over: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    RESTORE_MODE: 'non-interactive',
-    STORAGE_PROVIDER: 's3',
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
-    LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
-    LOGICAL_BACKUP_S3_REGION: s3.region,
-    BACKUP_FILE_PATH: 'latest',
-    ...dbEnv(dst, 'shop'),
-    ...over,
-  };
+  return { ...restoreEnvFor(s3, dst, 'shop', 'latest'), ...over };
 }
 
 function s3Store(): Promise<ObjectStore> {
@@ -274,15 +262,7 @@ test('interactive restore from s3rver with a typed path: a wrong path is refused
       ['Use DB_PASS from the environment', '\r'],
       ['Start the restore\\?', 'y\r'],
     ],
-    {
-      STORAGE_PROVIDER: 's3',
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      LOGICAL_BACKUP_S3_BUCKET: s3.bucket,
-      LOGICAL_BACKUP_S3_ENDPOINT: s3.endpoint,
-      LOGICAL_BACKUP_S3_REGION: s3.region,
-      ...dbEnv(dst, 'tiny_pty'),
-    },
+    { ...s3StoreEnv(s3), ...dbEnv(dst, 'tiny_pty') },
   );
   assert.equal(r.code, 0, r.transcript);
   assert.match(r.transcript, /restored ".*tiny\.sql\.gz" into database "tiny_pty".*SHA-256 verified/);
