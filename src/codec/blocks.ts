@@ -42,3 +42,41 @@ export class BlockAccumulator {
     return r;
   }
 }
+
+/** Buffers out on loan (BufferLender), by their memory: how many of the lent bytes are still to be copied, and how each goes back. */
+const loans = new WeakMap<ArrayBufferLike, { left: number; back(): void }>();
+
+/**
+ * Read buffers that come back once the block compressor copied their bytes, so that reading a
+ * backup's files allocates a few buffers instead of one per read (each a dead Buffer until the
+ * next full collection). A buffer whose bytes are not all copied (cut, joined into another, or
+ * sent to a codec that does not copy) is never lent again: it is left to the garbage collector.
+ */
+export class BufferLender {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /** Bytes [0, n) of `buf`, lent: `buf` is taken again only after copied() saw all of them. */
+  lend(buf: Buffer, n: number): Buffer {
+    loans.set(buf.buffer, { left: n, back: () => this.free.length < this.keep && this.free.push(buf) });
+    return buf.subarray(0, n);
+  }
+}
+
+/** Tells a chunk's lender, if any, that these bytes were copied and will not be read again. */
+export function copied(chunk: Uint8Array): void {
+  const loan = loans.get(chunk.buffer);
+  if (!loan) return;
+  loan.left -= chunk.length;
+  if (loan.left > 0) return;
+  loans.delete(chunk.buffer);
+  loan.back();
+}

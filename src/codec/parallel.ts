@@ -29,7 +29,7 @@ import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { CompressStream } from 'zstd-napi';
 import type { CodecName } from './types.js';
-import { BlockAccumulator } from './blocks.js';
+import { BlockAccumulator, copied } from './blocks.js';
 import { codecProcess } from './child-process.js';
 import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from './snappy-framing.js';
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
@@ -200,7 +200,9 @@ class ParallelBlockCompressor extends Transform {
         .then(() => callback(), callback);
       return;
     }
-    this.submit(this.blocks.add(chunk)).then(() => callback(), callback);
+    const blocks = this.blocks.add(chunk);
+    copied(chunk);
+    this.submit(blocks).then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {

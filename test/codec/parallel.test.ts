@@ -6,6 +6,9 @@ import tar from 'tar-stream';
 import snappy from 'snappy';
 import { decompressStream, parallelCompressStream, type CodecName } from '../../src/codec/index.js';
 import { runTool, sampleData, through } from './helpers.js';
+import { BufferLender, copied } from '../../src/codec/blocks.js';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const BLOCK = 256 * 1024;
 const data = sampleData(1 << 20, 3 << 20);
@@ -45,6 +48,31 @@ test('parallel block codecs reuse their block buffers without touching output st
     const compressed = await through(data, [parallelCompressStream(codec, { workers: 2, blockSize: 64 * 1024 })], true);
     assert.ok((await referenceDecode(codec, compressed)).equals(data), `${codec}: reference decode`);
   }
+});
+
+test('lent read buffers come back once the compressor copied every byte, and refilling them leaves the output intact', async () => {
+  const lender = new BufferLender(64 * 1024, 4);
+  const used = new Set<ArrayBufferLike>();
+  let chunks = 0;
+  async function* lentChunks(): AsyncIterable<Buffer> {
+    for (let at = 0; at < data.length; at += lender.size, chunks++) {
+      const buf = lender.take();
+      used.add(buf.buffer);
+      const n = data.copy(buf, 0, at, at + lender.size);
+      yield lender.lend(buf, n);
+    }
+  }
+  const out: Buffer[] = [];
+  const sink = new Writable({ highWaterMark: 1024, write: (c: Buffer, _e, cb) => (out.push(c), setImmediate(cb)) });
+  await pipeline(Readable.from(lentChunks()), parallelCompressStream('gzip', { workers: 2, blockSize: 100_000 }), sink);
+  assert.ok((await referenceDecode('gzip', Buffer.concat(out))).equals(data));
+  assert.ok(used.size < chunks / 2, `${used.size} buffers for ${chunks} chunks: they did not come back`);
+
+  // Bytes left uncopied (a cut chunk): that buffer is never lent again.
+  const buf = lender.take();
+  const chunk = lender.lend(buf, 1000);
+  copied(chunk.subarray(0, 999));
+  for (let i = 0; i < 8; i++) assert.notEqual(lender.take().buffer, buf.buffer);
 });
 
 test('parallel gzip is ONE gzip member (what Python tarfile r|gz requires), even with a slow consumer', async () => {
