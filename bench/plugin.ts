@@ -7,7 +7,7 @@
  *   npm run bench:plugin                                   # 100 segments, pgbench scale 50 + 350 MB text (~1.1 GB)
  *   node dist/bench/plugin.js --segments 40 --scale 5 --text-mb 30      # a quick run
  *   [--barman-segments 40] [--max-parallel 4] [--wal-compression none|gzip] [--compression gzip] [--jobs 2]
- *   [--clients spawn,persistent]
+ *   [--clients spawn,persistent] [--phases wal,backup,restore]
  *
  * WAL: a backlog of ready segments (bench/wal-backlog.ts) drained the way PostgreSQL calls
  * archive_command, one call at a time, in order:
@@ -37,6 +37,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { clusterJson, pluginCluster, WAL } from '../test/harness/cnpg-client.js';
 import { barmanEnv } from '../test/harness/barman.js';
 import { startS3rver } from '../test/harness/s3rver.js';
@@ -47,7 +48,7 @@ import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
 import { SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
-import { numberOption, option, procStatusKiB, wanConditions, wanOption } from './util.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
 import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 100);
@@ -60,6 +61,8 @@ const COMPRESSION = option('compression') ?? 'gzip';
 const JOBS = numberOption('jobs', 2);
 /** The per-segment caller of the `spawn` client (compiled beside this file). */
 const ARCHIVE_CALL = new URL('./wal-archive-call.js', import.meta.url).pathname;
+const PHASES = new Set((option('phases') ?? 'wal,backup,restore').split(','));
+for (const p of PHASES) if (!['wal', 'backup', 'restore'].includes(p)) throw new Error(`--phases takes wal,backup,restore, not "${p}"`);
 const CLIENTS = (option('clients') ?? 'spawn,persistent').split(',');
 for (const c of CLIENTS) if (c !== 'spawn' && c !== 'persistent') throw new Error(`--clients takes spawn,persistent, not "${c}"`);
 if (!['none', 'gzip'].includes(WAL_COMPRESSION)) throw new Error('--wal-compression is none or gzip (what barman-cloud 3.4 and pgark both have)');
@@ -71,6 +74,8 @@ const RESTORE_BAR = 256 * MiB;
 const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi' };
 /** BENCH_RESTORE_NODE_ARGS adds Node options to the restore sidecar's NODE_OPTIONS, e.g. "--import=/tmp/preload.mjs" to instrument its Restore (NODE_OPTIONS refuses --cpu-prof). */
 const RESTORE_PROFILE: Record<string, string> = process.env.BENCH_RESTORE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_RESTORE_NODE_ARGS}` } : {};
+/** BENCH_INSTANCE_NODE_ARGS does the same for the instance sidecar (its Backup). */
+const INSTANCE_PROFILE: Record<string, string> = process.env.BENCH_INSTANCE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_INSTANCE_NODE_ARGS}` } : {};
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
 
@@ -212,7 +217,7 @@ async function main(): Promise<void> {
   const configuration = { wal: { maxParallel: MAX_PARALLEL, ...(WAL_COMPRESSION === 'none' ? {} : { compression: WAL_COMPRESSION }) }, data: { compression: COMPRESSION, jobs: JOBS } };
   const manifests = writeStoreManifests(work.path, pgarkStore, 'store', { configuration });
   const cluster = pluginCluster({ name: 'bench', pluginName: PLUGIN_NAME, barmanObjectName: 'store' });
-  const server = await startPluginArchivedServer({ dir: work.path, manifests: [manifests], cluster, parameters: { barmanObjectName: 'store' }, env: SIDECAR_ENV });
+  const server = await startPluginArchivedServer({ dir: work.path, manifests: [manifests], cluster, parameters: { barmanObjectName: 'store' }, env: { ...SIDECAR_ENV, ...INSTANCE_PROFILE } });
   const { pg, sidecar } = server;
   let backlog: Backlog | undefined;
   let restoreSidecar: Sidecar | undefined;
@@ -228,9 +233,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const memory = new TreeMemory(sidecar.pid);
-    process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
-    backlog = await produceBacklog(SEGMENTS);
-    rows.push(...(await walPhase({ work: work.path, backlog, sidecar, memory, pgarkStore, barmanStore })));
+    if (PHASES.has('wal')) {
+      process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
+      backlog = await produceBacklog(SEGMENTS);
+      rows.push(...(await walPhase({ work: work.path, backlog, sidecar, memory, pgarkStore, barmanStore })));
+    }
+    if (!PHASES.has('backup')) throw new Error('--phases without backup: the restore phase restores its backup');
 
     const t0 = Date.now();
     memory.start();
@@ -241,18 +249,27 @@ async function main(): Promise<void> {
     console.log(`database: ${(dbBytes / 1e6).toFixed(0)} MB, loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s while the sidecar archived its WAL (spawned client per segment), sidecar peak ${mib(loadPeak)}`);
 
     const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'bench-base' }, spec: { method: 'plugin', cluster: { name: 'bench' }, onlineConfiguration: { immediateCheckpoint: true } } }));
+    const treeCpu = () => processTree(sidecar.pid).reduce((n, p) => n + cpuSeconds(p), 0);
     memory.start();
+    const [cpu0, store0] = [treeCpu(), cpuSeconds(s3.pid)];
     const b0 = performance.now();
     const result = await sidecar.client.call(BACKUP, 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
     const pgarkBackup = (performance.now() - b0) / 1000;
+    const [pgarkCpu, pgarkStoreCpu] = [treeCpu() - cpu0, cpuSeconds(s3.pid) - store0];
     const backupPeak = memory.stop();
     const b = barmanStore.barman!;
     const codec = COMPRESSION === 'none' ? [] : [`--${COMPRESSION}`];
-    const barmanBackup = await timed('barman-cloud-backup', [...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], barmanEnv(b.env));
+    const barmanStore0 = cpuSeconds(s3.pid);
+    // The inner GNU time sums the CPU of barman-cloud-backup and every worker process it waited for.
+    const barmanBackup = await timed('/usr/bin/time', ['-f', 'CPU_S=%U+%S', 'barman-cloud-backup', ...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], barmanEnv(b.env));
     if (barmanBackup.code !== 0) throw new Error(`barman-cloud-backup: ${barmanBackup.stderr}`);
-    console.log(`backup  pgark ${pgarkBackup.toFixed(1)} s (sidecar peak ${mib(backupPeak)}, stored ${(Number(result.metadata['pgark:stored-bytes']) / 1e6).toFixed(0)} MB); barman-cloud-backup ${barmanBackup.seconds.toFixed(1)} s (peak ${(barmanBackup.rssKb / 1024).toFixed(0)} MiB)`);
+    const barmanCpu = (/CPU_S=([\d.]+)\+([\d.]+)/.exec(barmanBackup.stderr) ?? []).slice(1).reduce((n, v) => n + Number(v), 0);
+    const barmanStoreCpu = cpuSeconds(s3.pid) - barmanStore0;
+    console.log(`backup  pgark ${pgarkBackup.toFixed(1)} s (sidecar peak ${mib(backupPeak)}, stored ${(Number(result.metadata['pgark:stored-bytes']) / 1e6).toFixed(0)} MB); barman-cloud-backup ${barmanBackup.seconds.toFixed(1)} s (peak ${(barmanBackup.rssKb / 1024).toFixed(0)} MiB, stored ${(storedBytes(s3, 'barman/bench/base') / 1e6).toFixed(0)} MB)`);
+    console.log(`backup  CPU seconds: pgark sidecar ${pgarkCpu.toFixed(1)} + s3rver ${pgarkStoreCpu.toFixed(1)}; barman-cloud-backup ${barmanCpu.toFixed(1)} + s3rver ${barmanStoreCpu.toFixed(1)}; ratio ${((barmanCpu + barmanStoreCpu) / (pgarkCpu + pgarkStoreCpu)).toFixed(2)}x; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     rows.push({ what: `backup (${COMPRESSION}, jobs ${JOBS})`, pgark: pgarkBackup, barman: barmanBackup.seconds, unit: 's', pgarkPeak: Math.max(backupPeak, loadPeak), bar: INSTANCE_BAR, speedBar: 3 });
 
+    if (!PHASES.has('restore')) return;
     const restoreDir = join(work.path, 'restore-job');
     const target = join(restoreDir, 'pgdata');
     restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV, ...RESTORE_PROFILE } });

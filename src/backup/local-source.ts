@@ -3,13 +3,13 @@
  * held open for the whole copy, so a killed pgark makes the server abort the backup) while the
  * data directory and tablespaces are read straight from disk, with barman's exclusions.
  */
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
 import type { BackupSource, BackupStart, BackupStop, ServerFacts, SourceArchive, SourceEntry } from './types.js';
 import { pgdataFilter, tablespaceFilter, type PathFilter } from './exclusions.js';
 import { UserError } from '../util/errors.js';
+import { BufferLender } from '../codec/index.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -19,18 +19,26 @@ function isMissing(err: unknown): boolean {
 
 /**
  * Reads a file as it is now, for `size` bytes: a file that shrank after its size was taken is
- * zero-padded and one that grew is cut, as barman does (WAL replay repairs both).
+ * zero-padded and one that grew is cut, as barman does (WAL replay repairs both). Chunks are
+ * lent from `buffers`: the tar's compressor copies them and hands them back (codec/blocks.ts).
  */
-async function* fileBody(path: string, size: number): AsyncIterable<Uint8Array> {
+async function* fileBody(path: string, size: number, buffers: BufferLender): AsyncIterable<Uint8Array> {
   let sent = 0;
   if (size > 0) {
+    let file: FileHandle | undefined;
     try {
-      for await (const chunk of createReadStream(path, { start: 0, end: size - 1, highWaterMark: READ_CHUNK })) {
-        sent += (chunk as Buffer).length;
-        yield chunk as Buffer;
+      file = await open(path, 'r');
+      while (sent < size) {
+        const buf = buffers.take();
+        const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, size - sent), sent);
+        if (bytesRead === 0) break;
+        sent += bytesRead;
+        yield buffers.lend(buf, bytesRead);
       }
     } catch (err) {
       if (!isMissing(err)) throw err;
+    } finally {
+      await file?.close();
     }
   }
   while (sent < size) {
@@ -40,12 +48,18 @@ async function* fileBody(path: string, size: number): AsyncIterable<Uint8Array> 
   }
 }
 
-function bodies(path: string, size: number): { body: AsyncIterable<Uint8Array>; reopen: () => AsyncIterable<Uint8Array> } {
-  return { body: fileBody(path, size), reopen: () => fileBody(path, size) };
+/**
+ * Read buffers a backup keeps for reuse: about what the tar stream's queues hold between the reader
+ * and the compressor, so that few are allocated anew. They go with the backup (one lender each).
+ */
+const KEPT_READ_BUFFERS = 4;
+
+function bodies(path: string, size: number, buffers: BufferLender): { body: AsyncIterable<Uint8Array>; reopen: () => AsyncIterable<Uint8Array> } {
+  return { body: fileBody(path, size, buffers), reopen: () => fileBody(path, size, buffers) };
 }
 
 /** Top-down walk (a directory before its content, names sorted); vanished entries are skipped. */
-async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterable<SourceEntry> {
+async function* walk(root: string, rel: string, filter: PathFilter, buffers: BufferLender): AsyncIterable<SourceEntry> {
   const abs = rel ? join(root, rel) : root;
   let st;
   try {
@@ -74,7 +88,7 @@ async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterab
       throw err;
     }
     if (est.isDirectory()) subdirs.push(path);
-    else if (est.isFile()) yield { type: 'file', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, size: est.size, ...bodies(join(root, path), est.size) };
+    else if (est.isFile()) yield { type: 'file', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, size: est.size, ...bodies(join(root, path), est.size, buffers) };
     else if (est.isSymbolicLink()) {
       // Like barman (os.walk without followlinks): a link to a directory, such as pg_wal on another
       // volume, is not stored; a link to a file is stored as a link.
@@ -83,19 +97,20 @@ async function* walk(root: string, rel: string, filter: PathFilter): AsyncIterab
       yield { type: 'symlink', path, mode: est.mode & 0o7777, mtime: est.mtime, uid: est.uid, gid: est.gid, linkname: await readlink(join(root, path)) };
     }
   }
-  for (const d of subdirs) yield* walk(root, d, filter);
+  for (const d of subdirs) yield* walk(root, d, filter, buffers);
 }
 
-async function* pgdataEntries(facts: ServerFacts, filter: PathFilter): AsyncIterable<SourceEntry> {
-  yield* walk(facts.pgdata, '', filter);
+async function* pgdataEntries(facts: ServerFacts, filter: PathFilter, buffers: BufferLender): AsyncIterable<SourceEntry> {
+  yield* walk(facts.pgdata, '', filter, buffers);
   // barman copies pg_control last, after every other file: it must be newer than the data it describes.
   const path = 'global/pg_control';
   const st = await stat(join(facts.pgdata, path));
-  yield { type: 'file', path, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid, size: st.size, ...bodies(join(facts.pgdata, path), st.size) };
+  yield { type: 'file', path, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid, size: st.size, ...bodies(join(facts.pgdata, path), st.size, buffers) };
 }
 
 export class LocalSource implements BackupSource {
   readonly method = 'local' as const;
+  private readonly buffers = new BufferLender(READ_CHUNK, KEPT_READ_BUFFERS);
 
   constructor(
     private readonly client: pg.Client,
@@ -121,13 +136,13 @@ export class LocalSource implements BackupSource {
       .filter((t) => t.location.startsWith(this.facts.pgdata + '/'))
       .map((t) => t.location.slice(this.facts.pgdata.length + 1));
     for (const t of this.facts.tablespaces) {
-      yield { name: String(t.oid), entries: walk(t.location, '', tablespaceFilter(this.facts.major)) };
+      yield { name: String(t.oid), entries: walk(t.location, '', tablespaceFilter(this.facts.major), this.buffers) };
     }
     const filter = pgdataFilter(
       this.facts.tablespaces.map((t) => t.oid),
       inside,
     );
-    yield { name: 'data', entries: pgdataEntries({ ...this.facts, pgdata: this.pgdata }, filter) };
+    yield { name: 'data', entries: pgdataEntries({ ...this.facts, pgdata: this.pgdata }, filter, this.buffers) };
   }
 
   async stop(): Promise<BackupStop> {

@@ -79,14 +79,28 @@ function walFileAt(timeline: number, lsn: string, segmentSize: number): { wal: s
   return { wal: walSegmentName(timeline, pos, segmentSize), offset: walSegmentOffset(pos, segmentSize) };
 }
 
+/** Levels PGARK_COMPRESS_LEVEL may set per codec (snappy and lz4 have none). */
+const LEVELS: Partial<Record<CodecName, [number, number]>> = { gzip: [0, 9], zstd: [1, 22], xz: [0, 9], bzip2: [1, 9] };
+
+/** PGARK_COMPRESS_LEVEL checked against the codec's levels; undefined = the codec's default (codec/parallel.ts). */
+function compressLevel(codec: CodecName): number | undefined {
+  const level = setting('compressLevel');
+  const range = LEVELS[codec];
+  if (level === undefined || !range) return undefined;
+  if (level < range[0] || level > range[1]) {
+    throw new UserError(`PGARK_COMPRESS_LEVEL=${level} is not a ${codec} level: expected ${range[0]}-${range[1]}`, `unset it for the default, or set a level from ${range[0]} to ${range[1]}`);
+  }
+  return level;
+}
+
 /**
  * One codec stream per tar (barman-cloud reads a single gzip member / bzip2 stream), compressed on
  * `jobs` cores. Codecs with restart points get a framed compressor, so the tar is indexed for
  * ranged reads (tar-index.ts); encrypted tars cannot be read from the middle and get none.
  */
-function compressor(codec: CodecName, jobs: number, age: AgeKeys | undefined): Transform {
-  if (!age && isFramedCodec(codec)) return framedCompressStream(codec, { workers: jobs });
-  return encodeStream(parallelCompressStream(codec, { workers: jobs }), age);
+function compressor(codec: CodecName, jobs: number, age: AgeKeys | undefined, level: number | undefined): Transform {
+  if (!age && isFramedCodec(codec)) return framedCompressStream(codec, { workers: jobs, level });
+  return encodeStream(parallelCompressStream(codec, { workers: jobs, level }), age);
 }
 
 export interface BackupResult {
@@ -99,6 +113,7 @@ export interface BackupResult {
 
 export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
   const log = logger();
+  const level = compressLevel(req.compression);
   const store = await openObjectStore(req.store);
   let sql: pg.Client | undefined;
   let primary: pg.Client | undefined;
@@ -133,7 +148,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       const w = new ArchiveWriter({
         store,
         key: `${parent ? incrementalPrefix(serverName, backupId) : backupPrefix(serverName, backupId)}${name}.tar${ext}`,
-        compressor: compressor(req.compression, req.jobs, req.store.age),
+        compressor: compressor(req.compression, req.jobs, req.store.age, level),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
         queueSize: req.queueSize ?? Math.max(2, req.jobs),
         sizeHint,

@@ -27,10 +27,9 @@
  */
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { promisify } from 'node:util';
 import { CompressStream } from 'zstd-napi';
 import type { CodecName } from './types.js';
-import { BlockAccumulator } from './blocks.js';
+import { BlockAccumulator, copied } from './blocks.js';
 import { codecProcess } from './child-process.js';
 import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from './snappy-framing.js';
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
@@ -76,24 +75,54 @@ const DEFLATE_WINDOW = 32 * 1024;
 /** How one codec turns independent blocks into pieces of a single stream. */
 interface BlockCodec {
   header(): Buffer;
-  /** Compress a block that is not the last one. `previous` is the block before it (or undefined). */
-  block(data: Buffer, previous: Buffer | undefined): Promise<Buffer>;
+  /**
+   * Compress a block that is not the last one. `previous` is the block before it (or undefined).
+   * The codec reads `previous` only during the call and `data` until its promise settles: then
+   * the compressor reuses their buffers, so the output must never share the input's memory.
+   */
+  block(data: Buffer, previous: Buffer | undefined): Promise<Buffer | Buffer[]>;
   /** Compress the last block (possibly empty) and return it with any trailer. */
-  last(data: Buffer, previous: Buffer | undefined): Promise<Buffer>;
+  last(data: Buffer, previous: Buffer | undefined): Promise<Buffer | Buffer[]>;
 }
 
-const deflateRaw = promisify<zlib.InputType, zlib.ZlibOptions, Buffer>(zlib.deflateRaw);
+/**
+ * Compressed output per zlib call. zlib.deflateRaw gathers 16 KiB pieces and then joins them into
+ * one more Buffer; the pieces of 64 KiB are pushed as they are, so a block's output is allocated
+ * once.
+ */
+const DEFLATE_CHUNK = 64 * 1024;
 
-function gzipBlockCodec(level: number | undefined): BlockCodec {
+/**
+ * gzip's level for base-backup tars, chosen as pgBackRest chooses its compress-level defaults: per
+ * codec, where more CPU stops buying size. Measured on the bench database (pgbench + hex text,
+ * 1 MiB blocks, docs/backups.md "Compression level"): levels 1-3 deflate about 160 MB/s per core
+ * and store 1.3-2.3 % more than level 6, which runs at 90 MB/s; level 9 (Python tarfile's, so
+ * barman-cloud's) runs at 29 MB/s for 0.3 % less than 6. PGARK_COMPRESS_LEVEL overrides it.
+ */
+export const GZIP_BACKUP_LEVEL = 3;
+
+/** One block through a raw deflate stream, its output kept as zlib's pieces. */
+function deflateBlock(data: Buffer, opts: zlib.ZlibOptions): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const z = zlib.createDeflateRaw({ ...opts, chunkSize: DEFLATE_CHUNK });
+    z.on('data', (piece: Buffer) => out.push(piece));
+    z.on('error', reject);
+    z.on('end', () => resolve(out));
+    z.end(data);
+  });
+}
+
+function gzipBlockCodec(level: number): BlockCodec {
   let crc = 0;
   let length = 0;
-  const deflate = (data: Buffer, previous: Buffer | undefined, finishFlush: number): Promise<Buffer> => {
+  const deflate = (data: Buffer, previous: Buffer | undefined, finishFlush: number): Promise<Buffer[]> => {
     crc = zlib.crc32(data, crc);
     length += data.length;
-    const opts: zlib.ZlibOptions = { finishFlush };
-    if (level !== undefined) opts.level = level;
+    const opts: zlib.ZlibOptions = { finishFlush, level };
+    // zlib copies the dictionary when the stream is created: `previous` is free once this returns.
     if (previous) opts.dictionary = previous.subarray(Math.max(0, previous.length - DEFLATE_WINDOW));
-    return deflateRaw(data, opts);
+    return deflateBlock(data, opts);
   };
   return {
     // RFC 1952 header: magic, CM=deflate, no flags, MTIME=0, XFL=0, OS=3 (Unix).
@@ -104,7 +133,7 @@ function gzipBlockCodec(level: number | undefined): BlockCodec {
       const trailer = Buffer.allocUnsafe(8);
       trailer.writeUInt32LE(crc >>> 0, 0);
       trailer.writeUInt32LE(length % 2 ** 32, 4);
-      return Buffer.concat([body, trailer]);
+      return [...body, trailer];
     },
   };
 }
@@ -128,11 +157,25 @@ function lz4BlockCodec(): BlockCodec {
   };
 }
 
-/** Compresses blocks concurrently and emits them in input order, with at most `workers` in flight. */
+/** A block being compressed, with the buffer it was copied into (none for markers and the last block). */
+interface InFlight {
+  out: Promise<Buffer | Buffer[]>;
+  input?: Buffer;
+}
+
+/**
+ * Compresses blocks concurrently and emits them in input order, with at most `workers` in flight.
+ * Block buffers are reused: one is free again once its block is compressed and the block after it
+ * has started (which took its last 32 KiB as dictionary), so a tar of any size allocates at most
+ * workers + 2 of them.
+ */
 class ParallelBlockCompressor extends Transform {
   private readonly blocks: BlockAccumulator;
-  private readonly inFlight: Promise<Buffer>[] = [];
+  private readonly inFlight: InFlight[] = [];
+  private readonly free: Buffer[] = [];
   private previous: Buffer | undefined;
+  /** Whether `previous` is compressed already (then it is free as soon as the next block starts). */
+  private previousDone = false;
   bytesOut = 0;
   /** Callers of cutFrame, in order, told when the blocks before their mark are out. */
   protected readonly frameEnds: ((at: number) => void)[] = [];
@@ -140,10 +183,10 @@ class ParallelBlockCompressor extends Transform {
   constructor(
     private readonly codec: BlockCodec,
     private readonly workers: number,
-    blockSize: number,
+    private readonly blockSize: number,
   ) {
     super();
-    this.blocks = new BlockAccumulator(blockSize);
+    this.blocks = new BlockAccumulator(blockSize, (size) => this.free.pop() ?? Buffer.allocUnsafe(size));
     const header = codec.header();
     this.bytesOut += header.length;
     this.push(header);
@@ -153,11 +196,13 @@ class ParallelBlockCompressor extends Transform {
     if (Object.is(chunk, END_FRAME)) {
       const rest = this.blocks.rest();
       this.submit(rest ? [rest] : [])
-        .then(() => this.enqueue(Promise.resolve(END_FRAME)))
+        .then(() => this.inFlight.push({ out: Promise.resolve(END_FRAME) }))
         .then(() => callback(), callback);
       return;
     }
-    this.submit(this.blocks.add(chunk)).then(() => callback(), callback);
+    const blocks = this.blocks.add(chunk);
+    copied(chunk);
+    this.submit(blocks).then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -169,27 +214,39 @@ class ParallelBlockCompressor extends Transform {
   private async submit(blocks: Buffer[]): Promise<void> {
     for (const b of blocks) {
       await this.drain(this.workers - 1);
-      this.enqueue(this.codec.block(b, this.previous));
+      this.enqueue(this.codec.block(b, this.previous), b);
+      if (this.previous && this.previousDone) this.recycle(this.previous);
       this.previous = b;
+      this.previousDone = false;
     }
   }
 
-  private enqueue(p: Promise<Buffer>): void {
+  private enqueue(out: Promise<Buffer | Buffer[]>, input?: Buffer): void {
     // Rejections are observed by drain(); avoid an unhandled-rejection crash meanwhile.
-    p.catch(() => undefined);
-    this.inFlight.push(p);
+    out.catch(() => undefined);
+    this.inFlight.push({ out, input });
+  }
+
+  /** The whole buffer a block (or the partial block before a cut) was copied into, back to the free list. */
+  private recycle(block: Buffer): void {
+    if (block.byteOffset + this.blockSize <= block.buffer.byteLength) this.free.push(Buffer.from(block.buffer, block.byteOffset, this.blockSize));
   }
 
   /** Emits finished blocks, oldest first, until at most `keep` remain in flight. */
   private async drain(keep: number): Promise<void> {
     while (this.inFlight.length > keep) {
-      const out = await this.inFlight.shift()!;
+      const { out: pending, input } = this.inFlight.shift()!;
+      const out = await pending;
       if (out === END_FRAME) {
         this.frameEnds.shift()?.(this.bytesOut);
         continue;
       }
-      this.bytesOut += out.length;
-      if (out.length) this.push(out);
+      if (input === this.previous) this.previousDone = true;
+      else if (input) this.recycle(input);
+      for (const piece of Array.isArray(out) ? out : [out]) {
+        this.bytesOut += piece.length;
+        if (piece.length) this.push(piece);
+      }
     }
   }
 }
@@ -293,7 +350,7 @@ export function parallelCompressStream(codec: CodecName, opts: ParallelCompressO
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return new ParallelBlockCompressor(gzipBlockCodec(opts.level), workers, blockSize);
+      return new ParallelBlockCompressor(gzipBlockCodec(opts.level ?? GZIP_BACKUP_LEVEL), workers, blockSize);
     case 'snappy':
       return new ParallelBlockCompressor(snappyBlockCodec, workers, Math.ceil(blockSize / SNAPPY_MAX_CHUNK) * SNAPPY_MAX_CHUNK);
     case 'lz4':

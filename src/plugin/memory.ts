@@ -18,10 +18,13 @@
  *   spare                = budget - BASE
  *   WAL segments at once = clamp(floor(spare / WAL_PUSH), 1, wal.maxParallel)
  *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
- *                          (S3's smallest part; up to two more are being filled (storage/types.ts; one for S3); the other half of spare is for the compression
- *                          blocks, jobs x 2 x 1 MiB, and stream buffers; at 128Mi that is
- *                          about 20 MiB, and a full collection during a Backup left 11-12 MiB
- *                          of live Buffers: bench/backup-memory.ts)
+ *                          (S3's smallest part; up to two more are being filled, storage/types.ts;
+ *                          one for S3). The other half of spare is for the compression:
+ *                          jobs + 2 block buffers of 1 MiB reused for the whole tar, its
+ *                          output in 64 KiB pieces, and 1 MiB read buffers the compressor
+ *                          hands back once it copied them, 4 kept and a few in the tar
+ *                          stream's queues (codec/parallel.ts, codec/blocks.ts); a Backup of
+ *                          a 1160 MB database under 128Mi peaked at 123 MiB: bench/plugin.ts)
  *   collector            = above budget - HEADROOM (32 MiB) of resident set, a full garbage
  *                          collection once the Buffers (process.memoryUsage().arrayBuffers)
  *                          grew REGROWTH (8 MiB) past the fewest seen since the last one, at

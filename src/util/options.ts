@@ -260,6 +260,12 @@ export const OPTIONS = {
     readBy: 'plugin serve --role instance, restore',
     description: "the sidecar's memory budget as a Kubernetes quantity (128Mi); default: the container's cgroup limit. WAL parallelism, backup part sizes and garbage collection follow it (docs/cnpg-plugin.md, Memory)",
   },
+  compressLevel: {
+    env: 'PGARK_COMPRESS_LEVEL',
+    type: int(0),
+    readBy: 'backup, plugin serve --role instance',
+    description: "compression level of base-backup tars: gzip 0-9 (default 3), zstd 1-22 (default 3), xz 0-9, bzip2 1-9 (their programs' defaults); ignored by snappy and lz4 (docs/backups.md, Compression level)",
+  },
   // Set in every CNPG instance pod (the operator plugin injects the first two into its sidecar).
   pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
   pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve in a cluster', description: 'the Cluster this pod belongs to (retention; the readiness check reads its store)' },

@@ -1,7 +1,8 @@
 /**
  * What happens around a backup: a Backup manifest names it, archiving that fails is reported
  * clearly and never yields a DONE backup, and a backup killed with SIGKILL stays invisible to
- * recovery and is removable. Real PostgreSQL 15 and a file:// store.
+ * recovery and is removable; PGARK_COMPRESS_LEVEL is checked before anything is stored. Real
+ * PostgreSQL 15 and a file:// store.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,6 +36,33 @@ describe('backup lifecycle', () => {
   after(async () => {
     await server?.pg.destroy();
     await store?.stop();
+  });
+
+  // PGARK_COMPRESS_LEVEL: refused out of the codec's range before anything is stored, applied otherwise.
+  const gzipBackup = (name: string, level?: string) =>
+    pgark(['backup', '-f', server.manifest, '--pgdata', server.pg.pgdata, '--immediate-checkpoint', '--compression', 'gzip', '--name', name], { ...server.pg.env, ...(level === undefined ? {} : { PGARK_COMPRESS_LEVEL: level }) });
+  const dataTarSize = async (name: string) => {
+    const b = (await storeCatalog(store, server.clusterName)).backups.find((x) => x.backup_name === name);
+    assert.equal(b?.status, 'DONE', `${name} is DONE`);
+    const tar = (await storeObjects(store, `${server.clusterName}/base/${b.backup_id}/`)).find((o) => o.key.endsWith('/data.tar.gz'));
+    assert.ok(tar, `${name} has a data.tar.gz`);
+    return tar.size;
+  };
+
+  it('PGARK_COMPRESS_LEVEL outside gzip\'s 0-9 is refused with the variable, the range and a hint, and nothing is stored', async () => {
+    const before = await objectCount(store, `${server.clusterName}/base/`);
+    const r = await gzipBackup('too-high', '12');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /PGARK_COMPRESS_LEVEL=12 is not a gzip level: expected 0-9/);
+    assert.match(r.stderr, /set a level from 0 to 9/);
+    assert.equal(await objectCount(store, `${server.clusterName}/base/`), before);
+  });
+
+  it('PGARK_COMPRESS_LEVEL=0 stores the tar uncompressed inside gzip, far larger than the default level', async () => {
+    assert.equal((await gzipBackup('level-0', '0')).code, 0);
+    assert.equal((await gzipBackup('default-level')).code, 0);
+    const [stored, compressed] = [await dataTarSize('level-0'), await dataTarSize('default-level')];
+    assert.ok(stored > 3 * compressed, `level 0: ${stored} bytes, default: ${compressed}`);
   });
 
   it('a Backup manifest applied with applyBackup records metadata.name as backup_name', async () => {

@@ -6,6 +6,10 @@ import tar from 'tar-stream';
 import snappy from 'snappy';
 import { decompressStream, parallelCompressStream, type CodecName } from '../../src/codec/index.js';
 import { runTool, sampleData, through } from './helpers.js';
+import { BufferLender, copied } from '../../src/codec/blocks.js';
+import { GZIP_BACKUP_LEVEL } from '../../src/codec/parallel.js';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const BLOCK = 256 * 1024;
 const data = sampleData(1 << 20, 3 << 20);
@@ -38,6 +42,47 @@ for (const codec of codecs) {
     }
   });
 }
+
+test('parallel block codecs reuse their block buffers without touching output still queued: a slow consumer gets every byte right', async () => {
+  // Many more blocks than buffers (workers + 2), and pieces of output waiting in the stream's queue while their blocks' buffers refill.
+  for (const codec of ['gzip', 'snappy', 'lz4'] as const) {
+    const compressed = await through(data, [parallelCompressStream(codec, { workers: 2, blockSize: 64 * 1024 })], true);
+    assert.ok((await referenceDecode(codec, compressed)).equals(data), `${codec}: reference decode`);
+  }
+});
+
+test('lent read buffers come back once the compressor copied every byte, and refilling them leaves the output intact', async () => {
+  const lender = new BufferLender(64 * 1024, 4);
+  const used = new Set<ArrayBufferLike>();
+  let chunks = 0;
+  async function* lentChunks(): AsyncIterable<Buffer> {
+    for (let at = 0; at < data.length; at += lender.size, chunks++) {
+      const buf = lender.take();
+      used.add(buf.buffer);
+      const n = data.copy(buf, 0, at, at + lender.size);
+      yield lender.lend(buf, n);
+    }
+  }
+  const out: Buffer[] = [];
+  const sink = new Writable({ highWaterMark: 1024, write: (c: Buffer, _e, cb) => (out.push(c), setImmediate(cb)) });
+  await pipeline(Readable.from(lentChunks()), parallelCompressStream('gzip', { workers: 2, blockSize: 100_000 }), sink);
+  assert.ok((await referenceDecode('gzip', Buffer.concat(out))).equals(data));
+  assert.ok(used.size < chunks / 2, `${used.size} buffers for ${chunks} chunks: they did not come back`);
+
+  // Bytes left uncopied (a cut chunk): that buffer is never lent again.
+  const buf = lender.take();
+  const chunk = lender.lend(buf, 1000);
+  copied(chunk.subarray(0, 999));
+  for (let i = 0; i < 8; i++) assert.notEqual(lender.take().buffer, buf.buffer);
+});
+
+test('parallel gzip compresses at GZIP_BACKUP_LEVEL (3) unless given a level', async () => {
+  assert.equal(GZIP_BACKUP_LEVEL, 3);
+  const at = (level?: number) => through(data, [parallelCompressStream('gzip', { workers: 2, blockSize: BLOCK, level })]);
+  const [byDefault, three, six] = [await at(), await at(3), await at(6)];
+  assert.ok(byDefault.equals(three), 'the default is level 3');
+  assert.ok(!byDefault.equals(six), 'a given level is used');
+});
 
 test('parallel gzip is ONE gzip member (what Python tarfile r|gz requires), even with a slow consumer', async () => {
   const compressed = await through(data, [parallelCompressStream('gzip', { workers: 4, blockSize: 100_000 })], true);
