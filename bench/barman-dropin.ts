@@ -25,7 +25,7 @@ import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { putCeiling } from './store-ceiling.js';
-import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
+import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
 import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 128);
@@ -78,16 +78,6 @@ async function runTimed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd
   const seconds = (performance.now() - t0) / 1000;
   const m = /BENCH_CPU=([\d.]+) ([\d.]+)/.exec(r.stderr);
   return { ...r, seconds, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
-}
-
-/**
- * CPU seconds of this process's children that it has waited for (cutime + cstime, fields 16-17 of
- * stat(5)): every tool call, and whatever each call waited for in turn. A daemon a call left
- * running is not in it (drain() reads the daemon's own).
- */
-function childrenCpuSeconds(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 /** Peak of the summed VmRSS of every process whose command line contains `needle`, sampled every 100 ms. */

@@ -8,6 +8,7 @@
  *   node dist/bench/plugin.js --segments 40 --scale 5 --text-mb 30      # a quick run
  *   [--barman-segments 40] [--max-parallel 4] [--wal-compression none|gzip] [--compression gzip] [--jobs 2]
  *   [--clients spawn,persistent] [--phases wal,backup,restore]
+ *   BENCH_INSTANCE_NODE_ARGS="--import=/tmp/profile.mjs"  # added to the instance sidecar's NODE_OPTIONS (NODE_OPTIONS refuses --cpu-prof)
  *
  * WAL: a backlog of ready segments (bench/wal-backlog.ts) drained the way PostgreSQL calls
  * archive_command, one call at a time, in order:
@@ -48,7 +49,7 @@ import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
 import { SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
-import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
+import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
 import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
 
 const SEGMENTS = numberOption('segments', 100);
@@ -61,10 +62,11 @@ const COMPRESSION = option('compression') ?? 'gzip';
 const JOBS = numberOption('jobs', 2);
 /** The per-segment caller of the `spawn` client (compiled beside this file). */
 const ARCHIVE_CALL = new URL('./wal-archive-call.js', import.meta.url).pathname;
-const PHASES = new Set((option('phases') ?? 'wal,backup,restore').split(','));
-for (const p of PHASES) if (!['wal', 'backup', 'restore'].includes(p)) throw new Error(`--phases takes wal,backup,restore, not "${p}"`);
 const CLIENTS = (option('clients') ?? 'spawn,persistent').split(',');
 for (const c of CLIENTS) if (c !== 'spawn' && c !== 'persistent') throw new Error(`--clients takes spawn,persistent, not "${c}"`);
+const PHASES = (option('phases') ?? 'wal,backup,restore').split(',');
+for (const p of PHASES) if (!['wal', 'backup', 'restore'].includes(p)) throw new Error(`--phases takes wal,backup,restore, not "${p}"`);
+if (PHASES.includes('restore') && !PHASES.includes('backup')) throw new Error('--phases: restore needs backup (it restores that backup)');
 if (!['none', 'gzip'].includes(WAL_COMPRESSION)) throw new Error('--wal-compression is none or gzip (what barman-cloud 3.4 and pgark both have)');
 
 const MiB = 1024 * 1024;
@@ -74,7 +76,7 @@ const RESTORE_BAR = 256 * MiB;
 const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi' };
 /** BENCH_RESTORE_NODE_ARGS adds Node options to the restore sidecar's NODE_OPTIONS, e.g. "--import=/tmp/preload.mjs" to instrument its Restore (NODE_OPTIONS refuses --cpu-prof). */
 const RESTORE_PROFILE: Record<string, string> = process.env.BENCH_RESTORE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_RESTORE_NODE_ARGS}` } : {};
-/** BENCH_INSTANCE_NODE_ARGS does the same for the instance sidecar (its Backup). */
+/** BENCH_INSTANCE_NODE_ARGS does the same for the instance sidecar (its WAL.Archive and Backup). */
 const INSTANCE_PROFILE: Record<string, string> = process.env.BENCH_INSTANCE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_INSTANCE_NODE_ARGS}` } : {};
 const BACKUP = 'cnpgi.backup.v1.Backup';
 const RESTORE_JOB = 'cnpgi.wal.v1.RestoreJobHooks';
@@ -176,14 +178,38 @@ function persistentArchiver(sidecar: Sidecar, pgdata: string, cluster: object, p
   };
 }
 
+/**
+ * CPU seconds per segment of a drain, the steadier figure on a shared machine: the calls (this
+ * process's children, e.g. spawned clients and barman-cloud's processes, plus this process itself,
+ * where the persistent client runs), the sidecar, s3rver; with the load average at the start.
+ */
+function cpuMeter(storePid: number, sidecarPid?: number): { perSegment(segments: number): string } {
+  const self = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const calls = () => childrenCpuSeconds() + self();
+  const load = loadavg()[0];
+  const [calls0, sidecar0, store0] = [calls(), sidecarPid ? cpuSeconds(sidecarPid) : 0, cpuSeconds(storePid)];
+  return {
+    perSegment: (n) => {
+      const c = (calls() - calls0) / n;
+      const sc = sidecarPid ? (cpuSeconds(sidecarPid) - sidecar0) / n : 0;
+      const st = (cpuSeconds(storePid) - store0) / n;
+      return `cpu s/segment: calls ${c.toFixed(3)} + sidecar ${sc.toFixed(3)} + s3rver ${st.toFixed(3)} = ${(c + sc + st).toFixed(3)} (load ${load.toFixed(1)})`;
+    },
+  };
+}
+
 async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; memory: TreeMemory; pgarkStore: TestStore; barmanStore: TestStore }): Promise<Row[]> {
   const who = serverIdentity();
   const s3 = o.pgarkStore.s3rver!;
   const rows: Row[] = [];
   const barmanPgdata = toolDataDir(join(o.work, 'wal-barman'), o.backlog.pgdata, o.backlog.segments.slice(0, BARMAN_SEGMENTS));
+  const barmanCpu = cpuMeter(s3.pid);
   const barman = await timedDrain(s3, barmanPgdata, o.backlog.segments.slice(0, BARMAN_SEGMENTS), barmanPluginArchiver(barmanPgdata, join(o.work, 'wal-barman', 'spool'), o.barmanStore, 'backlog'));
   const barmanRate = BARMAN_SEGMENTS / barman.seconds;
-  console.log(`WAL  plugin-barman-cloud model: ${BARMAN_SEGMENTS} segments in ${barman.seconds.toFixed(1)} s = ${barmanRate.toFixed(2)} segments/s (store CPU ${(barman.storeBusy * 100).toFixed(0)} %)`);
+  console.log(`WAL  plugin-barman-cloud model: ${BARMAN_SEGMENTS} segments in ${barman.seconds.toFixed(1)} s = ${barmanRate.toFixed(2)} segments/s (store CPU ${(barman.storeBusy * 100).toFixed(0)} %), ${barmanCpu.perSegment(BARMAN_SEGMENTS)}`);
   for (const client of CLIENTS) {
     const serverName = `backlog-${client}`;
     const dir = join(o.work, `wal-${client}`);
@@ -198,10 +224,13 @@ async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; m
         ? commandArchiver(pgdata, (p) => ['/bin/sh', ['-c', `${process.execPath} ${ARCHIVE_CALL} ${o.sidecar.socket} ${files.clusterFile} ${files.paramsFile} ${p}`]], {})
         : persistentArchiver(o.sidecar, pgdata, cluster, parameters);
     o.memory.start();
+    const meter = cpuMeter(s3.pid, o.sidecar.pid);
     const r = await timedDrain(s3, pgdata, o.backlog.segments, archive);
     const peak = o.memory.stop();
     const rate = o.backlog.segments.length / r.seconds;
-    console.log(`WAL  pgark (${client} client): ${o.backlog.segments.length} segments in ${r.seconds.toFixed(1)} s = ${rate.toFixed(2)} segments/s (store CPU ${(r.storeBusy * 100).toFixed(0)} %), sidecar peak ${mib(peak)}`);
+    console.log(
+      `WAL  pgark (${client} client): ${o.backlog.segments.length} segments in ${r.seconds.toFixed(1)} s = ${rate.toFixed(2)} segments/s (store CPU ${(r.storeBusy * 100).toFixed(0)} %), sidecar peak ${mib(peak)}, ${meter.perSegment(o.backlog.segments.length)}`,
+    );
     rows.push({ what: `WAL archive, ${client} client`, pgark: rate, barman: barmanRate, unit: 'segments/s', pgarkPeak: peak, bar: INSTANCE_BAR, speedBar: 8 });
     rmSync(dir, { recursive: true, force: true });
   }
@@ -233,72 +262,73 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const memory = new TreeMemory(sidecar.pid);
-    if (PHASES.has('wal')) {
+    const b = barmanStore.barman!;
+    if (PHASES.includes('wal')) {
       process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
       backlog = await produceBacklog(SEGMENTS);
       rows.push(...(await walPhase({ work: work.path, backlog, sidecar, memory, pgarkStore, barmanStore })));
     }
-    if (!PHASES.has('backup')) throw new Error('--phases without backup: the restore phase restores its backup');
 
-    const t0 = Date.now();
-    memory.start();
-    await loadBenchData(pg, SCALE, TEXT_MB);
-    await waitArchiverIdle(pg);
-    const loadPeak = memory.stop();
-    const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
-    console.log(`database: ${(dbBytes / 1e6).toFixed(0)} MB, loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s while the sidecar archived its WAL (spawned client per segment), sidecar peak ${mib(loadPeak)}`);
+    if (PHASES.includes('backup')) {
+      const t0 = Date.now();
+      memory.start();
+      await loadBenchData(pg, SCALE, TEXT_MB);
+      await waitArchiverIdle(pg);
+      const loadPeak = memory.stop();
+      const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
+      console.log(`database: ${(dbBytes / 1e6).toFixed(0)} MB, loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s while the sidecar archived its WAL (spawned client per segment), sidecar peak ${mib(loadPeak)}`);
 
-    const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'bench-base' }, spec: { method: 'plugin', cluster: { name: 'bench' }, onlineConfiguration: { immediateCheckpoint: true } } }));
-    const treeCpu = () => processTree(sidecar.pid).reduce((n, p) => n + cpuSeconds(p), 0);
-    memory.start();
-    const [cpu0, store0] = [treeCpu(), cpuSeconds(s3.pid)];
-    const b0 = performance.now();
-    const result = await sidecar.client.call(BACKUP, 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
-    const pgarkBackup = (performance.now() - b0) / 1000;
-    const [pgarkCpu, pgarkStoreCpu] = [treeCpu() - cpu0, cpuSeconds(s3.pid) - store0];
-    const backupPeak = memory.stop();
-    const b = barmanStore.barman!;
-    const codec = COMPRESSION === 'none' ? [] : [`--${COMPRESSION}`];
-    const barmanStore0 = cpuSeconds(s3.pid);
-    // The inner GNU time sums the CPU of barman-cloud-backup and every worker process it waited for.
-    const barmanBackup = await timed('/usr/bin/time', ['-f', 'CPU_S=%U+%S', 'barman-cloud-backup', ...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], barmanEnv(b.env));
-    if (barmanBackup.code !== 0) throw new Error(`barman-cloud-backup: ${barmanBackup.stderr}`);
-    const barmanCpu = (/CPU_S=([\d.]+)\+([\d.]+)/.exec(barmanBackup.stderr) ?? []).slice(1).reduce((n, v) => n + Number(v), 0);
-    const barmanStoreCpu = cpuSeconds(s3.pid) - barmanStore0;
-    console.log(`backup  pgark ${pgarkBackup.toFixed(1)} s (sidecar peak ${mib(backupPeak)}, stored ${(Number(result.metadata['pgark:stored-bytes']) / 1e6).toFixed(0)} MB); barman-cloud-backup ${barmanBackup.seconds.toFixed(1)} s (peak ${(barmanBackup.rssKb / 1024).toFixed(0)} MiB, stored ${(storedBytes(s3, 'barman/bench/base') / 1e6).toFixed(0)} MB)`);
-    console.log(`backup  CPU seconds: pgark sidecar ${pgarkCpu.toFixed(1)} + s3rver ${pgarkStoreCpu.toFixed(1)}; barman-cloud-backup ${barmanCpu.toFixed(1)} + s3rver ${barmanStoreCpu.toFixed(1)}; ratio ${((barmanCpu + barmanStoreCpu) / (pgarkCpu + pgarkStoreCpu)).toFixed(2)}x; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    rows.push({ what: `backup (${COMPRESSION}, jobs ${JOBS})`, pgark: pgarkBackup, barman: barmanBackup.seconds, unit: 's', pgarkPeak: Math.max(backupPeak, loadPeak), bar: INSTANCE_BAR, speedBar: 3 });
-
-    if (!PHASES.has('restore')) return;
-    const restoreDir = join(work.path, 'restore-job');
-    const target = join(restoreDir, 'pgdata');
-    restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV, ...RESTORE_PROFILE } });
-    const restoreMemory = new TreeMemory(restoreSidecar.pid);
-    const recovering = pluginCluster({
-      name: 'restored',
-      pluginName: PLUGIN_NAME,
-      barmanObjectName: 'store',
-      serverName: 'restored',
-      // The restore sidecar runs no server: the Cluster's image says which major the Job's postgres container runs.
-      spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8', bootstrap: { recovery: { source: 'origin' } }, externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'bench' } } }] },
-    });
-    restoreMemory.start();
-    const r0 = performance.now();
-    await restoreSidecar.client.call(RESTORE_JOB, 'Restore', { clusterDefinition: clusterJson(recovering), checkEmptyWalArchive: true });
-    const pgarkRestore = (performance.now() - r0) / 1000;
-    const restorePeak = restoreMemory.stop();
-    await restoreSidecar.stop();
-    restoreSidecar = undefined;
-    rmSync(restoreDir, { recursive: true, force: true });
-    const listed = execFileSync('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: { ...process.env, ...barmanEnv(b.env) } });
-    const barmanId = (JSON.parse(listed.toString()) as { backups_list: { backup_id: string }[] }).backups_list[0]?.backup_id;
-    if (!barmanId) throw new Error('barman-cloud-backup-list found no backup');
-    const barmanTarget = join(work.path, 'barman-restore');
-    const barmanRestore = await timed('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanId, barmanTarget], barmanEnv(b.env));
-    if (barmanRestore.code !== 0) throw new Error(`barman-cloud-restore: ${barmanRestore.stderr}`);
-    rmSync(barmanTarget, { recursive: true, force: true });
-    console.log(`restore pgark ${pgarkRestore.toFixed(1)} s (restore sidecar peak ${mib(restorePeak)}); barman-cloud-restore ${barmanRestore.seconds.toFixed(1)} s (peak ${(barmanRestore.rssKb / 1024).toFixed(0)} MiB)`);
-    rows.push({ what: 'restore', pgark: pgarkRestore, barman: barmanRestore.seconds, unit: 's', pgarkPeak: restorePeak, bar: RESTORE_BAR, speedBar: 3 });
+      const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'bench-base' }, spec: { method: 'plugin', cluster: { name: 'bench' }, onlineConfiguration: { immediateCheckpoint: true } } }));
+      const treeCpu = () => processTree(sidecar.pid).reduce((n, p) => n + cpuSeconds(p), 0);
+      memory.start();
+      const [cpu0, store0] = [treeCpu(), cpuSeconds(s3.pid)];
+      const b0 = performance.now();
+      const result = await sidecar.client.call(BACKUP, 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
+      const pgarkBackup = (performance.now() - b0) / 1000;
+      const [pgarkCpu, pgarkStoreCpu] = [treeCpu() - cpu0, cpuSeconds(s3.pid) - store0];
+      const backupPeak = memory.stop();
+      const codec = COMPRESSION === 'none' ? [] : [`--${COMPRESSION}`];
+      const barmanStore0 = cpuSeconds(s3.pid);
+      // The inner GNU time sums the CPU of barman-cloud-backup and every worker process it waited for.
+      const barmanBackup = await timed('/usr/bin/time', ['-f', 'CPU_S=%U+%S', 'barman-cloud-backup', ...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], barmanEnv(b.env));
+      if (barmanBackup.code !== 0) throw new Error(`barman-cloud-backup: ${barmanBackup.stderr}`);
+      const barmanCpu = (/CPU_S=([\d.]+)\+([\d.]+)/.exec(barmanBackup.stderr) ?? []).slice(1).reduce((n, v) => n + Number(v), 0);
+      const barmanStoreCpu = cpuSeconds(s3.pid) - barmanStore0;
+      console.log(`backup  pgark ${pgarkBackup.toFixed(1)} s (sidecar peak ${mib(backupPeak)}, stored ${(Number(result.metadata['pgark:stored-bytes']) / 1e6).toFixed(0)} MB); barman-cloud-backup ${barmanBackup.seconds.toFixed(1)} s (peak ${(barmanBackup.rssKb / 1024).toFixed(0)} MiB, stored ${(storedBytes(s3, 'barman/bench/base') / 1e6).toFixed(0)} MB)`);
+      console.log(`backup  CPU seconds: pgark sidecar ${pgarkCpu.toFixed(1)} + s3rver ${pgarkStoreCpu.toFixed(1)}; barman-cloud-backup ${barmanCpu.toFixed(1)} + s3rver ${barmanStoreCpu.toFixed(1)}; ratio ${((barmanCpu + barmanStoreCpu) / (pgarkCpu + pgarkStoreCpu)).toFixed(2)}x; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+      rows.push({ what: `backup (${COMPRESSION}, jobs ${JOBS})`, pgark: pgarkBackup, barman: barmanBackup.seconds, unit: 's', pgarkPeak: Math.max(backupPeak, loadPeak), bar: INSTANCE_BAR, speedBar: 3 });
+    }
+    if (PHASES.includes('restore')) {
+      const restoreDir = join(work.path, 'restore-job');
+      const target = join(restoreDir, 'pgdata');
+      restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV, ...RESTORE_PROFILE } });
+      const restoreMemory = new TreeMemory(restoreSidecar.pid);
+      const recovering = pluginCluster({
+        name: 'restored',
+        pluginName: PLUGIN_NAME,
+        barmanObjectName: 'store',
+        serverName: 'restored',
+        // The restore sidecar runs no server: the Cluster's image says which major the Job's postgres container runs.
+        spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8', bootstrap: { recovery: { source: 'origin' } }, externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'bench' } } }] },
+      });
+      restoreMemory.start();
+      const r0 = performance.now();
+      await restoreSidecar.client.call(RESTORE_JOB, 'Restore', { clusterDefinition: clusterJson(recovering), checkEmptyWalArchive: true });
+      const pgarkRestore = (performance.now() - r0) / 1000;
+      const restorePeak = restoreMemory.stop();
+      await restoreSidecar.stop();
+      restoreSidecar = undefined;
+      rmSync(restoreDir, { recursive: true, force: true });
+      const listed = execFileSync('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: { ...process.env, ...barmanEnv(b.env) } });
+      const barmanId = (JSON.parse(listed.toString()) as { backups_list: { backup_id: string }[] }).backups_list[0]?.backup_id;
+      if (!barmanId) throw new Error('barman-cloud-backup-list found no backup');
+      const barmanTarget = join(work.path, 'barman-restore');
+      const barmanRestore = await timed('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanId, barmanTarget], barmanEnv(b.env));
+      if (barmanRestore.code !== 0) throw new Error(`barman-cloud-restore: ${barmanRestore.stderr}`);
+      rmSync(barmanTarget, { recursive: true, force: true });
+      console.log(`restore pgark ${pgarkRestore.toFixed(1)} s (restore sidecar peak ${mib(restorePeak)}); barman-cloud-restore ${barmanRestore.seconds.toFixed(1)} s (peak ${(barmanRestore.rssKb / 1024).toFixed(0)} MiB)`);
+      rows.push({ what: 'restore', pgark: pgarkRestore, barman: barmanRestore.seconds, unit: 's', pgarkPeak: restorePeak, bar: RESTORE_BAR, speedBar: 3 });
+    }
   } finally {
     await cleanup();
   }

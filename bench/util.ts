@@ -36,6 +36,16 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * CPU seconds of this process's children that it has waited for (cutime + cstime, fields 16-17 of
+ * stat(5)): every tool call, and whatever each call waited for in turn. A daemon a call left
+ * running is not in it.
+ */
+export function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 /** Bytes stored under a prefix of the s3rver bucket (its data directory mirrors the keys). */
 export function storedBytes(s3: S3rver, prefix: string): number {
   let total = 0;

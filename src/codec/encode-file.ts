@@ -4,9 +4,12 @@
  * bytes, written to a spill file, so that the stored form has a known length and digest before
  * its upload starts (a single PUT needs both up front) while memory holds only a few chunks. The
  * compression worker runs it off the daemon's event loop; the in-process fallback runs it inline.
+ * FileBody then streams that file into the upload from reused chunks.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { ClientRequest } from 'node:http';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash, type Hasher } from '../io/hash.js';
@@ -17,6 +20,19 @@ import { encodeStream } from './index.js';
 
 /** The largest buffer a file read holds: what a WAL push keeps per stage instead of a whole segment. */
 export const CHUNK = 256 * 1024;
+
+/**
+ * CHUNK-sized buffers handed back after use, so that reading a segment (to hash it, to upload it)
+ * allocates nothing. A fresh chunk per read made 32 MiB of dead Buffers per segment, and the
+ * memory budget's collector answers every 8 MiB of them with a full collection (util/gc.ts): in
+ * the sidecar that was a third of its CPU per segment. At most SPARE_CHUNKS (2 MiB) stay idle.
+ */
+const spare: Buffer[] = [];
+const SPARE_CHUNKS = 8;
+const takeChunk = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+const giveBack = (buf: Buffer): void => {
+  if (spare.length < SPARE_CHUNKS) spare.push(buf);
+};
 
 export interface EncodeJob {
   codec: CodecName;
@@ -62,13 +78,9 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   return { bodyPath: job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytes, largestChunk };
 }
 
-/**
- * The MD5 of a file stored as it is, read into one CHUNK-sized buffer refilled in place: a
- * stream would allocate a fresh chunk per read, 16 MiB of garbage per segment hashed, which the
- * WAL daemon makes at maxParallel times the store's rate.
- */
+/** The MD5 of a file stored as it is, read into one reused chunk refilled in place. */
 async function hashAsIs(path: string, md5: Hasher<string>): Promise<EncodedFile> {
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = takeChunk();
   const file = await open(path, 'r');
   let size = 0;
   let largestChunk = 0;
@@ -79,6 +91,102 @@ async function hashAsIs(path: string, md5: Hasher<string>): Promise<EncodedFile>
     }
   } finally {
     await file.close();
+    giveBack(buf);
   }
   return { bodyPath: path, bodyLength: size, md5: md5.digest(), size, largestChunk };
+}
+
+/**
+ * A file as an upload body, read in CHUNK-sized pieces. Piped into an HTTP request (what the S3
+ * SDK does with a stream body) it writes reused chunks itself and takes a chunk back only from
+ * its write callback, when the socket no longer holds it: two or three chunks per upload, no
+ * garbage. Read any other way (Azure's block stager, the file store, a Transform that may keep a
+ * chunk after its write callback), it is an ordinary stream of fresh chunks.
+ */
+export class FileBody extends Readable {
+  private file?: Promise<FileHandle>;
+  private position = 0;
+  /** Whether the reused-chunk path served it (tests assert it is the one the S3 upload takes). */
+  reusedChunks = false;
+
+  constructor(private readonly path: string) {
+    super({ highWaterMark: CHUNK });
+  }
+
+  private handle(): Promise<FileHandle> {
+    return (this.file ??= open(this.path, 'r'));
+  }
+
+  /** Reads the next piece into buf; 0 at the end of the file. */
+  private async readInto(buf: Buffer): Promise<number> {
+    const { bytesRead } = await (await this.handle()).read(buf, 0, CHUNK, this.position);
+    this.position += bytesRead;
+    return bytesRead;
+  }
+
+  override _read(): void {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    this.readInto(buf).then(
+      (n) => this.push(n > 0 ? buf.subarray(0, n) : null),
+      (err: Error) => this.destroy(err),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const file = this.file;
+    this.file = Promise.reject(new Error(`${this.path}: read after the body was closed`));
+    this.file.catch(() => undefined);
+    if (!file) return cb(err);
+    file.then((f) => f.close()).then(() => cb(err), () => cb(err));
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T {
+    if (!(dest instanceof ClientRequest) || this.position > 0 || this.readableFlowing !== null || opts?.end === false) return super.pipe(dest, opts);
+    this.reusedChunks = true;
+    void this.writeTo(dest);
+    return dest;
+  }
+
+  /** The file into the request, the next chunk read while the last one is sent; the request is destroyed if the file fails. */
+  private async writeTo(dest: Writable): Promise<void> {
+    const readChunk = async (): Promise<[Buffer, number]> => {
+      const buf = takeChunk();
+      try {
+        return [buf, await this.readInto(buf)];
+      } catch (err) {
+        giveBack(buf);
+        throw err;
+      }
+    };
+    try {
+      let next = readChunk();
+      for (;;) {
+        const [buf, n] = await next;
+        if (n === 0 || dest.destroyed) {
+          giveBack(buf);
+          break;
+        }
+        next = readChunk();
+        next.catch(() => undefined);
+        // The socket may still hold the bytes when write() returns; the callback says it is done with them.
+        if (!dest.write(buf.subarray(0, n), () => giveBack(buf))) await drained(dest);
+      }
+      if (!dest.destroyed) dest.end();
+    } catch (err) {
+      dest.destroy(err as Error);
+    } finally {
+      this.destroy();
+    }
+  }
+}
+
+/** Resolves once dest drains or is gone. */
+function drained(dest: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      dest.off('drain', done).off('close', done);
+      resolve();
+    };
+    dest.on('drain', done).on('close', done);
+  });
 }

@@ -6,7 +6,7 @@
  * A push streams: encodeFile reads the segment in 256 KiB chunks, compresses, encrypts and hashes
  * them (compression on the resident daemon's worker thread when it passes a CompressionPool), writing a
  * transformed body to a spill file beside the archive spool; the upload then streams that file
- * (or the segment itself for 'none') as one PUT with known length and Content-MD5 (S3), staged
+ * (or the segment itself for 'none', from reused chunks: FileBody) as one PUT with known length and Content-MD5 (S3), staged
  * blocks (Azure) or a durable file write. So a push in flight holds a few chunks, not a segment:
  * the daemon can run wal.maxParallel of them inside a small memory budget. Comparing with an
  * object that is already stored streams both sides through SHA-256 the same way.
@@ -20,7 +20,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, decodeStreams, splitCodecSuffix } from '../codec/index.js';
-import { CHUNK, encodeFile, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
+import { CHUNK, encodeFile, FileBody, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
 import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
@@ -191,7 +191,7 @@ async function pushUnlessStored(
   const key = walKey(serverName, name, codecExtension(target.compression, target.age !== undefined));
   const { bodyPath, bodyLength, md5, size } = await prepared;
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
-  const open = () => createReadStream(bodyPath, { highWaterMark: CHUNK });
+  const open = () => new FileBody(bodyPath);
   const put = await store.put(key, open(), {
     ifAbsent: store.limits.conditionalCreate,
     tags,

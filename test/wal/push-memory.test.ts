@@ -4,19 +4,22 @@
  * announced up front (S3 also gets its Content-MD5 up front), and whose spill file is gone after
  * the push; what is stored reads back as the segment. A streamed S3 PUT whose connection resets
  * midway (a real reset by the fault proxy in front of s3rver) is sent again from a fresh stream.
+ * Parallel S3 PUTs send reused chunks (FileBody), and every object still holds its own file's bytes.
  * The figure this bounds (a process's peak RSS) is measured by the benches, not asserted here.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { matchers, startHttpFaultProxy } from '../harness/http-faults.js';
 import { scratchDir } from '../harness/tmp.js';
-import { CHUNK } from '../../src/codec/encode-file.js';
+import { CHUNK, FileBody } from '../../src/codec/encode-file.js';
 import { decodeBuffer, splitCodecSuffix, type CodecName } from '../../src/codec/index.js';
 import { CompressionPool } from '../../src/codec/pool.js';
+import { digestOf } from '../../src/io/hash.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore, PutOptions } from '../../src/storage/types.js';
 import { archiveWalFile, EmptyArchiveGate } from '../../src/wal/archive.js';
@@ -139,6 +142,39 @@ describe('a streamed S3 PUT survives a connection reset', () => {
     } finally {
       await store.close();
       await proxy.close();
+    }
+  });
+});
+
+describe('parallel streamed S3 PUTs from reused chunks', () => {
+  let testStore: TestStore;
+  let store: ObjectStore;
+  const dir = scratchDir('push-reuse');
+  before(async () => {
+    testStore = await startStore('s3');
+    store = await openObjectStore(testStore.resolved('unused'));
+  });
+  after(async () => {
+    await store.close();
+    await testStore.stop();
+    dir.cleanup();
+  });
+
+  test('8 files of 16 MiB at once, twice over: each PUT sends reused chunks, and each object reads back as its own file', async () => {
+    for (const round of [1, 2]) {
+      const files = Array.from({ length: 8 }, (_, i) => {
+        const path = join(dir.path, `f${round}-${i}`);
+        const data = randomBytes(16 * 1024 * 1024 + i * 1000);
+        writeFileSync(path, data);
+        return { path, data, key: `reuse/${round}/${i}`, body: new FileBody(path) };
+      });
+      await Promise.all(
+        files.map((f) => store.put(f.key, f.body, { contentLength: f.data.length, contentMD5: digestOf('md5', f.data, 'base64'), reopen: () => new FileBody(f.path) })),
+      );
+      for (const f of files) {
+        assert.ok(f.body.reusedChunks, `${f.key} was sent from reused chunks`);
+        assert.ok((await store.getBuffer(f.key)).equals(f.data), `${f.key} holds its own file's bytes`);
+      }
     }
   });
 });
