@@ -12,7 +12,7 @@ import type { ClientConfig, Client } from 'pg';
 import type { PgBinaries } from '../pg/binaries.js';
 import { runPgTool, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
-import { ABORT_RECOVERY_MARK } from '../wal/restore.js';
+import { ABORT_RECOVERY_MARK } from '../wal/restore-exit.js';
 import { replayEndProblem } from './finish.js';
 import { every, type Progress } from './progress.js';
 

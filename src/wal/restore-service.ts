@@ -1,13 +1,23 @@
 /**
  * Restore side of the resident WAL daemon: serves restore_command requests and keeps the next
  * maxParallel-1 segments prefetched in the restore spool (one folder per source), so PostgreSQL's
- * single-threaded replay rarely waits on the network. Prefetched files are fsynced and renamed
- * into the spool only when complete, so the spool never holds a partial file under a WAL name.
+ * single-threaded replay rarely waits on the network. Prefetched files are renamed into the spool
+ * only when complete and checked, so the spool never holds a partial file under a WAL name. They
+ * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
+ * (runtime.ts, claimRestoreSpool), so no crash can leave a file there that anyone will serve, and
+ * PostgreSQL fetches again whatever it needs after a crash. An fsync per segment wrote each 16 MiB
+ * to disk on replay's path for nothing.
  * bin/pgark takes prefetched segments out of the spool without starting Node (or telling us): a
  * watch on each spool sees a segment leave it and moves the window on, as a request would.
+ *
+ * Timeline history files PostgreSQL probes for (the next timeline at start and at promotion, the
+ * parent's at promotion) are usually absent, and only Node could say so. When the daemon has just
+ * listed them absent, it leaves <spool>/<name>.absent for ABSENT_TTL_MS, and bin/pgark answers
+ * "not found" from it (while this daemon runs): at start after warm(), at promotion after the
+ * request that found the archive's end.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
@@ -15,8 +25,19 @@ import { logger } from '../util/log.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
 import { restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
-import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, isSegmentSize, recogniseWalName } from '../pg/wal-names.js';
+import { findStoredWal } from './stored-wal.js';
+import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, recogniseWalName } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
+
+/** Suffix of the marker saying a history file was absent from the archive a moment ago (bin/pgark reads it). */
+export const ABSENT_SUFFIX = '.absent';
+/**
+ * How long an absence marker answers. Long enough for PostgreSQL to get from the request that
+ * prompted the listing to its probes on a loaded machine, short enough that a timeline another
+ * server creates meanwhile is seen as promptly as a Node answer's own listing would (and a new
+ * timeline in the source archive does not touch the recovered cluster's own, empty, archive).
+ */
+const ABSENT_TTL_MS = 10_000;
 
 export class RestoreService {
   /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
@@ -46,11 +67,14 @@ export class RestoreService {
     const spooled = join(spool, name);
     await this.inflight.get(spooled)?.catch(() => false);
     if (!takeSpooledFile(spooled, dest)) {
-      await fetchWalFile(target, name, dest).catch((err: unknown) => {
+      // A segment the prefetch did not have is the first one or the archive's end: PostgreSQL's
+      // history probes follow either, so they are listed in the same round trip's time.
+      const [fetched] = await Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]);
+      if (fetched.status === 'rejected') {
         // A rejected credential makes the next call read the Secrets again (rotation).
-        this.targets.failed(ref, err);
-        throw err;
-      });
+        this.targets.failed(ref, fetched.reason);
+        throw fetched.reason;
+      }
     }
     const size = (await stat(dest)).size;
     if (classifyWalName(name) === 'segment' && isSegmentSize(size)) this.segmentSize = size;
@@ -64,6 +88,21 @@ export class RestoreService {
     await mkdir(spool, { recursive: true, mode: 0o700 });
     this.noteServed(spool, name);
     await this.prefetch(target, spool, name, ref);
+  }
+
+  /**
+   * Before PostgreSQL starts (`pgark restore --start`): fetches `first` and the segments after it
+   * into the spool and lists the history files its first probe asks for, so that neither waits
+   * for a Node start, a daemon start or a round trip.
+   */
+  async warm(first: string, ref: ConfigRef, segmentSize: number): Promise<void> {
+    const target = await this.targets.get(ref);
+    const spool = restoreSpoolDir(this.rt, ref);
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
+    this.watchSpool(target, spool, ref);
+    this.fill(target, spool, [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)], ref);
+    await this.noteAbsentHistories(target, spool, first);
   }
 
   close(): void {
@@ -107,11 +146,15 @@ export class RestoreService {
     if (next.length === 0) return;
     this.watchSpool(target, spool, ref);
     await this.dropPassed(spool, current);
-    for (const name of next) {
+    this.fill(target, spool, next, ref);
+  }
+
+  /** Starts fetching each of `names` that is neither spooled nor on its way. */
+  private fill(target: WalTarget, spool: string, names: string[], ref: ConfigRef): void {
+    for (const name of names) {
       const path = join(spool, name);
-      if (this.inflight.has(path)) continue;
-      if (await pathExists(path)) continue;
-      const job = fetchWalFile(target, name, path, { fsync: true }).then(
+      if (this.inflight.has(path) || existsSync(path)) continue;
+      const job = fetchWalFile(target, name, path).then(
         () => true,
         (err) => {
           if (err instanceof NotFoundError) this.onMissing?.(name, ref);
@@ -122,6 +165,26 @@ export class RestoreService {
       this.inflight.set(path, job);
       void job.finally(() => this.inflight.delete(path));
     }
+  }
+
+  /**
+   * Lists the history files of the timeline after `segment`'s and of its own (PostgreSQL probes
+   * the first at start and promotion, copies the second into the new timeline's history) and
+   * leaves an absence marker for each the archive does not hold. A failed listing leaves none.
+   */
+  private async noteAbsentHistories(target: WalTarget, spool: string, segment: string): Promise<void> {
+    if (classifyWalName(segment) !== 'segment') return;
+    const timeline = parseSegmentName(segment, this.segmentSize).timeline;
+    await Promise.all(
+      [timeline + 1, timeline].map(async (tl) => {
+        const name = historyFileName(tl);
+        const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
+        const found = await findStoredWal(target.store, target.serverName, name).catch(() => 'unknown' as const);
+        if (found !== undefined) return unlink(marker).catch(() => undefined);
+        await writeFile(marker, '', { mode: 0o600 });
+        setTimeout(() => void unlink(marker).catch(() => undefined), ABSENT_TTL_MS).unref();
+      }),
+    );
   }
 
   /** Segments of the spool that replay has moved past will not be asked for again. */
