@@ -10,13 +10,18 @@
  * bin/pgark takes prefetched segments out of the spool without starting Node (or telling us): a
  * watch on each spool sees a segment leave it and moves the window on, as a request would.
  *
+ * While a prefetch runs, <spool>/<name>.inflight exists, and bin/pgark waits for it rather than
+ * start Node to ask for the same file.
+ *
  * Timeline history files PostgreSQL probes for (the next timeline at start and at promotion, the
  * parent's at promotion) are usually absent, and only Node could say so. When the daemon has just
- * listed them absent, it leaves <spool>/<name>.absent for ABSENT_TTL_MS, and bin/pgark answers
+ * listed them absent, it leaves <spool>/<name>.absent for HISTORY_ABSENT_MS, and bin/pgark answers
  * "not found" from it (while this daemon runs): at start after warm(), at promotion after the
- * request that found the archive's end.
+ * request that found the archive's end. That request's own segment gets a marker too, for
+ * SEGMENT_ABSENT_MS only: PostgreSQL asks for it again at once. And since PostgreSQL then reads
+ * the last segment again (to find the end of its WAL), that one is fetched back into the spool.
  */
-import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
@@ -24,20 +29,33 @@ import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
-import { restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
+import { INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
 import { findStoredWal } from './stored-wal.js';
-import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, recogniseWalName } from '../pg/wal-names.js';
+import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
 /** Suffix of the marker saying a history file was absent from the archive a moment ago (bin/pgark reads it). */
 export const ABSENT_SUFFIX = '.absent';
 /**
- * How long an absence marker answers. Long enough for PostgreSQL to get from the request that
- * prompted the listing to its probes on a loaded machine, short enough that a timeline another
- * server creates meanwhile is seen as promptly as a Node answer's own listing would (and a new
- * timeline in the source archive does not touch the recovered cluster's own, empty, archive).
+ * How long a history file's absence marker answers. Long enough for PostgreSQL to get from the
+ * request that prompted the listing to its probes on a loaded machine, short enough that a timeline
+ * another server creates meanwhile is seen about as promptly as through Node (and a new timeline in
+ * the source archive does not touch the recovered cluster's own, empty, archive).
  */
-const ABSENT_TTL_MS = 10_000;
+const HISTORY_ABSENT_MS = 10_000;
+/**
+ * A segment's: only the repeat of the request that listed it absent, moments later. Replay never
+ * ends short of the archive's end as listed when the restore started (finish.ts checks), and with
+ * a target PostgreSQL itself refuses to promote short of it.
+ */
+const SEGMENT_ABSENT_MS = 2_000;
+
+/** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
+async function markAbsent(spool: string, name: string, ms: number): Promise<void> {
+  const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
+  await writeFile(marker, '', { mode: 0o600 });
+  setTimeout(() => void unlink(marker).catch(() => undefined), ms).unref();
+}
 
 export class RestoreService {
   /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
@@ -70,6 +88,10 @@ export class RestoreService {
       // A segment the prefetch did not have is the first one or the archive's end: PostgreSQL's
       // history probes follow either, so they are listed in the same round trip's time.
       const [fetched] = await Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]);
+      if (fetched.status === 'rejected' && fetched.reason instanceof NotFoundError && classifyWalName(name) === 'segment') {
+        await markAbsent(spool, name, SEGMENT_ABSENT_MS);
+        if (segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0) this.fill(target, spool, [previousSegment(name, this.segmentSize)], ref);
+      }
       if (fetched.status === 'rejected') {
         // A rejected credential makes the next call read the Secrets again (rotation).
         this.targets.failed(ref, fetched.reason);
@@ -102,7 +124,8 @@ export class RestoreService {
     if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
     this.watchSpool(target, spool, ref);
     this.fill(target, spool, [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)], ref);
-    await this.noteAbsentHistories(target, spool, first);
+    // PostgreSQL asks for `first` right after its history probe: both ready before it starts.
+    await Promise.all([this.inflight.get(join(spool, first)), this.noteAbsentHistories(target, spool, first)]);
   }
 
   close(): void {
@@ -154,6 +177,13 @@ export class RestoreService {
     for (const name of names) {
       const path = join(spool, name);
       if (this.inflight.has(path) || existsSync(path)) continue;
+      const marker = `${path}${INFLIGHT_SUFFIX}`;
+      try {
+        writeFileSync(marker, '', { mode: 0o600 });
+      } catch {
+        // The spool is gone (the daemon closing): nothing to prefetch into.
+        return;
+      }
       const job = fetchWalFile(target, name, path).then(
         () => true,
         (err) => {
@@ -163,7 +193,11 @@ export class RestoreService {
         },
       );
       this.inflight.set(path, job);
-      void job.finally(() => this.inflight.delete(path));
+      // Removed once the file is in place (or will not be): bin/pgark looks for the file first.
+      void job.finally(() => {
+        this.inflight.delete(path);
+        rmSync(marker, { force: true });
+      });
     }
   }
 
@@ -181,8 +215,7 @@ export class RestoreService {
         const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
         const found = await findStoredWal(target.store, target.serverName, name).catch(() => 'unknown' as const);
         if (found !== undefined) return unlink(marker).catch(() => undefined);
-        await writeFile(marker, '', { mode: 0o600 });
-        setTimeout(() => void unlink(marker).catch(() => undefined), ABSENT_TTL_MS).unref();
+        await markAbsent(spool, name, HISTORY_ABSENT_MS);
       }),
     );
   }

@@ -227,7 +227,7 @@ test('wal-restore: sh serves nothing without the spool id, a live daemon, a priv
   assert.deepEqual(readFileSync(dest), s.bytes);
 });
 
-test('wal-restore: a history file the daemon listed absent is answered "not found" by sh, only while the marker and its daemon are there', async () => {
+test('wal-restore: a file the daemon listed absent is answered "not found" by sh, only while the marker and its daemon are there', async () => {
   const s = restoreSetup('restore-absent');
   const args = ['wal-restore', '-f', 'c.yaml', '00000002.history', 'pg_wal/RECOVERYHISTORY'];
   const marker = join(s.spool, '00000002.history.absent');
@@ -235,14 +235,38 @@ test('wal-restore: a history file the daemon listed absent is answered "not foun
   const answered = launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
   assert.equal(await answered.done, 1, 'not found, from the marker');
   assert.equal(existsSync(join(s.walDir, 'RECOVERYHISTORY')), false);
-  // A segment name never counts as absent from a marker: only Node may end a recovery on a segment.
-  writeFileSync(join(s.spool, `${SEG.slice(0, -1)}9.absent`), '');
-  const segArgs = ['wal-restore', '-f', 'c.yaml', `${SEG.slice(0, -1)}9`, 'pg_wal/RECOVERYXLOG'];
-  assert.equal(await launch(s.pgdata, segArgs, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, 'a segment goes to Node (here a missing binary: 127)');
+  // A segment's marker (left by the request whose listing found it missing) answers its repeat.
+  const next = `${SEG.slice(0, -1)}9`;
+  writeFileSync(join(s.spool, `${next}.absent`), '');
+  const segArgs = ['wal-restore', '-f', 'c.yaml', next, 'pg_wal/RECOVERYXLOG'];
+  assert.equal(await launch(s.pgdata, segArgs, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 1, 'not found, from the marker');
   // Without a live owner the marker is a leftover: Node answers.
   writeFileSync(s.rt.restoreSpoolOwner, '2147483646 x 1\n');
   assert.equal(await launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, 'dead owner: Node is asked');
   claimRestoreSpool(s.rt);
   unlinkSync(marker);
   assert.equal(await launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, 'no marker: Node is asked');
+});
+
+test('wal-restore: a segment still being prefetched (.inflight) is waited for, and handed over once it is in the spool', async () => {
+  const s = restoreSetup('restore-inflight');
+  const spooled = join(s.spool, SEG);
+  const aside = join(s.rt.dir, 'aside');
+  renameSync(spooled, aside);
+  writeFileSync(`${spooled}.inflight`, '');
+  const call = launch(s.pgdata, s.args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
+  let exited = false;
+  void call.done.then(() => (exited = true));
+  // Several polls pass while the marker stays: sh neither gives up nor starts Node.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(exited, false, 'still waiting while the prefetch runs');
+  renameSync(aside, spooled);
+  unlinkSync(`${spooled}.inflight`);
+  assert.equal(await call.done, 0);
+  assert.deepEqual(readFileSync(join(s.walDir, 'RECOVERYXLOG')), s.bytes);
+  // A prefetch that ends without a file (it failed): Node is asked.
+  writeFileSync(`${spooled}.inflight`, '');
+  const failed = launch(s.pgdata, s.args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
+  setTimeout(() => unlinkSync(`${spooled}.inflight`), 100);
+  assert.equal(await failed.done, 127, 'the marker went without a file: Node (here missing: 127)');
 });
