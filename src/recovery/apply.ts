@@ -225,8 +225,10 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   // PostgreSQL's first requests (a history probe, then the backup's first segments) would each wait
   // for a Node start, the daemon's start and round trips; the daemon does them now instead.
+  const warmStarted = Date.now();
   const warm = await warmRestore(plan.pgdata, walRef, plan.window.firstSegment, plan.backup.segmentSize, who);
   if (warm) progress.step(`WAL not prefetched before the start (restore_command fetches it): ${warm}`);
+  else progress.step(`WAL daemon started and prefetching from ${plan.window.firstSegment} in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);
   const user = opts.pguser ?? 'postgres';

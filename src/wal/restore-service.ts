@@ -113,9 +113,9 @@ export class RestoreService {
   }
 
   /**
-   * Before PostgreSQL starts (`pgark restore --start`): fetches `first` and the segments after it
-   * into the spool and lists the history files its first probe asks for, so that neither waits
-   * for a Node start, a daemon start or a round trip.
+   * Before PostgreSQL starts (`pgark restore --start`): starts fetching `first` and the segments
+   * after it into the spool and lists the history files its first probe asks for, so that neither
+   * waits for a Node start or a daemon start.
    */
   async warm(first: string, ref: ConfigRef, segmentSize: number): Promise<void> {
     const target = await this.targets.get(ref);
@@ -124,8 +124,9 @@ export class RestoreService {
     if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
     this.watchSpool(target, spool, ref);
     this.fill(target, spool, [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)], ref);
-    // PostgreSQL asks for `first` right after its history probe: both ready before it starts.
-    await Promise.all([this.inflight.get(join(spool, first)), this.noteAbsentHistories(target, spool, first)]);
+    // The history probe comes first, so its answer is ready before PostgreSQL starts; `first` may
+    // still be arriving while PostgreSQL starts up (bin/pgark waits for its .inflight marker).
+    await this.noteAbsentHistories(target, spool, first);
   }
 
   close(): void {
