@@ -390,6 +390,7 @@ async function main(): Promise<void> {
         if (process.env.BENCH_PGARK_LOG_LEVEL === 'debug') {
           console.log(`${build.label}: restore_command answered by sh ${calls(/by sh without Node/)} times, through Node ${calls(/through Node in/)} times; recovery_end_command once`);
           for (const line of serverLog.split('\n')) if (/pgark wal-restore: |redo (starts|done)|selected new timeline|ready to accept/.test(line)) console.log(`  ${line}`);
+          for (const line of r.stderr.split('\n')) if (/^\[[\d:]+\] /.test(line)) console.log(`  ${line}`);
         }
         recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
         await finish(dir);
