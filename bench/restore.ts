@@ -19,6 +19,9 @@
  *                              [--barman-codec gzip] [--prefetch 8] [--repeat 2] [--tools pgark,pgbackrest,barman,local]
  *                              [--before DIR]   (another pgark build, e.g. main's, restoring the same backups)
  *   BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles pgark's own process.
+ *   BENCH_PGARK_LOG_LEVEL=debug makes every restore_command call log who answered it and how long it
+ *   took (src/wal/client.ts, bin/pgark), and prints the count of Node starts per recovery; it adds
+ *   two `date` forks per call, so measure without it.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -287,7 +290,7 @@ async function main(): Promise<void> {
     console.log('\n1. data step: backup restored into an empty directory');
     const pgarkRestore = (dir: string, extra: string[] = [], js = PGARK_JS) =>
       measured(process.execPath, [...NODE_ARGS, js, 'restore', '-f', recoveryYaml, '--pgdata', dir, '--jobs', String(JOBS), '--json', ...extra], {
-        env: { PGARK_LOG_LEVEL: 'warn', PGARK_WAL_DAEMON_IDLE_SECONDS: '30' },
+        env: { PGARK_LOG_LEVEL: process.env.BENCH_PGARK_LOG_LEVEL ?? 'warn', PGARK_WAL_DAEMON_IDLE_SECONDS: '30' },
         extraRoots: () => [...readPid(join(dir, 'postmaster.pid')), ...readPid(join(dir, 'pgark-wal', 'daemon.lock'))],
       });
     let ceiling: { seconds: number; bytes: number } | undefined;
@@ -381,7 +384,14 @@ async function main(): Promise<void> {
         const t = Date.now();
         const r = mustSucceed(`${build.label} restore --start`, await pgarkRestore(dir, ['--start', '--pghost', '127.0.0.1', '--pgport', String(port)], build.js));
         const out = JSON.parse(r.stdout);
-        const p = logPhases(readFileSync(out.server.logFile, 'utf8'))!;
+        const serverLog = readFileSync(out.server.logFile, 'utf8');
+        const p = logPhases(serverLog)!;
+        const calls = (re: RegExp) => serverLog.split('\n').filter((l) => re.test(l)).length;
+        if (process.env.BENCH_PGARK_LOG_LEVEL === 'debug') {
+          console.log(`${build.label}: restore_command answered by sh ${calls(/by sh without Node/)} times, through Node ${calls(/through Node in/)} times; recovery_end_command once`);
+          for (const line of serverLog.split('\n')) if (/pgark wal-restore: |redo (starts|done)|selected new timeline|ready to accept/.test(line)) console.log(`  ${line}`);
+          for (const line of r.stderr.split('\n')) if (/^\[[\d:]+\] /.test(line)) console.log(`  ${line}`);
+        }
         recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
         await finish(dir);
       }

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Thin launcher: the compiled CLI lives in dist/ (built by `npm ci` through the prepare script).
 // archive_command / restore_command calls skip the CLI framework and go to the small WAL client,
-// which loads no SDK (see src/wal/client.ts); --help still goes through the full CLI.
+// which loads no SDK (see src/wal/client.ts), recovery_end_command to src/cli/finish-recovery.ts;
+// --help still goes through the full CLI.
 const [command, ...rest] = process.argv.slice(2);
-const walCommand = (command === 'wal-archive' || command === 'wal-restore') && !rest.some((a) => a === '-h' || a === '--help');
+const help = rest.some((a) => a === '-h' || a === '--help');
+const walCommand = (command === 'wal-archive' || command === 'wal-restore') && !help;
+// recovery_end_command (`pgark restore --finish-recovery`) has what it needs on its command line: no CLI framework.
+const finishRecovery = command === 'restore' && rest.includes('--finish-recovery') && !help;
 // bin/barman-cloud/<name> (through bin/pgark): `barman-cloud <name> ARGS`, straight to the drop-ins' entry.
 const barmanTool = command === 'barman-cloud' && rest[0]?.startsWith('barman-cloud-') ? rest[0] : undefined;
 
@@ -28,7 +32,7 @@ if (barmanTool) {
   // A logical dump or restore streams for as long as the database takes: its young generation is
   // capped before the program loads, since V8 never gives back what it grew (src/util/gc.ts).
   const lean = command === 'logical' ? import('../dist/src/util/gc.js').then((m) => m.capYoungGeneration()) : Promise.resolve();
-  lean.then(() => import(walCommand ? '../dist/src/wal/client.js' : '../dist/src/cli/main.js')).then((m) => {
+  lean.then(() => import(walCommand ? '../dist/src/wal/client.js' : finishRecovery ? '../dist/src/cli/finish-recovery.js' : '../dist/src/cli/main.js')).then((m) => {
     clearTimeout(stalled);
     return m.main(process.argv);
   });

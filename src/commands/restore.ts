@@ -20,6 +20,6 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<void>
 }
 
 /** recovery_end_command: what PostgreSQL runs when the replay ends. */
-export async function finishRecoveryCommand(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string; archiveEnd?: string }): Promise<void> {
+export async function finishRecoveryCommand(opts: Parameters<typeof finishRecoveryFromManifests>[0]): Promise<void> {
   await finishRecoveryFromManifests(opts);
 }

@@ -24,7 +24,7 @@ import { openObjectStore } from '../storage/open.js';
 import { RECOVERY_LOG } from '../util/cnpg.js';
 import { UserError } from '../util/errors.js';
 import { summarizeWalArchive, type WalArchiveSummary } from '../wal/list.js';
-import { ABORT_RECOVERY_MARK } from '../wal/restore.js';
+import { ABORT_RECOVERY_MARK } from '../wal/restore-exit.js';
 import { runChecks, withClient } from './checks.js';
 import { DRILL_REPORT_VERSION, DRILL_STEPS, drillId, storeDrillReport, type CheckResult, type DrillReport, type DrillStep } from './report.js';
 import { Scratch, freePort } from './scratch.js';

@@ -16,7 +16,9 @@ import { emptyDeltaStats, deltaTransferText } from './delta.js';
 import { downloadBackup, syncPaths, type DownloadResult } from './download.js';
 import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../util/cnpg.js';
 import { formatLsn } from '../pg/lsn.js';
-import { finishCommand, restoreCommand, type ManifestRef } from './pgark-command.js';
+import { finishCommand, restoreCommand, restoreConfigRef, type ManifestRef } from './pgark-command.js';
+import type { ConfigRef } from '../wal/protocol.js';
+import { warmRestore } from '../wal/client.js';
 import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { stderrProgress, type Progress } from './progress.js';
@@ -97,6 +99,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
     const delta = opts.delta ? emptyDeltaStats() : undefined;
     for (const t of plan.backup.tablespaces) dirs.track(t.location);
     let download: DownloadResult;
+    let restoreRef: ConfigRef | undefined;
     try {
       const jobs = opts.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
@@ -111,14 +114,15 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
       progress.step(objectVerificationText(download));
       progress.step(verificationText(download));
-      const written = configure(ctx, cluster, plan, opts, who);
+      const { written, walRef } = configure(ctx, cluster, plan, opts, who);
+      restoreRef = walRef;
       await syncPaths([...written.map((f) => join(pgdata, f)), pgdata]);
     } catch (err) {
       dirs.removeAll();
       throw err;
     }
     const result: RecoveryResult = { plan: summary, dryRun: false, download, seconds: 0 };
-    if (opts.start) await startAndFollow(plan, opts, who, progress, result);
+    if (opts.start) await startAndFollow(plan, opts, who, progress, result, restoreRef!);
     else progress.step(`data directory ready: start PostgreSQL ${plan.major} on ${pgdata} to replay WAL up to the target and promote`);
     result.seconds = (Date.now() - started) / 1000;
     return result;
@@ -167,17 +171,21 @@ function replayMustReach(plan: RecoveryPlan, opts: RecoveryOptions): string | un
   return plan.target.kind === 'end-of-archive' ? (opts.archiveEnd ?? plan.window.lastSegment) : undefined;
 }
 
-/** Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest when needed); returns the names written. */
-function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): string[] {
+/**
+ * Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest
+ * when needed); returns the names written and the ConfigRef restore_command will send the daemon.
+ */
+function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): { written: string[]; walRef: ConfigRef } {
   const pgdata = plan.pgdata;
   const ref = manifestRefOf(ctx, cluster, opts);
   const several = ctx.manifests.clusters.length > 1;
-  let restore: string;
+  let restoreRef = ref;
+  let restoreOpts: { source?: string; cluster?: string };
   const written = [AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_MARKER];
   if (plan.source.kind === 'source') {
-    restore = restoreCommand(ref, { source: plan.source.externalCluster, cluster: several ? cluster.metadata.name : undefined });
+    restoreOpts = { source: plan.source.externalCluster, cluster: several ? cluster.metadata.name : undefined };
   } else if (plan.sourceServerName === plan.source.store.serverName) {
-    restore = restoreCommand(ref, { cluster: several || plan.source.walCluster !== cluster.metadata.name ? plan.source.walCluster : undefined });
+    restoreOpts = { cluster: several || plan.source.walCluster !== cluster.metadata.name ? plan.source.walCluster : undefined };
   } else {
     // The backup sits under a server folder no manifest names: a one-Cluster manifest pointing there serves the WAL.
     const name = `${cluster.metadata.name}-recovery-source`;
@@ -190,30 +198,37 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
     const file = join(pgdata, GENERATED_SOURCE_MANIFEST);
     writeFileSync(file, `# written by pgark restore; removed when the recovery ends\n${stringify(doc)}`, { mode: 0o600 });
     written.push(GENERATED_SOURCE_MANIFEST);
-    restore = restoreCommand({ ...ref, files: [...ref.files, file] }, { cluster: name });
+    restoreRef = { ...ref, files: [...ref.files, file] };
+    restoreOpts = { cluster: name };
   }
   writeRecoveryConfig(
     pgdata,
     {
       archives: plan.newArchive !== undefined,
-      restoreCommand: restore,
-      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined, replayMustReach(plan, opts)),
+      restoreCommand: restoreCommand(restoreRef, restoreOpts),
+      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined, plan.newArchive !== undefined, replayMustReach(plan, opts)),
       targetSettings: recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget),
       connectionSettings: [...connectionSettings(opts), ...(opts.extraSettings ?? [])],
     },
     `pgark restore of Cluster "${cluster.metadata.name}" from backup ${plan.backup.backupId} (${new Date().toISOString()})`,
   );
   if (who) for (const f of written) chownSync(join(pgdata, f), who.uid, who.gid);
-  return written;
+  return { written, walRef: restoreConfigRef(restoreRef, restoreOpts) };
 }
 
-async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult): Promise<void> {
+async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult, walRef: ConfigRef): Promise<void> {
   const logFile = join(plan.pgdata, RECOVERY_LOG);
   const logDir = dirname(logFile);
   if (!existsSync(logDir)) mkdirSync(logDir, { mode: 0o700 });
   if (who) chownSync(logDir, who.uid, who.gid);
   // A log restored from an older backup holds an earlier recovery's lines: follow only what this server appends.
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
+  // PostgreSQL's first requests (a history probe, then the backup's first segments) would each wait
+  // for a Node start, the daemon's start and round trips; the daemon does them now instead.
+  const warmStarted = Date.now();
+  const warm = await warmRestore(plan.pgdata, walRef, plan.window.firstSegment, plan.backup.segmentSize, who);
+  if (warm) progress.step(`WAL not prefetched before the start (restore_command fetches it): ${warm}`);
+  else progress.step(`WAL daemon started and prefetching from ${plan.window.firstSegment} in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);
   const user = opts.pguser ?? 'postgres';

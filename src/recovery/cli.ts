@@ -17,14 +17,15 @@ export async function recoverFromManifests(opts: { files: string[]; secretsDir?:
   return runRecovery(ctx, cluster, { ...opts.recovery, manifestFiles: opts.files, secretsDir: opts.secretsDir });
 }
 
-export async function finishRecoveryFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string; archiveEnd?: string }): Promise<void> {
+/** recovery_end_command of a restore that did not write --archive-after (an older pgark's): the manifests say. */
+export async function finishRecoveryFromManifests(opts: { files: string[]; secretsDir?: string; cluster?: string; pgdata: string; archiveEnd?: string; archiveAfter?: 'on' | 'off' }): Promise<void> {
   const ctx = await loadContext({ files: opts.files, secretsDir: opts.secretsDir });
   const cluster = recoveryCluster(ctx.manifests, opts.cluster);
   finishRecovery({
     pgdata: opts.pgdata,
     ref: { files: opts.files, secretsDir: opts.secretsDir },
     cluster: ctx.manifests.clusters.length > 1 ? cluster.metadata.name : undefined,
-    archives: clusterStoreSpec(ctx.manifests, cluster) !== undefined,
+    archives: opts.archiveAfter ? opts.archiveAfter === 'on' : clusterStoreSpec(ctx.manifests, cluster) !== undefined,
     archiveEnd: opts.archiveEnd,
   });
 }

@@ -14,7 +14,7 @@ import { parseControlFile } from '../pg/control-file.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { formatLsn } from '../pg/lsn.js';
 import { parseSegmentName, segmentStartLsn, walSegmentName } from '../pg/wal-names.js';
-import { ABORT_RECOVERY_EXIT, ABORT_RECOVERY_MARK } from '../wal/restore.js';
+import { ABORT_RECOVERY_EXIT, ABORT_RECOVERY_MARK } from '../wal/restore-exit.js';
 import { finishRecoveryConfig } from './settings.js';
 
 export interface FinishOptions {

@@ -7,6 +7,7 @@
  */
 import { basename, resolve, join } from 'node:path';
 import { PACKAGE_ROOT } from '../pg/binaries.js';
+import type { ConfigRef } from '../wal/protocol.js';
 import { restoreSpoolDir, walRuntime } from '../wal/runtime.js';
 
 export interface ManifestRef {
@@ -35,8 +36,18 @@ function clusterArgs(cluster: string | undefined): string[] {
  */
 export function restoreCommand(ref: ManifestRef, opts: { source?: string; cluster?: string }): string {
   // The id depends on the arguments alone, not on where the runtime directory is.
-  const spool = basename(restoreSpoolDir(walRuntime('/'), { files: ref.files.map((f) => resolve(f)), cluster: opts.cluster, source: opts.source }));
+  const spool = basename(restoreSpoolDir(walRuntime('/'), restoreConfigRef(ref, opts)));
   return render('wal-restore', ref, [...clusterArgs(opts.cluster), ...(opts.source ? ['--source', opts.source] : [])], ['%f', '%p'], [`PGARK_WAL_RESTORE_SPOOL=${spool}`]);
+}
+
+/** The ConfigRef `pgark wal-restore` builds from restoreCommand's arguments (client.ts): the daemon's key for its target and spool. */
+export function restoreConfigRef(ref: ManifestRef, opts: { source?: string; cluster?: string }): ConfigRef {
+  return {
+    files: ref.files.map((f) => resolve(f)),
+    ...(ref.secretsDir && { secretsDir: resolve(ref.secretsDir) }),
+    ...(opts.cluster && { cluster: opts.cluster }),
+    ...(opts.source && { source: opts.source }),
+  };
 }
 
 /** archive_command of the recovered cluster: its own backup.barmanObjectStore (and so its new serverName). */
@@ -46,8 +57,11 @@ export function archiveCommand(ref: ManifestRef, cluster: string | undefined): s
 
 /**
  * recovery_end_command: switches archive_command from 'false' to pgark wal-archive once recovery
- * ends; with `archiveEnd`, first fails the recovery if replay stopped before that segment.
+ * ends (`archives`: the cluster has a store of its own); with `archiveEnd`, first fails the
+ * recovery if replay stopped before that segment. With --archive-after the launcher runs it
+ * without the CLI or the manifests (cli/finish-recovery.ts).
  */
-export function finishCommand(ref: ManifestRef, pgdata: string, cluster: string | undefined, archiveEnd?: string): string {
-  return render('restore', ref, [...clusterArgs(cluster), '--finish-recovery', '--pgdata', resolve(pgdata), ...(archiveEnd ? ['--archive-end', archiveEnd] : [])], []);
+export function finishCommand(ref: ManifestRef, pgdata: string, cluster: string | undefined, archives: boolean, archiveEnd?: string): string {
+  const extra = ['--finish-recovery', '--pgdata', resolve(pgdata), '--archive-after', archives ? 'on' : 'off', ...(archiveEnd ? ['--archive-end', archiveEnd] : [])];
+  return render('restore', ref, [...clusterArgs(cluster), ...extra], []);
 }

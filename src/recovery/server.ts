@@ -12,7 +12,7 @@ import type { ClientConfig, Client } from 'pg';
 import type { PgBinaries } from '../pg/binaries.js';
 import { runPgTool, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
-import { ABORT_RECOVERY_MARK } from '../wal/restore.js';
+import { ABORT_RECOVERY_MARK } from '../wal/restore-exit.js';
 import { replayEndProblem } from './finish.js';
 import { every, type Progress } from './progress.js';
 
@@ -172,6 +172,12 @@ export async function followRecovery(
       if (promoted) break;
       const state = postmasterState(pgdata);
       if (state === 'alive') seenRunning = true;
+      // What the server wrote between the read above and its exit: its FATAL line, often.
+      if (state !== 'alive') {
+        const rest = readFrom(logFile, offset);
+        offset += rest.length;
+        partial += decoder.write(rest);
+      }
       const fatal = [...(text + partial).matchAll(new RegExp(FATAL, 'g'))].map((m) => m[2]).filter((m) => !CONNECTION_REFUSALS.test(m));
       const dead = state === 'gone' || (state === 'starting' && (seenRunning || fatal.length > 0 || Date.now() - started > STARTUP_GRACE_MS));
       if (dead) {

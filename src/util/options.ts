@@ -107,6 +107,12 @@ export const OPTIONS = {
   restoreJobs: { flags: '--jobs <n>', type: int(1), description: 'archives downloaded at once (default: data.jobs of the source store, else 4)' },
   finishRecovery: { flags: '--finish-recovery', type: bool, hidden: true, description: 'internal: run by recovery_end_command when PostgreSQL ends the recovery' },
   archiveEnd: { flags: '--archive-end <segment>', type: str, hidden: true, description: 'internal, with --finish-recovery: fail unless replay reached this segment' },
+  archiveAfter: {
+    flags: '--archive-after <on|off>',
+    type: oneOf('on', 'off'),
+    hidden: true,
+    description: "internal, with --finish-recovery: whether the recovered cluster archives (pgark restore writes it, so recovery_end_command need not read the manifests)",
+  },
 
   drillTarget: {
     flags: '--target <target>',
@@ -374,7 +380,7 @@ export const COMMAND_OPTIONS = {
   'wal-list': ['cluster', 'listSource', ...CONFIG],
   backup: ['cluster', 'backupName', 'immediateCheckpoint', 'compression', 'jobs', 'method', 'backupTarget', 'standbyHost', 'standbyPort', 'walTimeout', 'backupType', 'noProgress', ...CONFIG, ...PG],
   'backup delete': ['cascade'],
-  restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreDelta', 'restoreJobs', 'finishRecovery', 'archiveEnd', ...CONFIG, ...PG],
+  restore: ['restoreCluster', 'restoreStart', 'restoreDryRun', 'restoreDelta', 'restoreJobs', 'finishRecovery', 'archiveEnd', 'archiveAfter', ...CONFIG, ...PG],
   apply: ['applyStart', 'applyDryRun', 'standbyHost', 'standbyPort', ...CONFIG, ...PG],
   retention: ['cluster', 'policy', 'retentionDryRun', ...CONFIG],
   verify: ['cluster', 'verifyBackup', 'verifyWal', 'verifySinceLast', 'verifyJobs', 'noProgress', ...CONFIG],

@@ -10,7 +10,7 @@
  * 3 (restore) not a WAL file name; 255 (restore) the stored object is damaged, which makes
  * PostgreSQL abort the recovery rather than end it there (restore.ts). One line on stderr says why.
  */
-import { closeSync, openSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { chownSync, closeSync, fchownSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,7 +18,7 @@ import { encodeMessage, newNonce, proofMatches, prove, type Challenge, type Conf
 import { PgarkError } from '../util/errors.js';
 import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS } from '../util/gc.js';
 import { checkEnvironment, COMMAND_OPTIONS, flagNames, OPTIONS, setting, type OptionSpec } from '../util/options.js';
-import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, runtimeDirProblem, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
+import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, restoreSpoolLive, runtimeDirProblem, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
 
 export type WalCommand = 'wal-archive' | 'wal-restore';
 
@@ -63,7 +63,8 @@ export function walClientOptions(command: WalCommand, flags: WalFlags, positiona
 
 const OTHER: Record<WalCommand, WalCommand> = { 'wal-archive': 'wal-restore', 'wal-restore': 'wal-archive' };
 
-function parseConfig(command: WalCommand): Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> {
+/** node:util parseArgs' options for a command's entries of the option table (the fast paths parse without commander). */
+export function parseConfig(command: keyof typeof COMMAND_OPTIONS): Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> {
   const config: ReturnType<typeof parseConfig> = {};
   for (const name of COMMAND_OPTIONS[command]) {
     const spec: OptionSpec = OPTIONS[name];
@@ -110,11 +111,23 @@ const DAEMON_START_TIMEOUT_MS = 10_000;
 const DAEMON_RESPAWN_MS = 1_000;
 const MAX_LOG_BYTES = 10 * 1024 * 1024;
 
+/** The server's OS user, when this process (root) starts the daemon on its behalf (warmRestore). */
+export interface DaemonUser {
+  uid: number;
+  gid: number;
+}
+
 // node:net and node:child_process are loaded only when the spool cannot answer: the fast path pays nothing for them.
-/** Spawns a detached daemon; returns its PID. */
-async function startDaemon(rt: WalRuntime): Promise<number | undefined> {
+/** Spawns a detached daemon, as `as` when given; returns its PID. */
+async function startDaemon(rt: WalRuntime, as?: DaemonUser): Promise<number | undefined> {
   const { spawn } = await import('node:child_process');
-  ensureRuntimeDirs(rt);
+  if (as) {
+    // The daemon checks and creates the rest itself, as the user whose directory it must be.
+    mkdirSync(rt.dir, { recursive: true, mode: 0o700 });
+    chownSync(rt.dir, as.uid, as.gid);
+  } else {
+    ensureRuntimeDirs(rt);
+  }
   try {
     if (statSync(rt.logFile).size > MAX_LOG_BYTES) truncateSync(rt.logFile, 0);
   } catch {
@@ -122,9 +135,17 @@ async function startDaemon(rt: WalRuntime): Promise<number | undefined> {
   }
   const log = openSync(rt.logFile, 'a', 0o600);
   try {
+    if (as) fchownSync(log, as.uid, as.gid);
     // The daemon is resident: it runs lean like the sidecar (util/gc.ts), unless the environment says otherwise.
     const env = { ...LEAN_MALLOC_ENV, ...process.env };
-    const child = spawn(process.execPath, [...LEAN_NODE_FLAGS, DAEMON_MAIN, rt.pgdata, ...(rt.instance ? [rt.instance] : [])], { detached: true, stdio: ['ignore', 'ignore', log], cwd: rt.pgdata, env });
+    const child = spawn(process.execPath, [...LEAN_NODE_FLAGS, DAEMON_MAIN, rt.pgdata, ...(rt.instance ? [rt.instance] : [])], {
+      detached: true,
+      stdio: ['ignore', 'ignore', log],
+      cwd: rt.pgdata,
+      env,
+      uid: as?.uid,
+      gid: as?.gid,
+    });
     child.unref();
     return child.pid;
   } finally {
@@ -217,7 +238,7 @@ type DaemonOutcome = { reply: WalReply } | { fallback: string };
  * Sends the request to the daemon, starting it if nobody listens. A daemon that dies mid-request
  * (kill -9) is replaced and the request repeated: every request is idempotent.
  */
-async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<DaemonOutcome> {
+async function viaDaemon(rt: WalRuntime, req: WalRequest, as?: DaemonUser): Promise<DaemonOutcome> {
   const timeoutMs = setting('walTimeoutSeconds') * 1000;
   let firstSpawn: number | undefined;
   let lastSpawn = 0;
@@ -243,7 +264,7 @@ async function viaDaemon(rt: WalRuntime, req: WalRequest): Promise<DaemonOutcome
     // proof: after a kill -9 it may name any process.)
     if (now - lastSpawn > DAEMON_RESPAWN_MS && !alive(spawned)) {
       try {
-        spawned = await startDaemon(rt);
+        spawned = await startDaemon(rt, as);
       } catch (err) {
         return { fallback: `could not start the WAL daemon: ${(err as Error).message}` };
       }
@@ -267,7 +288,11 @@ async function run(command: WalCommand, rt: WalRuntime, req: WalRequest, pgdata:
   return inProcess(req, pgdata);
 }
 
+/** Who answered this process's request, for the debug line of walRestore. */
+let answeredBy: 'the daemon' | 'the spool' | 'this process' = 'the daemon';
+
 async function inProcess(req: WalRequest, pgdata: string): Promise<WalReply> {
+  answeredBy = 'this process';
   const { runInProcess } = await import('./in-process.js');
   return runInProcess(req, pgdata);
 }
@@ -305,6 +330,11 @@ export async function archiveReply(opts: WalClientOptions): Promise<WalReply> {
 
 export async function walRestore(opts: WalClientOptions): Promise<number> {
   const reply = await restoreReply(opts);
+  if (['debug', 'trace'].includes(setting('logLevel'))) {
+    // Each Node start is tens of ms of CPU on PostgreSQL's replay path: say which call paid for one, and what it cost.
+    const outcome = reply.ok ? 'restored' : reply.notFound ? 'not found' : 'failed';
+    process.stderr.write(`pgark wal-restore: ${opts.positional[0]} ${outcome} by ${answeredBy} through Node in ${Math.round(process.uptime() * 1000)} ms\n`);
+  }
   if (!reply.ok && reply.notFound) {
     process.stderr.write(`pgark wal-restore: ${reply.message}\n`);
     return 1;
@@ -319,13 +349,30 @@ export async function restoreReply(opts: WalClientOptions): Promise<WalReply> {
   const pgdata = dataDirectory(opts.pgdata, dest);
   const rt = walRuntime(pgdata, opts.instance);
   const untrustedDir = runtimeDirProblem(rt);
-  if (!opts.noDaemon && !untrustedDir && !name.includes('/') && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
+  // Spooled segments are not fsynced: only the daemon that wrote them, still running, vouches for them.
+  if (!opts.noDaemon && !untrustedDir && !name.includes('/') && restoreSpoolLive(rt) && takeSpooledFile(join(restoreSpoolDir(rt, opts.config), name), dest)) {
+    answeredBy = 'the spool';
     // Keep the prefetch window ahead; the daemon answers at once, and its absence is no error.
     await exchange(rt, { op: 'restore-served', name, config: opts.config }, 2000);
     return { ok: true };
   }
   const req: WalRequest = { op: 'restore', name, dest, config: opts.config };
   return run('wal-restore', rt, req, pgdata, opts, untrustedDir);
+}
+
+/**
+ * `pgark restore --start`, before PostgreSQL starts: the daemon of `pgdata` (started as the
+ * server's user `as` when this process is root) fetches `first` and what follows into the restore
+ * spool of `config` (exactly restore_command's), and lists the history files PostgreSQL probes
+ * first. Returns why it could not, undefined when it did; the restore works either way.
+ */
+export async function warmRestore(pgdata: string, config: ConfigRef, first: string, segmentSize: number, as?: DaemonUser): Promise<string | undefined> {
+  const rt = walRuntime(pgdata);
+  // A socket directory under the temp directory is named by this process's uid, not the server's.
+  if (as && rt.socketDir !== rt.dir) return `the socket path under ${rt.dir} is too long to share with the server's user`;
+  const outcome = await viaDaemon(rt, { op: 'restore-warm', name: first, config, segmentSize }, as);
+  if ('fallback' in outcome) return outcome.fallback;
+  return outcome.reply.ok ? undefined : outcome.reply.message;
 }
 
 /** Entry used by bin/pgark.js for `pgark wal-archive ...` / `pgark wal-restore ...`. */

@@ -21,7 +21,7 @@ import { ArchiveService, type ArchiveServiceOptions } from './archive-service.js
 import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
 import { encodeMessage, errorReply, newNonce, proofMatches, prove, type Sealed, type WalReply, type WalRequest } from './protocol.js';
 import { RestoreService } from './restore-service.js';
-import { ensureRuntimeDirs, walRuntime, type WalRuntime } from './runtime.js';
+import { claimRestoreSpool, ensureRuntimeDirs, walRuntime, type WalRuntime } from './runtime.js';
 import { WalTargetCache } from './target.js';
 
 /** Without idleTimeoutMs: PGARK_WAL_DAEMON_IDLE_SECONDS's default. */
@@ -100,6 +100,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   // Prefetched files of an earlier run may predate changes to the archive; start clean.
   rmSync(rt.restoreSpool, { recursive: true, force: true });
   mkdirSync(rt.restoreSpool, { recursive: true, mode: 0o700 });
+  claimRestoreSpool(rt);
   const targets = new WalTargetCache();
   // One worker: each costs tens of MiB (its own heap and garbage), and the store, not compression, sets the pace.
   const compression = new CompressionPool(1);
@@ -124,6 +125,9 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
         return { ok: true };
       case 'restore-served':
         await restore.served(req.name, req.config);
+        return { ok: true };
+      case 'restore-warm':
+        await restore.warm(req.name, req.config, req.segmentSize);
         return { ok: true };
     }
   }

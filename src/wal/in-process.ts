@@ -8,7 +8,8 @@ import { fetchWalFile } from './restore.js';
 import { loadWalTarget } from './target.js';
 
 export async function runInProcess(req: WalRequest, pgdata: string): Promise<WalReply> {
-  if (req.op === 'restore-served') return { ok: true };
+  // Prefetching is the daemon's: without one there is nothing to keep ahead.
+  if (req.op === 'restore-served' || req.op === 'restore-warm') return { ok: true };
   try {
     const target = await loadWalTarget(req.config);
     try {

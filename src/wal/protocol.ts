@@ -48,7 +48,9 @@ export type WalRequest =
   /** Write WAL file `name` to `dest` (absolute), then keep prefetching the following segments. */
   | { op: 'restore'; name: string; dest: string; config: ConfigRef }
   /** The client served `name` from the restore spool; keep the prefetch window full. */
-  | { op: 'restore-served'; name: string; config: ConfigRef };
+  | { op: 'restore-served'; name: string; config: ConfigRef }
+  /** Before PostgreSQL starts: prefetch from `name` (included) and list the history files its first probe asks for. */
+  | { op: 'restore-warm'; name: string; config: ConfigRef; segmentSize: number };
 
 export type WalReply =
   | { ok: true; detail?: string }

@@ -1,22 +1,61 @@
 /**
  * Restore side of the resident WAL daemon: serves restore_command requests and keeps the next
  * maxParallel-1 segments prefetched in the restore spool (one folder per source), so PostgreSQL's
- * single-threaded replay rarely waits on the network. Prefetched files are fsynced and renamed
- * into the spool only when complete, so the spool never holds a partial file under a WAL name.
+ * single-threaded replay rarely waits on the network. Prefetched files are renamed into the spool
+ * only when complete and checked, so the spool never holds a partial file under a WAL name. They
+ * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
+ * (runtime.ts, claimRestoreSpool), so no crash can leave a file there that anyone will serve, and
+ * PostgreSQL fetches again whatever it needs after a crash. An fsync per segment wrote each 16 MiB
+ * to disk on replay's path for nothing.
  * bin/pgark takes prefetched segments out of the spool without starting Node (or telling us): a
  * watch on each spool sees a segment leave it and moves the window on, as a request would.
+ *
+ * While a prefetch runs, <spool>/<name>.inflight exists, and bin/pgark waits for it rather than
+ * start Node to ask for the same file.
+ *
+ * Timeline history files PostgreSQL probes for (the next timeline at start and at promotion, the
+ * parent's at promotion) are usually absent, and only Node could say so. When the daemon has just
+ * listed them absent, it leaves <spool>/<name>.absent for HISTORY_ABSENT_MS, and bin/pgark answers
+ * "not found" from it (while this daemon runs): at start after warm(), at promotion after the
+ * request that found the archive's end. That request's own segment gets a marker too, for
+ * SEGMENT_ABSENT_MS only: PostgreSQL asks for it again at once. And since PostgreSQL then reads
+ * the last segment again (to find the end of its WAL), that one is fetched back into the spool.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { existsSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
-import { restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
-import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, isSegmentSize, recogniseWalName } from '../pg/wal-names.js';
+import { INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
+import { findStoredWal } from './stored-wal.js';
+import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
+
+/** Suffix of the marker saying a history file was absent from the archive a moment ago (bin/pgark reads it). */
+export const ABSENT_SUFFIX = '.absent';
+/**
+ * How long a history file's absence marker answers. Long enough for PostgreSQL to get from the
+ * request that prompted the listing to its probes on a loaded machine, short enough that a timeline
+ * another server creates meanwhile is seen about as promptly as through Node (and a new timeline in
+ * the source archive does not touch the recovered cluster's own, empty, archive).
+ */
+const HISTORY_ABSENT_MS = 10_000;
+/**
+ * A segment's: only the repeat of the request that listed it absent, moments later. Replay never
+ * ends short of the archive's end as listed when the restore started (finish.ts checks), and with
+ * a target PostgreSQL itself refuses to promote short of it.
+ */
+const SEGMENT_ABSENT_MS = 2_000;
+
+/** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
+async function markAbsent(spool: string, name: string, ms: number): Promise<void> {
+  const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
+  await writeFile(marker, '', { mode: 0o600 });
+  setTimeout(() => void unlink(marker).catch(() => undefined), ms).unref();
+}
 
 export class RestoreService {
   /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
@@ -46,11 +85,18 @@ export class RestoreService {
     const spooled = join(spool, name);
     await this.inflight.get(spooled)?.catch(() => false);
     if (!takeSpooledFile(spooled, dest)) {
-      await fetchWalFile(target, name, dest).catch((err: unknown) => {
+      // A segment the prefetch did not have is the first one or the archive's end: PostgreSQL's
+      // history probes follow either, so they are listed in the same round trip's time.
+      const [fetched] = await Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]);
+      if (fetched.status === 'rejected' && fetched.reason instanceof NotFoundError && classifyWalName(name) === 'segment') {
+        await markAbsent(spool, name, SEGMENT_ABSENT_MS);
+        if (segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0) this.fill(target, spool, [previousSegment(name, this.segmentSize)], ref);
+      }
+      if (fetched.status === 'rejected') {
         // A rejected credential makes the next call read the Secrets again (rotation).
-        this.targets.failed(ref, err);
-        throw err;
-      });
+        this.targets.failed(ref, fetched.reason);
+        throw fetched.reason;
+      }
     }
     const size = (await stat(dest)).size;
     if (classifyWalName(name) === 'segment' && isSegmentSize(size)) this.segmentSize = size;
@@ -64,6 +110,23 @@ export class RestoreService {
     await mkdir(spool, { recursive: true, mode: 0o700 });
     this.noteServed(spool, name);
     await this.prefetch(target, spool, name, ref);
+  }
+
+  /**
+   * Before PostgreSQL starts (`pgark restore --start`): starts fetching `first` and the segments
+   * after it into the spool and lists the history files its first probe asks for, so that neither
+   * waits for a Node start or a daemon start.
+   */
+  async warm(first: string, ref: ConfigRef, segmentSize: number): Promise<void> {
+    const target = await this.targets.get(ref);
+    const spool = restoreSpoolDir(this.rt, ref);
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
+    this.watchSpool(target, spool, ref);
+    this.fill(target, spool, [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)], ref);
+    // The history probe comes first, so its answer is ready before PostgreSQL starts; `first` may
+    // still be arriving while PostgreSQL starts up (bin/pgark waits for its .inflight marker).
+    await this.noteAbsentHistories(target, spool, first);
   }
 
   close(): void {
@@ -107,11 +170,22 @@ export class RestoreService {
     if (next.length === 0) return;
     this.watchSpool(target, spool, ref);
     await this.dropPassed(spool, current);
-    for (const name of next) {
+    this.fill(target, spool, next, ref);
+  }
+
+  /** Starts fetching each of `names` that is neither spooled nor on its way. */
+  private fill(target: WalTarget, spool: string, names: string[], ref: ConfigRef): void {
+    for (const name of names) {
       const path = join(spool, name);
-      if (this.inflight.has(path)) continue;
-      if (await pathExists(path)) continue;
-      const job = fetchWalFile(target, name, path, { fsync: true }).then(
+      if (this.inflight.has(path) || existsSync(path)) continue;
+      const marker = `${path}${INFLIGHT_SUFFIX}`;
+      try {
+        writeFileSync(marker, '', { mode: 0o600 });
+      } catch {
+        // The spool is gone (the daemon closing): nothing to prefetch into.
+        return;
+      }
+      const job = fetchWalFile(target, name, path).then(
         () => true,
         (err) => {
           if (err instanceof NotFoundError) this.onMissing?.(name, ref);
@@ -120,8 +194,31 @@ export class RestoreService {
         },
       );
       this.inflight.set(path, job);
-      void job.finally(() => this.inflight.delete(path));
+      // Removed once the file is in place (or will not be): bin/pgark looks for the file first.
+      void job.finally(() => {
+        this.inflight.delete(path);
+        rmSync(marker, { force: true });
+      });
     }
+  }
+
+  /**
+   * Lists the history files of the timeline after `segment`'s and of its own (PostgreSQL probes
+   * the first at start and promotion, copies the second into the new timeline's history) and
+   * leaves an absence marker for each the archive does not hold. A failed listing leaves none.
+   */
+  private async noteAbsentHistories(target: WalTarget, spool: string, segment: string): Promise<void> {
+    if (classifyWalName(segment) !== 'segment') return;
+    const timeline = parseSegmentName(segment, this.segmentSize).timeline;
+    await Promise.all(
+      [timeline + 1, timeline].map(async (tl) => {
+        const name = historyFileName(tl);
+        const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
+        const found = await findStoredWal(target.store, target.serverName, name).catch(() => 'unknown' as const);
+        if (found !== undefined) return unlink(marker).catch(() => undefined);
+        await markAbsent(spool, name, HISTORY_ABSENT_MS);
+      }),
+    );
   }
 
   /** Segments of the spool that replay has moved past will not be asked for again. */

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { decodeStreams } from '../codec/index.js';
@@ -15,21 +15,12 @@ import { count } from '../io/count.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { logger } from '../util/log.js';
 import { findStoredWal } from './stored-wal.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
+import { ABORT_RECOVERY_EXIT, ABORT_RECOVERY_MARK } from './restore-exit.js';
 import { readSegmentHeaderOf, segmentContentProblem } from './segment.js';
 import type { WalTarget } from './target.js';
-
-/**
- * The exit status of a restore_command (and recovery_end_command) that must stop the recovery.
- * PostgreSQL reads 1-125 as "not in the archive", ends the recovery there and promotes on what it
- * has; above 125 (what a shell returns when it cannot run a command, or for a signal) it aborts
- * with FATAL. 255 is neither 126/127 nor 128 + a signal number PostgreSQL treats specially (SIGTERM).
- */
-export const ABORT_RECOVERY_EXIT = 255;
-
-/** Opens the message of every error that aborts a recovery, so `pgark restore --start` can find it in the server log. */
-export const ABORT_RECOVERY_MARK = 'recovery stopped:';
 
 /** A WAL object that exists but cannot be the file its name says: PostgreSQL must not end the recovery on it. */
 export class DamagedWalError extends PgarkError {
@@ -65,10 +56,12 @@ async function contentProblem(name: string, path: string, size: number): Promise
  * Writes WAL file `name` to `dest`; resolves with its size. Throws NotFoundError when absent and
  * DamagedWalError when the stored object does not decode to a file that fits its name.
  */
-export async function fetchWalFile(target: WalTarget, name: string, dest: string, opts: { fsync?: boolean } = {}): Promise<number> {
+export async function fetchWalFile(target: WalTarget, name: string, dest: string): Promise<number> {
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
+  const t0 = performance.now();
   const found = await findStoredWal(target.store, target.serverName, name);
   if (!found) throw new NotFoundError(`WAL file ${name} not found in ${target.description}`);
+  const t1 = performance.now();
   const object = `${found.key} in ${target.description}`;
   const temp = join(dirname(dest), `.${name}.pgark-tmp-${randomBytes(4).toString('hex')}`);
   const counter = count();
@@ -80,13 +73,12 @@ export async function fetchWalFile(target: WalTarget, name: string, dest: string
       if (err instanceof CorruptDataError) throw new DamagedWalError(object, err.message);
       throw err;
     }
+    const t2 = performance.now();
     const problem = await contentProblem(name, temp, counter.bytes);
     if (problem) throw new DamagedWalError(object, problem);
-    if (opts.fsync) {
-      const fh = await open(temp, 'r');
-      await fh.sync().finally(() => fh.close());
-    }
     await rename(temp, dest);
+    // Where a segment's time goes (PGARK_LOG_LEVEL=debug): the lookup, then GET + decode + write as one stream, then the check.
+    logger().debug({ wal: name, lookupMs: Math.round(t1 - t0), transferMs: Math.round(t2 - t1), checkMs: Math.round(performance.now() - t2), bytes: counter.bytes }, 'WAL file fetched');
     return counter.bytes;
   } catch (err) {
     await unlink(temp).catch(() => undefined);

@@ -12,7 +12,7 @@
  * This module is loaded on the archive_command hot path, so it uses node builtins only.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
@@ -39,6 +39,8 @@ export interface WalRuntime {
   archiveSpool: string;
   /** Segments prefetched for restore_command. */
   restoreSpool: string;
+  /** Names the live daemon that filled the restore spool (processIdentity); bin/pgark serves the spool only while it matches. */
+  restoreSpoolOwner: string;
 }
 
 export function walRuntime(pgdata: string, instance?: string): WalRuntime {
@@ -62,6 +64,7 @@ export function walRuntime(pgdata: string, instance?: string): WalRuntime {
     logFile: join(dir, 'daemon.log'),
     archiveSpool: join(dir, 'archive-spool'),
     restoreSpool: join(dir, 'restore-spool'),
+    restoreSpoolOwner: join(dir, 'restore-spool', '.owner'),
   };
 }
 
@@ -164,4 +167,45 @@ export function takeSpooledFile(spooled: string, dest: string): boolean {
   renameSync(temp, dest);
   unlinkSync(spooled);
   return true;
+}
+
+/**
+ * One process for as long as the machine runs, as bin/pgark reads it without a fork: "PID BOOT_ID
+ * START", START being field 22 of /proc/PID/stat (clock ticks since boot). A PID alone may name
+ * another process after the daemon died, and after a reboot even the postmaster. Undefined where
+ * /proc says nothing (bin/pgark then never serves the spool).
+ */
+export function processIdentity(pid: number): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[19];
+    return boot && start ? `${pid} ${boot} ${start}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Marks the (freshly emptied) restore spool as this process's. Prefetched segments are not
+ * fsynced (restore-service.ts): they may be served only by the daemon that wrote them, in this
+ * boot, and this file is how bin/pgark and the Node client tell.
+ */
+export function claimRestoreSpool(rt: WalRuntime): void {
+  const identity = processIdentity(process.pid);
+  if (!identity) return;
+  const temp = `${rt.restoreSpoolOwner}.${process.pid}`;
+  writeFileSync(temp, `${identity}\n`, { mode: 0o600 });
+  renameSync(temp, rt.restoreSpoolOwner);
+}
+
+/** Whether the restore spool was filled by a daemon that still runs (claimRestoreSpool). */
+export function restoreSpoolLive(rt: WalRuntime): boolean {
+  try {
+    const owner = readFileSync(rt.restoreSpoolOwner, 'utf8').trim();
+    const identity = processIdentity(Number(owner.split(' ')[0]));
+    return identity !== undefined && identity === owner;
+  } catch {
+    return false;
+  }
 }

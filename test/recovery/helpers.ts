@@ -14,6 +14,7 @@ import type { PgServer } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { PGARK, pgark, run, startArchivingServer, type ArchivingServer, type RunResult } from '../backup/helpers.js';
+import { stopWalDaemon } from '../wal/helpers.js';
 
 export { pgark, type RunResult };
 
@@ -141,6 +142,8 @@ export async function restore(manifestText: string, args: string[] = [], wrapper
         const version = Number(readFileSync(join(pgdata, 'PG_VERSION'), 'utf8').trim());
         await pgCtlStop(findPgBinaries(version), pgdata, serverIdentity(), 'immediate').catch(() => undefined);
       }
+      // The WAL daemon `restore --start` left may still be prefetching into the directory being removed.
+      await stopWalDaemon(pgdata);
       dir.cleanup();
     },
   };

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scratchDir } from '../harness/tmp.js';
 import { parseWalName } from '../../src/pg/wal-names.js';
-import { fileIdentity, walRuntime } from '../../src/wal/runtime.js';
+import { claimRestoreSpool, fileIdentity, processIdentity, walRuntime } from '../../src/wal/runtime.js';
 import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
 
 const SEG = '000000010000000000000007';
@@ -169,7 +169,7 @@ test('sh and the WAL-name module agree on which names are plain segments', async
   assert.equal(moduleSays(SEG), true, 'the table holds names both accept');
 });
 
-/** A restore spool the daemon (this test process standing in for it, by its PID in daemon.lock) prefetched SEG into. */
+/** A restore spool the daemon (this test process standing in for it, by its identity in restore-spool/.owner) prefetched SEG into. */
 function restoreSetup(name: string) {
   const d = fakePgdata(join(work.path, name));
   const rt = walRuntime(d.pgdata);
@@ -177,7 +177,7 @@ function restoreSetup(name: string) {
   const spool = join(rt.restoreSpool, id);
   mkdirSync(spool, { recursive: true, mode: 0o700 });
   chmodSync(rt.dir, 0o700);
-  writeFileSync(rt.lockFile, `${process.pid}\n`);
+  claimRestoreSpool(rt);
   const bytes = craftSegment(SEG);
   writeFileSync(join(spool, SEG), bytes);
   const args = ['wal-restore', '-f', 'c.yaml', SEG, 'pg_wal/RECOVERYXLOG'];
@@ -211,12 +211,62 @@ test('wal-restore: sh serves nothing without the spool id, a live daemon, a priv
   chmodSync(s.rt.dir, 0o755);
   await refused('runtime directory mode 0755');
   chmodSync(s.rt.dir, 0o700);
-  // A PID that is no process: the daemon is gone, its spool a leftover.
-  writeFileSync(s.rt.lockFile, '2147483646\n');
+  // Prefetched segments are not fsynced: a spool whose daemon is gone is a leftover, possibly of
+  // another boot, and its owner's PID may name another process by now.
+  const identity = processIdentity(process.pid)!.split(' ');
+  writeFileSync(s.rt.restoreSpoolOwner, `2147483646 ${identity[1]} ${identity[2]}\n`);
   await refused('dead daemon');
-  rmSync(s.rt.lockFile);
-  await refused('no daemon.lock');
-  writeFileSync(s.rt.lockFile, `${process.pid}\n`);
+  writeFileSync(s.rt.restoreSpoolOwner, `${process.pid} 00000000-0000-0000-0000-000000000000 ${identity[2]}\n`);
+  await refused('a live PID, but the owner wrote it in another boot');
+  writeFileSync(s.rt.restoreSpoolOwner, `${process.pid} ${identity[1]} ${Number(identity[2]) + 1}\n`);
+  await refused('a live PID of a process that started at another time (PID reused)');
+  rmSync(s.rt.restoreSpoolOwner);
+  await refused('no owner');
+  claimRestoreSpool(s.rt);
   assert.equal(await launch(s.pgdata, s.args, s.env).done, 0, 'and with everything in place, sh serves it');
   assert.deepEqual(readFileSync(dest), s.bytes);
+});
+
+test('wal-restore: a file the daemon listed absent is answered "not found" by sh, only while the marker and its daemon are there', async () => {
+  const s = restoreSetup('restore-absent');
+  const args = ['wal-restore', '-f', 'c.yaml', '00000002.history', 'pg_wal/RECOVERYHISTORY'];
+  const marker = join(s.spool, '00000002.history.absent');
+  writeFileSync(marker, '');
+  const answered = launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
+  assert.equal(await answered.done, 1, 'not found, from the marker');
+  assert.equal(existsSync(join(s.walDir, 'RECOVERYHISTORY')), false);
+  // A segment's marker (left by the request whose listing found it missing) answers its repeat.
+  const next = `${SEG.slice(0, -1)}9`;
+  writeFileSync(join(s.spool, `${next}.absent`), '');
+  const segArgs = ['wal-restore', '-f', 'c.yaml', next, 'pg_wal/RECOVERYXLOG'];
+  assert.equal(await launch(s.pgdata, segArgs, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 1, 'not found, from the marker');
+  // Without a live owner the marker is a leftover: Node answers.
+  writeFileSync(s.rt.restoreSpoolOwner, '2147483646 x 1\n');
+  assert.equal(await launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, 'dead owner: Node is asked');
+  claimRestoreSpool(s.rt);
+  unlinkSync(marker);
+  assert.equal(await launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, 'no marker: Node is asked');
+});
+
+test('wal-restore: a segment still being prefetched (.inflight) is waited for, and handed over once it is in the spool', async () => {
+  const s = restoreSetup('restore-inflight');
+  const spooled = join(s.spool, SEG);
+  const aside = join(s.rt.dir, 'aside');
+  renameSync(spooled, aside);
+  writeFileSync(`${spooled}.inflight`, '');
+  const call = launch(s.pgdata, s.args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
+  let exited = false;
+  void call.done.then(() => (exited = true));
+  // Several polls pass while the marker stays: sh neither gives up nor starts Node.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(exited, false, 'still waiting while the prefetch runs');
+  renameSync(aside, spooled);
+  unlinkSync(`${spooled}.inflight`);
+  assert.equal(await call.done, 0);
+  assert.deepEqual(readFileSync(join(s.walDir, 'RECOVERYXLOG')), s.bytes);
+  // A prefetch that ends without a file (it failed): Node is asked.
+  writeFileSync(`${spooled}.inflight`, '');
+  const failed = launch(s.pgdata, s.args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
+  setTimeout(() => unlinkSync(`${spooled}.inflight`), 100);
+  assert.equal(await failed.done, 127, 'the marker went without a file: Node (here missing: 127)');
 });

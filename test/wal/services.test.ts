@@ -14,7 +14,7 @@ import type { ObjectStore } from '../../src/storage/types.js';
 import { NotFoundError } from '../../src/util/errors.js';
 import { WalConflictError } from '../../src/wal/archive.js';
 import { ArchiveService, type ArchiveOutcome } from '../../src/wal/archive-service.js';
-import { RestoreService } from '../../src/wal/restore-service.js';
+import { ABSENT_SUFFIX, RestoreService } from '../../src/wal/restore-service.js';
 import { ensureRuntimeDirs, fileIdentity, restoreSpoolDir, walRuntime } from '../../src/wal/runtime.js';
 import { WalTargetCache, type WalTarget } from '../../src/wal/target.js';
 import { scratchDir } from '../harness/tmp.js';
@@ -231,7 +231,8 @@ function restoreSetup(label: string, maxParallel: number, inStore: string[]) {
     },
     restore: (name: string) => service.restore(name, dest, REF),
     spoolDir: restoreSpoolDir(rt, REF),
-    spool: () => readdirSync(restoreSpoolDir(rt, REF)).sort(),
+    spool: () => readdirSync(restoreSpoolDir(rt, REF)).filter((f) => !f.endsWith(ABSENT_SUFFIX)).sort(),
+    absent: () => readdirSync(restoreSpoolDir(rt, REF)).filter((f) => f.endsWith(ABSENT_SUFFIX)).sort(),
   };
 }
 
@@ -325,15 +326,21 @@ test('restore at the end of the archive: NotFound fails restore_command, and pre
   await idle(r.service);
   assert.deepEqual(r.spool(), [], 'nothing to prefetch past the last segment');
 
+  const refetched = r.arrival('get', SEG4);
   await assert.rejects(r.restore(SEG5), NotFoundError);
   assert.equal(r.count('list', SEG5), 2, 'the request asked the store itself');
+  assert.deepEqual(r.absent().filter((f) => f.startsWith(SEG5)), [`${SEG5}${ABSENT_SUFFIX}`], 'its repeat, moments later, is answered by bin/pgark');
+  // PostgreSQL reads the last segment again to find the end of its WAL: it is fetched back.
+  await refetched;
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG4]);
   // Replay restarts at SEG4: a prefetch scheduled by the failed request would have asked for SEG7 by now.
   const again = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
   await r.restore(SEG4);
   await Promise.all(again);
   await idle(r.service);
   assert.equal(r.count('list', SEG7), 0, 'no prefetch after the end');
-  assert.deepEqual(r.names('get'), [SEG4, SEG4]);
+  assert.deepEqual(r.names('get'), [SEG4, SEG4], 'the second request was served by the refetch');
 });
 
 test('restore of history files: found or NotFound (how PostgreSQL looks for newer timelines), never a prefetch', async () => {
@@ -347,4 +354,34 @@ test('restore of history files: found or NotFound (how PostgreSQL looks for newe
   assert.deepEqual(r.names('list'), ['00000002.history', '00000003.history', '00000002.history']);
   assert.deepEqual(r.names('get'), ['00000002.history', '00000002.history']);
   assert.deepEqual(r.spool(), []);
+});
+
+test('restore: a segment the spool lacked (first one, archive end) lists the history files PostgreSQL probes next, and marks those absent', async () => {
+  const r = restoreSetup('absent', 2, ['00000002.history', SEG1]);
+  await r.fill();
+  await r.restore(SEG1);
+  assert.deepEqual(r.absent(), [`00000001.history${ABSENT_SUFFIX}`], 'timeline 1 has no history file; timeline 2 has one, so no marker');
+  assert.deepEqual(r.names('list').filter((n) => n.endsWith('.history')).sort(), ['00000001.history', '00000002.history']);
+  // A listing that fails vouches for nothing: the marker goes.
+  r.failNext('list', '00000001.history');
+  await assert.rejects(r.restore(SEG2), NotFoundError);
+  assert.deepEqual(r.absent().filter((f) => f.includes('.history')), [], 'the failed listing removed the marker');
+  await idle(r.service);
+});
+
+test('restore: warm() prefetches from the first segment, included, and marks the absent history files before any request', async () => {
+  const r = restoreSetup('warm', 3, [SEG1, SEG2, SEG3, SEG4]);
+  await r.fill();
+  const ahead = [r.arrival('get', SEG1), r.arrival('get', SEG2), r.arrival('get', SEG3)];
+  await r.service.warm(SEG1, REF, 16 * 1024 * 1024);
+  assert.deepEqual(r.absent(), [`00000001.history${ABSENT_SUFFIX}`, `00000002.history${ABSENT_SUFFIX}`]);
+  assert.ok(existsSync(join(r.spoolDir, SEG1)) || existsSync(join(r.spoolDir, `${SEG1}.inflight`)), 'the first segment PostgreSQL asks for is spooled or on its way (bin/pgark waits for it) when warm() returns');
+  await Promise.all(ahead);
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG1, SEG2, SEG3]);
+  await r.restore(SEG1);
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG1));
+  assert.equal(r.count('get', SEG1), 1, 'served from the spool, not fetched again');
+  await idle(r.service);
+  r.service.close();
 });

@@ -13,6 +13,7 @@ interface RestoreFlags extends ConfigOptions, PgConnectionOptions {
   jobs?: string;
   finishRecovery?: boolean;
   archiveEnd?: string;
+  archiveAfter?: 'on' | 'off';
 }
 
 /** `pgark restore`: bootstrap.recovery of a Cluster manifest into a local data directory. */
@@ -27,7 +28,7 @@ export function register(program: Command): void {
       const files = configFiles(flags);
       if (flags.finishRecovery) {
         const { finishRecoveryCommand } = await import('../../commands/restore.js');
-        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata, archiveEnd: flags.archiveEnd });
+        await finishRecoveryCommand({ files, secretsDir: flags.secretsDir, cluster: flags.cluster, pgdata, archiveEnd: flags.archiveEnd, archiveAfter: flags.archiveAfter });
         return;
       }
       const { recoverCommand } = await import('../../commands/restore.js');
