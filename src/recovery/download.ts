@@ -14,7 +14,6 @@
 import { chmodSync, existsSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { CorruptDataError, decodeStreams, type AgeKeys } from '../codec/index.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { ProgressDisplay } from '../io/progress.js';
@@ -145,16 +144,6 @@ class BackgroundSync {
   }
 }
 
-/**
- * Decoded bytes that may wait between the decoder and the tar extractor. A stream passes on 16
- * KiB before it waits, so zlib (on the thread pool) stopped after each 256 KiB it inflated until
- * the main thread had parsed, checksummed and written it: the two cores took turns. With four
- * chunks of room the decoder inflates the next ones while the files are written. Not more: a
- * Buffer that waits through two young-generation collections is promoted, and then only a full
- * collection frees it.
- */
-const READ_AHEAD = 1024 * 1024;
-
 export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup, objects: BackupObject[], opts: DownloadOptions): Promise<DownloadResult> {
   const pgdata = resolve(opts.pgdata);
   mkdirSync(pgdata, { recursive: true, mode: 0o700 });
@@ -187,7 +176,7 @@ export async function downloadBackup(store: ObjectStore, backup: RecoveryBackup,
       const extracting =
         indexed && 'index' in indexed
           ? extractChanged(store, o, indexed.index, root, { delta: opts.delta!, accept: o.accept, onFile, counter: () => display.filter(), age: opts.age })
-          : extractTar([await store.get(o.key), sha, display.filter(), ...decodeStreams(o, opts.age, o.key, { offThread: true }), new PassThrough({ writableHighWaterMark: READ_AHEAD })], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile });
+          : extractTar([await store.get(o.key), sha, display.filter(), ...decodeStreams(o, opts.age, o.key, { offThread: true })], root, o.key, { accept: o.accept, place: o.place, delta: opts.delta, onFile });
       const stats = await extracting.catch((err: unknown) => {
         throw namedIfDamaged(o.key, err);
       });
