@@ -7,7 +7,7 @@
  *   npm run bench:plugin                                   # 100 segments, pgbench scale 50 + 350 MB text (~1.1 GB)
  *   node dist/bench/plugin.js --segments 40 --scale 5 --text-mb 30      # a quick run
  *   [--barman-segments 40] [--max-parallel 4] [--wal-compression none|gzip] [--compression gzip] [--jobs 2]
- *   [--clients spawn,persistent] [--phases wal,backup,restore]
+ *   [--clients spawn,persistent] [--phases wal,backup,restore] [--restore-budget 213Mi]
  *   BENCH_INSTANCE_NODE_ARGS="--import=/tmp/profile.mjs"  # added to the instance sidecar's NODE_OPTIONS (NODE_OPTIONS refuses --cpu-prof)
  *
  * WAL: a backlog of ready segments (bench/wal-backlog.ts) drained the way PostgreSQL calls
@@ -28,8 +28,12 @@
  * Restore: RestoreJobHooks.Restore on a restore sidecar against barman-cloud-restore, each of the
  * backup its own tool took.
  *
- * The sidecars get the operator's NODE_OPTIONS and a memory budget equal to their container's
- * default limit (PGARK_MEMORY_BUDGET=128Mi; in a pod it is read from the cgroup), both roles.
+ * The sidecars get the operator's NODE_OPTIONS and the memory budget a pod would give them (in a
+ * pod it is read from the cgroup): 128Mi for the instance (--budget), and for the restore sidecar
+ * two thirds of its container's default 320Mi limit (--restore-budget), as memory.ts computes it.
+ * The restore sidecar under 128Mi ran a full collection about five times a second.
+ * Restore CPU seconds: the sidecar's and s3rver's, from /proc; barman-cloud-restore's (its whole
+ * process tree) from this process's reaped children.
  *
  * Memory: the sidecar's process tree is sampled every 50 ms (VmRSS of every process in it,
  * summed), and the main process's VmHWM is reset at the start of each phase (/proc/PID/clear_refs
@@ -37,8 +41,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { clusterJson, pluginCluster, WAL } from '../test/harness/cnpg-client.js';
 import { barmanEnv } from '../test/harness/barman.js';
 import { startS3rver } from '../test/harness/s3rver.js';
@@ -47,7 +51,8 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { serverIdentity } from '../src/pg/local-server.js';
 import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
-import { SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
+import { parseQuantity, SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
+import { DEFAULT_SIDECAR_RESOURCES } from '../src/plugin/operator/lifecycle-patch.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
 import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
 import { commandArchiver, produceBacklog, run, timedDrain, toolDataDir, type ArchiveCommand, type Backlog } from './wal-backlog.js';
@@ -74,6 +79,7 @@ const INSTANCE_BAR = 128 * MiB;
 const RESTORE_BAR = 256 * MiB;
 /** The sidecars run as the operator injects them (its NODE_OPTIONS and malloc setting), with the issue's 128Mi bar as their budget (--budget to change it). */
 const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi' };
+const RESTORE_BUDGET = option('restore-budget') ?? `${Math.floor((parseQuantity(String(DEFAULT_SIDECAR_RESOURCES.restore.limits!.memory), 'restore limit') * 2) / 3 / MiB)}Mi`;
 /** BENCH_RESTORE_NODE_ARGS adds Node options to the restore sidecar's NODE_OPTIONS, e.g. "--import=/tmp/preload.mjs" to instrument its Restore (NODE_OPTIONS refuses --cpu-prof). */
 const RESTORE_PROFILE: Record<string, string> = process.env.BENCH_RESTORE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_RESTORE_NODE_ARGS}` } : {};
 /** BENCH_INSTANCE_NODE_ARGS does the same for the instance sidecar (its WAL.Archive and Backup). */
@@ -237,6 +243,18 @@ async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; m
   return rows;
 }
 
+function printTable(rows: Row[]): void {
+  console.log(`\nCNPG-I plugin benchmark, ${new Date().toISOString()}: maxParallel ${MAX_PARALLEL}, WAL compression ${WAL_COMPRESSION}, data ${COMPRESSION}, jobs ${JOBS}, s3rver (http)`);
+  console.log('phase                           pgark        plugin-barman-cloud   speed-up (bar)   pgark sidecar peak (bar)');
+  for (const r of rows) {
+    const speedup = r.unit === 's' ? r.barman / r.pgark : r.pgark / r.barman;
+    const fmt = (n: number) => (r.unit === 's' ? `${n.toFixed(1)} s` : `${n.toFixed(2)} seg/s`);
+    console.log(
+      `${r.what.padEnd(31)} ${fmt(r.pgark).padEnd(12)} ${fmt(r.barman).padEnd(21)} ${`${speedup.toFixed(1)}x (${r.speedBar}x ${speedup >= r.speedBar ? 'met' : 'NOT met'})`.padEnd(16)} ${mib(r.pgarkPeak)} (< ${mib(r.bar)} ${r.pgarkPeak < r.bar ? 'met' : 'NOT met'})`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const work = scratchDir('bench-plugin');
   const s3 = await startS3rver({ tls: false, front: false, wan: wanOption() });
@@ -301,7 +319,7 @@ async function main(): Promise<void> {
     if (PHASES.includes('restore')) {
       const restoreDir = join(work.path, 'restore-job');
       const target = join(restoreDir, 'pgdata');
-      restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV, ...RESTORE_PROFILE } });
+      restoreSidecar = await startSidecar({ role: 'restore', dir: restoreDir, files: [manifests], env: { PGDATA: target, ...SIDECAR_ENV, PGARK_MEMORY_BUDGET: RESTORE_BUDGET, ...RESTORE_PROFILE } });
       const restoreMemory = new TreeMemory(restoreSidecar.pid);
       const recovering = pluginCluster({
         name: 'restored',
@@ -312,9 +330,11 @@ async function main(): Promise<void> {
         spec: { imageName: 'ghcr.io/cloudnative-pg/postgresql:15.8', bootstrap: { recovery: { source: 'origin' } }, externalClusters: [{ name: 'origin', plugin: { name: PLUGIN_NAME, parameters: { barmanObjectName: 'store', serverName: 'bench' } } }] },
       });
       restoreMemory.start();
+      const cpu0 = cpuSeconds(restoreSidecar.pid) + cpuSeconds(s3.pid);
       const r0 = performance.now();
       await restoreSidecar.client.call(RESTORE_JOB, 'Restore', { clusterDefinition: clusterJson(recovering), checkEmptyWalArchive: true });
       const pgarkRestore = (performance.now() - r0) / 1000;
+      const pgarkRestoreCpu = cpuSeconds(restoreSidecar.pid) + cpuSeconds(s3.pid) - cpu0;
       const restorePeak = restoreMemory.stop();
       await restoreSidecar.stop();
       restoreSidecar = undefined;
@@ -323,25 +343,20 @@ async function main(): Promise<void> {
       const barmanId = (JSON.parse(listed.toString()) as { backups_list: { backup_id: string }[] }).backups_list[0]?.backup_id;
       if (!barmanId) throw new Error('barman-cloud-backup-list found no backup');
       const barmanTarget = join(work.path, 'barman-restore');
+      const barmanCpu0 = childrenCpuSeconds() + cpuSeconds(s3.pid);
       const barmanRestore = await timed('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanId, barmanTarget], barmanEnv(b.env));
+      const barmanRestoreCpu = childrenCpuSeconds() + cpuSeconds(s3.pid) - barmanCpu0;
       if (barmanRestore.code !== 0) throw new Error(`barman-cloud-restore: ${barmanRestore.stderr}`);
       rmSync(barmanTarget, { recursive: true, force: true });
-      console.log(`restore pgark ${pgarkRestore.toFixed(1)} s (restore sidecar peak ${mib(restorePeak)}); barman-cloud-restore ${barmanRestore.seconds.toFixed(1)} s (peak ${(barmanRestore.rssKb / 1024).toFixed(0)} MiB)`);
+      console.log(`restore pgark ${pgarkRestore.toFixed(1)} s (restore sidecar peak ${mib(restorePeak)}, budget ${RESTORE_BUDGET}); barman-cloud-restore ${barmanRestore.seconds.toFixed(1)} s (peak ${(barmanRestore.rssKb / 1024).toFixed(0)} MiB)`);
+      console.log(`restore CPU seconds with s3rver's: pgark ${pgarkRestoreCpu.toFixed(2)}, barman-cloud-restore ${barmanRestoreCpu.toFixed(2)}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
       rows.push({ what: 'restore', pgark: pgarkRestore, barman: barmanRestore.seconds, unit: 's', pgarkPeak: restorePeak, bar: RESTORE_BAR, speedBar: 3 });
     }
   } finally {
     await cleanup();
   }
 
-  console.log(`\nCNPG-I plugin benchmark, ${new Date().toISOString()}: maxParallel ${MAX_PARALLEL}, WAL compression ${WAL_COMPRESSION}, data ${COMPRESSION}, jobs ${JOBS}, s3rver (http)`);
-  console.log('phase                           pgark        plugin-barman-cloud   speed-up (bar)   pgark sidecar peak (bar)');
-  for (const r of rows) {
-    const speedup = r.unit === 's' ? r.barman / r.pgark : r.pgark / r.barman;
-    const fmt = (n: number) => (r.unit === 's' ? `${n.toFixed(1)} s` : `${n.toFixed(2)} seg/s`);
-    console.log(
-      `${r.what.padEnd(31)} ${fmt(r.pgark).padEnd(12)} ${fmt(r.barman).padEnd(21)} ${`${speedup.toFixed(1)}x (${r.speedBar}x ${speedup >= r.speedBar ? 'met' : 'NOT met'})`.padEnd(16)} ${mib(r.pgarkPeak)} (< ${mib(r.bar)} ${r.pgarkPeak < r.bar ? 'met' : 'NOT met'})`,
-    );
-  }
+  printTable(rows);
 }
 
 main().catch((err) => {

@@ -37,7 +37,6 @@ function spawn(): Thread {
   // A small heap: the worker holds a few chunks and a decoder, and every MiB its young
   // generation may grow to is resident set the restore's 160 MB bar counts.
   const worker = new Worker(WORKER_SCRIPT, { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
-  worker.unref();
   const thread: Thread = { worker, lanes: new Map() };
   worker.on('message', (msg: FromWorker) => thread.lanes.get(msg.id)?.receive(msg));
   const fail = (err: Error) => {
@@ -72,6 +71,8 @@ class OffThreadDecoder extends Transform {
     super();
     clearTimeout(this.thread.idle);
     this.thread.lanes.set(this.id, this);
+    // Holds the process open while a stream decodes (the worker's reply may be all that is pending).
+    this.thread.worker.ref();
     this.post({ id: this.id, op: 'open', codec, credit: CREDIT });
   }
 
@@ -133,6 +134,8 @@ class OffThreadDecoder extends Transform {
   private release(): void {
     const t = this.thread;
     if (!t.lanes.delete(this.id) || t.lanes.size > 0) return;
+    // An idle worker must not keep the process alive: `pgark restore` waited IDLE_MS after its work for it.
+    t.worker.unref();
     t.idle = setTimeout(() => {
       if (t.lanes.size > 0) return;
       const i = threads.indexOf(t);

@@ -1,8 +1,9 @@
 /**
  * Decoding on a worker thread (src/codec/decode-thread.ts): the bytes equal what the reference
  * tools and pgark's encoders wrote, a damaged frame fails the stream as CorruptDataError (so a
- * restore names the object), many streams share the worker, and an unread output stops the
- * worker rather than piling decoded bytes up in either thread.
+ * restore names the object), many streams share the worker, an unread output stops the
+ * worker rather than piling decoded bytes up in either thread, and the worker holds the process
+ * open exactly while it decodes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,4 +50,19 @@ test('a zstd bomb whose output is not read stops the worker: a few decoded chunk
   assert.equal(stalled.accepted, bomb.length);
   // CREDIT chunks ahead of the reader, each at most zstd's 128 KiB output block.
   assert.ok(stalled.buffered <= 8 * 128 * 1024 + 16 * 1024, `decoded bytes waiting: ${stalled.buffered}`);
+});
+
+test('the worker keeps the process alive while it decodes, and not once idle (pgark restore exited only when the idle worker ended)', async () => {
+  const ports = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+  const stored = await compressBuffer('zstd', data);
+  const before = ports();
+  const decoder = decompressOffThread('zstd');
+  try {
+    // Decoding: the worker's reply may be all the event loop waits for, so its port must count.
+    assert.equal(ports(), before + 1);
+    assert.ok((await through(stored, [decoder])).equals(data));
+  } finally {
+    decoder.destroy();
+  }
+  assert.equal(ports(), before, 'the idle worker still holds the event loop open');
 });
