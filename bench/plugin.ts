@@ -7,7 +7,7 @@
  *   npm run bench:plugin                                   # 100 segments, pgbench scale 50 + 350 MB text (~1.1 GB)
  *   node dist/bench/plugin.js --segments 40 --scale 5 --text-mb 30      # a quick run
  *   [--barman-segments 40] [--max-parallel 4] [--wal-compression none|gzip] [--compression gzip] [--jobs 2]
- *   [--clients spawn,persistent] [--phases wal,backup,restore] [--restore-budget 213Mi]
+ *   [--clients spawn,persistent] [--phases wal,backup,restore] [--restore-budget 213Mi] [--wal-log /tmp/drain]
  *   BENCH_INSTANCE_NODE_ARGS="--import=/tmp/profile.mjs"  # added to the instance sidecar's NODE_OPTIONS (NODE_OPTIONS refuses --cpu-prof)
  *
  * WAL: a backlog of ready segments (bench/wal-backlog.ts) drained the way PostgreSQL calls
@@ -65,6 +65,8 @@ const TEXT_MB = numberOption('text-mb', 350);
 const WAL_COMPRESSION = option('wal-compression') ?? 'none';
 const COMPRESSION = option('compression') ?? 'gzip';
 const JOBS = numberOption('jobs', 2);
+/** Writes the instance sidecar's log of each pgark drain to FILE-<client> (its debug lines are the drain's timeline). */
+const WAL_LOG = option('wal-log');
 /** The per-segment caller of the `spawn` client (compiled beside this file). */
 const ARCHIVE_CALL = new URL('./wal-archive-call.js', import.meta.url).pathname;
 const CLIENTS = (option('clients') ?? 'spawn,persistent').split(',');
@@ -231,8 +233,10 @@ async function walPhase(o: { work: string; backlog: Backlog; sidecar: Sidecar; m
         : persistentArchiver(o.sidecar, pgdata, cluster, parameters);
     o.memory.start();
     const meter = cpuMeter(s3.pid, o.sidecar.pid);
+    const logFrom = o.sidecar.log().length;
     const r = await timedDrain(s3, pgdata, o.backlog.segments, archive);
     const peak = o.memory.stop();
+    if (WAL_LOG) writeFileSync(`${WAL_LOG}-${client}`, o.sidecar.log().slice(logFrom));
     const rate = o.backlog.segments.length / r.seconds;
     console.log(
       `WAL  pgark (${client} client): ${o.backlog.segments.length} segments in ${r.seconds.toFixed(1)} s = ${rate.toFixed(2)} segments/s (store CPU ${(r.storeBusy * 100).toFixed(0)} %), sidecar peak ${mib(peak)}, ${meter.perSegment(o.backlog.segments.length)}`,

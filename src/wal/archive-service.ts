@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import type { CompressionPool } from '../codec/pool.js';
 import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
-import { archiveWalFile, EmptyArchiveGate, SPILL_SUFFIX, type ArchiveResult } from './archive.js';
+import { archiveWalFile, EmptyArchiveGate, SPILL_SUFFIX, TransferSlots, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
 import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, type WalRuntime } from './runtime.js';
 import { ArchivedWalIndex } from './stored-wal.js';
@@ -49,6 +49,8 @@ export class ArchiveService {
   private readonly stored = new Map<string, { identity: string; result: ArchiveResult }>();
   private readonly gate: EmptyArchiveGate;
   private readonly archived = new ArchivedWalIndex();
+  /** The upload slots of each target (a reloaded target may change wal.maxParallel). */
+  private readonly slots = new WeakMap<WalTarget, TransferSlots>();
   private pumping = false;
   private pumpAgain = false;
 
@@ -87,28 +89,33 @@ export class ArchiveService {
     const target = await this.targets.get(ref);
     const name = basename(path);
     const done = this.jobs.has(name) ? undefined : this.storedHere(name, path);
-    const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref)).promise;
+    const t0 = performance.now();
+    // The drain's timeline at debug level: how far ahead look-ahead was when PostgreSQL asked.
+    logger().debug({ wal: name, found: done ? 'stored' : this.jobs.has(name) ? 'in flight' : 'not started', inflight: this.jobs.size }, 'WAL archive request');
+    const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref, true)).promise;
     void this.pump(target, dirname(path), ref);
     const result = await pending;
+    logger().debug({ wal: name, waitedMs: Math.round(performance.now() - t0), inflight: this.jobs.size }, 'WAL archive answered');
     // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
     await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
     return result;
   }
 
-  private start(target: WalTarget, path: string, ref: ConfigRef): Job {
+  private start(target: WalTarget, path: string, ref: ConfigRef, urgent = false): Job {
     const name = basename(path);
     const promise = (async () => {
       const t0 = performance.now();
       const inflight = join(this.rt.archiveSpool, name + INFLIGHT_SUFFIX);
+      logger().debug({ wal: name, inflight: this.jobs.size }, 'WAL push started');
       await writeFile(inflight, '');
       try {
         // Taken before the bytes are read: a file rewritten meanwhile no longer matches its marker.
         const identity = fileIdentity(path);
         if (identity === undefined) throw new Error(`${path}: no such file`);
-        const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool });
+        const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool, slots: this.slotsOf(target), urgent });
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);
-        logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0) }, 'WAL archived');
+        logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0), inflight: this.jobs.size }, 'WAL archived');
         return result;
       } finally {
         // After the marker: bin/pgark, seeing neither, asks the daemon (which reports the failure).
@@ -134,6 +141,12 @@ export class ArchiveService {
     return job;
   }
 
+  private slotsOf(target: WalTarget): TransferSlots {
+    let slots = this.slots.get(target);
+    if (!slots) this.slots.set(target, (slots = new TransferSlots(target.maxParallel)));
+    return slots;
+  }
+
   private async writeMarker(name: string, identity: string): Promise<void> {
     const final = join(this.rt.archiveSpool, name);
     const temp = `${final}.tmp`;
@@ -142,9 +155,10 @@ export class ArchiveService {
   }
 
   /**
-   * Fills free upload slots with the oldest .ready segments not yet stored, in the order
-   * PostgreSQL will ask for them. While CNPG's empty-archive marker exists, one at a time, so
-   * the check sees the archive before our own first upload lands.
+   * Keeps the oldest .ready segments not yet stored in progress, in the order PostgreSQL will ask
+   * for them: wal.maxParallel uploading and as many more being read and hashed, so each freed
+   * upload slot is taken by a push ready to send. While CNPG's empty-archive marker exists, one at
+   * a time, so the check sees the archive before our own first upload lands.
    */
   private async pump(target: WalTarget, walDir: string, ref: ConfigRef): Promise<void> {
     if (this.pumping) {
@@ -165,17 +179,21 @@ export class ArchiveService {
   }
 
   private async fill(target: WalTarget, walDir: string, ref: ConfigRef): Promise<void> {
-    const limit = (await this.gateOpen(target)) ? target.maxParallel : 1;
+    const limit = (await this.gateOpen(target)) ? 2 * target.maxParallel : 1;
     if (this.jobs.size >= limit) return;
     const now = Date.now();
-    for (const name of await this.readySegments(walDir)) {
+    const ready = await this.readySegments(walDir);
+    let started = 0;
+    for (const name of ready) {
       if (this.jobs.size >= limit) break;
       if (this.jobs.has(name)) continue;
       if (now - (this.failedAt.get(name) ?? 0) < LOOKAHEAD_RETRY_MS) continue;
       const path = join(walDir, name);
       if (this.alreadyStored(name, path)) continue;
       this.start(target, path, ref);
+      started++;
     }
+    logger().debug({ ready: ready.length, started, inflight: this.jobs.size }, 'WAL look-ahead scan');
   }
 
   private async gateOpen(target: WalTarget): Promise<boolean> {

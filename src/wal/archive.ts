@@ -27,6 +27,7 @@ import { cryptoHasher, hash } from '../io/hash.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
+import { logger } from '../util/log.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
 import { readSegmentHeaderOf } from './segment.js';
 import { findStoredWal, type ArchivedWalIndex } from './stored-wal.js';
@@ -145,18 +146,55 @@ export interface ArchiveOptions {
   spillDir?: string;
   /** Answers "already archived?" from folder listings instead of a LIST per file (the resident daemon). */
   index?: ArchivedWalIndex;
+  /**
+   * Transfers shared with other pushes (the resident daemon): the lookup and upload wait for a
+   * slot, the encoding does not, so a push prepared ahead starts uploading the moment one frees.
+   */
+  slots?: TransferSlots;
+  /** Served before pushes that are only looked ahead (PostgreSQL is waiting for this one). */
+  urgent?: boolean;
+}
+
+/**
+ * At most `size` transfers at once, started in the order they asked (look-ahead asks in WAL
+ * order), an urgent one first. Without it a push would start hashing only when an upload slot
+ * freed, and the pushes of a batch, which finish together, would all hash while the store idled.
+ */
+export class TransferSlots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly size: number) {}
+
+  async run<T>(fn: () => Promise<T>, urgent = false): Promise<T> {
+    if (this.running < this.size) this.running++;
+    // The slot is handed over by release(): running stays counted.
+    else await new Promise<void>((resolve) => (urgent ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
 }
 
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
-export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index, spillDir = tmpdir() }: ArchiveOptions = {}): Promise<ArchiveResult> {
+export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index, slots, urgent, spillDir = tmpdir() }: ArchiveOptions = {}): Promise<ArchiveResult> {
   const name = basename(path);
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   const wal = parseWalName(name);
   // Encoding starts now, while the checks below wait on the store.
   const prepared = encodeFor(target, path, spillDir, pool);
   prepared.catch(() => undefined);
+  const t0 = performance.now();
+  const push = () => {
+    const slotWaitMs = Math.round(performance.now() - t0);
+    return pushUnlessStored(target, path, name, wal, gate, index, prepared, slotWaitMs);
+  };
   try {
-    return await pushUnlessStored(target, path, name, wal, gate, index, prepared);
+    return await (slots ? slots.run(push, urgent) : push());
   } finally {
     // Stored, found stored already, or failed: the spill file has served either way.
     const encoded = await prepared.catch(() => undefined);
@@ -172,6 +210,7 @@ async function pushUnlessStored(
   gate: EmptyArchiveGate,
   index: ArchivedWalIndex | undefined,
   prepared: Promise<EncodedFile>,
+  slotWaitMs: number,
 ): Promise<ArchiveResult> {
   await gate.before(target, wal, path);
   const { store, serverName } = target;
@@ -189,7 +228,9 @@ async function pushUnlessStored(
     }
   }
   const key = walKey(serverName, name, codecExtension(target.compression, target.age !== undefined));
+  const t0 = performance.now();
   const { bodyPath, bodyLength, md5, size } = await prepared;
+  const t1 = performance.now();
   const tags = wal.kind === 'history' ? (target.historyTags ?? target.tags) : target.tags;
   const open = () => new FileBody(bodyPath);
   const put = await store.put(key, open(), {
@@ -210,6 +251,8 @@ async function pushUnlessStored(
     await gate.after();
     return { key, status: 'exists', size };
   }
+  // Where a push's time went, for the drain's timeline at debug level.
+  logger().debug({ wal: name, slotWaitMs, encodeWaitMs: Math.round(t1 - t0), putMs: Math.round(performance.now() - t1) }, 'WAL push phases');
   index?.noteStored(store, key);
   await gate.after();
   return { key, status: 'stored', size };

@@ -78,7 +78,9 @@ for (const kind of ['file', 's3'] as const) {
       const segs = [SEG1, SEG2, SEG3].map((n) => d.addReady(n, craftSegment(n)));
       const spool = walRuntime(d.pgdata).archiveSpool;
       expectOk(await runPgark(['wal-archive', '-f', cfg, segs[0]], { cwd: d.pgdata }));
-      for (let i = 0; i < 200 && !(existsSync(join(spool, SEG2)) && existsSync(join(spool, SEG3))); i++) await new Promise((res) => setTimeout(res, 50));
+      // The marker is written before the .inflight file goes (archive-service.ts): wait for both.
+      const settled = (n: string) => existsSync(join(spool, n)) && !existsSync(join(spool, `${n}.inflight`));
+      for (let i = 0; i < 200 && !(settled(SEG2) && settled(SEG3)); i++) await new Promise((res) => setTimeout(res, 50));
       const status = (n: string, ext: string) => existsSync(join(d.walDir, 'archive_status', `${n}.${ext}`));
       for (const n of [SEG1, SEG2, SEG3]) assert.ok(status(n, 'ready') && !status(n, 'done'), `${n}: archive_status is left to PostgreSQL`);
       for (const n of [SEG2, SEG3]) {

@@ -142,6 +142,46 @@ test('a request for the segment look-ahead is uploading joins that upload: one P
   );
 });
 
+test('look-ahead readies maxParallel more segments than it uploads, never more than maxParallel PUTs at once, PostgreSQL\'s own segment first', async () => {
+  const a = archiveSetup('slots', 2, [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6]);
+  let running = 0;
+  let peak = 0;
+  const put = a.store.put.bind(a.store);
+  a.store.put = async (key, body, opts) => {
+    peak = Math.max(peak, ++running);
+    try {
+      return await put(key, body, opts);
+    } finally {
+      running--;
+    }
+  };
+  const inflight = (name: string) => existsSync(`${a.marker(name)}.inflight`);
+  const holds = [SEG1, SEG2].map((n) => a.hold('put', n));
+  const first = a.archive(SEG1);
+  await Promise.all(holds.map((h) => h.entered));
+  for (let i = 0; i < 2000 && !(inflight(SEG3) && inflight(SEG4)); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(inflight(SEG3) && inflight(SEG4), 'SEG3 and SEG4 are being read and hashed while SEG1 and SEG2 upload');
+  assert.equal(a.count('put', SEG3) + a.count('put', SEG4), 0, 'SEG3 and SEG4 wait for an upload slot');
+  assert.ok(!inflight(SEG5), 'no more than 2 x maxParallel segments in progress');
+
+  // A segment PostgreSQL asks for (here: one look-ahead has not reached) takes the next free slot.
+  const asked = a.hold('put', SEG6);
+  const request = a.archive(SEG6);
+  holds[0].release();
+  await asked.entered;
+  assert.equal(a.count('put', SEG3), 0, 'the requested segment went before the look-ahead ones');
+  asked.release();
+  holds[1].release();
+  assert.equal((await first).status, 'stored');
+  assert.equal((await request).status, 'stored');
+  await idle(a.service);
+  assert.equal(peak, 2, 'at most maxParallel uploads at once');
+  for (const name of [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6]) {
+    assert.equal(a.count('put', name), 1, name);
+    assert.deepEqual(a.stored(name), a.data.get(name), name);
+  }
+});
+
 test('segments stored ahead stay .ready with a marker; archive_status is left to PostgreSQL', async () => {
   const a = archiveSetup('ahead', 3, [SEG1, SEG2, SEG3]);
   const holds = [SEG1, SEG2, SEG3].map((n) => a.hold('put', n));
