@@ -80,7 +80,9 @@ const MiB = 1024 * 1024;
 const INSTANCE_BAR = 128 * MiB;
 const RESTORE_BAR = 256 * MiB;
 /** The sidecars run as the operator injects them (its NODE_OPTIONS and malloc setting), with the issue's 128Mi bar as their budget (--budget to change it). */
-const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi' };
+// The sidecars log at the operator's default level (info); the test harness's debug level would
+// bill pgark for about five log lines per segment. --wal-log needs the debug timeline.
+const SIDECAR_ENV = { ...INJECTED_ENV, PGARK_MEMORY_BUDGET: option('budget') ?? '128Mi', PGARK_LOG_LEVEL: WAL_LOG ? 'debug' : 'info' };
 const RESTORE_BUDGET = option('restore-budget') ?? `${Math.floor((parseQuantity(String(DEFAULT_SIDECAR_RESOURCES.restore.limits!.memory), 'restore limit') * 2) / 3 / MiB)}Mi`;
 /** BENCH_RESTORE_NODE_ARGS adds Node options to the restore sidecar's NODE_OPTIONS, e.g. "--import=/tmp/preload.mjs" to instrument its Restore (NODE_OPTIONS refuses --cpu-prof). */
 const RESTORE_PROFILE: Record<string, string> = process.env.BENCH_RESTORE_NODE_ARGS ? { NODE_OPTIONS: `${INJECTED_ENV.NODE_OPTIONS} ${process.env.BENCH_RESTORE_NODE_ARGS}` } : {};
