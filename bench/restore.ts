@@ -389,8 +389,16 @@ async function main(): Promise<void> {
         const calls = (re: RegExp) => serverLog.split('\n').filter((l) => re.test(l)).length;
         if (process.env.BENCH_PGARK_LOG_LEVEL === 'debug') {
           console.log(`${build.label}: restore_command answered by sh ${calls(/by sh without Node/)} times, through Node ${calls(/through Node in/)} times; recovery_end_command once`);
-          for (const line of serverLog.split('\n')) if (/pgark wal-restore: |redo (starts|done)|selected new timeline|ready to accept/.test(line)) console.log(`  ${line}`);
-          for (const line of r.stderr.split('\n')) if (/^\[[\d:]+\] /.test(line)) console.log(`  ${line}`);
+          const shown = /pgark wal-restore: |starting PostgreSQL|was interrupted|starting (point-in-time|archive) recovery|redo (starts|done)|selected new timeline|ready to accept/;
+          for (const line of serverLog.split('\n')) if (shown.test(line)) console.log(`  ${line}`);
+          for (const line of r.stderr.split('\n')) if (/^\[[\d:.]+\] /.test(line)) console.log(`  ${line}`);
+          // The daemon's own timings (lookup, transfer, check) of each WAL file it fetched.
+          const daemonLog = join(dir, 'pgark-wal', 'daemon.log');
+          for (const line of existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n') : []) {
+            if (!line.includes('WAL file fetched')) continue;
+            const e = JSON.parse(line) as { time: number; wal: string; lookupMs: number; transferMs: number; checkMs: number };
+            console.log(`  daemon ${new Date(e.time).toISOString().slice(11, 23)} fetched ${e.wal}: lookup ${e.lookupMs} ms, transfer ${e.transferMs} ms, check ${e.checkMs} ms`);
+          }
         }
         recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
         await finish(dir);

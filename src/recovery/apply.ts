@@ -12,6 +12,7 @@ import type { Cluster } from '../config/types.js';
 import { serverIdentity, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
 import { CreatedDirectories } from './directories.js';
+import { keepOutRuntimeDir, startEarlyWal, type EarlyWal } from './early-wal.js';
 import { emptyDeltaStats, deltaTransferText } from './delta.js';
 import { downloadBackup, syncPaths, type DownloadResult } from './download.js';
 import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../util/cnpg.js';
@@ -99,11 +100,17 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
     const delta = opts.delta ? emptyDeltaStats() : undefined;
     for (const t of plan.backup.tablespaces) dirs.track(t.location);
     let download: DownloadResult;
-    let restoreRef: ConfigRef | undefined;
+    const wal = walSource(ctx, cluster, plan, opts);
+    const walRef = restoreConfigRef(wal.restoreRef, wal.restoreOpts);
+    // A delta keeps what is in the directory (the daemon's files would be extras to remove), and a
+    // generated source manifest does not exist until configure(): the daemon then starts after the data step.
+    let early: EarlyWal | undefined;
     try {
+      if (opts.start && !delta && !wal.generated) early = startEarlyWal(pgdata, walRef, plan.window.firstSegment, plan.backup.segmentSize, who);
       const jobs = opts.jobs ?? plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
       progress.step(`downloading backup ${plan.backup.backupId}: ${plan.objects.length} archive(s), ${formatBytes(plan.downloadBytes)}, ${jobs} at a time`);
-      download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress, who, delta, age: plan.source.store.age });
+      const objects = early ? keepOutRuntimeDir(pgdata, plan.objects) : plan.objects;
+      download = await downloadBackup(store, plan.backup, objects, { pgdata, jobs, progress, who, delta, age: plan.source.store.age });
       if (delta) {
         download.delta = delta;
         progress.step(
@@ -114,15 +121,15 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
       progress.step(objectVerificationText(download));
       progress.step(verificationText(download));
-      const { written, walRef } = configure(ctx, cluster, plan, opts, who);
-      restoreRef = walRef;
+      const written = configure(ctx, cluster, plan, opts, who, wal);
       await syncPaths([...written.map((f) => join(pgdata, f)), pgdata]);
     } catch (err) {
+      await early?.stop();
       dirs.removeAll();
       throw err;
     }
     const result: RecoveryResult = { plan: summary, dryRun: false, download, seconds: 0 };
-    if (opts.start) await startAndFollow(plan, opts, who, progress, result, restoreRef!);
+    if (opts.start) await startAndFollow(plan, opts, who, progress, result, walRef, early);
     else progress.step(`data directory ready: start PostgreSQL ${plan.major} on ${pgdata} to replay WAL up to the target and promote`);
     result.seconds = (Date.now() - started) / 1000;
     return result;
@@ -171,52 +178,64 @@ function replayMustReach(plan: RecoveryPlan, opts: RecoveryOptions): string | un
   return plan.target.kind === 'end-of-archive' ? (opts.archiveEnd ?? plan.window.lastSegment) : undefined;
 }
 
-/**
- * Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest
- * when needed); returns the names written and the ConfigRef restore_command will send the daemon.
- */
-function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined): { written: string[]; walRef: ConfigRef } {
-  const pgdata = plan.pgdata;
+/** What restore_command names: the manifests, and the Cluster or source whose WAL it fetches. */
+interface WalSource {
+  ref: ManifestRef;
+  restoreRef: ManifestRef;
+  restoreOpts: { source?: string; cluster?: string };
+  /** A one-Cluster manifest to write into the data directory, when no manifest names the backup's server folder. */
+  generated?: { file: string; doc: Record<string, unknown> };
+}
+
+function walSource(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions): WalSource {
   const ref = manifestRefOf(ctx, cluster, opts);
   const several = ctx.manifests.clusters.length > 1;
-  let restoreRef = ref;
-  let restoreOpts: { source?: string; cluster?: string };
-  const written = [AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_MARKER];
   if (plan.source.kind === 'source') {
-    restoreOpts = { source: plan.source.externalCluster, cluster: several ? cluster.metadata.name : undefined };
-  } else if (plan.sourceServerName === plan.source.store.serverName) {
-    restoreOpts = { cluster: several || plan.source.walCluster !== cluster.metadata.name ? plan.source.walCluster : undefined };
-  } else {
-    // The backup sits under a server folder no manifest names: a one-Cluster manifest pointing there serves the WAL.
-    const name = `${cluster.metadata.name}-recovery-source`;
-    const doc = {
-      apiVersion: 'postgresql.cnpg.io/v1',
-      kind: 'Cluster',
-      metadata: { name, ...(cluster.metadata.namespace ? { namespace: cluster.metadata.namespace } : {}) },
-      spec: { backup: { barmanObjectStore: { ...plan.source.store.config, serverName: plan.sourceServerName } } },
-    };
-    const file = join(pgdata, GENERATED_SOURCE_MANIFEST);
-    writeFileSync(file, `# written by pgark restore; removed when the recovery ends\n${stringify(doc)}`, { mode: 0o600 });
+    return { ref, restoreRef: ref, restoreOpts: { source: plan.source.externalCluster, cluster: several ? cluster.metadata.name : undefined } };
+  }
+  if (plan.sourceServerName === plan.source.store.serverName) {
+    return { ref, restoreRef: ref, restoreOpts: { cluster: several || plan.source.walCluster !== cluster.metadata.name ? plan.source.walCluster : undefined } };
+  }
+  // The backup sits under a server folder no manifest names: a one-Cluster manifest pointing there serves the WAL.
+  const name = `${cluster.metadata.name}-recovery-source`;
+  const doc = {
+    apiVersion: 'postgresql.cnpg.io/v1',
+    kind: 'Cluster',
+    metadata: { name, ...(cluster.metadata.namespace ? { namespace: cluster.metadata.namespace } : {}) },
+    spec: { backup: { barmanObjectStore: { ...plan.source.store.config, serverName: plan.sourceServerName } } },
+  };
+  const file = join(plan.pgdata, GENERATED_SOURCE_MANIFEST);
+  return { ref, restoreRef: { ...ref, files: [...ref.files, file] }, restoreOpts: { cluster: name }, generated: { file, doc } };
+}
+
+/**
+ * Recovery settings, recovery.signal, the empty-archive marker (and the generated source manifest
+ * when needed); returns the names written.
+ */
+function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, wal: WalSource): string[] {
+  const pgdata = plan.pgdata;
+  const several = ctx.manifests.clusters.length > 1;
+  const written = [AUTO_CONF, RECOVERY_SIGNAL, CHECK_EMPTY_MARKER];
+  if (wal.generated) {
+    writeFileSync(wal.generated.file, `# written by pgark restore; removed when the recovery ends\n${stringify(wal.generated.doc)}`, { mode: 0o600 });
     written.push(GENERATED_SOURCE_MANIFEST);
-    restoreRef = { ...ref, files: [...ref.files, file] };
-    restoreOpts = { cluster: name };
   }
   writeRecoveryConfig(
     pgdata,
     {
       archives: plan.newArchive !== undefined,
-      restoreCommand: restoreCommand(restoreRef, restoreOpts),
-      recoveryEndCommand: finishCommand(ref, pgdata, several ? cluster.metadata.name : undefined, plan.newArchive !== undefined, replayMustReach(plan, opts)),
+      restoreCommand: restoreCommand(wal.restoreRef, wal.restoreOpts),
+      recoveryEndCommand: finishCommand(wal.ref, pgdata, several ? cluster.metadata.name : undefined, plan.newArchive !== undefined, replayMustReach(plan, opts)),
       targetSettings: recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget),
       connectionSettings: [...connectionSettings(opts), ...(opts.extraSettings ?? [])],
     },
     `pgark restore of Cluster "${cluster.metadata.name}" from backup ${plan.backup.backupId} (${new Date().toISOString()})`,
   );
   if (who) for (const f of written) chownSync(join(pgdata, f), who.uid, who.gid);
-  return { written, walRef: restoreConfigRef(restoreRef, restoreOpts) };
+  return written;
 }
 
-async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult, walRef: ConfigRef): Promise<void> {
+async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult, walRef: ConfigRef, early: EarlyWal | undefined): Promise<void> {
   const logFile = join(plan.pgdata, RECOVERY_LOG);
   const logDir = dirname(logFile);
   if (!existsSync(logDir)) mkdirSync(logDir, { mode: 0o700 });
@@ -224,10 +243,14 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   // A log restored from an older backup holds an earlier recovery's lines: follow only what this server appends.
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   // PostgreSQL's first requests (a history probe, then the backup's first segments) would each wait
-  // for a Node start, the daemon's start and round trips; the daemon does them now instead.
+  // for a Node start, the daemon's start and round trips; the daemon does them now instead. Started
+  // during the data step, it is asked again: the history absence it listed then answers for
+  // seconds only (restore-service.ts), and it may have exited idle during a long download.
   const warmStarted = Date.now();
+  const earlyProblem = await early?.warming;
   const warm = await warmRestore(plan.pgdata, walRef, plan.window.firstSegment, plan.backup.segmentSize, who);
   if (warm) progress.step(`WAL not prefetched before the start (restore_command fetches it): ${warm}`);
+  else if (early && !earlyProblem) progress.step(`WAL daemon started during the data step, prefetching from ${plan.window.firstSegment}; history listed again in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   else progress.step(`WAL daemon started and prefetching from ${plan.window.firstSegment} in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
   await startServer(plan.binaries, plan.pgdata, who, logFile);

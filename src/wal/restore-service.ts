@@ -50,6 +50,9 @@ const HISTORY_ABSENT_MS = 10_000;
  */
 const SEGMENT_ABSENT_MS = 2_000;
 
+/** Segments warm() fetches at once. */
+const WARM_LANES = 2;
+
 /** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
 async function markAbsent(spool: string, name: string, ms: number): Promise<void> {
   const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
@@ -123,7 +126,15 @@ export class RestoreService {
     await mkdir(spool, { recursive: true, mode: 0o700 });
     if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
     this.watchSpool(target, spool, ref);
-    this.fill(target, spool, [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)], ref);
+    // In order, WARM_LANES at a time: all maxParallel at once share the bandwidth (and, started
+    // during the data step, the download's) and all arrive together, late for the first request.
+    const names = [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)];
+    const lane = (i: number): void => {
+      if (i >= names.length) return;
+      this.fill(target, spool, [names[i]], ref);
+      void (this.inflight.get(join(spool, names[i])) ?? Promise.resolve()).then(() => lane(i + WARM_LANES));
+    };
+    for (let i = 0; i < WARM_LANES; i++) lane(i);
     // The history probe comes first, so its answer is ready before PostgreSQL starts; `first` may
     // still be arriving while PostgreSQL starts up (bin/pgark waits for its .inflight marker).
     await this.noteAbsentHistories(target, spool, first);
