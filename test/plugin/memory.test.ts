@@ -32,16 +32,18 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   // half of it, 16 MiB, is three 5 MiB parts: two being assembled, one uploaded.
   assert.equal(at(128).walParallel(4), 4);
   assert.equal(at(128).walParallel(8), 5);
-  assert.deepEqual(at(128).backupUpload(2), { partSize: PART, queueSize: 1 });
-  assert.deepEqual(at(128).backupUpload(8), { partSize: PART, queueSize: 1 });
+  // data.tar stays one part: a second would need three more slots.
+  assert.deepEqual(at(128).backupUpload(2), { partSize: PART, queueSize: 1, maxParts: 1 });
+  assert.deepEqual(at(128).backupUpload(8), { partSize: PART, queueSize: 1, maxParts: 1 });
   // 192Mi: spare 96 MiB = 16 pushes; 48 MiB = 9 parts, 7 uploaded, capped at max(2, jobs).
   assert.equal(at(192).walParallel(32), 16);
   assert.equal(at(192).walParallel(2), 2, 'never more than wal.maxParallel');
-  assert.deepEqual(at(192).backupUpload(2), { partSize: PART, queueSize: 2 });
-  assert.deepEqual(at(1024).backupUpload(6), { partSize: PART, queueSize: 6 }, 'never more parts than max(2, jobs)');
+  // Two data.tar parts of 4 slots each (2 uploaded, 2 being filled): 8 of the 9.
+  assert.deepEqual(at(192).backupUpload(2), { partSize: PART, queueSize: 4, maxParts: 2 });
+  assert.deepEqual(at(1024).backupUpload(6), { partSize: PART, queueSize: 36, maxParts: 6 }, 'never more parts than max(2, jobs) per tar, nor more tars than jobs');
   // A budget below the baseline still archives, one segment at a time.
   assert.equal(at(64).walParallel(4), 1);
-  assert.deepEqual(at(64).backupUpload(2), { partSize: PART, queueSize: 1 });
+  assert.deepEqual(at(64).backupUpload(2), { partSize: PART, queueSize: 1, maxParts: 1 });
   const none = new SidecarMemory(undefined);
   assert.equal(none.walParallel(7), 7);
   assert.deepEqual(none.backupUpload(2), {});
@@ -139,11 +141,11 @@ test("the Backup service's request under a 128Mi budget: 5 MiB parts, one at a t
 test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and takes a Backup within it', async () => {
   const budget = sidecar.log().split('\n').find((l) => l.includes('sidecar memory budget'));
   assert.ok(budget, sidecar.log().slice(-2000));
-  const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number } };
+  const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number; maxParts: number } };
   assert.equal(logged.budgetMiB, 128);
   assert.equal(logged.from, 'PGARK_MEMORY_BUDGET');
   assert.equal(logged.walParallelMax, 5);
-  assert.deepEqual(logged.backupUpload, { partSize: PART, queueSize: 1 });
+  assert.deepEqual(logged.backupUpload, { partSize: PART, queueSize: 1, maxParts: 1 });
 
   const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'under-budget' }, spec: { method: 'plugin', onlineConfiguration: { immediateCheckpoint: true } } }));
   const r = await sidecar.client.call('cnpgi.backup.v1.Backup', 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
