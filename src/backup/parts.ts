@@ -30,9 +30,9 @@ export function partName(archive: string, n: number): string {
 }
 
 /**
- * Reads the data archive's entries and, when `maxParts` >= 2 and the files add up to at least two
- * parts of PGARK_BACKUP_PART_MIN, deals them into min(maxParts, size / minimum) parts: largest file
- * first, each to the part with the fewest bytes so far (parts within one largest file of each other).
+ * Reads the data archive's entries and, when the files add up to at least two parts of
+ * PGARK_BACKUP_PART_MIN, deals them into min(maxParts, size / minimum) parts: largest file first,
+ * each to the part with the fewest bytes so far (parts within one largest file of each other).
  */
 export async function planParts(entries: AsyncIterable<SourceEntry>, maxParts: number): Promise<PartPlan> {
   const all: SourceEntry[] = [];

@@ -12,14 +12,14 @@
  * backup leaves tars without backup.info (invisible to every catalog, removable with
  * `pgark backup delete`). A failure that pgark sees is recorded as status=FAILED (best effort).
  *
- * A local full backup of a large enough data directory writes data.tar as parts at once
- * (parts.ts), so that a restore decodes them at once.
+ * A local full backup of a large enough data directory writes data.tar as parts (parts.ts), up to
+ * `maxParts` at once, so that a restore decodes them at once.
  *
- * Memory: one tar is open at a time, or the parts of data.tar, which share what one tar would
- * have: at most `jobs` compression blocks in flight (codec block size each, x2 for input and
- * output; each part's compressor gets jobs / parts workers) plus the upload's `queueSize` parts of
- * `partSize` bytes (divided among the parts; each upload also fills up to two), plus a few MiB of
- * stream buffers: see docs/backups.md.
+ * Memory: one tar is open at a time, or `maxParts` parts of data.tar, which share what one tar
+ * would have: at most `jobs` compression blocks in flight (codec block size each, x2 for input and
+ * output; each part's compressor gets jobs / maxParts workers) plus the upload's `queueSize` parts
+ * of `partSize` bytes (divided among the parts; each upload also fills up to two), plus a few MiB
+ * of stream buffers: see docs/backups.md.
  */
 import type { Transform } from 'node:stream';
 import type pg from 'pg';
@@ -75,7 +75,7 @@ export interface BackupRequest {
   type?: BackupType;
   /** application_name of the SQL session (default pgark_backup; the barman-cloud drop-in uses barman's). */
   applicationName?: string;
-  /** Most data.tar parts written at once (default `jobs`; a sidecar's memory budget lowers it, plugin/memory.ts): parts.ts. */
+  /** Most of data.tar's parts (parts.ts: up to `jobs`) written at once (default `jobs`; a sidecar's memory budget lowers it, plugin/memory.ts). */
   maxParts?: number;
 }
 
@@ -209,25 +209,31 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       let data: ArchiveWriter | undefined;
       let dataStarted = 0;
       // Incrementals stay one tar: their block members and the comparison with the parent read the walk in order.
-      const maxParts = method === 'local' && !parent ? Math.min(req.jobs, req.maxParts ?? req.jobs) : 1;
+      const split = method === 'local' && !parent && req.jobs >= 2;
       for await (const archive of source.archives()) {
         const t0 = Date.now();
-        if (archive.name === 'data' && maxParts >= 2) {
-          const plan = await planParts(files.entries('data', archive.entries), maxParts);
-          const sizes = plan.parts.map((entries) => entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0));
-          const parts = plan.parts.map((_, n) => openWriter(partName('data', n), sizes[n], plan.parts.length));
-          data = parts[0];
+        if (archive.name === 'data' && split) {
+          const plan = await planParts(files.entries('data', archive.entries), req.jobs);
+          // A sidecar's budget may allow fewer tars at once than parts (plugin/memory.ts): the rest wait, data.tar last.
+          const width = Math.max(1, Math.min(plan.parts.length, req.maxParts ?? req.jobs));
+          const queue = [...plan.parts.keys()].slice(1).concat(0);
+          let failed = false;
           dataStarted = t0;
-          await Promise.all(
-            plan.parts.map(async (entries, n) => {
-              for (const entry of entries) await parts[n].add(entry);
+          const writePart = async (): Promise<void> => {
+            for (let n = queue.shift(); n !== undefined && !failed; n = queue.shift()) {
+              const entries = plan.parts[n];
+              const w = openWriter(partName('data', n), entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0), width);
+              if (n === 0) data = w;
+              for (const entry of entries) await w.add(entry);
               if (n === 0) return;
-              storedTotal += stored(partName('data', n), await parts[n].finish());
-              manifestFiles.push(...parts[n].files);
-            }),
-          );
+              storedTotal += stored(partName('data', n), await w.finish());
+              manifestFiles.push(...w.files);
+            }
+          };
+          // The first failure stops new parts; the catch below aborts the ones open.
+          await Promise.all(Array.from({ length: width }, () => writePart().catch((err: unknown) => ((failed = true), Promise.reject(err)))));
           // pg_control is read once every other file is: it must be newer than the data it describes.
-          await data.add(plan.last);
+          await data!.add(plan.last);
           continue;
         }
         const w = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);

@@ -18,8 +18,9 @@
  *   spare                = budget - BASE
  *   WAL segments at once = clamp(floor(spare / WAL_PUSH), 1, wal.maxParallel)
  *   upload slots         = floor(spare / 2 / PART), PART = 5 MiB (S3's smallest part)
- *   data.tar parts       = clamp(floor(slots / 3), 1, jobs) written at once (backup/parts.ts): each
- *                          upload needs a part in flight and up to two being filled (storage/types.ts)
+ *   data.tar parts       = clamp(floor(slots / 3), 1, jobs) written at once (backup/parts.ts; the
+ *                          others wait their turn): each upload needs a part in flight and up to
+ *                          two being filled (storage/types.ts)
  *   backup parts at once = clamp(floor(slots / data.tar parts) - 2, 1, max(2, jobs)) per tar
  *                          (with one data.tar part, as before the split: slots - 2).
  *                          The other half of spare is for the compression:
