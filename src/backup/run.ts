@@ -12,9 +12,14 @@
  * backup leaves tars without backup.info (invisible to every catalog, removable with
  * `pgark backup delete`). A failure that pgark sees is recorded as status=FAILED (best effort).
  *
- * Memory: one tar is open at a time; it holds at most `jobs` compression blocks in flight
- * (codec block size each, x2 for input and output) plus the upload's `queueSize` parts of
- * `partSize` bytes, plus a few MiB of stream buffers: see docs/backups.md.
+ * A local full backup of a large enough data directory writes data.tar as parts (parts.ts), up to
+ * `maxParts` at once, so that a restore decodes them at once.
+ *
+ * Memory: one tar is open at a time, or `maxParts` parts of data.tar, which share what one tar
+ * would have: at most `jobs` compression blocks in flight (codec block size each, x2 for input and
+ * output; each part's compressor gets jobs / maxParts workers) plus the upload's `queueSize` parts
+ * of `partSize` bytes (divided among the parts; each upload also fills up to two), plus a few MiB
+ * of stream buffers: see docs/backups.md.
  */
 import type { Transform } from 'node:stream';
 import type pg from 'pg';
@@ -43,6 +48,7 @@ import { setting } from '../util/options.js';
 import { UserError } from '../util/errors.js';
 import { FILE_MAP_VERSION, incrementalPrefix, writeFileMap } from '../catalog/incremental.js';
 import { BackupFiles, findParent, manifestPath, type BackupType, type Parent } from './incremental.js';
+import { partName, planParts } from './parts.js';
 
 export interface BackupRequest {
   store: ResolvedObjectStore;
@@ -69,6 +75,8 @@ export interface BackupRequest {
   type?: BackupType;
   /** application_name of the SQL session (default pgark_backup; the barman-cloud drop-in uses barman's). */
   applicationName?: string;
+  /** Most of data.tar's parts (parts.ts: up to `jobs`) written at once (default `jobs`; a sidecar's memory budget lowers it, plugin/memory.ts). */
+  maxParts?: number;
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -144,16 +152,21 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     const ext = codecExtension(req.compression, req.store.age !== undefined);
     const writers: ArchiveWriter[] = [];
     let storedTotal = 0;
-    const openWriter = (name: string, sizeHint?: number) => {
+    // Bytes stored so far by the tars still being written (the parts of data.tar are written at once).
+    const storing = new Map<string, number>();
+    const openWriter = (name: string, sizeHint?: number, share = 1) => {
       const w = new ArchiveWriter({
         store,
         key: `${parent ? incrementalPrefix(serverName, backupId) : backupPrefix(serverName, backupId)}${name}.tar${ext}`,
-        compressor: compressor(req.compression, req.jobs, req.store.age, level),
+        compressor: compressor(req.compression, Math.max(1, Math.floor(req.jobs / share)), req.store.age, level),
         partSize: req.partSize ?? DEFAULT_PART_SIZE,
-        queueSize: req.queueSize ?? Math.max(2, req.jobs),
+        queueSize: Math.max(1, Math.floor((req.queueSize ?? Math.max(2, req.jobs)) / share)),
         sizeHint,
         onBytes: (n) => progress.addBytes(n),
-        onStored: (n) => progress.setStored(storedTotal + n),
+        onStored: (n) => {
+          storing.set(name, n);
+          progress.setStored(storedTotal + [...storing.values()].reduce((a, b) => a + b, 0));
+        },
         objectOptions,
       });
       writers.push(w);
@@ -188,14 +201,41 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
       const objectSha256: Record<string, string> = {};
       const stored = (name: string, object: { size: number; sha256: string }) => {
         objectSha256[`${name}.tar${ext}`] = object.sha256;
+        storing.delete(name);
         return object.size;
       };
       const manifestFiles: ManifestFile[] = [];
       const files = new BackupFiles(backupId, parent);
       let data: ArchiveWriter | undefined;
       let dataStarted = 0;
+      // Incrementals stay one tar: their block members and the comparison with the parent read the walk in order.
+      const split = method === 'local' && !parent && req.jobs >= 2;
       for await (const archive of source.archives()) {
         const t0 = Date.now();
+        if (archive.name === 'data' && split) {
+          const plan = await planParts(files.entries('data', archive.entries), req.jobs);
+          // A sidecar's budget may allow fewer tars at once than parts (plugin/memory.ts): the rest wait, data.tar last.
+          const width = Math.max(1, Math.min(plan.parts.length, req.maxParts ?? req.jobs));
+          const queue = [...plan.parts.keys()].slice(1).concat(0);
+          let failed = false;
+          dataStarted = t0;
+          const writePart = async (): Promise<void> => {
+            for (let n = queue.shift(); n !== undefined && !failed; n = queue.shift()) {
+              const entries = plan.parts[n];
+              const w = openWriter(partName('data', n), entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0), width);
+              if (n === 0) data = w;
+              for (const entry of entries) await w.add(entry);
+              if (n === 0) return;
+              storedTotal += stored(partName('data', n), await w.finish());
+              manifestFiles.push(...w.files);
+            }
+          };
+          // The first failure stops new parts; the catch below aborts the ones open.
+          await Promise.all(Array.from({ length: width }, () => writePart().catch((err: unknown) => ((failed = true), Promise.reject(err)))));
+          // pg_control is read once every other file is: it must be newer than the data it describes.
+          await data!.add(plan.last);
+          continue;
+        }
         const w = openWriter(archive.name, archive.name === 'data' ? facts.clusterSize : undefined);
         for await (const entry of files.entries(archive.name, archive.entries)) await w.add(entry);
         if (archive.name === 'data') {

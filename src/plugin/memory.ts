@@ -17,10 +17,15 @@
  *
  *   spare                = budget - BASE
  *   WAL segments at once = clamp(floor(spare / WAL_PUSH), 1, wal.maxParallel)
- *   backup parts at once = clamp(floor(spare / 2 / PART) - 2, 1, max(2, jobs)), PART = 5 MiB
- *                          (S3's smallest part; up to two more are being filled, storage/types.ts;
- *                          one for S3). The other half of spare is for the compression:
- *                          jobs + 2 block buffers of 1 MiB reused for the whole tar, its
+ *   upload slots         = floor(spare / 2 / PART), PART = 5 MiB (S3's smallest part)
+ *   data.tar parts       = clamp(floor(slots / 3), 1, jobs) written at once (backup/parts.ts; the
+ *                          others wait their turn): each upload needs a part in flight and up to
+ *                          two being filled (storage/types.ts)
+ *   backup parts at once = clamp(floor(slots / data.tar parts) - 2, 1, max(2, jobs)) per tar
+ *                          (with one data.tar part, as before the split: slots - 2).
+ *                          The other half of spare is for the compression:
+ *                          jobs + 2 block buffers of 1 MiB reused for the whole tar (split
+ *                          among data.tar's parts, 2 more per extra part), its
  *                          output in 64 KiB pieces, and 1 MiB read buffers the compressor
  *                          hands back once it copied them, 4 kept and a few in the tar
  *                          stream's queues (codec/parallel.ts, codec/blocks.ts); a Backup of
@@ -114,9 +119,12 @@ export class SidecarMemory {
   }
 
   /** Multipart part size and parts uploaded at once for a backup with `jobs`; undefined fields keep the backup's defaults. */
-  backupUpload(jobs: number): { partSize?: number; queueSize?: number } {
+  backupUpload(jobs: number): { partSize?: number; queueSize?: number; maxParts?: number } {
     if (!this.budget) return {};
-    return { partSize: PART, queueSize: clamp(Math.floor(this.spare / 2 / PART) - 2, 1, Math.max(2, jobs)) };
+    const slots = Math.floor(this.spare / 2 / PART);
+    const maxParts = clamp(Math.floor(slots / 3), 1, jobs);
+    // run.ts divides queueSize among the parts of data.tar written at once.
+    return { partSize: PART, maxParts, queueSize: maxParts * clamp(Math.floor(slots / maxParts) - 2, 1, Math.max(2, jobs)) };
   }
 
   /** Starts the collector (nothing without a budget); stop() ends it. */

@@ -272,6 +272,13 @@ export const OPTIONS = {
     readBy: 'backup, plugin serve --role instance',
     description: "compression level of base-backup tars: gzip 0-9 (default 3), zstd 1-22 (default 3), xz 0-9, bzip2 1-9 (their programs' defaults); ignored by snappy and lz4 (docs/backups.md, Compression level)",
   },
+  backupPartMin: {
+    env: 'PGARK_BACKUP_PART_MIN',
+    type: int(1),
+    hidden: true,
+    readBy: 'backup, plugin serve --role instance',
+    description: 'test-only: the size in bytes each extra data_000N.tar part of a local backup must reach (default 268435456, 256 MiB)',
+  },
   // Set in every CNPG instance pod (the operator plugin injects the first two into its sidecar).
   pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
   pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve in a cluster', description: 'the Cluster this pod belongs to (retention; the readiness check reads its store)' },

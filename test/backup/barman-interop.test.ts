@@ -4,7 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
@@ -70,6 +71,48 @@ describe('pgark backups and barman-cloud 3.4', () => {
       await recoverWithBarmanWal(store, server.clusterName, dest, expected);
     });
   }
+
+  it('a gzip backup split into parts (data.tar.gz, data_0001.tar.gz, ...) is restored by barman-cloud-restore, pg_control and backup_label in data.tar.gz', async () => {
+    const name = 'interop-parts';
+    // A 1 MB part minimum stands in for the 256 MiB one: the test cluster's ~25 MB then makes three parts.
+    const b = await pgark(['backup', '-f', server.manifest, '--compression', 'gzip', '--jobs', '3', '--name', name, '--immediate-checkpoint', '--json', '--pgdata', server.pg.pgdata], { ...server.pg.env, PGARK_BACKUP_PART_MIN: '1000000' });
+    assert.equal(b.code, 0, b.stderr);
+    const out = JSON.parse(b.stdout);
+    const info = await readBackupInfo(store, server.clusterName, out.backup_id);
+    const digests = /^#pgark_object_sha256 = \{(.*)\}$/m.exec(info)?.[1] ?? '';
+    assert.deepEqual([...digests.matchAll(/'([^']+)'/g)].map((m) => m[1]).filter((k) => k.endsWith('.tar.gz')).sort(), ['data.tar.gz', 'data_0001.tar.gz', 'data_0002.tar.gz'], info);
+
+    const s = await openObjectStore(store.resolved(server.clusterName));
+    const members = new Map<string, string[]>();
+    try {
+      for (const part of ['data.tar.gz', 'data_0001.tar.gz', 'data_0002.tar.gz']) {
+        const file = join(work.path, part);
+        await pipeline(await s.get(`${backupInfoKey(server.clusterName, out.backup_id).replace(/backup\.info$/, '')}${part}`), createWriteStream(file));
+        const listed = await run('tar', ['tzf', file]);
+        assert.equal(listed.code, 0, listed.stderr);
+        // barman's member names: ./NAME at the root.
+        members.set(part, listed.stdout.split('\n').filter((l) => l !== '').map((l) => l.replace(/^\.\//, '')));
+      }
+    } finally {
+      await s.close();
+    }
+    for (const member of ['global/pg_control', 'backup_label', 'backup_manifest']) {
+      assert.deepEqual([...members].filter(([, m]) => m.includes(member)).map(([p]) => p), ['data.tar.gz'], member);
+    }
+    // Every part holds files, and no file is in two parts.
+    const files = [...members.values()].map((m) => m.filter((l) => !l.endsWith('/') && l !== '.'));
+    for (const f of files) assert.ok(f.length > 0);
+    assert.equal(new Set(files.flat()).size, files.flat().length);
+
+    const dest = join(work.path, 'restore-parts');
+    const barman = store.barman!;
+    const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barmanEnv(barman.env));
+    assert.equal(restore.code, 0, restore.stderr);
+    // backup_manifest (written from every part's files) matches what the parts restored.
+    const verify = await run(clientTool('pg_verifybackup'), ['-n', dest]);
+    assert.equal(verify.code, 0, `pg_verifybackup: ${verify.stdout}${verify.stderr}`);
+    await recoverWithBarmanWal(store, server.clusterName, dest, expected);
+  });
 
   it('a backup taken by barman-cloud-backup appears in pgark backup list with its fields', async () => {
     const barman = store.barman!;

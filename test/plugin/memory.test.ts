@@ -3,8 +3,8 @@
  * the budget comes from (PGARK_MEMORY_BUDGET, the cgroup files' documented formats), and a real
  * `pgark plugin serve --role instance` under a 128Mi budget with the operator's NODE_OPTIONS: it
  * archives a real PostgreSQL 15's WAL and takes a Backup, its peak RSS under the budget plus a
- * margin for a busy machine; the Backup service's request carries the budget's part size and
- * parts in flight. No cgroup can be created here, so the cgroup files are read through
+ * margin for a busy machine, data.tar in two parts written one at a time; the Backup service's
+ * request carries the budget's part size and parts in flight. No cgroup can be created here, so the cgroup files are read through
  * an injected reader holding the kernel's documented formats (cgroup v2 memory.max "max" or
  * bytes; v1 memory.limit_in_bytes with its near-2^63 "unlimited").
  */
@@ -23,6 +23,8 @@ import { backupRequestFor, sidecarPgOptions } from '../../src/plugin/backup-serv
 import type { PluginCluster } from '../../src/plugin/config.js';
 import { injectionTarget, lifecyclePatch, SIDECAR_NAME, type SidecarConfiguration } from '../../src/plugin/operator/lifecycle-patch.js';
 import { PLUGIN_NAME, startPluginArchivedServer, type Sidecar } from './sidecar-process.js';
+import { openObjectStore } from '../../src/storage/open.js';
+import { backupPrefix } from '../../src/catalog/layout.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,16 +34,18 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   // half of it, 16 MiB, is three 5 MiB parts: two being assembled, one uploaded.
   assert.equal(at(128).walParallel(4), 4);
   assert.equal(at(128).walParallel(8), 5);
-  assert.deepEqual(at(128).backupUpload(2), { partSize: PART, queueSize: 1 });
-  assert.deepEqual(at(128).backupUpload(8), { partSize: PART, queueSize: 1 });
+  // data.tar's parts are written one at a time: a second at once would need three more slots.
+  assert.deepEqual(at(128).backupUpload(2), { partSize: PART, queueSize: 1, maxParts: 1 });
+  assert.deepEqual(at(128).backupUpload(8), { partSize: PART, queueSize: 1, maxParts: 1 });
   // 192Mi: spare 96 MiB = 16 pushes; 48 MiB = 9 parts, 7 uploaded, capped at max(2, jobs).
   assert.equal(at(192).walParallel(32), 16);
   assert.equal(at(192).walParallel(2), 2, 'never more than wal.maxParallel');
-  assert.deepEqual(at(192).backupUpload(2), { partSize: PART, queueSize: 2 });
-  assert.deepEqual(at(1024).backupUpload(6), { partSize: PART, queueSize: 6 }, 'never more parts than max(2, jobs)');
+  // Two data.tar parts of 4 slots each (2 uploaded, 2 being filled): 8 of the 9.
+  assert.deepEqual(at(192).backupUpload(2), { partSize: PART, queueSize: 4, maxParts: 2 });
+  assert.deepEqual(at(1024).backupUpload(6), { partSize: PART, queueSize: 36, maxParts: 6 }, 'never more parts than max(2, jobs) per tar, nor more tars than jobs');
   // A budget below the baseline still archives, one segment at a time.
   assert.equal(at(64).walParallel(4), 1);
-  assert.deepEqual(at(64).backupUpload(2), { partSize: PART, queueSize: 1 });
+  assert.deepEqual(at(64).backupUpload(2), { partSize: PART, queueSize: 1, maxParts: 1 });
   const none = new SidecarMemory(undefined);
   assert.equal(none.walParallel(7), 7);
   assert.deepEqual(none.backupUpload(2), {});
@@ -112,7 +116,8 @@ before(async () => {
     manifests: [objectStores],
     cluster,
     parameters: { barmanObjectName: 'store' },
-    env: { PGARK_MEMORY_BUDGET: '128Mi', ...SIDECAR_ENV },
+    // A 10 MB part minimum stands in for 256 MiB: the Backup below writes data.tar in two parts, one at a time.
+    env: { PGARK_MEMORY_BUDGET: '128Mi', PGARK_BACKUP_PART_MIN: '10000000', ...SIDECAR_ENV },
   }));
   await createTestData(pg, 200_000);
 });
@@ -139,11 +144,11 @@ test("the Backup service's request under a 128Mi budget: 5 MiB parts, one at a t
 test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and takes a Backup within it', async () => {
   const budget = sidecar.log().split('\n').find((l) => l.includes('sidecar memory budget'));
   assert.ok(budget, sidecar.log().slice(-2000));
-  const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number } };
+  const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number; maxParts: number } };
   assert.equal(logged.budgetMiB, 128);
   assert.equal(logged.from, 'PGARK_MEMORY_BUDGET');
   assert.equal(logged.walParallelMax, 5);
-  assert.deepEqual(logged.backupUpload, { partSize: PART, queueSize: 1 });
+  assert.deepEqual(logged.backupUpload, { partSize: PART, queueSize: 1, maxParts: 1 });
 
   const backupDefinition = Buffer.from(JSON.stringify({ metadata: { name: 'under-budget' }, spec: { method: 'plugin', onlineConfiguration: { immediateCheckpoint: true } } }));
   const r = await sidecar.client.call('cnpgi.backup.v1.Backup', 'Backup', { clusterDefinition: clusterJson(cluster), backupDefinition, parameters: {} });
@@ -151,6 +156,14 @@ test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and tak
   assert.ok(Number(r.metadata['pgark:stored-bytes']) > 4 * PART, `a tar of several parts (${r.metadata['pgark:stored-bytes']} bytes)`);
   // Backup returns only once its end WAL is in the store: archived through this budgeted sidecar.
   assert.ok(r.endWal, 'end WAL recorded');
+  const s = await openObjectStore(store.resolved('budget'));
+  try {
+    const tars: string[] = [];
+    for await (const { object: o } of s.list(backupPrefix('budget', r.backupId))) if (o && /\/data(_\d{4})?\.tar$/.test(o.key)) tars.push(o.key.slice(o.key.lastIndexOf('/') + 1));
+    assert.deepEqual(tars.sort(), ['data.tar', 'data_0001.tar'], 'two parts (jobs 2), written one at a time under the budget');
+  } finally {
+    await s.close();
+  }
 
   // A generous margin over the budget: the bar itself is measured by bench/plugin.ts, where nothing else shares the process.
   const peak = sidecar.peakRss();
