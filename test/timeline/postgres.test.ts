@@ -90,7 +90,10 @@ test('timeline model of a real PostgreSQL 15 archive (s3rver): one range, both b
     [[missing, missing, 1]],
   );
   const before = segs[segs.findIndex((s) => s.name === missing) - 1];
-  assert.deepEqual(cut.lanes[0].gaps[0].start, { lsn: formatLsn(BigInt(segmentNumber(parseSegmentName(missing), SEG)) * BigInt(SEG)), time: before.lastModified.toISOString(), timeSource: 'archived' });
+  // `before` is the first backup's end segment, archived within a second of its end: S3's whole-second mtime may fall
+  // before the backup's own end time, and the model's clock never runs backwards (LsnClock), so it reads the later.
+  const beforeTime = new Date(Math.max(before.lastModified.getTime(), b1.end_time!.toDate().getTime())).toISOString();
+  assert.deepEqual(cut.lanes[0].gaps[0].start, { lsn: formatLsn(BigInt(segmentNumber(parseSegmentName(missing), SEG)) * BigInt(SEG)), time: beforeTime, timeSource: 'archived' });
   const r1 = cut.backups[0].recoverability!;
   assert.equal(r1.endsAt, 'gap');
   assert.equal(r1.to?.lsn, cut.lanes[0].gaps[0].start.lsn);
