@@ -226,7 +226,7 @@ export const COMMAND_SPECS: Record<BarmanCommand, CommandSpec> = {
       { flags: ['-d', '--dbname'], dest: 'dbname', action: 'value', help: 'Database name or conninfo string for Postgres connection (default: postgres)' },
       { flags: ['--immediate-checkpoint'], dest: 'immediateCheckpoint', action: 'const', help: 'forces the initial checkpoint to be done as quickly as possible' },
       { flags: ['-J', '--jobs'], dest: 'jobs', action: 'value', type: intType(1), help: 'number of subprocesses to upload data to cloud storage (default: 2)' },
-      { flags: ['-S', '--max-archive-size'], dest: 'maxArchiveSize', action: 'value', type: sizeType, help: 'maximum size of an archive when uploading to cloud storage (default: 100GB)', pgark: ignored('pgark writes one tar per tablespace, which every barman-cloud-restore reads') },
+      { flags: ['-S', '--max-archive-size'], dest: 'maxArchiveSize', action: 'value', type: sizeType, help: 'maximum size of an archive when uploading to cloud storage (default: 100GB)', pgark: ignored('pgark sizes its parts for a parallel restore (docs/backups.md), which every barman-cloud-restore reads') },
       { flags: ['--min-chunk-size'], dest: 'minChunkSize', action: 'value', type: sizeType, help: 'minimum size of an individual chunk when uploading to cloud storage' },
       { flags: ['--max-bandwidth'], dest: 'maxBandwidth', action: 'value', type: sizeType, help: 'the maximum amount of data to be uploaded per second', pgark: refused('pgark does not throttle uploads; lower -J/--jobs instead') },
       ...tagOptions('', 'tags', 'each file uploaded to cloud storage'),

@@ -86,7 +86,8 @@ export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void>
 export function runBackup(inv: BarmanInvocation): Promise<number> {
   const { values } = inv;
   return runCommand(inv, 'destination_url', async (target, io) => {
-    // -S/--max-archive-size is validated and otherwise moot: pgark writes one tar per tablespace (barman's restore reads either).
+    // -S/--max-archive-size is validated and otherwise moot: pgark splits data.tar by its own rule (one part per 256 MiB, up to
+    // --jobs, for a restore that decodes them at once), never into parts larger than barman's 100GB default; barman's restore reads either.
     if (values.maxArchiveSize !== undefined) parseBarmanSize(String(values.maxArchiveSize));
     await backup(
       {
