@@ -5,6 +5,12 @@
  * are read from the store, each run of neighbouring ones with one ranged GET from the restart
  * point before it, decoded, cut to those members and extracted by extractTar with the delta sink.
  *
+ * A CRC-32C cannot tell apart versions of a file that carries its own CRC-32C at its end (then
+ * zero padding): every version has the same whole-file CRC-32C. PostgreSQL writes pg_control
+ * (8192 bytes, of which the last 7904 follow its CRC), pg_filenode.map and two-phase state files
+ * so; a promoted server's pg_control (timeline 2, shut down) would pass for the backup's. Members
+ * with such a CRC are always fetched and compared byte by byte (selfCheckedCrcs).
+ *
  * Tars that cannot be read from the middle (gzip, bzip2, snappy and xz have no restart points;
  * age-encrypted tars; tars without an index, i.e. barman-cloud's and older pgark's) are streamed
  * whole as before, and the reason is returned for the output. The whole-object SHA-256 cannot be
@@ -16,6 +22,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdir, realpath, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
+import { crc32c } from '@node-rs/crc32';
 import { decodeStreams, isFramedCodec, type AgeKeys } from '../codec/index.js';
 import { Crc32c } from '../io/hash.js';
 import type { ObjectStore } from '../storage/types.js';
@@ -92,8 +99,34 @@ async function fileCrc(path: string): Promise<number> {
   return crc.digest();
 }
 
-/** True when the file at `dest` (a regular file, not through a link, inside the root) has the member's size and CRC-32C. */
+/** Zero bytes after an embedded CRC-32C that selfCheckedCrcs covers: pg_control has 7904. */
+const MAX_CRC_PADDING = 64 * 1024;
+let selfChecked: Set<number> | undefined;
+
+/**
+ * The whole-file CRC-32C of every file that ends with the CRC-32C of what precedes it followed by
+ * up to MAX_CRC_PADDING zero bytes: CRC(M || CRC(M)) is the same for every M (for the empty M,
+ * whose CRC is 0, it is the CRC of four zero bytes), and each zero byte after it moves that
+ * value the same way. A member with one of these CRCs may differ from a file with the same CRC.
+ */
+export function selfCheckedCrcs(): Set<number> {
+  if (selfChecked) return selfChecked;
+  const zero = new Uint8Array(1);
+  let crc = crc32c(new Uint8Array(4));
+  selfChecked = new Set([crc >>> 0]);
+  for (let i = 0; i < MAX_CRC_PADDING; i++) {
+    crc = crc32c(zero, crc);
+    selfChecked.add(crc >>> 0);
+  }
+  return selfChecked;
+}
+
+/**
+ * True when the file at `dest` (a regular file, not through a link, inside the root) has the
+ * member's size and CRC-32C, and that CRC tells its contents apart.
+ */
 async function sameFile(realRoot: string, dest: string, m: TarIndexMember): Promise<boolean> {
+  if (m.crc32c !== undefined && selfCheckedCrcs().has(m.crc32c)) return false;
   const st = await lstat(dest).catch(() => undefined);
   if (!st?.isFile() || st.size !== m.size) return false;
   const dir = await realpath(dirname(dest));
