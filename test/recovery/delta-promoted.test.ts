@@ -62,6 +62,10 @@ test('restore --delta --start over a directory a previous restore --start promot
   assert.equal(out.download.delta.rangedObjects, 1, 'the zstd tar was read by ranges, where the CRC-32C decides');
   assert.ok(out.download.delta.kept > 0, 'the delta kept files that were equal');
   assert.equal(out.download.verification.manifest, true);
+  // No object was read whole, so none had its SHA-256 checked: the progress must not say "all 0 verified".
+  assert.equal(out.download.objects.objects, 0);
+  assert.match(again.stderr, /stored objects not read whole \(every tar was read by ranges\)/);
+  assert.doesNotMatch(again.stderr, /verified: all 0 stored object/);
   assert.deepEqual(await batches(r), [1, 2], 'the backup and its WAL, without the rows written after the first promotion');
   const [{ tli }] = await r.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
   assert.ok(tli >= 2, `promoted again (timeline ${tli})`);
