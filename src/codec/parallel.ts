@@ -33,7 +33,7 @@ import { BlockAccumulator, copied } from './blocks.js';
 import { codecProcess } from './child-process.js';
 import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from './snappy-framing.js';
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
-import { compressStream, levelArg, type CompressOptions } from './streams.js';
+import { compressStream, GZIP_LEVEL, levelArg, type CompressOptions } from './streams.js';
 
 /** Told where the frame after a cutFrame() starts in the output, once every byte before it is pushed. */
 export type FrameEnded = (err: Error | null | undefined, nextFrameAt: number) => void;
@@ -92,14 +92,6 @@ interface BlockCodec {
  */
 const DEFLATE_CHUNK = 64 * 1024;
 
-/**
- * gzip's level for base-backup tars, chosen as pgBackRest chooses its compress-level defaults: per
- * codec, where more CPU stops buying size. Measured on the bench database (pgbench + hex text,
- * 1 MiB blocks, docs/backups.md "Compression level"): levels 1-3 deflate about 160 MB/s per core
- * and store 1.3-2.3 % more than level 6, which runs at 90 MB/s; level 9 (Python tarfile's, so
- * barman-cloud's) runs at 29 MB/s for 0.3 % less than 6. PGARK_COMPRESS_LEVEL overrides it.
- */
-export const GZIP_BACKUP_LEVEL = 3;
 
 /** One block through a raw deflate stream, its output kept as zlib's pieces. */
 function deflateBlock(data: Buffer, opts: zlib.ZlibOptions): Promise<Buffer[]> {
@@ -350,7 +342,7 @@ export function parallelCompressStream(codec: CodecName, opts: ParallelCompressO
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return new ParallelBlockCompressor(gzipBlockCodec(opts.level ?? GZIP_BACKUP_LEVEL), workers, blockSize);
+      return new ParallelBlockCompressor(gzipBlockCodec(opts.level ?? GZIP_LEVEL), workers, blockSize);
     case 'snappy':
       return new ParallelBlockCompressor(snappyBlockCodec, workers, Math.ceil(blockSize / SNAPPY_MAX_CHUNK) * SNAPPY_MAX_CHUNK);
     case 'lz4':
