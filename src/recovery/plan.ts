@@ -30,6 +30,9 @@ import type { PgBinaries } from '../pg/binaries.js';
 import { checkEmptyArchive } from '../wal/empty-check.js';
 import { SKIP_EMPTY_CHECK_ANNOTATION } from '../util/cnpg.js';
 
+/** The coarsest modification-time resolution among the stores: whole seconds. */
+const STORE_MTIME_RESOLUTION_MS = 1000;
+
 /** Rough rates for the time estimate (documented in docs/recovery.md): download and WAL replay. */
 const ESTIMATE_DOWNLOAD_BYTES_PER_SECOND = 80 * 1024 * 1024;
 const ESTIMATE_REPLAY_BYTES_PER_SECOND = 40 * 1024 * 1024;
@@ -251,7 +254,10 @@ export function checkReachable(backup: RecoveryBackup, target: ParsedTarget, win
     if (backup.endTime && t < backup.endTime.getTime()) {
       throw new UserError(`targetTime ${target.value} is before the end of backup ${backup.backupId} (${backup.endTime.toISOString()})`, `${range}; pick a time inside it or an older backup`);
     }
-    if (window.latestTime && t > window.latestTime.getTime()) {
+    // Stores report modification times in whole seconds (S3's listing, HTTP Last-Modified): the last
+    // segment may have been stored up to a second after the time read, so a target within that second
+    // may still be reached and is not refused.
+    if (window.latestTime && t >= window.latestTime.getTime() + STORE_MTIME_RESOLUTION_MS) {
       throw new UserError(
         `targetTime ${target.value} is after the last archived WAL (${window.lastSegment}, stored ${window.latestTime.toISOString()}): PostgreSQL would replay everything and stop without reaching it`,
         `${range}${gap}; pick a time inside it, or remove targetTime to recover to the end of the archive`,

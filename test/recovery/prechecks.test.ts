@@ -140,6 +140,18 @@ test('targetTime after the last archived WAL is refused with the window', async 
   assertNothingWritten(r);
 });
 
+test('targetTime within the second after the last archived WAL\'s stored time is accepted (stores keep whole seconds); a second later is refused', async () => {
+  const dry = await attempt({}, ['--dry-run', '--json']);
+  assert.equal(dry.code, 0, dry.stderr);
+  const latest = Date.parse(JSON.parse(dry.stdout).plan.recoverable.latest.time);
+  const within = await attempt({ recoveryTarget: { targetTime: new Date(latest + 500).toISOString() } }, ['--dry-run']);
+  assert.equal(within.code, 0, within.stderr);
+  const later = await attempt({ recoveryTarget: { targetTime: new Date(latest + 1000).toISOString() } }, ['--dry-run']);
+  assert.equal(later.code, 2);
+  assert.match(later.stderr, /after the last archived WAL/);
+  assertNothingWritten(later);
+});
+
 test('targetLSN beyond the continuous archive is refused', async () => {
   const r = await attempt({ recoveryTarget: { targetLSN: 'FF/0' } });
   assert.equal(r.code, 2);
