@@ -23,7 +23,7 @@ import {
   type MappedFile,
 } from '../catalog/incremental.js';
 import type { BackupInfo } from '../catalog/backup-info.js';
-import { Crc32c } from '../io/hash.js';
+import { Crc32c, selfCheckedCrcs } from '../io/hash.js';
 import { UserError } from '../util/errors.js';
 import type { ServerFacts, SourceEntry } from './types.js';
 import type { StoredFile } from './archive-writer.js';
@@ -135,14 +135,6 @@ async function* changedBlocks(
 }
 
 /**
- * Files that end in their own CRC-32C followed by zeros (pg_control, each database's
- * pg_filenode.map, two-phase state files) have one whole-file CRC-32C whatever they hold, so a CRC
- * match says nothing about them: they are always stored whole (a few KiB). Only their mtime would
- * otherwise tell a changed one apart, and a coarse-mtime file system would not.
- */
-const SELF_CHECKSUMMED = /(^|\/)(global\/pg_control|pg_filenode\.map)$|(^|\/)pg_twophase\//;
-
-/**
  * Passes on the entries to store. A file equal to the parent's (size, mtime and CRC-32C) goes to
  * `decided` with its holder instead; a changed file the parent has a block map for is passed on as
  * its changed blocks only (changedBlocks). Only a local source can reopen a file, so only it can
@@ -162,7 +154,9 @@ async function* changedEntries(
     }
     const path = manifestPath(archive, entry.path);
     const was = parent.get(path);
-    const sameMeta = was !== undefined && !SELF_CHECKSUMMED.test(entry.path) && was.size === entry.size && was.mtime === entry.mtime.getTime();
+    // A file that ends in its own CRC-32C (pg_control, pg_filenode.map, two-phase state) has a CRC-32C that
+    // tells nothing (io/hash.ts selfCheckedCrcs): it is stored again, not kept on its mtime alone.
+    const sameMeta = was !== undefined && !selfCheckedCrcs().has(was.crc32c >>> 0) && was.size === entry.size && was.mtime === entry.mtime.getTime();
     if (sameMeta && (await crcOf(entry.body)) === was.crc32c) {
       decided.push({ ...was, path });
       continue;

@@ -22,9 +22,8 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdir, realpath, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
-import { crc32c } from '@node-rs/crc32';
 import { decodeStreams, isFramedCodec, type AgeKeys } from '../codec/index.js';
-import { Crc32c } from '../io/hash.js';
+import { Crc32c, selfCheckedCrcs } from '../io/hash.js';
 import type { ObjectStore } from '../storage/types.js';
 import { readTarIndex, TarIndexError, type TarIndex, type TarIndexMember } from '../catalog/tar-index.js';
 import type { BackupObject } from './catalog-view.js';
@@ -97,28 +96,6 @@ async function fileCrc(path: string): Promise<number> {
   const crc = new Crc32c();
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) crc.update(chunk as Buffer);
   return crc.digest();
-}
-
-/** Zero bytes after an embedded CRC-32C that selfCheckedCrcs covers: pg_control has 7904. */
-const MAX_CRC_PADDING = 64 * 1024;
-let selfChecked: Set<number> | undefined;
-
-/**
- * The whole-file CRC-32C of every file that ends with the CRC-32C of what precedes it followed by
- * up to MAX_CRC_PADDING zero bytes: CRC(M || CRC(M)) is the same for every M (for the empty M,
- * whose CRC is 0, it is the CRC of four zero bytes), and each zero byte after it moves that
- * value the same way. A member with one of these CRCs may differ from a file with the same CRC.
- */
-export function selfCheckedCrcs(): Set<number> {
-  if (selfChecked) return selfChecked;
-  const zero = new Uint8Array(1);
-  let crc = crc32c(new Uint8Array(4));
-  selfChecked = new Set([crc >>> 0]);
-  for (let i = 0; i < MAX_CRC_PADDING; i++) {
-    crc = crc32c(zero, crc);
-    selfChecked.add(crc >>> 0);
-  }
-  return selfChecked;
 }
 
 /**

@@ -14,7 +14,7 @@ import { crc32c } from '@node-rs/crc32';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { findPgBinaries } from '../../src/pg/binaries.js';
 import { pgCtlStop, serverIdentity } from '../../src/pg/local-server.js';
-import { selfCheckedCrcs } from '../../src/recovery/delta-ranged.js';
+import { selfCheckedCrcs } from '../../src/io/hash.js';
 import { stopWalDaemon } from '../wal/helpers.js';
 import { archiveCurrentWal, backupOrigin, batches, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from './helpers.js';
 
