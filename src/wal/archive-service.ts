@@ -107,18 +107,23 @@ export class ArchiveService {
       const t0 = performance.now();
       const inflight = join(this.rt.archiveSpool, name + INFLIGHT_SUFFIX);
       logger().debug({ wal: name, inflight: this.jobs.size }, 'WAL push started');
-      await writeFile(inflight, '');
+      // Not awaited before the push: archiveWalFile takes its place in the upload queue at once, so
+      // PostgreSQL's own segment is ahead of look-ahead started after it (a write finishing late
+      // must not let those take the free slots first).
+      const inflightWritten = writeFile(inflight, '');
       try {
         // Taken before the bytes are read: a file rewritten meanwhile no longer matches its marker.
         const identity = fileIdentity(path);
         if (identity === undefined) throw new Error(`${path}: no such file`);
-        const result = await archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool, slots: this.slotsOf(target), urgent });
+        const pushed = archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool, slots: this.slotsOf(target), urgent });
+        const [, result] = await Promise.all([inflightWritten, pushed]);
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);
         logger().debug({ wal: name, key: result.key, status: result.status, ms: Math.round(performance.now() - t0), inflight: this.jobs.size }, 'WAL archived');
         return result;
       } finally {
         // After the marker: bin/pgark, seeing neither, asks the daemon (which reports the failure).
+        await inflightWritten.catch(() => undefined);
         await unlink(inflight).catch(() => undefined);
       }
     })();
