@@ -57,6 +57,8 @@ interface Result {
    * shared machine, where each drain's wall time is this work divided by the CPU share it gets.
    */
   cpu: { calls: number; daemon: number; store: number };
+  /** The daemon's own peak RSS (VmHWM), 0 for barman-cloud: the figure its memory bar is about. */
+  daemonPeakMiB: number;
   ratio: number;
   peakRssMiB: number;
 }
@@ -153,11 +155,13 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const seconds = (performance.now() - t0) / 1000;
   const peakRssMiB = rss.stop();
   const cpu = { calls: childrenCpuSeconds() - calls0, daemon: 0, store: cpuSeconds(s3.pid) - store0 };
+  let daemonPeakMiB = 0;
   const runtime = join(pgdata, 'pgark-wal');
   for (const d of existsSync(runtime) ? readdirSync(runtime) : []) {
     try {
       const pid = Number(readFileSync(walRuntime(pgdata, d).lockFile, 'utf8'));
       cpu.daemon += cpuSeconds(pid);
+      daemonPeakMiB = Math.max(daemonPeakMiB, procStatusKiB(pid, 'VmHWM') / 1024);
       process.kill(pid, 'SIGTERM');
     } catch {
       // no daemon there
@@ -166,7 +170,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const ratio = (backlog.segments.length * SEG_SIZE) / storedBytes(s3, prefix);
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
-  return { tool, codec, seconds, calls, load, cpu, ratio, peakRssMiB };
+  return { tool, codec, seconds, calls, load, cpu, daemonPeakMiB, ratio, peakRssMiB };
 }
 
 async function main(): Promise<void> {
@@ -194,11 +198,11 @@ async function main(): Promise<void> {
   }
   const rate = (r: Result) => SEGMENTS / r.seconds;
   console.log(`\nbarman-cloud-wal-archive under CNPG's pattern: ${SEGMENTS} ready 16 MiB segments (PostgreSQL 15, pgbench + md5 text), maxParallel ${MAX_PARALLEL}, s3rver, ${new Date().toISOString()}`);
-  console.log('tool              codec  seconds  segments/s  of ceiling  tool calls  stored ratio  peak RSS (all processes)  load  cpu s/segment: calls daemon s3rver');
+  console.log('tool              codec  seconds  segments/s  of ceiling  tool calls  stored ratio  peak RSS (all processes)  daemon peak  load  cpu s/segment: calls daemon s3rver');
   for (const r of results) {
     const perSegment = (s: number) => (s / SEGMENTS).toFixed(3).padStart(7);
     console.log(
-      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${`${((100 * rate(r)) / ceiling!.perSecond).toFixed(0)}%`.padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(24)} ${r.load.toFixed(1).padStart(5)}                ${perSegment(r.cpu.calls)}${perSegment(r.cpu.daemon)}${perSegment(r.cpu.store)}`,
+      `${r.tool.padEnd(17)} ${r.codec.padEnd(6)} ${r.seconds.toFixed(1).padStart(7)} ${rate(r).toFixed(2).padStart(11)} ${`${((100 * rate(r)) / ceiling!.perSecond).toFixed(0)}%`.padStart(11)} ${String(r.calls).padStart(11)} ${r.ratio.toFixed(2).padStart(13)} ${`${r.peakRssMiB.toFixed(0)} MiB`.padStart(24)} ${(r.daemonPeakMiB ? `${r.daemonPeakMiB.toFixed(0)} MiB` : '-').padStart(12)} ${r.load.toFixed(1).padStart(5)}                ${perSegment(r.cpu.calls)}${perSegment(r.cpu.daemon)}${perSegment(r.cpu.store)}`,
     );
   }
   console.log(`store ceiling: ${CEILING_PUTS} raw PUTs of 16 MiB, ${MAX_PARALLEL} at once: ${ceiling!.seconds.toFixed(1)} s, ${ceiling!.perSecond.toFixed(2)} objects/s (load ${ceiling!.load.toFixed(1)})`);

@@ -61,6 +61,15 @@ export function storedAsIs(codec: CodecName, age: AgeKeys | undefined): boolean 
   return codec === 'none' && !age;
 }
 
+/**
+ * Whether encoding a file is worth a worker thread: not when it is stored as it is (an MD5 pass at
+ * most) or gzip-compressed, which Node deflates on libuv's thread pool; the other codecs and age
+ * encryption run on the calling thread.
+ */
+export function encodingNeedsWorker(codec: CodecName, age: AgeKeys | undefined): boolean {
+  return age !== undefined || (codec !== 'none' && codec !== 'gzip');
+}
+
 export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   const asIs = storedAsIs(job.codec, job.age);
   if (asIs && !job.md5) {
@@ -70,12 +79,30 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   if (asIs) return hashAsIs(job.path, cryptoHasher('md5', 'base64'));
   let largestChunk = 0;
   const note = (n: number) => (largestChunk = Math.max(largestChunk, n));
-  const source = count(note);
+  const encoder = encodeStream(compressStream(job.codec), job.age);
   const digest = hash(job.md5 ? cryptoHasher('md5', 'base64') : { update: () => undefined, digest: () => '' });
   const body = count(note);
   const sink = createWriteStream(job.spillTo, { flags: 'wx', mode: 0o600 });
-  await pipeline([createReadStream(job.path, { highWaterMark: CHUNK }), source, encodeStream(compressStream(job.codec), job.age), digest, body, sink]);
+  if (consumesOnWrite(job.codec, job.age)) {
+    // The encoder is done with each chunk at its write callback: the file goes in through reused
+    // chunks, 16 MiB less garbage per WAL segment (in the WAL daemon, a third of its collections).
+    const source = new FileBody(job.path);
+    await Promise.all([source.feed(encoder, note), pipeline([encoder, digest, body, sink])]);
+    return { bodyPath: job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytesRead, largestChunk };
+  }
+  const source = count(note);
+  await pipeline([createReadStream(job.path, { highWaterMark: CHUNK }), source, encoder, digest, body, sink]);
   return { bodyPath: job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytes, largestChunk };
+}
+
+/**
+ * Whether the codec's encoder has consumed an input chunk when it calls back for it: zlib's gzip
+ * (deflated into its own window on the thread pool) and zstd-napi's (compressStream2 copies its
+ * input), so the chunk can be read into again. Snappy, lz4 and age keep pieces of their input for
+ * a frame and are fed fresh chunks.
+ */
+function consumesOnWrite(codec: CodecName, age: AgeKeys | undefined): boolean {
+  return age === undefined && (codec === 'gzip' || codec === 'zstd');
 }
 
 /** The MD5 of a file stored as it is, read into one reused chunk refilled in place. */
@@ -140,15 +167,24 @@ export class FileBody extends Readable {
     file.then((f) => f.close()).then(() => cb(err), () => cb(err));
   }
 
+  /** Bytes read from the file so far. */
+  get bytesRead(): number {
+    return this.position;
+  }
+
   override pipe<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T {
     if (!(dest instanceof ClientRequest) || this.position > 0 || this.readableFlowing !== null || opts?.end === false) return super.pipe(dest, opts);
-    this.reusedChunks = true;
-    void this.writeTo(dest);
+    void this.feed(dest);
     return dest;
   }
 
-  /** The file into the request, the next chunk read while the last one is sent; the request is destroyed if the file fails. */
-  private async writeTo(dest: Writable): Promise<void> {
+  /**
+   * Writes the whole file into dest and ends it, the next chunk read while the last one is
+   * written; dest is destroyed if the file fails. Only for a dest done with each chunk at its write
+   * callback (a socket, a consuming encoder): that callback takes the chunk back for the next read.
+   */
+  async feed(dest: Writable, onChunk?: (bytes: number) => void): Promise<void> {
+    this.reusedChunks = true;
     const readChunk = async (): Promise<[Buffer, number]> => {
       const buf = takeChunk();
       try {
@@ -166,6 +202,7 @@ export class FileBody extends Readable {
           giveBack(buf);
           break;
         }
+        onChunk?.(n);
         next = readChunk();
         next.catch(() => undefined);
         // The socket may still hold the bytes when write() returns; the callback says it is done with them.

@@ -36,13 +36,19 @@ export function levelArg(level: number | undefined, min: number, max: number, co
  */
 export const GZIP_LEVEL = 3;
 
+/**
+ * Bytes zlib deflates into per output chunk. At its 16 KiB default a gzip WAL segment is some 350
+ * chunks through every stage after it (hash, spill file); at 64 KiB a push took about 30 CPU ms less.
+ */
+const DEFLATE_CHUNK = 64 * 1024;
+
 /** A Transform that compresses bytes with the codec ('none' passes them through). */
 export function compressStream(codec: CodecName, opts: CompressOptions = {}): Transform {
   switch (codec) {
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return zlib.createGzip({ level: opts.level ?? GZIP_LEVEL });
+      return zlib.createGzip({ level: opts.level ?? GZIP_LEVEL, chunkSize: DEFLATE_CHUNK });
     case 'bzip2':
       return codecProcess(codec, 'bzip2', ['-c', '-z', ...levelArg(opts.level, 1, 9, codec)], false);
     case 'xz':

@@ -20,7 +20,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, decodeStreams, splitCodecSuffix } from '../codec/index.js';
-import { CHUNK, encodeFile, FileBody, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
+import { CHUNK, encodeFile, encodingNeedsWorker, FileBody, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
 import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
@@ -131,9 +131,10 @@ function encodeFor(target: WalTarget, path: string, spillDir: string, pool: Comp
     age: target.age,
     spillTo: join(spillDir, `${basename(path)}.${randomBytes(4).toString('hex')}${SPILL_SUFFIX}`),
   };
-  // A plain file needs at most an MD5 pass, a fraction of a millisecond per chunk: here, rather
-  // than queued behind compressions on a worker whose own garbage costs more memory than it saves.
-  return !pool || storedAsIs(job.codec, job.age) ? encodeFile(job) : pool.encodeFile(job);
+  // A plain file needs at most an MD5 pass, a fraction of a millisecond per chunk, and Node's gzip
+  // deflates on libuv's thread pool by itself: here, rather than on a worker isolate whose own
+  // garbage costs more memory (and collections) than it saves.
+  return pool && encodingNeedsWorker(job.codec, job.age) ? pool.encodeFile(job) : encodeFile(job);
 }
 
 /** The spill files of pushes in progress end with this (ArchiveService sweeps leftovers). */

@@ -80,13 +80,16 @@ for (const kind of ['file', 's3', 'azure-connection-string'] as const) {
       dir.cleanup();
     });
 
-    const cases: [CodecName, boolean][] = [
-      ['none', false],
-      ['zstd', false],
-      ['gzip', true],
+    // [codec, a pool is offered, the pool's worker is used]: gzip deflates on libuv's threads, never on the worker.
+    const cases: [CodecName, boolean, boolean][] = [
+      ['none', false, false],
+      ['zstd', false, false],
+      ['gzip', true, false],
+      ['zstd', true, true],
     ];
-    for (const [i, [compression, withPool]] of cases.entries()) {
-      test(`${compression}${withPool ? ' on the worker' : ' in this thread'}: a stream of chunks of at most ${CHUNK} bytes, with its length (and S3's MD5) known up front; no spill file left`, async () => {
+    for (const [i, [compression, withPool, onWorker]] of cases.entries()) {
+      test(`${compression}${onWorker ? ' on the worker' : ' in this process'}${withPool ? ' (pool offered)' : ''}: a stream of chunks of at most ${CHUNK} bytes, with its length (and S3's MD5) known up front; no spill file left`, async () => {
+        const workersBefore = pool.workers;
         const { store, puts } = recordingPuts(client);
         const name = segment(i + 1);
         const data = craftSegment(name);
@@ -94,6 +97,7 @@ for (const kind of ['file', 's3', 'azure-connection-string'] as const) {
         const target: WalTarget = { store, serverName: `push-${compression}`, compression, maxParallel: 1, skipEmptyCheck: true, description: kind };
         const r = await archiveWalFile(target, join(pgWal, name), gate, { pool: withPool ? pool : undefined, spillDir: spill });
         assert.equal(r.status, 'stored');
+        assert.equal(pool.workers, onWorker ? 1 : workersBefore, onWorker ? 'encoded on the worker' : 'no worker started');
         assert.equal(puts.length, 1);
         const [put] = puts;
         assert.ok(put.streamed, 'the body is a stream, not a buffer holding the segment');
