@@ -18,9 +18,11 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { GZIP_LEVEL } from '../src/codec/streams.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
@@ -42,6 +44,8 @@ const BEFORE_OPTION = option('before');
 const BEFORE = BEFORE_OPTION ? resolve(BEFORE_OPTION) : undefined;
 
 type Tool = 'pgark' | 'barman-cloud 3.4';
+
+const cores = (): number => availableParallelism();
 
 interface Result {
   tool: Tool;
@@ -179,6 +183,7 @@ async function main(): Promise<void> {
   let backlog: Backlog | undefined;
   const results: Result[] = [];
   let ceiling: { seconds: number; perSecond: number; load: number } | undefined;
+  let deflate: Record<number, number> | undefined;
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog(SEGMENTS);
@@ -188,6 +193,7 @@ async function main(): Promise<void> {
         results.push(await drain(tool, codec, s3, work.path, backlog));
       }
     }
+    if (CODECS.includes('gzip')) deflate = deflateFloor(backlog);
     process.stderr.write('store ceiling...\n');
     const load = loadavg()[0];
     ceiling = { ...(await putCeiling(s3, 'ceiling', MAX_PARALLEL, CEILING_PUTS)), load };
@@ -210,7 +216,29 @@ async function main(): Promise<void> {
     const p = results.find((r) => r.tool === 'pgark' && r.codec === codec);
     const b = results.find((r) => r.tool === 'barman-cloud 3.4' && r.codec === codec);
     if (p && b) console.log(`${codec}: pgark / barman-cloud 3.4 = ${(rate(p) / rate(b)).toFixed(1)}x segments/s (target >= 8x)`);
+    if (codec === 'gzip' && p && deflate) {
+      // The CPU no gzip archiver here avoids: the store's and the calls' (as measured), and deflate itself.
+      const fixed = (p.cpu.calls + p.cpu.store) / SEGMENTS;
+      const most = (level: number) => `${(cores() / (fixed + deflate![level])).toFixed(2)} segments/s${b ? ` = ${(cores() / (fixed + deflate![level]) / rate(b)).toFixed(1)}x barman` : ''}`;
+      console.log(
+        `gzip bound: zlib deflate alone costs ${deflate[GZIP_LEVEL].toFixed(3)} CPU s/segment at pgark's level ${GZIP_LEVEL} (${deflate[1].toFixed(3)} at level 1); ` +
+          `with the calls' and s3rver's ${fixed.toFixed(3)}, ${cores()} cores archive at most ${most(GZIP_LEVEL)} (${most(1)} at level 1), before any reading, hashing or uploading`,
+      );
+    }
   }
+}
+
+/** CPU seconds zlib's one-shot deflate takes per backlog segment, at pgark's gzip level and at level 1 (the fastest). */
+function deflateFloor(backlog: Backlog): Record<number, number> {
+  const sample = backlog.segments.slice(0, 16).map((name) => readFileSync(join(backlog.pgdata, 'pg_wal', name)));
+  const floor: Record<number, number> = {};
+  for (const level of [1, GZIP_LEVEL]) {
+    const c0 = process.cpuUsage();
+    for (const segment of sample) gzipSync(segment, { level });
+    const c = process.cpuUsage(c0);
+    floor[level] = (c.user + c.system) / 1e6 / sample.length;
+  }
+  return floor;
 }
 
 /*
