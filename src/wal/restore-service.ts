@@ -29,7 +29,7 @@ import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
-import { INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
+import { absenceMarkerText, INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
 import { findStoredWal } from './stored-wal.js';
 import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
@@ -56,7 +56,7 @@ const WARM_LANES = 2;
 /** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
 async function markAbsent(spool: string, name: string, ms: number): Promise<void> {
   const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
-  await writeFile(marker, '', { mode: 0o600 });
+  await writeFile(marker, absenceMarkerText(ms), { mode: 0o600 });
   setTimeout(() => void unlink(marker).catch(() => undefined), ms).unref();
 }
 

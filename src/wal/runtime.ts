@@ -187,6 +187,17 @@ export function processIdentity(pid: number): string | undefined {
 }
 
 /**
+ * The content of an absence marker (<spool>/<name>.absent) that answers for `ms`: the moment it
+ * expires, in hundredths of a second since boot, as bin/pgark reads /proc/uptime without a fork.
+ * The daemon also removes the marker by timer, but a daemon stalled past that moment must not
+ * keep answering "not found" for a file the archive may have received since.
+ */
+export function absenceMarkerText(ms: number): string {
+  const [uptime] = readFileSync('/proc/uptime', 'utf8').split(' ');
+  return `${Math.round(Number(uptime) * 100 + ms / 10)}\n`;
+}
+
+/**
  * Marks the (freshly emptied) restore spool as this process's. Prefetched segments are not
  * fsynced (restore-service.ts): they may be served only by the daemon that wrote them, in this
  * boot, and this file is how bin/pgark and the Node client tell.

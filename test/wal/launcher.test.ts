@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scratchDir } from '../harness/tmp.js';
 import { parseWalName } from '../../src/pg/wal-names.js';
-import { claimRestoreSpool, fileIdentity, processIdentity, walRuntime } from '../../src/wal/runtime.js';
+import { absenceMarkerText, claimRestoreSpool, fileIdentity, processIdentity, walRuntime } from '../../src/wal/runtime.js';
 import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
 
 const SEG = '000000010000000000000007';
@@ -227,19 +227,24 @@ test('wal-restore: sh serves nothing without the spool id, a live daemon, a priv
   assert.deepEqual(readFileSync(dest), s.bytes);
 });
 
-test('wal-restore: a file the daemon listed absent is answered "not found" by sh, only while the marker and its daemon are there', async () => {
+test('wal-restore: a file the daemon listed absent is answered "not found" by sh, only while the marker, its daemon and its time are there', async () => {
   const s = restoreSetup('restore-absent');
   const args = ['wal-restore', '-f', 'c.yaml', '00000002.history', 'pg_wal/RECOVERYHISTORY'];
   const marker = join(s.spool, '00000002.history.absent');
-  writeFileSync(marker, '');
+  writeFileSync(marker, absenceMarkerText(10_000));
   const answered = launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' });
   assert.equal(await answered.done, 1, 'not found, from the marker');
   assert.equal(existsSync(join(s.walDir, 'RECOVERYHISTORY')), false);
   // A segment's marker (left by the request whose listing found it missing) answers its repeat.
   const next = `${SEG.slice(0, -1)}9`;
-  writeFileSync(join(s.spool, `${next}.absent`), '');
+  writeFileSync(join(s.spool, `${next}.absent`), absenceMarkerText(2_000));
   const segArgs = ['wal-restore', '-f', 'c.yaml', next, 'pg_wal/RECOVERYXLOG'];
   assert.equal(await launch(s.pgdata, segArgs, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 1, 'not found, from the marker');
+  // A marker past its time (its daemon stalled before its timer removed it), or one without a time, is not believed.
+  for (const stale of [absenceMarkerText(-1_000), '', 'soon\n']) {
+    writeFileSync(join(s.spool, `${next}.absent`), stale);
+    assert.equal(await launch(s.pgdata, segArgs, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, `marker ${JSON.stringify(stale)}: Node is asked`);
+  }
   // Without a live owner the marker is a leftover: Node answers.
   writeFileSync(s.rt.restoreSpoolOwner, '2147483646 x 1\n');
   assert.equal(await launch(s.pgdata, args, { ...s.env, PGARK_NODE: '/bin/false-node-must-not-run' }).done, 127, 'dead owner: Node is asked');
