@@ -17,10 +17,12 @@
  * every step: when the store is the bottleneck, a ratio between tools says less than that fraction.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { gzipSync } from 'node:zlib';
-import { dirname, join, resolve } from 'node:path';
+import { createGunzip, gzipSync } from 'node:zlib';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { GZIP_LEVEL } from '../src/codec/streams.js';
 import { walRuntime } from '../src/wal/runtime.js';
@@ -228,6 +230,37 @@ async function main(): Promise<void> {
   }
 }
 
+/** The stored gzip tars of each backup in the bench's s3rver, by backup ID (the folder under base/). */
+function storedTars(s3: S3rver): Map<string, string[]> {
+  const byBackup = new Map<string, string[]>();
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.tar\.gz\._S3rver_object$/.test(e.name) && basename(dirname(dirname(p))) === 'base') {
+        const id = basename(dirname(p));
+        byBackup.set(id, [...(byBackup.get(id) ?? []), p]);
+      }
+    }
+  };
+  walk(join(s3.dataDir, s3.bucket));
+  return byBackup;
+}
+
+/** CPU seconds (all threads: zlib inflates on libuv's pool) to inflate `files` one after the other, output dropped. */
+async function inflateCpuSeconds(files: string[]): Promise<number> {
+  const c0 = process.cpuUsage();
+  for (const f of files) {
+    await pipeline(
+      createReadStream(f, { highWaterMark: 256 * 1024 }),
+      createGunzip({ chunkSize: 256 * 1024 }),
+      new Writable({ write: (_chunk, _enc, cb) => cb() }),
+    );
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+}
+
 /** CPU seconds zlib's one-shot deflate takes per backlog segment, at pgark's gzip level and at level 1 (the fastest). */
 function deflateFloor(backlog: Backlog): Record<number, number> {
   const sample = backlog.segments.slice(0, 16).map((name) => readFileSync(join(backlog.pgdata, 'pg_wal', name)));
@@ -326,6 +359,15 @@ async function backupRestoreBench(): Promise<void> {
     const ratio = best('barman-cloud 3.4') / best('pgark');
     const cpuRatio = Math.min(...restores.get('barman-cloud 3.4')!.map((t) => t.cpu)) / Math.min(...restores.get('pgark')!.map((t) => t.cpu));
     lines.push(`restore  best of ${RESTORE_REPEAT}: barman / pgark = ${ratio.toFixed(2)}x wall, ${cpuRatio.toFixed(2)}x cpu (target >= 3x)${BEFORE ? `; before / pgark = ${(best('before') / best('pgark')).toFixed(2)}x wall` : ''}`);
+    if (codec === 'gzip') {
+      // What no restore of these backups avoids: inflating them. 3x barman's best wall time on this
+      // machine's cores leaves cores x that many CPU seconds for everything.
+      const budget = (availableParallelism() * best('barman-cloud 3.4')) / 3;
+      for (const [id, files] of storedTars(s3)) {
+        const cpu = await inflateCpuSeconds(files);
+        lines.push(`restore  bound: inflating backup ${id}'s ${files.length} tar(s) alone takes ${cpu.toFixed(2)} CPU s; 3x barman-cloud's best (${(best('barman-cloud 3.4') / 3).toFixed(2)} s on ${availableParallelism()} cores) allows ${budget.toFixed(2)} CPU s for all the work`);
+      }
+    }
     console.log(lines.join('\n'));
   } finally {
     await server.pg.destroy();
