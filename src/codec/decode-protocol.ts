@@ -6,13 +6,16 @@ export const OFF_THREAD_CODECS: ReadonlySet<CodecName> = new Set(['zstd', 'snapp
 
 export type ToWorker =
   | { id: number; op: 'open'; codec: CodecName; credit: number }
-  | { id: number; op: 'data'; chunk: ArrayBuffer }
+  | { id: number; op: 'data'; chunk: ArrayBuffer; length: number }
   | { id: number; op: 'end' }
   | { id: number; op: 'credit'; n: number }
-  | { id: number; op: 'close' };
+  | { id: number; op: 'close' }
+  /** A transfer buffer the main thread has copied out of, back for the next decoded chunk. */
+  | { id: number; op: 'give'; chunk: ArrayBuffer };
 
 export type FromWorker =
-  | { id: number; op: 'consumed' }
-  | { id: number; op: 'data'; chunk: ArrayBuffer }
+  /** The compressed chunk is decoded; its buffer comes back for the next one when the decoder keeps no view of it. */
+  | { id: number; op: 'consumed'; chunk?: ArrayBuffer }
+  | { id: number; op: 'data'; chunk: ArrayBuffer; length: number }
   | { id: number; op: 'end' }
   | { id: number; op: 'error'; message: string; corrupt: boolean };

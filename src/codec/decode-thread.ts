@@ -31,6 +31,9 @@ interface Thread {
 }
 
 const threads: Thread[] = [];
+/** Buffers compressed chunks travel to the workers in, back once decoded (shared by every stream). */
+const spareInput: ArrayBuffer[] = [];
+const INPUT_SIZE = 64 * 1024;
 let nextId = 1;
 
 function spawn(): Thread {
@@ -81,10 +84,13 @@ class OffThreadDecoder extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    // A copy the worker can own: the chunk usually shares its ArrayBuffer with the socket's.
-    const ab = new ArrayBuffer(chunk.length);
+    // A copy the worker can own (the chunk usually shares its ArrayBuffer with the socket's), in a
+    // buffer the worker handed back, so that memory stays on the thread that allocated it.
+    let ab = spareInput.pop();
+    while (ab && ab.byteLength < chunk.length) ab = spareInput.pop();
+    ab ??= new ArrayBuffer(Math.max(chunk.length, INPUT_SIZE));
     new Uint8Array(ab).set(chunk);
-    this.post({ id: this.id, op: 'data', chunk: ab }, [ab]);
+    this.post({ id: this.id, op: 'data', chunk: ab, length: chunk.length }, [ab]);
     if (++this.inFlight < IN_FLIGHT) callback();
     else this.waiting = callback;
   }
@@ -105,16 +111,23 @@ class OffThreadDecoder extends Transform {
   receive(msg: FromWorker): void {
     switch (msg.op) {
       case 'consumed': {
+        if (msg.chunk && spareInput.length < IN_FLIGHT * 4) spareInput.push(msg.chunk);
         this.inFlight--;
         const cb = this.waiting;
         this.waiting = undefined;
         cb?.();
         return;
       }
-      case 'data':
-        if (this.push(Buffer.from(msg.chunk))) this.post({ id: this.id, op: 'credit', n: 1 });
+      case 'data': {
+        // Copied into this thread's own memory and the transfer buffer handed back for reuse
+        // (decode-worker.ts says why).
+        const decoded = Buffer.allocUnsafe(msg.length);
+        decoded.set(new Uint8Array(msg.chunk, 0, msg.length));
+        this.post({ id: this.id, op: 'give', chunk: msg.chunk }, [msg.chunk]);
+        if (this.push(decoded)) this.post({ id: this.id, op: 'credit', n: 1 });
         else this.owed++;
         return;
+      }
       case 'end':
         this.release();
         this.flushed?.();
