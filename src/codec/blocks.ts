@@ -43,6 +43,30 @@ export class BlockAccumulator {
   }
 }
 
+/**
+ * ArrayBuffers of one size kept for reuse, at most `keep` idle: the decode worker's transfer
+ * buffers, which travel between two threads and are handed back instead of left to either
+ * thread's collector (decode-thread.ts).
+ */
+export class ArrayBufferShelf {
+  private readonly idle: ArrayBuffer[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  /** An idle buffer, or a new one; one larger than `size` when `min` asks for it (never kept). */
+  take(min: number): ArrayBuffer {
+    if (min > this.size) return new ArrayBuffer(min);
+    return this.idle.pop() ?? new ArrayBuffer(this.size);
+  }
+
+  give(ab: ArrayBuffer): void {
+    if (ab.byteLength === this.size && this.idle.length < this.keep) this.idle.push(ab);
+  }
+}
+
 /** Buffers out on loan (BufferLender), by their memory: how many of the lent bytes are still to be copied, and how each goes back. */
 const loans = new WeakMap<ArrayBufferLike, { left: number; back(): void }>();
 

@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { CorruptDataError } from './errors.js';
 import { OFF_THREAD_CODECS, type FromWorker, type ToWorker } from './decode-protocol.js';
 import { decompressStream } from './streams.js';
+import { ArrayBufferShelf } from './blocks.js';
 import type { CodecName } from './types.js';
 
 const WORKER_SCRIPT = new URL('./decode-worker.js', import.meta.url);
@@ -32,8 +33,7 @@ interface Thread {
 
 const threads: Thread[] = [];
 /** Buffers compressed chunks travel to the workers in, back once decoded (shared by every stream). */
-const spareInput: ArrayBuffer[] = [];
-const INPUT_SIZE = 64 * 1024;
+const inputs = new ArrayBufferShelf(64 * 1024, 4 * IN_FLIGHT);
 let nextId = 1;
 
 function spawn(): Thread {
@@ -86,9 +86,7 @@ class OffThreadDecoder extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     // A copy the worker can own (the chunk usually shares its ArrayBuffer with the socket's), in a
     // buffer the worker handed back, so that memory stays on the thread that allocated it.
-    let ab = spareInput.pop();
-    while (ab && ab.byteLength < chunk.length) ab = spareInput.pop();
-    ab ??= new ArrayBuffer(Math.max(chunk.length, INPUT_SIZE));
+    const ab = inputs.take(chunk.length);
     new Uint8Array(ab).set(chunk);
     this.post({ id: this.id, op: 'data', chunk: ab, length: chunk.length }, [ab]);
     if (++this.inFlight < IN_FLIGHT) callback();
@@ -111,7 +109,7 @@ class OffThreadDecoder extends Transform {
   receive(msg: FromWorker): void {
     switch (msg.op) {
       case 'consumed': {
-        if (msg.chunk && spareInput.length < IN_FLIGHT * 4) spareInput.push(msg.chunk);
+        if (msg.chunk) inputs.give(msg.chunk);
         this.inFlight--;
         const cb = this.waiting;
         this.waiting = undefined;

@@ -5,7 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { Transform } from 'node:stream';
-import { decompressStream } from './streams.js';
+import { consumesInputAtCallback, decompressStream } from './streams.js';
+import { ArrayBufferShelf } from './blocks.js';
 import { CorruptDataError } from './errors.js';
 import type { FromWorker, ToWorker } from './decode-protocol.js';
 import { youngCollector } from '../util/gc.js';
@@ -16,10 +17,7 @@ if (!port) throw new Error('decode-worker.js runs only as a worker thread');
 interface Lane {
   decoder: Transform;
   credit: number;
-  /**
-   * Whether the decoder is done with an input chunk at its write callback: zstd-napi's decodes it
-   * whole; the snappy frame decoder keeps a view of an unfinished frame, so its input stays here.
-   */
+  /** Whether the decoder is done with an input chunk at its write callback (streams.ts), so its buffer can go back. */
   returnsInput: boolean;
 }
 
@@ -37,22 +35,18 @@ function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
  * decoded chunk, allocated here and freed by the main thread, kept a 1 GB zstd restore 30-40 MB
  * above the same decode on one thread (and growing with the restore: 207 MB at 10 GB).
  */
-const spare: ArrayBuffer[] = [];
-const TRANSFER_SIZE = 256 * 1024;
-const SPARE_MAX = 32;
+const transfers = new ArrayBufferShelf(256 * 1024, 32);
 
 /** A copy in an ArrayBuffer of its own: one the decoder's buffer shares (or a native one) cannot be transferred. */
 function owned(buf: Buffer): ArrayBuffer {
-  let ab = spare.pop();
-  while (ab && ab.byteLength < buf.length) ab = spare.pop();
-  ab ??= new ArrayBuffer(Math.max(buf.length, TRANSFER_SIZE));
+  const ab = transfers.take(buf.length);
   new Uint8Array(ab).set(buf);
   return ab;
 }
 
 function open(id: number, codec: ToWorker & { op: 'open' }): void {
   const decoder = decompressStream(codec.codec);
-  const lane: Lane = { decoder, credit: codec.credit, returnsInput: codec.codec === 'zstd' };
+  const lane: Lane = { decoder, credit: codec.credit, returnsInput: consumesInputAtCallback(codec.codec) };
   lanes.set(id, lane);
   decoder.on('data', (buf: Buffer) => {
     const chunk = owned(buf);
@@ -72,10 +66,7 @@ function open(id: number, codec: ToWorker & { op: 'open' }): void {
 
 port.on('message', (msg: ToWorker) => {
   if (msg.op === 'open') return open(msg.id, msg);
-  if (msg.op === 'give') {
-    if (spare.length < SPARE_MAX) spare.push(msg.chunk);
-    return;
-  }
+  if (msg.op === 'give') return transfers.give(msg.chunk);
   const lane = lanes.get(msg.id);
   if (!lane) return;
   switch (msg.op) {

@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash, type Hasher } from '../io/hash.js';
 import type { AgeKeys } from './age.js';
-import { compressStream } from './streams.js';
+import { compressStream, consumesInputAtCallback } from './streams.js';
 import type { CodecName } from './types.js';
 import { encodeStream } from './index.js';
 
@@ -83,7 +83,8 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   const digest = hash(job.md5 ? cryptoHasher('md5', 'base64') : { update: () => undefined, digest: () => '' });
   const body = count(note);
   const sink = createWriteStream(job.spillTo, { flags: 'wx', mode: 0o600 });
-  if (consumesOnWrite(job.codec, job.age)) {
+  // age's encryption keeps pieces of its input for a 64 KiB chunk.
+  if (!job.age && consumesInputAtCallback(job.codec)) {
     // The encoder is done with each chunk at its write callback: the file goes in through reused
     // chunks, 16 MiB less garbage per WAL segment (in the WAL daemon, a third of its collections).
     const source = new FileBody(job.path);
@@ -93,16 +94,6 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   const source = count(note);
   await pipeline([createReadStream(job.path, { highWaterMark: CHUNK }), source, encoder, digest, body, sink]);
   return { bodyPath: job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytes, largestChunk };
-}
-
-/**
- * Whether the codec's encoder has consumed an input chunk when it calls back for it: zlib's gzip
- * (deflated into its own window on the thread pool) and zstd-napi's (compressStream2 copies its
- * input), so the chunk can be read into again. Snappy, lz4 and age keep pieces of their input for
- * a frame and are fed fresh chunks.
- */
-function consumesOnWrite(codec: CodecName, age: AgeKeys | undefined): boolean {
-  return age === undefined && (codec === 'gzip' || codec === 'zstd');
 }
 
 /** The MD5 of a file stored as it is, read into one reused chunk refilled in place. */
