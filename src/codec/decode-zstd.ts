@@ -51,6 +51,8 @@ export class ZstdDecoder extends Transform {
   private inFrame = false;
   /** Whether the context may be kept once the stream is done (decided by its first frame's header). */
   private keep: boolean | undefined;
+  /** An output buffer zstd wrote nothing into, for the next call. */
+  private spare: Buffer | undefined;
   /** The stream's first bytes, until they hold the window descriptor. */
   private head: Buffer = Buffer.alloc(0);
 
@@ -67,8 +69,10 @@ export class ZstdDecoder extends Transform {
     let src = chunk;
     try {
       for (;;) {
-        const dst = this.outputBuffer(ZSTD_OUT_SIZE);
+        const dst = this.spare ?? this.outputBuffer(ZSTD_OUT_SIZE);
         const [ret, produced, consumed] = dctx.decompressStream(dst, src);
+        // Each input chunk ends with a call that may write nothing: its buffer is not garbage.
+        this.spare = produced > 0 ? undefined : dst;
         if (produced > 0) this.push(dst.subarray(0, produced));
         src = src.subarray(consumed);
         // A second frame may declare a larger window than the first one did.
