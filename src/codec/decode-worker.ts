@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import type { Transform } from 'node:stream';
 import { consumesInputAtCallback, decompressStream } from './streams.js';
 import { ArrayBufferShelf } from './blocks.js';
+import { ZSTD_OUT_SIZE } from './decode-zstd.js';
 import { CorruptDataError } from './errors.js';
 import type { FromWorker, ToWorker } from './decode-protocol.js';
 import { youngCollector } from '../util/gc.js';
@@ -31,11 +32,11 @@ function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 /**
- * Transfer buffers the main thread gave back after copying out of them. A fresh ArrayBuffer per
- * decoded chunk, allocated here and freed by the main thread, kept a 1 GB zstd restore 30-40 MB
- * above the same decode on one thread (and growing with the restore: 207 MB at 10 GB).
+ * Transfer buffers the main thread gave back after copying out of them, rather than a fresh
+ * ArrayBuffer per decoded chunk allocated here and freed there. zstd's output block, the size zstd
+ * decodes into (and more than snappy's 64 KiB chunks).
  */
-const transfers = new ArrayBufferShelf(256 * 1024, 32);
+const transfers = new ArrayBufferShelf(ZSTD_OUT_SIZE, 32);
 
 /** A copy in an ArrayBuffer of its own: one the decoder's buffer shares (or a native one) cannot be transferred. */
 function owned(buf: Buffer): ArrayBuffer {
@@ -44,12 +45,17 @@ function owned(buf: Buffer): ArrayBuffer {
   return ab;
 }
 
+/** zstd decodes straight into transfer buffers (decode-zstd.ts), which then travel without a copy. */
+const transferView = (size: number): Buffer => Buffer.from(transfers.take(size));
+
 function open(id: number, codec: ToWorker & { op: 'open' }): void {
-  const decoder = decompressStream(codec.codec);
+  const direct = codec.codec === 'zstd';
+  const decoder = decompressStream(codec.codec, direct ? transferView : undefined);
   const lane: Lane = { decoder, credit: codec.credit, returnsInput: consumesInputAtCallback(codec.codec) };
   lanes.set(id, lane);
   decoder.on('data', (buf: Buffer) => {
-    const chunk = owned(buf);
+    // A decoded chunk is a view of a transfer buffer's first bytes when zstd decoded into it.
+    const chunk = direct ? (buf.buffer as ArrayBuffer) : owned(buf);
     send({ id, op: 'data', chunk, length: buf.length }, [chunk]);
     collect(buf.length);
     if (--lane.credit <= 0) decoder.pause();

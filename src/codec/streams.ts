@@ -5,7 +5,8 @@
  */
 import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+import { CompressStream } from 'zstd-napi';
+import { ZstdDecoder } from './decode-zstd.js';
 import type { CodecName } from './types.js';
 import { SnappyFrameDecoder, SnappyFrameEncoder } from './snappy-framing.js';
 import { Lz4FrameEncoder, lz4Decoder } from './lz4.js';
@@ -69,8 +70,12 @@ export function compressStream(codec: CodecName, opts: CompressOptions = {}): Tr
  */
 const INFLATE_CHUNK = 256 * 1024;
 
-/** A Transform that decompresses the codec's stream; corrupt or truncated input fails the stream. */
-export function decompressStream(codec: CodecName): Transform {
+/**
+ * A Transform that decompresses the codec's stream; corrupt or truncated input fails the stream.
+ * `outputBuffer` supplies zstd's output buffers (the decode worker's transfer buffers); the other
+ * codecs allocate their own.
+ */
+export function decompressStream(codec: CodecName, outputBuffer?: (size: number) => Buffer): Transform {
   switch (codec) {
     case 'none':
       return new PassThrough();
@@ -85,7 +90,7 @@ export function decompressStream(codec: CodecName): Transform {
     case 'lz4':
       return lz4Decoder();
     case 'zstd':
-      return wrapErrors(codec, new DecompressStream());
+      return wrapErrors(codec, new ZstdDecoder(outputBuffer));
   }
 }
 

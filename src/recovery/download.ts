@@ -3,7 +3,8 @@
  * parts) streams from the store through its decompressor into the tar extractor, `jobs` tars at
  * a time. barman-cloud makes each part a complete tar of distinct files, so parts extract
  * concurrently. Memory is bounded per job by the stream buffers (about 3 x 64 KiB) plus one codec
- * block (64 KiB snappy, 4 MiB lz4, the zlib/zstd window), i.e. roughly jobs x 5 MiB at most.
+ * block (64 KiB snappy, 4 MiB lz4, the zlib/zstd window), i.e. roughly jobs x 5 MiB at most; zstd and
+ * snappy decode on a worker thread, whose share docs/recovery.md ("Download") gives.
  * Afterwards: pg_tblspc/<oid> links to the tablespace locations, pg_wal created, mode 0700, the
  * files handed to the server's OS user when running as root, every file checked against the
  * backup_manifest, and the directories fsynced once every file's fsync has completed (large files
