@@ -34,6 +34,15 @@ const giveBack = (buf: Buffer): void => {
   if (spare.length < SPARE_CHUNKS) spare.push(buf);
 };
 
+/**
+ * Bytes of chunks read or produced between young-generation collections when a long-lived process
+ * encodes (util/gc.ts youngCollector). zstd-napi pushes each output piece as a view of a fresh 128
+ * KiB Buffer, zlib of a fresh 64 KiB one: 16 MiB of dead Buffers per zstd segment, which the
+ * compression worker's collector (a full collection at most every 200 ms) let reach 9 MiB. Scavenging
+ * every 2 MiB kept them under 2 MiB, at no measurable CPU (docs/wal-archiving.md).
+ */
+export const SCAVENGE_EVERY = 2 * 1024 * 1024;
+
 export interface EncodeJob {
   codec: CodecName;
   path: string;
@@ -70,7 +79,8 @@ export function encodingNeedsWorker(codec: CodecName, age: AgeKeys | undefined):
   return age !== undefined || (codec !== 'none' && codec !== 'gzip');
 }
 
-export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
+/** onChunk is told the size of every chunk read and produced (a collector's pace, see SCAVENGE_EVERY). */
+export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => void): Promise<EncodedFile> {
   const asIs = storedAsIs(job.codec, job.age);
   if (asIs && !job.md5) {
     const { size } = await stat(job.path);
@@ -78,7 +88,10 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   }
   if (asIs) return hashAsIs(job.path, cryptoHasher('md5', 'base64'));
   let largestChunk = 0;
-  const note = (n: number) => (largestChunk = Math.max(largestChunk, n));
+  const note = (n: number) => {
+    largestChunk = Math.max(largestChunk, n);
+    onChunk?.(n);
+  };
   const encoder = encodeStream(compressStream(job.codec), job.age);
   const digest = hash(job.md5 ? cryptoHasher('md5', 'base64') : { update: () => undefined, digest: () => '' });
   const body = count(note);

@@ -31,6 +31,14 @@ interface Slot {
   idle?: NodeJS.Timeout;
 }
 
+/**
+ * A worker's heap holds its modules (about 7.5 MiB) and one job's stream objects; its Buffers are
+ * off the heap. A 1 MiB young generation (V8 sizes a worker's at 3 semi-spaces of the process's
+ * 1 MiB otherwise) and a 1 MiB stack: about 1 MiB less per worker, the old-generation cap far
+ * above what a job needs, so a runaway job fails instead of growing the daemon.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32, stackSizeMb: 1 };
+
 /** Without idleMs: how long a worker waits for its next job before it is stopped. */
 export const DEFAULT_WORKER_IDLE_MS = 30_000;
 
@@ -82,7 +90,7 @@ export class CompressionPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SCRIPT);
+    const worker = new Worker(WORKER_SCRIPT, { resourceLimits: WORKER_LIMITS });
     // Idle workers must not keep the daemon alive past its idle timeout.
     worker.unref();
     const slot: Slot = { worker };

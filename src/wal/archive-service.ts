@@ -21,6 +21,14 @@ import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, type WalRuntime } 
 import { ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
+/**
+ * gzip compressions at once on the daemon's thread (ArchiveOptions.encodes). zlib deflates on
+ * libuv's thread pool, 4 threads: a fifth deflate only waits in its queue, while holding its
+ * 256 KiB of deflate state and its chunks. At maxParallel 8 look-ahead runs 16 pushes; all 16
+ * compressing at once peaked the daemon at 110 MiB (docs/wal-archiving.md).
+ */
+const INLINE_ENCODES = 4;
+
 /** A look-ahead upload that failed is not retried by look-ahead for this long (PostgreSQL's own call still retries). */
 const LOOKAHEAD_RETRY_MS = 10_000;
 
@@ -51,6 +59,7 @@ export class ArchiveService {
   private readonly archived = new ArchivedWalIndex();
   /** The upload slots of each target (a reloaded target may change wal.maxParallel). */
   private readonly slots = new WeakMap<WalTarget, TransferSlots>();
+  private readonly encodes = new TransferSlots(INLINE_ENCODES);
   private pumping = false;
   private pumpAgain = false;
 
@@ -115,7 +124,7 @@ export class ArchiveService {
         // Taken before the bytes are read: a file rewritten meanwhile no longer matches its marker.
         const identity = fileIdentity(path);
         if (identity === undefined) throw new Error(`${path}: no such file`);
-        const pushed = archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool, slots: this.slotsOf(target), urgent });
+        const pushed = archiveWalFile(target, path, this.gate, { pool: this.compression, index: this.archived, spillDir: this.rt.archiveSpool, slots: this.slotsOf(target), encodes: this.encodes, urgent });
         const [, result] = await Promise.all([inflightWritten, pushed]);
         this.stored.set(name, { identity, result });
         await this.writeMarker(name, identity);

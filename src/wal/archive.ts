@@ -20,11 +20,12 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, decodeStreams, splitCodecSuffix } from '../codec/index.js';
-import { CHUNK, encodeFile, encodingNeedsWorker, FileBody, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
+import { CHUNK, encodeFile, encodingNeedsWorker, FileBody, SCAVENGE_EVERY, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
 import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { youngCollector } from '../util/gc.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
@@ -121,8 +122,11 @@ export class EmptyArchiveGate {
   }
 }
 
-/** Starts encoding the file for the target: on the pool's worker when there is real work, else here. */
-function encodeFor(target: WalTarget, path: string, spillDir: string, pool: CompressionPool | undefined): Promise<EncodedFile> {
+/**
+ * Starts encoding the file for the target: on the pool's worker when there is real work, else here,
+ * compressing (gzip) only once one of `encodes` is free.
+ */
+function encodeFor(target: WalTarget, path: string, spillDir: string, { pool, encodes, urgent }: ArchiveOptions): Promise<EncodedFile> {
   const job: EncodeJob = {
     codec: target.compression,
     path,
@@ -134,7 +138,9 @@ function encodeFor(target: WalTarget, path: string, spillDir: string, pool: Comp
   // A plain file needs at most an MD5 pass, a fraction of a millisecond per chunk, and Node's gzip
   // deflates on libuv's thread pool by itself: here, rather than on a worker isolate whose own
   // garbage costs more memory (and collections) than it saves.
-  return pool && encodingNeedsWorker(job.codec, job.age) ? pool.encodeFile(job) : encodeFile(job);
+  if (pool && encodingNeedsWorker(job.codec, job.age)) return pool.encodeFile(job);
+  if (!encodes || storedAsIs(job.codec, job.age)) return encodeFile(job);
+  return encodes.run(() => encodeFile(job, youngCollector(SCAVENGE_EVERY)), urgent);
 }
 
 /** The spill files of pushes in progress end with this (ArchiveService sweeps leftovers). */
@@ -154,6 +160,11 @@ export interface ArchiveOptions {
   slots?: TransferSlots;
   /** Served before pushes that are only looked ahead (PostgreSQL is waiting for this one). */
   urgent?: boolean;
+  /**
+   * Compressions on this thread shared with other pushes (gzip in the resident daemon): a push
+   * opens its file only once one is free, so a push waiting for one holds no chunks and no deflate state.
+   */
+  encodes?: TransferSlots;
 }
 
 /**
@@ -182,12 +193,13 @@ export class TransferSlots {
 }
 
 /** Archives the WAL file at `path`. Resolves only once the object is durably stored (or already was). */
-export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, { pool, index, slots, urgent, spillDir = tmpdir() }: ArchiveOptions = {}): Promise<ArchiveResult> {
+export async function archiveWalFile(target: WalTarget, path: string, gate: EmptyArchiveGate, opts: ArchiveOptions = {}): Promise<ArchiveResult> {
+  const { index, slots, urgent, spillDir = tmpdir() } = opts;
   const name = basename(path);
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'archive_command must pass %p (pg_wal/<WAL file name>)');
   const wal = parseWalName(name);
   // Encoding starts now, while the checks below wait on the store.
-  const prepared = encodeFor(target, path, spillDir, pool);
+  const prepared = encodeFor(target, path, spillDir, opts);
   prepared.catch(() => undefined);
   const t0 = performance.now();
   const push = () => {

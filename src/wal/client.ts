@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeMessage, newNonce, proofMatches, prove, type Challenge, type ConfigRef, type Sealed, type WalReply, type WalRequest } from './protocol.js';
 import { PgarkError } from '../util/errors.js';
-import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS } from '../util/gc.js';
+import { DAEMON_MALLOC_ENV, LEAN_NODE_FLAGS } from '../util/gc.js';
 import { checkEnvironment, COMMAND_OPTIONS, flagNames, OPTIONS, setting, type OptionSpec } from '../util/options.js';
 import { archiveMarkerMatches, ensureRuntimeDirs, restoreSpoolDir, restoreSpoolLive, runtimeDirProblem, takeSpooledFile, walRuntime, type WalRuntime } from './runtime.js';
 
@@ -137,7 +137,7 @@ async function startDaemon(rt: WalRuntime, as?: DaemonUser): Promise<number | un
   try {
     if (as) fchownSync(log, as.uid, as.gid);
     // The daemon is resident: it runs lean like the sidecar (util/gc.ts), unless the environment says otherwise.
-    const env = { ...LEAN_MALLOC_ENV, ...process.env };
+    const env = { ...DAEMON_MALLOC_ENV, ...process.env };
     const child = spawn(process.execPath, [...LEAN_NODE_FLAGS, DAEMON_MAIN, rt.pgdata, ...(rt.instance ? [rt.instance] : [])], {
       detached: true,
       stdio: ['ignore', 'ignore', log],
