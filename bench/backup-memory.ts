@@ -17,7 +17,7 @@ import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar } from '../test/plugin/sidecar-process.js';
-import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
+import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/config/memory.js';
 import { loadBenchData, waitArchiverIdle } from './database.js';
 import { numberOption, option, procStatusKiB } from './util.js';
 import { existsSync, readFileSync } from 'node:fs';

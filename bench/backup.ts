@@ -11,7 +11,8 @@
  * Every tool reads the data directory on this host, writes over https to the same s3rver and
  * waits, as it does by default, for what it needs: pgark and pgBackRest for the end WAL segment
  * to be archived (archive_command runs both archivers), barman-cloud for nothing. Printed per
- * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M).
+ * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M) and CPU
+ * seconds (user + system of the tool's processes).
  *
  * --incremental measures pgark alone: a full backup, then an UPDATE of a contiguous BENCH_CHANGE_PCT
  * (default 2) % of pgbench_accounts' rows (so about that share of its pages, plus as many new pages
@@ -48,9 +49,12 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 2);
 const INCREMENTAL = process.argv.includes('--incremental');
 const CHANGE_PCT = Number(process.env.BENCH_CHANGE_PCT ?? 2);
 const SPREAD = process.env.BENCH_CHANGE_SPREAD === 'pages' ? 'pages' : 'contiguous';
-const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
-/** Extra node flags for pgark's process, e.g. BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const NODE_ARGS = (process.env.BENCH_PGARK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * pgark runs as users run it, through its launcher (which sets glibc's malloc for a backup), on this
+ * Node; to profile it, point PGARK_NODE at a script that runs `node --cpu-prof ... "$@"`.
+ */
+const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
+const PGARK_ENV = { PGARK_NODE: process.env.PGARK_NODE ?? process.execPath, PGARK_LOG_LEVEL: 'warn' };
 
 /** Which codec each tool uses for a column; undefined = the tool has none comparable. */
 const TOOL_CODEC: Record<Tool, Partial<Record<Codec, string[]>>> = {
@@ -143,8 +147,8 @@ async function incrementalRun(pg: PgServer, store: TestStore, manifest: string, 
   const backup = async (type: 'full' | 'incremental', prefix: string) => {
     await waitArchiverIdle(pg);
     const before = await prefixBytes(store, prefix);
-    const args = [...NODE_ARGS, PGARK, 'backup', '-f', manifest, '--type', type, '--method', 'local', '--compression', codec, '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'];
-    const r = await timed(process.execPath, args, { ...pg.env, PGARK_LOG_LEVEL: 'warn' });
+    const args = ['backup', '-f', manifest, '--type', type, '--method', 'local', '--compression', codec, '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'];
+    const r = await timed(PGARK, args, { ...pg.env, ...PGARK_ENV });
     if (r.code !== 0) throw new Error(`pgark backup --type ${type} failed: ${r.stderr.slice(-500)}`);
     return { seconds: r.seconds, bytes: (await prefixBytes(store, prefix)) - before, rssKb: r.rssKb };
   };
@@ -201,8 +205,8 @@ async function main(): Promise<void> {
       // --incremental measures pgark alone, with its default archiving (the resident WAL daemon): a
       // backup waits for its end segment, and two archivers started per segment cost more than the copy.
       archive_command: INCREMENTAL
-        ? `${process.execPath} ${PGARK} wal-archive -f ${manifest} %p`
-        : `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p && pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
+        ? `${process.execPath} ${PGARK}.js wal-archive -f ${manifest} %p`
+        : `${process.execPath} ${PGARK}.js wal-archive --no-daemon -f ${manifest} %p && pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
     });
     await pg.start();
     const who = pg.who;
@@ -226,7 +230,7 @@ async function main(): Promise<void> {
         let r;
         let stored = 0;
         if (tool === 'pgark') {
-          r = await timed(process.execPath, [...NODE_ARGS, PGARK, 'backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, PGARK_LOG_LEVEL: 'warn' });
+          r = await timed(PGARK, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
           const before = results.filter((x) => x.tool === 'pgark').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
         } else if (tool === 'barman') {
@@ -244,7 +248,7 @@ async function main(): Promise<void> {
         const res: Result = { tool, codec, seconds: r.seconds, storedBytes: stored, peakRssKb: r.rssKb, ok: r.code === 0, note: r.code === 0 ? undefined : r.stderr.slice(-300) };
         results.push(res);
         console.log(
-          `${codec.padEnd(6)} ${tool.padEnd(10)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MB${res.note ? `\n    ${res.note}` : ''}`,
+          `${codec.padEnd(6)} ${tool.padEnd(10)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MB  CPU ${r.cpuSeconds.toFixed(1)} s${res.note ? `\n    ${res.note}` : ''}`,
         );
       }
     }

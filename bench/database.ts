@@ -6,17 +6,18 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { PgServer } from '../test/harness/postgres.js';
 
 /** Runs a command under GNU time: wall seconds and its peak RSS (%M). */
-export function timed(cmd: string, args: string[], env: Record<string, string>, uid?: number, gid?: number): Promise<{ code: number; seconds: number; rssKb: number; stderr: string }> {
+export function timed(cmd: string, args: string[], env: Record<string, string>, uid?: number, gid?: number): Promise<{ code: number; seconds: number; rssKb: number; cpuSeconds: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], uid, gid, cwd: '/tmp' });
+    const child = spawn('/usr/bin/time', ['-f', 'MAXRSS_KB=%M CPU_S=%U+%S', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], uid, gid, cwd: '/tmp' });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const rssKb = Number(/MAXRSS_KB=(\d+)/.exec(stderr)?.[1] ?? 0);
-      resolve({ code: code ?? 1, seconds, rssKb, stderr });
+      const cpu = /CPU_S=([\d.]+)\+([\d.]+)/.exec(stderr);
+      resolve({ code: code ?? 1, seconds, rssKb, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : 0, stderr });
     });
   });
 }

@@ -21,7 +21,7 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { putObjectStore } from '../test/plugin/kube-helpers.js';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { SERVICE_ACCOUNT_DIR } from '../src/config/kube-client.js';
-import { SIDECAR_NODE_OPTIONS } from '../src/plugin/memory.js';
+import { SIDECAR_NODE_OPTIONS } from '../src/config/memory.js';
 import { numberOption, procStatusKiB } from './util.js';
 
 const NS = 'bench';

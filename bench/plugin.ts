@@ -30,7 +30,7 @@
  *
  * The sidecars get the operator's NODE_OPTIONS and the memory budget a pod would give them (in a
  * pod it is read from the cgroup): 128Mi for the instance (--budget), and for the restore sidecar
- * two thirds of its container's default 320Mi limit (--restore-budget), as memory.ts computes it.
+ * two thirds of its container's default 320Mi limit (--restore-budget), as config/memory.ts computes it.
  * The restore sidecar under 128Mi ran a full collection about five times a second.
  * Restore CPU seconds: the sidecar's and s3rver's, from /proc; barman-cloud-restore's (its whole
  * process tree) from this process's reaped children.
@@ -51,7 +51,7 @@ import { scratchDir } from '../test/harness/tmp.js';
 import { serverIdentity } from '../src/pg/local-server.js';
 import { writeStoreManifests } from '../test/plugin/helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, startSidecar, writeClusterFiles, type Sidecar } from '../test/plugin/sidecar-process.js';
-import { parseQuantity, SIDECAR_ENV as INJECTED_ENV } from '../src/plugin/memory.js';
+import { parseQuantity, SIDECAR_ENV as INJECTED_ENV } from '../src/config/memory.js';
 import { DEFAULT_SIDECAR_RESOURCES } from '../src/plugin/operator/lifecycle-patch.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
 import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';

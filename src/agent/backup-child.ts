@@ -24,7 +24,8 @@ function send(outcome: BackupOutcome): Promise<void> {
 async function run(job: BackupJob): Promise<BackupOutcome> {
   const { loadContext, findCluster } = await import('../config/index.js');
   const { backupRequest } = await import('../backup/request.js');
-  const { takeBackup } = await import('../backup/run.js');
+  const { takeBackupWithin } = await import('../backup/run.js');
+  const { backupMemory } = await import('../config/memory.js');
   const { WalArchivingError } = await import('../backup/wait-wal.js');
   const { backupRotation } = await import('../config/backup-rotation.js');
   try {
@@ -33,7 +34,7 @@ async function run(job: BackupJob): Promise<BackupOutcome> {
     const req = await backupRequest(ctx, cluster, job.pg, { name: job.name, progress: false });
     const sb = ctx.manifests.scheduledBackups.find((s) => s.metadata.name === job.scheduledBackup);
     if (sb) req.type = await typeOfSlot(backupRotation(sb), req.store);
-    const { record } = await takeBackup(req);
+    const { record } = await takeBackupWithin(backupMemory(), req);
     return { ok: true, backupId: record.backupId, storedBytes: record.storedBytes ?? 0 };
   } catch (err) {
     const e = err as Error & { hint?: string };

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../util/log.js';
+import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS } from '../util/gc.js';
 import { setting } from '../util/options.js';
 import type { BackupJob, BackupOutcome } from './backup-protocol.js';
 
@@ -46,10 +47,11 @@ function relay(line: string, backup: string, onBackupId: (id: string) => void): 
 
 export function runBackupProcess(job: BackupJob, signal: AbortSignal, events: BackupProcessEvents = {}): Promise<BackupOutcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CHILD], {
+    // The lean flags and malloc setting of the WAL daemon (util/gc.ts): a backup streams for as long as the database takes.
+    const child = spawn(process.execPath, [...LEAN_NODE_FLAGS, CHILD], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       // The child's backup-start event carries the backup id; it is logged at info.
-      env: { ...process.env, PGARK_LOG_LEVEL: logger().levelVal > 30 ? 'info' : setting('logLevel') },
+      env: { ...LEAN_MALLOC_ENV, ...process.env, PGARK_LOG_LEVEL: logger().levelVal > 30 ? 'info' : setting('logLevel') },
     });
     let outcome: BackupOutcome | undefined;
     let killTimer: NodeJS.Timeout | undefined;

@@ -8,7 +8,8 @@ import { backupStoreSpec, findCluster } from '../config/index.js';
 import type { Backup } from '../config/types.js';
 import { UserError } from '../util/errors.js';
 import { backupRequest } from './request.js';
-import { takeBackup, type BackupResult } from './run.js';
+import { takeBackupWithin, type BackupResult } from './run.js';
+import { backupMemory } from '../config/memory.js';
 import type { PgConnectionOptions } from '../pg/connect.js';
 
 export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg?: PgConnectionOptions; standbyHost?: string; standbyPort?: string }): Promise<BackupResult> {
@@ -18,5 +19,5 @@ export async function applyBackup(ctx: ConfigContext, backup: Backup, opts: { pg
   const cluster = findCluster(ctx.manifests, backup.spec.cluster.name);
   const store = backupStoreSpec(ctx.manifests, cluster, backup);
   const req = await backupRequest(ctx, cluster, opts.pg ?? {}, { name: backup.metadata.name, store, target: backup.spec.target, standbyHost: opts.standbyHost, standbyPort: opts.standbyPort });
-  return takeBackup(req);
+  return takeBackupWithin(backupMemory(), req);
 }

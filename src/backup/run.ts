@@ -49,6 +49,7 @@ import { UserError } from '../util/errors.js';
 import { FILE_MAP_VERSION, incrementalPrefix, writeFileMap } from '../catalog/incremental.js';
 import { BackupFiles, findParent, manifestPath, type BackupType, type Parent } from './incremental.js';
 import { partName, planParts } from './parts.js';
+import type { MemoryPlan } from '../config/memory.js';
 
 export interface BackupRequest {
   store: ResolvedObjectStore;
@@ -75,7 +76,7 @@ export interface BackupRequest {
   type?: BackupType;
   /** application_name of the SQL session (default pgark_backup; the barman-cloud drop-in uses barman's). */
   applicationName?: string;
-  /** Most of data.tar's parts (parts.ts: up to `jobs`) written at once (default `jobs`; a sidecar's memory budget lowers it, plugin/memory.ts). */
+  /** Most of data.tar's parts (parts.ts: up to `jobs`) written at once (default `jobs`; a memory budget lowers it, config/memory.ts). */
   maxParts?: number;
 }
 
@@ -117,6 +118,21 @@ export interface BackupResult {
   displayUrl: string;
   /** The server whose files were copied. */
   from: 'primary' | 'standby';
+}
+
+/**
+ * takeBackup in a process of its own (a command, the agent's child): the upload sizes of `memory`'s
+ * plan where the request sets none, and the plan's Buffer collector while the backup runs. The
+ * sidecar sizes its requests itself and runs its collector for as long as it lives (plugin/serve.ts).
+ */
+export async function takeBackupWithin(memory: MemoryPlan, req: BackupRequest): Promise<BackupResult> {
+  const sizes = memory.backupUpload(req.jobs);
+  const collector = memory.startCollector();
+  try {
+    return await takeBackup({ ...req, partSize: req.partSize ?? sizes.partSize, queueSize: req.queueSize ?? sizes.queueSize, maxParts: req.maxParts ?? sizes.maxParts });
+  } finally {
+    collector.stop();
+  }
 }
 
 export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
@@ -214,7 +230,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
         const t0 = Date.now();
         if (archive.name === 'data' && split) {
           const plan = await planParts(files.entries('data', archive.entries), req.jobs);
-          // A sidecar's budget may allow fewer tars at once than parts (plugin/memory.ts): the rest wait, data.tar last.
+          // A memory budget may allow fewer tars at once than parts (config/memory.ts): the rest wait, data.tar last.
           const width = Math.max(1, Math.min(plan.parts.length, req.maxParts ?? req.jobs));
           const queue = [...plan.parts.keys()].slice(1).concat(0);
           let failed = false;

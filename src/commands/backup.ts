@@ -13,7 +13,8 @@ import { chainOf, deleteWithDependants, isIncremental, listIncrementals, type In
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
 import { recordToBackupInfo } from '../backup/commit.js';
 import { backupRequest, type BackupOverrides } from '../backup/request.js';
-import { takeBackup, type BackupResult } from '../backup/run.js';
+import { takeBackupWithin, type BackupResult } from '../backup/run.js';
+import { backupMemory } from '../config/memory.js';
 import { splitCodecSuffix } from '../codec/index.js';
 import { formatBytes } from '../util/format.js';
 
@@ -33,7 +34,7 @@ async function clusterOf(opts: ClusterCommandOptions): Promise<{ ctx: ConfigCont
 export async function backupCommand(opts: ClusterCommandOptions & { pg: PgConnectionOptions; overrides: BackupOverrides }): Promise<void> {
   const { ctx, cluster } = await clusterOf(opts);
   const req = await backupRequest(ctx, cluster, opts.pg, opts.overrides);
-  printBackupResult(await takeBackup(req), opts.json);
+  printBackupResult(await takeBackupWithin(backupMemory(), req), opts.json);
 }
 
 async function withStore<T>(opts: ClusterCommandOptions, fn: (store: ObjectStore, serverName: string, resolved: ResolvedObjectStore) => Promise<T>): Promise<T> {

@@ -1,7 +1,6 @@
 /** `pgark restore`: bootstrap.recovery of a Cluster manifest into a local data directory, and its summary. */
 import { summaryText, type RecoveryOptions, type RecoveryResult } from '../recovery/apply.js';
 import { finishRecoveryFromManifests, recoverFromManifests } from '../recovery/cli.js';
-import { capYoungGeneration } from '../util/gc.js';
 
 export interface RecoverCommandOptions {
   files: string[];
@@ -17,9 +16,6 @@ export function printRecoveryResult(result: RecoveryResult, json: boolean): void
 }
 
 export async function recoverCommand(opts: RecoverCommandOptions): Promise<void> {
-  // The restore's stream chunks die young: left to grow, V8's young generation was 20-30 MB of the
-  // restore's peak (heapTotal 58 MB against 33 MB used, sampled at a zstd restore's peak).
-  capYoungGeneration();
   printRecoveryResult(await recoverFromManifests(opts), opts.json);
 }
 

@@ -24,7 +24,7 @@ import { targetStoreRef } from '../config/plugin-form.js';
 import { readCluster } from './config.js';
 import type { PluginContext } from './context.js';
 import { withFailedBackup } from './recovery-window.js';
-import type { SidecarMemory } from './memory.js';
+import type { MemoryPlan } from '../config/memory.js';
 import { pluginMetadata } from './identity.js';
 import { serviceDefinition } from './proto.js';
 import type { PluginService } from './server.js';
@@ -75,7 +75,7 @@ export interface BackupDeps {
   /** In a pod: records a backup that failed in its ObjectStore's status (lastFailedBackupTime). */
   recordFailure?: (clusterDefinition: Buffer, at: Date) => Promise<void>;
   /** The sidecar's budget: the upload's part size and parts in flight. */
-  memory?: SidecarMemory;
+  memory?: MemoryPlan;
 }
 
 /**

@@ -13,7 +13,7 @@ import type { ConfigRef } from '../wal/protocol.js';
 import { WalTargetCache, walTargetSource, type WalTarget } from '../wal/target.js';
 import type { PluginConfig } from './config.js';
 import type { StoreRef } from '../config/plugin-form.js';
-import type { SidecarMemory } from './memory.js';
+import type { MemoryPlan } from '../config/memory.js';
 
 export const PLUGIN_ROLES = ['instance', 'restore'] as const;
 export type PluginRole = (typeof PLUGIN_ROLES)[number];
@@ -50,7 +50,7 @@ export class PluginContext {
     /** How to reach the local PostgreSQL and its data directory (backup-service.ts sidecarPgOptions). */
     readonly pg: PgConnectionOptions,
     /** The sizes the sidecar's memory budget allows. */
-    readonly memory: SidecarMemory,
+    readonly memory: MemoryPlan,
     /** In a pod: the ObjectStores read and whose status is written through the API. */
     readonly objectStores?: KubeObjectStores,
   ) {

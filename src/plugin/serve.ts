@@ -17,7 +17,7 @@ import { identityService } from './identity.js';
 import { startReadinessCheck } from './readiness.js';
 import { startRetentionLoop, type RetentionLoop } from './retention-loop.js';
 import { PluginServer, type PluginService } from './server.js';
-import { memoryBudget, SidecarMemory } from './memory.js';
+import { memoryBudget, MemoryPlan } from '../config/memory.js';
 import { walService } from './wal.js';
 import { backupService, sidecarPgOptions } from './backup-service.js';
 import { metricsService } from './metrics-service.js';
@@ -77,7 +77,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
   // In a pod without -f ObjectStores, the sidecar reads them (and writes their status) through the API, as plugin-barman-cloud does.
   const api = !opts.objectStores && env.KUBERNETES_SERVICE_HOST && manifests.objectStores.length === 0 ? kubeObjectStores(kube) : undefined;
   const config = new PluginConfig(opts.objectStores ?? api ?? manifestObjectStoreSource(manifests), ctx);
-  const memory = new SidecarMemory(memoryBudget(env));
+  const memory = new MemoryPlan(memoryBudget(env));
   const context = new PluginContext(opts.name, role, config, manifests, sidecarPgOptions(env, opts.pg), memory, api);
   const retention = role === 'instance' && api ? startInstanceRetention(opts.name, config, api, kube) : undefined;
   const readiness = startReadinessCheck(context, manifests, api ? kube : undefined);

@@ -1,5 +1,5 @@
 /**
- * The sidecar's memory budget (src/plugin/memory.ts): the formula's sizes for given budgets, where
+ * The sidecar's memory budget (src/config/memory.ts): the formula's sizes for given budgets, where
  * the budget comes from (PGARK_MEMORY_BUDGET, the cgroup files' documented formats), and a real
  * `pgark plugin serve --role instance` under a 128Mi budget with the operator's NODE_OPTIONS: it
  * archives a real PostgreSQL 15's WAL and takes a Backup, its peak RSS under the budget plus a
@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { collectionDue, COLLECT_INTERVAL_MS } from '../../src/util/gc.js';
-import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SIDECAR_ENV, SIDECAR_NODE_OPTIONS, WAL_PUSH, SidecarMemory } from '../../src/plugin/memory.js';
+import { BASE, cgroupLimit, memoryBudget, parseQuantity, PART, SIDECAR_ENV, SIDECAR_NODE_OPTIONS, WAL_PUSH, MemoryPlan } from '../../src/config/memory.js';
 import { UserError } from '../../src/util/errors.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
@@ -29,7 +29,7 @@ import { backupPrefix } from '../../src/catalog/layout.js';
 const MiB = 1024 * 1024;
 
 test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 192Mi and 1Gi; nothing capped without a budget', () => {
-  const at = (mib: number) => new SidecarMemory({ bytes: mib * MiB, from: 'PGARK_MEMORY_BUDGET' });
+  const at = (mib: number) => new MemoryPlan({ bytes: mib * MiB, from: 'PGARK_MEMORY_BUDGET' });
   // 128Mi: spare = 128 - 96 = 32 MiB: five streaming WAL pushes of 6 MiB;
   // half of it, 16 MiB, is three 5 MiB parts: two being assembled, one uploaded.
   assert.equal(at(128).walParallel(4), 4);
@@ -46,7 +46,7 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
   // A budget below the baseline still archives, one segment at a time.
   assert.equal(at(64).walParallel(4), 1);
   assert.deepEqual(at(64).backupUpload(2), { partSize: PART, queueSize: 1, maxParts: 1 });
-  const none = new SidecarMemory(undefined);
+  const none = new MemoryPlan(undefined);
   assert.equal(none.walParallel(7), 7);
   assert.deepEqual(none.backupUpload(2), {});
   // 112Mi: 16 MiB spare, two pushes.
@@ -132,17 +132,17 @@ after(async () => {
 test("the Backup service's request under a 128Mi budget: 5 MiB parts, one at a time; without a budget, run.ts's defaults", async () => {
   const call = { clusterDefinition: clusterJson(cluster), backupDefinition: Buffer.from(JSON.stringify({ metadata: { name: 'sized' }, spec: { method: 'plugin' } })), parameters: { jobs: '4' } };
   const deps = { targetStore: async () => store.resolved('budget'), pg: sidecarPgOptions({}), version: 'test' };
-  const budgeted = await backupRequestFor({ ...deps, memory: new SidecarMemory({ bytes: 128 * MiB, from: 'cgroup' }) }, call);
+  const budgeted = await backupRequestFor({ ...deps, memory: new MemoryPlan({ bytes: 128 * MiB, from: 'cgroup' }) }, call);
   assert.equal(budgeted.jobs, 4);
   assert.equal(budgeted.partSize, PART);
   assert.equal(budgeted.queueSize, 1);
-  const free = await backupRequestFor({ ...deps, memory: new SidecarMemory(undefined) }, call);
+  const free = await backupRequestFor({ ...deps, memory: new MemoryPlan(undefined) }, call);
   assert.equal(free.partSize, undefined);
   assert.equal(free.queueSize, undefined);
 });
 
 test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and takes a Backup within it', async () => {
-  const budget = sidecar.log().split('\n').find((l) => l.includes('sidecar memory budget'));
+  const budget = sidecar.log().split('\n').find((l) => l.includes('"msg":"memory budget"'));
   assert.ok(budget, sidecar.log().slice(-2000));
   const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number; maxParts: number } };
   assert.equal(logged.budgetMiB, 128);

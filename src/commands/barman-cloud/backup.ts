@@ -13,7 +13,8 @@ import type { ResolvedObjectStore } from '../../config/types.js';
 import type { CodecName } from '../../codec/types.js';
 import type { PgConnectionOptions } from '../../pg/connect.js';
 import { checkBackupName } from '../../backup/commit.js';
-import { takeBackup } from '../../backup/run.js';
+import { takeBackupWithin } from '../../backup/run.js';
+import { backupMemory } from '../../config/memory.js';
 import { PgarkError } from '../../util/errors.js';
 import { BarmanExit, parseBarmanSize, runCommand, textArg } from './shared.js';
 import { EXIT, type BarmanInvocation, type BarmanLog } from './common.js';
@@ -60,7 +61,7 @@ export async function backup(opts: BackupOptions, log: BarmanLog): Promise<void>
   }
   if (opts.encryption) config.data = { compression: undefined, ...config.data, encryption: opts.encryption };
   try {
-    const result = await takeBackup({
+    const result = await takeBackupWithin(backupMemory(), {
       store: { ...opts.target, config },
       pg: { ...opts.pg, pgdata: process.env.PGDATA || undefined },
       name: opts.name,

@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1EnvVar, V1ResourceRequirements, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { PluginCluster } from '../config.js';
 import { list, obj, pluginReferences, type Obj } from './cluster-refs.js';
-import { SIDECAR_ENV } from '../memory.js';
+import { SIDECAR_ENV } from '../../config/memory.js';
 
 export const SIDECAR_NAME = 'pgark-plugin';
 export const PLUGINS_VOLUME = 'plugins';
@@ -17,7 +17,7 @@ export const PLUGINS_PATH = '/plugins';
 export const RECOVERY_JOB_ROLES = ['full-recovery', 'snapshot-recovery'];
 
 /**
- * The default limit per role leaves a third of it clear of the sidecar's plan (memory.ts sizes
+ * The default limit per role leaves a third of it clear of the sidecar's plan (config/memory.ts sizes
  * everything for two thirds of the cgroup limit): an instance sidecar peaked at 122 MiB archiving
  * WAL and 123-124 MiB during a Backup under a 128Mi budget (VmHWM, docs/cnpg-plugin.md "Memory"),
  * so 192Mi; a restore job's sidecar peaked at 106-132 MiB, and keeps 320Mi. Buffers are fixed-size, so the peak does not

@@ -1,11 +1,13 @@
 /**
- * The sidecar's memory budget: how much its container may hold, and the sizes of what it keeps in
- * flight derived from that, so that Kubernetes does not OOM-kill it at its limit (192Mi by
- * default for an instance, 320Mi for a restore job, lifecycle-patch.ts).
+ * A process's memory budget: how much its container may hold, and the sizes of what it keeps in
+ * flight derived from that, so that Kubernetes does not OOM-kill it at its limit (the sidecar:
+ * 192Mi by default for an instance, 320Mi for a restore job, lifecycle-patch.ts).
  *
  * Budget: PGARK_MEMORY_BUDGET (a Kubernetes quantity, e.g. 128Mi), else two thirds of the
- * container's cgroup limit (cgroup v2 memory.max, v1 memory.limit_in_bytes), else none: nothing is
- * capped. Two thirds, because the measured peaks sit within a few MiB of the budget (122-124 MiB
+ * container's cgroup limit (cgroup v2 memory.max, v1 memory.limit_in_bytes), else, for the
+ * sidecar, none: nothing is capped; a backup taken by a command (`pgark backup`, `pgark apply`,
+ * barman-cloud-backup, the agent's scheduled backups) plans for BACKUP_DEFAULT_BUDGET, measured
+ * to cost it no speed on the loopback store (docs/backups.md "Memory"). Two thirds, because the measured peaks sit within a few MiB of the budget (122-124 MiB
  * under 128Mi) and a hard limit is no place for a few MiB of margin: at the default 192Mi limit
  * the sidecar plans for 128Mi and stays about 70 MiB clear of an OOM kill.
  *
@@ -92,8 +94,11 @@ export function cgroupLimit(read: (path: string) => string = (p) => readFileSync
 
 export interface MemoryBudget {
   bytes: number;
-  from: 'PGARK_MEMORY_BUDGET' | 'cgroup';
+  from: 'PGARK_MEMORY_BUDGET' | 'cgroup' | 'default';
 }
+
+/** What a backup process without PGARK_MEMORY_BUDGET or a container limit plans for: issue 18's bar for a backup. */
+export const BACKUP_DEFAULT_BUDGET = 160 * MiB;
 
 export function memoryBudget(env: NodeJS.ProcessEnv = process.env, limit: () => number | undefined = cgroupLimit): MemoryBudget | undefined {
   const text = setting('memoryBudget', env);
@@ -105,7 +110,7 @@ export function memoryBudget(env: NodeJS.ProcessEnv = process.env, limit: () => 
 const clamp = (n: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, n));
 
 /** The sizes the formula gives under a budget; without one, the configured values unchanged. */
-export class SidecarMemory {
+export class MemoryPlan {
   constructor(readonly budget: MemoryBudget | undefined) {}
 
   private get spare(): number {
@@ -131,7 +136,12 @@ export class SidecarMemory {
   startCollector(): { stop(): void } {
     if (!this.budget) return { stop: () => undefined };
     const collector = startBufferCollector(this.budget.bytes - HEADROOM);
-    logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'sidecar memory budget');
+    logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'memory budget');
     return collector;
   }
+}
+
+/** The plan of a process that takes a backup: its budget, else BACKUP_DEFAULT_BUDGET. */
+export function backupMemory(env: NodeJS.ProcessEnv = process.env, limit: () => number | undefined = cgroupLimit): MemoryPlan {
+  return new MemoryPlan(memoryBudget(env, limit) ?? { bytes: BACKUP_DEFAULT_BUDGET, from: 'default' });
 }
