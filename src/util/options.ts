@@ -263,8 +263,8 @@ export const OPTIONS = {
   memoryBudget: {
     env: 'PGARK_MEMORY_BUDGET',
     type: str,
-    readBy: 'plugin serve --role instance, restore',
-    description: "the sidecar's memory budget as a Kubernetes quantity (128Mi); default: the container's cgroup limit. WAL parallelism, backup part sizes and garbage collection follow it (docs/cnpg-plugin.md, Memory)",
+    readBy: 'plugin serve --role instance, restore; backup; apply; barman-cloud-backup; agent (its backups)',
+    description: "the process's memory budget as a Kubernetes quantity (128Mi); default: two thirds of the container's cgroup limit, else none for the sidecar and 160Mi for a backup. WAL parallelism, backup part sizes and garbage collection follow it (docs/cnpg-plugin.md, Memory; docs/backups.md, Memory)",
   },
   compressLevel: {
     env: 'PGARK_COMPRESS_LEVEL',
