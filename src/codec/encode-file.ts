@@ -110,7 +110,7 @@ export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => vo
  * The job's encoder, and whether it is done with each input chunk at its write callback. Its
  * modules are imported when a job first needs them, zstd's on its own: streams.ts brings every
  * codec's native module (snappy's, lz4's), which a compression worker that only ever runs zstd
- * would load into its isolate for nothing, some 5 MiB of the WAL daemon (docs/wal-archiving.md).
+ * would load into its isolate for nothing (6-7 MiB stand-alone, docs/wal-archiving.md).
  */
 async function encoderFor(job: EncodeJob): Promise<{ encoder: Transform; consumesInput: boolean }> {
   let compress: Transform;
