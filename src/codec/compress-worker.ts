@@ -22,7 +22,8 @@ port.on('message', (job: EncodeJob) => {
       (encoded) => port.postMessage(encoded satisfies EncodeReply),
       (err: Error) => port.postMessage({ error: err.message } satisfies EncodeReply),
     )
-    // The job's chunks and its compressor's native context are garbage now; left to V8 they pile
-    // up to its 64 MiB external limit. A full collection of this small heap takes milliseconds.
+    // The job's chunks and stream objects are garbage now (a zstd context goes back to its pool,
+    // encode-zstd.ts); left to V8 they pile up to its 64 MiB external limit. A full collection of
+    // this small heap takes milliseconds.
     .finally(() => exposedGc()());
 });

@@ -10,13 +10,13 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import binding from 'zstd-napi/binding.js';
 import type { DCtx } from 'zstd-napi/binding.js';
+import { ContextPool } from './zstd-contexts.js';
 
 /** The decoded bytes zstd writes per call at least (one full block): zstd's own recommended output size. */
 export const ZSTD_OUT_SIZE = binding.dStreamOutSize();
 
-/** Idle contexts kept: one per stream a restore decodes at once (its --jobs) is the usual need. */
-const KEEP = 4;
-const idle: DCtx[] = [];
+/** Four idle contexts: one per stream a restore decodes at once (its --jobs) is the usual need. */
+const contexts = new ContextPool<DCtx>(() => new binding.DCtx(), 4);
 /** zstd's windows up to level 19 on large input (8 MiB); pgark's and barman-cloud's level 3 uses 2 MiB. */
 const MAX_KEPT_WINDOW = 8 * 1024 * 1024;
 const ZSTD_MAGIC = 0xfd2fb528;
@@ -37,7 +37,7 @@ export function declaredWindow(head: Uint8Array): number | undefined {
 
 /** Contexts idle for reuse (what a test can observe). */
 export function idleZstdContexts(): number {
-  return idle.length;
+  return contexts.size;
 }
 
 /**
@@ -46,7 +46,7 @@ export function idleZstdContexts(): number {
  * into buffers it reuses; the decoded chunk is a view of its first bytes.
  */
 export class ZstdDecoder extends Transform {
-  private dctx: DCtx | undefined = idle.pop() ?? new binding.DCtx();
+  private dctx: DCtx | undefined = contexts.take();
   /** Whether the input so far ends inside a frame: an end there is a truncated stream. */
   private inFrame = false;
   /** Whether the context may be kept once the stream is done (decided by its first frame's header). */
@@ -103,9 +103,6 @@ export class ZstdDecoder extends Transform {
   private release(): void {
     const dctx = this.dctx;
     this.dctx = undefined;
-    if (!dctx || !this.keep || idle.length >= KEEP) return;
-    // A stream may end (or fail) inside a frame: the next one starts from a clean session.
-    dctx.reset(binding.ResetDirective.sessionOnly);
-    idle.push(dctx);
+    if (dctx && this.keep) contexts.give(dctx);
   }
 }

@@ -9,14 +9,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ClientRequest } from 'node:http';
-import { Readable, type Writable } from 'node:stream';
+import { Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash, type Hasher } from '../io/hash.js';
 import type { AgeKeys } from './age.js';
-import { compressStream, consumesInputAtCallback } from './streams.js';
 import type { CodecName } from './types.js';
-import { encodeStream } from './index.js';
 
 /** The largest buffer a file read holds: what a WAL push keeps per stage instead of a whole segment. */
 export const CHUNK = 256 * 1024;
@@ -92,12 +90,11 @@ export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => vo
     largestChunk = Math.max(largestChunk, n);
     onChunk?.(n);
   };
-  const encoder = encodeStream(compressStream(job.codec), job.age);
+  const { encoder, consumesInput } = await encoderFor(job);
   const digest = hash(job.md5 ? cryptoHasher('md5', 'base64') : { update: () => undefined, digest: () => '' });
   const body = count(note);
   const sink = createWriteStream(job.spillTo, { flags: 'wx', mode: 0o600 });
-  // age's encryption keeps pieces of its input for a 64 KiB chunk.
-  if (!job.age && consumesInputAtCallback(job.codec)) {
+  if (consumesInput) {
     // The encoder is done with each chunk at its write callback: the file goes in through reused
     // chunks, 16 MiB less garbage per WAL segment (in the WAL daemon, a third of its collections).
     const source = new FileBody(job.path);
@@ -107,6 +104,28 @@ export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => vo
   const source = count(note);
   await pipeline([createReadStream(job.path, { highWaterMark: CHUNK }), source, encoder, digest, body, sink]);
   return { bodyPath: job.spillTo, bodyLength: body.bytes, md5: job.md5 ? digest.digest : undefined, size: source.bytes, largestChunk };
+}
+
+/**
+ * The job's encoder, and whether it is done with each input chunk at its write callback. Its
+ * modules are imported when a job first needs them, zstd's on its own: streams.ts brings every
+ * codec's native module (snappy's, lz4's), which a compression worker that only ever runs zstd
+ * would load into its isolate for nothing (6-7 MiB stand-alone, docs/wal-archiving.md).
+ */
+async function encoderFor(job: EncodeJob): Promise<{ encoder: Transform; consumesInput: boolean }> {
+  let compress: Transform;
+  let consumesInput: boolean;
+  if (job.codec === 'zstd') {
+    compress = new (await import('./encode-zstd.js')).ZstdEncoder();
+    consumesInput = true;
+  } else {
+    const streams = await import('./streams.js');
+    compress = streams.compressStream(job.codec);
+    consumesInput = streams.consumesInputAtCallback(job.codec);
+  }
+  // age's encryption keeps pieces of its input for a 64 KiB chunk.
+  if (job.age) return { encoder: (await import('./index.js')).encodeStream(compress, job.age), consumesInput: false };
+  return { encoder: compress, consumesInput };
 }
 
 /** The MD5 of a file stored as it is, read into one reused chunk refilled in place. */

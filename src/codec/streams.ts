@@ -5,8 +5,8 @@
  */
 import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { CompressStream } from 'zstd-napi';
 import { ZstdDecoder } from './decode-zstd.js';
+import { ZstdEncoder } from './encode-zstd.js';
 import type { CodecName } from './types.js';
 import { SnappyFrameDecoder, SnappyFrameEncoder } from './snappy-framing.js';
 import { Lz4FrameEncoder, lz4Decoder } from './lz4.js';
@@ -59,7 +59,7 @@ export function compressStream(codec: CodecName, opts: CompressOptions = {}): Tr
     case 'lz4':
       return new Lz4FrameEncoder();
     case 'zstd':
-      return new CompressStream({ checksumFlag: true, ...(opts.level === undefined ? {} : { compressionLevel: opts.level }) });
+      return new ZstdEncoder(opts.level);
   }
 }
 
