@@ -3,6 +3,7 @@
  * stream the main thread opens, and sends the decoded bytes back only as far as the main thread's
  * credit reaches, so a highly compressed input (a zero page decodes 1000:1) never piles up here.
  */
+import { setFlagsFromString } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import type { Transform } from 'node:stream';
 import { decompressStream } from './streams.js';
@@ -24,6 +25,13 @@ const lanes = new Map<number, Lane>();
 
 /** Each decoded chunk is garbage once copied out: freed every 8 MiB, not when V8 gets to 64 MiB of them. */
 const collect = youngCollector(8 * 1024 * 1024);
+/**
+ * ...and freed by the collection itself, not later by V8's background sweeper: snappy leaves a
+ * dead 64 KiB buffer per frame chunk (snappy-framing.ts), and on a busy machine the sweeper fell
+ * up to 16 MiB of them behind (the worker's Buffers after a full collection: 2-4 MiB with this,
+ * up to 17 MiB without). The flag is the whole process's, as startBufferCollector sets it (gc.ts).
+ */
+setFlagsFromString('--no-concurrent-array-buffer-sweeping');
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
