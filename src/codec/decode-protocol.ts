@@ -1,7 +1,11 @@
 /** Messages between OffThreadDecoder (decode-thread.ts) and its worker thread (decode-worker.ts). */
 import type { CodecName } from './types.js';
 
-/** Codecs whose decoder otherwise runs on the main thread (gzip inflates on libuv's pool, lz4/bzip2/xz in child processes). */
+/**
+ * Codecs whose decoder otherwise runs on the main thread (gzip inflates on libuv's pool, lz4/bzip2/xz
+ * in child processes). Each one's decoder writes into the output buffers decompressStream supplies
+ * and is done with an input chunk at its write callback: the worker relies on both.
+ */
 export const OFF_THREAD_CODECS: ReadonlySet<CodecName> = new Set(['zstd', 'snappy']);
 
 export type ToWorker =
@@ -14,8 +18,8 @@ export type ToWorker =
   | { id: number; op: 'give'; chunk: ArrayBuffer };
 
 export type FromWorker =
-  /** The compressed chunk is decoded; its buffer comes back for the next one when the decoder keeps no view of it. */
-  | { id: number; op: 'consumed'; chunk?: ArrayBuffer }
+  /** The compressed chunk is decoded; its buffer comes back for the next one. */
+  | { id: number; op: 'consumed'; chunk: ArrayBuffer }
   | { id: number; op: 'data'; chunk: ArrayBuffer; length: number }
   | { id: number; op: 'end' }
   | { id: number; op: 'error'; message: string; corrupt: boolean };

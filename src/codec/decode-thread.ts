@@ -109,7 +109,7 @@ class OffThreadDecoder extends Transform {
   receive(msg: FromWorker): void {
     switch (msg.op) {
       case 'consumed': {
-        if (msg.chunk) inputs.give(msg.chunk);
+        inputs.give(msg.chunk);
         this.inFlight--;
         const cb = this.waiting;
         this.waiting = undefined;

@@ -89,19 +89,40 @@ export class SnappyFrameEncoder extends Transform {
   }
 }
 
+/** Bytes of decoded data per output buffer: two whole chunks, so a decoded stream is half as many pieces. */
+export const SNAPPY_OUT_SIZE = 2 * SNAPPY_MAX_CHUNK;
+
 /**
  * Streaming framed-snappy decoder. Verifies the stream identifier, every chunk's CRC-32C and the
  * 64 KiB limit; a stream that ends inside a chunk is an error. Empty input decodes to nothing,
  * as python-snappy writes nothing for an empty file.
+ *
+ * Memory (restores, docs/recovery.md): it is done with each input chunk at its write callback (a
+ * frame chunk cut by the input's end is copied into one buffer of its own), so the decode worker
+ * reuses the input's buffer; decoded chunks are copied into output buffers from `outputBuffer` (the
+ * worker's transfer buffers), SNAPPY_OUT_SIZE bytes each; and `snappy` is asked for a V8 buffer,
+ * not one of its own allocator's: those are freed only when V8 collects them, and the allocator
+ * (mimalloc, linked into the binding) kept some 30-45 MB more resident in a restore.
  */
 export class SnappyFrameDecoder extends Transform {
-  private buffered: Buffer = Buffer.alloc(0);
   private sawIdentifier = false;
+  /** A frame chunk the input cut, header first: never more than one data chunk. */
+  private readonly partial = Buffer.allocUnsafe(4 + MAX_DATA_CHUNK_BODY);
+  private partialLength = 0;
+  /** The size (header included) of the chunk in `partial`, once its header is there. */
+  private partialWanted = 0;
+  /** Bytes of a skippable chunk still to pass over (up to 16 MiB: not buffered). */
+  private skipping = 0;
+  private out: Buffer | undefined;
+  private outLength = 0;
+
+  constructor(private readonly outputBuffer: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
     try {
-      this.decodeAvailable();
+      this.decodeInput(chunk);
       callback();
     } catch (err) {
       callback(err as Error);
@@ -109,25 +130,79 @@ export class SnappyFrameDecoder extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.buffered.length) callback(new CorruptDataError('snappy', `stream ends inside a chunk (${this.buffered.length} trailing bytes)`));
-    else callback();
+    const trailing = this.partialLength || this.skipping;
+    if (trailing) {
+      callback(new CorruptDataError('snappy', `stream ends inside a chunk (${trailing} ${this.partialLength ? 'trailing' : 'missing'} bytes)`));
+      return;
+    }
+    this.pushOutput();
+    callback();
   }
 
-  private decodeAvailable(): void {
-    let off = 0;
-    const buf = this.buffered;
-    while (buf.length - off >= 4) {
-      const type = buf[off]!;
-      const length = buf.readUIntLE(off + 1, 3);
-      if ((type === CHUNK_COMPRESSED || type === CHUNK_UNCOMPRESSED) && length > MAX_DATA_CHUNK_BODY) {
-        throw new CorruptDataError('snappy', `chunk of ${length} bytes exceeds the 64 KiB limit`);
+  private decodeInput(input: Buffer): void {
+    let at = 0;
+    while (at < input.length) {
+      if (this.skipping > 0) {
+        const n = Math.min(this.skipping, input.length - at);
+        this.skipping -= n;
+        at += n;
+      } else if (this.partialLength > 0 || input.length - at < 4) {
+        at = this.fillPartial(input, at);
+      } else {
+        const size = this.chunkSize(input, at);
+        if (size < 0) {
+          this.skipping = -size - 4;
+          at += 4;
+        } else if (input.length - at >= size) {
+          this.decodeChunk(input[at]!, input.subarray(at + 4, at + size));
+          at += size;
+        } else {
+          at = this.fillPartial(input, at);
+        }
       }
-      if (buf.length - off - 4 < length) break;
-      const body = buf.subarray(off + 4, off + 4 + length);
-      off += 4 + length;
-      this.decodeChunk(type, body);
     }
-    this.buffered = buf.subarray(off);
+  }
+
+  /** Copies the next bytes of a cut chunk into `partial`, and decodes it once whole; returns where the input continues. */
+  private fillPartial(input: Buffer, at: number): number {
+    const wanted = this.partialLength < 4 ? 4 : this.partialWanted;
+    const n = Math.min(wanted - this.partialLength, input.length - at);
+    input.copy(this.partial, this.partialLength, at, at + n);
+    this.partialLength += n;
+    if (this.partialLength === 4 && wanted === 4) {
+      const size = this.chunkSize(this.partial, 0);
+      if (size < 0) {
+        this.skipping = -size - 4;
+        this.partialLength = 0;
+        return at + n;
+      }
+      this.partialWanted = size;
+    }
+    if (this.partialLength >= 4 && this.partialLength === this.partialWanted) {
+      this.partialLength = 0;
+      this.decodeChunk(this.partial[0]!, this.partial.subarray(4, this.partialWanted));
+    }
+    return at + n;
+  }
+
+  /**
+   * The size, header included, of the chunk whose 4-byte header is at `at`; negative for a
+   * skippable chunk (0x80-0xfe, incl. padding). Throws for a chunk no valid stream has.
+   */
+  private chunkSize(buf: Buffer, at: number): number {
+    const type = buf[at]!;
+    const length = buf.readUIntLE(at + 1, 3);
+    if (type === CHUNK_COMPRESSED || type === CHUNK_UNCOMPRESSED) {
+      if (length > MAX_DATA_CHUNK_BODY) throw new CorruptDataError('snappy', `chunk of ${length} bytes exceeds the 64 KiB limit`);
+      return 4 + length;
+    }
+    if (type === CHUNK_STREAM_IDENTIFIER) {
+      if (length !== SNAPPY_STREAM_IDENTIFIER.length - 4) throw new CorruptDataError('snappy', 'bad stream identifier');
+      return 4 + length;
+    }
+    // 0x02-0x7f are reserved unskippable chunks.
+    if (type < 0x80) throw new CorruptDataError('snappy', `reserved unskippable chunk type 0x${type.toString(16)}`);
+    return -(4 + length);
   }
 
   private decodeChunk(type: number, body: Buffer): void {
@@ -137,25 +212,30 @@ export class SnappyFrameDecoder extends Transform {
       return;
     }
     if (!this.sawIdentifier) throw new CorruptDataError('snappy', 'stream does not start with the sNaPpY identifier');
-    if (type === CHUNK_COMPRESSED || type === CHUNK_UNCOMPRESSED) {
-      if (body.length < 4) throw new CorruptDataError('snappy', 'chunk too short for its checksum');
-      const expected = body.readUInt32LE(0);
-      let data: Buffer;
-      if (type === CHUNK_COMPRESSED) {
-        try {
-          data = snappy.uncompressSync(body.subarray(4), { asBuffer: true }) as Buffer;
-        } catch (err) {
-          throw new CorruptDataError('snappy', `invalid compressed chunk: ${(err as Error).message}`);
-        }
-      } else {
-        data = Buffer.from(body.subarray(4));
+    if (body.length < 4) throw new CorruptDataError('snappy', 'chunk too short for its checksum');
+    const expected = body.readUInt32LE(0);
+    let data = body.subarray(4);
+    if (type === CHUNK_COMPRESSED) {
+      try {
+        data = snappy.uncompressSync(data, { asBuffer: true, copyOutputData: true }) as Buffer;
+      } catch (err) {
+        throw new CorruptDataError('snappy', `invalid compressed chunk: ${(err as Error).message}`);
       }
-      if (data.length > SNAPPY_MAX_CHUNK) throw new CorruptDataError('snappy', `chunk decodes to ${data.length} bytes, more than 64 KiB`);
-      if (maskedCrc(data) !== expected) throw new CorruptDataError('snappy', 'chunk checksum mismatch');
-      this.push(data);
-      return;
     }
-    // 0x02-0x7f are reserved unskippable chunks; 0x80-0xfe (incl. padding 0xfe) are skipped.
-    if (type < 0x80) throw new CorruptDataError('snappy', `reserved unskippable chunk type 0x${type.toString(16)}`);
+    if (data.length > SNAPPY_MAX_CHUNK) throw new CorruptDataError('snappy', `chunk decodes to ${data.length} bytes, more than 64 KiB`);
+    if (maskedCrc(data) !== expected) throw new CorruptDataError('snappy', 'chunk checksum mismatch');
+    if (this.out && this.outLength + data.length > this.out.length) this.pushOutput();
+    this.out ??= this.outputBuffer(SNAPPY_OUT_SIZE);
+    this.out.set(data, this.outLength);
+    this.outLength += data.length;
+  }
+
+  /** Pushes the decoded bytes gathered so far, a view of their output buffer's first bytes. */
+  private pushOutput(): void {
+    if (!this.out || this.outLength === 0) return;
+    const full = this.out.subarray(0, this.outLength);
+    this.out = undefined;
+    this.outLength = 0;
+    this.push(full);
   }
 }

@@ -72,8 +72,8 @@ const INFLATE_CHUNK = 256 * 1024;
 
 /**
  * A Transform that decompresses the codec's stream; corrupt or truncated input fails the stream.
- * `outputBuffer` supplies zstd's output buffers (the decode worker's transfer buffers); the other
- * codecs allocate their own.
+ * `outputBuffer` supplies zstd's and snappy's output buffers (the decode worker's transfer buffers);
+ * the other codecs allocate their own.
  */
 export function decompressStream(codec: CodecName, outputBuffer?: (size: number) => Buffer): Transform {
   switch (codec) {
@@ -86,7 +86,7 @@ export function decompressStream(codec: CodecName, outputBuffer?: (size: number)
     case 'xz':
       return codecProcess(codec, 'xz', ['-c', '-d'], true);
     case 'snappy':
-      return new SnappyFrameDecoder();
+      return new SnappyFrameDecoder(outputBuffer);
     case 'lz4':
       return lz4Decoder();
     case 'zstd':
