@@ -127,6 +127,8 @@ export interface BackupResult {
  */
 export async function takeBackupWithin(memory: MemoryPlan, req: BackupRequest): Promise<BackupResult> {
   const sizes = memory.backupUpload(req.jobs);
+  // debug: a barman-cloud drop-in's stderr holds barman's own lines only.
+  logger().debug(memory.summary() ?? {}, 'backup memory budget');
   const collector = memory.startCollector();
   try {
     return await takeBackup({ ...req, partSize: req.partSize ?? sizes.partSize, queueSize: req.queueSize ?? sizes.queueSize, maxParts: req.maxParts ?? sizes.maxParts });

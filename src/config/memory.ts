@@ -51,7 +51,6 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
 import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS, startBufferCollector } from '../util/gc.js';
-import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 
 const MiB = 1024 * 1024;
@@ -135,9 +134,13 @@ export class MemoryPlan {
   /** Starts the collector (nothing without a budget); stop() ends it. */
   startCollector(): { stop(): void } {
     if (!this.budget) return { stop: () => undefined };
-    const collector = startBufferCollector(this.budget.bytes - HEADROOM);
-    logger().info({ budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) }, 'memory budget');
-    return collector;
+    return startBufferCollector(this.budget.bytes - HEADROOM);
+  }
+
+  /** What the plan applies, for a log line (undefined without a budget). */
+  summary(): { budgetMiB: number; from: MemoryBudget['from']; walParallelMax: number; backupUpload: ReturnType<MemoryPlan['backupUpload']> } | undefined {
+    if (!this.budget) return undefined;
+    return { budgetMiB: Math.round(this.budget.bytes / MiB), from: this.budget.from, walParallelMax: this.walParallel(Infinity), backupUpload: this.backupUpload(2) };
   }
 }
 

@@ -88,6 +88,8 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     throw err;
   });
   const collector = memory.startCollector();
+  const plan = memory.summary();
+  if (plan) logger().info(plan, 'sidecar memory budget');
   logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');
   return {
     server,

@@ -142,7 +142,7 @@ test("the Backup service's request under a 128Mi budget: 5 MiB parts, one at a t
 });
 
 test('a sidecar under a 128Mi budget says so, caps WAL at five segments, and takes a Backup within it', async () => {
-  const budget = sidecar.log().split('\n').find((l) => l.includes('"msg":"memory budget"'));
+  const budget = sidecar.log().split('\n').find((l) => l.includes('sidecar memory budget'));
   assert.ok(budget, sidecar.log().slice(-2000));
   const logged = JSON.parse(budget) as { budgetMiB: number; from: string; walParallelMax: number; backupUpload: { partSize: number; queueSize: number; maxParts: number } };
   assert.equal(logged.budgetMiB, 128);
