@@ -4,20 +4,19 @@
  * file they were read from, or in the spill file written here.
  */
 import { parentPort } from 'node:worker_threads';
-import { encodeFile, SCAVENGE_EVERY } from './encode-file.js';
-import { exposedGc, startBufferCollector, youngCollector } from '../util/gc.js';
+import { encodeFile } from './encode-file.js';
+import { exposedGc, startBufferCollector } from '../util/gc.js';
 import type { EncodeJob, EncodeReply } from './pool-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('compress-worker.js runs only as a worker thread');
 
 // Within one 16 MiB job the compressed pieces are garbage as fast as they pass: scavenged as they
-// go (SCAVENGE_EVERY), and what survives a scavenge collected as it grows (this isolate's own collector).
+// go (encodeFile), and what survives a scavenge collected as it grows (this isolate's own collector).
 startBufferCollector(0, 4 * 1024 * 1024);
-const scavenge = youngCollector(SCAVENGE_EVERY);
 
 port.on('message', (job: EncodeJob) => {
-  encodeFile(job, scavenge)
+  encodeFile(job)
     .then(
       (encoded) => port.postMessage(encoded satisfies EncodeReply),
       (err: Error) => port.postMessage({ error: err.message } satisfies EncodeReply),

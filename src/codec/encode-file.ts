@@ -14,7 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash, type Hasher } from '../io/hash.js';
 import type { AgeKeys } from './age.js';
-import type { CodecName } from './types.js';
+import { encoderConsumesInputAtCallback, type CodecName } from './types.js';
+import { youngCollector } from '../util/gc.js';
 
 /** The largest buffer a file read holds: what a WAL push keeps per stage instead of a whole segment. */
 export const CHUNK = 256 * 1024;
@@ -33,13 +34,13 @@ const giveBack = (buf: Buffer): void => {
 };
 
 /**
- * Bytes of chunks read or produced between young-generation collections when a long-lived process
- * encodes (util/gc.ts youngCollector). zstd-napi pushes each output piece as a view of a fresh 128
+ * Bytes of chunks read or produced between young-generation collections while a file encodes
+ * (util/gc.ts youngCollector). zstd-napi pushes each output piece as a view of a fresh 128
  * KiB Buffer, zlib of a fresh 64 KiB one: 16 MiB of dead Buffers per zstd segment, which the
  * compression worker's collector (a full collection at most every 200 ms) let reach 9 MiB. Scavenging
  * every 2 MiB kept them under 2 MiB, at no measurable CPU (docs/wal-archiving.md).
  */
-export const SCAVENGE_EVERY = 2 * 1024 * 1024;
+const SCAVENGE_EVERY = 2 * 1024 * 1024;
 
 export interface EncodeJob {
   codec: CodecName;
@@ -77,8 +78,7 @@ export function encodingNeedsWorker(codec: CodecName, age: AgeKeys | undefined):
   return age !== undefined || (codec !== 'none' && codec !== 'gzip');
 }
 
-/** onChunk is told the size of every chunk read and produced (a collector's pace, see SCAVENGE_EVERY). */
-export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => void): Promise<EncodedFile> {
+export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
   const asIs = storedAsIs(job.codec, job.age);
   if (asIs && !job.md5) {
     const { size } = await stat(job.path);
@@ -86,9 +86,10 @@ export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => vo
   }
   if (asIs) return hashAsIs(job.path, cryptoHasher('md5', 'base64'));
   let largestChunk = 0;
+  const scavenge = youngCollector(SCAVENGE_EVERY);
   const note = (n: number) => {
     largestChunk = Math.max(largestChunk, n);
-    onChunk?.(n);
+    scavenge(n);
   };
   const { encoder, consumesInput } = await encoderFor(job);
   const digest = hash(job.md5 ? cryptoHasher('md5', 'base64') : { update: () => undefined, digest: () => '' });
@@ -113,19 +114,10 @@ export async function encodeFile(job: EncodeJob, onChunk?: (bytes: number) => vo
  * would load into its isolate for nothing (6-7 MiB stand-alone, docs/wal-archiving.md).
  */
 async function encoderFor(job: EncodeJob): Promise<{ encoder: Transform; consumesInput: boolean }> {
-  let compress: Transform;
-  let consumesInput: boolean;
-  if (job.codec === 'zstd') {
-    compress = new (await import('./encode-zstd.js')).ZstdEncoder();
-    consumesInput = true;
-  } else {
-    const streams = await import('./streams.js');
-    compress = streams.compressStream(job.codec);
-    consumesInput = streams.consumesInputAtCallback(job.codec);
-  }
+  const compress = job.codec === 'zstd' ? new (await import('./encode-zstd.js')).ZstdEncoder() : (await import('./streams.js')).compressStream(job.codec);
   // age's encryption keeps pieces of its input for a 64 KiB chunk.
   if (job.age) return { encoder: (await import('./index.js')).encodeStream(compress, job.age), consumesInput: false };
-  return { encoder: compress, consumesInput };
+  return { encoder: compress, consumesInput: encoderConsumesInputAtCallback(job.codec) };
 }
 
 /** The MD5 of a file stored as it is, read into one reused chunk refilled in place. */

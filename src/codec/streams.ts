@@ -94,16 +94,6 @@ export function decompressStream(codec: CodecName, outputBuffer?: (size: number)
   }
 }
 
-/**
- * Whether the codec's own Transform (compressStream, decompressStream) is done with an input chunk
- * when it calls back for it, so that the chunk's memory may be read into again: zlib works the
- * chunk into its window on the thread pool, zstd-napi compresses or decodes it whole. Snappy's and
- * lz4's frame code keep views of an unfinished frame; the child-process codecs are not asked.
- */
-export function consumesInputAtCallback(codec: CodecName): boolean {
-  return codec === 'gzip' || codec === 'zstd';
-}
-
 /** Re-labels a library's decoding errors as CorruptDataError so callers can tell them apart. */
 function wrapErrors(codec: CodecName, t: Transform): Transform {
   const destroy = t.destroy.bind(t);

@@ -20,12 +20,11 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { walKey } from '../catalog/layout.js';
 import { codecExtension, decodeStreams, splitCodecSuffix } from '../codec/index.js';
-import { CHUNK, encodeFile, encodingNeedsWorker, FileBody, SCAVENGE_EVERY, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
+import { CHUNK, encodeFile, encodingNeedsWorker, FileBody, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
 import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash } from '../io/hash.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
-import { youngCollector } from '../util/gc.js';
 import { archivedSystemIdentifier, checkEmptyArchive, emptyArchiveError, findArchivedWal } from './empty-check.js';
 import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
@@ -140,7 +139,7 @@ function encodeFor(target: WalTarget, path: string, spillDir: string, { pool, en
   // garbage costs more memory (and collections) than it saves.
   if (pool && encodingNeedsWorker(job.codec, job.age)) return pool.encodeFile(job);
   if (!encodes || storedAsIs(job.codec, job.age)) return encodeFile(job);
-  return encodes.run(() => encodeFile(job, youngCollector(SCAVENGE_EVERY)), urgent);
+  return encodes.run(() => encodeFile(job), urgent);
 }
 
 /** The spill files of pushes in progress end with this (ArchiveService sweeps leftovers). */
