@@ -109,12 +109,18 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
 
 /**
  * The job's encoder, and whether it is done with each input chunk at its write callback. Its
- * modules are imported when a job first needs them, zstd's on its own: streams.ts brings every
- * codec's native module (snappy's, lz4's), which a compression worker that only ever runs zstd
- * would load into its isolate for nothing (6-7 MiB stand-alone, docs/wal-archiving.md).
+ * modules are imported when a job first needs them, zstd's and gzip's on their own: streams.ts
+ * brings every codec's native module (snappy's, lz4's, zstd's), which a compression worker that
+ * only ever runs zstd, or a daemon that deflates gzip on its own thread, would load for nothing
+ * (6-7 MiB per isolate, and about 15 MiB per process, docs/wal-archiving.md).
  */
 async function encoderFor(job: EncodeJob): Promise<{ encoder: Transform; consumesInput: boolean }> {
-  const compress = job.codec === 'zstd' ? new (await import('./encode-zstd.js')).ZstdEncoder() : (await import('./streams.js')).compressStream(job.codec);
+  const compress =
+    job.codec === 'zstd'
+      ? new (await import('./encode-zstd.js')).ZstdEncoder()
+      : job.codec === 'gzip'
+        ? (await import('./encode-gzip.js')).gzipEncoder()
+        : (await import('./streams.js')).compressStream(job.codec);
   // age's encryption keeps pieces of its input for a 64 KiB chunk.
   if (job.age) return { encoder: (await import('./index.js')).encodeStream(compress, job.age), consumesInput: false };
   return { encoder: compress, consumesInput: encoderConsumesInputAtCallback(job.codec) };
