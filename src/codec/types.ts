@@ -9,12 +9,14 @@ export type CodecName = (typeof CODECS)[number];
 /**
  * Whether the codec's encoder (streams.ts compressStream) is done with an input chunk when it calls
  * back for it, so that the chunk's memory may be read into again: zlib works the chunk into its
- * window on the thread pool, ZstdEncoder compresses it whole. Snappy's and lz4's frame encoders are
- * fed fresh chunks; the child-process codecs are not asked. (The off-thread decoders' rule is in
- * decode-protocol.ts.) Here, beside the names, so that a worker can ask without loading every codec.
+ * window on the thread pool, ZstdEncoder compresses it whole, and snappy's and lz4's frame encoders
+ * copy it into their own block (codec/blocks.ts BlockAccumulator) before calling back
+ * (test/codec/encoder-input-reuse.test.ts). The child-process codecs are not asked. (The
+ * off-thread decoders' rule is in decode-protocol.ts.) Here, beside the names, so that a worker can
+ * ask without loading every codec.
  */
 export function encoderConsumesInputAtCallback(codec: CodecName): boolean {
-  return codec === 'gzip' || codec === 'zstd';
+  return codec === 'gzip' || codec === 'zstd' || codec === 'snappy' || codec === 'lz4';
 }
 
 /** Suffix barman-cloud appends to a WAL or tar key for each codec. */
