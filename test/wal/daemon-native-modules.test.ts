@@ -4,7 +4,8 @@
  * loads zlib alone (codec/encode-gzip.ts), and @node-rs/crc32 (io/hash.ts) loads on the first
  * CRC-32C. Each native module costs the process several MiB resident (docs/wal-archiving.md), and the
  * daemon's bar is 96 MiB at maxParallel 8. Observed from outside: the shared objects mapped in the
- * real daemon (/proc/<pid>/maps) after `pgark wal-archive` stored a segment in the real s3rver.
+ * real daemon (/proc/<pid>/maps) after `pgark wal-archive` stored a segment in the real s3rver,
+ * each stored object decoded back to its segment (lz4 by the lz4 program).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,7 +50,7 @@ function mappedNative(pid: number): string[] {
 }
 
 /** Archives one segment through the daemon with the codec; the daemon's pid, what the store holds, and the segment. */
-async function archiveWith(codec: 'none' | 'gzip' | 'zstd'): Promise<{ pid: number; decoded: Buffer; segment: Buffer }> {
+async function archiveWith(codec: 'none' | 'gzip' | 'zstd' | 'lz4' | 'snappy'): Promise<{ pid: number; decoded: Buffer; segment: Buffer }> {
   const server = `native-${codec}`;
   const d = fakePgdata(join(work.path, server));
   pgdatas.push(d.pgdata);
@@ -72,8 +73,11 @@ for (const codec of ['none', 'gzip'] as const) {
   });
 }
 
-test('a daemon that stored a segment with zstd has mapped zstd-napi alone (in its compression worker)', async () => {
-  const { pid, decoded, segment } = await archiveWith('zstd');
-  assert.ok(decoded.equals(segment), 'the stored object decodes to the segment');
-  assert.deepEqual(mappedNative(pid), ['zstd']);
-});
+// lz4 also runs on the worker's own thread here (Lz4FrameEncoder onThread), which its decoding checks.
+for (const [codec, loaded] of [['zstd', ['zstd']], ['lz4', ['lz4']], ['snappy', ['snappy', 'crc32']]] as const) {
+  test(`a daemon that stored a segment with ${codec} has mapped ${loaded.join(' and ')} alone (in its compression worker)`, async () => {
+    const { pid, decoded, segment } = await archiveWith(codec);
+    assert.ok(decoded.equals(segment), 'the stored object decodes to the segment');
+    assert.deepEqual(mappedNative(pid), loaded);
+  });
+}
