@@ -14,12 +14,12 @@
  * `--transport tls` runs everything, barman-cloud included, on the TLS s3rver instead.
  *
  *   node dist/bench/wal-archive.js [--segments 200] [--barman-segments 40] [--max-parallel 4] [--transport paired|tls]
- *                                  [--tools pgark,barman,pgbackrest]
+ *                                  [--tools pgark,barman,pgbackrest] [--codecs none,zstd]
  *
  * barman-cloud runs about one segment per second, so by default it drains only the first
  * --barman-segments of the same backlog (its rate is per segment and does not depend on the
  * backlog length); pass --barman-segments 200 for the full run. barman 3.4 has no zstd: its
- * compressed run uses gzip. Prints segments/s, ratios, pgark's peak memory, and the latency of an
+ * compressed run uses gzip. --codecs also takes gzip, snappy, lz4, bzip2, xz: pgark alone runs those. Prints segments/s, ratios, pgark's peak memory, and the latency of an
  * archive_command call for a segment the daemon already pushed. "store CPU" is the share of one
  * core s3rver (one Node process) used during a drain: near 100% means the store, not the tool,
  * set the pace.
@@ -30,6 +30,7 @@ import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
+import { CODECS } from '../src/codec/types.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
 import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
 import { commandArchiver, drain, produceBacklog, run, timedDrain, toolDataDir, type Backlog } from './wal-backlog.js';
@@ -46,6 +47,10 @@ const WAN = wanOption();
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
 const TOOLS = (option('tools') ?? 'pgark,barman,pgbackrest').split(',');
 for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
+const RUN_CODECS = (option('codecs') ?? 'none,zstd').split(',');
+for (const c of RUN_CODECS) if (!(CODECS as readonly string[]).includes(c)) throw new Error(`--codecs takes ${CODECS.join(',')}, not "${c}"`);
+/** The peers run against pgark's none and zstd only (barman-cloud with gzip, pgBackRest with zst for zstd). */
+const PEER_CODECS = ['none', 'zstd'];
 
 interface Result {
   tool: string;
@@ -201,11 +206,12 @@ async function main(): Promise<void> {
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog(SEGMENTS);
-    for (const compression of ['none', 'zstd']) {
+    for (const compression of RUN_CODECS) {
       if (TOOLS.includes('pgark')) {
         if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tls, work.path, backlog, compression, extra));
         if (http !== tls) results.push(await runPgark(http, work.path, backlog, compression, extra));
       }
+      if (!PEER_CODECS.includes(compression)) continue;
       if (TOOLS.includes('barman')) results.push(await runBarman(http, work.path, backlog, compression));
       if (TOOLS.includes('pgbackrest')) results.push(await runPgbackrest(tls, work.path, backlog, compression));
     }
@@ -226,7 +232,7 @@ async function main(): Promise<void> {
     );
   }
   const find = (tool: string, transport: string, compressions: string[]) => results.find((r) => r.tool === tool && r.transport === transport && compressions.includes(r.compression));
-  for (const compression of ['none', 'zstd']) {
+  for (const compression of RUN_CODECS.filter((c) => PEER_CODECS.includes(c))) {
     const barman = find('barman-cloud', transportOf(http), [compression === 'none' ? 'none' : 'gzip']);
     const pbr = find('pgBackRest', 'tls', [compression === 'none' ? 'none' : 'zst']);
     const vsBarman = find('pgark', transportOf(http), [compression]);

@@ -29,8 +29,7 @@ import { PgarkError, UserError } from '../util/errors.js';
 let ageLibrary: Promise<typeof import('age-encryption')> | undefined;
 const loadAge = () => (ageLibrary ??= import('age-encryption'));
 
-/** The key suffix of an encrypted object, after the codec's (data.tar.zst.age). */
-export const AGE_EXTENSION = '.age';
+export { AGE_EXTENSION } from './types.js';
 
 /** Keys as config resolves them from a Secret. Values are secrets (except recipients): never print them. */
 export interface AgeKeys {

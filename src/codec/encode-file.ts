@@ -9,7 +9,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ClientRequest } from 'node:http';
-import { Readable, type Transform, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { count } from '../io/count.js';
 import { cryptoHasher, hash, type Hasher } from '../io/hash.js';
@@ -108,15 +108,27 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
 }
 
 /**
- * The job's encoder, and whether it is done with each input chunk at its write callback. Its
- * modules are imported when a job first needs them, zstd's on its own: streams.ts brings every
- * codec's native module (snappy's, lz4's), which a compression worker that only ever runs zstd
- * would load into its isolate for nothing (6-7 MiB stand-alone, docs/wal-archiving.md).
+ * Each in-process codec's encoder, its module imported when a job first needs it and alone:
+ * streams.ts brings every codec's native module (snappy's, lz4's, zstd's, each with its own
+ * allocator), which a compression worker that runs one codec, or a daemon that deflates gzip on its
+ * own thread, would carry for nothing (docs/wal-archiving.md). lz4 compresses on the job's own
+ * thread, as the others do, not on libuv's pool (Lz4FrameEncoder onThread). bzip2 and xz (programs)
+ * come from streams.ts.
  */
+const ENCODERS: Partial<Record<CodecName, () => Promise<Transform>>> = {
+  none: async () => new PassThrough(),
+  gzip: async () => (await import('./encode-gzip.js')).gzipEncoder(),
+  zstd: async () => new (await import('./encode-zstd.js')).ZstdEncoder(),
+  snappy: async () => new (await import('./snappy-framing.js')).SnappyFrameEncoder(),
+  lz4: async () => new (await import('./lz4.js')).Lz4FrameEncoder(true),
+};
+
+/** The job's encoder, and whether it is done with each input chunk at its write callback. */
 async function encoderFor(job: EncodeJob): Promise<{ encoder: Transform; consumesInput: boolean }> {
-  const compress = job.codec === 'zstd' ? new (await import('./encode-zstd.js')).ZstdEncoder() : (await import('./streams.js')).compressStream(job.codec);
+  const load = ENCODERS[job.codec] ?? (async () => (await import('./streams.js')).compressStream(job.codec));
+  const compress = await load();
   // age's encryption keeps pieces of its input for a 64 KiB chunk.
-  if (job.age) return { encoder: (await import('./index.js')).encodeStream(compress, job.age), consumesInput: false };
+  if (job.age) return { encoder: (await import('./age.js')).encryptStream(job.age, compress), consumesInput: false };
   return { encoder: compress, consumesInput: encoderConsumesInputAtCallback(job.codec) };
 }
 

@@ -1,24 +1,18 @@
 /** Public entry point of the codec layer. */
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
+import type { CodecName, StoredForm } from './types.js';
 import { compressStream, decompressStream, type CompressOptions } from './streams.js';
-import { AGE_EXTENSION, decryptStream, encryptStream, type AgeKeys } from './age.js';
+import { decryptStream, encryptStream, type AgeKeys } from './age.js';
 import { UserError } from '../util/errors.js';
 import { decompressOffThread } from './decode-thread.js';
 
-export { CODECS, CODEC_EXTENSION, type CodecName } from './types.js';
+export { CODECS, CODEC_EXTENSION, codecExtension, splitCodecSuffix, type CodecName, type StoredForm } from './types.js';
 export { CorruptDataError, CodecProcessError } from './errors.js';
 export { compressStream, decompressStream, type CompressOptions } from './streams.js';
 export { parallelCompressStream, framedCompressStream, isFramedCodec, FRAMED_CODECS, MIN_FRAME, type FramedCodec, type FrameCompressor, type ParallelCompressOptions } from './parallel.js';
 export { BufferLender } from './blocks.js';
 export { AGE_EXTENSION, AgeDecryptError, checkAgeKeys, decryptStream, encryptStream, identityRecipients, type AgeKeys } from './age.js';
-
-/** How an object is stored: compressed with a codec, then possibly age-encrypted (the .age suffix). */
-export interface StoredForm {
-  codec: CodecName;
-  encrypted: boolean;
-}
 
 /** What a Transform makes of one buffer, in the pieces it emitted. */
 async function runThrough(input: Buffer, t: Transform): Promise<Buffer[]> {
@@ -36,26 +30,6 @@ export async function compressBuffer(codec: CodecName, data: Buffer, opts?: Comp
 
 export async function decompressBuffer(codec: CodecName, data: Buffer): Promise<Buffer> {
   return Buffer.concat(await runThrough(data, decompressStream(codec)));
-}
-
-/** The key suffix for a codec ('' for none), then .age when encrypted. */
-export function codecExtension(codec: CodecName, encrypted = false): string {
-  return CODEC_EXTENSION[codec] + (encrypted ? AGE_EXTENSION : '');
-}
-
-/**
- * Splits the suffixes off a file or key name: "x.tar.gz" -> {base: "x.tar", codec: "gzip"},
- * "x.tar.zst.age" -> {base: "x.tar", codec: "zstd", encrypted: true}. Every reader finds an
- * object's form here, so each one understands encrypted objects.
- */
-export function splitCodecSuffix(name: string): { base: string } & StoredForm {
-  const encrypted = name.endsWith(AGE_EXTENSION) && name.length > AGE_EXTENSION.length;
-  const plain = encrypted ? name.slice(0, -AGE_EXTENSION.length) : name;
-  for (const codec of CODECS) {
-    const ext = CODEC_EXTENSION[codec];
-    if (ext && plain.endsWith(ext) && plain.length > ext.length) return { base: plain.slice(0, -ext.length), codec, encrypted };
-  }
-  return { base: plain, codec: 'none', encrypted };
 }
 
 /**

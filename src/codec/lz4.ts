@@ -17,15 +17,27 @@ import { codecProcess } from './child-process.js';
 /** Input per frame; equals lz4's largest block size so each frame holds a single block. */
 export const LZ4_FRAME_INPUT = 4 * 1024 * 1024;
 
+const FRAME_OPTIONS = { contentChecksum: true };
+
 /** Compresses one block into a complete, self-checking lz4 frame (on the libuv threadpool). */
 export function lz4Frame(block: Buffer): Promise<Buffer> {
-  return lz4.compressFrame(block, { contentChecksum: true });
+  return lz4.compressFrame(block, FRAME_OPTIONS);
 }
 
 /** Streaming lz4 encoder: at most one 4 MiB block of input plus its frame in memory. */
 export class Lz4FrameEncoder extends Transform {
   private readonly blocks = new BlockAccumulator(LZ4_FRAME_INPUT);
   private framesWritten = 0;
+
+  /**
+   * `onThread`: compress on the calling thread rather than on libuv's pool, for a thread that
+   * exists to compress (the WAL daemon's compression worker). lz4-napi allocates with its own
+   * mimalloc, which keeps what each thread freed in that thread's heap: spread over the pool's 4
+   * threads, 40 blocks of 4 MiB left the process at 139 MiB resident, against 86 MiB on one thread.
+   */
+  constructor(private readonly onThread = false) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.emitFrames(this.blocks.add(chunk)).then(() => callback(), callback);
@@ -40,7 +52,7 @@ export class Lz4FrameEncoder extends Transform {
 
   private async emitFrames(blocks: Buffer[]): Promise<void> {
     for (const b of blocks) {
-      this.push(await lz4Frame(b));
+      this.push(this.onThread ? lz4.compressFrameSync(b, FRAME_OPTIONS) : await lz4Frame(b));
       this.framesWritten++;
     }
   }

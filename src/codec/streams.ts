@@ -5,6 +5,7 @@
  */
 import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { gzipEncoder } from './encode-gzip.js';
 import { ZstdDecoder } from './decode-zstd.js';
 import { ZstdEncoder } from './encode-zstd.js';
 import type { CodecName } from './types.js';
@@ -18,6 +19,8 @@ export interface CompressOptions {
   level?: number;
 }
 
+export { GZIP_LEVEL } from './encode-gzip.js';
+
 // bzip2 and xz go through the Debian `bzip2` / `xz` programs: no well-maintained native npm
 // binding for them is installed here, and the programs are the reference implementations.
 export function levelArg(level: number | undefined, min: number, max: number, codec: string): string[] {
@@ -26,30 +29,13 @@ export function levelArg(level: number | undefined, min: number, max: number, co
   return [`-${level}`];
 }
 
-/**
- * pgark's gzip level, for base-backup tars and WAL segments alike, chosen as pgBackRest chooses its
- * compress-level defaults: per codec, where more CPU stops buying size. Measured on the bench
- * database (pgbench + hex text, 1 MiB blocks, docs/backups.md "Compression level"): levels 1-3
- * deflate about 160 MB/s per core and store 1.3-2.3 % more than level 6, which runs at 90 MB/s;
- * level 9 (Python tarfile's, so barman-cloud's) runs at 29 MB/s for 0.3 % less than 6. For WAL the
- * same holds (docs/wal-archiving.md): at level 6 gzip was most of a segment's 0.52 CPU seconds.
- * PGARK_COMPRESS_LEVEL overrides it for backups.
- */
-export const GZIP_LEVEL = 3;
-
-/**
- * Bytes zlib deflates into per output chunk. At its 16 KiB default a gzip WAL segment is some 350
- * chunks through every stage after it (hash, spill file); at 64 KiB a push took about 30 CPU ms less.
- */
-const DEFLATE_CHUNK = 64 * 1024;
-
 /** A Transform that compresses bytes with the codec ('none' passes them through). */
 export function compressStream(codec: CodecName, opts: CompressOptions = {}): Transform {
   switch (codec) {
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return zlib.createGzip({ level: opts.level ?? GZIP_LEVEL, chunkSize: DEFLATE_CHUNK });
+      return gzipEncoder(opts.level);
     case 'bzip2':
       return codecProcess(codec, 'bzip2', ['-c', '-z', ...levelArg(opts.level, 1, 9, codec)], false);
     case 'xz':

@@ -5,8 +5,22 @@
  * HashFilter is the same in a pipeline, its digest readable once the stream ended.
  */
 import { createHash, type BinaryToTextEncoding } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
-import { crc32c } from '@node-rs/crc32';
+import type * as Crc32Module from '@node-rs/crc32';
+
+type Crc32cFn = typeof Crc32Module.crc32c;
+let crc32cFn: Crc32cFn | undefined;
+
+/**
+ * @node-rs/crc32, required on first use: loading it maps its native module and sets up its runtime,
+ * about 9 MiB resident per process (and again per worker isolate), which the processes that hash
+ * only MD5 or SHA-256 (the WAL daemon and its compression worker) would carry for nothing.
+ */
+function crc32c(chunk: Uint8Array, initial?: number): number {
+  crc32cFn ??= (createRequire(import.meta.url)('@node-rs/crc32') as typeof Crc32Module).crc32c;
+  return crc32cFn(chunk, initial);
+}
 
 export interface Hasher<T> {
   update(chunk: Uint8Array): void;

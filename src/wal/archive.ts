@@ -19,7 +19,7 @@ import { basename, join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { walKey } from '../catalog/layout.js';
-import { codecExtension, decodeStreams, splitCodecSuffix } from '../codec/index.js';
+import { codecExtension, splitCodecSuffix } from '../codec/types.js';
 import { CHUNK, encodeFile, encodingNeedsWorker, FileBody, storedAsIs, type EncodedFile, type EncodeJob } from '../codec/encode-file.js';
 import type { CompressionPool } from '../codec/pool.js';
 import { count } from '../io/count.js';
@@ -57,7 +57,8 @@ async function digestOf(stages: [Readable, ...NodeJS.ReadWriteStream[]]): Promis
 /** Compares an archived object with the local file; throws WalConflictError when they differ, else returns the size. */
 async function verifyExisting(target: WalTarget, key: string, name: string, localPath: string): Promise<number> {
   // An encrypted object is compared after decryption: an archiver with recipients only (no identity) stops here with a clear error.
-  const decode = decodeStreams(splitCodecSuffix(key), target.age, key);
+  // The codecs' native modules load on first use: a daemon that only pushes never needs a decoder.
+  const decode = (await import('../codec/index.js')).decodeStreams(splitCodecSuffix(key), target.age, key);
   const [stored, local] = await Promise.all([
     target.store.get(key).then((body) => digestOf([body, ...decode])),
     digestOf([createReadStream(localPath, { highWaterMark: CHUNK })]),

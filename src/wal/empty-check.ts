@@ -4,7 +4,8 @@
  * the same or a higher timeline, or later restores would mix two histories.
  */
 import { pipeline, type Readable } from 'node:stream';
-import { decodeStreams, splitCodecSuffix, type AgeKeys } from '../codec/index.js';
+import { splitCodecSuffix } from '../codec/types.js';
+import type { AgeKeys } from '../codec/age.js';
 import { CorruptDataError } from '../codec/errors.js';
 import type { ObjectStore } from '../storage/types.js';
 import { PgarkError } from '../util/errors.js';
@@ -80,6 +81,7 @@ export async function archivedSystemIdentifier(store: ObjectStore, key: string, 
   // An archiver given only recipients (public keys) cannot read what it encrypted: unknown, as for a
   // segment without a page header; CNPG's empty-archive marker check still applies.
   if (form.encrypted && !age?.identities.length && age?.passphrase === undefined) return undefined;
+  const { decodeStreams } = await import('../codec/index.js');
   const source = await store.get(key);
   let readError: Error | undefined;
   source.once('error', (err: Error) => (readError = err));

@@ -6,7 +6,7 @@
  * history, .backup and .partial files.
  */
 import { hashDirTimeline, walsPrefix } from '../catalog/layout.js';
-import { splitCodecSuffix, type CodecName } from '../codec/index.js';
+import { splitCodecSuffix, type CodecName } from '../codec/types.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, parseSegmentName, recogniseWalName, segmentNameAt, segmentNumber, type WalFileKind } from '../pg/wal-names.js';
 import type { ListEntry, ObjectStore } from '../storage/types.js';
 

@@ -10,7 +10,6 @@ import { createWriteStream } from 'node:fs';
 import { readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { decodeStreams } from '../codec/index.js';
 import { count } from '../io/count.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
@@ -67,6 +66,7 @@ export async function fetchWalFile(target: WalTarget, name: string, dest: string
   const counter = count();
   try {
     try {
+      const { decodeStreams } = await import('../codec/index.js');
       await pipeline([await target.store.get(found.key), ...decodeStreams(found, target.age, object), counter, createWriteStream(temp, { mode: 0o600 })]);
     } catch (err) {
       // Transport failures are retried and resumed below this; what reaches here undecoded is the stored bytes.
