@@ -89,9 +89,13 @@ export class RestoreService {
   private readonly queues = new Map<string, Queue>();
   /** By spool: the first segment a prefetch found absent (the archive's end, for now); nothing after it is fetched. */
   private readonly absentFrom = new Map<string, string>();
+  /** Spool paths whose prefetch failed (not NotFound): tried again at the next take, not as each transfer ends. */
+  private readonly failed = new Set<string>();
   /** By spool: the segment fetched back for PostgreSQL's re-read at the archive's end (once per end). */
   private readonly fetchedBack = new Map<string, string>();
   private readonly index = new ArchivedWalIndex();
+  /** PGARK_WAL_RESTORE_QUEUE_MIB, read once: a bad value stops the daemon's start, not a prefetch. */
+  private readonly queueBytes = setting('walRestoreQueueMib') * 1024 * 1024;
 
   constructor(
     private readonly rt: WalRuntime,
@@ -195,7 +199,7 @@ export class RestoreService {
 
   /** Segments the queue holds: PGARK_WAL_RESTORE_QUEUE_MIB of them, at least one. */
   private depth(): number {
-    return Math.max(1, Math.floor((setting('walRestoreQueueMib') * 1024 * 1024) / this.segmentSize));
+    return Math.max(1, Math.floor(this.queueBytes / this.segmentSize));
   }
 
   private async prefetch(target: WalTarget, spool: string, current: string, ref: ConfigRef): Promise<void> {
@@ -209,7 +213,8 @@ export class RestoreService {
   /**
    * Makes `names` (nearest first) the spool's queue and starts what it may of them. Called as
    * replay takes a segment, so the first absent name is listed again then (it may have arrived, and
-   * its marker must be fresh when PostgreSQL asks), not each time a transfer ends.
+   * its marker must be fresh when PostgreSQL asks), and failed transfers are tried again then: not
+   * each time a transfer ends, which against a failing store would loop.
    */
   private fill(target: WalTarget, spool: string, names: string[], ref: ConfigRef): void {
     this.queues.set(spool, { target, ref, names });
@@ -217,7 +222,7 @@ export class RestoreService {
   }
 
   /** Starts the queue's next transfers, in order, up to the lanes it may use now. */
-  private pump(spool: string, probeEnd = false): void {
+  private pump(spool: string, take = false): void {
     const q = this.queues.get(spool);
     if (!q || q.names.length === 0) return;
     // More transfers at once only as the queue ahead of replay fills: then a slower arrival is not waited for.
@@ -229,9 +234,9 @@ export class RestoreService {
     const served = this.newestServed.get(spool) ?? '';
     for (const name of q.names) {
       if (running >= lanes) return;
-      if (end && name.slice(0, 8) === end.slice(0, 8) && (name > end || (name === end && !probeEnd))) return;
+      if (end && name.slice(0, 8) === end.slice(0, 8) && (name > end || (name === end && !take))) return;
       // A queue set before replay took `name` (requests and takes race): it is not asked for again.
-      if (name <= served) continue;
+      if (name <= served || (!take && this.failed.has(join(spool, name)))) continue;
       if (this.start(q.target, spool, name, q.ref)) running++;
     }
   }
@@ -240,6 +245,7 @@ export class RestoreService {
   private start(target: WalTarget, spool: string, name: string, ref: ConfigRef): boolean {
     const path = join(spool, name);
     if (this.inflight.has(path) || existsSync(path)) return false;
+    this.failed.delete(path);
     const marker = `${path}${INFLIGHT_SUFFIX}`;
     try {
       writeFileSync(marker, '', { mode: 0o600 });
@@ -256,7 +262,10 @@ export class RestoreService {
       },
       async (err) => {
         if (err instanceof NotFoundError) await this.noteMissing(target, spool, name, ref);
-        else logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
+        else {
+          this.failed.add(path);
+          logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
+        }
         return false;
       },
     );
@@ -275,7 +284,8 @@ export class RestoreService {
   private async noteMissing(target: WalTarget, spool: string, name: string, ref: ConfigRef): Promise<void> {
     this.onMissing?.(name, ref);
     if (classifyWalName(name) !== 'segment') return;
-    this.absentFrom.set(spool, name);
+    const end = this.absentFrom.get(spool);
+    if (!end || name.slice(0, 8) !== end.slice(0, 8) || name < end) this.absentFrom.set(spool, name);
     await markAbsent(spool, name, SEGMENT_ABSENT_MS).catch(() => undefined);
     // Replay has taken the segment before it: PostgreSQL reads that one again once it hears "not found".
     const previous = segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0 ? previousSegment(name, this.segmentSize) : undefined;
