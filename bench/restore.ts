@@ -20,8 +20,9 @@
  *                              [--before DIR]   (another pgark build, e.g. main's, restoring the same backups)
  *   BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles pgark's own process.
  *   BENCH_PGARK_LOG_LEVEL=debug makes every restore_command call log who answered it and how long it
- *   took (src/wal/client.ts, bin/pgark), and prints the count of Node starts per recovery; it adds
- *   two `date` forks per call, so measure without it.
+ *   took and when it finished (src/wal/client.ts, bin/pgark), the count of Node starts per recovery,
+ *   the WAL daemon's per-file timings and the CPU of the daemon, the store and replay (the bound on
+ *   fetching); it adds two `date` forks per call, so measure without it.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
