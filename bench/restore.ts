@@ -20,8 +20,9 @@
  *                              [--before DIR]   (another pgark build, e.g. main's, restoring the same backups)
  *   BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles pgark's own process.
  *   BENCH_PGARK_LOG_LEVEL=debug makes every restore_command call log who answered it and how long it
- *   took (src/wal/client.ts, bin/pgark), and prints the count of Node starts per recovery; it adds
- *   two `date` forks per call, so measure without it.
+ *   took and when it finished (src/wal/client.ts, bin/pgark), the count of Node starts per recovery,
+ *   the WAL daemon's per-file timings and the CPU of the daemon, the store and replay (the bound on
+ *   fetching); it adds two `date` forks per call, so measure without it.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ import { recoveryManifest } from '../test/recovery/helpers.js';
 import { stopWalDaemon } from '../test/wal/helpers.js';
 import { loadBenchData, waitArchiverIdle } from './database.js';
 import { pgbackrestConfig } from './pgbackrest.js';
-import { numberOption, option, procStatusKiB, wanConditions, wanOption } from './util.js';
+import { cpuSeconds, numberOption, option, procStatusKiB, wanConditions, wanOption } from './util.js';
 
 const SCALE = numberOption('scale', 50);
 const TEXT_MB = numberOption('text-mb', 350);
@@ -382,7 +383,9 @@ async function main(): Promise<void> {
         const dir = target(`${build.label}-recovery`);
         const port = await freePort();
         const t = Date.now();
+        const storeCpu0 = cpuSeconds(s3.pid);
         const r = mustSucceed(`${build.label} restore --start`, await pgarkRestore(dir, ['--start', '--pghost', '127.0.0.1', '--pgport', String(port)], build.js));
+        const storeCpu = cpuSeconds(s3.pid) - storeCpu0;
         const out = JSON.parse(r.stdout);
         const serverLog = readFileSync(out.server.logFile, 'utf8');
         const p = logPhases(serverLog)!;
@@ -394,9 +397,16 @@ async function main(): Promise<void> {
           for (const line of r.stderr.split('\n')) if (/^\[[\d:.]+\] /.test(line)) console.log(`  ${line}`);
           // The daemon's own timings (lookup, transfer, check) of each WAL file it fetched.
           const daemonLog = join(dir, 'pgark-wal', 'daemon.log');
+          // The bound on fetching: CPU per segment of the daemon (GET, TLS, decode, write) and of the store.
+          const daemon = Number(readFileSync(join(dir, 'pgark-wal', 'daemon.lock'), 'utf8').trim());
+          const fetched = existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n').filter((l) => l.includes('WAL file fetched')).length : 0;
+          const daemonCpu = daemon > 0 ? cpuSeconds(daemon) : NaN;
+          const replayCpu = /redo done at .* CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(serverLog);
+          console.log(`  CPU: WAL daemon ${daemonCpu.toFixed(2)} s, store ${storeCpu.toFixed(2)} s (data step included) for ${fetched} WAL files fetched; startup process (replay) ${replayCpu ? (Number(replayCpu[1]) + Number(replayCpu[2])).toFixed(2) : '?'} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
           for (const line of existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n') : []) {
+            const e = JSON.parse(line || '{}') as { time: number; level: number; msg: string; wal: string; lookupMs: number; transferMs: number; checkMs: number };
+            if (e.level >= 40) console.log(`  daemon ${new Date(e.time).toISOString().slice(11, 23)} ${e.msg}: ${line}`);
             if (!line.includes('WAL file fetched')) continue;
-            const e = JSON.parse(line) as { time: number; wal: string; lookupMs: number; transferMs: number; checkMs: number };
             console.log(`  daemon ${new Date(e.time).toISOString().slice(11, 23)} fetched ${e.wal}: lookup ${e.lookupMs} ms, transfer ${e.transferMs} ms, check ${e.checkMs} ms`);
           }
         }
@@ -425,7 +435,9 @@ async function main(): Promise<void> {
         // pgark's data directory, WAL from local disk: what replay alone costs here.
         const dir = target('local-recovery');
         const t = Date.now();
+        const storeCpu0 = cpuSeconds(s3.pid);
         const r = mustSucceed('pgark restore', await pgarkRestore(dir));
+        if (process.env.BENCH_PGARK_LOG_LEVEL === 'debug') console.log(`local: store CPU of the data step alone ${(cpuSeconds(s3.pid) - storeCpu0).toFixed(2)} s`);
         rmSync(join(dir, 'postgresql.auto.conf'));
         const s = await startAndWait(dir, { restore_command: `cp ${localWal}/%f %p` });
         const p = phases(join(dir, 'bench-server.log'));

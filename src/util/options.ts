@@ -320,6 +320,13 @@ export const OPTIONS = {
     readBy: 'the WAL daemon (started by wal-archive, wal-restore)',
     description: 'the WAL daemon exits after this many seconds without a request',
   },
+  walRestoreQueueMib: {
+    env: 'PGARK_WAL_RESTORE_QUEUE_MIB',
+    type: int(1),
+    default: '256',
+    readBy: 'the WAL daemon (restore side; started by restore --start, wal-restore)',
+    description: 'how much WAL (MiB, whole segments) the WAL daemon keeps prefetched ahead of replay in its restore spool, on disk beside pg_wal; wal.maxParallel bounds only the transfers at once',
+  },
   walRestoreSpool: {
     env: 'PGARK_WAL_RESTORE_SPOOL',
     type: str,

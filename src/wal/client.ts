@@ -333,7 +333,7 @@ export async function walRestore(opts: WalClientOptions): Promise<number> {
   if (['debug', 'trace'].includes(setting('logLevel'))) {
     // Each Node start is tens of ms of CPU on PostgreSQL's replay path: say which call paid for one, and what it cost.
     const outcome = reply.ok ? 'restored' : reply.notFound ? 'not found' : 'failed';
-    process.stderr.write(`pgark wal-restore: ${opts.positional[0]} ${outcome} by ${answeredBy} through Node in ${Math.round(process.uptime() * 1000)} ms\n`);
+    process.stderr.write(`pgark wal-restore: ${opts.positional[0]} ${outcome} by ${answeredBy} through Node in ${Math.round(process.uptime() * 1000)} ms (done at ${new Date().toISOString().slice(11, 23)})\n`);
   }
   if (!reply.ok && reply.notFound) {
     process.stderr.write(`pgark wal-restore: ${reply.message}\n`);

@@ -1,7 +1,11 @@
 /**
- * Restore side of the resident WAL daemon: serves restore_command requests and keeps the next
- * maxParallel-1 segments prefetched in the restore spool (one folder per source), so PostgreSQL's
- * single-threaded replay rarely waits on the network. Prefetched files are renamed into the spool
+ * Restore side of the resident WAL daemon: serves restore_command requests and keeps a queue of the
+ * next segments (PGARK_WAL_RESTORE_QUEUE_MIB of them, on disk) prefetched in the restore spool (one
+ * folder per source), so PostgreSQL's single-threaded replay rarely waits on the network. The queue
+ * is filled in order, HEAD_LANES transfers at a time plus one per segment already waiting ahead of
+ * replay, at most wal.maxParallel, and by the daemon `restore --start` starts during the data step, so that
+ * replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST
+ * each (restore.ts says why that never ends replay early). Prefetched files are renamed into the spool
  * only when complete and checked, so the spool never holds a partial file under a WAL name. They
  * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
  * (runtime.ts, claimRestoreSpool), so no crash can leave a file there that anyone will serve, and
@@ -17,20 +21,24 @@
  * parent's at promotion) are usually absent, and only Node could say so. When the daemon has just
  * listed them absent, it leaves <spool>/<name>.absent for HISTORY_ABSENT_MS, and bin/pgark answers
  * "not found" from it (while this daemon runs): at start after warm(), at promotion after the
- * request that found the archive's end. That request's own segment gets a marker too, for
- * SEGMENT_ABSENT_MS only: PostgreSQL asks for it again at once. And since PostgreSQL then reads
- * the last segment again (to find the end of its WAL), that one is fetched back into the spool.
+ * request that found the archive's end. The segment after the archive's end gets a marker too, for
+ * SEGMENT_ABSENT_MS only, when a request or a prefetch has just listed it absent: the prefetch
+ * lists it again each time replay takes a segment, so PostgreSQL's request finds a fresh marker
+ * (or the .inflight of that very listing) and the archive's end costs no Node start. Past the
+ * first name found absent nothing more is prefetched. And since PostgreSQL then reads the last
+ * segment again (to find the end of its WAL), that one is fetched back into the spool.
  */
 import { existsSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
+import { setting } from '../util/options.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
 import { absenceMarkerText, INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
-import { findStoredWal } from './stored-wal.js';
+import { ArchivedWalIndex, findStoredWal } from './stored-wal.js';
 import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
@@ -50,8 +58,19 @@ const HISTORY_ABSENT_MS = 10_000;
  */
 const SEGMENT_ABSENT_MS = 2_000;
 
-/** Segments warm() fetches at once. */
-const WARM_LANES = 2;
+/**
+ * Transfers at once while the segment replay asks for next is not spooled: all maxParallel at once
+ * share the bandwidth (and, during the data step, the download's) and arrive together, late for
+ * the one PostgreSQL waits on (700 ms at the start of a 2-core replay, docs/recovery.md).
+ */
+const HEAD_LANES = 2;
+
+/** What one spool's prefetch wants, nearest first. */
+interface Queue {
+  target: WalTarget;
+  ref: ConfigRef;
+  names: string[];
+}
 
 /** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
 async function markAbsent(spool: string, name: string, ms: number): Promise<void> {
@@ -67,6 +86,16 @@ export class RestoreService {
   private readonly watchers = new Map<string, FSWatcher>();
   /** By spool: the newest segment handed to PostgreSQL; older names leaving the spool are our own clean-up. */
   private readonly newestServed = new Map<string, string>();
+  private readonly queues = new Map<string, Queue>();
+  /** By spool: the first segment a prefetch found absent (the archive's end, for now); nothing after it is fetched. */
+  private readonly absentFrom = new Map<string, string>();
+  /** Spool paths whose prefetch failed (not NotFound): tried again at the next take, not as each transfer ends. */
+  private readonly failed = new Set<string>();
+  /** By spool: the segment fetched back for PostgreSQL's re-read at the archive's end (once per end). */
+  private readonly fetchedBack = new Map<string, string>();
+  private readonly index = new ArchivedWalIndex();
+  /** PGARK_WAL_RESTORE_QUEUE_MIB, read once: a bad value stops the daemon's start, not a prefetch. */
+  private readonly queueBytes = setting('walRestoreQueueMib') * 1024 * 1024;
 
   constructor(
     private readonly rt: WalRuntime,
@@ -93,7 +122,7 @@ export class RestoreService {
       const [fetched] = await Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]);
       if (fetched.status === 'rejected' && fetched.reason instanceof NotFoundError && classifyWalName(name) === 'segment') {
         await markAbsent(spool, name, SEGMENT_ABSENT_MS);
-        if (segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0) this.fill(target, spool, [previousSegment(name, this.segmentSize)], ref);
+        if (segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0) this.start(target, spool, previousSegment(name, this.segmentSize), ref);
       }
       if (fetched.status === 'rejected') {
         // A rejected credential makes the next call read the Secrets again (rotation).
@@ -126,15 +155,7 @@ export class RestoreService {
     await mkdir(spool, { recursive: true, mode: 0o700 });
     if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
     this.watchSpool(target, spool, ref);
-    // In order, WARM_LANES at a time: all maxParallel at once share the bandwidth (and, started
-    // during the data step, the download's) and all arrive together, late for the first request.
-    const names = [first, ...followingSegments(first, target.maxParallel - 1, this.segmentSize)];
-    const lane = (i: number): void => {
-      if (i >= names.length) return;
-      this.fill(target, spool, [names[i]], ref);
-      void (this.inflight.get(join(spool, names[i])) ?? Promise.resolve()).then(() => lane(i + WARM_LANES));
-    };
-    for (let i = 0; i < WARM_LANES; i++) lane(i);
+    this.fill(target, spool, [first, ...followingSegments(first, this.depth(), this.segmentSize)], ref);
     // The history probe comes first, so its answer is ready before PostgreSQL starts; `first` may
     // still be arriving while PostgreSQL starts up (bin/pgark waits for its .inflight marker).
     await this.noteAbsentHistories(target, spool, first);
@@ -176,41 +197,101 @@ export class RestoreService {
     await this.prefetch(target, spool, name, ref).catch((err: unknown) => logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed'));
   }
 
+  /** Segments the queue holds: PGARK_WAL_RESTORE_QUEUE_MIB of them, at least one. */
+  private depth(): number {
+    return Math.max(1, Math.floor(this.queueBytes / this.segmentSize));
+  }
+
   private async prefetch(target: WalTarget, spool: string, current: string, ref: ConfigRef): Promise<void> {
-    const next = followingSegments(current, target.maxParallel - 1, this.segmentSize);
+    const next = followingSegments(current, this.depth(), this.segmentSize);
     if (next.length === 0) return;
     this.watchSpool(target, spool, ref);
     await this.dropPassed(spool, current);
     this.fill(target, spool, next, ref);
   }
 
-  /** Starts fetching each of `names` that is neither spooled nor on its way. */
+  /**
+   * Makes `names` (nearest first) the spool's queue and starts what it may of them. Called as
+   * replay takes a segment, so the first absent name is listed again then (it may have arrived, and
+   * its marker must be fresh when PostgreSQL asks), and failed transfers are tried again then: not
+   * each time a transfer ends, which against a failing store would loop.
+   */
   private fill(target: WalTarget, spool: string, names: string[], ref: ConfigRef): void {
-    for (const name of names) {
-      const path = join(spool, name);
-      if (this.inflight.has(path) || existsSync(path)) continue;
-      const marker = `${path}${INFLIGHT_SUFFIX}`;
-      try {
-        writeFileSync(marker, '', { mode: 0o600 });
-      } catch {
-        // The spool is gone (the daemon closing): nothing to prefetch into.
-        return;
-      }
-      const job = fetchWalFile(target, name, path).then(
-        () => true,
-        (err) => {
-          if (err instanceof NotFoundError) this.onMissing?.(name, ref);
-          else logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
-          return false;
-        },
-      );
-      this.inflight.set(path, job);
-      // Removed once the file is in place (or will not be): bin/pgark looks for the file first.
-      void job.finally(() => {
-        this.inflight.delete(path);
-        rmSync(marker, { force: true });
-      });
+    this.queues.set(spool, { target, ref, names });
+    this.pump(spool, true);
+  }
+
+  /** Starts the queue's next transfers, in order, up to the lanes it may use now. */
+  private pump(spool: string, take = false): void {
+    const q = this.queues.get(spool);
+    if (!q || q.names.length === 0) return;
+    // More transfers at once only as the queue ahead of replay fills: then a slower arrival is not waited for.
+    let ready = 0;
+    while (ready < q.names.length && existsSync(join(spool, q.names[ready]))) ready++;
+    const lanes = Math.min(q.target.maxParallel, HEAD_LANES + ready);
+    let running = [...this.inflight.keys()].filter((p) => dirname(p) === spool).length;
+    const end = this.absentFrom.get(spool);
+    const served = this.newestServed.get(spool) ?? '';
+    for (const name of q.names) {
+      if (running >= lanes) return;
+      if (end && name.slice(0, 8) === end.slice(0, 8) && (name > end || (name === end && !take))) return;
+      // A queue set before replay took `name` (requests and takes race): it is not asked for again.
+      if (name <= served || (!take && this.failed.has(join(spool, name)))) continue;
+      if (this.start(q.target, spool, name, q.ref)) running++;
     }
+  }
+
+  /** Starts fetching `name` unless it is spooled or on its way; true when it started. */
+  private start(target: WalTarget, spool: string, name: string, ref: ConfigRef): boolean {
+    const path = join(spool, name);
+    if (this.inflight.has(path) || existsSync(path)) return false;
+    this.failed.delete(path);
+    const marker = `${path}${INFLIGHT_SUFFIX}`;
+    try {
+      writeFileSync(marker, '', { mode: 0o600 });
+    } catch {
+      // The spool is gone (the daemon closing): nothing to prefetch into.
+      return false;
+    }
+    const job = fetchWalFile(target, name, path, this.index).then(
+      () => {
+        // Arrived after all (a live source's archive grows): no marker may say otherwise.
+        if (name >= (this.absentFrom.get(spool) ?? '\uffff')) this.absentFrom.delete(spool);
+        void unlink(`${path}${ABSENT_SUFFIX}`).catch(() => undefined);
+        return true;
+      },
+      async (err) => {
+        if (err instanceof NotFoundError) await this.noteMissing(target, spool, name, ref);
+        else {
+          this.failed.add(path);
+          logger().warn({ wal: name, err: (err as Error).message }, 'WAL prefetch failed');
+        }
+        return false;
+      },
+    );
+    this.inflight.set(path, job);
+    // Removed once the file is in place (or will not be, its absence marker written first): bin/pgark
+    // looks for the file, then waits while .inflight exists, then reads .absent.
+    void job.finally(() => {
+      this.inflight.delete(path);
+      rmSync(marker, { force: true });
+      this.pump(spool);
+    });
+    return true;
+  }
+
+  /** A prefetch listed segment `name` absent: the archive ends before it, for now. */
+  private async noteMissing(target: WalTarget, spool: string, name: string, ref: ConfigRef): Promise<void> {
+    this.onMissing?.(name, ref);
+    if (classifyWalName(name) !== 'segment') return;
+    const end = this.absentFrom.get(spool);
+    if (!end || name.slice(0, 8) !== end.slice(0, 8) || name < end) this.absentFrom.set(spool, name);
+    await markAbsent(spool, name, SEGMENT_ABSENT_MS).catch(() => undefined);
+    // Replay has taken the segment before it: PostgreSQL reads that one again once it hears "not found".
+    const previous = segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0 ? previousSegment(name, this.segmentSize) : undefined;
+    if (!previous || previous > (this.newestServed.get(spool) ?? '') || this.fetchedBack.get(spool) === previous) return;
+    this.fetchedBack.set(spool, previous);
+    this.start(target, spool, previous, ref);
   }
 
   /**

@@ -15,7 +15,7 @@ import { CorruptDataError } from '../codec/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
 import { logger } from '../util/log.js';
-import { findStoredWal } from './stored-wal.js';
+import { findStoredWal, type ArchivedWalIndex, type StoredWal } from './stored-wal.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
 import { ABORT_RECOVERY_EXIT, ABORT_RECOVERY_MARK } from './restore-exit.js';
 import { readSegmentHeaderOf, segmentContentProblem } from './segment.js';
@@ -54,12 +54,28 @@ async function contentProblem(name: string, path: string, size: number): Promise
 /**
  * Writes WAL file `name` to `dest`; resolves with its size. Throws NotFoundError when absent and
  * DamagedWalError when the stored object does not decode to a file that fits its name.
+ * With `index` (the daemon's prefetch), a name its folder listing holds is fetched without a LIST
+ * of its own; "absent" is only ever said after a LIST of the name itself, so a listing up to a
+ * second old can never end replay early, and a listed object gone since is looked up again.
  */
-export async function fetchWalFile(target: WalTarget, name: string, dest: string): Promise<number> {
+export async function fetchWalFile(target: WalTarget, name: string, dest: string, index?: ArchivedWalIndex): Promise<number> {
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
+  const listed = index && (await index.find(target.store, target.serverName, name).catch(() => undefined));
+  if (listed) {
+    try {
+      return await fetchStoredWal(target, name, dest, listed, 0);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      index.forget(target.store, listed.key);
+    }
+  }
   const t0 = performance.now();
   const found = await findStoredWal(target.store, target.serverName, name);
   if (!found) throw new NotFoundError(`WAL file ${name} not found in ${target.description}`);
+  return fetchStoredWal(target, name, dest, found, performance.now() - t0);
+}
+
+async function fetchStoredWal(target: WalTarget, name: string, dest: string, found: StoredWal, lookupMs: number): Promise<number> {
   const t1 = performance.now();
   const object = `${found.key} in ${target.description}`;
   const temp = join(dirname(dest), `.${name}.pgark-tmp-${randomBytes(4).toString('hex')}`);
@@ -78,7 +94,7 @@ export async function fetchWalFile(target: WalTarget, name: string, dest: string
     if (problem) throw new DamagedWalError(object, problem);
     await rename(temp, dest);
     // Where a segment's time goes (PGARK_LOG_LEVEL=debug): the lookup, then GET + decode + write as one stream, then the check.
-    logger().debug({ wal: name, lookupMs: Math.round(t1 - t0), transferMs: Math.round(t2 - t1), checkMs: Math.round(performance.now() - t2), bytes: counter.bytes }, 'WAL file fetched');
+    logger().debug({ wal: name, lookupMs: Math.round(lookupMs), transferMs: Math.round(t2 - t1), checkMs: Math.round(performance.now() - t2), bytes: counter.bytes }, 'WAL file fetched');
     return counter.bytes;
   } catch (err) {
     await unlink(temp).catch(() => undefined);

@@ -253,12 +253,14 @@ test('a file rewritten under a name stored ahead is not answered from the stale 
   await idle(a.service);
 });
 
-function restoreSetup(label: string, maxParallel: number, inStore: string[]) {
+function restoreSetup(label: string, maxParallel: number, inStore: string[], queueMib = Math.max(1, maxParallel - 1) * 16) {
   const s = controlledStore(label);
   const d = fakePgdata(join(work.path, label));
   const rt = walRuntime(d.pgdata);
   ensureRuntimeDirs(rt);
   const data = new Map(inStore.map((name) => [name, name.endsWith('.history') ? Buffer.from('1\t0/3000000\tno recovery target specified\n') : craftSegment(name)]));
+  // Read when the service is made; by default a queue of maxParallel - 1 segments of 16 MiB, which most tests follow.
+  process.env.PGARK_WAL_RESTORE_QUEUE_MIB = String(queueMib);
   const service = new RestoreService(rt, targetCache(s.store, maxParallel));
   const dest = join(d.walDir, 'RECOVERYXLOG');
   return {
@@ -284,7 +286,8 @@ test('restore: the next segments come from the prefetch spool, a request waits f
   assert.deepEqual(readFileSync(r.dest), r.data.get(SEG1));
   await third.entered;
 
-  const fourth = r.arrival('list', SEG4);
+  // SEG4 is in the folder listing: fetched without a LIST of its own.
+  const fourth = r.arrival('get', SEG4);
   await r.restore(SEG2);
   assert.deepEqual(readFileSync(r.dest), r.data.get(SEG2));
   assert.equal(r.count('get', SEG2), 1, 'a hit: SEG2 was downloaded once, by the prefetch');
@@ -300,12 +303,14 @@ test('restore: the next segments come from the prefetch spool, a request waits f
   await idle(r.service);
   assert.deepEqual(r.spool(), [SEG4], 'segments replay moved past are dropped; SEG5 is not in the archive');
 
-  const after = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
+  // SEG5 was listed absent: it is listed again as replay moves on, nothing past it is.
+  const after = r.arrival('list', SEG5);
   await r.restore(SEG4);
   assert.deepEqual(readFileSync(r.dest), r.data.get(SEG4));
-  assert.deepEqual(r.names('get').sort(), [SEG1, SEG2, SEG3, SEG4]);
-  await Promise.all(after);
+  await after;
   await idle(r.service);
+  assert.equal(r.count('list', SEG6), 0);
+  assert.deepEqual(r.names('get').sort(), [SEG1, SEG2, SEG3, SEG4, SEG4], 'SEG4 fetched back once the end is found, for PostgreSQL\'s re-read');
 });
 
 test('restore: a segment bin/pgark takes out of the spool by itself (no request) moves the prefetch window on', async () => {
@@ -349,7 +354,7 @@ test('restore: a failed prefetch leaves nothing in the spool, and the request fe
   await idle(r.service);
   assert.deepEqual(r.spool(), []);
 
-  const third = r.arrival('list', SEG3);
+  const third = r.arrival('get', SEG3);
   await r.restore(SEG2);
   assert.deepEqual(readFileSync(r.dest), r.data.get(SEG2));
   assert.equal(r.count('get', SEG2), 2, 'the failed prefetch, then the request');
@@ -358,30 +363,25 @@ test('restore: a failed prefetch leaves nothing in the spool, and the request fe
   assert.deepEqual(r.spool(), [SEG3]);
 });
 
-test('restore at the end of the archive: NotFound fails restore_command, and prefetch goes no further', async () => {
+test('restore at the end of the archive: the prefetch marks the end for bin/pgark and fetches the last segment back; NotFound fails restore_command', async () => {
   const r = restoreSetup('end', 3, [SEG3, SEG4]);
   await r.fill();
   const past = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
   await r.restore(SEG4);
   await Promise.all(past);
   await idle(r.service);
-  assert.deepEqual(r.spool(), [], 'nothing to prefetch past the last segment');
+  // PostgreSQL asks for SEG5 next (bin/pgark answers "not found" from the marker), then reads SEG4 again.
+  assert.ok(r.absent().includes(`${SEG5}${ABSENT_SUFFIX}`), 'bin/pgark answers SEG5 from the prefetch\'s marker');
+  assert.deepEqual(r.spool(), [SEG4], 'the last segment replay took is fetched back for its re-read');
 
-  const refetched = r.arrival('get', SEG4);
   await assert.rejects(r.restore(SEG5), NotFoundError);
   assert.equal(r.count('list', SEG5), 2, 'the request asked the store itself');
-  assert.deepEqual(r.absent().filter((f) => f.startsWith(SEG5)), [`${SEG5}${ABSENT_SUFFIX}`], 'its repeat, moments later, is answered by bin/pgark');
-  // PostgreSQL reads the last segment again to find the end of its WAL: it is fetched back.
-  await refetched;
-  await idle(r.service);
-  assert.deepEqual(r.spool(), [SEG4]);
-  // Replay restarts at SEG4: a prefetch scheduled by the failed request would have asked for SEG7 by now.
-  const again = [r.arrival('list', SEG5), r.arrival('list', SEG6)];
   await r.restore(SEG4);
-  await Promise.all(again);
   await idle(r.service);
+  assert.equal(r.count('list', SEG5), 2, 'PostgreSQL asked for SEG5 already: not listed again');
+  assert.equal(r.count('list', SEG6), 1, 'past the first absent name nothing is listed again');
   assert.equal(r.count('list', SEG7), 0, 'no prefetch after the end');
-  assert.deepEqual(r.names('get'), [SEG4, SEG4], 'the second request was served by the refetch');
+  assert.deepEqual(r.names('get'), [SEG4, SEG4], 'the second request was served by the fetch-back, fetched once');
 });
 
 test('restore of history files: found or NotFound (how PostgreSQL looks for newer timelines), never a prefetch', async () => {
@@ -424,5 +424,34 @@ test('restore: warm() prefetches from the first segment, included, and marks the
   assert.deepEqual(readFileSync(r.dest), r.data.get(SEG1));
   assert.equal(r.count('get', SEG1), 1, 'served from the spool, not fetched again');
   await idle(r.service);
+  r.service.close();
+});
+
+test('restore: warm() fills a queue of PGARK_WAL_RESTORE_QUEUE_MIB, deeper than wal.maxParallel', async () => {
+  const names = [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6];
+  // 64 MiB: the first segment and 4 more; maxParallel 2 bounds only the transfers.
+  const r = restoreSetup('queue-depth', 2, names, 64);
+  await r.fill();
+  await r.service.warm(SEG1, REF, 16 * 1024 * 1024);
+  // Each transfer that ends starts the next before it leaves the in-flight set: idle means the queue is done.
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG1, SEG2, SEG3, SEG4, SEG5], 'replay starts with the whole queue spooled');
+  assert.equal(r.count('get', SEG6), 0, 'nothing past the queue');
+  r.service.close();
+});
+
+test('restore: while the segment replay needs next is not spooled, the queue is fetched in order, two at a time', async () => {
+  const r = restoreSetup('queue-order', 8, [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6], 128);
+  await r.fill();
+  const second = r.hold('get', SEG2);
+  const third = r.hold('get', SEG3);
+  await r.restore(SEG1);
+  await Promise.all([second.entered, third.entered]);
+  // start() writes each .inflight marker before its transfer reaches the store: all there are, are there.
+  assert.deepEqual(readdirSync(r.spoolDir).filter((f) => f.endsWith('.inflight')).sort(), [`${SEG2}.inflight`, `${SEG3}.inflight`], 'SEG4 on waits: seven at once would all arrive late for SEG2');
+  second.release();
+  third.release();
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG2, SEG3, SEG4, SEG5, SEG6]);
   r.service.close();
 });
