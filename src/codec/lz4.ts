@@ -1,7 +1,7 @@
 /**
  * lz4 frame format (what the `lz4` CLI and Python's lz4.frame read and write).
  *
- * Encoding uses lz4-napi, which only offers whole-buffer frame APIs: we cut the input into 4 MiB
+ * Encoding uses lz4-napi, which only offers whole-buffer frame APIs: we cut the input into 256 KiB
  * blocks and emit one complete frame per block (with content checksum). Concatenated frames are
  * valid lz4 streams for the CLI and for lz4.frame.
  *
@@ -14,15 +14,20 @@ import lz4 from 'lz4-napi';
 import { BlockAccumulator } from './blocks.js';
 import { codecProcess } from './child-process.js';
 
-/** Input per frame; equals lz4's largest block size so each frame holds a single block. */
-export const LZ4_FRAME_INPUT = 4 * 1024 * 1024;
+/**
+ * Input per frame. lz4-napi allocates each frame with mimalloc on a libuv thread, and the Buffer is
+ * freed on the main thread only when V8 collects it; mimalloc's per-thread segments keep such
+ * memory long after. 4 MiB frames took a 1 GB backup to 284 MB resident, where 256 KiB ones stay
+ * within the memory plan (docs/backups.md "Memory"); the frame header costs 15 bytes of 256 KiB.
+ */
+export const LZ4_FRAME_INPUT = 256 * 1024;
 
 /** Compresses one block into a complete, self-checking lz4 frame (on the libuv threadpool). */
 export function lz4Frame(block: Buffer): Promise<Buffer> {
   return lz4.compressFrame(block, { contentChecksum: true });
 }
 
-/** Streaming lz4 encoder: at most one 4 MiB block of input plus its frame in memory. */
+/** Streaming lz4 encoder: at most one block of input (LZ4_FRAME_INPUT) plus its frame in memory. */
 export class Lz4FrameEncoder extends Transform {
   private readonly blocks = new BlockAccumulator(LZ4_FRAME_INPUT);
   private framesWritten = 0;

@@ -33,7 +33,7 @@
  *                          stream's queues (codec/parallel.ts, codec/blocks.ts); a Backup of
  *                          a 1160 MB database under 128Mi peaked at 123 MiB: bench/plugin.ts)
  *   collector            = above budget - HEADROOM (32 MiB) of resident set, a full garbage
- *                          collection once the Buffers (process.memoryUsage().arrayBuffers)
+ *                          collection once the Buffers (process.memoryUsage().external)
  *                          grew REGROWTH (8 MiB) past the fewest seen since the last one, at
  *                          most every 200 ms
  *
