@@ -1,7 +1,7 @@
 /**
  * lz4 frame format (what the `lz4` CLI and Python's lz4.frame read and write).
  *
- * Encoding uses lz4-napi, which only offers whole-buffer frame APIs: we cut the input into 256 KiB
+ * Encoding uses lz4-napi, which only offers whole-buffer frame APIs: we cut the input into 64 KiB
  * blocks and emit one complete frame per block (with content checksum). Concatenated frames are
  * valid lz4 streams for the CLI and for lz4.frame.
  *
@@ -15,12 +15,14 @@ import { BlockAccumulator } from './blocks.js';
 import { codecProcess } from './child-process.js';
 
 /**
- * Input per frame. lz4-napi allocates each frame with mimalloc on a libuv thread, and the Buffer is
- * freed on the main thread only when V8 collects it; mimalloc's per-thread segments keep such
- * memory long after. 4 MiB frames took a 1 GB backup to 284 MB resident, where 256 KiB ones stay
- * within the memory plan (docs/backups.md "Memory"); the frame header costs 15 bytes of 256 KiB.
+ * Input per frame: lz4_flex's default block size, so a frame is one block. lz4-napi allocates each
+ * frame with its own mimalloc on a libuv thread, and the Buffer is freed on the main thread only
+ * when V8 collects it; mimalloc keeps what its threads freed, more the larger the allocations.
+ * A 1160 MB backup peaked at 290 MB resident with the backup's 1 MiB frames, 205 MB with 256 KiB,
+ * 171 MB with 128 KiB and 160 MB with 64 KiB (docs/backups.md "Memory"), for 1 % more stored bytes
+ * (the frame headers and checksums).
  */
-export const LZ4_FRAME_INPUT = 256 * 1024;
+export const LZ4_FRAME_INPUT = 64 * 1024;
 
 /** Compresses one block into a complete, self-checking lz4 frame (on the libuv threadpool). */
 export function lz4Frame(block: Buffer): Promise<Buffer> {
