@@ -38,12 +38,18 @@ import { openObjectStore } from '../src/storage/open.js';
 import { pgbackrestConfig } from './pgbackrest.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
 
-type Tool = 'pgark' | 'barman' | 'pgbackrest';
+type Tool = 'pgark' | 'before' | 'barman' | 'pgbackrest';
 type Codec = 'none' | 'gzip' | 'lz4' | 'zstd' | 'snappy' | 'bzip2';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 50);
 const TEXT_MB = Number(process.env.BENCH_TEXT_MB ?? 350);
-const TOOLS = (process.env.BENCH_TOOLS ?? 'pgark,pgbackrest,barman').split(',') as Tool[];
+/**
+ * BENCH_BEFORE=DIR (a built checkout of another commit, e.g. `git worktree add /tmp/base main` +
+ * its node_modules + tsc) adds tool `before`: that build's bin/pgark, run right after this one's on
+ * the same database, for an A/B in one run.
+ */
+const BEFORE = process.env.BENCH_BEFORE;
+const TOOLS = [...(process.env.BENCH_TOOLS ?? 'pgark,pgbackrest,barman').split(','), ...(BEFORE ? ['before'] : [])] as Tool[];
 const CODECS = (process.env.BENCH_CODECS ?? 'none,gzip,lz4,zstd').split(',') as Codec[];
 const JOBS = Number(process.env.BENCH_JOBS ?? 2);
 const INCREMENTAL = process.argv.includes('--incremental');
@@ -59,6 +65,7 @@ const PGARK_ENV = { PGARK_NODE: process.env.PGARK_NODE ?? process.execPath, PGAR
 /** Which codec each tool uses for a column; undefined = the tool has none comparable. */
 const TOOL_CODEC: Record<Tool, Partial<Record<Codec, string[]>>> = {
   pgark: { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] },
+  before: { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] },
   pgbackrest: { none: ['none'], gzip: ['gz'], lz4: ['lz4'], zstd: ['zst'], bzip2: ['bz2'] },
   barman: { none: [], gzip: ['--gzip'], snappy: ['--snappy'], bzip2: ['--bzip2'] },
 };
@@ -200,13 +207,15 @@ async function main(): Promise<void> {
     writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench' }));
     chmodSync(manifest, 0o644);
     const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest', JOBS);
+    // Both archivers only when pgBackRest is measured (each waits for its end segment in its own
+    // repository). Without it, pgark's default archiving (the resident WAL daemon): two archivers
+    // started per segment cost more than the copy, a backlog of minutes at 10 GB.
+    const withPgbackrest = !INCREMENTAL && TOOLS.includes('pgbackrest');
     pg.configure({
       archive_mode: 'on',
-      // --incremental measures pgark alone, with its default archiving (the resident WAL daemon): a
-      // backup waits for its end segment, and two archivers started per segment cost more than the copy.
-      archive_command: INCREMENTAL
-        ? `${process.execPath} ${PGARK}.js wal-archive -f ${manifest} %p`
-        : `${process.execPath} ${PGARK}.js wal-archive --no-daemon -f ${manifest} %p && pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
+      archive_command: withPgbackrest
+        ? `${process.execPath} ${PGARK}.js wal-archive --no-daemon -f ${manifest} %p && pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`
+        : `${process.execPath} ${PGARK}.js wal-archive -f ${manifest} %p`,
     });
     await pg.start();
     const who = pg.who;
@@ -215,8 +224,10 @@ async function main(): Promise<void> {
     const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
     console.log(`database: ${mb(dbBytes)} MB (pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text), loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     const pbrEnv = { PGHOST: join(pg.baseDir, 'sock') };
-    const sc = await timed('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', 'stanza-create'], pbrEnv, who?.uid, who?.gid);
-    if (sc.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${sc.stderr}`);
+    if (withPgbackrest) {
+      const sc = await timed('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', 'stanza-create'], pbrEnv, who?.uid, who?.gid);
+      if (sc.code !== 0) throw new Error(`pgbackrest stanza-create failed: ${sc.stderr}`);
+    }
 
     if (INCREMENTAL) {
       await incrementalRun(pg, pgarkStore, manifest, dbBytes);
@@ -229,9 +240,9 @@ async function main(): Promise<void> {
         await waitArchiverIdle(pg);
         let r;
         let stored = 0;
-        if (tool === 'pgark') {
-          r = await timed(PGARK, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
-          const before = results.filter((x) => x.tool === 'pgark').reduce((n, x) => n + x.storedBytes, 0);
+        if (tool === 'pgark' || tool === 'before') {
+          r = await timed(tool === 'before' ? join(BEFORE!, 'bin', 'pgark') : PGARK, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
+          const before = results.filter((x) => x.tool === 'pgark' || x.tool === 'before').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
         } else if (tool === 'barman') {
           const b = barmanStore.barman!;
@@ -248,7 +259,7 @@ async function main(): Promise<void> {
         const res: Result = { tool, codec, seconds: r.seconds, storedBytes: stored, peakRssKb: r.rssKb, ok: r.code === 0, note: r.code === 0 ? undefined : r.stderr.slice(-300) };
         results.push(res);
         console.log(
-          `${codec.padEnd(6)} ${tool.padEnd(10)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MB  CPU ${r.cpuSeconds.toFixed(1)} s${res.note ? `\n    ${res.note}` : ''}`,
+          `${codec.padEnd(6)} ${tool.padEnd(10)} load ${loadavg()[0].toFixed(1).padStart(4)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MB  CPU ${r.cpuSeconds.toFixed(1)} s${res.note ? `\n    ${res.note}` : ''}`,
         );
       }
     }

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { BackupSource, BackupStart, BackupStop, ServerFacts, SourceArchive, SourceEntry } from './types.js';
 import { pgdataFilter, tablespaceFilter, type PathFilter } from './exclusions.js';
 import { UserError } from '../util/errors.js';
-import { BufferLender } from '../codec/index.js';
+import { BufferLender } from '../io/lent.js';
 
 const READ_CHUNK = 1024 * 1024;
 

@@ -11,7 +11,6 @@ export { CODECS, CODEC_EXTENSION, codecExtension, splitCodecSuffix, type CodecNa
 export { CorruptDataError, CodecProcessError } from './errors.js';
 export { compressStream, decompressStream, type CompressOptions } from './streams.js';
 export { parallelCompressStream, framedCompressStream, isFramedCodec, FRAMED_CODECS, MIN_FRAME, type FramedCodec, type FrameCompressor, type ParallelCompressOptions } from './parallel.js';
-export { BufferLender } from './blocks.js';
 export { AGE_EXTENSION, AgeDecryptError, checkAgeKeys, decryptStream, encryptStream, identityRecipients, type AgeKeys } from './age.js';
 
 /** What a Transform makes of one buffer, in the pieces it emitted. */

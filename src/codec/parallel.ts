@@ -29,7 +29,8 @@ import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { CompressStream } from 'zstd-napi';
 import type { CodecName } from './types.js';
-import { BlockAccumulator, copied } from './blocks.js';
+import { BlockAccumulator } from './blocks.js';
+import { copied } from '../io/lent.js';
 import { codecProcess } from './child-process.js';
 import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunks } from './snappy-framing.js';
 import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
@@ -259,12 +260,26 @@ class FramedBlockCompressor extends ParallelBlockCompressor implements FrameComp
 }
 
 /**
+ * zstd-napi's stream, handing each chunk back to its lender (io/lent.ts): libzstd copies its input
+ * (its multi-threaded context into its own job buffers) before compressStream2 returns, and
+ * zstd-napi's transform loops until the chunk is consumed.
+ */
+class ZstdStream extends CompressStream {
+  override _transform(chunk: Buffer, encoding: string, done: TransformCallback): void {
+    super._transform(chunk, encoding, (err, data) => {
+      if (!err) copied(chunk);
+      done(err, data);
+    });
+  }
+}
+
+/**
  * zstd with cutFrame (zstd-napi's endFrame) and a count of what it pushed. Write callbacks run
  * after later writes may have been compressed, so the offset is read inside the transform of the
  * end marker: zstd-napi compresses it synchronously, and it is the only empty chunk this stream
  * gets (the indexer never writes one).
  */
-class FramedZstdStream extends CompressStream implements FrameCompressor {
+class FramedZstdStream extends ZstdStream implements FrameCompressor {
   bytesOut = 0;
   readonly minFrame = MIN_FRAME;
   private readonly frameEnds: FrameEnded[] = [];
@@ -348,7 +363,7 @@ export function parallelCompressStream(codec: CodecName, opts: ParallelCompressO
     case 'lz4':
       return new ParallelBlockCompressor(lz4BlockCodec(), workers, lz4BlockSize(opts));
     case 'zstd':
-      return new CompressStream(zstdParameters(opts));
+      return new ZstdStream(zstdParameters(opts));
     case 'xz':
       return codecProcess(codec, 'xz', ['-c', '-z', `-T${workers}`, ...levelArg(opts.level, 0, 9, codec)], false);
     case 'bzip2':

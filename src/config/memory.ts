@@ -28,12 +28,13 @@
  *                          The other half of spare is for the compression:
  *                          jobs + 2 block buffers of 1 MiB reused for the whole tar (split
  *                          among data.tar's parts, 2 more per extra part), its
- *                          output in 64 KiB pieces, and 1 MiB read buffers the compressor
- *                          hands back once it copied them, 4 kept and a few in the tar
- *                          stream's queues (codec/parallel.ts, codec/blocks.ts); a Backup of
+ *                          output in 64 KiB pieces, and 1 MiB read buffers handed back once
+ *                          copied (by the compressor, or for an uncompressed tar by the S3
+ *                          part reader), 4 kept and a few in the tar stream's queues
+ *                          (codec/parallel.ts, io/lent.ts); a Backup of
  *                          a 1160 MB database under 128Mi peaked at 123 MiB: bench/plugin.ts)
  *   collector            = above budget - HEADROOM (32 MiB) of resident set, a full garbage
- *                          collection once the Buffers (process.memoryUsage().arrayBuffers)
+ *                          collection once the Buffers (process.memoryUsage().external)
  *                          grew REGROWTH (8 MiB) past the fewest seen since the last one, at
  *                          most every 200 ms
  *

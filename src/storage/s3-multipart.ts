@@ -21,6 +21,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { digestOf } from '../io/hash.js';
+import { copied } from '../io/lent.js';
 
 export interface MultipartOptions {
   partSize: number;
@@ -82,6 +83,8 @@ class PartReader {
       const chunk = await this.next();
       if (!chunk) break;
       const take = chunk.copy(into, n, 0, Math.min(chunk.length, into.length - n));
+      // An uncompressed backup's read buffers go back to their lender (io/lent.ts) once stored here.
+      copied(chunk.subarray(0, take));
       if (take < chunk.length) this.rest = chunk.subarray(take);
       n += take;
     }

@@ -89,12 +89,14 @@ export interface CollectorState {
  * Whether a check at `now` runs a full collection, and updates the state for it. It counts
  * Buffers, not the resident set: a transfer keeps the resident set over any threshold whether or
  * not anything is left to free, and collecting regardless costs tens of milliseconds each time.
+ * `external` (Buffers and the native memory addons report, which includes arrayBuffers): lz4-napi's
+ * frames are Buffers of its own allocator, outside arrayBuffers, yet freed only by a collection.
  */
-export function collectionDue(state: CollectorState, usage: { rss: number; arrayBuffers: number }, now: number, threshold: number, regrowth = REGROWTH): boolean {
-  state.floor = Math.min(state.floor, usage.arrayBuffers);
-  if (usage.rss < threshold || now - state.lastFull < COLLECT_INTERVAL_MS || usage.arrayBuffers < state.floor + regrowth) return false;
+export function collectionDue(state: CollectorState, usage: { rss: number; external: number }, now: number, threshold: number, regrowth = REGROWTH): boolean {
+  state.floor = Math.min(state.floor, usage.external);
+  if (usage.rss < threshold || now - state.lastFull < COLLECT_INTERVAL_MS || usage.external < state.floor + regrowth) return false;
   state.lastFull = now;
-  state.floor = usage.arrayBuffers;
+  state.floor = usage.external;
   return true;
 }
 

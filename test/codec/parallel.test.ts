@@ -4,9 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import tar from 'tar-stream';
 import snappy from 'snappy';
-import { decompressStream, parallelCompressStream, type CodecName } from '../../src/codec/index.js';
+import { decompressStream, framedCompressStream, parallelCompressStream, type CodecName } from '../../src/codec/index.js';
 import { runTool, sampleData, through } from './helpers.js';
-import { BufferLender, copied } from '../../src/codec/blocks.js';
+import { BufferLender, copied } from '../../src/io/lent.js';
 import { GZIP_LEVEL } from '../../src/codec/streams.js';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -51,23 +51,27 @@ test('parallel block codecs reuse their block buffers without touching output st
   }
 });
 
-test('lent read buffers come back once the compressor copied every byte, and refilling them leaves the output intact', async () => {
+test('lent read buffers come back once the compressor (gzip blocks, zstd, framed zstd) copied every byte, and refilling them leaves the output intact', async () => {
   const lender = new BufferLender(64 * 1024, 4);
-  const used = new Set<ArrayBufferLike>();
-  let chunks = 0;
-  async function* lentChunks(): AsyncIterable<Buffer> {
-    for (let at = 0; at < data.length; at += lender.size, chunks++) {
-      const buf = lender.take();
-      used.add(buf.buffer);
-      const n = data.copy(buf, 0, at, at + lender.size);
-      yield lender.lend(buf, n);
+  const compressors = { gzip: () => parallelCompressStream('gzip', { workers: 2, blockSize: 100_000 }), zstd: () => parallelCompressStream('zstd', { workers: 2 }), 'framed zstd': () => framedCompressStream('zstd', { workers: 2 }) };
+  for (const [name, compressor] of Object.entries(compressors)) {
+    const used = new Set<ArrayBufferLike>();
+    let chunks = 0;
+    async function* lentChunks(): AsyncIterable<Buffer> {
+      for (let at = 0; at < data.length; at += lender.size, chunks++) {
+        const buf = lender.take();
+        used.add(buf.buffer);
+        const n = data.copy(buf, 0, at, at + lender.size);
+        yield lender.lend(buf, n);
+      }
     }
+    const out: Buffer[] = [];
+    const sink = new Writable({ highWaterMark: 1024, write: (c: Buffer, _e, cb) => (out.push(c), setImmediate(cb)) });
+    await pipeline(Readable.from(lentChunks()), compressor(), sink);
+    const codec = name === 'gzip' ? 'gzip' : 'zstd';
+    assert.ok((await referenceDecode(codec, Buffer.concat(out))).equals(data), `${name}: round trip`);
+    assert.ok(used.size < chunks / 2, `${name}: ${used.size} buffers for ${chunks} chunks: they did not come back`);
   }
-  const out: Buffer[] = [];
-  const sink = new Writable({ highWaterMark: 1024, write: (c: Buffer, _e, cb) => (out.push(c), setImmediate(cb)) });
-  await pipeline(Readable.from(lentChunks()), parallelCompressStream('gzip', { workers: 2, blockSize: 100_000 }), sink);
-  assert.ok((await referenceDecode('gzip', Buffer.concat(out))).equals(data));
-  assert.ok(used.size < chunks / 2, `${used.size} buffers for ${chunks} chunks: they did not come back`);
 
   // Bytes left uncopied (a cut chunk): that buffer is never lent again.
   const buf = lender.take();

@@ -38,7 +38,7 @@ test('every codec: the body decodes to the file, its length and MD5 are right, n
     assert.equal(out.bodyLength, body.length, `${codec} ${path} body length`);
     assert.ok((await decompressBuffer(codec, body)).equals(original), `${codec} ${path} round trip`);
     assert.equal(out.md5, md5(body), `${codec} ${path} md5`);
-    // lz4 frames hold up to 4 MiB of input each (its block, not the file); every other codec stays within a read chunk.
+    // lz4 frames hold up to LZ4_FRAME_INPUT of input each (its block, not the file); every other codec stays within a read chunk.
     const bound = codec === 'lz4' ? LZ4_FRAME_INPUT + 1024 : CHUNK;
     assert.ok(out.largestChunk > 0 && out.largestChunk <= bound, `${codec} ${path}: largest chunk ${out.largestChunk} bytes`);
     if (codec === 'none') assert.equal(out.bodyPath, path, 'an uncompressed file is uploaded from where it is');

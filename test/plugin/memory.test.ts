@@ -57,7 +57,7 @@ test('the formula: WAL segments and backup parts in flight under 64Mi, 128Mi, 19
 test('the collector: nothing under the threshold; over it, a full collection only once the Buffers grew REGROWTH past the fewest seen since the last one, at most every 200 ms', () => {
   const threshold = 96 * MiB;
   const state = { lastFull: 0, floor: 0 };
-  const at = (ms: number, rssMiB: number, buffersMiB: number) => collectionDue(state, { rss: rssMiB * MiB, arrayBuffers: buffersMiB * MiB }, ms, threshold);
+  const at = (ms: number, rssMiB: number, buffersMiB: number) => collectionDue(state, { rss: rssMiB * MiB, external: buffersMiB * MiB }, ms, threshold);
   assert.equal(at(1000, 95, 40), false, 'under the threshold');
   assert.equal(at(1050, 110, 30), true, 'over it, and 30 MiB of Buffers over the floor (0)');
   assert.equal(at(1100, 110, 26), false, 'V8 frees them on a background thread: the floor follows the fewest seen since, not the first check');
