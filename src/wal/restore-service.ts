@@ -64,6 +64,11 @@ const SEGMENT_ABSENT_MS = 2_000;
  * the one PostgreSQL waits on (700 ms at the start of a 2-core replay, docs/recovery.md).
  */
 const HEAD_LANES = 2;
+/**
+ * Transfers at once before replay starts (warm(), during the data step): the download runs its own
+ * transfers on the same cores, and a queue filled sooner than the data step ends gains nothing.
+ */
+const WARM_LANES = 1;
 
 /** What one spool's prefetch wants, nearest first. */
 interface Queue {
@@ -228,7 +233,8 @@ export class RestoreService {
     // More transfers at once only as the queue ahead of replay fills: then a slower arrival is not waited for.
     let ready = 0;
     while (ready < q.names.length && existsSync(join(spool, q.names[ready]))) ready++;
-    const lanes = Math.min(q.target.maxParallel, HEAD_LANES + ready);
+    const replaying = this.newestServed.has(spool);
+    const lanes = Math.min(q.target.maxParallel, replaying ? HEAD_LANES + ready : WARM_LANES);
     let running = [...this.inflight.keys()].filter((p) => dirname(p) === spool).length;
     const end = this.absentFrom.get(spool);
     const served = this.newestServed.get(spool) ?? '';
