@@ -3,8 +3,8 @@
  * next segments (PGARK_WAL_RESTORE_QUEUE_MIB of them, on disk) prefetched in the restore spool (one
  * folder per source), so PostgreSQL's single-threaded replay rarely waits on the network. The queue
  * is filled in order, HEAD_LANES transfers at a time plus one per segment already waiting ahead of
- * replay, at most wal.maxParallel, and by the daemon `restore --start` starts during the data step, so that
- * replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST
+ * replay, at most wal.maxParallel, and by the daemon `restore --start` starts during the data step
+ * (one transfer at a time until replay starts, WARM_LANES), so that replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST
  * each (restore.ts says why that never ends replay early). Prefetched files are renamed into the spool
  * only when complete and checked, so the spool never holds a partial file under a WAL name. They
  * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
