@@ -35,10 +35,17 @@ export async function decompressBuffer(codec: CodecName, data: Buffer): Promise<
  * The Transforms that turn a stored object back into its bytes: decrypt, then decompress.
  * `what` names the object in errors; an encrypted object without keys to read it is a UserError.
  * `offThread`: decode on a worker thread (decode-thread.ts), for a restore's large objects.
+ * `outputBuffer`: where zstd and snappy decode on this thread write (decompressStream), for a
+ * caller that reuses its buffers.
  */
-export function decodeStreams(form: StoredForm, keys: AgeKeys | undefined, what: string, { offThread = false } = {}): Transform[] {
+export function decodeStreams(
+  form: StoredForm,
+  keys: AgeKeys | undefined,
+  what: string,
+  { offThread = false, outputBuffer }: { offThread?: boolean; outputBuffer?: (size: number) => Buffer } = {},
+): Transform[] {
   assertDecodable(form, keys, what);
-  const decompress = offThread ? decompressOffThread(form.codec) : decompressStream(form.codec);
+  const decompress = offThread ? decompressOffThread(form.codec) : decompressStream(form.codec, outputBuffer);
   return form.encrypted ? [decryptStream(keys!, what), decompress] : [decompress];
 }
 

@@ -3,8 +3,8 @@
  * next segments (PGARK_WAL_RESTORE_QUEUE_MIB of them, on disk) prefetched in the restore spool (one
  * folder per source), so PostgreSQL's single-threaded replay rarely waits on the network. The queue
  * is filled in order, HEAD_LANES transfers at a time plus one per segment already waiting ahead of
- * replay, at most wal.maxParallel, and by the daemon `restore --start` starts during the data step, so that
- * replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST
+ * replay, at most wal.maxParallel, and by the daemon `restore --start` starts during the data step
+ * (one transfer at a time until replay starts, WARM_LANES), so that replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST
  * each (restore.ts says why that never ends replay early). Prefetched files are renamed into the spool
  * only when complete and checked, so the spool never holds a partial file under a WAL name. They
  * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
@@ -64,6 +64,11 @@ const SEGMENT_ABSENT_MS = 2_000;
  * the one PostgreSQL waits on (700 ms at the start of a 2-core replay, docs/recovery.md).
  */
 const HEAD_LANES = 2;
+/**
+ * Transfers at once before replay starts (warm(), during the data step): the download runs its own
+ * transfers on the same cores, and a queue filled sooner than the data step ends gains nothing.
+ */
+const WARM_LANES = 1;
 
 /** What one spool's prefetch wants, nearest first. */
 interface Queue {
@@ -228,7 +233,8 @@ export class RestoreService {
     // More transfers at once only as the queue ahead of replay fills: then a slower arrival is not waited for.
     let ready = 0;
     while (ready < q.names.length && existsSync(join(spool, q.names[ready]))) ready++;
-    const lanes = Math.min(q.target.maxParallel, HEAD_LANES + ready);
+    const replaying = this.newestServed.has(spool);
+    const lanes = Math.min(q.target.maxParallel, replaying ? HEAD_LANES + ready : WARM_LANES);
     let running = [...this.inflight.keys()].filter((p) => dirname(p) === spool).length;
     const end = this.absentFrom.get(spool);
     const served = this.newestServed.get(spool) ?? '';

@@ -6,19 +6,19 @@
  * complete, checked file under its final name.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { count } from '../io/count.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
+import { youngCollector } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { findStoredWal, type ArchivedWalIndex, type StoredWal } from './stored-wal.js';
 import { classifyWalName, parseWalName, type ParsedWalName } from '../pg/wal-names.js';
 import { ABORT_RECOVERY_EXIT, ABORT_RECOVERY_MARK } from './restore-exit.js';
-import { readSegmentHeaderOf, segmentContentProblem } from './segment.js';
+import { LONG_HEADER_SIZE, readSegmentHeader, segmentContentProblem } from './segment.js';
 import type { WalTarget } from './target.js';
 
 /** A WAL object that exists but cannot be the file its name says: PostgreSQL must not end the recovery on it. */
@@ -44,11 +44,88 @@ function historyProblem(name: string, wal: ParsedWalName, text: string): string 
   }
 }
 
-async function contentProblem(name: string, path: string, size: number): Promise<string | undefined> {
+async function contentProblem(name: string, path: string, file: WalFileWriter): Promise<string | undefined> {
   const wal = parseWalName(name);
-  if (wal.kind === 'segment' || wal.kind === 'partial') return segmentContentProblem(wal.base, size, await readSegmentHeaderOf(path));
+  if (wal.kind === 'segment' || wal.kind === 'partial') return segmentContentProblem(wal.base, file.bytes, readSegmentHeader(file.head));
   if (wal.kind === 'history') return historyProblem(name, wal, await readFile(path, 'utf8'));
   return undefined;
+}
+
+/**
+ * Decoded-output buffers kept between segments. Each segment used to leave 16 MiB of dead 128 KiB
+ * Buffers behind, which the daemon's collector (util/gc.ts) then freed with a full collection
+ * every 4 MiB; one lane holds only a few at once (the decoder's and the file's backpressure).
+ */
+const outputBuffers: ArrayBuffer[] = [];
+const OUTPUT_BUFFERS_KEPT = 16;
+/** Decoded bytes between scavenges: a zstd WAL segment's response is about a third of them. */
+const SCAVENGE_EVERY = 4 * 1024 * 1024;
+/** The buffers handed to decoders and not back yet: only these go back to outputBuffers. */
+const lentBuffers = new WeakSet<ArrayBufferLike>();
+
+let outputBuffersMade = 0;
+
+/** How many decoded-output buffers this process has allocated (what a test can observe). */
+export function walOutputBuffersMade(): number {
+  return outputBuffersMade;
+}
+
+function outputBuffer(size: number): Buffer {
+  const kept = outputBuffers.pop();
+  const buf = kept && kept.byteLength >= size ? Buffer.from(kept) : (outputBuffersMade++, Buffer.allocUnsafeSlow(size));
+  lentBuffers.add(buf.buffer);
+  return buf;
+}
+
+/**
+ * The temp file a WAL file is decoded into: counts its bytes, keeps its first page header for the
+ * check, and gives each decoded buffer back once its bytes are written (so no second read of the
+ * file and no dead buffers per segment).
+ */
+class WalFileWriter extends Writable {
+  bytes = 0;
+  head = Buffer.alloc(0);
+  private file?: FileHandle;
+  /** The response's chunks die young: a scavenge frees them before they add up to a full collection (util/gc.ts). */
+  private readonly scavenge = youngCollector(SCAVENGE_EVERY);
+
+  constructor(private readonly path: string) {
+    super();
+  }
+
+  override _construct(callback: (err?: Error | null) => void): void {
+    open(this.path, 'wx', 0o600).then((f) => {
+      this.file = f;
+      callback();
+    }, callback);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.head.length < LONG_HEADER_SIZE) this.head = Buffer.concat([this.head, chunk.subarray(0, LONG_HEADER_SIZE - this.head.length)]);
+    void this.writeAll(chunk).then(() => {
+      this.bytes += chunk.length;
+      this.scavenge(chunk.length);
+      if (lentBuffers.delete(chunk.buffer) && outputBuffers.length < OUTPUT_BUFFERS_KEPT) outputBuffers.push(chunk.buffer as ArrayBuffer);
+      callback();
+    }, callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    const file = this.file;
+    this.file = undefined;
+    file!.close().then(() => callback(), callback);
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const file = this.file;
+    this.file = undefined;
+    if (!file) return callback(err);
+    file.close().then(() => callback(err), () => callback(err));
+  }
+
+  private async writeAll(chunk: Buffer): Promise<void> {
+    for (let done = 0; done < chunk.length; ) done += (await this.file!.write(chunk, done, chunk.length - done)).bytesWritten;
+  }
 }
 
 /**
@@ -79,24 +156,28 @@ async function fetchStoredWal(target: WalTarget, name: string, dest: string, fou
   const t1 = performance.now();
   const object = `${found.key} in ${target.description}`;
   const temp = join(dirname(dest), `.${name}.pgark-tmp-${randomBytes(4).toString('hex')}`);
-  const counter = count();
+  const { decodeStreams } = await import('../codec/index.js');
+  const source = await target.store.get(found.key);
+  const decoders = decodeStreams(found, target.age, object, { outputBuffer });
+  const file = new WalFileWriter(temp);
   try {
     try {
-      const { decodeStreams } = await import('../codec/index.js');
-      await pipeline([await target.store.get(found.key), ...decodeStreams(found, target.age, object), counter, createWriteStream(temp, { mode: 0o600 })]);
+      await pipeline([source, ...decoders, file]);
     } catch (err) {
       // Transport failures are retried and resumed below this; what reaches here undecoded is the stored bytes.
       if (err instanceof CorruptDataError) throw new DamagedWalError(object, err.message);
       throw err;
     }
     const t2 = performance.now();
-    const problem = await contentProblem(name, temp, counter.bytes);
+    const problem = await contentProblem(name, temp, file);
     if (problem) throw new DamagedWalError(object, problem);
     await rename(temp, dest);
     // Where a segment's time goes (PGARK_LOG_LEVEL=debug): the lookup, then GET + decode + write as one stream, then the check.
-    logger().debug({ wal: name, lookupMs: Math.round(lookupMs), transferMs: Math.round(t2 - t1), checkMs: Math.round(performance.now() - t2), bytes: counter.bytes }, 'WAL file fetched');
-    return counter.bytes;
+    logger().debug({ wal: name, lookupMs: Math.round(lookupMs), transferMs: Math.round(t2 - t1), checkMs: Math.round(performance.now() - t2), bytes: file.bytes }, 'WAL file fetched');
+    return file.bytes;
   } catch (err) {
+    // The temp file is created as the writer starts: only once it closed is it sure to be there to remove.
+    if (!file.closed) await new Promise((resolve) => file.once('close', resolve));
     await unlink(temp).catch(() => undefined);
     throw err;
   }

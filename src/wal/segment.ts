@@ -8,7 +8,7 @@ import { formatLsn, type Lsn } from '../pg/lsn.js';
 
 /** XLogLongPageHeaderData: xlp_magic(2) xlp_info(2) xlp_tli(4) xlp_pageaddr(8) xlp_rem_len(4) pad(4) xlp_sysid(8) xlp_seg_size(4) xlp_xlog_blcksz(4). */
 const XLP_LONG_HEADER = 0x0002;
-const LONG_HEADER_SIZE = 40;
+export const LONG_HEADER_SIZE = 40;
 
 export interface SegmentHeader {
   timeline: number;

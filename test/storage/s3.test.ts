@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -49,6 +50,31 @@ test('an https endpoint with a private CA is refused without endpointCA, with a 
     assert.match(err.hint ?? '', /endpointCA/);
   } finally {
     await store.close();
+    await ts.stop();
+  }
+});
+
+test('an https store with endpointCA builds its trust store once, not for every connection it opens', async () => {
+  const ts = await startStore('s3-tls');
+  // Counted, not replaced: Node's TLS client calls this export for each connection given no secureContext.
+  const tls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+  const real = tls.createSecureContext;
+  let built = 0;
+  tls.createSecureContext = (options) => (built++, real(options));
+  try {
+    const store = await openObjectStore(ts.resolved());
+    try {
+      const bodies = Array.from({ length: 4 }, (_, i) => randomBytes(1000 + i));
+      await Promise.all(bodies.map((b, i) => store.put(`ctx/${i}`, b)));
+      // Four at once: four connections.
+      const got = await Promise.all(bodies.map((_, i) => store.getBuffer(`ctx/${i}`)));
+      got.forEach((g, i) => assert.ok(g.equals(bodies[i])));
+      assert.equal(built, 0, 'no connection parses the trust store (~140 certificates) again: the store built it once');
+    } finally {
+      await store.close();
+    }
+  } finally {
+    tls.createSecureContext = real;
     await ts.stop();
   }
 });

@@ -455,3 +455,29 @@ test('restore: while the segment replay needs next is not spooled, the queue is 
   assert.deepEqual(r.spool(), [SEG2, SEG3, SEG4, SEG5, SEG6]);
   r.service.close();
 });
+
+test('restore: warm() fills the queue one transfer at a time until replay starts, then two plus one per segment waiting', async () => {
+  const r = restoreSetup('warm-lanes', 8, [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6], 128);
+  await r.fill();
+  const inflight = () => readdirSync(r.spoolDir).filter((f) => f.endsWith('.inflight')).sort();
+  const first = r.hold('get', SEG1);
+  const warming = r.service.warm(SEG1, REF, 16 * 1024 * 1024);
+  await first.entered;
+  assert.deepEqual(inflight(), [`${SEG1}.inflight`], 'the data step runs its own transfers: one more at a time');
+  const second = r.hold('get', SEG2);
+  first.release();
+  await second.entered;
+  await warming;
+  // SEG1 is spooled: during replay that would open a third lane, not before it.
+  assert.deepEqual(inflight(), [`${SEG2}.inflight`]);
+  const third = r.hold('get', SEG3);
+  await r.restore(SEG1);
+  assert.deepEqual(readFileSync(r.dest), r.data.get(SEG1));
+  await third.entered;
+  assert.deepEqual(inflight(), [`${SEG2}.inflight`, `${SEG3}.inflight`], 'replay started: two lanes while the next segment is not spooled');
+  second.release();
+  third.release();
+  await idle(r.service);
+  assert.deepEqual(r.spool(), [SEG2, SEG3, SEG4, SEG5, SEG6]);
+  r.service.close();
+});
