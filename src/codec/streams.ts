@@ -1,6 +1,6 @@
 /**
  * Streaming compression for every codec barman-cloud knows. Each stream holds a bounded amount of
- * data (at most one codec block: 64 KiB for snappy, 4 MiB for lz4, the library's window for
+ * data (at most one codec block: 64 KiB for snappy and lz4, the library's window for
  * gzip/zstd, a pipe buffer for the child-process codecs), so objects of any size can pass.
  */
 import { PassThrough, type Transform } from 'node:stream';

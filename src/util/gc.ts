@@ -22,8 +22,17 @@ export const LEAN_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
  * after a backup's first 5 MiB part is freed, its 1-5 MiB Buffers come from the heap, which keeps
  * them when they are freed. Measured after a full collection during a Backup: 111 MiB resident
  * with it, 130 without.
+ *
+ * And the mimalloc that each napi-rs module links (snappy, lz4-napi, @node-rs/crc32) told to
+ * commit its segments and arenas as they are used, not whole when reserved: a snappy backup of
+ * 1160 MB peaked at 148 MiB with it against 156-161 without, a snappy WAL daemon at maxParallel 8
+ * at 92 against 95, at the same CPU (docs/backups.md "Memory", docs/wal-archiving.md).
  */
-export const LEAN_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(256 * 1024) };
+export const LEAN_MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(256 * 1024),
+  MIMALLOC_ARENA_EAGER_COMMIT: '0',
+  MIMALLOC_EAGER_COMMIT: '0',
+};
 
 /**
  * The WAL daemon's: LEAN_MALLOC_ENV, and glibc's malloc arenas capped at 2. Each thread that
