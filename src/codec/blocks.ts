@@ -46,10 +46,12 @@ export class BlockAccumulator {
 /**
  * ArrayBuffers of one size kept for reuse, at most `keep` idle: the decode worker's transfer
  * buffers, which travel between two threads and are handed back instead of left to either
- * thread's collector (decode-thread.ts).
+ * thread's collector (decode-thread.ts), and the WAL daemon's decoded-output buffers (wal/restore.ts).
  */
 export class ArrayBufferShelf {
   private readonly idle: ArrayBuffer[] = [];
+  /** Buffers this shelf has allocated (what a test of reuse observes). */
+  made = 0;
 
   constructor(
     readonly size: number,
@@ -58,8 +60,10 @@ export class ArrayBufferShelf {
 
   /** An idle buffer, or a new one; one larger than `size` when `min` asks for it (never kept). */
   take(min: number): ArrayBuffer {
-    if (min > this.size) return new ArrayBuffer(min);
-    return this.idle.pop() ?? new ArrayBuffer(this.size);
+    const idle = min <= this.size ? this.idle.pop() : undefined;
+    if (idle) return idle;
+    this.made++;
+    return new ArrayBuffer(Math.max(min, this.size));
   }
 
   give(ab: ArrayBuffer): void {

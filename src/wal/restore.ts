@@ -10,6 +10,7 @@ import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ArrayBufferShelf } from '../codec/blocks.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
@@ -56,23 +57,22 @@ async function contentProblem(name: string, path: string, file: WalFileWriter): 
  * Buffers behind, which the daemon's collector (util/gc.ts) then freed with a full collection
  * every 4 MiB; one lane holds only a few at once (the decoder's and the file's backpressure).
  */
-const outputBuffers: ArrayBuffer[] = [];
-const OUTPUT_BUFFERS_KEPT = 16;
+// 128 KiB: what both decoders that take output buffers ask for (zstd's dStreamOutSize, snappy's
+// SNAPPY_OUT_SIZE), written out because importing either would load its native module with this
+// one (test/wal/restore-fetch.test.ts fails if the buffers stop being reused).
+const outputBuffers = new ArrayBufferShelf(128 * 1024, 16);
 /** Decoded bytes between scavenges: a zstd WAL segment's response is about a third of them. */
 const SCAVENGE_EVERY = 4 * 1024 * 1024;
-/** The buffers handed to decoders and not back yet: only these go back to outputBuffers. */
+/** The buffers handed to decoders and not back yet: only these go back to the shelf. */
 const lentBuffers = new WeakSet<ArrayBufferLike>();
-
-let outputBuffersMade = 0;
 
 /** How many decoded-output buffers this process has allocated (what a test can observe). */
 export function walOutputBuffersMade(): number {
-  return outputBuffersMade;
+  return outputBuffers.made;
 }
 
 function outputBuffer(size: number): Buffer {
-  const kept = outputBuffers.pop();
-  const buf = kept && kept.byteLength >= size ? Buffer.from(kept) : (outputBuffersMade++, Buffer.allocUnsafeSlow(size));
+  const buf = Buffer.from(outputBuffers.take(size));
   lentBuffers.add(buf.buffer);
   return buf;
 }
@@ -105,7 +105,7 @@ class WalFileWriter extends Writable {
     void this.writeAll(chunk).then(() => {
       this.bytes += chunk.length;
       this.scavenge(chunk.length);
-      if (lentBuffers.delete(chunk.buffer) && outputBuffers.length < OUTPUT_BUFFERS_KEPT) outputBuffers.push(chunk.buffer as ArrayBuffer);
+      if (lentBuffers.delete(chunk.buffer)) outputBuffers.give(chunk.buffer as ArrayBuffer);
       callback();
     }, callback);
   }

@@ -15,8 +15,7 @@
  * the store no longer has is forgotten by the caller and uploaded again.
  */
 import { walHashDir, walKey } from '../catalog/layout.js';
-import { splitCodecSuffix } from '../codec/types.js';
-import type { CodecName } from '../codec/types.js';
+import { splitCodecSuffix, type CodecName } from '../codec/types.js';
 import type { ObjectStore } from '../storage/types.js';
 import { walFilesUnder } from './list.js';
 
