@@ -63,9 +63,10 @@ const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
 const PGARK_ENV = { PGARK_NODE: process.env.PGARK_NODE ?? process.execPath, PGARK_LOG_LEVEL: 'warn' };
 
 /** Which codec each tool uses for a column; undefined = the tool has none comparable. */
+const PGARK_CODEC: Partial<Record<Codec, string[]>> = { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] };
 const TOOL_CODEC: Record<Tool, Partial<Record<Codec, string[]>>> = {
-  pgark: { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] },
-  before: { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] },
+  pgark: PGARK_CODEC,
+  before: PGARK_CODEC,
   pgbackrest: { none: ['none'], gzip: ['gz'], lz4: ['lz4'], zstd: ['zst'], bzip2: ['bz2'] },
   barman: { none: [], gzip: ['--gzip'], snappy: ['--snappy'], bzip2: ['--bzip2'] },
 };

@@ -399,11 +399,12 @@ async function main(): Promise<void> {
           const daemonLog = join(dir, 'pgark-wal', 'daemon.log');
           // The bound on fetching: CPU per segment of the daemon (GET, TLS, decode, write) and of the store.
           const daemon = Number(readFileSync(join(dir, 'pgark-wal', 'daemon.lock'), 'utf8').trim());
-          const fetched = existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n').filter((l) => l.includes('WAL file fetched')).length : 0;
+          const daemonLines = existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n') : [];
+          const fetched = daemonLines.filter((l) => l.includes('WAL file fetched')).length;
           const daemonCpu = daemon > 0 ? cpuSeconds(daemon) : NaN;
           const replayCpu = /redo done at .* CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(serverLog);
           console.log(`  CPU: WAL daemon ${daemonCpu.toFixed(2)} s, store ${storeCpu.toFixed(2)} s (data step included) for ${fetched} WAL files fetched; startup process (replay) ${replayCpu ? (Number(replayCpu[1]) + Number(replayCpu[2])).toFixed(2) : '?'} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-          for (const line of existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n') : []) {
+          for (const line of daemonLines) {
             const e = JSON.parse(line || '{}') as { time: number; level: number; msg: string; wal: string; lookupMs: number; transferMs: number; checkMs: number };
             if (e.level >= 40) console.log(`  daemon ${new Date(e.time).toISOString().slice(11, 23)} ${e.msg}: ${line}`);
             if (!line.includes('WAL file fetched')) continue;
