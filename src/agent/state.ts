@@ -13,6 +13,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PgarkError } from '../util/errors.js';
 import { logger } from '../util/log.js';
 import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
@@ -90,6 +91,19 @@ export function processAlive(pid: number): boolean {
 
 const agentLockFile = (dir: string) => join(dir, 'agent.lock');
 
+/**
+ * The agent holding the lock, from its PID file: the holder writes it just after taking the lock,
+ * so for a moment the file may still name a dead agent from before. Only a live PID is named.
+ */
+async function lockHolder(lockFile: string): Promise<number | undefined> {
+  for (let waitedMs = 0; ; waitedMs += 20) {
+    const pid = pidFileOwner(lockFile);
+    if (pid && processAlive(pid)) return pid;
+    if (waitedMs >= 1000) return undefined;
+    await sleep(20);
+  }
+}
+
 /** Keeps every unfinished entry and the newest MAX_FINISHED_ENTRIES finished ones. */
 function boundFinished<E extends { phase: BackupPhase }>(entries: E[]): E[] {
   const finished = entries.filter((e) => isTerminal(e.phase));
@@ -118,7 +132,7 @@ export class AgentState {
     const lock = await takeProcessLock(directoryLockName('agent', dir));
     const lockFile = agentLockFile(dir);
     if (!lock) {
-      const pid = pidFileOwner(lockFile);
+      const pid = await lockHolder(lockFile);
       throw new AgentLockedError(`another pgark agent${pid ? ` (pid ${pid})` : ''} uses the state directory ${dir}`, 2, 'stop it, or give this agent its own --state-dir');
     }
     const state = new AgentState(dir, lock);
