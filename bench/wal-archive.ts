@@ -19,9 +19,10 @@
  * pgark's wal.maxParallel and pgBackRest's process-max are both --max-parallel: the comparison is
  * at equal parallelism, and the output says so. --before DIR (or BENCH_BEFORE=DIR: a built
  * checkout of another commit, e.g. `git worktree add /tmp/base main` + its node_modules + tsc)
- * adds tool `before`, that build's bin/pgark, run right after this one's on the same backlog and
- * store, for an A/B in one run. pgark runs through its launcher on this Node; to profile it, point
- * PGARK_NODE at a script that runs `node --cpu-prof ... "$@"`.
+ * adds tool `before`, that build's bin/pgark, run beside this one's on the same backlog and store
+ * (first for every second codec), for an A/B in one run. pgark runs through its launcher on this
+ * Node; to profile the launcher's client, point PGARK_NODE at a script that runs
+ * `node --cpu-prof ... "$@"` (the daemon it starts runs on the client's own node binary).
  *
  * barman-cloud runs about one segment per second, so by default it drains only the first
  * --barman-segments of the same backlog (its rate is per segment and does not depend on the
@@ -250,8 +251,10 @@ async function main(): Promise<void> {
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog(SEGMENTS);
-    for (const compression of RUN_CODECS) {
-      for (const tool of (['pgark', 'before'] as const).filter((t) => TOOLS.includes(t))) {
+    for (const [i, compression] of RUN_CODECS.entries()) {
+      // Which build drains first alternates by codec: the first drain after the backlog was produced ran slower.
+      const builds = (i % 2 === 0 ? (['pgark', 'before'] as const) : (['before', 'pgark'] as const)).filter((t) => TOOLS.includes(t));
+      for (const tool of builds) {
         if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tool, tls, work.path, backlog, compression, extra));
         if (http !== tls) results.push(await runPgark(tool, http, work.path, backlog, compression, extra));
       }
