@@ -4,7 +4,7 @@
  * 2:1), drained to s3rver by
  *   - pgark wal-archive            (resident daemon, wal.maxParallel segments at once)
  *   - barman-cloud-wal-archive 3.4 (one process per segment, as PostgreSQL calls it)
- *   - pgbackrest archive-push      (--archive-async, process-max=2)
+ *   - pgbackrest archive-push      (--archive-async, process-max = --max-parallel)
  * each called the way PostgreSQL calls archive_command: one call at a time, in order, the next
  * only after the previous exited 0 (.ready renamed .done then, as PostgreSQL does).
  *
@@ -14,7 +14,15 @@
  * `--transport tls` runs everything, barman-cloud included, on the TLS s3rver instead.
  *
  *   node dist/bench/wal-archive.js [--segments 200] [--barman-segments 40] [--max-parallel 4] [--transport paired|tls]
- *                                  [--tools pgark,barman,pgbackrest] [--codecs none,zstd]
+ *                                  [--tools pgark,barman,pgbackrest] [--codecs none,zstd] [--before DIR]
+ *
+ * pgark's wal.maxParallel and pgBackRest's process-max are both --max-parallel: the comparison is
+ * at equal parallelism, and the output says so. --before DIR (or BENCH_BEFORE=DIR: a built
+ * checkout of another commit, e.g. `git worktree add /tmp/base main` + its node_modules + tsc)
+ * adds tool `before`, that build's bin/pgark, run beside this one's on the same backlog and store
+ * (first for every second codec), for an A/B in one run. pgark runs through its launcher on this
+ * Node; to profile the launcher's client, point PGARK_NODE at a script that runs
+ * `node --cpu-prof ... "$@"` (the daemon it starts runs on the client's own node binary).
  *
  * barman-cloud runs about one segment per second, so by default it drains only the first
  * --barman-segments of the same backlog (its rate is per segment and does not depend on the
@@ -32,7 +40,7 @@ import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { CODECS } from '../src/codec/types.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';
-import { cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
+import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes, wanConditions, wanOption } from './util.js';
 import { commandArchiver, drain, produceBacklog, run, timedDrain, toolDataDir, type Backlog } from './wal-backlog.js';
 
 // The npm bin, as archive_command runs it: sh answers for segments the daemon stored, else Node.
@@ -45,8 +53,9 @@ const SEG_SIZE = 16 * 1024 * 1024;
 const TRANSPORT = option('transport') ?? 'paired';
 const WAN = wanOption();
 if (TRANSPORT !== 'paired' && TRANSPORT !== 'tls') throw new Error('--transport is paired or tls');
-const TOOLS = (option('tools') ?? 'pgark,barman,pgbackrest').split(',');
-for (const t of TOOLS) if (!['pgark', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
+const BEFORE = option('before') ?? process.env.BENCH_BEFORE;
+const TOOLS = [...(option('tools') ?? 'pgark,barman,pgbackrest').split(','), ...(BEFORE ? ['before'] : [])];
+for (const t of TOOLS) if (!['pgark', 'before', 'barman', 'pgbackrest'].includes(t)) throw new Error(`--tools takes pgark,barman,pgbackrest, not "${t}"`);
 const RUN_CODECS = (option('codecs') ?? 'none,zstd').split(',');
 for (const c of RUN_CODECS) if (!(CODECS as readonly string[]).includes(c)) throw new Error(`--codecs takes ${CODECS.join(',')}, not "${c}"`);
 /** The peers run against pgark's none and zstd only (barman-cloud with gzip, pgBackRest with zst for zstd). */
@@ -70,10 +79,13 @@ function transportOf(s3: S3rver): 'tls' | 'http' {
   return s3.tls ? 'tls' : 'http';
 }
 
-/** pgark drains the backlog, then the latency of archive_command for segments its daemon already pushed is measured. */
-async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression: string, extra: string[]): Promise<Result> {
+/**
+ * pgark (or, as tool `before`, the --before build) drains the backlog, then the latency of
+ * archive_command for segments its daemon already pushed is measured.
+ */
+async function runPgark(tool: 'pgark' | 'before', s3: S3rver, work: string, backlog: Backlog, compression: string, extra: string[]): Promise<Result> {
   const segs = backlog.segments;
-  const prefix = `pgark-${compression}-${transportOf(s3)}`;
+  const prefix = `${tool}-${compression}-${transportOf(s3)}`;
   const dir = join(work, prefix);
   const pgdata = toolDataDir(dir, backlog.pgdata, segs);
   const manifest = join(dir, 'cluster.yaml');
@@ -106,14 +118,15 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
       '',
     ].join('\n'),
   );
-  const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.execPath };
-  const command = (p: string): [string, string[]] => [PGARK, ['wal-archive', '-f', manifest, p]];
+  const env = { PGARK_WAL_DAEMON_IDLE_SECONDS: '600', PGARK_NODE: process.env.PGARK_NODE ?? process.execPath };
+  const launcher = tool === 'before' ? join(BEFORE!, 'bin', 'pgark') : PGARK;
+  const command = (p: string): [string, string[]] => [launcher, ['wal-archive', '-f', manifest, p]];
   const { seconds, storeBusy } = await timedDrain(s3, pgdata, segs, commandArchiver(pgdata, command, env));
   const pid = Number(readFileSync(walRuntime(pgdata).lockFile, 'utf8'));
   const rss = procStatusKiB(pid, 'VmHWM') / 1024;
   const daemonCpu = cpuSeconds(pid);
   const result: Result = {
-    tool: 'pgark',
+    tool,
     transport: transportOf(s3),
     compression,
     segments: segs.length,
@@ -136,7 +149,7 @@ async function runPgark(s3: S3rver, work: string, backlog: Backlog, compression:
   const lat: number[] = [];
   // PostgreSQL calls archive_command for each of these; the launcher answers from the daemon's markers.
   for (const name of probe.slice(1)) lat.push((await drain(pgdata, [name], archive)) * 1000);
-  extra.push(`pgark ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss.toFixed(0)} MiB`);
+  extra.push(`${tool} ${compression} (${transportOf(s3)}): archive_command for an already-pushed segment: ${lat.map((l) => l.toFixed(0)).join(', ')} ms (max ${Math.max(...lat).toFixed(0)} ms); daemon peak RSS ${rss.toFixed(0)} MiB`);
   process.kill(pid, 'SIGTERM');
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   return result;
@@ -170,7 +183,7 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
       'archive-async=y',
       `spool-path=${join(dir, 'spool')}`,
       `lock-path=${join(dir, 'lock')}`,
-      'process-max=2',
+      `process-max=${MAX_PARALLEL}`,
       `compress-type=${compression === 'none' ? 'none' : 'zst'}`,
       'log-level-console=warn',
       'log-level-file=off',
@@ -190,10 +203,42 @@ async function runPgbackrest(s3: S3rver, work: string, backlog: Backlog, compres
     seconds,
     storeBusy,
     ratio: raw(segs.length) / storedBytes(s3, `${prefix}/archive`),
-    note: 'archive-async, process-max=2',
+    note: `archive-async, process-max=${MAX_PARALLEL}`,
   };
   rmSync(join(s3.dataDir, s3.bucket, prefix), { recursive: true, force: true });
   return result;
+}
+
+/** Segments of the backlog that the CPU reference below compresses. */
+const REFERENCE_SEGMENTS = 8;
+
+/**
+ * What zstd level 3 costs on this backlog outside pgark, in CPU seconds per segment (children's
+ * CPU, so the load and the link do not enter): the zstd program alone, and pgBackRest's own
+ * archive-push (synchronous, to a local repository: its read, zst level 3, SHA-1 and file write).
+ * The daemon's CPU per segment above reads against these.
+ */
+async function cpuReference(work: string, backlog: Backlog): Promise<string> {
+  const segs = backlog.segments.slice(0, REFERENCE_SEGMENTS);
+  const pgdata = toolDataDir(join(work, 'reference'), backlog.pgdata, segs);
+  const perSegment = async (call: (segment: string) => Promise<{ code: number; stderr: string }>): Promise<number> => {
+    const cpu0 = childrenCpuSeconds();
+    for (const s of segs) {
+      const r = await call(s);
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    return ((childrenCpuSeconds() - cpu0) / segs.length) * 1000;
+  };
+  const zstd = await perSegment((s) => run('zstd', ['-3', '-q', '-c', join(pgdata, 'pg_wal', s)]));
+  const conf = join(work, 'reference', 'pgbackrest.conf');
+  writeFileSync(
+    conf,
+    ['[global]', `repo1-path=${join(work, 'reference', 'repo')}`, 'compress-type=zst', `lock-path=${join(work, 'reference', 'lock')}`, 'log-level-console=warn', 'log-level-file=off', '[bench]', `pg1-path=${pgdata}`, ''].join('\n'),
+  );
+  const created = await run('pgbackrest', [`--config=${conf}`, '--stanza=bench', '--no-online', 'stanza-create']);
+  if (created.code !== 0) throw new Error(`pgbackrest stanza-create: ${created.stderr}`);
+  const pgbackrest = await perSegment((s) => run('pgbackrest', [`--config=${conf}`, '--stanza=bench', 'archive-push', join(pgdata, 'pg_wal', s)], {}, pgdata));
+  return `CPU per segment on the first ${segs.length} segments, zstd level 3: zstd program ${zstd.toFixed(0)} ms, pgBackRest archive-push (synchronous, local repository) ${pgbackrest.toFixed(0)} ms`;
 }
 
 async function main(): Promise<void> {
@@ -206,15 +251,18 @@ async function main(): Promise<void> {
   try {
     process.stderr.write(`producing ${SEGMENTS} ready segments with PostgreSQL 15...\n`);
     backlog = await produceBacklog(SEGMENTS);
-    for (const compression of RUN_CODECS) {
-      if (TOOLS.includes('pgark')) {
-        if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tls, work.path, backlog, compression, extra));
-        if (http !== tls) results.push(await runPgark(http, work.path, backlog, compression, extra));
+    for (const [i, compression] of RUN_CODECS.entries()) {
+      // Which build drains first alternates by codec: the first drain after the backlog was produced ran slower.
+      const builds = (i % 2 === 0 ? (['pgark', 'before'] as const) : (['before', 'pgark'] as const)).filter((t) => TOOLS.includes(t));
+      for (const tool of builds) {
+        if (TOOLS.includes('pgbackrest') || http === tls) results.push(await runPgark(tool, tls, work.path, backlog, compression, extra));
+        if (http !== tls) results.push(await runPgark(tool, http, work.path, backlog, compression, extra));
       }
       if (!PEER_CODECS.includes(compression)) continue;
       if (TOOLS.includes('barman')) results.push(await runBarman(http, work.path, backlog, compression));
       if (TOOLS.includes('pgbackrest')) results.push(await runPgbackrest(tls, work.path, backlog, compression));
     }
+    if (RUN_CODECS.includes('zstd')) extra.push(await cpuReference(work.path, backlog));
   } finally {
     await backlog?.cleanup();
     await tls.stop();
@@ -225,6 +273,7 @@ async function main(): Promise<void> {
   const rate = (r: Result) => r.segments / r.seconds;
   console.log(`\nWAL archive benchmark: ${SEGMENTS} ready 16 MiB segments from PostgreSQL 15 (pgbench + md5 text), s3rver, ${new Date().toISOString()}`);
   console.log(wanConditions(WAN));
+  console.log(`parallelism: pgark wal.maxParallel ${MAX_PARALLEL}${TOOLS.includes('pgbackrest') ? `, pgBackRest process-max ${MAX_PARALLEL}` : ''}${BEFORE ? `; before = ${BEFORE}` : ''}`);
   console.log('tool          transport compression  segments  seconds  segments/s  MB/s (raw)  ratio  store CPU  notes');
   for (const r of results) {
     console.log(
@@ -232,15 +281,21 @@ async function main(): Promise<void> {
     );
   }
   const find = (tool: string, transport: string, compressions: string[]) => results.find((r) => r.tool === tool && r.transport === transport && compressions.includes(r.compression));
-  for (const compression of RUN_CODECS.filter((c) => PEER_CODECS.includes(c))) {
+  for (const compression of RUN_CODECS) {
     const barman = find('barman-cloud', transportOf(http), [compression === 'none' ? 'none' : 'gzip']);
     const pbr = find('pgBackRest', 'tls', [compression === 'none' ? 'none' : 'zst']);
-    const vsBarman = find('pgark', transportOf(http), [compression]);
-    const vsPbr = find('pgark', 'tls', [compression]);
-    const ratios = [
-      barman && vsBarman ? `pgark / barman-cloud (${barman.transport}) = ${(rate(vsBarman) / rate(barman)).toFixed(1)}x` : undefined,
-      pbr && vsPbr ? `pgark / pgBackRest (tls) = ${(rate(vsPbr) / rate(pbr)).toFixed(2)}x` : undefined,
-    ].filter(Boolean);
+    const ratios: string[] = [];
+    for (const tool of ['pgark', 'before']) {
+      const vsBarman = find(tool, transportOf(http), [compression]);
+      const vsPbr = find(tool, 'tls', [compression]);
+      if (barman && vsBarman) ratios.push(`${tool} / barman-cloud (${barman.transport}) = ${(rate(vsBarman) / rate(barman)).toFixed(1)}x`);
+      if (pbr && vsPbr) ratios.push(`${tool} / pgBackRest (tls, equal parallelism ${MAX_PARALLEL}) = ${(rate(vsPbr) / rate(pbr)).toFixed(2)}x`);
+    }
+    for (const transport of new Set([transportOf(tls), transportOf(http)])) {
+      const now = find('pgark', transport, [compression]);
+      const before = find('before', transport, [compression]);
+      if (now && before) ratios.push(`pgark / before (${transport}) = ${(rate(now) / rate(before)).toFixed(2)}x`);
+    }
     if (ratios.length) console.log(`${compression}: ${ratios.join(', ')}`);
   }
   for (const line of extra) console.log(line);

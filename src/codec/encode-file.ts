@@ -108,6 +108,17 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
 }
 
 /**
+ * zstd's level for files encoded here (WAL segments), chosen as gzip's (encode-gzip.ts) and
+ * pgBackRest's compress-level defaults are: where more CPU stops buying size. On the WAL bench's
+ * segments (PostgreSQL 15, pgbench + md5 text; docs/wal-archiving.md "zstd level 1 for WAL")
+ * level 1 took 51 ms of CPU per 16 MiB segment and stored 2.82:1, level 3 (libzstd's default,
+ * which backups keep) 158-161 ms for 2.60:1: on WAL's many short matches level 3's longer search
+ * costs three times the CPU and finds nothing better. Level 3 was most of a compressed push's cost
+ * in the WAL daemon.
+ */
+export const WAL_ZSTD_LEVEL = 1;
+
+/**
  * Each in-process codec's encoder, its module imported when a job first needs it and alone:
  * streams.ts brings every codec's native module (snappy's, lz4's, zstd's, each with its own
  * allocator), which a compression worker that runs one codec, or a daemon that deflates gzip on its
@@ -118,7 +129,7 @@ export async function encodeFile(job: EncodeJob): Promise<EncodedFile> {
 const ENCODERS: Partial<Record<CodecName, () => Promise<Transform>>> = {
   none: async () => new PassThrough(),
   gzip: async () => (await import('./encode-gzip.js')).gzipEncoder(),
-  zstd: async () => new (await import('./encode-zstd.js')).ZstdEncoder(),
+  zstd: async () => new (await import('./encode-zstd.js')).ZstdEncoder(WAL_ZSTD_LEVEL),
   snappy: async () => new (await import('./snappy-framing.js')).SnappyFrameEncoder(),
   lz4: async () => new (await import('./lz4.js')).Lz4FrameEncoder(true),
 };

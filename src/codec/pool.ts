@@ -1,7 +1,8 @@
 /**
  * File encoding (encode-file.ts) on worker threads. The resident WAL daemon compresses a 16 MiB
- * segment in about 120 ms (zstd level 3 here) and hashes it for Content-MD5 in about 30 ms; on its
- * own event loop that stalls every upload in flight, and it keeps the work on one core. Each
+ * segment in about 50 ms (zstd level 1, encode-file.ts WAL_ZSTD_LEVEL) and hashes it for
+ * Content-MD5 in about 30 ms; on its own event loop that stalls every upload in flight, and it
+ * keeps the work on one core. Each
  * worker runs one job at a time and streams it in CHUNK-sized pieces, so a worker holds a few
  * chunks and its compressor's window, never a whole file; the main thread gets back only a length
  * and a digest, and uploads the body from its file.

@@ -8,7 +8,8 @@ import { decompressBuffer, type CodecName } from '../../src/codec/index.js';
 import { CHUNK } from '../../src/codec/encode-file.js';
 import { CompressionPool } from '../../src/codec/pool.js';
 import { scratchDir } from '../harness/tmp.js';
-import { sampleData } from './helpers.js';
+import { CompressStream } from 'zstd-napi';
+import { sampleData, through } from './helpers.js';
 
 const work = scratchDir('codec-pool');
 const pool = new CompressionPool(2);
@@ -42,6 +43,18 @@ test('every codec: the body decodes to the file, its length and MD5 are right, n
     if (codec === 'none') assert.equal(out.bodyPath, path, 'an uncompressed file is uploaded from where it is');
     else assert.equal(statSync(out.bodyPath).mode & 0o777, 0o600, 'a spill file is private');
   }
+});
+
+test('a zstd body is one frame at level 1, byte for byte what a fresh level-1 context writes (WAL_ZSTD_LEVEL: level 3 cost WAL pushes three times the CPU)', async () => {
+  const path = join(work.path, 'wal-level');
+  // Hex text, like the WAL bench's md5 rows: the two levels write different frames for it.
+  writeFileSync(path, Buffer.from(Array.from({ length: 1 << 15 }, (_, i) => createHash('md5').update(String(i)).digest('hex')).join('')));
+  const out = await pool.encodeFile({ codec: 'zstd', path, md5: true, spillTo: spillPath() });
+  const levelOne = await through(readFileSync(path), [new CompressStream({ checksumFlag: true, compressionLevel: 1 })]);
+  const levelThree = await through(readFileSync(path), [new CompressStream({ checksumFlag: true, compressionLevel: 3 })]);
+  assert.ok(!levelOne.equals(levelThree), 'the sample tells the levels apart');
+  const body = readFileSync(out.bodyPath);
+  assert.ok(body.equals(levelOne), `${body.length} bytes against level 1's ${levelOne.length} (level 3: ${levelThree.length})`);
 });
 
 test('md5 only when asked (a plain file then is not read at all); a missing file fails its job and the pool keeps working', async () => {
