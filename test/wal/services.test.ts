@@ -546,3 +546,27 @@ for (const [pacing, expectation] of [
   });
 }
 
+
+test("restore: the end's absence marker, written again as replay takes a segment, outlives the earlier marker's timer", async () => {
+  const r = restoreSetup('marker-again', 3, [SEG1, SEG2]);
+  await r.fill();
+  const marker = join(r.spoolDir, `${SEG3}${ABSENT_SUFFIX}`);
+  const first = r.arrival('list', SEG3);
+  await r.restore(SEG1);
+  await first;
+  await idle(r.service);
+  const firstAt = performance.now();
+  assert.ok(existsSync(marker));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // Replay takes SEG2: the prefetch lists SEG3 again and writes its marker again, good for 2 s more.
+  const again = r.arrival('list', SEG3);
+  await r.restore(SEG2);
+  await again;
+  await idle(r.service);
+  const expires = Number(readFileSync(marker, 'utf8'));
+  // Past the first marker's 2 s, within the second's.
+  await new Promise((resolve) => setTimeout(resolve, 2300 - (performance.now() - firstAt)));
+  const now = Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
+  assert.ok(existsSync(marker) || now >= expires, 'bin/pgark answers PostgreSQL\'s repeat request for the end from the marker, without a Node start');
+  r.service.close();
+});
