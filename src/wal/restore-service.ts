@@ -369,8 +369,11 @@ export class RestoreService {
    * a round trip and a transfer away). Synchronous, so a copy that exists is complete; once.
    */
   private keepCopy(spool: string, name: string): void {
+    const kept = join(spool, `${KEPT_PREFIX}${name}`);
+    // The end is listed again at every take: copied the first time only.
+    if (existsSync(kept)) return;
     try {
-      copyFileSync(join(spool, name), join(spool, `${KEPT_PREFIX}${name}`), constants.COPYFILE_FICLONE);
+      copyFileSync(join(spool, name), kept, constants.COPYFILE_FICLONE);
     } catch {
       // Taken meanwhile, or no room: the fetch-back GETs it instead.
     }
