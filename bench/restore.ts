@@ -405,6 +405,11 @@ async function main(): Promise<void> {
           const replayCpu = /redo done at .* CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(serverLog);
           console.log(`  CPU: WAL daemon ${daemonCpu.toFixed(2)} s, store ${storeCpu.toFixed(2)} s (data step included) for ${fetched} WAL files fetched; startup process (replay) ${replayCpu ? (Number(replayCpu[1]) + Number(replayCpu[2])).toFixed(2) : '?'} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
           for (const line of daemonLines) {
+            // Anything not JSON is Node's own output (a stack, a warning): shown as it is.
+            if (line && !line.startsWith('{')) {
+              console.log(`  daemon (not JSON): ${line}`);
+              continue;
+            }
             const e = JSON.parse(line || '{}') as { time: number; level: number; msg: string; wal: string; lookupMs: number; transferMs: number; checkMs: number };
             if (e.level >= 40) console.log(`  daemon ${new Date(e.time).toISOString().slice(11, 23)} ${e.msg}: ${line}`);
             if (!line.includes('WAL file fetched')) continue;

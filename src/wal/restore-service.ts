@@ -2,10 +2,11 @@
  * Restore side of the resident WAL daemon: serves restore_command requests and keeps a queue of the
  * next segments (PGARK_WAL_RESTORE_QUEUE_MIB of them, on disk) prefetched in the restore spool (one
  * folder per source), so PostgreSQL's single-threaded replay rarely waits on the network. The queue
- * is filled in order, HEAD_LANES transfers at a time plus one per segment already waiting ahead of
- * replay, at most wal.maxParallel, and by the daemon `restore --start` starts during the data step
- * (one transfer at a time until replay starts, WARM_LANES), so that replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST
- * each (restore.ts says why that never ends replay early). Prefetched files are renamed into the spool
+ * is filled in order, HEAD_LANES transfers at a time once replay runs, more only while more deliver
+ * more (restore-lanes.ts), at most wal.maxParallel, and by the daemon `restore --start` starts during
+ * the data step (one transfer at a time until replay starts, WARM_LANES), so that replay starts with
+ * it full. Names the daemon's folder listing holds are fetched without a LIST each (restore.ts says
+ * why that never ends replay early). Prefetched files are renamed into the spool
  * only when complete and checked, so the spool never holds a partial file under a WAL name. They
  * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
  * (runtime.ts, claimRestoreSpool), so no crash can leave a file there that anyone will serve, and
@@ -21,14 +22,16 @@
  * parent's at promotion) are usually absent, and only Node could say so. When the daemon has just
  * listed them absent, it leaves <spool>/<name>.absent for HISTORY_ABSENT_MS, and bin/pgark answers
  * "not found" from it (while this daemon runs): at start after warm(), at promotion after the
- * request that found the archive's end. The segment after the archive's end gets a marker too, for
+ * request that found the archive's end, or after the prefetch found it once replay took the last
+ * segment (replay can outlast a marker written at start). The segment after the archive's end gets a marker too, for
  * SEGMENT_ABSENT_MS only, when a request or a prefetch has just listed it absent: the prefetch
  * lists it again each time replay takes a segment, so PostgreSQL's request finds a fresh marker
  * (or the .inflight of that very listing) and the archive's end costs no Node start. Past the
  * first name found absent nothing more is prefetched. And since PostgreSQL then reads the last
- * segment again (to find the end of its WAL), that one is fetched back into the spool.
+ * segment again (to find the end of its WAL), that one is put back into the spool: from a copy made
+ * while it waited there, or fetched again when the end was found only after replay took it.
  */
-import { existsSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { constants, copyFileSync, existsSync, renameSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
@@ -37,9 +40,10 @@ import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
+import { LaneGauge } from './restore-lanes.js';
 import { absenceMarkerText, INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
 import { ArchivedWalIndex, findStoredWal } from './stored-wal.js';
-import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
+import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, nextSegment, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
 /** Suffix of the marker saying a history file was absent from the archive a moment ago (bin/pgark reads it). */
@@ -59,9 +63,9 @@ const HISTORY_ABSENT_MS = 10_000;
 const SEGMENT_ABSENT_MS = 2_000;
 
 /**
- * Transfers at once while the segment replay asks for next is not spooled: all maxParallel at once
- * share the bandwidth (and, during the data step, the download's) and arrive together, late for
- * the one PostgreSQL waits on (700 ms at the start of a 2-core replay, docs/recovery.md).
+ * Transfers at once when replay starts, and the fewest after: all maxParallel at once share the
+ * cores and arrive together, late for the one PostgreSQL waits on (700 ms at the start of a 2-core
+ * replay, docs/recovery.md); the gauge adds lanes only where they deliver more (a store far away).
  */
 const HEAD_LANES = 2;
 /**
@@ -70,6 +74,9 @@ const HEAD_LANES = 2;
  */
 const WARM_LANES = 1;
 
+/** Names the spare copy of the archive's last segment: not a WAL name, so bin/pgark never serves it. */
+const KEPT_PREFIX = '.kept-';
+
 /** What one spool's prefetch wants, nearest first. */
 interface Queue {
   target: WalTarget;
@@ -77,11 +84,25 @@ interface Queue {
   names: string[];
 }
 
-/** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
-async function markAbsent(spool: string, name: string, ms: number): Promise<void> {
-  const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
-  await writeFile(marker, absenceMarkerText(ms), { mode: 0o600 });
-  setTimeout(() => void unlink(marker).catch(() => undefined), ms).unref();
+/**
+ * Removes each absence marker once it stops answering. One timer per marker: a marker written again
+ * (the end of the archive listed again at each take) must not be removed by the timer of the one it
+ * replaced, which had sent PostgreSQL's repeat request for the archive's end through Node.
+ */
+class AbsenceMarkers {
+  private readonly expiries = new Map<string, NodeJS.Timeout>();
+
+  /** Leaves <spool>/<name>.absent for `ms`: a listing just now found no `name` (bin/pgark answers "not found" from it). */
+  async mark(spool: string, name: string, ms: number): Promise<void> {
+    const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
+    await writeFile(marker, absenceMarkerText(ms), { mode: 0o600 });
+    clearTimeout(this.expiries.get(marker));
+    const expiry = setTimeout(() => {
+      this.expiries.delete(marker);
+      void unlink(marker).catch(() => undefined);
+    }, ms).unref();
+    this.expiries.set(marker, expiry);
+  }
 }
 
 export class RestoreService {
@@ -99,6 +120,11 @@ export class RestoreService {
   /** By spool: the segment fetched back for PostgreSQL's re-read at the archive's end (once per end). */
   private readonly fetchedBack = new Map<string, string>();
   private readonly index = new ArchivedWalIndex();
+  private readonly absenceMarkers = new AbsenceMarkers();
+  /** History listings started by the prefetch, which no request waits for. */
+  private readonly listings = new Set<Promise<void>>();
+  /** By spool: how many transfers at once deliver the most once replay runs. */
+  private readonly gauges = new Map<string, LaneGauge>();
   /** PGARK_WAL_RESTORE_QUEUE_MIB, read once: a bad value stops the daemon's start, not a prefetch. */
   private readonly queueBytes = setting('walRestoreQueueMib') * 1024 * 1024;
 
@@ -110,7 +136,7 @@ export class RestoreService {
   ) {}
 
   get busy(): boolean {
-    return this.inflight.size > 0;
+    return this.inflight.size > 0 || this.listings.size > 0;
   }
 
   /** Puts WAL file `name` at `dest` (from the spool or the store), then refills the prefetch window. */
@@ -126,7 +152,7 @@ export class RestoreService {
       // history probes follow either, so they are listed in the same round trip's time.
       const [fetched] = await Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]);
       if (fetched.status === 'rejected' && fetched.reason instanceof NotFoundError && classifyWalName(name) === 'segment') {
-        await markAbsent(spool, name, SEGMENT_ABSENT_MS);
+        await this.absenceMarkers.mark(spool, name, SEGMENT_ABSENT_MS);
         if (segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0) this.start(target, spool, previousSegment(name, this.segmentSize), ref);
       }
       if (fetched.status === 'rejected') {
@@ -230,12 +256,8 @@ export class RestoreService {
   private pump(spool: string, take = false): void {
     const q = this.queues.get(spool);
     if (!q || q.names.length === 0) return;
-    // More transfers at once only as the queue ahead of replay fills: then a slower arrival is not waited for.
-    let ready = 0;
-    while (ready < q.names.length && existsSync(join(spool, q.names[ready]))) ready++;
-    const replaying = this.newestServed.has(spool);
-    const lanes = Math.min(q.target.maxParallel, replaying ? HEAD_LANES + ready : WARM_LANES);
-    let running = [...this.inflight.keys()].filter((p) => dirname(p) === spool).length;
+    const lanes = this.newestServed.has(spool) ? this.gauge(spool, q.target).lanes : Math.min(q.target.maxParallel, WARM_LANES);
+    let running = this.running(spool);
     const end = this.absentFrom.get(spool);
     const served = this.newestServed.get(spool) ?? '';
     for (const name of q.names) {
@@ -245,6 +267,16 @@ export class RestoreService {
       if (name <= served || (!take && this.failed.has(join(spool, name)))) continue;
       if (this.start(q.target, spool, name, q.ref)) running++;
     }
+  }
+
+  private gauge(spool: string, target: WalTarget): LaneGauge {
+    let gauge = this.gauges.get(spool);
+    if (!gauge) this.gauges.set(spool, (gauge = new LaneGauge(HEAD_LANES, target.maxParallel)));
+    return gauge;
+  }
+
+  private running(spool: string): number {
+    return [...this.inflight.keys()].filter((p) => dirname(p) === spool).length;
   }
 
   /** Starts fetching `name` unless it is spooled or on its way; true when it started. */
@@ -259,8 +291,14 @@ export class RestoreService {
       // The spool is gone (the daemon closing): nothing to prefetch into.
       return false;
     }
+    // Only transfers beside replay teach the gauge: during the data step the download shares the cores.
+    const gauge = this.newestServed.has(spool) ? this.gauge(spool, target) : undefined;
+    const lanes = this.running(spool) + 1;
+    const startedAt = performance.now();
     const job = fetchWalFile(target, name, path, this.index).then(
       () => {
+        gauge?.record(lanes, performance.now() - startedAt);
+        if (this.absentFrom.get(spool) === nextSegment(name, this.segmentSize) && this.fetchedBack.get(spool) !== name) this.keepCopy(spool, name);
         // Arrived after all (a live source's archive grows): no marker may say otherwise.
         if (name >= (this.absentFrom.get(spool) ?? '\uffff')) this.absentFrom.delete(spool);
         void unlink(`${path}${ABSENT_SUFFIX}`).catch(() => undefined);
@@ -292,12 +330,18 @@ export class RestoreService {
     if (classifyWalName(name) !== 'segment') return;
     const end = this.absentFrom.get(spool);
     if (!end || name.slice(0, 8) !== end.slice(0, 8) || name < end) this.absentFrom.set(spool, name);
-    await markAbsent(spool, name, SEGMENT_ABSENT_MS).catch(() => undefined);
+    await this.absenceMarkers.mark(spool, name, SEGMENT_ABSENT_MS).catch(() => undefined);
     // Replay has taken the segment before it: PostgreSQL reads that one again once it hears "not found".
     const previous = segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0 ? previousSegment(name, this.segmentSize) : undefined;
-    if (!previous || previous > (this.newestServed.get(spool) ?? '') || this.fetchedBack.get(spool) === previous) return;
+    if (!previous || this.fetchedBack.get(spool) === previous) return;
+    if (previous > (this.newestServed.get(spool) ?? '')) return this.keepCopy(spool, previous);
     this.fetchedBack.set(spool, previous);
-    this.start(target, spool, previous, ref);
+    if (!this.restoreKept(spool, previous)) this.start(target, spool, previous, ref);
+    // PostgreSQL's promotion probes follow: their markers must be fresh whoever answers the end.
+    // Not awaited: bin/pgark waits for this prefetch's .inflight before it reads the end's marker.
+    const listing = this.noteAbsentHistories(target, spool, previous).catch(() => undefined);
+    this.listings.add(listing);
+    void listing.finally(() => this.listings.delete(listing));
   }
 
   /**
@@ -314,17 +358,44 @@ export class RestoreService {
         const marker = join(spool, `${name}${ABSENT_SUFFIX}`);
         const found = await findStoredWal(target.store, target.serverName, name).catch(() => 'unknown' as const);
         if (found !== undefined) return unlink(marker).catch(() => undefined);
-        await markAbsent(spool, name, HISTORY_ABSENT_MS);
+        await this.absenceMarkers.mark(spool, name, HISTORY_ABSENT_MS);
       }),
     );
   }
 
-  /** Segments of the spool that replay has moved past will not be asked for again. */
+  /**
+   * The archive's last segment `name` is spooled and replay has not taken it yet: a copy beside it
+   * is PostgreSQL's re-read of it at the end (a GET of it after the take was on promotion's path,
+   * a round trip and a transfer away). Synchronous, so a copy that exists is complete; once.
+   */
+  private keepCopy(spool: string, name: string): void {
+    const kept = join(spool, `${KEPT_PREFIX}${name}`);
+    // The end is listed again at every take: copied the first time only.
+    if (existsSync(kept)) return;
+    try {
+      copyFileSync(join(spool, name), kept, constants.COPYFILE_FICLONE);
+    } catch {
+      // Taken meanwhile, or no room: the fetch-back GETs it instead.
+    }
+  }
+
+  /** Puts the kept copy of `name` back under its name (a rename: bin/pgark never sees part of it); false when there is none. */
+  private restoreKept(spool: string, name: string): boolean {
+    try {
+      renameSync(join(spool, `${KEPT_PREFIX}${name}`), join(spool, name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Segments of the spool (and kept copies) that replay has moved past will not be asked for again. */
   private async dropPassed(spool: string, current: string): Promise<void> {
     const p = recogniseWalName(current);
     for (const f of await readdir(spool).catch(() => [] as string[])) {
-      const q = recogniseWalName(f);
-      if (q?.kind === 'segment' && q.timeline === p?.timeline && f < current) await unlink(join(spool, f)).catch(() => undefined);
+      const kept = f.startsWith(KEPT_PREFIX) ? f.slice(KEPT_PREFIX.length) : undefined;
+      const q = recogniseWalName(kept ?? f);
+      if (q?.kind === 'segment' && q.timeline === p?.timeline && (kept ?? f) < current) await unlink(join(spool, f)).catch(() => undefined);
     }
   }
 }

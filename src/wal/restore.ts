@@ -132,12 +132,12 @@ class WalFileWriter extends Writable {
  * Writes WAL file `name` to `dest`; resolves with its size. Throws NotFoundError when absent and
  * DamagedWalError when the stored object does not decode to a file that fits its name.
  * With `index` (the daemon's prefetch), a name its folder listing holds is fetched without a LIST
- * of its own; "absent" is only ever said after a LIST of the name itself, so a listing up to a
- * second old can never end replay early, and a listed object gone since is looked up again.
+ * of its own; "absent" is only ever said after a LIST of the name itself, so an old listing can
+ * never end replay early, and a listed object gone since is looked up again.
  */
 export async function fetchWalFile(target: WalTarget, name: string, dest: string, index?: ArchivedWalIndex): Promise<number> {
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
-  const listed = index && (await index.find(target.store, target.serverName, name).catch(() => undefined));
+  const listed = index && (await index.listed(target.store, target.serverName, name).catch(() => undefined));
   if (listed) {
     try {
       return await fetchStoredWal(target, name, dest, listed, 0);

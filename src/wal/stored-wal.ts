@@ -77,6 +77,22 @@ export class ArchivedWalIndex {
     return pickStoredWal(base, listing.keys);
   }
 
+  /**
+   * The restore side's lookup: a name its folder's listing holds is answered from it, even when the
+   * listing is older than the TTL (each refresh was one more round trip before every prefetched
+   * segment's GET); the folder is listed only the first time. Undefined when the listing does not hold
+   * the name, which never means absent: the caller lists the name itself then (one round trip, where
+   * a refresh and then that LIST would be two), and looks a listed object the store no longer has up
+   * again after forget().
+   */
+  async listed(store: ObjectStore, serverName: string, name: string): Promise<StoredWal | undefined> {
+    if (!walHashDir(name)) return undefined;
+    const base = walKey(serverName, name);
+    const listing = this.folder(store, base);
+    if (listing.listedAt === -Infinity) await this.refresh(store, base, listing);
+    return pickStoredWal(base, listing.keys);
+  }
+
   /** Records a key this process stored. */
   noteStored(store: ObjectStore, key: string): void {
     this.stores.get(store)?.get(folderOf(key))?.keys.add(key);

@@ -253,6 +253,11 @@ test('a file rewritten under a name stored ahead is not answered from the stale 
   await idle(a.service);
 });
 
+/** WAL files in a spool: what bin/pgark may serve (no markers, no spare copies). */
+function spooledNames(spool: string): string[] {
+  return readdirSync(spool).filter((f) => !f.startsWith('.') && !f.includes('.absent') && !f.endsWith('.inflight')).sort();
+}
+
 function restoreSetup(label: string, maxParallel: number, inStore: string[], queueMib = Math.max(1, maxParallel - 1) * 16) {
   const s = controlledStore(label);
   const d = fakePgdata(join(work.path, label));
@@ -273,7 +278,8 @@ function restoreSetup(label: string, maxParallel: number, inStore: string[], que
     },
     restore: (name: string) => service.restore(name, dest, REF),
     spoolDir: restoreSpoolDir(rt, REF),
-    spool: () => readdirSync(restoreSpoolDir(rt, REF)).filter((f) => !f.endsWith(ABSENT_SUFFIX)).sort(),
+    /** The WAL files bin/pgark can serve (no markers, no spare copies). */
+    spool: () => spooledNames(restoreSpoolDir(rt, REF)),
     absent: () => readdirSync(restoreSpoolDir(rt, REF)).filter((f) => f.endsWith(ABSENT_SUFFIX)).sort(),
   };
 }
@@ -310,7 +316,9 @@ test('restore: the next segments come from the prefetch spool, a request waits f
   await after;
   await idle(r.service);
   assert.equal(r.count('list', SEG6), 0);
-  assert.deepEqual(r.names('get').sort(), [SEG1, SEG2, SEG3, SEG4, SEG4], 'SEG4 fetched back once the end is found, for PostgreSQL\'s re-read');
+  assert.deepEqual(r.names('get').sort(), [SEG1, SEG2, SEG3, SEG4], 'one GET each: the end was found while SEG4 waited in the spool, so its copy is PostgreSQL\'s re-read');
+  assert.deepEqual(r.spool(), [SEG4], 'SEG4 is back in the spool for the re-read');
+  assert.deepEqual(readFileSync(join(r.spoolDir, SEG4)), r.data.get(SEG4));
 });
 
 test('restore: a segment bin/pgark takes out of the spool by itself (no request) moves the prefetch window on', async () => {
@@ -400,9 +408,13 @@ test('restore of history files: found or NotFound (how PostgreSQL looks for newe
 test('restore: a segment the spool lacked (first one, archive end) lists the history files PostgreSQL probes next, and marks those absent', async () => {
   const r = restoreSetup('absent', 2, ['00000002.history', SEG1]);
   await r.fill();
+  const end = r.arrival('list', SEG2);
   await r.restore(SEG1);
-  assert.deepEqual(r.absent(), [`00000001.history${ABSENT_SUFFIX}`], 'timeline 1 has no history file; timeline 2 has one, so no marker');
-  assert.deepEqual(r.names('list').filter((n) => n.endsWith('.history')).sort(), ['00000001.history', '00000002.history']);
+  await end;
+  await idle(r.service);
+  assert.deepEqual(r.absent(), [`00000001.history${ABSENT_SUFFIX}`, `${SEG2}${ABSENT_SUFFIX}`], 'timeline 1 has no history file; timeline 2 has one, so no marker');
+  // Listed by the request, then again by the prefetch that found the archive's end (SEG2) once replay took SEG1.
+  assert.deepEqual(r.names('list').filter((n) => n.endsWith('.history')).sort(), ['00000001.history', '00000001.history', '00000002.history', '00000002.history']);
   // A listing that fails vouches for nothing: the marker goes.
   r.failNext('list', '00000001.history');
   await assert.rejects(r.restore(SEG2), NotFoundError);
@@ -479,5 +491,82 @@ test('restore: warm() fills the queue one transfer at a time until replay starts
   third.release();
   await idle(r.service);
   assert.deepEqual(r.spool(), [SEG2, SEG3, SEG4, SEG5, SEG6]);
+  r.service.close();
+});
+
+/**
+ * A file:// store whose every GET waits `ms` before its body comes: each on its own (`apart`, as
+ * over a network with a bandwidth per connection) or after the GETs before it (`shared`, as on
+ * cores that every transfer shares). Counts the GETs at once.
+ */
+function pacedStore(label: string, ms: number, pacing: 'apart' | 'shared') {
+  const real = new FileObjectStore(join(work.path, label, 'store'), `file://${label}`);
+  let queue = Promise.resolve();
+  let now = 0;
+  let most = 0;
+  const store: ObjectStore = Object.create(real);
+  store.get = async (key, opts) => {
+    most = Math.max(most, ++now);
+    try {
+      const turn = pacing === 'apart' ? Promise.resolve() : queue;
+      const paced = turn.then(() => new Promise<void>((r) => setTimeout(r, ms)));
+      if (pacing === 'shared') queue = paced;
+      await paced;
+      return await real.get(key, opts);
+    } finally {
+      now--;
+    }
+  };
+  return { real, store, mostAtOnce: () => most };
+}
+
+for (const [pacing, expectation] of [
+  ['apart', 'grow past two while each transfer takes as long beside more of them'],
+  ['shared', 'stay near two while more at once only take longer each'],
+] as const) {
+  test(`restore: the prefetch's lanes ${expectation} (${pacing})`, async () => {
+    const names = Array.from({ length: 16 }, (_, i) => seg(i + 1));
+    const s = pacedStore(`lanes-${pacing}`, pacing === 'apart' ? 200 : 60, pacing);
+    const d = fakePgdata(join(work.path, `lanes-${pacing}`));
+    const rt = walRuntime(d.pgdata);
+    ensureRuntimeDirs(rt);
+    for (const name of names) await s.real.put(walKey(SERVER, name), craftSegment(name));
+    process.env.PGARK_WAL_RESTORE_QUEUE_MIB = String(15 * 16);
+    const service = new RestoreService(rt, targetCache(s.store, 8));
+    // Replay took the first segment; the other 15 are the queue, which nothing takes from.
+    await service.restore(names[0], join(d.walDir, 'RECOVERYXLOG'), REF);
+    // The prefetch starts after the request's answer: busy first, then idle once the queue is spooled.
+    while (!service.busy) await new Promise((r) => setTimeout(r, 5));
+    await idle(service);
+    service.close();
+    assert.deepEqual(spooledNames(restoreSpoolDir(rt, REF)), names.slice(1));
+    if (pacing === 'apart') assert.ok(s.mostAtOnce() >= 4, `${s.mostAtOnce()} GETs at once at most`);
+    // main's rule (two, plus one per segment spooled) ran all 8 at once here.
+    else assert.ok(s.mostAtOnce() <= 3, `${s.mostAtOnce()} GETs at once at most: one lane more is tried, then dropped`);
+  });
+}
+
+
+test("restore: the end's absence marker, written again as replay takes a segment, outlives the earlier marker's timer", async () => {
+  const r = restoreSetup('marker-again', 3, [SEG1, SEG2]);
+  await r.fill();
+  const marker = join(r.spoolDir, `${SEG3}${ABSENT_SUFFIX}`);
+  const first = r.arrival('list', SEG3);
+  await r.restore(SEG1);
+  await first;
+  await idle(r.service);
+  const firstAt = performance.now();
+  assert.ok(existsSync(marker));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // Replay takes SEG2: the prefetch lists SEG3 again and writes its marker again, good for 2 s more.
+  const again = r.arrival('list', SEG3);
+  await r.restore(SEG2);
+  await again;
+  await idle(r.service);
+  const expires = Number(readFileSync(marker, 'utf8'));
+  // Past the first marker's 2 s, within the second's.
+  await new Promise((resolve) => setTimeout(resolve, 2300 - (performance.now() - firstAt)));
+  const now = Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
+  assert.ok(existsSync(marker) || now >= expires, 'bin/pgark answers PostgreSQL\'s repeat request for the end from the marker, without a Node start');
   r.service.close();
 });

@@ -1,17 +1,20 @@
 /**
  * The resident archiver's "already archived?" index on real stores (file:// and s3rver): one
  * folder LIST answers for many segments, later LISTs ask only for newer keys, and neither costs
- * the never-overwrite rule nor the recovery of an object that disappeared.
+ * the never-overwrite rule nor the recovery of an object that disappeared. The restore side's
+ * prefetch uses it too: a listed name is fetched without a LIST, and "absent" needs a LIST of the name.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ListOptions, ObjectStore } from '../../src/storage/types.js';
+import { NotFoundError } from '../../src/util/errors.js';
 import { archiveWalFile, EmptyArchiveGate, WalConflictError } from '../../src/wal/archive.js';
+import { fetchWalFile } from '../../src/wal/restore.js';
 import { ArchivedWalIndex } from '../../src/wal/stored-wal.js';
 import type { WalTarget } from '../../src/wal/target.js';
 import { craftSegment } from './helpers.js';
@@ -106,6 +109,30 @@ for (const kind of ['file', 's3'] as const) {
       const again = await archiveWalFile(target(client, 'lost'), wal.path, gate, { index });
       assert.deepEqual([again.status, again.key], ['stored', key]);
       assert.ok((await client.getBuffer(key)).equals(wal.data));
+    });
+
+    test("restore's lookup: listed names cost no LIST however old the listing, a name it lacks one LIST of its own, a listed object gone since is listed again", async () => {
+      const { store, lists } = recordingLists(client);
+      const folder = 'replay/wals/0000000100000000/';
+      const stored = new Map([1, 2, 3].map((n) => [n, craftSegment(segment(n))]));
+      for (const [n, bytes] of stored) await client.put(`${folder}${segment(n)}`, bytes);
+      // TTL 0: every listing is stale at once, as one is after a second of replay.
+      const index = new ArchivedWalIndex(0);
+      const dest = join(dir.path, 'RECOVERYXLOG');
+      for (const n of [1, 2]) {
+        await fetchWalFile(target(store, 'replay'), segment(n), dest, index);
+        assert.ok(readFileSync(dest).equals(stored.get(n)!));
+      }
+      assert.deepEqual(lists, [{ prefix: folder, startAfter: undefined }], 'one folder LIST for both: a WAN round trip before every GET on main');
+
+      lists.length = 0;
+      await assert.rejects(fetchWalFile(target(store, 'replay'), segment(4), dest, index), NotFoundError);
+      assert.deepEqual(lists, [{ prefix: `${folder}${segment(4)}`, startAfter: undefined }], 'the end of the archive: one LIST of the name, no refresh before it');
+
+      lists.length = 0;
+      await client.delete([`${folder}${segment(3)}`]);
+      await assert.rejects(fetchWalFile(target(store, 'replay'), segment(3), dest, index), NotFoundError);
+      assert.deepEqual(lists, [{ prefix: `${folder}${segment(3)}`, startAfter: undefined }], '"absent" only after a LIST of the name itself');
     });
   });
 }
