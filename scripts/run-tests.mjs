@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every compiled test file with Node's own test runner.
 // PGARK_TEST_FILTER=substring narrows the files; PGARK_TEST_CONCURRENCY sets how many files run at once.
-import { readdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -22,7 +23,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.PGARK_TEST_CONCURRENCY ?? '2';
+// One initdb per PostgreSQL build and arguments for the whole run (test/harness/initdb-template.ts).
+const templates = mkdtempSync(join(tmpdir(), 'pgark-initdb-templates-'));
+chmodSync(templates, 0o755);
+// Ctrl-C reaches the test runner too; this process stays to remove the templates after it.
+process.on('SIGINT', () => undefined);
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',
+  env: { ...process.env, PGARK_TEST_INITDB_TEMPLATES: templates },
 });
+rmSync(templates, { recursive: true, force: true });
 process.exit(r.status ?? 1);
