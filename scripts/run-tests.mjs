@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file with Node's own test runner.
-// PGARK_TEST_FILTER=substring narrows the files; PGARK_TEST_CONCURRENCY sets how many files run at once.
+// PGARK_TEST_FILTER=substring narrows the files; PGARK_TEST_CONCURRENCY sets how many files run at once;
+// PGARK_TEST_TAP=FILE also writes the TAP report (every test's duration, with the file of each failure) to FILE.
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,9 @@ const templates = mkdtempSync(join(tmpdir(), 'pgark-initdb-templates-'));
 chmodSync(templates, 0o755);
 // Ctrl-C reaches the test runner too; this process stays to remove the templates after it.
 process.on('SIGINT', () => undefined);
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout'];
+if (process.env.PGARK_TEST_TAP) reporters.push('--test-reporter=tap', `--test-reporter-destination=${process.env.PGARK_TEST_TAP}`);
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], {
   stdio: 'inherit',
   env: { ...process.env, PGARK_TEST_INITDB_TEMPLATES: templates },
 });
