@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-// Runs every compiled test file with Node's own test runner.
-// PGARK_TEST_FILTER=substring narrows the files; PGARK_TEST_CONCURRENCY sets how many files run at once.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+// Runs every compiled test file with Node's own test runner, the slowest files first.
+// PGARK_TEST_FILTER=substring narrows the files; PGARK_TEST_CONCURRENCY sets how many files run at once;
+// PGARK_TEST_TAP=FILE also writes the TAP report (every test's duration, with the file of each failure) to FILE;
+// PGARK_TEST_RECORD_DURATIONS=1 writes each file's measured seconds into test/durations.json.
+import { chmodSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { Duplex } from 'node:stream';
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
+
+const TEST_ROOT = resolve('dist/test');
+const DURATIONS = 'test/durations.json';
 
 function walk(dir) {
   const out = [];
@@ -15,14 +23,51 @@ function walk(dir) {
   return out;
 }
 
+/** A test file's key in test/durations.json: its path under test/ without the extension. */
+const keyOf = (file) => relative(TEST_ROOT, file).replace(/\.js$/, '');
+
+const recorded = existsSync(DURATIONS) ? JSON.parse(readFileSync(DURATIONS, 'utf8')) : {};
+// With two files at a time, a slow file started last leaves one slot idle until it ends; starting
+// the slowest first keeps that tail short. A file not recorded yet goes first, as it may be slow.
+const secondsOf = (file) => recorded[keyOf(file)] ?? Infinity;
+
 const filter = process.env.PGARK_TEST_FILTER;
-const files = walk('dist/test').filter((f) => !filter || f.includes(filter)).sort();
+const files = walk(TEST_ROOT)
+  .filter((f) => !filter || f.includes(filter))
+  .sort((a, b) => secondsOf(b) - secondsOf(a) || a.localeCompare(b));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const concurrency = process.env.PGARK_TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
-  stdio: 'inherit',
+const concurrency = Number(process.env.PGARK_TEST_CONCURRENCY ?? 2);
+
+// One initdb per PostgreSQL build and arguments for the whole run (test/harness/initdb-template.ts).
+const templates = mkdtempSync(join(tmpdir(), 'pgark-initdb-templates-'));
+chmodSync(templates, 0o755);
+process.env.PGARK_TEST_INITDB_TEMPLATES = templates;
+// Ctrl-C reaches the test files too; this process stays to remove the templates after them.
+process.on('SIGINT', () => undefined);
+
+// node --test runs files in name order whatever order it is given; run() keeps this one.
+const stream = run({ files, concurrency });
+const measured = {};
+const count = (event) => {
+  if (event.nesting !== 0 || !event.file) return;
+  measured[keyOf(event.file)] = (measured[keyOf(event.file)] ?? 0) + event.details.duration_ms / 1000;
+};
+stream.on('test:pass', count);
+stream.on('test:fail', (event) => {
+  process.exitCode = 1;
+  count(event);
 });
-process.exit(r.status ?? 1);
+stream.pipe(new spec()).pipe(process.stdout);
+if (process.env.PGARK_TEST_TAP) stream.pipe(Duplex.from(tap)).pipe(createWriteStream(process.env.PGARK_TEST_TAP));
+stream.on('end', () => {
+  rmSync(templates, { recursive: true, force: true });
+  if (process.env.PGARK_TEST_RECORD_DURATIONS) {
+    const merged = { ...recorded };
+    for (const [key, seconds] of Object.entries(measured)) merged[key] = Math.round(seconds * 10) / 10;
+    const sorted = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)));
+    writeFileSync(DURATIONS, `${JSON.stringify(sorted, null, 2)}\n`);
+  }
+});

@@ -6,7 +6,8 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { findPgBinaries, type PgBinaries } from '../../src/pg/binaries.js';
-import { initdb, pgCtlStart, pgCtlStop, runPgTool, serverIdentity, mkdirForServer, type RunAs } from '../../src/pg/local-server.js';
+import { pgCtlStart, pgCtlStop, runPgTool, serverIdentity, mkdirForServer, type RunAs } from '../../src/pg/local-server.js';
+import { createCluster } from './initdb-template.js';
 import { freePort } from './ports.js';
 import { scratchDir } from './tmp.js';
 
@@ -57,7 +58,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   const sockDir = join(dir.path, 'sock');
   mkdirForServer(sockDir, who);
   const logFile = join(dir.path, 'postgres.log');
-  await initdb(bin, pgdata, who, opts.initdbArgs ?? ['--data-checksums']);
+  await createCluster(bin, pgdata, who, opts.initdbArgs ?? ['--data-checksums']);
   const port = await freePort();
   const host = '127.0.0.1';
   const server: PgServer = {

@@ -33,7 +33,12 @@ export async function startServerProcess(bin: string, argsFor: (port: number) =>
     child.stdout!.on('data', (d) => (output = (output + d).slice(-8000)));
     child.stderr!.on('data', (d) => (output = (output + d).slice(-8000)));
     const exited = new Promise<'exited'>((resolve) => child.once('exit', () => resolve('exited')));
-    const ready = await Promise.race([waitForPort(port, '127.0.0.1', 30_000).then(() => 'ready' as const), exited]);
+    // Azurite took over 30 s to listen while several test suites shared the 2 cores (load 27-31,
+    // 2026-12-06), which failed a test that had nothing wrong; one that never listens is killed.
+    const ready = await Promise.race([waitForPort(port, '127.0.0.1', 180_000).then(() => 'ready' as const), exited]).catch((err: Error) => {
+      child.kill('SIGKILL');
+      throw new Error(`${label} did not start: ${err.message}\n${output}`);
+    });
     if (ready === 'ready') {
       // A test process that crashes or exits without stop() must not leave the server behind.
       const killOnExit = () => child.kill('SIGKILL');

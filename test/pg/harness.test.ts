@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres } from '../harness/postgres.js';
 import { installedMajors } from '../../src/pg/binaries.js';
+import { readControlFile } from '../../src/pg/control-file.js';
 
 test('every PostgreSQL major the suite needs (14-17) is installed', () => {
   const majors = installedMajors();
@@ -15,5 +16,21 @@ test('the harness starts a real PostgreSQL and runs a query', async () => {
     assert.match(rows[0].v, /^17\d{4}$/);
   } finally {
     await pg.destroy();
+  }
+});
+
+test('clusters copied from one initdb template each have a system identifier of their own, and start with it', async () => {
+  const servers = await Promise.all([startPostgres({ major: 15 }), startPostgres({ major: 15 })]);
+  try {
+    const identifiers = await Promise.all(
+      servers.map(async (pg) => {
+        const [{ id }] = await pg.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()');
+        assert.equal((await readControlFile(pg.pgdata)).systemIdentifier, id);
+        return id;
+      }),
+    );
+    assert.notEqual(identifiers[0], identifiers[1]);
+  } finally {
+    await Promise.all(servers.map((pg) => pg.destroy()));
   }
 });
