@@ -7,7 +7,7 @@
  *   BENCH_TOOLS=pgark,pgbackrest BENCH_CODECS=none,lz4 ...     # a subset
  *   npm run bench:backup -- --incremental     # pgark full, ~BENCH_CHANGE_PCT % of the pages changed, then incremental
  *   BENCH_CHANGE_SPREAD=pages npm run bench:backup -- --incremental   # the changed rows spread one page in 50
- *   BENCH_RESTORE=1 ...                       # also restore each pgark backup, with its own peak RSS and CPU
+ *   BENCH_RESTORE=1 ...                       # also restore each of this build's backups, with its own peak RSS and CPU
  *   BENCH_KEEP_DATA=/var/tmp/bench-10g BENCH_SCALE=600 BENCH_TEXT_MB=1000 ...   # keep the loaded database for the next run
  *
  * Every tool reads the data directory on this host, writes over https to the same s3rver and
@@ -66,8 +66,9 @@ const SPREAD = process.env.BENCH_CHANGE_SPREAD === 'pages' ? 'pages' : 'contiguo
  */
 const KEEP_DATA = process.env.BENCH_KEEP_DATA;
 /**
- * BENCH_RESTORE=1: each pgark backup is restored right after it is taken, by the same build
- * (`pgark restore` of the latest backup into an empty directory, removed afterwards; no WAL replay).
+ * BENCH_RESTORE=1: each backup of this build's pgark is restored right after it is taken, by the
+ * same build (`pgark restore` of the latest backup into an empty directory, removed afterwards; no
+ * WAL replay).
  */
 const RESTORE = process.env.BENCH_RESTORE === '1';
 /**
@@ -276,7 +277,7 @@ async function main(): Promise<void> {
           r = await timed(launcher, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
           const before = results.filter((x) => x.tool === 'pgark' || x.tool === 'before').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
-          if (RESTORE && r.code === 0) {
+          if (RESTORE && tool === 'pgark' && r.code === 0) {
             const dir = join(work.path, 'restored');
             const rr = await timed(launcher, ['restore', '-f', recoveryYaml, '--pgdata', dir, '--jobs', String(JOBS)], PGARK_ENV);
             rmSync(dir, { recursive: true, force: true });
