@@ -7,11 +7,13 @@
  *   BENCH_TOOLS=pgark,pgbackrest BENCH_CODECS=none,lz4 ...     # a subset
  *   npm run bench:backup -- --incremental     # pgark full, ~BENCH_CHANGE_PCT % of the pages changed, then incremental
  *   BENCH_CHANGE_SPREAD=pages npm run bench:backup -- --incremental   # the changed rows spread one page in 50
+ *   BENCH_RESTORE=1 ...                       # also restore each of this build's backups, with its own peak RSS and CPU
+ *   BENCH_KEEP_DATA=/var/tmp/bench-10g BENCH_SCALE=600 BENCH_TEXT_MB=1000 ...   # keep the loaded database for the next run
  *
  * Every tool reads the data directory on this host, writes over https to the same s3rver and
  * waits, as it does by default, for what it needs: pgark and pgBackRest for the end WAL segment
  * to be archived (archive_command runs both archivers), barman-cloud for nothing. Printed per
- * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M) and CPU
+ * run: wall seconds, MB/s of database size, stored size and ratio, peak RSS (GNU time %M KiB, printed in MiB) and CPU
  * seconds (user + system of the tool's processes).
  *
  * --incremental measures pgark alone: a full backup, then an UPDATE of a contiguous BENCH_CHANGE_PCT
@@ -21,7 +23,7 @@
  * <= 25 % of the time), and, from the 8 KiB pages that changed between the two, what a block-level
  * incremental would store and its block map would weigh for block sizes from 8 KiB to 1 MiB.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
@@ -35,6 +37,7 @@ import { wanConditions, wanOption } from './util.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { openObjectStore } from '../src/storage/open.js';
+import { recoveryManifest } from '../test/recovery/helpers.js';
 import { pgbackrestConfig } from './pgbackrest.js';
 import { loadBenchData, timed, waitArchiverIdle } from './database.js';
 
@@ -55,6 +58,19 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 2);
 const INCREMENTAL = process.argv.includes('--incremental');
 const CHANGE_PCT = Number(process.env.BENCH_CHANGE_PCT ?? 2);
 const SPREAD = process.env.BENCH_CHANGE_SPREAD === 'pages' ? 'pages' : 'contiguous';
+/**
+ * BENCH_KEEP_DATA=DIR: the loaded data directory is moved to DIR when the run ends, and a later run
+ * with the same DIR starts from it instead of loading (BENCH_SCALE and BENCH_TEXT_MB are then
+ * ignored): a 10 GB database takes many minutes to load. DIR must be on the scratch directory's file
+ * system (a rename); remove it when done.
+ */
+const KEEP_DATA = process.env.BENCH_KEEP_DATA;
+/**
+ * BENCH_RESTORE=1: each backup of this build's pgark is restored right after it is taken, by the
+ * same build (`pgark restore` of the latest backup into an empty directory, removed afterwards; no
+ * WAL replay).
+ */
+const RESTORE = process.env.BENCH_RESTORE === '1';
 /**
  * pgark runs as users run it, through its launcher (which sets glibc's malloc for a backup), on this
  * Node; to profile it, point PGARK_NODE at a script that runs `node --cpu-prof ... "$@"`.
@@ -175,8 +191,8 @@ async function incrementalRun(pg: PgServer, store: TestStore, manifest: string, 
   const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)} %`;
   const [load] = loadavg();
   console.log(`changed: ${updated[0].n} of ${n} pgbench_accounts rows (${CHANGE_PCT} %, ${SPREAD}), table now ${pages} pages; codec ${codec}; load average ${load.toFixed(1)}`);
-  console.log(`full:        ${full.seconds.toFixed(1)} s, stored ${mb(full.bytes)} MB, peak RSS ${(full.rssKb / 1024).toFixed(0)} MB`);
-  console.log(`incremental: ${incr.seconds.toFixed(1)} s, stored ${mb(incr.bytes)} MB, peak RSS ${(incr.rssKb / 1024).toFixed(0)} MB`);
+  console.log(`full:        ${full.seconds.toFixed(1)} s, stored ${mb(full.bytes)} MB, peak RSS ${(full.rssKb / 1024).toFixed(0)} MiB`);
+  console.log(`incremental: ${incr.seconds.toFixed(1)} s, stored ${mb(incr.bytes)} MB, peak RSS ${(incr.rssKb / 1024).toFixed(0)} MiB`);
   console.log(`incremental / full: bytes ${pct(incr.bytes, full.bytes)} (bar <= 5 %), time ${pct(incr.seconds, full.seconds)} (bar <= 25 %); database ${mb(dbBytes)} MB`);
   console.log(`\nblock size for block maps (pages changed between the full and the incremental; pgark uses ${BLOCK_SIZE / 1024} KiB):`);
   for (const line of blockSizeTable(atFull, atIncremental, sizes)) console.log(`  ${line}`);
@@ -189,8 +205,20 @@ async function main(): Promise<void> {
   const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
   const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
   const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  let loaded = false;
+  const reused = KEEP_DATA !== undefined && existsSync(join(KEEP_DATA, 'PG_VERSION'));
+  if (reused) {
+    rmSync(pg.pgdata, { recursive: true });
+    renameSync(KEEP_DATA, pg.pgdata);
+    // Its postgresql.conf names the last run's port and socket; the settings appended below come later and win.
+    pg.configure({ port: pg.port, unix_socket_directories: join(pg.baseDir, 'sock') });
+  }
   const results: Result[] = [];
   const cleanup = async () => {
+    if (KEEP_DATA !== undefined && loaded) {
+      await pg.stop('fast').catch(() => undefined);
+      renameSync(pg.pgdata, KEEP_DATA);
+    }
     await pg.destroy();
     await pgarkStore.stop();
     await barmanStore.stop();
@@ -206,7 +234,9 @@ async function main(): Promise<void> {
   try {
     const manifest = join(work.path, 'cluster.yaml');
     writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench' }));
-    chmodSync(manifest, 0o644);
+    const recoveryYaml = join(work.path, 'recovery.yaml');
+    writeFileSync(recoveryYaml, recoveryManifest(pgarkStore, { name: 'restored', sourceName: 'bench', noBackup: true }));
+    for (const f of [manifest, recoveryYaml]) chmodSync(f, 0o644);
     const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest', JOBS);
     // Both archivers only when pgBackRest is measured (each waits for its end segment in its own
     // repository). Without it, pgark's default archiving (the resident WAL daemon): two archivers
@@ -221,9 +251,10 @@ async function main(): Promise<void> {
     await pg.start();
     const who = pg.who;
     const t0 = Date.now();
-    await loadBenchData(pg, SCALE, TEXT_MB);
+    if (!reused) await loadBenchData(pg, SCALE, TEXT_MB);
+    loaded = true;
     const dbBytes = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
-    console.log(`database: ${mb(dbBytes)} MB (pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text), loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    console.log(`database: ${mb(dbBytes)} MB, ${reused ? `kept by an earlier run in ${KEEP_DATA}` : `pgbench scale ${SCALE} + ${TEXT_MB} MB of hex text, loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`}`);
     const pbrEnv = { PGHOST: join(pg.baseDir, 'sock') };
     if (withPgbackrest) {
       const sc = await timed('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', 'stanza-create'], pbrEnv, who?.uid, who?.gid);
@@ -242,9 +273,18 @@ async function main(): Promise<void> {
         let r;
         let stored = 0;
         if (tool === 'pgark' || tool === 'before') {
-          r = await timed(tool === 'before' ? join(BEFORE!, 'bin', 'pgark') : PGARK, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
+          const launcher = tool === 'before' ? join(BEFORE!, 'bin', 'pgark') : PGARK;
+          r = await timed(launcher, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
           const before = results.filter((x) => x.tool === 'pgark' || x.tool === 'before').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
+          if (RESTORE && tool === 'pgark' && r.code === 0) {
+            const dir = join(work.path, 'restored');
+            const rr = await timed(launcher, ['restore', '-f', recoveryYaml, '--pgdata', dir, '--jobs', String(JOBS)], PGARK_ENV);
+            rmSync(dir, { recursive: true, force: true });
+            console.log(
+              `${codec.padEnd(6)} ${tool.padEnd(10)} load ${loadavg()[0].toFixed(1).padStart(4)} ${rr.code === 0 ? '' : 'FAILED '}restore ${rr.seconds.toFixed(1)} s  peak RSS ${(rr.rssKb / 1024).toFixed(0)} MiB  CPU ${rr.cpuSeconds.toFixed(1)} s${rr.code === 0 ? '' : `\n    ${rr.stderr.slice(-300)}`}`,
+            );
+          }
         } else if (tool === 'barman') {
           const b = barmanStore.barman!;
           r = await timed('barman-cloud-backup', [...b.args, ...codecArgs, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], b.env);
@@ -260,7 +300,7 @@ async function main(): Promise<void> {
         const res: Result = { tool, codec, seconds: r.seconds, storedBytes: stored, peakRssKb: r.rssKb, ok: r.code === 0, note: r.code === 0 ? undefined : r.stderr.slice(-300) };
         results.push(res);
         console.log(
-          `${codec.padEnd(6)} ${tool.padEnd(10)} load ${loadavg()[0].toFixed(1).padStart(4)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MB  CPU ${r.cpuSeconds.toFixed(1)} s${res.note ? `\n    ${res.note}` : ''}`,
+          `${codec.padEnd(6)} ${tool.padEnd(10)} load ${loadavg()[0].toFixed(1).padStart(4)} ${res.ok ? '' : 'FAILED '}${r.seconds.toFixed(1).padStart(7)} s ${(dbBytes / 1e6 / r.seconds).toFixed(1).padStart(7)} MB/s  stored ${mb(stored).padStart(6)} MB (ratio ${(dbBytes / Math.max(1, stored)).toFixed(2)})  peak RSS ${(r.rssKb / 1024).toFixed(0)} MiB  CPU ${r.cpuSeconds.toFixed(1)} s${res.note ? `\n    ${res.note}` : ''}`,
         );
       }
     }
@@ -271,7 +311,7 @@ async function main(): Promise<void> {
       const vs = results
         .filter((x) => x.codec === codec && x.tool !== 'pgark' && x.ok)
         .map((x) => `${x.tool} ${x.seconds.toFixed(1)} s (x${(x.seconds / p.seconds).toFixed(2)})`);
-      console.log(`  ${codec.padEnd(6)} pgark ${p.seconds.toFixed(1)} s, ${(dbBytes / 1e6 / p.seconds).toFixed(1)} MB/s, peak RSS ${(p.peakRssKb / 1024).toFixed(0)} MB; ${vs.join('; ')}`);
+      console.log(`  ${codec.padEnd(6)} pgark ${p.seconds.toFixed(1)} s, ${(dbBytes / 1e6 / p.seconds).toFixed(1)} MB/s, peak RSS ${(p.peakRssKb / 1024).toFixed(0)} MiB; ${vs.join('; ')}`);
     }
   } finally {
     await cleanup();

@@ -6,10 +6,12 @@
  * there becomes the process id, for a tree of processes that all inherit the preload.
  * Once the Buffers pass 24 MiB, it runs one full collection and records what is left 100 ms later
  * (`live*`): what the backup really holds, against what was dead but not yet collected.
+ * PGARK_BENCH_SERIES_MS=N also appends one line of JSON every N ms to the samples file's name plus
+ * `.series` (the same fields, with seconds since start): what grows over a long run.
  * PGARK_BENCH_MINOR_GC_MS=N also runs a young-generation collection every N ms (a what-if: how
  * much of the peak is dead Buffers that no scavenge has reclaimed yet).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -43,6 +45,15 @@ if (out) {
     dirty = false;
     writeFileSync(out, JSON.stringify({ ...sample, ...live }));
   }, 100).unref();
+  const seriesEvery = Number(process.env.PGARK_BENCH_SERIES_MS ?? 0);
+  if (seriesEvery > 0) {
+    const t0 = performance.now();
+    setInterval(() => {
+      const m = process.memoryUsage();
+      const line = { s: Math.round(performance.now() - t0) / 1000, rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rssAnon: statusKiB('RssAnon') * 1024, rssFile: statusKiB('RssFile') * 1024 };
+      appendFileSync(`${out}.series`, `${JSON.stringify(line)}\n`);
+    }, seriesEvery).unref();
+  }
   const minorEvery = Number(process.env.PGARK_BENCH_MINOR_GC_MS ?? 0);
   if (minorEvery > 0) {
     setInterval(() => gc({ type: 'minor' }), minorEvery).unref();

@@ -27,7 +27,7 @@ import { Crc32c, selfCheckedCrcs } from '../io/hash.js';
 import { UserError } from '../util/errors.js';
 import type { ServerFacts, SourceEntry } from './types.js';
 import type { StoredFile } from './archive-writer.js';
-import { BLOCK_SIZE, blockHash, blocksOf, hashingEntry } from './block-map.js';
+import { BLOCK_SIZE, BlockHashes, blocksOf, hashingEntry } from './block-map.js';
 
 export type BackupType = 'full' | 'incremental';
 
@@ -107,13 +107,12 @@ async function* changedBlocks(
   const parentHolders = blockHolders(was);
   const parentBlocks = parentHolders.length;
   const crc = new Crc32c();
-  const hashes: Buffer[] = [];
+  const hashes = new BlockHashes(entry.size, size);
   const holders: string[] = [];
   let i = 0;
   for await (const block of blocksOf(body, entry.size, size)) {
     crc.update(block);
-    const h = blockHash(block);
-    hashes.push(h);
+    const h = hashes.add(block);
     // A block as long as the parent's and with its hash is the parent's block (a shorter last block never matches a full one).
     const sameLength = i < parentBlocks && block.length === Math.min(size, was.size - i * size);
     if (sameLength && h.equals(parentHashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) {
@@ -130,7 +129,7 @@ async function* changedBlocks(
     mtime: entry.mtime.getTime(),
     crc32c: crc.digest(),
     holder: holders.reduce((a, b) => (b > a ? b : a), was.holder),
-    blocks: { size, hashes: Buffer.concat(hashes).toString('base64'), runs: holderRuns(holders) },
+    blocks: { size, hashes: hashes.base64(), runs: holderRuns(holders) },
   });
 }
 

@@ -2,11 +2,14 @@
  * The block map's parts without a server: cutting a body into blocks (a source that grew is cut,
  * one that shrank is padded, as the archive writer stores it), block member names, holder runs,
  * and the file map check that a restore relies on (a version-2 map whose runs or hashes do not
- * cover the file is refused; a version-1 map is still read). The store is a real file:// store.
+ * cover the file is refused; a version-1 map is still read), and a file's block hashes held in one
+ * buffer while it streams. The store is a real file:// store.
  */
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { blocksOf } from '../../src/backup/block-map.js';
+import { queryObjects } from 'node:v8';
+import { BLOCK_SIZE, blocksOf, hashingEntry } from '../../src/backup/block-map.js';
 import { BLOCK_HASH_BYTES, blockEntryPath, blockHolders, holderRuns, parseBlockEntry, readFileMap, type FileMap } from '../../src/catalog/incremental.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
@@ -34,6 +37,28 @@ describe('block maps', () => {
     assert.deepEqual(shrunk.map((b) => b.length), [8, 4]);
     assert.deepEqual(Buffer.concat(shrunk), Buffer.concat([Buffer.from([0, 1, 2, 3, 4]), Buffer.alloc(7)]));
     assert.deepEqual(await collect(blocksOf(chunks(), 0, 8)), []);
+  });
+
+  it('holds the block hashes of a file being read in one buffer, not in an object per block', async () => {
+    const blocks = 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    async function* body(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < (blocks * BLOCK_SIZE) / chunk.length; i++) yield chunk;
+    }
+    let hashes = '';
+    const entry = hashingEntry({ type: 'file', path: 'base/5/16384', mode: 0o600, mtime: new Date(0), size: blocks * BLOCK_SIZE, body: body() }, (h) => (hashes = h));
+    assert.equal(entry.type, 'file');
+    const reader = (entry as { body: AsyncIterable<Uint8Array> }).body[Symbol.asyncIterator]();
+    // queryObjects collects first: what it counts is what the stream still holds.
+    const liveBuffers = () => queryObjects(Buffer, { format: 'count' }) as number;
+    const before = liveBuffers();
+    for (let i = 0; i < blocks - 1; i++) await reader.next();
+    const held = liveBuffers() - before;
+    // A Buffer per block kept until the file ends: 1023 here, 8192 for each 1 GiB segment of a table.
+    assert.ok(held < 16, `${held} Buffers alive after ${blocks - 1} of ${blocks} blocks`);
+    while (!(await reader.next()).done);
+    const one = createHash('sha256').update(Buffer.alloc(BLOCK_SIZE, 7)).digest().subarray(0, BLOCK_HASH_BYTES);
+    assert.deepEqual(Buffer.from(hashes, 'base64'), Buffer.concat(Array.from({ length: blocks }, () => one)));
   });
 
   it('names block members so that only they parse as blocks', () => {
