@@ -482,7 +482,7 @@ async function storeCeiling(resolved: ReturnType<Awaited<ReturnType<typeof start
 }
 
 function printRows(rows: Row[], title: string): void {
-  console.log(`\n${title}; peak RSS in MB by process`);
+  console.log(`\n${title}; peak RSS in MiB by process (VmHWM)`);
   console.log('run                  data    cpu   start  replay  promo   total');
   for (const r of rows) console.log(`${r.what.padEnd(18)} ${fmt(r.data)} ${fmt(r.cpu)}  ${fmt(r.start)}  ${fmt(r.replay)} ${fmt(r.promotion)}  ${fmt(r.total)}   ${peaksText(r.peaks)}`);
 }
