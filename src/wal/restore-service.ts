@@ -119,7 +119,11 @@ export class RestoreService {
   private readonly failed = new Set<string>();
   /** By spool: the segment fetched back for PostgreSQL's re-read at the archive's end (once per end). */
   private readonly fetchedBack = new Map<string, string>();
-  private readonly index = new ArchivedWalIndex();
+  /**
+   * Never stale: a name the folder's listing lacks is answered by a LIST of that name (restore.ts), never
+   * by the listing, so listing the folder again before every miss would only add a round trip.
+   */
+  private readonly index = new ArchivedWalIndex(Infinity);
   private readonly absenceMarkers = new AbsenceMarkers();
   /** History listings started by the prefetch, which no request waits for. */
   private readonly listings = new Set<Promise<void>>();

@@ -137,7 +137,7 @@ class WalFileWriter extends Writable {
  */
 export async function fetchWalFile(target: WalTarget, name: string, dest: string, index?: ArchivedWalIndex): Promise<number> {
   if (!classifyWalName(name)) throw new UserError(`"${name}" is not a WAL file name`, 'restore_command must pass %f %p', 3);
-  const listed = index && (await index.listed(target.store, target.serverName, name).catch(() => undefined));
+  const listed = index && (await index.find(target.store, target.serverName, name).catch(() => undefined));
   if (listed) {
     try {
       return await fetchStoredWal(target, name, dest, listed, 0);

@@ -68,28 +68,19 @@ export class ArchivedWalIndex {
 
   constructor(private readonly ttlMs = LISTING_TTL_MS) {}
 
+  /**
+   * The stored key of `name`, from its folder's listing. A key the listing holds answers whatever
+   * the listing's age (a stored object leaves it only by forget()); only "not stored" needs the folder
+   * listed within the TTL, so a lookup of a listed name never costs a round trip.
+   */
   async find(store: ObjectStore, serverName: string, name: string): Promise<StoredWal | undefined> {
     // .history files sit at the top of wals/, beside everything else: one LIST per name.
     if (!walHashDir(name)) return findStoredWal(store, serverName, name);
     const base = walKey(serverName, name);
     const listing = this.folder(store, base);
-    if (performance.now() - listing.listedAt > this.ttlMs) await this.refresh(store, base, listing);
-    return pickStoredWal(base, listing.keys);
-  }
-
-  /**
-   * The restore side's lookup: a name its folder's listing holds is answered from it, even when the
-   * listing is older than the TTL (each refresh was one more round trip before every prefetched
-   * segment's GET); the folder is listed only the first time. Undefined when the listing does not hold
-   * the name, which never means absent: the caller lists the name itself then (one round trip, where
-   * a refresh and then that LIST would be two), and looks a listed object the store no longer has up
-   * again after forget().
-   */
-  async listed(store: ObjectStore, serverName: string, name: string): Promise<StoredWal | undefined> {
-    if (!walHashDir(name)) return undefined;
-    const base = walKey(serverName, name);
-    const listing = this.folder(store, base);
-    if (listing.listedAt === -Infinity) await this.refresh(store, base, listing);
+    const known = pickStoredWal(base, listing.keys);
+    if (known || (listing.listedAt !== -Infinity && performance.now() - listing.listedAt <= this.ttlMs)) return known;
+    await this.refresh(store, base, listing);
     return pickStoredWal(base, listing.keys);
   }
 
