@@ -497,16 +497,16 @@ test('restore: warm() fills the queue one transfer at a time until replay starts
 /**
  * A file:// store whose every GET waits `ms` before its body comes: each on its own (`apart`, as
  * over a network with a bandwidth per connection) or after the GETs before it (`shared`, as on
- * cores that every transfer shares). Counts the GETs at once.
+ * cores that every transfer shares). Records how many GETs ran at once as each one started.
  */
 function pacedStore(label: string, ms: number, pacing: 'apart' | 'shared') {
   const real = new FileObjectStore(join(work.path, label, 'store'), `file://${label}`);
   let queue = Promise.resolve();
   let now = 0;
-  let most = 0;
+  const atStart: number[] = [];
   const store: ObjectStore = Object.create(real);
   store.get = async (key, opts) => {
-    most = Math.max(most, ++now);
+    atStart.push(++now);
     try {
       const turn = pacing === 'apart' ? Promise.resolve() : queue;
       const paced = turn.then(() => new Promise<void>((r) => setTimeout(r, ms)));
@@ -517,7 +517,7 @@ function pacedStore(label: string, ms: number, pacing: 'apart' | 'shared') {
       now--;
     }
   };
-  return { real, store, mostAtOnce: () => most };
+  return { real, store, atStart };
 }
 
 for (const [pacing, expectation] of [
@@ -540,9 +540,15 @@ for (const [pacing, expectation] of [
     await idle(service);
     service.close();
     assert.deepEqual(spooledNames(restoreSpoolDir(rt, REF)), names.slice(1));
-    if (pacing === 'apart') assert.ok(s.mostAtOnce() >= 4, `${s.mostAtOnce()} GETs at once at most`);
-    // main's rule (two, plus one per segment spooled) ran all 8 at once here.
-    else assert.ok(s.mostAtOnce() <= 3, `${s.mostAtOnce()} GETs at once at most: one lane more is tried, then dropped`);
+    const most = Math.max(...s.atStart);
+    if (pacing === 'apart') assert.ok(most >= 4, `${most} GETs at once at most`);
+    else {
+      // The rule before the gauge (two, plus one per segment spooled) ran all 8 at once here. A
+      // timer late on a loaded machine can make one more lane look worth it once; the gauge then
+      // tries it and steps back, so most GETs still start beside two others at most.
+      const beyondThree = s.atStart.filter((n) => n > 3).length;
+      assert.ok(beyondThree <= 3, `GETs at once as each started: ${s.atStart.join(' ')}; one lane more is tried, then dropped`);
+    }
   });
 }
 
