@@ -14,8 +14,8 @@ export type ToWorker =
   | { id: number; op: 'end' }
   | { id: number; op: 'credit'; n: number }
   | { id: number; op: 'close' }
-  /** A transfer buffer the main thread has copied out of, back for the next decoded chunk. */
-  | { id: number; op: 'give'; chunk: ArrayBuffer };
+  /** A transfer buffer the main thread has copied out of, back for the next decoded chunk, with the credit its chunk earned (0 or 1). */
+  | { id: number; op: 'give'; chunk: ArrayBuffer; credit: number };
 
 export type FromWorker =
   /** The compressed chunk is decoded; its buffer comes back for the next one. */

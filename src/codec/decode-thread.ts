@@ -6,6 +6,10 @@
  * Memory stays bounded both ways: at most IN_FLIGHT compressed chunks are on their way to the
  * worker before the writer waits, and the worker sends at most CREDIT decoded chunks ahead of what
  * the reader has taken (a Transform's usual backpressure, carried across the thread boundary).
+ * Each message costs both threads a structured clone: the socket's chunks (TLS records, 16 KiB)
+ * travel gathered into the shelf's 64 KiB buffers, and a decoded chunk's buffer goes back with the
+ * credit it earns, in one message (postMessage was the main thread's largest cost while a WAN
+ * restore extracted: 0.21 of 1.6 CPU seconds, docs/recovery.md).
  * Workers: one per core left over by the main thread, shared by every stream, ended when idle.
  */
 import { availableParallelism } from 'node:os';
@@ -69,6 +73,9 @@ class OffThreadDecoder extends Transform {
   private flushed: TransformCallback | undefined;
   /** Credit the reader owes the worker: chunks pushed while the readable side was full. */
   private owed = 0;
+  /** Compressed bytes gathered for the next message, and how many. */
+  private gathered: ArrayBuffer | undefined;
+  private gatheredLength = 0;
 
   constructor(private readonly codec: CodecName) {
     super();
@@ -84,16 +91,30 @@ class OffThreadDecoder extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    let room = true;
+    if (this.gathered && this.gatheredLength + chunk.length > this.gathered.byteLength) room = this.send();
     // A copy the worker can own (the chunk usually shares its ArrayBuffer with the socket's), in a
     // buffer the worker handed back, so that memory stays on the thread that allocated it.
-    const ab = inputs.take(chunk.length);
-    new Uint8Array(ab).set(chunk);
-    this.post({ id: this.id, op: 'data', chunk: ab, length: chunk.length }, [ab]);
-    if (++this.inFlight < IN_FLIGHT) callback();
+    this.gathered ??= inputs.take(chunk.length);
+    new Uint8Array(this.gathered).set(chunk, this.gatheredLength);
+    this.gatheredLength += chunk.length;
+    // Sent once a chunk of the same size would no longer fit.
+    if (this.gathered.byteLength - this.gatheredLength < chunk.length) room = this.send();
+    if (room) callback();
     else this.waiting = callback;
   }
 
+  /** Sends the gathered bytes; false when IN_FLIGHT messages now wait for the worker. */
+  private send(): boolean {
+    const chunk = this.gathered!;
+    this.post({ id: this.id, op: 'data', chunk, length: this.gatheredLength }, [chunk]);
+    this.gathered = undefined;
+    this.gatheredLength = 0;
+    return ++this.inFlight < IN_FLIGHT;
+  }
+
   override _flush(callback: TransformCallback): void {
+    if (this.gathered) this.send();
     this.flushed = callback;
     this.post({ id: this.id, op: 'end' });
   }
@@ -121,9 +142,9 @@ class OffThreadDecoder extends Transform {
         // (decode-worker.ts says why).
         const decoded = Buffer.allocUnsafe(msg.length);
         decoded.set(new Uint8Array(msg.chunk, 0, msg.length));
-        this.post({ id: this.id, op: 'give', chunk: msg.chunk }, [msg.chunk]);
-        if (this.push(decoded)) this.post({ id: this.id, op: 'credit', n: 1 });
-        else this.owed++;
+        const taken = this.push(decoded);
+        if (!taken) this.owed++;
+        this.post({ id: this.id, op: 'give', chunk: msg.chunk, credit: taken ? 1 : 0 }, [msg.chunk]);
         return;
       }
       case 'end':
@@ -145,16 +166,30 @@ class OffThreadDecoder extends Transform {
   private release(): void {
     const t = this.thread;
     if (!t.lanes.delete(this.id) || t.lanes.size > 0) return;
-    // An idle worker must not keep the process alive: `pgark restore` waited IDLE_MS after its work for it.
-    t.worker.unref();
-    t.idle = setTimeout(() => {
-      if (t.lanes.size > 0) return;
-      const i = threads.indexOf(t);
-      if (i >= 0) threads.splice(i, 1);
-      void t.worker.terminate();
-    }, IDLE_MS);
-    t.idle.unref();
+    idle(t);
   }
+}
+
+/** Ends a thread that no stream takes within IDLE_MS; meanwhile it keeps no process alive (`pgark restore` once waited IDLE_MS after its work for it). */
+function idle(t: Thread): void {
+  t.worker.unref();
+  t.idle = setTimeout(() => {
+    if (t.lanes.size > 0) return;
+    const i = threads.indexOf(t);
+    if (i >= 0) threads.splice(i, 1);
+    void t.worker.terminate();
+  }, IDLE_MS);
+  t.idle.unref();
+}
+
+/**
+ * Starts a thread for `codec` before its first stream. A worker's start (a new isolate loading the
+ * codecs: 0.16-0.19 CPU s, 0.6 s of wall time at load 6) otherwise comes between a restore's first
+ * compressed byte and its first decoded one; started when the restore learns its codec from the
+ * pre-checks, it runs beside their round trips. Unused, it ends like any idle thread.
+ */
+export function startDecodeThread(codec: CodecName): void {
+  if (OFF_THREAD_CODECS.has(codec) && threads.length === 0) idle(spawn());
 }
 
 /** decompressStream, with zstd and snappy decoded on a worker thread. */

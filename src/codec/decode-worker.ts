@@ -68,12 +68,21 @@ function open(id: number, codec: ToWorker & { op: 'open' }): void {
   });
 }
 
+function addCredit(lane: Lane, n: number): void {
+  lane.credit += n;
+  if (lane.credit > 0) lane.decoder.resume();
+}
+
 port.on('message', (msg: ToWorker) => {
   if (msg.op === 'open') return open(msg.id, msg);
-  if (msg.op === 'give') return transfers.give(msg.chunk);
+  // The buffer is the shelf's whatever became of its stream; the credit is its stream's.
+  if (msg.op === 'give') transfers.give(msg.chunk);
   const lane = lanes.get(msg.id);
   if (!lane) return;
   switch (msg.op) {
+    case 'give':
+      if (msg.credit > 0) addCredit(lane, msg.credit);
+      return;
     case 'data':
       // Both decoders are done with an input chunk at its write callback: its buffer goes back.
       lane.decoder.write(Buffer.from(msg.chunk, 0, msg.length), () => send({ id: msg.id, op: 'consumed', chunk: msg.chunk }, [msg.chunk]));
@@ -82,8 +91,7 @@ port.on('message', (msg: ToWorker) => {
       lane.decoder.end();
       return;
     case 'credit':
-      lane.credit += msg.n;
-      if (lane.credit > 0) lane.decoder.resume();
+      addCredit(lane, msg.n);
       return;
     case 'close':
       lanes.delete(msg.id);

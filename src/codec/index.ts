@@ -9,6 +9,7 @@ import { decompressOffThread } from './decode-thread.js';
 
 export { CODECS, CODEC_EXTENSION, codecExtension, splitCodecSuffix, type CodecName, type StoredForm } from './types.js';
 export { CorruptDataError, CodecProcessError } from './errors.js';
+export { startDecodeThread } from './decode-thread.js';
 export { compressStream, decompressStream, type CompressOptions } from './streams.js';
 export { parallelCompressStream, framedCompressStream, isFramedCodec, FRAMED_CODECS, MIN_FRAME, type FramedCodec, type FrameCompressor, type ParallelCompressOptions } from './parallel.js';
 export { AGE_EXTENSION, AgeDecryptError, checkAgeKeys, decryptStream, encryptStream, identityRecipients, type AgeKeys } from './age.js';

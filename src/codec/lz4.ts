@@ -10,9 +10,12 @@
  * So decoding streams through the `lz4` CLI, which also verifies the frame checksums.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import lz4 from 'lz4-napi';
+import type * as Lz4 from 'lz4-napi';
+import { lazyRequire } from '../util/lazy-require.js';
 import { BlockAccumulator } from './blocks.js';
 import { codecProcess } from './child-process.js';
+
+const lz4 = lazyRequire<typeof Lz4>('lz4-napi');
 
 /**
  * Input per frame: lz4_flex's default block size, so a frame is one block. lz4-napi allocates each
@@ -28,7 +31,7 @@ const FRAME_OPTIONS = { contentChecksum: true };
 
 /** Compresses one block into a complete, self-checking lz4 frame (on the libuv threadpool). */
 export function lz4Frame(block: Buffer): Promise<Buffer> {
-  return lz4.compressFrame(block, FRAME_OPTIONS);
+  return lz4().compressFrame(block, FRAME_OPTIONS);
 }
 
 /** Streaming lz4 encoder: at most one block of input (LZ4_FRAME_INPUT) plus its frame in memory. */
@@ -59,7 +62,7 @@ export class Lz4FrameEncoder extends Transform {
 
   private async emitFrames(blocks: Buffer[]): Promise<void> {
     for (const b of blocks) {
-      this.push(this.onThread ? lz4.compressFrameSync(b, FRAME_OPTIONS) : await lz4Frame(b));
+      this.push(this.onThread ? lz4().compressFrameSync(b, FRAME_OPTIONS) : await lz4Frame(b));
       this.framesWritten++;
     }
   }

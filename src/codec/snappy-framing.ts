@@ -8,10 +8,13 @@
  * `snappy`, the CRC from `@node-rs/crc32`.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import snappy from 'snappy';
+import type * as Snappy from 'snappy';
+import { lazyRequire } from '../util/lazy-require.js';
 import { Crc32c } from '../io/hash.js';
 import { CorruptDataError } from './errors.js';
 import { BlockAccumulator } from './blocks.js';
+
+const snappy = lazyRequire<typeof Snappy>('snappy');
 
 /** Stream identifier chunk: type 0xff, length 6, "sNaPpY". */
 export const SNAPPY_STREAM_IDENTIFIER = Buffer.from([0xff, 0x06, 0x00, 0x00, 0x73, 0x4e, 0x61, 0x50, 0x70, 0x59]);
@@ -70,7 +73,7 @@ const COPY_OUTPUT = { copyOutputData: true };
  */
 export function snappyFrameChunksSync(data: Buffer): Buffer {
   const out: Buffer[] = [];
-  for (const p of pieces(data)) out.push(...frameChunk(p, snappy.compressSync(p, COPY_OUTPUT)));
+  for (const p of pieces(data)) out.push(...frameChunk(p, snappy().compressSync(p, COPY_OUTPUT)));
   return Buffer.concat(out);
 }
 
@@ -223,7 +226,7 @@ export class SnappyFrameDecoder extends Transform {
     let data = body.subarray(4);
     if (type === CHUNK_COMPRESSED) {
       try {
-        data = snappy.uncompressSync(data, { asBuffer: true, copyOutputData: true }) as Buffer;
+        data = snappy().uncompressSync(data, { asBuffer: true, copyOutputData: true }) as Buffer;
       } catch (err) {
         throw new CorruptDataError('snappy', `invalid compressed chunk: ${(err as Error).message}`);
       }

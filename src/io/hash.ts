@@ -5,21 +5,19 @@
  * HashFilter is the same in a pipeline, its digest readable once the stream ended.
  */
 import { createHash, type BinaryToTextEncoding } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import type * as Crc32Module from '@node-rs/crc32';
-
-type Crc32cFn = typeof Crc32Module.crc32c;
-let crc32cFn: Crc32cFn | undefined;
+import { lazyRequire } from '../util/lazy-require.js';
 
 /**
- * @node-rs/crc32, required on first use: loading it maps its native module and sets up its runtime,
- * about 9 MiB resident per process (and again per worker isolate), which the processes that hash
- * only MD5 or SHA-256 (the WAL daemon and its compression worker) would carry for nothing.
+ * @node-rs/crc32, required on first use: about 9 MiB resident per process (and again per worker
+ * isolate), which the processes that hash only MD5 or SHA-256 (the WAL daemon and its compression
+ * worker) would carry for nothing.
  */
+const crc32Module = lazyRequire<typeof Crc32Module>('@node-rs/crc32');
+
 function crc32c(chunk: Uint8Array, initial?: number): number {
-  crc32cFn ??= (createRequire(import.meta.url)('@node-rs/crc32') as typeof Crc32Module).crc32c;
-  return crc32cFn(chunk, initial);
+  return crc32Module().crc32c(chunk, initial);
 }
 
 export interface Hasher<T> {

@@ -9,7 +9,7 @@
  *     ("Expected empty archive"), unless cnpg.io/skipEmptyWalArchiveCheck: enabled;
  *  6. the WAL archive holds begin_wal and is continuous to the end of the backup and to the target.
  */
-import { assertDecodable } from '../codec/index.js';
+import { assertDecodable, startDecodeThread } from '../codec/index.js';
 import type { ConfigContext } from '../config/index.js';
 import { clusterObjectStore, clusterStoreSpec } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
@@ -137,9 +137,14 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
       checkReachable(chosen, target, window, sourceServerName);
       return window;
     })(),
-    chosen.parentBackupId
+    (chosen.parentBackupId
       ? (async () => chainObjects(store, sourceServerName, chosen, found ? await loadBackups(store, sourceServerName) : backups))()
-      : backupObjects(store, sourceServerName, chosen).then((objects) => ({ objects, objectSha256: chosen.objectSha256 })),
+      : backupObjects(store, sourceServerName, chosen).then((objects) => ({ objects, objectSha256: chosen.objectSha256 }))
+    ).then((list) => {
+      // The decoder's thread starts while the other pre-checks still wait on the store (decode-thread.ts).
+      for (const o of list.objects) startDecodeThread(o.codec);
+      return list;
+    }),
   ]);
   const newArchive = settled(archiveCheck);
   const window = settled(walCheck);

@@ -19,7 +19,7 @@ import {
   type CompletedPart,
   type PutObjectCommandInput,
   type S3Client,
-} from '@aws-sdk/client-s3';
+} from './s3-sdk.js';
 import { digestOf } from '../io/hash.js';
 import { copied } from '../io/lent.js';
 

@@ -20,7 +20,7 @@ import {
   S3Client,
   type PutObjectCommandInput,
   type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+} from './s3-sdk.js';
 import type { ObjectStoreOptions } from './options.js';
 import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';

@@ -5,6 +5,7 @@
  * worker rather than piling decoded bytes up in either thread, and the worker holds the process
  * open exactly while it decodes.
  */
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compressBuffer, CorruptDataError, decodeStreams } from '../../src/codec/index.js';
@@ -65,4 +66,24 @@ test('the worker keeps the process alive while it decodes, and not once idle (pg
     decoder.destroy();
   }
   assert.equal(ports(), before, 'the idle worker still holds the event loop open');
+});
+
+test('a thread started ahead of its stream (while a restore runs its pre-checks) decodes the first stream and does not hold the process open', async () => {
+  const stored = await compressBuffer('zstd', data);
+  const codec = new URL('../../src/codec/index.js', import.meta.url).href;
+  // A process of its own: the threads of this file's other tests would otherwise take the stream.
+  // (A CommonJS script: the worker would inherit --input-type and refuse to load.)
+  const script = `(async () => {
+    const { startDecodeThread, decodeStreams } = await import(${JSON.stringify(codec)});
+    startDecodeThread('zstd');
+    const chunks = [];
+    const [decoder] = decodeStreams({ codec: 'zstd', encrypted: false }, undefined, 'x', { offThread: true });
+    decoder.on('data', (c) => chunks.push(c));
+    process.stdin.pipe(decoder);
+    await new Promise((resolve, reject) => decoder.on('end', resolve).on('error', reject));
+    process.stdout.write(String(Buffer.concat(chunks).length));
+  })();`;
+  // It ends by itself once decoded: the idle thread left nothing holding its event loop.
+  const out = execFileSync(process.execPath, ['-e', script], { input: stored, encoding: 'utf8' });
+  assert.equal(Number(out), data.length);
 });
