@@ -2,8 +2,8 @@
  * Read buffers lent out and handed back once every byte of them was copied, so that streaming a
  * backup's files allocates a few buffers instead of one per read (each a dead Buffer until the
  * next full collection). The copier says so with copied(): the block compressors, zstd (both
- * codec/), and the S3 part reader for an uncompressed tar (storage/s3-multipart.ts), which is why
- * this sits in io, under both.
+ * codec/), and for an uncompressed tar the S3 part reader (storage/s3-multipart.ts) and the file
+ * store once the bytes are written (storage/file.ts), which is why this sits in io, under both.
  */
 /** Buffers out on loan (BufferLender), by their memory: how many of the lent bytes are still to be copied, and how each goes back. */
 const loans = new WeakMap<ArrayBufferLike, { left: number; back(): void }>();
