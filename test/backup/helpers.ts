@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
+import { PGARK_LAUNCHER } from '../harness/wal-processes.js';
 import { listBackups } from '../../src/catalog/catalog.js';
 import { barmanEnv as barmanEnvOf } from '../harness/barman.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
@@ -47,8 +48,12 @@ export interface ArchivingServer {
   clusterName: string;
 }
 
+/**
+ * archive_command as a user writes it: the sh launcher, answered by the data directory's resident WAL
+ * daemon (a Node start per segment otherwise; the harness's destroy() stops the daemon).
+ */
 export function walArchiveCommand(manifest: string): string {
-  return `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`;
+  return `PGARK_NODE=${process.execPath} ${PGARK_LAUNCHER} wal-archive -f ${manifest} %p`;
 }
 
 /** A PostgreSQL whose archive_command is `pgark wal-archive` into `store` (serverName = clusterName). */
