@@ -29,7 +29,7 @@ async function* fileBody(path: string, size: number, buffers: BufferLender): Asy
     try {
       file = await open(path, 'r');
       while (sent < size) {
-        const buf = buffers.take();
+        const buf = buffers.take(size - sent);
         const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, size - sent), sent);
         if (bytesRead === 0) break;
         sent += bytesRead;

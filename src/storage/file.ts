@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { NotFoundError } from '../util/errors.js';
+import { copied } from '../io/lent.js';
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
 import { storageError } from './errors.js';
 import { assertKey } from './keys.js';
@@ -238,7 +239,11 @@ async function writeDurably(fh: FileHandle, body: Buffer | Readable, opts: PutOp
       for await (const chunk of body) {
         opts.signal?.throwIfAborted();
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        await fh.write(buf);
+        // write(2) may store less than asked (a full disk says so only on the next call).
+        for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done)).bytesWritten;
+        // In the file now: a backup's read buffer is lent again instead of left to the collector
+        // (io/lent.ts), as the S3 part reader does once it copied a chunk into a part.
+        copied(buf);
         size += buf.length;
         opts.onProgress?.(size);
       }

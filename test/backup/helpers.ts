@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
+import { PGARK_LAUNCHER } from '../harness/wal-processes.js';
 import { listBackups } from '../../src/catalog/catalog.js';
 import { barmanEnv as barmanEnvOf } from '../harness/barman.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
@@ -47,8 +48,12 @@ export interface ArchivingServer {
   clusterName: string;
 }
 
+/**
+ * archive_command as a user writes it: the sh launcher, answered by the data directory's resident WAL
+ * daemon (a Node start per segment otherwise; the harness's destroy() stops the daemon).
+ */
 export function walArchiveCommand(manifest: string): string {
-  return `${process.execPath} ${PGARK} wal-archive --no-daemon -f ${manifest} %p`;
+  return `PGARK_NODE=${process.execPath} ${PGARK_LAUNCHER} wal-archive -f ${manifest} %p`;
 }
 
 /** A PostgreSQL whose archive_command is `pgark wal-archive` into `store` (serverName = clusterName). */
@@ -106,6 +111,8 @@ export async function tableChecksum(pg: PgServer, table = 't'): Promise<{ count:
 /**
  * Starts PostgreSQL on a restored data directory in archive recovery (recovery.signal +
  * restore_command), waits until recovery has ended, and returns a client-like handle.
+ * `toConsistency` stops the recovery where the backup became consistent and promotes there
+ * (recovery_target = 'immediate'): the backup's own WAL is replayed, none after it is asked for.
  */
 export async function startRestored(
   major: number,
@@ -113,6 +120,7 @@ export async function startRestored(
   restoreCommand: string,
   /** Directories outside pgdata the server must own (restored tablespaces). */
   ownedDirs: string[] = [],
+  { toConsistency = false }: { toConsistency?: boolean } = {},
 ): Promise<{ query: PgServer['query']; port: number; stop(): Promise<void>; log(): string }> {
   const { findPgBinaries } = await import('../../src/pg/binaries.js');
   const { serverIdentity, chownTree, pgCtlStart, pgCtlStop } = await import('../../src/pg/local-server.js');
@@ -126,7 +134,8 @@ export async function startRestored(
   mkdirSync(sock, { recursive: true });
   appendFileSync(
     join(pgdata, 'postgresql.conf'),
-    `\nport = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${sock}'\narchive_mode = off\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\n`,
+    `\nport = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${sock}'\narchive_mode = off\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\n` +
+      (toConsistency ? "recovery_target = 'immediate'\nrecovery_target_action = 'promote'\n" : ''),
   );
   write(join(pgdata, 'recovery.signal'), '');
   chownTree(pgdata, who);
@@ -168,13 +177,15 @@ export { barmanEnv } from '../harness/barman.js';
 /**
  * Starts PostgreSQL 15 on a restored data directory with barman-cloud-wal-restore 3.4 as
  * restore_command (the store's environment inlined for sh) and checks that it reaches consistency
- * and holds the `expected` test data; stops it afterwards.
+ * and holds the `expected` test data, taken before the backup; stops it afterwards. It recovers to
+ * the backup's consistent point: each call starts Python and boto3, and the WAL archived after the
+ * backup would only cost more of them.
  */
 export async function recoverWithBarmanWal(store: TestStore, serverName: string, pgdata: string, expected: { count: number; md5: string }): Promise<void> {
   const env = Object.entries(barmanEnvOf(store.barman!.env))
     .map(([k, v]) => `${k}='${v}'`)
     .join(' ');
-  const restored = await startRestored(15, pgdata, `${env} barman-cloud-wal-restore ${store.barman!.args.join(' ')} ${store.destinationPath} ${serverName} %f %p`);
+  const restored = await startRestored(15, pgdata, `${env} barman-cloud-wal-restore ${store.barman!.args.join(' ')} ${store.destinationPath} ${serverName} %f %p`, [], { toConsistency: true });
   try {
     if (!/consistent recovery state reached/.test(restored.log())) throw new Error(`no consistent recovery state in the server log:\n${restored.log()}`);
     const got = await tableChecksum({ query: restored.query } as never);

@@ -1,7 +1,8 @@
 /**
  * Every PostgreSQL major installed here (14-17) backed up both ways (local: pg_backup_start/stop
  * and the data directory read from disk; remote: BASE_BACKUP over a replication connection), with
- * a tablespace outside PGDATA; each backup is restored by barman-cloud-restore and recovered.
+ * a tablespace outside PGDATA; each backup is restored by barman-cloud-restore and recovered to its
+ * consistent point with barman-cloud-wal-restore.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,7 +70,7 @@ describe('base backups of every PostgreSQL major, local and remote, with a table
             assert.equal(verify.code, 0, `pg_verifybackup: ${verify.stdout}${verify.stderr}`);
           }
           const env = Object.entries(barman.env).map(([k, v]) => `${k}='${v}'`).join(' ');
-          const restored = await startRestored(major, dest, `${env} barman-cloud-wal-restore ${barman.args.join(' ')} ${store.destinationPath} ${server.clusterName} %f %p`, [spcTarget]);
+          const restored = await startRestored(major, dest, `${env} barman-cloud-wal-restore ${barman.args.join(' ')} ${store.destinationPath} ${server.clusterName} %f %p`, [spcTarget], { toConsistency: true });
           try {
             assert.deepEqual(await tableChecksum({ query: restored.query } as never), expected);
             const loc = await restored.query<{ loc: string }>(`SELECT pg_tablespace_location(oid) AS loc FROM pg_tablespace WHERE spcname = 'spc'`);

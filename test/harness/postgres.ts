@@ -10,6 +10,7 @@ import { pgCtlStart, pgCtlStop, runPgTool, serverIdentity, mkdirForServer, type 
 import { createCluster } from './initdb-template.js';
 import { freePort } from './ports.js';
 import { scratchDir } from './tmp.js';
+import { stopWalProcesses } from './wal-processes.js';
 
 export interface PgServer {
   major: number;
@@ -26,7 +27,7 @@ export interface PgServer {
   query<T extends pg.QueryResultRow = any>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
   start(): Promise<void>;
   stop(mode?: 'fast' | 'immediate'): Promise<void>;
-  /** Stops the server (immediate) and removes its files. */
+  /** Stops the server (immediate) and the WAL daemon its archive_command started, then removes its files. */
   destroy(): Promise<void>;
   /** Appends settings to postgresql.conf (takes effect at next start or reload). */
   configure(settings: Record<string, string | number | boolean>): void;
@@ -92,6 +93,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
       } catch {
         // already stopped
       }
+      await stopWalProcesses(pgdata);
       dir.cleanup();
     },
     configure(settings) {

@@ -10,8 +10,7 @@ import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { walRuntime } from '../../src/wal/runtime.js';
 
 export const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');
-/** The POSIX sh launcher (the npm bin): answers archive_command from the daemon's markers, else runs PGARK. */
-export const PGARK_LAUNCHER = join(PACKAGE_ROOT, 'bin', 'pgark');
+export { PGARK_LAUNCHER } from '../harness/wal-processes.js';
 
 export interface RunResult {
   code: number | null;
