@@ -13,7 +13,6 @@ import { Transform, type TransformCallback } from 'node:stream';
 import lz4 from 'lz4-napi';
 import { BlockAccumulator } from './blocks.js';
 import { codecProcess } from './child-process.js';
-import { youngCollector } from '../util/gc.js';
 
 /**
  * Input per frame: lz4_flex's default block size, so a frame is one block. lz4-napi allocates each
@@ -27,24 +26,14 @@ export const LZ4_FRAME_INPUT = 64 * 1024;
 
 const FRAME_OPTIONS = { contentChecksum: true };
 
-/**
- * Frame bytes made on the pool between two young-generation collections. A frame's memory is
- * lz4-napi's, freed only when V8 collects its Buffer, and V8 counts it by its length alone (the
- * Rust vector behind it may have grown larger): left to the backup's full collections (every 8 MiB
- * of growth, util/gc.ts) and to V8, a 10 GB backup peaked at 164-170 MiB. A frame dies young,
- * copied into an upload part or the next stream right after it is pushed, so a scavenge (about
- * 0.1 ms of CPU) frees the frames of the MiB before it, and mimalloc reuses their pages for the
- * next ones (docs/backups.md "Memory": 2 GiB through the backup's compressor peaked at 103-105 MiB
- * with it, 123-125 MiB without).
- */
-export const LZ4_SCAVENGE_EVERY = 1024 * 1024;
-const collectFrames = youngCollector(LZ4_SCAVENGE_EVERY);
-
 /** Compresses one block into a complete, self-checking lz4 frame (on the libuv threadpool). */
-export async function lz4Frame(block: Buffer): Promise<Buffer> {
-  const frame = await lz4.compressFrame(block, FRAME_OPTIONS);
-  collectFrames(frame.length);
-  return frame;
+export function lz4Frame(block: Buffer): Promise<Buffer> {
+  return lz4.compressFrame(block, FRAME_OPTIONS);
+}
+
+/** lz4Frame on the calling thread, whose mimalloc heap then both allocates and frees the frame. */
+export function lz4FrameOnThread(block: Buffer): Buffer {
+  return lz4.compressFrameSync(block, FRAME_OPTIONS);
 }
 
 /** Streaming lz4 encoder: at most one block of input (LZ4_FRAME_INPUT) plus its frame in memory. */
@@ -75,7 +64,7 @@ export class Lz4FrameEncoder extends Transform {
 
   private async emitFrames(blocks: Buffer[]): Promise<void> {
     for (const b of blocks) {
-      this.push(this.onThread ? lz4.compressFrameSync(b, FRAME_OPTIONS) : await lz4Frame(b));
+      this.push(this.onThread ? lz4FrameOnThread(b) : await lz4Frame(b));
       this.framesWritten++;
     }
   }

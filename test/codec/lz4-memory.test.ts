@@ -1,8 +1,9 @@
 /**
- * lz4 frames made on libuv's pool do not wait in lz4-napi's allocator for a full collection: each
- * is a Buffer of lz4-napi's own mimalloc, freed only when V8 collects it, and the encoder runs a
- * young-generation collection every LZ4_SCAVENGE_EVERY bytes of frames, which frees the frames
- * already consumed (codec/lz4.ts). Left to V8, a 10 GB backup peaked at 164-170 MiB.
+ * A backup's lz4 frames do not wait in lz4-napi's allocator for a full collection: each is a
+ * Buffer of lz4-napi's own mimalloc, freed only when V8 collects it, and the backup's compressors
+ * make them on the calling thread with a young-generation collection every LZ4_SCAVENGE_EVERY bytes
+ * of frames, which frees the frames already written (codec/parallel.ts lz4BlockCodec). Left to V8
+ * and made on libuv's pool, a 10 GB backup peaked at 160-168 MiB.
  *
  * Measured as `external - arrayBuffers` of process.memoryUsage(), as snappy-memory.test.ts does:
  * memory V8 reports outside Node's ArrayBuffer allocator, where lz4-napi's Buffers are counted.
@@ -15,8 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { framedCompressStream, parallelCompressStream } from '../../src/codec/parallel.js';
-import { Lz4FrameEncoder, LZ4_SCAVENGE_EVERY } from '../../src/codec/lz4.js';
+import { framedCompressStream, LZ4_SCAVENGE_EVERY, parallelCompressStream } from '../../src/codec/parallel.js';
 import { irregularChunks, sampleData } from './helpers.js';
 
 const outsideNodeAllocator = (): number => {
@@ -27,7 +27,6 @@ const outsideNodeAllocator = (): number => {
 const encoders = {
   parallel: () => parallelCompressStream('lz4', { workers: 2 }),
   framed: () => framedCompressStream('lz4', { workers: 2 }),
-  streaming: () => new Lz4FrameEncoder(),
 };
 
 // As in a backup (util/gc.ts startBufferCollector): a collection frees dead Buffers itself, so
