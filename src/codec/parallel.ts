@@ -153,9 +153,10 @@ export const LZ4_SCAVENGE_EVERY = 1024 * 1024;
  * those heaps grew from 24 to 44 MiB resident (/proc smaps, docs/backups.md "Memory"), and the
  * peak to 160-168 MiB. On one thread, allocation and free meet in one heap; a frame dies young
  * (copied into an upload part right after it is pushed), so the scavenge (about 0.1 ms of CPU)
- * frees the frames before it and their pages serve the next ones: 152 MiB against main's 167, at
- * less CPU (54 against 61 s; lz4 compresses 64 KiB in well under a millisecond, less than a round
- * trip through the pool costs, as snappy, snappy-framing.ts). `workers` does not apply to lz4.
+ * frees the frames before it and their pages serve the next ones: 149-152 MiB against 163-167
+ * before, at less CPU (44-54 against 53-61 s; lz4 compresses 64 KiB in well under a millisecond,
+ * less than a round trip through the pool costs, as snappy, snappy-framing.ts). `workers` does not
+ * apply to lz4.
  */
 function lz4BlockCodec(): BlockCodec {
   let frames = 0;
