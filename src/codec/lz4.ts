@@ -34,6 +34,11 @@ export function lz4Frame(block: Buffer): Promise<Buffer> {
   return lz4().compressFrame(block, FRAME_OPTIONS);
 }
 
+/** lz4Frame on the calling thread, whose mimalloc heap then both allocates and frees the frame. */
+export function lz4FrameOnThread(block: Buffer): Buffer {
+  return lz4().compressFrameSync(block, FRAME_OPTIONS);
+}
+
 /** Streaming lz4 encoder: at most one block of input (LZ4_FRAME_INPUT) plus its frame in memory. */
 export class Lz4FrameEncoder extends Transform {
   private readonly blocks = new BlockAccumulator(LZ4_FRAME_INPUT);
@@ -62,7 +67,7 @@ export class Lz4FrameEncoder extends Transform {
 
   private async emitFrames(blocks: Buffer[]): Promise<void> {
     for (const b of blocks) {
-      this.push(this.onThread ? lz4().compressFrameSync(b, FRAME_OPTIONS) : await lz4Frame(b));
+      this.push(this.onThread ? lz4FrameOnThread(b) : await lz4Frame(b));
       this.framesWritten++;
     }
   }

@@ -11,8 +11,8 @@
  * - snappy: the framing format is a sequence of independent <= 64 KiB chunks; blocks are framed on
  *   the main thread (faster than the threadpool's round trips, snappy-framing.ts) and emitted in
  *   order after one stream identifier.
- * - lz4: each block becomes a complete frame on the threadpool; concatenated frames are one valid
- *   lz4 stream for the CLI and for Python's lz4.frame.
+ * - lz4: each block becomes a complete frame on the main thread (lz4BlockCodec says why);
+ *   concatenated frames are one valid lz4 stream for the CLI and for Python's lz4.frame.
  * - zstd: libzstd's own worker threads (nbWorkers) produce a single frame.
  * - xz: `xz -T<workers>` compresses blocks in parallel into a single .xz stream.
  * - bzip2: one `bzip2` process. NOT parallel: no parallel bzip2 is available here.
@@ -24,7 +24,7 @@
  * (workers + 1) x jobSize (jobSize = max(blockSize, 512 KiB)) plus its window. xz -T: the child
  * process uses about workers x 3 x dictionary size (24 MiB per thread at the default level 6).
  * Node's threadpool has 4 threads by default (UV_THREADPOOL_SIZE), which caps the useful
- * `workers` for gzip and lz4.
+ * `workers` for gzip.
  */
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
@@ -32,9 +32,10 @@ import { CompressStream } from 'zstd-napi';
 import type { CodecName } from './types.js';
 import { BlockAccumulator } from './blocks.js';
 import { copied } from '../io/lent.js';
+import { youngCollector } from '../util/gc.js';
 import { codecProcess } from './child-process.js';
 import { SNAPPY_MAX_CHUNK, SNAPPY_STREAM_IDENTIFIER, snappyFrameChunksSync } from './snappy-framing.js';
-import { lz4Frame, LZ4_FRAME_INPUT } from './lz4.js';
+import { lz4FrameOnThread, LZ4_FRAME_INPUT } from './lz4.js';
 import { compressStream, GZIP_LEVEL, levelArg, type CompressOptions } from './streams.js';
 
 /** Told where the frame after a cutFrame() starts in the output, once every byte before it is pushed. */
@@ -139,16 +140,40 @@ const snappyBlockCodec: BlockCodec = {
   last: async (data) => snappyFrameChunksSync(data),
 };
 
+/**
+ * Frame bytes between two young-generation collections of a backup's lz4 compressor (lz4BlockCodec).
+ */
+export const LZ4_SCAVENGE_EVERY = 1024 * 1024;
+
+/**
+ * lz4 frames are made on the calling thread, and a scavenge runs every LZ4_SCAVENGE_EVERY bytes
+ * of them. Each frame is a Buffer of lz4-napi's own mimalloc, freed only when V8 collects it. Made
+ * on libuv's pool, the frames were freed on the main thread into the heaps of the 4 pool threads,
+ * which take such frees back only when they next allocate in the same pages: on a 10 GB backup
+ * those heaps grew from 24 to 44 MiB resident (/proc smaps, docs/backups.md "Memory"), and the
+ * peak to 160-168 MiB. On one thread, allocation and free meet in one heap; a frame dies young
+ * (copied into an upload part right after it is pushed), so the scavenge (about 0.1 ms of CPU)
+ * frees the frames before it and their pages serve the next ones: 149-152 MiB against 163-167
+ * before, at less CPU (44-54 against 53-61 s; lz4 compresses 64 KiB in well under a millisecond,
+ * less than a round trip through the pool costs, as snappy, snappy-framing.ts). `workers` does not
+ * apply to lz4.
+ */
 function lz4BlockCodec(): BlockCodec {
   let frames = 0;
+  const collectFrames = youngCollector(LZ4_SCAVENGE_EVERY);
+  const frame = (data: Buffer): Buffer => {
+    const out = lz4FrameOnThread(data);
+    collectFrames(out.length);
+    return out;
+  };
   return {
     header: () => Buffer.alloc(0),
-    block: (data) => {
+    block: async (data) => {
       frames++;
-      return lz4Frame(data);
+      return frame(data);
     },
     // An empty final block only matters when nothing was written: a zero-byte file is not lz4.
-    last: (data) => (data.length || !frames ? lz4Frame(data) : Promise.resolve(Buffer.alloc(0))),
+    last: async (data) => (data.length || !frames ? frame(data) : Buffer.alloc(0)),
   };
 }
 
