@@ -46,8 +46,9 @@
  * milliseconds each time, most of a loaded machine's CPU share. Dead Buffers are freed by the
  * collection itself (--no-concurrent-array-buffer-sweeping, set at start), not later on a
  * background thread that may wait for a core. Young-generation collections
- * do not help: a backup's Buffers live long enough to be promoted before they die (measured:
- * scavenges every 20 ms left the peak within 2 MiB).
+ * do not help with a backup's read and part Buffers, which live long enough to be promoted before
+ * they die (measured: scavenges every 20 ms left the peak within 2 MiB); lz4's frames, which die
+ * young, are scavenged by their compressor (codec/parallel.ts, lz4BlockCodec).
  */
 import { readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
