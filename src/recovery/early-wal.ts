@@ -7,16 +7,13 @@
  * wal/runtime.ts) is kept out of the extraction, and a failed data step stops the daemon and waits
  * for its exit before anything is removed, so it cannot write into a directory being deleted.
  */
-import { chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { chownSync, mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { RunAs } from '../pg/local-server.js';
 import type { BackupObject } from '../catalog/backup-objects.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { warmRestore } from '../wal/client.js';
-import { walRuntime } from '../wal/runtime.js';
-
-/** How long a stopped daemon may take to close its socket and spool before it is killed. */
-const STOP_GRACE_MS = 5_000;
+import { stopWalDaemon, walRuntime } from '../wal/runtime.js';
 
 export interface EarlyWal {
   /** Why the daemon could not prefetch (the restore works either way), undefined when it did; never rejects. */
@@ -35,7 +32,7 @@ export function startEarlyWal(pgdata: string, walRef: ConfigRef, first: string, 
     warming,
     stop: async () => {
       await warming;
-      await stopDaemon(rt.lockFile, rt.pgdata);
+      await stopWalDaemon(rt);
     },
   };
 }
@@ -47,34 +44,4 @@ export function keepOutRuntimeDir(pgdata: string, objects: BackupObject[]): Back
   if (!inside || inside.startsWith('..')) return objects;
   const own = (path: string) => path === inside || path.startsWith(`${inside}/`);
   return objects.map((o) => (o.base === 'data' ? { ...o, accept: (p: string) => !own(p) && (o.accept?.(p) ?? true) } : o));
-}
-
-/** The PID in daemon.lock, when it names the daemon of this data directory (after a kill -9 it may name anyone). */
-function daemonPid(lockFile: string, pgdata: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(lockFile, 'utf8').trim());
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((a) => a.endsWith('daemon-main.js')) && argv.includes(pgdata) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function stopDaemon(lockFile: string, pgdata: string): Promise<void> {
-  const pid = daemonPid(lockFile, pgdata);
-  if (pid === undefined) return;
-  const gone = () => daemonPid(lockFile, pgdata) !== pid;
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // it exited meanwhile
-    }
-  };
-  signal('SIGTERM');
-  for (const t0 = Date.now(); Date.now() - t0 < STOP_GRACE_MS; ) {
-    if (gone()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!gone()) signal('SIGKILL');
 }

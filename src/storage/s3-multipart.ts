@@ -11,15 +11,8 @@
  * checks every byte; any failure aborts the upload, so no parts are left behind.
  */
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type PutObjectCommandInput,
-  type S3Client,
-} from './s3-sdk.js';
+import type { CompletedPart, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.js';
 import { digestOf } from '../io/hash.js';
 import { copied } from '../io/lent.js';
 
@@ -117,7 +110,7 @@ export async function multipartUpload(client: S3Client, params: PutObjectCommand
 async function uploadParts(client: S3Client, params: PutObjectCommandInput, reader: PartReader, first: Buffer[], opts: MultipartOptions): Promise<number> {
   const { Bucket, Key, IfNoneMatch, ...createParams } = params;
   const sendOpts = { abortSignal: opts.signal };
-  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key, ...createParams }), sendOpts);
+  const { UploadId } = await client.send(new s3Sdk.CreateMultipartUploadCommand({ Bucket, Key, ...createParams }), sendOpts);
   const free: Buffer[] = [];
   const inFlight = new Set<Promise<void>>();
   const parts: CompletedPart[] = [];
@@ -126,7 +119,7 @@ async function uploadParts(client: S3Client, params: PutObjectCommandInput, read
 
   const send = (part: Buffer, partNumber: number, backing: Buffer) => {
     const p = client
-      .send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: partNumber, Body: part, ContentLength: part.length, ContentMD5: digestOf('md5', part, 'base64') }), sendOpts)
+      .send(new s3Sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber: partNumber, Body: part, ContentLength: part.length, ContentMD5: digestOf('md5', part, 'base64') }), sendOpts)
       .then((out) => {
         parts.push({ ETag: out.ETag, PartNumber: partNumber });
         stored += part.length;
@@ -161,12 +154,12 @@ async function uploadParts(client: S3Client, params: PutObjectCommandInput, read
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
     parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-    await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, IfNoneMatch, MultipartUpload: { Parts: parts } }), sendOpts);
+    await client.send(new s3Sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, IfNoneMatch, MultipartUpload: { Parts: parts } }), sendOpts);
     return stored;
   } catch (e) {
     await Promise.all(inFlight);
     // Best effort: a part left behind only costs storage until the bucket's lifecycle rule removes it.
-    await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+    await client.send(new s3Sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
     throw e;
   }
 }

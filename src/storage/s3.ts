@@ -11,16 +11,8 @@
  * headers break many S3-compatible servers (see checksumsEveryStoreAccepts).
  */
 import { Readable } from 'node:stream';
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type PutObjectCommandInput,
-  type S3ClientConfig,
-} from './s3-sdk.js';
+import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.js';
 import type { ObjectStoreOptions } from './options.js';
 import { UserError } from '../util/errors.js';
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StorageLimits } from './types.js';
@@ -157,7 +149,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   private newClient(retryStrategy: RetryStrategyV2): S3Client {
-    const client = new S3Client({ ...this.config, retryStrategy });
+    const client = new s3Sdk.S3Client({ ...this.config, retryStrategy });
     client.middlewareStack.add(
       (next) => (args) => {
         checksumsEveryStoreAccepts(args.request);
@@ -220,7 +212,7 @@ export class S3ObjectStore implements ObjectStore {
     let current = body;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.streamClient.send(new PutObjectCommand({ ...params, Body: current, ContentLength: length, ContentMD5: md5 }), { abortSignal: opts.signal });
+        await this.streamClient.send(new s3Sdk.PutObjectCommand({ ...params, Body: current, ContentLength: length, ContentMD5: md5 }), { abortSignal: opts.signal });
         opts.onProgress?.(length);
         return length;
       } catch (e) {
@@ -246,7 +238,7 @@ export class S3ObjectStore implements ObjectStore {
 
   /** One PutObject of a Buffer, checked by the server via Content-MD5. */
   private async putBuffer(params: PutObjectCommandInput, body: Buffer, md5: string | undefined, signal: AbortSignal | undefined): Promise<void> {
-    await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 ?? digestOf('md5', body, 'base64') }), { abortSignal: signal });
+    await this.client.send(new s3Sdk.PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: md5 ?? digestOf('md5', body, 'base64') }), { abortSignal: signal });
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<Readable> {
@@ -254,7 +246,7 @@ export class S3ObjectStore implements ObjectStore {
     return resumableDownload(
       async (start, end, signal) => {
         const range = start > 0 || end !== undefined ? `bytes=${start}-${end ?? ''}` : undefined;
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range: range }), { abortSignal: signal });
+        const out = await this.client.send(new s3Sdk.GetObjectCommand({ Bucket: this.bucket, Key, Range: range }), { abortSignal: signal });
         return { body: out.Body as Readable, length: out.ContentLength ?? 0, etag: out.ETag, contentRange: out.ContentRange };
       },
       { start: opts.start, end: opts.end, signal: opts.signal, wrapError: (e) => this.readError(key, e) },
@@ -271,7 +263,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      const out = await this.client.send(new s3Sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
       return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified, metadata: out.Metadata };
     } catch (e) {
       const { codes, status } = errorFacts(e);
@@ -286,7 +278,7 @@ export class S3ObjectStore implements ObjectStore {
 
   private async assertBucket(operation: string, key: string): Promise<void> {
     try {
-      await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root, MaxKeys: 1 }));
+      await this.client.send(new s3Sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.root, MaxKeys: 1 }));
     } catch (e) {
       throw storageError(operation, key, this.displayUrl, e);
     }
@@ -298,7 +290,7 @@ export class S3ObjectStore implements ObjectStore {
       let page;
       try {
         page = await this.client.send(
-          new ListObjectsV2Command({
+          new s3Sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.root + prefix,
             Delimiter: opts.delimiter,
@@ -325,7 +317,7 @@ export class S3ObjectStore implements ObjectStore {
       let out;
       try {
         out = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.objectKey(k) })) } }),
+          new s3Sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((k) => ({ Key: this.objectKey(k) })) } }),
         );
       } catch (e) {
         throw storageError('delete', batch[0], this.displayUrl, e);

@@ -186,6 +186,43 @@ export function processIdentity(pid: number): string | undefined {
   }
 }
 
+/** How long a stopped daemon may take to close its socket and spool before it is killed. */
+const STOP_GRACE_MS = 5_000;
+
+/** The PID in daemon.lock, when it names the daemon of this data directory (after a kill -9 it may name anyone). */
+function daemonPid(rt: WalRuntime): number | undefined {
+  try {
+    const pid = Number(readFileSync(rt.lockFile, 'utf8').trim());
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a) => a.endsWith('daemon-main.js')) && argv.includes(rt.pgdata) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops the daemon of `rt`, if one runs (SIGTERM, SIGKILL after STOP_GRACE_MS), and waits for its
+ * exit: for a caller about to remove the directory the daemon writes into.
+ */
+export async function stopWalDaemon(rt: WalRuntime): Promise<void> {
+  const pid = daemonPid(rt);
+  if (pid === undefined) return;
+  const gone = () => daemonPid(rt) !== pid;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // it exited meanwhile
+    }
+  };
+  signal('SIGTERM');
+  for (const t0 = Date.now(); Date.now() - t0 < STOP_GRACE_MS; ) {
+    if (gone()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (!gone()) signal('SIGKILL');
+}
+
 /**
  * The content of an absence marker (<spool>/<name>.absent) that answers for `ms`: the moment it
  * expires, in hundredths of a second since boot, as bin/pgark reads /proc/uptime without a fork.

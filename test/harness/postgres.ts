@@ -10,7 +10,7 @@ import { pgCtlStart, pgCtlStop, runPgTool, serverIdentity, mkdirForServer, type 
 import { createCluster } from './initdb-template.js';
 import { freePort } from './ports.js';
 import { scratchDir } from './tmp.js';
-import { stopWalProcesses } from './wal-processes.js';
+import { stopWalDaemon, walRuntime } from '../../src/wal/runtime.js';
 
 export interface PgServer {
   major: number;
@@ -93,7 +93,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
       } catch {
         // already stopped
       }
-      await stopWalProcesses(pgdata);
+      await stopWalDaemon(walRuntime(pgdata));
       dir.cleanup();
     },
     configure(settings) {

@@ -25,23 +25,3 @@ export function walProcessPids(needle: string, launcher: string): number[] {
   return pids;
 }
 
-/**
- * Ends the WAL processes of a data directory whose server is gone (SIGTERM, then SIGKILL after 5 s), so
- * that a resident daemon neither outlives its test by its idle timeout nor writes into a directory
- * being removed.
- */
-export async function stopWalProcesses(pgdata: string): Promise<void> {
-  const alive = () => walProcessPids(pgdata, PGARK_LAUNCHER);
-  const signal = (sig: NodeJS.Signals) => {
-    for (const pid of alive()) {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // exited meanwhile
-      }
-    }
-  };
-  signal('SIGTERM');
-  for (const t0 = Date.now(); Date.now() - t0 < 5000; await new Promise((r) => setTimeout(r, 50))) if (alive().length === 0) return;
-  signal('SIGKILL');
-}
