@@ -24,9 +24,11 @@
  *   the WAL daemon's per-file timings and the CPU of the daemon, the store and replay (the bound on
  *   fetching); it adds two `date` forks per call, so measure without it.
  */
-import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { PACKAGE_ROOT } from '../src/pg/binaries.js';
 import { chownTree, mkdirForServer, pgCtlStart, pgCtlStop } from '../src/pg/local-server.js';
 import { openObjectStore } from '../src/storage/open.js';
@@ -40,7 +42,7 @@ import { recoveryManifest } from '../test/recovery/helpers.js';
 import { stopWalDaemon } from '../test/wal/helpers.js';
 import { loadBenchData, waitArchiverIdle } from './database.js';
 import { pgbackrestConfig } from './pgbackrest.js';
-import { cpuSeconds, numberOption, option, procStatusKiB, wanConditions, wanOption } from './util.js';
+import { cpuSeconds, MachineCpu, numberOption, pidsMatching, option, procStatusKiB, wanConditions, wanOption } from './util.js';
 
 const SCALE = numberOption('scale', 50);
 const TEXT_MB = numberOption('text-mb', 350);
@@ -177,8 +179,12 @@ function lineTime(line: string): number | undefined {
   return Date.parse(`${m[1]}T${m[2]}Z`) / 1000;
 }
 
-/** Phase times (s) of the last server start in a log: to "redo starts", to "redo done", to "ready to accept connections". */
-function logPhases(log: string): { start: number; replay: number; promotion: number; readyAt: number } | undefined {
+/**
+ * Phase times (s) of the last server start in a log: to "redo starts", to "redo done", to "ready to
+ * accept connections"; when replay began and ended (s since the epoch), and the CPU seconds the
+ * startup process itself reported for it (its restore_command children are not in them).
+ */
+function logPhases(log: string): { start: number; replay: number; promotion: number; readyAt: number; redoAt: number; doneAt: number; replayCpu?: number } | undefined {
   const lines = log.split('\n');
   const from = lines.findLastIndex((l) => /starting PostgreSQL/.test(l));
   if (from < 0) return undefined;
@@ -188,7 +194,8 @@ function logPhases(log: string): { start: number; replay: number; promotion: num
   };
   const [start, redo, done, ready] = [/starting PostgreSQL/, /redo starts at/, /redo done at/, /database system is ready to accept connections/].map(time);
   if (start === undefined || redo === undefined || done === undefined || ready === undefined) return undefined;
-  return { start: redo - start, replay: done - redo, promotion: ready - done, readyAt: ready };
+  const cpu = /redo done at .* CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(lines.slice(from).join('\n'));
+  return { start: redo - start, replay: done - redo, promotion: ready - done, readyAt: ready, redoAt: redo, doneAt: done, replayCpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined };
 }
 
 /** Waits until the server logging to `logFile` is promoted (no deadline: a benchmark is watched). */
@@ -211,6 +218,13 @@ interface Row {
   promotion?: number;
   total: number;
   peaks: Map<string, number>;
+  /** Replay's window (s since the epoch) and the startup process's own CPU seconds in it. */
+  redoAt?: number;
+  doneAt?: number;
+  replayCpu?: number;
+  /** Busy CPU seconds during replay (MachineCpu): of the whole machine, and of the store's processes. */
+  replayBusy?: number;
+  replayStoreBusy?: number;
 }
 
 function fmt(n: number | undefined): string {
@@ -295,6 +309,7 @@ async function main(): Promise<void> {
         extraRoots: () => [...readPid(join(dir, 'postmaster.pid')), ...readPid(join(dir, 'pgark-wal', 'daemon.lock'))],
       });
     let ceiling: { seconds: number; bytes: number } | undefined;
+    let floor: { extract: number; sync: number } | undefined;
     let barmanBackup = '';
     let backupId = '';
     for (const codec of CODECS) {
@@ -310,6 +325,8 @@ async function main(): Promise<void> {
         if (codec === CODECS.at(-1)) {
           const c = await storeCeiling(pgarkStore.resolved(), backupId);
           if (!ceiling || c.seconds < ceiling.seconds) ceiling = c;
+          const f = await extractionFloor(pgarkStore.resolved(), backupId, codec, work.path);
+          if (f && (!floor || f.extract + f.sync < floor.extract + floor.sync)) floor = f;
         }
       }
     }
@@ -338,6 +355,10 @@ async function main(): Promise<void> {
     if (ceiling) {
       const best = Math.min(...dataRows.filter((r) => r.what === `pgark ${CODECS.at(-1)}`).map((r) => r.data!));
       console.log(`store read ceiling (best of ${REPEAT}): ${(ceiling.bytes / 1e6).toFixed(0)} MB of pgark ${CODECS.at(-1)} objects fetched ${JOBS} at a time in ${ceiling.seconds.toFixed(1)} s (${(ceiling.bytes / 1e6 / ceiling.seconds).toFixed(0)} MB/s); pgark's data step takes ${(best / ceiling.seconds).toFixed(2)}x that`);
+      if (floor) {
+        const bound = Math.max(ceiling.seconds, floor.extract + floor.sync);
+        console.log(`extraction floor (best of ${REPEAT}): the same objects from local disk, \`${NATIVE_DECODER[CODECS.at(-1)!]} | tar -x\` ${JOBS} at a time, ${floor.extract.toFixed(2)} s, then syncfs ${floor.sync.toFixed(2)} s; the data step's bound max(read ceiling, floor) = ${bound.toFixed(2)} s, pgark's data step takes ${(best / bound).toFixed(2)}x it`);
+      }
     }
 
     // 2. Recovery to the end of WAL_MB of WAL written after every backup.
@@ -378,6 +399,9 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     };
     const merge = (a: Map<string, number>, b: Map<string, number>) => new Map([...a, ...[...b].filter(([k, v]) => v > (a.get(k) ?? 0))]);
+    // The store's processes: s3rver, and the shaping proxy under --wan (on a real cloud their CPU is elsewhere).
+    const storePids = [s3.pid, ...pidsMatching(/PGARK_WAN_PROXY|harness\/proxy\.js/)];
+    const machine = new MachineCpu(storePids);
     for (let i = 0; i < REPEAT; i++) {
       for (const build of TOOLS.includes('pgark') ? PGARK_BUILDS : []) {
         const dir = target(`${build.label}-recovery`);
@@ -402,8 +426,7 @@ async function main(): Promise<void> {
           const daemonLines = existsSync(daemonLog) ? readFileSync(daemonLog, 'utf8').split('\n') : [];
           const fetched = daemonLines.filter((l) => l.includes('WAL file fetched')).length;
           const daemonCpu = daemon > 0 ? cpuSeconds(daemon) : NaN;
-          const replayCpu = /redo done at .* CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(serverLog);
-          console.log(`  CPU: WAL daemon ${daemonCpu.toFixed(2)} s, store ${storeCpu.toFixed(2)} s (data step included) for ${fetched} WAL files fetched; startup process (replay) ${replayCpu ? (Number(replayCpu[1]) + Number(replayCpu[2])).toFixed(2) : '?'} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+          console.log(`  CPU: WAL daemon ${daemonCpu.toFixed(2)} s, store ${storeCpu.toFixed(2)} s (data step included) for ${fetched} WAL files fetched; startup process (replay) ${p.replayCpu?.toFixed(2) ?? '?'} s; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
           for (const line of daemonLines) {
             // Anything not JSON is Node's own output (a stack, a warning): shown as it is.
             if (line && !line.startsWith('{')) {
@@ -451,6 +474,13 @@ async function main(): Promise<void> {
         await finish(dir);
       }
     }
+    machine.stop();
+    for (const row of recoveryRows) {
+      if (row.redoAt === undefined || row.doneAt === undefined) continue;
+      const busy = machine.busyBetween(row.redoAt, row.doneAt);
+      row.replayBusy = busy.machine;
+      row.replayStoreBusy = busy.watched;
+    }
     printRows(recoveryRows, 'recovery to a promoted server (s)');
     printRatios(recoveryRows);
   } finally {
@@ -481,10 +511,72 @@ async function storeCeiling(resolved: ReturnType<Awaited<ReturnType<typeof start
   }
 }
 
+/** The native command that decodes a pgark backup object of a codec onto stdout, if there is one here. */
+const NATIVE_DECODER: Record<string, string | undefined> = { none: 'cat', gzip: 'gzip -dc', zstd: 'zstd -dc', lz4: 'lz4 -dc' };
+
+/**
+ * The floor of a data step whose bytes are already here: the same pgark objects, copied to local disk
+ * first (not timed), laid down by the system's own decoder piped into GNU tar, JOBS objects at a time,
+ * then the file system synced (pgark fsyncs what it restores). No store, no checks, no manifest: what
+ * decoding and writing these files costs on this machine.
+ */
+async function extractionFloor(resolved: ReturnType<Awaited<ReturnType<typeof startStore>>['resolved']>, backupId: string, codec: string, workDir: string): Promise<{ extract: number; sync: number } | undefined> {
+  const decoder = NATIVE_DECODER[codec];
+  if (!decoder) return undefined;
+  const objects = join(workDir, 'floor-objects');
+  const dir = join(workDir, 'floor-extracted');
+  rmSync(objects, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(objects);
+  mkdirSync(dir);
+  const store = await openObjectStore(resolved);
+  const files: string[] = [];
+  try {
+    for await (const e of store.list(`bench/base/${backupId}/`)) {
+      // The tar archives only: backup.info and pgark's own file index are read, not laid down.
+      if (!e.object || !/^(data(_\d+)?|\d+)\.tar(\.[a-z0-9]+)?$/.test(basename(e.object.key))) continue;
+      const file = join(objects, basename(e.object.key));
+      await pipeline(await store.get(e.object.key), createWriteStream(file));
+      files.push(file);
+    }
+  } finally {
+    await store.close();
+  }
+  const run = (command: string) =>
+    new Promise<void>((resolvePromise, reject) =>
+      execFile('sh', ['-c', command], (err, _out, stderr) => (err ? reject(new Error(`${command}: ${stderr || err.message}`)) : resolvePromise())),
+    );
+  const t = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: JOBS }, async () => {
+      while (next < files.length) {
+        const file = files[next++];
+        // data.tar holds the data directory; <oid>.tar a tablespace, laid down beside it as pgark would.
+        const into = basename(file).startsWith('data') ? dir : join(dir, basename(file).split('.')[0]);
+        mkdirSync(into, { recursive: true });
+        await run(`${decoder} < '${file}' | tar -x -C '${into}'`);
+      }
+    }),
+  );
+  const extracted = performance.now();
+  await run(`sync -f '${dir}'`);
+  const synced = performance.now();
+  rmSync(objects, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+  return { extract: (extracted - t) / 1000, sync: (synced - extracted) / 1000 };
+}
+
 function printRows(rows: Row[], title: string): void {
   console.log(`\n${title}; peak RSS in MiB by process (VmHWM)`);
-  console.log('run                  data    cpu   start  replay  promo   total');
-  for (const r of rows) console.log(`${r.what.padEnd(18)} ${fmt(r.data)} ${fmt(r.cpu)}  ${fmt(r.start)}  ${fmt(r.replay)} ${fmt(r.promotion)}  ${fmt(r.total)}   ${peaksText(r.peaks)}`);
+  const withReplayCpu = rows.some((r) => r.replayBusy !== undefined);
+  // redo-cpu: the startup process's own CPU s during replay; busy: the machine's (every process, every core).
+  // store: the part of busy that the test store's processes (s3rver, the shaping proxy) used.
+  console.log(`run                  data    cpu   start  replay  promo   total${withReplayCpu ? ' redo-cpu  busy  store' : ''}`);
+  for (const r of rows) {
+    const replayCpu = withReplayCpu ? ` ${fmt(r.replayCpu)}  ${fmt(r.replayBusy)} ${fmt(r.replayStoreBusy)}` : '';
+    console.log(`${r.what.padEnd(18)} ${fmt(r.data)} ${fmt(r.cpu)}  ${fmt(r.start)}  ${fmt(r.replay)} ${fmt(r.promotion)}  ${fmt(r.total)}${replayCpu}   ${peaksText(r.peaks)}`);
+  }
 }
 
 function best(rows: Row[], prefix: string): Row | undefined {
@@ -505,6 +597,17 @@ function printRatios(rows: Row[]): void {
   }
   const l = best(rows, 'local');
   if (l) console.log(`  replay from local disk: ${l.replay!.toFixed(1)} s; pgark's replay takes ${(p.replay! / l.replay!).toFixed(2)}x that`);
+  // Replay is one process on one core; fetching, decoding and serving the WAL (and everything else
+  // running) share the machine's cores with it. With B busy CPU seconds in the window and the startup
+  // process's own S, no schedule finishes sooner than max(S, B / cores): the bound this machine sets.
+  const cores = availableParallelism();
+  for (const r of [p, l]) {
+    if (!r || r.replayBusy === undefined || r.replayCpu === undefined) continue;
+    const bound = Math.max(r.replayCpu, r.replayBusy / cores);
+    // With the store's CPU elsewhere, as on a real cloud: the same bound without it.
+    const withoutStore = Math.max(r.replayCpu, (r.replayBusy - (r.replayStoreBusy ?? 0)) / cores);
+    console.log(`  ${r.what} replay: ${r.replay!.toFixed(2)} s, startup process ${r.replayCpu.toFixed(2)} CPU s, machine ${r.replayBusy.toFixed(2)} CPU s (${((100 * r.replayBusy) / (cores * r.replay!)).toFixed(0)} % of ${cores} cores, the store ${(r.replayStoreBusy ?? 0).toFixed(2)} of them); CPU bound max(S, B/${cores}) = ${bound.toFixed(2)} s, replay is ${(r.replay! / bound).toFixed(2)}x it (without the store's CPU: bound ${withoutStore.toFixed(2)} s)`);
+  }
 }
 
 main().catch((err) => {

@@ -76,3 +76,70 @@ export function wanConditions(shape: WanShape | undefined): string {
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   return `${shape ? `WAN-shaped store (${shape.rttMs} ms RTT, ${shape.bytesPerSecond / 1e6} MB/s per connection)` : 'loopback store'}, load average ${load}`;
 }
+
+/**
+ * The whole machine's busy CPU seconds over time (/proc/stat: every CPU's time less idle and iowait),
+ * and those of some processes of it (`watched`, e.g. the test store's), sampled every 25 ms, so that a
+ * phase known only afterwards (from a server log's timestamps) can be asked how busy the machine was:
+ * the bound on a phase that shares the cores with other work.
+ */
+export class MachineCpu {
+  private readonly samples: { at: number; busy: number; watched: number }[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly lastCpu = new Map<number, number>();
+
+  constructor(private readonly watched: number[] = []) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 25);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Busy CPU seconds between two times (s since the epoch), of the machine and of the watched processes. */
+  busyBetween(from: number, to: number): { machine: number; watched: number } {
+    const [a, b] = [this.at(from), this.at(to)];
+    return { machine: b.busy - a.busy, watched: b.watched - a.watched };
+  }
+
+  /** The sampled values at a time, interpolated between the samples around it. */
+  private at(time: number): { busy: number; watched: number } {
+    const s = this.samples;
+    const i = s.findIndex((x) => x.at >= time);
+    if (i <= 0) return i === 0 ? s[0] : s[s.length - 1];
+    const [a, b] = [s[i - 1], s[i]];
+    const f = (time - a.at) / (b.at - a.at);
+    return { busy: a.busy + (b.busy - a.busy) * f, watched: a.watched + (b.watched - a.watched) * f };
+  }
+
+  private sample(): void {
+    // cpu  user nice system idle iowait irq softirq steal (clock ticks of 1/100 s)
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1, 9).map(Number);
+    const busy = f.reduce((sum, v) => sum + v, 0) - f[3] - f[4];
+    let watched = 0;
+    for (const pid of this.watched) {
+      try {
+        this.lastCpu.set(pid, cpuSeconds(pid));
+      } catch {
+        // exited: its last sample stands
+      }
+      watched += this.lastCpu.get(pid) ?? 0;
+    }
+    this.samples.push({ at: Date.now() / 1000, busy: busy / 100, watched });
+  }
+}
+
+/** pids of the processes whose command line matches `pattern`. */
+export function pidsMatching(pattern: RegExp): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (pattern.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' '))) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
