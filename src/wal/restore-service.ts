@@ -4,8 +4,8 @@
  * folder per source), so PostgreSQL's single-threaded replay rarely waits on the network. The queue
  * is filled in order, HEAD_LANES transfers at a time once replay runs, more only while more deliver
  * more (restore-lanes.ts), at most wal.maxParallel, and by the daemon `restore --start` starts during
- * the data step (one transfer at a time until replay starts, WARM_LANES), so that replay starts with
- * it full. Names the daemon's folder listing holds are fetched without a LIST each (restore.ts says
+ * the data step (from one transfer at a time, WARM_LANES, more only while more deliver more beside
+ * the download), so that replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST each (restore.ts says
  * why that never ends replay early). Prefetched files are renamed into the spool
  * only when complete and checked, so the spool never holds a partial file under a WAL name. They
  * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
@@ -69,8 +69,13 @@ const SEGMENT_ABSENT_MS = 2_000;
  */
 const HEAD_LANES = 2;
 /**
- * Transfers at once before replay starts (warm(), during the data step): the download runs its own
- * transfers on the same cores, and a queue filled sooner than the data step ends gains nothing.
+ * Transfers at once when the data step starts (warm()), and the fewest before replay: the download runs
+ * its own transfers on the same cores, and a queue filled sooner than the data step ends gains
+ * nothing. A gauge of its own learns from these transfers whether more at once deliver more beside
+ * the download: on a loopback store they share the cores and it stays near one; against a store a
+ * round trip away, where a transfer takes as long with more beside it, one lane filled a queue of six
+ * segments only after replay had started (docs/recovery.md, "Replay and the data step against their
+ * bounds").
  */
 const WARM_LANES = 1;
 
@@ -127,7 +132,8 @@ export class RestoreService {
   private readonly absenceMarkers = new AbsenceMarkers();
   /** History listings started by the prefetch, which no request waits for. */
   private readonly listings = new Set<Promise<void>>();
-  /** By spool: how many transfers at once deliver the most once replay runs. */
+  /** By spool: how many transfers at once deliver the most during the data step, and once replay runs. */
+  private readonly warmGauges = new Map<string, LaneGauge>();
   private readonly gauges = new Map<string, LaneGauge>();
   /** PGARK_WAL_RESTORE_QUEUE_MIB, read once: a bad value stops the daemon's start, not a prefetch. */
   private readonly queueBytes = setting('walRestoreQueueMib') * 1024 * 1024;
@@ -260,7 +266,7 @@ export class RestoreService {
   private pump(spool: string, take = false): void {
     const q = this.queues.get(spool);
     if (!q || q.names.length === 0) return;
-    const lanes = this.newestServed.has(spool) ? this.gauge(spool, q.target).lanes : Math.min(q.target.maxParallel, WARM_LANES);
+    const lanes = this.gauge(spool, q.target).lanes;
     let running = this.running(spool);
     const end = this.absentFrom.get(spool);
     const served = this.newestServed.get(spool) ?? '';
@@ -273,9 +279,15 @@ export class RestoreService {
     }
   }
 
+  /**
+   * The lanes of a spool's prefetch now: learnt apart before and after replay takes its first
+   * segment, since during the data step the download's transfers share the cores and the network.
+   */
   private gauge(spool: string, target: WalTarget): LaneGauge {
-    let gauge = this.gauges.get(spool);
-    if (!gauge) this.gauges.set(spool, (gauge = new LaneGauge(HEAD_LANES, target.maxParallel)));
+    const replaying = this.newestServed.has(spool);
+    const gauges = replaying ? this.gauges : this.warmGauges;
+    let gauge = gauges.get(spool);
+    if (!gauge) gauges.set(spool, (gauge = new LaneGauge(replaying ? HEAD_LANES : WARM_LANES, target.maxParallel)));
     return gauge;
   }
 
@@ -295,13 +307,12 @@ export class RestoreService {
       // The spool is gone (the daemon closing): nothing to prefetch into.
       return false;
     }
-    // Only transfers beside replay teach the gauge: during the data step the download shares the cores.
-    const gauge = this.newestServed.has(spool) ? this.gauge(spool, target) : undefined;
+    const gauge = this.gauge(spool, target);
     const lanes = this.running(spool) + 1;
     const startedAt = performance.now();
     const job = fetchWalFile(target, name, path, this.index).then(
       () => {
-        gauge?.record(lanes, performance.now() - startedAt);
+        gauge.record(lanes, performance.now() - startedAt);
         if (this.absentFrom.get(spool) === nextSegment(name, this.segmentSize) && this.fetchedBack.get(spool) !== name) this.keepCopy(spool, name);
         // Arrived after all (a live source's archive grows): no marker may say otherwise.
         if (name >= (this.absentFrom.get(spool) ?? '\uffff')) this.absentFrom.delete(spool);

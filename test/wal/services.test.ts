@@ -468,25 +468,24 @@ test('restore: while the segment replay needs next is not spooled, the queue is 
   r.service.close();
 });
 
-test('restore: warm() fills the queue one transfer at a time until replay starts, then two plus one per segment waiting', async () => {
+test('restore: warm() starts one transfer, tries a second once one is measured, and replay starts with two', async () => {
   const r = restoreSetup('warm-lanes', 8, [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6], 128);
   await r.fill();
   const inflight = () => readdirSync(r.spoolDir).filter((f) => f.endsWith('.inflight')).sort();
   const first = r.hold('get', SEG1);
   const warming = r.service.warm(SEG1, REF, 16 * 1024 * 1024);
   await first.entered;
-  assert.deepEqual(inflight(), [`${SEG1}.inflight`], 'the data step runs its own transfers: one more at a time');
+  assert.deepEqual(inflight(), [`${SEG1}.inflight`], 'the data step runs its own transfers: one at first');
   const second = r.hold('get', SEG2);
-  first.release();
-  await second.entered;
-  await warming;
-  // SEG1 is spooled: during replay that would open a third lane, not before it.
-  assert.deepEqual(inflight(), [`${SEG2}.inflight`]);
   const third = r.hold('get', SEG3);
+  first.release();
+  await Promise.all([second.entered, third.entered]);
+  await warming;
+  assert.deepEqual(inflight(), [`${SEG2}.inflight`, `${SEG3}.inflight`], 'one transfer measured: a second lane is tried');
   await r.restore(SEG1);
   assert.deepEqual(readFileSync(r.dest), r.data.get(SEG1));
-  await third.entered;
-  assert.deepEqual(inflight(), [`${SEG2}.inflight`, `${SEG3}.inflight`], 'replay started: two lanes while the next segment is not spooled');
+  // Replay's own gauge starts at two: SEG4 waits for one of them.
+  assert.deepEqual(inflight(), [`${SEG2}.inflight`, `${SEG3}.inflight`]);
   second.release();
   third.release();
   await idle(r.service);
@@ -552,6 +551,33 @@ for (const [pacing, expectation] of [
   });
 }
 
+for (const [pacing, expectation] of [
+  ['apart', 'grow while each transfer takes as long beside more of them'],
+  ['shared', 'stay near one while more at once only take longer each'],
+] as const) {
+  test(`restore: during the data step, warm()'s lanes ${expectation} (${pacing})`, async () => {
+    const names = Array.from({ length: 16 }, (_, i) => seg(i + 1));
+    const s = pacedStore(`warm-lanes-${pacing}`, pacing === 'apart' ? 200 : 60, pacing);
+    const d = fakePgdata(join(work.path, `warm-lanes-${pacing}`));
+    const rt = walRuntime(d.pgdata);
+    ensureRuntimeDirs(rt);
+    for (const name of names) await s.real.put(walKey(SERVER, name), craftSegment(name));
+    process.env.PGARK_WAL_RESTORE_QUEUE_MIB = String(15 * 16);
+    const service = new RestoreService(rt, targetCache(s.store, 8));
+    // No replay: every transfer is the data step's, the first segment and a queue of 15 after it.
+    await service.warm(names[0], REF, 16 * 1024 * 1024);
+    await idle(service);
+    service.close();
+    assert.deepEqual(spooledNames(restoreSpoolDir(rt, REF)), names);
+    const most = Math.max(...s.atStart);
+    if (pacing === 'apart') assert.ok(most >= 4, `GETs at once as each started: ${s.atStart.join(' ')}`);
+    else {
+      // One lane more is tried once each count has a measurement, and dropped when it does not pay.
+      const beyondTwo = s.atStart.filter((n) => n > 2).length;
+      assert.ok(beyondTwo <= 3, `GETs at once as each started: ${s.atStart.join(' ')}`);
+    }
+  });
+}
 
 test("restore: the end's absence marker, written again as replay takes a segment, outlives the earlier marker's timer", async () => {
   const r = restoreSetup('marker-again', 3, [SEG1, SEG2]);
