@@ -3,8 +3,10 @@
  * backed up to one TLS s3rver by pgark (each --codecs entry), pgBackRest 2.45 (zst, process-max 2)
  * and barman-cloud 3.4 (--barman-codec), in one run. Then:
  *   1. data step: each backup restored into an empty directory (pgark restore, pgbackrest restore,
- *      barman-cloud-restore), and the store's read ceiling: the same pgark objects fetched with
- *      pgark's S3 driver, `jobs` at a time, bytes dropped (no codec, no tar, no disk);
+ *      barman-cloud-restore), and its two bounds: the store's read ceiling (the same pgark objects
+ *      fetched with pgark's S3 driver, `jobs` at a time, bytes dropped: no codec, no tar, no disk)
+ *      and the extraction floor (those objects from local disk through the system's decoder and
+ *      GNU tar, then syncfs: no store, no checks);
  *   2. recovery: --wal-mb of WAL written after the backups, then each tool restores its last
  *      backup, replays the archive to its end and promotes: pgark restore --start (prefetching
  *      restore_command, wal.maxParallel --prefetch), pgBackRest (archive-get async), barman
@@ -12,7 +14,9 @@
  *      `cp` from a local directory onto pgark's restored data directory.
  * Phases come from the server log's own timestamps: start (postmaster start to "redo starts"),
  * replay ("redo starts" to "redo done", which includes every WAL fetch), promotion ("redo done" to
- * "ready to accept connections"). Peak RSS is VmHWM of every process of a run (the command, its
+ * "ready to accept connections"). Replay's bound on this machine: the startup process's own CPU
+ * (from its "redo done" line) and every core's busy time in replay's window (/proc/stat, the
+ * store's processes apart), max(startup CPU, busy / cores). Peak RSS is VmHWM of every process of a run (the command, its
  * descendants, the postmaster and its children, pgark's WAL daemon), sampled from /proc.
  *
  *   node dist/bench/restore.js [--scale 50] [--text-mb 350] [--wal-mb 500] [--codecs none,lz4,gzip,zstd]
