@@ -76,7 +76,9 @@ const RESTORE = process.env.BENCH_RESTORE === '1';
  * Node; to profile it, point PGARK_NODE at a script that runs `node --cpu-prof ... "$@"`.
  */
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark');
-const PGARK_ENV = { PGARK_NODE: process.env.PGARK_NODE ?? process.execPath, PGARK_LOG_LEVEL: 'warn' };
+/** BENCH_PGARK_LOG_LEVEL=info (or debug): pgark's log of each backup is printed after its line, its steps timed. */
+const PGARK_LOG_LEVEL = process.env.BENCH_PGARK_LOG_LEVEL;
+const PGARK_ENV = { PGARK_NODE: process.env.PGARK_NODE ?? process.execPath, PGARK_LOG_LEVEL: PGARK_LOG_LEVEL ?? 'warn' };
 
 /** Which codec each tool uses for a column; undefined = the tool has none comparable. */
 const PGARK_CODEC: Partial<Record<Codec, string[]>> = { none: ['none'], gzip: ['gzip'], lz4: ['lz4'], zstd: ['zstd'], snappy: ['snappy'], bzip2: ['bzip2'] };
@@ -274,7 +276,9 @@ async function main(): Promise<void> {
         let stored = 0;
         if (tool === 'pgark' || tool === 'before') {
           const launcher = tool === 'before' ? join(BEFORE!, 'bin', 'pgark') : PGARK;
+          const t0 = Date.now();
           r = await timed(launcher, ['backup', '-f', manifest, '--compression', codecArgs[0], '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { ...pg.env, ...PGARK_ENV });
+          if (PGARK_LOG_LEVEL) printLog(r.stderr, t0);
           const before = results.filter((x) => x.tool === 'pgark' || x.tool === 'before').reduce((n, x) => n + x.storedBytes, 0);
           stored = (await prefixBytes(pgarkStore, 'bench/base/')) - before;
           if (RESTORE && tool === 'pgark' && r.code === 0) {
@@ -322,3 +326,18 @@ main().catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
+
+/** pgark's JSON log lines, each with its time since the command started, then anything else it wrote. */
+function printLog(stderr: string, startedAt: number): void {
+  for (const line of stderr.split('\n')) {
+    if (!line) continue;
+    try {
+      const e = JSON.parse(line) as { time?: string | number; msg?: string };
+      const at = e.time === undefined ? NaN : (new Date(e.time).getTime() - startedAt) / 1000;
+      const { time: _time, level: _level, msg, ...rest } = e as Record<string, unknown>;
+      console.log(`    +${at.toFixed(2)} s ${msg ?? ''} ${JSON.stringify(rest)}`);
+    } catch {
+      console.log(`    ${line}`);
+    }
+  }
+}
