@@ -5,13 +5,13 @@
  * is filled in order, HEAD_LANES transfers at a time once replay runs, more only while more deliver
  * more (restore-lanes.ts), at most wal.maxParallel, and by the daemon `restore --start` starts during
  * the data step (from one transfer at a time, WARM_LANES, more only while more deliver more beside
- * the download), so that replay starts with it full. Names the daemon's folder listing holds are fetched without a LIST each (restore.ts says
- * why that never ends replay early). Prefetched files are renamed into the spool
- * only when complete and checked, so the spool never holds a partial file under a WAL name. They
- * are not fsynced: the spool is served only while the daemon that filled it runs, in this boot
- * (runtime.ts, claimRestoreSpool), so no crash can leave a file there that anyone will serve, and
- * PostgreSQL fetches again whatever it needs after a crash. An fsync per segment wrote each 16 MiB
- * to disk on replay's path for nothing.
+ * the download), so that replay starts with it full. Names the daemon's folder listing holds are
+ * fetched without a LIST each (restore.ts says why that never ends replay early). Prefetched files
+ * are renamed into the spool only when complete and checked, so the spool never holds a partial
+ * file under a WAL name. They are not fsynced: the spool is served only while the daemon that
+ * filled it runs, in this boot (runtime.ts, claimRestoreSpool), so no crash can leave a file there
+ * that anyone will serve, and PostgreSQL fetches again whatever it needs after a crash. An fsync per
+ * segment wrote each 16 MiB to disk on replay's path for nothing.
  * bin/pgark takes prefetched segments out of the spool without starting Node (or telling us): a
  * watch on each spool sees a segment leave it and moves the window on, as a request would.
  *
