@@ -12,10 +12,10 @@ import { catalogWriteOptions, findBackup, listBackups, type Catalog } from '../c
 import { chainOf, deleteWithDependants, isIncremental, listIncrementals, type IncrementalListing } from '../catalog/incremental.js';
 import { backupInfoToJson, type BackupInfo, type JsonValue } from '../catalog/backup-info.js';
 import { recordToBackupInfo } from '../backup/commit.js';
-import { backupRequest, type BackupOverrides } from '../backup/request.js';
-import { takeBackupWithin, type BackupResult } from '../backup/run.js';
+import type { BackupOverrides } from '../backup/request.js';
+import type { BackupResult } from '../backup/run.js';
 import { backupMemory } from '../config/memory.js';
-import { splitCodecSuffix } from '../codec/index.js';
+import { splitCodecSuffix } from '../codec/types.js';
 import { formatBytes } from '../util/format.js';
 
 /** The manifests, secrets and Cluster a backup command acts on. */
@@ -32,6 +32,9 @@ async function clusterOf(opts: ClusterCommandOptions): Promise<{ ctx: ConfigCont
 }
 
 export async function backupCommand(opts: ClusterCommandOptions & { pg: PgConnectionOptions; overrides: BackupOverrides }): Promise<void> {
+  // Loaded here, not with the module: list, show and delete need neither the PostgreSQL client nor
+  // the tar writer and codecs that taking a backup loads.
+  const [{ backupRequest }, { takeBackupWithin }] = await Promise.all([import('../backup/request.js'), import('../backup/run.js')]);
   const { ctx, cluster } = await clusterOf(opts);
   const req = await backupRequest(ctx, cluster, opts.pg, opts.overrides);
   printBackupResult(await takeBackupWithin(backupMemory(), req), opts.json);
