@@ -146,12 +146,16 @@ export class ArchiveService {
         logger().warn({ wal: name, err: (err as Error).message }, 'WAL archive failed');
       },
     );
-    void promise
-      .catch(() => undefined)
-      .finally(() => {
+    // Only an upload that worked moves look-ahead on. After a failure PostgreSQL's own retry (its
+    // next archive_command call) does: otherwise a store that stays down would have the failures
+    // start each other for good, and the daemon, never idle, would outlive a stopped server.
+    void promise.then(
+      () => {
         this.jobs.delete(name);
         void this.pump(target, dirname(path), ref);
-      });
+      },
+      () => this.jobs.delete(name),
+    );
     return job;
   }
 

@@ -232,6 +232,19 @@ test('a failed look-ahead upload is not retried by look-ahead within the back-of
   await idle(a.service);
 });
 
+test('with the store down and no request from PostgreSQL, failed uploads start no more look-ahead: the service goes idle', async () => {
+  const a = archiveSetup('down', 1, [SEG1, SEG2, SEG3]);
+  for (const name of [SEG1, SEG2, SEG3]) a.failNext('put', name);
+  await assert.rejects(a.archive(SEG1), /injected put failure/);
+  await idle(a.service);
+  // SEG2 went with SEG1 (look-ahead keeps 2 x maxParallel going); a failure must not start SEG3.
+  assert.equal(a.count('put', SEG2), 1);
+  assert.equal(a.count('put', SEG3), 0, 'no upload started by a failed one');
+  // PostgreSQL's next call moves it on again.
+  assert.equal((await a.archive(SEG1)).status, 'stored');
+  await idle(a.service);
+});
+
 test('a file rewritten under a name stored ahead is not answered from the stale marker', async () => {
   const a = archiveSetup('rewritten', 2, [SEG1, SEG2]);
   const holds = [SEG1, SEG2].map((n) => a.hold('put', n));
