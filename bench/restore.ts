@@ -16,8 +16,9 @@
  * replay ("redo starts" to "redo done", which includes every WAL fetch), promotion ("redo done" to
  * "ready to accept connections"). Replay's bound on this machine: the startup process's own CPU
  * (from its "redo done" line) and every core's busy time in replay's window (/proc/stat, the
- * store's processes apart), max(startup CPU, busy / cores). Peak RSS is VmHWM of every process of a run (the command, its
- * descendants, the postmaster and its children, pgark's WAL daemon), sampled from /proc.
+ * store's processes apart), max(startup CPU, busy / cores). Peak RSS is VmHWM of every process of
+ * a run (the command, its descendants, the postmaster and its children, pgark's WAL daemon),
+ * sampled from /proc.
  *
  *   node dist/bench/restore.js [--scale 50] [--text-mb 350] [--wal-mb 500] [--codecs none,lz4,gzip,zstd]
  *                              [--barman-codec gzip] [--prefetch 8] [--repeat 2] [--tools pgark,pgbackrest,barman,local]
