@@ -43,6 +43,12 @@ export interface ArchiveServiceOptions {
    * stored ahead counts when PostgreSQL asks for it, not when look-ahead uploads it.
    */
   onResult?: (outcome: ArchiveOutcome) => void;
+  /**
+   * How long after PostgreSQL's last request a failed upload still moves look-ahead on (default:
+   * always). The daemon passes twice its idle timeout: with the store down and the server stopped,
+   * failures would otherwise start each other for good, and the daemon would never go idle.
+   */
+  failureRetryWindowMs?: number;
 }
 
 interface Job {
@@ -65,6 +71,8 @@ export class ArchiveService {
 
   private readonly compression?: CompressionPool;
   private readonly onResult?: (outcome: ArchiveOutcome) => void;
+  private readonly failureRetryWindowMs: number;
+  private lastRequestAt = Date.now();
 
   constructor(
     private readonly rt: WalRuntime,
@@ -74,6 +82,7 @@ export class ArchiveService {
     this.gate = new EmptyArchiveGate(rt.pgdata);
     this.compression = opts.compression;
     this.onResult = opts.onResult;
+    this.failureRetryWindowMs = opts.failureRetryWindowMs ?? Infinity;
   }
 
   /** Uploads in progress (the daemon stays up while any is running). */
@@ -83,6 +92,7 @@ export class ArchiveService {
 
   /** Resolves once the WAL file at `path` is durably stored; rejects with the reason otherwise. */
   async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
+    this.lastRequestAt = Date.now();
     let result: ArchiveResult;
     try {
       result = await this.answer(path, ref);
@@ -146,15 +156,18 @@ export class ArchiveService {
         logger().warn({ wal: name, err: (err as Error).message }, 'WAL archive failed');
       },
     );
-    // Only an upload that worked moves look-ahead on. After a failure PostgreSQL's own retry (its
-    // next archive_command call) does: otherwise a store that stays down would have the failures
-    // start each other for good, and the daemon, never idle, would outlive a stopped server.
+    // A failed upload moves look-ahead on too (past the back-off, a store back up is written to
+    // before PostgreSQL's archiver, which waits up to a minute after three failures, calls again),
+    // but only while PostgreSQL still asks: see failureRetryWindowMs.
     void promise.then(
       () => {
         this.jobs.delete(name);
         void this.pump(target, dirname(path), ref);
       },
-      () => this.jobs.delete(name),
+      () => {
+        this.jobs.delete(name);
+        if (Date.now() - this.lastRequestAt < this.failureRetryWindowMs) void this.pump(target, dirname(path), ref);
+      },
     );
     return job;
   }

@@ -104,7 +104,8 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   const targets = new WalTargetCache();
   // One worker: each costs tens of MiB (its own heap and garbage), and the store, not compression, sets the pace.
   const compression = new CompressionPool(1);
-  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult });
+  const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs });
   const restore = new RestoreService(rt, targets);
   const walDir = join(rt.pgdata, 'pg_wal');
   // Pushes drop 256 KiB chunks at up to maxParallel x the store's rate; left to V8, 64 MiB of them

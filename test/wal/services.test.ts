@@ -90,7 +90,7 @@ async function idle(service: { busy: boolean }): Promise<void> {
   while (service.busy) await new Promise((r) => setTimeout(r, 5));
 }
 
-function archiveSetup(label: string, maxParallel: number, ready: string[]) {
+function archiveSetup(label: string, maxParallel: number, ready: string[], failureRetryWindowMs?: number) {
   const s = controlledStore(label);
   const d = fakePgdata(join(work.path, label));
   const data = new Map(ready.map((name) => [name, craftSegment(name)]));
@@ -98,7 +98,7 @@ function archiveSetup(label: string, maxParallel: number, ready: string[]) {
   const rt = walRuntime(d.pgdata);
   ensureRuntimeDirs(rt);
   const outcomes: ArchiveOutcome[] = [];
-  const service = new ArchiveService(rt, targetCache(s.store, maxParallel), { onResult: (o) => outcomes.push(o) });
+  const service = new ArchiveService(rt, targetCache(s.store, maxParallel), { onResult: (o) => outcomes.push(o), failureRetryWindowMs });
   return {
     ...s,
     ...d,
@@ -232,18 +232,23 @@ test('a failed look-ahead upload is not retried by look-ahead within the back-of
   await idle(a.service);
 });
 
-test('with the store down and no request from PostgreSQL, failed uploads start no more look-ahead: the service goes idle', async () => {
-  const a = archiveSetup('down', 1, [SEG1, SEG2, SEG3]);
-  for (const name of [SEG1, SEG2, SEG3]) a.failNext('put', name);
-  await assert.rejects(a.archive(SEG1), /injected put failure/);
-  await idle(a.service);
-  // SEG2 went with SEG1 (look-ahead keeps 2 x maxParallel going); a failure must not start SEG3.
-  assert.equal(a.count('put', SEG2), 1);
-  assert.equal(a.count('put', SEG3), 0, 'no upload started by a failed one');
-  // PostgreSQL's next call moves it on again.
-  assert.equal((await a.archive(SEG1)).status, 'stored');
-  await idle(a.service);
-});
+for (const [window, expectation] of [
+  [Infinity, 'a failed upload moves look-ahead on while PostgreSQL asks (a store back up is written to before its archiver calls again)'],
+  [0, 'past the retry window (no request from PostgreSQL), failed uploads start no more look-ahead: the service goes idle'],
+] as const) {
+  test(`store down: ${expectation}`, async () => {
+    const a = archiveSetup(`down-${window}`, 1, [SEG1, SEG2, SEG3], window);
+    for (const name of [SEG1, SEG2, SEG3]) a.failNext('put', name);
+    await assert.rejects(a.archive(SEG1), /injected put failure/);
+    await idle(a.service);
+    // SEG2 went with SEG1 (look-ahead keeps 2 x maxParallel going); SEG3 only if a failure moves look-ahead on.
+    assert.equal(a.count('put', SEG2), 1);
+    assert.equal(a.count('put', SEG3), window === 0 ? 0 : 1);
+    // PostgreSQL's next call moves it on again.
+    assert.equal((await a.archive(SEG1)).status, 'stored');
+    await idle(a.service);
+  });
+}
 
 test('a file rewritten under a name stored ahead is not answered from the stale marker', async () => {
   const a = archiveSetup('rewritten', 2, [SEG1, SEG2]);
