@@ -193,7 +193,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     opts.idleTimeoutMs === 0
       ? undefined
       : setInterval(() => {
-          const idle = Date.now() - lastActivity > (opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+          const idle = Date.now() - lastActivity > idleMs;
           if (idle && active === 0 && !archive.busy && !restore.busy) {
             void close().then(() => opts.onIdle?.());
           } else if (archive.busy || restore.busy) {
