@@ -2,18 +2,20 @@
  * fetchWalFile's transfer over a real TLS s3rver with a private CA (the bench's and many on-premises
  * stores' setup): zstd segments decode into a few buffers the file writer hands back, not into a
  * fresh 128 KiB Buffer per piece (16 MiB of garbage per segment, which the WAL daemon freed with
- * full collections), and every file still arrives byte for byte and checked.
+ * full collections); an uncompressed segment, which comes as TLS records, is written in gathered
+ * writes rather than one per record; and every file still arrives byte for byte and checked.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { walKey } from '../../src/catalog/layout.js';
 import { compressBuffer } from '../../src/codec/index.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
-import { DamagedWalError, fetchWalFile, walOutputBuffersMade } from '../../src/wal/restore.js';
+import { DamagedWalError, fetchWalFile, GATHERED_WRITE, walOutputBuffersMade } from '../../src/wal/restore.js';
 import type { WalTarget } from '../../src/wal/target.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
@@ -65,4 +67,33 @@ test('a zstd object that decodes to the wrong segment is refused from the header
   await store.put(walKey(SERVER, seg(9), '.zst'), await compressBuffer('zstd', segments.get(seg(1))!));
   await assert.rejects(fetchWalFile(target, seg(9), join(dir.path, seg(9))), (e) => e instanceof DamagedWalError && /first page is for LSN/.test(e.message));
   assert.deepEqual(readdirSync(dir.path).filter((f) => f.startsWith(`.${seg(9)}`) || f === seg(9)), [], 'nothing under the name, no temp file');
+});
+
+test('an uncompressed segment, which arrives as TLS records of at most 16 KiB, is written in gathered writes, byte for byte', async () => {
+  const expected = craftSegment(seg(12), undefined, segments.get(seg(2))!.subarray(64));
+  await store.put(walKey(SERVER, seg(12), ''), expected);
+  // Every write a FileHandle makes while the segment is fetched (the writer has no other way to the file).
+  const handle = await open(join(dir.path, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(handle) as { write: (...a: unknown[]) => unknown; writev: (...a: unknown[]) => unknown };
+  await handle.close();
+  const original = { write: proto.write, writev: proto.writev };
+  let writes = 0;
+  proto.write = function (this: unknown, ...a: unknown[]) {
+    writes++;
+    return original.write.apply(this, a);
+  };
+  proto.writev = function (this: unknown, ...a: unknown[]) {
+    writes++;
+    return original.writev.apply(this, a);
+  };
+  try {
+    const dest = join(dir.path, seg(12));
+    assert.equal(await fetchWalFile(target, seg(12), dest), expected.length);
+    assert.ok(readFileSync(dest).equals(expected), 'arrived intact');
+  } finally {
+    Object.assign(proto, original);
+  }
+  // 16 MiB in records of 16 KiB or less is 1024 writes or more one at a time; gathered, 32 or 33.
+  const most = Math.ceil(expected.length / GATHERED_WRITE) + 1;
+  assert.ok(writes >= 1 && writes <= most, `${writes} writes for a 16 MiB segment (at most ${most})`);
 });
