@@ -24,7 +24,7 @@
 import type { Transform } from 'node:stream';
 import type pg from 'pg';
 import type { ResolvedObjectStore } from '../config/types.js';
-import type { PgConnectionOptions } from '../pg/connect.js';
+import { CURRENT_TIMELINE_SQL, type PgConnectionOptions } from '../pg/connect.js';
 import type { CodecName } from '../codec/types.js';
 import { codecExtension, encodeStream, framedCompressStream, isFramedCodec, parallelCompressStream, type AgeKeys } from '../codec/index.js';
 import { openObjectStore } from '../storage/open.js';
@@ -157,7 +157,7 @@ export async function takeBackup(req: BackupRequest): Promise<BackupResult> {
     let parent: Parent | undefined;
     if (req.type === 'incremental') {
       if (method !== 'local') throw new UserError('--type incremental compares the data directory\'s files with the parent backup\'s and needs --method local', 'run pgark on the server\'s host with --pgdata, or take a full backup');
-      const tli = await sql.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
+      const tli = await sql.query<{ tli: number }>(`SELECT ${CURRENT_TIMELINE_SQL} AS tli`);
       parent = await findParent(store, serverName, facts, Number(tli.rows[0].tli));
     }
     const objectOptions = catalogWriteOptions(req.store.config);

@@ -15,6 +15,7 @@ import { annotationEncryption, clusterObjectStore, ENCRYPTION_ANNOTATION, findCl
 import { isDrillTarget } from '../config/schema.js';
 import type { DrillCheck } from '../config/types.js';
 import { findPgBinaries } from '../pg/binaries.js';
+import { CURRENT_TIMELINE_SQL } from '../pg/connect.js';
 import { serverIdentity } from '../pg/local-server.js';
 import { formatLsn, parseLsn, type Lsn } from '../pg/lsn.js';
 import { DEFAULT_WAL_SEGMENT_SIZE, parseSegmentName, segmentStartLsn } from '../pg/wal-names.js';
@@ -220,7 +221,7 @@ async function recoveryPoint(host: string, port: number, user: string): Promise<
   return withClient({ host, port, user }, 'postgres', async (client) => {
     // Both stay at the last record replayed once recovery has ended.
     const r = await client.query<{ lsn: string | null; ts: Date | null; tli: number }>(
-      'SELECT pg_catalog.pg_last_wal_replay_lsn()::text AS lsn, pg_catalog.pg_last_xact_replay_timestamp() AS ts, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli',
+      `SELECT pg_catalog.pg_last_wal_replay_lsn()::text AS lsn, pg_catalog.pg_last_xact_replay_timestamp() AS ts, ${CURRENT_TIMELINE_SQL} AS tli`,
     );
     const row = r.rows[0];
     return { lsn: row.lsn, time: row.ts?.toISOString() ?? null, timeline: Number(row.tli) };

@@ -114,6 +114,14 @@ export interface ServerInfo {
   timeline: number;
 }
 
+/**
+ * The timeline the server is on, as SQL: a primary's from its current WAL file, a standby's from its
+ * last checkpoint. A primary's last checkpoint is not enough: after a fast promotion (pg_ctl
+ * promote) it stays on the old timeline until the checkpoint that follows in the background.
+ */
+export const CURRENT_TIMELINE_SQL =
+  "CASE WHEN pg_catalog.pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) ELSE ('x' || substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END";
+
 /** Facts about the connected server that backup and archiving decisions depend on. */
 export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
   const settings = await client.query<{ name: string; setting: string }>(

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientConfig, Client } from 'pg';
 import type { PgBinaries } from '../pg/binaries.js';
+import { CURRENT_TIMELINE_SQL } from '../pg/connect.js';
 import { runPgTool, type RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
 import { ABORT_RECOVERY_MARK } from '../wal/restore-exit.js';
@@ -56,6 +57,15 @@ function postmasterState(pgdata: string): 'starting' | 'alive' | 'gone' {
   }
 }
 
+/**
+ * How often the server log is read: the promotion is seen this long after it at most, and the
+ * restore reports a running server that much later (250 ms was an eighth of a small WAN recovery's
+ * replay). A read is a stat and the new bytes.
+ */
+const LOG_POLL_MS = 50;
+/** Every this many log reads, the server is asked too (a connection each time): about once a second. */
+const SERVER_POLL_EVERY = 20;
+
 /** How long a starting postmaster may take to write postmaster.pid on a busy machine. */
 const STARTUP_GRACE_MS = 30_000;
 
@@ -63,6 +73,16 @@ export async function startServer(bin: PgBinaries, pgdata: string, who: RunAs | 
   // -W: recovery may take far longer than pg_ctl's wait; progress is followed in the log instead.
   const r = await runPgTool(bin.path('pg_ctl'), ['-D', pgdata, '-l', logFile, '-W', 'start'], { who });
   if (r.code !== 0) throw new PgarkError(`pg_ctl start failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+}
+
+/**
+ * Asks a server started in standby mode (settings.ts, RecoveryConfig.standby) to promote once it
+ * has replayed what the archive holds; false while pg_ctl refuses because the startup process has
+ * not yet put the server in recovery (the first few tens of milliseconds after the start).
+ */
+export async function requestPromotion(bin: PgBinaries, pgdata: string, who: RunAs | undefined): Promise<{ sent: boolean; why: string }> {
+  const r = await runPgTool(bin.path('pg_ctl'), ['-D', pgdata, '-W', 'promote'], { who });
+  return { sent: r.code === 0, why: (r.stderr || r.stdout).trim() };
 }
 
 const RESTORED = /restored log file "([0-9A-F]{24})" from archive/;
@@ -110,6 +130,7 @@ export async function followRecovery(
   targetText: string,
   user: string,
   archiveEnd?: string,
+  promote?: () => Promise<{ sent: boolean; why: string }>,
 ): Promise<RecoveryOutcome> {
   const logFile = log.path;
   const started = Date.now();
@@ -132,6 +153,7 @@ export async function followRecovery(
   });
   let polls = 0;
   let seenRunning = false;
+  let promotionSent = promote === undefined;
   try {
     for (;;) {
       const bytes = readFrom(logFile, offset);
@@ -161,7 +183,12 @@ export async function followRecovery(
           throw new PgarkError(`PostgreSQL paused the recovery: ${line.trim()} ${detail}`, 1, `server log: ${logFile}; fix the setting it names, then restart the server`);
         }
       }
-      if (!promoted && ++polls % 4 === 0) {
+      if (!promotionSent && postmasterState(pgdata) === 'alive') {
+        const r = await promote!();
+        promotionSent = r.sent;
+        if (!promotionSent && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);
+      }
+      if (!promoted && ++polls % SERVER_POLL_EVERY === 0) {
         // The log may go elsewhere (logging_collector): ask the server too, once it accepts connections.
         const server = await recoveryState(pgdata, user);
         if (server) {
@@ -189,7 +216,7 @@ export async function followRecovery(
           `server log: ${logFile}; the data directory is left as it is for inspection`,
         );
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, LOG_POLL_MS));
     }
   } finally {
     ticker.stop();
@@ -277,7 +304,7 @@ export async function serverState(conn: ConnectionInfo, user: string): Promise<S
   await client.connect();
   try {
     const r = await client.query<{ rec: boolean; ac: string; rec_end: string; tli: number }>(
-      "SELECT pg_catalog.pg_is_in_recovery() AS rec, current_setting('archive_command') AS ac, current_setting('recovery_end_command') AS rec_end, (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS tli",
+      `SELECT pg_catalog.pg_is_in_recovery() AS rec, current_setting('archive_command') AS ac, current_setting('recovery_end_command') AS rec_end, ${CURRENT_TIMELINE_SQL} AS tli`,
     );
     return { inRecovery: r.rows[0].rec, archiveCommand: r.rows[0].ac, recoveryEndCommand: r.rows[0].rec_end, timeline: Number(r.rows[0].tli) };
   } finally {

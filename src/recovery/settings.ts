@@ -2,8 +2,8 @@
  * Recovery settings in the restored data directory, written as CNPG's concludeRestore does but
  * into postgresql.auto.conf (the file PostgreSQL reads last, so these win over the restored
  * postgresql.conf): archive_command = 'false' until promotion, restore_command,
- * recovery_target_action = 'promote', the recovery_target_* lines, plus recovery.signal and the
- * .check-empty-wal-archive marker. At the end of recovery, recovery_end_command runs
+ * recovery_target_action = 'promote', the recovery_target_* lines, plus recovery.signal (or
+ * standby.signal, for a server pgark promotes itself) and the .check-empty-wal-archive marker. At the end of recovery, recovery_end_command runs
  * finishRecoveryConfig(), which puts the cluster's own pgark wal-archive in place; once the
  * reload it asks for is applied, dropRecoveryTargets() removes what is left of the recovery.
  */
@@ -13,9 +13,23 @@ import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 
 export const AUTO_CONF = 'postgresql.auto.conf';
 export const RECOVERY_SIGNAL = 'recovery.signal';
+export const STANDBY_SIGNAL = 'standby.signal';
 
 /** Settings that only make sense while recovering; an earlier recovery's values are replaced by a new one. */
-const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command)$/;
+const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command|primary_conninfo|primary_slot_name|recovery_min_apply_delay)$/;
+
+/**
+ * What a recovery must not take from the restored configuration: a backup of a delayed replica
+ * carries its recovery_min_apply_delay, which archive recovery honors too (each commit would wait
+ * out the delay), and in standby mode (RecoveryConfig.standby) its primary_conninfo would stream
+ * from that server past what the archive holds. Dropped with the other recovery-only lines after
+ * promotion.
+ */
+const RESTORED_NEUTRAL: [string, string][] = [
+  ['primary_conninfo', ''],
+  ['primary_slot_name', ''],
+  ['recovery_min_apply_delay', '0'],
+];
 
 /**
  * The recovery settings a running server can drop at the reload that ends the recovery. The
@@ -71,6 +85,12 @@ function rewriteAutoConf(pgdata: string, drop: (name: string) => boolean, settin
 export interface RecoveryConfig {
   /** False when the Cluster has no backup.barmanObjectStore: archive_mode = 'off' instead of archive_command = 'false'. */
   archives: boolean;
+  /**
+   * standby.signal instead of recovery.signal, for a caller that runs `pg_ctl promote` once the
+   * server is up (server.ts): it replays everything the archive holds all the same, then promotes
+   * without the synchronous end-of-recovery checkpoint archive recovery ends with.
+   */
+  standby?: boolean;
   restoreCommand: string;
   recoveryEndCommand: string;
   targetSettings: [string, string][];
@@ -86,15 +106,21 @@ export function recoverySettings(cfg: RecoveryConfig): [string, string][] {
     ['restore_command', cfg.restoreCommand],
     ['recovery_end_command', cfg.recoveryEndCommand],
     ...cfg.targetSettings,
+    ...RESTORED_NEUTRAL,
     ...cfg.connectionSettings,
   ];
+}
+
+/** The signal file a recovery with this configuration starts from. */
+export function recoverySignal(cfg: Pick<RecoveryConfig, 'standby'>): string {
+  return cfg.standby ? STANDBY_SIGNAL : RECOVERY_SIGNAL;
 }
 
 export function writeRecoveryConfig(pgdata: string, cfg: RecoveryConfig, comment: string): void {
   const settings = recoverySettings(cfg);
   const names = new Set(settings.map(([k]) => k));
   rewriteAutoConf(pgdata, (name) => names.has(name) || RECOVERY_ONLY.test(name), settings, comment);
-  writeFileSync(join(pgdata, RECOVERY_SIGNAL), '', { mode: 0o600 });
+  writeFileSync(join(pgdata, recoverySignal(cfg)), '', { mode: 0o600 });
   // CNPG's marker: the first archive_command checks that the archive is empty, then removes it.
   writeFileSync(join(pgdata, CHECK_EMPTY_MARKER), '', { mode: 0o600 });
 }

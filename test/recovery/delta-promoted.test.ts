@@ -17,6 +17,7 @@ import { pgCtlStop, serverIdentity } from '../../src/pg/local-server.js';
 import { selfCheckedCrcs } from '../../src/io/hash.js';
 import { stopWalDaemon } from '../wal/helpers.js';
 import { archiveCurrentWal, backupOrigin, batches, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from './helpers.js';
+import { CURRENT_TIMELINE_SQL } from '../../src/pg/connect.js';
 
 let store: TestStore;
 let origin: Origin;
@@ -67,6 +68,6 @@ test('restore --delta --start over a directory a previous restore --start promot
   assert.match(again.stderr, /stored objects not read whole \(every tar was read by ranges\)/);
   assert.doesNotMatch(again.stderr, /verified: all 0 stored object/);
   assert.deepEqual(await batches(r), [1, 2], 'the backup and its WAL, without the rows written after the first promotion');
-  const [{ tli }] = await r.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
+  const [{ tli }] = await r.query<{ tli: number }>(`SELECT ${CURRENT_TIMELINE_SQL} AS tli`);
   assert.ok(tli >= 2, `promoted again (timeline ${tli})`);
 });

@@ -11,6 +11,7 @@ import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupCluster, backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Recovered } from './helpers.js';
+import { CURRENT_TIMELINE_SQL } from '../../src/pg/connect.js';
 
 const SEED = join(PACKAGE_ROOT, 'test', 'fixtures', 'manifests', 'seed');
 const cleanup: (() => Promise<void>)[] = [];
@@ -78,7 +79,7 @@ test('S3: the seed manifest recovers the deleted cluster; the new cluster archiv
   await archiveCurrentWal(v2);
   const v3 = await recovered(recoveryManifest(store, { name: 'oncall-pgsql-v3', sourceName: 'oncall-pgsql-v2', database: 'oncall', owner: 'oncall' }));
   assert.deepEqual((await v3.query('SELECT DISTINCT batch FROM rows ORDER BY batch')).map((r) => r.batch), [1, 2, 3]);
-  const [tl] = await v3.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
+  const [tl] = await v3.query<{ tli: number }>(`SELECT ${CURRENT_TIMELINE_SQL} AS tli`);
   assert.equal(tl.tli, 3);
 });
 

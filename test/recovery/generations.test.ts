@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupCluster, backupOrigin, batches, insertBatch, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from './helpers.js';
+import { CURRENT_TIMELINE_SQL } from '../../src/pg/connect.js';
 
 let store: TestStore;
 let alpha: Origin;
@@ -55,7 +56,7 @@ function stoppingLines(text: string): string[] {
 }
 
 async function timeline(r: Recovered): Promise<number> {
-  const [s] = await r.query<{ tli: number; rec: boolean }>('SELECT pg_is_in_recovery() AS rec, (SELECT timeline_id FROM pg_control_checkpoint()) AS tli');
+  const [s] = await r.query<{ tli: number; rec: boolean }>(`SELECT pg_is_in_recovery() AS rec, ${CURRENT_TIMELINE_SQL} AS tli`);
   assert.equal(s.rec, false, 'promoted');
   return Number(s.tli);
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupOrigin, batches, insertBatch, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from './helpers.js';
+import { CURRENT_TIMELINE_SQL } from '../../src/pg/connect.js';
 
 let store: TestStore;
 let origin: Origin;
@@ -91,7 +92,7 @@ test('targetImmediate: the backup alone, no batch', async () => {
 test('no target: everything archived, promoted on a new timeline; missing owner and database created', async () => {
   const r = await recoverTo('pitr-end', undefined, { database: 'app', owner: 'app' });
   assert.deepEqual(await batches(r), [1, 2, 3]);
-  const [s] = await r.query<{ rec: boolean; tli: number }>('SELECT pg_is_in_recovery() AS rec, (SELECT timeline_id FROM pg_control_checkpoint()) AS tli');
+  const [s] = await r.query<{ rec: boolean; tli: number }>(`SELECT pg_is_in_recovery() AS rec, ${CURRENT_TIMELINE_SQL} AS tli`);
   assert.equal(s.rec, false);
   assert.ok(s.tli >= 2);
   const [db] = await r.query<{ owner: string; login: boolean }>(
