@@ -61,8 +61,12 @@ async function contentProblem(name: string, path: string, file: WalFileWriter): 
 // SNAPPY_OUT_SIZE), written out because importing either would load its native module with this
 // one (test/wal/restore-fetch.test.ts fails if the buffers stop being reused).
 const outputBuffers = new ArrayBufferShelf(128 * 1024, 16);
-/** What a WAL file's writer gathers before it writes (per fetch lane): 32 TLS records, 4 decoded buffers. */
-export const GATHERED_WRITE = 512 * 1024;
+/** What a WAL file's writer gathers before it writes (per fetch lane): 16 TLS records. */
+export const GATHERED_WRITE = 256 * 1024;
+/** Chunks this large are written as they come (the decoders' output buffers). */
+const DIRECT_WRITE = 64 * 1024;
+/** The writers' gather buffers, one per fetch lane at a time. */
+const gatherBuffers = new ArrayBufferShelf(GATHERED_WRITE, 8);
 /** Decoded bytes between scavenges: a zstd WAL segment's response is about a third of them. */
 const SCAVENGE_EVERY = 4 * 1024 * 1024;
 /** The buffers handed to decoders and not back yet: only these go back to the shelf. */
@@ -84,18 +88,20 @@ function outputBuffer(size: number): Buffer {
  * check, and gives each decoded buffer back once its bytes are written (so no second read of the
  * file and no dead buffers per segment).
  *
- * Chunks are gathered and written GATHERED_WRITE bytes at a time with one writev: an uncompressed
- * segment comes as TLS records of at most 16 KiB, and a thread-pool write for each one cost about
- * 0.4 CPU s per 128 MiB (0.04 s with 64 records per writev), on the cores the restore's data step
- * and PostgreSQL's replay need (docs/recovery.md, "The WAL daemon's CPU"). Holding them is safe:
- * the file is renamed into place only once complete and checked.
+ * Small chunks are copied into one buffer and written GATHERED_WRITE bytes at a time: an
+ * uncompressed segment comes as TLS records of at most 16 KiB, and a thread-pool write for each
+ * one cost about 0.4 CPU s per 128 MiB, on the cores the restore's data step and PostgreSQL's replay
+ * need (docs/recovery.md, "The WAL daemon's CPU"). Copied, not held: a record is a slice of a larger
+ * socket buffer, and holding 512 KiB of them per lane kept 10-17 MiB more of the daemon resident at
+ * 8 lanes. Large chunks (the decoders' 128 KiB) are written as they come. Holding bytes back is
+ * safe: the file is renamed into place only once complete and checked.
  */
 class WalFileWriter extends Writable {
   bytes = 0;
   head = Buffer.alloc(0);
   private file?: FileHandle;
-  private gathered: Buffer[] = [];
-  private gatheredBytes = 0;
+  private gather?: Buffer;
+  private gathered = 0;
   /** The response's chunks die young: a scavenge frees them before they add up to a full collection (util/gc.ts). */
   private readonly scavenge = youngCollector(SCAVENGE_EVERY);
 
@@ -112,15 +118,29 @@ class WalFileWriter extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     if (this.head.length < LONG_HEADER_SIZE) this.head = Buffer.concat([this.head, chunk.subarray(0, LONG_HEADER_SIZE - this.head.length)]);
-    this.gathered.push(chunk);
-    this.gatheredBytes += chunk.length;
-    if (this.gatheredBytes < GATHERED_WRITE) return callback();
-    this.flush().then(() => callback(), callback);
+    if (chunk.length >= DIRECT_WRITE) {
+      this.flush()
+        .then(() => this.writeAll(chunk))
+        .then(() => {
+          this.written(chunk);
+          callback();
+        }, callback);
+    } else if (this.gathered + chunk.length > GATHERED_WRITE) {
+      this.flush().then(() => {
+        this.copy(chunk);
+        callback();
+      }, callback);
+    } else {
+      this.copy(chunk);
+      callback();
+    }
   }
 
   override _final(callback: (err?: Error | null) => void): void {
     this.flush()
       .then(() => {
+        if (this.gather) gatherBuffers.give(this.gather.buffer as ArrayBuffer);
+        this.gather = undefined;
         const file = this.file;
         this.file = undefined;
         return file!.close();
@@ -135,22 +155,29 @@ class WalFileWriter extends Writable {
     file.close().then(() => callback(err), () => callback(err));
   }
 
+  private copy(chunk: Buffer): void {
+    this.gather ??= Buffer.from(gatherBuffers.take(GATHERED_WRITE));
+    chunk.copy(this.gather, this.gathered);
+    this.gathered += chunk.length;
+    this.written(chunk);
+  }
+
+  /** `chunk` is in the file or copied out of: counted, and a decoder's buffer goes back. */
+  private written(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.scavenge(chunk.length);
+    if (lentBuffers.delete(chunk.buffer)) outputBuffers.give(chunk.buffer as ArrayBuffer);
+  }
+
   private async flush(): Promise<void> {
-    const chunks = this.gathered;
-    this.gathered = [];
-    this.gatheredBytes = 0;
-    // writev may write less than asked (a full disk, a signal): what is left goes again.
-    const left = [...chunks];
-    while (left.length > 0) {
-      let written = (await this.file!.writev(left)).bytesWritten;
-      while (left.length > 0 && written >= left[0]!.length) written -= left.shift()!.length;
-      if (written > 0) left[0] = left[0]!.subarray(written);
-    }
-    for (const chunk of chunks) {
-      this.bytes += chunk.length;
-      this.scavenge(chunk.length);
-      if (lentBuffers.delete(chunk.buffer)) outputBuffers.give(chunk.buffer as ArrayBuffer);
-    }
+    if (this.gathered === 0) return;
+    await this.writeAll(this.gather!.subarray(0, this.gathered));
+    this.gathered = 0;
+  }
+
+  /** A write may be short (a full disk, a signal): what is left goes again. */
+  private async writeAll(buf: Buffer): Promise<void> {
+    for (let done = 0; done < buf.length; ) done += (await this.file!.write(buf, done, buf.length - done)).bytesWritten;
   }
 }
 

@@ -93,7 +93,7 @@ test('an uncompressed segment, which arrives as TLS records of at most 16 KiB, i
   } finally {
     Object.assign(proto, original);
   }
-  // 16 MiB in records of 16 KiB or less is 1024 writes or more one at a time; gathered, 32 or 33.
+  // 16 MiB in records of 16 KiB or less is 1024 writes or more one at a time; gathered, 64 or 65.
   const most = Math.ceil(expected.length / GATHERED_WRITE) + 1;
   assert.ok(writes >= 1 && writes <= most, `${writes} writes for a 16 MiB segment (at most ${most})`);
 });
