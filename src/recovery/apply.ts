@@ -26,6 +26,7 @@ import { stderrProgress, type Progress } from './progress.js';
 import { connectionFromPidFile, ensureApplicationDatabase, followRecovery, requestPromotion, serverState, startServer, type DatabaseReport, type RecoveryOutcome } from './server.js';
 import { CHECK_EMPTY_MARKER } from '../util/cnpg.js';
 import { AUTO_CONF, dropRecoveryTargets, recoverySignal, writeRecoveryConfig } from './settings.js';
+import { setting } from '../util/options.js';
 import { describeTarget, recoveryTargetSettings } from './target.js';
 
 export interface RecoveryOptions {
@@ -62,6 +63,11 @@ export interface RecoveryResult {
 }
 
 const DEFAULT_JOBS = 4;
+/**
+ * How recent the early daemon's history listing must be to answer PostgreSQL's first probe without
+ * another: half the life of the absence marker it left (restore-service.ts, HISTORY_ABSENT_MS).
+ */
+const HISTORY_FRESH_SECONDS = 5;
 /** Polls (250 ms apart) for the reload recovery_end_command asks for: generous, a busy postmaster is slow to get to it. */
 const RELOAD_POLLS = 120;
 
@@ -262,12 +268,16 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
   // PostgreSQL's first requests (a history probe, then the backup's first segments) would each wait
   // for a Node start, the daemon's start and round trips; the daemon does them now instead. Started
-  // during the data step, it is asked again: the history absence it listed then answers for
-  // seconds only (restore-service.ts), and it may have exited idle during a long download.
+  // during the data step, it is asked again unless it listed the history moments ago: that absence
+  // answers for seconds only (restore-service.ts), and the daemon may have exited idle during a long
+  // download. Asking again was a round trip to the store on a short restore's path (0.2 s over a WAN).
   const warmStarted = Date.now();
   const earlyProblem = await early?.warming;
-  const warm = await warmRestore(plan.pgdata, walRef, plan.window.firstSegment, plan.backup.segmentSize, who);
+  const listedAgo = early?.warmedAt === undefined ? undefined : (warmStarted - early.warmedAt) / 1000;
+  const fresh = listedAgo !== undefined && listedAgo < Math.min(HISTORY_FRESH_SECONDS, setting('walDaemonIdleSeconds') / 2);
+  const warm = fresh ? undefined : await warmRestore(plan.pgdata, walRef, plan.window.firstSegment, plan.backup.segmentSize, who);
   if (warm) progress.step(`WAL not prefetched before the start (restore_command fetches it): ${warm}`);
+  else if (fresh) progress.step(`WAL daemon started during the data step, prefetching from ${plan.window.firstSegment}; history listed ${formatDuration(listedAgo)} ago`);
   else if (early && !earlyProblem) progress.step(`WAL daemon started during the data step, prefetching from ${plan.window.firstSegment}; history listed again in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   else progress.step(`WAL daemon started and prefetching from ${plan.window.firstSegment} in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);

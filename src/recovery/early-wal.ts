@@ -18,6 +18,8 @@ import { stopWalDaemon, walRuntime } from '../wal/runtime.js';
 export interface EarlyWal {
   /** Why the daemon could not prefetch (the restore works either way), undefined when it did; never rejects. */
   warming: Promise<string | undefined>;
+  /** When the daemon had listed the history files PostgreSQL probes first (Date.now()), once warming says it did. */
+  warmedAt?: number;
   /** Stops the daemon and waits for its exit (a failed data step). */
   stop(): Promise<void>;
 }
@@ -27,14 +29,20 @@ export function startEarlyWal(pgdata: string, walRef: ConfigRef, first: string, 
   // The daemon runs as the server's user and must reach its directory through the data directory.
   mkdirSync(pgdata, { recursive: true, mode: 0o700 });
   if (who) chownSync(pgdata, who.uid, who.gid);
-  const warming = warmRestore(pgdata, walRef, first, segmentSize, who).catch((err: unknown) => (err as Error).message);
-  return {
-    warming,
+  const early: EarlyWal = {
+    warming: warmRestore(pgdata, walRef, first, segmentSize, who).then(
+      (problem) => {
+        if (problem === undefined) early.warmedAt = Date.now();
+        return problem;
+      },
+      (err: unknown) => (err as Error).message,
+    ),
     stop: async () => {
-      await warming;
+      await early.warming;
       await stopWalDaemon(rt);
     },
   };
+  return early;
 }
 
 /** `objects` without the tar entries that would land in the WAL daemon's directory, when it is inside `pgdata`. */

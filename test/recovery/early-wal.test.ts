@@ -1,7 +1,8 @@
 /**
  * `pgark restore --start` starts the WAL daemon while the data step runs (src/recovery/early-wal.ts):
  * a failed data step stops that daemon and leaves nothing behind, a backup's own copy of the
- * daemon's directory is kept out of the extraction, and a good restore still replays and promotes.
+ * daemon's directory is kept out of the extraction, a good restore still replays and promotes, and
+ * after a short data step the daemon's early history listing answers PostgreSQL's first probe.
  * Real PostgreSQL, a real file store, the real daemon and extraction.
  */
 import { after, before, test } from 'node:test';
@@ -13,6 +14,7 @@ import { pack } from 'tar-stream';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import type { BackupObject } from '../../src/catalog/backup-objects.js';
 import { keepOutRuntimeDir } from '../../src/recovery/early-wal.js';
+import { RECOVERY_LOG } from '../../src/util/cnpg.js';
 import { extractTar } from '../../src/recovery/extract.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
@@ -81,6 +83,23 @@ test('--start: the WAL daemon starts during the data step, and the server replay
   try {
     assert.equal(result.code, 0, `pgark restore failed:\n${result.stderr}`);
     assert.match(result.stderr, /WAL daemon started during the data step, prefetching from [0-9A-F]{24}/);
+    assert.deepEqual(await batches(recovered), [1, 2]);
+  } finally {
+    await recovered.destroy();
+  }
+});
+
+test("a short data step: PostgreSQL's first history probe is answered from the early daemon's listing, no second listing, no Node start", async () => {
+  const manifest = recoveryManifest(store, { name: 'early-fresh', sourceName: SERVER, noBackup: true });
+  // debug: bin/pgark logs each restore_command it answers without Node into the server log.
+  const { result, recovered } = await restore(manifest, ['--start'], ['env', 'PGARK_LOG_LEVEL=debug']);
+  try {
+    assert.equal(result.code, 0, `pgark restore failed:\n${result.stderr}`);
+    assert.match(result.stderr, /WAL daemon started during the data step, prefetching from [0-9A-F]{24}; history listed \S+( \S+)? ago/);
+    assert.doesNotMatch(result.stderr, /history listed again/);
+    const log = readFileSync(join(recovered.pgdata, RECOVERY_LOG), 'utf8');
+    const firstProbe = /pgark wal-restore: [0-9A-F]{8}\.history [^\n]*/.exec(log)?.[0];
+    assert.match(firstProbe ?? '', /not found \(the daemon listed it absent\) by sh without Node/, `the first history probe: ${firstProbe}`);
     assert.deepEqual(await batches(recovered), [1, 2]);
   } finally {
     await recovered.destroy();
