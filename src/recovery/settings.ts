@@ -3,9 +3,10 @@
  * into postgresql.auto.conf (the file PostgreSQL reads last, so these win over the restored
  * postgresql.conf): archive_command = 'false' until promotion, restore_command,
  * recovery_target_action = 'promote', the recovery_target_* lines, plus recovery.signal (or
- * standby.signal, for a server pgark promotes itself) and the .check-empty-wal-archive marker. At the end of recovery, recovery_end_command runs
- * finishRecoveryConfig(), which puts the cluster's own pgark wal-archive in place; once the
- * reload it asks for is applied, dropRecoveryTargets() removes what is left of the recovery.
+ * standby.signal, for a server pgark promotes itself) and the .check-empty-wal-archive marker. At
+ * the end of recovery, recovery_end_command runs finishRecoveryConfig(), which puts the cluster's
+ * own pgark wal-archive in place; once the reload it asks for is applied, dropRecoveryTargets()
+ * removes what is left of the recovery.
  */
 import { closeSync, existsSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +23,8 @@ const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command
  * What a recovery must not take from the restored configuration: a backup of a delayed replica
  * carries its recovery_min_apply_delay, which archive recovery honors too (each commit would wait
  * out the delay), and in standby mode (RecoveryConfig.standby) its primary_conninfo would stream
- * from that server past what the archive holds. Dropped with the other recovery-only lines after
- * promotion.
+ * from that server past what the archive holds. Dropped by the reload that ends the recovery
+ * (droppableAtPromotion).
  */
 const RESTORED_NEUTRAL: [string, string][] = [
   ['primary_conninfo', ''],
@@ -39,7 +40,10 @@ const RESTORED_NEUTRAL: [string, string][] = [
  * (dropRecoveryTargets).
  */
 function droppableAtPromotion(major: number): RegExp {
-  return major >= 14 ? /^(restore_command|recovery_end_command)$/ : /^recovery_end_command$/;
+  // The neutralized primary_* and apply delay go here too (reloadable since 13): left behind when the
+  // server is started by hand, primary_conninfo = '' read last would break a standby built from a
+  // copy of this data directory.
+  return major >= 14 ? /^(restore_command|recovery_end_command|primary_conninfo|primary_slot_name|recovery_min_apply_delay)$/ : /^recovery_end_command$/;
 }
 
 /** A postgresql.conf value, quoted as PostgreSQL's own ALTER SYSTEM writes it. */
