@@ -7,7 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PgBinaries } from './binaries.js';
-import { PgarkError } from '../util/errors.js';
+import { PgarkError, UserError } from '../util/errors.js';
 import { setting } from '../util/options.js';
 
 export interface RunAs {
@@ -43,9 +43,14 @@ function passwdEntry(user: string): RunAs | undefined {
 
 /** Users only NSS knows (LDAP, sssd): as `id` reports them. */
 function idOf(user: string): RunAs {
-  const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-  const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-  return { uid, gid, user };
+  const id = (flag: string) => {
+    try {
+      return Number(execFileSync('id', [flag, user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+    } catch {
+      throw new UserError(`the OS user "${user}" that PostgreSQL is to run as does not exist`, 'PostgreSQL refuses to run as root: create that user, or name another with PGARK_PG_OS_USER');
+    }
+  };
+  return { uid: id('-u'), gid: id('-g'), user };
 }
 
 /** Gives a directory tree to the server's user (no-op when not root). */

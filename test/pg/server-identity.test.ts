@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { serverIdentity } from '../../src/pg/local-server.js';
+import { UserError } from '../../src/util/errors.js';
 
 const id = (flag: string, user: string) => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
 
@@ -17,7 +18,7 @@ test('the server user and other local users resolve to the uid and primary gid `
   }
 });
 
-test('a user nobody knows is an error as root, not uid 0 or NaN', () => {
-  if (root) assert.throws(() => serverIdentity('pgark-no-such-user'));
+test('a user nobody knows is an error as root that names the user and the setting, not uid 0 or NaN', () => {
+  if (root) assert.throws(() => serverIdentity('pgark-no-such-user'), (e: Error & { hint?: string }) => e instanceof UserError && /"pgark-no-such-user".*does not exist/.test(e.message) && /PGARK_PG_OS_USER/.test(e.hint ?? ''));
   else assert.equal(serverIdentity('pgark-no-such-user'), undefined);
 });
