@@ -18,6 +18,8 @@ import { downloadBackup, syncPaths, type DownloadResult } from './download.js';
 import { GENERATED_SOURCE_MANIFEST, RECOVERY_LOG } from '../util/cnpg.js';
 import { formatLsn } from '../pg/lsn.js';
 import { finishCommand, restoreCommand, restoreConfigRef, type ManifestRef } from './pgark-command.js';
+import type { FinishOptions } from './finish.js';
+import { openFinishHandoff } from './finish-handoff.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { warmRestore } from '../wal/client.js';
 import { planRecovery, planSummary, type RecoveryPlan } from './plan.js';
@@ -135,7 +137,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       throw err;
     }
     const result: RecoveryResult = { plan: summary, dryRun: false, download, seconds: 0 };
-    if (opts.start) await startAndFollow(plan, opts, who, progress, result, walRef, early);
+    if (opts.start) await startAndFollow(plan, opts, who, progress, result, walRef, early, finishOptions(ctx, cluster, plan, opts, wal));
     else progress.step(`data directory ready: start PostgreSQL ${plan.major} on ${pgdata} to replay WAL up to the target and promote`);
     result.seconds = (Date.now() - started) / 1000;
     return result;
@@ -200,6 +202,12 @@ function promotedByPgark(plan: RecoveryPlan, opts: RecoveryOptions): boolean {
   return opts.start === true && plan.target.kind === 'end-of-archive';
 }
 
+/** What recovery_end_command finishes (`restore --finish-recovery`, or this process: finish-handoff.ts). */
+function finishOptions(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, wal: WalSource): FinishOptions {
+  const several = ctx.manifests.clusters.length > 1;
+  return { pgdata: plan.pgdata, ref: wal.ref, cluster: several ? cluster.metadata.name : undefined, archives: plan.newArchive !== undefined, archiveEnd: replayMustReach(plan, opts) };
+}
+
 /** What restore_command names: the manifests, and the Cluster or source whose WAL it fetches. */
 interface WalSource {
   ref: ManifestRef;
@@ -236,7 +244,7 @@ function walSource(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
  */
 function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, wal: WalSource): string[] {
   const pgdata = plan.pgdata;
-  const several = ctx.manifests.clusters.length > 1;
+  const finish = finishOptions(ctx, cluster, plan, opts, wal);
   const standby = promotedByPgark(plan, opts);
   const written = [AUTO_CONF, recoverySignal({ standby }), CHECK_EMPTY_MARKER];
   if (wal.generated) {
@@ -249,7 +257,7 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
       archives: plan.newArchive !== undefined,
       standby,
       restoreCommand: restoreCommand(wal.restoreRef, wal.restoreOpts),
-      recoveryEndCommand: finishCommand(wal.ref, pgdata, several ? cluster.metadata.name : undefined, plan.newArchive !== undefined, replayMustReach(plan, opts)),
+      recoveryEndCommand: finishCommand(finish.ref, finish.pgdata, finish.cluster, finish.archives, finish.archiveEnd),
       targetSettings: recoveryTargetSettings(cluster.spec.bootstrap!.recovery!.recoveryTarget),
       connectionSettings: [...connectionSettings(opts), ...(opts.extraSettings ?? [])],
     },
@@ -259,7 +267,16 @@ function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
   return written;
 }
 
-async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, progress: Progress, result: RecoveryResult, walRef: ConfigRef, early: EarlyWal | undefined): Promise<void> {
+async function startAndFollow(
+  plan: RecoveryPlan,
+  opts: RecoveryOptions,
+  who: RunAs | undefined,
+  progress: Progress,
+  result: RecoveryResult,
+  walRef: ConfigRef,
+  early: EarlyWal | undefined,
+  finish: FinishOptions,
+): Promise<void> {
   const logFile = join(plan.pgdata, RECOVERY_LOG);
   const logDir = dirname(logFile);
   if (!existsSync(logDir)) mkdirSync(logDir, { mode: 0o700 });
@@ -281,10 +298,15 @@ async function startAndFollow(plan: RecoveryPlan, opts: RecoveryOptions, who: Ru
   else if (early && !earlyProblem) progress.step(`WAL daemon started during the data step, prefetching from ${plan.window.firstSegment}; history listed again in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   else progress.step(`WAL daemon started and prefetching from ${plan.window.firstSegment} in ${formatDuration((Date.now() - warmStarted) / 1000)}`);
   progress.step(`starting PostgreSQL ${plan.binaries.version} (${plan.binaries.binDir}); server log: ${logFile}`);
-  await startServer(plan.binaries, plan.pgdata, who, logFile);
+  const handoff = openFinishHandoff(finish, who);
   const user = opts.pguser ?? 'postgres';
   const promote = promotedByPgark(plan, opts) ? () => requestPromotion(plan.binaries, plan.pgdata, who) : undefined;
-  result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user, replayMustReach(plan, opts), promote);
+  try {
+    await startServer(plan.binaries, plan.pgdata, who, logFile);
+    result.recovery = await followRecovery(plan.pgdata, { path: logFile, from: logStart }, progress, describeTarget(plan.target), user, replayMustReach(plan, opts), { promote, finish: handoff });
+  } finally {
+    handoff?.close();
+  }
   const conn = connectionFromPidFile(plan.pgdata);
   if (!conn) throw new PgarkError(`PostgreSQL promoted but ${plan.pgdata}/postmaster.pid does not say where it listens`);
   const rec = plan.cluster.spec.bootstrap!.recovery!;

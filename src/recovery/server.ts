@@ -130,8 +130,14 @@ export async function followRecovery(
   targetText: string,
   user: string,
   archiveEnd?: string,
-  promote?: () => Promise<{ sent: boolean; why: string }>,
+  hooks: {
+    /** pg_ctl promote, for a server started in standby mode: tried until it is sent. */
+    promote?: () => Promise<{ sent: boolean; why: string }>;
+    /** recovery_end_command handed over by bin/pgark (finish-handoff.ts), answered at each poll. */
+    finish?: { serve(): void };
+  } = {},
 ): Promise<RecoveryOutcome> {
+  const { promote, finish } = hooks;
   const logFile = log.path;
   const started = Date.now();
   const outcome: RecoveryOutcome = { segmentsRestored: 0, seconds: 0 };
@@ -156,6 +162,7 @@ export async function followRecovery(
   let promotionSent = promote === undefined;
   try {
     for (;;) {
+      finish?.serve();
       const bytes = readFrom(logFile, offset);
       offset += bytes.length;
       const lines = (partial + decoder.write(bytes)).split('\n');

@@ -3,7 +3,8 @@
  * itself (src/recovery/apply.ts, promotedByPgark): all archived WAL is replayed, the promotion ends
  * with an end-of-recovery record instead of the immediate checkpoint archive recovery waits for, and
  * what the restored configuration would make a recovery do (wait out an apply delay, stream from a
- * primary) is neutralized during the recovery and gone after it. Real PostgreSQL and a real file store.
+ * primary) is neutralized during the recovery and gone after it; recovery_end_command is answered by
+ * the restore itself (finish-handoff.ts). Real PostgreSQL and a real file store.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,9 +46,10 @@ after(async () => {
   await store?.stop();
 });
 
-test('to the end of the archive: standby mode, every archived commit replayed despite the apply delay, promoted without the end-of-recovery checkpoint', async () => {
+test('to the end of the archive: standby mode, every archived commit replayed despite the apply delay, promoted without the end-of-recovery checkpoint or a Node start', async () => {
   const manifest = recoveryManifest(store, { name: 'promoted', sourceName: SERVER, noBackup: true });
-  const { result, recovered } = await restore(manifest, ['--start']);
+  // debug: bin/pgark says in the server log when pgark restore finished the recovery for it.
+  const { result, recovered } = await restore(manifest, ['--start'], ['env', 'PGARK_LOG_LEVEL=debug']);
   try {
     assert.equal(result.code, 0, `pgark restore failed:\n${result.stderr}`);
     assert.deepEqual(await batches(recovered), [1, 2, 3], 'the commits after the backup are there: no apply delay, nothing short of the archive');
@@ -60,6 +62,8 @@ test('to the end of the archive: standby mode, every archived commit replayed de
     const readyAt = log.indexOf('database system is ready to accept connections', promotedAt);
     assert.ok(promotedAt >= 0 && readyAt > promotedAt, 'promoted, then ready');
     assert.doesNotMatch(log.slice(promotedAt, readyAt), /checkpoint starting: end-of-recovery/, 'no end-of-recovery checkpoint between the promotion and the first write it allows');
+    assert.match(log.slice(promotedAt, readyAt), /pgark restore --finish-recovery: finished by pgark restore without Node in \d+ ms \(exit 0\)/, 'recovery_end_command handed to the restore (finish-handoff.ts)');
+    assert.equal(existsSync(join(recovered.pgdata, 'pgark-wal', 'finish')), false, 'the hand-off directory is gone');
     // After the promotion nothing of the recovery stays: a later standby of this data directory must not inherit ''.
     assert.equal(existsSync(join(recovered.pgdata, STANDBY_SIGNAL)), false);
     assert.equal(existsSync(join(recovered.pgdata, RECOVERY_SIGNAL)), false);
