@@ -51,6 +51,7 @@ export function openFinishHandoff(opts: FinishOptions, who: RunAs | undefined): 
   }
   const request = join(dir, 'request');
   const result = join(dir, 'result');
+  const close = () => rmSync(dir, { recursive: true, force: true });
   return {
     serve() {
       if (!existsSync(request)) return;
@@ -63,13 +64,16 @@ export function openFinishHandoff(opts: FinishOptions, who: RunAs | undefined): 
         code = err instanceof PgarkError ? err.exitCode : 1;
         text = `pgark: ${(err as Error).message}\n${err instanceof PgarkError && err.hint ? `  hint: ${err.hint}\n` : ''}`;
       }
-      writeFileSync(`${result}.tmp`, `${code}\n${text}`, { mode: 0o600 });
-      own(`${result}.tmp`);
-      renameSync(`${result}.tmp`, result);
-      unlinkSync(request);
+      try {
+        writeFileSync(`${result}.tmp`, `${code}\n${text}`, { mode: 0o600 });
+        own(`${result}.tmp`);
+        renameSync(`${result}.tmp`, result);
+        unlinkSync(request);
+      } catch {
+        // No result to give: without the directory (and its .owner) bin/pgark finishes through Node at once.
+        close();
+      }
     },
-    close() {
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close,
   };
 }
