@@ -109,6 +109,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
     for (const t of plan.backup.tablespaces) dirs.track(t.location);
     let download: DownloadResult;
     const wal = walSource(ctx, cluster, plan, opts);
+    const finish = finishOptions(ctx, cluster, plan, opts, wal);
     const walRef = restoreConfigRef(wal.restoreRef, wal.restoreOpts);
     // A delta keeps what is in the directory (the daemon's files would be extras to remove), and a
     // generated source manifest does not exist until configure(): the daemon then starts after the data step.
@@ -129,7 +130,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       progress.step(`restored ${download.files} files (${formatBytes(download.bytes)} downloaded) in ${formatDuration(download.seconds)}`);
       progress.step(objectVerificationText(download));
       progress.step(verificationText(download));
-      const written = configure(ctx, cluster, plan, opts, who, wal);
+      const written = configure(cluster, plan, opts, who, wal, finish);
       await syncPaths([...written.map((f) => join(pgdata, f)), pgdata]);
     } catch (err) {
       await early?.stop();
@@ -137,7 +138,7 @@ export async function runRecovery(ctx: ConfigContext, cluster: Cluster, opts: Re
       throw err;
     }
     const result: RecoveryResult = { plan: summary, dryRun: false, download, seconds: 0 };
-    if (opts.start) await startAndFollow(plan, opts, who, progress, result, walRef, early, finishOptions(ctx, cluster, plan, opts, wal));
+    if (opts.start) await startAndFollow(plan, opts, who, progress, result, walRef, early, finish);
     else progress.step(`data directory ready: start PostgreSQL ${plan.major} on ${pgdata} to replay WAL up to the target and promote`);
     result.seconds = (Date.now() - started) / 1000;
     return result;
@@ -242,9 +243,8 @@ function walSource(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opt
  * Recovery settings, the signal file, the empty-archive marker (and the generated source manifest
  * when needed); returns the names written.
  */
-function configure(ctx: ConfigContext, cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, wal: WalSource): string[] {
+function configure(cluster: Cluster, plan: RecoveryPlan, opts: RecoveryOptions, who: RunAs | undefined, wal: WalSource, finish: FinishOptions): string[] {
   const pgdata = plan.pgdata;
-  const finish = finishOptions(ctx, cluster, plan, opts, wal);
   const standby = promotedByPgark(plan, opts);
   const written = [AUTO_CONF, recoverySignal({ standby }), CHECK_EMPTY_MARKER];
   if (wal.generated) {

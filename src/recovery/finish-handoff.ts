@@ -4,8 +4,8 @@
  * timeline and the first write the server accepts, most of what is left of a fast promotion.
  *
  * bin/pgark hands `restore --finish-recovery` over through files in <WAL runtime>/finish:
- *   .owner   this process, as runtime.ts's processIdentity writes it: bin/pgark hands over only to a
- *            live owner of this boot, as it serves the restore spool only for one;
+ *   .owner   this process (runtime.ts, claimOwnerFile): bin/pgark hands over only to a live owner
+ *            of this boot, as it serves the restore spool only for one;
  *   request  created (empty) by bin/pgark;
  *   result   ours, renamed into place: the exit code on the first line, then the lines to print.
  * bin/pgark waits for the result while the owner lives, for a limited time, and runs Node itself
@@ -17,7 +17,7 @@ import { chownSync, existsSync, mkdirSync, renameSync, rmSync, unlinkSync, write
 import { join } from 'node:path';
 import type { RunAs } from '../pg/local-server.js';
 import { PgarkError } from '../util/errors.js';
-import { processIdentity, walRuntime } from '../wal/runtime.js';
+import { claimOwnerFile, walRuntime } from '../wal/runtime.js';
 import { finishRecovery, type FinishOptions } from './finish.js';
 
 export const FINISH_HANDOFF_DIR = 'finish';
@@ -30,8 +30,6 @@ export interface FinishHandoff {
 
 /** Opens the directory bin/pgark hands the finish to; undefined where it cannot (the recovery then finishes through Node). */
 export function openFinishHandoff(opts: FinishOptions, who: RunAs | undefined): FinishHandoff | undefined {
-  const identity = processIdentity(process.pid);
-  if (!identity) return undefined;
   const dir = join(walRuntime(opts.pgdata).dir, FINISH_HANDOFF_DIR);
   const own = (path: string) => {
     if (who) chownSync(path, who.uid, who.gid);
@@ -41,10 +39,7 @@ export function openFinishHandoff(opts: FinishOptions, who: RunAs | undefined): 
     // Not recursive: the runtime directory is the WAL daemon's to create, as the server's user.
     mkdirSync(dir, { mode: 0o700 });
     own(dir);
-    const owner = join(dir, '.owner');
-    writeFileSync(`${owner}.tmp`, `${identity}\n`, { mode: 0o600 });
-    own(`${owner}.tmp`);
-    renameSync(`${owner}.tmp`, owner);
+    if (!claimOwnerFile(join(dir, '.owner'), who)) throw new Error('no process identity');
   } catch {
     rmSync(dir, { recursive: true, force: true });
     return undefined;

@@ -77,8 +77,8 @@ export async function startServer(bin: PgBinaries, pgdata: string, who: RunAs | 
 
 /**
  * Asks a server started in standby mode (settings.ts, RecoveryConfig.standby) to promote once it
- * has replayed what the archive holds; false while pg_ctl refuses because the startup process has
- * not yet put the server in recovery (the first few tens of milliseconds after the start).
+ * has replayed what the archive holds; not sent while pg_ctl refuses because the postmaster is not
+ * up yet or its startup process has not put the server in recovery (tens of milliseconds).
  */
 export async function requestPromotion(bin: PgBinaries, pgdata: string, who: RunAs | undefined): Promise<{ sent: boolean; why: string }> {
   const r = await runPgTool(bin.path('pg_ctl'), ['-D', pgdata, '-W', 'promote'], { who });
@@ -190,7 +190,8 @@ export async function followRecovery(
           throw new PgarkError(`PostgreSQL paused the recovery: ${line.trim()} ${detail}`, 1, `server log: ${logFile}; fix the setting it names, then restart the server`);
         }
       }
-      if (!promotionSent && postmasterState(pgdata) === 'alive') {
+      // pg_ctl refuses until the postmaster is up and its startup process in recovery: tried again at the next poll.
+      if (!promotionSent) {
         const r = await promote!();
         promotionSent = r.sent;
         if (!promotionSent && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);

@@ -16,9 +16,6 @@ export const AUTO_CONF = 'postgresql.auto.conf';
 export const RECOVERY_SIGNAL = 'recovery.signal';
 export const STANDBY_SIGNAL = 'standby.signal';
 
-/** Settings that only make sense while recovering; an earlier recovery's values are replaced by a new one. */
-const RECOVERY_ONLY = /^(restore_command|recovery_target\w*|recovery_end_command|primary_conninfo|primary_slot_name|recovery_min_apply_delay)$/;
-
 /**
  * What a recovery must not take from the restored configuration: a backup of a delayed replica
  * carries its recovery_min_apply_delay, which archive recovery honors too (each commit would wait
@@ -31,6 +28,10 @@ const RESTORED_NEUTRAL: [string, string][] = [
   ['primary_slot_name', ''],
   ['recovery_min_apply_delay', '0'],
 ];
+const NEUTRAL_NAMES = RESTORED_NEUTRAL.map(([name]) => name).join('|');
+
+/** Settings that only make sense while recovering; an earlier recovery's values are replaced by a new one. */
+const RECOVERY_ONLY = new RegExp(`^(restore_command|recovery_target\\w*|recovery_end_command|${NEUTRAL_NAMES})$`);
 
 /**
  * The recovery settings a running server can drop at the reload that ends the recovery. The
@@ -43,7 +44,7 @@ function droppableAtPromotion(major: number): RegExp {
   // The neutralized primary_* and apply delay go here too (reloadable since 13): left behind when the
   // server is started by hand, primary_conninfo = '' read last would break a standby built from a
   // copy of this data directory.
-  return major >= 14 ? /^(restore_command|recovery_end_command|primary_conninfo|primary_slot_name|recovery_min_apply_delay)$/ : /^recovery_end_command$/;
+  return major >= 14 ? new RegExp(`^(restore_command|recovery_end_command|${NEUTRAL_NAMES})$`) : /^recovery_end_command$/;
 }
 
 /** A postgresql.conf value, quoted as PostgreSQL's own ALTER SYSTEM writes it. */

@@ -10,7 +10,7 @@ import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ArrayBufferShelf } from '../codec/blocks.js';
+import { ArrayBufferShelf, BlockAccumulator } from '../codec/blocks.js';
 import { CorruptDataError } from '../codec/errors.js';
 import { parseHistoryFile } from '../pg/history.js';
 import { NotFoundError, PgarkError, UserError } from '../util/errors.js';
@@ -61,11 +61,9 @@ async function contentProblem(name: string, path: string, file: WalFileWriter): 
 // SNAPPY_OUT_SIZE), written out because importing either would load its native module with this
 // one (test/wal/restore-fetch.test.ts fails if the buffers stop being reused).
 const outputBuffers = new ArrayBufferShelf(128 * 1024, 16);
-/** What a WAL file's writer gathers before it writes (per fetch lane): 16 TLS records. */
+/** What a WAL file's writer gathers before it writes (per fetch lane): 16 TLS records, 2 decoded buffers. */
 export const GATHERED_WRITE = 256 * 1024;
-/** Chunks this large are written as they come (the decoders' output buffers). */
-const DIRECT_WRITE = 64 * 1024;
-/** The writers' gather buffers, one per fetch lane at a time. */
+/** The writers' blocks, one per fetch lane at a time. */
 const gatherBuffers = new ArrayBufferShelf(GATHERED_WRITE, 8);
 /** Decoded bytes between scavenges: a zstd WAL segment's response is about a third of them. */
 const SCAVENGE_EVERY = 4 * 1024 * 1024;
@@ -85,23 +83,22 @@ function outputBuffer(size: number): Buffer {
 
 /**
  * The temp file a WAL file is decoded into: counts its bytes, keeps its first page header for the
- * check, and gives each decoded buffer back once its bytes are written (so no second read of the
+ * check, and gives each decoded buffer back once its bytes are copied (so no second read of the
  * file and no dead buffers per segment).
  *
- * Small chunks are copied into one buffer and written GATHERED_WRITE bytes at a time: an
- * uncompressed segment comes as TLS records of at most 16 KiB, and a thread-pool write for each
- * one cost about 0.4 CPU s per 128 MiB, on the cores the restore's data step and PostgreSQL's replay
- * need (docs/recovery.md, "The WAL daemon's CPU"). Copied, not held: a record is a slice of a larger
- * socket buffer, and holding 512 KiB of them per lane kept 10-17 MiB more of the daemon resident at
- * 8 lanes. Large chunks (the decoders' 128 KiB) are written as they come. Holding bytes back is
+ * The chunks are copied into blocks of GATHERED_WRITE bytes (BlockAccumulator), each written at
+ * once: an uncompressed segment comes as TLS records of at most 16 KiB, and a thread-pool write for
+ * each one cost about 0.4 CPU s per 128 MiB, on the cores the restore's data step and PostgreSQL's
+ * replay need (docs/recovery.md, "The WAL daemon's CPU"). Copied, not held: a record is a slice of a
+ * larger socket buffer, and holding 512 KiB of them per lane kept 10-17 MiB more of the daemon
+ * resident at 8 lanes; a decoder's buffer goes back as soon as it is copied. Holding bytes back is
  * safe: the file is renamed into place only once complete and checked.
  */
 class WalFileWriter extends Writable {
   bytes = 0;
   head = Buffer.alloc(0);
   private file?: FileHandle;
-  private gather?: Buffer;
-  private gathered = 0;
+  private readonly blocks = new BlockAccumulator(GATHERED_WRITE, () => Buffer.from(gatherBuffers.take(GATHERED_WRITE)));
   /** The response's chunks die young: a scavenge frees them before they add up to a full collection (util/gc.ts). */
   private readonly scavenge = youngCollector(SCAVENGE_EVERY);
 
@@ -118,29 +115,17 @@ class WalFileWriter extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     if (this.head.length < LONG_HEADER_SIZE) this.head = Buffer.concat([this.head, chunk.subarray(0, LONG_HEADER_SIZE - this.head.length)]);
-    if (chunk.length >= DIRECT_WRITE) {
-      this.flush()
-        .then(() => this.writeAll(chunk))
-        .then(() => {
-          this.written(chunk);
-          callback();
-        }, callback);
-    } else if (this.gathered + chunk.length > GATHERED_WRITE) {
-      this.flush().then(() => {
-        this.copy(chunk);
-        callback();
-      }, callback);
-    } else {
-      this.copy(chunk);
-      callback();
-    }
+    const full = this.blocks.add(chunk);
+    this.bytes += chunk.length;
+    this.scavenge(chunk.length);
+    if (lentBuffers.delete(chunk.buffer)) outputBuffers.give(chunk.buffer as ArrayBuffer);
+    this.writeBlocks(full).then(() => callback(), callback);
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    this.flush()
+    const rest = this.blocks.rest();
+    this.writeBlocks(rest ? [rest] : [])
       .then(() => {
-        if (this.gather) gatherBuffers.give(this.gather.buffer as ArrayBuffer);
-        this.gather = undefined;
         const file = this.file;
         this.file = undefined;
         return file!.close();
@@ -155,29 +140,12 @@ class WalFileWriter extends Writable {
     file.close().then(() => callback(err), () => callback(err));
   }
 
-  private copy(chunk: Buffer): void {
-    this.gather ??= Buffer.from(gatherBuffers.take(GATHERED_WRITE));
-    chunk.copy(this.gather, this.gathered);
-    this.gathered += chunk.length;
-    this.written(chunk);
-  }
-
-  /** `chunk` is in the file or copied out of: counted, and a decoder's buffer goes back. */
-  private written(chunk: Buffer): void {
-    this.bytes += chunk.length;
-    this.scavenge(chunk.length);
-    if (lentBuffers.delete(chunk.buffer)) outputBuffers.give(chunk.buffer as ArrayBuffer);
-  }
-
-  private async flush(): Promise<void> {
-    if (this.gathered === 0) return;
-    await this.writeAll(this.gather!.subarray(0, this.gathered));
-    this.gathered = 0;
-  }
-
-  /** A write may be short (a full disk, a signal): what is left goes again. */
-  private async writeAll(buf: Buffer): Promise<void> {
-    for (let done = 0; done < buf.length; ) done += (await this.file!.write(buf, done, buf.length - done)).bytesWritten;
+  /** Writes each block whole (a write may be short: a full disk, a signal), then hands its buffer back. */
+  private async writeBlocks(blocks: Buffer[]): Promise<void> {
+    for (const block of blocks) {
+      for (let done = 0; done < block.length; ) done += (await this.file!.write(block, done, block.length - done)).bytesWritten;
+      gatherBuffers.give(block.buffer as ArrayBuffer);
+    }
   }
 }
 

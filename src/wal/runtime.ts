@@ -12,7 +12,7 @@
  * This module is loaded on the archive_command hot path, so it uses node builtins only.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
@@ -240,11 +240,22 @@ export function absenceMarkerText(ms: number): string {
  * boot, and this file is how bin/pgark and the Node client tell.
  */
 export function claimRestoreSpool(rt: WalRuntime): void {
+  claimOwnerFile(rt.restoreSpoolOwner);
+}
+
+/**
+ * Writes this process's identity (processIdentity) to `ownerFile` atomically, owned by `owner` when
+ * given (a root process claiming a directory the server's user reads); false when /proc cannot say
+ * who we are. bin/pgark's spool_owner_alive reads such files.
+ */
+export function claimOwnerFile(ownerFile: string, owner?: { uid: number; gid: number }): boolean {
   const identity = processIdentity(process.pid);
-  if (!identity) return;
-  const temp = `${rt.restoreSpoolOwner}.${process.pid}`;
+  if (!identity) return false;
+  const temp = `${ownerFile}.${process.pid}`;
   writeFileSync(temp, `${identity}\n`, { mode: 0o600 });
-  renameSync(temp, rt.restoreSpoolOwner);
+  if (owner) chownSync(temp, owner.uid, owner.gid);
+  renameSync(temp, ownerFile);
+  return true;
 }
 
 /** Whether the restore spool was filled by a daemon that still runs (claimRestoreSpool). */
