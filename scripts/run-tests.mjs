@@ -2,7 +2,8 @@
 // Runs every compiled test file with Node's own test runner, the slowest files first.
 // PGARK_TEST_FILTER=substring narrows the files; PGARK_TEST_CONCURRENCY sets how many files run at once;
 // PGARK_TEST_TAP=FILE also writes the TAP report (every test's duration, with the file of each failure) to FILE;
-// PGARK_TEST_RECORD_DURATIONS=1 writes each file's measured seconds into test/durations.json.
+// PGARK_TEST_RECORD_DURATIONS=1 writes each file's measured seconds into test/durations.json;
+// PGARK_TEST_FILE_TIMEOUT_S bounds each file (default 600 s).
 import { chmodSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -48,8 +49,13 @@ process.env.PGARK_TEST_INITDB_TEMPLATES = templates;
 // Ctrl-C reaches the test files too; this process stays to remove the templates after them.
 process.on('SIGINT', () => undefined);
 
+// A file that hangs fails on its own, its process killed, instead of holding the run (and the report:
+// files are reported in order, so every later file's results wait for it) until CI's own limit.
+// The slowest file takes under three minutes here.
+const timeout = Number(process.env.PGARK_TEST_FILE_TIMEOUT_S ?? 600) * 1000;
+
 // node --test runs files in name order whatever order it is given; run() keeps this one.
-const stream = run({ files, concurrency });
+const stream = run({ files, concurrency, timeout });
 const measured = {};
 const count = (event) => {
   if (event.nesting !== 0 || !event.file) return;

@@ -5,7 +5,7 @@
  * (CREATE ROLE ... LOGIN, CREATE DATABASE ... OWNER; an existing database is left untouched).
  * The server is left running.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientConfig, Client } from 'pg';
@@ -77,18 +77,28 @@ export async function startServer(bin: PgBinaries, pgdata: string, who: RunAs | 
 
 /**
  * Asks a server started in standby mode (settings.ts, RecoveryConfig.standby) to promote once it
- * has replayed what the archive holds; not sent while pg_ctl refuses because the postmaster is not
- * up yet or its startup process has not put the server in recovery (tens of milliseconds).
+ * has replayed what the archive holds. pg_ctl refuses while the control file does not say archive
+ * recovery: until the startup process has begun, for a backup of a primary. A backup of a standby
+ * says so already, and then pg_ctl can write the promote file before the postmaster deletes leftover
+ * ones at its start, or signal it before it has a startup process to pass the request to: such a
+ * request is lost, and followRecovery sends it again until PostgreSQL logs that it received it.
  */
 export async function requestPromotion(bin: PgBinaries, pgdata: string, who: RunAs | undefined): Promise<{ sent: boolean; why: string }> {
   const r = await runPgTool(bin.path('pg_ctl'), ['-D', pgdata, '-W', 'promote'], { who });
   return { sent: r.code === 0, why: (r.stderr || r.stdout).trim() };
 }
 
+/**
+ * How long a sent promotion may go unacknowledged before it is sent again: PostgreSQL logs "received
+ * promote request" within milliseconds of a request it got, and sending twice is harmless.
+ */
+const PROMOTE_RESEND_MS = 1000;
+
 const RESTORED = /restored log file "([0-9A-F]{24})" from archive/;
 const STOPPING = /(recovery stopping [^\n]*)/;
 const NEW_TIMELINE = /selected new timeline ID: (\d+)/;
 const READY = /database system is ready to accept connections/;
+const PROMOTE_RECEIVED = /received promote request/;
 const FATAL = /(FATAL|PANIC):\s+([^\n]*)/;
 // What our own connection attempts during startup make the server log; not a failure.
 const CONNECTION_REFUSALS = /the database system is (starting up|not yet accepting connections|shutting down)|not yet accepting connections/;
@@ -131,7 +141,7 @@ export async function followRecovery(
   user: string,
   archiveEnd?: string,
   hooks: {
-    /** pg_ctl promote, for a server started in standby mode: tried until it is sent. */
+    /** pg_ctl promote, for a server started in standby mode: tried until PostgreSQL logs that it received it. */
     promote?: () => Promise<{ sent: boolean; why: string }>;
     /** recovery_end_command handed over by bin/pgark (finish-handoff.ts), answered at each poll. */
     finish?: { serve(): void };
@@ -159,7 +169,8 @@ export async function followRecovery(
   });
   let polls = 0;
   let seenRunning = false;
-  let promotionSent = promote === undefined;
+  let promoteReceived = promote === undefined;
+  let promoteSentAt: number | undefined;
   try {
     for (;;) {
       finish?.serve();
@@ -185,16 +196,17 @@ export async function followRecovery(
           progress.step(`promoted: new timeline ${tl[1]}`);
         }
         if (READY.test(line) && outcome.newTimeline !== undefined) promoted = true;
+        if (PROMOTE_RECEIVED.test(line)) promoteReceived = true;
         if (PAUSED.test(line)) {
           const detail = text.slice(text.indexOf(line)).split('\n').slice(1, 4).join(' ').trim();
           throw new PgarkError(`PostgreSQL paused the recovery: ${line.trim()} ${detail}`, 1, `server log: ${logFile}; fix the setting it names, then restart the server`);
         }
       }
-      // pg_ctl refuses until the postmaster is up and its startup process in recovery: tried again at the next poll.
-      if (!promotionSent) {
+      // Refused: tried again at the next poll. Sent but not acknowledged: sent again (requestPromotion).
+      if (!promoteReceived && !promoted && (promoteSentAt === undefined || Date.now() - promoteSentAt >= PROMOTE_RESEND_MS)) {
         const r = await promote!();
-        promotionSent = r.sent;
-        if (!promotionSent && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);
+        if (r.sent) promoteSentAt = Date.now();
+        else if (promoteSentAt === undefined && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);
       }
       if (!promoted && ++polls % SERVER_POLL_EVERY === 0) {
         // The log may go elsewhere (logging_collector): ask the server too, once it accepts connections.
@@ -229,6 +241,9 @@ export async function followRecovery(
   } finally {
     ticker.stop();
   }
+  // A request sent again while the startup process was promoting leaves its file behind; a promoted
+  // server never reads it (PostgreSQL deletes leftovers at its next start too).
+  if (promote && promoteSentAt !== undefined) rmSync(join(pgdata, 'promote'), { force: true });
   const short = archiveEnd && replayEndProblem(pgdata, archiveEnd);
   if (short) throw new PgarkError(`PostgreSQL promoted, but ${short}`, 1, `server log: ${logFile}; the server is running on partial data`);
   outcome.seconds = (Date.now() - started) / 1000;

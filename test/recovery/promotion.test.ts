@@ -4,14 +4,17 @@
  * with an end-of-recovery record instead of the immediate checkpoint archive recovery waits for, and
  * what the restored configuration would make a recovery do (wait out an apply delay, stream from a
  * primary) is neutralized during the recovery and gone after it; recovery_end_command is answered by
- * the restore itself (finish-handoff.ts). Real PostgreSQL and a real file store.
+ * the restore itself (finish-handoff.ts). A promotion request PostgreSQL never got (pg_ctl can send
+ * one too early for a backup of a standby) is sent again. Real PostgreSQL and a real file store.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUTO_CONF, RECOVERY_SIGNAL, STANDBY_SIGNAL } from '../../src/recovery/settings.js';
+import { followRecovery, requestPromotion } from '../../src/recovery/server.js';
 import { RECOVERY_LOG } from '../../src/util/cnpg.js';
+import { startPostgres } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupOrigin, batches, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from './helpers.js';
 
@@ -85,5 +88,36 @@ test('with a recovery target: archive recovery (which checks that replay reached
     assert.doesNotMatch(log, /entering standby mode/);
   } finally {
     await recovered.destroy();
+  }
+});
+
+test('a promotion request PostgreSQL never got is sent again until it logs that it received it', async () => {
+  // A server in standby mode with nowhere to read WAL from stays in recovery until it is promoted.
+  // max_wal_senders as initdb left it in pg_control: a hot standby may not run with less.
+  const server = await startPostgres({ noStart: true, settings: { max_wal_senders: 10 } });
+  try {
+    writeFileSync(join(server.pgdata, STANDBY_SIGNAL), '');
+    const from = existsSync(server.logFile) ? statSync(server.logFile).size : 0;
+    await server.start();
+    let calls = 0;
+    // The first request is lost as one pg_ctl sends before the postmaster has a startup process is.
+    const promote = async () => (++calls === 1 ? { sent: true, why: '' } : requestPromotion(server.bin, server.pgdata, server.who));
+    const followed = followRecovery(server.pgdata, { path: server.logFile, from }, { step: () => undefined }, 'the end of WAL', 'postgres', undefined, { promote });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not promoted within 20 s; server log:\n${server.log()}`)), 20_000);
+    });
+    try {
+      const outcome = await Promise.race([followed, deadline]);
+      assert.equal(outcome.newTimeline, 2);
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.ok(calls >= 2, `promote was called ${calls} time(s)`);
+    assert.match(server.log().slice(from), /received promote request/);
+    assert.deepEqual(await server.query('SELECT pg_catalog.pg_is_in_recovery() AS r'), [{ r: false }]);
+    assert.equal(existsSync(join(server.pgdata, 'promote')), false, 'no promote file left behind');
+  } finally {
+    await server.destroy();
   }
 });
