@@ -55,25 +55,44 @@ export class ZstdDecoder extends Transform {
   private spare: Buffer | undefined;
   /** The stream's first bytes, until they hold the window descriptor. */
   private head: Buffer = Buffer.alloc(0);
+  /** The undecoded rest of an input chunk and its write callback, while the reader catches up. */
+  private pending: { src: Buffer; callback: TransformCallback } | undefined;
 
   constructor(private readonly outputBuffer: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    const dctx = this.dctx!;
     if (this.keep === undefined) {
       this.head = Buffer.concat([this.head, chunk.subarray(0, HEADER_BYTES - this.head.length)]);
       if (this.head.length === HEADER_BYTES) this.keep = (declaredWindow(this.head) ?? Infinity) <= MAX_KEPT_WINDOW;
     }
-    let src = chunk;
+    this.decode(chunk, callback);
+  }
+
+  override _read(size: number): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) this.decode(pending.src, pending.callback);
+    // Then Transform's own: a chunk finished above the high-water mark left its write callback for
+    // the next read, and a continuation that pushed nothing gets no other read to pass it on.
+    if (!this.pending) super._read(size);
+  }
+
+  /**
+   * Decodes `src` until it is all read, or until the reader has enough: the rest then waits for
+   * _read. One input chunk can hold far more than memory: 8 KiB of zstd decode to 256 MiB of zeros
+   * (a zero-filled file, a WAL segment's unused tail), and pushing it all at once held it all.
+   */
+  private decode(src: Buffer, callback: TransformCallback): void {
+    const dctx = this.dctx!;
     try {
       for (;;) {
         const dst = this.spare ?? this.outputBuffer(ZSTD_OUT_SIZE);
         const [ret, produced, consumed] = dctx.decompressStream(dst, src);
         // Each input chunk ends with a call that may write nothing: its buffer is not garbage.
         this.spare = produced > 0 ? undefined : dst;
-        if (produced > 0) this.push(dst.subarray(0, produced));
+        const wantsMore = produced > 0 ? this.push(dst.subarray(0, produced)) : true;
         src = src.subarray(consumed);
         // A second frame may declare a larger window than the first one did.
         if (ret === 0 && src.length > 0) this.keep = false;
@@ -81,6 +100,10 @@ export class ZstdDecoder extends Transform {
         if (src.length === 0 && (produced < dst.length || ret === 0)) {
           this.inFrame = ret !== 0;
           break;
+        }
+        if (!wantsMore) {
+          this.pending = { src, callback };
+          return;
         }
       }
     } catch (err) {
@@ -101,6 +124,7 @@ export class ZstdDecoder extends Transform {
   }
 
   private release(): void {
+    this.pending = undefined;
     const dctx = this.dctx;
     this.dctx = undefined;
     if (dctx && this.keep) contexts.give(dctx);

@@ -4,12 +4,15 @@
  * instead of leaving one freed window per tar in the process; a context is kept only when its
  * frame's window is small, and a context whose stream failed or stopped inside a frame decodes the
  * next stream correctly. The context is observed through idleZstdContexts (zstd-napi gives no other
- * view of it); the resident-set effect is measured by bench/restore.ts (docs/recovery.md).
+ * view of it); the resident-set effect is measured by bench/restore.ts (docs/recovery.md). A chunk
+ * that decodes to far more than memory (zeros) is decoded as the reader takes it, not all at once.
  */
 import { test } from 'node:test';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import assert from 'node:assert/strict';
 import { compressBuffer, CorruptDataError } from '../../src/codec/index.js';
-import { decompressStream } from '../../src/codec/streams.js';
+import { compressStream, decompressStream } from '../../src/codec/streams.js';
 import { declaredWindow, idleZstdContexts, ZSTD_OUT_SIZE } from '../../src/codec/decode-zstd.js';
 import { runTool, sampleData, through } from './helpers.js';
 import { assertContextShared } from './zstd-contexts.js';
@@ -64,4 +67,72 @@ test('zstd decodes into the buffers the caller supplies: each chunk a view of on
   await new Promise((resolve, reject) => decoder.on('end', resolve).on('error', reject));
   assert.ok(Buffer.concat(chunks).equals(data));
   assert.ok(supplied.size <= chunks.length + 1, `${supplied.size} buffers taken for ${chunks.length} chunks`);
+});
+
+test('a small chunk that decodes to 256 MiB of zeros is decoded as the reader takes it: never more than a few buffers ahead', async () => {
+  const MiB = 1024 * 1024;
+  const zeros = Buffer.alloc(MiB);
+  const parts: Buffer[] = [];
+  for await (const part of Readable.from((function* () {
+    for (let i = 0; i < 256; i++) yield zeros;
+  })()).pipe(compressStream('zstd'))) parts.push(part as Buffer);
+  const stored = Buffer.concat(parts);
+  assert.ok(stored.length < 64 * 1024, `256 MiB of zeros stored in ${stored.length} bytes: one chunk`);
+  const decoder = decompressStream('zstd');
+  let decoded = 0;
+  let mostAhead = 0;
+  await pipeline(
+    Readable.from([stored]),
+    decoder,
+    new Writable({
+      write(chunk: Buffer, _enc, callback) {
+        decoded += chunk.length;
+        if (chunk.some((b) => b !== 0)) return callback(new Error('a decoded byte is not zero'));
+        mostAhead = Math.max(mostAhead, decoder.readableLength);
+        setImmediate(callback);
+      },
+    }),
+  );
+  assert.equal(decoded, 256 * MiB);
+  // Before: the whole 256 MiB sat in the decoder's buffer, pushed in one call.
+  assert.ok(mostAhead <= 4 * ZSTD_OUT_SIZE, `the decoder held ${mostAhead} bytes ahead of its reader`);
+});
+
+test('a reader that pauses and resumes, as the decode worker does on its credit, gets every byte', async () => {
+  const stored = await compressBuffer('zstd', data);
+  const decoder = decompressStream('zstd');
+  const out: Buffer[] = [];
+  let credit = 2;
+  decoder.on('data', (chunk: Buffer) => {
+    out.push(Buffer.from(chunk));
+    if (--credit <= 0) decoder.pause();
+  });
+  const refill = setInterval(() => {
+    credit += 2;
+    decoder.resume();
+  }, 2);
+  const ended = new Promise<void>((resolve, reject) => {
+    decoder.once('end', resolve);
+    decoder.once('error', reject);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stalled after ${out.reduce((n, c) => n + c.length, 0)} of ${data.length} bytes`)), 20_000);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        for (let at = 0; at < stored.length; at += 16 * 1024) {
+          if (!decoder.write(stored.subarray(at, at + 16 * 1024))) await new Promise((resolve) => decoder.once('drain', resolve));
+        }
+        decoder.end();
+        await ended;
+      })(),
+      deadline,
+    ]);
+  } finally {
+    clearInterval(refill);
+    clearTimeout(timer);
+  }
+  assert.ok(Buffer.concat(out).equals(data));
 });
