@@ -12,6 +12,9 @@
  *      restore_command, wal.maxParallel --prefetch), pgBackRest (archive-get async), barman
  *      (barman-cloud-wal-restore), and the physical limit: the same WAL replayed with
  *      `cp` from a local directory onto pgark's restored data directory.
+ * --wal-codec compresses the archived WAL: pgark's wal.compression, pgBackRest's compress-type for
+ * archive-push (snappy, which it lacks: lz4), barman-cloud-wal-archive's flag (3.4 has gzip, bzip2
+ * and snappy; for another codec: snappy). Uncompressed WAL is 16 MiB per segment to fetch.
  * Phases come from the server log's own timestamps: start (postmaster start to "redo starts"),
  * replay ("redo starts" to "redo done", which includes every WAL fetch), promotion ("redo done" to
  * "ready to accept connections"). Replay's bound on this machine: the startup process's own CPU
@@ -21,7 +24,7 @@
  * sampled from /proc.
  *
  *   node dist/bench/restore.js [--scale 50] [--text-mb 350] [--wal-mb 500] [--codecs none,lz4,gzip,zstd]
- *                              [--barman-codec gzip] [--prefetch 8] [--repeat 2] [--tools pgark,pgbackrest,barman,local]
+ *                              [--barman-codec gzip] [--wal-codec none] [--prefetch 8] [--repeat 2] [--tools pgark,pgbackrest,barman,local]
  *                              [--before DIR]   (another pgark build, e.g. main's, restoring the same backups)
  *   BENCH_PGARK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles pgark's own process.
  *   BENCH_PGARK_LOG_LEVEL=debug makes every restore_command call log who answered it and how long it
@@ -55,6 +58,14 @@ const WAL_MB = numberOption('wal-mb', 500);
 /** The last one is the backup pgark recovers from in step 2. */
 const CODECS = (option('codecs') ?? 'none,lz4,gzip,zstd').split(',');
 const BARMAN_CODEC = option('barman-codec') ?? 'gzip';
+const WAL_CODEC = option('wal-codec') ?? 'none';
+const PGBACKREST_CODECS: Record<string, string> = { none: 'none', gzip: 'gz', zstd: 'zst', lz4: 'lz4', bzip2: 'bz2' };
+const BARMAN_WAL_FLAGS: Record<string, string[]> = { none: [], gzip: ['--gzip'], bzip2: ['--bzip2'], snappy: ['--snappy'] };
+const walCodecs = {
+  pgark: WAL_CODEC,
+  pgbackrest: PGBACKREST_CODECS[WAL_CODEC] ?? 'lz4',
+  barman: BARMAN_WAL_FLAGS[WAL_CODEC] ? WAL_CODEC : 'snappy',
+};
 const PREFETCH = numberOption('prefetch', 8);
 const REPEAT = numberOption('repeat', 2);
 const TOOLS = (option('tools') ?? 'pgark,pgbackrest,barman,local').split(',');
@@ -249,6 +260,7 @@ async function main(): Promise<void> {
   chmodSync(work.path, 0o755);
   const s3 = await startS3rver({ tls: true, front: false, wan: wanOption() });
   console.log(wanConditions(wanOption()));
+  console.log(`archived WAL: pgark ${walCodecs.pgark}, pgBackRest ${walCodecs.pgbackrest}, barman-cloud ${walCodecs.barman}`);
   const pgarkStore = await startStore('s3-tls', { s3rver: s3, prefix: 'pgark' });
   const barmanStore = await startStore('s3-tls', { s3rver: s3, prefix: 'barman' });
   const pg = await startPostgres({ major: 15, noStart: true, settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } });
@@ -267,7 +279,7 @@ async function main(): Promise<void> {
   const recoveryRows: Row[] = [];
   try {
     const manifest = join(work.path, 'cluster.yaml');
-    writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench', objectStore: { data: { jobs: JOBS }, wal: { maxParallel: PREFETCH } } }));
+    writeFileSync(manifest, pgarkStore.manifest({ clusterName: 'bench', objectStore: { data: { jobs: JOBS }, wal: { maxParallel: PREFETCH, ...(WAL_CODEC === 'none' ? {} : { compression: WAL_CODEC }) } } }));
     const recoveryYaml = join(work.path, 'recovery.yaml');
     writeFileSync(recoveryYaml, recoveryManifest(pgarkStore, { name: 'restored', sourceName: 'bench', maxParallel: PREFETCH, noBackup: true }));
     for (const f of [manifest, recoveryYaml]) chmodSync(f, 0o644);
@@ -280,8 +292,8 @@ async function main(): Promise<void> {
     const barmanVars = Object.entries(barmanEnv(b.env)).map(([k, v]) => `${k}=${v}`);
     const archiveChain = [
       `PGARK_NODE=${process.execPath} ${PGARK_LAUNCHER} wal-archive -f ${manifest} %p`,
-      `pgbackrest --config=${pbrConf} --stanza=bench archive-push %p`,
-      `env ${barmanVars.join(' ')} barman-cloud-wal-archive ${b.args.join(' ')} ${barmanStore.destinationPath} bench %p`,
+      `pgbackrest --config=${pbrConf} --stanza=bench --compress-type=${walCodecs.pgbackrest} archive-push %p`,
+      `env ${barmanVars.join(' ')} barman-cloud-wal-archive ${[...b.args, ...BARMAN_WAL_FLAGS[walCodecs.barman]].join(' ')} ${barmanStore.destinationPath} bench %p`,
       `cp %p ${localWal}/%f`,
     ];
     pg.configure({ archive_mode: 'on', archive_command: '/bin/true' });
