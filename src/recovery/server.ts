@@ -243,7 +243,7 @@ export async function followRecovery(
   }
   // A request sent again while the startup process was promoting leaves its file behind; a promoted
   // server never reads it (PostgreSQL deletes leftovers at its next start too).
-  if (promote && promoteSentAt !== undefined) rmSync(join(pgdata, 'promote'), { force: true });
+  if (promoteSentAt !== undefined) rmSync(join(pgdata, 'promote'), { force: true });
   const short = archiveEnd && replayEndProblem(pgdata, archiveEnd);
   if (short) throw new PgarkError(`PostgreSQL promoted, but ${short}`, 1, `server log: ${logFile}; the server is running on partial data`);
   outcome.seconds = (Date.now() - started) / 1000;

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { compressBuffer, CorruptDataError } from '../../src/codec/index.js';
 import { compressStream, decompressStream } from '../../src/codec/streams.js';
 import { declaredWindow, idleZstdContexts, ZSTD_OUT_SIZE } from '../../src/codec/decode-zstd.js';
+import { withinDeadline } from '../harness/deadline.js';
 import { runTool, sampleData, through } from './helpers.js';
 import { assertContextShared } from './zstd-contexts.js';
 
@@ -115,12 +116,8 @@ test('a reader that pauses and resumes, as the decode worker does on its credit,
     decoder.once('end', resolve);
     decoder.once('error', reject);
   });
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`stalled after ${out.reduce((n, c) => n + c.length, 0)} of ${data.length} bytes`)), 20_000);
-  });
   try {
-    await Promise.race([
+    await withinDeadline(
       (async () => {
         for (let at = 0; at < stored.length; at += 16 * 1024) {
           if (!decoder.write(stored.subarray(at, at + 16 * 1024))) await new Promise((resolve) => decoder.once('drain', resolve));
@@ -128,11 +125,11 @@ test('a reader that pauses and resumes, as the decode worker does on its credit,
         decoder.end();
         await ended;
       })(),
-      deadline,
-    ]);
+      20_000,
+      () => `stalled after ${out.reduce((n, c) => n + c.length, 0)} of ${data.length} bytes`,
+    );
   } finally {
     clearInterval(refill);
-    clearTimeout(timer);
   }
   assert.ok(Buffer.concat(out).equals(data));
 });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { AUTO_CONF, RECOVERY_SIGNAL, STANDBY_SIGNAL } from '../../src/recovery/settings.js';
 import { followRecovery, requestPromotion } from '../../src/recovery/server.js';
 import { RECOVERY_LOG } from '../../src/util/cnpg.js';
+import { withinDeadline } from '../harness/deadline.js';
 import { startPostgres } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupOrigin, batches, insertBatch, recoveryManifest, restore, startOrigin, type Origin } from './helpers.js';
@@ -100,19 +101,11 @@ test('a promotion request PostgreSQL never got is sent again until it logs that 
     const from = existsSync(server.logFile) ? statSync(server.logFile).size : 0;
     await server.start();
     let calls = 0;
-    // The first request is lost as one pg_ctl sends before the postmaster has a startup process is.
+    // The first request is lost, as one pg_ctl sends before the postmaster has a startup process is lost.
     const promote = async () => (++calls === 1 ? { sent: true, why: '' } : requestPromotion(server.bin, server.pgdata, server.who));
     const followed = followRecovery(server.pgdata, { path: server.logFile, from }, { step: () => undefined }, 'the end of WAL', 'postgres', undefined, { promote });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`not promoted within 20 s; server log:\n${server.log()}`)), 20_000);
-    });
-    try {
-      const outcome = await Promise.race([followed, deadline]);
-      assert.equal(outcome.newTimeline, 2);
-    } finally {
-      clearTimeout(timer);
-    }
+    const outcome = await withinDeadline(followed, 20_000, () => `not promoted within 20 s; server log:\n${server.log()}`);
+    assert.equal(outcome.newTimeline, 2);
     assert.ok(calls >= 2, `promote was called ${calls} time(s)`);
     assert.match(server.log().slice(from), /received promote request/);
     assert.deepEqual(await server.query('SELECT pg_catalog.pg_is_in_recovery() AS r'), [{ r: false }]);
