@@ -41,7 +41,7 @@ import { setting } from '../util/options.js';
 import type { ConfigRef } from './protocol.js';
 import { fetchWalFile } from './restore.js';
 import { LaneGauge } from './restore-lanes.js';
-import { absenceMarkerText, INFLIGHT_SUFFIX, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
+import { absenceMarkerText, INFLIGHT_SUFFIX, noteRenameTarget, restoreSpoolDir, takeSpooledFile, type WalRuntime } from './runtime.js';
 import { ArchivedWalIndex, findStoredWal } from './stored-wal.js';
 import { classifyWalName, DEFAULT_WAL_SEGMENT_SIZE, followingSegments, historyFileName, isSegmentSize, nextSegment, parseSegmentName, previousSegment, recogniseWalName, segmentNumber } from '../pg/wal-names.js';
 import type { WalTarget, WalTargetCache } from './target.js';
@@ -115,6 +115,8 @@ export class RestoreService {
   private readonly inflight = new Map<string, Promise<boolean>>();
   private segmentSize = DEFAULT_WAL_SEGMENT_SIZE;
   private readonly watchers = new Map<string, FSWatcher>();
+  /** Whether bin/pgark has been told where it may rename segments to (runtime.ts noteRenameTarget). */
+  private renameTargetNoted = false;
   /** By spool: the newest segment handed to PostgreSQL; older names leaving the spool are our own clean-up. */
   private readonly newestServed = new Map<string, string>();
   private readonly queues = new Map<string, Queue>();
@@ -246,6 +248,7 @@ export class RestoreService {
   private async prefetch(target: WalTarget, spool: string, current: string, ref: ConfigRef): Promise<void> {
     const next = followingSegments(current, this.depth(), this.segmentSize);
     if (next.length === 0) return;
+    this.renameTargetNoted ||= noteRenameTarget(this.rt);
     this.watchSpool(target, spool, ref);
     await this.dropPassed(spool, current);
     this.fill(target, spool, next, ref);

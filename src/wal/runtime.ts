@@ -12,7 +12,7 @@
  * This module is loaded on the archive_command hot path, so it uses node builtins only.
  */
 import { createHash } from 'node:crypto';
-import { chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
@@ -251,11 +251,49 @@ export function claimRestoreSpool(rt: WalRuntime): void {
 export function claimOwnerFile(ownerFile: string, owner?: { uid: number; gid: number }): boolean {
   const identity = processIdentity(process.pid);
   if (!identity) return false;
-  const temp = `${ownerFile}.${process.pid}`;
-  writeFileSync(temp, `${identity}\n`, { mode: 0o600 });
-  if (owner) chownSync(temp, owner.uid, owner.gid);
-  renameSync(temp, ownerFile);
+  writeLine(ownerFile, identity, owner);
   return true;
+}
+
+/** Writes `line` to `path` whole or not at all (bin/pgark reads such files at any moment). */
+function writeLine(path: string, line: string, owner?: { uid: number; gid: number }): void {
+  const temp = `${path}.${process.pid}`;
+  writeFileSync(temp, `${line}\n`, { mode: 0o600 });
+  if (owner) chownSync(temp, owner.uid, owner.gid);
+  renameSync(temp, path);
+}
+
+/**
+ * In the restore spool: the pg_wal directory, spelt as bin/pgark spells it (`$PWD/pg_wal` in the
+ * data directory PostgreSQL runs restore_command in), that the daemon owning the spool found on the
+ * spool's file system, with the runtime directory and the spool private to it. bin/pgark then
+ * renames a prefetched segment into pg_wal without a `stat` of its own: that was a fork and an
+ * exec, about 6 of the 16-18 ms each restore_command took on a 2-core machine, where PostgreSQL
+ * replays a segment in about 60 (docs/recovery.md, "restore_command without a stat").
+ */
+export const RENAME_TARGET_FILE = '.rename-target';
+
+/**
+ * Writes RENAME_TARGET_FILE once pg_wal exists: the daemon starts during the data step, before the
+ * backup's pg_wal is there. True once decided (written, or pg_wal is on another file system, where
+ * bin/pgark's own check sends the segment to Node, which copies it); false to try again later.
+ */
+export function noteRenameTarget(rt: WalRuntime): boolean {
+  let walDevice: number;
+  try {
+    walDevice = statSync(join(rt.pgdata, 'pg_wal')).dev;
+  } catch {
+    return false;
+  }
+  try {
+    checkPrivateDir(rt.dir);
+    checkPrivateDir(rt.restoreSpool);
+    if (statSync(rt.restoreSpool).dev !== walDevice) return true;
+    writeLine(join(rt.restoreSpool, RENAME_TARGET_FILE), join(realpathSync(rt.pgdata), 'pg_wal'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether the restore spool was filled by a daemon that still runs (claimRestoreSpool). */

@@ -6,13 +6,13 @@
  * answered. The real daemon path is covered by postgres.test.ts, which archives through it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scratchDir } from '../harness/tmp.js';
 import { parseWalName } from '../../src/pg/wal-names.js';
-import { absenceMarkerText, claimRestoreSpool, fileIdentity, processIdentity, walRuntime } from '../../src/wal/runtime.js';
+import { absenceMarkerText, claimRestoreSpool, fileIdentity, noteRenameTarget, processIdentity, RENAME_TARGET_FILE, walRuntime } from '../../src/wal/runtime.js';
 import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
 
 const SEG = '000000010000000000000007';
@@ -225,6 +225,48 @@ test('wal-restore: sh serves nothing without the spool id, a live daemon, a priv
   claimRestoreSpool(s.rt);
   assert.equal(await launch(s.pgdata, s.args, s.env).done, 0, 'and with everything in place, sh serves it');
   assert.deepEqual(readFileSync(dest), s.bytes);
+});
+
+test('wal-restore: with the daemon\'s note that pg_wal shares the spool\'s file system, sh moves a segment without a stat of its own', async () => {
+  const s = restoreSetup('restore-noted');
+  const note = join(s.rt.restoreSpool, RENAME_TARGET_FILE);
+  const dest = join(s.walDir, 'RECOVERYXLOG');
+  // A PATH holding mv alone: any stat the launcher still ran would fail, and it would hand over to Node.
+  const bin = join(work.path, 'mv-only');
+  mkdirSync(bin, { recursive: true });
+  symlinkSync('/usr/bin/mv', join(bin, 'mv'));
+  const env = { ...s.env, PATH: bin };
+  const served = async () => (await launch(s.pgdata, s.args, env).done) === 0;
+
+  assert.equal(await served(), false, 'no note: the launcher needs stat');
+  assert.equal(noteRenameTarget(s.rt), true);
+  assert.equal(readFileSync(note, 'utf8'), `${join(realpathSync(s.pgdata), 'pg_wal')}\n`);
+  assert.equal(await served(), true, 'noted: moved with mv alone');
+  assert.deepEqual(readFileSync(dest), s.bytes);
+
+  const respool = () => {
+    rmSync(dest);
+    writeFileSync(join(s.spool, SEG), s.bytes);
+  };
+  respool();
+  writeFileSync(note, `${join(work.path, 'other', 'pg_wal')}\n`);
+  assert.equal(await served(), false, 'a note naming another pg_wal');
+  assert.equal(noteRenameTarget(s.rt), true);
+  chownSync(s.spool, NOBODY, NOBODY);
+  assert.equal(await served(), false, 'a spool that is not ours');
+  chownSync(s.spool, 0, 0);
+  assert.equal(await served(), true);
+
+  // The daemon notes nothing while its runtime directory is not private, or before pg_wal exists.
+  rmSync(note);
+  chmodSync(s.rt.dir, 0o755);
+  assert.equal(noteRenameTarget(s.rt), false);
+  chmodSync(s.rt.dir, 0o700);
+  assert.equal(existsSync(note), false);
+  const early = restoreSetup('restore-noted-early');
+  rmSync(join(early.pgdata, 'pg_wal'), { recursive: true });
+  assert.equal(noteRenameTarget(early.rt), false);
+  assert.equal(existsSync(join(early.rt.restoreSpool, RENAME_TARGET_FILE)), false);
 });
 
 test('wal-restore: a file the daemon listed absent is answered "not found" by sh, only while the marker, its daemon and its time are there', async () => {
