@@ -254,7 +254,7 @@ test('wal-restore: with the daemon\'s note that pg_wal shares the spool\'s file 
   assert.equal(noteRenameTarget(s.rt), true);
   chownSync(s.spool, NOBODY, NOBODY);
   assert.equal(await served(), false, 'a spool that is not ours');
-  chownSync(s.spool, 0, 0);
+  chownSync(s.spool, process.getuid!(), process.getgid!());
   assert.equal(await served(), true);
 
   // The daemon notes nothing while its runtime directory is not private, or before pg_wal exists.
