@@ -144,8 +144,9 @@ export class ArchiveService {
     }
     try {
       const watcher = watch(join(walDir, 'archive_status'), (_event, file) => {
-        if (!file || !String(file).endsWith('.ready')) return;
-        const latest = this.readyWatches.get(walDir)!.ref;
+        const watched = this.readyWatches.get(walDir);
+        if (!watched || !file || !String(file).endsWith('.ready')) return;
+        const latest = watched.ref;
         this.targets.get(latest).then(
           (target) => this.pump(target, walDir, latest),
           (err: unknown) => logger().warn({ err: (err as Error).message }, 'WAL push on .ready: no store'),
