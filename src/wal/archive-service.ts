@@ -135,7 +135,7 @@ export class ArchiveService {
     return result;
   }
 
-  /** Pumps whenever a .ready file of `walDir`'s archive_status appears, or goes as PostgreSQL renames it .done (pump coalesces, and lists the directory itself). */
+  /** Pumps whenever a file of `walDir`'s archive_status appears or goes (pump coalesces, and reads the directory itself). */
   private watchReady(walDir: string, ref: ConfigRef): void {
     const known = this.readyWatches.get(walDir);
     if (known) {
