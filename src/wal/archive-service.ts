@@ -144,9 +144,8 @@ export class ArchiveService {
     }
     try {
       const watcher = watch(join(walDir, 'archive_status'), (_event, file) => {
-        const watched = this.readyWatches.get(walDir);
-        if (!watched || !file || !String(file).endsWith('.ready')) return;
-        const latest = watched.ref;
+        if (!file || !String(file).endsWith('.ready')) return;
+        const latest = this.readyWatches.get(walDir)!.ref;
         this.targets.get(latest).then(
           (target) => this.pump(target, walDir, latest),
           (err: unknown) => logger().warn({ err: (err as Error).message }, 'WAL push on .ready: no store'),
