@@ -10,7 +10,6 @@
  * Killing the daemon at any point loses only work in progress: the next request redoes it, and
  * the idempotent upload turns an object that did reach the store into "already archived".
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CompressionPool } from '../codec/pool.js';
@@ -50,15 +49,6 @@ export interface ArchiveServiceOptions {
    * failures would otherwise start each other for good, and the daemon would never go idle.
    */
   failureRetryWindowMs?: number;
-  /**
-   * Push a segment as soon as it turns .ready (a watch on pg_wal/archive_status, set at the first
-   * request), not when PostgreSQL's archive_command asks for it. For the daemon behind bin/pgark:
-   * when the call comes, the launcher finds the segment stored or in flight and waits for it,
-   * where otherwise, at the pace of one segment now and then, every call started Node (0.16 CPU s
-   * each: 588 of them in a run of the test suite). The plugin is called over gRPC, no process per
-   * segment, and keeps to look-ahead.
-   */
-  pushOnReady?: boolean;
 }
 
 interface Job {
@@ -78,9 +68,6 @@ export class ArchiveService {
   private readonly encodes = new TransferSlots(INLINE_ENCODES);
   private pumping = false;
   private pumpAgain = false;
-  private readonly pushOnReady: boolean;
-  /** By WAL directory: the watch on its archive_status, and the configuration of the latest request from it. */
-  private readonly readyWatches = new Map<string, { watcher: FSWatcher; ref: ConfigRef }>();
 
   private readonly compression?: CompressionPool;
   private readonly onResult?: (outcome: ArchiveOutcome) => void;
@@ -96,7 +83,6 @@ export class ArchiveService {
     this.compression = opts.compression;
     this.onResult = opts.onResult;
     this.failureRetryWindowMs = opts.failureRetryWindowMs ?? Infinity;
-    this.pushOnReady = opts.pushOnReady ?? false;
   }
 
   /** Uploads in progress (the daemon stays up while any is running). */
@@ -127,46 +113,11 @@ export class ArchiveService {
     logger().debug({ wal: name, found: done ? 'stored' : this.jobs.has(name) ? 'in flight' : 'not started', inflight: this.jobs.size }, 'WAL archive request');
     const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref, true)).promise;
     void this.pump(target, dirname(path), ref);
-    if (this.pushOnReady) this.watchReady(dirname(path), ref);
     const result = await pending;
     logger().debug({ wal: name, waitedMs: Math.round(performance.now() - t0), inflight: this.jobs.size }, 'WAL archive answered');
     // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
     await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
     return result;
-  }
-
-  /** Pumps whenever a file of `walDir`'s archive_status appears or goes (pump coalesces, and reads the directory itself). */
-  private watchReady(walDir: string, ref: ConfigRef): void {
-    const known = this.readyWatches.get(walDir);
-    if (known) {
-      known.ref = ref;
-      return;
-    }
-    try {
-      const watcher = watch(join(walDir, 'archive_status'), (_event, file) => {
-        if (!file || !String(file).endsWith('.ready')) return;
-        const latest = this.readyWatches.get(walDir)!.ref;
-        this.targets.get(latest).then(
-          (target) => this.pump(target, walDir, latest),
-          (err: unknown) => logger().warn({ err: (err as Error).message }, 'WAL push on .ready: no store'),
-        );
-      });
-      // Without the watch, segments are pushed when PostgreSQL asks, as before.
-      watcher.on('error', () => this.unwatch(walDir));
-      watcher.unref();
-      this.readyWatches.set(walDir, { watcher, ref });
-    } catch (err) {
-      logger().warn({ walDir, err: (err as Error).message }, 'cannot watch archive_status: segments are pushed when PostgreSQL asks for them');
-    }
-  }
-
-  private unwatch(walDir: string): void {
-    this.readyWatches.get(walDir)?.watcher.close();
-    this.readyWatches.delete(walDir);
-  }
-
-  close(): void {
-    for (const walDir of [...this.readyWatches.keys()]) this.unwatch(walDir);
   }
 
   private start(target: WalTarget, path: string, ref: ConfigRef, urgent = false): Job {

@@ -105,7 +105,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   // One worker: each costs tens of MiB (its own heap and garbage), and the store, not compression, sets the pace.
   const compression = new CompressionPool(1);
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs, pushOnReady: true });
+  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs });
   const restore = new RestoreService(rt, targets);
   const walDir = join(rt.pgdata, 'pg_wal');
   // Pushes drop 256 KiB chunks at up to maxParallel x the store's rate; left to V8, 64 MiB of them
@@ -208,7 +208,6 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     collector.stop();
     if (idleTimer) clearInterval(idleTimer);
     restore.close();
-    archive.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     // The names are ours while we hold the lock: remove them before a successor can take it.
     rmSync(rt.socketPath, { force: true });

@@ -17,7 +17,6 @@ import { ArchiveService, type ArchiveOutcome } from '../../src/wal/archive-servi
 import { ABSENT_SUFFIX, RestoreService } from '../../src/wal/restore-service.js';
 import { ensureRuntimeDirs, fileIdentity, restoreSpoolDir, walRuntime } from '../../src/wal/runtime.js';
 import { WalTargetCache, type WalTarget } from '../../src/wal/target.js';
-import { withinDeadline } from '../harness/deadline.js';
 import { scratchDir } from '../harness/tmp.js';
 import { craftSegment, fakePgdata } from './helpers.js';
 
@@ -91,7 +90,7 @@ async function idle(service: { busy: boolean }): Promise<void> {
   while (service.busy) await new Promise((r) => setTimeout(r, 5));
 }
 
-function archiveSetup(label: string, maxParallel: number, ready: string[], failureRetryWindowMs?: number, pushOnReady?: boolean) {
+function archiveSetup(label: string, maxParallel: number, ready: string[], failureRetryWindowMs?: number) {
   const s = controlledStore(label);
   const d = fakePgdata(join(work.path, label));
   const data = new Map(ready.map((name) => [name, craftSegment(name)]));
@@ -99,7 +98,7 @@ function archiveSetup(label: string, maxParallel: number, ready: string[], failu
   const rt = walRuntime(d.pgdata);
   ensureRuntimeDirs(rt);
   const outcomes: ArchiveOutcome[] = [];
-  const service = new ArchiveService(rt, targetCache(s.store, maxParallel), { onResult: (o) => outcomes.push(o), failureRetryWindowMs, pushOnReady });
+  const service = new ArchiveService(rt, targetCache(s.store, maxParallel), { onResult: (o) => outcomes.push(o), failureRetryWindowMs });
   return {
     ...s,
     ...d,
@@ -204,31 +203,6 @@ test('segments stored ahead stay .ready with a marker; archive_status is left to
   await a.service.sweepMarkers(a.walDir);
   assert.deepEqual(readdirSync(a.rt.archiveSpool), [SEG3]);
   assert.equal(a.count('put', SEG2) + a.count('put', SEG3), 2);
-});
-
-test('with pushOnReady (the daemon), a segment turning .ready after the first request is stored without a request of its own, so the launcher finds its marker', async () => {
-  const a = archiveSetup('on-ready', 2, [SEG1], undefined, true);
-  try {
-    assert.equal((await a.archive(SEG1)).status, 'stored');
-    const bytes = craftSegment(SEG2);
-    a.addReady(SEG2, bytes);
-    let waiting = true;
-    const marked = (async () => {
-      while (waiting && !existsSync(a.marker(SEG2))) await new Promise((r) => setTimeout(r, 10));
-    })();
-    await withinDeadline(marked, 20_000, () => `no marker for ${SEG2}: ${a.count('put', SEG2)} PUT(s), spool ${readdirSync(a.rt.archiveSpool).join(', ')}`).finally(() => (waiting = false));
-    assert.equal(readFileSync(a.marker(SEG2), 'utf8'), `${fileIdentity(join(a.walDir, SEG2))}\n`);
-    assert.deepEqual(a.stored(SEG2), bytes);
-    assert.equal(a.count('put', SEG2), 1);
-    assert.deepEqual(
-      a.outcomes.map((o) => o.path.slice(-24)),
-      [SEG1],
-      'PostgreSQL asked for SEG1 only',
-    );
-    assert.deepEqual(a.status(), [`${SEG1}.ready`, `${SEG2}.ready`], 'archive_status is left to PostgreSQL');
-  } finally {
-    a.service.close();
-  }
 });
 
 test('a failed look-ahead upload is not retried by look-ahead within the back-off, but PostgreSQL\'s own call retries it', async () => {
