@@ -155,6 +155,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
   const broken = feeding.then(() => new Promise<never>(() => undefined));
   broken.catch(() => undefined);
   let current: Readable | undefined;
+  let handled: Promise<void> | undefined;
   // Verified parents are cached: most entries share a handful of directories.
   const safeDirs = new Set<string>([realRoot]);
 
@@ -238,7 +239,7 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
   try {
     for await (const entry of extractor) {
       current = entry as unknown as Readable;
-      const handled = handle(entry.header, current);
+      handled = handle(entry.header, current);
       handled.catch(() => undefined);
       await Promise.race([handled, broken]);
     }
@@ -248,6 +249,9 @@ export async function extractTar(source: Readable | Readable[], root: string, ar
     for (const s of stages) s.destroy();
     extractor.destroy();
     await feeding.catch(() => undefined);
+    // The entry in hand may still be creating its directories or file: the caller removes what was
+    // extracted once this rejects, and a mkdir finishing after that left a directory behind.
+    await handled?.catch(() => undefined);
     throw err;
   }
   return stats;

@@ -82,3 +82,29 @@ for (const [what, entries] of escapes) {
     }
   });
 }
+
+test('a source that fails while an entry creates its directories: extractTar settles only once that entry has, so nothing appears after it rejects', async () => {
+  const dir = scratchDir('extract');
+  try {
+    const tar = await tarOf([{ name: 'base/16384/deep/1259', body: 'x'.repeat(4096) }]);
+    for (let round = 0; round < 20; round++) {
+      const root = join(dir.path, `data-${round}`);
+      mkdirSync(root);
+      // The header and part of the body; the source fails as the entry is taken (accept runs just
+      // before its directories are made), so the failure reaches the extraction while the entry
+      // still waits for its mkdir on libuv's pool.
+      const source = new Readable({ read() {} });
+      source.push(tar.subarray(0, 1024));
+      const accept = () => {
+        process.nextTick(() => source.destroy(new Error('the store went away')));
+        return true;
+      };
+      await assert.rejects(extractTar(source, root, 'data.tar', { accept }), /the store went away/);
+      const atRejection = readdirSync(root, { recursive: true }).sort();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(readdirSync(root, { recursive: true }).sort(), atRejection, `round ${round}: the tree changed after extractTar rejected`);
+    }
+  } finally {
+    dir.cleanup();
+  }
+});
