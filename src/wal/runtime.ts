@@ -12,7 +12,7 @@
  * This module is loaded on the archive_command hot path, so it uses node builtins only.
  */
 import { createHash } from 'node:crypto';
-import { chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ConfigRef } from './protocol.js';
@@ -71,8 +71,8 @@ export function walRuntime(pgdata: string, instance?: string): WalRuntime {
 /** A runtime or socket directory that another user could write to or answer from. */
 class RuntimeDirError extends Error {}
 
-/** Throws RuntimeDirError unless dir is a real directory owned by this user with mode 0700 (or stricter). */
-function checkPrivateDir(dir: string): void {
+/** Throws RuntimeDirError unless dir is a real directory owned by this user with mode 0700 (or stricter); returns what lstat said of it. */
+function checkPrivateDir(dir: string): Stats {
   const s = lstatSync(dir);
   const uid = process.getuid?.() ?? 0;
   const mode = (s.mode & 0o777).toString(8).padStart(4, '0');
@@ -81,6 +81,7 @@ function checkPrivateDir(dir: string): void {
   if (s.uid !== uid || (s.mode & 0o077) !== 0) {
     throw new RuntimeDirError(`${dir} is owned by uid ${s.uid} with mode ${mode}; pgark uses it only when it is private to uid ${uid} (this process's user, mode 0700): ${fix}`);
   }
+  return s;
 }
 
 /** Why the existing runtime directories must not be trusted, or undefined when they are private (or not there yet). */
@@ -268,7 +269,7 @@ function writeLine(path: string, line: string, owner?: { uid: number; gid: numbe
  * data directory PostgreSQL runs restore_command in), that the daemon owning the spool found on the
  * spool's file system, with the runtime directory and the spool private to it. bin/pgark then
  * renames a prefetched segment into pg_wal without a `stat` of its own: that was a fork and an
- * exec, about 6 of the 16-18 ms each restore_command took on a 2-core machine, where PostgreSQL
+ * exec, about 6 of the 18-19.5 ms each restore_command took on a 2-core machine, where PostgreSQL
  * replays a segment in about 60 (docs/recovery.md, "restore_command without a stat").
  */
 export const RENAME_TARGET_FILE = '.rename-target';
@@ -287,8 +288,8 @@ export function noteRenameTarget(rt: WalRuntime): boolean {
   }
   try {
     checkPrivateDir(rt.dir);
-    checkPrivateDir(rt.restoreSpool);
-    if (statSync(rt.restoreSpool).dev !== walDevice) return true;
+    // A real directory (not a link), so lstat's device is the spool's.
+    if (checkPrivateDir(rt.restoreSpool).dev !== walDevice) return true;
     writeLine(join(rt.restoreSpool, RENAME_TARGET_FILE), join(realpathSync(rt.pgdata), 'pg_wal'));
     return true;
   } catch {
