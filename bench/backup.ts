@@ -30,7 +30,7 @@ import { join, relative } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { BLOCK_HASH_BYTES } from '../src/catalog/incremental.js';
 import { BLOCK_SIZE } from '../src/backup/block-map.js';
-import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { startPostgres, type PgServer } from '../test/harness/postgres.js';
 import { startS3rver } from '../test/harness/s3rver.js';
 import { wanConditions, wanOption } from './util.js';

@@ -23,7 +23,7 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { GZIP_LEVEL } from '../src/codec/streams.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';

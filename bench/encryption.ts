@@ -21,7 +21,7 @@ import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, writeFil
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { CompressionPool } from '../src/codec/pool.js';
 import type { CodecName } from '../src/codec/types.js';
 import { archiveWalFile, EmptyArchiveGate } from '../src/wal/archive.js';

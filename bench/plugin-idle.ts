@@ -19,7 +19,7 @@ import { pluginRole, startKubeApi } from '../test/harness/kube-api.js';
 import { startStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
 import { putObjectStore } from '../test/plugin/kube-helpers.js';
-import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { SERVICE_ACCOUNT_DIR } from '../src/config/kube-client.js';
 import { SIDECAR_NODE_OPTIONS } from '../src/config/memory.js';
 import { numberOption, procStatusKiB } from './util.js';

@@ -37,7 +37,7 @@ import { appendFileSync, chmodSync, createWriteStream, existsSync, mkdirSync, re
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { chownTree, mkdirForServer, pgCtlStart, pgCtlStop } from '../src/pg/local-server.js';
 import { openObjectStore } from '../src/storage/open.js';
 import { barmanEnv } from '../test/harness/barman.js';

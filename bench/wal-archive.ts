@@ -36,7 +36,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
-import { PACKAGE_ROOT } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { CODECS } from '../src/codec/types.js';
 import { pgbackrestS3RepoLines } from './pgbackrest.js';

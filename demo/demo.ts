@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { findPgBinaries, installedMajors, PACKAGE_ROOT, type PgBinaries } from '../src/pg/binaries.js';
+import { findPgBinaries, installedMajors, type PgBinaries } from '../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../src/util/package.js';
 import { chownTree, initdb, mkdirForServer, pgCtlStart, pgCtlStop, serverIdentity, type RunAs } from '../src/pg/local-server.js';
 
 const PGARK = join(PACKAGE_ROOT, 'bin', 'pgark.js');

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { scratchDir } from '../../test/harness/tmp.js';
 import { checkArchive, checkSecrets, checkStuck, judgeRestore, pgark, pgbench, restoreOnce, restoreSource, sleep, startSite, waitArchived, writeRows, type Site } from './site.js';
 import { count, newTally, type Tally } from './tally.js';

@@ -10,7 +10,8 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import tar from 'tar-stream';
-import { PACKAGE_ROOT, clientTool } from '../../src/pg/binaries.js';
+import { clientTool } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { runPgTool, serverIdentity } from '../../src/pg/local-server.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { decompressBuffer, decompressStream, splitCodecSuffix } from '../../src/codec/index.js';

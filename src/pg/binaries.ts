@@ -4,10 +4,10 @@
  * under the aliases pg14..pg17 (they ship initdb, pg_ctl and postgres only).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { PACKAGE_ROOT } from '../util/package.js';
 import { setting } from '../util/options.js';
 
 export interface PgBinaries {
@@ -19,9 +19,6 @@ export interface PgBinaries {
   hasClientTools: boolean;
   path(tool: string): string;
 }
-
-/** Root of the pgark package (where node_modules lives), found from this file's location. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 function candidateDirs(major: number): string[] {
   const dirs: string[] = [];

@@ -2,9 +2,7 @@
  * The Identity service: who the plugin is (name = socket name, version from package.json), which
  * services its role offers, and whether it is ready (readiness.ts; docs/cnpg-plugin.md, "Readiness").
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../pg/binaries.js';
+import { packageJson } from '../util/package.js';
 import { unary } from './calls.js';
 import type { PluginContext, PluginRole } from './context.js';
 import { serviceDefinition } from './proto.js';
@@ -16,16 +14,6 @@ export const ROLE_CAPABILITIES: Record<PluginRole, readonly string[]> = {
   restore: ['TYPE_RESTORE_JOB', 'TYPE_WAL_SERVICE'],
 };
 
-interface PackageJson {
-  version: string;
-  license: string;
-  description: string;
-}
-
-let pkg: PackageJson | undefined;
-function packageJson(): PackageJson {
-  return (pkg ??= JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as PackageJson);
-}
 
 const PROJECT_URL = 'https://github.com/pgark/pgark';
 

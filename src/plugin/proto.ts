@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
-import { PACKAGE_ROOT } from '../pg/binaries.js';
+import { PACKAGE_ROOT } from '../util/package.js';
 
 export const PROTO_DIR = join(PACKAGE_ROOT, 'proto', 'cnpgi');
 

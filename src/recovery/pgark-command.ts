@@ -6,7 +6,7 @@
  * /bin/sh, so every argument is single-quoted for the shell.
  */
 import { basename, resolve, join } from 'node:path';
-import { PACKAGE_ROOT } from '../pg/binaries.js';
+import { PACKAGE_ROOT } from '../util/package.js';
 import type { ConfigRef } from '../wal/protocol.js';
 import { restoreSpoolDir, walRuntime } from '../wal/runtime.js';
 

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import type { RunAs } from '../../src/pg/local-server.js';
 import type { AgentStatus } from '../../src/agent/status-cli.js';
 import type { AgentStateFile } from '../../src/agent/state.js';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
 import { PGARK_LAUNCHER } from '../harness/wal-processes.js';

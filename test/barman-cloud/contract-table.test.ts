@@ -17,7 +17,7 @@ import { startStore, type StoreKind, type TestStore } from '../harness/stores.js
 import { scratchDir } from '../harness/tmp.js';
 import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { craftSegment, fakePgdata, type FakePgdata } from '../wal/helpers.js';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { BARMAN_COMMANDS, BARMAN_COMPAT_VERSION } from '../../src/cli/barman-cloud/specs.js';
 import { runDropin, stopDropinDaemons } from './helpers.js';
 import { openObjectStore } from '../../src/storage/open.js';

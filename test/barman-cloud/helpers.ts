@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { walRuntime } from '../../src/wal/runtime.js';
 
 export const DROPINS = join(PACKAGE_ROOT, 'bin', 'barman-cloud');

@@ -16,7 +16,8 @@ import { startStore, type StoreKind, type TestStore } from '../harness/stores.js
 import { scratchDir } from '../harness/tmp.js';
 import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { runPgTool } from '../../src/pg/local-server.js';
-import { clientTool, PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { clientTool } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { decompressBuffer, splitCodecSuffix } from '../../src/codec/index.js';
 import { daemonInstance } from '../../src/commands/barman-cloud/common.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { optionsDoc } from '../../src/cli/options-doc.js';
 import { pgarkVariables } from '../../src/util/options.js';
 import { openObjectStore } from '../../src/storage/open.js';

@@ -14,7 +14,7 @@ import { operatorKube } from '../../src/plugin/operator/kube.js';
 import { PgarkError, UserError } from '../../src/util/errors.js';
 import { objectStore, operatorKubeconfig, pluginRole, secret, startKubeApi, type KubeApi } from '../harness/kube-api.js';
 import { scratchDir } from '../harness/tmp.js';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { execFile } from 'node:child_process';
 import { PGARK_LAUNCHER } from '../wal/helpers.js';
 

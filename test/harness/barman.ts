@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 
 /** Directory whose sitecustomize.py mends Debian's python3-snappy for barman-cloud (see that file). */
 const PYTHON_FIX = join(PACKAGE_ROOT, 'test', 'harness', 'barman-python');

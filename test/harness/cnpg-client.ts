@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { credentials, type ChannelCredentials, type ChannelOptions, type Client, type ServiceError } from '@grpc/grpc-js';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { loadProtos, PROTO_FILES, serviceClient } from '../../src/plugin/proto.js';
 
 export const REFERENCE_PROTO_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'cnpg-i');

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 
 /** The POSIX sh launcher (the npm bin): answers archive_command from the daemon's markers, else runs bin/pgark.js. */
 export const PGARK_LAUNCHER = join(PACKAGE_ROOT, 'bin', 'pgark');

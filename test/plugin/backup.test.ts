@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { mkdirForServer, serverIdentity } from '../../src/pg/local-server.js';
 import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { stringify } from 'yaml';
 import type { RunAs } from '../../src/pg/local-server.js';
 import { objectStoreDoc } from '../harness/cnpg-client.js';

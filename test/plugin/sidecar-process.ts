@@ -7,7 +7,7 @@
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { mkdirForServer, serverIdentity } from '../../src/pg/local-server.js';
 import { clusterJson, cnpgClient, type CnpgClient } from '../harness/cnpg-client.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';

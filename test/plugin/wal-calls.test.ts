@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
 import { readFirstRequired } from '../../src/plugin/first-required.js';

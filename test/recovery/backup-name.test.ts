@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { archiveCurrentWal, backupOrigin, batches, insertBatch, pgark, recoveryManifest, restore, startOrigin, type Origin, type Recovered } from './helpers.js';

@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/pg/binaries.js';
+import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { archiveCurrentWal, backupCluster, backupOrigin, insertBatch, recoveryManifest, restore, startOrigin, type Recovered } from './helpers.js';

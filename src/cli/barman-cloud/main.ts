@@ -5,9 +5,9 @@
  * carries only what the caller parses (--version, --help, the commands' own output); everything
  * else goes to stderr in barman's log format.
  */
-import { readFileSync } from 'node:fs';
 import { barmanLog, EXIT, type BarmanInvocation } from '../../commands/barman-cloud/common.js';
 import { checkEnvironment } from '../../util/options.js';
+import { packageJson } from '../../util/package.js';
 import { parseArgv, parseTags, refusedOptions, usage } from './argparse.js';
 import { BARMAN_COMMANDS, BARMAN_COMPAT_VERSION, specFor, type BarmanCommand } from './specs.js';
 
@@ -26,16 +26,8 @@ const COMMANDS: Partial<Record<BarmanCommand, () => Promise<Run>>> = {
   'barman-cloud-restore': async () => (await import('../../commands/barman-cloud/restore.js')).runRestore,
 };
 
-function pgarkVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 function helpExtra(): string {
-  return `\nThis is pgark ${pgarkVersion()} standing in for barman-cloud ${BARMAN_COMPAT_VERSION} (same object-store layout); see docs/barman-cloud-compatibility.md.\n`;
+  return `\nThis is pgark ${packageJson().version} standing in for barman-cloud ${BARMAN_COMPAT_VERSION} (same object-store layout); see docs/barman-cloud-compatibility.md.\n`;
 }
 
 /** Runs drop-in `prog` with argv (after the program name); sets process.exitCode. */

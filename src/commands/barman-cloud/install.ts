@@ -6,7 +6,7 @@
  */
 import { lstatSync, mkdirSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../../pg/binaries.js';
+import { PACKAGE_ROOT } from '../../util/package.js';
 import { UserError } from '../../util/errors.js';
 
 export interface InstallResult {
