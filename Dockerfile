@@ -18,7 +18,10 @@ COPY package.json package-lock.json tsconfig.json ./
 # dependencies are rebuilt after the dev dependencies are pruned.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
+COPY scripts/bundle.mjs ./scripts/
+# The bundle (scripts/bundle.mjs) is what bin/pgark.js runs; esbuild is a dev dependency.
 RUN npx tsc -p tsconfig.json \
+ && node scripts/bundle.mjs \
  && npm prune --omit=dev --ignore-scripts \
  && npm rebuild
 
@@ -41,6 +44,7 @@ WORKDIR /opt/pgark
 COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist/src ./dist/src
+COPY --from=build /build/dist/bundle ./dist/bundle
 # The CNPG-I plugin (`pgark plugin serve`) loads its .proto files at run time.
 COPY proto ./proto
 COPY bin ./bin
