@@ -14,7 +14,8 @@
 // codecs are loaded on demand, and bundling them saved nothing measurable (their cost is running
 // their modules, not finding them).
 import { build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const OUT = 'dist/bundle';
 const BUNDLED_PACKAGES = new Set(['zod', 'yaml', 'commander', 'tar-stream']);
@@ -47,4 +48,12 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+// A bundled CommonJS package reached by import() comes out of a split bundle as a chunk with a
+// default export only, so `const { parse } = await import('yaml')` finds no parse: import those
+// packages statically (they are small, and the bundle is loaded in one piece anyway).
+const defaultOnly = readdirSync(OUT).filter((f) => f.endsWith('.js') && /^export default require_\w+\(\);$/m.test(readFileSync(join(OUT, f), 'utf8')));
+if (defaultOnly.length > 0) {
+  console.error(`scripts/bundle.mjs: a bundled CommonJS package is imported with import(): ${defaultOnly.join(', ')}; import it statically`);
+  process.exit(1);
+}
 writeFileSync(`${OUT}/.built`, `${new Date().toISOString()}\n`);

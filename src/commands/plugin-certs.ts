@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { KubeApiError, kubeConnector, kubeResource } from '../config/kube-client.js';
 
@@ -100,7 +101,6 @@ export async function pluginCerts(opts: PluginCertsOptions): Promise<void> {
     write('server.key', certs.server.key);
     write('client.crt', certs.client.cert);
     write('client.key', certs.client.key);
-    const { stringify } = await import('yaml');
     write('secrets.yaml', secrets.map((s) => stringify(s)).join('---\n'));
     process.stdout.write(`wrote ca.crt, server.crt, server.key, client.crt, client.key and secrets.yaml (Secrets ${names.server}, ${names.client}) to ${opts.outputDir}\n`);
   } else {

@@ -17,6 +17,7 @@ import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
+import { parse } from 'yaml';
 import { PgarkError, UserError } from '../util/errors.js';
 
 /** Where the kubelet mounts a pod's service-account token, CA and namespace. */
@@ -161,7 +162,6 @@ interface KubeconfigFile {
  * exec). Relative file names are relative to the kubeconfig, as kubectl resolves them.
  */
 async function fromKubeconfig(file: string, env: NodeJS.ProcessEnv): Promise<Endpoint> {
-  const { parse } = await import('yaml');
   let config: KubeconfigFile;
   try {
     config = (parse(readFileSync(file, 'utf8')) ?? {}) as KubeconfigFile;

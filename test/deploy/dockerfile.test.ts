@@ -94,15 +94,16 @@ test('every COPY source exists, and none is dropped by .dockerignore', () => {
       }
     }
   }
-  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src']) {
+  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'scripts/bundle.mjs']) {
     assert.ok(copies(build).some((c) => c.sources.includes(needed)), `the build stage copies ${needed}`);
   }
 });
 
-test('the runtime stage gets dist/, bin/, proto/ and production node_modules only', () => {
+test('the runtime stage gets dist/ (compiled and bundled), bin/, proto/ and production node_modules only', () => {
   const [build, runtime] = stages();
   const sources = copies(runtime).flatMap((c) => c.sources.map((s) => s.replace(`${build.workdir}/`, '')));
-  assert.deepEqual(sources.sort(), ['bin', 'dist/src', 'node_modules', 'package.json', 'proto']);
+  assert.deepEqual(sources.sort(), ['bin', 'dist/bundle', 'dist/src', 'node_modules', 'package.json', 'proto']);
+  assert.ok(build.steps.some((i) => i.op === 'RUN' && /node scripts\/bundle\.mjs/.test(i.args)), 'the build stage bundles (bin/pgark.js runs the bundle)');
   const steps = build.steps.map((s) => s.args);
   const prune = steps.findIndex((a) => /npm prune --omit=dev/.test(a));
   const lastCi = steps.map((a) => /npm ci\b/.test(a)).lastIndexOf(true);
@@ -116,7 +117,7 @@ test('the runtime stage gets dist/, bin/, proto/ and production node_modules onl
   const files = (dir: string): string[] =>
     readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : n.endsWith('.js') ? [join(dir, n)] : []));
   const imported = new Set<string>();
-  for (const f of [...files(join(REPO, 'dist/src')), join(REPO, 'bin/pgark.js')]) {
+  for (const f of [...files(join(REPO, 'dist/src')), ...files(join(REPO, 'dist/bundle')), join(REPO, 'bin/pgark.js')]) {
     const text = readFileSync(f, 'utf8');
     const statements = /^(?:(?:import|export)\b[^;'"]*?\bfrom\s*|import\s*)['"]([^'".][^'"]*)['"]/gm;
     const dynamic = /\bimport\(\s*['"]([^'".][^'"]*)['"]\s*\)/g;

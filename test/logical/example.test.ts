@@ -60,9 +60,6 @@ test('Dockerfile: Node 20 bookworm-slim with PostgreSQL client tools, production
   assert.match(text, /^FROM node:20-bookworm-slim$/m);
   assert.match(text, /postgresql-client-\$PG_MAJOR/);
   assert.match(text, /npm prune --omit=dev/);
-  // bin/pgark.js runs the bundle when it is there and current (test/cli/bundle.test.ts).
-  assert.match(text, /node scripts\/bundle\.mjs/);
-  assert.match(text, /^COPY --from=build \/build\/dist\/bundle \.\/dist\/bundle$/m);
   assert.match(text, /^ENTRYPOINT \["\/opt\/pgark\/bin\/pgark"\]$/m);
   assert.match(text, /restore\.sh/);
 });

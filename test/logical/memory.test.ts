@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startS3rver, type S3rver } from '../harness/s3rver.js';
 import { scratchDir } from '../harness/tmp.js';
+import { modulePreload, tracedModules, TRACE_OUT } from '../harness/module-trace.js';
 import { RESTORE_SH, createDataset, fingerprint, pgEnv, pgark, run, s3RestoreEnv } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -28,7 +29,6 @@ let dst: PgServer;
 let s3: S3rver;
 let tmp: { path: string; cleanup(): void };
 let probe: string;
-let hooks: string;
 
 before(async () => {
   tmp = scratchDir('logical-memory');
@@ -45,18 +45,6 @@ process.on('exit', () => {
   const peakRss = Number(/^VmHWM:\\s+(\\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
   appendFileSync(process.env.PROBE_OUT, JSON.stringify({ youngGeneration, peakRss }) + '\\n');
 });
-`,
-  );
-  hooks = join(tmp.path, 'hooks.mjs');
-  writeFileSync(
-    hooks,
-    `import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent(\`
-import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) {
-  appendFileSync(process.env.PROBE_OUT, url + '\\\\n');
-  return next(url, context);
-}\`));
 `,
   );
 });
@@ -137,13 +125,13 @@ process.stdout.write(String(getHeapSpaceStatistics().find((s) => s.space_name ==
 
 test('the CLI loads the configuration layer (zod, yaml) neither to start nor for an unencrypted logical backup', async () => {
   const out = join(tmp.path, 'modules.txt');
-  const b = await pgark(['logical', 'backup', '--database', 'postgres'], backupEnv(out, hooks));
+  const b = await pgark(['logical', 'backup', '--database', 'postgres'], { ...backupEnv(out, probe), NODE_OPTIONS: modulePreload(tmp.path), [TRACE_OUT]: out });
   assert.equal(b.code, 0, b.stderr);
-  const urls = readFileSync(out, 'utf8').trim().split('\n');
+  const modules = tracedModules(out);
   // The run loaded the logical code, the S3 driver and the dump's modules: the trace saw the whole path.
-  for (const loaded of ['/dist/src/logical/dump.js', '/dist/src/storage/s3.js', '/dist/src/cli/main.js']) {
-    assert.ok(urls.some((u) => u.endsWith(loaded)), `${loaded} was not traced`);
+  for (const loaded of ['/logical/dump', '/storage/s3', '/cli/main']) {
+    assert.ok(modules.some((m) => new RegExp(`/src${loaded}\\.[jt]s$`).test(m)), `${loaded} was not traced`);
   }
-  const config = urls.filter((u) => u.includes('/dist/src/config/') || /\/node_modules\/(zod|yaml)\//.test(u));
+  const config = modules.filter((m) => /\/src\/config\//.test(m) || /\/node_modules\/(zod|yaml)\//.test(m));
   assert.deepEqual(config, []);
 });
