@@ -560,7 +560,10 @@ for (const [pacing, expectation] of [
     service.close();
     assert.deepEqual(spooledNames(restoreSpoolDir(rt, REF)), names.slice(1));
     const most = Math.max(...s.atStart);
-    if (pacing === 'apart') assert.ok(most >= 4, `${most} GETs at once at most`);
+    // Past the two replay starts with: a gauge that never grew would stay at 2. Quiet, it reaches 4
+    // or more; a suite run on a loaded machine saw 3, the writing and checking of each 16 MiB (not
+    // paced) then taking longer beside more lanes, as in `shared`.
+    if (pacing === 'apart') assert.ok(most >= 3, `${most} GETs at once at most: ${s.atStart.join(' ')}`);
     else {
       // The rule before the gauge (two, plus one per segment spooled) ran all 8 at once here. What a
       // transfer does past its GET (writing and checking 16 MiB) is not paced: on a loaded machine it
