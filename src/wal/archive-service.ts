@@ -17,7 +17,7 @@ import { pathExists } from '../util/fs.js';
 import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, SPILL_SUFFIX, TransferSlots, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
-import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, type WalRuntime } from './runtime.js';
+import { archiveMarkerMatches, fileIdentity, INFLIGHT_SUFFIX, REQUEST_SUFFIX, type WalRuntime } from './runtime.js';
 import { ArchivedWalIndex } from './stored-wal.js';
 import type { WalTarget, WalTargetCache } from './target.js';
 
@@ -90,12 +90,16 @@ export class ArchiveService {
     return this.jobs.size > 0;
   }
 
-  /** Resolves once the WAL file at `path` is durably stored; rejects with the reason otherwise. */
-  async archive(path: string, ref: ConfigRef): Promise<ArchiveResult> {
+  /**
+   * Resolves once the WAL file at `path` is durably stored; rejects with the reason otherwise.
+   * `answer: 'marker'`: PostgreSQL's caller is bin/pgark waiting on the spool (an archive request
+   * it left as a file, archive-requests.ts), so the segment's marker is the answer and stays.
+   */
+  async archive(path: string, ref: ConfigRef, answer: 'reply' | 'marker' = 'reply'): Promise<ArchiveResult> {
     this.lastRequestAt = Date.now();
     let result: ArchiveResult;
     try {
-      result = await this.answer(path, ref);
+      result = await this.answer(path, ref, answer);
     } catch (err) {
       this.onResult?.({ path, error: err as Error });
       throw err;
@@ -104,7 +108,7 @@ export class ArchiveService {
     return result;
   }
 
-  private async answer(path: string, ref: ConfigRef): Promise<ArchiveResult> {
+  private async answer(path: string, ref: ConfigRef, answer: 'reply' | 'marker'): Promise<ArchiveResult> {
     const target = await this.targets.get(ref);
     const name = basename(path);
     const done = this.jobs.has(name) ? undefined : this.storedHere(name, path);
@@ -114,7 +118,13 @@ export class ArchiveService {
     const pending = done ? Promise.resolve(done) : (this.jobs.get(name) ?? this.start(target, path, ref, true)).promise;
     void this.pump(target, dirname(path), ref);
     const result = await pending;
-    logger().debug({ wal: name, waitedMs: Math.round(performance.now() - t0), inflight: this.jobs.size }, 'WAL archive answered');
+    logger().debug({ wal: name, waitedMs: Math.round(performance.now() - t0), inflight: this.jobs.size, answer }, 'WAL archive answered');
+    if (answer === 'marker') {
+      // Stored earlier, its marker may be gone with an earlier answer: bin/pgark reads it now.
+      const stored = done && this.stored.get(name);
+      if (stored) await this.writeMarker(name, stored.identity);
+      return result;
+    }
     // PostgreSQL marks this one .done itself once we answer; its marker is no longer needed.
     await unlink(join(this.rt.archiveSpool, name)).catch(() => undefined);
     return result;
@@ -264,8 +274,10 @@ export class ArchiveService {
     const ready = new Set(await this.readySegments(walDir));
     for (const name of stored) if (!ready.has(name)) this.stored.delete(name);
     for (const f of spool) {
+      // The spool's own files (REQUESTS_TAKEN_FILE) are not per segment.
+      if (f.startsWith('.')) continue;
       // A spill file is <name>.<8 hex>.body (archive.ts).
-      const suffix = f.endsWith(SPILL_SUFFIX) ? f.slice(f.lastIndexOf('.', f.length - SPILL_SUFFIX.length - 1)) : [INFLIGHT_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
+      const suffix = f.endsWith(SPILL_SUFFIX) ? f.slice(f.lastIndexOf('.', f.length - SPILL_SUFFIX.length - 1)) : [INFLIGHT_SUFFIX, REQUEST_SUFFIX, '.tmp'].find((x) => f.endsWith(x));
       const name = suffix ? f.slice(0, -suffix.length) : f;
       if (this.jobs.has(name)) continue;
       // An .inflight or spill file without a job is left over from a daemon that was killed.

@@ -44,17 +44,28 @@ export interface WalFlags {
   noDaemon: boolean;
 }
 
+/**
+ * Where a command line is read: the directory relative paths start from, and PGARK_CONFIG. A
+ * process's own by default; the WAL daemon reads an archive request bin/pgark left (archive-requests.ts) in the caller's.
+ */
+export interface ArgvContext {
+  cwd: string;
+  configFile: string | undefined;
+}
+
+const ownContext = (): ArgvContext => ({ cwd: process.cwd(), configFile: setting('file') });
+
 /** Adds the environment's defaults (PGARK_CONFIG, PGARK_WAL_NO_DAEMON) and checks the manifests and operands. */
-export function walClientOptions(command: WalCommand, flags: WalFlags, positional: string[]): WalClientOptions {
-  const fromEnv = setting('file');
+export function walClientOptions(command: WalCommand, flags: WalFlags, positional: string[], context = ownContext()): WalClientOptions {
+  const fromEnv = context.configFile;
   const files = flags.file.length > 0 ? flags.file : fromEnv ? [fromEnv] : [];
   if (files.length === 0) throw new UsageError('no manifest: pass -f /path/to/cluster.yaml or set PGARK_CONFIG');
   const want = command === 'wal-archive' ? 1 : 2;
   if (positional.length !== want) {
     throw new UsageError(command === 'wal-archive' ? 'usage: pgark wal-archive -f CLUSTER.yaml %p' : 'usage: pgark wal-restore -f CLUSTER.yaml [--source NAME] %f %p');
   }
-  const config: ConfigRef = { files: files.map((f) => resolve(f)) };
-  if (flags.secretsDir) config.secretsDir = resolve(flags.secretsDir);
+  const config: ConfigRef = { files: files.map((f) => resolve(context.cwd, f)) };
+  if (flags.secretsDir) config.secretsDir = resolve(context.cwd, flags.secretsDir);
   if (flags.cluster) config.cluster = flags.cluster;
   if (flags.source) config.source = flags.source;
   const envNoDaemon = setting(command === 'wal-archive' ? 'archiveNoDaemon' : 'restoreNoDaemon');
@@ -75,7 +86,7 @@ export function parseConfig(command: keyof typeof COMMAND_OPTIONS): Record<strin
 }
 
 /** Parses the options of the fast path with the option table's definitions of the command. */
-export function parseWalArgs(command: WalCommand, args: string[]): WalClientOptions {
+export function parseWalArgs(command: WalCommand, args: string[], context = ownContext()): WalClientOptions {
   const options = parseConfig(command);
   // Not strict: parseArgs' own errors would not say that --source belongs to wal-restore.
   const { values, positionals, tokens } = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
@@ -95,7 +106,7 @@ export function parseWalArgs(command: WalCommand, args: string[]): WalClientOpti
     pgdata: text('pgdata'),
     noDaemon: values['no-daemon'] === true,
   };
-  return walClientOptions(command, flags, positionals);
+  return walClientOptions(command, flags, positionals, context);
 }
 
 /** PGDATA: --pgdata, else the parent of pg_wal in %p (PostgreSQL runs us in PGDATA), else $PGDATA, else cwd. */

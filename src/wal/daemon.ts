@@ -17,6 +17,7 @@ import { startBufferCollector } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { OPTIONS } from '../util/options.js';
 import { CompressionPool } from '../codec/pool.js';
+import { takeArchiveRequests } from './archive-requests.js';
 import { ArchiveService, type ArchiveServiceOptions } from './archive-service.js';
 import { directoryLockName, pidFileOwner, removePidFile, takeProcessLock, writePidFile, type ProcessLock } from '../util/process-lock.js';
 import { encodeMessage, errorReply, newNonce, proofMatches, prove, type Sealed, type WalReply, type WalRequest } from './protocol.js';
@@ -185,6 +186,19 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     server.listen(rt.socketPath, () => resolve());
   });
   logger().info({ pid: process.pid, socket: rt.socketPath }, 'WAL daemon listening');
+  // pgark's own daemon only: a drop-in's store is named by its caller's environment (archive-requests.ts).
+  const requests = rt.instance
+    ? undefined
+    : await takeArchiveRequests(rt, walDir, async (path, config) => {
+        active++;
+        lastActivity = Date.now();
+        try {
+          await archive.archive(path, config, 'marker');
+        } finally {
+          active--;
+          lastActivity = Date.now();
+        }
+      });
 
   let closed = false;
   const sweep = setInterval(() => void archive.sweepMarkers(walDir), 60_000);
@@ -205,6 +219,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     if (closed) return;
     closed = true;
     clearInterval(sweep);
+    requests?.close();
     collector.stop();
     if (idleTimer) clearInterval(idleTimer);
     restore.close();

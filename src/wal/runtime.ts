@@ -121,6 +121,10 @@ export function fileIdentity(path: string): string | undefined {
 
 /** Suffix of the file that exists in the archive spool while the daemon uploads a segment (bin/pgark waits on it). */
 export const INFLIGHT_SUFFIX = '.inflight';
+/** An archive request bin/pgark left for the daemon (archive-requests.ts). */
+export const REQUEST_SUFFIX = '.request';
+/** In the archive spool of a daemon that takes those requests, once its watch is up. */
+export const REQUESTS_TAKEN_FILE = '.requests';
 
 /**
  * Whether the archive-spool marker at markerPath was written for the very file now at walPath

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scratchDir } from '../harness/tmp.js';
 import { parseWalName } from '../../src/pg/wal-names.js';
-import { absenceMarkerText, claimRestoreSpool, fileIdentity, noteRenameTarget, processIdentity, RENAME_TARGET_FILE, walRuntime } from '../../src/wal/runtime.js';
+import { absenceMarkerText, claimRestoreSpool, fileIdentity, noteRenameTarget, processIdentity, RENAME_TARGET_FILE, REQUESTS_TAKEN_FILE, walRuntime } from '../../src/wal/runtime.js';
 import { PGARK_LAUNCHER, fakePgdata, craftSegment } from './helpers.js';
 
 const SEG = '000000010000000000000007';
@@ -108,6 +108,22 @@ test('while the daemon uploads the segment, sh waits for its marker', async () =
     await new Promise((r) => setTimeout(r, 200));
     unlinkSync(`${s.marker}.inflight`);
     assert.equal(await failed.done, 1);
+  } finally {
+    daemon.kill();
+  }
+});
+
+test('an archive request the daemon leaves untaken goes to Node; none is left for a daemon that does not take them', async () => {
+  const s = setup('request-untaken');
+  const daemon = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    writeFileSync(s.rt.lockFile, String(daemon.pid));
+    assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1, 'no .requests: Node at once');
+    assert.equal(existsSync(`${s.marker}.request`), false);
+    // A daemon that says it takes requests but never starts an upload (stalled): Node after the poll limit.
+    writeFileSync(join(s.rt.archiveSpool, REQUESTS_TAKEN_FILE), '');
+    assert.equal(await launch(s.pgdata, ['wal-archive', '-f', 'c.yaml', s.p]).done, 1, 'handed to Node');
+    assert.deepEqual(readFileSync(`${s.marker}.request`, 'utf8').split('\n'), [realpathSync(s.pgdata), '', 'wal-archive', '-f', 'c.yaml', s.p, '.', '']);
   } finally {
     daemon.kill();
   }
