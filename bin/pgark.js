@@ -25,8 +25,8 @@ const stalled = setTimeout(() => {
   process.exit(barmanTool ? 4 : command === 'wal-restore' ? 255 : 1);
 }, LOAD_LIMIT_MS);
 
-// scripts/bundle.mjs's bundle of dist/src, when it was built after dist/src: the same program in a
-// few files, which Node loads in two thirds of the time (see that script).
+// scripts/bundle.mjs's bundle of dist/src, when it was built after dist/src: the same program in
+// fewer files, which Node loads faster (`pgark backup list`: 0.30 CPU s against 0.40-0.47; see that script).
 const bundled = (() => {
   try {
     return statSync(new URL('../dist/bundle/.built', import.meta.url)).mtimeMs >= statSync(new URL('../dist/src/cli/main.js', import.meta.url)).mtimeMs;

@@ -5,7 +5,7 @@
 // Why: Node 20 has no module compile cache, and its ES module loader costs about a millisecond a
 // file. `pgark backup list` loaded 241 files (zod 95, yaml 72, pgark 66, commander 8) and took
 // 0.40-0.47 CPU s; bundled, 0.30 s. Every pgark command, WAL daemon, backup child and codec worker
-// starts that way (docs/operations.md "Start-up cost").
+// starts that way (docs/architecture.md "How the program is loaded").
 //
 // Entries are flat and keep the names other code finds them by: a module locates the daemon, the
 // backup child and the codec workers as siblings of its own file (`import.meta.url`), which in the
