@@ -50,9 +50,14 @@ export async function takeArchiveRequests(
   // bin/pgark spells pg_wal from its working directory, which PostgreSQL resolved: compare real paths.
   const realWalDir = await realpath(walDir).catch(() => walDir);
   const taking = new Set<string>();
+  /** Requests written to again while being read: read once more, or a read that came before the write's end would be the last. */
+  const writtenMeanwhile = new Set<string>();
 
   async function take(file: string): Promise<void> {
-    if (taking.has(file)) return;
+    if (taking.has(file)) {
+      writtenMeanwhile.add(file);
+      return;
+    }
     taking.add(file);
     const at = join(rt.archiveSpool, file);
     try {
@@ -72,6 +77,7 @@ export async function takeArchiveRequests(
       await unlink(at).catch(() => undefined);
     } finally {
       taking.delete(file);
+      if (writtenMeanwhile.delete(file)) void take(file);
     }
   }
 

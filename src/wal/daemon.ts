@@ -116,6 +116,18 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   let lastActivity = Date.now();
   let active = 0;
 
+  /** Runs a request's work counted as activity: the daemon does not go idle under it. */
+  async function whileActive<T>(work: () => Promise<T>): Promise<T> {
+    active++;
+    lastActivity = Date.now();
+    try {
+      return await work();
+    } finally {
+      active--;
+      lastActivity = Date.now();
+    }
+  }
+
   async function handle(req: WalRequest): Promise<WalReply> {
     switch (req.op) {
       case 'archive': {
@@ -160,18 +172,14 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
         return;
       }
       const nonce = sealed.nonce;
-      active++;
-      lastActivity = Date.now();
-      handle(req)
-        .catch(errorReply)
-        .then((reply) => {
-          const body = JSON.stringify(reply);
-          if (!sock.destroyed) sock.end(encodeMessage({ body, proof: prove(key, 'daemon', challenge, nonce, body) }));
-        })
-        .finally(() => {
-          active--;
-          lastActivity = Date.now();
-        });
+      void whileActive(() =>
+        handle(req)
+          .catch(errorReply)
+          .then((reply) => {
+            const body = JSON.stringify(reply);
+            if (!sock.destroyed) sock.end(encodeMessage({ body, proof: prove(key, 'daemon', challenge, nonce, body) }));
+          }),
+      );
     });
   }
 
@@ -189,16 +197,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   // pgark's own daemon only: a drop-in's store is named by its caller's environment (archive-requests.ts).
   const requests = rt.instance
     ? undefined
-    : await takeArchiveRequests(rt, walDir, async (path, config) => {
-        active++;
-        lastActivity = Date.now();
-        try {
-          await archive.archive(path, config, 'marker');
-        } finally {
-          active--;
-          lastActivity = Date.now();
-        }
-      });
+    : await takeArchiveRequests(rt, walDir, (path, config) => whileActive(() => archive.archive(path, config, 'marker')));
 
   let closed = false;
   const sweep = setInterval(() => void archive.sweepMarkers(walDir), 60_000);
