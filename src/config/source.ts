@@ -35,7 +35,9 @@ export function expandManifestPaths(paths: string[]): { files: string[]; issues:
     try {
       isDir = statSync(p).isDirectory();
     } catch {
-      issues.push({ path: '', message: `cannot read manifest "${p}": no such file or directory`, hint: 'pass -f with a YAML file or a directory of *.yaml files' });
+      // Manifest text given in place of a path may hold Secret documents: it is never repeated.
+      const named = p.includes('\n') ? `given as ${p.split('\n').length} lines of text, not a path` : `"${p}": no such file or directory`;
+      issues.push({ path: '', message: `cannot read manifest ${named}`, hint: 'pass -f with a YAML file or a directory of *.yaml files' });
       continue;
     }
     if (!isDir) {

@@ -70,7 +70,7 @@ test('destination URL kinds', () => {
   assert.equal(destinationKind('https://host-only'), undefined);
 });
 
-test('other kinds are noted and skipped; a missing -f path and an empty -f list are clear errors', async () => {
+test('other kinds are noted and skipped; a missing -f path, manifest text given in its place (never repeated) and an empty -f list are clear errors', async () => {
   const dir = scratchDir('kinds');
   try {
     const file = join(dir.path, 'mixed.yml');
@@ -87,6 +87,11 @@ test('other kinds are noted and skipped; a missing -f path and an empty -f list 
     const missing = await loadManifests([join(dir.path, 'nope.yaml')]).catch((e: unknown) => e);
     assert.ok(missing instanceof ConfigError);
     assert.match(missing.message, /cannot read manifest ".*nope\.yaml": no such file or directory/);
+    const secretText = 'apiVersion: v1\nkind: Secret\nmetadata: {name: s3}\nstringData: {ACCESS_KEY_ID: sekrit-value}\n';
+    const asText = await loadManifests([secretText]).catch((e: unknown) => e);
+    assert.ok(asText instanceof ConfigError);
+    assert.match(asText.message, /cannot read manifest given as 5 lines of text, not a path/);
+    assert.doesNotMatch(asText.message, /sekrit-value|kind: Secret/);
     const none = await loadManifests([]).catch((e: unknown) => e);
     assert.ok(none instanceof UserError);
     assert.equal(none.message, 'no manifest given');
