@@ -13,10 +13,12 @@ if (!port) throw new Error('compress-worker.js runs only as a worker thread');
 
 // Within one 16 MiB job the compressed pieces are garbage as fast as they pass: scavenged as they
 // go (encodeFile), and what survives a scavenge collected as it grows (this isolate's own collector).
-startBufferCollector(0, 4 * 1024 * 1024);
+// Checked only while a job runs: an idle daemon's worker sleeps.
+const collector = startBufferCollector(0, 4 * 1024 * 1024, 'tracked');
 
 port.on('message', (job: EncodeJob) => {
-  encodeFile(job)
+  collector
+    .during(encodeFile(job))
     .then(
       (encoded) => port.postMessage(encoded satisfies EncodeReply),
       (err: Error) => port.postMessage({ error: err.message } satisfies EncodeReply),

@@ -52,7 +52,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
-import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS, startBufferCollector } from '../util/gc.js';
+import { LEAN_MALLOC_ENV, LEAN_NODE_FLAGS, startBufferCollector, type BufferCollector, type TransferTracker } from '../util/gc.js';
 import { setting } from '../util/options.js';
 
 const MiB = 1024 * 1024;
@@ -112,6 +112,8 @@ const clamp = (n: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, n
 
 /** The sizes the formula gives under a budget; without one, the configured values unchanged. */
 export class MemoryPlan {
+  private collector?: BufferCollector;
+
   constructor(readonly budget: MemoryBudget | undefined) {}
 
   private get spare(): number {
@@ -133,11 +135,25 @@ export class MemoryPlan {
     return { partSize: PART, maxParts, queueSize: maxParts * clamp(Math.floor(slots / maxParts) - 2, 1, Math.max(2, jobs)) };
   }
 
-  /** Starts the collector (nothing without a budget); stop() ends it. */
-  startCollector(): { stop(): void } {
+  /**
+   * Starts the collector (nothing without a budget); stop() ends it. `transfers: 'tracked'` (the
+   * sidecar, which lives idle between calls): it checks only while a transfer passed to
+   * trackTransfer runs.
+   */
+  startCollector(transfers: 'always' | 'tracked' = 'always'): { stop(): void } {
     if (!this.budget) return { stop: () => undefined };
-    return startBufferCollector(this.budget.bytes - HEADROOM);
+    const collector = startBufferCollector(this.budget.bytes - HEADROOM, undefined, transfers);
+    this.collector = collector;
+    return {
+      stop: () => {
+        collector.stop();
+        if (this.collector === collector) this.collector = undefined;
+      },
+    };
   }
+
+  /** Counts `transfer` for the running collector's checks (as it is, without one). */
+  readonly trackTransfer: TransferTracker = (transfer) => (this.collector ? this.collector.during(transfer) : transfer);
 
   /** What the plan applies, for a log line (undefined without a budget). */
   summary(): { budgetMiB: number; from: MemoryBudget['from']; walParallelMax: number; backupUpload: ReturnType<MemoryPlan['backupUpload']> } | undefined {

@@ -233,7 +233,8 @@ export function backupResultOf(record: BackupRecord, extra: { method: string; di
 export async function runPluginBackup(deps: BackupDeps, call: BackupCall): Promise<BackupResultMessage> {
   const req = await backupRequestFor(deps, call);
   try {
-    const result = await takeBackup(req);
+    const backup = takeBackup(req);
+    const result = await (deps.memory ? deps.memory.trackTransfer(backup) : backup);
     return backupResultOf(result.record, { method: result.method, displayUrl: result.displayUrl, serverName: req.store.serverName, version: deps.version, env: process.env });
   } catch (err) {
     // A refused request never gets here; a backup that started and failed is what the status reports.

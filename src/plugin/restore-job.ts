@@ -28,6 +28,7 @@ import { quoteSetting } from '../recovery/settings.js';
 import { recoveryTargetSettings, describeTarget } from '../recovery/target.js';
 import type { Progress } from '../recovery/progress.js';
 import { ArchiveNotEmptyError } from '../wal/empty-check.js';
+import type { TransferTracker } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { InvalidRequestError, unary } from './calls.js';
 import { recoveryStoreRef, targetStoreRef } from '../config/plugin-form.js';
@@ -58,6 +59,8 @@ export interface RestoreDeps {
   config: PluginConfig;
   /** The Job's PGDATA (--pgdata, else the postgres container's PGDATA as CNPG passes it to the sidecar). */
   pgdata: string;
+  /** Told of the download while it runs (the sidecar's Buffer collector checks only then). */
+  trackTransfer?: TransferTracker;
 }
 
 function recoverySection(cluster: PluginCluster): Record<string, unknown> {
@@ -188,7 +191,8 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
     try {
       // As `pgark restore`: the source's data.jobs, else DEFAULT_JOBS tars at once.
       const jobs = plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
-      const download = await downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity(), age: plan.source.store.age });
+      const downloading = downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity(), age: plan.source.store.age });
+      const download = await (deps.trackTransfer ? deps.trackTransfer(downloading) : downloading);
       log.info({ event: 'restore-downloaded', backupId: plan.backup.backupId, files: download.files, bytes: download.bytes, seconds: download.seconds, manifestVerified: download.verification.manifest }, 'backup restored into PGDATA');
     } catch (err) {
       dirs.removeAll();
@@ -201,7 +205,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
 }
 
 export function restoreJobService(ctx: PluginContext): PluginService {
-  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config, pgdata: ctx.pg.pgdata! };
+  const deps: RestoreDeps = { pluginName: ctx.name, config: ctx.config, pgdata: ctx.pg.pgdata!, trackTransfer: ctx.memory.trackTransfer };
   return {
     definition: serviceDefinition('restoreJob'),
     handlers: {

@@ -87,7 +87,7 @@ export async function startPlugin(opts: PluginServeOptions): Promise<RunningPlug
     await Promise.all([retention?.stop(), readiness?.stop()]);
     throw err;
   });
-  const collector = memory.startCollector();
+  const collector = memory.startCollector('tracked');
   const plan = memory.summary();
   if (plan) logger().info(plan, 'sidecar memory budget');
   logger().info({ role, name: opts.name, retention: !!retention }, 'CNPG-I plugin ready for calls');

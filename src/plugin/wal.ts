@@ -83,7 +83,7 @@ export function walService(ctx: PluginContext): PluginService {
   const archiver = (pgdata: string, ref: ConfigRef) => {
     const key = JSON.stringify([pgdata, ref.cluster]);
     let s = archivers.get(key);
-    if (!s) archivers.set(key, (s = new ArchiveService(runtime(pgdata), ctx.targets, { compression: ctx.compression })));
+    if (!s) archivers.set(key, (s = new ArchiveService(runtime(pgdata), ctx.targets, { compression: ctx.compression, trackTransfer: ctx.memory.trackTransfer })));
     return s;
   };
   const endOfArchive = new EndOfArchive();
@@ -91,7 +91,7 @@ export function walService(ctx: PluginContext): PluginService {
   const session = (pgdata: string, ref: ConfigRef) => JSON.stringify([pgdata, ref.cluster]);
   const restorer = (pgdata: string) => {
     let s = restorers.get(pgdata);
-    if (!s) restorers.set(pgdata, (s = new RestoreService(runtime(pgdata), ctx.targets, (name, ref) => endOfArchive.found(session(pgdata, ref), name))));
+    if (!s) restorers.set(pgdata, (s = new RestoreService(runtime(pgdata), ctx.targets, { onMissing: (name, ref) => endOfArchive.found(session(pgdata, ref), name), trackTransfer: ctx.memory.trackTransfer })));
     return s;
   };
 

@@ -14,6 +14,7 @@ import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CompressionPool } from '../codec/pool.js';
 import { pathExists } from '../util/fs.js';
+import type { TransferTracker } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, SPILL_SUFFIX, TransferSlots, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
@@ -49,6 +50,8 @@ export interface ArchiveServiceOptions {
    * failures would otherwise start each other for good, and the daemon would never go idle.
    */
   failureRetryWindowMs?: number;
+  /** Told of each upload while it runs (the daemon's Buffer collector checks only then). */
+  trackTransfer?: TransferTracker;
 }
 
 interface Job {
@@ -72,6 +75,7 @@ export class ArchiveService {
   private readonly compression?: CompressionPool;
   private readonly onResult?: (outcome: ArchiveOutcome) => void;
   private readonly failureRetryWindowMs: number;
+  private readonly trackTransfer: TransferTracker;
   private lastRequestAt = Date.now();
 
   constructor(
@@ -83,6 +87,7 @@ export class ArchiveService {
     this.compression = opts.compression;
     this.onResult = opts.onResult;
     this.failureRetryWindowMs = opts.failureRetryWindowMs ?? Infinity;
+    this.trackTransfer = opts.trackTransfer ?? ((transfer) => transfer);
   }
 
   /** Uploads in progress (the daemon stays up while any is running). */
@@ -132,7 +137,7 @@ export class ArchiveService {
 
   private start(target: WalTarget, path: string, ref: ConfigRef, urgent = false): Job {
     const name = basename(path);
-    const promise = (async () => {
+    const promise = this.trackTransfer((async () => {
       const t0 = performance.now();
       const inflight = join(this.rt.archiveSpool, name + INFLIGHT_SUFFIX);
       logger().debug({ wal: name, inflight: this.jobs.size }, 'WAL push started');
@@ -155,7 +160,7 @@ export class ArchiveService {
         await inflightWritten.catch(() => undefined);
         await unlink(inflight).catch(() => undefined);
       }
-    })();
+    })());
     const job = { name, promise };
     this.jobs.set(name, job);
     promise.then(

@@ -106,12 +106,14 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   // One worker: each costs tens of MiB (its own heap and garbage), and the store, not compression, sets the pace.
   const compression = new CompressionPool(1);
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs });
-  const restore = new RestoreService(rt, targets);
-  const walDir = join(rt.pgdata, 'pg_wal');
   // Pushes drop 256 KiB chunks at up to maxParallel x the store's rate; left to V8, 64 MiB of them
   // pile up before it collects, as much as the whole daemon's bar (96 MiB, docs/wal-archiving.md).
-  const collector = startBufferCollector(0, DAEMON_REGROWTH);
+  // Checked only while a request or transfer runs: idle, the daemon wakes once a second.
+  const collector = startBufferCollector(0, DAEMON_REGROWTH, 'tracked');
+  const trackTransfer = collector.during;
+  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs, trackTransfer });
+  const restore = new RestoreService(rt, targets, { trackTransfer });
+  const walDir = join(rt.pgdata, 'pg_wal');
   await archive.sweepMarkers(walDir);
   let lastActivity = Date.now();
   let active = 0;
@@ -121,7 +123,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     active++;
     lastActivity = Date.now();
     try {
-      return await work();
+      return await trackTransfer(work());
     } finally {
       active--;
       lastActivity = Date.now();

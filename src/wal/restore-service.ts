@@ -36,6 +36,7 @@ import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
+import type { TransferTracker } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 import type { ConfigRef } from './protocol.js';
@@ -110,6 +111,13 @@ class AbsenceMarkers {
   }
 }
 
+export interface RestoreServiceOptions {
+  /** Told of each segment a prefetch found absent from the store: the archive ends before it (for now). */
+  onMissing?: (name: string, ref: ConfigRef) => void;
+  /** Told of each prefetch and listing while it runs (the daemon's Buffer collector checks only then). */
+  trackTransfer?: TransferTracker;
+}
+
 export class RestoreService {
   /** Prefetches in flight, by spool path; resolve to true when the file is in the spool. */
   private readonly inflight = new Map<string, Promise<boolean>>();
@@ -140,12 +148,17 @@ export class RestoreService {
   /** PGARK_WAL_RESTORE_QUEUE_MIB, read once: a bad value stops the daemon's start, not a prefetch. */
   private readonly queueBytes = setting('walRestoreQueueMib') * 1024 * 1024;
 
+  private readonly onMissing?: RestoreServiceOptions['onMissing'];
+  private readonly trackTransfer: TransferTracker;
+
   constructor(
     private readonly rt: WalRuntime,
     private readonly targets: WalTargetCache,
-    /** Told of each segment a prefetch found absent from the store: the archive ends before it (for now). */
-    private readonly onMissing?: (name: string, ref: ConfigRef) => void,
-  ) {}
+    opts: RestoreServiceOptions = {},
+  ) {
+    this.onMissing = opts.onMissing;
+    this.trackTransfer = opts.trackTransfer ?? ((transfer) => transfer);
+  }
 
   get busy(): boolean {
     return this.inflight.size > 0 || this.listings.size > 0;
@@ -313,7 +326,7 @@ export class RestoreService {
     const gauge = this.gauge(spool, target);
     const lanes = this.running(spool) + 1;
     const startedAt = performance.now();
-    const job = fetchWalFile(target, name, path, this.index).then(
+    const job = this.trackTransfer(fetchWalFile(target, name, path, this.index)).then(
       () => {
         gauge.record(lanes, performance.now() - startedAt);
         if (this.absentFrom.get(spool) === nextSegment(name, this.segmentSize) && this.fetchedBack.get(spool) !== name) this.keepCopy(spool, name);
@@ -357,7 +370,7 @@ export class RestoreService {
     if (!this.restoreKept(spool, previous)) this.start(target, spool, previous, ref);
     // PostgreSQL's promotion probes follow: their markers must be fresh whoever answers the end.
     // Not awaited: bin/pgark waits for this prefetch's .inflight before it reads the end's marker.
-    const listing = this.noteAbsentHistories(target, spool, previous).catch(() => undefined);
+    const listing = this.trackTransfer(this.noteAbsentHistories(target, spool, previous)).catch(() => undefined);
     this.listings.add(listing);
     void listing.finally(() => this.listings.delete(listing));
   }
