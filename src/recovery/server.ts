@@ -171,37 +171,41 @@ export async function followRecovery(
   let seenRunning = false;
   let promoteReceived = promote === undefined;
   let promoteSentAt: number | undefined;
+  /** Reads what the log gained since the last read, line by line. */
+  const readLog = () => {
+    const bytes = readFrom(logFile, offset);
+    offset += bytes.length;
+    const lines = (partial + decoder.write(bytes)).split('\n');
+    partial = lines.pop()!;
+    text += lines.map((l) => `${l}\n`).join('');
+    for (const line of lines) {
+      const restored = RESTORED.exec(line);
+      if (restored) {
+        outcome.segmentsRestored++;
+        lastSegment = restored[1];
+      }
+      const stop = STOPPING.exec(line);
+      if (stop) {
+        outcome.stoppedAt = stop[1];
+        progress.step(`target reached: ${stop[1]}`);
+      }
+      const tl = NEW_TIMELINE.exec(line);
+      if (tl) {
+        outcome.newTimeline = Number(tl[1]);
+        progress.step(`promoted: new timeline ${tl[1]}`);
+      }
+      if (READY.test(line) && outcome.newTimeline !== undefined) promoted = true;
+      if (PROMOTE_RECEIVED.test(line)) promoteReceived = true;
+      if (PAUSED.test(line)) {
+        const detail = text.slice(text.indexOf(line)).split('\n').slice(1, 4).join(' ').trim();
+        throw new PgarkError(`PostgreSQL paused the recovery: ${line.trim()} ${detail}`, 1, `server log: ${logFile}; fix the setting it names, then restart the server`);
+      }
+    }
+  };
   try {
     for (;;) {
       finish?.serve();
-      const bytes = readFrom(logFile, offset);
-      offset += bytes.length;
-      const lines = (partial + decoder.write(bytes)).split('\n');
-      partial = lines.pop()!;
-      text += lines.map((l) => `${l}\n`).join('');
-      for (const line of lines) {
-        const restored = RESTORED.exec(line);
-        if (restored) {
-          outcome.segmentsRestored++;
-          lastSegment = restored[1];
-        }
-        const stop = STOPPING.exec(line);
-        if (stop) {
-          outcome.stoppedAt = stop[1];
-          progress.step(`target reached: ${stop[1]}`);
-        }
-        const tl = NEW_TIMELINE.exec(line);
-        if (tl) {
-          outcome.newTimeline = Number(tl[1]);
-          progress.step(`promoted: new timeline ${tl[1]}`);
-        }
-        if (READY.test(line) && outcome.newTimeline !== undefined) promoted = true;
-        if (PROMOTE_RECEIVED.test(line)) promoteReceived = true;
-        if (PAUSED.test(line)) {
-          const detail = text.slice(text.indexOf(line)).split('\n').slice(1, 4).join(' ').trim();
-          throw new PgarkError(`PostgreSQL paused the recovery: ${line.trim()} ${detail}`, 1, `server log: ${logFile}; fix the setting it names, then restart the server`);
-        }
-      }
+      readLog();
       // Refused: tried again at the next poll. Sent but not acknowledged: sent again (requestPromotion).
       if (!promoteReceived && !promoted && (promoteSentAt === undefined || Date.now() - promoteSentAt >= PROMOTE_RESEND_MS)) {
         const r = await promote!();
@@ -213,7 +217,11 @@ export async function followRecovery(
         const server = await recoveryState(pgdata, user);
         if (server) {
           replayLsn = server.replayLsn ?? replayLsn;
-          if (!server.inRecovery) promoted = true;
+          // Out of recovery between the log read above and this question: the log has its new timeline by now.
+          if (!server.inRecovery) {
+            promoted = true;
+            readLog();
+          }
         }
       }
       if (promoted) break;
