@@ -109,7 +109,7 @@ export function collectionDue(state: CollectorState, usage: { rss: number; exter
   return true;
 }
 
-/** Runs `transfer`'s Buffers past the collector: it checks them while any such transfer is running. */
+/** Counts `transfer` as running for a collector that checks only while one runs; settles as `transfer` does. */
 export type TransferTracker = <T>(transfer: Promise<T>) => Promise<T>;
 
 export interface BufferCollector {
@@ -127,7 +127,8 @@ export interface BufferCollector {
  *
  * `transfers: 'tracked'`: the checks run only while a transfer passed to during() runs, and once
  * after the last ends. Buffers grow only under transfers, and a check every 50 ms is most of what an
- * idle WAL daemon costs (0.19 of its 0.27 CPU s per 30 s idle, in every pod and every test server).
+ * idle WAL daemon costs (0.20 of its 0.25 CPU s per 30 s idle, in every pod and every test server;
+ * docs/wal-archiving.md).
  */
 export function startBufferCollector(threshold: number, regrowth = REGROWTH, transfers: 'always' | 'tracked' = 'always'): BufferCollector {
   const gc = exposedGc();
