@@ -40,7 +40,7 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-// Three, on the 2 cores CI has: at two, 22 % of the cores' time was idle (tests waiting on servers and
+// Three, on the 2 cores CI has: at two, 11-22 % of the cores' time was idle (tests waiting on servers and
 // timers); three fill it (README "Test suite").
 const concurrency = Number(process.env.PGARK_TEST_CONCURRENCY ?? 3);
 

@@ -142,14 +142,9 @@ export class MemoryPlan {
    */
   startCollector(transfers: 'always' | 'tracked' = 'always'): { stop(): void } {
     if (!this.budget) return { stop: () => undefined };
-    const collector = startBufferCollector(this.budget.bytes - HEADROOM, undefined, transfers);
-    this.collector = collector;
-    return {
-      stop: () => {
-        collector.stop();
-        if (this.collector === collector) this.collector = undefined;
-      },
-    };
+    // A stopped collector's during() only counts: trackTransfer may keep passing work to it.
+    this.collector = startBufferCollector(this.budget.bytes - HEADROOM, undefined, transfers);
+    return this.collector;
   }
 
   /** Counts `transfer` for the running collector's checks (as it is, without one). */

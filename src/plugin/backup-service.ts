@@ -25,6 +25,7 @@ import { readCluster } from './config.js';
 import type { PluginContext } from './context.js';
 import { withFailedBackup } from './recovery-window.js';
 import type { MemoryPlan } from '../config/memory.js';
+import { untracked } from '../util/gc.js';
 import { pluginMetadata } from './identity.js';
 import { serviceDefinition } from './proto.js';
 import type { PluginService } from './server.js';
@@ -233,8 +234,7 @@ export function backupResultOf(record: BackupRecord, extra: { method: string; di
 export async function runPluginBackup(deps: BackupDeps, call: BackupCall): Promise<BackupResultMessage> {
   const req = await backupRequestFor(deps, call);
   try {
-    const backup = takeBackup(req);
-    const result = await (deps.memory ? deps.memory.trackTransfer(backup) : backup);
+    const result = await (deps.memory?.trackTransfer ?? untracked)(takeBackup(req));
     return backupResultOf(result.record, { method: result.method, displayUrl: result.displayUrl, serverName: req.store.serverName, version: deps.version, env: process.env });
   } catch (err) {
     // A refused request never gets here; a backup that started and failed is what the status reports.

@@ -28,7 +28,7 @@ import { quoteSetting } from '../recovery/settings.js';
 import { recoveryTargetSettings, describeTarget } from '../recovery/target.js';
 import type { Progress } from '../recovery/progress.js';
 import { ArchiveNotEmptyError } from '../wal/empty-check.js';
-import type { TransferTracker } from '../util/gc.js';
+import { untracked, type TransferTracker } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { InvalidRequestError, unary } from './calls.js';
 import { recoveryStoreRef, targetStoreRef } from '../config/plugin-form.js';
@@ -191,8 +191,7 @@ export async function runPluginRestore(deps: RestoreDeps, call: RestoreCall): Pr
     try {
       // As `pgark restore`: the source's data.jobs, else DEFAULT_JOBS tars at once.
       const jobs = plan.source.store.config.data?.jobs ?? DEFAULT_JOBS;
-      const downloading = downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity(), age: plan.source.store.age });
-      const download = await (deps.trackTransfer ? deps.trackTransfer(downloading) : downloading);
+      const download = await (deps.trackTransfer ?? untracked)(downloadBackup(store, plan.backup, plan.objects, { pgdata, jobs, progress: logProgress(), who: serverIdentity(), age: plan.source.store.age }));
       log.info({ event: 'restore-downloaded', backupId: plan.backup.backupId, files: download.files, bytes: download.bytes, seconds: download.seconds, manifestVerified: download.verification.manifest }, 'backup restored into PGDATA');
     } catch (err) {
       dirs.removeAll();

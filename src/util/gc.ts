@@ -112,6 +112,9 @@ export function collectionDue(state: CollectorState, usage: { rss: number; exter
 /** Counts `transfer` as running for a collector that checks only while one runs; settles as `transfer` does. */
 export type TransferTracker = <T>(transfer: Promise<T>) => Promise<T>;
 
+/** The tracker of work that no collector watches. */
+export const untracked: TransferTracker = (transfer) => transfer;
+
 export interface BufferCollector {
   /** Counts `transfer` as running until it settles (`transfers: 'tracked'`). */
   during: TransferTracker;

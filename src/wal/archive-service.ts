@@ -14,7 +14,7 @@ import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CompressionPool } from '../codec/pool.js';
 import { pathExists } from '../util/fs.js';
-import type { TransferTracker } from '../util/gc.js';
+import { untracked, type TransferTracker } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { archiveWalFile, EmptyArchiveGate, SPILL_SUFFIX, TransferSlots, type ArchiveResult } from './archive.js';
 import type { ConfigRef } from './protocol.js';
@@ -87,7 +87,7 @@ export class ArchiveService {
     this.compression = opts.compression;
     this.onResult = opts.onResult;
     this.failureRetryWindowMs = opts.failureRetryWindowMs ?? Infinity;
-    this.trackTransfer = opts.trackTransfer ?? ((transfer) => transfer);
+    this.trackTransfer = opts.trackTransfer ?? untracked;
   }
 
   /** Uploads in progress (the daemon stays up while any is running). */

@@ -108,11 +108,10 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
   const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   // Pushes drop 256 KiB chunks at up to maxParallel x the store's rate; left to V8, 64 MiB of them
   // pile up before it collects, as much as the whole daemon's bar (96 MiB, docs/wal-archiving.md).
-  // Checked only while a request or transfer runs: idle, the daemon wakes once a second.
+  // Checked only while the services transfer something: idle, the daemon wakes once a second.
   const collector = startBufferCollector(0, DAEMON_REGROWTH, 'tracked');
-  const trackTransfer = collector.during;
-  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs, trackTransfer });
-  const restore = new RestoreService(rt, targets, { trackTransfer });
+  const archive = new ArchiveService(rt, targets, { compression, onResult: opts.onArchiveResult, failureRetryWindowMs: idleMs === 0 ? undefined : 2 * idleMs, trackTransfer: collector.during });
+  const restore = new RestoreService(rt, targets, { trackTransfer: collector.during });
   const walDir = join(rt.pgdata, 'pg_wal');
   await archive.sweepMarkers(walDir);
   let lastActivity = Date.now();
@@ -123,7 +122,7 @@ async function serve(rt: WalRuntime, lock: ProcessLock, opts: WalDaemonOptions):
     active++;
     lastActivity = Date.now();
     try {
-      return await trackTransfer(work());
+      return await work();
     } finally {
       active--;
       lastActivity = Date.now();

@@ -36,7 +36,7 @@ import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NotFoundError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
-import type { TransferTracker } from '../util/gc.js';
+import { untracked, type TransferTracker } from '../util/gc.js';
 import { logger } from '../util/log.js';
 import { setting } from '../util/options.js';
 import type { ConfigRef } from './protocol.js';
@@ -114,7 +114,7 @@ class AbsenceMarkers {
 export interface RestoreServiceOptions {
   /** Told of each segment a prefetch found absent from the store: the archive ends before it (for now). */
   onMissing?: (name: string, ref: ConfigRef) => void;
-  /** Told of each prefetch and listing while it runs (the daemon's Buffer collector checks only then). */
+  /** Told of each fetch and listing while it runs (the daemon's and the sidecar's Buffer collectors check only then). */
   trackTransfer?: TransferTracker;
 }
 
@@ -157,7 +157,7 @@ export class RestoreService {
     opts: RestoreServiceOptions = {},
   ) {
     this.onMissing = opts.onMissing;
-    this.trackTransfer = opts.trackTransfer ?? ((transfer) => transfer);
+    this.trackTransfer = opts.trackTransfer ?? untracked;
   }
 
   get busy(): boolean {
@@ -175,7 +175,7 @@ export class RestoreService {
     if (!takeSpooledFile(spooled, dest)) {
       // A segment the prefetch did not have is the first one or the archive's end: PostgreSQL's
       // history probes follow either, so they are listed in the same round trip's time.
-      const [fetched] = await Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]);
+      const [fetched] = await this.trackTransfer(Promise.allSettled([fetchWalFile(target, name, dest), this.noteAbsentHistories(target, spool, name)]));
       if (fetched.status === 'rejected' && fetched.reason instanceof NotFoundError && classifyWalName(name) === 'segment') {
         await this.absenceMarkers.mark(spool, name, SEGMENT_ABSENT_MS);
         if (segmentNumber(parseSegmentName(name, this.segmentSize), this.segmentSize) > 0) this.start(target, spool, previousSegment(name, this.segmentSize), ref);
