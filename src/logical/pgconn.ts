@@ -1,9 +1,13 @@
 /** A PostgreSQL connection as the logical tools need it: libpq environment for child tools, pg.Client for checks. */
-import pg from 'pg';
+import type pg from 'pg';
 import { clientTool } from '../pg/binaries.js';
 import { UserError } from '../util/errors.js';
 import { ChildStream } from '../io/child.js';
 import { collect } from '../io/collect.js';
+import { lazyRequire } from '../util/lazy-require.js';
+
+/** Loaded by the first connection (src/pg/connect.ts says why). */
+const pgModule = lazyRequire<typeof pg>('pg');
 
 export interface PgConn {
   host: string;
@@ -26,7 +30,7 @@ export function toolEnv(conn: PgConn, database = conn.database): NodeJS.ProcessE
 }
 
 export async function withClient<T>(conn: PgConn, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database, connectionTimeoutMillis: 10_000 });
+  const client = new (pgModule().Client)({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database, connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {
