@@ -279,6 +279,13 @@ export const OPTIONS = {
     readBy: 'backup, plugin serve --role instance',
     description: 'test-only: the size in bytes each extra data_000N.tar part of a local backup must reach (default 268435456, 256 MiB)',
   },
+  restoreRangeBytes: {
+    env: 'PGARK_RESTORE_RANGE_BYTES',
+    type: int(1),
+    hidden: true,
+    readBy: 'restore, apply, drill, barman-cloud-restore, plugin serve (restore jobs)',
+    description: 'test-only: the size in bytes of the ranges a restore reads the rest of an object in over its spare connections, once one connection is what it waits for (default 4194304, 4 MiB)',
+  },
   // Set in every CNPG instance pod (the operator plugin injects the first two into its sidecar).
   pluginNamespace: { env: 'NAMESPACE', type: str, readBy: 'plugin serve in a cluster', description: "the pod's namespace: where its Cluster and ObjectStores are read" },
   pluginClusterName: { env: 'CLUSTER_NAME', type: str, readBy: 'plugin serve in a cluster', description: 'the Cluster this pod belongs to (retention; the readiness check reads its store)' },

@@ -111,8 +111,8 @@ export interface Recovered {
   destroy(): Promise<void>;
 }
 
-/** Writes the manifest and runs `pgark restore` into a fresh directory (under `wrapper`, e.g. strace, when given). */
-export async function restore(manifestText: string, args: string[] = [], wrapper: string[] = []): Promise<{ result: RunResult; recovered: Recovered }> {
+/** Writes the manifest and runs `pgark restore` into a fresh directory (under `wrapper`, e.g. strace, when given; with `env` added). */
+export async function restore(manifestText: string, args: string[] = [], wrapper: string[] = [], env: Record<string, string> = {}): Promise<{ result: RunResult; recovered: Recovered }> {
   const dir = scratchDir('recovered');
   const manifest = join(dir.path, 'recovery-cluster.yaml');
   writeFileSync(manifest, manifestText);
@@ -121,8 +121,8 @@ export async function restore(manifestText: string, args: string[] = [], wrapper
   const port = await freePort();
   const restoreArgs = ['restore', '-f', manifest, '--pgdata', pgdata, '--pghost', '127.0.0.1', '--pgport', String(port), ...args];
   const result = wrapper.length
-    ? await run(wrapper[0], [...wrapper.slice(1), process.execPath, PGARK, ...restoreArgs], { PGARK_LOG_LEVEL: 'warn' })
-    : await pgark(restoreArgs);
+    ? await run(wrapper[0], [...wrapper.slice(1), process.execPath, PGARK, ...restoreArgs], { PGARK_LOG_LEVEL: 'warn', ...env })
+    : await pgark(restoreArgs, env);
   const recovered: Recovered = {
     dir: dir.path,
     pgdata,

@@ -12,8 +12,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { ResolvedObjectStore } from '../../src/config/types.js';
 import { NotFoundError } from '../../src/util/errors.js';
 import { openObjectStore } from '../../src/storage/open.js';
+import { rangedRead } from '../../src/storage/ranged.js';
 import { classifyStorageError, StorageError } from '../../src/storage/errors.js';
-import type { ObjectStore, ListEntry } from '../../src/storage/types.js';
+import type { GetOptions, ObjectStore, ListEntry } from '../../src/storage/types.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { startProxy } from '../harness/proxy.js';
 import { freePort } from '../harness/ports.js';
@@ -132,6 +133,54 @@ async function storedTags(ts: TestStore, key: string): Promise<Record<string, st
   const service = BlobServiceClient.fromConnectionString(ts.azurite.connectionString);
   const res = await service.getContainerClient(ts.azurite.container).getBlobClient(storedName(ts, key)).getTags();
   return res.tags;
+}
+
+/** `store` with every get() recorded (its range) and the most GETs open at once counted. */
+function watchedGets(store: ObjectStore): { store: ObjectStore; ranges: [number, number | undefined][]; mostOpen(): number } {
+  const ranges: [number, number | undefined][] = [];
+  let open = 0;
+  let most = 0;
+  const watched = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'get') {
+        return async (key: string, opts: GetOptions = {}) => {
+          ranges.push([opts.start ?? 0, opts.end]);
+          most = Math.max(most, ++open);
+          const body = await target.get(key, opts).catch((e: unknown) => {
+            open--;
+            throw e;
+          });
+          // Open until its last byte is read or it is destroyed (its 'close' may come a tick later).
+          let closed = false;
+          const done = () => {
+            if (!closed) open--;
+            closed = true;
+          };
+          body.once('end', done);
+          body.once('close', done);
+          const destroy = body.destroy.bind(body);
+          body.destroy = (err?: Error) => {
+            done();
+            return destroy(err);
+          };
+          return body;
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: watched, ranges, mostOpen: () => most };
+}
+
+/** Reads `stream` at about `bytesPerSecond`, as a reader slower than its connection would. */
+async function drainAt(stream: Readable, bytesPerSecond: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) {
+    chunks.push(c as Buffer);
+    await new Promise((resolve) => setTimeout(resolve, ((c as Buffer).length / bytesPerSecond) * 1000));
+  }
+  return Buffer.concat(chunks);
 }
 
 export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
@@ -267,6 +316,35 @@ export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
       assert.ok((await drain(await store.get('range/obj', { start: MiB, end: 10 * MiB }))).equals(data.subarray(MiB)));
     });
 
+    test('an object read over several connections comes back whole and in order, the ranges taking over at the cut', async () => {
+      const data = randomBytes(5 * MiB + 4321);
+      await store.put('lanes/obj', data);
+      const watched = watchedGets(store);
+      const cut = MiB + 12345;
+      const whole = await drain(rangedRead(watched.store, 'lanes/obj', data.length, { lanes: 3, partBytes: MiB, splitAt: cut }));
+      assert.equal(sha(whole), sha(data));
+      assert.deepEqual(watched.ranges, [
+        [0, undefined],
+        [cut, cut + MiB - 1],
+        [cut + MiB, cut + 2 * MiB - 1],
+        [cut + 2 * MiB, cut + 3 * MiB - 1],
+        [cut + 3 * MiB, undefined],
+      ]);
+      assert.ok(watched.mostOpen() <= 3, `at most 3 GETs open at once, saw ${watched.mostOpen()}`);
+      // An object that is not the listed size fails instead of being read short or long.
+      await assert.rejects(drain(rangedRead(store, 'lanes/obj', data.length + 1, { lanes: 3, partBytes: MiB, splitAt: cut })), /returned \d+ of \d+ bytes/);
+      await assert.rejects(drain(rangedRead(store, 'lanes/obj', data.length - 1, { lanes: 3, partBytes: MiB })), /returned (more than \d+|\d+ of \d+) bytes/);
+    });
+
+    test('a reader slower than its one connection reads the object through that connection alone', async () => {
+      const data = randomBytes(3 * MiB);
+      await store.put('lanes/slow-reader', data);
+      const watched = watchedGets(store);
+      const whole = await drainAt(rangedRead(watched.store, 'lanes/slow-reader', data.length, { lanes: 4, partBytes: 512 * 1024 }), 4 * MiB);
+      assert.equal(sha(whole), sha(data));
+      assert.deepEqual(watched.ranges, [[0, undefined]]);
+    });
+
     test('listing past 1000 keys, flat and with a delimiter, then batched deletes', async () => {
       // One object per "directory": a flat listing pages through 1010 objects, a delimiter listing through 1010 prefixes.
       const keys = Array.from({ length: 1010 }, (_, i) => `many/d${String(i).padStart(5, '0')}/x`);
@@ -305,6 +383,25 @@ export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
         try {
           for (let i = 0; i < 40; i++) await via.put(`reuse/${i}`, Buffer.from(String(i)));
           assert.ok(proxy.accepted <= 2, `40 puts opened ${proxy.accepted} connections`);
+        } finally {
+          await via.close();
+          await proxy.close();
+        }
+      });
+    }
+
+    if (hasNetwork(kind)) {
+      test('a reader waiting on a slow link reads the rest over more connections', async () => {
+        const data = randomBytes(6 * MiB);
+        await store.put('lanes/slow-link', data);
+        const proxy = await startProxy(ts.s3rver?.port ?? ts.azurite!.port, { shape: { rttMs: 5, bytesPerSecond: 4e6 } });
+        const via = await openObjectStore(viaProxy(ts, proxy.port));
+        try {
+          const watched = watchedGets(via);
+          const whole = await drain(rangedRead(watched.store, 'lanes/slow-link', data.length, { lanes: 3, partBytes: MiB }));
+          assert.equal(sha(whole), sha(data));
+          assert.ok(watched.ranges.length > 1, `the reader waited on one 4 MB/s connection, yet no range was added: ${JSON.stringify(watched.ranges)}`);
+          assert.ok(watched.mostOpen() <= 3, `at most 3 GETs open at once, saw ${watched.mostOpen()}`);
         } finally {
           await via.close();
           await proxy.close();
