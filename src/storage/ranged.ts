@@ -38,7 +38,6 @@ export interface RangedReadOptions {
 /** The object `key` of `size` bytes: one GET, split into ranges over more connections while the reader waits on it. */
 export function rangedRead(store: ObjectStore, key: string, size: number, opts: RangedReadOptions): Readable {
   const stop = new AbortController();
-  const signal = stop.signal;
   const probeBytes = opts.probeBytes ?? opts.partBytes;
 
   /** A range's bytes as the connection delivered them (copying them into one Buffer cost more CPU than the rest of the reading). */
@@ -49,7 +48,7 @@ export function rangedRead(store: ObjectStore, key: string, size: number, opts: 
     const end = start + length < size ? start + length - 1 : undefined;
     const chunks: Buffer[] = [];
     let received = 0;
-    for await (const chunk of await store.get(key, { start, end, signal })) {
+    for await (const chunk of await store.get(key, { start, end, signal: stop.signal })) {
       received += (chunk as Buffer).length;
       if (received > length) throw new Error(`${key}: range ${start}-${start + length - 1} returned more than ${length} bytes`);
       chunks.push(chunk as Buffer);
@@ -82,7 +81,7 @@ export function rangedRead(store: ObjectStore, key: string, size: number, opts: 
   }
 
   async function* bytes(): AsyncGenerator<Buffer> {
-    const plain = (await store.get(key, { signal }))[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const plain = (await store.get(key, { signal: stop.signal }))[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const started = performance.now();
     let position = 0;
     let waited = 0;
