@@ -2,8 +2,8 @@
  * A drill's scratch area, shared with nothing: one new directory (under --scratch or TMPDIR)
  * holding the data directory, the server's own Unix-socket directory, a pg_hba.conf that admits
  * only local socket connections, and the generated drill manifest. cleanup() stops the server and
- * removes all of it; it may run more than once (on abort and again when the drill unwinds).
- * Kept, the directory stays with the server stopped.
+ * the WAL daemon its restore_command started, then removes all of it; it may run more than once (on
+ * abort and again when the drill unwinds). Kept, the directory stays with both stopped.
  */
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findPgBinaries } from '../pg/binaries.js';
 import { mkdirForServer, pgCtlStop, type RunAs } from '../pg/local-server.js';
+import { stopWalDaemon, walRuntime } from '../wal/runtime.js';
 
 export class Scratch {
   readonly pgdata: string;
@@ -51,11 +52,18 @@ export class Scratch {
    * shutdown lets `pg_ctl start` open it again without crash recovery.
    */
   cleanup(keep = false): Promise<void> {
-    if (keep) return this.stopServer('fast');
+    if (keep) return this.stopProcesses('fast');
     return (this.cleaning ??= (async () => {
-      await this.stopServer('immediate');
-      rmSync(this.dir, { recursive: true, force: true });
+      await this.stopProcesses('immediate');
+      // A daemon killed after its grace period may leave a last write landing during the removal.
+      rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     })().finally(() => (this.cleaning = undefined)));
+  }
+
+  /** The server first (it starts restore_command), then the WAL daemon, which would otherwise go on prefetching into the data directory until its idle timeout. */
+  private async stopProcesses(mode: 'fast' | 'immediate'): Promise<void> {
+    await this.stopServer(mode);
+    await stopWalDaemon(walRuntime(this.pgdata));
   }
 
   private async stopServer(mode: 'fast' | 'immediate'): Promise<void> {

@@ -220,12 +220,14 @@ export async function stopWalDaemon(rt: WalRuntime): Promise<void> {
       // it exited meanwhile
     }
   };
+  const exited = async (ms: number) => {
+    for (const t0 = Date.now(); Date.now() - t0 < ms; await new Promise((r) => setTimeout(r, 20))) if (gone()) return true;
+    return gone();
+  };
   signal('SIGTERM');
-  for (const t0 = Date.now(); Date.now() - t0 < STOP_GRACE_MS; ) {
-    if (gone()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!gone()) signal('SIGKILL');
+  if (await exited(STOP_GRACE_MS)) return;
+  signal('SIGKILL');
+  await exited(STOP_GRACE_MS);
 }
 
 /**

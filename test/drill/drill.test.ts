@@ -3,7 +3,7 @@
  * backup, then batches of rows each in its own archived segment): a healthy drill passes with its
  * RTO figures, recovery point and stored report, on a server that shares nothing with the source;
  * a segment missing in the middle fails the replay step quoting the server's FATAL line; a failing
- * probe fails the checks step; every run leaves the scratch directory empty; --history lists them.
+ * probe fails the checks step; every run leaves the scratch directory empty and no WAL daemon running; --history lists them.
  * Targets: a random target stays inside the WAL that replay is sure to reach (many draws, and real
  * drills at both ends of that range); a time and an LSN between two batches recover exactly the
  * batches before them; --keep leaves the directory with its server stopped; maxDiskBytes (as a
@@ -27,6 +27,7 @@ import type { ObjectStore } from '../../src/storage/types.js';
 import type { DrillReport } from '../../src/drill/report.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
+import { PGARK_LAUNCHER, walProcessPids } from '../harness/wal-processes.js';
 import { archiveCurrentWal, backupOrigin, insertBatch, pgark, startOrigin, type Origin } from '../recovery/helpers.js';
 import { freePort } from '../harness/ports.js';
 import { startAgent, waitFor } from '../agent/helpers.js';
@@ -108,6 +109,7 @@ describe('pgark drill (PostgreSQL 15, s3rver)', () => {
       throw new Error(`no JSON report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
     }
     assert.deepEqual(readdirSync(scratch.path), [], 'the scratch directory is left empty');
+    assert.deepEqual(walProcessPids(scratch.path, PGARK_LAUNCHER), [], 'no WAL daemon of the drill server is left running');
     return { code: r.code, stderr: r.stderr, report };
   }
 
