@@ -9,7 +9,7 @@
  * Each message costs both threads a structured clone: the socket's chunks (TLS records, 16 KiB)
  * travel gathered into the shelf's 64 KiB buffers, and a decoded chunk's buffer goes back with the
  * credit it earns, in one message (postMessage was the main thread's largest cost while a WAN
- * restore extracted: 0.21 of 1.6 CPU seconds, docs/recovery.md).
+ * restore extracted: 0.21 of 1.6 CPU seconds, docs/measurements/recovery-time.md).
  * Workers: one per core left over by the main thread, shared by every stream, ended when idle.
  */
 import { availableParallelism } from 'node:os';

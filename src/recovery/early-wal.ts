@@ -1,7 +1,8 @@
 /**
  * The WAL daemon of a `restore --start`, started while the data step runs, so that its Node start,
  * the listing of the history files PostgreSQL probes first and the prefetch of the backup's first
- * segments overlap the download instead of following it (about 1.5 s at load 2, docs/recovery.md).
+ * segments overlap the download instead of following it (about 1.5 s at load 2,
+ * docs/measurements/recovery-time.md).
  * Its private directory (default $PGDATA/pgark-wal) lies inside the directory being extracted: a
  * backup's own copy of it (a barman-cloud backup may hold one; it is disposable by design,
  * wal/runtime.ts) is kept out of the extraction, and a failed data step stops the daemon and waits

@@ -276,7 +276,8 @@ function writeLine(path: string, line: string, owner?: { uid: number; gid: numbe
  * spool's file system, with the runtime directory and the spool private to it. bin/pgark then
  * renames a prefetched segment into pg_wal without a `stat` of its own: that was a fork and an
  * exec, about 6 of the 18-19.5 ms each restore_command took on a 2-core machine, where PostgreSQL
- * replays a segment in about 60 (docs/recovery.md, "restore_command without a stat").
+ * replays a segment in about 60 (docs/measurements/recovery-time.md, "restore_command without a
+ * stat").
  */
 export const RENAME_TARGET_FILE = '.rename-target';
 
