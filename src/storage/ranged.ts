@@ -6,18 +6,21 @@
  * 100 GB `--max-archive-size` is one data.tar, and plugin-barman-cloud's users report restores of
  * a quarter of a terabyte taking seven hours.
  *
- * The object is first read by one plain GET, as any download. While the reader spends most of its
- * time waiting for that connection's next bytes (measured over at least `probeBytes`), the rest of
- * the object is split: the plain GET is read up to a cut `partBytes` ahead and then closed, and
+ * The object is first read by one plain GET, as any download. Once the reader spends most of its
+ * time waiting for that connection's next bytes, judged afresh over each `probeBytes` it reads,
+ * the rest is split: the plain GET is read up to a cut `partBytes` ahead and then closed, and
  * consecutive ranges from the cut on are fetched by further GETs, up to `lanes` connections in
- * all, and handed on in order, so the reader still sees one byte stream. A reader that keeps up
- * with one connection (the decoding and writing are the slower side, as on a loopback store) never
- * splits: on loopback, ranges from the first byte took 0.1-0.15 s longer per restore, each GET
- * costing the SDK's per-request CPU.
+ * all, and handed on in order, so the reader still sees one byte stream. A restore is slower than
+ * its link while it creates a backup's many small files, then waits on the link for the large
+ * ones: judged since the first byte, such a slow start could keep the object on one connection to
+ * its end. A reader that keeps up with one connection (decoding and writing the slower side, as on
+ * a loopback store) seldom splits, and late: ranges from the first byte took 0.1-0.15 s longer per
+ * loopback restore (each GET costs the SDK's per-request CPU), and windows smaller than a range
+ * split sooner but cost as much wherever one connection keeps up (docs/tuning.md).
  *
- * Memory: at most `lanes` ranges of `partBytes` are held: the one read and those fetched ahead. Each range is a
- * store.get of its own, which resumes a connection cut mid-range and checks the server's
- * Content-Range (resumable.ts).
+ * Memory: at most `lanes` ranges of `partBytes` are held: the one read and those fetched ahead.
+ * Each range is a store.get of its own, which resumes a connection cut mid-range and checks the
+ * server's Content-Range (resumable.ts).
  */
 import { Readable } from 'node:stream';
 import type { ObjectStore } from './types.js';
@@ -27,7 +30,7 @@ export interface RangedReadOptions {
   lanes: number;
   /** Bytes per range. */
   partBytes: number;
-  /** Bytes the plain GET delivers before the waiting is judged (default: one range). */
+  /** Bytes over which the reader's waiting is judged, again and again until it splits (default: one range). */
   probeBytes?: number;
   /** Where the plain GET stops and ranges take over, whatever the waiting: for tests of the splice. */
   splitAt?: number;
@@ -82,8 +85,10 @@ export function rangedRead(store: ObjectStore, key: string, size: number, opts: 
 
   async function* bytes(): AsyncGenerator<Buffer> {
     const plain = (await store.get(key, { signal: stop.signal }))[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    const started = performance.now();
     let position = 0;
+    // The window being judged: where and when it began, and how long the reader waited in it.
+    let windowFrom = 0;
+    let windowStarted = performance.now();
     let waited = 0;
     let cut = opts.splitAt;
     let rest = cut === undefined ? undefined : ranges(cut);
@@ -96,12 +101,16 @@ export function rangedRead(store: ObjectStore, key: string, size: number, opts: 
         const chunk = cut === undefined ? next.value : next.value.subarray(0, cut - position);
         position += chunk.length;
         yield chunk;
-        // Most of the time so far spent waiting for the connection, and enough of the object left to share.
-        if (cut === undefined && opts.lanes > 1 && position >= probeBytes && waited * 2 > performance.now() - started && size - position > 2 * opts.partBytes) {
+        if (cut !== undefined || opts.lanes < 2 || position - windowFrom < probeBytes) continue;
+        // Most of the window spent waiting for the connection, and enough of the object left to share.
+        if (waited * 2 > performance.now() - windowStarted && size - position > 2 * opts.partBytes) {
           cut = position + opts.partBytes;
           rest = ranges(cut);
           opts.onSplit?.(cut);
         }
+        windowFrom = position;
+        windowStarted = performance.now();
+        waited = 0;
       }
       if (!rest) {
         if (position !== size) throw new Error(`${key}: the download returned ${position} of ${size} bytes`);
