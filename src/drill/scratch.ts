@@ -60,7 +60,10 @@ export class Scratch {
     })().finally(() => (this.cleaning = undefined)));
   }
 
-  /** The server first (it starts restore_command), then the WAL daemon, which would otherwise go on prefetching into the data directory until its idle timeout. */
+  /**
+   * The server first (it runs restore_command), then the WAL daemon that command started, which
+   * would otherwise go on prefetching into the data directory until its idle timeout.
+   */
   private async stopProcesses(mode: 'fast' | 'immediate'): Promise<void> {
     await this.stopServer(mode);
     await stopWalDaemon(walRuntime(this.pgdata));

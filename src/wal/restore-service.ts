@@ -66,7 +66,8 @@ const SEGMENT_ABSENT_MS = 2_000;
 /**
  * Transfers at once when replay starts, and the fewest after: all maxParallel at once share the
  * cores and arrive together, late for the one PostgreSQL waits on (700 ms at the start of a 2-core
- * replay, docs/measurements/recovery-time.md); the gauge adds lanes only where they deliver more (a store far away).
+ * replay, docs/measurements/recovery-time.md); the gauge adds lanes only where they deliver more
+ * (a store far away).
  */
 const HEAD_LANES = 2;
 /**
@@ -75,8 +76,8 @@ const HEAD_LANES = 2;
  * nothing. A gauge of its own learns from these transfers whether more at once deliver more beside
  * the download: on a loopback store they share the cores and it stays near one; against a store a
  * round trip away, where a transfer takes as long with more beside it, one lane filled a queue of six
- * segments only after replay had started (docs/measurements/recovery-time.md, "Replay and the data step against their
- * bounds").
+ * segments only after replay had started (docs/measurements/recovery-time.md, "Replay and the
+ * data step against their bounds").
  */
 const WARM_LANES = 1;
 

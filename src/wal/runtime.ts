@@ -220,14 +220,19 @@ export async function stopWalDaemon(rt: WalRuntime): Promise<void> {
       // it exited meanwhile
     }
   };
-  const exited = async (ms: number) => {
-    for (const t0 = Date.now(); Date.now() - t0 < ms; await new Promise((r) => setTimeout(r, 20))) if (gone()) return true;
-    return gone();
+  /** True once the daemon has exited, false while it still runs `ms` later. */
+  const exitedWithin = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!gone()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
   };
   signal('SIGTERM');
-  if (await exited(STOP_GRACE_MS)) return;
+  if (await exitedWithin(STOP_GRACE_MS)) return;
   signal('SIGKILL');
-  await exited(STOP_GRACE_MS);
+  await exitedWithin(STOP_GRACE_MS);
 }
 
 /**

@@ -3,7 +3,8 @@
  * backup, then batches of rows each in its own archived segment): a healthy drill passes with its
  * RTO figures, recovery point and stored report, on a server that shares nothing with the source;
  * a segment missing in the middle fails the replay step quoting the server's FATAL line; a failing
- * probe fails the checks step; every run leaves the scratch directory empty and no WAL daemon running; --history lists them.
+ * probe fails the checks step; every run leaves the scratch directory empty and no WAL daemon
+ * running; --history lists them.
  * Targets: a random target stays inside the WAL that replay is sure to reach (many draws, and real
  * drills at both ends of that range); a time and an LSN between two batches recover exactly the
  * batches before them; --keep leaves the directory with its server stopped; maxDiskBytes (as a
