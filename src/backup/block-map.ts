@@ -19,8 +19,8 @@ export const BLOCK_SIZE = 128 * 1024;
  * A file's block hashes (truncated SHA-256), written one after another into a single buffer sized
  * for the file's blocks. A Buffer per block held a 1 GiB file's 8192 hashes as 8192 objects until
  * its last block: alive for the seconds the file takes to read, so V8 promoted them, and a 10 GB
- * backup's old space grew by ~9 MiB of them over the run (docs/backups.md "Memory"). Each digest
- * now dies young, copied here.
+ * backup's old space grew by ~9 MiB of them over the run (docs/measurements/backup-memory.md).
+ * Each digest now dies young, copied here.
  */
 export class BlockHashes {
   private readonly bytes: Buffer;

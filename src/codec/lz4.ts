@@ -20,10 +20,10 @@ const lz4 = lazyRequire<typeof Lz4>('lz4-napi');
 /**
  * Input per frame: lz4_flex's default block size, so a frame is one block. lz4-napi allocates each
  * frame with its own mimalloc on a libuv thread, and the Buffer is freed on the main thread only
- * when V8 collects it; mimalloc keeps what its threads freed, more the larger the allocations.
- * A 1160 MB backup peaked at 290 MB resident with the backup's 1 MiB frames, 205 MB with 256 KiB,
- * 171 MB with 128 KiB and 160 MB with 64 KiB (docs/backups.md "Memory"), for 1 % more stored bytes
- * (the frame headers and checksums).
+ * when V8 collects it; mimalloc keeps what its threads freed, more the larger the allocations. A
+ * 1160 MB backup peaked at 290 MB resident with the backup's 1 MiB frames, 205 MB with 256 KiB,
+ * 171 MB with 128 KiB and 160 MB with 64 KiB (docs/measurements/backup-memory.md), for 1 % more
+ * stored bytes (the frame headers and checksums).
  */
 export const LZ4_FRAME_INPUT = 64 * 1024;
 

@@ -146,14 +146,14 @@ const snappyBlockCodec: BlockCodec = {
 export const LZ4_SCAVENGE_EVERY = 1024 * 1024;
 
 /**
- * lz4 frames are made on the calling thread, and a scavenge runs every LZ4_SCAVENGE_EVERY bytes
- * of them. Each frame is a Buffer of lz4-napi's own mimalloc, freed only when V8 collects it. Made
- * on libuv's pool, the frames were freed on the main thread into the heaps of the 4 pool threads,
+ * lz4 frames are made on the calling thread, and a scavenge runs every LZ4_SCAVENGE_EVERY bytes of
+ * them. Each frame is a Buffer of lz4-napi's own mimalloc, freed only when V8 collects it. Made on
+ * libuv's pool, the frames were freed on the main thread into the heaps of the 4 pool threads,
  * which take such frees back only when they next allocate in the same pages: on a 10 GB backup
- * those heaps grew from 24 to 44 MiB resident (/proc smaps, docs/backups.md "Memory"), and the
- * peak to 160-168 MiB. On one thread, allocation and free meet in one heap; a frame dies young
- * (copied into an upload part right after it is pushed), so the scavenge (about 0.1 ms of CPU)
- * frees the frames before it and their pages serve the next ones: 149-152 MiB against 163-167
+ * those heaps grew from 24 to 44 MiB resident (/proc smaps, docs/measurements/backup-memory.md),
+ * and the peak to 160-168 MiB. On one thread, allocation and free meet in one heap; a frame dies
+ * young (copied into an upload part right after it is pushed), so the scavenge (about 0.1 ms of
+ * CPU) frees the frames before it and their pages serve the next ones: 149-152 MiB against 163-167
  * before, at less CPU (44-54 against 53-61 s; lz4 compresses 64 KiB in well under a millisecond,
  * less than a round trip through the pool costs, as snappy, snappy-framing.ts). `workers` does not
  * apply to lz4.

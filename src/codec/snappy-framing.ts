@@ -61,7 +61,7 @@ function* pieces(data: Buffer): Generator<Buffer> {
  * snappy's output copied into a V8 Buffer, its own freed before the call returns. Left as snappy
  * makes it, each chunk is a Buffer of the binding's mimalloc, freed only when V8 collects it, and
  * mimalloc keeps much of what it freed: a 1160 MB backup peaked at 245 MB with those, compressed
- * on libuv's pool (docs/backups.md "Memory").
+ * on libuv's pool (docs/measurements/backup-memory.md).
  */
 const COPY_OUTPUT = { copyOutputData: true };
 

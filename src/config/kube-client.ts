@@ -5,9 +5,9 @@
  * Why hand-written: importing @kubernetes/client-node costs about 48 MiB of resident memory on its
  * own (its generated models, openid-client, ws, and their dependencies), which put an idle
  * instance sidecar that reads its ObjectStore through the API near 135 MiB, over the 128Mi limit
- * the operator gives it (issue 13; figures in docs/cnpg-plugin.md "Memory"). The sidecar, the
- * restore job and the operator make a dozen kinds of request (get / create / replace / delete of
- * one object); node:https carries them, and undici (fetch) is not used because it cannot take a
+ * the operator gives it (issue 13; figures in docs/measurements/plugin-memory.md). The sidecar,
+ * the restore job and the operator make a dozen kinds of request (get / create / replace / delete
+ * of one object); node:https carries them, and undici (fetch) is not used because it cannot take a
  * private CA without importing undici's own Agent.
  */
 import { execFile } from 'node:child_process';

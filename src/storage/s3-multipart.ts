@@ -4,7 +4,7 @@
  * upload, and no copy of a part after it is filled. @aws-sdk/lib-storage, which this replaces,
  * collected each part from the stream's chunks and then concatenated them into a fresh Buffer, so
  * every part existed twice for a while and each one was new garbage (5-10 MiB per part in flight
- * in a sidecar under its 128Mi budget, docs/cnpg-plugin.md "Memory").
+ * in a sidecar under its 128Mi budget, docs/measurements/plugin-memory.md).
  *
  * A body that ends within its first part is stored with one PutObject (no multipart upload and no
  * part buffer: its chunks are joined once). Each part carries its Content-MD5, so the server

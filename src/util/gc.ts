@@ -26,7 +26,7 @@ export const LEAN_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
  * And the mimalloc that each napi-rs module links (snappy, lz4-napi, @node-rs/crc32) told to
  * commit its segments and arenas as they are used, not whole when reserved: a snappy backup of
  * 1160 MB peaked at 148 MiB with it against 156-161 without, a snappy WAL daemon at maxParallel 8
- * at 92 against 95, at the same CPU (docs/backups.md "Memory", docs/wal-archiving.md).
+ * at 92 against 95, at the same CPU (docs/measurements/backup-memory.md, docs/wal-archiving.md).
  */
 export const LEAN_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: String(256 * 1024),

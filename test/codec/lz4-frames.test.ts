@@ -2,7 +2,8 @@
  * lz4 frame size: every lz4 encoder (a backup's parallel and framed compressors, the streaming
  * one of WAL files) cuts its input into frames of LZ4_FRAME_INPUT (64 KiB), each a complete frame
  * that the lz4 CLI decodes on its own, and their concatenation one stream. Frames of 1-4 MiB took
- * a backup far over its memory plan (docs/backups.md "Memory"), and 256 KiB ones still over 160 MB.
+ * a backup far over its memory plan (docs/measurements/backup-memory.md), and 256 KiB ones still
+ * over 160 MB.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -2,7 +2,7 @@
  * Snappy encoding leaves no output in the binding's own allocator: every encoder (a backup's
  * parallel compressor, the streaming one of WAL files) gets snappy's output copied into V8
  * Buffers, so nothing it made waits for V8's collector in mimalloc. Left there, a 1160 MB backup
- * peaked at 245 MB resident (docs/backups.md "Memory").
+ * peaked at 245 MB resident (docs/measurements/backup-memory.md).
  *
  * Measured as `external - arrayBuffers` of process.memoryUsage(): memory V8 reports outside
  * Node's ArrayBuffer allocator, which is where the binding's Buffers are counted. A collection

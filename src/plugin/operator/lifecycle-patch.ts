@@ -17,12 +17,13 @@ export const PLUGINS_PATH = '/plugins';
 export const RECOVERY_JOB_ROLES = ['full-recovery', 'snapshot-recovery'];
 
 /**
- * The default limit per role leaves a third of it clear of the sidecar's plan (config/memory.ts sizes
- * everything for two thirds of the cgroup limit): an instance sidecar peaked at 122 MiB archiving
- * WAL and 123-124 MiB during a Backup under a 128Mi budget (VmHWM, docs/cnpg-plugin.md "Memory"),
- * so 192Mi; a restore job's sidecar peaked at 106-132 MiB, and keeps 320Mi. Buffers are fixed-size, so the peak does not
- * grow with the database, unlike barman-cloud's Python children (plugin-barman-cloud #385/#825,
- * where users raised limits to GiBs). The request is what it holds while idle.
+ * The default limit per role leaves a third of it clear of the sidecar's plan (config/memory.ts
+ * sizes everything for two thirds of the cgroup limit): an instance sidecar peaked at 122 MiB
+ * archiving WAL and 123-124 MiB during a Backup under a 128Mi budget (VmHWM,
+ * docs/measurements/plugin-memory.md), so 192Mi; a restore job's sidecar peaked at 106-132 MiB, and
+ * keeps 320Mi. Buffers are fixed-size, so the peak does not grow with the database, unlike
+ * barman-cloud's Python children (plugin-barman-cloud #385/#825, where users raised limits to
+ * GiBs). The request is what it holds while idle.
  */
 export const DEFAULT_SIDECAR_RESOURCES: Readonly<Record<InjectionTarget['role'], V1ResourceRequirements>> = {
   instance: { limits: { memory: '192Mi' }, requests: { memory: '128Mi' } },
