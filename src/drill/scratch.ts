@@ -55,7 +55,8 @@ export class Scratch {
     if (keep) return this.stopProcesses('fast');
     return (this.cleaning ??= (async () => {
       await this.stopProcesses('immediate');
-      // A daemon killed after its grace period may leave a last write landing during the removal.
+      // The daemon has exited by now, but a restore_command the server started just before its
+      // immediate stop may still be moving a segment into pg_wal while the tree is removed.
       rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
     })().finally(() => (this.cleaning = undefined)));
   }

@@ -173,6 +173,9 @@ function watchedGets(store: ObjectStore): { store: ObjectStore; ranges: [number,
   return { store: watched, ranges, mostOpen: () => most };
 }
 
+/** Resolves after the time `bytes` take at `bytesPerSecond`. */
+const transferTime = (bytes: number, bytesPerSecond: number) => new Promise((resolve) => setTimeout(resolve, (bytes / bytesPerSecond) * 1000));
+
 /**
  * `store` whose GETs deliver at about `bytesPerSecond` each, paced as they are read: a connection
  * the reader waits on whenever it reads faster than that, with no buffer filling meanwhile.
@@ -186,7 +189,7 @@ function pacedGets(store: ObjectStore, bytesPerSecond: number): ObjectStore {
           return Readable.from(
             (async function* () {
               for await (const c of body) {
-                await new Promise((resolve) => setTimeout(resolve, ((c as Buffer).length / bytesPerSecond) * 1000));
+                await transferTime((c as Buffer).length, bytesPerSecond);
                 yield c as Buffer;
               }
             })(),
@@ -205,7 +208,7 @@ async function drainAt(stream: Readable, bytesPerSecond: number): Promise<Buffer
   const chunks: Buffer[] = [];
   for await (const c of stream) {
     chunks.push(c as Buffer);
-    await new Promise((resolve) => setTimeout(resolve, ((c as Buffer).length / bytesPerSecond) * 1000));
+    await transferTime((c as Buffer).length, bytesPerSecond);
   }
   return Buffer.concat(chunks);
 }
@@ -384,7 +387,7 @@ export function runContract(kind: StoreKind, level: 'basic' | 'full'): void {
         for await (const c of rangedRead(watched.store, 'lanes/slow-then-fast', data.length, { lanes: 3, partBytes: 256 * 1024 })) {
           chunks.push(c as Buffer);
           read += (c as Buffer).length;
-          if (read <= MiB) await new Promise((resolve) => setTimeout(resolve, ((c as Buffer).length / 1e6) * 1000));
+          if (read <= MiB) await transferTime((c as Buffer).length, 1e6);
         }
         assert.equal(sha(Buffer.concat(chunks)), sha(data));
         const cut = watched.ranges[1]?.[0];
