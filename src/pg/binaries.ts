@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { UserError } from '../util/errors.js';
 import { PACKAGE_ROOT } from '../util/package.js';
 import { setting } from '../util/options.js';
@@ -29,13 +30,19 @@ function candidateDirs(major: number): string[] {
   return dirs;
 }
 
-function versionOf(binDir: string): string | undefined {
-  try {
-    const out = execFileSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8' });
-    return /(\d+(?:\.\d+)?)/.exec(out)?.[1];
-  } catch {
-    return undefined;
-  }
+/** The directories, in order of preference, that hold a `postgres` to ask for its version. */
+function serverDirs(major: number): string[] {
+  return candidateDirs(major).filter((dir) => existsSync(join(dir, 'postgres')));
+}
+
+/** The binaries in `dir` when its `postgres --version` (`out`, undefined when it failed) is of `major`. */
+function binariesOfMajor(dir: string, out: string | undefined, major: number): PgBinaries | undefined {
+  const version = out === undefined ? undefined : /(\d+(?:\.\d+)?)/.exec(out)?.[1];
+  return version && Number(version.split('.')[0]) === major ? make(dir, version) : undefined;
+}
+
+function notFound(major: number): UserError {
+  return new UserError(`PostgreSQL ${major} server binaries not found`, `looked in ${candidateDirs(major).join(', ')}; install postgresql-${major} or set PGARK_PG_BINDIR`);
 }
 
 function make(binDir: string, version: string): PgBinaries {
@@ -50,15 +57,35 @@ function make(binDir: string, version: string): PgBinaries {
 
 /** Binaries for one major version, or a UserError naming where pgark looked. */
 export function findPgBinaries(major: number): PgBinaries {
-  for (const dir of candidateDirs(major)) {
-    if (!existsSync(join(dir, 'postgres'))) continue;
-    const version = versionOf(dir);
-    if (version && Number(version.split('.')[0]) === major) return make(dir, version);
+  for (const dir of serverDirs(major)) {
+    let out: string | undefined;
+    try {
+      out = execFileSync(join(dir, 'postgres'), ['--version'], { encoding: 'utf8' });
+    } catch {
+      out = undefined;
+    }
+    const found = binariesOfMajor(dir, out, major);
+    if (found) return found;
   }
-  throw new UserError(
-    `PostgreSQL ${major} server binaries not found`,
-    `looked in ${candidateDirs(major).join(', ')}; install postgresql-${major} or set PGARK_PG_BINDIR`,
-  );
+  throw notFound(major);
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * findPgBinaries without blocking: a restore's pre-checks ask `postgres --version` (36-60 ms here)
+ * while their requests to the store are in flight.
+ */
+export async function findPgBinariesAsync(major: number): Promise<PgBinaries> {
+  for (const dir of serverDirs(major)) {
+    const out = await execFileAsync(join(dir, 'postgres'), ['--version'], { encoding: 'utf8' }).then(
+      (r) => r.stdout,
+      () => undefined,
+    );
+    const found = binariesOfMajor(dir, out, major);
+    if (found) return found;
+  }
+  throw notFound(major);
 }
 
 /** Every major version for which binaries are available here, ascending. */

@@ -1,15 +1,15 @@
 /**
  * The recovery plan and every pre-check, before a byte is downloaded or written:
- *  1. the data directory is empty or absent (Initial Bootstrap Only);
+ *  1. the data directory is empty or absent (Initial Bootstrap Only), and so is every tablespace
+ *     location of the backup chosen in 2;
  *  2. the backup exists and is DONE (chosen per recoveryTarget, or by backup.name);
  *  3. its PostgreSQL major matches the imageName tag and the local binaries (or, when the server
  *     runs elsewhere, the major the caller states for it);
- *  4. every tablespace location is empty or absent;
- *  5. the new cluster's own archive (backup.barmanObjectStore + serverName) holds no WAL
+ *  4. the new cluster's own archive (backup.barmanObjectStore + serverName) holds no WAL
  *     ("Expected empty archive"), unless cnpg.io/skipEmptyWalArchiveCheck: enabled;
- *  6. the WAL archive holds begin_wal and is continuous to the end of the backup and to the target.
+ *  5. the WAL archive holds begin_wal and is continuous to the end of the backup and to the target.
  */
-import { assertDecodable, startDecodeThread } from '../codec/index.js';
+import { assertDecodable, splitCodecSuffix, startDecodeThread } from '../codec/index.js';
 import type { ConfigContext } from '../config/index.js';
 import { clusterObjectStore, clusterStoreSpec } from '../config/index.js';
 import type { Cluster } from '../config/types.js';
@@ -117,17 +117,21 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
   if (backup.status !== 'DONE') throw new UserError(`backup ${backup.backupId} has status ${backup.status}; only DONE backups can be restored`);
   if (!backup.version || !backup.beginWal || !backup.endWal) throw new UserError(`backup ${backup.backupId} lacks version/begin_wal/end_wal in its backup.info; it cannot be restored`);
 
+  // pgark's backup.info names its objects, codec suffix included: the decoder's thread then starts
+  // now, beside the local checks and the round trips below, not once the backup's folder is listed.
+  for (const name of Object.keys(backup.objectSha256 ?? {})) startDecodeThread(splitCodecSuffix(name).codec);
   const major = majorOfVersionNum(backup.version);
   checkImageMajor(cluster.spec.imageName, major, backup.backupId);
   if (opts.serverElsewhere) checkServerMajor(opts.serverElsewhere, major, backup.backupId);
-  const binaries = opts.serverElsewhere ? undefined : localBinariesFor(major, backup.backupId);
   if (opts.delta) await checkDeltaTarget(opts.pgdata, backup);
   for (const t of backup.tablespaces) assertEmptyOrAbsent(t.location, `tablespace "${t.name}" location`);
 
-  // Three independent sets of round trips to the stores: run side by side, and their failures
-  // reported in the order of the pre-checks above (the first that fails, as when they ran in turn).
+  // The local binaries' `postgres --version` and three independent sets of round trips to the
+  // stores: run side by side, and their failures reported in the order of the pre-checks
+  // (docs/recovery.md; the first that fails, as when they ran in turn).
   const chosen = backup;
-  const [archiveCheck, walCheck, objectList] = await Promise.allSettled([
+  const [binariesCheck, archiveCheck, walCheck, objectList] = await Promise.allSettled([
+    opts.serverElsewhere ? undefined : localBinariesFor(major, backup.backupId),
     checkNewArchive(ctx, cluster),
     (async () => {
       const inventory = await listArchive(store, sourceServerName, chosen.segmentSize);
@@ -141,11 +145,13 @@ async function planWithStore(ctx: ConfigContext, cluster: Cluster, opts: PlanOpt
       ? (async () => chainObjects(store, sourceServerName, chosen, found ? await loadBackups(store, sourceServerName) : backups))()
       : backupObjects(store, sourceServerName, chosen).then((objects) => ({ objects, objectSha256: chosen.objectSha256 }))
     ).then((list) => {
-      // The decoder's thread starts while the other pre-checks still wait on the store (decode-thread.ts).
+      // The decoder's thread starts while the other pre-checks still wait on the store (decode-thread.ts),
+      // unless backup.info's names started it above.
       for (const o of list.objects) startDecodeThread(o.codec);
       return list;
     }),
   ]);
+  const binaries = settled(binariesCheck);
   const newArchive = settled(archiveCheck);
   const window = settled(walCheck);
   const { objects, objectSha256 } = settled(objectList);

@@ -2,7 +2,7 @@
  * PostgreSQL major versions a recovery must agree on: the backup's (backup.info `version`), the
  * one in the Cluster's imageName tag, and the local server binaries that will replay it.
  */
-import { findPgBinaries, installedMajors, type PgBinaries } from '../pg/binaries.js';
+import { findPgBinariesAsync, installedMajors, type PgBinaries } from '../pg/binaries.js';
 import { UserError } from '../util/errors.js';
 
 /** server_version_num -> major: 150004 -> 15, 90624 -> 9.6 is not supported by pgark anyway. */
@@ -35,9 +35,9 @@ export function checkImageMajor(imageName: string | undefined, backupMajor: numb
 }
 
 /** The local binaries that will run the recovery, or a refusal naming both versions. */
-export function localBinariesFor(backupMajor: number, backupId: string): PgBinaries {
+export async function localBinariesFor(backupMajor: number, backupId: string): Promise<PgBinaries> {
   try {
-    return findPgBinaries(backupMajor);
+    return await findPgBinariesAsync(backupMajor);
   } catch (err) {
     const have = installedMajors();
     throw new UserError(
