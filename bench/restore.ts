@@ -15,7 +15,9 @@
  * --wal-codec compresses the archived WAL: pgark's wal.compression, pgBackRest's compress-type for
  * archive-push (snappy, which it lacks: lz4), barman-cloud-wal-archive's flag (3.4 has gzip, bzip2
  * and snappy; for another codec: snappy). Uncompressed WAL is 16 MiB per segment to fetch.
- * Phases come from the server log's own timestamps: start (postmaster start to "redo starts"),
+ * Phases come from the server log's own timestamps: data (the tool's command started to the
+ * postmaster's start: the tool's own start, its checks, the download and whatever it writes
+ * before PostgreSQL runs, for every tool alike), start (postmaster start to "redo starts"),
  * replay ("redo starts" to "redo done", which includes every WAL fetch), promotion ("redo done" to
  * "ready to accept connections"). Replay's bound on this machine: the startup process's own CPU
  * (from its "redo done" line) and every core's busy time in replay's window (/proc/stat, the
@@ -200,7 +202,7 @@ function lineTime(line: string): number | undefined {
  * accept connections"; when replay began and ended (s since the epoch), and the CPU seconds the
  * startup process itself reported for it (its restore_command children are not in them).
  */
-function logPhases(log: string): { start: number; replay: number; promotion: number; readyAt: number; redoAt: number; doneAt: number; replayCpu?: number } | undefined {
+function logPhases(log: string): { start: number; replay: number; promotion: number; startedAt: number; readyAt: number; redoAt: number; doneAt: number; replayCpu?: number } | undefined {
   const lines = log.split('\n');
   const from = lines.findLastIndex((l) => /starting PostgreSQL/.test(l));
   if (from < 0) return undefined;
@@ -211,7 +213,7 @@ function logPhases(log: string): { start: number; replay: number; promotion: num
   const [start, redo, done, ready] = [/starting PostgreSQL/, /redo starts at/, /redo done at/, /database system is ready to accept connections/].map(time);
   if (start === undefined || redo === undefined || done === undefined || ready === undefined) return undefined;
   const cpu = /redo done at .* CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(lines.slice(from).join('\n'));
-  return { start: redo - start, replay: done - redo, promotion: ready - done, readyAt: ready, redoAt: redo, doneAt: done, replayCpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined };
+  return { start: redo - start, replay: done - redo, promotion: ready - done, startedAt: start, readyAt: ready, redoAt: redo, doneAt: done, replayCpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined };
 }
 
 /** Waits until the server logging to `logFile` is promoted (no deadline: a benchmark is watched). */
@@ -455,7 +457,7 @@ async function main(): Promise<void> {
             console.log(`  daemon ${new Date(e.time).toISOString().slice(11, 23)} fetched ${e.wal}: lookup ${e.lookupMs} ms, transfer ${e.transferMs} ms, check ${e.checkMs} ms`);
           }
         }
-        recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: out.download.seconds, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
+        recoveryRows.push({ what: `${build.label} ${CODECS.at(-1)}`, data: p.startedAt - t / 1000, ...p, total: p.readyAt - t / 1000, peaks: r.peaks });
         await finish(dir);
       }
       if (TOOLS.includes('pgbackrest')) {
@@ -464,7 +466,7 @@ async function main(): Promise<void> {
         const r = mustSucceed('pgbackrest restore', await measured('pgbackrest', [`--config=${pbrConf}`, '--stanza=bench', `--pg1-path=${dir}`, 'restore'], { uid: who?.uid, gid: who?.gid }));
         const s = await startAndWait(dir, { restore_command: `pgbackrest --config=${pbrConf} --stanza=bench --pg1-path=${dir} archive-get %f "%p"` });
         const p = phases(join(dir, 'bench-server.log'));
-        recoveryRows.push({ what: 'pgbackrest zst', data: r.seconds, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
+        recoveryRows.push({ what: 'pgbackrest zst', data: p.startedAt - t / 1000, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
         await finish(dir);
       }
       if (TOOLS.includes('barman')) {
@@ -473,7 +475,7 @@ async function main(): Promise<void> {
         const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: barmanEnv(b.env), uid: who?.uid, gid: who?.gid }));
         const s = await startAndWait(dir, { restore_command: `env ${barmanVars.join(' ')} barman-cloud-wal-restore ${b.args.join(' ')} ${barmanStore.destinationPath} bench %f %p` });
         const p = phases(join(dir, 'bench-server.log'));
-        recoveryRows.push({ what: `barman ${BARMAN_CODEC}`, data: r.seconds, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
+        recoveryRows.push({ what: `barman ${BARMAN_CODEC}`, data: p.startedAt - t / 1000, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
         await finish(dir);
       }
       if (TOOLS.includes('local')) {
@@ -486,7 +488,7 @@ async function main(): Promise<void> {
         rmSync(join(dir, 'postgresql.auto.conf'));
         const s = await startAndWait(dir, { restore_command: `cp ${localWal}/%f %p` });
         const p = phases(join(dir, 'bench-server.log'));
-        recoveryRows.push({ what: 'local cp (limit)', data: r.seconds, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
+        recoveryRows.push({ what: 'local cp (limit)', data: p.startedAt - t / 1000, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });
         await finish(dir);
       }
     }

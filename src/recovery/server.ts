@@ -89,10 +89,15 @@ export async function requestPromotion(bin: PgBinaries, pgdata: string, who: Run
 }
 
 /**
- * How long a sent promotion may go unacknowledged before it is sent again: PostgreSQL logs "received
- * promote request" within milliseconds of a request it got, and sending twice is harmless.
+ * How long a sent promotion may go unacknowledged before it is sent again, doubling after each
+ * resend up to PROMOTE_RESEND_MAX_MS. A request is lost only before the startup process runs
+ * (commit a1e1679: a backup of a standby), so the first resend comes soon; after that PostgreSQL
+ * logs "received promote request" only once replay has exhausted the archive, which may be hours
+ * away, and each resend is a pg_ctl run (about 30 ms of CPU beside replay). Sending twice is
+ * harmless.
  */
 const PROMOTE_RESEND_MS = 1000;
+const PROMOTE_RESEND_MAX_MS = 8000;
 
 const RESTORED = /restored log file "([0-9A-F]{24})" from archive/;
 const STOPPING = /(recovery stopping [^\n]*)/;
@@ -171,6 +176,7 @@ export async function followRecovery(
   let seenRunning = false;
   let promoteReceived = promote === undefined;
   let promoteSentAt: number | undefined;
+  let resendAfter = PROMOTE_RESEND_MS;
   /** Reads what the log gained since the last read, line by line. */
   const readLog = () => {
     const bytes = readFrom(logFile, offset);
@@ -207,9 +213,12 @@ export async function followRecovery(
       finish?.serve();
       readLog();
       // Refused: tried again at the next poll. Sent but not acknowledged: sent again (requestPromotion).
-      if (!promoteReceived && !promoted && (promoteSentAt === undefined || Date.now() - promoteSentAt >= PROMOTE_RESEND_MS)) {
+      if (!promoteReceived && !promoted && (promoteSentAt === undefined || Date.now() - promoteSentAt >= resendAfter)) {
         const r = await promote!();
-        if (r.sent) promoteSentAt = Date.now();
+        if (r.sent) {
+          if (promoteSentAt !== undefined) resendAfter = Math.min(2 * resendAfter, PROMOTE_RESEND_MAX_MS);
+          promoteSentAt = Date.now();
+        }
         else if (promoteSentAt === undefined && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);
       }
       if (!promoted && ++polls % SERVER_POLL_EVERY === 0) {
