@@ -218,8 +218,7 @@ export async function followRecovery(
         if (r.sent) {
           if (promoteSentAt !== undefined) resendAfter = Math.min(2 * resendAfter, PROMOTE_RESEND_MAX_MS);
           promoteSentAt = Date.now();
-        }
-        else if (promoteSentAt === undefined && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);
+        } else if (promoteSentAt === undefined && Date.now() - started > STARTUP_GRACE_MS) throw new PgarkError(`pg_ctl promote failed for ${STARTUP_GRACE_MS / 1000} s: ${r.why}`, 1, `server log: ${logFile}; the server is still in standby mode: promote it with pg_ctl promote`);
       }
       if (!promoted && ++polls % SERVER_POLL_EVERY === 0) {
         // The log may go elsewhere (logging_collector): ask the server too, once it accepts connections.
