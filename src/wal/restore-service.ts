@@ -3,18 +3,17 @@
  * next segments (PGARK_WAL_RESTORE_QUEUE_MIB of them, on disk) prefetched in the restore spool (one
  * folder per source), so PostgreSQL's single-threaded replay rarely waits on the network. The queue
  * is filled in order, HEAD_LANES transfers at a time once replay runs, more only while more deliver
- * more (restore-lanes.ts), at most wal.maxParallel. The daemon `restore --start` starts during the
- * data step fetches only the queue's first WARM_QUEUE_BYTES then (from one transfer at a time,
- * WARM_LANES, more only while more deliver more beside the download), so that replay starts without
- * waiting, and the rest once replay takes its first segment. Names the daemon's folder listing
- * holds are fetched without a LIST each (restore.ts says why that never ends replay early).
- * Prefetched files are renamed into the spool only when complete and checked, so the spool never
- * holds a partial file under a WAL name. They are not fsynced: the spool is served only while the
- * daemon that filled it runs, in this boot (runtime.ts, claimRestoreSpool), so no crash can leave a
- * file there that anyone will serve, and PostgreSQL fetches again whatever it needs after a crash.
- * An fsync per segment wrote each 16 MiB to disk on replay's path for nothing. bin/pgark takes
- * prefetched segments out of the spool without starting Node (or telling us): a watch on each spool
- * sees a segment leave it and moves the window on, as a request would.
+ * more (restore-lanes.ts), at most wal.maxParallel, and by the daemon `restore --start` starts during
+ * the data step (from one transfer at a time, WARM_LANES, more only while more deliver more beside
+ * the download), so that replay starts with it full. Names the daemon's folder listing holds are
+ * fetched without a LIST each (restore.ts says why that never ends replay early). Prefetched files
+ * are renamed into the spool only when complete and checked, so the spool never holds a partial
+ * file under a WAL name. They are not fsynced: the spool is served only while the daemon that
+ * filled it runs, in this boot (runtime.ts, claimRestoreSpool), so no crash can leave a file there
+ * that anyone will serve, and PostgreSQL fetches again whatever it needs after a crash. An fsync per
+ * segment wrote each 16 MiB to disk on replay's path for nothing.
+ * bin/pgark takes prefetched segments out of the spool without starting Node (or telling us): a
+ * watch on each spool sees a segment leave it and moves the window on, as a request would.
  *
  * While a prefetch runs, <spool>/<name>.inflight exists, and bin/pgark waits for it rather than
  * start Node to ask for the same file.
@@ -81,17 +80,6 @@ const HEAD_LANES = 2;
  * data step against their bounds").
  */
 const WARM_LANES = 1;
-
-/**
- * How much of the queue warm() fetches while the data step runs (whole segments after the first,
- * at least one): enough that replay starts without waiting, not the whole queue. Extraction keeps
- * both cores busy, so every segment fetched then (its TLS, decoding and writing, and the store's
- * work to serve it) is taken from the download, while once replay runs, single-threaded, a core is
- * free for the rest. Measured on the 1160 MB database with 500 MB of WAL (2026-12-07,
- * docs/measurements/recovery-time.md "The issue's own shape"): data step 4.7-4.8 s with 64 MiB
- * against 5.5-7.5 s with the whole 256 MiB queue, replay 3.6 s against 3.5-4.1 s.
- */
-const WARM_QUEUE_BYTES = 64 * 1024 * 1024;
 
 /** Names the spare copy of the archive's last segment: not a WAL name, so bin/pgark never serves it. */
 const KEPT_PREFIX = '.kept-';
@@ -215,8 +203,8 @@ export class RestoreService {
 
   /**
    * Before PostgreSQL starts (`pgark restore --start`): starts fetching `first` and the segments
-   * after it (WARM_QUEUE_BYTES of them) into the spool and lists the history files its first probe
-   * asks for, so that neither waits for a Node start or a daemon start.
+   * after it into the spool and lists the history files its first probe asks for, so that neither
+   * waits for a Node start or a daemon start.
    */
   async warm(first: string, ref: ConfigRef, segmentSize: number): Promise<void> {
     const target = await this.targets.get(ref);
@@ -224,8 +212,7 @@ export class RestoreService {
     await mkdir(spool, { recursive: true, mode: 0o700 });
     if (isSegmentSize(segmentSize)) this.segmentSize = segmentSize;
     this.watchSpool(target, spool, ref);
-    const warmDepth = Math.min(this.depth(), Math.max(1, Math.floor(WARM_QUEUE_BYTES / this.segmentSize)));
-    this.fill(target, spool, [first, ...followingSegments(first, warmDepth, this.segmentSize)], ref);
+    this.fill(target, spool, [first, ...followingSegments(first, this.depth(), this.segmentSize)], ref);
     // The history probe comes first, so its answer is ready before PostgreSQL starts; `first` may
     // still be arriving while PostgreSQL starts up (bin/pgark waits for its .inflight marker).
     await this.noteAbsentHistories(target, spool, first);

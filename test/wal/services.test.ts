@@ -470,24 +470,6 @@ test('restore: warm() fills a queue of PGARK_WAL_RESTORE_QUEUE_MIB, deeper than 
   r.service.close();
 });
 
-test('restore: during the data step warm() fetches only 64 MiB of a deeper queue; replay taking its first segment fetches the rest', async () => {
-  const names = [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6, SEG7];
-  const r = restoreSetup('warm-depth', 8, names, 256);
-  await r.fill();
-  await r.service.warm(SEG1, REF, 16 * 1024 * 1024);
-  await idle(r.service);
-  assert.deepEqual(r.spool(), [SEG1, SEG2, SEG3, SEG4, SEG5], 'the first segment and 64 MiB after it');
-  assert.equal(r.count('get', SEG6) + r.count('get', SEG7), 0, 'the rest waits for replay: the download has the cores');
-  // The refill runs after restore() returns: the GET of the queue's last segment shows it under way.
-  const last = r.hold('get', SEG7);
-  await r.restore(SEG1);
-  await last.entered;
-  last.release();
-  await idle(r.service);
-  assert.deepEqual(r.spool(), [SEG2, SEG3, SEG4, SEG5, SEG6, SEG7], 'replay started: the queue fills to its depth');
-  r.service.close();
-});
-
 test('restore: while the segment replay needs next is not spooled, the queue is fetched in order, two at a time', async () => {
   const r = restoreSetup('queue-order', 8, [SEG1, SEG2, SEG3, SEG4, SEG5, SEG6], 128);
   await r.fill();
