@@ -81,6 +81,13 @@ const PGARK_BUILDS: { label: string; js: string }[] = [
   ...(BEFORE ? [{ label: 'before', js: join(resolve(BEFORE), 'bin', 'pgark.js') }] : []),
 ];
 const NODE_ARGS = (process.env.BENCH_PGARK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * The pgark builds in repeat `i`'s order: alternated, since a run's first restore is slower
+ * whichever build makes it (1 GB, 2026-12-07: recovery data step 7.0-7.7 s against 4.6-5.5 s
+ * after it, in three runs; a `sync` before each run did not change that), and a fixed order
+ * handed the slow slot to one build in every before/after pair.
+ */
+const buildsInTurn = (i: number) => (i % 2 === 0 ? PGARK_BUILDS : [...PGARK_BUILDS].reverse());
 
 /** Peak VmHWM (KiB) by process kind, over every process of one run. */
 class RssSampler {
@@ -335,7 +342,7 @@ async function main(): Promise<void> {
       await waitArchiverIdle(pg);
       mustSucceed(`pgark backup ${codec}`, await measured(process.execPath, [PGARK_JS, 'backup', '-f', manifest, '--compression', codec, '--jobs', String(JOBS), '--immediate-checkpoint', '--pgdata', pg.pgdata, '--no-progress'], { env: { ...pg.env, PGARK_LOG_LEVEL: 'warn' } }));
       for (let i = 0; i < REPEAT; i++) {
-        for (const build of codec === CODECS.at(-1) ? PGARK_BUILDS : PGARK_BUILDS.slice(0, 1)) {
+        for (const build of codec === CODECS.at(-1) ? buildsInTurn(i) : PGARK_BUILDS.slice(0, 1)) {
           const dir = target(`${build.label}-${codec}`);
           const r = mustSucceed(`${build.label} restore (${codec})`, await pgarkRestore(dir, [], build.js));
           dataRows.push({ what: `${build.label} ${codec}`, data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
@@ -421,7 +428,7 @@ async function main(): Promise<void> {
     const storePids = [s3.pid, ...pidsMatching(/PGARK_WAN_PROXY|harness\/proxy\.js/)];
     const machine = new MachineCpu(storePids);
     for (let i = 0; i < REPEAT; i++) {
-      for (const build of TOOLS.includes('pgark') ? PGARK_BUILDS : []) {
+      for (const build of TOOLS.includes('pgark') ? buildsInTurn(i) : []) {
         const dir = target(`${build.label}-recovery`);
         const port = await freePort();
         const t = Date.now();
