@@ -55,16 +55,19 @@ function make(binDir: string, version: string): PgBinaries {
   };
 }
 
+/** What `postgres --version` in `dir` printed, undefined when it failed. */
+function versionOutput(dir: string): string | undefined {
+  try {
+    return execFileSync(join(dir, 'postgres'), ['--version'], { encoding: 'utf8' });
+  } catch {
+    return undefined;
+  }
+}
+
 /** Binaries for one major version, or a UserError naming where pgark looked. */
 export function findPgBinaries(major: number): PgBinaries {
   for (const dir of serverDirs(major)) {
-    let out: string | undefined;
-    try {
-      out = execFileSync(join(dir, 'postgres'), ['--version'], { encoding: 'utf8' });
-    } catch {
-      out = undefined;
-    }
-    const found = binariesOfMajor(dir, out, major);
+    const found = binariesOfMajor(dir, versionOutput(dir), major);
     if (found) return found;
   }
   throw notFound(major);
