@@ -90,9 +90,9 @@ function outputBuffer(size: number): Buffer {
  * once: an uncompressed segment comes as TLS records of at most 16 KiB, and a thread-pool write for
  * each one cost about 0.4 CPU s per 128 MiB, on the cores the restore's data step and PostgreSQL's
  * replay need (docs/measurements/recovery-time.md, "The WAL daemon's CPU"). Copied, not held: a
- * record is a slice of a larger socket buffer, and holding 512 KiB of them per lane kept 10-17 MiB more of the daemon
- * resident at 8 lanes; a decoder's buffer goes back as soon as it is copied. Holding bytes back is
- * safe: the file is renamed into place only once complete and checked.
+ * record is a slice of a larger socket buffer, and holding 512 KiB of them per lane kept 10-17 MiB
+ * more of the daemon resident at 8 lanes; a decoder's buffer goes back as soon as it is copied.
+ * Holding bytes back is safe: the file is renamed into place only once complete and checked.
  */
 class WalFileWriter extends Writable {
   bytes = 0;

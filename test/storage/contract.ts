@@ -8,6 +8,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { ResolvedObjectStore } from '../../src/config/types.js';
 import { NotFoundError } from '../../src/util/errors.js';
@@ -174,7 +175,7 @@ function watchedGets(store: ObjectStore): { store: ObjectStore; ranges: [number,
 }
 
 /** Resolves after the time `bytes` take at `bytesPerSecond`. */
-const transferTime = (bytes: number, bytesPerSecond: number) => new Promise((resolve) => setTimeout(resolve, (bytes / bytesPerSecond) * 1000));
+const transferTime = (bytes: number, bytesPerSecond: number) => sleep((bytes / bytesPerSecond) * 1000);
 
 /**
  * `store` whose GETs deliver at about `bytesPerSecond` each, paced as they are read: a connection
