@@ -28,6 +28,7 @@ import { GZIP_LEVEL } from '../src/codec/streams.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
+import { barmanPythonEnv } from '../test/harness/barman.js';
 import { putCeiling } from './store-ceiling.js';
 import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
 import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
@@ -148,7 +149,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const pgdata = toolDataDir(dir, backlog.pgdata, backlog.segments);
   const spool = join(dir, 'wal-archive-spool');
   mkdirSync(spool);
-  const creds = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region };
+  const creds = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region, ...barmanPythonEnv() };
   // By bare name through PATH, as CNPG runs them: pgark's drop-ins first on PATH, or Debian's in /usr/bin.
   const path = tool === 'pgark' ? `${DROPINS}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH;
   const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };
@@ -294,7 +295,6 @@ async function backupRestoreBench(): Promise<void> {
   const { execFileSync } = await import('node:child_process');
   const { startStore } = await import('../test/harness/stores.js');
   const { startArchivingServer } = await import('../test/backup/helpers.js');
-  const { barmanEnv } = await import('../test/harness/barman.js');
   const { waitArchiverIdle } = await import('./database.js');
   const scale = numberOption('scale', 60);
   const codec = option('codec') ?? 'gzip';
@@ -309,7 +309,7 @@ async function backupRestoreBench(): Promise<void> {
     execFileSync(pg.bin.path('pgbench'), ['-i', '-q', '-s', String(scale), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
     const size = Number((await pg.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database'))[0].s);
     await pg.query('CHECKPOINT');
-    const creds = barmanEnv(store.barman!.env);
+    const creds = store.barman!.env;
     const prov = [...store.barman!.args];
     const backupTimes = new Map<Tool, number>();
     const envFor = (dropins: string | undefined) => ({

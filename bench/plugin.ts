@@ -44,7 +44,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, w
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { clusterJson, pluginCluster, WAL } from '../test/harness/cnpg-client.js';
-import { barmanEnv } from '../test/harness/barman.js';
 import { startS3rver } from '../test/harness/s3rver.js';
 import { startStore, type TestStore } from '../test/harness/stores.js';
 import { scratchDir } from '../test/harness/tmp.js';
@@ -168,7 +167,7 @@ function barmanPluginArchiver(pgdata: string, spool: string, store: TestStore, s
       .slice(0, MAX_PARALLEL - 1)
       .map((f) => f.slice(0, -'.ready'.length));
     const results = await Promise.all(
-      [name, ...others].map((n) => run('barman-cloud-wal-archive', [...b.args, ...flag, store.destinationPath, serverName, join(pgdata, 'pg_wal', n)], barmanEnv(b.env))),
+      [name, ...others].map((n) => run('barman-cloud-wal-archive', [...b.args, ...flag, store.destinationPath, serverName, join(pgdata, 'pg_wal', n)], b.env)),
     );
     others.forEach((n, i) => results[i + 1].code === 0 && writeFileSync(join(spool, n), ''));
     return results[0];
@@ -314,7 +313,7 @@ async function main(): Promise<void> {
       const codec = COMPRESSION === 'none' ? [] : [`--${COMPRESSION}`];
       const barmanStore0 = cpuSeconds(s3.pid);
       // The inner GNU time sums the CPU of barman-cloud-backup and every worker process it waited for.
-      const barmanBackup = await timed('/usr/bin/time', ['-f', 'CPU_S=%U+%S', 'barman-cloud-backup', ...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], barmanEnv(b.env));
+      const barmanBackup = await timed('/usr/bin/time', ['-f', 'CPU_S=%U+%S', 'barman-cloud-backup', ...b.args, ...codec, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], b.env);
       if (barmanBackup.code !== 0) throw new Error(`barman-cloud-backup: ${barmanBackup.stderr}`);
       const barmanCpu = (/CPU_S=([\d.]+)\+([\d.]+)/.exec(barmanBackup.stderr) ?? []).slice(1).reduce((n, v) => n + Number(v), 0);
       const barmanStoreCpu = cpuSeconds(s3.pid) - barmanStore0;
@@ -345,12 +344,12 @@ async function main(): Promise<void> {
       await restoreSidecar.stop();
       restoreSidecar = undefined;
       rmSync(restoreDir, { recursive: true, force: true });
-      const listed = execFileSync('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: { ...process.env, ...barmanEnv(b.env) } });
+      const listed = execFileSync('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: { ...process.env, ...b.env } });
       const barmanId = (JSON.parse(listed.toString()) as { backups_list: { backup_id: string }[] }).backups_list[0]?.backup_id;
       if (!barmanId) throw new Error('barman-cloud-backup-list found no backup');
       const barmanTarget = join(work.path, 'barman-restore');
       const barmanCpu0 = childrenCpuSeconds() + cpuSeconds(s3.pid);
-      const barmanRestore = await timed('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanId, barmanTarget], barmanEnv(b.env));
+      const barmanRestore = await timed('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanId, barmanTarget], b.env);
       const barmanRestoreCpu = childrenCpuSeconds() + cpuSeconds(s3.pid) - barmanCpu0;
       if (barmanRestore.code !== 0) throw new Error(`barman-cloud-restore: ${barmanRestore.stderr}`);
       rmSync(barmanTarget, { recursive: true, force: true });

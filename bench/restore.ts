@@ -42,7 +42,6 @@ import { pipeline } from 'node:stream/promises';
 import { PACKAGE_ROOT } from '../src/util/package.js';
 import { chownTree, mkdirForServer, pgCtlStart, pgCtlStop } from '../src/pg/local-server.js';
 import { openObjectStore } from '../src/storage/open.js';
-import { barmanEnv } from '../test/harness/barman.js';
 import { freePort } from '../test/harness/ports.js';
 import { startPostgres } from '../test/harness/postgres.js';
 import { startS3rver } from '../test/harness/s3rver.js';
@@ -298,7 +297,7 @@ async function main(): Promise<void> {
     const pbrConf = pgbackrestConfig(work.path, s3, pg, '/pgbackrest', JOBS);
     appendFileSync(pbrConf, '[global:archive-get]\narchive-async=y\n');
     const b = barmanStore.barman!;
-    const barmanVars = Object.entries(barmanEnv(b.env)).map(([k, v]) => `${k}=${v}`);
+    const barmanVars = Object.entries(b.env).map(([k, v]) => `${k}=${v}`);
     const archiveChain = [
       `PGARK_NODE=${process.execPath} ${PGARK_LAUNCHER} wal-archive -f ${manifest} %p`,
       `pgbackrest --config=${pbrConf} --stanza=bench --compress-type=${walCodecs.pgbackrest} archive-push %p`,
@@ -366,13 +365,13 @@ async function main(): Promise<void> {
     }
     if (TOOLS.includes('barman')) {
       await waitArchiverIdle(pg);
-      mustSucceed('barman-cloud-backup', await measured('barman-cloud-backup', [...b.args, `--${BARMAN_CODEC}`, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], { env: barmanEnv(b.env) }));
+      mustSucceed('barman-cloud-backup', await measured('barman-cloud-backup', [...b.args, `--${BARMAN_CODEC}`, '--immediate-checkpoint', '-J', String(JOBS), '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', barmanStore.destinationPath, 'bench'], { env: b.env }));
       // barman-cloud-restore 3.4 knows no "latest".
-      const list = mustSucceed('barman-cloud-backup-list', await measured('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: barmanEnv(b.env) }));
+      const list = mustSucceed('barman-cloud-backup-list', await measured('barman-cloud-backup-list', [...b.args, '--format', 'json', barmanStore.destinationPath, 'bench'], { env: b.env }));
       barmanBackup = (JSON.parse(list.stdout) as { backups_list: { backup_id: string }[] }).backups_list.at(-1)!.backup_id;
       for (let i = 0; i < REPEAT; i++) {
         const dir = serverDir('barman');
-        const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: barmanEnv(b.env), uid: who?.uid, gid: who?.gid }));
+        const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: b.env, uid: who?.uid, gid: who?.gid }));
         dataRows.push({ what: `barman ${BARMAN_CODEC}`, data: r.seconds, cpu: r.cpu, total: r.seconds, peaks: r.peaks });
       }
     }
@@ -479,7 +478,7 @@ async function main(): Promise<void> {
       if (TOOLS.includes('barman')) {
         const dir = serverDir('barman-recovery');
         const t = Date.now();
-        const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: barmanEnv(b.env), uid: who?.uid, gid: who?.gid }));
+        const r = mustSucceed('barman-cloud-restore', await measured('barman-cloud-restore', [...b.args, barmanStore.destinationPath, 'bench', barmanBackup, dir], { env: b.env, uid: who?.uid, gid: who?.gid }));
         const s = await startAndWait(dir, { restore_command: `env ${barmanVars.join(' ')} barman-cloud-wal-restore ${b.args.join(' ')} ${barmanStore.destinationPath} bench %f %p` });
         const p = phases(join(dir, 'bench-server.log'));
         recoveryRows.push({ what: `barman ${BARMAN_CODEC}`, data: p.startedAt - t / 1000, ...p, total: p.readyAt - t / 1000, peaks: merge(r.peaks, s.peaks) });

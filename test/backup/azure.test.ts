@@ -9,7 +9,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clientTool } from '../../src/pg/binaries.js';
-import { barmanEnv, createTestData, pgark, run, startArchivingServer, type ArchivingServer } from './helpers.js';
+import { createTestData, pgark, run, startArchivingServer, type ArchivingServer } from './helpers.js';
 
 describe('base backup to Azure Blob Storage', () => {
   let store: TestStore;
@@ -37,7 +37,7 @@ describe('base backup to Azure Blob Storage', () => {
     assert.equal(entry.pgark_compression, 'snappy');
     const dest = join(work.path, 'restore');
     const barman = store.barman!;
-    const r = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, id, dest], barmanEnv(barman.env));
+    const r = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, id, dest], barman.env);
     assert.equal(r.code, 0, r.stderr);
     const verify = await run(clientTool('pg_verifybackup'), ['-n', dest]);
     assert.equal(verify.code, 0, `${verify.stdout}${verify.stderr}`);

@@ -13,7 +13,7 @@ import { clientTool } from '../../src/pg/binaries.js';
 import { codecExtension } from '../../src/codec/index.js';
 import { backupInfoKey } from '../../src/catalog/layout.js';
 import { openObjectStore } from '../../src/storage/open.js';
-import { barmanEnv, createTestData, pgark, recoverWithBarmanWal, run, startArchivingServer, tableChecksum, type ArchivingServer } from './helpers.js';
+import { createTestData, pgark, recoverWithBarmanWal, run, startArchivingServer, tableChecksum, type ArchivingServer } from './helpers.js';
 
 async function readBackupInfo(store: TestStore, serverName: string, backupId: string): Promise<string> {
   const s = await openObjectStore(store.resolved(serverName));
@@ -58,7 +58,7 @@ describe('pgark backups and barman-cloud 3.4', () => {
 
       const dest = join(work.path, `restore-${codec}`);
       const barman = store.barman!;
-      const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barmanEnv(barman.env));
+      const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barman.env);
       assert.equal(restore.code, 0, restore.stderr);
       assert.ok(existsSync(join(dest, 'backup_label')), 'backup_label restored');
       assert.ok(existsSync(join(dest, 'backup_manifest')), 'backup_manifest restored');
@@ -106,7 +106,7 @@ describe('pgark backups and barman-cloud 3.4', () => {
 
     const dest = join(work.path, 'restore-parts');
     const barman = store.barman!;
-    const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barmanEnv(barman.env));
+    const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, server.clusterName, name, dest], barman.env);
     assert.equal(restore.code, 0, restore.stderr);
     // backup_manifest (written from every part's files) matches what the parts restored.
     const verify = await run(clientTool('pg_verifybackup'), ['-n', dest]);

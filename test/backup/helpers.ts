@@ -11,7 +11,6 @@ import { startPostgres, type PgServer, type StartOptions } from '../harness/post
 import type { TestStore } from '../harness/stores.js';
 import { PGARK_LAUNCHER } from '../harness/wal-processes.js';
 import { listBackups } from '../../src/catalog/catalog.js';
-import { barmanEnv as barmanEnvOf } from '../harness/barman.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import { claimState, isClaimKey } from '../../src/catalog/claims.js';
 import { openObjectStore } from '../../src/storage/open.js';
@@ -172,8 +171,6 @@ export async function startRestored(
   };
 }
 
-export { barmanEnv } from '../harness/barman.js';
-
 /**
  * Starts PostgreSQL 15 on a restored data directory with barman-cloud-wal-restore 3.4 as
  * restore_command (the store's environment inlined for sh) and checks that it reaches consistency
@@ -182,7 +179,7 @@ export { barmanEnv } from '../harness/barman.js';
  * backup would only cost more of them.
  */
 export async function recoverWithBarmanWal(store: TestStore, serverName: string, pgdata: string, expected: { count: number; md5: string }): Promise<void> {
-  const env = Object.entries(barmanEnvOf(store.barman!.env))
+  const env = Object.entries(store.barman!.env)
     .map(([k, v]) => `${k}='${v}'`)
     .join(' ');
   const restored = await startRestored(15, pgdata, `${env} barman-cloud-wal-restore ${store.barman!.args.join(' ')} ${store.destinationPath} ${serverName} %f %p`, [], { toConsistency: true });

@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { craftSegment, fakePgdata, type FakePgdata } from '../wal/helpers.js';
 import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { BARMAN_COMMANDS, BARMAN_COMPAT_VERSION } from '../../src/cli/barman-cloud/specs.js';
@@ -507,7 +506,7 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
       const provider = at >= 0 ? args.filter((_, i) => i !== at && i !== at + 1) : args;
       const spool = join(scratch.path, 'wal-restore-spool');
       mkdirSync(spool);
-      ctx = { store, prov: args, endpoint, provider, dest: store.destinationPath, env: withBarmanFix(store.barman!.env), pgdata: fakePgdata(join(scratch.path, 'pg')), spool, scratch: scratch.path, sent: new Map() };
+      ctx = { store, prov: args, endpoint, provider, dest: store.destinationPath, env: store.barman!.env, pgdata: fakePgdata(join(scratch.path, 'pg')), spool, scratch: scratch.path, sent: new Map() };
     });
     after(async () => {
       for (const d of [ctx.pgdata.pgdata, ctx.scratch, join(ctx.scratch, 'source-used', 'data'), join(ctx.scratch, 'source-rest', 'data')]) await stopDropinDaemons(d);

@@ -1,7 +1,6 @@
 /** Running the drop-ins' command functions in-process and Debian's barman-cloud 3.4 on the same store, for comparison. */
 import { spawnSync } from 'node:child_process';
 import type { TestStore } from '../harness/stores.js';
-import { barmanEnv } from '../harness/barman.js';
 import type { BarmanLog } from '../../src/commands/barman-cloud/common.js';
 
 export interface Captured {
@@ -28,7 +27,7 @@ export interface BarmanRun {
 export function barman(store: TestStore, command: string, args: string[], positionals: string[], env: Record<string, string> = {}): BarmanRun {
   const r = spawnSync(command, [...store.barman!.args, ...args, store.destinationPath, ...positionals], {
     encoding: 'utf8',
-    env: { ...process.env, ...barmanEnv(store.barman!.env), TZ: 'UTC', ...env },
+    env: { ...process.env, ...store.barman!.env, TZ: 'UTC', ...env },
     timeout: 600_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

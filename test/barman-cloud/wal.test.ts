@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { startPostgres, startRecovery, type PgServer } from '../harness/postgres.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { runPgTool } from '../../src/pg/local-server.js';
 import { clientTool } from '../../src/pg/binaries.js';
 import { PACKAGE_ROOT } from '../../src/util/package.js';
@@ -56,7 +55,7 @@ for (const kind of KINDS) {
     const cleanups: Array<() => Promise<void>> = [];
     before(async () => {
       store = await startStore(kind);
-      env = withBarmanFix(store.barman!.env);
+      env = store.barman!.env;
       // CNPG's <prov> block plus --endpoint-url for S3 (store.barman.args holds both).
       prov = store.barman!.args;
     });

@@ -19,7 +19,6 @@ import { combineRetention, planFromCatalog, type RetentionPolicy } from '../../s
 import { openObjectStore } from '../../src/storage/open.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { barmanEnv } from '../harness/barman.js';
 import { allKeys, backupIdAt, DAY, segments, type SyntheticBackup } from './synthetic.js';
 import { populate, scenario, walObjects } from './scenarios.js';
 import { SYSTEM_PYTHON } from './barman-python.js';
@@ -45,7 +44,7 @@ function barmanDelete(ts: TestStore, barmanPolicy: string, minimumRedundancy: nu
   const r = spawnSync(
     SYSTEM_PYTHON,
     ['-c', program, ...ts.barman!.args, '--retention-policy', barmanPolicy, '--dry-run', ts.destinationPath, SERVER],
-    { encoding: 'utf8', env: { ...process.env, ...barmanEnv(ts.barman!.env), TZ: 'UTC' }, timeout: 120_000 },
+    { encoding: 'utf8', env: { ...process.env, ...ts.barman!.env, TZ: 'UTC' }, timeout: 120_000 },
   );
   assert.equal(r.status, 0, r.stderr);
   const keys: string[] = [];

@@ -12,6 +12,7 @@ import type { BarmanObjectStoreConfiguration, ResolvedObjectStore } from '../../
 import { startS3rver, type S3rver } from './s3rver.js';
 import { startAzurite, type Azurite } from './azurite.js';
 import { scratchDir } from './tmp.js';
+import { barmanEnv } from './barman.js';
 
 export type StoreKind = 'file' | 's3' | 's3-tls' | 'azure-connection-string' | 'azure-key' | 'azure-sas';
 
@@ -45,7 +46,10 @@ export interface TestStore {
   resolved(serverName?: string): ResolvedObjectStore;
   /** A Cluster + Secret multi-document YAML. */
   manifest(opts: ManifestOptions): string;
-  /** How barman-cloud reaches the same store; undefined for file:// (barman-cloud has no such provider). */
+  /**
+   * How barman-cloud reaches the same store, its environment already holding barman.ts's Python
+   * settings; undefined for file:// (barman-cloud has no such provider).
+   */
   barman?: { env: Record<string, string>; args: string[] };
   /** Stops the servers this store started (not those passed in) and removes file:// data. */
   stop(): Promise<void>;
@@ -173,7 +177,7 @@ function buildStore(p: StoreParts): TestStore {
     azurite: p.azurite,
     secretName: SECRET,
     secretValues: v,
-    barman: p.barman,
+    barman: p.barman && { args: p.barman.args, env: barmanEnv(p.barman.env) },
     stop: p.stop,
     objectStoreConfig,
     resolved: (serverName = 'pg') => ({

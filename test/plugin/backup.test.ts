@@ -18,7 +18,7 @@ import type { PgServer } from '../harness/postgres.js';
 import { startStore, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
 import { clusterJson, pluginCluster } from '../harness/cnpg-client.js';
-import { barmanEnv, createTestData, run, startRestored, storeCatalog, tableChecksum } from '../backup/helpers.js';
+import { createTestData, run, startRestored, storeCatalog, tableChecksum } from '../backup/helpers.js';
 import { writeStoreManifests } from './helpers.js';
 import { PLUGIN_NAME, startPluginArchivedServer, walCommand, type PluginArchivedServer, type Sidecar } from './sidecar-process.js';
 import { archiveCurrentWal } from '../recovery/helpers.js';
@@ -106,11 +106,11 @@ test('Backup.Backup: every BackupResult field agrees with the server, and barman
   assert.ok(Number(r.metadata['pgark:stored-bytes']) > 0);
 
   const barman = store.barman!;
-  const list = await run('barman-cloud-backup-list', [...barman.args, '--format', 'json', store.destinationPath, CLUSTER], barmanEnv(barman.env));
+  const list = await run('barman-cloud-backup-list', [...barman.args, '--format', 'json', store.destinationPath, CLUSTER], barman.env);
   assert.equal(list.code, 0, list.stderr);
   const listed = (JSON.parse(list.stdout).backups_list as Record<string, unknown>[]).find((b) => b.backup_id === r.backupId);
   assert.equal(listed?.status, 'DONE');
-  const show = await run('barman-cloud-backup-show', [...barman.args, '--format', 'json', store.destinationPath, CLUSTER, r.backupId], barmanEnv(barman.env));
+  const show = await run('barman-cloud-backup-show', [...barman.args, '--format', 'json', store.destinationPath, CLUSTER, r.backupId], barman.env);
   assert.equal(show.code, 0, show.stderr);
   const info = JSON.parse(show.stdout).cloud as Record<string, string>;
   assert.equal(info.backup_name, 'backup-example');
@@ -129,7 +129,7 @@ test('barman-cloud-restore, then WAL.Restore through the plugin: the recovered s
   const expected = await tableChecksum(pg);
   const dest = join(dir.path, 'restored');
   const barman = store.barman!;
-  const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, CLUSTER, backupId, dest], barmanEnv(barman.env));
+  const restore = await run('barman-cloud-restore', [...barman.args, store.destinationPath, CLUSTER, backupId, dest], barman.env);
   assert.equal(restore.code, 0, restore.stderr);
   const restored = await startRestored(15, dest, walCommand('restore', sidecar.socket, files));
   try {

@@ -16,7 +16,6 @@ import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { runPgTool } from '../../src/pg/local-server.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import { archivedWalFiles } from '../../src/wal/list.js';
-import { barmanEnv } from '../harness/barman.js';
 import { pluginCluster } from '../harness/cnpg-client.js';
 import { startPostgres, type PgServer } from '../harness/postgres.js';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
@@ -105,7 +104,7 @@ for (const kind of ['s3', 'azure-connection-string'] as StoreKind[]) {
 
       const pick = done[Math.floor(done.length / 2)];
       const out = join(dir.path, `${pick}.barman`);
-      const b = runBarman('barman-cloud-wal-restore', [...store.barman!.args, store.destinationPath, 'plugpg', pick, out], barmanEnv(store.barman!.env));
+      const b = runBarman('barman-cloud-wal-restore', [...store.barman!.args, store.destinationPath, 'plugpg', pick, out], store.barman!.env);
       assert.equal(b.code, 0, b.stderr);
       assert.ok(readFileSync(out).equals(readFileSync(join(pg.pgdata, 'pg_wal', pick))), 'barman-cloud-wal-restore fetched other bytes');
     });

@@ -12,7 +12,6 @@ import { createHash } from 'node:crypto';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStore, type TestStore } from '../harness/stores.js';
-import { barmanEnv } from '../harness/barman.js';
 import { createTestData, pgark, run, startArchivingServer, type ArchivingServer } from '../backup/helpers.js';
 import { openObjectStore } from '../../src/storage/open.js';
 import type { ObjectStore } from '../../src/storage/types.js';
@@ -144,7 +143,7 @@ describe('pgark verify', () => {
     const b = await run(
       'barman-cloud-backup',
       [...barman.args, '--name', 'v-barman', '--immediate-checkpoint', '--gzip', '-h', server.pg.host, '-p', String(server.pg.port), '-U', 'postgres', store.destinationPath, SERVER],
-      barmanEnv({ ...barman.env, ...server.pg.env }),
+      { ...barman.env, ...server.pg.env },
     );
     assert.equal(b.code, 0, b.stderr);
     const list = JSON.parse((await pgark(['backup', 'list', '-f', server.manifest, '--json'])).stdout).backups_list as { backup_id: string; backup_name: string }[];
@@ -189,7 +188,7 @@ describe('pgark verify', () => {
       assert.ok(result.storedAt?.startsWith(verifyResultsPrefix(SERVER)));
       assert.deepEqual(await keysUnder(c, verifyResultsPrefix(SERVER)), [result.storedAt]);
       const barman = c.barman!;
-      const list = await run('barman-cloud-backup-list', [...barman.args, '--format', 'json', c.destinationPath, SERVER], barmanEnv(barman.env));
+      const list = await run('barman-cloud-backup-list', [...barman.args, '--format', 'json', c.destinationPath, SERVER], barman.env);
       assert.equal(list.code, 0, list.stderr);
       assert.equal(JSON.parse(list.stdout).backups_list.length, 4);
 

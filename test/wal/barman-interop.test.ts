@@ -12,7 +12,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStore, type StoreKind, type TestStore } from '../harness/stores.js';
 import { scratchDir } from '../harness/tmp.js';
-import { barmanEnv as withBarmanFix } from '../harness/barman.js';
 import { craftSegment, fakePgdata, runBarman, runPgark, stopWalDaemon } from './helpers.js';
 
 const CODECS = [
@@ -36,7 +35,7 @@ for (const { kind, codecs } of RUNS) {
     let barmanEnv: Record<string, string>;
     before(async () => {
       store = await startStore(kind);
-      barmanEnv = withBarmanFix(store.barman!.env);
+      barmanEnv = store.barman!.env;
     });
     after(async () => {
       for (const p of pgdatas) await stopWalDaemon(p);
