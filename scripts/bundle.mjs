@@ -23,6 +23,24 @@ const BUNDLED_PACKAGES = new Set(['zod', 'yaml', 'commander', 'tar-stream']);
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const external = Object.keys(pkg.dependencies).filter((name) => !BUNDLED_PACKAGES.has(name));
 
+/**
+ * zod's namespace re-exports every locale it ships (`z.locales`), so the bundle held all 64 of them:
+ * 361 of the 811 KB chunk every command that reads a manifest loads and compiles. pgark's messages are
+ * English and it never reads z.locales, so that namespace keeps `en` alone.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[/\\]zod[/\\]/.test(args.importer) ? { path: join(args.resolveDir, '../locales/index.js'), namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(join(args.path, '../en.js'))};`,
+      resolveDir: join(args.path, '..'),
+    }));
+  },
+};
+
 rmSync(OUT, { recursive: true, force: true });
 await build({
   entryPoints: {
@@ -46,6 +64,7 @@ await build({
   // CommonJS code inside the bundle (tar-stream's) requires Node's built-ins through this.
   banner: { js: "import { createRequire as __pgarkCreateRequire } from 'node:module'; const require = __pgarkCreateRequire(import.meta.url);" },
   sourcemap: 'linked',
+  plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });
 // A bundled CommonJS package reached by import() comes out of a split bundle as a chunk with a
