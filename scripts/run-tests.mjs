@@ -5,8 +5,8 @@
 // PGARK_TEST_RECORD_DURATIONS=1 writes each file's measured seconds into test/durations.json;
 // PGARK_TEST_FILE_TIMEOUT_S bounds each file (default 600 s); PGARK_TEST_TMPDIR names the scratch parent
 // (default: a directory in /dev/shm when it has room, else $TMPDIR).
-import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { freemem, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { Duplex } from 'node:stream';
 import { run } from 'node:test';
@@ -50,27 +50,31 @@ const concurrency = Number(process.env.PGARK_TEST_CONCURRENCY ?? 3);
  * fsync costs nothing and writes no journal, and the suite fsyncs a great deal (every restored file,
  * PostgreSQL's checkpoints, the stores' objects): recovery/verify took 86.7 CPU s and 75 s on ext4,
  * 75.9 and 58 s on /dev/shm (2026-12-07). What is tested is that pgark calls fsync (strace), never
- * that a disk kept the bytes, which no test here could show. The run's scratch peaked at MAX_SCRATCH
- * or less (README "Test suite"), so /dev/shm is taken only with twice that free.
+ * that a disk kept the bytes, which no test here could show. The tmpfs holds the scratch in memory:
+ * a whole run peaked at 4.3 GiB there (README "Test suite"), so it is taken only with twice
+ * PEAK_SCRATCH free in it and in memory.
  */
-const MAX_SCRATCH = 3 * 1024 ** 3;
+const PEAK_SCRATCH = 5 * 1024 ** 3;
+/** The scratch parent, and whether this run made it (and so removes it). */
 function scratchParent() {
-  if (process.env.PGARK_TEST_TMPDIR) return process.env.PGARK_TEST_TMPDIR;
+  if (process.env.PGARK_TEST_TMPDIR) return { dir: process.env.PGARK_TEST_TMPDIR, own: false };
   try {
     const fs = statfsSync('/dev/shm');
     // 0x01021994: TMPFS_MAGIC
-    if (fs.type === 0x01021994 && fs.bavail * fs.bsize >= 2 * MAX_SCRATCH) {
-      const dir = '/dev/shm/pgark-tests';
-      mkdirSync(dir, { recursive: true });
+    if (fs.type === 0x01021994 && fs.bavail * fs.bsize >= 2 * PEAK_SCRATCH && freemem() >= 2 * PEAK_SCRATCH) {
+      // The run's own, removed after it: a tmpfs keeps what a killed test left until a reboot. Short, as
+      // a socket path (a data directory's .s.PGSQL.<port>.lock) may hold only 107 bytes.
+      const dir = mkdtempSync('/dev/shm/pgt-');
       chmodSync(dir, 0o1777);
-      return dir;
+      return { dir, own: true };
     }
   } catch {
     // no /dev/shm
   }
-  return tmpdir();
+  return { dir: tmpdir(), own: false };
 }
-process.env.TMPDIR = scratchParent();
+const scratch = scratchParent();
+process.env.TMPDIR = scratch.dir;
 
 // One initdb per PostgreSQL build and arguments for the whole run (test/harness/initdb-template.ts).
 const templates = mkdtempSync(join(tmpdir(), 'pgark-initdb-templates-'));
@@ -104,7 +108,7 @@ stream.on('test:fail', (event) => {
 stream.pipe(new spec()).pipe(process.stdout);
 if (process.env.PGARK_TEST_TAP) stream.pipe(Duplex.from(tap)).pipe(createWriteStream(process.env.PGARK_TEST_TAP));
 stream.on('end', () => {
-  rmSync(templates, { recursive: true, force: true });
+  rmSync(scratch.own ? scratch.dir : templates, { recursive: true, force: true });
   if (process.env.PGARK_TEST_RECORD_DURATIONS) {
     const merged = { ...recorded };
     for (const [key, seconds] of Object.entries(measured)) merged[key] = Math.round(seconds * 10) / 10;

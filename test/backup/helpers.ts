@@ -10,6 +10,7 @@ import { PACKAGE_ROOT } from '../../src/util/package.js';
 import { startPostgres, type PgServer, type StartOptions } from '../harness/postgres.js';
 import type { TestStore } from '../harness/stores.js';
 import { PGARK_LAUNCHER } from '../harness/wal-processes.js';
+import { scratchDir } from '../harness/tmp.js';
 import { listBackups } from '../../src/catalog/catalog.js';
 import { backupPrefix } from '../../src/catalog/layout.js';
 import { claimState, isClaimKey } from '../../src/catalog/claims.js';
@@ -124,13 +125,15 @@ export async function startRestored(
   const { findPgBinaries } = await import('../../src/pg/binaries.js');
   const { serverIdentity, chownTree, pgCtlStart, pgCtlStop } = await import('../../src/pg/local-server.js');
   const { freePort } = await import('../harness/ports.js');
-  const { appendFileSync, readFileSync, chmodSync: chmod, writeFileSync: write, mkdirSync } = await import('node:fs');
+  const { appendFileSync, readFileSync, chmodSync: chmod, writeFileSync: write } = await import('node:fs');
   const pgClient = (await import('pg')).default;
   const bin = findPgBinaries(major);
   const who = serverIdentity();
   const port = await freePort();
-  const sock = `${pgdata}.sock`;
-  mkdirSync(sock, { recursive: true });
+  // A socket directory of its own under the scratch root: beside a data directory deep in a test's
+  // scratch, `.s.PGSQL.<port>.lock` can pass the 107 bytes a socket path may hold.
+  const sockDir = scratchDir('sock');
+  const sock = sockDir.path;
   appendFileSync(
     join(pgdata, 'postgresql.conf'),
     `\nport = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${sock}'\narchive_mode = off\nrestore_command = '${restoreCommand.replace(/'/g, "''")}'\n` +
@@ -160,7 +163,13 @@ export async function startRestored(
   return {
     query,
     port,
-    stop: () => pgCtlStop(bin, pgdata, who, 'immediate'),
+    stop: async () => {
+      try {
+        await pgCtlStop(bin, pgdata, who, 'immediate');
+      } finally {
+        sockDir.cleanup();
+      }
+    },
     log: () => {
       try {
         return readFileSync(logFile, 'utf8');
