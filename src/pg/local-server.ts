@@ -53,20 +53,37 @@ function idOf(user: string): RunAs {
   return { uid: id('-u'), gid: id('-g'), user };
 }
 
-/** Gives a directory tree to the server's user (no-op when not root). */
+/**
+ * Gives a directory tree to the server's user (no-op when not root). Only `path` itself must exist:
+ * entries may vanish during the walk (under `restore --start` the WAL daemon already prefetches into
+ * PGDATA/pgark-wal, renaming its .inflight files), and an entry that is gone needs no owner.
+ */
 export function chownTree(path: string, who: RunAs | undefined): void {
   if (!who) return;
   chownSync(path, who.uid, who.gid);
-  if (statSync(path).isDirectory()) {
-    for (const name of readdirSync(path)) {
-      const p = join(path, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) chownTree(p, who);
-      else chownSync(p, who.uid, who.gid);
+  if (statSync(path).isDirectory()) chownEntries(path, who);
+}
+
+function chownEntries(dir: string, who: RunAs): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if (isGone(err)) return;
+    throw err;
+  }
+  for (const name of names) {
+    const p = join(dir, name);
+    try {
+      chownSync(p, who.uid, who.gid);
+      if (statSync(p).isDirectory()) chownEntries(p, who);
+    } catch (err) {
+      if (!isGone(err)) throw err;
     }
   }
 }
+
+const isGone = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 /** Creates a directory owned by the server's user. */
 export function mkdirForServer(path: string, who: RunAs | undefined, mode = 0o700): void {
