@@ -28,7 +28,7 @@ import { GZIP_LEVEL } from '../src/codec/streams.js';
 import { walRuntime } from '../src/wal/runtime.js';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { scratchDir } from '../test/harness/tmp.js';
-import { barmanPythonEnv } from '../test/harness/barman.js';
+import { BARMAN_PYTHON_ENV } from '../test/harness/barman.js';
 import { putCeiling } from './store-ceiling.js';
 import { childrenCpuSeconds, cpuSeconds, numberOption, option, procStatusKiB, storedBytes } from './util.js';
 import { produceBacklog, toolDataDir, type Backlog } from './wal-backlog.js';
@@ -149,7 +149,7 @@ async function drain(tool: Tool, codec: string, s3: S3rver, work: string, backlo
   const pgdata = toolDataDir(dir, backlog.pgdata, backlog.segments);
   const spool = join(dir, 'wal-archive-spool');
   mkdirSync(spool);
-  const creds = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region, ...barmanPythonEnv() };
+  const creds = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_DEFAULT_REGION: s3.region, ...BARMAN_PYTHON_ENV };
   // By bare name through PATH, as CNPG runs them: pgark's drop-ins first on PATH, or Debian's in /usr/bin.
   const path = tool === 'pgark' ? `${DROPINS}:${dirname(process.execPath)}:${process.env.PATH}` : process.env.PATH;
   const env = { ...process.env, ...creds, PATH: path, PGARK_NODE: process.execPath, PGARK_WAL_DAEMON_IDLE_SECONDS: '600' };

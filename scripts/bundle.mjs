@@ -35,7 +35,7 @@ const zodEnglishOnly = {
       /[/\\]zod[/\\]/.test(args.importer) ? { path: join(args.resolveDir, '../locales/index.js'), namespace: 'zod-locales' } : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(join(args.path, '../en.js'))};`,
+      contents: "export { default as en } from './en.js';",
       resolveDir: join(args.path, '..'),
     }));
   },

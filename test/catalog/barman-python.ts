@@ -4,7 +4,7 @@
  * which is printed as JSON.
  */
 import { spawnSync } from 'node:child_process';
-import { barmanPythonEnv } from '../harness/barman.js';
+import { BARMAN_PYTHON_ENV } from '../harness/barman.js';
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
@@ -21,7 +21,7 @@ export function runBarmanPython(snippet: string, input: unknown): any {
   const r = spawnSync(SYSTEM_PYTHON, ['-c', program], {
     input: JSON.stringify(input),
     encoding: 'utf8',
-    env: { ...process.env, ...barmanPythonEnv(), TZ: 'UTC' },
+    env: { ...process.env, ...BARMAN_PYTHON_ENV, TZ: 'UTC' },
   });
   if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout);

@@ -12,13 +12,11 @@ const PYTHON_FIX = join(PACKAGE_ROOT, 'test', 'harness', 'barman-python');
  * that was ~270 of its ~2900 CPU s. Python 3.11's own distutils holds the same LooseVersion. Benchmarks
  * get the same faster peer: barman dropped the import in 3.18 (EnterpriseDB/barman#1157), and a peer
  * measured faster than most users run it only makes pgark's ratios against it conservative.
+ *
+ * The environment every barman 3.4 Python process gets (barman-cloud commands through a store's
+ * `barman.env`, and barman's modules run directly): that setting plus the snappy fix.
  */
-const STDLIB_DISTUTILS = { SETUPTOOLS_USE_DISTUTILS: 'stdlib' };
-
-/** Environment for Debian's barman 3.4 Python (its modules, or barman-cloud commands without credentials). */
-export const barmanPythonEnv = (): Record<string, string> => ({ ...STDLIB_DISTUTILS, PYTHONPATH: PYTHON_FIX });
-
-/** Environment for a barman-cloud 3.4 command: the store's credentials plus the snappy fix. */
-export function barmanEnv(env: Record<string, string>): Record<string, string> {
-  return { ...env, ...barmanPythonEnv() };
-}
+export const BARMAN_PYTHON_ENV: Readonly<Record<string, string>> = Object.freeze({
+  SETUPTOOLS_USE_DISTUTILS: 'stdlib',
+  PYTHONPATH: PYTHON_FIX,
+});

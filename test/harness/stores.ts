@@ -12,7 +12,7 @@ import type { BarmanObjectStoreConfiguration, ResolvedObjectStore } from '../../
 import { startS3rver, type S3rver } from './s3rver.js';
 import { startAzurite, type Azurite } from './azurite.js';
 import { scratchDir } from './tmp.js';
-import { barmanEnv } from './barman.js';
+import { BARMAN_PYTHON_ENV } from './barman.js';
 
 export type StoreKind = 'file' | 's3' | 's3-tls' | 'azure-connection-string' | 'azure-key' | 'azure-sas';
 
@@ -177,7 +177,7 @@ function buildStore(p: StoreParts): TestStore {
     azurite: p.azurite,
     secretName: SECRET,
     secretValues: v,
-    barman: p.barman && { args: p.barman.args, env: barmanEnv(p.barman.env) },
+    barman: p.barman && { args: p.barman.args, env: { ...p.barman.env, ...BARMAN_PYTHON_ENV } },
     stop: p.stop,
     objectStoreConfig,
     resolved: (serverName = 'pg') => ({
