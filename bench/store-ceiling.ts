@@ -10,7 +10,10 @@
  * PUTs of 16 MiB bodies from one keep-alive agent, the least a client can cost; bench/barman-dropin
  * runs it on its own s3rver after its drains.
  *
- *   node dist/bench/store-ceiling.js [--mb 1160] [--segments 100] [--http]
+ * --wan puts the shaping proxy (bench/util.ts, docs/tuning.md) in front of s3rver, as the other
+ * benchmarks' --wan does: the ceiling then includes the link and the proxy's own CPU on these cores.
+ *
+ *   node dist/bench/store-ceiling.js [--mb 1160] [--segments 100] [--http] [--wan [--rtt-ms 25] [--bandwidth-mbps 40]]
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -20,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { startS3rver, type S3rver } from '../test/harness/s3rver.js';
 import { startStore } from '../test/harness/stores.js';
 import { openObjectStore } from '../src/storage/open.js';
-import { numberOption } from './util.js';
+import { numberOption, wanConditions, wanOption } from './util.js';
 
 const MiB = 1024 * 1024;
 const TOTAL = numberOption('mb', 1160) * 1e6;
@@ -85,7 +88,8 @@ export async function putCeiling(s3: S3rver, prefix: string, parallel: number, c
 }
 
 async function main(): Promise<void> {
-  const s3 = await startS3rver({ tls: TLS, front: false });
+  const s3 = await startS3rver({ tls: TLS, front: false, wan: wanOption() });
+  console.log(wanConditions(wanOption()));
   const store = await startStore(TLS ? 's3-tls' : 's3', { s3rver: s3, prefix: 'ceiling' });
   const objects = await openObjectStore(store.resolved());
   try {
