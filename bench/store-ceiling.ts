@@ -88,8 +88,9 @@ export async function putCeiling(s3: S3rver, prefix: string, parallel: number, c
 }
 
 async function main(): Promise<void> {
-  const s3 = await startS3rver({ tls: TLS, front: false, wan: wanOption() });
-  console.log(wanConditions(wanOption()));
+  const wan = wanOption();
+  const s3 = await startS3rver({ tls: TLS, front: false, wan });
+  console.log(wanConditions(wan));
   const store = await startStore(TLS ? 's3-tls' : 's3', { s3rver: s3, prefix: 'ceiling' });
   const objects = await openObjectStore(store.resolved());
   try {
