@@ -77,7 +77,7 @@ const scratch = scratchParent();
 process.env.TMPDIR = scratch.dir;
 
 // One initdb per PostgreSQL build and arguments for the whole run (test/harness/initdb-template.ts).
-const templates = mkdtempSync(join(tmpdir(), 'pgark-initdb-templates-'));
+const templates = mkdtempSync(join(scratch.dir, 'pgark-initdb-templates-'));
 chmodSync(templates, 0o755);
 process.env.PGARK_TEST_INITDB_TEMPLATES = templates;
 // Every Node process of the run (test files, pgark, the stores) would parse this variable's CA bundle as
@@ -108,7 +108,8 @@ stream.on('test:fail', (event) => {
 stream.pipe(new spec()).pipe(process.stdout);
 if (process.env.PGARK_TEST_TAP) stream.pipe(Duplex.from(tap)).pipe(createWriteStream(process.env.PGARK_TEST_TAP));
 stream.on('end', () => {
-  rmSync(scratch.own ? scratch.dir : templates, { recursive: true, force: true });
+  rmSync(templates, { recursive: true, force: true });
+  if (scratch.own) rmSync(scratch.dir, { recursive: true, force: true });
   if (process.env.PGARK_TEST_RECORD_DURATIONS) {
     const merged = { ...recorded };
     for (const [key, seconds] of Object.entries(measured)) merged[key] = Math.round(seconds * 10) / 10;
